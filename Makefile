@@ -1,0 +1,29 @@
+# The two commands of the README: `make run` and `make test`.
+.PHONY: run test check pytest setup setup-test bench clean
+
+run: setup
+	.venv/bin/tolk seed-demo
+	.venv/bin/tolk serve
+
+test: setup-test check pytest
+
+setup:
+	@scripts/setup.sh
+
+setup-test:
+	@scripts/setup.sh --test
+
+check:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy .
+	.venv/bin/lint-imports
+
+pytest:
+	.venv/bin/pytest -q -p no:cacheprovider
+
+bench: setup-test
+	.venv/bin/python -m bench
+
+clean:
+	rm -rf .venv .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Organisations, users and roles, login sessions, API tokens and access checks."""

@@ -1,0 +1,43 @@
+"""Errors of the accounts package, each with its wire code."""
+
+from infra.errors import Conflict, Forbidden, InvalidInput, NotAuthenticated
+
+
+class InvalidCredentials(NotAuthenticated):
+    code = "invalid_credentials"
+    default_message = "Username or password is wrong."
+
+
+class SessionExpired(NotAuthenticated):
+    code = "not_authenticated"
+    default_message = "Your session has ended; please log in again."
+
+
+class BadOrigin(Forbidden):
+    code = "bad_origin"
+    default_message = "This request did not come from Tolk's own pages."
+
+
+class WrongRole(Forbidden):
+    code = "forbidden"
+    default_message = "Your role does not allow this."
+
+
+class UsernameTaken(Conflict):
+    code = "username_taken"
+    default_message = "That username is already taken."
+
+
+class WeakPassword(InvalidInput):
+    code = "weak_password"
+    default_message = "The password is too weak."
+
+
+class UnknownOrganization(InvalidInput):
+    code = "unknown_organization"
+    default_message = "No such organisation."
+
+
+class OrganizationExists(Conflict):
+    code = "organization_exists"
+    default_message = "An organisation of that name exists."

@@ -1,0 +1,74 @@
+"""Tables of the accounts package. They never go on the wire; see `accounts.views`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, String
+from sqlmodel import Field, SQLModel
+
+from infra.db import UTCDateTime
+from infra.ids import new_id
+
+
+class Role(StrEnum):
+    """A user's one role."""
+
+    COUNSELLOR = "counsellor"
+    INTERPRETER = "interpreter"
+    FINANCE = "finance"
+    ADMIN = "admin"
+
+
+class Organization(SQLModel, table=True):
+    """A cost centre that is billed for its counsellors' requests."""
+
+    __tablename__ = "organization"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=200, sa_column_kwargs={"unique": True})
+    cost_center: str = Field(default="", max_length=64)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class User(SQLModel, table=True):
+    """Someone who logs in: a counsellor, interpreter, finance clerk or admin."""
+
+    __tablename__ = "user_account"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    username: str = Field(max_length=100, sa_column_kwargs={"unique": True})
+    password_hash: str = Field(max_length=255)
+    display_name: str = Field(max_length=200)
+    role: Role = Field(sa_column=Column(String(20), nullable=False))
+    organization_id: str = Field(foreign_key="organization.id", index=True, max_length=32)
+    email: str | None = Field(default=None, max_length=320)
+    active: bool = True
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class LoginSession(SQLModel, table=True):
+    """A server-side cookie session; only the SHA-256 of the cookie value is stored."""
+
+    __tablename__ = "login_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: str = Field(foreign_key="user_account.id", index=True, max_length=32)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for a machine client, scoped to one user; stored as a SHA-256."""
+
+    __tablename__ = "api_token"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="user_account.id", index=True, max_length=32)
+    name: str = Field(max_length=100)
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    last_used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

@@ -1,0 +1,280 @@
+"""Account services: organisations, users, login sessions and API tokens.
+
+Services take the session and the time as arguments and never commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from accounts.errors import UnknownOrganization, UsernameTaken
+from accounts.models import ApiToken, LoginSession, Organization, Role, User
+from accounts.views import Identity
+from infra.errors import NotFound
+
+# Writing last_seen_at on every request would make every read a write; a minute is
+# precise enough for an idle timeout measured in hours.
+_TOUCH_EVERY = timedelta(seconds=60)
+
+
+def token_digest(token: str) -> str:
+    """The SHA-256 under which a secret token is stored."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def session_key(token_hash: str) -> str:
+    """A short non-secret name of a login session, safe for the bus and logs."""
+    return token_hash[:16]
+
+
+def normalize_username(username: str) -> str:
+    """Usernames compare without case and surrounding space."""
+    return username.strip().lower()
+
+
+async def find_organization_by_name(session: AsyncSession, name: str) -> Organization | None:
+    """The organisation of that name, if any."""
+    result = await session.exec(select(Organization).where(Organization.name == name))
+    return result.first()
+
+
+async def create_organization(
+    session: AsyncSession, name: str, cost_center: str, now: datetime
+) -> Organization:
+    """Add an organisation."""
+    org = Organization(name=name.strip(), cost_center=cost_center.strip(), created_at=now)
+    session.add(org)
+    await session.flush()
+    return org
+
+
+async def get_or_create_organization(
+    session: AsyncSession, name: str, cost_center: str, now: datetime
+) -> Organization:
+    """The organisation of that name, created when missing."""
+    return await find_organization_by_name(session, name) or await create_organization(
+        session, name, cost_center, now
+    )
+
+
+async def get_organization(session: AsyncSession, organization_id: str) -> Organization:
+    """The organisation with that id, or UnknownOrganization."""
+    org = await session.get(Organization, organization_id)
+    if org is None:
+        raise UnknownOrganization(field="organization_id")
+    return org
+
+
+async def find_user(session: AsyncSession, username: str) -> User | None:
+    """The user with that username (any case), if any."""
+    result = await session.exec(select(User).where(User.username == normalize_username(username)))
+    return result.first()
+
+
+async def get_user(session: AsyncSession, user_id: str) -> User:
+    """The user with that id, or NotFound."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    username: str,
+    password_hash: str,
+    display_name: str,
+    role: Role,
+    organization_id: str,
+    now: datetime,
+    email: str | None = None,
+) -> User:
+    """Add a user; UsernameTaken when the name is in use."""
+    if await find_user(session, username) is not None:
+        raise UsernameTaken(field="username")
+    await get_organization(session, organization_id)
+    user = User(
+        username=normalize_username(username),
+        password_hash=password_hash,
+        display_name=display_name.strip(),
+        role=role,
+        organization_id=organization_id,
+        email=email,
+        created_at=now,
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+@dataclass(frozen=True, slots=True)
+class NewSession:
+    """A login session just started: the cookie value goes to the browser, once."""
+
+    cookie_value: str
+    key: str
+    expires_at: datetime
+
+
+async def start_session(
+    session: AsyncSession, user: User, now: datetime, absolute_timeout_s: int
+) -> NewSession:
+    """Start a login session with a fresh 256-bit id."""
+    token = secrets.token_urlsafe(32)
+    digest = token_digest(token)
+    expires = now + timedelta(seconds=absolute_timeout_s)
+    session.add(
+        LoginSession(
+            token_hash=digest,
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            expires_at=expires,
+        )
+    )
+    await session.flush()
+    return NewSession(cookie_value=token, key=session_key(digest), expires_at=expires)
+
+
+async def _identity_of(session: AsyncSession, user_id: str, key: str | None) -> Identity | None:
+    result = await session.exec(
+        select(User, Organization)
+        .join(Organization, Organization.id == User.organization_id)  # type: ignore[arg-type]
+        .where(User.id == user_id)
+    )
+    row = result.first()
+    if row is None or not row[0].active:
+        return None
+    user, org = row
+    return Identity(
+        user_id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        organization_id=org.id,
+        organization_name=org.name,
+        session_key=key,
+    )
+
+
+async def resolve_session(
+    session: AsyncSession, cookie_value: str, now: datetime, idle_timeout_s: int
+) -> tuple[Identity | None, bool]:
+    """Who holds this cookie, and whether its last-seen time is due for a refresh."""
+    row = await session.get(LoginSession, token_digest(cookie_value))
+    if row is None or row.expires_at <= now:
+        return None, False
+    if row.last_seen_at + timedelta(seconds=idle_timeout_s) <= now:
+        return None, False
+    identity = await _identity_of(session, row.user_id, session_key(row.token_hash))
+    return identity, now - row.last_seen_at >= _TOUCH_EVERY
+
+
+async def touch_session(session: AsyncSession, cookie_value: str, now: datetime) -> None:
+    """Record that a session was used now (for the idle timeout)."""
+    await session.exec(
+        update(LoginSession)
+        .where(LoginSession.token_hash == token_digest(cookie_value))  # type: ignore[arg-type]
+        .values(last_seen_at=now)
+    )
+
+
+async def end_session(session: AsyncSession, cookie_value: str) -> str | None:
+    """Invalidate a login session; returns the user id it belonged to."""
+    row = await session.get(LoginSession, token_digest(cookie_value))
+    if row is None:
+        return None
+    await session.delete(row)
+    return row.user_id
+
+
+async def end_user_sessions(session: AsyncSession, user_id: str) -> None:
+    """Invalidate every login session of a user."""
+    await session.exec(
+        delete(LoginSession).where(LoginSession.user_id == user_id)  # type: ignore[arg-type]
+    )
+
+
+async def purge_expired_sessions(session: AsyncSession, now: datetime, idle_timeout_s: int) -> int:
+    """Delete sessions past either timeout; returns how many."""
+    idle_cutoff = now - timedelta(seconds=idle_timeout_s)
+    result = await session.exec(
+        delete(LoginSession).where(
+            or_(col(LoginSession.expires_at) <= now, col(LoginSession.last_seen_at) <= idle_cutoff)
+        )
+    )
+    return int(result.rowcount or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken:
+    """An API token just issued: its secret value is shown this once."""
+
+    token: str
+    id: str
+
+
+async def issue_api_token(
+    session: AsyncSession, user_id: str, name: str, now: datetime
+) -> NewToken:
+    """Issue a bearer token for a user."""
+    await get_user(session, user_id)
+    secret = "tolk_" + secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user_id, name=name.strip(), token_hash=token_digest(secret), created_at=now
+    )
+    session.add(row)
+    await session.flush()
+    return NewToken(token=secret, id=row.id)
+
+
+async def resolve_api_token(session: AsyncSession, token: str) -> Identity | None:
+    """Who holds this bearer token (None when unknown, revoked or the user is inactive)."""
+    result = await session.exec(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    row = result.first()
+    if row is None or row.revoked_at is not None:
+        return None
+    return await _identity_of(session, row.user_id, None)
+
+
+async def revoke_api_token(session: AsyncSession, token_id: str, now: datetime) -> None:
+    """Revoke a token by id."""
+    row = await session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound("No such token.")
+    row.revoked_at = now
+    session.add(row)
+
+
+async def list_users(
+    session: AsyncSession, role: Role | None = None
+) -> list[tuple[User, Organization]]:
+    """Users with their organisations, by username."""
+    query = select(User, Organization).join(
+        Organization,
+        Organization.id == User.organization_id,  # type: ignore[arg-type]
+    )
+    if role is not None:
+        query = query.where(User.role == role)
+    result = await session.exec(query.order_by(User.username))
+    return [(u, o) for u, o in result.all()]
+
+
+async def list_organizations(session: AsyncSession) -> list[Organization]:
+    """Every organisation, by name."""
+    result = await session.exec(select(Organization).order_by(Organization.name))
+    return list(result.all())
+
+
+async def count_users(session: AsyncSession) -> int:
+    """How many users exist."""
+    result = await session.exec(select(func.count()).select_from(User))
+    return int(result.one())

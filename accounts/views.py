@@ -1,0 +1,63 @@
+"""What accounts put on the wire."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from accounts.models import Organization, Role, User
+
+
+class OrganizationView(BaseModel):
+    id: str
+    name: str
+
+
+class OrganizationDetail(OrganizationView):
+    cost_center: str
+
+
+class UserView(BaseModel):
+    id: str
+    username: str
+    display_name: str
+    role: Role
+    organization: OrganizationView
+    active: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who is asking: the user behind a session cookie or an API token."""
+
+    user_id: str
+    username: str
+    display_name: str
+    role: Role
+    organization_id: str
+    organization_name: str
+    session_key: str | None = None
+    """A non-secret key of the login session (None for API tokens), to close its sockets."""
+
+    def view(self) -> UserView:
+        """The user as the contract shows it."""
+        return UserView(
+            id=self.user_id,
+            username=self.username,
+            display_name=self.display_name,
+            role=self.role,
+            organization=OrganizationView(id=self.organization_id, name=self.organization_name),
+        )
+
+
+def user_view(user: User, organization: Organization) -> UserView:
+    """A user row and its organisation as the contract shows them."""
+    return UserView(
+        id=user.id,
+        username=user.username,
+        display_name=user.display_name,
+        role=user.role,
+        organization=OrganizationView(id=organization.id, name=organization.name),
+        active=user.active,
+    )

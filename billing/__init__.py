@@ -1,0 +1,1 @@
+"""Tariffs, billable time, usage records and finance exports."""

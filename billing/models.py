@@ -1,0 +1,68 @@
+"""Tables of billing: tariffs, one usage record per billed call, and the export audit log."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Column, Date
+from sqlmodel import Field, SQLModel
+
+from infra.db import UTCDateTime
+from infra.ids import new_id
+
+
+class Tariff(SQLModel, table=True):
+    """A price list: per organisation (null = the default) and optionally per language group."""
+
+    __tablename__ = "tariff"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=100)
+    organization_id: str | None = Field(
+        default=None, foreign_key="organization.id", index=True, max_length=32
+    )
+    languages: str | None = Field(default=None, max_length=500)
+    """Space-separated language tags this tariff applies to; null for every language."""
+    unit_s: int = 60
+    minimum_s: int = 0
+    price_per_unit_cents: int = 0
+    currency: str = Field(default="EUR", max_length=3)
+    valid_from: date = Field(sa_column=Column(Date(), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class UsageRecord(SQLModel, table=True):
+    """The billed facts of one ended call, written once when it ends and never recomputed."""
+
+    __tablename__ = "usage_record"
+
+    call_id: str = Field(foreign_key="call.id", primary_key=True, max_length=32)
+    connected_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    ended_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    duration_s: int
+    billable_s: int
+    amount_cents: int
+    currency: str = Field(max_length=3)
+    language: str = Field(max_length=35, index=True)
+    organization_id: str = Field(max_length=32, index=True)
+    organization: str = Field(max_length=200)
+    cost_center: str = Field(max_length=64)
+    counsellor_id: str = Field(max_length=32)
+    interpreter_id: str = Field(max_length=32, index=True)
+    interpreter: str = Field(max_length=200)
+    tariff_id: str | None = Field(default=None, max_length=32)
+    tariff: str = Field(max_length=100)
+    end_reason: str = Field(max_length=30)
+
+
+class ExportAudit(SQLModel, table=True):
+    """Who exported which usage, when, and how many rows."""
+
+    __tablename__ = "export_audit"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str | None = Field(default=None, max_length=32)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    format: str = Field(max_length=10)
+    filters: str = Field(max_length=2000)
+    rows: int = 0

@@ -1,0 +1,1 @@
+"""Requests, matching policies, offers and the call lifecycle."""

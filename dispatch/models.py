@@ -1,0 +1,142 @@
+"""Tables of dispatch: requests, offers, calls and per-language queue statistics.
+
+Every state change is a guarded UPDATE (`... WHERE state = 'offering'`) checked by row
+count; the partial unique indexes below make double-booking impossible even for buggy code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, Index, String, text
+from sqlmodel import Field, SQLModel
+
+from infra.db import UTCDateTime
+from infra.ids import new_id
+
+
+class RequestState(StrEnum):
+    QUEUED = "queued"
+    OFFERING = "offering"
+    ACCEPTED = "accepted"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+class OfferState(StrEnum):
+    PENDING = "pending"
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+    EXPIRED = "expired"
+    REVOKED = "revoked"
+
+
+class CallState(StrEnum):
+    CONNECTING = "connecting"
+    CONNECTED = "connected"
+    ENDED = "ended"
+
+
+class EndReason(StrEnum):
+    HANGUP = "hangup"
+    LOST = "lost"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    SHUTDOWN = "shutdown"
+
+
+def _partial(name: str, column: str, where: str, unique: bool = True) -> Index:
+    return Index(
+        name,
+        column,
+        unique=unique,
+        sqlite_where=text(where),
+        postgresql_where=text(where),
+    )
+
+
+class InterpretationRequest(SQLModel, table=True):
+    """A counsellor's request for an interpreter of one language."""
+
+    __tablename__ = "interpretation_request"
+    __table_args__ = (Index("ix_request_open_language", "state", "language", "created_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    counsellor_id: str = Field(foreign_key="user_account.id", index=True, max_length=32)
+    organization_id: str = Field(foreign_key="organization.id", max_length=32)
+    """The counsellor's organisation when asking: who is billed."""
+    language: str = Field(max_length=35)
+    gender: str | None = Field(default=None, max_length=20)
+    specialization: str | None = Field(default=None, max_length=50)
+    preferences_required: bool = False
+    audio_only: bool = False
+    state: RequestState = Field(sa_column=Column(String(20), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    relax_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    wave_deadline: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    waves: int = 0
+    call_id: str | None = Field(default=None, max_length=32)
+    end_reason: str | None = Field(default=None, max_length=30)
+
+
+class Offer(SQLModel, table=True):
+    """One interpreter being offered one request, until a deadline."""
+
+    __tablename__ = "offer"
+    __table_args__ = (
+        _partial("uq_offer_pending_interpreter", "interpreter_id", "state = 'pending'"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    request_id: str = Field(foreign_key="interpretation_request.id", index=True, max_length=32)
+    interpreter_id: str = Field(foreign_key="interpreter.user_id", index=True, max_length=32)
+    state: OfferState = Field(sa_column=Column(String(20), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    reason: str | None = Field(default=None, max_length=30)
+
+
+class Call(SQLModel, table=True):
+    """A video call between a counsellor and an interpreter."""
+
+    __tablename__ = "call"
+    __table_args__ = (
+        _partial("uq_call_live_interpreter", "interpreter_id", "state <> 'ended'"),
+        Index("ix_call_state", "state"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    request_id: str = Field(
+        foreign_key="interpretation_request.id", max_length=32, sa_column_kwargs={"unique": True}
+    )
+    counsellor_id: str = Field(foreign_key="user_account.id", index=True, max_length=32)
+    interpreter_id: str = Field(foreign_key="interpreter.user_id", index=True, max_length=32)
+    organization_id: str = Field(foreign_key="organization.id", max_length=32)
+    language: str = Field(max_length=35)
+    audio_only: bool = False
+    state: CallState = Field(sa_column=Column(String(20), nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    connected_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    end_reason: str | None = Field(default=None, max_length=30)
+    counsellor_media: str | None = Field(default=None, max_length=20)
+    interpreter_media: str | None = Field(default=None, max_length=20)
+    counsellor_seen_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    interpreter_seen_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    connect_deadline: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class LanguageQueueStats(SQLModel, table=True):
+    """Exponential averages per language, for the expected wait shown to counsellors."""
+
+    __tablename__ = "language_queue_stats"
+
+    language: str = Field(primary_key=True, max_length=35)
+    avg_wait_s: float = 0.0
+    avg_handle_s: float = 0.0
+    samples: int = 0

@@ -1,0 +1,1 @@
+"""Plumbing that imports no package of Tolk's: settings, database, bus, clock, HTTP edge."""

@@ -1,0 +1,100 @@
+"""Tolk's settings: one typed model read from `TOLK_*` variables and an optional `.env`.
+
+The model lives in `infra` because every layer's edge reads it from the app; loading it
+(secret file, friendly errors) is the app shell's job, in `tolk.settings`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogFormat = Literal["auto", "console", "json"]
+MatchingPolicyName = Literal["longest_idle", "ring_all", "fewest_minutes_today"]
+
+
+class Settings(BaseSettings):
+    """Every tunable number and address of a Tolk instance."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TOLK_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./tolk.db"
+    redis_url: str | None = None
+    redis_namespace: str = Field(default="tolk", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    """Prefix of every Redis key and channel, so that several Tolks can share one Redis."""
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    secret_key: SecretStr | None = None
+    log_format: LogFormat = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    public_origin: str | None = None
+    """The origin browsers use to reach Tolk (`https://tolk.example.org`); by default the
+    origin of the request itself (its Host header)."""
+    allowed_origins: list[str] = Field(default_factory=list)
+    """Further origins allowed to make state-changing requests and open sockets."""
+    timezone: str = "Europe/Berlin"
+    metrics_token: SecretStr | None = None
+
+    # accounts
+    session_idle_timeout_s: int = Field(default=8 * 3600, gt=0)
+    session_absolute_timeout_s: int = Field(default=24 * 3600, gt=0)
+    cookie_secure: bool | None = None
+    """Mark the session cookie Secure; by default only when the request came over https."""
+    login_max_failures_per_user: int = Field(default=5, gt=0)
+    login_max_failures_per_address: int = Field(default=20, gt=0)
+    login_failure_window_s: int = Field(default=300, gt=0)
+    password_min_length: int = Field(default=10, ge=8)
+
+    # sockets
+    ws_heartbeat_s: float = Field(default=15.0, gt=0)
+    ws_max_frame_bytes: int = Field(default=64 * 1024, gt=0)
+    ws_messages_per_second: float = Field(default=50.0, gt=0)
+    ws_burst: int = Field(default=200, gt=0)
+    ws_send_queue: int = Field(default=256, gt=0)
+
+    # roster and presence
+    presence_grace_s: int = Field(default=30, ge=0)
+
+    # dispatch
+    matching_policy: MatchingPolicyName = "longest_idle"
+    offer_wave_size: int = Field(default=3, gt=0)
+    offer_timeout_s: int = Field(default=20, gt=0)
+    preference_relax_s: int = Field(default=30, ge=0)
+    request_max_wait_s: int = Field(default=300, gt=0)
+    missed_offers_before_away: int = Field(default=2, gt=0)
+    wrap_up_s: int = Field(default=30, ge=0)
+    sweep_interval_s: float = Field(default=1.0, gt=0)
+
+    # calls
+    call_rejoin_grace_s: int = Field(default=60, ge=0)
+    call_connect_timeout_s: int = Field(default=45, gt=0)
+    signal_hold_s: int = Field(default=60, ge=30)
+    stun_urls: list[str] = Field(default_factory=list)
+    turn_urls: list[str] = Field(default_factory=list)
+    turn_secret: SecretStr | None = None
+    turn_ttl_s: int = Field(default=6 * 3600, gt=0)
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        if not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("use sqlite+aiosqlite:///path.db or postgresql+asyncpg://user@host/db")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("use redis://host:port/db")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the database is the embedded SQLite file."""
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,196 @@
+"""Routes declared with the models they validate with, and the OpenAPI 3.1 document built
+from those same declarations, so that the description cannot drift from the code."""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from infra.http import read_json, read_query
+
+Handler = Callable[..., Awaitable[web.StreamResponse]]
+_PATH_PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """One HTTP operation as the OpenAPI document shows it."""
+
+    method: str
+    path: str
+    summary: str
+    tag: str
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    response: type[BaseModel] | None
+    status: int
+    roles: tuple[str, ...]
+    errors: tuple[int, ...]
+    content_types: tuple[str, ...]
+
+
+@dataclass
+class ApiRoutes:
+    """A package's routes: each handler receives its validated `body` and `query`."""
+
+    tag: str
+    specs: list[RouteSpec] = field(default_factory=list)
+    table: web.RouteTableDef = field(default_factory=web.RouteTableDef)
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        body: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        status: int = 200,
+        roles: tuple[str, ...] = (),
+        errors: tuple[int, ...] = (),
+        content_types: tuple[str, ...] = ("application/json",),
+    ) -> Callable[[Handler], Handler]:
+        """Declare an operation; the handler is called as handler(request, [body=], [query=])."""
+
+        def register(handler: Handler) -> Handler:
+            @functools.wraps(handler)
+            async def wrapper(request: web.Request) -> web.StreamResponse:
+                kwargs: dict[str, Any] = {}
+                if body is not None:
+                    kwargs["body"] = await read_json(request, body)
+                if query is not None:
+                    kwargs["query"] = read_query(request, query)
+                return await handler(request, **kwargs)
+
+            self.table.route(method, path)(wrapper)
+            self.specs.append(
+                RouteSpec(
+                    method.lower(),
+                    path,
+                    summary,
+                    self.tag,
+                    body,
+                    query,
+                    response,
+                    status,
+                    roles,
+                    errors,
+                    content_types,
+                )
+            )
+            return wrapper
+
+        return register
+
+    def get(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("GET", path, **kw)
+
+    def post(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("POST", path, **kw)
+
+    def put(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("PUT", path, **kw)
+
+    def patch(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("PATCH", path, **kw)
+
+    def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+        return self.route("DELETE", path, **kw)
+
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+_STATUS_TEXT = {
+    400: "Bad input",
+    401: "Not logged in",
+    403: "Wrong role, or bad origin",
+    404: "Not found",
+    409: "Conflicts with the current state",
+    422: "Invalid input",
+    429: "Too many requests (see Retry-After)",
+}
+
+
+def build_openapi(specs: list[RouteSpec], title: str, version: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for these routes."""
+    models = {m for s in specs for m in (s.body, s.response) if m is not None}
+    ordered = sorted(models, key=lambda m: m.__name__)
+    keyed, defs = models_json_schema(
+        [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}"
+    )
+    refs = {m: keyed[(m, "validation")] for m in ordered}
+    paths: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        path = _PATH_PARAM.sub(r"{\1}", spec.path)
+        operation: dict[str, Any] = {
+            "summary": spec.summary,
+            "tags": [spec.tag],
+            "operationId": f"{spec.method}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
+            "parameters": [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in _PATH_PARAM.findall(spec.path)
+            ],
+            "responses": {},
+        }
+        if spec.roles:
+            operation["description"] = "Roles: " + ", ".join(spec.roles)
+        if spec.query is not None:
+            schema = spec.query.model_json_schema()
+            required = set(schema.get("required", []))
+            for name, prop in schema.get("properties", {}).items():
+                operation["parameters"].append(
+                    {"name": name, "in": "query", "required": name in required, "schema": prop}
+                )
+        if spec.body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": refs[spec.body]}},
+            }
+        ok: dict[str, Any] = {"description": "Success"}
+        if spec.response is not None:
+            ok["content"] = {ct: {"schema": refs[spec.response]} for ct in spec.content_types[:1]}
+            ok["content"].update({ct: {} for ct in spec.content_types[1:]})
+        operation["responses"][str(spec.status)] = ok
+        statuses = set(spec.errors)
+        if spec.roles:
+            statuses |= {401, 403}
+        if spec.body or spec.query:
+            statuses.add(422)
+        for status in sorted(statuses):
+            operation["responses"][str(status)] = {
+                "description": _STATUS_TEXT.get(status, "Error"),
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            }
+        paths.setdefault(path, {})[spec.method] = operation
+    schemas = dict(defs.get("$defs", {}))
+    schemas["Error"] = _ERROR_SCHEMA
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": "tolk_session"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+            },
+        },
+        "security": [{"session": []}, {"bearer": []}],
+    }

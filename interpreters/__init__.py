@@ -1,0 +1,1 @@
+"""The roster: interpreters, their languages and skills, and their live presence."""

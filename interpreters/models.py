@@ -1,0 +1,86 @@
+"""Tables of the roster and of presence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Column, String
+from sqlmodel import Field, SQLModel
+
+from infra.db import UTCDateTime
+from infra.ids import new_id
+
+
+class Presence(StrEnum):
+    """Whether an interpreter can take a call right now."""
+
+    OFFLINE = "offline"
+    AWAY = "away"
+    AVAILABLE = "available"
+    BUSY = "busy"
+    WRAP_UP = "wrap_up"
+
+
+class Interpreter(SQLModel, table=True):
+    """The interpreter profile of an interpreter user, with its live presence."""
+
+    __tablename__ = "interpreter"
+
+    user_id: str = Field(foreign_key="user_account.id", primary_key=True, max_length=32)
+    gender: str | None = Field(default=None, max_length=20)
+    agency: str | None = Field(default=None, max_length=200)
+    active: bool = True
+    status: Presence = Field(
+        default=Presence.OFFLINE, sa_column=Column(String(20), nullable=False, index=True)
+    )
+    status_changed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    idle_since: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    """The end of the last call (or when the profile was made); status toggles leave it."""
+    missed_offers: int = 0
+    wrap_up_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    offline_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    """When the grace period after the last socket closed runs out; null while connected."""
+
+
+class InterpreterLanguage(SQLModel, table=True):
+    """One language (a normalised BCP 47 tag) an interpreter speaks."""
+
+    __tablename__ = "interpreter_language"
+
+    interpreter_id: str = Field(
+        foreign_key="interpreter.user_id", primary_key=True, max_length=32, ondelete="CASCADE"
+    )
+    tag: str = Field(primary_key=True, max_length=35, index=True)
+
+
+class Specialization(SQLModel, table=True):
+    """An entry of the admin-managed list of specialisations (social, medical, ...)."""
+
+    __tablename__ = "specialization"
+
+    name: str = Field(primary_key=True, max_length=50)
+
+
+class InterpreterSpecialization(SQLModel, table=True):
+    """A specialisation an interpreter holds."""
+
+    __tablename__ = "interpreter_specialization"
+
+    interpreter_id: str = Field(
+        foreign_key="interpreter.user_id", primary_key=True, max_length=32, ondelete="CASCADE"
+    )
+    specialization: str = Field(foreign_key="specialization.name", primary_key=True, max_length=50)
+
+
+class PresenceSocket(SQLModel, table=True):
+    """An open socket of an interpreter on some instance; several tabs count as one presence."""
+
+    __tablename__ = "presence_socket"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    interpreter_id: str = Field(
+        foreign_key="interpreter.user_id", index=True, max_length=32, ondelete="CASCADE"
+    )
+    instance_id: str = Field(max_length=64, index=True)
+    seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -1,0 +1,212 @@
+"""The socket hub: who is connected here, fan-out of bus news to their sockets, and the
+dispatch of client messages to handlers.
+
+Sending never awaits a slow client: each socket has a bounded outbox drained by a writer
+task that exists only while there is something to send; a client that falls too far
+behind is dropped (it re-reads state from the database when it reconnects).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import structlog
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from accounts.views import Identity
+from infra import jsonio
+from infra.bus import Bus, Subscription, user_channel
+from infra.ids import new_id
+
+log = structlog.get_logger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_TOO_SLOW = 4408
+CLOSE_RATE_LIMITED = 4429
+
+ConnectionHook = Callable[["Connection"], Awaitable[None]]
+
+
+class TokenBucket:
+    """A per-socket message rate limit: `rate` messages per second, bursts up to `burst`."""
+
+    __slots__ = ("_burst", "_rate", "_stamp", "_tokens")
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._rate = rate
+        self._burst = float(burst)
+        self._tokens = float(burst)
+        self._stamp = time.monotonic()
+
+    def take(self) -> bool:
+        """Spend one token; False when the bucket is empty."""
+        now = time.monotonic()
+        self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
+        self._stamp = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
+class Connection:
+    """One open socket of one signed-in user."""
+
+    __slots__ = (
+        "_limit",
+        "_log",
+        "_outbox",
+        "_writer",
+        "bucket",
+        "calls",
+        "id",
+        "identity",
+        "rate_strikes",
+        "ws",
+    )
+
+    def __init__(
+        self, identity: Identity, ws: web.WebSocketResponse, bucket: TokenBucket, outbox_limit: int
+    ) -> None:
+        self.id = new_id()
+        self.identity = identity
+        self.ws = ws
+        self.bucket = bucket
+        self.calls: set[str] = set()
+        """Calls this socket has joined: the relay checks membership here, not in the DB."""
+        self.rate_strikes = 0
+        self._outbox: deque[bytes] = deque()
+        self._limit = outbox_limit
+        self._writer: asyncio.Task[None] | None = None
+        self._log = log.bind(socket_id=self.id, user_id=identity.user_id)
+
+    @property
+    def user_id(self) -> str:
+        return self.identity.user_id
+
+    def send(self, message: Any) -> None:
+        """Queue a message (a dict, a model, or JSON bytes) without waiting."""
+        self.send_raw(message if isinstance(message, bytes) else jsonio.dumps(message))
+
+    def send_raw(self, payload: bytes) -> None:
+        """Queue an encoded JSON text frame; drop the client if it has fallen too far behind."""
+        if self.ws.closed:
+            return
+        if len(self._outbox) >= self._limit:
+            self._log.warning("socket_too_slow", queued=len(self._outbox))
+            self._outbox.clear()
+            asyncio.get_running_loop().create_task(
+                self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow")
+            )
+            return
+        self._outbox.append(payload)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        try:
+            while self._outbox and not self.ws.closed:
+                await self.ws.send_frame(self._outbox.popleft(), WSMsgType.TEXT)
+        except (ConnectionError, RuntimeError):
+            self._outbox.clear()
+        finally:
+            self._writer = None
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close the socket with a code and a short reason."""
+        await self.ws.close(code=code, message=reason.encode()[:120])
+
+    async def flush(self) -> None:
+        """Wait until everything queued has been handed to the transport."""
+        writer = self._writer
+        if writer is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+
+class Hub:
+    """Sockets on this instance by user, subscribed to their users' bus channels."""
+
+    def __init__(self, bus: Bus) -> None:
+        self._bus = bus
+        self._by_user: dict[str, set[Connection]] = {}
+        self._subscriptions: dict[str, tuple[Subscription, Subscription]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self.on_connect: list[ConnectionHook] = []
+        """Run after `hello`, in order (send current state, register presence, ...)."""
+        self.on_disconnect: list[ConnectionHook] = []
+        """Run after the socket closed; every hook runs even if one fails."""
+
+    @property
+    def connection_count(self) -> int:
+        return sum(len(c) for c in self._by_user.values())
+
+    def connections_of(self, user_id: str) -> frozenset[Connection]:
+        """This instance's open sockets of a user."""
+        return frozenset(self._by_user.get(user_id, ()))
+
+    def _lock(self, user_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(user_id, asyncio.Lock())
+
+    async def attach(self, conn: Connection) -> None:
+        """Start delivering the user's bus news to this socket."""
+        user_id = conn.user_id
+        async with self._lock(user_id):
+            conns = self._by_user.setdefault(user_id, set())
+            conns.add(conn)
+            if user_id not in self._subscriptions:
+                news = await self._bus.subscribe(user_channel(user_id), self._fan_out)
+                control = await self._bus.subscribe(f"control:{user_id}", self._control)
+                self._subscriptions[user_id] = (news, control)
+
+    async def detach(self, conn: Connection) -> None:
+        """Stop delivering to this socket; drop the user's subscriptions with the last one."""
+        user_id = conn.user_id
+        async with self._lock(user_id):
+            conns = self._by_user.get(user_id)
+            if conns is None:
+                return
+            conns.discard(conn)
+            if conns:
+                return
+            del self._by_user[user_id]
+            subs = self._subscriptions.pop(user_id, ())
+            for sub in subs:
+                try:
+                    await sub.cancel()
+                except Exception:
+                    log.exception("unsubscribe_failed", user_id=user_id)
+        self._locks.pop(user_id, None)
+
+    def _fan_out(self, channel: str, payload: bytes) -> None:
+        for conn in self._by_user.get(channel.removeprefix("user:"), ()):
+            conn.send_raw(payload)
+
+    def _control(self, channel: str, payload: bytes) -> None:
+        order = jsonio.loads(payload)
+        if order.get("type") != "close":
+            return
+        session = order.get("session")
+        for conn in tuple(self._by_user.get(channel.removeprefix("control:"), ())):
+            if session is None or conn.identity.session_key == session:
+                asyncio.get_running_loop().create_task(
+                    conn.close(CLOSE_UNAUTHORIZED, str(order.get("reason", "closed")))
+                )
+
+    async def run_hooks(self, hooks: list[ConnectionHook], conn: Connection) -> None:
+        """Run connection hooks in order; one failing does not stop the rest."""
+        for hook in hooks:
+            try:
+                await hook(conn)
+            except Exception:
+                log.exception("socket_hook_failed", hook=getattr(hook, "__name__", repr(hook)))
+
+    async def close_all(self, code: int = WSCloseCode.GOING_AWAY, reason: str = "shutdown") -> None:
+        """Close every socket (on shutdown)."""
+        conns = [c for cs in self._by_user.values() for c in cs]
+        await asyncio.gather(*(c.close(code, reason) for c in conns), return_exceptions=True)

@@ -1,0 +1,83 @@
+"""Fixtures: the real app from the real factory, on SQLite and on PostgreSQL with Redis."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from infra.clock import ManualClock
+from infra.config import Settings
+from infra.db import Database
+from tests import backends
+from tests.factories import Factory
+from tolk.app import create_app
+from tolk.logging import configure_logging
+
+configure_logging("console", "warning")
+
+
+@dataclass
+class Stack:
+    """Which database and bus a test runs on."""
+
+    name: str
+    database_url: str
+    redis_url: str | None
+    search_path: str | None
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
+    """SQLite with the in-process bus, then PostgreSQL with the Redis bus."""
+    if request.param == "sqlite":
+        yield Stack("sqlite", f"sqlite+aiosqlite:///{tmp_path}/tolk.db", None, None)
+        return
+    backends.need(backends.REDIS_URL, 6379, "Redis")
+    async with backends.postgres_schema() as schema:
+        yield Stack("postgres", backends.POSTGRES_URL, backends.REDIS_URL, schema)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+def settings(stack: Stack) -> Settings:
+    return Settings(
+        _env_file=None,
+        database_url=stack.database_url,
+        redis_url=stack.redis_url,
+        redis_namespace="test-" + secrets.token_hex(4),
+        secret_key="test-secret-" + secrets.token_hex(8),
+        presence_grace_s=30,
+    )
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: object, settings: Settings, clock: ManualClock, stack: Stack
+) -> TestClient:
+    if stack.search_path:
+        from tolk import schema
+
+        await schema.upgrade(settings.database_url, stack.search_path)
+    app = create_app(settings, clock=clock, search_path=stack.search_path)
+    return await aiohttp_client(app)  # type: ignore[operator]
+
+
+@pytest.fixture
+def db(client: TestClient) -> Database:
+    from infra.appkeys import DATABASE
+
+    return client.app[DATABASE]
+
+
+@pytest.fixture
+def factory(client: TestClient, db: Database, clock: ManualClock) -> Factory:
+    return Factory(client, db, clock)

@@ -1,0 +1,122 @@
+"""The /ws envelope: authentication, hello, error replies, limits and fan-out."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from aiohttp import WSMsgType
+
+from accounts.models import Role
+from infra.appkeys import BUS
+from infra.bus import publish_json, user_channel
+
+
+class TestSocketAuth:
+    async def test_upgrade_without_auth_is_401(self, client):
+        """Nobody logged in: the upgrade is refused with 401."""
+        with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+            await client.ws_connect("/ws")
+        assert err.value.status == 401
+
+    async def test_cookie_socket_gets_hello(self, client, factory):
+        """A logged-in browser opens a socket with its cookie and gets hello with its user."""
+        user = await factory.user(Role.INTERPRETER)
+        await factory.login(user)
+        ws = await client.ws_connect("/ws", headers=factory.headers())
+        hello = await ws.receive_json(timeout=5)
+        assert hello["type"] == "hello"
+        assert hello["user"]["id"] == user.id
+        assert hello["heartbeat_s"] == 15
+        assert hello["server_time"].endswith("Z")
+        await ws.close()
+
+    async def test_foreign_origin_cannot_open_socket(self, client, factory):
+        """A page on another site cannot open a socket with the user's cookie."""
+        user = await factory.user()
+        await factory.login(user)
+        with pytest.raises(aiohttp.WSServerHandshakeError) as err:
+            await client.ws_connect("/ws", headers={"Origin": "https://evil.example"})
+        assert err.value.status == 403
+
+    async def test_logout_closes_the_sessions_sockets(self, client, factory):
+        """Logging out closes the sockets opened with that session."""
+        user = await factory.user()
+        await factory.login(user)
+        ws = await client.ws_connect("/ws", headers=factory.headers())
+        await ws.receive_json(timeout=5)
+        await client.delete("/api/session", headers=factory.headers())
+        msg = await ws.receive(timeout=5)
+        assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.CLOSING)
+        assert ws.close_code == 4401
+
+    async def test_deactivation_closes_every_socket_of_the_user(self, client, factory):
+        """Deactivating a user closes their sockets, token ones included."""
+        admin = await factory.user(Role.ADMIN)
+        user = await factory.user()
+        ws = await factory.socket(await factory.token(user))
+        await factory.login(admin)
+        await client.patch(
+            f"/api/admin/users/{user.id}", json={"active": False}, headers=factory.headers()
+        )
+        await ws.receive(timeout=5)
+        assert ws.close_code == 4401
+
+
+class TestSocketMessages:
+    async def test_malformed_and_unknown_messages_get_errors_and_socket_stays_open(self, factory):
+        """Bad JSON, non-objects, unknown types and invalid fields each get an error reply."""
+        user = await factory.user()
+        ws = await factory.socket(await factory.token(user))
+        await ws.send_str("{not json")
+        assert (await ws.receive_json(timeout=5))["code"] == "invalid_json"
+        await ws.send_str("[1, 2]")
+        assert (await ws.receive_json(timeout=5))["code"] == "invalid_message"
+        await ws.send_json({"type": "teleport", "ref": "r1"})
+        reply = await ws.receive_json(timeout=5)
+        assert reply == {
+            "type": "error",
+            "code": "unknown_type",
+            "message": "Unknown message type 'teleport'.",
+            "ref": "r1",
+        }
+        await ws.send_json({"type": "ping", "ref": "r2"})
+        assert await ws.receive_json(timeout=5) == {"type": "pong", "ref": "r2"}
+        await ws.close()
+
+    async def test_frame_over_64_kib_closes_with_1009(self, factory):
+        """A frame over 64 KiB closes the socket with code 1009."""
+        user = await factory.user()
+        ws = await factory.socket(await factory.token(user))
+        await ws.send_str('{"type":"ping","pad":"' + "x" * (64 * 1024) + '"}')
+        msg = await ws.receive(timeout=5)
+        assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
+        assert ws.close_code == 1009
+
+    async def test_message_flood_is_rate_limited(self, factory, settings):
+        """A client sending faster than the limit gets rate_limited errors."""
+        user = await factory.user()
+        ws = await factory.socket(await factory.token(user))
+        for i in range(settings.ws_burst + 5):
+            await ws.send_json({"type": "ping", "ref": str(i)})
+        codes = []
+        for _ in range(settings.ws_burst + 5):
+            reply = await ws.receive_json(timeout=5)
+            codes.append(reply.get("code", reply["type"]))
+        assert codes.count("pong") >= settings.ws_burst
+        assert "rate_limited" in codes
+        await ws.close()
+
+    async def test_bus_news_reaches_every_socket_of_the_user(self, client, factory):
+        """A message published to user:<id> arrives on each of that user's sockets only."""
+        user = await factory.user()
+        other = await factory.user()
+        token = await factory.token(user)
+        tab1, tab2 = await factory.socket(token), await factory.socket(token)
+        stranger = await factory.socket(await factory.token(other))
+        await publish_json(client.app[BUS], user_channel(user.id), {"type": "news", "n": 1})
+        assert await tab1.receive_json(timeout=5) == {"type": "news", "n": 1}
+        assert await tab2.receive_json(timeout=5) == {"type": "news", "n": 1}
+        await stranger.send_json({"type": "ping"})
+        assert (await stranger.receive_json(timeout=5))["type"] == "pong"
+        for ws in (tab1, tab2, stranger):
+            await ws.close()

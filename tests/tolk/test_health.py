@@ -1,0 +1,47 @@
+"""Health, readiness, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+
+class TestOperations:
+    async def test_healthz_and_readyz(self, client):
+        """Liveness answers, and readiness checks the database and the bus."""
+        assert (await client.get("/healthz")).status == 200
+        ready = await client.get("/readyz")
+        assert ready.status == 200
+        assert (await ready.json())["checks"] == {"database": "ok", "bus": "ok"}
+
+    async def test_metrics_in_prometheus_format(self, client):
+        """/metrics counts requests by route template."""
+        await client.get("/healthz")
+        text = await (await client.get("/metrics")).text()
+        assert 'tolk_http_requests_total{method="GET",route="/healthz",status="200"}' in text
+
+    async def test_openapi_describes_every_api_route(self, client):
+        """Every /api route of the router appears in the OpenAPI document."""
+        doc = await (await client.get("/api/openapi.json")).json()
+        assert doc["openapi"].startswith("3.1")
+        routed = {
+            (r.method.lower(), r.resource.canonical)
+            for r in client.app.router.routes()
+            if r.resource is not None
+            and r.resource.canonical.startswith("/api/")
+            and r.method != "HEAD"
+            and r.resource.canonical != "/api/openapi.json"
+        }
+        documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
+        assert routed == documented
+        login = doc["paths"]["/api/session"]["post"]
+        schema_name = login["requestBody"]["content"]["application/json"]["schema"]["$ref"].split(
+            "/"
+        )[-1]
+        assert set(doc["components"]["schemas"][schema_name]["required"]) == {
+            "username",
+            "password",
+        }
+
+    async def test_unknown_route_is_json_404(self, client):
+        """Unknown paths answer with the contract's error body."""
+        resp = await client.get("/api/nothing-here")
+        assert resp.status == 404
+        assert (await resp.json())["error"]["code"] == "not_found"

@@ -1,0 +1,1 @@
+"""Tolk: a video interpreter in a consultation within seconds."""

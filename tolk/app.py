@@ -1,0 +1,120 @@
+"""The app factory: one place that builds Tolk from its parts, for production and tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from accounts.keys import LOGIN_THROTTLE
+from accounts.routes import api as accounts_api
+from accounts.throttle import LoginThrottle
+from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
+from infra.bus import open_bus
+from infra.clock import Clock, SystemClock
+from infra.config import Settings
+from infra.db import Database, make_engine
+from infra.http import error_middleware, request_context_middleware
+from infra.ids import new_id
+from infra.metrics import METRICS, Metrics, metrics_middleware
+from infra.openapi import ApiRoutes, build_openapi
+from signaling.hub import Hub
+from signaling.keys import HUB
+from signaling.socket import close_all_sockets, websocket
+from tolk import schema
+from tolk.health import OPENAPI
+from tolk.health import routes as health_routes
+
+log = structlog.get_logger(__name__)
+
+SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api,)
+
+
+class StartupError(Exception):
+    """Tolk cannot start; the message says why and what to do."""
+
+
+def create_app(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    search_path: str | None = None,
+) -> web.Application:
+    """Build the application; resources open on start-up and close on clean-up."""
+    app = web.Application(
+        middlewares=[request_context_middleware, metrics_middleware, error_middleware],
+        client_max_size=4 * 1024 * 1024,
+    )
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or SystemClock()
+    app[INSTANCE_ID] = new_id()
+    app[METRICS] = Metrics()
+    app[LOGIN_THROTTLE] = LoginThrottle(
+        per_user=settings.login_max_failures_per_user,
+        per_address=settings.login_max_failures_per_address,
+        window_s=settings.login_failure_window_s,
+        redis_url=settings.redis_url,
+        namespace=settings.redis_namespace,
+    )
+    app[OPENAPI] = build_openapi(
+        [spec for routes in API_ROUTES for spec in routes.specs], "Tolk", "1"
+    )
+
+    async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+        await _ensure_schema(settings, search_path)
+        db = Database(make_engine(settings.database_url, search_path=search_path))
+        app[DATABASE] = db
+        yield
+        await db.close()
+
+    async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
+        try:
+            bus = await open_bus(settings.redis_url, settings.redis_namespace)
+        except Exception as exc:
+            raise StartupError(f"TOLK_REDIS_URL: Redis is not reachable ({exc})") from None
+        app[BUS] = bus
+        app[HUB] = Hub(bus)
+        yield
+        await close_all_sockets(app)
+        await bus.close()
+
+    async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        app[SCHEDULER] = scheduler
+        scheduler.start()
+        yield
+        scheduler.shutdown(wait=False)
+        # Let jobs that were running see their cancellation before the loop closes.
+        await asyncio.sleep(0)
+
+    app.cleanup_ctx.extend([database_ctx, bus_ctx, scheduler_ctx])
+    for api in API_ROUTES:
+        app.router.add_routes(api.table)
+    app.router.add_routes(health_routes)
+    app.router.add_get("/ws", websocket)
+    return app
+
+
+async def _ensure_schema(settings: Settings, search_path: str | None) -> None:
+    url = settings.database_url
+    head = schema.head_revision()
+    try:
+        current = await schema.current_revision(url, search_path)
+    except Exception as exc:
+        raise StartupError(f"TOLK_DATABASE_URL: cannot open the database ({exc})") from None
+    if current == head:
+        return
+    if settings.is_sqlite:
+        log.info("schema_upgrade", from_revision=current, to_revision=head)
+        await schema.upgrade(url, search_path)
+        return
+    raise StartupError(
+        f"the database schema is at {current or 'nothing'}, this Tolk needs {head}: "
+        "run `tolk migrate` first"
+    )

@@ -1,0 +1,129 @@
+"""The `tolk` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from aiohttp import web
+
+from accounts import service
+from accounts.models import Role
+from accounts.passwords import hash_password_sync
+from infra.clock import SystemClock
+from infra.config import Settings
+from infra.db import Database, make_engine
+from infra.errors import TolkError
+from tolk import schema
+from tolk.app import StartupError, create_app
+from tolk.logging import configure_logging
+from tolk.settings import SettingsError, load_settings
+
+
+def _serve(settings: Settings, _args: argparse.Namespace) -> None:
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:  # uvloop is optional on platforms without wheels
+        pass
+    app = create_app(settings)
+    web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None)
+
+
+def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    asyncio.run(schema.upgrade(settings.database_url))
+    print(f"database is at schema {schema.head_revision()}")
+
+
+async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
+    password = args.password or secrets.token_urlsafe(12)
+    db = Database(make_engine(settings.database_url))
+    now = SystemClock().now()
+    try:
+        async with db.write() as session:
+            org = await service.get_or_create_organization(session, args.organization, "", now)
+            user = await service.create_user(
+                session,
+                username=args.username,
+                password_hash=hash_password_sync(password),
+                display_name=args.display_name or args.username,
+                role=Role(args.role),
+                organization_id=org.id,
+                now=now,
+            )
+    finally:
+        await db.close()
+    print(f"created {user.role.value} {user.username} in {org.name}")
+    if not args.password:
+        print(f"password: {password}")
+
+
+async def _seed_demo(settings: Settings, _args: argparse.Namespace) -> None:
+    from tolk.demo import seed_demo
+
+    db = Database(make_engine(settings.database_url))
+    try:
+        logins = await seed_demo(db, SystemClock().now())
+    finally:
+        await db.close()
+    print("Demo logins (username / password / role):")
+    for login in logins:
+        print(f"  {login.username:<16} {login.password:<22} {login.role}")
+
+
+def _run(
+    coro_fn: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]],
+) -> Callable[[Settings, argparse.Namespace], None]:
+    def run(settings: Settings, args: argparse.Namespace) -> None:
+        asyncio.run(_upgraded(settings, coro_fn(settings, args)))
+
+    return run
+
+
+async def _upgraded(settings: Settings, coro: Coroutine[Any, Any, None]) -> None:
+    # Commands that write need the schema; SQLite is upgraded in place, as `serve` does.
+    if settings.is_sqlite:
+        await schema.upgrade(settings.database_url)
+    await coro
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `tolk`."""
+    parser = argparse.ArgumentParser(prog="tolk", description="Video interpreters on demand.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the service").set_defaults(fn=_serve)
+    sub.add_parser("migrate", help="upgrade the database to the newest schema").set_defaults(
+        fn=_migrate
+    )
+    create = sub.add_parser("create-user", help="create a user (and its organisation)")
+    create.add_argument("username")
+    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    create.add_argument("--organization", required=True)
+    create.add_argument("--password", help="generated and printed when left out")
+    create.add_argument("--display-name")
+    create.set_defaults(fn=_run(_create_user))
+    sub.add_parser("seed-demo", help="fill an empty database with the demo roster").set_defaults(
+        fn=_run(_seed_demo)
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the `tolk` console script."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"tolk: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    configure_logging(settings.log_format, settings.log_level)
+    try:
+        args.fn(settings, args)
+    except (StartupError, TolkError) as exc:
+        print(f"tolk: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None

@@ -1,0 +1,100 @@
+"""The demo roster: three organisations of a welcome centre, their staff, and interpreters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from accounts import service
+from accounts.models import Role
+from accounts.passwords import hash_password_sync
+from infra.db import Database
+
+DEMO_PASSWORD = "demo-tolk-2026"  # noqa: S105 (a documented demo login, not a secret)
+
+ORGANIZATIONS = (
+    ("Stadt Dortmund – Sozialamt", "50-SOZ"),
+    ("Jobcenter Dortmund", "JC-DO"),
+    ("Caritas Dortmund", "CAR-DO"),
+)
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    display_name: str
+    role: Role
+    organization: str
+
+
+@dataclass(frozen=True)
+class DemoInterpreter:
+    username: str
+    display_name: str
+    languages: tuple[str, ...]
+    gender: str
+    specializations: tuple[str, ...] = ()
+
+
+STAFF = (
+    DemoUser("berater.sozialamt", "Anna Schulte", Role.COUNSELLOR, ORGANIZATIONS[0][0]),
+    DemoUser("berater.jobcenter", "Murat Yilmaz", Role.COUNSELLOR, ORGANIZATIONS[1][0]),
+    DemoUser("berater.caritas", "Julia Becker", Role.COUNSELLOR, ORGANIZATIONS[2][0]),
+    DemoUser("finanzen", "Thomas Krüger", Role.FINANCE, ORGANIZATIONS[0][0]),
+    DemoUser("admin", "Sabine Wagner", Role.ADMIN, ORGANIZATIONS[0][0]),
+)
+INTERPRETER_ORGANIZATION = "Dolmetschpool Dortmund"
+INTERPRETERS = (
+    DemoInterpreter("olena", "Olena Kovalenko", ("uk", "ru"), "female", ("social",)),
+    DemoInterpreter("dmytro", "Dmytro Shevchenko", ("uk",), "male", ("legal",)),
+    DemoInterpreter("layla", "Layla Haddad", ("ar", "ar-SY"), "female", ("medical",)),
+    DemoInterpreter("omar", "Omar Khalil", ("ar",), "male", ("social",)),
+    DemoInterpreter("farid", "Farid Ahmadi", ("fa-AF", "ps"), "male", ("social",)),
+    DemoInterpreter("shirin", "Shirin Rahimi", ("fa", "fa-AF"), "female", ("medical",)),
+    DemoInterpreter("elif", "Elif Demir", ("tr", "kmr"), "female", ("school",)),
+    DemoInterpreter("rojda", "Rojda Aydin", ("kmr", "ckb"), "female", ("social",)),
+    DemoInterpreter("tesfay", "Tesfay Gebremedhin", ("ti",), "male", ("social",)),
+    DemoInterpreter("ioana", "Ioana Popescu", ("ro",), "female", ("school",)),
+    DemoInterpreter("georgi", "Georgi Petrov", ("bg", "ru"), "male", ("legal",)),
+    DemoInterpreter("agnieszka", "Agnieszka Nowak", ("pl",), "female", ("medical",)),
+    DemoInterpreter("claire", "Claire Dubois", ("fr", "en"), "female", ("legal",)),
+    DemoInterpreter("james", "James Okafor", ("en", "fr"), "male", ("school",)),
+)
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    password: str
+    role: str
+
+
+async def seed_demo(db: Database, now: datetime) -> list[Login]:
+    """Create what is missing of the demo roster; running it twice changes nothing."""
+    password_hash = hash_password_sync(DEMO_PASSWORD)
+    logins: list[Login] = []
+    async with db.write() as session:
+        orgs = {
+            name: await service.get_or_create_organization(session, name, cost_center, now)
+            for name, cost_center in (*ORGANIZATIONS, (INTERPRETER_ORGANIZATION, "POOL"))
+        }
+        people = [
+            *STAFF,
+            *(
+                DemoUser(i.username, i.display_name, Role.INTERPRETER, INTERPRETER_ORGANIZATION)
+                for i in INTERPRETERS
+            ),
+        ]
+        for person in people:
+            if await service.find_user(session, person.username) is None:
+                await service.create_user(
+                    session,
+                    username=person.username,
+                    password_hash=password_hash,
+                    display_name=person.display_name,
+                    role=person.role,
+                    organization_id=orgs[person.organization].id,
+                    now=now,
+                )
+            logins.append(Login(person.username, DEMO_PASSWORD, person.role.value))
+    return logins
