@@ -41,7 +41,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
 fi
 
 if [ $want_test = 1 ]; then
-  apt_install chromium chromium-driver coturn sqlite3 nodejs npm
+  apt_install chromium chromium-driver coturn sqlite3
+  command -v npm >/dev/null 2>&1 || apt_install nodejs npm
   if [ -f tests/e2e/package.json ] && [ ! -d tests/e2e/node_modules ]; then
     echo "setup: installing test-only browser tools (axe-core) from npm"
     (cd tests/e2e && npm ci --silent --no-audit --no-fund)

@@ -1,0 +1,81 @@
+"""Language tags: normalisation, the rule for regional variants, and display names.
+
+Names come from the CLDR data in `language_data`; the only hand-written names are the
+few that welcome-centre staff know under another name than the standard one.
+"""
+
+from __future__ import annotations
+
+import langcodes
+
+from infra.errors import InvalidInput
+
+# Standard names that staff do not use: CLDR calls fa-AF "Persian (Afghanistan)" and has
+# no German name for Kurmanji. Keys are normalised tags.
+STAFF_NAMES: dict[str, dict[str, str]] = {
+    "fa-AF": {"de": "Dari", "en": "Dari"},
+    "ckb": {"de": "Zentralkurdisch (Sorani)", "en": "Central Kurdish (Sorani)"},
+    "kmr": {"de": "Nordkurdisch (Kurmanji)", "en": "Northern Kurdish (Kurmanji)"},
+}
+SUPPORTED_LOCALES = ("de", "en")
+
+
+class UnknownLanguageTag(InvalidInput):
+    code = "invalid_language"
+    default_message = "That is not a valid language tag."
+
+
+def normalize_tag(tag: str) -> str:
+    """The normalised BCP 47 form (`UK` -> `uk`, `ukr` -> `uk`, `prs` -> `fa-AF`)."""
+    raw = tag.strip().replace("_", "-")
+    if not raw or len(raw) > 35 or not langcodes.tag_is_valid(raw):
+        raise UnknownLanguageTag(f"{tag!r} is not a valid language tag.", tag=tag)
+    normalized: str = langcodes.standardize_tag(raw)
+    return normalized
+
+
+def base_language(tag: str) -> str:
+    """The language without region or script (`ar-SY` -> `ar`)."""
+    return tag.split("-", 1)[0]
+
+
+def variant_rank(requested: str, spoken: str) -> int | None:
+    """How well a spoken tag serves a requested one: 0 exact, 1 related variant, None not.
+
+    A request for `ar` is served by `ar` and by every regional variant such as `ar-SY`;
+    a request for `ar-SY` prefers `ar-SY` and falls back to plain `ar` (not `ar-EG`).
+    """
+    if spoken == requested:
+        return 0
+    if "-" not in requested:
+        return 1 if base_language(spoken) == requested else None
+    return 1 if spoken == base_language(requested) else None
+
+
+def serving_tags(requested: str, roster_tags: set[str]) -> dict[str, int]:
+    """Of the tags in the roster, those that can serve `requested`, with their rank."""
+    ranks = {tag: variant_rank(requested, tag) for tag in roster_tags}
+    return {tag: rank for tag, rank in ranks.items() if rank is not None}
+
+
+def pick_locale(query_locale: str | None, accept_language: str | None) -> str:
+    """`?locale=` wins, then the first supported Accept-Language entry, else German."""
+    candidates: list[str] = []
+    if query_locale:
+        candidates.append(query_locale)
+    if accept_language:
+        candidates.extend(part.split(";")[0].strip() for part in accept_language.split(","))
+    for candidate in candidates:
+        base = candidate.split("-")[0].lower()
+        if base in SUPPORTED_LOCALES:
+            return base
+    return "de"
+
+
+def display_name(tag: str, locale: str = "de") -> str:
+    """The name of a language in German or English, as staff know it."""
+    alias = STAFF_NAMES.get(tag, {}).get(locale)
+    if alias:
+        return alias
+    name: str = langcodes.Language.get(tag).display_name(locale)
+    return name[:1].upper() + name[1:]
