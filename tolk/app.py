@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from accounts.keys import LOGIN_THROTTLE
 from accounts.routes import api as accounts_api
 from accounts.throttle import LoginThrottle
+from dispatch.hooks import CALL_ENDED_HOOKS
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
 from infra.bus import open_bus
 from infra.clock import Clock, SystemClock
@@ -22,6 +23,7 @@ from infra.http import error_middleware, request_context_middleware
 from infra.ids import new_id
 from infra.metrics import METRICS, Metrics, metrics_middleware
 from infra.openapi import ApiRoutes, build_openapi
+from interpreters.keys import PRESENCE_LISTENERS, QUEUE_FIGURES, no_queue
 from signaling.hub import Hub
 from signaling.keys import HUB
 from signaling.socket import close_all_sockets, websocket
@@ -62,6 +64,9 @@ def create_app(
         redis_url=settings.redis_url,
         namespace=settings.redis_namespace,
     )
+    app[PRESENCE_LISTENERS] = []
+    app[QUEUE_FIGURES] = no_queue
+    app[CALL_ENDED_HOOKS] = []
     app[OPENAPI] = build_openapi(
         [spec for routes in API_ROUTES for spec in routes.specs], "Tolk", "1"
     )

@@ -1,0 +1,31 @@
+"""App keys of the roster: listeners of presence changes and the queue figures provider.
+
+The roster sits below dispatch, so it cannot call dispatch; the composition root hands
+it these callables instead (dispatch offers queued requests to whoever became available,
+and fills in `queued` and `eta_s` of GET /api/languages).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from aiohttp import web
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from interpreters.models import Presence
+
+PresenceListener = Callable[[web.Application, str, Presence], Awaitable[None]]
+"""Called with (app, interpreter_id, new status) after a presence change was committed."""
+
+QueueFigures = Callable[[AsyncSession, datetime], Awaitable[dict[str, tuple[int, int | None]]]]
+"""Returns {language tag: (requests queued, expected wait in seconds or None)}."""
+
+
+async def no_queue(_session: AsyncSession, _now: datetime) -> dict[str, tuple[int, int | None]]:
+    """Queue figures before dispatch is wired in: nothing queued anywhere."""
+    return {}
+
+
+PRESENCE_LISTENERS = web.AppKey("presence_listeners", list[PresenceListener])
+QUEUE_FIGURES = web.AppKey("queue_figures", QueueFigures)
