@@ -28,4 +28,4 @@ async def no_queue(_session: AsyncSession, _now: datetime) -> dict[str, tuple[in
 
 
 PRESENCE_LISTENERS = web.AppKey("presence_listeners", list[PresenceListener])
-QUEUE_FIGURES = web.AppKey("queue_figures", QueueFigures)
+QUEUE_FIGURES: web.AppKey[QueueFigures] = web.AppKey("queue_figures")
