@@ -62,6 +62,11 @@ def user_channel(user_id: str) -> str:
     return f"user:{user_id}"
 
 
+def role_channel(role: str) -> str:
+    """The channel on which news for every socket of users with one role is published."""
+    return f"role:{role}"
+
+
 class _HandlerRegistry:
     def __init__(self) -> None:
         self._handlers: dict[str, list[Subscription]] = defaultdict(list)

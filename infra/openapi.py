@@ -34,6 +34,7 @@ class RouteSpec:
     roles: tuple[str, ...]
     errors: tuple[int, ...]
     content_types: tuple[str, ...]
+    raw_body: str | None
 
 
 @dataclass
@@ -57,6 +58,7 @@ class ApiRoutes:
         roles: tuple[str, ...] = (),
         errors: tuple[int, ...] = (),
         content_types: tuple[str, ...] = ("application/json",),
+        raw_body: str | None = None,
     ) -> Callable[[Handler], Handler]:
         """Declare an operation; the handler is called as handler(request, [body=], [query=])."""
 
@@ -84,6 +86,7 @@ class ApiRoutes:
                     roles,
                     errors,
                     content_types,
+                    raw_body,
                 )
             )
             return wrapper
@@ -162,6 +165,11 @@ def build_openapi(specs: list[RouteSpec], title: str, version: str) -> dict[str,
             operation["requestBody"] = {
                 "required": True,
                 "content": {"application/json": {"schema": refs[spec.body]}},
+            }
+        if spec.raw_body is not None:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {spec.raw_body: {"schema": {"type": "string"}}},
             }
         ok: dict[str, Any] = {"description": "Success"}
         if spec.response is not None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from interpreters.live import LanguageBroadcaster
 from interpreters.models import Presence
 
 PresenceListener = Callable[[web.Application, str, Presence], Awaitable[None]]
@@ -29,3 +30,5 @@ async def no_queue(_session: AsyncSession, _now: datetime) -> dict[str, tuple[in
 
 PRESENCE_LISTENERS = web.AppKey("presence_listeners", list[PresenceListener])
 QUEUE_FIGURES: web.AppKey[QueueFigures] = web.AppKey("queue_figures")
+
+LANGUAGE_BROADCASTER = web.AppKey("language_broadcaster", LanguageBroadcaster)

@@ -6,14 +6,14 @@ instances or a sweeper racing a click end in one consistent status.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import update
-from sqlmodel import col
+from sqlalchemy import delete, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from infra.errors import Conflict, NotFound
-from interpreters.models import Interpreter, Presence
+from interpreters.models import Interpreter, Presence, PresenceSocket
 
 SELF_SERVICE = frozenset({Presence.AVAILABLE, Presence.AWAY, Presence.OFFLINE})
 """Statuses an interpreter may choose; `busy` and `wrap_up` follow from calls."""
@@ -79,3 +79,93 @@ async def transition(
         .values(status=to, status_changed_at=now, **values)
     )
     return bool(result.rowcount == 1)
+
+
+async def socket_opened(
+    session: AsyncSession, interpreter_id: str, socket_id: str, instance_id: str, now: datetime
+) -> None:
+    """Record an interpreter's open socket; it cancels a pending grace-period offline."""
+    session.add(
+        PresenceSocket(
+            id=socket_id, interpreter_id=interpreter_id, instance_id=instance_id, seen_at=now
+        )
+    )
+    await session.exec(
+        update(Interpreter)
+        .where(col(Interpreter.user_id) == interpreter_id)
+        .values(offline_at=None)
+    )
+
+
+async def socket_closed(
+    session: AsyncSession, interpreter_id: str, socket_id: str, now: datetime, grace_s: int
+) -> None:
+    """Forget a closed socket; with the interpreter's last one gone, the grace period starts."""
+    await session.exec(delete(PresenceSocket).where(col(PresenceSocket.id) == socket_id))
+    if not await _has_sockets(session, interpreter_id):
+        await session.exec(
+            update(Interpreter)
+            .where(col(Interpreter.user_id) == interpreter_id)
+            .values(offline_at=now + timedelta(seconds=grace_s))
+        )
+
+
+async def refresh_sockets(session: AsyncSession, instance_id: str, now: datetime) -> None:
+    """Mark this instance's sockets as still open (a crashed instance's rows go stale)."""
+    await session.exec(
+        update(PresenceSocket)
+        .where(col(PresenceSocket.instance_id) == instance_id)
+        .values(seen_at=now)
+    )
+
+
+async def _has_sockets(session: AsyncSession, interpreter_id: str) -> bool:
+    found = await session.exec(
+        select(PresenceSocket.id)
+        .where(col(PresenceSocket.interpreter_id) == interpreter_id)
+        .limit(1)
+    )
+    return found.first() is not None
+
+
+async def sweep_offline(
+    session: AsyncSession, now: datetime, grace_s: int, stale_after_s: float
+) -> list[str]:
+    """Set offline the interpreters whose last socket closed more than the grace period ago.
+
+    Socket rows not refreshed for `stale_after_s` belong to an instance that died; they are
+    dropped and their interpreters get the grace period from now. Busy interpreters are
+    left to the call lifecycle. Returns the ids set offline.
+    """
+    stale_before = now - timedelta(seconds=stale_after_s)
+    await session.exec(delete(PresenceSocket).where(col(PresenceSocket.seen_at) < stale_before))
+    connected = select(PresenceSocket.interpreter_id)
+    await session.exec(
+        update(Interpreter)
+        .where(col(Interpreter.status) != Presence.OFFLINE)
+        .where(col(Interpreter.offline_at).is_(None))
+        .where(col(Interpreter.user_id).not_in(connected))
+        .values(offline_at=now + timedelta(seconds=grace_s))
+    )
+    due = (
+        await session.exec(
+            select(Interpreter.user_id)
+            .where(col(Interpreter.offline_at) <= now)
+            .where(col(Interpreter.status).not_in([Presence.OFFLINE, Presence.BUSY]))
+            .where(col(Interpreter.user_id).not_in(connected))
+        )
+    ).all()
+    gone = []
+    for interpreter_id in due:
+        moved = await transition(
+            session,
+            interpreter_id,
+            from_statuses=frozenset({Presence.AVAILABLE, Presence.AWAY, Presence.WRAP_UP}),
+            to=Presence.OFFLINE,
+            now=now,
+            offline_at=None,
+            wrap_up_until=None,
+        )
+        if moved:
+            gone.append(interpreter_id)
+    return gone

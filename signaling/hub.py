@@ -20,7 +20,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from accounts.views import Identity
 from infra import jsonio
-from infra.bus import Bus, Subscription, user_channel
+from infra.bus import Bus, Subscription, role_channel, user_channel
 from infra.ids import new_id
 
 log = structlog.get_logger(__name__)
@@ -135,7 +135,9 @@ class Hub:
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
         self._by_user: dict[str, set[Connection]] = {}
+        self._by_role: dict[str, set[Connection]] = {}
         self._subscriptions: dict[str, tuple[Subscription, Subscription]] = {}
+        self._role_subscriptions: dict[str, Subscription] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self.on_connect: list[ConnectionHook] = []
         """Run after `hello`, in order (send current state, register presence, ...)."""
@@ -154,8 +156,15 @@ class Hub:
         return self._locks.setdefault(user_id, asyncio.Lock())
 
     async def attach(self, conn: Connection) -> None:
-        """Start delivering the user's bus news to this socket."""
+        """Start delivering the user's (and the user's role's) bus news to this socket."""
         user_id = conn.user_id
+        role = conn.identity.role.value
+        async with self._lock(f"role:{role}"):
+            self._by_role.setdefault(role, set()).add(conn)
+            if role not in self._role_subscriptions:
+                self._role_subscriptions[role] = await self._bus.subscribe(
+                    role_channel(role), self._fan_out_role
+                )
         async with self._lock(user_id):
             conns = self._by_user.setdefault(user_id, set())
             conns.add(conn)
@@ -167,6 +176,7 @@ class Hub:
     async def detach(self, conn: Connection) -> None:
         """Stop delivering to this socket; drop the user's subscriptions with the last one."""
         user_id = conn.user_id
+        self._by_role.get(conn.identity.role.value, set()).discard(conn)
         async with self._lock(user_id):
             conns = self._by_user.get(user_id)
             if conns is None:
@@ -185,6 +195,10 @@ class Hub:
 
     def _fan_out(self, channel: str, payload: bytes) -> None:
         for conn in self._by_user.get(channel.removeprefix("user:"), ()):
+            conn.send_raw(payload)
+
+    def _fan_out_role(self, channel: str, payload: bytes) -> None:
+        for conn in tuple(self._by_role.get(channel.removeprefix("role:"), ())):
             conn.send_raw(payload)
 
     def _control(self, channel: str, payload: bytes) -> None:

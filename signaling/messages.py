@@ -24,7 +24,14 @@ class Ping(ClientMessage):
     type: Literal["ping"]
 
 
-AnyClientMessage = Annotated[Ping, Field(discriminator="type")]
+class PresenceMessage(ClientMessage):
+    """`{"type": "presence", "status"}`: same as PUT /api/interpreters/me/status."""
+
+    type: Literal["presence"]
+    status: Literal["available", "away", "offline"]
+
+
+AnyClientMessage = Annotated[Ping | PresenceMessage, Field(discriminator="type")]
 
 CLIENT_MESSAGE: TypeAdapter[AnyClientMessage] = TypeAdapter(AnyClientMessage)
-CLIENT_MESSAGE_TYPES: frozenset[str] = frozenset({"ping"})
+CLIENT_MESSAGE_TYPES: frozenset[str] = frozenset({"ping", "presence"})

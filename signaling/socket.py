@@ -19,6 +19,7 @@ from signaling import replies
 from signaling.hub import CLOSE_RATE_LIMITED, Connection, TokenBucket
 from signaling.keys import HUB
 from signaling.messages import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Ping
+from signaling.presence import handle_presence
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +33,7 @@ async def _ping(app: web.Application, conn: Connection, msg: Ping) -> None:
 
 HANDLERS: dict[str, MessageHandler] = {
     "ping": _ping,
+    "presence": handle_presence,
 }
 
 
@@ -63,8 +65,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     )
     structlog.contextvars.bind_contextvars(socket_id=conn.id, user_id=identity.user_id)
     log.info("socket_opened", role=identity.role)
-    await hub.attach(conn)
     try:
+        await hub.attach(conn)
         conn.send(replies.hello(identity, settings.ws_heartbeat_s, app[CLOCK].now()))
         await hub.run_hooks(hub.on_connect, conn)
         async for frame in ws:
@@ -72,6 +74,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await _receive(app, conn, frame.data)
             elif frame.type == WSMsgType.ERROR:
                 break
+    except Exception:
+        # The response is already a socket: an error body can no longer be sent.
+        log.exception("socket_failed")
+        await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
     finally:
         await hub.detach(conn)
         await hub.run_hooks(hub.on_disconnect, conn)

@@ -23,9 +23,18 @@ from infra.http import error_middleware, request_context_middleware
 from infra.ids import new_id
 from infra.metrics import METRICS, Metrics, metrics_middleware
 from infra.openapi import ApiRoutes, build_openapi
-from interpreters.keys import PRESENCE_LISTENERS, QUEUE_FIGURES, no_queue
+from interpreters.jobs import refresh_presence, sweep_presence
+from interpreters.keys import (
+    LANGUAGE_BROADCASTER,
+    PRESENCE_LISTENERS,
+    QUEUE_FIGURES,
+    no_queue,
+)
+from interpreters.live import LanguageBroadcaster
+from interpreters.routes import api as roster_api
 from signaling.hub import Hub
 from signaling.keys import HUB
+from signaling.presence import presence_hooks
 from signaling.socket import close_all_sockets, websocket
 from tolk import schema
 from tolk.health import OPENAPI
@@ -35,7 +44,7 @@ log = structlog.get_logger(__name__)
 
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api,)
+API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api, roster_api)
 
 
 class StartupError(Exception):
@@ -84,14 +93,24 @@ def create_app(
         except Exception as exc:
             raise StartupError(f"TOLK_REDIS_URL: Redis is not reachable ({exc})") from None
         app[BUS] = bus
-        app[HUB] = Hub(bus)
+        hub = app[HUB] = Hub(bus)
+        opened, closed = presence_hooks(app)
+        hub.on_connect.append(opened)
+        hub.on_disconnect.append(closed)
+        broadcaster = app[LANGUAGE_BROADCASTER] = LanguageBroadcaster(
+            app[DATABASE], bus, lambda: app[QUEUE_FIGURES], app[CLOCK]
+        )
         yield
+        await broadcaster.close()
         await close_all_sockets(app)
         await bus.close()
 
     async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         scheduler = AsyncIOScheduler(timezone="UTC")
         app[SCHEDULER] = scheduler
+        every = {"trigger": "interval", "args": [app], "max_instances": 1, "coalesce": True}
+        scheduler.add_job(sweep_presence, seconds=settings.sweep_interval_s, **every)
+        scheduler.add_job(refresh_presence, seconds=settings.ws_heartbeat_s, **every)
         scheduler.start()
         yield
         scheduler.shutdown(wait=False)

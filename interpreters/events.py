@@ -1,0 +1,33 @@
+"""What happens after a presence or roster change was committed: listeners (dispatch
+offers queued requests) run, and counsellors' pages get fresh language figures."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from infra.appkeys import BUS
+from infra.bus import publish_json, user_channel
+from interpreters.keys import LANGUAGE_BROADCASTER, PRESENCE_LISTENERS
+from interpreters.models import Presence
+
+log = structlog.get_logger(__name__)
+
+
+async def presence_changed(app: web.Application, interpreter_id: str, status: Presence) -> None:
+    """Announce a committed presence change; call after the transaction, never inside it."""
+    log.info("presence_changed", interpreter_id=interpreter_id, status=status.value)
+    await publish_json(
+        app[BUS], user_channel(interpreter_id), {"type": "presence.updated", "status": status.value}
+    )
+    app[LANGUAGE_BROADCASTER].poke()
+    for listener in app[PRESENCE_LISTENERS]:
+        try:
+            await listener(app, interpreter_id, status)
+        except Exception:
+            log.exception("presence_listener_failed", interpreter_id=interpreter_id)
+
+
+def roster_changed(app: web.Application) -> None:
+    """Announce that languages or profiles changed (admin edits, imports)."""
+    app[LANGUAGE_BROADCASTER].poke()

@@ -1,0 +1,32 @@
+"""Scheduled presence work, run on every instance: keep this instance's sockets fresh and
+set offline whoever has had no socket for longer than the grace period."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from infra.appkeys import CLOCK, DATABASE, INSTANCE_ID, SETTINGS
+from interpreters import presence
+from interpreters.events import presence_changed
+from interpreters.models import Presence
+
+
+async def refresh_presence(app: web.Application) -> None:
+    """Mark this instance's interpreter sockets as alive."""
+    async with app[DATABASE].write() as session:
+        await presence.refresh_sockets(session, app[INSTANCE_ID], app[CLOCK].now())
+
+
+async def sweep_presence(app: web.Application) -> list[str]:
+    """Apply due grace-period offlines; returns the interpreters set offline."""
+    settings = app[SETTINGS]
+    async with app[DATABASE].write() as session:
+        gone = await presence.sweep_offline(
+            session,
+            app[CLOCK].now(),
+            grace_s=settings.presence_grace_s,
+            stale_after_s=3 * settings.ws_heartbeat_s,
+        )
+    for interpreter_id in gone:
+        await presence_changed(app, interpreter_id, Presence.OFFLINE)
+    return gone

@@ -1,0 +1,94 @@
+"""Live language figures: after presence changes, counsellors' pages get the new counts.
+
+Bursts of changes (a shift starting, a sweep) are coalesced into one message per short
+delay, so the figures are computed once per burst instead of once per change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import structlog
+
+from accounts.models import Role
+from infra.bus import Bus, publish_json, role_channel
+from infra.clock import Clock
+from infra.db import Database
+from interpreters import service
+from interpreters.languages import display_name
+from interpreters.views import LanguageAvailability
+
+if TYPE_CHECKING:
+    from interpreters.keys import QueueFigures
+
+log = structlog.get_logger(__name__)
+
+
+async def language_availability(
+    db: Database, queue_figures: QueueFigures, clock: Clock, locale: str = "de"
+) -> list[LanguageAvailability]:
+    """Every roster language with its online, available, queued and expected-wait figures."""
+    async with db.read() as session:
+        counts = await service.language_counts(session)
+        queues = await queue_figures(session, clock.now())
+    figures = [
+        LanguageAvailability(
+            tag=tag,
+            name=display_name(tag, locale),
+            online=c.online,
+            available=c.available,
+            queued=queues.get(tag, (0, None))[0],
+            eta_s=queues.get(tag, (0, None))[1],
+        )
+        for tag, c in counts.items()
+    ]
+    return sorted(figures, key=lambda f: f.name)
+
+
+class LanguageBroadcaster:
+    """Publishes `languages.updated` to every counsellor and admin socket, coalesced."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: Bus,
+        queue_figures: Callable[[], QueueFigures],
+        clock: Clock,
+        delay_s: float = 0.2,
+    ) -> None:
+        self._db = db
+        self._bus = bus
+        self._queue_figures = queue_figures
+        self._clock = clock
+        self._delay_s = delay_s
+        self._pending: asyncio.Task[None] | None = None
+
+    def poke(self) -> None:
+        """Something changed: publish fresh figures soon (once for a burst of pokes)."""
+        if self._pending is None:
+            self._pending = asyncio.get_running_loop().create_task(self._publish_soon())
+
+    async def _publish_soon(self) -> None:
+        try:
+            await asyncio.sleep(self._delay_s)
+            self._pending = None
+            figures = await language_availability(self._db, self._queue_figures(), self._clock)
+            message = {
+                "type": "languages.updated",
+                "languages": [f.model_dump(exclude={"name"}) for f in figures],
+            }
+            for role in (Role.COUNSELLOR, Role.ADMIN):
+                await publish_json(self._bus, role_channel(role.value), message)
+        except Exception:
+            self._pending = None
+            log.exception("languages_update_failed")
+
+    async def close(self) -> None:
+        """Cancel a pending publication (on shutdown)."""
+        if self._pending is not None:
+            self._pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pending

@@ -1,0 +1,198 @@
+"""CSV import of a roster: every row checked first, then all written, or nothing.
+
+Columns (a header row names them, in any order; `,` or `;` separated, UTF-8 with or
+without BOM): username, display_name, email, languages (tags separated by spaces),
+gender (female, male, diverse or empty), specializations (separated by spaces), and
+optionally agency. Row numbers count the header as row 1, as spreadsheets do.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from accounts import service as accounts
+from accounts.models import Role
+from infra.errors import InvalidInput
+from interpreters import service
+from interpreters.languages import normalize_tag
+
+REQUIRED_COLUMNS = ("username", "display_name", "email", "languages", "gender", "specializations")
+OPTIONAL_COLUMNS = ("agency",)
+MAX_ROWS = 5000
+_USERNAME = re.compile(r"^[A-Za-z0-9._@-]{2,100}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+UNUSABLE_PASSWORD = "!imported"  # noqa: S105 (not a password: a hash no password matches)
+"""Imported interpreters cannot log in until an admin sets their password."""
+
+
+class InvalidRows(InvalidInput):
+    code = "invalid_rows"
+    default_message = "The file has rows that cannot be imported; nothing was written."
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    row: int
+    column: str
+    problem: str
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class _Row:
+    number: int
+    username: str
+    display_name: str
+    email: str | None
+    data: service.ProfileData
+
+
+@dataclass
+class _Checked:
+    rows: list[_Row] = field(default_factory=list)
+    problems: list[RowProblem] = field(default_factory=list)
+
+
+def _parse(text: str) -> tuple[list[str], list[list[str]]]:
+    text = text.removeprefix("\ufeff")
+    first_line = text.split("\n", 1)[0]
+    delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    rows = [r for r in reader]
+    if not rows:
+        raise InvalidRows("The file is empty.", rows=[])
+    header = [h.strip().lower().replace(" ", "_") for h in rows[0]]
+    return header, rows[1:]
+
+
+def check_rows(text: str, known_specializations: set[str]) -> _Checked:
+    """Validate every row of the file; the problems name row, column and what is wrong."""
+    header, body = _parse(text)
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        problems = [RowProblem(1, c, "column is missing") for c in missing]
+        raise InvalidRows(rows=[asdict(p) for p in problems])
+    if len(body) > MAX_ROWS:
+        raise InvalidRows(f"At most {MAX_ROWS} rows per file.", rows=[])
+    index = {
+        name: header.index(name)
+        for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
+        if name in header
+    }
+    checked = _Checked()
+    seen: dict[str, int] = {}
+    for offset, cells in enumerate(body):
+        number = offset + 2
+        if not any(c.strip() for c in cells):
+            continue
+
+        def cell(name: str, cells: list[str] = cells) -> str:
+            i = index.get(name)
+            return cells[i].strip() if i is not None and i < len(cells) else ""
+
+        before = len(checked.problems)
+
+        def bad(column: str, problem: str, number: int = number) -> None:
+            checked.problems.append(RowProblem(number, column, problem))
+
+        username = cell("username").lower()
+        if not _USERNAME.match(username):
+            bad("username", "2 to 100 letters, digits or . _ @ -")
+        elif username in seen:
+            bad("username", f"already in row {seen[username]}")
+        else:
+            seen[username] = number
+        display = cell("display_name")
+        if not display or len(display) > 200:
+            bad("display_name", "required, at most 200 characters")
+        email = cell("email") or None
+        if email is not None and not _EMAIL.match(email):
+            bad("email", "not an e-mail address")
+        languages: list[str] = []
+        raw_languages = cell("languages").replace(",", " ").split()
+        if not raw_languages:
+            bad("languages", "at least one language tag")
+        for tag in raw_languages:
+            try:
+                languages.append(normalize_tag(tag))
+            except InvalidInput:
+                bad("languages", f"{tag!r} is not a valid language tag")
+        gender = cell("gender").lower() or None
+        if gender is not None and gender not in service.GENDERS:
+            bad("gender", f"one of {', '.join(service.GENDERS)} or empty")
+        specs = [s.lower() for s in cell("specializations").replace(",", " ").split()]
+        for spec in specs:
+            if spec not in known_specializations:
+                bad("specializations", f"{spec!r} is not in the list of specialisations")
+        if len(checked.problems) == before:
+            checked.rows.append(
+                _Row(
+                    number,
+                    username,
+                    display,
+                    email,
+                    service.ProfileData(
+                        languages=tuple(dict.fromkeys(languages)),
+                        gender=gender,
+                        specializations=tuple(dict.fromkeys(specs)),
+                        agency=cell("agency") or None,
+                    ),
+                )
+            )
+    return checked
+
+
+async def import_roster(
+    session: AsyncSession, text: str, organization_id: str, now: datetime
+) -> ImportResult:
+    """Import a roster file: InvalidRows lists every bad row and nothing is written."""
+    checked = check_rows(text, await service.known_specializations(session))
+    for row in checked.rows:
+        user = await accounts.find_user(session, row.username)
+        if user is not None and user.role != Role.INTERPRETER:
+            checked.problems.append(
+                RowProblem(
+                    row.number, "username", f"belongs to a {user.role.value}, not an interpreter"
+                )
+            )
+    if checked.problems:
+        raise InvalidRows(rows=[asdict(p) for p in sorted(checked.problems, key=lambda p: p.row)])
+    result = ImportResult()
+    for row in checked.rows:
+        user = await accounts.find_user(session, row.username)
+        created = user is None
+        if user is None:
+            user = await accounts.create_user(
+                session,
+                username=row.username,
+                password_hash=UNUSABLE_PASSWORD,
+                display_name=row.display_name,
+                role=Role.INTERPRETER,
+                organization_id=organization_id,
+                email=row.email,
+                now=now,
+            )
+        user_changed = (user.display_name, user.email) != (row.display_name, row.email)
+        if user_changed:
+            user.display_name, user.email = row.display_name, row.email
+            session.add(user)
+        _, profile_changed = await service.upsert_profile(session, user.id, row.data, now)
+        if created:
+            result.created += 1
+        elif user_changed or profile_changed:
+            result.updated += 1
+        else:
+            result.unchanged += 1
+    return result

@@ -1,0 +1,291 @@
+"""HTTP handlers of the roster: languages with live figures, an interpreter's own profile
+and status, and the admin API (profiles, specialisations, CSV import)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field, RootModel, field_validator
+
+from accounts.access import require_user
+from accounts.models import Role
+from infra.appkeys import CLOCK, DATABASE
+from infra.errors import NotFound
+from infra.http import json_response
+from infra.openapi import ApiRoutes
+from interpreters import presence, roster_import, service
+from interpreters.events import presence_changed, roster_changed
+from interpreters.keys import QUEUE_FIGURES
+from interpreters.languages import pick_locale
+from interpreters.live import language_availability
+from interpreters.models import Presence
+from interpreters.views import InterpreterDetail, InterpreterView, LanguageAvailability
+
+api = ApiRoutes(tag="roster")
+ADMIN = (Role.ADMIN.value,)
+
+
+class LocaleQuery(BaseModel):
+    locale: Literal["de", "en"] | None = None
+
+
+class LanguageList(RootModel[list[LanguageAvailability]]):
+    pass
+
+
+def _locale(request: web.Request, query: LocaleQuery) -> str:
+    return pick_locale(query.locale, request.headers.get("Accept-Language"))
+
+
+@api.get(
+    "/api/languages",
+    summary="Languages of the roster with interpreters online, available, queued, and the wait",
+    query=LocaleQuery,
+    response=LanguageList,
+    roles=(Role.COUNSELLOR.value, Role.ADMIN.value),
+)
+async def languages(request: web.Request, query: LocaleQuery) -> web.Response:
+    await require_user(request, Role.COUNSELLOR, Role.ADMIN)
+    app = request.app
+    figures = await language_availability(
+        app[DATABASE], app[QUEUE_FIGURES], app[CLOCK], _locale(request, query)
+    )
+    return json_response(figures)
+
+
+class InterpreterResponse(BaseModel):
+    interpreter: InterpreterView
+
+
+@api.get(
+    "/api/interpreters/me",
+    summary="Own interpreter profile",
+    query=LocaleQuery,
+    response=InterpreterResponse,
+    roles=(Role.INTERPRETER.value,),
+    errors=(404,),
+)
+async def own_profile(request: web.Request, query: LocaleQuery) -> web.Response:
+    identity = await require_user(request, Role.INTERPRETER)
+    async with request.app[DATABASE].read() as session:
+        view = await service.own_view(session, identity.user_id, _locale(request, query))
+    return json_response({"interpreter": view})
+
+
+class StatusBody(BaseModel):
+    status: Literal["available", "away", "offline"]
+
+
+@api.put(
+    "/api/interpreters/me/status",
+    summary="Set own status: available, away or offline",
+    body=StatusBody,
+    response=InterpreterResponse,
+    roles=(Role.INTERPRETER.value,),
+    errors=(404, 409),
+)
+async def set_status(request: web.Request, body: StatusBody) -> web.Response:
+    identity = await require_user(request, Role.INTERPRETER)
+    view = await change_own_status(request.app, identity.user_id, Presence(body.status))
+    return json_response({"interpreter": view})
+
+
+async def change_own_status(
+    app: web.Application, user_id: str, status: Presence
+) -> InterpreterView:
+    """An interpreter's own status switch, committed and announced (HTTP and socket alike)."""
+    async with app[DATABASE].write() as session:
+        await presence.set_own_status(session, user_id, status, app[CLOCK].now())
+        view = await service.own_view(session, user_id)
+    await presence_changed(app, user_id, status)
+    return view
+
+
+class ProfileBody(BaseModel):
+    languages: list[str] = Field(min_length=1, max_length=30)
+    gender: Literal["female", "male", "diverse"] | None = None
+    specializations: list[str] = Field(default_factory=list, max_length=20)
+    agency: str | None = Field(default=None, max_length=200)
+
+    @field_validator("specializations")
+    @classmethod
+    def _lower(cls, value: list[str]) -> list[str]:
+        return [v.strip().lower() for v in value]
+
+
+class ProfileUpdate(BaseModel):
+    active: bool
+
+
+class DetailResponse(BaseModel):
+    interpreter: InterpreterDetail
+
+
+class DetailList(BaseModel):
+    interpreters: list[InterpreterDetail]
+
+
+class ListQuery(BaseModel):
+    language: str | None = Field(default=None, max_length=35)
+    status: Presence | None = None
+    active: bool | None = None
+    locale: Literal["de", "en"] | None = None
+
+
+async def _detail(request: web.Request, user_id: str) -> InterpreterDetail:
+    async with request.app[DATABASE].read() as session:
+        found = await service.list_profiles(session, user_ids=[user_id])
+    if not found:
+        raise NotFound("No interpreter profile for this user.")
+    return found[0]
+
+
+@api.get(
+    "/api/admin/interpreters",
+    summary="List interpreters (filters: language, status, active)",
+    query=ListQuery,
+    response=DetailList,
+    roles=ADMIN,
+)
+async def list_interpreters(request: web.Request, query: ListQuery) -> web.Response:
+    await require_user(request, Role.ADMIN)
+    async with request.app[DATABASE].read() as session:
+        rows = await service.list_profiles(
+            session,
+            language=query.language,
+            status=query.status,
+            active=query.active,
+            locale=_locale(request, LocaleQuery(locale=query.locale)),
+        )
+    return json_response({"interpreters": rows})
+
+
+@api.get(
+    "/api/admin/interpreters/{user_id}",
+    summary="One interpreter's profile",
+    response=DetailResponse,
+    roles=ADMIN,
+    errors=(404,),
+)
+async def get_interpreter(request: web.Request) -> web.Response:
+    await require_user(request, Role.ADMIN)
+    return json_response({"interpreter": await _detail(request, request.match_info["user_id"])})
+
+
+@api.put(
+    "/api/admin/interpreters/{user_id}",
+    summary="Create or replace the profile of an interpreter user",
+    body=ProfileBody,
+    response=DetailResponse,
+    roles=ADMIN,
+    errors=(404,),
+)
+async def put_interpreter(request: web.Request, body: ProfileBody) -> web.Response:
+    await require_user(request, Role.ADMIN)
+    user_id = request.match_info["user_id"]
+    data = service.ProfileData(
+        languages=service.normalize_languages(body.languages),
+        gender=body.gender,
+        specializations=tuple(dict.fromkeys(body.specializations)),
+        agency=body.agency,
+    )
+    async with request.app[DATABASE].write() as session:
+        await service.upsert_profile(session, user_id, data, request.app[CLOCK].now())
+    roster_changed(request.app)
+    return json_response({"interpreter": await _detail(request, user_id)})
+
+
+@api.patch(
+    "/api/admin/interpreters/{user_id}",
+    summary="Activate or deactivate an interpreter",
+    body=ProfileUpdate,
+    response=DetailResponse,
+    roles=ADMIN,
+    errors=(404,),
+)
+async def patch_interpreter(request: web.Request, body: ProfileUpdate) -> web.Response:
+    await require_user(request, Role.ADMIN)
+    user_id = request.match_info["user_id"]
+    async with request.app[DATABASE].write() as session:
+        interpreter = await service.set_active(
+            session, user_id, body.active, request.app[CLOCK].now()
+        )
+    await presence_changed(request.app, user_id, interpreter.status)
+    return json_response({"interpreter": await _detail(request, user_id)})
+
+
+class SpecializationBody(BaseModel):
+    name: str = Field(min_length=2, max_length=50, pattern=r"^[A-Za-z0-9äöüÄÖÜß_-]+$")
+
+
+class SpecializationList(BaseModel):
+    specializations: list[str]
+
+
+@api.get(
+    "/api/admin/specializations",
+    summary="The list of specialisations",
+    response=SpecializationList,
+    roles=ADMIN,
+)
+async def list_specializations(request: web.Request) -> web.Response:
+    await require_user(request, Role.ADMIN)
+    async with request.app[DATABASE].read() as session:
+        names = sorted(await service.known_specializations(session))
+    return json_response({"specializations": names})
+
+
+@api.post(
+    "/api/admin/specializations",
+    summary="Add a specialisation to the list",
+    body=SpecializationBody,
+    response=SpecializationList,
+    status=201,
+    roles=ADMIN,
+)
+async def add_specialization(request: web.Request, body: SpecializationBody) -> web.Response:
+    await require_user(request, Role.ADMIN)
+    async with request.app[DATABASE].write() as session:
+        await service.add_specialization(session, body.name)
+        names = sorted(await service.known_specializations(session))
+    return json_response({"specializations": names}, status=201)
+
+
+class ImportQuery(BaseModel):
+    organization_id: str | None = Field(default=None, max_length=32)
+
+
+class ImportResponse(BaseModel):
+    created: int
+    updated: int
+    unchanged: int
+
+
+@api.post(
+    "/api/admin/interpreters/import",
+    summary="Import a roster from CSV (all or nothing)",
+    query=ImportQuery,
+    response=ImportResponse,
+    roles=ADMIN,
+    errors=(422,),
+    raw_body="text/csv",
+)
+async def import_interpreters(request: web.Request, query: ImportQuery) -> web.Response:
+    identity = await require_user(request, Role.ADMIN)
+    raw = await request.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise roster_import.InvalidRows("The file is not UTF-8 text.", rows=[]) from None
+    async with request.app[DATABASE].write() as session:
+        result = await roster_import.import_roster(
+            session,
+            text,
+            query.organization_id or identity.organization_id,
+            request.app[CLOCK].now(),
+        )
+    roster_changed(request.app)
+    return json_response(
+        {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
+    )

@@ -1,0 +1,289 @@
+"""Roster services: interpreter profiles, their languages and skills, and the live figures
+per language. Services take the session and the time and never commit."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from accounts.models import Role, User
+from infra.errors import InvalidInput, NotFound
+from interpreters.languages import display_name, normalize_tag, serving_tags
+from interpreters.models import (
+    Interpreter,
+    InterpreterLanguage,
+    InterpreterSpecialization,
+    Presence,
+    Specialization,
+)
+from interpreters.views import InterpreterDetail, InterpreterView, LanguageView
+
+GENDERS = ("female", "male", "diverse")
+
+
+class NotAnInterpreterUser(InvalidInput):
+    code = "not_an_interpreter"
+    default_message = "Only users with the interpreter role can have an interpreter profile."
+
+
+class UnknownSpecialization(InvalidInput):
+    code = "unknown_specialization"
+    default_message = "That specialisation is not in the list; an admin can add it."
+
+
+@dataclass(frozen=True)
+class ProfileData:
+    """The editable part of an interpreter profile, validated and normalised."""
+
+    languages: tuple[str, ...]
+    gender: str | None = None
+    specializations: tuple[str, ...] = ()
+    agency: str | None = None
+
+
+def normalize_languages(tags: Iterable[str]) -> tuple[str, ...]:
+    """Normalised, de-duplicated tags in their given order."""
+    seen: dict[str, None] = {}
+    for tag in tags:
+        seen[normalize_tag(tag)] = None
+    return tuple(seen)
+
+
+async def known_specializations(session: AsyncSession) -> set[str]:
+    """The admin-managed list of specialisations."""
+    return set((await session.exec(select(Specialization.name))).all())
+
+
+async def add_specialization(session: AsyncSession, name: str) -> str:
+    """Add a specialisation to the list (idempotent); returns its normalised name."""
+    name = name.strip().lower()
+    if await session.get(Specialization, name) is None:
+        session.add(Specialization(name=name))
+        await session.flush()
+    return name
+
+
+async def upsert_profile(
+    session: AsyncSession, user_id: str, data: ProfileData, now: datetime
+) -> tuple[Interpreter, bool]:
+    """Create or replace the profile of an interpreter user; True when anything changed."""
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    if user.role != Role.INTERPRETER:
+        raise NotAnInterpreterUser(field="user_id")
+    unknown = set(data.specializations) - await known_specializations(session)
+    if unknown:
+        raise UnknownSpecialization(
+            f"Unknown specialisation: {', '.join(sorted(unknown))}.", field="specializations"
+        )
+    interpreter = await session.get(Interpreter, user_id)
+    changed = False
+    if interpreter is None:
+        interpreter = Interpreter(user_id=user_id, status_changed_at=now, idle_since=now)
+        changed = True
+    if (interpreter.gender, interpreter.agency) != (data.gender, data.agency):
+        interpreter.gender, interpreter.agency = data.gender, data.agency
+        changed = True
+    session.add(interpreter)
+    await session.flush()
+    current_langs = await _languages_of(session, user_id)
+    if set(current_langs) != set(data.languages):
+        await session.exec(
+            delete(InterpreterLanguage).where(col(InterpreterLanguage.interpreter_id) == user_id)
+        )
+        session.add_all(InterpreterLanguage(interpreter_id=user_id, tag=t) for t in data.languages)
+        changed = True
+    current_specs = await _specializations_of(session, user_id)
+    if set(current_specs) != set(data.specializations):
+        await session.exec(
+            delete(InterpreterSpecialization).where(
+                col(InterpreterSpecialization.interpreter_id) == user_id
+            )
+        )
+        session.add_all(
+            InterpreterSpecialization(interpreter_id=user_id, specialization=s)
+            for s in data.specializations
+        )
+        changed = True
+    await session.flush()
+    return interpreter, changed
+
+
+async def set_active(
+    session: AsyncSession, user_id: str, active: bool, now: datetime
+) -> Interpreter:
+    """Activate or deactivate a profile; a deactivated interpreter goes offline."""
+    interpreter = await session.get(Interpreter, user_id)
+    if interpreter is None:
+        raise NotFound("No interpreter profile for this user.")
+    interpreter.active = active
+    if not active and interpreter.status != Presence.BUSY:
+        interpreter.status = Presence.OFFLINE
+        interpreter.status_changed_at = now
+    session.add(interpreter)
+    await session.flush()
+    return interpreter
+
+
+async def _languages_of(session: AsyncSession, user_id: str) -> list[str]:
+    result = await session.exec(
+        select(InterpreterLanguage.tag)
+        .where(col(InterpreterLanguage.interpreter_id) == user_id)
+        .order_by(col(InterpreterLanguage.tag))
+    )
+    return list(result.all())
+
+
+async def _specializations_of(session: AsyncSession, user_id: str) -> list[str]:
+    result = await session.exec(
+        select(InterpreterSpecialization.specialization)
+        .where(col(InterpreterSpecialization.interpreter_id) == user_id)
+        .order_by(col(InterpreterSpecialization.specialization))
+    )
+    return list(result.all())
+
+
+async def own_view(session: AsyncSession, user_id: str, locale: str = "de") -> InterpreterView:
+    """The profile an interpreter sees of themselves."""
+    row = (
+        await session.exec(
+            select(Interpreter, User)
+            .join(User, col(User.id) == col(Interpreter.user_id))
+            .where(col(Interpreter.user_id) == user_id)
+        )
+    ).first()
+    if row is None:
+        raise NotFound("No interpreter profile for this user.")
+    interpreter, user = row
+    return InterpreterView(
+        id=user.id,
+        display_name=user.display_name,
+        languages=[
+            LanguageView(tag=t, name=display_name(t, locale))
+            for t in await _languages_of(session, user_id)
+        ],
+        status=interpreter.status,
+    )
+
+
+async def list_profiles(
+    session: AsyncSession,
+    *,
+    language: str | None = None,
+    status: Presence | None = None,
+    active: bool | None = None,
+    locale: str = "de",
+    user_ids: Sequence[str] | None = None,
+) -> list[InterpreterDetail]:
+    """Profiles with filters, by display name (language filter follows the variant rule)."""
+    query = select(Interpreter, User).join(User, col(User.id) == col(Interpreter.user_id))
+    if status is not None:
+        query = query.where(col(Interpreter.status) == status)
+    if active is not None:
+        query = query.where(col(Interpreter.active) == active)
+    if user_ids is not None:
+        query = query.where(col(Interpreter.user_id).in_(user_ids))
+    rows = (await session.exec(query.order_by(col(User.display_name)))).all()
+    ids = [i.user_id for i, _ in rows]
+    langs: dict[str, list[str]] = defaultdict(list)
+    specs: dict[str, list[str]] = defaultdict(list)
+    if ids:
+        for iid, tag in (
+            await session.exec(
+                select(InterpreterLanguage.interpreter_id, InterpreterLanguage.tag)
+                .where(col(InterpreterLanguage.interpreter_id).in_(ids))
+                .order_by(col(InterpreterLanguage.tag))
+            )
+        ).all():
+            langs[iid].append(tag)
+        for iid, spec in (
+            await session.exec(
+                select(
+                    InterpreterSpecialization.interpreter_id,
+                    InterpreterSpecialization.specialization,
+                )
+                .where(col(InterpreterSpecialization.interpreter_id).in_(ids))
+                .order_by(col(InterpreterSpecialization.specialization))
+            )
+        ).all():
+            specs[iid].append(spec)
+    wanted = normalize_tag(language) if language else None
+    details = []
+    for interpreter, user in rows:
+        tags = langs[interpreter.user_id]
+        if wanted is not None and not serving_tags(wanted, set(tags)):
+            continue
+        details.append(
+            InterpreterDetail(
+                id=user.id,
+                display_name=user.display_name,
+                languages=[LanguageView(tag=t, name=display_name(t, locale)) for t in tags],
+                status=interpreter.status,
+                username=user.username,
+                email=user.email,
+                gender=interpreter.gender,
+                agency=interpreter.agency,
+                specializations=specs[interpreter.user_id],
+                active=interpreter.active,
+                user_active=user.active,
+            )
+        )
+    return details
+
+
+@dataclass(frozen=True)
+class LanguageCounts:
+    """Interpreters who can serve a language: online (not offline) and available now."""
+
+    online: int
+    available: int
+
+
+async def language_counts(session: AsyncSession) -> dict[str, LanguageCounts]:
+    """Per roster language, how many active interpreters who can serve it are online and
+    available; an interpreter of `ar-SY` counts for `ar` too (the variant rule)."""
+    rows = (
+        await session.exec(
+            select(InterpreterLanguage.tag, Interpreter.user_id, Interpreter.status)
+            .join(Interpreter, col(Interpreter.user_id) == col(InterpreterLanguage.interpreter_id))
+            .join(User, col(User.id) == col(Interpreter.user_id))
+            .where(col(Interpreter.active), col(User.active))
+        )
+    ).all()
+    by_tag: dict[str, dict[str, Presence]] = defaultdict(dict)
+    for tag, user_id, status in rows:
+        by_tag[tag][user_id] = Presence(status)
+    counts = {}
+    for tag in by_tag:
+        serving: dict[str, Presence] = {}
+        for other in serving_tags(tag, set(by_tag)):
+            serving.update(by_tag[other])
+        counts[tag] = LanguageCounts(
+            online=sum(1 for s in serving.values() if s != Presence.OFFLINE),
+            available=sum(1 for s in serving.values() if s == Presence.AVAILABLE),
+        )
+    return counts
+
+
+async def roster_speaks(session: AsyncSession, tag: str) -> bool:
+    """Whether any active interpreter can serve this (normalised) language."""
+    tags = set(
+        (
+            await session.exec(
+                select(InterpreterLanguage.tag)
+                .join(
+                    Interpreter, col(Interpreter.user_id) == col(InterpreterLanguage.interpreter_id)
+                )
+                .where(col(Interpreter.active))
+                .distinct()
+            )
+        ).all()
+    )
+    return bool(serving_tags(tag, tags))

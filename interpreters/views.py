@@ -1,0 +1,44 @@
+"""What the roster puts on the wire."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from interpreters.models import Presence
+
+
+class LanguageView(BaseModel):
+    tag: str
+    name: str
+
+
+class InterpreterView(BaseModel):
+    """An interpreter as they see themselves (`GET /api/interpreters/me`)."""
+
+    id: str
+    display_name: str
+    languages: list[LanguageView]
+    status: Presence
+
+
+class InterpreterDetail(InterpreterView):
+    """An interpreter as admins see them."""
+
+    username: str
+    email: str | None
+    gender: str | None
+    agency: str | None
+    specializations: list[str]
+    active: bool
+    user_active: bool
+
+
+class LanguageAvailability(BaseModel):
+    """One language of the roster with live figures (`GET /api/languages`)."""
+
+    tag: str
+    name: str
+    online: int
+    available: int
+    queued: int
+    eta_s: int | None

@@ -1,0 +1,49 @@
+"""Interpreters' presence through their sockets: each open socket is recorded, the last
+one closing starts the grace period, and the `presence` message switches status."""
+
+from __future__ import annotations
+
+import structlog
+from aiohttp import web
+
+from accounts.models import Role
+from infra.appkeys import CLOCK, DATABASE, INSTANCE_ID, SETTINGS
+from interpreters import presence
+from interpreters.models import Presence
+from interpreters.routes import change_own_status
+from signaling import replies
+from signaling.hub import Connection, ConnectionHook
+from signaling.messages import PresenceMessage
+
+log = structlog.get_logger(__name__)
+
+
+def presence_hooks(app: web.Application) -> tuple[ConnectionHook, ConnectionHook]:
+    """The hub hooks that record interpreters' sockets as they open and close."""
+
+    async def opened(conn: Connection) -> None:
+        if conn.identity.role != Role.INTERPRETER:
+            return
+        async with app[DATABASE].write() as session:
+            await presence.socket_opened(
+                session, conn.user_id, conn.id, app[INSTANCE_ID], app[CLOCK].now()
+            )
+
+    async def closed(conn: Connection) -> None:
+        if conn.identity.role != Role.INTERPRETER:
+            return
+        async with app[DATABASE].write() as session:
+            await presence.socket_closed(
+                session, conn.user_id, conn.id, app[CLOCK].now(), app[SETTINGS].presence_grace_s
+            )
+
+    return opened, closed
+
+
+async def handle_presence(app: web.Application, conn: Connection, msg: PresenceMessage) -> None:
+    """Switch the interpreter's own status and confirm with the profile."""
+    if conn.identity.role != Role.INTERPRETER:
+        conn.send(replies.error("forbidden", "Only interpreters have a presence.", msg.ref))
+        return
+    view = await change_own_status(app, conn.user_id, Presence(msg.status))
+    conn.send(replies.answer("presence.updated", msg.ref, status=view.status.value))
