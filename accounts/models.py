@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, String
+from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
-from infra.db import UTCDateTime
+from infra.db import UTCDateTime, str_enum
 from infra.ids import new_id
 
 
@@ -41,7 +41,7 @@ class User(SQLModel, table=True):
     username: str = Field(max_length=100, sa_column_kwargs={"unique": True})
     password_hash: str = Field(max_length=255)
     display_name: str = Field(max_length=200)
-    role: Role = Field(sa_column=Column(String(20), nullable=False))
+    role: Role = Field(sa_column=Column(str_enum(Role), nullable=False))
     organization_id: str = Field(foreign_key="organization.id", index=True, max_length=32)
     email: str | None = Field(default=None, max_length=320)
     active: bool = True

@@ -158,7 +158,7 @@ async def _identity_of(session: AsyncSession, user_id: str, key: str | None) -> 
         user_id=user.id,
         username=user.username,
         display_name=user.display_name,
-        role=Role(user.role),
+        role=user.role,
         organization_id=org.id,
         organization_name=org.name,
         session_key=key,

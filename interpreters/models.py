@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, String
+from sqlalchemy import Column
 from sqlmodel import Field, SQLModel
 
-from infra.db import UTCDateTime
+from infra.db import UTCDateTime, str_enum
 from infra.ids import new_id
 
 
@@ -32,7 +32,7 @@ class Interpreter(SQLModel, table=True):
     agency: str | None = Field(default=None, max_length=200)
     active: bool = True
     status: Presence = Field(
-        default=Presence.OFFLINE, sa_column=Column(String(20), nullable=False, index=True)
+        default=Presence.OFFLINE, sa_column=Column(str_enum(Presence), nullable=False, index=True)
     )
     status_changed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     idle_since: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -3,6 +3,7 @@ hand it to the handler for its type."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +17,7 @@ from infra.appkeys import CLOCK, SETTINGS
 from infra.errors import TolkError
 from infra.http import error_body, json_response, validation_problems
 from signaling import replies
-from signaling.hub import CLOSE_RATE_LIMITED, Connection, TokenBucket
+from signaling.hub import CLOSE_RATE_LIMITED, Connection, Hub, TokenBucket
 from signaling.keys import HUB
 from signaling.messages import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Ping
 from signaling.presence import handle_presence
@@ -79,10 +80,16 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         log.exception("socket_failed")
         await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
     finally:
-        await hub.detach(conn)
-        await hub.run_hooks(hub.on_disconnect, conn)
-        log.info("socket_closed", code=ws.close_code)
+        # aiohttp cancels the handler when the peer's connection drops; the clean-up
+        # (presence, call rooms) must still run to the end, so it is shielded.
+        await asyncio.shield(_cleanup(hub, conn))
     return ws
+
+
+async def _cleanup(hub: Hub, conn: Connection) -> None:
+    await hub.detach(conn)
+    await hub.run_hooks(hub.on_disconnect, conn)
+    log.info("socket_closed", code=conn.ws.close_code)
 
 
 async def _receive(app: web.Application, conn: Connection, data: bytes | str) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient
+from sqlmodel import select
 
 from accounts import service
 from accounts.models import Organization, Role, User
@@ -91,3 +92,56 @@ class Factory:
         other: TestClient = TestClient(self.client.server)
         await other.start_server()
         return other
+
+    async def interpreter(
+        self,
+        languages: tuple[str, ...] = ("uk",),
+        username: str | None = None,
+        gender: str | None = None,
+        specializations: tuple[str, ...] = (),
+    ) -> User:
+        """An interpreter user with a profile made through the roster service."""
+        from interpreters import service as roster
+
+        user = await self.user(Role.INTERPRETER, username)
+        async with self.db.write() as session:
+            for name in specializations:
+                await roster.add_specialization(session, name)
+            await roster.upsert_profile(
+                session,
+                user.id,
+                roster.ProfileData(
+                    languages=roster.normalize_languages(languages),
+                    gender=gender,
+                    specializations=specializations,
+                ),
+                self.clock.now(),
+            )
+        return user
+
+    async def sockets_closed(self, user: User) -> None:
+        """Wait until the server has processed the closing of every socket of `user`."""
+        from interpreters.models import PresenceSocket
+        from signaling.keys import HUB
+        from tests.waiting import eventually
+
+        async def gone() -> bool:
+            if self.client.app[HUB].connections_of(user.id):
+                return False
+            async with self.db.read() as session:
+                rows = await session.exec(
+                    select(PresenceSocket).where(PresenceSocket.interpreter_id == user.id)
+                )
+                return rows.first() is None
+
+        await eventually(gone)
+
+    async def eventually_connections(self, user: User, count: int) -> None:
+        """Wait until the server holds exactly `count` sockets of `user`."""
+        from signaling.keys import HUB
+        from tests.waiting import eventually
+
+        async def settled() -> bool:
+            return len(self.client.app[HUB].connections_of(user.id)) == count
+
+        await eventually(settled)

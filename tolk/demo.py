@@ -9,6 +9,7 @@ from accounts import service
 from accounts.models import Role
 from accounts.passwords import hash_password_sync
 from infra.db import Database
+from interpreters import service as roster
 
 DEMO_PASSWORD = "demo-tolk-2026"  # noqa: S105 (a documented demo login, not a secret)
 
@@ -44,6 +45,7 @@ STAFF = (
     DemoUser("admin", "Sabine Wagner", Role.ADMIN, ORGANIZATIONS[0][0]),
 )
 INTERPRETER_ORGANIZATION = "Dolmetschpool Dortmund"
+SPECIALIZATIONS = ("social", "medical", "legal", "school")
 INTERPRETERS = (
     DemoInterpreter("olena", "Olena Kovalenko", ("uk", "ru"), "female", ("social",)),
     DemoInterpreter("dmytro", "Dmytro Shevchenko", ("uk",), "male", ("legal",)),
@@ -97,4 +99,19 @@ async def seed_demo(db: Database, now: datetime) -> list[Login]:
                     now=now,
                 )
             logins.append(Login(person.username, DEMO_PASSWORD, person.role.value))
+        for name in SPECIALIZATIONS:
+            await roster.add_specialization(session, name)
+        for demo in INTERPRETERS:
+            user = await service.find_user(session, demo.username)
+            assert user is not None
+            await roster.upsert_profile(
+                session,
+                user.id,
+                roster.ProfileData(
+                    languages=roster.normalize_languages(demo.languages),
+                    gender=demo.gender,
+                    specializations=demo.specializations,
+                ),
+                now,
+            )
     return logins

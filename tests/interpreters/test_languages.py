@@ -1,0 +1,77 @@
+"""Language tags and names: pure rules, no server."""
+
+from __future__ import annotations
+
+import pytest
+
+from interpreters.languages import (
+    UnknownLanguageTag,
+    display_name,
+    normalize_tag,
+    pick_locale,
+    serving_tags,
+    variant_rank,
+)
+
+
+class TestTags:
+    @pytest.mark.parametrize(
+        ("given", "normal"),
+        [
+            ("UK", "uk"),
+            ("ukr", "uk"),
+            ("prs", "fa-AF"),
+            ("fa-af", "fa-AF"),
+            ("ar_sy", "ar-SY"),
+            ("tir", "ti"),
+            ("pus", "ps"),
+            ("ckb", "ckb"),
+            (" kmr ", "kmr"),
+            ("eng", "en"),
+        ],
+    )
+    def test_normalisation_and_aliases(self, given, normal):
+        """Tags are normalised: case, three-letter codes and the Dari alias."""
+        assert normalize_tag(given) == normal
+
+    @pytest.mark.parametrize("bad", ["", "xx", "123", "klingonisch-ist-keine-sprache", "a" * 40])
+    def test_invalid_tags_are_refused(self, bad):
+        """Something that is not a language tag is refused with a clear error."""
+        with pytest.raises(UnknownLanguageTag):
+            normalize_tag(bad)
+
+    def test_variant_rule(self):
+        """ar is served by ar and ar-SY; ar-SY prefers ar-SY, falls back to ar, never ar-EG."""
+        assert variant_rank("ar", "ar") == 0
+        assert variant_rank("ar", "ar-SY") == 1
+        assert variant_rank("ar-SY", "ar-SY") == 0
+        assert variant_rank("ar-SY", "ar") == 1
+        assert variant_rank("ar-SY", "ar-EG") is None
+        assert variant_rank("ar", "fa") is None
+        assert serving_tags("ar-SY", {"ar", "ar-SY", "ar-EG", "uk"}) == {"ar-SY": 0, "ar": 1}
+
+
+class TestNames:
+    @pytest.mark.parametrize(
+        ("tag", "de", "en"),
+        [
+            ("uk", "Ukrainisch", "Ukrainian"),
+            ("ar", "Arabisch", "Arabic"),
+            ("fa-AF", "Dari", "Dari"),
+            ("ti", "Tigrinya", "Tigrinya"),
+            ("ckb", "Zentralkurdisch (Sorani)", "Central Kurdish (Sorani)"),
+            ("kmr", "Nordkurdisch (Kurmanji)", "Northern Kurdish (Kurmanji)"),
+            ("ar-SY", "Arabisch (Syrien)", "Arabic (Syria)"),
+        ],
+    )
+    def test_german_and_english_names(self, tag, de, en):
+        """Names come from the language data, with staff names for Dari, Sorani, Kurmanji."""
+        assert display_name(tag, "de") == de
+        assert display_name(tag, "en") == en
+
+    def test_locale_choice(self):
+        """?locale wins, then Accept-Language, then German."""
+        assert pick_locale("en", "de-DE") == "en"
+        assert pick_locale(None, "en-GB,en;q=0.8") == "en"
+        assert pick_locale(None, "fr-FR, tr") == "de"
+        assert pick_locale(None, None) == "de"

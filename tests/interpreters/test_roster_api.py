@@ -1,0 +1,309 @@
+"""The roster through HTTP and real sockets: languages, presence, admin API, CSV import."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func
+from sqlmodel import select
+
+from accounts.models import Role, User
+from interpreters.jobs import sweep_presence
+from interpreters.models import Interpreter, Presence
+
+
+async def figures(client, token, locale="de"):
+    resp = await client.get(
+        f"/api/languages?locale={locale}", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert resp.status == 200
+    return {row["tag"]: row for row in await resp.json()}
+
+
+async def set_status(client, token, status):
+    return await client.put(
+        "/api/interpreters/me/status",
+        json={"status": status},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+async def wait_for(ws, type_, timeout=5):
+    while True:
+        msg = await ws.receive_json(timeout=timeout)
+        if msg["type"] == type_:
+            return msg
+
+
+class TestLanguages:
+    async def test_counts_follow_interpreters_going_on_and_offline(
+        self, client, factory, clock, settings
+    ):
+        """Online and available counts change as interpreters connect, switch and leave."""
+        counsellor = await factory.token(await factory.user(Role.COUNSELLOR))
+        olena = await factory.interpreter(("uk", "ru"))
+        dmytro = await factory.interpreter(("uk",))
+        assert (await figures(client, counsellor))["uk"] == {
+            "tag": "uk",
+            "name": "Ukrainisch",
+            "online": 0,
+            "available": 0,
+            "queued": 0,
+            "eta_s": None,
+        }
+        olena_token, dmytro_token = await factory.token(olena), await factory.token(dmytro)
+        olena_ws = await factory.socket(olena_token)
+        dmytro_ws = await factory.socket(dmytro_token)
+        assert (await set_status(client, olena_token, "available")).status == 200
+        assert (await set_status(client, dmytro_token, "away")).status == 200
+        now = await figures(client, counsellor)
+        assert (now["uk"]["online"], now["uk"]["available"]) == (2, 1)
+        assert (now["ru"]["online"], now["ru"]["available"]) == (1, 1)
+        await olena_ws.close()
+        await factory.sockets_closed(olena)
+        clock.advance(settings.presence_grace_s + 1)
+        await sweep_presence(client.app)
+        now = await figures(client, counsellor)
+        assert (now["uk"]["online"], now["uk"]["available"]) == (1, 0)
+        assert now["ru"]["online"] == 0
+        await dmytro_ws.close()
+
+    async def test_regional_variant_counts_for_the_base_language(self, client, factory):
+        """An ar-SY interpreter counts for ar too; names follow ?locale."""
+        counsellor = await factory.token(await factory.user(Role.COUNSELLOR))
+        layla = await factory.interpreter(("ar-SY",))
+        await factory.interpreter(("ar",))
+        ws = await factory.socket(await factory.token(layla))
+        await set_status(client, await factory.token(layla), "available")
+        rows = await figures(client, counsellor, "en")
+        assert rows["ar"]["available"] == 1
+        assert rows["ar-SY"]["available"] == 1
+        assert rows["ar-SY"]["name"] == "Arabic (Syria)"
+        await ws.close()
+
+    async def test_counsellor_socket_gets_languages_updated(self, client, factory):
+        """A counsellor's open socket hears about a change in availability."""
+        counsellor = await factory.token(await factory.user(Role.COUNSELLOR))
+        interpreter = await factory.interpreter(("ti",))
+        watcher = await factory.socket(counsellor)
+        own = await factory.socket(await factory.token(interpreter))
+        await set_status(client, await factory.token(interpreter), "available")
+        update = await wait_for(watcher, "languages.updated")
+        assert {"tag": "ti", "online": 1, "available": 1, "queued": 0, "eta_s": None} in update[
+            "languages"
+        ]
+        assert (await wait_for(own, "presence.updated"))["status"] == "available"
+        await watcher.close()
+        await own.close()
+
+    async def test_only_counsellors_and_admins_see_languages(self, client, factory):
+        """Interpreters and finance get 403."""
+        for role in (Role.INTERPRETER, Role.FINANCE):
+            token = await factory.token(await factory.user(role))
+            resp = await client.get("/api/languages", headers={"Authorization": f"Bearer {token}"})
+            assert resp.status == 403
+
+
+class TestPresence:
+    async def test_grace_period_counts_tabs_as_one(self, client, factory, clock, settings):
+        """Offline only after the last tab closed and the grace period passed."""
+        interpreter = await factory.interpreter()
+        token = await factory.token(interpreter)
+
+        async def status_after_sweep():
+            await sweep_presence(client.app)
+            me = await client.get(
+                "/api/interpreters/me", headers={"Authorization": f"Bearer {token}"}
+            )
+            return (await me.json())["interpreter"]["status"]
+
+        tab1, tab2 = await factory.socket(token), await factory.socket(token)
+        await set_status(client, token, "available")
+        await tab1.close()
+        await factory.eventually_connections(interpreter, 1)
+        clock.advance(settings.presence_grace_s + 5)
+        assert await status_after_sweep() == "available"
+        await tab2.close()
+        await factory.sockets_closed(interpreter)
+        clock.advance(settings.presence_grace_s - 1)
+        assert await status_after_sweep() == "available"
+        reconnect = await factory.socket(token)
+        clock.advance(settings.presence_grace_s + 1)
+        assert await status_after_sweep() == "available"
+        await reconnect.close()
+        await factory.sockets_closed(interpreter)
+        clock.advance(settings.presence_grace_s + 1)
+        assert await status_after_sweep() == "offline"
+
+    async def test_presence_socket_message(self, client, factory):
+        """The presence message switches status like the HTTP call, with a ref'd answer."""
+        interpreter = await factory.interpreter(("pl",))
+        ws = await factory.socket(await factory.token(interpreter))
+        await ws.send_json({"type": "presence", "status": "away", "ref": "p1"})
+        reply = await wait_for(ws, "presence.updated")
+        while "ref" not in reply:
+            reply = await wait_for(ws, "presence.updated")
+        assert reply == {"type": "presence.updated", "ref": "p1", "status": "away"}
+        await ws.send_json({"type": "presence", "status": "busy"})
+        assert (await wait_for(ws, "error"))["code"] == "invalid_message"
+        await ws.close()
+
+    async def test_busy_interpreter_cannot_switch(self, client, factory, db):
+        """While busy (in a call) a status change is 409 in_call."""
+        interpreter = await factory.interpreter()
+        token = await factory.token(interpreter)
+        async with db.write() as session:
+            row = await session.get(Interpreter, interpreter.id)
+            row.status = Presence.BUSY
+            session.add(row)
+        resp = await set_status(client, token, "offline")
+        assert resp.status == 409
+        assert (await resp.json())["error"]["code"] == "in_call"
+
+    async def test_own_profile(self, client, factory):
+        """An interpreter sees their languages with German names and status."""
+        interpreter = await factory.interpreter(("prs", "ps"))
+        token = await factory.token(interpreter)
+        body = await (
+            await client.get("/api/interpreters/me", headers={"Authorization": f"Bearer {token}"})
+        ).json()
+        assert body["interpreter"]["languages"] == [
+            {"tag": "fa-AF", "name": "Dari"},
+            {"tag": "ps", "name": "Paschtu"},
+        ]
+        assert body["interpreter"]["status"] == "offline"
+        other = await factory.token(await factory.user(Role.COUNSELLOR))
+        assert (
+            await client.get("/api/interpreters/me", headers={"Authorization": f"Bearer {other}"})
+        ).status == 403
+
+
+ROSTER = (
+    "username,display_name,email,languages,gender,specializations,agency\n"
+    "olena,Olena Kovalenko,olena@example.org,uk ru,female,social,Sprachmittler e.V.\n"
+    "farid,Farid Ahmadi,,prs ps,male,,\n"
+    "tesfay,Tesfay G.,tesfay@example.org,tir,,social medical,\n"
+)
+
+
+class TestAdmin:
+    async def admin(self, factory) -> dict[str, str]:
+        token = await factory.token(await factory.user(Role.ADMIN))
+        return {"Authorization": f"Bearer {token}"}
+
+    async def test_csv_import_is_idempotent(self, client, factory, db):
+        """Importing a roster creates interpreters; the same file again changes nothing."""
+        headers = await self.admin(factory)
+        for name in ("social", "medical"):
+            await client.post("/api/admin/specializations", json={"name": name}, headers=headers)
+        first = await client.post(
+            "/api/admin/interpreters/import",
+            data=ROSTER.encode(),
+            headers={**headers, "Content-Type": "text/csv"},
+        )
+        assert first.status == 200, await first.text()
+        assert await first.json() == {"created": 3, "updated": 0, "unchanged": 0}
+        again = await client.post(
+            "/api/admin/interpreters/import",
+            data=ROSTER.encode(),
+            headers={**headers, "Content-Type": "text/csv"},
+        )
+        assert await again.json() == {"created": 0, "updated": 0, "unchanged": 3}
+        changed = ROSTER.replace("tir,", "tir en,")
+        third = await client.post(
+            "/api/admin/interpreters/import",
+            data=changed.encode(),
+            headers={**headers, "Content-Type": "text/csv"},
+        )
+        assert await third.json() == {"created": 0, "updated": 1, "unchanged": 2}
+        listing = await (
+            await client.get("/api/admin/interpreters?language=fa-AF", headers=headers)
+        ).json()
+        assert [i["username"] for i in listing["interpreters"]] == ["farid"]
+        assert listing["interpreters"][0]["languages"][0] == {"tag": "fa-AF", "name": "Dari"}
+
+    async def test_bad_file_lists_every_bad_row_and_writes_nothing(self, client, factory, db):
+        """Several bad rows are all reported by row and column; no user is created."""
+        headers = await self.admin(factory)
+        await factory.user(Role.COUNSELLOR, "anna")
+        bad = (
+            "username;display_name;email;languages;gender;specializations\n"
+            "good.one;Good One;;uk;;\n"
+            "x;No Name;not-an-email;uk;;\n"
+            "klaus;Klaus;;klingon;robot;\n"
+            "good.one;Again;;uk;;cooking\n"
+            "anna;Anna;;uk;;\n"
+        )
+        async with db.read() as session:
+            before = (await session.exec(select(func.count()).select_from(User))).one()
+        resp = await client.post(
+            "/api/admin/interpreters/import",
+            data=bad.encode("utf-8-sig"),
+            headers={**headers, "Content-Type": "text/csv"},
+        )
+        assert resp.status == 422
+        error = (await resp.json())["error"]
+        assert error["code"] == "invalid_rows"
+        assert {(r["row"], r["column"]) for r in error["rows"]} == {
+            (3, "username"),
+            (3, "email"),
+            (4, "languages"),
+            (4, "gender"),
+            (5, "username"),
+            (5, "specializations"),
+            (6, "username"),
+        }
+        async with db.read() as session:
+            after = (await session.exec(select(func.count()).select_from(User))).one()
+        assert before == after
+
+    async def test_put_profile_and_deactivate(self, client, factory):
+        """Admins create or replace a profile and deactivate it; bad tags are 422."""
+        headers = await self.admin(factory)
+        user = await factory.user(Role.INTERPRETER)
+        resp = await client.put(
+            f"/api/admin/interpreters/{user.id}",
+            json={"languages": ["UKR", "ar-sy"], "gender": "female"},
+            headers=headers,
+        )
+        assert resp.status == 200
+        body = (await resp.json())["interpreter"]
+        assert [lang["tag"] for lang in body["languages"]] == ["ar-SY", "uk"]
+        bad = await client.put(
+            f"/api/admin/interpreters/{user.id}", json={"languages": ["nonsense"]}, headers=headers
+        )
+        assert bad.status == 422
+        counsellor = await factory.user(Role.COUNSELLOR)
+        wrong = await client.put(
+            f"/api/admin/interpreters/{counsellor.id}", json={"languages": ["uk"]}, headers=headers
+        )
+        assert wrong.status == 422
+        off = await client.patch(
+            f"/api/admin/interpreters/{user.id}", json={"active": False}, headers=headers
+        )
+        assert (await off.json())["interpreter"]["active"] is False
+        listing = await (
+            await client.get("/api/admin/interpreters?active=true", headers=headers)
+        ).json()
+        assert user.id not in [i["id"] for i in listing["interpreters"]]
+
+    @pytest.mark.parametrize("role", [Role.COUNSELLOR, Role.INTERPRETER, Role.FINANCE])
+    async def test_admin_roster_api_refuses_other_roles(self, client, factory, role):
+        """Every role other than admin gets 403 from each roster admin endpoint."""
+        token = await factory.token(await factory.user(role))
+        headers = {"Authorization": f"Bearer {token}"}
+        target = await factory.interpreter()
+        calls = [
+            client.get("/api/admin/interpreters", headers=headers),
+            client.get(f"/api/admin/interpreters/{target.id}", headers=headers),
+            client.put(
+                f"/api/admin/interpreters/{target.id}", json={"languages": ["uk"]}, headers=headers
+            ),
+            client.patch(
+                f"/api/admin/interpreters/{target.id}", json={"active": False}, headers=headers
+            ),
+            client.post("/api/admin/interpreters/import", data=ROSTER.encode(), headers=headers),
+            client.get("/api/admin/specializations", headers=headers),
+            client.post("/api/admin/specializations", json={"name": "x1"}, headers=headers),
+        ]
+        for call in calls:
+            assert (await call).status == 403
