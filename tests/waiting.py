@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 
 async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> None:
@@ -14,3 +15,12 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0)
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s")
         await asyncio.sleep(0.01)
+
+
+async def next_message(ws: Any, message_type: str, timeout: float = 5.0) -> dict[str, Any]:
+    """The next message of a type on a test socket, skipping others."""
+    async with asyncio.timeout(timeout):
+        while True:
+            message: dict[str, Any] = await ws.receive_json()
+            if message["type"] == message_type:
+                return message

@@ -9,6 +9,7 @@ from sqlmodel import select
 from accounts.models import Role, User
 from interpreters.jobs import sweep_presence
 from interpreters.models import Interpreter, Presence
+from tests.waiting import next_message
 
 
 async def figures(client, token, locale="de"):
@@ -25,13 +26,6 @@ async def set_status(client, token, status):
         json={"status": status},
         headers={"Authorization": f"Bearer {token}"},
     )
-
-
-async def wait_for(ws, type_, timeout=5):
-    while True:
-        msg = await ws.receive_json(timeout=timeout)
-        if msg["type"] == type_:
-            return msg
 
 
 class TestLanguages:
@@ -87,11 +81,11 @@ class TestLanguages:
         watcher = await factory.socket(counsellor)
         own = await factory.socket(await factory.token(interpreter))
         await set_status(client, await factory.token(interpreter), "available")
-        update = await wait_for(watcher, "languages.updated")
+        update = await next_message(watcher, "languages.updated")
         assert {"tag": "ti", "online": 1, "available": 1, "queued": 0, "eta_s": None} in update[
             "languages"
         ]
-        assert (await wait_for(own, "presence.updated"))["status"] == "available"
+        assert (await next_message(own, "presence.updated"))["status"] == "available"
         await watcher.close()
         await own.close()
 
@@ -139,12 +133,12 @@ class TestPresence:
         interpreter = await factory.interpreter(("pl",))
         ws = await factory.socket(await factory.token(interpreter))
         await ws.send_json({"type": "presence", "status": "away", "ref": "p1"})
-        reply = await wait_for(ws, "presence.updated")
+        reply = await next_message(ws, "presence.updated")
         while "ref" not in reply:
-            reply = await wait_for(ws, "presence.updated")
+            reply = await next_message(ws, "presence.updated")
         assert reply == {"type": "presence.updated", "ref": "p1", "status": "away"}
         await ws.send_json({"type": "presence", "status": "busy"})
-        assert (await wait_for(ws, "error"))["code"] == "invalid_message"
+        assert (await next_message(ws, "error"))["code"] == "invalid_message"
         await ws.close()
 
     async def test_busy_interpreter_cannot_switch(self, client, factory, db):
