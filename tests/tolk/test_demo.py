@@ -9,8 +9,23 @@ from accounts.models import User
 from interpreters import service as roster
 from tolk.demo import INTERPRETERS, STAFF, seed_demo
 
-DEMO_LANGUAGES = {"uk", "ru", "ar", "fa-AF", "fa", "tr", "kmr", "ckb", "ti", "ro", "bg", "pl", "en",
-                  "fr", "ps"}
+DEMO_LANGUAGES = {
+    "uk",
+    "ru",
+    "ar",
+    "fa-AF",
+    "fa",
+    "tr",
+    "kmr",
+    "ckb",
+    "ti",
+    "ro",
+    "bg",
+    "pl",
+    "en",
+    "fr",
+    "ps",
+}
 
 
 class TestSeedDemo:
@@ -24,14 +39,15 @@ class TestSeedDemo:
             profiles = await roster.list_profiles(session)
         assert users == len(STAFF) + len(INTERPRETERS) == len(first)
         assert len(profiles) >= 12
-        assert DEMO_LANGUAGES <= set(counts)
+        assert set(counts) >= DEMO_LANGUAGES
 
     async def test_demo_login_works(self, client, db, clock):
         """A printed demo login logs in and /api/me tells the organisation."""
         logins = await seed_demo(db, clock.now())
         login = next(x for x in logins if x.username == "berater.jobcenter")
-        resp = await client.post("/api/session",
-                                 json={"username": login.username, "password": login.password})
+        resp = await client.post(
+            "/api/session", json={"username": login.username, "password": login.password}
+        )
         assert resp.status == 200
         me = await (await client.get("/api/me")).json()
         assert me["user"]["organization"]["name"] == "Jobcenter Dortmund"
