@@ -139,8 +139,10 @@ class Hub:
         self._subscriptions: dict[str, tuple[Subscription, Subscription]] = {}
         self._role_subscriptions: dict[str, Subscription] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self.on_attach: list[ConnectionHook] = []
+        """Run before `hello`, in order: registrations a client may rely on once greeted."""
         self.on_connect: list[ConnectionHook] = []
-        """Run after `hello`, in order (send current state, register presence, ...)."""
+        """Run after `hello`, in order: send the client its current state."""
         self.on_disconnect: list[ConnectionHook] = []
         """Run after the socket closed; every hook runs even if one fails."""
 

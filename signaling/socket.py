@@ -68,6 +68,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     log.info("socket_opened", role=identity.role)
     try:
         await hub.attach(conn)
+        await hub.run_hooks(hub.on_attach, conn)
         conn.send(replies.hello(identity, settings.ws_heartbeat_s, app[CLOCK].now()))
         await hub.run_hooks(hub.on_connect, conn)
         async for frame in ws:

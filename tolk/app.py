@@ -95,7 +95,7 @@ def create_app(
         app[BUS] = bus
         hub = app[HUB] = Hub(bus)
         opened, closed = presence_hooks(app)
-        hub.on_connect.append(opened)
+        hub.on_attach.append(opened)
         hub.on_disconnect.append(closed)
         broadcaster = app[LANGUAGE_BROADCASTER] = LanguageBroadcaster(
             app[DATABASE], bus, lambda: app[QUEUE_FIGURES], app[CLOCK]
