@@ -100,7 +100,9 @@ class TolkClient:
                 body = None
             if resp.status >= 400:
                 error = (body or {}).get("error", {}) if isinstance(body, dict) else {}
-                raise ApiError(resp.status, error.get("code", "http_error"), error.get("message", ""))
+                raise ApiError(
+                    resp.status, error.get("code", "http_error"), error.get("message", "")
+                )
             return body
 
     async def ice_servers(self) -> list[dict[str, Any]]:

@@ -155,7 +155,9 @@ class TestPattern:
         _fill(y, self.width, x, self._band + self._scale, size, size, _WHITE)
         frame = av.VideoFrame(self.width, self.height, "yuv420p")
         widths = (self.width, self.width // 2, self.width // 2)
-        for plane, data, width in zip(frame.planes, (bytes(y), self._u, self._v), widths, strict=True):
+        for plane, data, width in zip(
+            frame.planes, (bytes(y), self._u, self._v), widths, strict=True
+        ):
             _copy_into(plane, data, width)
         return frame
 
@@ -207,14 +209,14 @@ class ToneAudioTrack(AudioStreamTrack):
             for i in range(self.SAMPLES)
         )
         self._silence = bytes(2 * self.SAMPLES)
-        self._start: float | None = None
+        self._began: float | None = None
         self._index = 0
 
     async def recv(self) -> av.AudioFrame:
-        if self._start is None:
-            self._start = time.monotonic()
+        if self._began is None:
+            self._began = time.monotonic()
         else:
-            wait = self._start + self._index * self.SAMPLES / self.SAMPLE_RATE - time.monotonic()
+            wait = self._began + self._index * self.SAMPLES / self.SAMPLE_RATE - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
         frames_per_second = self.SAMPLE_RATE // self.SAMPLES
@@ -251,7 +253,7 @@ class FrameSink:
             while True:
                 frame = await track.recv()
                 self.frames[kind] += 1
-                if kind == "video":
+                if isinstance(frame, av.VideoFrame):
                     self.last_video = frame
                 if kind not in self.first_frame_at:
                     self.first_frame_at[kind] = time.perf_counter()
@@ -259,7 +261,9 @@ class FrameSink:
         except (MediaStreamError, asyncio.CancelledError):
             return
 
-    async def wait_for_frames(self, kind: str = "video", count: int = 1, timeout_s: float = 10.0) -> None:
+    async def wait_for_frames(
+        self, kind: str = "video", count: int = 1, timeout_s: float = 10.0
+    ) -> None:
         """Wait until `count` frames of `kind` arrived; TimeoutError after timeout_s."""
         async with asyncio.timeout(timeout_s):
             while self.frames[kind] < count:

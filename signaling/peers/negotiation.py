@@ -76,7 +76,9 @@ class Negotiator:
         async with self._lock:
             if "description" in data:
                 description = data["description"] or {}
-                await self._on_description(str(description.get("type")), str(description.get("sdp")))
+                await self._on_description(
+                    str(description.get("type")), str(description.get("sdp"))
+                )
             elif "candidate" in data:
                 await self._on_candidate(data["candidate"])
 
@@ -135,7 +137,8 @@ class Negotiator:
         await self._send_local_description()
 
     async def _send_local_description(self) -> None:
-        assert self.pc is not None and self.pc.localDescription is not None
+        assert self.pc is not None
+        assert self.pc.localDescription is not None
         local = self.pc.localDescription
         await self._send({"description": {"type": local.type, "sdp": local.sdp}})
 

@@ -15,7 +15,9 @@ from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aiortc.stats import RTCInboundRtpStreamStats, RTCRemoteInboundRtpStreamStats
 
 
-def rtc_configuration(ice_servers: list[dict[str, Any]], relay_only: bool = False) -> RTCConfiguration:
+def rtc_configuration(
+    ice_servers: list[dict[str, Any]], relay_only: bool = False
+) -> RTCConfiguration:
     """An RTCConfiguration from Tolk's ICE list, given explicitly even when empty.
 
     Without an explicit list aiortc adds Google's public STUN server; Tolk never lets a
