@@ -13,7 +13,7 @@ from typing import Any
 import structlog
 from aiortc import MediaStreamTrack
 
-from signaling.peers.client import TolkClient
+from signaling.peers.client import SocketError, TolkClient
 from signaling.peers.media import FrameSink
 from signaling.peers.negotiation import Negotiator
 
@@ -67,7 +67,14 @@ class CallPeer:
         """Send call.join (also after a reconnect); start or resume negotiation."""
         if self.ended.is_set():
             return
-        joined = await self.client.ask({"type": "call.join", "call_id": self.call_id})
+        try:
+            joined = await self.client.ask({"type": "call.join", "call_id": self.call_id})
+        except SocketError as exc:
+            # The call ended while we were away, or it is not ours: nothing to rejoin.
+            self._log.info("call_join_refused", code=exc.code)
+            self.ended.set()
+            asyncio.get_running_loop().create_task(self.close())
+            return
         self.peer_present = bool(joined.get("peer_present"))
         if self.negotiator is None:
             self.negotiator = Negotiator(
