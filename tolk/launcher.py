@@ -58,7 +58,8 @@ def run_demo(settings: Settings) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     print(
-        f"Tolk demo: {demo_url(settings)} with simulated interpreters {', '.join(SIMULATED)}; Ctrl-C stops"
+        f"Tolk demo: {demo_url(settings)}, simulated interpreters: {', '.join(SIMULATED)}"
+        " (Ctrl-C stops)"
     )
     code = 0
     while not stopping:
