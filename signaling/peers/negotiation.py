@@ -128,7 +128,8 @@ class Negotiator:
             parsed.sdpMid = candidate.get("sdpMid")
             parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
             await self.pc.addIceCandidate(parsed)
-        except (ValueError, IndexError, KeyError):
+        except (AssertionError, ValueError, IndexError, KeyError):
+            # aiortc's candidate parser asserts on malformed input: a peer's mistake.
             self._log.info("candidate_ignored")
 
     async def _make_offer(self) -> None:

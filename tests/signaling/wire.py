@@ -71,11 +71,17 @@ def pair(
     ice_a: list[dict[str, Any]],
     ice_b: list[dict[str, Any]],
     relay_only: bool = False,
+    start: bool = True,
 ) -> tuple[Side, Side]:
-    """An impolite side (the counsellor) and a polite side (the interpreter), wired."""
+    """An impolite side (the counsellor) and a polite side (the interpreter), wired.
+
+    With start=False the signals wait in the inboxes until both sides' `start()`: a test
+    can then make both sides offer before either hears the other (deterministic glare).
+    """
     impolite = Side("counsellor", False, ice_a, relay_only)
     polite = Side("interpreter", True, ice_b, relay_only)
     impolite.other, polite.other = polite, impolite
-    impolite.start()
-    polite.start()
+    if start:
+        impolite.start()
+        polite.start()
     return impolite, polite
