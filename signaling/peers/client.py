@@ -64,6 +64,7 @@ class TolkClient:
         self.listeners: list[Listener] = []
         self.on_connected: list[ConnectedHook] = []
         self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._reader: asyncio.Task[None] | None = None
         self._connected = asyncio.Event()
         self._waiters: list[tuple[Callable[[dict[str, Any]], bool], asyncio.Future[Any]]] = []
         self._refs = itertools.count(1)
@@ -126,6 +127,7 @@ class TolkClient:
             raise SocketError("no_hello", f"expected hello, got {hello.get('type')!r}")
         self.user = hello["user"]
         self._ws = ws
+        self._reader = asyncio.get_running_loop().create_task(self._read(ws))
         self._connected.set()
 
     async def run_socket(self) -> None:
@@ -139,7 +141,8 @@ class TolkClient:
                     for hook in self.on_connected:
                         asyncio.get_running_loop().create_task(self._run_hook(hook))
                 delay = self._backoff[0]
-                await self._read(self._ws)  # type: ignore[arg-type]
+                if self._reader is not None:
+                    await asyncio.shield(self._reader)
                 self._log.info("socket_lost")
             except asyncio.CancelledError:
                 raise
@@ -172,6 +175,7 @@ class TolkClient:
                 continue
             if isinstance(message, dict):
                 self._dispatch(message)
+        self._connected.clear()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         for match, future in list(self._waiters):
@@ -222,4 +226,7 @@ class TolkClient:
         self._connected.clear()
         if self._ws is not None:
             await self._ws.close()
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
         await self.http.close()
