@@ -46,7 +46,7 @@ class Browser:
         await self.pc.close()
 
 
-async def wait_for_report(client, precall_id, ready, timeout_s=10.0):
+async def wait_for_report(client, precall_id, ready, timeout_s: float = 10.0) -> dict:
     """Poll the report until `ready(report)` (RTCP arrives about once a second)."""
     async with asyncio.timeout(timeout_s):
         while True:
