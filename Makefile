@@ -3,7 +3,7 @@
 
 run: setup
 	.venv/bin/tolk seed-demo
-	.venv/bin/tolk serve
+	.venv/bin/tolk demo
 
 test: setup-test check pytest
 

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     turn_secret: SecretStr | None = None
     turn_ttl_s: int = Field(default=6 * 3600, gt=0)
 
+    # pre-call check (the server's aiortc echo peers)
+    precall_max_peers: int = Field(default=4, ge=0)
+    """Echo peers at once on one instance; each costs about a quarter of a core."""
+    precall_max_s: int = Field(default=60, gt=0)
+    """An echo peer is closed this long after it was opened."""
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:

@@ -34,7 +34,9 @@ from interpreters.live import LanguageBroadcaster
 from interpreters.routes import api as roster_api
 from signaling.hub import Hub
 from signaling.keys import HUB
+from signaling.precall import ECHO_PEERS, EchoPeers
 from signaling.presence import presence_hooks
+from signaling.routes import api as signaling_api
 from signaling.socket import close_all_sockets, websocket
 from tolk import schema
 from tolk.health import OPENAPI
@@ -44,7 +46,7 @@ log = structlog.get_logger(__name__)
 
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api, roster_api)
+API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api, roster_api, signaling_api)
 
 
 class StartupError(Exception):
@@ -117,7 +119,13 @@ def create_app(
         # Let jobs that were running see their cancellation before the loop closes.
         await asyncio.sleep(0)
 
+    async def echo_peers_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[ECHO_PEERS] = EchoPeers(settings.precall_max_peers, settings.precall_max_s)
+        yield
+        await app[ECHO_PEERS].close_all()
+
     app.cleanup_ctx.extend([database_ctx, bus_ctx, scheduler_ctx])
+    app.cleanup_ctx.append(echo_peers_ctx)
     for api in API_ROUTES:
         app.router.add_routes(api.table)
     app.router.add_routes(health_routes)

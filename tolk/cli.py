@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import secrets
+import signal
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -92,6 +94,35 @@ async def _upgraded(settings: Settings, coro: Coroutine[Any, Any, None]) -> None
     await coro
 
 
+def _sim_interpreter(_settings: Settings, args: argparse.Namespace) -> None:
+    from signaling.peers.sim import SimOptions, run_sim_interpreter
+
+    options = SimOptions(
+        url=args.url,
+        username=args.username,
+        password=args.password,
+        languages=tuple(args.languages or ()),
+        accept_delay_s=args.accept_delay,
+        hangup_after_s=args.hangup_after,
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_until_terminated(run_sim_interpreter(options)))
+
+
+async def _until_terminated(coro: Coroutine[Any, Any, None]) -> None:
+    # SIGTERM (from `tolk demo` or a service manager) cancels the work cleanly.
+    task = asyncio.ensure_future(coro)
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _demo(settings: Settings, _args: argparse.Namespace) -> None:
+    from tolk.launcher import run_demo
+
+    raise SystemExit(run_demo(settings))
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of `tolk`."""
     parser = argparse.ArgumentParser(prog="tolk", description="Video interpreters on demand.")
@@ -110,6 +141,19 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("seed-demo", help="fill an empty database with the demo roster").set_defaults(
         fn=_run(_seed_demo)
     )
+    sim = sub.add_parser(
+        "sim-interpreter", help="a simulated interpreter that answers calls with a test pattern"
+    )
+    sim.add_argument("--url", required=True, help="Tolk's address, e.g. http://127.0.0.1:8080")
+    sim.add_argument("--username", required=True)
+    sim.add_argument("--password", required=True)
+    sim.add_argument("--languages", nargs="*", help="shown on the test pattern")
+    sim.add_argument("--accept-delay", type=float, default=0.0, metavar="S")
+    sim.add_argument("--hangup-after", type=float, default=None, metavar="S")
+    sim.set_defaults(fn=_sim_interpreter)
+    sub.add_parser(
+        "demo", help="serve plus simulated interpreters for uk, ar and fa-AF (Ctrl-C stops)"
+    ).set_defaults(fn=_demo)
     return parser
 
 

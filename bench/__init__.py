@@ -1,0 +1,1 @@
+"""Load generators and benchmarks, with their recorded results in bench/results/."""

@@ -1,0 +1,2 @@
+"""Headless aiortc peers that speak Tolk's protocol: the shared client (HTTP and socket),
+generated media, the call peer (perfect negotiation), the simulated interpreter."""

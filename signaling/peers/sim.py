@@ -1,0 +1,170 @@
+"""The simulated interpreter: a headless interpreter for the demo and the load tests.
+
+It logs in, goes available, accepts offers (after an optional delay), answers the call
+with a test pattern showing the call's language and a running clock plus a beeping tone,
+hangs up after an optional duration, and comes back by itself after network loss or a
+server restart (the socket reconnects; live calls rejoin their rooms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiortc import MediaStreamTrack
+
+from signaling.peers.call import CallPeer
+from signaling.peers.client import ApiError, TolkClient
+from signaling.peers.media import PatternVideoTrack, TestPattern, ToneAudioTrack
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """How a simulated interpreter behaves."""
+
+    url: str
+    username: str
+    password: str
+    languages: tuple[str, ...] = ()
+    """Shown on the test pattern when the call's language is unknown; else the profile's."""
+    accept_delay_s: float = 0.0
+    hangup_after_s: float | None = None
+    video_size: tuple[int, int] = (640, 480)
+
+
+@dataclass
+class SimInterpreter:
+    """One simulated interpreter; `run()` until cancelled."""
+
+    options: SimOptions
+    client: TolkClient = field(init=False)
+    calls: dict[str, CallPeer] = field(default_factory=dict)
+    accepted: int = 0
+    _seen_offers: set[str] = field(default_factory=set)
+    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        o = self.options
+        self.client = TolkClient(o.url, o.username, o.password)
+        self._log = log.bind(username=o.username)
+
+    async def run(self) -> None:
+        """Log in (waiting for the server), go available, and serve offers until cancelled."""
+        await self._login()
+        if not self.options.languages:
+            with contextlib.suppress(ApiError):
+                me = await self.client.request("GET", "/api/interpreters/me")
+                langs = tuple(lang["tag"] for lang in me["interpreter"]["languages"])
+                self.options = SimOptions(**{**self.options.__dict__, "languages": langs})
+        self.client.on_connected.append(self._go_available)
+        self.client.listeners.append(self._on_message)
+        try:
+            await self.client.run_socket()
+        finally:
+            for peer in list(self.calls.values()):
+                await peer.close()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.client.close()
+
+    async def _login(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await self.client.login()
+                self._log.info("sim_logged_in")
+                return
+            except ApiError as exc:
+                if exc.status in (401, 403):
+                    raise  # wrong password or not allowed: retrying will not help
+                self._log.info("sim_login_retry", status=exc.status)
+            except OSError as exc:
+                self._log.info("sim_login_retry", error=type(exc).__name__)
+            await asyncio.sleep(delay * (0.5 + random.random()))  # noqa: S311 (jitter)
+            delay = min(delay * 2, 5.0)
+
+    async def _go_available(self) -> None:
+        if self.calls:
+            return
+        try:
+            await self.client.request("PUT", "/api/interpreters/me/status", {"status": "available"})
+            self._log.info("sim_available")
+        except ApiError as exc:
+            self._log.info("sim_not_available", code=exc.code)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _on_message(self, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind == "offer":
+            offer = message.get("offer") or {}
+            offer_id = str(offer.get("id"))
+            if offer_id not in self._seen_offers and not self.calls:
+                self._seen_offers.add(offer_id)
+                self._spawn(self._accept(offer))
+        elif kind == "call.updated":
+            call = message.get("call") or {}
+            # After our own restart, the server tells us about a call we are still in.
+            mine = (call.get("interpreter") or {}).get("id") == self.client.user.get("id")
+            live = call.get("state") in ("connecting", "connected")
+            if mine and live and call.get("id") not in self.calls:
+                self._spawn(self._take_call(call))
+
+    async def _accept(self, offer: dict[str, Any]) -> None:
+        if self.options.accept_delay_s:
+            await asyncio.sleep(self.options.accept_delay_s)
+        if self.calls:
+            return
+        try:
+            body = await self.client.request("POST", f"/api/offers/{offer['id']}/accept")
+        except ApiError as exc:
+            self._log.info("sim_accept_refused", offer_id=offer.get("id"), code=exc.code)
+            return
+        self.accepted += 1
+        self._log.info("sim_accepted", offer_id=offer.get("id"), call_id=body["call"]["id"])
+        await self._take_call(body["call"])
+
+    async def _take_call(self, call: dict[str, Any]) -> None:
+        call_id = str(call["id"])
+        if call_id in self.calls:
+            return
+        label = str(call.get("language") or " ".join(self.options.languages) or "tolk")
+        pattern = TestPattern(f"{label} {self.options.username}"[:16], *self.options.video_size)
+
+        def tracks() -> list[MediaStreamTrack]:
+            return [PatternVideoTrack(pattern), ToneAudioTrack()]
+
+        peer = CallPeer(self.client, call_id, tracks)
+        self.calls[call_id] = peer
+        try:
+            await peer.join()
+            if self.options.hangup_after_s is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(peer.ended.wait(), self.options.hangup_after_s)
+                if not peer.ended.is_set():
+                    self._log.info("sim_hangup", call_id=call_id)
+                    await peer.hangup()
+            await peer.ended.wait()
+        except Exception:
+            self._log.exception("sim_call_failed", call_id=call_id)
+        finally:
+            await peer.close()
+            self.calls.pop(call_id, None)
+            self._log.info("sim_call_over", call_id=call_id)
+        # Wrap-up ends by itself on the server; a simulated interpreter is ready at once.
+        await self._go_available()
+
+
+async def run_sim_interpreter(options: SimOptions) -> None:
+    """Run one simulated interpreter until cancelled."""
+    await SimInterpreter(options).run()

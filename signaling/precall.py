@@ -1,0 +1,141 @@
+"""The pre-call check: the server is an aiortc peer that sends a browser's own camera and
+microphone back to it and measures the path (round-trip time, loss, relay or not), so a
+counsellor can test camera, microphone and network before a call.
+
+Each echo peer costs about a quarter of a core, so an instance runs at most
+`precall_max_peers` at once and closes each after `precall_max_s`; one user has at most
+one (a new check replaces the old).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiohttp import web
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.contrib.media import MediaRelay
+
+from infra.errors import InvalidInput, NotFound, TooManyRequests
+from infra.ids import new_id
+from signaling.peers.rtc import PathReport, path_report, rtc_configuration
+
+log = structlog.get_logger(__name__)
+
+
+class EchoBusy(TooManyRequests):
+    code = "precall_busy"
+    default_message = "The connection test is busy; try again shortly."
+
+
+class EchoNotFound(NotFound):
+    code = "precall_not_found"
+    default_message = "No such connection test (it may have ended)."
+
+
+@dataclass
+class EchoPeer:
+    """One running echo: its peer connection, owner and deadline."""
+
+    id: str
+    user_id: str
+    pc: RTCPeerConnection
+    started: float
+    max_s: float
+    relay: MediaRelay = field(default_factory=MediaRelay)
+    timer: asyncio.Task[None] | None = None
+
+    @property
+    def remaining_s(self) -> int:
+        return max(0, int(self.started + self.max_s - time.monotonic()))
+
+    async def report(self) -> PathReport:
+        """The path as measured so far."""
+        return await path_report(self.pc)
+
+
+class EchoPeers:
+    """The echo peers of this instance."""
+
+    def __init__(self, limit: int, max_s: float) -> None:
+        self.limit = limit
+        self.max_s = max_s
+        self._peers: dict[str, EchoPeer] = {}
+
+    def __len__(self) -> int:
+        return len(self._peers)
+
+    async def open(
+        self, user_id: str, offer_sdp: str, ice_servers: list[dict[str, Any]]
+    ) -> tuple[EchoPeer, str]:
+        """Answer a browser's offer with an echo of its own tracks; returns the answer SDP."""
+        for peer in [p for p in self._peers.values() if p.user_id == user_id]:
+            await self.close(peer.id)
+        if len(self._peers) >= self.limit:
+            raise EchoBusy(retry_after_s=int(self.max_s))
+        pc = RTCPeerConnection(rtc_configuration(ice_servers))
+        peer = EchoPeer(new_id(), user_id, pc, time.monotonic(), self.max_s)
+        # Counted from here: the answer below may wait for ICE gathering.
+        self._peers[peer.id] = peer
+
+        @pc.on("track")
+        def _echo(track: MediaStreamTrack) -> None:
+            pc.addTrack(peer.relay.subscribe(track, buffered=False))
+
+        @pc.on("connectionstatechange")
+        async def _state() -> None:
+            log.info("precall_state", precall_id=peer.id, state=pc.connectionState)
+            if pc.connectionState == "failed":
+                await self.close(peer.id)
+
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            if not pc.getTransceivers():
+                raise ValueError("the offer has neither audio nor video")
+            await pc.setLocalDescription(await pc.createAnswer())
+        except Exception as exc:
+            await self.close(peer.id)
+            if isinstance(exc, (ValueError, IndexError, KeyError)):
+                # aiortc's SDP parser raises these for text that is not a usable offer.
+                raise InvalidInput(
+                    "sdp: not a usable WebRTC offer",
+                    fields=[{"field": "sdp", "problem": str(exc)[:200]}],
+                ) from None
+            raise
+        peer.timer = asyncio.get_running_loop().create_task(self._expire(peer))
+        log.info("precall_opened", precall_id=peer.id, open=len(self._peers))
+        return peer, pc.localDescription.sdp
+
+    def get(self, peer_id: str, user_id: str) -> EchoPeer:
+        """A running echo of this user (404 for anyone else's: ids do not leak)."""
+        peer = self._peers.get(peer_id)
+        if peer is None or peer.user_id != user_id:
+            raise EchoNotFound()
+        return peer
+
+    async def _expire(self, peer: EchoPeer) -> None:
+        await asyncio.sleep(peer.max_s)
+        await self.close(peer.id)
+
+    async def close(self, peer_id: str) -> None:
+        """Stop one echo."""
+        peer = self._peers.pop(peer_id, None)
+        if peer is None:
+            return
+        if peer.timer is not None and peer.timer is not asyncio.current_task():
+            peer.timer.cancel()
+        with contextlib.suppress(Exception):
+            await peer.pc.close()
+        log.info("precall_closed", precall_id=peer.id, open=len(self._peers))
+
+    async def close_all(self) -> None:
+        """Stop every echo (on shutdown)."""
+        for peer_id in list(self._peers):
+            await self.close(peer_id)
+
+
+ECHO_PEERS = web.AppKey("echo_peers", EchoPeers)

@@ -1,0 +1,120 @@
+"""HTTP routes of signalling: ICE servers for peers, and the pre-call echo check."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from accounts.access import require_user
+from infra.appkeys import CLOCK, SETTINGS
+from infra.http import json_response
+from infra.openapi import ApiRoutes
+from signaling.ice import ice_servers_for
+from signaling.precall import ECHO_PEERS
+
+api = ApiRoutes(tag="signaling")
+ANYONE = ("any",)
+
+
+class IceServer(BaseModel):
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class IceServersResponse(BaseModel):
+    ice_servers: list[IceServer]
+    ttl_s: int
+
+
+@api.get(
+    "/api/ice-servers",
+    summary="STUN and TURN servers, with time-limited TURN credentials",
+    response=IceServersResponse,
+    roles=ANYONE,
+)
+async def ice_servers(request: web.Request) -> web.Response:
+    identity = await require_user(request)
+    settings = request.app[SETTINGS]
+    servers = ice_servers_for(settings, identity.user_id, request.app[CLOCK].now())
+    return json_response({"ice_servers": servers, "ttl_s": settings.turn_ttl_s})
+
+
+class PrecallOffer(BaseModel):
+    type: Literal["offer"] = "offer"
+    sdp: str = Field(min_length=10, max_length=64 * 1024)
+
+
+class PrecallAnswer(BaseModel):
+    id: str
+    type: Literal["answer"]
+    sdp: str
+    expires_in_s: int
+
+
+class PrecallReport(BaseModel):
+    id: str
+    state: str
+    rtt_ms: float | None
+    packets_received: int
+    packets_lost: int
+    loss_percent: float | None
+    relay: bool | None
+    local_candidate: str | None
+    remote_candidate: str | None
+    expires_in_s: int
+
+
+@api.post(
+    "/api/precall",
+    summary="Start a connection test: the server echoes the browser's camera and microphone",
+    body=PrecallOffer,
+    response=PrecallAnswer,
+    status=201,
+    roles=ANYONE,
+    errors=(429,),
+)
+async def start_precall(request: web.Request, body: PrecallOffer) -> web.Response:
+    identity = await require_user(request)
+    settings = request.app[SETTINGS]
+    # The echo peer needs no relay of its own (it is on a public address, or on the LAN of
+    # its users); STUN lets it learn its public address behind a NAT.
+    servers: list[dict[str, Any]] = (
+        [{"urls": list(settings.stun_urls)}] if settings.stun_urls else []
+    )
+    peer, sdp = await request.app[ECHO_PEERS].open(identity.user_id, body.sdp, servers)
+    return json_response(
+        {"id": peer.id, "type": "answer", "sdp": sdp, "expires_in_s": peer.remaining_s},
+        status=201,
+    )
+
+
+@api.get(
+    "/api/precall/{precall_id}",
+    summary="The path measured by a running connection test",
+    response=PrecallReport,
+    roles=ANYONE,
+    errors=(404,),
+)
+async def precall_report(request: web.Request) -> web.Response:
+    identity = await require_user(request)
+    peer = request.app[ECHO_PEERS].get(request.match_info["precall_id"], identity.user_id)
+    report = await peer.report()
+    return json_response({"id": peer.id, **report.as_dict(), "expires_in_s": peer.remaining_s})
+
+
+@api.delete(
+    "/api/precall/{precall_id}",
+    summary="End a connection test",
+    status=204,
+    roles=ANYONE,
+    errors=(404,),
+)
+async def stop_precall(request: web.Request) -> web.Response:
+    identity = await require_user(request)
+    echoes = request.app[ECHO_PEERS]
+    peer = echoes.get(request.match_info["precall_id"], identity.user_id)
+    await echoes.close(peer.id)
+    return web.Response(status=204)
