@@ -3,6 +3,8 @@ import { $, fill, h } from "./dom.js";
 import { onLocaleChange, setLocale, locale, t, translate } from "./i18n.js";
 import { api, Socket } from "./protocol.js";
 
+let pageSocket = null;
+
 /** Set up the header; resolve with the user and (unless socket: false) the started socket. */
 export async function startPage({ socket: wantSocket = true } = {}) {
   translate();
@@ -21,7 +23,7 @@ export async function startPage({ socket: wantSocket = true } = {}) {
   onLocaleChange(renderWho);
   let socket = null;
   if (wantSocket) {
-    socket = new Socket();
+    socket = pageSocket = new Socket();
     const conn = $("#conn");
     const show = (state) => {
       if (!conn) return;
@@ -45,6 +47,8 @@ function setupLocaleSwitch() {
 }
 
 async function logout() {
+  // Our own log-out closes our socket too; that is no news to show on the login page.
+  pageSocket?.stop();
   try {
     await api("DELETE", "/api/session");
   } finally {
