@@ -149,7 +149,7 @@ function renderInterpreters() {
             },
           },
           edit,
-          h("button", { type: "submit", class: "secondary", "aria-label": `${t("admin.edit")}: ${user.display_name}` }, t("admin.save")),
+          h("button", { type: "submit", class: "secondary", "aria-label": `${t("admin.save")}: ${t("admin.languages")} – ${user.display_name}` }, t("admin.save")),
           activeToggle(user),
         ),
       ),

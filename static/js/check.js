@@ -5,7 +5,7 @@ import { mediaErrorKey, openMedia } from "./protocol.js";
 import { runEcho } from "./precall.js";
 import { startPage } from "./shell.js";
 
-const { socket } = await startPage();
+await startPage();
 const verdicts = new Map(); // kind -> {key, params, tone}
 let stream = null;
 let meterTimer = null;
@@ -53,6 +53,7 @@ async function start() {
 /** Show the microphone level; resolve true once a sound above the noise floor was heard. */
 function listen(media) {
   const context = new AudioContext();
+  context.resume();
   const analyser = context.createAnalyser();
   analyser.fftSize = 512;
   context.createMediaStreamSource(media).connect(analyser);
@@ -74,13 +75,13 @@ function listen(media) {
 async function network() {
   verdict("network", "check.net.running", {}, "warn");
   try {
-    const { report } = await runEcho(socket, stream, { onEcho: (echo) => ($("#echo").srcObject = echo) });
+    const { report } = await runEcho(stream, { onEcho: (echo) => ($("#echo").srcObject = echo) });
     const params = { rtt: report.rtt_ms ?? "?", loss: formatNumber((report.packet_loss ?? 0) * 100, { maximumFractionDigits: 1 }) };
     if (!report.connected) verdict("network", "check.net.bad", {}, "bad");
     else if ((report.rtt_ms ?? 0) > 400 || (report.packet_loss ?? 0) > 0.05) verdict("network", "check.net.poor", params, "warn");
     else verdict("network", report.relay ? "check.net.relay" : "check.net.direct", params, "ok");
   } catch (err) {
-    verdict("network", err.code === "unknown_type" ? "check.net.unavailable" : "check.net.bad", {}, err.code === "unknown_type" ? "warn" : "bad");
+    verdict("network", err.code === "unavailable" ? "check.net.unavailable" : "check.net.bad", {}, err.code === "unavailable" ? "warn" : "bad");
   }
 }
 

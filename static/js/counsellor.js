@@ -227,7 +227,7 @@ async function joinCall(req) {
   setStatus("counsellor.connecting", { language: languageName(req.language) });
   try {
     if (!stream) stream = await openMedia({ audioOnly: Boolean(req.preferences?.audio_only) });
-    const { call } = await api("GET", `/api/calls/${encodeURIComponent(req.call_id)}`);
+    const call = await fetchCall(req);
     if (call.state === "ended") {
       reset();
       return;
@@ -238,6 +238,16 @@ async function joinCall(req) {
     notify(noticeArea, err instanceof DOMException ? t(mediaErrorKey(err)) : errorText(err), "bad");
   } finally {
     joining = false;
+  }
+}
+
+async function fetchCall(req) {
+  try {
+    return (await api("GET", `/api/calls/${encodeURIComponent(req.call_id)}`)).call;
+  } catch (err) {
+    if (err.status !== 404 && err.status !== 405) throw err;
+    // Without GET /api/calls the request tells enough to join; call.updated fills in the rest.
+    return { id: req.call_id, request_id: req.id, language: req.language, state: "connecting" };
   }
 }
 

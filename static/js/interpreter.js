@@ -62,8 +62,8 @@ async function loadProfile() {
 async function setPresence(value) {
   if (value === "available") askNotificationPermission();
   try {
-    await api("PUT", "/api/interpreters/me/status", { status: value });
-    profile = { ...profile, status: value };
+    const answer = await api("PUT", "/api/interpreters/me/status", { status: value });
+    profile = answer?.interpreter ?? { ...profile, status: value };
     notify(noticeArea, "");
   } catch (err) {
     notify(noticeArea, err.code === "in_call" ? t("interpreter.inCall") : errorText(err), "bad");

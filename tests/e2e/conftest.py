@@ -144,20 +144,36 @@ def _needs_backend(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
+def playwright() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (scripts/setup.sh --test installs it)")
     with playwright_sync.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
+        yield p
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Any) -> Iterator[Any]:
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
+
+
+@pytest.fixture(scope="session")
+def browser_asking_for_media(playwright: Any) -> Iterator[Any]:
+    """Chromium without the fake permission prompt, so that a blocked camera stays blocked."""
+    args = [a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"]
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=args)
+    yield chromium
+    chromium.close()
 
 
 OpenPage = Callable[..., Any]
 
 
 @pytest.fixture
-def open_page(browser: Any, server: TolkServer) -> Iterator[OpenPage]:
+def open_page(
+    browser: Any, server: TolkServer, request: pytest.FixtureRequest
+) -> Iterator[OpenPage]:
     """open_page(username=None, path=None, *, locale=None, bypass_csp=False) -> a Page in a
     fresh browser context (its own cookies: one person), logged in when a username is given."""
     contexts: list[Any] = []
@@ -170,7 +186,8 @@ def open_page(browser: Any, server: TolkServer) -> Iterator[OpenPage]:
         bypass_csp: bool = False,
         deny_media: bool = False,
     ) -> Any:
-        context = browser.new_context(base_url=server.url, bypass_csp=bypass_csp)
+        chromium = request.getfixturevalue("browser_asking_for_media") if deny_media else browser
+        context = chromium.new_context(base_url=server.url, bypass_csp=bypass_csp)
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         contexts.append(context)
         if locale:
@@ -202,7 +219,7 @@ def login_api(context: Any, base_url: str, username: str) -> None:
 def deny_camera(page: Any, origin: str) -> None:
     """Block camera and microphone for the origin, as a user who clicked "Block" would."""
     cdp = page.context.new_cdp_session(page)
-    for name in ("videoCapture", "audioCapture"):
+    for name in ("camera", "microphone"):
         cdp.send(
             "Browser.setPermission",
             {"permission": {"name": name}, "setting": "denied", "origin": origin},

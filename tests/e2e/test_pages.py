@@ -138,7 +138,7 @@ class TestAccessibility:
     def test_counsellor_can_work_by_keyboard(self, open_page):
         """Tab reaches the search field first after the header, with a visible focus."""
         page = open_page("berater.jobcenter", "/counsellor")
-        expect(page.get_by_label("Sprache suchen")).to_be_focused()
+        expect(page.get_by_role("searchbox", name="Sprache suchen")).to_be_focused()
         page.keyboard.press("Shift+Tab")
         outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
         assert outline != "none"
