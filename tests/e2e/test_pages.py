@@ -79,16 +79,18 @@ class TestSecurity:
         requests: list[str] = []
         sizes: dict[str, int] = {}
         violations: list[str] = []
+
+        def on_response(response: Any) -> None:
+            if response.request.resource_type in ("document", "script", "stylesheet"):
+                sizes[response.url] = len(response.body())
+
+        def on_console(message: Any) -> None:
+            if "Content Security Policy" in message.text:
+                violations.append(message.text)
+
         page.on("request", lambda r: requests.append(r.url))
-        page.on(
-            "response",
-            lambda r: r.request.resource_type in ("document", "script", "stylesheet")
-            and sizes.__setitem__(r.url, len(r.body())),
-        )
-        page.on(
-            "console",
-            lambda m: "Content Security Policy" in m.text and violations.append(m.text),
-        )
+        page.on("response", on_response)
+        page.on("console", on_console)
         response = page.goto(path)
         page.wait_for_load_state("networkidle")
         csp = response.headers["content-security-policy"]
