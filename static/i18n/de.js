@@ -29,7 +29,6 @@ export default {
   "counsellor.available": "{n} jetzt verfügbar",
   "counsellor.noneAvailable": "zurzeit niemand verfügbar",
   "counsellor.wait": "voraussichtliche Wartezeit: {eta}",
-  "counsellor.requestLabel": "{name} – Dolmetscher*in anfordern",
   "counsellor.noMatch": "Keine Sprache passt zu Ihrer Suche.",
   "counsellor.languagesFailed": "Die Sprachen konnten nicht geladen werden.",
   "counsellor.idle": "Wählen Sie eine Sprache, um eine Dolmetscher*in anzufordern.",

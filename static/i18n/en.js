@@ -29,7 +29,6 @@ export default {
   "counsellor.available": "{n} available now",
   "counsellor.noneAvailable": "nobody available right now",
   "counsellor.wait": "expected wait: {eta}",
-  "counsellor.requestLabel": "{name} – request interpreter",
   "counsellor.noMatch": "No language matches your search.",
   "counsellor.languagesFailed": "The languages could not be loaded.",
   "counsellor.idle": "Choose a language to request an interpreter.",

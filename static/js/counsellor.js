@@ -77,11 +77,12 @@ function renderLanguages() {
           {
             type: "button",
             dataset: { tag: lang.tag },
-            "aria-label": `${t("counsellor.requestLabel", { name: lang.label })}. ${availabilityText(lang)}`,
             onclick: () => requestInterpreter(lang.tag),
           },
           h("span", { class: "name", lang: locale() }, lang.label),
           h("span", { class: lang.available > 0 ? "avail" : "none" }, availabilityText(lang)),
+          // Screen readers hear what the button does; the visible text stays its name.
+          h("span", { class: "visually-hidden" }, ` – ${t("counsellor.title")}`),
         ),
       ),
     ),
