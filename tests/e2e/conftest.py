@@ -143,7 +143,10 @@ def _needs_backend(request: pytest.FixtureRequest) -> None:
             pytest.skip(f"`tolk {command}` does not exist yet (built on another branch)")
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API is open it holds an event loop as
+# the running loop of the main thread, and the async tests of other packages that run after
+# these would fail with "cannot be called from a running event loop".
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Any]:
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium is not installed (scripts/setup.sh --test installs it)")
@@ -151,14 +154,14 @@ def playwright() -> Iterator[Any]:
         yield p
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Any) -> Iterator[Any]:
     chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
     yield chromium
     chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser_asking_for_media(playwright: Any) -> Iterator[Any]:
     """Chromium without the fake permission prompt, so that a blocked camera stays blocked."""
     args = [a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"]
