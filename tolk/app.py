@@ -41,6 +41,7 @@ from signaling.socket import close_all_sockets, websocket
 from tolk import schema
 from tolk.health import OPENAPI
 from tolk.health import routes as health_routes
+from tolk.pages import add_pages
 
 log = structlog.get_logger(__name__)
 
@@ -130,6 +131,7 @@ def create_app(
         app.router.add_routes(api.table)
     app.router.add_routes(health_routes)
     app.router.add_get("/ws", websocket)
+    add_pages(app)
     return app
 
 

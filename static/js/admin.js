@@ -1,0 +1,355 @@
+// The admin page: interpreters (with CSV import), users, organisations and tariffs.
+import { $, fill, h } from "./dom.js";
+import { languageName, onLocaleChange, t } from "./i18n.js";
+import { api } from "./protocol.js";
+import { errorText, notify, startPage } from "./shell.js";
+
+const ROLES = ["counsellor", "interpreter", "finance", "admin"];
+const noticeArea = $("#notice");
+let organizations = [];
+let users = [];
+let profiles = new Map(); // user id -> interpreter profile
+let tariffs = null; // null: the server has no tariff endpoint yet
+
+await startPage({ socket: false });
+
+// ---- Tabs (WAI-ARIA tabs pattern: arrow keys move between tabs) -------------------------
+const tabs = [...document.querySelectorAll('[role="tab"]')];
+function selectTab(tab, focus = true) {
+  for (const other of tabs) {
+    const selected = other === tab;
+    other.setAttribute("aria-selected", String(selected));
+    other.tabIndex = selected ? 0 : -1;
+    $("#" + other.getAttribute("aria-controls")).hidden = !selected;
+  }
+  if (focus) tab.focus();
+}
+for (const tab of tabs) {
+  tab.addEventListener("click", () => selectTab(tab));
+  tab.addEventListener("keydown", (e) => {
+    const i = tabs.indexOf(tab);
+    const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+    if (next === undefined) return;
+    e.preventDefault();
+    selectTab(tabs[(next + tabs.length) % tabs.length]);
+  });
+}
+
+// ---- Small form builders -----------------------------------------------------------------
+let fieldCounter = 0;
+function field(labelKey, input) {
+  const id = input.id || `f${++fieldCounter}`;
+  input.id = id;
+  return h("div", { class: "field" }, h("label", { for: id }, t(labelKey)), input);
+}
+function input(name, attrs = {}) {
+  return h("input", { name, autocomplete: "off", ...attrs });
+}
+function select(name, options) {
+  return h("select", { name }, options.map(([value, label]) => h("option", { value }, label)));
+}
+function orgOptions() {
+  return organizations.map((o) => [o.id, o.name]);
+}
+function table(headKeys, rows) {
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      {},
+      h("thead", {}, h("tr", {}, headKeys.map((k) => h("th", { scope: "col" }, t(k))))),
+      h("tbody", {}, rows),
+    ),
+  );
+}
+function formData(form) {
+  return Object.fromEntries(new FormData(form).entries());
+}
+function parseTags(text) {
+  return text.split(/[,;\s]+/).map((s) => s.trim()).filter(Boolean);
+}
+async function act(fn) {
+  try {
+    await fn();
+    notify(noticeArea, t("admin.saved"), "ok");
+    await loadAll();
+  } catch (err) {
+    notify(noticeArea, errorText(err), "bad");
+  }
+}
+
+// ---- Data ---------------------------------------------------------------------------------
+async function loadAll() {
+  try {
+    [{ organizations }, { users }] = await Promise.all([api("GET", "/api/admin/organizations"), api("GET", "/api/admin/users")]);
+  } catch (err) {
+    notify(noticeArea, errorText(err), "bad");
+  }
+  try {
+    const data = await api("GET", "/api/admin/interpreters");
+    const list = Array.isArray(data) ? data : (data?.interpreters ?? []);
+    profiles = new Map(list.map((p) => [p.user_id ?? p.id, p]));
+  } catch {
+    profiles = new Map();
+  }
+  try {
+    const data = await api("GET", "/api/admin/tariffs");
+    tariffs = Array.isArray(data) ? data : (data?.tariffs ?? []);
+  } catch {
+    tariffs = null;
+  }
+  render();
+}
+
+function render() {
+  renderInterpreters();
+  renderUsers();
+  renderOrganizations();
+  renderTariffs();
+}
+
+function activeToggle(user) {
+  return h(
+    "button",
+    {
+      type: "button",
+      class: user.active ? "secondary" : "good",
+      "aria-label": `${t(user.active ? "admin.deactivate" : "admin.activate")}: ${user.display_name}`,
+      onclick: () => act(() => api("PATCH", `/api/admin/users/${encodeURIComponent(user.id)}`, { active: !user.active })),
+    },
+    t(user.active ? "admin.deactivate" : "admin.activate"),
+  );
+}
+
+// ---- Interpreters -------------------------------------------------------------------------
+function renderInterpreters() {
+  const panel = $("#panel-interpreters");
+  const interpreters = users.filter((u) => u.role === "interpreter");
+  const rows = interpreters.map((user) => {
+    const tags = (profiles.get(user.id)?.languages ?? []).map((l) => (typeof l === "string" ? l : l.tag));
+    const edit = input("languages", { value: tags.join(", "), "aria-label": `${t("admin.languages")}: ${user.display_name}` });
+    return h(
+      "tr",
+      { dataset: { userId: user.id } },
+      h("td", {}, user.display_name),
+      h("td", {}, user.username),
+      h("td", {}, tags.map((tag) => languageName(tag)).join(", ")),
+      h("td", {}, t(user.active ? "admin.active" : "admin.inactive")),
+      h(
+        "td",
+        {},
+        h(
+          "form",
+          {
+            class: "row",
+            onsubmit: (e) => {
+              e.preventDefault();
+              act(() => api("PUT", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, { languages: parseTags(edit.value) }));
+            },
+          },
+          edit,
+          h("button", { type: "submit", class: "secondary", "aria-label": `${t("admin.save")}: ${t("admin.languages")} – ${user.display_name}` }, t("admin.save")),
+          activeToggle(user),
+        ),
+      ),
+    );
+  });
+  const addForm = h(
+    "form",
+    {
+      class: "card",
+      onsubmit: (e) => {
+        e.preventDefault();
+        const data = formData(e.target);
+        act(async () => {
+          const { user } = await api("POST", "/api/admin/users", {
+            username: data.username,
+            password: data.password,
+            display_name: data.display_name,
+            role: "interpreter",
+            organization_id: data.organization_id,
+          });
+          await api("PUT", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, { languages: parseTags(data.languages) });
+        });
+      },
+    },
+    h("h3", {}, t("admin.add")),
+    h(
+      "div",
+      { class: "row" },
+      field("admin.displayName", input("display_name", { required: true })),
+      field("admin.username", input("username", { required: true })),
+      field("admin.password", input("password", { type: "password", required: true, autocomplete: "new-password" })),
+      field("admin.organization", select("organization_id", orgOptions())),
+      field("admin.languagesField", input("languages", { required: true })),
+    ),
+    h("button", { type: "submit" }, t("admin.add")),
+  );
+  const importResult = h("div", { "aria-live": "polite" });
+  const file = h("input", { type: "file", accept: ".csv,text/csv", name: "file" });
+  const importForm = h(
+    "form",
+    {
+      class: "card",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        if (!file.files[0]) return;
+        try {
+          const result = await api("POST", "/api/admin/interpreters/import", await file.files[0].text(), { contentType: "text/csv" });
+          fill(importResult, h("p", { class: "notice ok" }, t("admin.importResult", result)));
+          await loadAll();
+        } catch (err) {
+          const rows = err.body?.error?.rows;
+          if (!rows) {
+            fill(importResult, h("p", { class: "notice bad" }, errorText(err)));
+            return;
+          }
+          fill(
+            importResult,
+            h("p", { class: "notice bad" }, t("admin.importErrors")),
+            table(
+              ["admin.row", "admin.column", "admin.problem"],
+              rows.map((r) => h("tr", {}, h("td", {}, r.row), h("td", {}, r.column ?? ""), h("td", {}, r.problem))),
+            ),
+          );
+        }
+      },
+    },
+    h("h3", {}, t("admin.import")),
+    h("div", { class: "row" }, field("admin.importFile", file), h("button", { type: "submit" }, t("admin.import"))),
+    importResult,
+  );
+  fill(
+    panel,
+    h("h2", {}, t("admin.interpreters")),
+    table(["admin.name", "admin.username", "admin.languages", "admin.status", "admin.actions"], rows),
+    addForm,
+    importForm,
+  );
+}
+
+// ---- Users --------------------------------------------------------------------------------
+function renderUsers() {
+  const rows = users.map((user) =>
+    h(
+      "tr",
+      { dataset: { userId: user.id } },
+      h("td", {}, user.display_name),
+      h("td", {}, user.username),
+      h("td", {}, t("role." + user.role)),
+      h("td", {}, user.organization?.name ?? ""),
+      h("td", {}, t(user.active ? "admin.active" : "admin.inactive")),
+      h("td", {}, activeToggle(user)),
+    ),
+  );
+  const addForm = h(
+    "form",
+    {
+      class: "card",
+      onsubmit: (e) => {
+        e.preventDefault();
+        const data = formData(e.target);
+        act(() => api("POST", "/api/admin/users", data));
+      },
+    },
+    h("h3", {}, t("admin.add")),
+    h(
+      "div",
+      { class: "row" },
+      field("admin.displayName", input("display_name", { required: true })),
+      field("admin.username", input("username", { required: true })),
+      field("admin.password", input("password", { type: "password", required: true, autocomplete: "new-password" })),
+      field("admin.role", select("role", ROLES.map((r) => [r, t("role." + r)]))),
+      field("admin.organization", select("organization_id", orgOptions())),
+    ),
+    h("button", { type: "submit" }, t("admin.add")),
+  );
+  fill(
+    $("#panel-users"),
+    h("h2", {}, t("admin.users")),
+    table(["admin.name", "admin.username", "admin.role", "admin.organization", "admin.status", "admin.actions"], rows),
+    addForm,
+  );
+}
+
+// ---- Organisations ------------------------------------------------------------------------
+function renderOrganizations() {
+  const rows = organizations.map((o) => h("tr", {}, h("td", {}, o.name), h("td", {}, o.cost_center ?? "")));
+  const addForm = h(
+    "form",
+    {
+      class: "card",
+      onsubmit: (e) => {
+        e.preventDefault();
+        act(() => api("POST", "/api/admin/organizations", formData(e.target)));
+      },
+    },
+    h("h3", {}, t("admin.add")),
+    h(
+      "div",
+      { class: "row" },
+      field("admin.name", input("name", { required: true })),
+      field("admin.costCenter", input("cost_center")),
+    ),
+    h("button", { type: "submit" }, t("admin.add")),
+  );
+  fill($("#panel-organizations"), h("h2", {}, t("admin.organizations")), table(["admin.name", "admin.costCenter"], rows), addForm);
+}
+
+// ---- Tariffs ------------------------------------------------------------------------------
+// The tariff objects are not fixed by the contract yet: show every field the server sends.
+function renderTariffs() {
+  const panel = $("#panel-tariffs");
+  if (tariffs === null) {
+    fill(panel, h("h2", {}, t("admin.tariffs")), h("p", { class: "muted" }, t("admin.notAvailable")));
+    return;
+  }
+  const keys = [...new Set(tariffs.flatMap((x) => Object.keys(x)))].filter((k) => k !== "id");
+  const orgName = new Map(organizations.map((o) => [o.id, o.name]));
+  const show = (k, v) => (k === "organization_id" ? (orgName.get(v) ?? v) : typeof v === "object" && v ? JSON.stringify(v) : (v ?? ""));
+  const grid = h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      {},
+      h("thead", {}, h("tr", {}, keys.map((k) => h("th", { scope: "col" }, k)))),
+      h("tbody", {}, tariffs.map((x) => h("tr", {}, keys.map((k) => h("td", {}, show(k, x[k])))))),
+    ),
+  );
+  const addForm = h(
+    "form",
+    {
+      class: "card",
+      onsubmit: (e) => {
+        e.preventDefault();
+        const data = formData(e.target);
+        act(() =>
+          api("POST", "/api/admin/tariffs", {
+            name: data.name,
+            organization_id: data.organization_id,
+            cents_per_minute: Number(data.cents_per_minute),
+            currency: data.currency,
+            valid_from: data.valid_from || undefined,
+          }),
+        );
+      },
+    },
+    h("h3", {}, t("admin.add")),
+    h(
+      "div",
+      { class: "row" },
+      field("admin.name", input("name", { required: true })),
+      field("admin.organization", select("organization_id", orgOptions())),
+      field("admin.tariffPerMinute", input("cents_per_minute", { type: "number", min: 0, step: 1, required: true })),
+      field("admin.currency", input("currency", { value: "EUR", maxlength: 3 })),
+      field("admin.validFrom", input("valid_from", { type: "date" })),
+    ),
+    h("button", { type: "submit" }, t("admin.add")),
+  );
+  fill(panel, h("h2", {}, t("admin.tariffs")), grid, addForm);
+}
+
+onLocaleChange(render);
+await loadAll();

@@ -1,0 +1,444 @@
+// Tolk's wire protocol for the pages (../shared/spec/PROTOCOL.md): the HTTP API, the socket
+// with reconnect and `ref` replies, and a call's RTCPeerConnection with perfect negotiation.
+
+/** An HTTP error answer: status plus the contract's {error: {code, message}}. */
+export class ApiError extends Error {
+  constructor(status, code, message, body) {
+    super(message || code);
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+}
+
+/** Call the HTTP API with the session cookie; JSON in and out; throws ApiError. */
+export async function api(method, path, body, { raw = false, contentType } = {}) {
+  const headers = { Accept: "application/json" };
+  let payload;
+  if (body !== undefined) {
+    if (contentType) {
+      headers["Content-Type"] = contentType;
+      payload = body;
+    } else {
+      headers["Content-Type"] = "application/json";
+      payload = JSON.stringify(body);
+    }
+  }
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: payload, credentials: "same-origin" });
+  } catch (err) {
+    throw new ApiError(0, "network", String(err));
+  }
+  if (response.status === 204) return null;
+  const text = await response.text();
+  let data = null;
+  if (text) {
+    try {
+      data = JSON.parse(text);
+    } catch {
+      data = raw ? text : null;
+    }
+  }
+  if (!response.ok) {
+    const err = data?.error ?? {};
+    throw new ApiError(response.status, err.code ?? "http_" + response.status, err.message ?? response.statusText, data);
+  }
+  return raw ? text : data;
+}
+
+/** The role's landing page (the server redirects `/` the same way). */
+export const HOME = { counsellor: "/counsellor", interpreter: "/interpreter", finance: "/finance", admin: "/admin" };
+
+const CLOSE_LOGGED_OUT = 4401;
+
+/**
+ * The socket to /ws. Reconnects by itself with exponential back-off and jitter; `request()`
+ * sends a message with a `ref` and resolves with the reply that carries it.
+ * Events: "state" {detail: "connecting"|"open"|"reconnecting"|"closed"}, "hello", "loggedout",
+ * and one event per message type (e.g. "offer", "request.updated", "signal").
+ */
+export class Socket extends EventTarget {
+  constructor(url = defaultSocketUrl()) {
+    super();
+    this.url = url;
+    this.ws = null;
+    this.state = "closed";
+    this.attempt = 0;
+    this.pending = new Map();
+    this.refCounter = 0;
+    this.heartbeatS = 15;
+    this.hello = null;
+    this.clockOffsetMs = 0;
+    this.stopped = false;
+    this.retryTimer = null;
+    this.pingTimer = null;
+    this.lastSeen = 0;
+  }
+
+  start() {
+    this.stopped = false;
+    this.open();
+    // Reconnect at once when the network comes back or the tab wakes up.
+    window.addEventListener("online", () => this.retryNow());
+    document.addEventListener("visibilitychange", () => {
+      if (!document.hidden) this.retryNow();
+    });
+    return this;
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
+    this.ws?.close(1000, "bye");
+    this.setState("closed");
+  }
+
+  setState(state) {
+    if (state === this.state) return;
+    this.state = state;
+    this.dispatchEvent(new CustomEvent("state", { detail: state }));
+  }
+
+  open() {
+    clearTimeout(this.retryTimer);
+    this.setState(this.attempt === 0 ? "connecting" : "reconnecting");
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    ws.addEventListener("message", (event) => this.receive(event.data));
+    ws.addEventListener("close", (event) => this.closed(ws, event));
+  }
+
+  retryNow() {
+    if (!this.stopped && this.state === "reconnecting" && this.ws?.readyState !== WebSocket.CONNECTING) {
+      this.attempt = Math.min(this.attempt, 1);
+      this.open();
+    }
+  }
+
+  closed(ws, event) {
+    if (ws !== this.ws) return;
+    clearInterval(this.pingTimer);
+    for (const { reject, timer } of this.pending.values()) {
+      clearTimeout(timer);
+      reject(new ApiError(0, "disconnected", "socket closed"));
+    }
+    this.pending.clear();
+    if (this.stopped) return;
+    if (event.code === CLOSE_LOGGED_OUT) {
+      this.stopped = true;
+      this.setState("closed");
+      this.dispatchEvent(new CustomEvent("loggedout"));
+      return;
+    }
+    this.attempt += 1;
+    // 0.5 s, 1 s, 2 s ... up to 15 s, each with up to 50 % random jitter so that a whole
+    // welcome centre does not reconnect in the same millisecond after a server restart.
+    const base = Math.min(15000, 500 * 2 ** (this.attempt - 1));
+    const delay = base * (0.5 + Math.random() * 0.5);
+    this.setState("reconnecting");
+    this.retryTimer = setTimeout(() => this.open(), delay);
+  }
+
+  receive(data) {
+    this.lastSeen = Date.now();
+    let msg;
+    try {
+      msg = JSON.parse(data);
+    } catch {
+      return;
+    }
+    if (msg.type === "hello") {
+      this.hello = msg;
+      this.heartbeatS = msg.heartbeat_s || 15;
+      if (msg.server_time) this.clockOffsetMs = Date.parse(msg.server_time) - Date.now();
+      this.attempt = 0;
+      this.startHeartbeat();
+      this.setState("open");
+      this.dispatchEvent(new CustomEvent("hello", { detail: msg }));
+      return;
+    }
+    if (msg.ref && this.pending.has(msg.ref)) {
+      const { resolve, reject, timer } = this.pending.get(msg.ref);
+      clearTimeout(timer);
+      this.pending.delete(msg.ref);
+      if (msg.type === "error") reject(new ApiError(0, msg.code, msg.message, msg));
+      else resolve(msg);
+    }
+    this.dispatchEvent(new CustomEvent(msg.type, { detail: msg }));
+  }
+
+  startHeartbeat() {
+    clearInterval(this.pingTimer);
+    // The browser answers the server's pings by itself but cannot see them; our own ping
+    // notices a dead connection (e.g. a laptop lid closed) within three intervals.
+    this.pingTimer = setInterval(() => {
+      if (Date.now() - this.lastSeen > 3 * this.heartbeatS * 1000) {
+        this.ws?.close(4000, "silent");
+        this.closed(this.ws, { code: 4000 });
+        return;
+      }
+      this.send({ type: "ping" });
+    }, this.heartbeatS * 1000);
+  }
+
+  /** Send a message now; false when the socket is not open (the caller decides). */
+  send(msg) {
+    if (this.ws?.readyState !== WebSocket.OPEN || this.state !== "open") return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  /** Send with a fresh `ref`; resolves with the reply, rejects with ApiError on error. */
+  request(msg, timeoutMs = 10000) {
+    const ref = `r${++this.refCounter}`;
+    return new Promise((resolve, reject) => {
+      if (!this.send({ ...msg, ref })) {
+        reject(new ApiError(0, "disconnected", "socket not open"));
+        return;
+      }
+      const timer = setTimeout(() => {
+        this.pending.delete(ref);
+        reject(new ApiError(0, "timeout", "no reply"));
+      }, timeoutMs);
+      this.pending.set(ref, { resolve, reject, timer });
+    });
+  }
+
+  /** Listen to one message type; returns a function that stops listening. */
+  on(type, fn) {
+    const handler = (event) => fn(event.detail);
+    this.addEventListener(type, handler);
+    return () => this.removeEventListener(type, handler);
+  }
+
+  /** The server's clock now, in ms (offer deadlines are in server time). */
+  serverNow() {
+    return Date.now() + this.clockOffsetMs;
+  }
+}
+
+export function defaultSocketUrl() {
+  return `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`;
+}
+
+/** Why getUserMedia failed, as a message key. */
+export function mediaErrorKey(err) {
+  switch (err?.name) {
+    case "NotAllowedError":
+    case "SecurityError":
+      return "media.denied";
+    case "NotFoundError":
+    case "OverconstrainedError":
+      return "media.missing";
+    case "NotReadableError":
+    case "AbortError":
+      return "media.busy";
+    default:
+      return "media.failed";
+  }
+}
+
+/** Camera and microphone (or microphone only). */
+export async function openMedia({ audioOnly = false } = {}) {
+  return navigator.mediaDevices.getUserMedia({
+    audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    video: audioOnly ? false : { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 24 } },
+  });
+}
+
+/**
+ * One side of a call: joins it on the socket, runs perfect negotiation (W3C) with the role
+ * the server gives in call.joined (interpreter polite, counsellor impolite), reports the
+ * media state with call.media, and restarts ICE after the socket or the path comes back.
+ * Events: "remote" {detail: MediaStream}, "media" {detail: connectionState}, "peer" {detail: bool}.
+ */
+export class CallPeer extends EventTarget {
+  constructor(socket, callId, localStream) {
+    super();
+    this.socket = socket;
+    this.callId = callId;
+    this.localStream = localStream;
+    this.pc = null;
+    this.polite = false;
+    this.makingOffer = false;
+    this.ignoreOffer = false;
+    this.settingAnswer = false;
+    this.closed = false;
+    this.iceServers = [];
+    this.lastReported = null;
+    this.offs = [
+      socket.on("signal", (msg) => msg.call_id === this.callId && this.onSignal(msg.data)),
+      socket.on("peer", (msg) => msg.call_id === this.callId && this.onPeer(msg.present)),
+      socket.on("hello", () => this.rejoin()),
+    ];
+  }
+
+  async join() {
+    const joined = await this.socket.request({ type: "call.join", call_id: this.callId });
+    this.polite = Boolean(joined.polite);
+    this.iceServers = joined.ice_servers ?? [];
+    if (!this.pc) this.createPeerConnection();
+    this.dispatchEvent(new CustomEvent("peer", { detail: Boolean(joined.peer_present) }));
+    return joined;
+  }
+
+  /** After the socket reconnects: re-attach to the call and renew the ICE path. */
+  async rejoin() {
+    if (this.closed || !this.pc) return;
+    try {
+      await this.join();
+      this.restartIce();
+    } catch {
+      /* the call may have ended meanwhile; call.updated says so */
+    }
+  }
+
+  createPeerConnection() {
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    this.pc = pc;
+    for (const track of this.localStream?.getTracks() ?? []) pc.addTrack(track, this.localStream);
+    pc.ontrack = ({ track, streams }) => {
+      const stream = streams[0] ?? new MediaStream([track]);
+      this.dispatchEvent(new CustomEvent("remote", { detail: stream }));
+    };
+    pc.onnegotiationneeded = async () => {
+      try {
+        this.makingOffer = true;
+        await pc.setLocalDescription();
+        this.sendSignal({ description: pc.localDescription.toJSON() });
+      } catch (err) {
+        console.warn("negotiation failed", err);
+      } finally {
+        this.makingOffer = false;
+      }
+    };
+    pc.onicecandidate = ({ candidate }) => this.sendSignal({ candidate: candidate ? candidate.toJSON() : null });
+    pc.oniceconnectionstatechange = () => {
+      if (pc.iceConnectionState === "failed") pc.restartIce();
+    };
+    pc.onconnectionstatechange = () => {
+      const state = pc.connectionState;
+      this.dispatchEvent(new CustomEvent("media", { detail: state }));
+      if (["connected", "disconnected", "failed"].includes(state)) this.reportMedia(state);
+    };
+  }
+
+  reportMedia(state) {
+    this.lastReported = state;
+    this.socket.send({ type: "call.media", call_id: this.callId, state });
+  }
+
+  sendSignal(data) {
+    // A signal lost while the socket is down is recovered by the ICE restart on reconnect.
+    this.socket.send({ type: "signal", call_id: this.callId, data });
+  }
+
+  restartIce() {
+    if (!this.pc || this.closed) return;
+    // The media path may well have survived the socket; renewing it anyway is cheap and
+    // covers a changed network (new address after Wi-Fi to cable).
+    this.pc.restartIce();
+    // Re-report so that a server that restarted learns the media state again.
+    if (this.pc.connectionState === "connected") this.reportMedia("connected");
+  }
+
+  async onSignal(data) {
+    if (this.closed) return;
+    if (!this.pc) this.createPeerConnection();
+    try {
+      if (data.description) await this.onDescription(data.description);
+      else if ("candidate" in data) await this.onCandidate(data.candidate);
+    } catch (err) {
+      console.warn("signal failed", err);
+    }
+  }
+
+  async onDescription(description) {
+    const pc = this.pc;
+    // Perfect negotiation: an offer that collides with our own is dropped by the impolite
+    // side and wins on the polite side (which rolls back its own offer implicitly).
+    const readyForOffer = !this.makingOffer && (pc.signalingState === "stable" || this.settingAnswer);
+    const collision = description.type === "offer" && !readyForOffer;
+    this.ignoreOffer = !this.polite && collision;
+    if (this.ignoreOffer) return;
+    this.settingAnswer = description.type === "answer";
+    try {
+      await pc.setRemoteDescription(description);
+    } catch (err) {
+      if (description.type !== "offer") throw err;
+      // The other side started afresh (e.g. reloaded its page): its new session does not
+      // fit our old one, so we start a new connection too and answer that.
+      this.rebuild();
+      await this.pc.setRemoteDescription(description);
+    } finally {
+      this.settingAnswer = false;
+    }
+    if (description.type === "offer") {
+      await this.pc.setLocalDescription();
+      this.sendSignal({ description: this.pc.localDescription.toJSON() });
+    }
+  }
+
+  async onCandidate(candidate) {
+    try {
+      await this.pc.addIceCandidate(candidate ?? undefined);
+    } catch (err) {
+      if (!this.ignoreOffer) throw err;
+    }
+  }
+
+  onPeer(present) {
+    this.dispatchEvent(new CustomEvent("peer", { detail: present }));
+    // The other side came back: renew our path in case theirs changed (new network).
+    if (present && this.pc && this.pc.connectionState !== "connected" && !this.polite) this.restartIce();
+  }
+
+  rebuild() {
+    this.pc?.close();
+    this.pc = null;
+    this.makingOffer = false;
+    this.createPeerConnection();
+  }
+
+  setTrackEnabled(kind, enabled) {
+    for (const track of this.localStream?.getTracks() ?? []) if (track.kind === kind) track.enabled = enabled;
+  }
+
+  close() {
+    this.closed = true;
+    for (const off of this.offs) off();
+    this.pc?.close();
+    this.pc = null;
+  }
+}
+
+/** Totals of the inbound video and audio and the selected candidate pair of a connection. */
+export async function readStats(pc) {
+  const out = { framesDecoded: 0, framesPerSecond: 0, audioBytes: 0, packetsLost: 0, packetsReceived: 0, rttMs: null, relay: false };
+  if (!pc) return out;
+  const report = await pc.getStats();
+  let pairId = null;
+  report.forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") {
+      out.framesDecoded += s.framesDecoded ?? 0;
+      out.framesPerSecond = s.framesPerSecond ?? out.framesPerSecond;
+    }
+    if (s.type === "inbound-rtp") {
+      out.packetsLost += s.packetsLost ?? 0;
+      out.packetsReceived += s.packetsReceived ?? 0;
+    }
+    if (s.type === "inbound-rtp" && s.kind === "audio") out.audioBytes += s.bytesReceived ?? 0;
+    if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
+  });
+  if (!pairId) report.forEach((s) => s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && (pairId = s.id));
+  const pair = pairId && report.get(pairId);
+  if (pair) {
+    if (pair.currentRoundTripTime != null) out.rttMs = Math.round(pair.currentRoundTripTime * 1000);
+    const local = report.get(pair.localCandidateId);
+    const remote = report.get(pair.remoteCandidateId);
+    out.relay = local?.candidateType === "relay" || remote?.candidateType === "relay";
+  }
+  return out;
+}

@@ -1,0 +1,200 @@
+"""The pages in real Chromium against the real server: login and landing, logout, security
+headers and weight, the language switch, accessibility, and the socket coming back."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import PASSWORD, TolkServer, run_axe, screenshot
+
+pytestmark = pytest.mark.browser
+
+LANDING = {
+    "berater.jobcenter": "/counsellor",
+    "olena": "/interpreter",
+    "finanzen": "/finance",
+    "admin": "/admin",
+}
+# Every page, and who may open it.
+PAGES = {
+    "login": (None, "/"),
+    "counsellor": ("berater.jobcenter", "/counsellor"),
+    "interpreter": ("olena", "/interpreter"),
+    "finance": ("finanzen", "/finance"),
+    "admin": ("admin", "/admin"),
+    "check": ("berater.sozialamt", "/check"),
+}
+PAGE_BUDGET_BYTES = 200_000
+
+
+def fill_login(page: Any, username: str, password: str = PASSWORD) -> None:
+    page.get_by_label("Benutzername").fill(username)
+    page.get_by_label("Passwort").fill(password)
+    page.get_by_role("button", name="Anmelden").click()
+
+
+class TestLogin:
+    @pytest.mark.parametrize(("username", "landing"), LANDING.items())
+    def test_each_role_lands_on_its_page(self, open_page, server, username, landing):
+        """After logging in through the form each role sees its own page and its name."""
+        page = open_page(path="/")
+        fill_login(page, username)
+        expect(page).to_have_url(server.url + landing)
+        expect(page.locator("#who")).not_to_be_empty()
+        page.goto("/")
+        expect(page).to_have_url(server.url + landing)
+
+    def test_wrong_password_is_told_plainly(self, open_page):
+        """A wrong password shows one clear message and keeps the user on the login page."""
+        page = open_page(path="/")
+        fill_login(page, "berater.jobcenter", "not-the-password")
+        expect(page.get_by_role("alert")).to_have_text("Benutzername oder Passwort ist falsch.")
+
+    def test_pages_send_strangers_to_login(self, open_page, server):
+        """A role page opened without a login, or by the wrong role, leads elsewhere."""
+        page = open_page(path="/finance")
+        expect(page).to_have_url(server.url + "/")
+        page = open_page("olena", "/admin")
+        expect(page).to_have_url(server.url + "/interpreter")
+
+    @pytest.mark.parametrize("username", ["berater.caritas", "finanzen", "admin", "dmytro"])
+    def test_logout_everywhere(self, open_page, server, username):
+        """The log-out button on every page ends the session: back at login, pages closed."""
+        page = open_page(username)
+        page.get_by_role("button", name="Abmelden").click()
+        expect(page).to_have_url(server.url + "/")
+        page.goto(LANDING.get(username, "/interpreter"))
+        expect(page).to_have_url(server.url + "/")
+
+
+class TestSecurity:
+    @pytest.mark.parametrize("name", PAGES)
+    def test_page_is_light_and_loads_only_from_its_origin(self, open_page, server, name):
+        """Each page works under its CSP, requests only its own origin, and stays < 200 KB."""
+        username, path = PAGES[name]
+        page = open_page(username)
+        requests: list[str] = []
+        sizes: dict[str, int] = {}
+        violations: list[str] = []
+
+        def on_response(response: Any) -> None:
+            if response.request.resource_type in ("document", "script", "stylesheet"):
+                sizes[response.url] = len(response.body())
+
+        def on_console(message: Any) -> None:
+            if "Content Security Policy" in message.text:
+                violations.append(message.text)
+
+        page.on("request", lambda r: requests.append(r.url))
+        page.on("response", on_response)
+        page.on("console", on_console)
+        response = page.goto(path)
+        page.wait_for_load_state("networkidle")
+        csp = response.headers["content-security-policy"]
+        assert "default-src 'self'" in csp
+        assert "frame-ancestors 'none'" in csp
+        assert "'unsafe-inline'" not in csp
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"]
+        assert violations == []
+        foreign = [u for u in requests if not u.startswith((server.url, "data:", "blob:"))]
+        assert foreign == []
+        assert sum(sizes.values()) < PAGE_BUDGET_BYTES, sizes
+        assert any(u.endswith(".js") for u in sizes)
+
+
+class TestLanguage:
+    def test_english_is_chosen_and_remembered(self, open_page, server):
+        """Switching to English changes the words at once and survives reload and login."""
+        page = open_page(path="/")
+        expect(page.get_by_role("heading", name="Anmelden")).to_be_visible()
+        page.get_by_label("Sprache der Oberfläche").select_option("en")
+        expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+        expect(page.locator("html")).to_have_attribute("lang", "en")
+        page.reload()
+        expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+        page.get_by_label("Username").fill("berater.jobcenter")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", name="Request interpreter")).to_be_visible()
+        page.get_by_label("Interface language").select_option("de")
+        expect(page.get_by_role("heading", name="Dolmetscher*in anfordern")).to_be_visible()
+
+
+class TestAccessibility:
+    @pytest.mark.parametrize("locale", ["de", "en"])
+    @pytest.mark.parametrize("name", PAGES)
+    def test_no_serious_violations_and_a_screenshot(self, open_page, name, locale):
+        """axe-core finds nothing serious or critical; the screenshot is kept for people."""
+        username, path = PAGES[name]
+        # axe is injected as an inline script, which our own CSP rightly forbids.
+        page = open_page(username, path, locale=locale, bypass_csp=True)
+        page.wait_for_load_state("networkidle")
+        expect(page.locator("html")).to_have_attribute("lang", locale)
+        assert run_axe(page) == []
+        screenshot(page, f"{name}-{locale}")
+
+    def test_counsellor_can_work_by_keyboard(self, open_page):
+        """Tab reaches the search field first after the header, with a visible focus."""
+        page = open_page("berater.jobcenter", "/counsellor")
+        expect(page.get_by_role("searchbox", name="Sprache suchen")).to_be_focused()
+        page.keyboard.press("Shift+Tab")
+        outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+        assert outline != "none"
+
+
+class TestReconnect:
+    def test_interpreter_page_reconnects_after_server_restart(self, open_page, server: TolkServer):
+        """When the server goes away the page says so, and reconnects by itself."""
+        page = open_page("olena", "/interpreter")
+        conn = page.locator("#conn")
+        expect(conn).to_have_attribute("data-state", "open")
+        server.restart()
+        expect(conn).to_have_attribute("data-state", "open", timeout=30_000)
+        expect(conn).to_have_text("Verbindung steht")
+
+    def test_reconnecting_is_shown_while_the_server_is_away(self, open_page, server: TolkServer):
+        """While the server is down the header says the connection is being restored."""
+        page = open_page("dmytro", "/interpreter")
+        conn = page.locator("#conn")
+        expect(conn).to_have_attribute("data-state", "open")
+        server.stop()
+        try:
+            expect(conn).to_have_attribute("data-state", "reconnecting")
+            expect(conn).to_contain_text("wird wiederhergestellt")
+        finally:
+            server.start()
+        expect(conn).to_have_attribute("data-state", "open", timeout=30_000)
+
+    def test_session_ended_elsewhere_returns_to_login(self, open_page, server):
+        """A session ended from outside (log out by API) closes the socket; the page says so."""
+        page = open_page("layla", "/interpreter")
+        expect(page.locator("#conn")).to_have_attribute("data-state", "open")
+        page.context.request.delete("/api/session", headers={"Origin": server.url})
+        expect(page).to_have_url(server.url + "/?loggedout=1")
+        expect(page.get_by_role("alert")).to_contain_text("abgemeldet")
+
+
+class TestPrecallCheck:
+    def test_camera_and_microphone_are_checked(self, open_page):
+        """The check shows the camera and says in words that it works."""
+        page = open_page("berater.sozialamt", "/check")
+        page.get_by_role("button", name="Test starten").click()
+        verdicts = page.locator("#verdicts")
+        expect(verdicts.locator('[data-kind="camera"]')).to_have_text("Kamera: funktioniert.")
+        expect(verdicts.locator('[data-kind="network"]')).not_to_contain_text(
+            "wird getestet", timeout=40_000
+        )
+        expect(verdicts.locator('[data-kind="microphone"]')).to_be_visible(timeout=10_000)
+        assert page.evaluate("document.querySelector('#preview').videoWidth") > 0
+
+    def test_camera_permission_denied_is_said_plainly(self, open_page, server):
+        """A refused camera permission gives a message that says how to allow it."""
+        page = open_page("berater.sozialamt", "/check", deny_media=True)
+        page.get_by_role("button", name="Test starten").click()
+        camera = page.locator('#verdicts [data-kind="camera"]')
+        expect(camera).to_contain_text("nicht freigegeben")
+        expect(camera).to_have_attribute("data-tone", "bad")
