@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import structlog
 from aiohttp import web
@@ -46,7 +45,6 @@ from tolk.pages import add_pages
 log = structlog.get_logger(__name__)
 
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api, roster_api, signaling_api)
 
 
