@@ -19,6 +19,7 @@ from signaling import replies
 from signaling.hub import CLOSE_RATE_LIMITED, Connection, TokenBucket
 from signaling.keys import HUB
 from signaling.messages import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Ping
+from signaling.rooms import ROOM_HANDLERS
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +33,7 @@ async def _ping(app: web.Application, conn: Connection, msg: Ping) -> None:
 
 HANDLERS: dict[str, MessageHandler] = {
     "ping": _ping,
+    **ROOM_HANDLERS,
 }
 
 

@@ -13,6 +13,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from accounts.keys import LOGIN_THROTTLE
 from accounts.routes import api as accounts_api
 from accounts.throttle import LoginThrottle
+from dispatch.call_routes import api as calls_api
+from dispatch.call_routes import sweep_calls
 from dispatch.hooks import CALL_ENDED_HOOKS
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
 from infra.bus import open_bus
@@ -26,6 +28,7 @@ from infra.openapi import ApiRoutes, build_openapi
 from interpreters.keys import PRESENCE_LISTENERS, QUEUE_FIGURES, no_queue
 from signaling.hub import Hub
 from signaling.keys import HUB
+from signaling.rooms import install_rooms
 from signaling.socket import close_all_sockets, websocket
 from tolk import schema
 from tolk.health import OPENAPI
@@ -35,7 +38,7 @@ log = structlog.get_logger(__name__)
 
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api,)
+API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api, calls_api)
 
 
 class StartupError(Exception):
@@ -98,7 +101,31 @@ def create_app(
         # Let jobs that were running see their cancellation before the loop closes.
         await asyncio.sleep(0)
 
-    app.cleanup_ctx.extend([database_ctx, bus_ctx, scheduler_ctx])
+    async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
+        rooms = install_rooms(app)
+        scheduler = app[SCHEDULER]
+        # Seen-times twice per heartbeat: a killed instance loses at most one heartbeat.
+        seen = scheduler.add_job(
+            rooms.heartbeat,
+            "interval",
+            seconds=settings.ws_heartbeat_s / 2,
+            max_instances=1,
+            coalesce=True,
+        )
+        sweep = scheduler.add_job(
+            sweep_calls,
+            "interval",
+            args=[app],
+            seconds=settings.sweep_interval_s,
+            max_instances=1,
+            coalesce=True,
+        )
+        yield
+        seen.remove()
+        sweep.remove()
+        await rooms.close()
+
+    app.cleanup_ctx.extend([database_ctx, bus_ctx, scheduler_ctx, calls_ctx])
     for api in API_ROUTES:
         app.router.add_routes(api.table)
     app.router.add_routes(health_routes)
