@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,6 +90,10 @@ class Room:
         """The other participant."""
         return self.users[1] if user_id == self.users[0] else self.users[0]
 
+    def side_of(self, user_id: str) -> calls.Side:
+        """Which participant the user is."""
+        return "counsellor" if user_id == self.users[0] else "interpreter"
+
     def is_present(self, user_id: str) -> bool:
         """Whether the participant has a socket in the room on any instance."""
         return bool(self.present.get(user_id))
@@ -108,6 +113,11 @@ class Rooms:
         self._rooms: dict[str, Room] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._leaving: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._writes = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     @property
     def stale_after_s(self) -> float:
@@ -154,8 +164,46 @@ class Rooms:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[bool]:
+        """Count a database write in flight; yields False once the rooms are closed."""
+        if self._closed:
+            yield False
+            return
+        self._writes += 1
+        self._idle.clear()
+        try:
+            yield True
+        finally:
+            self._writes -= 1
+            if not self._writes:
+                self._idle.set()
+
     async def close(self) -> None:
-        """On shutdown: stop background work and leave every room's channel."""
+        """On shutdown: leave every room here at once, then stop background work."""
+        if self._leaving:
+            await asyncio.wait(self._leaving, timeout=5)
+        self._closed = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout=5)
+        sockets = [conn for room in self._rooms.values() for conn in room.local.values()]
+        if sockets:
+            now = self._clock.now()
+            try:
+                async with self._db.write() as session:
+                    for conn in sockets:
+                        for call_id in conn.calls:
+                            room = self._rooms[call_id]
+                            await calls.leave_call(
+                                session,
+                                call_id,
+                                conn.user_id,
+                                socket_id=conn.id,
+                                side=room.side_of(conn.user_id),
+                                now=now,
+                            )
+            except Exception:
+                log.exception("call_leave_on_shutdown_failed")
         for task in list(self._tasks):
             task.cancel()
         for task in list(self._tasks):
@@ -316,7 +364,17 @@ class Rooms:
 
     async def leave_all(self, conn: Connection) -> None:
         """The socket closed: leave each room it was in (hook of the hub)."""
-        for call_id in list(conn.calls):
+        if not conn.calls:
+            return
+        # aiohttp cancels a socket's handler when the client goes away; the leave must
+        # still be written, so it runs in a task of its own that the handler only awaits.
+        task = asyncio.get_running_loop().create_task(self._leave(conn, list(conn.calls)))
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)
+        await asyncio.shield(task)
+
+    async def _leave(self, conn: Connection, call_ids: list[str]) -> None:
+        for call_id in call_ids:
             conn.calls.discard(call_id)
             room = self._rooms.get(call_id)
             if room is None:
@@ -328,15 +386,17 @@ class Rooms:
                 held.clear()
                 held.extend(kept)
             self._remove(room, conn.user_id, conn.id)
-            side: calls.Side = "counsellor" if conn.user_id == room.users[0] else "interpreter"
             try:
-                async with self._db.write() as session:
+                async with self._writing() as open_, contextlib.AsyncExitStack() as stack:
+                    if not open_:
+                        continue  # shutting down: close() has recorded the leave
+                    session = await stack.enter_async_context(self._db.write())
                     await calls.leave_call(
                         session,
                         call_id,
                         conn.user_id,
                         socket_id=conn.id,
-                        side=side,
+                        side=room.side_of(conn.user_id),
                         now=self._clock.now(),
                     )
                 await publish_json(
@@ -355,8 +415,11 @@ class Rooms:
     async def heartbeat(self) -> None:
         """Write this instance's participants' seen-times, and correct the presence mirror
         from the database (a peer on an instance that died leaves no `room.leave`)."""
-        if not self._rooms:
-            return
+        async with self._writing() as open_:
+            if open_ and self._rooms:
+                await self._heartbeat()
+
+    async def _heartbeat(self) -> None:
         now = self._clock.now()
         counsellor_calls: list[str] = []
         interpreter_calls: list[str] = []

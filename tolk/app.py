@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import structlog
@@ -104,18 +104,31 @@ def create_app(
     async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
         rooms = install_rooms(app)
         scheduler = app[SCHEDULER]
+        running: set[asyncio.Task[object]] = set()
+
+        async def tracked(job: Callable[[], Awaitable[object]]) -> None:
+            # Shutdown waits for a job that is mid-transaction instead of closing under it.
+            task = asyncio.current_task()
+            assert task is not None
+            running.add(task)
+            try:
+                await job()
+            finally:
+                running.discard(task)
+
         # Seen-times twice per heartbeat: a killed instance loses at most one heartbeat.
         seen = scheduler.add_job(
-            rooms.heartbeat,
+            tracked,
             "interval",
+            args=[rooms.heartbeat],
             seconds=settings.ws_heartbeat_s / 2,
             max_instances=1,
             coalesce=True,
         )
         sweep = scheduler.add_job(
-            sweep_calls,
+            tracked,
             "interval",
-            args=[app],
+            args=[lambda: sweep_calls(app)],
             seconds=settings.sweep_interval_s,
             max_instances=1,
             coalesce=True,
@@ -123,6 +136,8 @@ def create_app(
         yield
         seen.remove()
         sweep.remove()
+        if running:
+            await asyncio.wait(running, timeout=5)
         await rooms.close()
 
     app.cleanup_ctx.extend([database_ctx, bus_ctx, scheduler_ctx, calls_ctx])
