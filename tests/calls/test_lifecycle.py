@@ -260,7 +260,7 @@ class TestSweep:
 
     async def test_sweeps_racing_end_the_call_once(self, client, factory, clock, settings):
         """Two sweeps at once (two instances) end a due call once."""
-        call = await factory.call()
+        await factory.call()
         clock.advance(settings.call_connect_timeout_s)
         results = await asyncio.gather(sweep_calls(client.app), sweep_calls(client.app))
         assert sorted(len(r) for r in results) == [0, 1]
