@@ -546,7 +546,29 @@ async def one_run(
         rss_before = rss_bytes(pid)
         idle = await run_loadgen(kind, server.port, setup_file, "idle", args, pid)
         await asyncio.sleep(2)
+        profile = os.environ.get("BENCH_PYSPY") if kind == "tolk" else None
+        spy = None
+        if profile:  # BENCH_PYSPY=out.txt: sample the Tolk server during the relay run
+            spy = subprocess.Popen(  # noqa: ASYNC220 (returns at once)
+                [
+                    str(Path(sys.executable).with_name("py-spy")),
+                    "record",
+                    "-p",
+                    str(pid),
+                    "-f",
+                    "raw",
+                    "-o",
+                    profile,
+                    "-d",
+                    str(int(args.seconds + args.warmup + 5)),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         relay = await run_loadgen(kind, server.port, setup_file, "pairs", args, pid)
+        if spy is not None:
+            spy.terminate()
+            spy.wait(timeout=20)
     finally:
         server.stop()
     return {
