@@ -140,3 +140,19 @@ class LanguageQueueStats(SQLModel, table=True):
     avg_wait_s: float = 0.0
     avg_handle_s: float = 0.0
     samples: int = 0
+
+
+class CallPresence(SQLModel, table=True):
+    """A socket that has joined a call room on some instance, refreshed every heartbeat.
+
+    The truth about who is in a call across instances: a row is added on `call.join` and
+    removed when the socket closes; rows of a killed instance go stale and are swept.
+    """
+
+    __tablename__ = "call_presence"
+
+    socket_id: str = Field(primary_key=True, max_length=32)
+    call_id: str = Field(foreign_key="call.id", index=True, max_length=32, ondelete="CASCADE")
+    user_id: str = Field(max_length=32)
+    instance_id: str = Field(max_length=64)
+    seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -21,6 +21,7 @@ from signaling.hub import CLOSE_RATE_LIMITED, Connection, Hub, TokenBucket
 from signaling.keys import HUB
 from signaling.messages import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Ping
 from signaling.presence import handle_presence
+from signaling.rooms import ROOM_HANDLERS
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +36,7 @@ async def _ping(app: web.Application, conn: Connection, msg: Ping) -> None:
 HANDLERS: dict[str, MessageHandler] = {
     "ping": _ping,
     "presence": handle_presence,
+    **ROOM_HANDLERS,
 }
 
 

@@ -145,3 +145,66 @@ class Factory:
             return len(self.client.app[HUB].connections_of(user.id)) == count
 
         await eventually(settled)
+
+    async def call(
+        self,
+        counsellor: User | None = None,
+        interpreter: User | None = None,
+        state: str = "connecting",
+        language: str = "uk",
+    ) -> Any:
+        """A call between a counsellor and an interpreter (made when not given), written
+        directly through the models: an accepted request, a busy interpreter, the call."""
+        from datetime import timedelta
+
+        from dispatch.models import Call, CallState, InterpretationRequest, RequestState
+        from interpreters.models import Interpreter, Presence
+
+        counsellor = counsellor or await self.user(Role.COUNSELLOR)
+        interpreter = interpreter or await self.user(Role.INTERPRETER)
+        now = self.clock.now()
+        async with self.db.write() as session:
+            profile = await session.get(Interpreter, interpreter.id)
+            if profile is None:
+                session.add(
+                    Interpreter(
+                        user_id=interpreter.id,
+                        status=Presence.BUSY,
+                        status_changed_at=now,
+                        idle_since=now,
+                    )
+                )
+            else:
+                profile.status = Presence.BUSY
+            request = InterpretationRequest(
+                counsellor_id=counsellor.id,
+                organization_id=counsellor.organization_id,
+                language=language,
+                state=RequestState.ACCEPTED,
+                created_at=now,
+                updated_at=now,
+                expires_at=now + timedelta(minutes=5),
+            )
+            session.add(request)
+            await session.flush()
+            call = Call(
+                request_id=request.id,
+                counsellor_id=counsellor.id,
+                interpreter_id=interpreter.id,
+                organization_id=counsellor.organization_id,
+                language=language,
+                state=CallState(state),
+                created_at=now,
+                connected_at=now if state != "connecting" else None,
+                ended_at=now if state == "ended" else None,
+                end_reason="hangup" if state == "ended" else None,
+            )
+            session.add(call)
+            await session.flush()
+            request.call_id = call.id
+            return call
+
+    async def token_for(self, user_id: str) -> str:
+        """An API token for a user given by id."""
+        async with self.db.write() as session:
+            return (await service.issue_api_token(session, user_id, "test", self.clock.now())).token

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import structlog
 from aiohttp import web
@@ -12,6 +12,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from accounts.keys import LOGIN_THROTTLE
 from accounts.routes import api as accounts_api
 from accounts.throttle import LoginThrottle
+from dispatch.call_routes import api as calls_api
+from dispatch.call_routes import sweep_calls
 from dispatch.hooks import CALL_ENDED_HOOKS
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
 from infra.bus import open_bus
@@ -35,6 +37,7 @@ from signaling.hub import Hub
 from signaling.keys import HUB
 from signaling.precall import ECHO_PEERS, EchoPeers
 from signaling.presence import presence_hooks
+from signaling.rooms import install_rooms
 from signaling.routes import api as signaling_api
 from signaling.socket import close_all_sockets, websocket
 from tolk import schema
@@ -45,7 +48,7 @@ from tolk.pages import add_pages
 log = structlog.get_logger(__name__)
 
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
-API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api, roster_api, signaling_api)
+API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api, roster_api, signaling_api, calls_api)
 
 
 class StartupError(Exception):
@@ -123,8 +126,46 @@ def create_app(
         yield
         await app[ECHO_PEERS].close_all()
 
-    app.cleanup_ctx.extend([database_ctx, bus_ctx, scheduler_ctx])
-    app.cleanup_ctx.append(echo_peers_ctx)
+    async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
+        rooms = install_rooms(app)
+        scheduler = app[SCHEDULER]
+        running: set[asyncio.Task[object]] = set()
+
+        async def tracked(job: Callable[[], Awaitable[object]]) -> None:
+            # Shutdown waits for a job that is mid-transaction instead of closing under it.
+            task = asyncio.current_task()
+            assert task is not None
+            running.add(task)
+            try:
+                await job()
+            finally:
+                running.discard(task)
+
+        # Seen-times twice per heartbeat: a killed instance loses at most one heartbeat.
+        seen = scheduler.add_job(
+            tracked,
+            "interval",
+            args=[rooms.heartbeat],
+            seconds=settings.ws_heartbeat_s / 2,
+            max_instances=1,
+            coalesce=True,
+        )
+        sweep = scheduler.add_job(
+            tracked,
+            "interval",
+            args=[lambda: sweep_calls(app)],
+            seconds=settings.sweep_interval_s,
+            max_instances=1,
+            coalesce=True,
+        )
+        yield
+        seen.remove()
+        sweep.remove()
+        if running:
+            await asyncio.wait(running, timeout=5)
+        await rooms.close()
+
+    app.cleanup_ctx.extend([database_ctx, bus_ctx, scheduler_ctx, calls_ctx, echo_peers_ctx])
     for api in API_ROUTES:
         app.router.add_routes(api.table)
     app.router.add_routes(health_routes)

@@ -252,6 +252,19 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "call_presence",
+        sa.Column("socket_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("call_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("user_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+        sa.Column("instance_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("seen_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["call_id"], ["call.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("socket_id"),
+    )
+    with op.batch_alter_table("call_presence", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_call_presence_call_id"), ["call_id"], unique=False)
+
+    op.create_table(
         "interpreter_language",
         sa.Column("interpreter_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("tag", sqlmodel.sql.sqltypes.AutoString(length=35), nullable=False),
@@ -401,6 +414,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_call_interpreter_id"))
         batch_op.drop_index(batch_op.f("ix_call_counsellor_id"))
 
+    op.drop_table("call_presence")
     op.drop_table("call")
     with op.batch_alter_table("login_session", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_login_session_user_id"))

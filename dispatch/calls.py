@@ -1,0 +1,466 @@
+"""The call lifecycle: joining a call room, media reports, hangup, seen-times and the sweep
+that ends calls nobody is in any more (`lost`) or that never connected (`failed`).
+
+Every state change is a guarded UPDATE checked by row count, so two instances, a sweeper
+and a hangup racing each other end a call exactly once; the call-ended hooks run only in
+the transaction that won.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from sqlalchemy import and_, delete, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from accounts.models import User
+from dispatch.hooks import CallEndedHook
+from dispatch.models import Call, CallPresence, CallState, EndReason
+from infra.errors import Conflict, Forbidden, NotFound
+from interpreters import presence
+from interpreters.models import Presence
+
+Side = Literal["counsellor", "interpreter"]
+MediaState = Literal["connected", "disconnected", "failed"]
+
+
+class CallNotFound(NotFound):
+    code = "call_not_found"
+    default_message = "No such call."
+
+
+class NotAParticipant(Forbidden):
+    code = "forbidden"
+    default_message = "Only the call's two participants may do this."
+
+
+class CallEnded(Conflict):
+    code = "call_ended"
+    default_message = "The call has ended."
+
+
+def call_channel(call_id: str) -> str:
+    """The bus channel of a call room: presence news and call updates for every instance
+    that holds a socket in the room."""
+    return f"call:{call_id}"
+
+
+# --- the call object of the contract ---------------------------------------------------
+# The dispatch views module will hold the one `call` view; this is its twin until merged.
+
+
+class CallParty(BaseModel):
+    id: str
+    display_name: str
+
+
+class CallView(BaseModel):
+    """The `call` object of PROTOCOL.md."""
+
+    id: str
+    request_id: str
+    language: str
+    counsellor: CallParty
+    interpreter: CallParty
+    state: CallState
+    created_at: datetime
+    connected_at: datetime | None = None
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    duration_s: int | None = None
+
+
+def duration_s(call: Call) -> int | None:
+    """Whole seconds from connected to ended; None unless the call connected and ended."""
+    if call.connected_at is None or call.ended_at is None:
+        return None
+    return max(0, round((call.ended_at - call.connected_at).total_seconds()))
+
+
+async def call_view(session: AsyncSession, call: Call) -> CallView:
+    """The call as its participants see it."""
+    users = {
+        u.id: u
+        for u in (
+            await session.exec(
+                select(User).where(col(User.id).in_([call.counsellor_id, call.interpreter_id]))
+            )
+        ).all()
+    }
+
+    def party(user_id: str) -> CallParty:
+        user = users.get(user_id)
+        return CallParty(id=user_id, display_name=user.display_name if user else "")
+
+    return CallView(
+        id=call.id,
+        request_id=call.request_id,
+        language=call.language,
+        counsellor=party(call.counsellor_id),
+        interpreter=party(call.interpreter_id),
+        state=call.state,
+        created_at=call.created_at,
+        connected_at=call.connected_at,
+        ended_at=call.ended_at,
+        end_reason=call.end_reason,
+        duration_s=duration_s(call),
+    )
+
+
+# --- who is asking ---------------------------------------------------------------------
+
+
+def side_of(call: Call, user_id: str) -> Side | None:
+    """Which participant a user is in a call, if any."""
+    if user_id == call.counsellor_id:
+        return "counsellor"
+    if user_id == call.interpreter_id:
+        return "interpreter"
+    return None
+
+
+def peer_of(call: Call, user_id: str) -> str:
+    """The other participant's user id."""
+    return call.interpreter_id if user_id == call.counsellor_id else call.counsellor_id
+
+
+async def participant_call(
+    session: AsyncSession, call_id: str, user_id: str, *, admin: bool = False
+) -> Call:
+    """The call, if the user is one of its participants (or an admin looking)."""
+    call = await session.get(Call, call_id)
+    if call is None:
+        raise CallNotFound()
+    if side_of(call, user_id) is None and not admin:
+        raise NotAParticipant()
+    return call
+
+
+async def joinable_call(session: AsyncSession, call_id: str, user_id: str) -> Call:
+    """The call a participant asks to join; refused when it has ended."""
+    call = await participant_call(session, call_id, user_id)
+    if call.state == CallState.ENDED:
+        raise CallEnded()
+    return call
+
+
+async def live_calls_of(session: AsyncSession, user_id: str) -> list[Call]:
+    """The calls a user is in that have not ended."""
+    rows = await session.exec(
+        select(Call)
+        .where(or_(col(Call.counsellor_id) == user_id, col(Call.interpreter_id) == user_id))
+        .where(col(Call.state) != CallState.ENDED)
+    )
+    return list(rows.all())
+
+
+# --- room presence and seen-times ------------------------------------------------------
+
+
+def _seen_column(side: Side) -> str:
+    return f"{side}_seen_at"
+
+
+async def join_call(
+    session: AsyncSession,
+    call_id: str,
+    user_id: str,
+    *,
+    socket_id: str,
+    instance_id: str,
+    now: datetime,
+    fresh_after: datetime,
+) -> tuple[Call, list[CallPresence]]:
+    """Record that a participant's socket joined the room; returns the call and the live
+    presence rows of the room (rows seen after `fresh_after`)."""
+    call = await joinable_call(session, call_id, user_id)
+    side = side_of(call, user_id)
+    assert side is not None
+    result = await session.exec(
+        update(Call)
+        .where(col(Call.id) == call_id)
+        .where(col(Call.state) != CallState.ENDED)
+        .values({_seen_column(side): now})
+    )
+    if result.rowcount != 1:
+        raise CallEnded()
+    existing = await session.get(CallPresence, socket_id)
+    if existing is None:
+        session.add(
+            CallPresence(
+                socket_id=socket_id,
+                call_id=call_id,
+                user_id=user_id,
+                instance_id=instance_id,
+                seen_at=now,
+            )
+        )
+    else:
+        existing.seen_at = now
+    await session.flush()
+    rows = (
+        await session.exec(
+            select(CallPresence)
+            .where(col(CallPresence.call_id) == call_id)
+            .where(col(CallPresence.seen_at) > fresh_after)
+        )
+    ).all()
+    await session.refresh(call)
+    return call, list(rows)
+
+
+async def leave_call(
+    session: AsyncSession, call_id: str, user_id: str, *, socket_id: str, side: Side, now: datetime
+) -> None:
+    """A participant's socket left the room (closed): it was last seen now."""
+    await session.exec(delete(CallPresence).where(col(CallPresence.socket_id) == socket_id))
+    await session.exec(
+        update(Call)
+        .where(col(Call.id) == call_id)
+        .where(col(Call.state) != CallState.ENDED)
+        .values({_seen_column(side): now})
+    )
+
+
+async def record_seen(
+    session: AsyncSession,
+    *,
+    counsellor_calls: Sequence[str],
+    interpreter_calls: Sequence[str],
+    socket_ids: Sequence[str],
+    now: datetime,
+) -> None:
+    """Heartbeat of one instance: its participants are still in these calls."""
+    for side, ids in (("counsellor", counsellor_calls), ("interpreter", interpreter_calls)):
+        if ids:
+            await session.exec(
+                update(Call)
+                .where(col(Call.id).in_(list(ids)))
+                .where(col(Call.state) != CallState.ENDED)
+                .values({_seen_column(side): now})  # type: ignore[arg-type]
+            )
+    if socket_ids:
+        await session.exec(
+            update(CallPresence)
+            .where(col(CallPresence.socket_id).in_(list(socket_ids)))
+            .values(seen_at=now)
+        )
+
+
+async def live_presence(
+    session: AsyncSession, call_ids: Sequence[str], fresh_after: datetime
+) -> list[CallPresence]:
+    """Presence rows of these rooms seen after `fresh_after` (on any instance)."""
+    if not call_ids:
+        return []
+    rows = await session.exec(
+        select(CallPresence)
+        .where(col(CallPresence.call_id).in_(list(call_ids)))
+        .where(col(CallPresence.seen_at) > fresh_after)
+    )
+    return list(rows.all())
+
+
+# --- media and connection --------------------------------------------------------------
+
+
+async def report_media(
+    session: AsyncSession, call_id: str, user_id: str, state: MediaState, now: datetime
+) -> tuple[Call, bool]:
+    """Record one side's RTCPeerConnection state; the call becomes `connected` (the start
+    of billing) once both sides have reported `connected`. True when the call changed state."""
+    call = await joinable_call(session, call_id, user_id)
+    side = side_of(call, user_id)
+    assert side is not None
+    await session.exec(
+        update(Call)
+        .where(col(Call.id) == call_id)
+        .where(col(Call.state) != CallState.ENDED)
+        .values({f"{side}_media": state, _seen_column(side): now})
+    )
+    # Row locks (PostgreSQL) or BEGIN IMMEDIATE (SQLite) serialise the two sides' reports,
+    # so the second report always sees the first and exactly one of them connects the call.
+    result = await session.exec(
+        update(Call)
+        .where(col(Call.id) == call_id)
+        .where(col(Call.state) == CallState.CONNECTING)
+        .where(col(Call.counsellor_media) == "connected")
+        .where(col(Call.interpreter_media) == "connected")
+        .values(state=CallState.CONNECTED, connected_at=now)
+    )
+    await session.refresh(call)
+    return call, result.rowcount == 1
+
+
+# --- ending ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ending:
+    """A call this transaction ended, and whether its interpreter went into wrap-up."""
+
+    call: Call
+    wrap_up: bool
+
+
+async def end_call(
+    session: AsyncSession,
+    call: Call,
+    *,
+    reason: EndReason,
+    ended_at: datetime,
+    now: datetime,
+    wrap_up_s: int,
+    hooks: Sequence[CallEndedHook],
+    guard: Any = None,
+) -> Ending | None:
+    """End a call exactly once; None when it had already ended (or `guard` no longer holds).
+
+    The winner deletes the room's presence, moves the interpreter from busy to wrap-up and
+    runs the call-ended hooks, all in this transaction.
+    """
+    statement = (
+        update(Call)
+        .where(col(Call.id) == call.id)
+        .where(col(Call.state) != CallState.ENDED)
+        .values(state=CallState.ENDED, ended_at=ended_at, end_reason=reason.value)
+    )
+    if guard is not None:
+        statement = statement.where(guard)
+    result = await session.exec(statement)
+    if result.rowcount != 1:
+        return None
+    await session.refresh(call)
+    await session.exec(delete(CallPresence).where(col(CallPresence.call_id) == call.id))
+    wrap_up = await presence.transition(
+        session,
+        call.interpreter_id,
+        from_statuses=frozenset({Presence.BUSY}),
+        to=Presence.WRAP_UP,
+        now=now,
+        wrap_up_until=now + timedelta(seconds=wrap_up_s),
+        idle_since=ended_at,
+    )
+    for hook in hooks:
+        await hook(session, call)
+    return Ending(call, wrap_up)
+
+
+async def hang_up(
+    session: AsyncSession,
+    call_id: str,
+    user_id: str,
+    *,
+    now: datetime,
+    wrap_up_s: int,
+    hooks: Sequence[CallEndedHook],
+) -> tuple[Call, Ending | None]:
+    """A participant hangs up; hanging up an ended call is a no-op that returns it."""
+    call = await participant_call(session, call_id, user_id)
+    if call.state == CallState.ENDED:
+        return call, None
+    ending = await end_call(
+        session,
+        call,
+        reason=EndReason.HANGUP,
+        ended_at=now,
+        now=now,
+        wrap_up_s=wrap_up_s,
+        hooks=hooks,
+    )
+    if ending is None:
+        await session.refresh(call)
+    return call, ending
+
+
+# --- the sweep -------------------------------------------------------------------------
+
+
+async def due_calls(
+    session: AsyncSession, now: datetime, *, rejoin_grace_s: int, connect_timeout_s: int
+) -> list[str]:
+    """Ids of live calls a sweep should end: never connected by their deadline, or
+    connected with nobody seen within the rejoin grace."""
+    seen_before = now - timedelta(seconds=rejoin_grace_s)
+    created_before = now - timedelta(seconds=connect_timeout_s)
+    never_connected = and_(
+        col(Call.state) == CallState.CONNECTING,
+        or_(
+            and_(col(Call.connect_deadline).is_not(None), col(Call.connect_deadline) <= now),
+            and_(col(Call.connect_deadline).is_(None), col(Call.created_at) <= created_before),
+        ),
+    )
+    abandoned = and_(
+        col(Call.state) == CallState.CONNECTED,
+        or_(col(Call.counsellor_seen_at).is_(None), col(Call.counsellor_seen_at) <= seen_before),
+        or_(col(Call.interpreter_seen_at).is_(None), col(Call.interpreter_seen_at) <= seen_before),
+    )
+    rows = await session.exec(select(Call.id).where(or_(never_connected, abandoned)).limit(500))
+    return list(rows.all())
+
+
+async def end_due_call(
+    session: AsyncSession,
+    call_id: str,
+    now: datetime,
+    *,
+    rejoin_grace_s: int,
+    connect_timeout_s: int,
+    wrap_up_s: int,
+    hooks: Sequence[CallEndedHook],
+) -> Ending | None:
+    """End one call the sweep found, if it is still due (a rejoin may have saved it)."""
+    call = await session.get(Call, call_id)
+    if call is None or call.state == CallState.ENDED:
+        return None
+    if call.state == CallState.CONNECTING:
+        deadline = call.connect_deadline or call.created_at + timedelta(seconds=connect_timeout_s)
+        if deadline > now:
+            return None
+        # Not billable: connected_at stays null.
+        return await end_call(
+            session,
+            call,
+            reason=EndReason.FAILED,
+            ended_at=now,
+            now=now,
+            wrap_up_s=wrap_up_s,
+            hooks=hooks,
+            guard=col(Call.state) == CallState.CONNECTING,
+        )
+    seen = [t for t in (call.counsellor_seen_at, call.interpreter_seen_at) if t is not None]
+    last_seen = max(seen) if seen else call.connected_at or call.created_at
+    if last_seen > now - timedelta(seconds=rejoin_grace_s):
+        return None
+    ended_at = max(last_seen, call.connected_at or last_seen)
+    # The guard re-checks the seen-times: a participant who rejoined since we read the row
+    # has moved them forward, and the call lives on.
+    seen_before = now - timedelta(seconds=rejoin_grace_s)
+    guard = and_(
+        col(Call.state) == CallState.CONNECTED,
+        or_(col(Call.counsellor_seen_at).is_(None), col(Call.counsellor_seen_at) <= seen_before),
+        or_(col(Call.interpreter_seen_at).is_(None), col(Call.interpreter_seen_at) <= seen_before),
+    )
+    return await end_call(
+        session,
+        call,
+        reason=EndReason.LOST,
+        ended_at=ended_at,
+        now=now,
+        wrap_up_s=wrap_up_s,
+        hooks=hooks,
+        guard=guard,
+    )
+
+
+async def purge_stale_presence(session: AsyncSession, stale_before: datetime) -> int:
+    """Drop presence rows nobody refreshed (their instance died); returns how many."""
+    result = await session.exec(
+        delete(CallPresence).where(col(CallPresence.seen_at) < stale_before)
+    )
+    return int(result.rowcount or 0)

@@ -1,0 +1,531 @@
+"""Call rooms: `call.join`, the `signal` relay, `peer` presence, `call.media` and
+`call.hangup` on the socket.
+
+Who is in a room, across instances, is recorded in the database (`call_presence` rows,
+refreshed every heartbeat) and mirrored in memory on every instance that holds a socket
+in the room: the instance subscribes to the room's bus channel, where joins, leaves and
+call updates are announced. The relay reads only that mirror, so a `signal` costs one
+parse, a membership check against `conn.calls`, and one publish on the peer's user
+channel; no database round trip. While the peer is absent, signals are held here (for
+`signal_hold_s`) and published when its join is announced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import web
+
+from dispatch import calls
+from dispatch.call_routes import hang_up, publish_call
+from dispatch.calls import CallEnded
+from dispatch.models import Call, CallPresence, CallState
+from infra import jsonio
+from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
+from infra.bus import Bus, Subscription, publish_json, user_channel
+from infra.clock import Clock
+from infra.config import Settings
+from infra.db import Database
+from signaling import replies
+from signaling.hub import Connection
+from signaling.ice import ice_servers_for
+from signaling.keys import HUB
+from signaling.messages import CallHangup, CallJoin, CallMedia, Signal
+
+log = structlog.get_logger(__name__)
+
+MAX_HELD_PER_PEER = 256
+"""A peer that stays away cannot make a sender fill our memory: older signals go first."""
+STALE_HEARTBEATS = 3
+"""A presence row not refreshed for this many heartbeats belongs to a dead instance."""
+
+
+@dataclass(slots=True)
+class _Held:
+    sender: str
+    expires: datetime
+    payload: bytes
+
+
+class Room:
+    """One call's room as this instance sees it."""
+
+    __slots__ = (
+        "call_id",
+        "closed",
+        "flushing",
+        "gone",
+        "held",
+        "local",
+        "pending",
+        "present",
+        "subscription",
+        "users",
+    )
+
+    def __init__(self, call: Call) -> None:
+        self.call_id = call.id
+        self.users = (call.counsellor_id, call.interpreter_id)
+        self.local: dict[str, Connection] = {}
+        """Sockets on this instance that joined, by socket id."""
+        self.present: dict[str, dict[str, float]] = {u: {} for u in self.users}
+        """Per participant, the sockets (any instance) in the room, with when we learnt it."""
+        self.gone: set[str] = set()
+        """Sockets whose leave we saw, so that a late snapshot cannot bring them back."""
+        self.held: dict[str, deque[_Held]] = {u: deque() for u in self.users}
+        self.flushing: set[str] = set()
+        self.pending = 0
+        self.closed = False
+        self.subscription: Subscription | None = None
+
+    def peer_of(self, user_id: str) -> str:
+        """The other participant."""
+        return self.users[1] if user_id == self.users[0] else self.users[0]
+
+    def side_of(self, user_id: str) -> calls.Side:
+        """Which participant the user is."""
+        return "counsellor" if user_id == self.users[0] else "interpreter"
+
+    def is_present(self, user_id: str) -> bool:
+        """Whether the participant has a socket in the room on any instance."""
+        return bool(self.present.get(user_id))
+
+
+class Rooms:
+    """This instance's call rooms."""
+
+    def __init__(
+        self, *, bus: Bus, db: Database, clock: Clock, settings: Settings, instance_id: str
+    ) -> None:
+        self._bus = bus
+        self._db = db
+        self._clock = clock
+        self._settings = settings
+        self._instance_id = instance_id
+        self._rooms: dict[str, Room] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._leaving: set[asyncio.Task[None]] = set()
+        self._closed = False
+        self._writes = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def stale_after_s(self) -> float:
+        """How old a presence row may be before it counts as gone."""
+        return STALE_HEARTBEATS * self._settings.ws_heartbeat_s
+
+    def room(self, call_id: str) -> Room | None:
+        """The room of a call, if a socket here has joined it."""
+        return self._rooms.get(call_id)
+
+    # --- lifetime of a room on this instance -----------------------------------------
+
+    async def _open(self, call: Call) -> Room:
+        async with self._locks.setdefault(call.id, asyncio.Lock()):
+            room = self._rooms.get(call.id)
+            if room is None:
+                room = Room(call)
+                # Subscribe before reading who is present: a join committed after our
+                # read is then announced to us, and one committed before is in the read.
+                room.subscription = await self._bus.subscribe(
+                    calls.call_channel(call.id), self._on_news
+                )
+                self._rooms[call.id] = room
+            room.pending += 1
+            return room
+
+    async def _release(self, room: Room, pending: bool = False) -> None:
+        async with self._locks.setdefault(room.call_id, asyncio.Lock()):
+            if pending:
+                room.pending -= 1
+            if room.local or room.pending:
+                return
+            if self._rooms.get(room.call_id) is room:
+                del self._rooms[room.call_id]
+            room.closed = True
+            sub, room.subscription = room.subscription, None
+            if sub is not None:
+                await sub.cancel()
+        if room.call_id not in self._rooms:
+            self._locks.pop(room.call_id, None)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @contextlib.asynccontextmanager
+    async def _writing(self) -> AsyncIterator[bool]:
+        """Count a database write in flight; yields False once the rooms are closed."""
+        if self._closed:
+            yield False
+            return
+        self._writes += 1
+        self._idle.clear()
+        try:
+            yield True
+        finally:
+            self._writes -= 1
+            if not self._writes:
+                self._idle.set()
+
+    async def close(self) -> None:
+        """On shutdown: leave every room here at once, then stop background work."""
+        if self._leaving:
+            await asyncio.wait(self._leaving, timeout=5)
+        self._closed = True
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), timeout=5)
+        sockets = [conn for room in self._rooms.values() for conn in room.local.values()]
+        if sockets:
+            now = self._clock.now()
+            try:
+                async with self._db.write() as session:
+                    for conn in sockets:
+                        for call_id in conn.calls:
+                            room = self._rooms[call_id]
+                            await calls.leave_call(
+                                session,
+                                call_id,
+                                conn.user_id,
+                                socket_id=conn.id,
+                                side=room.side_of(conn.user_id),
+                                now=now,
+                            )
+            except Exception:
+                log.exception("call_leave_on_shutdown_failed")
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for room in list(self._rooms.values()):
+            if room.subscription is not None:
+                with contextlib.suppress(Exception):
+                    await room.subscription.cancel()
+        self._rooms.clear()
+
+    # --- presence mirror -------------------------------------------------------------
+
+    def _on_news(self, channel: str, payload: bytes) -> None:
+        room = self._rooms.get(channel.removeprefix("call:"))
+        if room is None:
+            return
+        news = jsonio.loads(payload)
+        kind = news.get("type")
+        if kind == "room.join":
+            self._add(room, news["user_id"], news["socket_id"])
+        elif kind == "room.leave":
+            self._remove(room, news["user_id"], news["socket_id"])
+        elif kind == "call.updated" and news["call"]["state"] == CallState.ENDED:
+            self._ended(room)
+
+    def _add(self, room: Room, user_id: str, socket_id: str) -> None:
+        sockets = room.present.get(user_id)
+        if sockets is None or socket_id in room.gone or socket_id in sockets:
+            return
+        was_present = bool(sockets)
+        sockets[socket_id] = asyncio.get_running_loop().time()
+        if not was_present:
+            self._peer_changed(room, user_id, present=True)
+
+    def _remove(self, room: Room, user_id: str, socket_id: str, *, final: bool = True) -> None:
+        if final:
+            room.gone.add(socket_id)
+        sockets = room.present.get(user_id)
+        if sockets is None or sockets.pop(socket_id, None) is None:
+            return
+        if not sockets:
+            self._peer_changed(room, user_id, present=False)
+
+    def _peer_changed(self, room: Room, user_id: str, *, present: bool) -> None:
+        event = jsonio.dumps({"type": "peer", "call_id": room.call_id, "present": present})
+        for conn in room.local.values():
+            if conn.user_id != user_id:
+                conn.send_raw(event)
+        if present and room.held[user_id]:
+            self._flush(room, user_id)
+
+    def _ended(self, room: Room) -> None:
+        for conn in room.local.values():
+            conn.calls.discard(room.call_id)
+        room.local.clear()
+        for held in room.held.values():
+            held.clear()
+        self._spawn(self._release(room))
+
+    # --- the relay -------------------------------------------------------------------
+
+    async def relay(self, conn: Connection, call_id: str, data: dict[str, Any]) -> None:
+        """Pass a signal to the other participant, or hold it while they are away."""
+        room = self._rooms.get(call_id)
+        if room is None:  # the call ended between the membership check and here
+            raise CallEnded()
+        user_id = conn.user_id
+        peer = room.peer_of(user_id)
+        payload = orjson.dumps(
+            {"type": "signal", "call_id": call_id, "from": user_id, "data": data}
+        )
+        held = room.held[peer]
+        if not held and room.present[peer]:
+            await self._bus.publish(user_channel(peer), payload)
+            return
+        # Held signals go out in order; a signal behind them waits its turn.
+        now = self._clock.now()
+        while held and held[0].expires <= now:
+            held.popleft()
+        if len(held) >= MAX_HELD_PER_PEER:
+            held.popleft()
+        held.append(_Held(conn.id, now + timedelta(seconds=self._settings.signal_hold_s), payload))
+        if room.present[peer]:
+            self._flush(room, peer)
+
+    def _flush(self, room: Room, user_id: str) -> None:
+        if user_id not in room.flushing:
+            room.flushing.add(user_id)
+            self._spawn(self._deliver_held(room, user_id))
+
+    async def _deliver_held(self, room: Room, user_id: str) -> None:
+        held = room.held[user_id]
+        channel = user_channel(user_id)
+        try:
+            while held and room.present[user_id]:
+                item = held.popleft()
+                if item.expires > self._clock.now():
+                    await self._bus.publish(channel, item.payload)
+        finally:
+            room.flushing.discard(user_id)
+
+    # --- joining and leaving ---------------------------------------------------------
+
+    async def join(self, conn: Connection, msg: CallJoin) -> None:
+        """Enter a call's room: answer `call.joined`, announce the join to the peer."""
+        call_id = msg.call_id
+        room = self._rooms.get(call_id)
+        if call_id in conn.calls and room is not None:
+            self._send_joined(conn, room, msg.ref)
+            return
+        async with self._db.read() as session:
+            call = await calls.joinable_call(session, call_id, conn.user_id)
+        room = await self._open(call)
+        try:
+            now = self._clock.now()
+            async with self._db.write() as session:
+                call, rows = await calls.join_call(
+                    session,
+                    call_id,
+                    conn.user_id,
+                    socket_id=conn.id,
+                    instance_id=self._instance_id,
+                    now=now,
+                    fresh_after=now - timedelta(seconds=self.stale_after_s),
+                )
+            if room.closed:
+                raise CallEnded()
+            room.local[conn.id] = conn
+            conn.calls.add(call_id)
+            self._merge(room, rows)
+        finally:
+            await self._release(room, pending=True)
+        log.info("call_joined", call_id=call_id)
+        self._send_joined(conn, room, msg.ref)
+        await publish_json(
+            self._bus,
+            calls.call_channel(call_id),
+            {"type": "room.join", "user_id": conn.user_id, "socket_id": conn.id},
+        )
+
+    def _send_joined(self, conn: Connection, room: Room, ref: str | None) -> None:
+        user_id = conn.user_id
+        conn.send(
+            replies.answer(
+                "call.joined",
+                ref,
+                call_id=room.call_id,
+                polite=user_id == room.users[1],
+                peer_present=room.is_present(room.peer_of(user_id)),
+                ice_servers=ice_servers_for(self._settings, user_id, self._clock.now()),
+            )
+        )
+
+    def _merge(self, room: Room, rows: list[CallPresence]) -> None:
+        for row in rows:
+            self._add(room, row.user_id, row.socket_id)
+
+    async def leave_all(self, conn: Connection) -> None:
+        """The socket closed: leave each room it was in (hook of the hub)."""
+        if not conn.calls:
+            return
+        # aiohttp cancels a socket's handler when the client goes away; the leave must
+        # still be written, so it runs in a task of its own that the handler only awaits.
+        task = asyncio.get_running_loop().create_task(self._leave(conn, list(conn.calls)))
+        self._leaving.add(task)
+        task.add_done_callback(self._leaving.discard)
+        await asyncio.shield(task)
+
+    async def _leave(self, conn: Connection, call_ids: list[str]) -> None:
+        for call_id in call_ids:
+            conn.calls.discard(call_id)
+            room = self._rooms.get(call_id)
+            if room is None:
+                continue
+            room.local.pop(conn.id, None)
+            for held in room.held.values():
+                # A sender that left takes its signals with it: its peer connection is gone.
+                kept = [h for h in held if h.sender != conn.id]
+                held.clear()
+                held.extend(kept)
+            self._remove(room, conn.user_id, conn.id)
+            try:
+                async with self._writing() as open_, contextlib.AsyncExitStack() as stack:
+                    if not open_:
+                        continue  # shutting down: close() has recorded the leave
+                    session = await stack.enter_async_context(self._db.write())
+                    await calls.leave_call(
+                        session,
+                        call_id,
+                        conn.user_id,
+                        socket_id=conn.id,
+                        side=room.side_of(conn.user_id),
+                        now=self._clock.now(),
+                    )
+                await publish_json(
+                    self._bus,
+                    calls.call_channel(call_id),
+                    {"type": "room.leave", "user_id": conn.user_id, "socket_id": conn.id},
+                )
+            except Exception:
+                log.exception("call_leave_failed", call_id=call_id)
+            finally:
+                await self._release(room)
+            log.info("call_left", call_id=call_id)
+
+    # --- heartbeat ---------------------------------------------------------------------
+
+    async def heartbeat(self) -> None:
+        """Write this instance's participants' seen-times, and correct the presence mirror
+        from the database (a peer on an instance that died leaves no `room.leave`)."""
+        async with self._writing() as open_:
+            if open_ and self._rooms:
+                await self._heartbeat()
+
+    async def _heartbeat(self) -> None:
+        now = self._clock.now()
+        counsellor_calls: list[str] = []
+        interpreter_calls: list[str] = []
+        sockets: list[str] = []
+        for room in self._rooms.values():
+            users = {conn.user_id for conn in room.local.values()}
+            sockets.extend(room.local)
+            if room.users[0] in users:
+                counsellor_calls.append(room.call_id)
+            if room.users[1] in users:
+                interpreter_calls.append(room.call_id)
+        async with self._db.write() as session:
+            await calls.record_seen(
+                session,
+                counsellor_calls=counsellor_calls,
+                interpreter_calls=interpreter_calls,
+                socket_ids=sockets,
+                now=now,
+            )
+        started = asyncio.get_running_loop().time()
+        async with self._db.read() as session:
+            rows = await calls.live_presence(
+                session, list(self._rooms), now - timedelta(seconds=self.stale_after_s)
+            )
+        fresh: dict[str, dict[str, str]] = {}
+        for row in rows:
+            fresh.setdefault(row.call_id, {})[row.socket_id] = row.user_id
+        for call_id, room in list(self._rooms.items()):
+            live = fresh.get(call_id, {})
+            for user_id, present in room.present.items():
+                for socket_id, learnt in list(present.items()):
+                    if socket_id not in room.local and socket_id not in live and learnt < started:
+                        self._remove(room, user_id, socket_id, final=False)
+            for socket_id, user_id in live.items():
+                self._add(room, user_id, socket_id)
+
+    async def on_connect(self, conn: Connection) -> None:
+        """A (re)connected socket learns its live calls from the database."""
+        async with self._db.read() as session:
+            live = await calls.live_calls_of(session, conn.user_id)
+            views = [await calls.call_view(session, call) for call in live]
+        for view in views:
+            conn.send({"type": "call.updated", "call": view})
+
+
+ROOMS = web.AppKey("rooms", Rooms)
+
+
+# --- socket handlers ---------------------------------------------------------------------
+
+
+async def handle_join(app: web.Application, conn: Connection, msg: CallJoin) -> None:
+    """`call.join` -> `call.joined`."""
+    await app[ROOMS].join(conn, msg)
+
+
+async def handle_signal(app: web.Application, conn: Connection, msg: Signal) -> None:
+    """`signal`: relayed to the other participant; only members of the room may send."""
+    if msg.call_id not in conn.calls:
+        conn.send(
+            replies.error(
+                "forbidden", "Only the call's participants may signal, after call.join.", msg.ref
+            )
+        )
+        return
+    await app[ROOMS].relay(conn, msg.call_id, msg.data)
+
+
+async def handle_media(app: web.Application, conn: Connection, msg: CallMedia) -> None:
+    """`call.media`: record one side's connection state; both connected starts billing."""
+    async with app[DATABASE].write() as session:
+        call, changed = await calls.report_media(
+            session, msg.call_id, conn.user_id, msg.state, app[CLOCK].now()
+        )
+        view = await calls.call_view(session, call) if changed else None
+    if view is not None:
+        log.info("call_connected", call_id=call.id)
+        await publish_call(app, view)
+
+
+async def handle_hangup(app: web.Application, conn: Connection, msg: CallHangup) -> None:
+    """`call.hangup`: as the HTTP hangup; an ended call is answered as it is."""
+    view, ended_now = await hang_up(app, msg.call_id, conn.user_id)
+    if not ended_now:
+        conn.send(replies.answer("call.updated", msg.ref, call=view))
+
+
+ROOM_HANDLERS: dict[str, Any] = {
+    "call.join": handle_join,
+    "signal": handle_signal,
+    "call.media": handle_media,
+    "call.hangup": handle_hangup,
+}
+
+
+def install_rooms(app: web.Application) -> Rooms:
+    """Make this instance's rooms and hook them to the hub (called at start-up)."""
+    rooms = Rooms(
+        bus=app[BUS],
+        db=app[DATABASE],
+        clock=app[CLOCK],
+        settings=app[SETTINGS],
+        instance_id=app[INSTANCE_ID],
+    )
+    app[ROOMS] = rooms
+    hub = app[HUB]
+    hub.on_connect.append(rooms.on_connect)
+    hub.on_disconnect.append(rooms.leave_all)
+    return rooms
