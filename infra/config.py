@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     turn_secret: SecretStr | None = None
     turn_ttl_s: int = Field(default=6 * 3600, gt=0)
 
+    # billing
+    billing_default_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    """Currency of usage records of calls for which no tariff applies (billed 0)."""
+    usage_export_batch_rows: int = Field(default=5000, ge=100, le=100_000)
+    """Rows fetched per round trip when streaming a usage export."""
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:

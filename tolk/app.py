@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import structlog
 from aiohttp import web
@@ -13,6 +15,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from accounts.keys import LOGIN_THROTTLE
 from accounts.routes import api as accounts_api
 from accounts.throttle import LoginThrottle
+from billing.routes import api as billing_api
+from billing.usage import record_usage
 from dispatch.hooks import CALL_ENDED_HOOKS
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
 from infra.bus import open_bus
@@ -35,7 +39,7 @@ log = structlog.get_logger(__name__)
 
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api,)
+API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api, billing_api)
 
 
 class StartupError(Exception):
@@ -67,6 +71,13 @@ def create_app(
     app[PRESENCE_LISTENERS] = []
     app[QUEUE_FIGURES] = no_queue
     app[CALL_ENDED_HOOKS] = []
+    app[CALL_ENDED_HOOKS].append(
+        functools.partial(
+            record_usage,
+            zone=ZoneInfo(settings.timezone),
+            default_currency=settings.billing_default_currency,
+        )
+    )
     app[OPENAPI] = build_openapi(
         [spec for routes in API_ROUTES for spec in routes.specs], "Tolk", "1"
     )
