@@ -49,8 +49,10 @@ class Charge:
 
 def duration_seconds(connected_at: datetime, ended_at: datetime) -> int:
     """Whole seconds from connect to end, rounded down; 0 if the end is not after the start."""
-    delta = ended_at - connected_at
-    # timedelta arithmetic is exact (days, seconds, microseconds): no float rounding.
+    # Subtract in UTC: Python subtracts two datetimes of the same ZoneInfo by their wall
+    # clocks, which would add or lose an hour across a daylight-saving change. timedelta
+    # arithmetic is exact (days, seconds, microseconds): no float rounding.
+    delta = ended_at.astimezone(UTC) - connected_at.astimezone(UTC)
     return max(0, delta.days * 86400 + delta.seconds)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aiohttp import ClientWebSocketResponse
@@ -12,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from accounts import service
 from accounts.models import Organization, Role, User
 from accounts.passwords import hash_password_sync
+from dispatch.models import Call
 from infra.clock import ManualClock
 from infra.db import Database
 
@@ -91,3 +93,60 @@ class Factory:
         other: TestClient = TestClient(self.client.server)
         await other.start_server()
         return other
+
+    async def interpreter(
+        self, display_name: str | None = None, organization: Organization | None = None
+    ) -> User:
+        """An interpreter user with a roster profile (offline, no languages)."""
+        from interpreters.models import Interpreter
+
+        user = await self.user(
+            Role.INTERPRETER, organization=organization, display_name=display_name
+        )
+        now = self.clock.now()
+        async with self.db.write() as session:
+            session.add(Interpreter(user_id=user.id, status_changed_at=now, idle_since=now))
+        return user
+
+    async def call(
+        self,
+        counsellor: User,
+        interpreter: User,
+        language: str = "uk",
+        connected_at: datetime | None = None,
+        ended_at: datetime | None = None,
+        end_reason: str | None = "hangup",
+    ) -> Call:
+        """A call row and its accepted request, as dispatch leaves them; ended if ended_at."""
+        from dispatch.models import CallState, InterpretationRequest, RequestState
+
+        now = self.clock.now()
+        created = connected_at or now
+        async with self.db.write() as session:
+            request = InterpretationRequest(
+                counsellor_id=counsellor.id,
+                organization_id=counsellor.organization_id,
+                language=language,
+                state=RequestState.ACCEPTED,
+                created_at=created,
+                updated_at=created,
+                expires_at=created,
+            )
+            session.add(request)
+            await session.flush()
+            call = Call(
+                request_id=request.id,
+                counsellor_id=counsellor.id,
+                interpreter_id=interpreter.id,
+                organization_id=counsellor.organization_id,
+                language=language,
+                state=CallState.ENDED if ended_at else CallState.CONNECTING,
+                created_at=created,
+                connected_at=connected_at,
+                ended_at=ended_at,
+                end_reason=end_reason if ended_at else None,
+            )
+            session.add(call)
+            request.call_id = call.id
+            session.add(request)
+        return call
