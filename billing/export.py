@@ -351,6 +351,8 @@ async def usage_summary(
     the records hold for that id).
     """
     conditions = usage.conditions()
+    # Core queries of plain columns go through the connection (sqlmodel's exec is for models).
+    conn = await session.connection()
     name: Any = None
     if group_by == "organization":
         key: Any = _T.organization_id
@@ -362,7 +364,7 @@ async def usage_summary(
         key = _T.language
     else:
         bounds = (
-            await session.execute(
+            await conn.execute(
                 select(func.min(_T.connected_at), func.max(_T.connected_at)).where(*conditions)
             )
         ).one()
@@ -403,7 +405,7 @@ async def usage_summary(
         .group_by(inner.c.key, inner.c.currency)
         .order_by(inner.c.key, inner.c.currency)
     )
-    result = await session.execute(query)
+    result = await conn.execute(query)
     groups: list[dict[str, Any]] = []
     for row in result.all():
         group: dict[str, Any] = {

@@ -208,7 +208,11 @@ def _usage_filter(request: web.Request, query: UsageQuery) -> UsageFilter:
     check_period(start, end)
     language = query.language
     if language is not None:
-        language = normalize_tag(language)
+        try:
+            language = normalize_tag(language)
+        except InvalidInput as exc:
+            exc.details["field"] = "language"
+            raise
     return UsageFilter(start, end, query.organization, language, query.interpreter)
 
 

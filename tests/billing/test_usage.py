@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlmodel import select
 
 from billing.models import Tariff, UsageRecord
 from billing.usage import record_usage
+from dispatch.models import Call
+from infra.db import Database
 
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)
 
 
-async def add_tariff(db, **values):
-    defaults = {
+async def add_tariff(db: Database, **values: Any) -> Tariff:
+    defaults: dict[str, Any] = {
         "name": "Standard",
         "unit_s": 60,
         "minimum_s": 0,
@@ -29,12 +32,12 @@ async def add_tariff(db, **values):
     return tariff
 
 
-async def records(db):
+async def records(db: Database) -> list[UsageRecord]:
     async with db.read() as session:
         return list((await session.exec(select(UsageRecord))).all())
 
 
-async def end(db, call):
+async def end(db: Database, call: Call) -> None:
     async with db.write() as session:
         await record_usage(session, call)
 
