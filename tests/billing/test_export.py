@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+import os
+import sys
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -348,3 +351,35 @@ class TestAccessAndAudit:
         assert audits[1].at == factory.clock.now()
         assert koeln.id in audits[1].filters
         assert "2025-12-31T23:00:00" in audits[1].filters
+
+
+class TestCommandLine:
+    async def test_export_usage_writes_what_the_api_serves(self, client, factory, db, settings):
+        """`tolk export-usage` prints the same German CSV as GET /api/usage, and is audited."""
+        if not settings.is_sqlite:
+            pytest.skip("the command line reads TOLK_DATABASE_URL; the SQLite run covers it")
+        koeln, *_ = await seed(factory, db)
+        await finance(factory)
+        period = {"from": "2026-01-01", "to": "2026-02-01", "organization": koeln.id}
+        served = await (await fetch(client, **period, format="csv", dialect="de")).read()
+        env = {**os.environ, "TOLK_DATABASE_URL": settings.database_url, "TOLK_LOG_LEVEL": "error"}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tolk",
+            "export-usage",
+            "--from=2026-01-01",
+            "--to=2026-02-01",
+            f"--organization={koeln.id}",
+            "--format=csv",
+            "--dialect=de",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        printed, errors = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0, errors.decode()
+        assert printed == served
+        async with db.read() as session:
+            audits = list((await session.exec(select(ExportAudit))).all())
+        assert sorted((a.user_id is None, a.rows) for a in audits) == [(False, 2), (True, 2)]
