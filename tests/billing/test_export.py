@@ -383,3 +383,46 @@ class TestCommandLine:
         async with db.read() as session:
             audits = list((await session.exec(select(ExportAudit))).all())
         assert sorted((a.user_id is None, a.rows) for a in audits) == [(False, 2), (True, 2)]
+
+
+class TestCsvQuoting:
+    @pytest.mark.parametrize("dialect", [None, "de"])
+    async def test_csv_is_exactly_what_csv_writer_writes(self, client, factory, db, dialect):
+        """Names with quotes, both delimiters and line breaks come out as csv.writer quotes
+        them, byte for byte."""
+        org = await factory.organization('Verein "Hoffnung", e.V.; Nord', cost_center="A\r\nB")
+        async with db.write() as session:
+            session.add(
+                Tariff(
+                    name='Tarif "A"',
+                    unit_s=1,
+                    price_per_unit_cents=7,
+                    valid_from=date(2025, 1, 1),
+                    created_at=factory.clock.now(),
+                )
+            )
+        counsellor = await factory.user(organization=org)
+        interpreter = await factory.interpreter("Zoë\nO'Brien")
+        start = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+        call = await factory.call(
+            counsellor, interpreter, "uk", start, start + timedelta(seconds=5000)
+        )
+        async with db.write() as session:
+            await record_usage(session, call)
+        await finance(factory)
+        records = await (await fetch(client)).json()
+        params = {"format": "csv", **({"dialect": dialect} if dialect else {})}
+        served = await (await fetch(client, **params)).read()
+        expected = io.StringIO()
+        delimiter, mark = (";", ",") if dialect == "de" else (",", ".")
+        writer = csv.writer(expected, delimiter=delimiter, lineterminator="\r\n")
+        names = list(records[0])
+        writer.writerow([*names[:6], "amount", *names[6:]])
+        for r in records:
+            values = list(r.values())
+            cents = r["amount_cents"]
+            writer.writerow([*values[:6], f"{cents // 100}{mark}{cents % 100:02d}", *values[6:]])
+        bom = b"\xef\xbb\xbf" if dialect == "de" else b""
+        assert served == bom + expected.getvalue().encode()
+        assert records[0]["amount_cents"] == 35000
+        assert records[0]["connected_at"] == "2026-03-01T12:00:00.123Z"
