@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,7 +59,7 @@ def generate(path: Path, rows: int, seed: int = 42) -> None:
     start = datetime(2025, 1, 1, tzinfo=UTC)
     step = timedelta(days=365) / rows
 
-    def records():
+    def records() -> Iterator[tuple[object, ...]]:
         for n in range(rows):
             connected = start + step * n + timedelta(seconds=rng.randrange(60))
             duration = rng.randrange(15, 3600)
