@@ -133,6 +133,36 @@ def tolk_argv() -> list[str]:
     return [sys.executable, "-m", "tolk", "export-usage", "--format", "csv"]
 
 
+def export_only_argv(path: Path) -> list[str]:
+    return [sys.executable, "-m", "bench.export_usage", "--export-only", str(path)]
+
+
+def export_only(path: Path) -> None:
+    """The export function itself (what the CLI and GET /api/usage call), to stdout."""
+    from billing.export import UsageFilter, export_usage
+    from infra.db import Database, make_engine
+    from tolk.logging import configure_logging
+
+    configure_logging("json", "warning")  # log lines to stderr, not into the CSV
+
+    async def run() -> None:
+        db = Database(make_engine(f"sqlite+aiosqlite:///{path}"))
+        out = sys.stdout.buffer
+
+        async def write(chunk: bytes) -> None:
+            out.write(chunk)
+
+        try:
+            await export_usage(
+                db, UsageFilter(), "csv", None, write, user_id=None, now=datetime.now(UTC)
+            )
+        finally:
+            await db.close()
+        out.flush()
+
+    asyncio.run(run())
+
+
 SQLITE_QUERY = (
     "SELECT call_id, connected_at, ended_at, duration_s, billable_s, amount_cents, currency,"
     " language, organization_id, organization, cost_center, counsellor_id, interpreter_id,"
@@ -147,10 +177,11 @@ def sqlite_argv(path: Path) -> list[str]:
 def measure(path: Path, runs: int, workdir: Path) -> dict[str, list[Run]]:
     env = {**os.environ, "TOLK_DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
     env["TOLK_LOG_LEVEL"] = "warning"
-    found: dict[str, list[Run]] = {"tolk": [], "sqlite3": []}
+    found: dict[str, list[Run]] = {"tolk": [], "export only": [], "sqlite3": []}
     for _ in range(runs):
         # Interleaved, so that both see the same page cache and machine load.
         found["tolk"].append(timed(tolk_argv(), env, workdir / "tolk.csv"))
+        found["export only"].append(timed(export_only_argv(path), env, workdir / "only.csv"))
         found["sqlite3"].append(timed(sqlite_argv(path), env, workdir / "sqlite3.csv"))
     return found
 
@@ -179,35 +210,45 @@ def report(
         f"{runs} interleaved runs; CPU is user + system of each child and peak RSS its own",
         "(os.wait4). On a shared machine CPU time is the steadier comparison.",
         "",
-        "| rows | Tolk wall s | sqlite3 wall s | wall ratio | Tolk CPU s | sqlite3 CPU s |"
-        " CPU ratio | Tolk peak RSS MB | sqlite3 peak RSS MB | generate s |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for size in sizes:
-        tolk, lite = results[size]["tolk"], results[size]["sqlite3"]
-        t, s = median(tolk, "seconds"), median(lite, "seconds")
-        tc, sc = median(tolk, "cpu_seconds"), median(lite, "cpu_seconds")
-        lines.append(
-            f"| {size:,} | {t:.2f} | {s:.2f} | {t / s:.2f} | {tc:.2f} | {sc:.2f} | {tc / sc:.2f}"
-            f" | {max(r.peak_rss_mb for r in tolk):.0f} | {max(r.peak_rss_mb for r in lite):.0f}"
-            f" | {generate_s[size]:.1f} |"
-        )
-    big, small = sizes[-1], sizes[0]
-    t_big = median(results[big]["tolk"], "seconds")
-    t_small = median(results[small]["tolk"], "seconds")
-    c_big = median(results[big]["tolk"], "cpu_seconds")
-    c_small = median(results[small]["tolk"], "cpu_seconds")
-    wall = t_big / median(results[big]["sqlite3"], "seconds")
-    cpu = c_big / median(results[big]["sqlite3"], "cpu_seconds")
-    rss = max(r.peak_rss_mb for r in results[big]["tolk"])
-    lines += [
+        "`export only` is the same export function (`billing.export.export_usage`, which the",
+        "CLI and `GET /api/usage` call) in a child that imports only what it needs: the",
+        "difference to `tolk export-usage` is the CLI's start-up (it imports the whole app).",
         "",
-        f"- Ratio at {big:,} rows: wall **{wall:.2f}x**, CPU **{cpu:.2f}x** sqlite3"
-        f" (target <= {TIME_TARGET}x)",
-        f"- Peak RSS at {big:,} rows: **{rss:.0f} MB** (target <= {RSS_TARGET_MB:.0f} MB): "
-        + ("met" if rss <= RSS_TARGET_MB else "NOT met"),
-        f"- Growth: {big // small}x the rows took {t_big / t_small:.1f}x the wall time and"
-        f" {c_big / c_small:.1f}x the CPU time (the fixed start-up weighs on the small run)",
+        "| rows | Tolk variant | Tolk wall s | sqlite3 wall s | wall ratio | Tolk CPU s |"
+        " sqlite3 CPU s | CPU ratio | Tolk peak RSS MB | sqlite3 peak RSS MB |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    variants = ("tolk", "export only")
+    for size in sizes:
+        lite = results[size]["sqlite3"]
+        s, sc = median(lite, "seconds"), median(lite, "cpu_seconds")
+        for variant in variants:
+            tolk = results[size][variant]
+            t, tc = median(tolk, "seconds"), median(tolk, "cpu_seconds")
+            name = "`tolk export-usage`" if variant == "tolk" else "export only"
+            lines.append(
+                f"| {size:,} | {name} | {t:.2f} | {s:.2f} | {t / s:.2f} | {tc:.2f} | {sc:.2f}"
+                f" | {tc / sc:.2f} | {max(r.peak_rss_mb for r in tolk):.0f}"
+                f" | {max(r.peak_rss_mb for r in lite):.0f} |"
+            )
+    big, small = sizes[-1], sizes[0]
+    lines.append("")
+    for variant in variants:
+        t_big = median(results[big][variant], "seconds")
+        t_small = median(results[small][variant], "seconds")
+        c_big = median(results[big][variant], "cpu_seconds")
+        c_small = median(results[small][variant], "cpu_seconds")
+        wall = t_big / median(results[big]["sqlite3"], "seconds")
+        cpu = c_big / median(results[big]["sqlite3"], "cpu_seconds")
+        rss = max(r.peak_rss_mb for r in results[big][variant])
+        lines += [
+            f"- {variant} at {big:,} rows: wall **{wall:.2f}x**, CPU **{cpu:.2f}x** sqlite3"
+            f" (target <= {TIME_TARGET}x); peak RSS **{rss:.0f} MB** (target <="
+            f" {RSS_TARGET_MB:.0f} MB); {big // small}x the rows took {t_big / t_small:.1f}x"
+            f" the wall and {c_big / c_small:.1f}x the CPU time",
+        ]
+    lines += [
+        f"- Generating the data took {', '.join(f'{generate_s[n]:.0f} s' for n in sizes)}.",
         "",
         "Runs (wall seconds / CPU seconds):",
         "",
@@ -227,7 +268,11 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print, leave results alone")
+    parser.add_argument("--export-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.export_only:
+        export_only(args.export_only)
+        return
     if shutil.which("sqlite3") is None:
         raise SystemExit("the sqlite3 command is needed (apt-get install sqlite3)")
     results: dict[int, dict[str, list[Run]]] = {}
@@ -245,6 +290,7 @@ def main() -> None:
             lite_csv = (workdir / "sqlite3.csv").read_bytes()
             # Same rows both ways (Tolk adds the `amount` column and RFC 3339 times).
             assert tolk_csv.count(b"\n") == lite_csv.count(b"\n") == size + 1
+            assert (workdir / "only.csv").read_bytes() == tolk_csv
             path.unlink()
     text = report(results, args.runs, generate_s)
     print(text)

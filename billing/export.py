@@ -171,8 +171,9 @@ def _csv_line_sqlite(element: csv_line, compiler: SQLCompiler, **kw: Any) -> str
     special = f"'*[\"{element.delimiter}' || char(10) || char(13) || ']*'"
     for v, kind in _csv_columns(element, compiler, **kw):
         if kind == "time":
-            formats.append("%sT%sZ")
-            args += [f"substr({v}, 1, 10)", f"substr({v}, 12, 12)"]
+            # 'YYYY-MM-DD HH:MM:SS.ffffff' -> 'YYYY-MM-DDTHH:MM:SS.fff' + 'Z'
+            formats.append("%.23sZ")
+            args.append(f"replace({v}, ' ', 'T')")
         elif kind == "int":
             formats.append("%d")
             args.append(v)
@@ -265,7 +266,7 @@ def check_period(start: datetime | None, end: datetime | None) -> None:
         raise InvalidInput("to: must be after from", field="to")
 
 
-def record_select(fmt: ExportFormat, dialect: Dialect) -> Any:
+def record_select(fmt: ExportFormat) -> Any:
     """The typed columns of a record (JSON) or of a table row (`amount` added, XLSX)."""
     columns: list[Any] = [
         _T.call_id,
@@ -276,8 +277,7 @@ def record_select(fmt: ExportFormat, dialect: Dialect) -> Any:
         _T.amount_cents,
     ]
     if fmt != "json":
-        separator = "," if dialect == "de" else "."
-        columns.append(decimal_amount(_T.amount_cents, separator).label("amount"))
+        columns.append(decimal_amount(_T.amount_cents, ".").label("amount"))
     columns += [getattr(_T, name) for name in RECORD_COLUMNS[6:]]
     return select(*columns)
 
@@ -418,26 +418,41 @@ async def export_usage(
     The HTTP export and `tolk export-usage` both come here. `user_id` is None for the
     command line.
     """
-    columns = csv_line_select(dialect) if fmt == "csv" else record_select(fmt, dialect)
-    batches = usage_batches(db, usage, columns, batch_rows)
-    if fmt == "json":
-        rows = await _write_json(batches, write)
-    elif fmt == "csv":
-        rows = await _write_csv(batches, write, dialect)
-    else:
-        rows = await _write_xlsx(batches, write)
-    async with db.write() as session:
-        session.add(
-            ExportAudit(
-                user_id=user_id,
-                at=now,
-                format=f"{fmt}-{dialect}" if dialect else fmt,
-                filters=usage.describe(),
-                rows=rows,
+    columns = csv_line_select(dialect) if fmt == "csv" else record_select(fmt)
+    sent = 0
+
+    async def counted() -> AsyncIterator[Sequence[Sequence[Any]]]:
+        nonlocal sent
+        async for batch in usage_batches(db, usage, columns, batch_rows):
+            yield batch
+            # Resumed only when the writer asks for more: this batch has been written.
+            sent += len(batch)
+
+    complete = False
+    try:
+        if fmt == "json":
+            await _write_json(counted(), write)
+        elif fmt == "csv":
+            await _write_csv(counted(), write, dialect)
+        else:
+            await _write_xlsx(counted(), write)
+        complete = True
+    finally:
+        # An export that broke off (a client that went away) is audited with the rows it
+        # had been sent: they may have left the building all the same.
+        async with db.write() as session:
+            session.add(
+                ExportAudit(
+                    user_id=user_id,
+                    at=now,
+                    format=f"{fmt}-{dialect}" if fmt == "csv" and dialect else fmt,
+                    filters=usage.describe(),
+                    rows=sent,
+                )
             )
-        )
-    log.info("usage_exported", user_id=user_id, format=fmt, rows=rows)
-    return rows
+        event = "usage_exported" if complete else "usage_export_aborted"
+        log.info(event, user_id=user_id, format=fmt, rows=sent)
+    return sent
 
 
 def _month_starts(first: datetime, last: datetime, zone: ZoneInfo) -> list[datetime]:

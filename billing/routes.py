@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -127,7 +128,14 @@ async def create_tariff(request: web.Request, body: TariffBody) -> web.Response:
 async def update_tariff(request: web.Request, body: TariffPatch) -> web.Response:
     await require_user(request, Role.ADMIN)
     changes = body.model_dump(exclude_unset=True, exclude={"languages"})
-    for required in ("name", "unit_s", "minimum_s", "price_per_unit_cents", "currency"):
+    for required in (
+        "name",
+        "unit_s",
+        "minimum_s",
+        "price_per_unit_cents",
+        "currency",
+        "valid_from",
+    ):
         if required in changes and changes[required] is None:
             raise InvalidInput(f"{required}: may not be null", field=required)
     async with request.app[DATABASE].write() as session:
@@ -239,17 +247,19 @@ async def export(request: web.Request, query: ExportQuery) -> web.StreamResponse
             f'attachment; filename="{_filename(query, query.format)}"'
         )
     await response.prepare(request)
-    await export_usage(
-        request.app[DATABASE],
-        usage,
-        query.format,
-        query.dialect,
-        response.write,
-        user_id=identity.user_id,
-        now=request.app[CLOCK].now(),
-        batch_rows=request.app[SETTINGS].usage_export_batch_rows,
-    )
-    await response.write_eof()
+    # A client that goes away mid-export ends it; export_usage audits what was sent.
+    with contextlib.suppress(ConnectionResetError):
+        await export_usage(
+            request.app[DATABASE],
+            usage,
+            query.format,
+            query.dialect,
+            response.write,
+            user_id=identity.user_id,
+            now=request.app[CLOCK].now(),
+            batch_rows=request.app[SETTINGS].usage_export_batch_rows,
+        )
+        await response.write_eof()
     return response
 
 
