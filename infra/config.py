@@ -84,6 +84,12 @@ class Settings(BaseSettings):
     precall_max_s: int = Field(default=60, gt=0)
     """An echo peer is closed this long after it was opened."""
 
+    # billing
+    billing_default_currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    """Currency of usage records of calls for which no tariff applies (billed 0)."""
+    usage_export_batch_rows: int = Field(default=5000, ge=100, le=100_000)
+    """Rows fetched per round trip when streaming a usage export."""
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from aiohttp import ClientWebSocketResponse
@@ -13,6 +14,7 @@ from sqlmodel import select
 from accounts import service
 from accounts.models import Organization, Role, User
 from accounts.passwords import hash_password_sync
+from dispatch.models import Call
 from infra.clock import ManualClock
 from infra.db import Database
 
@@ -99,11 +101,13 @@ class Factory:
         username: str | None = None,
         gender: str | None = None,
         specializations: tuple[str, ...] = (),
+        display_name: str | None = None,
+        organization: Organization | None = None,
     ) -> User:
         """An interpreter user with a profile made through the roster service."""
         from interpreters import service as roster
 
-        user = await self.user(Role.INTERPRETER, username)
+        user = await self.user(Role.INTERPRETER, username, organization, display_name)
         async with self.db.write() as session:
             for name in specializations:
                 await roster.add_specialization(session, name)
@@ -208,3 +212,46 @@ class Factory:
         """An API token for a user given by id."""
         async with self.db.write() as session:
             return (await service.issue_api_token(session, user_id, "test", self.clock.now())).token
+
+    async def call_between(
+        self,
+        counsellor: User,
+        interpreter: User,
+        language: str = "uk",
+        connected_at: datetime | None = None,
+        ended_at: datetime | None = None,
+        end_reason: str | None = "hangup",
+    ) -> Call:
+        """A call row and its accepted request, as dispatch leaves them; ended if ended_at."""
+        from dispatch.models import CallState, InterpretationRequest, RequestState
+
+        now = self.clock.now()
+        created = connected_at or now
+        async with self.db.write() as session:
+            request = InterpretationRequest(
+                counsellor_id=counsellor.id,
+                organization_id=counsellor.organization_id,
+                language=language,
+                state=RequestState.ACCEPTED,
+                created_at=created,
+                updated_at=created,
+                expires_at=created,
+            )
+            session.add(request)
+            await session.flush()
+            call = Call(
+                request_id=request.id,
+                counsellor_id=counsellor.id,
+                interpreter_id=interpreter.id,
+                organization_id=counsellor.organization_id,
+                language=language,
+                state=CallState.ENDED if ended_at else CallState.CONNECTING,
+                created_at=created,
+                connected_at=connected_at,
+                ended_at=ended_at,
+                end_reason=end_reason if ended_at else None,
+            )
+            session.add(call)
+            request.call_id = call.id
+            session.add(request)
+        return call

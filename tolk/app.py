@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
+from zoneinfo import ZoneInfo
 
 import structlog
 from aiohttp import web
@@ -12,6 +14,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from accounts.keys import LOGIN_THROTTLE
 from accounts.routes import api as accounts_api
 from accounts.throttle import LoginThrottle
+from billing.routes import api as billing_api
+from billing.usage import record_usage
 from dispatch.call_routes import api as calls_api
 from dispatch.call_routes import sweep_calls
 from dispatch.hooks import CALL_ENDED_HOOKS
@@ -48,7 +52,13 @@ from tolk.pages import add_pages
 log = structlog.get_logger(__name__)
 
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
-API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api, roster_api, signaling_api, calls_api)
+API_ROUTES: tuple[ApiRoutes, ...] = (
+    accounts_api,
+    roster_api,
+    signaling_api,
+    calls_api,
+    billing_api,
+)
 
 
 class StartupError(Exception):
@@ -80,6 +90,13 @@ def create_app(
     app[PRESENCE_LISTENERS] = []
     app[QUEUE_FIGURES] = no_queue
     app[CALL_ENDED_HOOKS] = []
+    app[CALL_ENDED_HOOKS].append(
+        functools.partial(
+            record_usage,
+            zone=ZoneInfo(settings.timezone),
+            default_currency=settings.billing_default_currency,
+        )
+    )
     app[OPENAPI] = build_openapi(
         [spec for routes in API_ROUTES for spec in routes.specs], "Tolk", "1"
     )

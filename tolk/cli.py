@@ -78,6 +78,41 @@ async def _seed_demo(settings: Settings, _args: argparse.Namespace) -> None:
         print(f"  {login.username:<16} {login.password:<22} {login.role}")
 
 
+async def _export_usage(settings: Settings, args: argparse.Namespace) -> None:
+    # Imported here: the other commands need none of billing's export machinery.
+    from zoneinfo import ZoneInfo
+
+    from billing.export import UsageFilter, check_period, export_usage, parse_bound
+    from interpreters.languages import normalize_tag
+
+    zone = ZoneInfo(settings.timezone)
+    start = parse_bound(args.start, zone, "--from") if args.start else None
+    end = parse_bound(args.end, zone, "--to") if args.end else None
+    check_period(start, end)
+    language = normalize_tag(args.language) if args.language else None
+    usage = UsageFilter(start, end, args.organization, language, args.interpreter)
+    out = sys.stdout.buffer
+
+    async def write(chunk: bytes) -> None:
+        out.write(chunk)
+
+    db = Database(make_engine(settings.database_url))
+    try:
+        await export_usage(
+            db,
+            usage,
+            args.format,
+            args.dialect,
+            write,
+            user_id=None,
+            now=SystemClock().now(),
+            batch_rows=settings.usage_export_batch_rows,
+        )
+    finally:
+        await db.close()
+    out.flush()
+
+
 def _run(
     coro_fn: Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, None]],
 ) -> Callable[[Settings, argparse.Namespace], None]:
@@ -154,6 +189,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "demo", help="serve plus simulated interpreters for uk, ar and fa-AF (Ctrl-C stops)"
     ).set_defaults(fn=_demo)
+    export = sub.add_parser(
+        "export-usage", help="write usage records to stdout (as GET /api/usage does)"
+    )
+    export.add_argument("--from", dest="start", help="date (local start of day) or RFC 3339")
+    export.add_argument("--to", dest="end", help="end of the period, exclusive")
+    export.add_argument("--format", choices=["json", "csv", "xlsx"], default="csv")
+    export.add_argument("--dialect", choices=["de"], help="German Excel CSV")
+    export.add_argument("--organization", help="organisation id")
+    export.add_argument("--language", help="language tag")
+    export.add_argument("--interpreter", help="interpreter user id")
+    export.set_defaults(fn=_run(_export_usage))
     return parser
 
 

@@ -1,0 +1,279 @@
+"""HTTP handlers of billing: tariff administration, the usage export and its summary."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import date
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
+
+from accounts.access import require_user
+from accounts.models import Role
+from billing import tariffs
+from billing.export import (
+    CONTENT_TYPES,
+    Dialect,
+    ExportFormat,
+    GroupBy,
+    UsageFilter,
+    check_period,
+    export_usage,
+    parse_bound,
+    usage_summary,
+)
+from billing.tariffs import TariffView, tariff_view
+from infra.appkeys import CLOCK, DATABASE, SETTINGS
+from infra.errors import InvalidInput
+from infra.http import json_response
+from infra.openapi import ApiRoutes
+from interpreters.languages import normalize_tag
+
+api = ApiRoutes(tag="billing")
+ADMIN = (Role.ADMIN.value,)
+FINANCE = (Role.FINANCE.value, Role.ADMIN.value)
+
+_CURRENCY = r"^[A-Za-z]{3}$"
+
+
+def _upper(value: str | None) -> str | None:
+    return value.upper() if value is not None else None
+
+
+class TariffBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=100)
+    organization_id: str | None = Field(default=None, max_length=32)
+    """The organisation this tariff is for; null for the default tariff."""
+    languages: list[str] = Field(default_factory=list, max_length=50)
+    """A language group (BCP 47 tags); empty for every language."""
+    unit_s: int = Field(ge=1, le=86400)
+    minimum_s: int = Field(default=0, ge=0, le=86400)
+    price_per_unit_cents: int = Field(ge=0, le=10_000_000)
+    currency: str = Field(default="EUR", pattern=_CURRENCY)
+    valid_from: date
+
+    _currency = field_validator("currency")(_upper)
+
+
+class TariffPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    organization_id: str | None = Field(default=None, max_length=32)
+    languages: list[str] | None = Field(default=None, max_length=50)
+    unit_s: int | None = Field(default=None, ge=1, le=86400)
+    minimum_s: int | None = Field(default=None, ge=0, le=86400)
+    price_per_unit_cents: int | None = Field(default=None, ge=0, le=10_000_000)
+    currency: str | None = Field(default=None, pattern=_CURRENCY)
+    valid_from: date | None = None
+
+    _currency = field_validator("currency")(_upper)
+
+
+class TariffResponse(BaseModel):
+    tariff: TariffView
+
+
+class TariffList(BaseModel):
+    tariffs: list[TariffView]
+
+
+class TariffListQuery(BaseModel):
+    organization_id: str | None = Field(default=None, max_length=32)
+
+
+@api.get(
+    "/api/admin/tariffs",
+    summary="List tariffs",
+    query=TariffListQuery,
+    response=TariffList,
+    roles=ADMIN,
+)
+async def list_tariffs(request: web.Request, query: TariffListQuery) -> web.Response:
+    await require_user(request, Role.ADMIN)
+    async with request.app[DATABASE].read() as session:
+        rows = await tariffs.list_tariffs(session, query.organization_id)
+    return json_response({"tariffs": [tariff_view(t) for t in rows]})
+
+
+@api.post(
+    "/api/admin/tariffs",
+    summary="Add a tariff",
+    body=TariffBody,
+    response=TariffResponse,
+    status=201,
+    roles=ADMIN,
+)
+async def create_tariff(request: web.Request, body: TariffBody) -> web.Response:
+    await require_user(request, Role.ADMIN)
+    values = body.model_dump(exclude={"languages"})
+    async with request.app[DATABASE].write() as session:
+        tariff = await tariffs.create_tariff(
+            session, values, body.languages, request.app[CLOCK].now()
+        )
+    return json_response({"tariff": tariff_view(tariff)}, status=201)
+
+
+@api.patch(
+    "/api/admin/tariffs/{tariff_id}",
+    summary="Edit a tariff (calls already ended keep what they were billed)",
+    body=TariffPatch,
+    response=TariffResponse,
+    roles=ADMIN,
+    errors=(404,),
+)
+async def update_tariff(request: web.Request, body: TariffPatch) -> web.Response:
+    await require_user(request, Role.ADMIN)
+    changes = body.model_dump(exclude_unset=True, exclude={"languages"})
+    for required in (
+        "name",
+        "unit_s",
+        "minimum_s",
+        "price_per_unit_cents",
+        "currency",
+        "valid_from",
+    ):
+        if required in changes and changes[required] is None:
+            raise InvalidInput(f"{required}: may not be null", field=required)
+    async with request.app[DATABASE].write() as session:
+        tariff = await tariffs.update_tariff(
+            session, request.match_info["tariff_id"], changes, body.languages
+        )
+    return json_response({"tariff": tariff_view(tariff)})
+
+
+class UsageQuery(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str | None = Field(
+        default=None,
+        alias="from",
+        max_length=40,
+        description="A date (start of that day in the server's time zone) or RFC 3339",
+    )
+    to: str | None = Field(default=None, max_length=40, description="End, exclusive")
+    organization: str | None = Field(default=None, max_length=32, description="Organisation id")
+    language: str | None = Field(default=None, max_length=35, description="Language tag")
+    interpreter: str | None = Field(default=None, max_length=32, description="Interpreter id")
+
+
+class ExportQuery(UsageQuery):
+    format: ExportFormat = "json"
+    dialect: Dialect = Field(
+        default=None, description="`de`: semicolons, decimal comma, UTF-8 BOM (CSV only)"
+    )
+
+
+class SummaryQuery(UsageQuery):
+    group_by: GroupBy = "organization"
+
+
+class UsageRecordView(BaseModel):
+    """One usage record as the JSON export shows it (CSV and XLSX add `amount`)."""
+
+    call_id: str
+    connected_at: str
+    ended_at: str
+    duration_s: int
+    billable_s: int
+    amount_cents: int
+    currency: str
+    language: str
+    organization_id: str
+    organization: str
+    cost_center: str
+    counsellor_id: str
+    interpreter_id: str
+    interpreter: str
+    tariff: str
+    end_reason: str
+
+
+class UsageRecordList(RootModel[list[UsageRecordView]]):
+    pass
+
+
+class SummaryGroup(BaseModel):
+    key: str
+    calls: int
+    billable_s: int
+    amount_cents: int
+    currency: str
+    name: str | None = None
+
+
+class SummaryList(RootModel[list[SummaryGroup]]):
+    pass
+
+
+def _usage_filter(request: web.Request, query: UsageQuery) -> UsageFilter:
+    zone = ZoneInfo(request.app[SETTINGS].timezone)
+    start = parse_bound(query.from_, zone, "from") if query.from_ else None
+    end = parse_bound(query.to, zone, "to") if query.to else None
+    check_period(start, end)
+    language = query.language
+    if language is not None:
+        try:
+            language = normalize_tag(language)
+        except InvalidInput as exc:
+            exc.details["field"] = "language"
+            raise
+    return UsageFilter(start, end, query.organization, language, query.interpreter)
+
+
+def _filename(query: UsageQuery, fmt: str) -> str:
+    parts = ["usage", query.from_ or "start", query.to or "now"]
+    safe = "_".join("".join(c if c.isalnum() or c in "-" else "-" for c in p) for p in parts)
+    return f"{safe}.{fmt}"
+
+
+@api.get(
+    "/api/usage",
+    summary="Export usage records (streamed JSON, CSV or XLSX)",
+    query=ExportQuery,
+    response=UsageRecordList,
+    roles=FINANCE,
+    content_types=(CONTENT_TYPES["json"], "text/csv", CONTENT_TYPES["xlsx"]),
+)
+async def export(request: web.Request, query: ExportQuery) -> web.StreamResponse:
+    identity = await require_user(request, Role.FINANCE, Role.ADMIN)
+    usage = _usage_filter(request, query)
+    response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPES[query.format]})
+    if query.format != "json":
+        response.headers["Content-Disposition"] = (
+            f'attachment; filename="{_filename(query, query.format)}"'
+        )
+    await response.prepare(request)
+    # A client that goes away mid-export ends it; export_usage audits what was sent.
+    with contextlib.suppress(ConnectionResetError):
+        await export_usage(
+            request.app[DATABASE],
+            usage,
+            query.format,
+            query.dialect,
+            response.write,
+            user_id=identity.user_id,
+            now=request.app[CLOCK].now(),
+            batch_rows=request.app[SETTINGS].usage_export_batch_rows,
+        )
+        await response.write_eof()
+    return response
+
+
+@api.get(
+    "/api/usage/summary",
+    summary="Usage totals by organisation, language, interpreter or month",
+    query=SummaryQuery,
+    response=SummaryList,
+    roles=FINANCE,
+)
+async def summary(request: web.Request, query: SummaryQuery) -> web.Response:
+    await require_user(request, Role.FINANCE, Role.ADMIN)
+    usage = _usage_filter(request, query)
+    zone = ZoneInfo(request.app[SETTINGS].timezone)
+    async with request.app[DATABASE].read() as session:
+        groups = await usage_summary(session, usage, query.group_by, zone)
+    return json_response(groups)

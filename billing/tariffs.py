@@ -1,0 +1,117 @@
+"""Tariffs as admins manage them: listing, adding and editing price lists."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from accounts.models import Organization
+from billing.models import Tariff
+from infra.errors import InvalidInput, NotFound
+from interpreters.languages import normalize_tag
+
+
+class UnknownTariff(NotFound):
+    code = "unknown_tariff"
+    default_message = "There is no such tariff."
+
+
+class TariffView(BaseModel):
+    """A tariff on the wire."""
+
+    id: str
+    name: str
+    organization_id: str | None
+    languages: list[str]
+    """The language group; empty for every language."""
+    unit_s: int
+    minimum_s: int
+    price_per_unit_cents: int
+    currency: str
+    valid_from: date
+    created_at: datetime
+
+
+def tariff_view(row: Tariff) -> TariffView:
+    """A tariff row as the wire shows it."""
+    return TariffView(
+        id=row.id,
+        name=row.name,
+        organization_id=row.organization_id,
+        languages=row.languages.split() if row.languages else [],
+        unit_s=row.unit_s,
+        minimum_s=row.minimum_s,
+        price_per_unit_cents=row.price_per_unit_cents,
+        currency=row.currency,
+        valid_from=row.valid_from,
+        created_at=row.created_at,
+    )
+
+
+def language_group(tags: list[str] | None) -> str | None:
+    """Normalised, sorted, space-separated tags as stored; None for every language."""
+    if not tags:
+        return None
+    normalised: set[str] = set()
+    for index, tag in enumerate(tags):
+        try:
+            normalised.add(normalize_tag(tag))
+        except InvalidInput as exc:
+            exc.details["field"] = f"languages.{index}"
+            raise
+    return " ".join(sorted(normalised))
+
+
+async def _check_organization(session: AsyncSession, organization_id: str | None) -> None:
+    if organization_id is not None and await session.get(Organization, organization_id) is None:
+        raise InvalidInput("organization_id: no such organisation", field="organization_id")
+
+
+async def list_tariffs(session: AsyncSession, organization_id: str | None = None) -> list[Tariff]:
+    """Tariffs, the default ones first, then by organisation and newest valid_from first."""
+    query = select(Tariff)
+    if organization_id is not None:
+        query = query.where(Tariff.organization_id == organization_id)
+    result = await session.exec(
+        query.order_by(
+            col(Tariff.organization_id).is_not(None),
+            col(Tariff.organization_id),
+            col(Tariff.valid_from).desc(),
+            col(Tariff.name),
+            col(Tariff.id),
+        )
+    )
+    return list(result.all())
+
+
+async def create_tariff(
+    session: AsyncSession, values: dict[str, Any], languages: list[str] | None, now: datetime
+) -> Tariff:
+    """Add a tariff (values are already validated field by field)."""
+    await _check_organization(session, values.get("organization_id"))
+    tariff = Tariff(**values, languages=language_group(languages), created_at=now)
+    session.add(tariff)
+    await session.flush()
+    return tariff
+
+
+async def update_tariff(
+    session: AsyncSession, tariff_id: str, changes: dict[str, Any], languages: list[str] | None
+) -> Tariff:
+    """Edit a tariff. Ended calls keep what they were billed: their records hold a copy."""
+    tariff = await session.get(Tariff, tariff_id)
+    if tariff is None:
+        raise UnknownTariff()
+    if "organization_id" in changes:
+        await _check_organization(session, changes["organization_id"])
+    for name, value in changes.items():
+        setattr(tariff, name, value)
+    if languages is not None:
+        tariff.languages = language_group(languages)
+    session.add(tariff)
+    await session.flush()
+    return tariff

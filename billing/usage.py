@@ -1,0 +1,114 @@
+"""Writing the usage record of an ended call: once, inside the transaction that ended it."""
+
+from __future__ import annotations
+
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, or_, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from accounts.models import Organization, User
+from billing.models import Tariff, UsageRecord
+from billing.rules import (
+    TariffTerms,
+    charge,
+    choose_tariff,
+    duration_seconds,
+    local_date,
+    split_languages,
+)
+from dispatch.models import Call
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_ZONE = ZoneInfo("Europe/Berlin")
+DEFAULT_CURRENCY = "EUR"
+NO_TARIFF = ""
+"""The tariff name of a record billed without any tariff (amount 0, flagged in the log)."""
+
+
+def tariff_terms(row: Tariff) -> TariffTerms:
+    """The rules' view of a tariff row."""
+    return TariffTerms(
+        id=row.id,
+        name=row.name,
+        organization_id=row.organization_id,
+        languages=split_languages(row.languages),
+        unit_s=row.unit_s,
+        minimum_s=row.minimum_s,
+        price_per_unit_cents=row.price_per_unit_cents,
+        currency=row.currency,
+        valid_from=row.valid_from,
+        created_at=row.created_at,
+    )
+
+
+async def record_usage(
+    session: AsyncSession,
+    call: Call,
+    *,
+    zone: ZoneInfo = DEFAULT_ZONE,
+    default_currency: str = DEFAULT_CURRENCY,
+) -> None:
+    """Bill an ended call: write its one usage record (a CallEndedHook; idempotent).
+
+    Calls that never connected are not billed. A second call for the same call (a double
+    hangup, two instances) inserts nothing: the call id is the record's primary key and
+    the insert does nothing on conflict, so a call can never be billed twice.
+    """
+    if call.connected_at is None or call.ended_at is None:
+        return
+    org = await session.get(Organization, call.organization_id)
+    interpreter = await session.get(User, call.interpreter_id)
+    started_on = local_date(call.connected_at, zone)
+    rows = await session.exec(
+        select(Tariff).where(
+            or_(
+                col(Tariff.organization_id).is_(None),
+                Tariff.organization_id == call.organization_id,
+            ),
+            col(Tariff.valid_from) <= started_on,
+        )
+    )
+    tariff = choose_tariff(
+        [tariff_terms(t) for t in rows.all()], call.organization_id, call.language, started_on
+    )
+    duration_s = duration_seconds(call.connected_at, call.ended_at)
+    if tariff is None:
+        log.warning("usage_without_tariff", call_id=call.id, organization_id=call.organization_id)
+        billable_s, amount, currency = duration_s, 0, default_currency
+    else:
+        billed = charge(duration_s, tariff)
+        billable_s, amount, currency = billed.billable_s, billed.amount_cents, tariff.currency
+    values: dict[str, Any] = {
+        "call_id": call.id,
+        "connected_at": call.connected_at,
+        "ended_at": call.ended_at,
+        "duration_s": duration_s,
+        "billable_s": billable_s,
+        "amount_cents": amount,
+        "currency": currency,
+        "language": call.language,
+        "organization_id": call.organization_id,
+        "organization": org.name if org else "",
+        "cost_center": org.cost_center if org else "",
+        "counsellor_id": call.counsellor_id,
+        "interpreter_id": call.interpreter_id,
+        "interpreter": interpreter.display_name if interpreter else "",
+        "tariff_id": tariff.id if tariff else None,
+        "tariff": tariff.name if tariff else NO_TARIFF,
+        "end_reason": call.end_reason or "hangup",
+    }
+    bind = session.bind
+    dialect = bind.dialect.name if bind is not None else "sqlite"
+    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(UsageRecord).values(**values).on_conflict_do_nothing(index_elements=["call_id"])
+    )
+    result = await session.exec(statement)
+    if result.rowcount:
+        log.info("usage_recorded", call_id=call.id, billable_s=billable_s, amount_cents=amount)

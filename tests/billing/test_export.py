@@ -1,0 +1,430 @@
+"""The finance API: usage as JSON, CSV, German CSV and XLSX, summaries, access and audit."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+import sys
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import pytest
+from aiohttp import ClientResponse
+from aiohttp.test_utils import TestClient
+from openpyxl import load_workbook
+from sqlmodel import select
+
+from accounts.models import Role
+from billing.models import ExportAudit, Tariff
+from billing.usage import record_usage
+from infra.db import Database
+from tests.factories import Factory
+
+INT_COLUMNS = {"duration_s", "billable_s", "amount_cents"}
+
+
+async def seed(factory: Factory, db: Database) -> tuple[Any, ...]:
+    """Two organisations, a default and an own tariff, four billed calls, one unconnected."""
+    koeln = await factory.organization("Jobcenter Köln", cost_center="KST-4711")
+    essen = await factory.organization("Caritas Essen; Süd", cost_center="C-02")
+    async with db.write() as session:
+        session.add(
+            Tariff(
+                name="Standard",
+                unit_s=60,
+                price_per_unit_cents=135,
+                valid_from=date(2025, 1, 1),
+                created_at=factory.clock.now(),
+            )
+        )
+        session.add(
+            Tariff(
+                name="Köln „Sonder“",
+                organization_id=koeln.id,
+                unit_s=900,
+                minimum_s=900,
+                price_per_unit_cents=1999,
+                valid_from=date(2025, 1, 1),
+                created_at=factory.clock.now(),
+            )
+        )
+    anna = await factory.user(organization=koeln)
+    bert = await factory.user(organization=essen)
+    juergen = await factory.interpreter(display_name="Jürgen Weiß")
+    olga = await factory.interpreter(display_name="Olga Petrenko")
+    moments = [
+        (anna, juergen, "ar-SY", datetime(2026, 1, 5, 8, 0, tzinfo=UTC), 61),
+        (bert, olga, "uk", datetime(2026, 1, 5, 8, 0, tzinfo=UTC), 3599),
+        (bert, juergen, "ti", datetime(2026, 1, 31, 23, 30, tzinfo=UTC), 60),  # Feb in Berlin
+        (anna, olga, "uk", datetime(2025, 12, 31, 23, 10, tzinfo=UTC), 1),  # Jan in Berlin
+    ]
+    calls = []
+    for counsellor, interpreter, language, start, seconds in moments:
+        call = await factory.call_between(
+            counsellor, interpreter, language, start, start + timedelta(seconds=seconds)
+        )
+        calls.append(call)
+    calls.append(
+        await factory.call_between(anna, juergen, ended_at=datetime(2026, 1, 6, tzinfo=UTC))
+    )
+    for call in calls:
+        async with db.write() as session:
+            await record_usage(session, call)
+    return koeln, essen, juergen, olga, calls
+
+
+async def finance(factory: Factory) -> TestClient:
+    return await factory.login(await factory.user(Role.FINANCE))
+
+
+async def fetch(client: TestClient, **params: str) -> ClientResponse:
+    resp = await client.get("/api/usage", params=params)
+    assert resp.status == 200, await resp.text()
+    return resp
+
+
+def typed(row: dict[str, Any]) -> dict[str, Any]:
+    """A CSV or XLSX row with the JSON record's types, and the amount column checked."""
+    record = {k: (int(v) if k in INT_COLUMNS else v) for k, v in row.items() if k != "amount"}
+    return record
+
+
+class TestFormats:
+    async def test_json_lists_connected_calls_in_order(self, client, factory, db):
+        """JSON holds one record per connected call of the period, ordered by connected_at."""
+        koeln, _essen, juergen, _, calls = await seed(factory, db)
+        await finance(factory)
+        records = await (await fetch(client, **{"from": "2026-01-01", "to": "2026-02-01"})).json()
+        same_moment = sorted([calls[0].id, calls[1].id])  # ties are ordered by call id
+        assert [r["call_id"] for r in records] == [calls[3].id, *same_moment]
+        first = next(r for r in records if r["call_id"] == calls[0].id)
+        assert first == {
+            "call_id": calls[0].id,
+            "connected_at": "2026-01-05T08:00:00.000Z",
+            "ended_at": "2026-01-05T08:01:01.000Z",
+            "duration_s": 61,
+            "billable_s": 900,
+            "amount_cents": 1999,
+            "currency": "EUR",
+            "language": "ar-SY",
+            "organization_id": koeln.id,
+            "organization": "Jobcenter Köln",
+            "cost_center": "KST-4711",
+            "counsellor_id": calls[0].counsellor_id,
+            "interpreter_id": juergen.id,
+            "interpreter": "Jürgen Weiß",
+            "tariff": "Köln „Sonder“",
+            "end_reason": "hangup",
+        }
+        second = next(r for r in records if r["call_id"] == calls[1].id)
+        assert (second["billable_s"], second["amount_cents"]) == (3600, 8100)
+
+    async def test_csv_reads_back_as_the_json_records(self, client, factory, db):
+        """CSV with a header row gives the JSON records, plus the amount in euros."""
+        await seed(factory, db)
+        await finance(factory)
+        records = await (await fetch(client)).json()
+        resp = await fetch(client, format="csv")
+        assert resp.content_type == "text/csv"
+        assert "attachment" in resp.headers["Content-Disposition"]
+        body = await resp.read()
+        assert not body.startswith(b"\xef\xbb\xbf")
+        rows = list(csv.DictReader(io.StringIO(body.decode("utf-8"), newline="")))
+        assert [typed(r) for r in rows] == records
+        assert [r["amount"] for r in rows] == [
+            f"{r['amount_cents'] // 100}.{r['amount_cents'] % 100:02d}" for r in records
+        ]
+        assert "19.99" in [r["amount"] for r in rows]
+
+    async def test_german_csv_has_semicolons_decimal_commas_bom_and_umlauts(
+        self, client, factory, db
+    ):
+        """dialect=de: UTF-8 BOM, `;` separators, `19,99`, and Köln stays Köln."""
+        await seed(factory, db)
+        await finance(factory)
+        records = await (await fetch(client)).json()
+        body = await (await fetch(client, format="csv", dialect="de")).read()
+        assert body.startswith(b"\xef\xbb\xbf")
+        text = body.decode("utf-8-sig")
+        assert text.splitlines()[0].startswith("call_id;connected_at;ended_at;")
+        assert "Jobcenter Köln" in text
+        assert '"Caritas Essen; Süd"' in text  # the separator inside a name is quoted
+        rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
+        assert [typed(r) for r in rows] == records
+        assert "19,99" in [r["amount"] for r in rows]
+        assert all("." not in r["amount"] for r in rows)
+
+    async def test_xlsx_reads_back_as_the_json_records(self, client, factory, db):
+        """XLSX opened with openpyxl gives the same records, numbers as numbers."""
+        await seed(factory, db)
+        await finance(factory)
+        records = await (await fetch(client)).json()
+        resp = await fetch(client, format="xlsx")
+        assert resp.content_type.endswith("spreadsheetml.sheet")
+        workbook = load_workbook(io.BytesIO(await resp.read()), read_only=True)
+        sheet = workbook["usage"]
+        header, *rows = list(sheet.iter_rows(values_only=True))
+        read = [dict(zip(header, row, strict=True)) for row in rows]
+        assert [typed(r) for r in read] == records
+        assert [float(r["amount"]) for r in read] == [r["amount_cents"] / 100 for r in records]
+
+    async def test_an_empty_period_gives_a_header_only(self, client, factory, db):
+        """No calls: JSON `[]`, CSV just the header, XLSX just the header row."""
+        await finance(factory)
+        assert await (await fetch(client)).json() == []
+        lines = (await (await fetch(client, format="csv")).text()).splitlines()
+        assert len(lines) == 1
+        workbook = load_workbook(io.BytesIO(await (await fetch(client, format="xlsx")).read()))
+        assert workbook["usage"].max_row == 1
+
+    @pytest.mark.parametrize(
+        "params",
+        [
+            {"format": "csv"},
+            {"format": "csv", "dialect": "de"},
+            {"format": "json"},
+            {"format": "xlsx"},
+        ],
+    )
+    async def test_re_exporting_a_closed_period_is_byte_identical(
+        self, client, factory, db, params
+    ):
+        """The same period exported twice gives the same bytes."""
+        await seed(factory, db)
+        await finance(factory)
+        period = {"from": "2026-01-01", "to": "2026-03-01", **params}
+        first = await (await fetch(client, **period)).read()
+        factory.clock.advance(3600)
+        second = await (await fetch(client, **period)).read()
+        if params["format"] == "xlsx":
+            # The zip container stamps the save time; the sheet itself must not change.
+            first_rows = list(load_workbook(io.BytesIO(first))["usage"].values)
+            second_rows = list(load_workbook(io.BytesIO(second))["usage"].values)
+            assert first_rows == second_rows
+        else:
+            assert first == second
+
+
+class TestFilters:
+    async def test_organisation_filter_returns_only_its_calls(self, client, factory, db):
+        """organization=<id> returns only that organisation's records."""
+        _koeln, essen, *_ = await seed(factory, db)
+        await finance(factory)
+        records = await (await fetch(client, organization=essen.id)).json()
+        assert {r["organization_id"] for r in records} == {essen.id}
+        assert len(records) == 2
+
+    async def test_language_and_interpreter_filters(self, client, factory, db):
+        """language (normalised) and interpreter narrow the records."""
+        _, _, _juergen, olga, _calls = await seed(factory, db)
+        await finance(factory)
+        ukrainian = await (await fetch(client, language="UK")).json()
+        assert {r["language"] for r in ukrainian} == {"uk"}
+        assert len(ukrainian) == 2
+        by_olga = await (await fetch(client, interpreter=olga.id)).json()
+        assert {r["interpreter_id"] for r in by_olga} == {olga.id}
+
+    async def test_dates_are_days_in_berlin(self, client, factory, db):
+        """from=2026-02-01 starts at 23:00 UTC on 31 January, the start of the Berlin day."""
+        *_, calls = await seed(factory, db)
+        await finance(factory)
+        february = await (await fetch(client, **{"from": "2026-02-01"})).json()
+        assert [r["call_id"] for r in february] == [calls[2].id]
+        exact = await (
+            await fetch(client, **{"from": "2026-01-31T23:30:00Z", "to": "2026-01-31T23:30:01Z"})
+        ).json()
+        assert [r["call_id"] for r in exact] == [calls[2].id]
+
+    @pytest.mark.parametrize(
+        ("params", "field"),
+        [
+            ({"from": "yesterday"}, "from"),
+            ({"to": "2026-13-01"}, "to"),
+            ({"from": "2026-01-01T00:00:00"}, "from"),
+            ({"from": "2026-02-01", "to": "2026-01-01"}, "to"),
+            ({"format": "pdf"}, "format"),
+            ({"language": "not a tag"}, "language"),
+        ],
+    )
+    async def test_bad_parameters_are_422_naming_the_field(self, client, factory, params, field):
+        """A malformed period, format or language is refused with the parameter named."""
+        await finance(factory)
+        resp = await client.get("/api/usage", params=params)
+        assert resp.status == 422
+        body = await resp.json()
+        named = body["error"].get("field") or body["error"]["fields"][0]["field"]
+        assert named == field
+
+
+class TestSummary:
+    async def test_by_organisation(self, client, factory, db):
+        """Totals per organisation with its name."""
+        koeln, essen, *_ = await seed(factory, db)
+        await finance(factory)
+        resp = await client.get("/api/usage/summary", params={"group_by": "organization"})
+        groups = {g["key"]: g for g in await resp.json()}
+        assert groups[koeln.id] == {
+            "key": koeln.id,
+            "name": "Jobcenter Köln",
+            "calls": 2,
+            "billable_s": 1800,
+            "amount_cents": 3998,
+            "currency": "EUR",
+        }
+        assert groups[essen.id]["calls"] == 2
+        assert groups[essen.id]["amount_cents"] == 8100 + 135
+
+    async def test_by_month_uses_berlin_months(self, client, factory, db):
+        """A call at 23:30 UTC on 31 January counts for February; one at 23:10 UTC on
+        New Year's Eve counts for January."""
+        await seed(factory, db)
+        await finance(factory)
+        resp = await client.get("/api/usage/summary", params={"group_by": "month"})
+        months = {g["key"]: g["calls"] for g in await resp.json()}
+        assert months == {"2026-01": 3, "2026-02": 1}
+
+    async def test_by_language_and_interpreter(self, client, factory, db):
+        """Language and interpreter groups add up to every call."""
+        _, _, juergen, olga, _ = await seed(factory, db)
+        await finance(factory)
+        languages = await (
+            await client.get("/api/usage/summary", params={"group_by": "language"})
+        ).json()
+        assert [(g["key"], g["calls"]) for g in languages] == [("ar-SY", 1), ("ti", 1), ("uk", 2)]
+        interpreters = await (
+            await client.get("/api/usage/summary", params={"group_by": "interpreter"})
+        ).json()
+        assert {g["key"]: g["name"] for g in interpreters} == {
+            juergen.id: "Jürgen Weiß",
+            olga.id: "Olga Petrenko",
+        }
+
+    async def test_empty_summary(self, client, factory):
+        """No usage: an empty list for every grouping."""
+        await finance(factory)
+        for group_by in ("organization", "language", "interpreter", "month"):
+            resp = await client.get("/api/usage/summary", params={"group_by": group_by})
+            assert await resp.json() == []
+
+
+class TestAccessAndAudit:
+    @pytest.mark.parametrize("role", [Role.COUNSELLOR, Role.INTERPRETER])
+    async def test_other_roles_get_403(self, client, factory, role):
+        """Counsellors and interpreters cannot read usage."""
+        await factory.login(await factory.user(role))
+        for path in ("/api/usage", "/api/usage/summary"):
+            assert (await client.get(path)).status == 403
+
+    async def test_anonymous_gets_401(self, client):
+        """Without a login the usage API answers 401."""
+        for path in ("/api/usage", "/api/usage/summary"):
+            assert (await client.get(path)).status == 401
+
+    async def test_admin_and_bearer_token_may_export(self, client, factory, db):
+        """Admins may export; finance scripts may use an API token."""
+        await seed(factory, db)
+        await factory.login(await factory.user(Role.ADMIN))
+        assert len(await (await fetch(client)).json()) == 4
+        other = await factory.new_client()
+        token = await factory.token(await factory.user(Role.FINANCE))
+        resp = await other.get("/api/usage", headers={"Authorization": f"Bearer {token}"})
+        assert resp.status == 200
+        await other.close()
+
+    async def test_every_export_is_audited(self, client, factory, db):
+        """Each export leaves who, when, which filter and how many rows."""
+        koeln, *_ = await seed(factory, db)
+        clerk = await factory.user(Role.FINANCE)
+        await factory.login(clerk)
+        await (
+            await fetch(client, **{"from": "2026-01-01", "to": "2026-02-01"}, organization=koeln.id)
+        ).read()
+        await (await fetch(client, format="csv", dialect="de")).read()
+        async with db.read() as session:
+            audits = list(
+                (await session.exec(select(ExportAudit).order_by(ExportAudit.format))).all()
+            )
+        assert [(a.user_id, a.format, a.rows) for a in audits] == [
+            (clerk.id, "csv-de", 4),
+            (clerk.id, "json", 2),
+        ]
+        assert audits[1].at == factory.clock.now()
+        assert koeln.id in audits[1].filters
+        assert "2025-12-31T23:00:00" in audits[1].filters
+
+
+class TestCommandLine:
+    async def test_export_usage_writes_what_the_api_serves(self, client, factory, db, settings):
+        """`tolk export-usage` prints the same German CSV as GET /api/usage, and is audited."""
+        if not settings.is_sqlite:
+            pytest.skip("the command line reads TOLK_DATABASE_URL; the SQLite run covers it")
+        koeln, *_ = await seed(factory, db)
+        await finance(factory)
+        period = {"from": "2026-01-01", "to": "2026-02-01", "organization": koeln.id}
+        served = await (await fetch(client, **period, format="csv", dialect="de")).read()
+        env = {**os.environ, "TOLK_DATABASE_URL": settings.database_url, "TOLK_LOG_LEVEL": "error"}
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tolk",
+            "export-usage",
+            "--from=2026-01-01",
+            "--to=2026-02-01",
+            f"--organization={koeln.id}",
+            "--format=csv",
+            "--dialect=de",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+        )
+        printed, errors = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0, errors.decode()
+        assert printed == served
+        async with db.read() as session:
+            audits = list((await session.exec(select(ExportAudit))).all())
+        assert sorted((a.user_id is None, a.rows) for a in audits) == [(False, 2), (True, 2)]
+
+
+class TestCsvQuoting:
+    @pytest.mark.parametrize("dialect", [None, "de"])
+    async def test_csv_is_exactly_what_csv_writer_writes(self, client, factory, db, dialect):
+        """Names with quotes, both delimiters and line breaks come out as csv.writer quotes
+        them, byte for byte."""
+        org = await factory.organization('Verein "Hoffnung", e.V.; Nord', cost_center="A\r\nB")
+        async with db.write() as session:
+            session.add(
+                Tariff(
+                    name='Tarif "A"',
+                    unit_s=1,
+                    price_per_unit_cents=7,
+                    valid_from=date(2025, 1, 1),
+                    created_at=factory.clock.now(),
+                )
+            )
+        counsellor = await factory.user(organization=org)
+        interpreter = await factory.interpreter(display_name="Zoë\nO'Brien")
+        start = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
+        call = await factory.call_between(
+            counsellor, interpreter, "uk", start, start + timedelta(seconds=5000)
+        )
+        async with db.write() as session:
+            await record_usage(session, call)
+        await finance(factory)
+        records = await (await fetch(client)).json()
+        params = {"format": "csv", **({"dialect": dialect} if dialect else {})}
+        served = await (await fetch(client, **params)).read()
+        expected = io.StringIO()
+        delimiter, mark = (";", ",") if dialect == "de" else (",", ".")
+        writer = csv.writer(expected, delimiter=delimiter, lineterminator="\r\n")
+        names = list(records[0])
+        writer.writerow([*names[:6], "amount", *names[6:]])
+        for r in records:
+            values = list(r.values())
+            cents = r["amount_cents"]
+            writer.writerow([*values[:6], f"{cents // 100}{mark}{cents % 100:02d}", *values[6:]])
+        bom = b"\xef\xbb\xbf" if dialect == "de" else b""
+        assert served == bom + expected.getvalue().encode()
+        assert records[0]["amount_cents"] == 35000
+        assert records[0]["connected_at"] == "2026-03-01T12:00:00.123Z"
