@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -139,6 +139,7 @@ class Hub:
         self._subscriptions: dict[str, tuple[Subscription, Subscription]] = {}
         self._role_subscriptions: dict[str, Subscription] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._cleanups: set[asyncio.Task[None]] = set()
         self.on_attach: list[ConnectionHook] = []
         """Run before `hello`, in order: registrations a client may rely on once greeted."""
         self.on_connect: list[ConnectionHook] = []
@@ -222,7 +223,16 @@ class Hub:
             except Exception:
                 log.exception("socket_hook_failed", hook=getattr(hook, "__name__", repr(hook)))
 
+    def track(self, cleanup: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
+        """Run a socket's clean-up as a task that shutdown waits for."""
+        task = asyncio.get_running_loop().create_task(cleanup)
+        self._cleanups.add(task)
+        task.add_done_callback(self._cleanups.discard)
+        return task
+
     async def close_all(self, code: int = WSCloseCode.GOING_AWAY, reason: str = "shutdown") -> None:
-        """Close every socket (on shutdown)."""
+        """Close every socket (on shutdown) and wait for their clean-up to finish."""
         conns = [c for cs in self._by_user.values() for c in cs]
         await asyncio.gather(*(c.close(code, reason) for c in conns), return_exceptions=True)
+        if self._cleanups:
+            await asyncio.wait(self._cleanups, timeout=5)

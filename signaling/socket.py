@@ -85,7 +85,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     finally:
         # aiohttp cancels the handler when the peer's connection drops; the clean-up
         # (presence, call rooms) must still run to the end, so it is shielded.
-        await asyncio.shield(_cleanup(hub, conn))
+        await asyncio.shield(hub.track(_cleanup(hub, conn)))
     return ws
 
 

@@ -61,8 +61,10 @@ def settings(stack: Stack) -> Settings:
 
 @pytest.fixture
 async def client(
-    aiohttp_client: object, settings: Settings, clock: ManualClock, stack: Stack
+    stack: Stack, settings: Settings, clock: ManualClock, aiohttp_client: object
 ) -> TestClient:
+    # `stack` comes first so that it is torn down last: the app (and its background
+    # jobs) must be closed before its PostgreSQL schema is dropped.
     if stack.search_path:
         from tolk import schema
 
