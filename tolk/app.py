@@ -48,6 +48,7 @@ from tolk import schema
 from tolk.health import OPENAPI
 from tolk.health import routes as health_routes
 from tolk.pages import add_pages
+from tolk.settings import StartupError
 
 log = structlog.get_logger(__name__)
 
@@ -59,10 +60,6 @@ API_ROUTES: tuple[ApiRoutes, ...] = (
     calls_api,
     billing_api,
 )
-
-
-class StartupError(Exception):
-    """Tolk cannot start; the message says why and what to do."""
 
 
 def create_app(

@@ -11,19 +11,18 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
 
-from accounts import service
 from accounts.models import Role
-from accounts.passwords import hash_password_sync
 from infra.clock import SystemClock
 from infra.config import Settings
 from infra.db import Database, make_engine
 from infra.errors import TolkError
-from tolk import schema
-from tolk.app import StartupError, create_app
 from tolk.logging import configure_logging
-from tolk.settings import SettingsError, load_settings
+from tolk.settings import SettingsError, StartupError, load_settings
+
+# Each command imports what only it needs inside its function: a cron job exporting
+# usage should not pay for importing aiortc and the whole web app.
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> None:
@@ -33,16 +32,25 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
     except ImportError:  # uvloop is optional on platforms without wheels
         pass
+    from aiohttp import web
+
+    from tolk.app import create_app
+
     app = create_app(settings)
     web.run_app(app, host=settings.host, port=settings.port, access_log=None, print=None)
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
+    from tolk import schema
+
     asyncio.run(schema.upgrade(settings.database_url))
     print(f"database is at schema {schema.head_revision()}")
 
 
 async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
+    from accounts import service
+    from accounts.passwords import hash_password_sync
+
     password = args.password or secrets.token_urlsafe(12)
     db = Database(make_engine(settings.database_url))
     now = SystemClock().now()
@@ -125,6 +133,8 @@ def _run(
 async def _upgraded(settings: Settings, coro: Coroutine[Any, Any, None]) -> None:
     # Commands that write need the schema; SQLite is upgraded in place, as `serve` does.
     if settings.is_sqlite:
+        from tolk import schema
+
         await schema.upgrade(settings.database_url)
     await coro
 
@@ -216,4 +226,8 @@ def main(argv: list[str] | None = None) -> None:
         args.fn(settings, args)
     except (StartupError, TolkError) as exc:
         print(f"tolk: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    except SQLAlchemyError as exc:
+        cause = getattr(exc, "orig", None) or exc
+        print(f"tolk: database error: {cause}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -12,6 +12,10 @@ from pydantic import SecretStr, ValidationError
 from infra.config import Settings
 
 
+class StartupError(Exception):
+    """Tolk cannot start; the message says why and what to do."""
+
+
 class SettingsError(Exception):
     """A setting is wrong; the message names the variable and says what is expected."""
 

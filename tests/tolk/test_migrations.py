@@ -8,8 +8,8 @@ from sqlalchemy import inspect
 from infra.db import make_engine
 from tests import backends
 from tolk import schema
-from tolk.app import StartupError, _ensure_schema
-from tolk.settings import load_settings
+from tolk.app import _ensure_schema
+from tolk.settings import StartupError, load_settings
 
 
 class TestMigrations:
