@@ -91,3 +91,76 @@ class Factory:
         other: TestClient = TestClient(self.client.server)
         await other.start_server()
         return other
+
+
+# -- roster and dispatch builders (dispatch tests) ---------------------------------------------
+
+
+async def make_interpreter(
+    factory: Factory,
+    languages: list[str],
+    *,
+    gender: str | None = None,
+    specializations: list[str] | None = None,
+    status: str = "available",
+    idle_since: Any = None,
+    display_name: str | None = None,
+) -> User:
+    """An interpreter user with a profile, languages and skills, written directly as rows."""
+    from interpreters.models import (
+        Interpreter,
+        InterpreterLanguage,
+        InterpreterSpecialization,
+        Presence,
+        Specialization,
+    )
+
+    user = await factory.user(Role.INTERPRETER, display_name=display_name)
+    now = factory.clock.now()
+    async with factory.db.write() as session:
+        session.add(
+            Interpreter(
+                user_id=user.id,
+                gender=gender,
+                status=Presence(status),
+                status_changed_at=now,
+                idle_since=idle_since or now,
+            )
+        )
+        for tag in languages:
+            session.add(InterpreterLanguage(interpreter_id=user.id, tag=tag))
+        for name in specializations or []:
+            if await session.get(Specialization, name) is None:
+                session.add(Specialization(name=name))
+                await session.flush()
+            session.add(InterpreterSpecialization(interpreter_id=user.id, specialization=name))
+    return user
+
+
+async def set_presence(factory: Factory, user: User, status: str) -> None:
+    """What the roster's status endpoint does: change one's own status, then tell listeners."""
+    from infra.appkeys import CLOCK
+    from interpreters.keys import PRESENCE_LISTENERS
+    from interpreters.models import Presence
+    from interpreters.presence import set_own_status
+
+    app = factory.client.app
+    async with factory.db.write() as session:
+        await set_own_status(session, user.id, Presence(status), app[CLOCK].now())
+    for listener in app[PRESENCE_LISTENERS]:
+        await listener(app, user.id, Presence(status))
+
+
+async def make_specialization(factory: Factory, name: str) -> None:
+    """An entry of the admin-managed list of specialisations."""
+    from interpreters.models import Specialization
+
+    async with factory.db.write() as session:
+        if await session.get(Specialization, name) is None:
+            session.add(Specialization(name=name))
+
+
+# Attached as methods, so that the class body above stays untouched and merges stay easy.
+Factory.interpreter = make_interpreter  # type: ignore[attr-defined]
+Factory.presence = set_presence  # type: ignore[attr-defined]
+Factory.specialization = make_specialization  # type: ignore[attr-defined]

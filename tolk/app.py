@@ -14,6 +14,10 @@ from accounts.keys import LOGIN_THROTTLE
 from accounts.routes import api as accounts_api
 from accounts.throttle import LoginThrottle
 from dispatch.hooks import CALL_ENDED_HOOKS
+from dispatch.listeners import offer_queued_on_presence
+from dispatch.queue import queue_figures
+from dispatch.routes import api as dispatch_api
+from dispatch.sweeper import sweep_app
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
 from infra.bus import open_bus
 from infra.clock import Clock, SystemClock
@@ -23,10 +27,11 @@ from infra.http import error_middleware, request_context_middleware
 from infra.ids import new_id
 from infra.metrics import METRICS, Metrics, metrics_middleware
 from infra.openapi import ApiRoutes, build_openapi
-from interpreters.keys import PRESENCE_LISTENERS, QUEUE_FIGURES, no_queue
+from interpreters.keys import PRESENCE_LISTENERS, QUEUE_FIGURES
 from signaling.hub import Hub
 from signaling.keys import HUB
 from signaling.socket import close_all_sockets, websocket
+from signaling.state import send_current_state
 from tolk import schema
 from tolk.health import OPENAPI
 from tolk.health import routes as health_routes
@@ -35,7 +40,7 @@ log = structlog.get_logger(__name__)
 
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api,)
+API_ROUTES: tuple[ApiRoutes, ...] = (accounts_api, dispatch_api)
 
 
 class StartupError(Exception):
@@ -65,7 +70,8 @@ def create_app(
         namespace=settings.redis_namespace,
     )
     app[PRESENCE_LISTENERS] = []
-    app[QUEUE_FIGURES] = no_queue
+    app[PRESENCE_LISTENERS].append(offer_queued_on_presence)
+    app[QUEUE_FIGURES] = queue_figures
     app[CALL_ENDED_HOOKS] = []
     app[OPENAPI] = build_openapi(
         [spec for routes in API_ROUTES for spec in routes.specs], "Tolk", "1"
@@ -85,6 +91,7 @@ def create_app(
             raise StartupError(f"TOLK_REDIS_URL: Redis is not reachable ({exc})") from None
         app[BUS] = bus
         app[HUB] = Hub(bus)
+        app[HUB].on_connect.append(send_current_state(app))
         yield
         await close_all_sockets(app)
         await bus.close()
@@ -92,6 +99,15 @@ def create_app(
     async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         scheduler = AsyncIOScheduler(timezone="UTC")
         app[SCHEDULER] = scheduler
+        scheduler.add_job(
+            sweep_app,
+            "interval",
+            seconds=settings.sweep_interval_s,
+            args=[app],
+            id="dispatch_sweep",
+            max_instances=1,
+            coalesce=True,
+        )
         scheduler.start()
         yield
         scheduler.shutdown(wait=False)

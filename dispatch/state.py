@@ -1,0 +1,63 @@
+"""The current dispatch state of a user, sent on every (re)connect of a socket.
+
+The bus drops news while a socket is away, so each new socket gets from the database:
+a counsellor their open requests, an interpreter their pending offers, and both their
+live calls.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from accounts.models import Organization, Role
+from dispatch.models import Call, CallState, InterpretationRequest, Offer, OfferState
+from dispatch.queue import current_view
+from dispatch.service import OPEN
+from dispatch.views import (
+    call_message,
+    load_call_view,
+    offer_message,
+    offer_view,
+    request_message,
+)
+
+
+async def current_state(
+    session: AsyncSession, user_id: str, role: Role, now: datetime
+) -> list[dict[str, Any]]:
+    """The messages that bring a freshly connected socket up to date."""
+    messages: list[dict[str, Any]] = []
+    if role == Role.COUNSELLOR:
+        requests = await session.exec(
+            select(InterpretationRequest)
+            .where(col(InterpretationRequest.counsellor_id) == user_id)
+            .where(col(InterpretationRequest.state).in_([s.value for s in OPEN]))
+            .order_by(col(InterpretationRequest.created_at))
+        )
+        for req in requests:
+            messages.append(request_message(await current_view(session, req)))
+        party = col(Call.counsellor_id)
+    elif role == Role.INTERPRETER:
+        offers = await session.exec(
+            select(Offer, InterpretationRequest, Organization)
+            .join(InterpretationRequest, col(InterpretationRequest.id) == col(Offer.request_id))
+            .join(Organization, col(Organization.id) == col(InterpretationRequest.organization_id))
+            .where(col(Offer.interpreter_id) == user_id)
+            .where(col(Offer.state) == OfferState.PENDING.value)
+            .where(col(Offer.expires_at) > now)
+        )
+        for offer, req, org in offers:
+            messages.append(offer_message(offer_view(offer, req, org)))
+        party = col(Call.interpreter_id)
+    else:
+        return messages
+    calls = await session.exec(
+        select(Call).where(party == user_id).where(col(Call.state) != CallState.ENDED.value)
+    )
+    for call in calls:
+        messages.append(call_message(await load_call_view(session, call)))
+    return messages
