@@ -59,9 +59,7 @@ def request_languages_served_by(tags: list[str]) -> ColumnElement[bool]:
             terms.append(language.in_([tag, base_language(tag)]))
         else:
             # ar serves requests for ar and for every variant ar-XX (as their fallback).
-            terms.append(
-                or_(language == tag, and_(language >= tag + "-", language < tag + "."))
-            )
+            terms.append(or_(language == tag, and_(language >= tag + "-", language < tag + ".")))
     return or_(*terms) if terms else language == ""
 
 
@@ -154,7 +152,7 @@ async def find_candidates(
                 .where(*wishes)
                 .order_by(col(Interpreter.idle_since), col(Interpreter.user_id))
                 .limit(want)
-                .with_for_update(of=Interpreter, skip_locked=True)  # type: ignore[arg-type]
+                .with_for_update(of=Interpreter, skip_locked=True)
             )
             for user_id, idle_since in await session.exec(stmt):
                 found.append(Candidate(user_id, idle_since, rank, missed))
@@ -183,6 +181,8 @@ async def minutes_today(
     )
     minutes: dict[str, float] = dict.fromkeys(interpreter_ids, 0.0)
     for interpreter_id, connected_at, ended_at in rows:
+        if connected_at is None:
+            continue
         start = max(connected_at, midnight)
         end = ended_at or now
         if end > start:

@@ -123,9 +123,7 @@ async def record_wait(session: AsyncSession, language: str, wait_s: float) -> No
     )
 
 
-async def queue_figures(
-    session: AsyncSession, _now: datetime
-) -> dict[str, tuple[int, int | None]]:
+async def queue_figures(session: AsyncSession, _now: datetime) -> dict[str, tuple[int, int | None]]:
     """{language: (requests queued, expected wait of a request made now)} for GET /api/languages."""
     rows = await session.exec(
         select(InterpretationRequest.language, func.count())

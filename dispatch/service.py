@@ -59,7 +59,13 @@ from infra.config import Settings
 from infra.errors import Conflict
 from infra.ids import new_id
 from interpreters.languages import normalize_tag
-from interpreters.models import Interpreter, InterpreterLanguage, Presence, Specialization
+from interpreters.models import (
+    Interpreter,
+    InterpreterLanguage,
+    InterpreterSpecialization,
+    Presence,
+    Specialization,
+)
 from interpreters.presence import transition
 
 log = structlog.get_logger(__name__)
@@ -175,7 +181,7 @@ async def _insert_offers(
         return []
     dialect = session.bind.dialect.name if session.bind else "sqlite"
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": new_id(),
             "request_id": req.id,
@@ -303,7 +309,7 @@ async def create_request(
     await session.flush()
     news = News()
     await send_next_wave(session, req, now, settings, news, ranks)
-    log.info("request_created", request_id=req.id, language=tag, state=req.state.value)
+    log.info("request_created", request_id=req.id, language=tag, state=str(req.state))
     return req, news
 
 
@@ -335,7 +341,7 @@ async def cancel_request(
         updated_at=now,
     )
     if not moved:
-        raise NotCancellable(f"The request is {req.state.value}; it cannot be cancelled.")
+        raise NotCancellable(f"The request is {str(req.state)}; it cannot be cancelled.")
     news = News()
     for offer_id, interpreter_id in await close_pending_offers(
         session, req.id, OfferState.REVOKED, "cancelled", now
@@ -538,8 +544,8 @@ async def offer_queued_to(
     )
     specialisations = set(
         await session.exec(
-            select(cands.InterpreterSpecialization.specialization).where(
-                col(cands.InterpreterSpecialization.interpreter_id) == interpreter_id
+            select(InterpreterSpecialization.specialization).where(
+                col(InterpreterSpecialization.interpreter_id) == interpreter_id
             )
         )
     )

@@ -24,9 +24,9 @@ from dispatch.news import News
 from dispatch.queue import current_view, tell_queue
 from dispatch.service import (
     OPEN,
+    claim_request,
     close_pending_offers,
     move_request,
-    claim_request,
     offer_queued_to,
     send_next_wave,
 )
@@ -259,4 +259,3 @@ async def sweep_app(app: web.Application) -> None:
         await sweep(app[DATABASE], app[BUS], app[SETTINGS], app[CLOCK].now())
     except Exception:
         log.exception("sweep_failed")
-

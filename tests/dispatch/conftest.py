@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -13,6 +14,9 @@ from aiohttp.test_utils import TestClient
 from accounts.models import Role, User
 from dispatch.sweeper import sweep
 from infra.appkeys import BUS, DATABASE, SETTINGS
+from infra.config import Settings
+from infra.db import Database
+from interpreters.models import Interpreter
 from tests.factories import Factory
 
 
@@ -45,7 +49,7 @@ class Person:
         resp = await self.client.delete(path, headers=self.auth())
         return resp.status, await resp.json()
 
-    async def next_event(self, kind: str, timeout: float = 5.0) -> dict[str, Any]:
+    async def next_event(self, kind: str, within: float = 5.0) -> dict[str, Any]:
         """The next message of this type on the socket (others are skipped)."""
 
         async def read() -> dict[str, Any]:
@@ -54,17 +58,19 @@ class Person:
                 if msg.get("type") == kind:
                     return msg
 
-        return await asyncio.wait_for(read(), timeout)
+        return await asyncio.wait_for(read(), within)
 
     async def no_event(self, kind: str, wait: float = 0.3) -> None:
         """Assert that no message of this type arrives (after a ping round trip)."""
         await self.ws.send_json({"type": "ping", "ref": "quiet"})
+
         async def read() -> None:
             while True:
                 msg = await self.ws.receive_json()
                 assert msg.get("type") != kind, msg
                 if msg.get("type") == "pong" and msg.get("ref") == "quiet":
                     return
+
         await asyncio.wait_for(read(), 5)
 
 
@@ -88,6 +94,8 @@ class Desk:
         return Person(user, token, ws, self.factory.client)
 
     async def ask(self, who: Person, language: str, **preferences: Any) -> dict[str, Any]:
+        # Requests made one after another: FIFO needs distinct creation times.
+        self.factory.clock.advance(0.001)
         status, body = await who.post(
             "/api/requests", {"language": language, "preferences": preferences}
         )
@@ -103,3 +111,29 @@ class Desk:
 @pytest.fixture
 def desk(factory: Factory) -> Desk:
     return Desk(factory)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "dispatch_settings(**values): build the app with these settings changed"
+    )
+
+
+@pytest.fixture
+def settings(settings: Settings, request: pytest.FixtureRequest) -> Settings:
+    """The suite's settings, changed by a test's `dispatch_settings` marker."""
+    marker = request.node.get_closest_marker("dispatch_settings")
+    return settings.model_copy(update=marker.kwargs) if marker else settings
+
+
+async def status_of(db: Database, user_id: str) -> str:
+    """An interpreter's presence status as stored."""
+    async with db.read() as session:
+        interpreter = await session.get(Interpreter, user_id)
+        assert interpreter is not None
+        return str(interpreter.status)
+
+
+def minutes_ago(factory: Factory, minutes: float) -> datetime:
+    """A moment before the test's current time."""
+    return factory.clock.now() - timedelta(minutes=minutes)
