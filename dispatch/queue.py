@@ -66,9 +66,11 @@ async def queued_requests(session: AsyncSession, language: str) -> list[Interpre
     return list(rows)
 
 
-async def queue_views(session: AsyncSession, language: str) -> list[RequestView]:
+async def queue_views(
+    session: AsyncSession, language: str, queue: list[InterpretationRequest] | None = None
+) -> list[RequestView]:
     """Views of every queued request of a language, with position and expected wait."""
-    queue = await queued_requests(session, language)
+    queue = await queued_requests(session, language) if queue is None else queue
     if not queue:
         return []
     avg = await average_wait(session, language)
@@ -93,11 +95,9 @@ async def tell_queue(session: AsyncSession, languages: set[str], news: News) -> 
     """Tell every counsellor waiting in these languages' queues their position and ETA."""
     for language in sorted(languages):
         queue = await queued_requests(session, language)
-        if not queue:
-            continue
-        ids = {req.id: req.counsellor_id for req in queue}
-        for view in await queue_views(session, language):
-            news.tell(ids[view.id], request_message(view))
+        views = await queue_views(session, language, queue)
+        for req, view in zip(queue, views, strict=True):
+            news.tell(req.counsellor_id, request_message(view))
 
 
 async def record_wait(session: AsyncSession, language: str, wait_s: float) -> None:

@@ -95,7 +95,11 @@ async def cancel_request(request: web.Request) -> web.Response:
     app = request.app
     async with app[DATABASE].write() as session:
         req, news = await service.cancel_request(
-            session, request.match_info["request_id"], identity.user_id, app[CLOCK].now()
+            session,
+            request.match_info["request_id"],
+            identity.user_id,
+            app[CLOCK].now(),
+            app[SETTINGS],
         )
         view = await current_view(session, req)
     await news.publish(app[BUS])

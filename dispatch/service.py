@@ -324,7 +324,7 @@ async def get_request(
 
 
 async def cancel_request(
-    session: AsyncSession, request_id: str, counsellor_id: str, now: datetime
+    session: AsyncSession, request_id: str, counsellor_id: str, now: datetime, settings: Settings
 ) -> tuple[InterpretationRequest, News]:
     """The counsellor withdraws a request that is still queued or being offered."""
     req = await lock_request(session, request_id)
@@ -341,15 +341,15 @@ async def cancel_request(
         updated_at=now,
     )
     if not moved:
-        raise NotCancellable(f"The request is {str(req.state)}; it cannot be cancelled.")
+        raise NotCancellable(f"The request is {req.state!s}; it cannot be cancelled.")
     news = News()
-    for offer_id, interpreter_id in await close_pending_offers(
-        session, req.id, OfferState.REVOKED, "cancelled", now
-    ):
+    revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, "cancelled", now)
+    for offer_id, interpreter_id in revoked:
         news.tell(interpreter_id, revoked_message(offer_id, "cancelled"))
     news.tell(req.counsellor_id, request_message(await current_view(session, req)))
     if was_queued:
         await tell_queue(session, {req.language}, news)
+    await offer_queued_to_each(session, [i for _, i in revoked], now, settings, news)
     log.info("request_cancelled", request_id=req.id)
     return req, news
 
@@ -414,15 +414,7 @@ async def accept_offer(
         updated_at=now,
     ):
         raise OfferExpired() if req.state == RequestState.EXPIRED else OfferTaken()
-    won = await session.exec(
-        update(Offer)
-        .where(col(Offer.id) == offer.id)
-        .where(col(Offer.state) == OfferState.PENDING.value)
-        .values(state=OfferState.ACCEPTED.value, decided_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if won.rowcount != 1:
-        raise OfferTaken()
+    # The interpreter row is locked before the offer row, as every other path does.
     if not await transition(
         session,
         interpreter_id,
@@ -432,6 +424,15 @@ async def accept_offer(
         missed_offers=0,
     ):
         raise NotAvailable()
+    won = await session.exec(
+        update(Offer)
+        .where(col(Offer.id) == offer.id)
+        .where(col(Offer.state) == OfferState.PENDING.value)
+        .values(state=OfferState.ACCEPTED.value, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if won.rowcount != 1:
+        raise OfferTaken()
     call = Call(
         id=call_id,
         request_id=req.id,
@@ -451,9 +452,8 @@ async def accept_offer(
         # "One live call per interpreter": the database refuses a second one.
         raise InCallAlready() from None
     news = News()
-    for other_id, other_interpreter in await close_pending_offers(
-        session, req.id, OfferState.REVOKED, "taken", now
-    ):
+    revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, "taken", now)
+    for other_id, other_interpreter in revoked:
         news.tell(other_interpreter, revoked_message(other_id, "taken"))
     await record_wait(session, req.language, (now - req.created_at).total_seconds())
     view = await load_call_view(session, call)
@@ -461,6 +461,7 @@ async def accept_offer(
     news.tell(req.counsellor_id, call_message(view))
     news.tell(interpreter_id, call_message(view))
     log.info("offer_accepted", offer_id=offer.id, request_id=req.id, call_id=call.id)
+    await offer_queued_to_each(session, [i for _, i in revoked], now, settings, news)
     return view, news
 
 
@@ -590,6 +591,18 @@ async def offer_queued_to(
         await tell_queue(session, {req.language}, news)
         return news
     return news
+
+
+async def offer_queued_to_each(
+    session: AsyncSession,
+    interpreter_ids: list[str],
+    now: datetime,
+    settings: Settings,
+    news: News,
+) -> None:
+    """Interpreters whose offers were withdrawn are free again: offer them queued work."""
+    for interpreter_id in sorted(set(interpreter_ids)):
+        news.extend(await offer_queued_to(session, interpreter_id, now, settings))
 
 
 def _meets_wishes(

@@ -28,6 +28,7 @@ from dispatch.service import (
     close_pending_offers,
     move_request,
     offer_queued_to,
+    offer_queued_to_each,
     send_next_wave,
 )
 from dispatch.views import request_message, revoked_message
@@ -73,13 +74,13 @@ async def _expire_request(
         wave_deadline=None,
         updated_at=now,
     )
-    for offer_id, interpreter_id in await close_pending_offers(
-        session, req.id, OfferState.REVOKED, "expired", now
-    ):
+    revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, "expired", now)
+    for offer_id, interpreter_id in revoked:
         news.tell(interpreter_id, revoked_message(offer_id, "expired"))
     news.tell(req.counsellor_id, request_message(await current_view(session, req)))
     if was_queued:
         await tell_queue(session, {req.language}, news)
+    await offer_queued_to_each(session, [i for _, i in revoked], now, settings, news)
     log.info("request_expired", request_id=req.id, language=req.language)
     return news
 
@@ -102,6 +103,8 @@ async def _end_wave(
     for interpreter_id in sorted({i for _, i in missed}):
         await _count_miss(session, interpreter_id, now, settings, news)
     await send_next_wave(session, req, now, settings, news)
+    # Who missed this request but is still available may serve an older queued one.
+    await offer_queued_to_each(session, [i for _, i in missed], now, settings, news)
     return news
 
 

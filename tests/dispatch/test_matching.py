@@ -29,9 +29,7 @@ async def accept_next_offer(person) -> dict:
 
 
 class TestQueue:
-    async def test_position_and_assignment_when_an_interpreter_comes_online(
-        self, desk, factory
-    ):
+    async def test_position_and_assignment_when_an_interpreter_comes_online(self, desk, factory):
         """Requests queue in order; an interpreter going available gets the oldest first."""
         first_c, second_c = await desk.counsellor(), await desk.counsellor()
         interpreter = await desk.interpreter(["ar"], status="away")
@@ -61,7 +59,7 @@ class TestQueue:
         assert queued[0]["queue_position"] == 1
         assert queued[0]["eta_s"] == pytest.approx(first_wait, abs=1)
         assert queued[1]["eta_s"] == pytest.approx(2 * first_wait, abs=1)
-        status, body = await waiting[1].get(f"/api/requests/{queued[1]['id']}")
+        _, body = await waiting[1].get(f"/api/requests/{queued[1]['id']}")
         assert body["request"]["eta_s"] == queued[1]["eta_s"]
         # A second interpreter online halves the waits.
         helper = await desk.interpreter(["uk"], status="away")
@@ -71,7 +69,7 @@ class TestQueue:
                 .where(Interpreter.user_id == helper.id)
                 .values(status=Presence.BUSY.value)
             )
-        status, body = await waiting[1].get(f"/api/requests/{queued[1]['id']}")
+        _status, body = await waiting[1].get(f"/api/requests/{queued[1]['id']}")
         assert body["request"]["eta_s"] == pytest.approx(first_wait, abs=1)
 
     async def test_queue_figures_for_the_languages_list(self, desk, client):
@@ -237,7 +235,7 @@ class TestPreferences:
         req = await desk.ask(counsellor, "fa-AF", gender="female", required=True)
         await desk.sweep(settings.preference_relax_s + 1)
         await male.no_event("offer")
-        status, body = await counsellor.get(f"/api/requests/{req['id']}")
+        _status, body = await counsellor.get(f"/api/requests/{req['id']}")
         assert body["request"]["state"] == "queued"
         assert body["request"]["preferences"]["required"] is True
 

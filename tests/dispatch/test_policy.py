@@ -38,7 +38,9 @@ class TestLongestIdle:
 
     def test_who_missed_it_comes_after_new_people(self):
         """Someone who let this request's offer run out is asked again only after the others."""
-        ranked = rank_candidates("longest_idle", [cand("missed", 90, missed_before=True), cand("new", 1)])
+        ranked = rank_candidates(
+            "longest_idle", [cand("missed", 90, missed_before=True), cand("new", 1)]
+        )
         assert names(ranked) == ["new", "missed"]
 
     def test_wave_takes_the_first_n(self):

@@ -112,7 +112,7 @@ class TestBadInput:
     async def test_only_counsellors_ask(self, desk):
         """An interpreter cannot make a request."""
         interpreter = await desk.interpreter(["ar"])
-        status, body = await interpreter.post("/api/requests", {"language": "ar"})
+        status, _body = await interpreter.post("/api/requests", {"language": "ar"})
         assert status == 403
 
 
@@ -288,7 +288,7 @@ class TestExpiry:
         await desk.interpreter(["ar"], status="away")
         req = await desk.ask(counsellor, "ar")
         await desk.sweep(settings.request_max_wait_s - 1)
-        status, body = await counsellor.get(f"/api/requests/{req['id']}")
+        _status, body = await counsellor.get(f"/api/requests/{req['id']}")
         assert body["request"]["state"] == "queued"
         await desk.sweep(1)
         updated = await counsellor.next_event("request.updated")
