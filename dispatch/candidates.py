@@ -117,25 +117,32 @@ async def find_candidates(
     ranks: dict[str, int],
     now: datetime,
     limit: int | None,
+    *,
+    fresh: bool = False,
 ) -> list[Candidate]:
     """Free interpreters who can serve the request, in groups the policy ranks further.
 
     Groups, in order: not yet offered this request (exact variant, then related), then
     those who let an offer of it run out before. Nobody who declined it is offered it
-    again. With `limit`, stops once that many are found (each group in idle order).
+    again. With `limit`, stops once that many are found (each group in idle order). A
+    `fresh` request has no history yet, which saves the history conditions.
     """
     exact = sorted(t for t, r in ranks.items() if r == 0)
     related = sorted(t for t, r in ranks.items() if r == 1)
     wishes = preference_filter(req) if preferences_hold(req, now) else []
     found: list[Candidate] = []
-    for missed in (False, True):
+    for missed in (False,) if fresh else (False, True):
         history = (
-            and_(
-                _offered(req.id, [OfferState.EXPIRED]),
-                ~_offered(req.id, [OfferState.DECLINED]),
+            true()
+            if fresh
+            else (
+                and_(
+                    _offered(req.id, [OfferState.EXPIRED]),
+                    ~_offered(req.id, [OfferState.DECLINED]),
+                )
+                if missed
+                else ~_offered(req.id, list(OfferState))
             )
-            if missed
-            else ~_offered(req.id, list(OfferState))
         )
         for rank, tags, others in ((0, exact, []), (1, related, exact)):
             want = None if limit is None else limit - len(found)

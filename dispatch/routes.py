@@ -60,6 +60,7 @@ async def create_request(request: web.Request, body: RequestBody) -> web.Respons
             ),
             now=app[CLOCK].now(),
             settings=app[SETTINGS],
+            organization_name=identity.organization_name,
         )
         view = await current_view(session, req)
     await news.publish(app[BUS])

@@ -22,6 +22,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.models import Organization, Role
+from accounts.views import OrganizationView
 from dispatch import candidates as cands
 from dispatch.errors import (
     NotAvailable,
@@ -159,10 +160,14 @@ async def claim_request(
 # -- offering ---------------------------------------------------------------------------------
 
 
-async def _organization(session: AsyncSession, organization_id: str) -> Organization:
-    org = await session.get(Organization, organization_id)
-    assert org is not None  # a foreign key guarantees it
-    return org
+async def _organization(
+    session: AsyncSession, req: InterpretationRequest, name: str | None
+) -> OrganizationView:
+    if name is None:
+        org = await session.get(Organization, req.organization_id)
+        assert org is not None  # a foreign key guarantees it
+        name = org.name
+    return OrganizationView(id=req.organization_id, name=name)
 
 
 async def _insert_offers(
@@ -211,12 +216,37 @@ async def _insert_offers(
 
 
 async def _tell_offers(
-    session: AsyncSession, req: InterpretationRequest, offers: list[Offer], news: News
+    session: AsyncSession,
+    req: InterpretationRequest,
+    offers: list[Offer],
+    news: News,
+    organization_name: str | None = None,
 ) -> None:
-    org = await _organization(session, req.organization_id)
+    org = await _organization(session, req, organization_name)
     for offer in offers:
         news.tell(offer.interpreter_id, offer_message(offer_view(offer, req, org)))
-        log.info("offer_sent", offer_id=offer.id, request_id=req.id, language=req.language)
+    log.info("wave_sent", request_id=req.id, language=req.language, offers=len(offers))
+
+
+async def _pick_wave(
+    session: AsyncSession,
+    req: InterpretationRequest,
+    ranks: dict[str, int],
+    now: datetime,
+    settings: Settings,
+    fresh: bool,
+) -> list[str]:
+    """Who gets the next wave: candidates from the database, ordered by the policy."""
+    policy = settings.matching_policy
+    found = await cands.find_candidates(
+        session, req, ranks, now, prefetch_limit(policy, settings.offer_wave_size), fresh=fresh
+    )
+    if policy == FEWEST_MINUTES_TODAY and found:
+        minutes = await cands.minutes_today(
+            session, [c.interpreter_id for c in found], now, settings.timezone
+        )
+        found = [replace(c, minutes_today=minutes[c.interpreter_id]) for c in found]
+    return [c.interpreter_id for c in next_wave(policy, found, settings.offer_wave_size)]
 
 
 async def send_next_wave(
@@ -226,39 +256,53 @@ async def send_next_wave(
     settings: Settings,
     news: News,
     ranks: dict[str, int] | None = None,
+    *,
+    fresh: bool = False,
+    organization_name: str | None = None,
 ) -> None:
-    """Offer a locked open request to the next wave of candidates, or queue it."""
+    """Offer an open request to the next wave of candidates, or queue it.
+
+    The request is locked by the caller; a `fresh` one is not written yet and is inserted
+    straight in its resulting state (one statement less on the hot path).
+    """
     ranks = ranks if ranks is not None else await cands.serving_ranks(session, req.language)
-    policy = settings.matching_policy
     deadline = now + timedelta(seconds=settings.offer_timeout_s)
+    was_queued = req.state == RequestState.QUEUED and not fresh
     offers: list[Offer] = []
+    moved_to_offering = False
     for _attempt in range(_MAX_OFFER_ATTEMPTS):
-        found = await cands.find_candidates(
-            session, req, ranks, now, prefetch_limit(policy, settings.offer_wave_size)
-        )
-        if policy == FEWEST_MINUTES_TODAY and found:
-            minutes = await cands.minutes_today(
-                session, [c.interpreter_id for c in found], now, settings.timezone
-            )
-            found = [replace(c, minutes_today=minutes[c.interpreter_id]) for c in found]
-        wave = next_wave(policy, found, settings.offer_wave_size)
+        wave = await _pick_wave(session, req, ranks, now, settings, fresh)
         if not wave:
             break
-        offers = await _insert_offers(session, req, [c.interpreter_id for c in wave], now, deadline)
+        if fresh:
+            req.state = RequestState.OFFERING
+            req.wave_deadline = deadline
+            req.waves = 1
+            session.add(req)
+            await session.flush()
+            fresh, moved_to_offering = False, True
+        offers = await _insert_offers(session, req, wave, now, deadline)
         if offers:
             break
-    was_queued = req.state == RequestState.QUEUED
+    if fresh:
+        # Nobody to offer it to: the new request goes straight into the queue.
+        session.add(req)
+        await session.flush()
+        log.info("request_queued", request_id=req.id, language=req.language)
+        await tell_queue(session, {req.language}, news)
+        return
     if offers:
-        await move_request(
-            session,
-            req,
-            OPEN,
-            state=RequestState.OFFERING,
-            wave_deadline=deadline,
-            waves=req.waves + 1,
-            updated_at=now,
-        )
-        await _tell_offers(session, req, offers, news)
+        if not moved_to_offering:
+            await move_request(
+                session,
+                req,
+                OPEN,
+                state=RequestState.OFFERING,
+                wave_deadline=deadline,
+                waves=req.waves + 1,
+                updated_at=now,
+            )
+        await _tell_offers(session, req, offers, news, organization_name)
         if was_queued:
             news.tell(req.counsellor_id, request_message(await current_view(session, req)))
             await tell_queue(session, {req.language}, news)
@@ -280,6 +324,7 @@ async def create_request(
     wishes: Wishes,
     now: datetime,
     settings: Settings,
+    organization_name: str | None = None,
 ) -> tuple[InterpretationRequest, News]:
     """A counsellor asks for an interpreter; the first wave goes out at once, or it queues."""
     tag = normalize_tag(language)
@@ -305,10 +350,17 @@ async def create_request(
         else None,
         expires_at=now + timedelta(seconds=settings.request_max_wait_s),
     )
-    session.add(req)
-    await session.flush()
     news = News()
-    await send_next_wave(session, req, now, settings, news, ranks)
+    await send_next_wave(
+        session,
+        req,
+        now,
+        settings,
+        news,
+        ranks,
+        fresh=True,
+        organization_name=organization_name,
+    )
     log.info("request_created", request_id=req.id, language=tag, state=str(req.state))
     return req, news
 
@@ -601,8 +653,19 @@ async def offer_queued_to_each(
     news: News,
 ) -> None:
     """Interpreters whose offers were withdrawn are free again: offer them queued work."""
+    if not interpreter_ids or not await _anything_queued(session):
+        return
     for interpreter_id in sorted(set(interpreter_ids)):
         news.extend(await offer_queued_to(session, interpreter_id, now, settings))
+
+
+async def _anything_queued(session: AsyncSession) -> bool:
+    result = await session.exec(
+        select(InterpretationRequest.id)
+        .where(col(InterpretationRequest.state) == RequestState.QUEUED.value)
+        .limit(1)
+    )
+    return result.first() is not None
 
 
 def _meets_wishes(

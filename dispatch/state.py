@@ -14,6 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.models import Organization, Role
+from accounts.views import OrganizationView
 from dispatch.models import Call, CallState, InterpretationRequest, Offer, OfferState
 from dispatch.queue import current_view
 from dispatch.service import OPEN
@@ -51,7 +52,8 @@ async def current_state(
             .where(col(Offer.expires_at) > now)
         )
         for offer, req, org in offers:
-            messages.append(offer_message(offer_view(offer, req, org)))
+            organization = OrganizationView(id=org.id, name=org.name)
+            messages.append(offer_message(offer_view(offer, req, organization)))
         party = col(Call.interpreter_id)
     else:
         return messages

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts.models import Organization, User
+from accounts.models import User
 from accounts.views import OrganizationView
 from dispatch.models import Call, InterpretationRequest, Offer, RequestState
 
@@ -108,13 +108,15 @@ def request_view(
     )
 
 
-def offer_view(offer: Offer, req: InterpretationRequest, organization: Organization) -> OfferView:
+def offer_view(
+    offer: Offer, req: InterpretationRequest, organization: OrganizationView
+) -> OfferView:
     """An offer as the interpreter's page shows it."""
     return OfferView(
         id=offer.id,
         request_id=req.id,
         language=req.language,
-        organization=OrganizationView(id=organization.id, name=organization.name),
+        organization=organization,
         expires_at=offer.expires_at,
         preferences=preferences_view(req),
     )
