@@ -361,6 +361,9 @@ async def create_request(
         fresh=True,
         organization_name=organization_name,
     )
+    if req.state == RequestState.OFFERING:
+        # Other tabs of the counsellor learn of the new request too (queued ones already did).
+        news.tell(counsellor_id, request_message(await current_view(session, req)))
     log.info("request_created", request_id=req.id, language=tag, state=str(req.state))
     return req, news
 
