@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from accounts.models import ApiToken, Organization, Role, User
 from accounts.passwords import hash_password_sync
@@ -143,6 +143,11 @@ async def seed(url: str, size: int, rng: random.Random) -> Roster:
         ):
             for start in range(0, len(rows), 2000):
                 await session.exec(insert(table), params=rows[start : start + 2000])
+    if db.dialect == "postgresql":
+        # Planner statistics, as autovacuum gathers them soon after any bulk import.
+        async with db.engine.connect() as conn:
+            conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await conn.execute(text("ANALYZE"))
     await db.close()
     return roster
 

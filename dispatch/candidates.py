@@ -157,7 +157,9 @@ async def find_candidates(
                 .where(~_HAS_PENDING_OFFER)
                 .where(history)
                 .where(*wishes)
-                .order_by(col(Interpreter.idle_since), col(Interpreter.user_id))
+                # idle_since alone, so that the index delivers rows in order with no sort;
+                # equal times come in index order (stable between calls).
+                .order_by(col(Interpreter.idle_since))
                 .limit(want)
                 .with_for_update(of=Interpreter, skip_locked=True)
             )
