@@ -1,8 +1,8 @@
 """The current dispatch state of a user, sent on every (re)connect of a socket.
 
 The bus drops news while a socket is away, so each new socket gets from the database:
-a counsellor their open requests, an interpreter their pending offers, and both their
-live calls.
+a counsellor their open requests, an interpreter their pending offers. (Live calls are
+sent by the call rooms' own on-connect hook.)
 """
 
 from __future__ import annotations
@@ -15,16 +15,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.models import Organization, Role
 from accounts.views import OrganizationView
-from dispatch.models import Call, CallState, InterpretationRequest, Offer, OfferState
+from dispatch.models import InterpretationRequest, Offer, OfferState
 from dispatch.queue import current_view
 from dispatch.service import OPEN
-from dispatch.views import (
-    call_message,
-    load_call_view,
-    offer_message,
-    offer_view,
-    request_message,
-)
+from dispatch.views import offer_message, offer_view, request_message
 
 
 async def current_state(
@@ -41,7 +35,6 @@ async def current_state(
         )
         for req in requests:
             messages.append(request_message(await current_view(session, req)))
-        party = col(Call.counsellor_id)
     elif role == Role.INTERPRETER:
         offers = await session.exec(
             select(Offer, InterpretationRequest, Organization)
@@ -54,12 +47,4 @@ async def current_state(
         for offer, req, org in offers:
             organization = OrganizationView(id=org.id, name=org.name)
             messages.append(offer_message(offer_view(offer, req, organization)))
-        party = col(Call.interpreter_id)
-    else:
-        return messages
-    calls = await session.exec(
-        select(Call).where(party == user_id).where(col(Call.state) != CallState.ENDED.value)
-    )
-    for call in calls:
-        messages.append(call_message(await load_call_view(session, call)))
     return messages

@@ -20,7 +20,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatch.models import InterpretationRequest, OfferState, RequestState
-from dispatch.news import News
+from dispatch.news import News, PresenceAnnouncer
 from dispatch.queue import current_view, tell_queue
 from dispatch.service import (
     OPEN,
@@ -45,11 +45,6 @@ BATCH = 200
 """Due rows handled per kind and sweep; the rest wait for the next sweep."""
 
 Step = Callable[[AsyncSession, str, datetime, Settings], Awaitable[News]]
-
-
-def presence_message(status: Presence, reason: str) -> dict[str, str]:
-    """Tells an interpreter's pages that dispatch changed their status."""
-    return {"type": "presence.updated", "status": status.value, "reason": reason}
 
 
 async def _expire_request(
@@ -129,7 +124,7 @@ async def _count_miss(
         to=Presence.AWAY,
         now=now,
     ):
-        news.tell(interpreter_id, presence_message(Presence.AWAY, "missed_offers"))
+        news.presence_changed(interpreter_id, Presence.AWAY, "missed_offers")
         log.info("interpreter_auto_away", interpreter_id=interpreter_id, missed=count)
 
 
@@ -167,7 +162,7 @@ async def _end_wrap_up(
     # A wrap-up skipped or extended meanwhile leaves the row alone.
     if not moved:
         return news
-    news.tell(interpreter_id, presence_message(Presence.AVAILABLE, "wrap_up_ended"))
+    news.presence_changed(interpreter_id, Presence.AVAILABLE, "wrap_up_ended")
     news.extend(await offer_queued_to(session, interpreter_id, now, settings))
     return news
 
@@ -186,8 +181,18 @@ def _request_ids(*conditions: ColumnElement[bool], order: object) -> object:
     )
 
 
-async def sweep(db: Database, bus: Bus, settings: Settings, now: datetime) -> int:
-    """Apply every deadline due at `now`; returns how many rows were looked at."""
+async def sweep(
+    db: Database,
+    bus: Bus,
+    settings: Settings,
+    now: datetime,
+    announce: PresenceAnnouncer | None = None,
+) -> int:
+    """Apply every deadline due at `now`; returns how many rows were looked at.
+
+    `announce` is told of the presence changes made (auto-away, end of wrap-up) after
+    their commit; without it the interpreter's sockets get `presence.updated`.
+    """
     open_states = [s.value for s in OPEN]
     work: list[tuple[Step, list[str]]] = [
         (
@@ -227,7 +232,7 @@ async def sweep(db: Database, bus: Bus, settings: Settings, now: datetime) -> in
     handled = 0
     for step, ids in work:
         for row_id in ids:
-            handled += await _apply(db, bus, step, row_id, now, settings)
+            handled += await _apply(db, bus, step, row_id, now, settings, announce)
     # Wrap-up ends after the request work, so a freed interpreter takes the oldest request.
     wrap_ups = await _due(
         db,
@@ -238,12 +243,18 @@ async def sweep(db: Database, bus: Bus, settings: Settings, now: datetime) -> in
         .limit(BATCH),
     )
     for interpreter_id in wrap_ups:
-        handled += await _apply(db, bus, _end_wrap_up, interpreter_id, now, settings)
+        handled += await _apply(db, bus, _end_wrap_up, interpreter_id, now, settings, announce)
     return handled
 
 
 async def _apply(
-    db: Database, bus: Bus, step: Step, row_id: str, now: datetime, settings: Settings
+    db: Database,
+    bus: Bus,
+    step: Step,
+    row_id: str,
+    now: datetime,
+    settings: Settings,
+    announce: PresenceAnnouncer | None,
 ) -> int:
     """One due row in its own transaction; a failure is logged and retried next sweep."""
     try:
@@ -252,7 +263,7 @@ async def _apply(
     except Exception:
         log.exception("sweep_step_failed", step=step.__name__, row_id=row_id)
         return 0
-    await news.publish(bus)
+    await news.publish(bus, announce)
     return 1
 
 

@@ -158,9 +158,3 @@ async def make_specialization(factory: Factory, name: str) -> None:
     async with factory.db.write() as session:
         if await session.get(Specialization, name) is None:
             session.add(Specialization(name=name))
-
-
-# Attached as methods, so that the class body above stays untouched and merges stay easy.
-Factory.interpreter = make_interpreter  # type: ignore[attr-defined]
-Factory.presence = set_presence  # type: ignore[attr-defined]
-Factory.specialization = make_specialization  # type: ignore[attr-defined]

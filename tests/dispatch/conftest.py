@@ -17,7 +17,7 @@ from infra.appkeys import BUS, DATABASE, SETTINGS
 from infra.config import Settings
 from infra.db import Database
 from interpreters.models import Interpreter
-from tests.factories import Factory
+from tests.factories import Factory, make_interpreter
 
 
 @dataclass
@@ -85,7 +85,7 @@ class Desk:
         return await self._person(user)
 
     async def interpreter(self, languages: list[str], **kw: Any) -> Person:
-        user = await self.factory.interpreter(languages, **kw)  # type: ignore[attr-defined]
+        user = await make_interpreter(self.factory, languages, **kw)
         return await self._person(user)
 
     async def _person(self, user: User) -> Person:
