@@ -12,13 +12,14 @@ from pydantic import BaseModel
 from accounts.access import require_user
 from accounts.models import Role
 from dispatch import calls
-from dispatch.calls import CallView, Ending
+from dispatch.calls import Ending
 from dispatch.hooks import CALL_ENDED_HOOKS, CallEndedHook
+from dispatch.views import CallView, load_call_view
 from infra.appkeys import BUS, CLOCK, DATABASE, SETTINGS
 from infra.bus import publish_json, user_channel
 from infra.http import json_response
 from infra.openapi import ApiRoutes
-from interpreters.keys import PRESENCE_LISTENERS
+from interpreters.events import presence_changed
 from interpreters.models import Presence
 
 log = structlog.get_logger(__name__)
@@ -57,11 +58,7 @@ async def announce_ending(app: web.Application, ending: Ending, view: CallView) 
     )
     await publish_call(app, view)
     if ending.wrap_up:
-        for listener in app[PRESENCE_LISTENERS]:
-            try:
-                await listener(app, ending.call.interpreter_id, Presence.WRAP_UP)
-            except Exception:
-                log.exception("presence_listener_failed", interpreter_id=ending.call.interpreter_id)
+        await presence_changed(app, ending.call.interpreter_id, Presence.WRAP_UP)
 
 
 async def hang_up(app: web.Application, call_id: str, user_id: str) -> tuple[CallView, bool]:
@@ -77,7 +74,7 @@ async def hang_up(app: web.Application, call_id: str, user_id: str) -> tuple[Cal
             wrap_up_s=app[SETTINGS].wrap_up_s,
             hooks=call_ended_hooks(app),
         )
-        view = await calls.call_view(session, call)
+        view = await load_call_view(session, call)
     if ending is not None:
         await announce_ending(app, ending, view)
     return view, ending is not None
@@ -99,7 +96,7 @@ async def get_call(request: web.Request) -> web.Response:
             identity.user_id,
             admin=identity.role == Role.ADMIN,
         )
-        view = await calls.call_view(session, call)
+        view = await load_call_view(session, call)
     return json_response(CallResponse(call=view))
 
 
@@ -146,7 +143,7 @@ async def sweep_calls(app: web.Application) -> list[CallView]:
                 wrap_up_s=settings.wrap_up_s,
                 hooks=call_ended_hooks(app),
             )
-            view = await calls.call_view(session, ending.call) if ending else None
+            view = await load_call_view(session, ending.call) if ending else None
         if ending is not None and view is not None:
             await announce_ending(app, ending, view)
             ended.append(view)

@@ -13,12 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel
 from sqlalchemy import and_, delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts.models import User
 from dispatch.hooks import CallEndedHook
 from dispatch.models import Call, CallPresence, CallState, EndReason
 from infra.errors import Conflict, Forbidden, NotFound
@@ -48,68 +46,6 @@ def call_channel(call_id: str) -> str:
     """The bus channel of a call room: presence news and call updates for every instance
     that holds a socket in the room."""
     return f"call:{call_id}"
-
-
-# --- the call object of the contract ---------------------------------------------------
-# The dispatch views module will hold the one `call` view; this is its twin until merged.
-
-
-class CallParty(BaseModel):
-    id: str
-    display_name: str
-
-
-class CallView(BaseModel):
-    """The `call` object of PROTOCOL.md."""
-
-    id: str
-    request_id: str
-    language: str
-    counsellor: CallParty
-    interpreter: CallParty
-    state: CallState
-    created_at: datetime
-    connected_at: datetime | None = None
-    ended_at: datetime | None = None
-    end_reason: str | None = None
-    duration_s: int | None = None
-
-
-def duration_s(call: Call) -> int | None:
-    """Whole seconds from connected to ended; None unless the call connected and ended."""
-    if call.connected_at is None or call.ended_at is None:
-        return None
-    return max(0, round((call.ended_at - call.connected_at).total_seconds()))
-
-
-async def call_view(session: AsyncSession, call: Call) -> CallView:
-    """The call as its participants see it."""
-    users = {
-        u.id: u
-        for u in (
-            await session.exec(
-                select(User).where(col(User.id).in_([call.counsellor_id, call.interpreter_id]))
-            )
-        ).all()
-    }
-
-    def party(user_id: str) -> CallParty:
-        user = users.get(user_id)
-        return CallParty(id=user_id, display_name=user.display_name if user else "")
-
-    return CallView(
-        id=call.id,
-        request_id=call.request_id,
-        language=call.language,
-        counsellor=party(call.counsellor_id),
-        interpreter=party(call.interpreter_id),
-        state=call.state,
-        created_at=call.created_at,
-        connected_at=call.connected_at,
-        ended_at=call.ended_at,
-        end_reason=call.end_reason,
-        duration_s=duration_s(call),
-    )
 
 
 # --- who is asking ---------------------------------------------------------------------

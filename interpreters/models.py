@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column
+from sqlalchemy import Column, Index
 from sqlmodel import Field, SQLModel
 
 from infra.db import UTCDateTime, str_enum
@@ -26,6 +26,8 @@ class Interpreter(SQLModel, table=True):
     """The interpreter profile of an interpreter user, with its live presence."""
 
     __tablename__ = "interpreter"
+    # Dispatch walks available interpreters in longest-idle order without a full scan.
+    __table_args__ = (Index("ix_interpreter_status_idle", "status", "idle_since"),)
 
     user_id: str = Field(foreign_key="user_account.id", primary_key=True, max_length=32)
     gender: str | None = Field(default=None, max_length=20)

@@ -28,6 +28,7 @@ from dispatch import calls
 from dispatch.call_routes import hang_up, publish_call
 from dispatch.calls import CallEnded
 from dispatch.models import Call, CallPresence, CallState
+from dispatch.views import load_call_view
 from infra import jsonio
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
 from infra.bus import Bus, Subscription, publish_json, user_channel
@@ -460,7 +461,7 @@ class Rooms:
         """A (re)connected socket learns its live calls from the database."""
         async with self._db.read() as session:
             live = await calls.live_calls_of(session, conn.user_id)
-            views = [await calls.call_view(session, call) for call in live]
+            views = [await load_call_view(session, call) for call in live]
         for view in views:
             conn.send({"type": "call.updated", "call": view})
 
@@ -494,7 +495,7 @@ async def handle_media(app: web.Application, conn: Connection, msg: CallMedia) -
         call, changed = await calls.report_media(
             session, msg.call_id, conn.user_id, msg.state, app[CLOCK].now()
         )
-        view = await calls.call_view(session, call) if changed else None
+        view = await load_call_view(session, call) if changed else None
     if view is not None:
         log.info("call_connected", call_id=call.id)
         await publish_call(app, view)

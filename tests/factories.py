@@ -255,3 +255,64 @@ class Factory:
             request.call_id = call.id
             session.add(request)
         return call
+
+
+# -- roster and dispatch builders (dispatch tests) ---------------------------------------------
+
+
+async def make_interpreter(
+    factory: Factory,
+    languages: list[str],
+    *,
+    gender: str | None = None,
+    specializations: list[str] | None = None,
+    status: str = "available",
+    idle_since: Any = None,
+    display_name: str | None = None,
+) -> User:
+    """An interpreter user with a profile, languages and skills, written directly as rows."""
+    from interpreters.models import (
+        Interpreter,
+        InterpreterLanguage,
+        InterpreterSpecialization,
+        Presence,
+        Specialization,
+    )
+
+    user = await factory.user(Role.INTERPRETER, display_name=display_name)
+    now = factory.clock.now()
+    async with factory.db.write() as session:
+        session.add(
+            Interpreter(
+                user_id=user.id,
+                gender=gender,
+                status=Presence(status),
+                status_changed_at=now,
+                idle_since=idle_since or now,
+            )
+        )
+        for tag in languages:
+            session.add(InterpreterLanguage(interpreter_id=user.id, tag=tag))
+        for name in specializations or []:
+            if await session.get(Specialization, name) is None:
+                session.add(Specialization(name=name))
+                await session.flush()
+            session.add(InterpreterSpecialization(interpreter_id=user.id, specialization=name))
+    return user
+
+
+async def set_presence(factory: Factory, user: User, status: str) -> None:
+    """What the roster's status endpoint does: change one's own status and announce it."""
+    from interpreters.models import Presence
+    from interpreters.routes import change_own_status
+
+    await change_own_status(factory.client.app, user.id, Presence(status))
+
+
+async def make_specialization(factory: Factory, name: str) -> None:
+    """An entry of the admin-managed list of specialisations."""
+    from interpreters.models import Specialization
+
+    async with factory.db.write() as session:
+        if await session.get(Specialization, name) is None:
+            session.add(Specialization(name=name))

@@ -19,6 +19,10 @@ from billing.usage import record_usage
 from dispatch.call_routes import api as calls_api
 from dispatch.call_routes import sweep_calls
 from dispatch.hooks import CALL_ENDED_HOOKS
+from dispatch.listeners import offer_queued_on_presence
+from dispatch.queue import queue_figures
+from dispatch.routes import api as dispatch_api
+from dispatch.sweeper import sweep_app
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
 from infra.bus import open_bus
 from infra.clock import Clock, SystemClock
@@ -33,7 +37,6 @@ from interpreters.keys import (
     LANGUAGE_BROADCASTER,
     PRESENCE_LISTENERS,
     QUEUE_FIGURES,
-    no_queue,
 )
 from interpreters.live import LanguageBroadcaster
 from interpreters.routes import api as roster_api
@@ -44,6 +47,7 @@ from signaling.presence import presence_hooks
 from signaling.rooms import install_rooms
 from signaling.routes import api as signaling_api
 from signaling.socket import close_all_sockets, websocket
+from signaling.state import send_current_state
 from tolk import schema
 from tolk.health import OPENAPI
 from tolk.health import routes as health_routes
@@ -57,6 +61,7 @@ API_ROUTES: tuple[ApiRoutes, ...] = (
     accounts_api,
     roster_api,
     signaling_api,
+    dispatch_api,
     calls_api,
     billing_api,
 )
@@ -85,7 +90,8 @@ def create_app(
         namespace=settings.redis_namespace,
     )
     app[PRESENCE_LISTENERS] = []
-    app[QUEUE_FIGURES] = no_queue
+    app[PRESENCE_LISTENERS].append(offer_queued_on_presence)
+    app[QUEUE_FIGURES] = queue_figures
     app[CALL_ENDED_HOOKS] = []
     app[CALL_ENDED_HOOKS].append(
         functools.partial(
@@ -118,6 +124,7 @@ def create_app(
         broadcaster = app[LANGUAGE_BROADCASTER] = LanguageBroadcaster(
             app[DATABASE], bus, lambda: app[QUEUE_FIGURES], app[CLOCK]
         )
+        hub.on_connect.append(send_current_state(app))
         yield
         await broadcaster.close()
         await close_all_sockets(app)
@@ -129,6 +136,7 @@ def create_app(
         every = {"trigger": "interval", "args": [app], "max_instances": 1, "coalesce": True}
         scheduler.add_job(sweep_presence, seconds=settings.sweep_interval_s, **every)
         scheduler.add_job(refresh_presence, seconds=settings.ws_heartbeat_s, **every)
+        scheduler.add_job(sweep_app, seconds=settings.sweep_interval_s, **every)
         scheduler.start()
         yield
         scheduler.shutdown(wait=False)

@@ -1,0 +1,53 @@
+"""Errors of dispatch, each with its wire code."""
+
+from infra.errors import Conflict, InvalidInput, NotFound
+
+
+class UnknownLanguage(InvalidInput):
+    code = "unknown_language"
+    default_message = "No interpreter in the roster speaks this language."
+
+
+class UnknownSpecialization(InvalidInput):
+    code = "unknown_specialization"
+    default_message = "No such specialisation."
+
+
+class RequestNotFound(NotFound):
+    code = "not_found"
+    default_message = "No such request."
+
+
+class NotCancellable(Conflict):
+    code = "not_cancellable"
+    default_message = "The request can no longer be cancelled."
+
+
+class OfferNotFound(NotFound):
+    code = "not_found"
+    default_message = "No such offer."
+
+
+class OfferExpired(Conflict):
+    code = "offer_expired"
+    default_message = "The offer has expired."
+
+
+class OfferTaken(Conflict):
+    code = "offer_taken"
+    default_message = "Another interpreter has taken this request."
+
+
+class OfferRevoked(Conflict):
+    code = "offer_revoked"
+    default_message = "The offer was withdrawn."
+
+
+class OfferDeclined(Conflict):
+    code = "offer_declined"
+    default_message = "You have declined this offer."
+
+
+class NotAvailable(Conflict):
+    code = "not_available"
+    default_message = "You cannot take a call in your current status."

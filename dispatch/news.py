@@ -1,0 +1,71 @@
+"""News collected inside a transaction and published only after it committed.
+
+Publishing before the commit could tell an interpreter about an offer that a rollback
+then undoes; so services append to a `News` and the edge publishes it after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from infra.bus import Bus, publish_json, user_channel
+from interpreters.models import Presence
+
+log = structlog.get_logger(__name__)
+
+PresenceAnnouncer = Callable[[str, Presence], Awaitable[None]]
+"""Announces a committed presence change (interpreter id, new status)."""
+
+
+def presence_message(status: Presence, reason: str) -> dict[str, str]:
+    """Tells an interpreter's pages that dispatch changed their status."""
+    return {"type": "presence.updated", "status": status.value, "reason": reason}
+
+
+@dataclass(frozen=True, slots=True)
+class _PresenceChange:
+    status: Presence
+    reason: str
+
+
+@dataclass
+class News:
+    """Messages for users' sockets, in the order they were decided."""
+
+    items: list[tuple[str, Any]] = field(default_factory=list)
+
+    def tell(self, user_id: str, message: Any) -> None:
+        """Queue a message for every socket of a user."""
+        self.items.append((user_id, message))
+
+    def presence_changed(self, interpreter_id: str, status: Presence, reason: str) -> None:
+        """Note that dispatch moved an interpreter's status (auto-away, end of wrap-up)."""
+        self.items.append((interpreter_id, _PresenceChange(status, reason)))
+
+    def extend(self, other: News) -> None:
+        """Append another batch of news."""
+        self.items.extend(other.items)
+
+    async def publish(self, bus: Bus, announce: PresenceAnnouncer | None = None) -> None:
+        """Send everything; a bus hiccup loses news, never state (clients re-read on connect).
+
+        Presence changes go to `announce` when given (the roster's announcement, which
+        also refreshes the languages list), else straight to the interpreter's sockets.
+        """
+        for user_id, message in self.items:
+            try:
+                if not isinstance(message, _PresenceChange):
+                    await publish_json(bus, user_channel(user_id), message)
+                elif announce is not None:
+                    await announce(user_id, message.status)
+                else:
+                    await publish_json(
+                        bus, user_channel(user_id), presence_message(message.status, message.reason)
+                    )
+            except Exception:
+                log.exception("publish_failed", user_id=user_id)
+        self.items.clear()

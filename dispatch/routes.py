@@ -1,0 +1,152 @@
+"""HTTP handlers of dispatch: requests (counsellors) and offers (interpreters)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from accounts.access import require_user
+from accounts.models import Role
+from dispatch import service
+from dispatch.announce import publish_news
+from dispatch.queue import current_view
+from dispatch.views import CallResponse, RequestResponse
+from infra.appkeys import CLOCK, DATABASE, SETTINGS
+from infra.http import json_response
+from infra.openapi import ApiRoutes
+
+api = ApiRoutes(tag="dispatch")
+
+
+class PreferencesBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    gender: str | None = Field(default=None, min_length=1, max_length=20)
+    specialization: str | None = Field(default=None, min_length=1, max_length=50)
+    audio_only: bool = False
+    required: bool = False
+    """Make gender and specialization hard requirements instead of wishes that relax."""
+
+
+class RequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: str = Field(min_length=1, max_length=35)
+    preferences: PreferencesBody = Field(default_factory=PreferencesBody)
+
+
+@api.post(
+    "/api/requests",
+    summary="Ask for an interpreter",
+    body=RequestBody,
+    response=RequestResponse,
+    status=201,
+    roles=(Role.COUNSELLOR.value,),
+)
+async def create_request(request: web.Request, body: RequestBody) -> web.Response:
+    identity = await require_user(request, Role.COUNSELLOR)
+    app = request.app
+    prefs = body.preferences
+    async with app[DATABASE].write() as session:
+        req, news = await service.create_request(
+            session,
+            counsellor_id=identity.user_id,
+            organization_id=identity.organization_id,
+            language=body.language,
+            wishes=service.Wishes(
+                gender=prefs.gender,
+                specialization=prefs.specialization,
+                audio_only=prefs.audio_only,
+                required=prefs.required,
+            ),
+            now=app[CLOCK].now(),
+            settings=app[SETTINGS],
+            organization_name=identity.organization_name,
+        )
+        view = await current_view(session, req)
+    await publish_news(app, news)
+    return json_response({"request": view}, status=201)
+
+
+@api.get(
+    "/api/requests/{request_id}",
+    summary="A request and its state",
+    response=RequestResponse,
+    roles=(Role.COUNSELLOR.value, Role.ADMIN.value),
+    errors=(404,),
+)
+async def get_request(request: web.Request) -> web.Response:
+    identity = await require_user(request, Role.COUNSELLOR, Role.ADMIN)
+    async with request.app[DATABASE].read() as session:
+        req = await service.get_request(
+            session, request.match_info["request_id"], identity.user_id, identity.role
+        )
+        view = await current_view(session, req)
+    return json_response({"request": view})
+
+
+@api.delete(
+    "/api/requests/{request_id}",
+    summary="Cancel a request that is queued or being offered",
+    response=RequestResponse,
+    roles=(Role.COUNSELLOR.value,),
+    errors=(404, 409),
+)
+async def cancel_request(request: web.Request) -> web.Response:
+    identity = await require_user(request, Role.COUNSELLOR)
+    app = request.app
+    async with app[DATABASE].write() as session:
+        req, news = await service.cancel_request(
+            session,
+            request.match_info["request_id"],
+            identity.user_id,
+            app[CLOCK].now(),
+            app[SETTINGS],
+        )
+        view = await current_view(session, req)
+    await publish_news(app, news)
+    return json_response({"request": view})
+
+
+@api.post(
+    "/api/offers/{offer_id}/accept",
+    summary="Take an offered request: the call is created",
+    response=CallResponse,
+    roles=(Role.INTERPRETER.value,),
+    errors=(404, 409),
+)
+async def accept_offer(request: web.Request) -> web.Response:
+    identity = await require_user(request, Role.INTERPRETER)
+    app = request.app
+    async with app[DATABASE].write() as session:
+        view, news = await service.accept_offer(
+            session,
+            request.match_info["offer_id"],
+            identity.user_id,
+            app[CLOCK].now(),
+            app[SETTINGS],
+        )
+    await publish_news(app, news)
+    return json_response({"call": view})
+
+
+@api.post(
+    "/api/offers/{offer_id}/decline",
+    summary="Decline an offer",
+    status=204,
+    roles=(Role.INTERPRETER.value,),
+    errors=(404, 409),
+)
+async def decline_offer(request: web.Request) -> web.Response:
+    identity = await require_user(request, Role.INTERPRETER)
+    app = request.app
+    async with app[DATABASE].write() as session:
+        news = await service.decline_offer(
+            session,
+            request.match_info["offer_id"],
+            identity.user_id,
+            app[CLOCK].now(),
+            app[SETTINGS],
+        )
+    await publish_news(app, news)
+    return web.Response(status=204)

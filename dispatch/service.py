@@ -1,0 +1,700 @@
+"""The request and offer lifecycles: ask, offer in waves, queue, accept, decline, cancel.
+
+Services take the session, the settings and `now`, never commit, and return the news to
+publish after the commit. Every transition is a guarded UPDATE checked by row count.
+Locks are always taken request first, then offers, then interpreters, so that accept,
+cancel, decline and the sweeper racing on PostgreSQL wait for each other instead of
+deadlocking; on SQLite the write transaction (BEGIN IMMEDIATE) serialises them anyway.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from accounts.models import Organization, Role
+from accounts.views import OrganizationView
+from dispatch import candidates as cands
+from dispatch.errors import (
+    NotAvailable,
+    NotCancellable,
+    OfferDeclined,
+    OfferExpired,
+    OfferNotFound,
+    OfferRevoked,
+    OfferTaken,
+    RequestNotFound,
+    UnknownLanguage,
+    UnknownSpecialization,
+)
+from dispatch.models import (
+    Call,
+    CallState,
+    InterpretationRequest,
+    Offer,
+    OfferState,
+    RequestState,
+)
+from dispatch.news import News
+from dispatch.policy import FEWEST_MINUTES_TODAY, next_wave, prefetch_limit
+from dispatch.queue import current_view, record_wait, tell_queue
+from dispatch.views import (
+    CallView,
+    call_message,
+    load_call_view,
+    offer_message,
+    offer_view,
+    request_message,
+    revoked_message,
+)
+from infra.config import Settings
+from infra.errors import Conflict
+from infra.ids import new_id
+from interpreters.languages import normalize_tag
+from interpreters.models import (
+    Interpreter,
+    InterpreterLanguage,
+    InterpreterSpecialization,
+    Presence,
+    Specialization,
+)
+from interpreters.presence import transition
+
+log = structlog.get_logger(__name__)
+
+OPEN = (RequestState.QUEUED, RequestState.OFFERING)
+_MAX_OFFER_ATTEMPTS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Wishes:
+    """What a counsellor asks for besides the language."""
+
+    gender: str | None = None
+    specialization: str | None = None
+    audio_only: bool = False
+    required: bool = False
+
+
+class InCallAlready(Conflict):
+    code = "in_call"
+    default_message = "You are already in a call."
+
+
+# -- guarded transitions ------------------------------------------------------------------
+
+
+async def move_request(
+    session: AsyncSession,
+    req: InterpretationRequest,
+    from_states: tuple[RequestState, ...],
+    **values: Any,
+) -> bool:
+    """UPDATE the request only if it is in one of `from_states`; True if it moved."""
+    result = await session.exec(
+        update(InterpretationRequest)
+        .where(col(InterpretationRequest.id) == req.id)
+        .where(col(InterpretationRequest.state).in_([s.value for s in from_states]))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        return False
+    for key, value in values.items():
+        set_committed_value(req, key, value)
+    return True
+
+
+async def close_pending_offers(
+    session: AsyncSession,
+    request_id: str,
+    state: OfferState,
+    reason: str | None,
+    now: datetime,
+) -> list[tuple[str, str]]:
+    """Move every pending offer of a request to `state`; returns (offer id, interpreter id)."""
+    result = await session.exec(
+        update(Offer)
+        .where(col(Offer.request_id) == request_id)
+        .where(col(Offer.state) == OfferState.PENDING.value)
+        .values(state=state.value, reason=reason, decided_at=now)
+        .returning(col(Offer.id), col(Offer.interpreter_id))
+        .execution_options(synchronize_session=False)
+    )
+    return [(offer_id, interpreter_id) for offer_id, interpreter_id in result]
+
+
+async def lock_request(session: AsyncSession, request_id: str) -> InterpretationRequest | None:
+    """Read a request fresh, locking its row (PostgreSQL) for the rest of the transaction."""
+    result = await session.exec(
+        select(InterpretationRequest)
+        .where(col(InterpretationRequest.id) == request_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return result.first()
+
+
+async def claim_request(
+    session: AsyncSession, request_id: str, *conditions: Any
+) -> InterpretationRequest | None:
+    """Lock a request if it still meets `conditions` and nobody else holds it (SKIP LOCKED)."""
+    result = await session.exec(
+        select(InterpretationRequest)
+        .where(col(InterpretationRequest.id) == request_id, *conditions)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return result.first()
+
+
+# -- offering ---------------------------------------------------------------------------------
+
+
+async def _organization(
+    session: AsyncSession, req: InterpretationRequest, name: str | None
+) -> OrganizationView:
+    if name is None:
+        org = await session.get(Organization, req.organization_id)
+        assert org is not None  # a foreign key guarantees it
+        name = org.name
+    return OrganizationView(id=req.organization_id, name=name)
+
+
+async def _insert_offers(
+    session: AsyncSession,
+    req: InterpretationRequest,
+    interpreter_ids: list[str],
+    now: datetime,
+    expires_at: datetime,
+) -> list[Offer]:
+    """Insert pending offers; an interpreter who got another offer meanwhile is skipped.
+
+    The partial unique index "one pending offer per interpreter" decides such a race;
+    ON CONFLICT DO NOTHING makes losing it a skip instead of an aborted transaction.
+    """
+    if not interpreter_ids:
+        return []
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    rows: list[dict[str, Any]] = [
+        {
+            "id": new_id(),
+            "request_id": req.id,
+            "interpreter_id": interpreter_id,
+            "state": OfferState.PENDING.value,
+            "created_at": now,
+            "expires_at": expires_at,
+        }
+        for interpreter_id in interpreter_ids
+    ]
+    result = await session.exec(
+        insert(Offer).values(rows).on_conflict_do_nothing().returning(col(Offer.id))
+    )
+    made = {offer_id for (offer_id,) in result}
+    return [
+        Offer(
+            id=r["id"],
+            request_id=req.id,
+            interpreter_id=r["interpreter_id"],
+            state=OfferState.PENDING,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        for r in rows
+        if r["id"] in made
+    ]
+
+
+async def _tell_offers(
+    session: AsyncSession,
+    req: InterpretationRequest,
+    offers: list[Offer],
+    news: News,
+    organization_name: str | None = None,
+) -> None:
+    org = await _organization(session, req, organization_name)
+    for offer in offers:
+        news.tell(offer.interpreter_id, offer_message(offer_view(offer, req, org)))
+    log.info("wave_sent", request_id=req.id, language=req.language, offers=len(offers))
+
+
+async def _pick_wave(
+    session: AsyncSession,
+    req: InterpretationRequest,
+    ranks: dict[str, int],
+    now: datetime,
+    settings: Settings,
+    fresh: bool,
+) -> list[str]:
+    """Who gets the next wave: candidates from the database, ordered by the policy."""
+    policy = settings.matching_policy
+    found = await cands.find_candidates(
+        session, req, ranks, now, prefetch_limit(policy, settings.offer_wave_size), fresh=fresh
+    )
+    if policy == FEWEST_MINUTES_TODAY and found:
+        minutes = await cands.minutes_today(
+            session, [c.interpreter_id for c in found], now, settings.timezone
+        )
+        found = [replace(c, minutes_today=minutes[c.interpreter_id]) for c in found]
+    return [c.interpreter_id for c in next_wave(policy, found, settings.offer_wave_size)]
+
+
+async def send_next_wave(
+    session: AsyncSession,
+    req: InterpretationRequest,
+    now: datetime,
+    settings: Settings,
+    news: News,
+    ranks: dict[str, int] | None = None,
+    *,
+    fresh: bool = False,
+    organization_name: str | None = None,
+) -> None:
+    """Offer an open request to the next wave of candidates, or queue it.
+
+    The request is locked by the caller; a `fresh` one is not written yet and is inserted
+    straight in its resulting state (one statement less on the hot path).
+    """
+    ranks = ranks if ranks is not None else await cands.serving_ranks(session, req.language)
+    deadline = now + timedelta(seconds=settings.offer_timeout_s)
+    was_queued = req.state == RequestState.QUEUED and not fresh
+    offers: list[Offer] = []
+    moved_to_offering = False
+    for _attempt in range(_MAX_OFFER_ATTEMPTS):
+        wave = await _pick_wave(session, req, ranks, now, settings, fresh)
+        if not wave:
+            break
+        if fresh:
+            req.state = RequestState.OFFERING
+            req.wave_deadline = deadline
+            req.waves = 1
+            session.add(req)
+            await session.flush()
+            fresh, moved_to_offering = False, True
+        offers = await _insert_offers(session, req, wave, now, deadline)
+        if offers:
+            break
+    if fresh:
+        # Nobody to offer it to: the new request goes straight into the queue.
+        session.add(req)
+        await session.flush()
+        log.info("request_queued", request_id=req.id, language=req.language)
+        await tell_queue(session, {req.language}, news)
+        return
+    if offers:
+        if not moved_to_offering:
+            await move_request(
+                session,
+                req,
+                OPEN,
+                state=RequestState.OFFERING,
+                wave_deadline=deadline,
+                waves=req.waves + 1,
+                updated_at=now,
+            )
+        await _tell_offers(session, req, offers, news, organization_name)
+        if was_queued:
+            news.tell(req.counsellor_id, request_message(await current_view(session, req)))
+            await tell_queue(session, {req.language}, news)
+        return
+    moved = await move_request(
+        session, req, OPEN, state=RequestState.QUEUED, wave_deadline=None, updated_at=now
+    )
+    if moved:
+        log.info("request_queued", request_id=req.id, language=req.language)
+        await tell_queue(session, {req.language}, news)
+
+
+async def create_request(
+    session: AsyncSession,
+    *,
+    counsellor_id: str,
+    organization_id: str,
+    language: str,
+    wishes: Wishes,
+    now: datetime,
+    settings: Settings,
+    organization_name: str | None = None,
+) -> tuple[InterpretationRequest, News]:
+    """A counsellor asks for an interpreter; the first wave goes out at once, or it queues."""
+    tag = normalize_tag(language)
+    ranks = await cands.serving_ranks(session, tag)
+    if not ranks:
+        raise UnknownLanguage(f"No interpreter in the roster speaks {tag!r}.", field="language")
+    if wishes.specialization and await session.get(Specialization, wishes.specialization) is None:
+        raise UnknownSpecialization(field="preferences.specialization")
+    soft = bool(wishes.gender or wishes.specialization) and not wishes.required
+    req = InterpretationRequest(
+        counsellor_id=counsellor_id,
+        organization_id=organization_id,
+        language=tag,
+        gender=wishes.gender.lower() if wishes.gender else None,
+        specialization=wishes.specialization,
+        preferences_required=wishes.required and bool(wishes.gender or wishes.specialization),
+        audio_only=wishes.audio_only,
+        state=RequestState.QUEUED,
+        created_at=now,
+        updated_at=now,
+        relax_at=now + timedelta(seconds=settings.preference_relax_s)
+        if soft and settings.preference_relax_s > 0
+        else None,
+        expires_at=now + timedelta(seconds=settings.request_max_wait_s),
+    )
+    news = News()
+    await send_next_wave(
+        session,
+        req,
+        now,
+        settings,
+        news,
+        ranks,
+        fresh=True,
+        organization_name=organization_name,
+    )
+    if req.state == RequestState.OFFERING:
+        # Other tabs of the counsellor learn of the new request too (queued ones already did).
+        news.tell(counsellor_id, request_message(await current_view(session, req)))
+    log.info("request_created", request_id=req.id, language=tag, state=str(req.state))
+    return req, news
+
+
+async def get_request(
+    session: AsyncSession, request_id: str, user_id: str, role: Role
+) -> InterpretationRequest:
+    """A request its counsellor or an admin may see; anyone else gets 404."""
+    req = await session.get(InterpretationRequest, request_id)
+    if req is None or (role != Role.ADMIN and req.counsellor_id != user_id):
+        raise RequestNotFound()
+    return req
+
+
+async def cancel_request(
+    session: AsyncSession, request_id: str, counsellor_id: str, now: datetime, settings: Settings
+) -> tuple[InterpretationRequest, News]:
+    """The counsellor withdraws a request that is still queued or being offered."""
+    req = await lock_request(session, request_id)
+    if req is None or req.counsellor_id != counsellor_id:
+        raise RequestNotFound()
+    was_queued = req.state == RequestState.QUEUED
+    moved = await move_request(
+        session,
+        req,
+        OPEN,
+        state=RequestState.CANCELLED,
+        end_reason="cancelled",
+        wave_deadline=None,
+        updated_at=now,
+    )
+    if not moved:
+        raise NotCancellable(f"The request is {req.state!s}; it cannot be cancelled.")
+    news = News()
+    revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, "cancelled", now)
+    for offer_id, interpreter_id in revoked:
+        news.tell(interpreter_id, revoked_message(offer_id, "cancelled"))
+    news.tell(req.counsellor_id, request_message(await current_view(session, req)))
+    if was_queued:
+        await tell_queue(session, {req.language}, news)
+    await offer_queued_to_each(session, [i for _, i in revoked], now, settings, news)
+    log.info("request_cancelled", request_id=req.id)
+    return req, news
+
+
+# -- accepting and declining ------------------------------------------------------------------
+
+
+def _closed_offer_error(offer: Offer) -> Conflict:
+    if offer.state == OfferState.EXPIRED or offer.reason == "expired":
+        return OfferExpired()
+    if offer.state == OfferState.DECLINED:
+        return OfferDeclined()
+    if offer.reason == "taken" or offer.state == OfferState.ACCEPTED:
+        return OfferTaken()
+    return OfferRevoked()
+
+
+async def _own_offer(session: AsyncSession, offer_id: str, interpreter_id: str) -> Offer:
+    offer = await session.get(Offer, offer_id)
+    # Someone else's offer is reported as missing: its existence is none of their business.
+    if offer is None or offer.interpreter_id != interpreter_id:
+        raise OfferNotFound()
+    return offer
+
+
+async def _reread_offer(session: AsyncSession, offer_id: str) -> Offer:
+    result = await session.exec(
+        select(Offer).where(col(Offer.id) == offer_id).execution_options(populate_existing=True)
+    )
+    return result.one()
+
+
+async def accept_offer(
+    session: AsyncSession, offer_id: str, interpreter_id: str, now: datetime, settings: Settings
+) -> tuple[CallView, News]:
+    """The offered interpreter takes the request: the call is created and they become busy.
+
+    All in this one transaction: offer pending -> accepted, request offering -> accepted,
+    a new call (connecting), interpreter available -> busy, every other offer revoked.
+    """
+    offer = await _own_offer(session, offer_id, interpreter_id)
+    req = await lock_request(session, offer.request_id)
+    assert req is not None  # a foreign key guarantees it
+    offer = await _reread_offer(session, offer_id)
+    if offer.state == OfferState.ACCEPTED and req.call_id is not None:
+        # A repeated click: answer with the call made by the first one.
+        existing = await session.get(Call, req.call_id)
+        if existing is not None:
+            return await load_call_view(session, existing), News()
+    if offer.state != OfferState.PENDING:
+        raise _closed_offer_error(offer)
+    if offer.expires_at <= now:
+        raise OfferExpired()
+    call_id = new_id()
+    if not await move_request(
+        session,
+        req,
+        (RequestState.OFFERING,),
+        state=RequestState.ACCEPTED,
+        call_id=call_id,
+        wave_deadline=None,
+        updated_at=now,
+    ):
+        raise OfferExpired() if req.state == RequestState.EXPIRED else OfferTaken()
+    # The interpreter row is locked before the offer row, as every other path does.
+    if not await transition(
+        session,
+        interpreter_id,
+        from_statuses=frozenset({Presence.AVAILABLE, Presence.AWAY}),
+        to=Presence.BUSY,
+        now=now,
+        missed_offers=0,
+    ):
+        raise NotAvailable()
+    won = await session.exec(
+        update(Offer)
+        .where(col(Offer.id) == offer.id)
+        .where(col(Offer.state) == OfferState.PENDING.value)
+        .values(state=OfferState.ACCEPTED.value, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if won.rowcount != 1:
+        raise OfferTaken()
+    call = Call(
+        id=call_id,
+        request_id=req.id,
+        counsellor_id=req.counsellor_id,
+        interpreter_id=interpreter_id,
+        organization_id=req.organization_id,
+        language=req.language,
+        audio_only=req.audio_only,
+        state=CallState.CONNECTING,
+        created_at=now,
+        connect_deadline=now + timedelta(seconds=settings.call_connect_timeout_s),
+    )
+    session.add(call)
+    try:
+        await session.flush()
+    except IntegrityError:
+        # "One live call per interpreter": the database refuses a second one.
+        raise InCallAlready() from None
+    news = News()
+    news.presence_changed(interpreter_id, Presence.BUSY, "call")
+    revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, "taken", now)
+    for other_id, other_interpreter in revoked:
+        news.tell(other_interpreter, revoked_message(other_id, "taken"))
+    await record_wait(session, req.language, (now - req.created_at).total_seconds())
+    view = await load_call_view(session, call)
+    news.tell(req.counsellor_id, request_message(await current_view(session, req)))
+    news.tell(req.counsellor_id, call_message(view))
+    news.tell(interpreter_id, call_message(view))
+    log.info("offer_accepted", offer_id=offer.id, request_id=req.id, call_id=call.id)
+    await offer_queued_to_each(session, [i for _, i in revoked], now, settings, news)
+    return view, news
+
+
+async def decline_offer(
+    session: AsyncSession, offer_id: str, interpreter_id: str, now: datetime, settings: Settings
+) -> News:
+    """The offered interpreter says no; when nobody of the wave is left, the next one goes."""
+    offer = await _own_offer(session, offer_id, interpreter_id)
+    req = await lock_request(session, offer.request_id)
+    assert req is not None
+    offer = await _reread_offer(session, offer_id)
+    news = News()
+    if offer.state == OfferState.DECLINED:
+        return news
+    if offer.state != OfferState.PENDING:
+        raise _closed_offer_error(offer)
+    await session.exec(
+        update(Offer)
+        .where(col(Offer.id) == offer.id)
+        .where(col(Offer.state) == OfferState.PENDING.value)
+        .values(state=OfferState.DECLINED.value, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    # Declining is an answer, not a missed offer: the run of misses starts again.
+    await session.exec(
+        update(Interpreter)
+        .where(col(Interpreter.user_id) == interpreter_id)
+        .values(missed_offers=0)
+        .execution_options(synchronize_session=False)
+    )
+    log.info("offer_declined", offer_id=offer.id, request_id=req.id)
+    if req.state == RequestState.OFFERING and not await _has_pending(session, req.id):
+        await send_next_wave(session, req, now, settings, news)
+    news.extend(await offer_queued_to(session, interpreter_id, now, settings))
+    return news
+
+
+async def _has_pending(session: AsyncSession, request_id: str) -> bool:
+    result = await session.exec(
+        select(Offer.id)
+        .where(col(Offer.request_id) == request_id)
+        .where(col(Offer.state) == OfferState.PENDING.value)
+        .limit(1)
+    )
+    return result.first() is not None
+
+
+# -- an interpreter becomes free --------------------------------------------------------------
+
+
+async def offer_queued_to(
+    session: AsyncSession, interpreter_id: str, now: datetime, settings: Settings
+) -> News:
+    """Offer the oldest queued request an interpreter who just became free can serve."""
+    news = News()
+    interpreter = (
+        await session.exec(
+            select(Interpreter)
+            .where(col(Interpreter.user_id) == interpreter_id)
+            .where(col(Interpreter.status) == Presence.AVAILABLE.value)
+            .where(col(Interpreter.active).is_(True))
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+    ).first()
+    if interpreter is None:
+        return news
+    pending = await session.exec(
+        select(Offer.id)
+        .where(col(Offer.interpreter_id) == interpreter_id)
+        .where(col(Offer.state) == OfferState.PENDING.value)
+    )
+    if pending.first() is not None:
+        return news
+    tags = list(
+        await session.exec(
+            select(InterpreterLanguage.tag).where(
+                col(InterpreterLanguage.interpreter_id) == interpreter_id
+            )
+        )
+    )
+    specialisations = set(
+        await session.exec(
+            select(InterpreterSpecialization.specialization).where(
+                col(InterpreterSpecialization.interpreter_id) == interpreter_id
+            )
+        )
+    )
+    declined = set(
+        await session.exec(
+            select(Offer.request_id)
+            .where(col(Offer.interpreter_id) == interpreter_id)
+            .where(col(Offer.state) == OfferState.DECLINED.value)
+        )
+    )
+    queue = await session.exec(
+        select(InterpretationRequest)
+        .where(col(InterpretationRequest.state) == RequestState.QUEUED.value)
+        .where(cands.request_languages_served_by(tags))
+        .order_by(col(InterpretationRequest.created_at), col(InterpretationRequest.id))
+        .limit(50)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    for req in queue:
+        if req.id in declined:
+            continue
+        if cands.preferences_hold(req, now) and not _meets_wishes(
+            req, interpreter, specialisations
+        ):
+            continue
+        deadline = now + timedelta(seconds=settings.offer_timeout_s)
+        offers = await _insert_offers(session, req, [interpreter_id], now, deadline)
+        if not offers:
+            return news
+        await move_request(
+            session,
+            req,
+            (RequestState.QUEUED,),
+            state=RequestState.OFFERING,
+            wave_deadline=deadline,
+            waves=req.waves + 1,
+            updated_at=now,
+        )
+        await _tell_offers(session, req, offers, news)
+        news.tell(req.counsellor_id, request_message(await current_view(session, req)))
+        await tell_queue(session, {req.language}, news)
+        return news
+    return news
+
+
+async def offer_queued_to_each(
+    session: AsyncSession,
+    interpreter_ids: list[str],
+    now: datetime,
+    settings: Settings,
+    news: News,
+) -> None:
+    """Interpreters whose offers were withdrawn are free again: offer them queued work."""
+    if not interpreter_ids or not await _anything_queued(session):
+        return
+    for interpreter_id in sorted(set(interpreter_ids)):
+        news.extend(await offer_queued_to(session, interpreter_id, now, settings))
+
+
+async def _anything_queued(session: AsyncSession) -> bool:
+    result = await session.exec(
+        select(InterpretationRequest.id)
+        .where(col(InterpretationRequest.state) == RequestState.QUEUED.value)
+        .limit(1)
+    )
+    return result.first() is not None
+
+
+def _meets_wishes(
+    req: InterpretationRequest, interpreter: Interpreter, specialisations: set[str]
+) -> bool:
+    if req.gender and (interpreter.gender or "").lower() != req.gender:
+        return False
+    return not (req.specialization and req.specialization not in specialisations)
+
+
+async def tell_queues_of(session: AsyncSession, interpreter_id: str, news: News) -> None:
+    """An interpreter came or went: the expected waits in the queues they serve change."""
+    tags = list(
+        await session.exec(
+            select(InterpreterLanguage.tag).where(
+                col(InterpreterLanguage.interpreter_id) == interpreter_id
+            )
+        )
+    )
+    if not tags:
+        return
+    languages = await session.exec(
+        select(InterpretationRequest.language)
+        .where(col(InterpretationRequest.state) == RequestState.QUEUED.value)
+        .where(cands.request_languages_served_by(tags))
+        .distinct()
+    )
+    await tell_queue(session, set(languages), news)

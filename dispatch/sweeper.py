@@ -1,0 +1,283 @@
+"""The sweeper: applies the deadlines stored in rows (offer waves, preference relaxation,
+request expiry, end of wrap-up).
+
+APScheduler runs `sweep` every `sweep_interval_s` on every instance. Each due row is
+claimed in its own short transaction with FOR UPDATE SKIP LOCKED (PostgreSQL), so
+instances share the work instead of doing it twice, and the transitions are the same
+guarded UPDATEs that accept and cancel use, so a race ends in exactly one outcome. Tests
+call `sweep` directly with a ManualClock time.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+import structlog
+from aiohttp import web
+from sqlalchemy import ColumnElement, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from dispatch.models import InterpretationRequest, OfferState, RequestState
+from dispatch.news import News, PresenceAnnouncer
+from dispatch.queue import current_view, tell_queue
+from dispatch.service import (
+    OPEN,
+    claim_request,
+    close_pending_offers,
+    move_request,
+    offer_queued_to,
+    offer_queued_to_each,
+    send_next_wave,
+)
+from dispatch.views import request_message, revoked_message
+from infra.appkeys import BUS, CLOCK, DATABASE, SETTINGS
+from infra.bus import Bus
+from infra.config import Settings
+from infra.db import Database
+from interpreters.events import presence_changed
+from interpreters.models import Interpreter, Presence
+from interpreters.presence import transition
+
+log = structlog.get_logger(__name__)
+
+BATCH = 200
+"""Due rows handled per kind and sweep; the rest wait for the next sweep."""
+
+Step = Callable[[AsyncSession, str, datetime, Settings], Awaitable[News]]
+
+
+async def _expire_request(
+    session: AsyncSession, request_id: str, now: datetime, settings: Settings
+) -> News:
+    news = News()
+    req = await claim_request(
+        session,
+        request_id,
+        col(InterpretationRequest.state).in_([s.value for s in OPEN]),
+        col(InterpretationRequest.expires_at) <= now,
+    )
+    if req is None:
+        return news
+    was_queued = req.state == RequestState.QUEUED
+    await move_request(
+        session,
+        req,
+        OPEN,
+        state=RequestState.EXPIRED,
+        end_reason="max_wait",
+        wave_deadline=None,
+        updated_at=now,
+    )
+    revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, "expired", now)
+    for offer_id, interpreter_id in revoked:
+        news.tell(interpreter_id, revoked_message(offer_id, "expired"))
+    news.tell(req.counsellor_id, request_message(await current_view(session, req)))
+    if was_queued:
+        await tell_queue(session, {req.language}, news)
+    await offer_queued_to_each(session, [i for _, i in revoked], now, settings, news)
+    log.info("request_expired", request_id=req.id, language=req.language)
+    return news
+
+
+async def _end_wave(
+    session: AsyncSession, request_id: str, now: datetime, settings: Settings
+) -> News:
+    news = News()
+    req = await claim_request(
+        session,
+        request_id,
+        col(InterpretationRequest.state) == RequestState.OFFERING.value,
+        col(InterpretationRequest.wave_deadline) <= now,
+    )
+    if req is None:
+        return news
+    missed = await close_pending_offers(session, req.id, OfferState.EXPIRED, "expired", now)
+    for offer_id, interpreter_id in missed:
+        news.tell(interpreter_id, revoked_message(offer_id, "expired"))
+    for interpreter_id in sorted({i for _, i in missed}):
+        await _count_miss(session, interpreter_id, now, settings, news)
+    await send_next_wave(session, req, now, settings, news)
+    # Who missed this request but is still available may serve an older queued one.
+    await offer_queued_to_each(session, [i for _, i in missed], now, settings, news)
+    return news
+
+
+async def _count_miss(
+    session: AsyncSession, interpreter_id: str, now: datetime, settings: Settings, news: News
+) -> None:
+    """One more offer missed in a row; after K of them the interpreter is set away."""
+    result = await session.exec(
+        update(Interpreter)
+        .where(col(Interpreter.user_id) == interpreter_id)
+        .values(missed_offers=col(Interpreter.missed_offers) + 1)
+        .returning(col(Interpreter.missed_offers))
+        .execution_options(synchronize_session=False)
+    )
+    count = result.scalar_one()
+    if count < settings.missed_offers_before_away:
+        return
+    if await transition(
+        session,
+        interpreter_id,
+        from_statuses=frozenset({Presence.AVAILABLE}),
+        to=Presence.AWAY,
+        now=now,
+    ):
+        news.presence_changed(interpreter_id, Presence.AWAY, "missed_offers")
+        log.info("interpreter_auto_away", interpreter_id=interpreter_id, missed=count)
+
+
+async def _relax(session: AsyncSession, request_id: str, now: datetime, settings: Settings) -> News:
+    news = News()
+    req = await claim_request(
+        session,
+        request_id,
+        col(InterpretationRequest.state).in_([s.value for s in OPEN]),
+        col(InterpretationRequest.relax_at) <= now,
+    )
+    if req is None:
+        return news
+    await move_request(session, req, OPEN, relax_at=None, updated_at=now)
+    log.info("preferences_relaxed", request_id=req.id)
+    # A queued request now has everyone of the language as candidates; an offering one
+    # widens from its next wave on.
+    if req.state == RequestState.QUEUED:
+        await send_next_wave(session, req, now, settings, news)
+    return news
+
+
+async def _end_wrap_up(
+    session: AsyncSession, interpreter_id: str, now: datetime, settings: Settings
+) -> News:
+    news = News()
+    moved = await transition(
+        session,
+        interpreter_id,
+        from_statuses=frozenset({Presence.WRAP_UP}),
+        to=Presence.AVAILABLE,
+        now=now,
+        wrap_up_until=None,
+    )
+    # A wrap-up skipped or extended meanwhile leaves the row alone.
+    if not moved:
+        return news
+    news.presence_changed(interpreter_id, Presence.AVAILABLE, "wrap_up_ended")
+    news.extend(await offer_queued_to(session, interpreter_id, now, settings))
+    return news
+
+
+async def _due(db: Database, stmt: object) -> list[str]:
+    async with db.read() as session:
+        return list(await session.exec(stmt))  # type: ignore[call-overload]
+
+
+def _request_ids(*conditions: ColumnElement[bool], order: object) -> object:
+    return (
+        select(InterpretationRequest.id)
+        .where(*conditions)
+        .order_by(order)  # type: ignore[arg-type]
+        .limit(BATCH)
+    )
+
+
+async def sweep(
+    db: Database,
+    bus: Bus,
+    settings: Settings,
+    now: datetime,
+    announce: PresenceAnnouncer | None = None,
+) -> int:
+    """Apply every deadline due at `now`; returns how many rows were looked at.
+
+    `announce` is told of the presence changes made (auto-away, end of wrap-up) after
+    their commit; without it the interpreter's sockets get `presence.updated`.
+    """
+    open_states = [s.value for s in OPEN]
+    work: list[tuple[Step, list[str]]] = [
+        (
+            _expire_request,
+            await _due(
+                db,
+                _request_ids(
+                    col(InterpretationRequest.state).in_(open_states),
+                    col(InterpretationRequest.expires_at) <= now,
+                    order=col(InterpretationRequest.expires_at),
+                ),
+            ),
+        ),
+        (
+            _end_wave,
+            await _due(
+                db,
+                _request_ids(
+                    col(InterpretationRequest.state) == RequestState.OFFERING.value,
+                    col(InterpretationRequest.wave_deadline) <= now,
+                    order=col(InterpretationRequest.wave_deadline),
+                ),
+            ),
+        ),
+        (
+            _relax,
+            await _due(
+                db,
+                _request_ids(
+                    col(InterpretationRequest.state).in_(open_states),
+                    col(InterpretationRequest.relax_at) <= now,
+                    order=col(InterpretationRequest.relax_at),
+                ),
+            ),
+        ),
+    ]
+    handled = 0
+    for step, ids in work:
+        for row_id in ids:
+            handled += await _apply(db, bus, step, row_id, now, settings, announce)
+    # Wrap-up ends after the request work, so a freed interpreter takes the oldest request.
+    wrap_ups = await _due(
+        db,
+        select(Interpreter.user_id)
+        .where(col(Interpreter.status) == Presence.WRAP_UP.value)
+        .where(col(Interpreter.wrap_up_until) <= now)
+        .order_by(col(Interpreter.wrap_up_until))
+        .limit(BATCH),
+    )
+    for interpreter_id in wrap_ups:
+        handled += await _apply(db, bus, _end_wrap_up, interpreter_id, now, settings, announce)
+    return handled
+
+
+async def _apply(
+    db: Database,
+    bus: Bus,
+    step: Step,
+    row_id: str,
+    now: datetime,
+    settings: Settings,
+    announce: PresenceAnnouncer | None,
+) -> int:
+    """One due row in its own transaction; a failure is logged and retried next sweep."""
+    try:
+        async with db.write() as session:
+            news = await step(session, row_id, now, settings)
+    except Exception:
+        log.exception("sweep_step_failed", step=step.__name__, row_id=row_id)
+        return 0
+    await news.publish(bus, announce)
+    return 1
+
+
+async def sweep_app(app: web.Application) -> None:
+    """The scheduler's job: sweep with the app's resources and clock."""
+    try:
+        await sweep(
+            app[DATABASE],
+            app[BUS],
+            app[SETTINGS],
+            app[CLOCK].now(),
+            announce=functools.partial(presence_changed, app),
+        )
+    except Exception:
+        log.exception("sweep_failed")
