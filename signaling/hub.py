@@ -1,9 +1,11 @@
 """The socket hub: who is connected here, fan-out of bus news to their sockets, and the
 dispatch of client messages to handlers.
 
-Sending never awaits a slow client: each socket has a bounded outbox drained by a writer
-task that exists only while there is something to send; a client that falls too far
-behind is dropped (it re-reads state from the database when it reconnects).
+Sending never awaits a slow client: a frame goes straight to the transport when nothing is
+queued and the transport is not paused (the common case, with no task per frame); else it
+waits in a bounded outbox drained by a writer task that exists only while there is
+something queued; a client that falls too far behind is dropped (it re-reads state from
+the database when it reconnects).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 import structlog
@@ -54,12 +56,38 @@ class TokenBucket:
         return True
 
 
+class _Resume:
+    """Awaiting this resumes a coroutine that was started by hand and suspended, so that a
+    task can finish what a synchronous caller began."""
+
+    __slots__ = ("_coro", "_yielded")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+        self._coro = coro
+        self._yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, value = self._coro, self._yielded
+        while True:
+            try:
+                sent = yield value
+            except BaseException as exc:  # cancellation and the like: hand it on
+                try:
+                    value = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration:
+                    return
+
+
 class Connection:
     """One open socket of one signed-in user."""
 
     __slots__ = (
         "_limit",
-        "_log",
         "_outbox",
         "_writer",
         "bucket",
@@ -83,7 +111,6 @@ class Connection:
         self._outbox: deque[bytes] = deque()
         self._limit = outbox_limit
         self._writer: asyncio.Task[None] | None = None
-        self._log = log.bind(socket_id=self.id, user_id=identity.user_id)
 
     @property
     def user_id(self) -> str:
@@ -94,22 +121,44 @@ class Connection:
         self.send_raw(message if isinstance(message, bytes) else jsonio.dumps(message))
 
     def send_raw(self, payload: bytes) -> None:
-        """Queue an encoded JSON text frame; drop the client if it has fallen too far behind."""
-        if self.ws.closed:
+        """Send an encoded JSON text frame without waiting; drop the client if it has fallen
+        too far behind."""
+        ws = self.ws
+        if ws.closed:
+            return
+        if self._writer is None:
+            # Nothing queued: an uncompressed frame is written to the transport at once, and
+            # send_frame only suspends to wait for a paused transport to drain. Drive it by
+            # hand; only if it suspends does a writer task take over (frames sent meanwhile
+            # queue behind it, so the order holds).
+            coro = ws.send_frame(payload, WSMsgType.TEXT)
+            try:
+                yielded = coro.send(None)
+            except StopIteration:
+                return
+            except (ConnectionError, RuntimeError):
+                return
+            self._writer = asyncio.get_running_loop().create_task(
+                self._drain(_Resume(coro, yielded))
+            )
             return
         if len(self._outbox) >= self._limit:
-            self._log.warning("socket_too_slow", queued=len(self._outbox))
+            log.warning(
+                "socket_too_slow",
+                socket_id=self.id,
+                user_id=self.identity.user_id,
+                queued=len(self._outbox),
+            )
             self._outbox.clear()
             asyncio.get_running_loop().create_task(
                 self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow")
             )
             return
         self._outbox.append(payload)
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
 
-    async def _drain(self) -> None:
+    async def _drain(self, pending: _Resume) -> None:
         try:
+            await pending
             while self._outbox and not self.ws.closed:
                 await self.ws.send_frame(self._outbox.popleft(), WSMsgType.TEXT)
         except (ConnectionError, RuntimeError):
@@ -129,6 +178,14 @@ class Connection:
                 await writer
 
 
+class _KeyLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
+
+
 class Hub:
     """Sockets on this instance by user, subscribed to their users' bus channels."""
 
@@ -138,7 +195,7 @@ class Hub:
         self._by_role: dict[str, set[Connection]] = {}
         self._subscriptions: dict[str, tuple[Subscription, Subscription]] = {}
         self._role_subscriptions: dict[str, Subscription] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, _KeyLock] = {}
         self.on_attach: list[ConnectionHook] = []
         """Run before `hello`, in order: registrations a client may rely on once greeted."""
         self.on_connect: list[ConnectionHook] = []
@@ -154,20 +211,33 @@ class Hub:
         """This instance's open sockets of a user."""
         return frozenset(self._by_user.get(user_id, ()))
 
-    def _lock(self, user_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(user_id, asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, key: str) -> AsyncIterator[None]:
+        # A lock exists only while someone holds or waits for it: an idle user keeps none.
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = _KeyLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if not entry.users:
+                del self._locks[key]
 
     async def attach(self, conn: Connection) -> None:
         """Start delivering the user's (and the user's role's) bus news to this socket."""
         user_id = conn.user_id
         role = conn.identity.role.value
-        async with self._lock(f"role:{role}"):
-            self._by_role.setdefault(role, set()).add(conn)
-            if role not in self._role_subscriptions:
-                self._role_subscriptions[role] = await self._bus.subscribe(
-                    role_channel(role), self._fan_out_role
-                )
-        async with self._lock(user_id):
+        self._by_role.setdefault(role, set()).add(conn)
+        if role not in self._role_subscriptions:
+            async with self._exclusive(f"role:{role}"):
+                if role not in self._role_subscriptions:
+                    self._role_subscriptions[role] = await self._bus.subscribe(
+                        role_channel(role), self._fan_out_role
+                    )
+        async with self._exclusive(user_id):
             conns = self._by_user.setdefault(user_id, set())
             conns.add(conn)
             if user_id not in self._subscriptions:
@@ -179,7 +249,7 @@ class Hub:
         """Stop delivering to this socket; drop the user's subscriptions with the last one."""
         user_id = conn.user_id
         self._by_role.get(conn.identity.role.value, set()).discard(conn)
-        async with self._lock(user_id):
+        async with self._exclusive(user_id):
             conns = self._by_user.get(user_id)
             if conns is None:
                 return
@@ -193,7 +263,6 @@ class Hub:
                     await sub.cancel()
                 except Exception:
                     log.exception("unsubscribe_failed", user_id=user_id)
-        self._locks.pop(user_id, None)
 
     def _fan_out(self, channel: str, payload: bytes) -> None:
         for conn in self._by_user.get(channel.removeprefix("user:"), ()):
