@@ -108,7 +108,8 @@ class Connection:
         self.calls: set[str] = set()
         """Calls this socket has joined: the relay checks membership here, not in the DB."""
         self.rate_strikes = 0
-        self._outbox: deque[bytes] = deque()
+        # Made on first need: an empty deque costs ~600 bytes, and most sockets never queue.
+        self._outbox: deque[bytes] | None = None
         self._limit = outbox_limit
         self._writer: asyncio.Task[None] | None = None
 
@@ -142,19 +143,19 @@ class Connection:
                 self._drain(_Resume(coro, yielded))
             )
             return
-        if len(self._outbox) >= self._limit:
+        outbox = self._outbox
+        if outbox is None:
+            outbox = self._outbox = deque()
+        if len(outbox) >= self._limit:
             log.warning(
-                "socket_too_slow",
-                socket_id=self.id,
-                user_id=self.identity.user_id,
-                queued=len(self._outbox),
+                "socket_too_slow", socket_id=self.id, user_id=self.user_id, queued=len(outbox)
             )
-            self._outbox.clear()
+            outbox.clear()
             asyncio.get_running_loop().create_task(
                 self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow")
             )
             return
-        self._outbox.append(payload)
+        outbox.append(payload)
 
     async def _drain(self, pending: _Resume) -> None:
         try:
@@ -162,9 +163,10 @@ class Connection:
             while self._outbox and not self.ws.closed:
                 await self.ws.send_frame(self._outbox.popleft(), WSMsgType.TEXT)
         except (ConnectionError, RuntimeError):
-            self._outbox.clear()
+            pass
         finally:
             self._writer = None
+            self._outbox = None
 
     async def close(self, code: int, reason: str) -> None:
         """Close the socket with a code and a short reason."""
