@@ -1,11 +1,11 @@
 """The socket hub: who is connected here, fan-out of bus news to their sockets, and the
 dispatch of client messages to handlers.
 
-Sending never awaits a slow client: a frame goes straight to the transport when nothing is
-queued and the transport is not paused (the common case, with no task per frame); else it
-waits in a bounded outbox drained by a writer task that exists only while there is
-something queued; a client that falls too far behind is dropped (it re-reads state from
-the database when it reconnects).
+Sending never awaits a slow client: frames queue in a bounded outbox per socket, and one
+callback per turn of the loop hands every socket's frames to its transport (no task per
+frame; a turn's frames go out after the turn's reads). Only a socket whose transport is
+paused gets a writer task, which lives until its outbox is empty; a client that falls too
+far behind is dropped (it re-reads state from the database when it reconnects).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
@@ -83,12 +82,38 @@ class _Resume:
                     return
 
 
+_batch: tuple[asyncio.AbstractEventLoop, list[Connection]] | None = None
+"""Sockets with frames queued in this turn of the loop, written out by one callback."""
+
+
+def _schedule_write(conn: Connection) -> None:
+    global _batch
+    loop = asyncio.get_running_loop()
+    # A batch left behind by a loop that closed is simply dropped with its loop.
+    if _batch is None or _batch[0] is not loop:
+        _batch = (loop, [])
+        loop.call_soon(_write_batch, _batch)
+    _batch[1].append(conn)
+
+
+def _write_batch(batch: tuple[asyncio.AbstractEventLoop, list[Connection]]) -> None:
+    global _batch
+    if _batch is batch:
+        _batch = None
+    for conn in batch[1]:
+        try:
+            conn._write_out()
+        except Exception:
+            log.exception("socket_write_failed", socket_id=conn.id)
+
+
 class Connection:
     """One open socket of one signed-in user."""
 
     __slots__ = (
         "_limit",
         "_outbox",
+        "_queued",
         "_writer",
         "bucket",
         "calls",
@@ -108,9 +133,10 @@ class Connection:
         self.calls: set[str] = set()
         """Calls this socket has joined: the relay checks membership here, not in the DB."""
         self.rate_strikes = 0
-        # Made on first need: an empty deque costs ~600 bytes, and most sockets never queue.
-        self._outbox: deque[bytes] | None = None
+        # Made on first need and dropped when written: most sockets are idle.
+        self._outbox: list[bytes] | None = None
         self._limit = outbox_limit
+        self._queued = False
         self._writer: asyncio.Task[None] | None = None
 
     @property
@@ -122,31 +148,13 @@ class Connection:
         self.send_raw(message if isinstance(message, bytes) else jsonio.dumps(message))
 
     def send_raw(self, payload: bytes) -> None:
-        """Send an encoded JSON text frame without waiting; drop the client if it has fallen
-        too far behind."""
-        ws = self.ws
-        if ws.closed:
-            return
-        if self._writer is None:
-            # Nothing queued: an uncompressed frame is written to the transport at once, and
-            # send_frame only suspends to wait for a paused transport to drain. Drive it by
-            # hand; only if it suspends does a writer task take over (frames sent meanwhile
-            # queue behind it, so the order holds).
-            coro = ws.send_frame(payload, WSMsgType.TEXT)
-            try:
-                yielded = coro.send(None)
-            except StopIteration:
-                return
-            except (ConnectionError, RuntimeError):
-                return
-            self._writer = asyncio.get_running_loop().create_task(
-                self._drain(_Resume(coro, yielded))
-            )
+        """Queue an encoded JSON text frame; drop the client if it has fallen too far behind."""
+        if self.ws.closed:
             return
         outbox = self._outbox
         if outbox is None:
-            outbox = self._outbox = deque()
-        if len(outbox) >= self._limit:
+            self._outbox = [payload]
+        elif len(outbox) >= self._limit:
             log.warning(
                 "socket_too_slow", socket_id=self.id, user_id=self.user_id, queued=len(outbox)
             )
@@ -155,13 +163,42 @@ class Connection:
                 self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow")
             )
             return
-        outbox.append(payload)
+        else:
+            outbox.append(payload)
+        if self._writer is None and not self._queued:
+            self._queued = True
+            _schedule_write(self)
+
+    def _write_out(self) -> None:
+        # Uncompressed frames go to the transport at once; send_frame only suspends to wait
+        # for a paused transport to drain. So drive it by hand, and only when it suspends
+        # does a writer task take over, with the rest of the frames in order behind it.
+        self._queued = False
+        frames, self._outbox = self._outbox, None
+        if not frames:
+            return
+        ws = self.ws
+        for i, frame in enumerate(frames):
+            if ws.closed:
+                return
+            coro = ws.send_frame(frame, WSMsgType.TEXT)
+            try:
+                yielded = coro.send(None)
+            except StopIteration:
+                continue
+            except (ConnectionError, RuntimeError):
+                return
+            self._outbox = frames[i + 1 :]
+            self._writer = asyncio.get_running_loop().create_task(
+                self._drain(_Resume(coro, yielded))
+            )
+            return
 
     async def _drain(self, pending: _Resume) -> None:
         try:
             await pending
             while self._outbox and not self.ws.closed:
-                await self.ws.send_frame(self._outbox.popleft(), WSMsgType.TEXT)
+                await self.ws.send_frame(self._outbox.pop(0), WSMsgType.TEXT)
         except (ConnectionError, RuntimeError):
             pass
         finally:
@@ -174,6 +211,8 @@ class Connection:
 
     async def flush(self) -> None:
         """Wait until everything queued has been handed to the transport."""
+        if self._queued:
+            self._write_out()  # the turn's callback then finds nothing left to write
         writer = self._writer
         if writer is not None:
             with contextlib.suppress(asyncio.CancelledError):
