@@ -111,6 +111,7 @@ class Connection:
     """One open socket of one signed-in user."""
 
     __slots__ = (
+        "_dropped",
         "_limit",
         "_outbox",
         "_queued",
@@ -136,6 +137,7 @@ class Connection:
         # Made on first need and dropped when written: most sockets are idle.
         self._outbox: list[bytes] | None = None
         self._limit = outbox_limit
+        self._dropped = False
         self._queued = False
         self._writer: asyncio.Task[None] | None = None
 
@@ -149,7 +151,7 @@ class Connection:
 
     def send_raw(self, payload: bytes) -> None:
         """Queue an encoded JSON text frame; drop the client if it has fallen too far behind."""
-        if self.ws.closed:
+        if self._dropped or self.ws.closed:
             return
         outbox = self._outbox
         if outbox is None:
@@ -158,6 +160,9 @@ class Connection:
             log.warning(
                 "socket_too_slow", socket_id=self.id, user_id=self.user_id, queued=len(outbox)
             )
+            # Once: the close itself may wait for the paused transport, and frames sent
+            # meanwhile would only queue for a client that is being let go.
+            self._dropped = True
             outbox.clear()
             asyncio.get_running_loop().create_task(
                 self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow")
