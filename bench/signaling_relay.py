@@ -640,14 +640,18 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
         "# Signalling relay: Tolk's hub beside PeerJS",
         "",
         f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python -m bench.signaling_relay "
-        f"--pairs {args.pairs} --runs {args.runs} --seconds {args.seconds} --idle {args.idle}`"
+        f"--pairs {args.pairs} --runs {args.runs} --seconds {args.seconds} --idle {args.idle}"
+        + (" --before DIR" if before else "")
+        + "`"
         f" on {os.cpu_count()} cores (shared with other work).",
         "",
         f"{args.pairs} pairs ping-pong ~1.5 KB signals (one in flight per pair) for "
         f"{args.seconds} s after a {args.warmup} s warm-up; idle RSS with {args.idle} sockets "
         "open. Medians of the runs; ratio = Tolk / PeerJS"
         + (
-            f"; Tolk before = the server from `{args.before}`, in the same runs." if before else "."
+            f"; Tolk before = the server from `{args.before}` (--before), in the same runs."
+            if before
+            else "."
         ),
         "",
         "| measure | Tolk | PeerJS | ratio |" + (" Tolk before | ratio before |" if before else ""),
