@@ -8,6 +8,10 @@ its own process, the load generator in another; medians of the runs go to
 bench/results/signaling_relay.md.
 
     python -m bench.signaling_relay [--pairs 100] [--runs 3] [--seconds 10] [--idle 5000]
+        [--before DIR]
+
+`--before DIR` also runs the Tolk server from another source tree (say `git archive main`
+unpacked in DIR) in the same runs, for a before/after table under the same load.
 
 The load generator speaks the WebSocket protocol itself on asyncio (uvloop), so that it
 costs little CPU next to the servers it measures.
@@ -22,6 +26,7 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import socket
 import statistics
 import struct
@@ -344,9 +349,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds the process has used."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
 
 
 def rss_bytes(pid: int) -> int:
@@ -454,11 +460,15 @@ class Process:
             self.proc.wait(timeout=10)
 
 
-async def start_server(kind: str, tmp: Path, db_url: str, idle: int) -> Process:
+async def start_server(
+    kind: str, tmp: Path, db_url: str, idle: int, before: Path | None = None
+) -> Process:
     port = free_port()
-    if kind == "tolk":
+    if kind != "peerjs":
+        source = {"PYTHONPATH": str(before)} if kind == "before" and before else {}
         env = {
             **os.environ,
+            **source,
             "TOLK_DATABASE_URL": db_url,
             "TOLK_PORT": str(port),
             "TOLK_SECRET_KEY": "bench-secret",
@@ -539,12 +549,13 @@ async def run_loadgen(
 async def one_run(
     kind: str, tmp: Path, db_url: str, setup_file: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
-    server = await start_server(kind, tmp, db_url, args.idle)
+    server = await start_server(kind, tmp, db_url, args.idle, args.before)
+    protocol = "peerjs" if kind == "peerjs" else "tolk"
     try:
         pid = server.proc.pid
         await asyncio.sleep(1)
         rss_before = rss_bytes(pid)
-        idle = await run_loadgen(kind, server.port, setup_file, "idle", args, pid)
+        idle = await run_loadgen(protocol, server.port, setup_file, "idle", args, pid)
         await asyncio.sleep(2)
         profile = os.environ.get("BENCH_PYSPY") if kind == "tolk" else None
         spy = None
@@ -565,18 +576,22 @@ async def one_run(
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-        relay = await run_loadgen(kind, server.port, setup_file, "pairs", args, pid)
+        relay = await run_loadgen(protocol, server.port, setup_file, "pairs", args, pid)
         if spy is not None:
-            spy.terminate()
-            spy.wait(timeout=20)
+            spy.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT, not SIGTERM
+            spy.wait(timeout=60)
     finally:
         server.stop()
+    user = relay["cpu_end"][0] - relay["cpu_start"][0]
+    system = relay["cpu_end"][1] - relay["cpu_start"][1]
     return {
         "rate": relay["rate"],
         "p50_ms": relay["p50_ms"],
         "p99_ms": relay["p99_ms"],
-        "cpu_us_per_msg": (relay["cpu_end"] - relay["cpu_start"]) / relay["messages"] * 1e6,
+        "cpu_us_per_msg": (user + system) / relay["messages"] * 1e6,
         "rss_kb_per_idle_socket": (idle["rss_after"] - rss_before) / idle["sockets"] / 1024,
+        "cpu_user_us_per_msg": user / relay["messages"] * 1e6,
+        "cpu_sys_us_per_msg": system / relay["messages"] * 1e6,
     }
 
 
@@ -594,9 +609,11 @@ async def orchestrate(args: argparse.Namespace) -> None:
         files = {"tolk": tmp / "tolk.json", "peerjs": tmp / "peerjs.json"}
         files["tolk"].write_text(json.dumps(tolk_setup))
         files["peerjs"].write_text(json.dumps(peer_setup))
-        results: dict[str, list[dict[str, Any]]] = {"tolk": [], "peerjs": []}
+        files["before"] = files["tolk"]
+        kinds = ("peerjs", "before", "tolk") if args.before else ("peerjs", "tolk")
+        results: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
         for run in range(args.runs):
-            for kind in ("peerjs", "tolk"):
+            for kind in kinds:
                 r = await one_run(kind, tmp, db_url, files[kind], args)
                 results[kind].append(r)
                 print(
@@ -615,26 +632,40 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
         ("round trip p99 (ms)", "p99_ms", "{:.2f}"),
         ("server CPU per message (µs)", "cpu_us_per_msg", "{:.1f}"),
         ("RSS per idle socket (KB)", "rss_kb_per_idle_socket", "{:.1f}"),
+        ("  of it user CPU (µs)", "cpu_user_us_per_msg", "{:.1f}"),
+        ("  of it system CPU (µs)", "cpu_sys_us_per_msg", "{:.1f}"),
     ]
+    before = "before" in results
     lines = [
         "# Signalling relay: Tolk's hub beside PeerJS",
         "",
         f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python -m bench.signaling_relay "
-        f"--pairs {args.pairs} --runs {args.runs} --seconds {args.seconds} --idle {args.idle}`"
+        f"--pairs {args.pairs} --runs {args.runs} --seconds {args.seconds} --idle {args.idle}"
+        + (" --before DIR" if before else "")
+        + "`"
         f" on {os.cpu_count()} cores (shared with other work).",
         "",
         f"{args.pairs} pairs ping-pong ~1.5 KB signals (one in flight per pair) for "
         f"{args.seconds} s after a {args.warmup} s warm-up; idle RSS with {args.idle} sockets "
-        "open. Medians of the runs; ratio = Tolk / PeerJS.",
+        "open. Medians of the runs; ratio = Tolk / PeerJS"
+        + (
+            f"; Tolk before = the server from `{args.before}` (--before), in the same runs."
+            if before
+            else "."
+        ),
         "",
-        "| measure | Tolk | PeerJS | ratio |",
-        "|---|---|---|---|",
+        "| measure | Tolk | PeerJS | ratio |" + (" Tolk before | ratio before |" if before else ""),
+        "|---|---|---|---|" + ("---|---|" if before else ""),
     ]
     for label, key, fmt in rows:
         t, p = med("tolk", key), med("peerjs", key)
-        lines.append(f"| {label} | {fmt.format(t)} | {fmt.format(p)} | {t / p:.2f}x |")
+        line = f"| {label} | {fmt.format(t)} | {fmt.format(p)} | {t / p:.2f}x |"
+        if before:
+            b = med("before", key)
+            line += f" {fmt.format(b)} | {b / p:.2f}x |"
+        lines.append(line)
     lines += ["", "Every run:", "", "```"]
-    for kind in ("tolk", "peerjs"):
+    for kind in results:
         for r in results[kind]:
             lines.append(f"{kind:7} " + " ".join(f"{k}={v:.2f}" for k, v in r.items()))
     lines += ["```", ""]
@@ -650,6 +681,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--idle", type=int, default=5000)
+    parser.add_argument("--before", type=Path, help="another Tolk source tree to run too")
     parser.add_argument("--loadgen", choices=["tolk", "peerjs"])
     parser.add_argument("--port", type=int)
     parser.add_argument("--setup")

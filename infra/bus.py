@@ -27,6 +27,8 @@ Handler = Callable[[str, bytes], None]
 class Subscription:
     """One handler's subscription to one channel; `cancel()` ends it and is idempotent."""
 
+    __slots__ = ("_active", "_bus", "channel", "handler")
+
     def __init__(self, bus: _HandlerRegistry, channel: str, handler: Handler) -> None:
         self._bus = bus
         self.channel = channel

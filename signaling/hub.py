@@ -1,9 +1,11 @@
 """The socket hub: who is connected here, fan-out of bus news to their sockets, and the
 dispatch of client messages to handlers.
 
-Sending never awaits a slow client: each socket has a bounded outbox drained by a writer
-task that exists only while there is something to send; a client that falls too far
-behind is dropped (it re-reads state from the database when it reconnects).
+Sending never awaits a slow client: frames queue in a bounded outbox per socket, and one
+callback per turn of the loop hands every socket's frames to its transport (no task per
+frame; a turn's frames go out after the turn's reads). Only a socket whose transport is
+paused gets a writer task, which lives until its outbox is empty; a client that falls too
+far behind is dropped (it re-reads state from the database when it reconnects).
 """
 
 from __future__ import annotations
@@ -11,8 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from typing import Any
 
 import structlog
@@ -54,13 +55,66 @@ class TokenBucket:
         return True
 
 
+class _Resume:
+    """Awaiting this resumes a coroutine that was started by hand and suspended, so that a
+    task can finish what a synchronous caller began."""
+
+    __slots__ = ("_coro", "_yielded")
+
+    def __init__(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
+        self._coro = coro
+        self._yielded = yielded
+
+    def __await__(self) -> Generator[Any, Any, None]:
+        coro, value = self._coro, self._yielded
+        while True:
+            try:
+                sent = yield value
+            except BaseException as exc:  # cancellation and the like: hand it on
+                try:
+                    value = coro.throw(exc)
+                except StopIteration:
+                    return
+            else:
+                try:
+                    value = coro.send(sent)
+                except StopIteration:
+                    return
+
+
+_batch: tuple[asyncio.AbstractEventLoop, list[Connection]] | None = None
+"""Sockets with frames queued in this turn of the loop, written out by one callback."""
+
+
+def _schedule_write(conn: Connection) -> None:
+    global _batch
+    loop = asyncio.get_running_loop()
+    # A batch left behind by a loop that closed is simply dropped with its loop.
+    if _batch is None or _batch[0] is not loop:
+        _batch = (loop, [])
+        loop.call_soon(_write_batch, _batch)
+    _batch[1].append(conn)
+
+
+def _write_batch(batch: tuple[asyncio.AbstractEventLoop, list[Connection]]) -> None:
+    global _batch
+    if _batch is batch:
+        _batch = None
+    for conn in batch[1]:
+        try:
+            conn._write_out()
+        except Exception:
+            log.exception("socket_write_failed", socket_id=conn.id)
+
+
 class Connection:
     """One open socket of one signed-in user."""
 
     __slots__ = (
+        "_dropped",
         "_limit",
-        "_log",
         "_outbox",
+        "_queued",
         "_writer",
         "bucket",
         "calls",
@@ -80,10 +134,12 @@ class Connection:
         self.calls: set[str] = set()
         """Calls this socket has joined: the relay checks membership here, not in the DB."""
         self.rate_strikes = 0
-        self._outbox: deque[bytes] = deque()
+        # Made on first need and dropped when written: most sockets are idle.
+        self._outbox: list[bytes] | None = None
         self._limit = outbox_limit
+        self._dropped = False
+        self._queued = False
         self._writer: asyncio.Task[None] | None = None
-        self._log = log.bind(socket_id=self.id, user_id=identity.user_id)
 
     @property
     def user_id(self) -> str:
@@ -95,27 +151,64 @@ class Connection:
 
     def send_raw(self, payload: bytes) -> None:
         """Queue an encoded JSON text frame; drop the client if it has fallen too far behind."""
-        if self.ws.closed:
+        if self._dropped or self.ws.closed:
             return
-        if len(self._outbox) >= self._limit:
-            self._log.warning("socket_too_slow", queued=len(self._outbox))
-            self._outbox.clear()
+        outbox = self._outbox
+        if outbox is None:
+            self._outbox = [payload]
+        elif len(outbox) >= self._limit:
+            log.warning(
+                "socket_too_slow", socket_id=self.id, user_id=self.user_id, queued=len(outbox)
+            )
+            # Once: the close itself may wait for the paused transport, and frames sent
+            # meanwhile would only queue for a client that is being let go.
+            self._dropped = True
+            outbox.clear()
             asyncio.get_running_loop().create_task(
                 self.ws.close(code=CLOSE_TOO_SLOW, message=b"too slow")
             )
             return
-        self._outbox.append(payload)
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._drain())
+        else:
+            outbox.append(payload)
+        if self._writer is None and not self._queued:
+            self._queued = True
+            _schedule_write(self)
 
-    async def _drain(self) -> None:
+    def _write_out(self) -> None:
+        # Uncompressed frames go to the transport at once; send_frame only suspends to wait
+        # for a paused transport to drain. So drive it by hand, and only when it suspends
+        # does a writer task take over, with the rest of the frames in order behind it.
+        self._queued = False
+        frames, self._outbox = self._outbox, None
+        if not frames:
+            return
+        ws = self.ws
+        for i, frame in enumerate(frames):
+            if ws.closed:
+                return
+            coro = ws.send_frame(frame, WSMsgType.TEXT)
+            try:
+                yielded = coro.send(None)
+            except StopIteration:
+                continue
+            except (ConnectionError, RuntimeError):
+                return
+            self._outbox = frames[i + 1 :]
+            self._writer = asyncio.get_running_loop().create_task(
+                self._drain(_Resume(coro, yielded))
+            )
+            return
+
+    async def _drain(self, pending: _Resume) -> None:
         try:
+            await pending
             while self._outbox and not self.ws.closed:
-                await self.ws.send_frame(self._outbox.popleft(), WSMsgType.TEXT)
+                await self.ws.send_frame(self._outbox.pop(0), WSMsgType.TEXT)
         except (ConnectionError, RuntimeError):
-            self._outbox.clear()
+            pass
         finally:
             self._writer = None
+            self._outbox = None
 
     async def close(self, code: int, reason: str) -> None:
         """Close the socket with a code and a short reason."""
@@ -123,10 +216,20 @@ class Connection:
 
     async def flush(self) -> None:
         """Wait until everything queued has been handed to the transport."""
+        if self._queued:
+            self._write_out()  # the turn's callback then finds nothing left to write
         writer = self._writer
         if writer is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
+
+
+class _KeyLock:
+    __slots__ = ("lock", "users")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.users = 0
 
 
 class Hub:
@@ -138,7 +241,7 @@ class Hub:
         self._by_role: dict[str, set[Connection]] = {}
         self._subscriptions: dict[str, tuple[Subscription, Subscription]] = {}
         self._role_subscriptions: dict[str, Subscription] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, _KeyLock] = {}
         self._cleanups: set[asyncio.Task[None]] = set()
         self.on_attach: list[ConnectionHook] = []
         """Run before `hello`, in order: registrations a client may rely on once greeted."""
@@ -155,20 +258,33 @@ class Hub:
         """This instance's open sockets of a user."""
         return frozenset(self._by_user.get(user_id, ()))
 
-    def _lock(self, user_id: str) -> asyncio.Lock:
-        return self._locks.setdefault(user_id, asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, key: str) -> AsyncIterator[None]:
+        # A lock exists only while someone holds or waits for it: an idle user keeps none.
+        entry = self._locks.get(key)
+        if entry is None:
+            entry = self._locks[key] = _KeyLock()
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if not entry.users:
+                del self._locks[key]
 
     async def attach(self, conn: Connection) -> None:
         """Start delivering the user's (and the user's role's) bus news to this socket."""
         user_id = conn.user_id
         role = conn.identity.role.value
-        async with self._lock(f"role:{role}"):
-            self._by_role.setdefault(role, set()).add(conn)
-            if role not in self._role_subscriptions:
-                self._role_subscriptions[role] = await self._bus.subscribe(
-                    role_channel(role), self._fan_out_role
-                )
-        async with self._lock(user_id):
+        self._by_role.setdefault(role, set()).add(conn)
+        if role not in self._role_subscriptions:
+            async with self._exclusive(f"role:{role}"):
+                if role not in self._role_subscriptions:
+                    self._role_subscriptions[role] = await self._bus.subscribe(
+                        role_channel(role), self._fan_out_role
+                    )
+        async with self._exclusive(user_id):
             conns = self._by_user.setdefault(user_id, set())
             conns.add(conn)
             if user_id not in self._subscriptions:
@@ -180,7 +296,7 @@ class Hub:
         """Stop delivering to this socket; drop the user's subscriptions with the last one."""
         user_id = conn.user_id
         self._by_role.get(conn.identity.role.value, set()).discard(conn)
-        async with self._lock(user_id):
+        async with self._exclusive(user_id):
             conns = self._by_user.get(user_id)
             if conns is None:
                 return
@@ -194,7 +310,6 @@ class Hub:
                     await sub.cancel()
                 except Exception:
                     log.exception("unsubscribe_failed", user_id=user_id)
-        self._locks.pop(user_id, None)
 
     def _fan_out(self, channel: str, payload: bytes) -> None:
         for conn in self._by_user.get(channel.removeprefix("user:"), ()):

@@ -479,14 +479,22 @@ async def handle_join(app: web.Application, conn: Connection, msg: CallJoin) -> 
 
 async def handle_signal(app: web.Application, conn: Connection, msg: Signal) -> None:
     """`signal`: relayed to the other participant; only members of the room may send."""
-    if msg.call_id not in conn.calls:
+    await relay_signal(app, conn, msg.call_id, msg.data, msg.ref)
+
+
+async def relay_signal(
+    app: web.Application, conn: Connection, call_id: str, data: dict[str, Any], ref: str | None
+) -> None:
+    """A validated `signal`'s fields: checked against the rooms this socket joined, then
+    relayed (the socket's fast path calls this without building a `Signal`)."""
+    if call_id not in conn.calls:
         conn.send(
             replies.error(
-                "forbidden", "Only the call's participants may signal, after call.join.", msg.ref
+                "forbidden", "Only the call's participants may signal, after call.join.", ref
             )
         )
         return
-    await app[ROOMS].relay(conn, msg.call_id, msg.data)
+    await app[ROOMS].relay(conn, call_id, data)
 
 
 async def handle_media(app: web.Application, conn: Connection, msg: CallMedia) -> None:

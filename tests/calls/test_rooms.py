@@ -156,6 +156,58 @@ class TestRelay:
         for ws in (counsellor, interpreter):
             await ws.close()
 
+    async def test_malformed_signal_fields_are_refused_with_the_field_and_ref(self, factory):
+        """A bad call_id, ref or data is answered invalid_message naming it; nothing relayed."""
+        call = await factory.call()
+        counsellor, interpreter = await sockets_in_call(factory, call)
+        for message, field in (
+            ({"call_id": "", "data": OFFER, "ref": "r"}, "signal.call_id"),
+            ({"call_id": "c" * 65, "data": OFFER, "ref": "r"}, "signal.call_id"),
+            ({"call_id": 5, "data": OFFER, "ref": "r"}, "signal.call_id"),
+            ({"call_id": call.id, "data": OFFER, "ref": "r" * 101}, "signal.ref"),
+            ({"call_id": call.id, "data": OFFER, "ref": 7}, "signal.ref"),
+            ({"call_id": call.id, "data": [OFFER], "ref": "r"}, "signal.data"),
+            ({"call_id": call.id, "ref": "r"}, "signal.data"),
+        ):
+            await counsellor.send_json({"type": "signal", **message})
+            reply = await receive_type(counsellor, "error")
+            assert reply["code"] == "invalid_message"
+            assert reply["fields"][0]["field"] == field
+            ref = message["ref"]
+            assert reply.get("ref") == (ref if isinstance(ref, str) else None)
+        # The next signal the interpreter sees is the valid one sent after all of those.
+        await counsellor.send_json({"type": "signal", "call_id": call.id, "data": CANDIDATE})
+        assert (await receive_type(interpreter, "signal"))["data"] == CANDIDATE
+        for ws in (counsellor, interpreter):
+            await ws.close()
+
+    async def test_a_burst_of_signals_arrives_complete_and_in_order(self, factory, settings):
+        """A full burst of signals sent back to back reaches the peer in the order sent."""
+        call = await factory.call()
+        counsellor, interpreter = await sockets_in_call(factory, call)
+        count = settings.ws_burst - 10  # the joins spent a few of the socket's tokens
+        for i in range(count):
+            data = {"candidate": {"candidate": f"candidate:{i} 1 udp 1 192.0.2.1 {i} typ host"}}
+            await counsellor.send_json({"type": "signal", "call_id": call.id, "data": data})
+        got = [(await receive_type(interpreter, "signal"))["data"] for _ in range(count)]
+        assert [d["candidate"]["candidate"].split()[0] for d in got] == [
+            f"candidate:{i}" for i in range(count)
+        ]
+        for ws in (counsellor, interpreter):
+            await ws.close()
+
+    async def test_a_refused_signal_is_answered_with_the_clients_ref(self, factory):
+        """A signal to a call the socket has not joined is forbidden, with the ref echoed."""
+        call = await factory.call()
+        counsellor, interpreter = await sockets_in_call(factory, call, join=False)
+        await counsellor.send_json(
+            {"type": "signal", "call_id": call.id, "data": OFFER, "ref": "s1"}
+        )
+        reply = await receive_type(counsellor, "error")
+        assert (reply["code"], reply["ref"]) == ("forbidden", "s1")
+        for ws in (counsellor, interpreter):
+            await ws.close()
+
     async def test_signals_sent_while_the_peer_is_away_are_delivered_when_it_joins(self, factory):
         """Held signals arrive, in order, right after the peer's call.joined."""
         call = await factory.call()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import aiohttp
 import pytest
 from aiohttp import WSMsgType
@@ -120,3 +122,37 @@ class TestSocketMessages:
         assert (await stranger.receive_json(timeout=5))["type"] == "pong"
         for ws in (tab1, tab2, stranger):
             await ws.close()
+
+
+class TestSlowClients:
+    @pytest.fixture
+    def settings(self, settings):
+        return settings.model_copy(update={"ws_send_queue": 32})
+
+    async def test_a_client_that_stops_reading_is_dropped_after_what_it_got_in_order(
+        self, client, factory
+    ):
+        """News for a client that reads nothing queues up; past the limit it is closed 4408."""
+        from signaling.hub import CLOSE_TOO_SLOW
+        from signaling.keys import HUB
+
+        user = await factory.user()
+        ws = await factory.socket(await factory.token(user), max_msg_size=0)
+        (conn,) = client.app[HUB].connections_of(user.id)
+        pad = "x" * 32_000
+        sent = 0
+        # Enough to fill the socket buffers of both ends (a few MB on loopback) and then
+        # the outbox; stop as soon as the server gives up on the client.
+        while sent < 4000 and not conn.ws.closed:
+            await publish_json(client.app[BUS], user_channel(user.id), {"n": sent, "pad": pad})
+            sent += 1
+            await asyncio.sleep(0)  # news arrives over time, not all in one turn of the loop
+        got = []
+        while True:
+            msg = await ws.receive(timeout=10)
+            if msg.type != WSMsgType.TEXT:
+                break
+            got.append(msg.json()["n"])
+        assert ws.close_code == CLOSE_TOO_SLOW
+        assert got == list(range(len(got)))
+        assert 0 < len(got) < sent
