@@ -219,8 +219,9 @@ function renderInterpreters() {
         if (!file.files[0]) return;
         try {
           const result = await api("POST", "/api/admin/interpreters/import", await file.files[0].text(), { contentType: "text/csv" });
-          fill(importResult, h("p", { class: "notice ok" }, t("admin.importResult", result)));
+          // loadAll() draws this panel afresh, so the result goes to the page's notice.
           await loadAll();
+          notify(noticeArea, t("admin.importResult", result), "ok");
         } catch (err) {
           const rows = err.body?.error?.rows;
           if (!rows) {
