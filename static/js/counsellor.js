@@ -251,13 +251,7 @@ async function joinCall(req) {
 }
 
 async function fetchCall(req) {
-  try {
-    return (await api("GET", `/api/calls/${encodeURIComponent(req.call_id)}`)).call;
-  } catch (err) {
-    if (err.status !== 404 && err.status !== 405) throw err;
-    // Without GET /api/calls the request tells enough to join; call.updated fills in the rest.
-    return { id: req.call_id, request_id: req.id, language: req.language, state: "connecting" };
-  }
+  return (await api("GET", `/api/calls/${encodeURIComponent(req.call_id)}`)).call;
 }
 
 function onCall(call) {
