@@ -17,6 +17,7 @@ from sqlalchemy import and_, delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from dispatch.candidates import start_of_day
 from dispatch.hooks import CallEndedHook
 from dispatch.models import Call, CallPresence, CallState, EndReason
 from infra.errors import Conflict, Forbidden, NotFound
@@ -93,6 +94,31 @@ async def live_calls_of(session: AsyncSession, user_id: str) -> list[Call]:
         .where(col(Call.state) != CallState.ENDED)
     )
     return list(rows.all())
+
+
+async def interpreter_today(
+    session: AsyncSession, interpreter_id: str, now: datetime, timezone: str
+) -> tuple[int, int]:
+    """(calls, seconds in them) of an interpreter's calls that connected since local midnight.
+
+    A call counts for the day it connected, as billing counts it; one still running counts
+    up to now.
+    """
+    midnight = start_of_day(now, timezone)
+    rows = await session.exec(
+        select(Call.connected_at, Call.ended_at)
+        .where(col(Call.interpreter_id) == interpreter_id)
+        .where(col(Call.connected_at) >= midnight)
+        .where(col(Call.connected_at) <= now)
+    )
+    calls = 0
+    talk_s = 0
+    for connected_at, ended_at in rows:
+        if connected_at is None:
+            continue
+        calls += 1
+        talk_s += max(0, int(((ended_at or now) - connected_at).total_seconds()))
+    return calls, talk_s
 
 
 # --- room presence and seen-times ------------------------------------------------------

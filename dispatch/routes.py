@@ -7,10 +7,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from accounts.access import require_user
 from accounts.models import Role
-from dispatch import service
+from dispatch import calls, service
 from dispatch.announce import publish_news
 from dispatch.queue import current_view
-from dispatch.views import CallResponse, RequestResponse
+from dispatch.views import CallResponse, RequestResponse, TodayResponse, TodayView
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.http import json_response
 from infra.openapi import ApiRoutes
@@ -150,3 +150,19 @@ async def decline_offer(request: web.Request) -> web.Response:
         )
     await publish_news(app, news)
     return web.Response(status=204)
+
+
+@api.get(
+    "/api/interpreters/me/today",
+    summary="Own calls today (since midnight in the configured time zone) and time in them",
+    response=TodayResponse,
+    roles=(Role.INTERPRETER.value,),
+)
+async def own_today(request: web.Request) -> web.Response:
+    identity = await require_user(request, Role.INTERPRETER)
+    app = request.app
+    async with app[DATABASE].read() as session:
+        count, talk_s = await calls.interpreter_today(
+            session, identity.user_id, app[CLOCK].now(), app[SETTINGS].timezone
+        )
+    return json_response(TodayResponse(today=TodayView(calls=count, talk_s=talk_s)))

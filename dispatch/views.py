@@ -77,6 +77,18 @@ class CallResponse(BaseModel):
     call: CallView
 
 
+class TodayView(BaseModel):
+    """An interpreter's calls that connected today (local time) and their time in calls."""
+
+    calls: int
+    talk_s: int
+    """Whole seconds from connected to ended (to now for a call still running)."""
+
+
+class TodayResponse(BaseModel):
+    today: TodayView
+
+
 def preferences_view(req: InterpretationRequest) -> PreferencesView:
     """The preferences as the counsellor gave them."""
     return PreferencesView(

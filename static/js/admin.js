@@ -1,6 +1,6 @@
 // The admin page: interpreters (with CSV import), users, organisations and tariffs.
 import { $, fill, h } from "./dom.js";
-import { languageName, onLocaleChange, t } from "./i18n.js";
+import { formatMoney, formatNumber, languageName, onLocaleChange, t } from "./i18n.js";
 import { api } from "./protocol.js";
 import { errorText, notify, startPage } from "./shell.js";
 
@@ -87,15 +87,13 @@ async function loadAll() {
     notify(noticeArea, errorText(err), "bad");
   }
   try {
-    const data = await api("GET", "/api/admin/interpreters");
-    const list = Array.isArray(data) ? data : (data?.interpreters ?? []);
-    profiles = new Map(list.map((p) => [p.user_id ?? p.id, p]));
+    const list = (await api("GET", "/api/admin/interpreters")).interpreters;
+    profiles = new Map(list.map((p) => [p.id, p]));
   } catch {
     profiles = new Map();
   }
   try {
-    const data = await api("GET", "/api/admin/tariffs");
-    tariffs = Array.isArray(data) ? data : (data?.tariffs ?? []);
+    tariffs = (await api("GET", "/api/admin/tariffs")).tariffs;
   } catch {
     tariffs = null;
   }
@@ -122,12 +120,29 @@ function activeToggle(user) {
   );
 }
 
+function profileToggle(user, profile) {
+  const key = profile.active ? "admin.deactivate" : "admin.activate";
+  return h(
+    "button",
+    {
+      type: "button",
+      class: profile.active ? "secondary" : "good",
+      "aria-label": `${t(key)}: ${user.display_name}`,
+      onclick: () => act(() => api("PATCH", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, { active: !profile.active })),
+    },
+    t(key),
+  );
+}
+
 // ---- Interpreters -------------------------------------------------------------------------
 function renderInterpreters() {
   const panel = $("#panel-interpreters");
   const interpreters = users.filter((u) => u.role === "interpreter");
   const rows = interpreters.map((user) => {
-    const tags = (profiles.get(user.id)?.languages ?? []).map((l) => (typeof l === "string" ? l : l.tag));
+    const profile = profiles.get(user.id);
+    const tags = (profile?.languages ?? []).map((l) => l.tag);
+    // An interpreter is active when both the login and the profile are.
+    const active = user.active && (profile?.active ?? true);
     const edit = input("languages", { value: tags.join(", "), "aria-label": `${t("admin.languages")}: ${user.display_name}` });
     return h(
       "tr",
@@ -135,7 +150,7 @@ function renderInterpreters() {
       h("td", {}, user.display_name),
       h("td", {}, user.username),
       h("td", {}, tags.map((tag) => languageName(tag)).join(", ")),
-      h("td", {}, t(user.active ? "admin.active" : "admin.inactive")),
+      h("td", {}, t(active ? "admin.active" : "admin.inactive")),
       h(
         "td",
         {},
@@ -145,12 +160,19 @@ function renderInterpreters() {
             class: "row",
             onsubmit: (e) => {
               e.preventDefault();
-              act(() => api("PUT", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, { languages: parseTags(edit.value) }));
+              // PUT replaces the whole profile: send back what this form does not edit.
+              const body = {
+                languages: parseTags(edit.value),
+                gender: profile?.gender ?? null,
+                specializations: profile?.specializations ?? [],
+                agency: profile?.agency ?? null,
+              };
+              act(() => api("PUT", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, body));
             },
           },
           edit,
           h("button", { type: "submit", class: "secondary", "aria-label": `${t("admin.save")}: ${t("admin.languages")} – ${user.display_name}` }, t("admin.save")),
-          activeToggle(user),
+          profile ? profileToggle(user, profile) : activeToggle(user),
         ),
       ),
     );
@@ -197,8 +219,9 @@ function renderInterpreters() {
         if (!file.files[0]) return;
         try {
           const result = await api("POST", "/api/admin/interpreters/import", await file.files[0].text(), { contentType: "text/csv" });
-          fill(importResult, h("p", { class: "notice ok" }, t("admin.importResult", result)));
+          // loadAll() draws this panel afresh, so the result goes to the page's notice.
           await loadAll();
+          notify(noticeArea, t("admin.importResult", result), "ok");
         } catch (err) {
           const rows = err.body?.error?.rows;
           if (!rows) {
@@ -298,24 +321,29 @@ function renderOrganizations() {
 }
 
 // ---- Tariffs ------------------------------------------------------------------------------
-// The tariff objects are not fixed by the contract yet: show every field the server sends.
+function unitText(unitS) {
+  const named = { 1: "admin.unit.second", 60: "admin.unit.minute", 900: "admin.unit.quarter", 3600: "admin.unit.hour" }[unitS];
+  return named ? t(named) : t("admin.unit.seconds", { n: unitS });
+}
+
 function renderTariffs() {
   const panel = $("#panel-tariffs");
   if (tariffs === null) {
     fill(panel, h("h2", {}, t("admin.tariffs")), h("p", { class: "muted" }, t("admin.notAvailable")));
     return;
   }
-  const keys = [...new Set(tariffs.flatMap((x) => Object.keys(x)))].filter((k) => k !== "id");
   const orgName = new Map(organizations.map((o) => [o.id, o.name]));
-  const show = (k, v) => (k === "organization_id" ? (orgName.get(v) ?? v) : typeof v === "object" && v ? JSON.stringify(v) : (v ?? ""));
-  const grid = h(
-    "div",
-    { class: "table-wrap" },
+  const rows = tariffs.map((x) =>
     h(
-      "table",
-      {},
-      h("thead", {}, h("tr", {}, keys.map((k) => h("th", { scope: "col" }, k)))),
-      h("tbody", {}, tariffs.map((x) => h("tr", {}, keys.map((k) => h("td", {}, show(k, x[k])))))),
+      "tr",
+      { dataset: { tariffId: x.id } },
+      h("td", {}, x.name),
+      h("td", {}, x.organization_id ? (orgName.get(x.organization_id) ?? x.organization_id) : t("admin.tariffDefault")),
+      h("td", {}, x.languages.length ? x.languages.map((tag) => languageName(tag)).join(", ") : t("admin.tariffAllLanguages")),
+      h("td", { class: "num" }, formatMoney(x.price_per_unit_cents, x.currency)),
+      h("td", {}, unitText(x.unit_s)),
+      h("td", { class: "num" }, x.minimum_s ? formatNumber(x.minimum_s) : "–"),
+      h("td", {}, x.valid_from),
     ),
   );
   const addForm = h(
@@ -328,10 +356,13 @@ function renderTariffs() {
         act(() =>
           api("POST", "/api/admin/tariffs", {
             name: data.name,
-            organization_id: data.organization_id,
-            cents_per_minute: Number(data.cents_per_minute),
-            currency: data.currency,
-            valid_from: data.valid_from || undefined,
+            organization_id: data.organization_id || null,
+            languages: parseTags(data.languages),
+            unit_s: Number(data.unit_s),
+            minimum_s: Number(data.minimum_s || 0),
+            price_per_unit_cents: Math.round(Number(String(data.price).replace(",", ".")) * 100),
+            currency: data.currency.toUpperCase(),
+            valid_from: data.valid_from,
           }),
         );
       },
@@ -340,15 +371,23 @@ function renderTariffs() {
     h(
       "div",
       { class: "row" },
-      field("admin.name", input("name", { required: true })),
-      field("admin.organization", select("organization_id", orgOptions())),
-      field("admin.tariffPerMinute", input("cents_per_minute", { type: "number", min: 0, step: 1, required: true })),
-      field("admin.currency", input("currency", { value: "EUR", maxlength: 3 })),
-      field("admin.validFrom", input("valid_from", { type: "date" })),
+      field("admin.name", input("name", { required: true, maxlength: 100 })),
+      field("admin.organization", select("organization_id", [["", t("admin.tariffDefault")], ...orgOptions()])),
+      field("admin.tariffLanguages", input("languages")),
+      field("admin.tariffPrice", input("price", { inputmode: "decimal", required: true, pattern: "[0-9]+([.,][0-9]{1,2})?" })),
+      field("admin.tariffUnit", select("unit_s", [60, 1, 900, 3600].map((s) => [String(s), unitText(s)]))),
+      field("admin.tariffMinimum", input("minimum_s", { type: "number", min: 0, max: 86400, step: 1, value: "0" })),
+      field("admin.currency", input("currency", { value: "EUR", maxlength: 3, minlength: 3, required: true })),
+      field("admin.validFrom", input("valid_from", { type: "date", required: true, value: new Date().toISOString().slice(0, 10) })),
     ),
     h("button", { type: "submit" }, t("admin.add")),
   );
-  fill(panel, h("h2", {}, t("admin.tariffs")), grid, addForm);
+  fill(
+    panel,
+    h("h2", {}, t("admin.tariffs")),
+    table(["admin.name", "admin.organization", "admin.languages", "admin.tariffPrice", "admin.tariffUnit", "admin.tariffMinimum", "admin.validFrom"], rows),
+    addForm,
+  );
 }
 
 onLocaleChange(render);

@@ -109,10 +109,11 @@ search.addEventListener("keydown", (event) => {
 
 // Live figures: the server may push `languages.updated`; we also poll while idle.
 socket.on("languages.updated", (msg) => {
-  if (Array.isArray(msg.languages)) {
-    languages = msg.languages;
-    renderLanguages();
-  } else loadLanguages();
+  // The figures come without names (they depend on the page's language): keep ours.
+  if (!Array.isArray(msg.languages)) return;
+  const names = new Map(languages.map((lang) => [lang.tag, lang.name]));
+  languages = msg.languages.map((lang) => ({ ...lang, name: lang.name ?? names.get(lang.tag) ?? "" }));
+  renderLanguages();
 });
 setInterval(() => {
   if (!request && !document.hidden) loadLanguages();
@@ -155,13 +156,14 @@ function onRequest(next) {
   sessionStorage.setItem(REQUEST_KEY, next.id);
   const language = languageName(next.language);
   switch (next.state) {
-    case "queued":
-      setStatus(next.queue_position ? (next.eta_s != null ? "counsellor.queued" : "counsellor.queuedNoEta") : "counsellor.searching", {
-        language,
-        position: next.queue_position,
-        eta: formatEta(next.eta_s),
-      }, "warn");
+    case "queued": {
+      const params = { language, position: next.queue_position, eta: formatEta(next.eta_s) };
+      let key = "counsellor.searching";
+      if (nobodyOnline(next.language)) key = "counsellor.queuedNobody";
+      else if (next.queue_position) key = next.eta_s != null ? "counsellor.queued" : "counsellor.queuedNoEta";
+      setStatus(key, params, "warn");
       break;
+    }
     case "offering":
       setStatus("counsellor.searching", { language });
       break;
@@ -173,11 +175,17 @@ function onRequest(next) {
   }
 }
 
+/** True when the roster knows nobody online for this language (the server then keeps the
+ * request queued until someone comes, or until it expires with end_reason "max_wait"). */
+function nobodyOnline(tag) {
+  const lang = languages.find((l) => l.tag === tag);
+  return lang != null && !(lang.online > 0);
+}
+
 function finishRequest(final) {
   const key =
-    final.state === "expired" ? "counsellor.expired"
+    final.state === "expired" ? (final.end_reason === "max_wait" && nobodyOnline(final.language) ? "counsellor.expiredNobody" : "counsellor.expired")
     : final.state === "cancelled" ? "counsellor.cancelled"
-    : final.end_reason === "no_interpreter" ? "counsellor.noInterpreter"
     : "counsellor.failed";
   notify(noticeArea, t(key), final.state === "cancelled" ? "" : "bad");
   reset();
@@ -243,13 +251,7 @@ async function joinCall(req) {
 }
 
 async function fetchCall(req) {
-  try {
-    return (await api("GET", `/api/calls/${encodeURIComponent(req.call_id)}`)).call;
-  } catch (err) {
-    if (err.status !== 404 && err.status !== 405) throw err;
-    // Without GET /api/calls the request tells enough to join; call.updated fills in the rest.
-    return { id: req.call_id, request_id: req.id, language: req.language, state: "connecting" };
-  }
+  return (await api("GET", `/api/calls/${encodeURIComponent(req.call_id)}`)).call;
 }
 
 function onCall(call) {
@@ -264,9 +266,23 @@ callView.addEventListener("ended", (e) => {
   const call = e.detail;
   stream = null;
   reset();
-  const message = call.end_reason === "lost" ? t("call.lost") : t("counsellor.ended", { duration: formatClock(call.duration_s ?? 0) });
-  notify(noticeArea, message, call.end_reason === "lost" ? "bad" : "ok");
+  const [message, tone] = endedMessage(call);
+  notify(noticeArea, message, tone);
 });
+
+/** What the counsellor is told when a call ends, by its end_reason. */
+function endedMessage(call) {
+  switch (call.end_reason) {
+    case "lost":
+      return [t("call.lost"), "bad"];
+    case "failed":
+      return [t("call.failed"), "bad"];
+    case "shutdown":
+      return [t("call.shutdown"), "bad"];
+    default:
+      return [t("counsellor.ended", { duration: formatClock(call.duration_s ?? 0) }), "ok"];
+  }
+}
 
 // After a reconnect (or a reload), the database is the truth: fetch our request again.
 socket.on("hello", async () => {

@@ -10,8 +10,8 @@ const to = $("#to");
 const orgSelect = $("#organization");
 const langSelect = $("#language");
 let records = [];
-let periodRecords = [];
 let summaries = { organization: [], language: [] };
+let choices = { organization: [], language: [] }; // the whole period's groups, for the filters
 
 await startPage({ socket: false });
 
@@ -32,17 +32,6 @@ function query(extra = {}) {
   return params;
 }
 
-/** The usage endpoint streams; accept a JSON array, {usage: [...]}, or JSON lines. */
-function parseUsage(text) {
-  if (!text) return [];
-  try {
-    const data = JSON.parse(text);
-    if (Array.isArray(data)) return data;
-    return data.usage ?? data.records ?? data.items ?? [];
-  } catch {
-    return text.split("\n").filter((line) => line.trim()).map((line) => JSON.parse(line));
-  }
-}
 
 function updateDownloads() {
   $("#dl-csv").href = `/api/usage?${query({ format: "csv" })}`;
@@ -61,10 +50,10 @@ function fillOptions(select, pairs) {
 }
 
 function renderOptions() {
-  const orgs = new Map(periodRecords.map((r) => [r.organization_id, r.organization]));
+  const orgs = new Map(choices.organization.map((g) => [g.key, g.name ?? g.key]));
   if (orgSelect.value && !orgs.has(orgSelect.value)) orgs.set(orgSelect.value, orgSelect.value);
   fillOptions(orgSelect, [...orgs].sort((a, b) => String(a[1]).localeCompare(String(b[1]))));
-  const langs = new Set(periodRecords.map((r) => r.language));
+  const langs = new Set(choices.language.map((g) => g.key));
   fillOptions(langSelect, [...langs].map((tag) => [tag, languageName(tag)]).sort((a, b) => a[1].localeCompare(b[1])));
 }
 
@@ -73,16 +62,18 @@ async function load() {
   $("#status").textContent = t("loading");
   notify($("#notice"), "");
   try {
-    const period = new URLSearchParams({ from: from.value, to: to.value, format: "json" });
-    const [all, filtered, byOrg, byLang] = await Promise.all([
-      api("GET", `/api/usage?${period}`, undefined, { raw: true }),
-      api("GET", `/api/usage?${query({ format: "json" })}`, undefined, { raw: true }),
+    // The filters offer what the whole period holds: its summaries, not all its records.
+    const period = new URLSearchParams({ from: from.value, to: to.value });
+    const [filtered, byOrg, byLang, periodOrgs, periodLangs] = await Promise.all([
+      api("GET", `/api/usage?${query({ format: "json" })}`),
       api("GET", `/api/usage/summary?${query({ group_by: "organization" })}`),
       api("GET", `/api/usage/summary?${query({ group_by: "language" })}`),
+      api("GET", `/api/usage/summary?${period}&group_by=organization`),
+      api("GET", `/api/usage/summary?${period}&group_by=language`),
     ]);
-    periodRecords = parseUsage(all);
-    records = parseUsage(filtered);
-    summaries = { organization: asList(byOrg), language: asList(byLang) };
+    records = filtered ?? [];
+    summaries = { organization: byOrg ?? [], language: byLang ?? [] };
+    choices = { organization: periodOrgs ?? [], language: periodLangs ?? [] };
     render();
     $("#status").textContent = t("finance.loaded", { n: records.length });
   } catch (err) {
@@ -91,8 +82,22 @@ async function load() {
   }
 }
 
-function asList(data) {
-  return Array.isArray(data) ? data : (data?.summary ?? data?.groups ?? []);
+/** Billable seconds per key: the summary has one entry per key and currency. */
+function secondsByKey(groups, label) {
+  const sums = new Map();
+  for (const g of groups) {
+    const name = label(g);
+    sums.set(name, (sums.get(name) ?? 0) + g.billable_s);
+  }
+  return [...sums];
+}
+
+/** "12,50 € + 3,00 CHF": amounts are never added across currencies. */
+function totalAmounts(rows) {
+  const cents = new Map();
+  for (const r of rows) cents.set(r.currency, (cents.get(r.currency) ?? 0) + r.amount_cents);
+  if (!cents.size) return formatMoney(0, "EUR");
+  return [...cents].map(([currency, c]) => formatMoney(c, currency)).join(" + ");
 }
 
 function minutes(seconds) {
@@ -101,12 +106,10 @@ function minutes(seconds) {
 
 function render() {
   renderOptions();
-  const total = records.reduce((acc, r) => ({ s: acc.s + (r.billable_s ?? 0), c: acc.c + (r.amount_cents ?? 0) }), { s: 0, c: 0 });
-  const currency = records[0]?.currency ?? "EUR";
-  $("#totals").textContent = t("finance.count", { n: records.length, minutes: minutes(total.s), amount: formatMoney(total.c, currency) });
-  const orgNames = new Map(periodRecords.map((r) => [r.organization_id, r.organization]));
-  fill($("#chart-org"), barChart(summaries.organization.map((g) => [orgNames.get(g.key) ?? g.key, g.billable_s]), "finance.byOrganization"));
-  fill($("#chart-lang"), barChart(summaries.language.map((g) => [languageName(g.key), g.billable_s]), "finance.byLanguage"));
+  const seconds = records.reduce((acc, r) => acc + r.billable_s, 0);
+  $("#totals").textContent = t("finance.count", { n: records.length, minutes: minutes(seconds), amount: totalAmounts(records) });
+  fill($("#chart-org"), barChart(secondsByKey(summaries.organization, (g) => g.name ?? g.key), "finance.byOrganization"));
+  fill($("#chart-lang"), barChart(secondsByKey(summaries.language, (g) => languageName(g.key)), "finance.byLanguage"));
   renderTable();
 }
 
@@ -155,7 +158,7 @@ function renderTable() {
     ["col.costCenter", (r) => r.cost_center],
     ["col.interpreter", (r) => r.interpreter],
     ["col.billable", (r) => minutes(r.billable_s), true],
-    ["col.amount", (r) => formatMoney(r.amount_cents ?? 0, r.currency ?? "EUR"), true],
+    ["col.amount", (r) => formatMoney(r.amount_cents, r.currency), true],
     ["col.tariff", (r) => r.tariff],
     ["col.call", (r) => r.call_id],
   ];

@@ -93,6 +93,12 @@ export function formatNumber(n, options) {
   return new Intl.NumberFormat(current, options).format(n);
 }
 
+/** A message with singular and plural forms: `${key}.one` / `${key}.other`, with {n}. */
+export function plural(key, n) {
+  const form = new Intl.PluralRules(current).select(n) === "one" ? "one" : "other";
+  return t(`${key}.${form}`, { n: formatNumber(n) });
+}
+
 export function formatMoney(cents, currency = "EUR") {
   return new Intl.NumberFormat(current, { style: "currency", currency }).format(cents / 100);
 }

@@ -1,7 +1,7 @@
 // The interpreter's page: status switch, incoming offers that ring, the call, wrap-up.
 import { CallView } from "./callview.js";
 import { $, fill, h } from "./dom.js";
-import { formatNumber, languageName, onLocaleChange, t } from "./i18n.js";
+import { languageName, onLocaleChange, plural, t } from "./i18n.js";
 import { api, mediaErrorKey, openMedia } from "./protocol.js";
 import { askNotificationPermission, notifyIfHidden, ring, unlockAudio } from "./ring.js";
 import { errorText, notify, startPage } from "./shell.js";
@@ -19,8 +19,9 @@ let stopRing = () => {};
 let closeNote = () => {};
 let countdown = null;
 let accepting = false;
+let today = null; // {calls, talk_s} from the server
 
-const { me, socket } = await startPage();
+const { socket } = await startPage();
 const callView = new CallView($("#call"), socket);
 document.addEventListener("click", unlockAudio, { once: true });
 
@@ -56,7 +57,7 @@ async function loadProfile() {
     notify(noticeArea, err.status === 404 ? t("interpreter.noProfile") : errorText(err), "bad");
   }
   renderStatus();
-  renderToday();
+  await loadToday();
 }
 
 async function setPresence(value) {
@@ -192,9 +193,9 @@ socket.on("call.updated", (msg) => {
 callView.addEventListener("ended", (e) => {
   const call = e.detail;
   sessionStorage.removeItem(CALL_KEY);
-  countToday(call);
   home.hidden = false;
-  notify(noticeArea, call.end_reason === "lost" ? t("call.lost") : t("call.ended"), call.end_reason === "lost" ? "bad" : "ok");
+  const key = { lost: "call.lost", failed: "call.failed", shutdown: "call.shutdown" }[call.end_reason] ?? "call.ended";
+  notify(noticeArea, t(key), key === "call.ended" ? "ok" : "bad");
   profile = { ...profile, status: "wrap_up" };
   renderStatus();
   loadProfile();
@@ -215,36 +216,22 @@ socket.on("hello", async () => {
 });
 
 // ---- Today's calls --------------------------------------------------------------------
-// The profile may carry `today: {calls, billable_s}`; until the server sends it, this
-// browser counts the calls it saw end today.
+// Counted by the server (calls connected since local midnight), so every tab and device
+// shows the same figures.
 
-function todayKey() {
-  return `tolk.today.${me.id}.${new Date().toISOString().slice(0, 10)}`;
-}
-
-function localToday() {
+async function loadToday() {
   try {
-    return JSON.parse(localStorage.getItem(todayKey())) ?? { calls: 0, seconds: 0, ids: [] };
+    today = (await api("GET", "/api/interpreters/me/today")).today;
   } catch {
-    return { calls: 0, seconds: 0, ids: [] };
+    /* keep what is shown; the next call's end loads it again */
   }
-}
-
-function countToday(call) {
-  const today = localToday();
-  if (today.ids.includes(call.id)) return;
-  today.ids.push(call.id);
-  today.calls += 1;
-  today.seconds += call.billable_s ?? call.duration_s ?? 0;
-  localStorage.setItem(todayKey(), JSON.stringify(today));
   renderToday();
 }
 
 function renderToday() {
-  const server = profile?.today;
-  const calls = server?.calls ?? localToday().calls;
-  const seconds = server?.billable_s ?? server?.seconds ?? localToday().seconds;
-  $("#today").textContent = t("interpreter.todayText", { calls: formatNumber(calls), minutes: formatNumber(Math.round(seconds / 60)) });
+  const calls = today?.calls ?? 0;
+  const minutes = Math.round((today?.talk_s ?? 0) / 60);
+  $("#today").textContent = t("interpreter.todayText", { calls: plural("interpreter.calls", calls), minutes: plural("interpreter.minutes", minutes) });
 }
 
 onLocaleChange(() => {

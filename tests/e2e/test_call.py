@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, TOLK, TolkServer
+from tests.e2e.conftest import PASSWORD, TOLK, TolkServer, login_api
 
 pytestmark = pytest.mark.browser
 
@@ -85,7 +85,10 @@ class TestCall:
         expect(interpreter.locator("#wrapup")).to_be_visible()
         interpreter.get_by_role("button", name="Jetzt bereit").click()
         expect(interpreter.locator("#status")).to_have_attribute("data-presence", "available")
-        expect(interpreter.locator("#today")).to_contain_text("1 Gespräche")
+        # Counted by the server (GET /api/interpreters/me/today), not by this browser.
+        expect(interpreter.locator("#today")).to_contain_text("1 Gespräch,")
+        interpreter.reload()
+        expect(interpreter.locator("#today")).to_contain_text("1 Gespräch,")
 
         finance = open_page("finanzen", "/finance")
         row = finance.locator(f'#usage tr[data-call-id="{call_id}"]')
@@ -111,6 +114,57 @@ class TestCall:
         expect(counsellor.locator("#notice")).to_contain_text("nicht freigegeben")
         expect(counsellor.locator("#chooser")).to_be_visible()
         assert not [r for r in requests if r.startswith("POST") and r.endswith("/api/requests")]
+
+
+class TestSocketCut:
+    @pytest.mark.timeout(180)
+    @pytest.mark.needs_backend(*CALL_PATHS, "/api/calls/{call_id}")
+    def test_interpreter_page_comes_back_into_its_call(self, open_page, server: TolkServer):
+        """The interpreter's socket is cut mid-call: it reconnects, rejoins, media goes on."""
+        interpreter = open_page(path="/")
+        sockets: list[Any] = []
+
+        def proxy(ws: Any) -> None:
+            ws.connect_to_server()  # messages pass through unchanged until we cut it
+            sockets.append(ws)
+
+        interpreter.route_web_socket("**/ws", proxy)
+        login_api(interpreter.context, server.url, "omar")
+        interpreter.goto("/interpreter")
+        become_available(interpreter)
+        counsellor = open_page("berater.jobcenter", "/counsellor")
+        expect(counsellor.locator("#conn")).to_have_attribute("data-state", "open")
+        search = counsellor.get_by_role("searchbox", name="Sprache suchen")
+        search.fill("ar")
+        expect(counsellor.locator('#languages button[data-tag="ar"]')).to_be_visible()
+        counsellor.locator('#languages button[data-tag="ar"]').click()
+        expect(interpreter.locator("#offer")).to_be_visible(timeout=15_000)
+        interpreter.get_by_role("button", name="Annehmen").click()
+        for page in (counsellor, interpreter):
+            expect(page.locator("#call")).to_have_attribute(
+                "data-media", "connected", timeout=CONNECT_TIMEOUT_MS
+            )
+        wait_for_video(interpreter)
+
+        cut = len(sockets)
+        sockets[-1].close(code=4000, reason="cut by the test")
+        interpreter.wait_for_function(
+            "() => document.querySelector('#conn').dataset.state !== 'open'", timeout=5_000
+        )
+        expect(interpreter.locator("#conn")).to_have_attribute("data-state", "open", timeout=20_000)
+        assert len(sockets) > cut  # a new socket, not the old one revived
+        expect(interpreter.locator("#call")).to_be_visible()
+        for page in (counsellor, interpreter):
+            expect(page.locator("#call")).to_have_attribute("data-media", "connected")
+            wait_for_video(page, frames_decoded(page) + 10)
+        # The new socket is in the call's room: the counsellor's hangup reaches it.
+        counsellor.get_by_role("button", name="Auflegen").click()
+        expect(interpreter.locator("#call")).to_be_hidden(timeout=15_000)
+        expect(interpreter.locator("#wrapup")).to_be_visible()
+        interpreter.get_by_role("button", name="Jetzt bereit").click()
+        expect(interpreter.locator("#status")).to_have_attribute("data-presence", "available")
+        interpreter.get_by_label("Abgemeldet").check()
+        expect(interpreter.locator("#status")).to_have_attribute("data-presence", "offline")
 
 
 class TestSimulatedInterpreter:

@@ -198,3 +198,64 @@ class TestPrecallCheck:
         camera = page.locator('#verdicts [data-kind="camera"]')
         expect(camera).to_contain_text("nicht freigegeben")
         expect(camera).to_have_attribute("data-tone", "bad")
+
+
+BAD_ROSTER = (
+    "username,display_name,email,languages,gender,specializations,agency\n"
+    "nadia,Nadia Haddad,nadia@example.org,ar,female,social,\n"
+    "kemal,Kemal Y,,not a language!,robot,,\n"
+)
+GOOD_ROSTER = (
+    "username;display_name;email;languages;gender;specializations;agency\n"
+    "nadia;Nadia Haddad;nadia@example.org;ar ar-SY;female;social;\n"
+    "kemal;Kemal Yilmaz;;tr ku;male;;Sprachmittler e.V.\n"
+)
+
+
+class TestAdmin:
+    def test_csv_import_lists_the_rows_to_fix_then_imports(self, open_page):
+        """A roster with bad rows is refused row by row; the corrected file is imported."""
+        page = open_page("admin", "/admin")
+        panel = page.locator("#panel-interpreters")
+        upload = panel.get_by_label("CSV-Datei")
+        upload.set_input_files(
+            {"name": "roster.csv", "mimeType": "text/csv", "buffer": BAD_ROSTER.encode()}
+        )
+        panel.get_by_role("button", name="CSV importieren").click()
+        expect(panel).to_contain_text("Der Import wurde nicht ausgeführt")
+        problems = panel.locator("table").last.locator("tbody tr")
+        expect(problems.first).to_be_visible()
+        rows = problems.all_inner_texts()
+        assert all(r.split("\t")[0].strip() == "3" for r in rows), rows
+        assert any("languages" in r for r in rows), rows
+        assert any("gender" in r for r in rows), rows
+        expect(panel.locator('tr[data-user-id] td:has-text("Nadia Haddad")')).to_have_count(0)
+
+        upload = panel.get_by_label("CSV-Datei")
+        upload.set_input_files(
+            {"name": "roster.csv", "mimeType": "text/csv", "buffer": GOOD_ROSTER.encode()}
+        )
+        panel.get_by_role("button", name="CSV importieren").click()
+        expect(page.locator("#notice")).to_contain_text("Import: 2 neu", timeout=10_000)
+        row = panel.locator("tr[data-user-id]", has_text="Kemal Yilmaz")
+        expect(row).to_contain_text("Türkisch")
+        expect(panel.locator("tr[data-user-id]", has_text="Nadia Haddad")).to_contain_text(
+            "Arabisch"
+        )
+
+    def test_tariff_is_added_with_the_real_fields(self, open_page):
+        """A tariff per started minute for Ukrainian is added and listed in plain words."""
+        page = open_page("admin", "/admin")
+        page.get_by_role("tab", name="Tarife").click()
+        panel = page.locator("#panel-tariffs")
+        panel.get_by_label("Name").fill("Ukrainisch 2027")
+        panel.get_by_label("Sprachgruppe").fill("uk")
+        panel.get_by_label("Preis je Einheit").fill("1,25")
+        panel.get_by_label("Abrechnungseinheit").select_option(label="je angefangene Minute")
+        panel.get_by_label("Gültig ab").fill("2027-01-01")
+        panel.get_by_role("button", name="Hinzufügen").click()
+        row = panel.locator("tr[data-tariff-id]", has_text="Ukrainisch 2027")
+        expect(row).to_contain_text("Ukrainisch")
+        expect(row).to_contain_text("1,25")
+        expect(row).to_contain_text("je angefangene Minute")
+        expect(row).to_contain_text("Standardtarif")
