@@ -56,6 +56,9 @@ def content_security_policy(request: web.Request) -> str:
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    if isinstance(response, web.WebSocketResponse):
+        # A socket is no document: these headers would only cost memory on every socket.
+        return
     headers = response.headers
     headers.setdefault("Content-Security-Policy", content_security_policy(request))
     headers.setdefault("X-Content-Type-Options", "nosniff")
