@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.parties import call_state, online, request_and_accept, usage_of
+from tests.integration.parties import call_state, online, request_and_accept
 from tests.integration.server import TolkServer, backend
 
 pytestmark = [pytest.mark.media, pytest.mark.usefixtures("loopback_only")]
@@ -79,7 +79,8 @@ class TestServerKilledDuringACall:
             # Peer to peer: the frames keep coming with no server at all (~30 fps).
             for peer, count in zip(peers, before, strict=True):
                 await peer.sink.wait_for_frames("video", count + 30, timeout_s=10)
-            assert server.proc is not None and server.proc.poll() is not None
+            assert server.proc is not None
+            assert server.proc.poll() is not None
             for party in (counsellor, interpreter):
                 assert not party.client.connected
 
