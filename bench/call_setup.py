@@ -31,6 +31,7 @@ from signaling.peers.client import TolkClient
 from signaling.peers.media import FrameSink, PatternVideoTrack, TestPattern, ToneAudioTrack
 from signaling.peers.negotiation import Negotiator
 from tolk.demo import DEMO_PASSWORD
+from tolk.logging import configure_logging
 
 PATTERN = TestPattern("bench", 640, 480)
 COUNSELLOR = "berater.jobcenter"
@@ -84,8 +85,10 @@ async def direct_call() -> float:
             await side.close()
 
 
-async def tolk_call(counsellor: TolkClient, interpreter: TolkClient) -> float:
-    """One call through Tolk: request, offer, accept -> both decode the other's video."""
+async def tolk_call(counsellor: TolkClient, interpreter: TolkClient) -> dict[str, float]:
+    """One call through Tolk: request, offer, accept -> both decode the other's video.
+
+    Returns the time from the accept to the end of each phase (`total` is the result)."""
     offer_seen = interpreter.wait_for("offer", timeout_s=10)
     await counsellor.request("POST", "/api/requests", {"language": LANGUAGE})
     offer = (await offer_seen)["offer"]
@@ -98,15 +101,25 @@ async def tolk_call(counsellor: TolkClient, interpreter: TolkClient) -> float:
     call_news = asyncio.ensure_future(counsellor.wait_for(names_a_call, timeout_s=10))
     started = time.perf_counter()
     call = (await interpreter.request("POST", f"/api/offers/{offer['id']}/accept"))["call"]
+    accepted = time.perf_counter()
     their = CallPeer(interpreter, call["id"], tracks)
     news = await call_news
+    told = time.perf_counter()
     call_id = (news.get("call") or {}).get("id") or news["request"]["call_id"]
     mine = CallPeer(counsellor, call_id, tracks)
     try:
         await asyncio.gather(their.join(), mine.join())
+        joined = time.perf_counter()
         await mine.sink.wait_for_frames("video", 1, timeout_s=10)
         await their.sink.wait_for_frames("video", 1, timeout_s=10)
-        return max(p.sink.first_frame_at["video"] for p in (mine, their)) - started
+        peers = (mine, their)
+        return {
+            "accept answered": accepted - started,
+            "counsellor told": told - started,
+            "both joined (offer sent)": joined - started,
+            "media connected": max(p.connected_at or 0.0 for p in peers) - started,
+            "total": max(p.sink.first_frame_at["video"] for p in peers) - started,
+        }
     finally:
         await mine.hangup()
         await their.close()
@@ -155,7 +168,7 @@ async def own_server():
                 proc.wait(timeout=10)
 
 
-async def measure_tolk(url: str, runs: int) -> list[float]:
+async def measure_tolk(url: str, runs: int) -> list[dict[str, float]]:
     admin = TolkClient(url, "admin", DEMO_PASSWORD)
     counsellor = TolkClient(url, COUNSELLOR, DEMO_PASSWORD)
     interpreter = TolkClient(url, INTERPRETER, DEMO_PASSWORD)
@@ -190,6 +203,7 @@ def summary(name: str, samples: list[float]) -> str:
 
 
 async def main(runs: int, url: str | None) -> None:
+    configure_logging("console", "warning")  # the peers' info events would drown the table
     loopback_only()
     await direct_call()  # warm-up
     direct = [await direct_call() for _ in range(runs)]
@@ -198,11 +212,16 @@ async def main(runs: int, url: str | None) -> None:
     print(summary("direct aiortc <-> aiortc (baseline)", direct), flush=True)
     try:
         if url:
-            samples = await measure_tolk(url, runs)
+            calls = await measure_tolk(url, runs)
         else:
             async with own_server() as own:
-                samples = await measure_tolk(own, runs)
-        print(summary("accept -> both decode, through Tolk", samples))
+                calls = await measure_tolk(own, runs)
+        print(summary("accept -> both decode, through Tolk", [c["total"] for c in calls]))
+        print("\nPhases through Tolk (time from the accept to the end of each):\n")
+        print("| phase | runs | p50 ms | p90 ms | min ms | max ms |")
+        print("|---|---|---|---|---|---|")
+        for phase in calls[0]:
+            print(summary(phase, [c[phase] for c in calls]))
     except Exception as exc:
         print(
             f"| accept -> both decode, through Tolk | could not run: {type(exc).__name__}: "

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     turn_urls: list[str] = Field(default_factory=list)
     turn_secret: SecretStr | None = None
     turn_ttl_s: int = Field(default=6 * 3600, gt=0)
+    ice_host_addresses: list[str] = Field(default_factory=list)
+    """Addresses Tolk's own aiortc peers (the simulated interpreters) gather host candidates
+    on; empty: every address of the machine except loopback (aioice's choice)."""
 
     # pre-call check (the server's aiortc echo peers)
     precall_max_peers: int = Field(default=4, ge=0)

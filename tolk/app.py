@@ -188,6 +188,9 @@ def create_app(
         await rooms.close()
 
     app.cleanup_ctx.extend([database_ctx, bus_ctx, scheduler_ctx, calls_ctx, echo_peers_ctx])
+    # aiohttp waits (up to 60 s) for open handlers before the cleanup contexts run; an open
+    # socket is such a handler, so sockets must be told to go away before that wait.
+    app.on_shutdown.append(close_all_sockets)
     for api in API_ROUTES:
         app.router.add_routes(api.table)
     app.router.add_routes(health_routes)

@@ -139,8 +139,11 @@ async def _upgraded(settings: Settings, coro: Coroutine[Any, Any, None]) -> None
     await coro
 
 
-def _sim_interpreter(_settings: Settings, args: argparse.Namespace) -> None:
+def _sim_interpreter(settings: Settings, args: argparse.Namespace) -> None:
+    from signaling.peers.rtc import use_host_addresses
     from signaling.peers.sim import SimOptions, run_sim_interpreter
+
+    use_host_addresses(settings.ice_host_addresses)
 
     options = SimOptions(
         url=args.url,

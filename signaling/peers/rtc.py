@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import aioice.ice
 from aiortc import (
     RTCConfiguration,
     RTCIceServer,
@@ -33,6 +34,22 @@ def rtc_configuration(
     ]
     policy = RTCIceTransportPolicy.RELAY if relay_only else RTCIceTransportPolicy.ALL
     return RTCConfiguration(iceServers=servers, iceTransportPolicy=policy)
+
+
+def use_host_addresses(addresses: list[str]) -> None:
+    """Gather host candidates only on these addresses in this process (no-op when empty).
+
+    aioice never offers a loopback address; a demo or a test on one machine without any
+    other interface needs it, so the list replaces aioice's own choice process-wide.
+    """
+    if not addresses:
+        return
+    chosen = list(addresses)
+
+    def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return [a for a in chosen if (use_ipv6 if ":" in a else use_ipv4)]
+
+    aioice.ice.get_host_addresses = host_addresses
 
 
 def selected_candidate_types(pc: RTCPeerConnection) -> tuple[str, str] | None:

@@ -56,15 +56,16 @@ class SimInterpreter:
 
     async def run(self) -> None:
         """Log in (waiting for the server), go available, and serve offers until cancelled."""
-        await self._login()
-        if not self.options.languages:
-            with contextlib.suppress(ApiError):
-                me = await self.client.request("GET", "/api/interpreters/me")
-                langs = tuple(lang["tag"] for lang in me["interpreter"]["languages"])
-                self.options = SimOptions(**{**self.options.__dict__, "languages": langs})
-        self.client.on_connected.append(self._go_available)
-        self.client.listeners.append(self._on_message)
         try:
+            # Inside the try: a stop while still waiting for the server closes the session.
+            await self._login()
+            if not self.options.languages:
+                with contextlib.suppress(ApiError):
+                    me = await self.client.request("GET", "/api/interpreters/me")
+                    langs = tuple(lang["tag"] for lang in me["interpreter"]["languages"])
+                    self.options = SimOptions(**{**self.options.__dict__, "languages": langs})
+            self.client.on_connected.append(self._go_available)
+            self.client.listeners.append(self._on_message)
             await self.client.run_socket()
         finally:
             for peer in list(self.calls.values()):
