@@ -56,9 +56,11 @@ async def announce_ending(app: web.Application, ending: Ending, view: CallView) 
         end_reason=view.end_reason,
         duration_s=view.duration_s,
     )
-    await publish_call(app, view)
+    # Wrap-up is announced before the ended call: the interpreter's page offers "ready now"
+    # on the ended call, and a click must never be overtaken by the older wrap-up news.
     if ending.wrap_up:
         await presence_changed(app, ending.call.interpreter_id, Presence.WRAP_UP)
+    await publish_call(app, view)
 
 
 async def hang_up(app: web.Application, call_id: str, user_id: str) -> tuple[CallView, bool]:
