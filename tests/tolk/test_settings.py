@@ -37,6 +37,7 @@ class TestSettings:
             ("TOLK_PORT", "70000"),
             ("TOLK_DATABASE_URL", "mysql://x"),
             ("TOLK_LOG_FORMAT", "xml"),
+            ("TOLK_TIMEZONE", "Mars/Olympus"),
             ("TOLK_REDIS_URL", "http://x"),
         ],
     )
