@@ -4,6 +4,7 @@ and whether a state-changing request came from Tolk's own origin."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
@@ -23,6 +24,52 @@ class _Lookup:
 
 
 _IDENTITY = web.RequestKey("identity", _Lookup)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    identity: Identity
+    until: datetime
+    epoch: int
+
+
+class IdentityCache:
+    """Identities resolved from tokens and cookies in the last few seconds.
+
+    Every API call and socket starts with a lookup of its token or cookie: a read
+    transaction of 2-3 ms on SQLite, most of a request's budget. An entry lives `ttl_s`
+    (on the app's clock) and never beyond its session's timeouts. It is dropped at once
+    when a user, organisation, session or token is changed by this process (logout,
+    deactivation, revocation, renaming: `service.identity_epoch`). A change made by
+    another instance reaches this one's cache within `ttl_s` at most. Unknown tokens are
+    not cached. Bounded: when full, the oldest entry goes.
+    """
+
+    def __init__(self, ttl_s: float = 5.0, max_entries: int = 10_000) -> None:
+        self.ttl = timedelta(seconds=ttl_s)
+        self.max_entries = max_entries
+        self._entries: dict[str, _Entry] = {}
+
+    def get(self, key: str, now: datetime) -> Identity | None:
+        """The cached identity for a key, if still good."""
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if entry.until <= now or entry.epoch != service.identity_epoch():
+            del self._entries[key]
+            return None
+        return entry.identity
+
+    def put(self, key: str, identity: Identity, now: datetime, epoch: int, limit: datetime) -> None:
+        """Remember an identity read when the epoch was `epoch`, valid until `limit` at most."""
+        if epoch != service.identity_epoch():
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[key] = _Entry(identity, min(now + self.ttl, limit), epoch)
+
+
+IDENTITY_CACHE = web.AppKey("identity_cache", IdentityCache)
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -61,20 +108,36 @@ async def identify(request: web.Request) -> Identity | None:
     if _IDENTITY in request:
         return request[_IDENTITY].identity
     identity: Identity | None = None
-    db = request.app[DATABASE]
+    app = request.app
+    db = app[DATABASE]
+    cache = app.get(IDENTITY_CACHE)
     token = bearer_token(request)
     cookie = request.cookies.get(SESSION_COOKIE)
+    now = app[CLOCK].now()
+    epoch = service.identity_epoch()
     if token is not None:
-        async with db.read() as session:
-            identity = await service.resolve_api_token(session, token)
+        key = "token:" + service.token_digest(token)
+        identity = cache.get(key, now) if cache else None
+        if identity is None:
+            async with db.read() as session:
+                identity = await service.resolve_api_token(session, token)
+            if identity is not None and cache:
+                cache.put(key, identity, now, epoch, now + cache.ttl)
     elif cookie:
-        now = request.app[CLOCK].now()
-        idle = request.app[SETTINGS].session_idle_timeout_s
-        async with db.read() as session:
-            identity, due = await service.resolve_session(session, cookie, now, idle)
-        if identity is not None and due:
-            async with db.write() as session:
-                await service.touch_session(session, cookie, now)
+        key = "cookie:" + service.token_digest(cookie)
+        identity = cache.get(key, now) if cache else None
+        if identity is None:
+            idle = app[SETTINGS].session_idle_timeout_s
+            async with db.read() as session:
+                found = await service.resolve_session(session, cookie, now, idle)
+            identity = found.identity
+            if identity is not None and found.due:
+                # Cached lookups skip this; a miss comes at least every ttl, well within
+                # the minute between refreshes.
+                async with db.write() as session:
+                    await service.touch_session(session, cookie, now)
+            if identity is not None and cache and found.valid_until is not None:
+                cache.put(key, identity, now, epoch, found.valid_until)
     request[_IDENTITY] = _Lookup(identity)
     return identity
 

@@ -10,7 +10,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, or_, update
+from sqlalchemy import delete, event, func, or_, update
+from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,6 +23,49 @@ from infra.errors import NotFound
 # Writing last_seen_at on every request would make every read a write; a minute is
 # precise enough for an idle timeout measured in hours.
 _TOUCH_EVERY = timedelta(seconds=60)
+
+
+# -- identity changes, for caches of resolved identities (accounts.access) ---------------------
+
+_identity_epoch = 0
+_CHANGED = "tolk_identities_changed"
+_IDENTITY_ROWS = (User, Organization, LoginSession, ApiToken)
+
+
+def identity_epoch() -> int:
+    """A number that grows whenever a user, session or token of this process may change."""
+    return _identity_epoch
+
+
+def _bump() -> None:
+    global _identity_epoch
+    _identity_epoch += 1
+
+
+def _identities_change(session: Session) -> None:
+    # Bumped now (so that no lookup from here on is cached for long) and again after the
+    # commit: a lookup that read the old rows in between must not count as current.
+    _bump()
+    session.info[_CHANGED] = True
+
+
+@event.listens_for(Session, "before_flush")
+def _on_flush(session: Session, _context: object, _instances: object) -> None:
+    # Edits of users, organisations, sessions and tokens through the ORM (deactivation,
+    # renaming, logout, revocation); bulk statements call _identities_change themselves.
+    if any(isinstance(o, _IDENTITY_ROWS) for o in (*session.dirty, *session.deleted)):
+        _identities_change(session)
+
+
+@event.listens_for(Session, "after_commit")
+def _on_commit(session: Session) -> None:
+    if session.info.pop(_CHANGED, False):
+        _bump()
+
+
+@event.listens_for(Session, "after_rollback")
+def _on_rollback(session: Session) -> None:
+    session.info.pop(_CHANGED, None)
 
 
 def token_digest(token: str) -> str:
@@ -165,17 +209,30 @@ async def _identity_of(session: AsyncSession, user_id: str, key: str | None) -> 
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ResolvedSession:
+    """Who holds a cookie, whether its last-seen time is due for a refresh, and until when
+    it stays valid if unused (the earlier of its absolute and idle timeouts)."""
+
+    identity: Identity | None
+    due: bool
+    valid_until: datetime | None
+
+
 async def resolve_session(
     session: AsyncSession, cookie_value: str, now: datetime, idle_timeout_s: int
-) -> tuple[Identity | None, bool]:
+) -> ResolvedSession:
     """Who holds this cookie, and whether its last-seen time is due for a refresh."""
     row = await session.get(LoginSession, token_digest(cookie_value))
     if row is None or row.expires_at <= now:
-        return None, False
-    if row.last_seen_at + timedelta(seconds=idle_timeout_s) <= now:
-        return None, False
+        return ResolvedSession(None, False, None)
+    idle_until = row.last_seen_at + timedelta(seconds=idle_timeout_s)
+    if idle_until <= now:
+        return ResolvedSession(None, False, None)
     identity = await _identity_of(session, row.user_id, session_key(row.token_hash))
-    return identity, now - row.last_seen_at >= _TOUCH_EVERY
+    return ResolvedSession(
+        identity, now - row.last_seen_at >= _TOUCH_EVERY, min(row.expires_at, idle_until)
+    )
 
 
 async def touch_session(session: AsyncSession, cookie_value: str, now: datetime) -> None:
@@ -198,6 +255,7 @@ async def end_session(session: AsyncSession, cookie_value: str) -> str | None:
 
 async def end_user_sessions(session: AsyncSession, user_id: str) -> None:
     """Invalidate every login session of a user."""
+    _identities_change(session.sync_session)
     await session.exec(
         delete(LoginSession).where(LoginSession.user_id == user_id)  # type: ignore[arg-type]
     )

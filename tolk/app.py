@@ -11,6 +11,7 @@ import structlog
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from accounts.access import IDENTITY_CACHE, IdentityCache
 from accounts.keys import LOGIN_THROTTLE
 from accounts.routes import api as accounts_api
 from accounts.throttle import LoginThrottle
@@ -89,6 +90,8 @@ def create_app(
         redis_url=settings.redis_url,
         namespace=settings.redis_namespace,
     )
+    if settings.identity_cache_s > 0:
+        app[IDENTITY_CACHE] = IdentityCache(settings.identity_cache_s)
     app[PRESENCE_LISTENERS] = []
     app[PRESENCE_LISTENERS].append(offer_queued_on_presence)
     app[QUEUE_FIGURES] = queue_figures
