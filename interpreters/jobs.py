@@ -12,21 +12,22 @@ from interpreters.models import Presence
 
 
 async def refresh_presence(app: web.Application) -> None:
-    """Mark this instance's interpreter sockets as alive."""
-    async with app[DATABASE].write() as session:
-        await presence.refresh_sockets(session, app[INSTANCE_ID], app[CLOCK].now())
-
-
-async def sweep_presence(app: web.Application) -> list[str]:
-    """Apply due grace-period offlines; returns the interpreters set offline."""
+    """Mark this instance's interpreter sockets as alive; drop those of dead instances."""
     settings = app[SETTINGS]
     async with app[DATABASE].write() as session:
-        gone = await presence.sweep_offline(
+        await presence.refresh_sockets(
             session,
+            app[INSTANCE_ID],
             app[CLOCK].now(),
             grace_s=settings.presence_grace_s,
             stale_after_s=3 * settings.ws_heartbeat_s,
         )
+
+
+async def sweep_presence(app: web.Application) -> list[str]:
+    """Apply due grace-period offlines; returns the interpreters set offline."""
+    async with app[DATABASE].write() as session:
+        gone = await presence.sweep_offline(session, app[CLOCK].now())
     for interpreter_id in gone:
         await presence_changed(app, interpreter_id, Presence.OFFLINE)
     return gone

@@ -41,7 +41,7 @@ class Interpreter(SQLModel, table=True):
     """The end of the last call (or when the profile was made); status toggles leave it."""
     missed_offers: int = 0
     wrap_up_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    offline_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+    offline_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
     """When the grace period after the last socket closed runs out; null while connected."""
 
 

@@ -110,12 +110,28 @@ async def socket_closed(
         )
 
 
-async def refresh_sockets(session: AsyncSession, instance_id: str, now: datetime) -> None:
-    """Mark this instance's sockets as still open (a crashed instance's rows go stale)."""
+async def refresh_sockets(
+    session: AsyncSession, instance_id: str, now: datetime, grace_s: int, stale_after_s: float
+) -> None:
+    """Mark this instance's sockets as alive, and drop the sockets of instances that died.
+
+    An interpreter left without any socket (its instance died, or it went available over
+    HTTP alone) gets the grace period from now. This scans every online interpreter, so
+    it runs once per heartbeat, not at every sweep.
+    """
     await session.exec(
         update(PresenceSocket)
         .where(col(PresenceSocket.instance_id) == instance_id)
         .values(seen_at=now)
+    )
+    stale_before = now - timedelta(seconds=stale_after_s)
+    await session.exec(delete(PresenceSocket).where(col(PresenceSocket.seen_at) < stale_before))
+    await session.exec(
+        update(Interpreter)
+        .where(col(Interpreter.status) != Presence.OFFLINE)
+        .where(col(Interpreter.offline_at).is_(None))
+        .where(col(Interpreter.user_id).not_in(select(PresenceSocket.interpreter_id)))
+        .values(offline_at=now + timedelta(seconds=grace_s))
     )
 
 
@@ -128,31 +144,16 @@ async def _has_sockets(session: AsyncSession, interpreter_id: str) -> bool:
     return found.first() is not None
 
 
-async def sweep_offline(
-    session: AsyncSession, now: datetime, grace_s: int, stale_after_s: float
-) -> list[str]:
-    """Set offline the interpreters whose last socket closed more than the grace period ago.
-
-    Socket rows not refreshed for `stale_after_s` belong to an instance that died; they are
-    dropped and their interpreters get the grace period from now. Busy interpreters are
-    left to the call lifecycle. Returns the ids set offline.
+async def sweep_offline(session: AsyncSession, now: datetime) -> list[str]:
+    """Set offline the interpreters whose grace period (after their last socket closed)
+    ran out; busy interpreters are left to the call lifecycle. Returns the ids set offline.
     """
-    stale_before = now - timedelta(seconds=stale_after_s)
-    await session.exec(delete(PresenceSocket).where(col(PresenceSocket.seen_at) < stale_before))
-    connected = select(PresenceSocket.interpreter_id)
-    await session.exec(
-        update(Interpreter)
-        .where(col(Interpreter.status) != Presence.OFFLINE)
-        .where(col(Interpreter.offline_at).is_(None))
-        .where(col(Interpreter.user_id).not_in(connected))
-        .values(offline_at=now + timedelta(seconds=grace_s))
-    )
     due = (
         await session.exec(
             select(Interpreter.user_id)
             .where(col(Interpreter.offline_at) <= now)
             .where(col(Interpreter.status).not_in([Presence.OFFLINE, Presence.BUSY]))
-            .where(col(Interpreter.user_id).not_in(connected))
+            .where(col(Interpreter.user_id).not_in(select(PresenceSocket.interpreter_id)))
         )
     ).all()
     gone = []

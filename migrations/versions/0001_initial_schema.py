@@ -183,6 +183,7 @@ def upgrade() -> None:
     with op.batch_alter_table("interpreter", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_interpreter_status"), ["status"], unique=False)
         batch_op.create_index("ix_interpreter_status_idle", ["status", "idle_since"], unique=False)
+        batch_op.create_index(batch_op.f("ix_interpreter_offline_at"), ["offline_at"], unique=False)
 
     op.create_table(
         "login_session",
@@ -422,6 +423,7 @@ def downgrade() -> None:
 
     op.drop_table("login_session")
     with op.batch_alter_table("interpreter", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_interpreter_offline_at"))
         batch_op.drop_index("ix_interpreter_status_idle")
         batch_op.drop_index(batch_op.f("ix_interpreter_status"))
 

@@ -7,7 +7,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from accounts.models import Role, User
-from interpreters.jobs import sweep_presence
+from interpreters.jobs import refresh_presence, sweep_presence
 from interpreters.models import Interpreter, Presence
 from tests.waiting import next_message
 
@@ -127,6 +127,22 @@ class TestPresence:
         await factory.sockets_closed(interpreter)
         clock.advance(settings.presence_grace_s + 1)
         assert await status_after_sweep() == "offline"
+
+    async def test_available_without_a_socket_goes_offline(self, client, factory, clock, settings):
+        """Available over HTTP alone (or on an instance that died): offline after the grace."""
+        interpreter = await factory.interpreter()
+        token = await factory.token(interpreter)
+        headers = {"Authorization": f"Bearer {token}"}
+        await set_status(client, token, "available")
+        await refresh_presence(client.app)
+        clock.advance(settings.presence_grace_s - 1)
+        await sweep_presence(client.app)
+        me = await (await client.get("/api/interpreters/me", headers=headers)).json()
+        assert me["interpreter"]["status"] == "available"
+        clock.advance(2)
+        await sweep_presence(client.app)
+        me = await (await client.get("/api/interpreters/me", headers=headers)).json()
+        assert me["interpreter"]["status"] == "offline"
 
     async def test_presence_socket_message(self, client, factory):
         """The presence message switches status like the HTTP call, with a ref'd answer."""
