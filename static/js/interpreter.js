@@ -20,6 +20,8 @@ let closeNote = () => {};
 let countdown = null;
 let accepting = false;
 let today = null; // {calls, talk_s} from the server
+let profileLoaded = false; // the switch stays disabled until we know the current status
+let presenceChanges = 0; // a profile read that started before a status change is stale
 
 const { socket } = await startPage();
 const callView = new CallView($("#call"), socket);
@@ -31,7 +33,7 @@ function renderStatus() {
   const current = profile?.status ?? "offline";
   for (const input of document.querySelectorAll('input[name="presence"]')) {
     input.checked = input.value === current;
-    input.disabled = current === "busy";
+    input.disabled = !profileLoaded || current === "busy";
   }
   let text = t("status." + current);
   if (current === "available") text += " – " + t("interpreter.waiting");
@@ -51,16 +53,21 @@ function renderStatus() {
 }
 
 async function loadProfile() {
+  const changes = presenceChanges;
   try {
-    profile = (await api("GET", "/api/interpreters/me")).interpreter;
+    const loaded = (await api("GET", "/api/interpreters/me")).interpreter;
+    // A status set while this read was under way is newer than the one it brings.
+    profile = changes === presenceChanges || !profile ? loaded : { ...loaded, status: profile.status };
   } catch (err) {
     notify(noticeArea, err.status === 404 ? t("interpreter.noProfile") : errorText(err), "bad");
   }
+  profileLoaded = true;
   renderStatus();
   await loadToday();
 }
 
 async function setPresence(value) {
+  presenceChanges += 1;
   if (value === "available") askNotificationPermission();
   try {
     const answer = await api("PUT", "/api/interpreters/me/status", { status: value });

@@ -268,8 +268,13 @@ export class CallPeer extends EventTarget {
     this.closed = false;
     this.iceServers = [];
     this.lastReported = null;
+    // Signals are handled one at a time, in the order they came, and only once joined:
+    // a candidate must not overtake the description it belongs to, a description must not
+    // change ignoreOffer under a candidate still being added, and an early signal must not
+    // build the connection before call.joined brought our role and the ICE servers.
+    this.signals = new Promise((resolve) => (this.joinedOnce = resolve));
     this.offs = [
-      socket.on("signal", (msg) => msg.call_id === this.callId && this.onSignal(msg.data)),
+      socket.on("signal", (msg) => msg.call_id === this.callId && this.queueSignal(msg.data)),
       socket.on("peer", (msg) => msg.call_id === this.callId && this.onPeer(msg.present)),
       socket.on("hello", () => this.rejoin()),
     ];
@@ -280,6 +285,7 @@ export class CallPeer extends EventTarget {
     this.polite = Boolean(joined.polite);
     this.iceServers = joined.ice_servers ?? [];
     if (!this.pc) this.createPeerConnection();
+    this.joinedOnce();
     this.dispatchEvent(new CustomEvent("peer", { detail: Boolean(joined.peer_present) }));
     return joined;
   }
@@ -304,6 +310,11 @@ export class CallPeer extends EventTarget {
       this.dispatchEvent(new CustomEvent("remote", { detail: stream }));
     };
     pc.onnegotiationneeded = async () => {
+      // The first offer is the impolite side's (held by the server until we join). If the
+      // polite side offered too, its setLocalDescription could still be running when that
+      // offer arrives; Chromium then sends an offer that was already rolled back and gathers
+      // no candidates for the answer, and the call stays at "new" on both sides.
+      if (this.polite && !pc.remoteDescription) return;
       try {
         this.makingOffer = true;
         await pc.setLocalDescription();
@@ -342,6 +353,10 @@ export class CallPeer extends EventTarget {
     this.pc.restartIce();
     // Re-report so that a server that restarted learns the media state again.
     if (this.pc.connectionState === "connected") this.reportMedia("connected");
+  }
+
+  queueSignal(data) {
+    this.signals = this.signals.then(() => this.onSignal(data));
   }
 
   async onSignal(data) {
