@@ -109,12 +109,6 @@ class TolkServer:
         with urllib.request.urlopen(self.url + path, timeout=5) as response:  # noqa: S310
             return json.loads(response.read())
 
-    def api_paths(self) -> set[str]:
-        return set(self.get_json("/api/openapi.json").get("paths", {}))
-
-    def has_command(self, name: str) -> bool:
-        return self.run(name, "--help", timeout=30).returncode == 0
-
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TolkServer]:
@@ -126,21 +120,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TolkServer]:
     srv.start()
     yield srv
     srv.stop()
-
-
-@pytest.fixture(autouse=True)
-def _needs_backend(request: pytest.FixtureRequest) -> None:
-    """Skip a test whose server parts are not merged yet; it runs by itself once they are."""
-    marker = request.node.get_closest_marker("needs_backend")
-    if marker is None:
-        return
-    srv: TolkServer = request.getfixturevalue("server")
-    missing = sorted(set(marker.args) - srv.api_paths())
-    if missing:
-        pytest.skip(f"the server has no {', '.join(missing)} yet (built on another branch)")
-    for command in marker.kwargs.get("commands", ()):
-        if not srv.has_command(command):
-            pytest.skip(f"`tolk {command}` does not exist yet (built on another branch)")
 
 
 # Module scope, not session: while Playwright's sync API is open it holds an event loop as

@@ -1,6 +1,5 @@
 """A whole interpreted call in two browsers, and the counsellor's side against an aiortc
-simulated interpreter. These need the dispatch, calls and billing parts of the server; until
-those are merged they are skipped (by the needs_backend marker), then they run by themselves."""
+simulated interpreter."""
 
 from __future__ import annotations
 
@@ -15,7 +14,6 @@ from tests.e2e.conftest import PASSWORD, TOLK, TolkServer, login_api
 
 pytestmark = pytest.mark.browser
 
-CALL_PATHS = ("/api/languages", "/api/requests", "/api/interpreters/me/status", "/api/ice-servers")
 CONNECT_TIMEOUT_MS = 30_000
 
 
@@ -48,7 +46,6 @@ def become_available(interpreter: Any) -> None:
 
 class TestCall:
     @pytest.mark.timeout(240)
-    @pytest.mark.needs_backend(*CALL_PATHS, "/api/usage")
     def test_counsellor_and_interpreter_talk_and_finance_sees_it(self, open_page, server):
         """Request Ukrainian, the interpreter accepts, both see video, hang up, it is billed."""
         interpreter = open_page("olena", "/interpreter")
@@ -103,7 +100,6 @@ class TestCall:
         csv_text = Path(download.value.path()).read_text(encoding="utf-8-sig")
         assert call_id in csv_text
 
-    @pytest.mark.needs_backend(*CALL_PATHS)
     def test_refused_camera_is_explained_and_nothing_is_requested(self, open_page):
         """A counsellor whose camera is blocked is told how to allow it; no request goes out."""
         counsellor = open_page("berater.caritas", "/counsellor", deny_media=True)
@@ -118,7 +114,6 @@ class TestCall:
 
 class TestSocketCut:
     @pytest.mark.timeout(180)
-    @pytest.mark.needs_backend(*CALL_PATHS, "/api/calls/{call_id}")
     def test_interpreter_page_comes_back_into_its_call(self, open_page, server: TolkServer):
         """The interpreter's socket is cut mid-call: it reconnects, rejoins, media goes on."""
         interpreter = open_page(path="/")
@@ -169,7 +164,6 @@ class TestSocketCut:
 
 class TestSimulatedInterpreter:
     @pytest.mark.timeout(180)
-    @pytest.mark.needs_backend(*CALL_PATHS, commands=("sim-interpreter",))
     def test_browser_talks_to_aiortc(self, open_page, server: TolkServer):
         """The browser and an aiortc simulated interpreter exchange video."""
         sim = subprocess.Popen(  # noqa: S603 (our own console script)
