@@ -23,11 +23,6 @@ QueueFigures = Callable[[AsyncSession, datetime], Awaitable[dict[str, tuple[int,
 """Returns {language tag: (requests queued, expected wait in seconds or None)}."""
 
 
-async def no_queue(_session: AsyncSession, _now: datetime) -> dict[str, tuple[int, int | None]]:
-    """Queue figures before dispatch is wired in: nothing queued anywhere."""
-    return {}
-
-
 PRESENCE_LISTENERS = web.AppKey("presence_listeners", list[PresenceListener])
 QUEUE_FIGURES: web.AppKey[QueueFigures] = web.AppKey("queue_figures")
 
