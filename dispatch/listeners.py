@@ -1,14 +1,22 @@
-"""Dispatch's reactions to the roster: a presence change offers queued work and moves ETAs."""
+"""Dispatch's app-level reactions: a presence change offers queued work and moves ETAs, and
+the scheduler's sweep applies due deadlines with the app's resources."""
 
 from __future__ import annotations
 
+import functools
+
+import structlog
 from aiohttp import web
 
 from dispatch.announce import publish_news
 from dispatch.news import News
 from dispatch.service import offer_queued_to, tell_queues_of
-from infra.appkeys import CLOCK, DATABASE, SETTINGS
+from dispatch.sweeper import sweep
+from infra.appkeys import BUS, CLOCK, DATABASE, SETTINGS
+from interpreters.events import presence_changed
 from interpreters.models import Presence
+
+log = structlog.get_logger(__name__)
 
 
 async def offer_queued_on_presence(
@@ -26,3 +34,17 @@ async def offer_queued_on_presence(
             news.extend(await offer_queued_to(session, interpreter_id, now, app[SETTINGS]))
         await tell_queues_of(session, interpreter_id, news)
     await publish_news(app, news)
+
+
+async def sweep_app(app: web.Application) -> None:
+    """The scheduler's job: sweep with the app's resources and clock."""
+    try:
+        await sweep(
+            app[DATABASE],
+            app[BUS],
+            app[SETTINGS],
+            app[CLOCK].now(),
+            announce=functools.partial(presence_changed, app),
+        )
+    except Exception:
+        log.exception("sweep_failed")

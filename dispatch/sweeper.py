@@ -10,12 +10,10 @@ call `sweep` directly with a ManualClock time.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import structlog
-from aiohttp import web
 from sqlalchemy import ColumnElement, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -33,11 +31,9 @@ from dispatch.service import (
     send_next_wave,
 )
 from dispatch.views import request_message, revoked_message
-from infra.appkeys import BUS, CLOCK, DATABASE, SETTINGS
 from infra.bus import Bus
 from infra.config import Settings
 from infra.db import Database
-from interpreters.events import presence_changed
 from interpreters.models import Interpreter, Presence
 from interpreters.presence import transition
 
@@ -267,17 +263,3 @@ async def _apply(
         return 0
     await news.publish(bus, announce)
     return 1
-
-
-async def sweep_app(app: web.Application) -> None:
-    """The scheduler's job: sweep with the app's resources and clock."""
-    try:
-        await sweep(
-            app[DATABASE],
-            app[BUS],
-            app[SETTINGS],
-            app[CLOCK].now(),
-            announce=functools.partial(presence_changed, app),
-        )
-    except Exception:
-        log.exception("sweep_failed")

@@ -20,10 +20,9 @@ from billing.usage import record_usage
 from dispatch.call_routes import api as calls_api
 from dispatch.call_routes import sweep_calls
 from dispatch.hooks import CALL_ENDED_HOOKS
-from dispatch.listeners import offer_queued_on_presence
+from dispatch.listeners import offer_queued_on_presence, sweep_app
 from dispatch.queue import queue_figures
 from dispatch.routes import api as dispatch_api
-from dispatch.sweeper import sweep_app
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
 from infra.bus import open_bus
 from infra.clock import Clock, SystemClock
