@@ -9,12 +9,14 @@ an interpreter who is being made busy by an accept is skipped rather than waited
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, true
+from sqlalchemy import ColumnElement, Integer, and_, bindparam, exists, func, or_, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import Select
 
 from dispatch.models import Call, InterpretationRequest, Offer, OfferState
 from dispatch.policy import Candidate
@@ -63,21 +65,6 @@ def request_languages_served_by(tags: list[str]) -> ColumnElement[bool]:
     return or_(*terms) if terms else language == ""
 
 
-def preference_filter(req: InterpretationRequest) -> list[ColumnElement[bool]]:
-    """SQL conditions for the request's gender and specialisation wishes."""
-    conditions: list[ColumnElement[bool]] = []
-    if req.gender:
-        conditions.append(func.lower(col(Interpreter.gender)) == req.gender.lower())
-    if req.specialization:
-        conditions.append(
-            exists().where(
-                col(InterpreterSpecialization.interpreter_id) == col(Interpreter.user_id),
-                col(InterpreterSpecialization.specialization) == req.specialization,
-            )
-        )
-    return conditions
-
-
 def preferences_hold(req: InterpretationRequest, now: datetime) -> bool:
     """Whether only interpreters matching the wishes may be offered the request now."""
     if not (req.gender or req.specialization):
@@ -87,19 +74,15 @@ def preferences_hold(req: InterpretationRequest, now: datetime) -> bool:
     return req.relax_at is not None and req.relax_at > now
 
 
-def _speaks(tags: list[str]) -> ColumnElement[bool]:
-    return (
-        exists()
-        .where(col(InterpreterLanguage.interpreter_id) == col(Interpreter.user_id))
-        .where(col(InterpreterLanguage.tag).in_(tags))
-    )
+def _speaks(tag: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists().where(col(InterpreterLanguage.interpreter_id) == col(Interpreter.user_id), tag)
 
 
-def _offered(request_id: str, states: list[OfferState]) -> ColumnElement[bool]:
+def _offered(states: list[OfferState]) -> ColumnElement[bool]:
     return (
         exists()
         .where(col(Offer.interpreter_id) == col(Interpreter.user_id))
-        .where(col(Offer.request_id) == request_id)
+        .where(col(Offer.request_id) == bindparam("request_id"))
         .where(col(Offer.state).in_([s.value for s in states]))
     )
 
@@ -111,10 +94,56 @@ _HAS_PENDING_OFFER = (
 )
 
 
+@functools.cache
+def _candidate_query(
+    related: bool, variant: bool, history: str, gender: bool, specialization: bool, limit: bool
+) -> Select[str, datetime]:
+    """The candidate query of one shape, built once: its values are bound parameters, so
+    the hot path neither builds a statement nor computes its cache key.
+
+    `related` picks the fallback group (variants of a plain request, or the plain language
+    of a variant request) instead of exact speakers; `history` is "fresh" (no offers
+    yet), "new" (never offered this request) or "missed" (let an offer of it run out).
+    """
+    tag = col(InterpreterLanguage.tag)
+    exact = _speaks(tag == bindparam("requested"))
+    if not related:
+        speaks = exact
+    elif variant:
+        speaks = and_(_speaks(tag == bindparam("base")), ~exact)
+    else:
+        # _tag_range with bound values.
+        speaks = and_(_speaks(and_(tag >= bindparam("low"), tag < bindparam("high"))), ~exact)
+    conditions = [speaks, ~_HAS_PENDING_OFFER]
+    if history == "new":
+        conditions.append(~_offered(list(OfferState)))
+    elif history == "missed":
+        conditions += [_offered([OfferState.EXPIRED]), ~_offered([OfferState.DECLINED])]
+    if gender:
+        conditions.append(func.lower(col(Interpreter.gender)) == bindparam("gender"))
+    if specialization:
+        conditions.append(
+            exists().where(
+                col(InterpreterSpecialization.interpreter_id) == col(Interpreter.user_id),
+                col(InterpreterSpecialization.specialization) == bindparam("specialization"),
+            )
+        )
+    stmt = (
+        select(col(Interpreter.user_id), col(Interpreter.idle_since))
+        .where(col(Interpreter.status) == Presence.AVAILABLE.value)
+        .where(col(Interpreter.active) == true())
+        .where(*conditions)
+        # idle_since alone, so that the index delivers rows in order with no sort;
+        # equal times come in index order (stable between calls).
+        .order_by(col(Interpreter.idle_since))
+        .with_for_update(of=Interpreter, skip_locked=True)
+    )
+    return stmt.limit(bindparam("limit", type_=Integer)) if limit else stmt
+
+
 async def find_candidates(
     session: AsyncSession,
     req: InterpretationRequest,
-    ranks: dict[str, int],
     now: datetime,
     limit: int | None,
     *,
@@ -127,44 +156,32 @@ async def find_candidates(
     again. With `limit`, stops once that many are found (each group in idle order). A
     `fresh` request has no history yet, which saves the history conditions.
     """
-    exact = sorted(t for t, r in ranks.items() if r == 0)
-    related = sorted(t for t, r in ranks.items() if r == 1)
-    wishes = preference_filter(req) if preferences_hold(req, now) else []
+    requested = req.language
+    wishes = preferences_hold(req, now)
+    gender = bool(wishes and req.gender)
+    specialization = bool(wishes and req.specialization)
+    params: dict[str, object] = {
+        "requested": requested,
+        "base": base_language(requested),
+        "low": requested + "-",
+        "high": requested + ".",
+        "request_id": req.id,
+        "gender": (req.gender or "").lower(),
+        "specialization": req.specialization,
+    }
+    variant = "-" in requested
     found: list[Candidate] = []
-    for missed in (False,) if fresh else (False, True):
-        history = (
-            true()
-            if fresh
-            else (
-                and_(
-                    _offered(req.id, [OfferState.EXPIRED]),
-                    ~_offered(req.id, [OfferState.DECLINED]),
-                )
-                if missed
-                else ~_offered(req.id, list(OfferState))
-            )
-        )
-        for rank, tags, others in ((0, exact, []), (1, related, exact)):
+    for history in ("fresh",) if fresh else ("new", "missed"):
+        for rank in (0, 1):
             want = None if limit is None else limit - len(found)
-            if not tags or want == 0:
+            if want == 0:
                 continue
-            stmt = (
-                select(Interpreter.user_id, Interpreter.idle_since)
-                .where(col(Interpreter.status) == Presence.AVAILABLE.value)
-                .where(col(Interpreter.active) == true())
-                .where(_speaks(tags))
-                .where(~_speaks(others) if others else true())
-                .where(~_HAS_PENDING_OFFER)
-                .where(history)
-                .where(*wishes)
-                # idle_since alone, so that the index delivers rows in order with no sort;
-                # equal times come in index order (stable between calls).
-                .order_by(col(Interpreter.idle_since))
-                .limit(want)
-                .with_for_update(of=Interpreter, skip_locked=True)
+            stmt = _candidate_query(
+                rank == 1, variant, history, gender, specialization, want is not None
             )
-            for user_id, idle_since in await session.exec(stmt):
-                found.append(Candidate(user_id, idle_since, rank, missed))
+            rows = await session.exec(stmt, params={**params, "limit": want})
+            for user_id, idle_since in rows:
+                found.append(Candidate(user_id, idle_since, rank, history == "missed"))
     return found
 
 

@@ -9,12 +9,13 @@ deadlocking; on SQLite the write transaction (BEGIN IMMEDIATE) serialises them a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import update
+from sqlalchemy import Insert, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
@@ -170,6 +171,15 @@ async def _organization(
     return OrganizationView(id=req.organization_id, name=name)
 
 
+@functools.cache
+def _offer_insert(dialect: str) -> Insert:
+    """One INSERT for every wave: executed with many rows, SQLAlchemy sends it as one
+    multi-row statement and compiles it once (a `.values(rows)` form compiles per call)."""
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    table = Offer.__table__  # type: ignore[attr-defined]
+    return insert(table).on_conflict_do_nothing().returning(table.c.id)
+
+
 async def _insert_offers(
     session: AsyncSession,
     req: InterpretationRequest,
@@ -185,7 +195,6 @@ async def _insert_offers(
     if not interpreter_ids:
         return []
     dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     rows: list[dict[str, Any]] = [
         {
             "id": new_id(),
@@ -197,9 +206,7 @@ async def _insert_offers(
         }
         for interpreter_id in interpreter_ids
     ]
-    result = await session.exec(
-        insert(Offer).values(rows).on_conflict_do_nothing().returning(col(Offer.id))
-    )
+    result = await session.exec(_offer_insert(dialect), params=rows)
     made = {offer_id for (offer_id,) in result}
     return [
         Offer(
@@ -231,7 +238,6 @@ async def _tell_offers(
 async def _pick_wave(
     session: AsyncSession,
     req: InterpretationRequest,
-    ranks: dict[str, int],
     now: datetime,
     settings: Settings,
     fresh: bool,
@@ -239,7 +245,7 @@ async def _pick_wave(
     """Who gets the next wave: candidates from the database, ordered by the policy."""
     policy = settings.matching_policy
     found = await cands.find_candidates(
-        session, req, ranks, now, prefetch_limit(policy, settings.offer_wave_size), fresh=fresh
+        session, req, now, prefetch_limit(policy, settings.offer_wave_size), fresh=fresh
     )
     if policy == FEWEST_MINUTES_TODAY and found:
         minutes = await cands.minutes_today(
@@ -255,7 +261,6 @@ async def send_next_wave(
     now: datetime,
     settings: Settings,
     news: News,
-    ranks: dict[str, int] | None = None,
     *,
     fresh: bool = False,
     organization_name: str | None = None,
@@ -263,15 +268,15 @@ async def send_next_wave(
     """Offer an open request to the next wave of candidates, or queue it.
 
     The request is locked by the caller; a `fresh` one is not written yet and is inserted
-    straight in its resulting state (one statement less on the hot path).
+    straight in its resulting state (one statement less on the hot path). A fresh request
+    for a language nobody in the roster serves is refused (422), not queued.
     """
-    ranks = ranks if ranks is not None else await cands.serving_ranks(session, req.language)
     deadline = now + timedelta(seconds=settings.offer_timeout_s)
     was_queued = req.state == RequestState.QUEUED and not fresh
     offers: list[Offer] = []
     moved_to_offering = False
     for _attempt in range(_MAX_OFFER_ATTEMPTS):
-        wave = await _pick_wave(session, req, ranks, now, settings, fresh)
+        wave = await _pick_wave(session, req, now, settings, fresh)
         if not wave:
             break
         if fresh:
@@ -285,7 +290,12 @@ async def send_next_wave(
         if offers:
             break
     if fresh:
-        # Nobody to offer it to: the new request goes straight into the queue.
+        # Nobody to offer it to: the new request goes straight into the queue, if anyone in
+        # the roster can serve it at all (asked only now: a wave proves it on the hot path).
+        if not await cands.serving_ranks(session, req.language):
+            raise UnknownLanguage(
+                f"No interpreter in the roster speaks {req.language!r}.", field="language"
+            )
         session.add(req)
         await session.flush()
         log.info("request_queued", request_id=req.id, language=req.language)
@@ -328,9 +338,6 @@ async def create_request(
 ) -> tuple[InterpretationRequest, News]:
     """A counsellor asks for an interpreter; the first wave goes out at once, or it queues."""
     tag = normalize_tag(language)
-    ranks = await cands.serving_ranks(session, tag)
-    if not ranks:
-        raise UnknownLanguage(f"No interpreter in the roster speaks {tag!r}.", field="language")
     if wishes.specialization and await session.get(Specialization, wishes.specialization) is None:
         raise UnknownSpecialization(field="preferences.specialization")
     soft = bool(wishes.gender or wishes.specialization) and not wishes.required
@@ -357,7 +364,6 @@ async def create_request(
         now,
         settings,
         news,
-        ranks,
         fresh=True,
         organization_name=organization_name,
     )
