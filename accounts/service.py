@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, event, func, or_, update
+from sqlalchemy import bindparam, delete, event, func, or_, true, update
+from sqlalchemy import select as select_columns
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -188,23 +191,42 @@ async def start_session(
     return NewSession(cookie_value=token, key=session_key(digest), expires_at=expires)
 
 
-async def _identity_of(session: AsyncSession, user_id: str, key: str | None) -> Identity | None:
-    result = await session.exec(
-        select(User, Organization)
-        .join(Organization, Organization.id == User.organization_id)  # type: ignore[arg-type]
-        .where(User.id == user_id)
-    )
-    row = result.first()
-    if row is None or not row[0].active:
-        return None
-    user, org = row
+# Who holds a token or a session: one statement each, built once with bound values, since
+# every API call and socket that misses the identity cache runs one of them.
+_IDENTITY_COLUMNS = (
+    col(User.id),
+    col(User.username),
+    col(User.display_name),
+    col(User.role),
+    col(Organization.id),
+    col(Organization.name),
+)
+_TOKEN_HOLDER = (
+    select_columns(*_IDENTITY_COLUMNS)
+    .join(Organization, col(Organization.id) == col(User.organization_id))
+    .join(ApiToken, col(ApiToken.user_id) == col(User.id))
+    .where(col(ApiToken.token_hash) == bindparam("digest"))
+    .where(col(ApiToken.revoked_at).is_(None))
+    .where(col(User.active) == true())
+)
+_SESSION_HOLDER = (
+    select_columns(col(LoginSession.expires_at), col(LoginSession.last_seen_at), *_IDENTITY_COLUMNS)
+    .join(Organization, col(Organization.id) == col(User.organization_id))
+    .join(LoginSession, col(LoginSession.user_id) == col(User.id))
+    .where(col(LoginSession.token_hash) == bindparam("digest"))
+    .where(col(User.active) == true())
+)
+
+
+def _identity(row: Sequence[Any], key: str | None) -> Identity:
+    user_id, username, display_name, role, organization_id, organization_name = row
     return Identity(
-        user_id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        role=user.role,
-        organization_id=org.id,
-        organization_name=org.name,
+        user_id=user_id,
+        username=username,
+        display_name=display_name,
+        role=role,
+        organization_id=organization_id,
+        organization_name=organization_name,
         session_key=key,
     )
 
@@ -223,15 +245,19 @@ async def resolve_session(
     session: AsyncSession, cookie_value: str, now: datetime, idle_timeout_s: int
 ) -> ResolvedSession:
     """Who holds this cookie, and whether its last-seen time is due for a refresh."""
-    row = await session.get(LoginSession, token_digest(cookie_value))
-    if row is None or row.expires_at <= now:
+    digest = token_digest(cookie_value)
+    conn = await session.connection()
+    row = (await conn.execute(_SESSION_HOLDER, {"digest": digest})).first()
+    if row is None or row[0] <= now:
         return ResolvedSession(None, False, None)
-    idle_until = row.last_seen_at + timedelta(seconds=idle_timeout_s)
+    expires_at, last_seen_at = row[0], row[1]
+    idle_until = last_seen_at + timedelta(seconds=idle_timeout_s)
     if idle_until <= now:
         return ResolvedSession(None, False, None)
-    identity = await _identity_of(session, row.user_id, session_key(row.token_hash))
     return ResolvedSession(
-        identity, now - row.last_seen_at >= _TOUCH_EVERY, min(row.expires_at, idle_until)
+        _identity(row[2:], session_key(digest)),
+        now - last_seen_at >= _TOUCH_EVERY,
+        min(expires_at, idle_until),
     )
 
 
@@ -296,11 +322,9 @@ async def issue_api_token(
 
 async def resolve_api_token(session: AsyncSession, token: str) -> Identity | None:
     """Who holds this bearer token (None when unknown, revoked or the user is inactive)."""
-    result = await session.exec(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
-    row = result.first()
-    if row is None or row.revoked_at is not None:
-        return None
-    return await _identity_of(session, row.user_id, None)
+    conn = await session.connection()
+    row = (await conn.execute(_TOKEN_HOLDER, {"digest": token_digest(token)})).first()
+    return None if row is None else _identity(row, None)
 
 
 async def revoke_api_token(session: AsyncSession, token_id: str, now: datetime) -> None:
