@@ -162,6 +162,9 @@ def make_engine(url: str, *, search_path: str | None = None, pool_size: int = 10
             url,
             connect_args={"timeout": 30},
             module=_OneHopDbapi(__import__("aiosqlite"), sqlite3),
+            # Every transaction is ended by SQLAlchemy before its connection goes back to
+            # the pool; the pool's extra ROLLBACK would be one more hand-off to the thread.
+            pool_reset_on_return=None,
         )
         _configure_sqlite(engine)
         return engine
