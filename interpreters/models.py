@@ -76,7 +76,11 @@ class InterpreterSpecialization(SQLModel, table=True):
 
 
 class PresenceSocket(SQLModel, table=True):
-    """An open socket of an interpreter on some instance; several tabs count as one presence."""
+    """An open socket of an interpreter on some instance; several tabs count as one presence.
+
+    Alive as long as its instance's heartbeat (`PresenceInstance`) is fresh: one row per
+    instance is refreshed, not one per socket.
+    """
 
     __tablename__ = "presence_socket"
 
@@ -85,4 +89,13 @@ class PresenceSocket(SQLModel, table=True):
         foreign_key="interpreter.user_id", index=True, max_length=32, ondelete="CASCADE"
     )
     instance_id: str = Field(max_length=64, index=True)
+    opened_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class PresenceInstance(SQLModel, table=True):
+    """A server instance holding presence sockets, and when it last said it is alive."""
+
+    __tablename__ = "presence_instance"
+
+    instance_id: str = Field(primary_key=True, max_length=64)
     seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

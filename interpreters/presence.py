@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from infra.errors import Conflict, NotFound
-from interpreters.models import Interpreter, Presence, PresenceSocket
+from interpreters.models import Interpreter, Presence, PresenceInstance, PresenceSocket
 
 SELF_SERVICE = frozenset({Presence.AVAILABLE, Presence.AWAY, Presence.OFFLINE})
 """Statuses an interpreter may choose; `busy` and `wrap_up` follow from calls."""
@@ -87,7 +88,7 @@ async def socket_opened(
     """Record an interpreter's open socket; it cancels a pending grace-period offline."""
     session.add(
         PresenceSocket(
-            id=socket_id, interpreter_id=interpreter_id, instance_id=instance_id, seen_at=now
+            id=socket_id, interpreter_id=interpreter_id, instance_id=instance_id, opened_at=now
         )
     )
     await session.exec(
@@ -113,19 +114,32 @@ async def socket_closed(
 async def refresh_sockets(
     session: AsyncSession, instance_id: str, now: datetime, grace_s: int, stale_after_s: float
 ) -> None:
-    """Mark this instance's sockets as alive, and drop the sockets of instances that died.
+    """Say this instance and its sockets are alive, and drop the sockets of instances that died.
 
-    An interpreter left without any socket (its instance died, or it went available over
-    HTTP alone) gets the grace period from now. This scans every online interpreter, so
-    it runs once per heartbeat, not at every sweep.
+    One heartbeat row per instance, not a write per socket: at 10,000 sockets a per-socket
+    refresh rewrote 10,000 rows every heartbeat. A socket goes with its instance once the
+    instance has been silent for `stale_after_s` (or never spoke, for sockets at least that
+    old). An interpreter left without any socket (its instance died, or it went available
+    over HTTP alone) gets the grace period from now. This scans every online interpreter,
+    so it runs once per heartbeat, not at every sweep.
     """
+    dialect = session.bind.dialect.name if session.bind else "sqlite"
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.exec(
-        update(PresenceSocket)
-        .where(col(PresenceSocket.instance_id) == instance_id)
-        .values(seen_at=now)
+        insert(PresenceInstance)
+        .values(instance_id=instance_id, seen_at=now)
+        .on_conflict_do_update(index_elements=["instance_id"], set_={"seen_at": now})
     )
     stale_before = now - timedelta(seconds=stale_after_s)
-    await session.exec(delete(PresenceSocket).where(col(PresenceSocket.seen_at) < stale_before))
+    alive = select(PresenceInstance.instance_id).where(
+        col(PresenceInstance.seen_at) >= stale_before
+    )
+    await session.exec(
+        delete(PresenceSocket)
+        .where(col(PresenceSocket.instance_id).not_in(alive))
+        .where(col(PresenceSocket.opened_at) < stale_before)
+    )
+    await session.exec(delete(PresenceInstance).where(col(PresenceInstance.seen_at) < stale_before))
     await session.exec(
         update(Interpreter)
         .where(col(Interpreter.status) != Presence.OFFLINE)

@@ -325,9 +325,15 @@ def upgrade() -> None:
         sa.Column("id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("interpreter_id", sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
         sa.Column("instance_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-        sa.Column("seen_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("opened_at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["interpreter_id"], ["interpreter.user_id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_table(
+        "presence_instance",
+        sa.Column("instance_id", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+        sa.Column("seen_at", infra.db.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("instance_id"),
     )
     with op.batch_alter_table("presence_socket", schema=None) as batch_op:
         batch_op.create_index(
@@ -390,6 +396,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_presence_socket_interpreter_id"))
         batch_op.drop_index(batch_op.f("ix_presence_socket_instance_id"))
 
+    op.drop_table("presence_instance")
     op.drop_table("presence_socket")
     with op.batch_alter_table("offer", schema=None) as batch_op:
         batch_op.drop_index(

@@ -7,6 +7,8 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from accounts.models import Role, User
+from infra.ids import new_id
+from interpreters import presence
 from interpreters.jobs import refresh_presence, sweep_presence
 from interpreters.models import Interpreter, Presence
 from tests.waiting import next_message
@@ -143,6 +145,43 @@ class TestPresence:
         await sweep_presence(client.app)
         me = await (await client.get("/api/interpreters/me", headers=headers)).json()
         assert me["interpreter"]["status"] == "offline"
+
+    async def test_sockets_live_and_die_with_their_instance(
+        self, client, factory, db, clock, settings
+    ):
+        """A socket held by another instance counts while that instance beats; once it
+        falls silent its sockets are dropped and the grace period starts."""
+        interpreter = await factory.interpreter()
+        token = await factory.token(interpreter)
+        headers = {"Authorization": f"Bearer {token}"}
+        await set_status(client, token, "available")
+        stale_after = 3 * settings.ws_heartbeat_s
+        async with db.write() as session:
+            await presence.socket_opened(
+                session, interpreter.id, new_id(), "other-instance", clock.now()
+            )
+            await presence.refresh_sockets(
+                session, "other-instance", clock.now(), settings.presence_grace_s, stale_after
+            )
+
+        async def status_after(seconds: float) -> str:
+            clock.advance(seconds)
+            await refresh_presence(client.app)
+            await sweep_presence(client.app)
+            me = await (await client.get("/api/interpreters/me", headers=headers)).json()
+            return me["interpreter"]["status"]
+
+        # The other instance beats on: its socket, opened long ago, keeps the presence.
+        beats = int((settings.presence_grace_s + stale_after) // settings.ws_heartbeat_s) + 2
+        for _ in range(beats):
+            assert await status_after(settings.ws_heartbeat_s) == "available"
+            async with db.write() as session:
+                await presence.refresh_sockets(
+                    session, "other-instance", clock.now(), settings.presence_grace_s, stale_after
+                )
+        # It dies: the socket goes once the heartbeat is stale, then the grace period runs.
+        assert await status_after(stale_after + 1) == "available"
+        assert await status_after(settings.presence_grace_s + 1) == "offline"
 
     async def test_presence_socket_message(self, client, factory):
         """The presence message switches status like the HTTP call, with a ref'd answer."""
