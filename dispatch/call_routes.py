@@ -122,6 +122,7 @@ async def sweep_calls(app: web.Application) -> list[CallView]:
     db = app[DATABASE]
     now = app[CLOCK].now()
     ended: list[CallView] = []
+    stale_before = now - timedelta(seconds=STALE_PRESENCE_HEARTBEATS * settings.ws_heartbeat_s)
     async with db.read() as session:
         due = await calls.due_calls(
             session,
@@ -129,11 +130,11 @@ async def sweep_calls(app: web.Application) -> list[CallView]:
             rejoin_grace_s=settings.call_rejoin_grace_s,
             connect_timeout_s=settings.call_connect_timeout_s,
         )
-    async with db.write() as session:
-        # Rows of an instance that died without saying goodbye.
-        await calls.purge_stale_presence(
-            session, now - timedelta(seconds=STALE_PRESENCE_HEARTBEATS * settings.ws_heartbeat_s)
-        )
+        stale = await calls.stale_presence_exists(session, stale_before)
+    if stale:
+        async with db.write() as session:
+            # Rows of an instance that died without saying goodbye.
+            await calls.purge_stale_presence(session, stale_before)
     for call_id in due:
         async with db.write() as session:
             ending = await calls.end_due_call(

@@ -420,6 +420,15 @@ async def end_due_call(
     )
 
 
+async def stale_presence_exists(session: AsyncSession, stale_before: datetime) -> bool:
+    """Whether any room presence row went unrefreshed (read first: most sweeps find none,
+    and need not take SQLite's write lock)."""
+    found = await session.exec(
+        select(CallPresence.call_id).where(col(CallPresence.seen_at) < stale_before).limit(1)
+    )
+    return found.first() is not None
+
+
 async def purge_stale_presence(session: AsyncSession, stale_before: datetime) -> int:
     """Drop presence rows nobody refreshed (their instance died); returns how many."""
     result = await session.exec(

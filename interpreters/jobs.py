@@ -26,8 +26,12 @@ async def refresh_presence(app: web.Application) -> None:
 
 async def sweep_presence(app: web.Application) -> list[str]:
     """Apply due grace-period offlines; returns the interpreters set offline."""
-    async with app[DATABASE].write() as session:
-        gone = await presence.sweep_offline(session, app[CLOCK].now())
+    db, now = app[DATABASE], app[CLOCK].now()
+    async with db.read() as session:
+        if not await presence.offline_due(session, now):
+            return []
+    async with db.write() as session:
+        gone = await presence.sweep_offline(session, now)
     for interpreter_id in gone:
         await presence_changed(app, interpreter_id, Presence.OFFLINE)
     return gone

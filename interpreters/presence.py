@@ -12,6 +12,7 @@ from sqlalchemy import delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from infra.errors import Conflict, NotFound
 from interpreters.models import Interpreter, Presence, PresenceInstance, PresenceSocket
@@ -158,18 +159,26 @@ async def _has_sockets(session: AsyncSession, interpreter_id: str) -> bool:
     return found.first() is not None
 
 
+def _due_offline(now: datetime) -> SelectOfScalar[str]:
+    return (
+        select(Interpreter.user_id)
+        .where(col(Interpreter.offline_at) <= now)
+        .where(col(Interpreter.status).not_in([Presence.OFFLINE, Presence.BUSY]))
+        .where(col(Interpreter.user_id).not_in(select(PresenceSocket.interpreter_id)))
+    )
+
+
+async def offline_due(session: AsyncSession, now: datetime) -> bool:
+    """Whether a sweep would set anyone offline now (a read, so that an idle sweep does
+    not take SQLite's write lock every second)."""
+    return (await session.exec(_due_offline(now).limit(1))).first() is not None
+
+
 async def sweep_offline(session: AsyncSession, now: datetime) -> list[str]:
     """Set offline the interpreters whose grace period (after their last socket closed)
     ran out; busy interpreters are left to the call lifecycle. Returns the ids set offline.
     """
-    due = (
-        await session.exec(
-            select(Interpreter.user_id)
-            .where(col(Interpreter.offline_at) <= now)
-            .where(col(Interpreter.status).not_in([Presence.OFFLINE, Presence.BUSY]))
-            .where(col(Interpreter.user_id).not_in(select(PresenceSocket.interpreter_id)))
-        )
-    ).all()
+    due = (await session.exec(_due_offline(now))).all()
     gone = []
     for interpreter_id in due:
         moved = await transition(
