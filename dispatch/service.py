@@ -195,8 +195,9 @@ async def _insert_offers(
     interpreter_ids: list[str],
     now: datetime,
     expires_at: datetime,
-) -> list[Offer]:
-    """Insert pending offers; an interpreter who got another offer meanwhile is skipped.
+) -> list[tuple[str, str]]:
+    """Insert pending offers; returns (offer id, interpreter id) of those made. An
+    interpreter who got another offer meanwhile is skipped.
 
     The partial unique index "one pending offer per interpreter" decides such a race;
     ON CONFLICT DO NOTHING makes losing it a skip instead of an aborted transaction.
@@ -217,30 +218,20 @@ async def _insert_offers(
     ]
     result = await session.exec(_offer_insert(dialect), params=rows)
     made = {offer_id for (offer_id,) in result}
-    return [
-        Offer(
-            id=r["id"],
-            request_id=req.id,
-            interpreter_id=r["interpreter_id"],
-            state=OfferState.PENDING,
-            created_at=now,
-            expires_at=expires_at,
-        )
-        for r in rows
-        if r["id"] in made
-    ]
+    return [(r["id"], r["interpreter_id"]) for r in rows if r["id"] in made]
 
 
 async def _tell_offers(
     session: AsyncSession,
     req: InterpretationRequest,
-    offers: list[Offer],
+    offers: list[tuple[str, str]],
+    expires_at: datetime,
     news: News,
     organization_name: str | None = None,
 ) -> None:
     org = await _organization(session, req, organization_name)
-    for offer in offers:
-        news.tell(offer.interpreter_id, offer_message(offer_view(offer, req, org)))
+    for offer_id, interpreter_id in offers:
+        news.tell(interpreter_id, offer_message(offer_view(offer_id, expires_at, req, org)))
     log.info("wave_sent", request_id=req.id, language=req.language, offers=len(offers))
 
 
@@ -282,7 +273,7 @@ async def send_next_wave(
     """
     deadline = now + timedelta(seconds=settings.offer_timeout_s)
     was_queued = req.state == RequestState.QUEUED and not fresh
-    offers: list[Offer] = []
+    offers: list[tuple[str, str]] = []
     moved_to_offering = False
     for _attempt in range(_MAX_OFFER_ATTEMPTS):
         wave = await _pick_wave(session, req, now, settings, fresh)
@@ -319,7 +310,7 @@ async def send_next_wave(
                 waves=req.waves + 1,
                 updated_at=now,
             )
-        await _tell_offers(session, req, offers, news, organization_name)
+        await _tell_offers(session, req, offers, deadline, news, organization_name)
         if was_queued:
             news.tell(req.counsellor_id, request_message(await current_view(session, req)))
             await tell_queue(session, {req.language}, news)
@@ -655,7 +646,7 @@ async def offer_queued_to(
             waves=req.waves + 1,
             updated_at=now,
         )
-        await _tell_offers(session, req, offers, news)
+        await _tell_offers(session, req, offers, deadline, news)
         news.tell(req.counsellor_id, request_message(await current_view(session, req)))
         await tell_queue(session, {req.language}, news)
         return news

@@ -46,5 +46,6 @@ async def current_state(
         )
         for offer, req, org in offers:
             organization = OrganizationView(id=org.id, name=org.name)
-            messages.append(offer_message(offer_view(offer, req, organization)))
+            view = offer_view(offer.id, offer.expires_at, req, organization)
+            messages.append(offer_message(view))
     return messages

@@ -11,7 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.models import User
 from accounts.views import OrganizationView
-from dispatch.models import Call, InterpretationRequest, Offer, RequestState
+from dispatch.models import Call, InterpretationRequest, RequestState
 
 
 class PreferencesView(BaseModel):
@@ -121,15 +121,15 @@ def request_view(
 
 
 def offer_view(
-    offer: Offer, req: InterpretationRequest, organization: OrganizationView
+    offer_id: str, expires_at: datetime, req: InterpretationRequest, organization: OrganizationView
 ) -> OfferView:
     """An offer as the interpreter's page shows it."""
     return OfferView(
-        id=offer.id,
+        id=offer_id,
         request_id=req.id,
         language=req.language,
         organization=organization,
-        expires_at=offer.expires_at,
+        expires_at=expires_at,
         preferences=preferences_view(req),
     )
 
