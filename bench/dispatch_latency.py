@@ -287,6 +287,12 @@ async def run_load(
     return latencies
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
@@ -295,9 +301,9 @@ def percentile(values: list[float], q: float) -> float:
 
 async def bench_stack(
     stack: str, sizes: list[int], runs: int, requests: int, rate: float
-) -> dict[int, list[tuple[float, float]]]:
+) -> dict[int, list[tuple[float, float, float]]]:
     """p50/p99 of each run, per roster size, on one stack."""
-    results: dict[int, list[tuple[float, float]]] = {}
+    results: dict[int, list[tuple[float, float, float]]] = {}
     for size in sizes:
         rng = random.Random(size)
         with tempfile.TemporaryDirectory() as tmp:
@@ -323,11 +329,16 @@ async def bench_stack(
                     )
                     await run_load(http, base, roster, listener, 40, rate, rng)  # warm-up
                     for run in range(runs):
+                        cpu = cpu_seconds(server.pid)
                         lat = await run_load(http, base, roster, listener, requests, rate, rng)
+                        # The server's CPU per request (create, offer, cancel, and its
+                        # periodic jobs meanwhile): steadier than latency on a busy machine.
+                        cpu_ms = (cpu_seconds(server.pid) - cpu) * 1000 / requests
                         p50, p99 = percentile(lat, 0.5), percentile(lat, 0.99)
-                        results.setdefault(size, []).append((p50, p99))
+                        results.setdefault(size, []).append((p50, p99, cpu_ms))
                         print(
-                            f"  run {run + 1}: p50 {p50:.2f} ms  p99 {p99:.2f} ms",
+                            f"  run {run + 1}: p50 {p50:.2f} ms  p99 {p99:.2f} ms  "
+                            f"server CPU {cpu_ms:.2f} ms per request",
                             file=sys.stderr,
                         )
                     await listener.close()
@@ -341,26 +352,27 @@ async def bench_stack(
     return results
 
 
-def table(all_results: dict[str, dict[int, list[tuple[float, float]]]], args: Any) -> str:
+def table(all_results: dict[str, dict[int, list[tuple[float, float, float]]]], args: Any) -> str:
     """The results as Markdown."""
     lines = [
         f"Requests per run: {args.requests} at {args.rate:g}/s; runs: {args.runs}; "
         f"languages: {len(LANGUAGES)}; policy: longest_idle (default settings).",
         "",
         "| stack | online | p50 per run (ms) | p99 per run (ms) | median p50 | median p99 "
-        "| p50 vs smallest |",
-        "|---|---|---|---|---|---|---|",
+        "| p50 vs smallest | server CPU per request (ms) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for stack, by_size in all_results.items():
         base = None
         for size, runs in sorted(by_size.items()):
             p50 = statistics.median(r[0] for r in runs)
             p99 = statistics.median(r[1] for r in runs)
+            cpu = statistics.median(r[2] for r in runs)
             base = base or p50
             lines.append(
                 f"| {stack} | {size:,} | {', '.join(f'{r[0]:.2f}' for r in runs)} "
                 f"| {', '.join(f'{r[1]:.2f}' for r in runs)} | {p50:.2f} | {p99:.2f} "
-                f"| {p50 / base:.2f}x |"
+                f"| {p50 / base:.2f}x | {cpu:.2f} |"
             )
     return "\n".join(lines)
 
