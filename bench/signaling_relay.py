@@ -8,7 +8,10 @@ its own process, the load generator in another; medians of the runs go to
 bench/results/signaling_relay.md.
 
     python -m bench.signaling_relay [--pairs 100] [--runs 3] [--seconds 10] [--idle 5000]
-        [--before DIR]
+        [--before DIR] [--mode idle]
+
+`--mode idle` measures only the idle sockets' RSS (no relay load, so it can run beside
+CPU-sensitive work) and adds its table as a new section at the top of the results.
 
 `--before DIR` also runs the Tolk server from another source tree (say `git archive main`
 unpacked in DIR) in the same runs, for a before/after table under the same load.
@@ -556,6 +559,9 @@ async def one_run(
         await asyncio.sleep(1)
         rss_before = rss_bytes(pid)
         idle = await run_loadgen(protocol, server.port, setup_file, "idle", args, pid)
+        idle_rss = (idle["rss_after"] - rss_before) / idle["sockets"] / 1024
+        if args.mode == "idle":
+            return {"rss_kb_per_idle_socket": idle_rss}
         await asyncio.sleep(2)
         profile = os.environ.get("BENCH_PYSPY") if kind == "tolk" else None
         spy = None
@@ -589,7 +595,7 @@ async def one_run(
         "p50_ms": relay["p50_ms"],
         "p99_ms": relay["p99_ms"],
         "cpu_us_per_msg": (user + system) / relay["messages"] * 1e6,
-        "rss_kb_per_idle_socket": (idle["rss_after"] - rss_before) / idle["sockets"] / 1024,
+        "rss_kb_per_idle_socket": idle_rss,
         "cpu_user_us_per_msg": user / relay["messages"] * 1e6,
         "cpu_sys_us_per_msg": system / relay["messages"] * 1e6,
     }
@@ -626,6 +632,7 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
     def med(kind: str, key: str) -> float:
         return statistics.median(r[key] for r in results[kind])
 
+    idle_only = args.mode == "idle"
     rows = [
         ("relayed messages/s", "rate", "{:,.0f}"),
         ("round trip p50 (ms)", "p50_ms", "{:.2f}"),
@@ -635,19 +642,33 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
         ("  of it user CPU (µs)", "cpu_user_us_per_msg", "{:.1f}"),
         ("  of it system CPU (µs)", "cpu_sys_us_per_msg", "{:.1f}"),
     ]
+    if idle_only:
+        rows = [row for row in rows if row[1] == "rss_kb_per_idle_socket"]
     before = "before" in results
+    title = "# Signalling relay: Tolk's hub beside PeerJS"
+    command = (
+        f"--runs {args.runs} --idle {args.idle} --mode idle"
+        if idle_only
+        else f"--pairs {args.pairs} --runs {args.runs} --seconds {args.seconds} --idle {args.idle}"
+    )
+    load = (
+        f"RSS per socket with {args.idle} authenticated idle sockets open (no relay load)."
+        if idle_only
+        else f"{args.pairs} pairs ping-pong ~1.5 KB signals (one in flight per pair) for "
+        f"{args.seconds} s after a {args.warmup} s warm-up; idle RSS with {args.idle} sockets "
+        "open."
+    )
     lines = [
-        "# Signalling relay: Tolk's hub beside PeerJS",
+        f"## Idle sockets, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC" if idle_only else title,
         "",
         f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python -m bench.signaling_relay "
-        f"--pairs {args.pairs} --runs {args.runs} --seconds {args.seconds} --idle {args.idle}"
+        + command
         + (" --before DIR" if before else "")
         + "`"
         f" on {os.cpu_count()} cores (shared with other work).",
         "",
-        f"{args.pairs} pairs ping-pong ~1.5 KB signals (one in flight per pair) for "
-        f"{args.seconds} s after a {args.warmup} s warm-up; idle RSS with {args.idle} sockets "
-        "open. Medians of the runs; ratio = Tolk / PeerJS"
+        load
+        + " Medians of the runs; ratio = Tolk / PeerJS"
         + (
             f"; Tolk before = the server from `{args.before}` (--before), in the same runs."
             if before
@@ -669,9 +690,17 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
         for r in results[kind]:
             lines.append(f"{kind:7} " + " ".join(f"{k}={v:.2f}" for k, v in r.items()))
     lines += ["```", ""]
+    section = "\n".join(lines)
+    print(section)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text("\n".join(lines))
-    print("\n".join(lines))
+    if idle_only and RESULTS.exists():
+        # A new section under the title, above the earlier recordings it leaves in place.
+        head, _, rest = RESULTS.read_text().partition("\n")
+        RESULTS.write_text(f"{head}\n\n{section}\n{rest.lstrip(chr(10))}")
+    elif idle_only:
+        RESULTS.write_text(f"{title}\n\n{section}")
+    else:
+        RESULTS.write_text(section)
 
 
 def main() -> None:
@@ -685,7 +714,9 @@ def main() -> None:
     parser.add_argument("--loadgen", choices=["tolk", "peerjs"])
     parser.add_argument("--port", type=int)
     parser.add_argument("--setup")
-    parser.add_argument("--mode", choices=["idle", "pairs"])
+    parser.add_argument(
+        "--mode", choices=["idle", "pairs"], help="idle: only the idle sockets' RSS"
+    )
     args = parser.parse_args()
     try:
         import uvloop
