@@ -14,17 +14,12 @@ from accounts.models import Role
 from accounts.passwords import hash_password, password_problem, verify_password
 from accounts.views import OrganizationDetail, UserView, user_view
 from infra.appkeys import BUS, CLOCK, DATABASE, SETTINGS
-from infra.bus import publish_json
+from infra.bus import publish_control
 from infra.http import json_response
 from infra.openapi import ApiRoutes
 
 api = ApiRoutes(tag="accounts")
 ADMIN = (Role.ADMIN.value,)
-
-
-def control_channel(user_id: str) -> str:
-    """The bus channel that tells a user's sockets to close."""
-    return f"control:{user_id}"
 
 
 class LoginBody(BaseModel):
@@ -81,10 +76,12 @@ async def logout(request: web.Request) -> web.Response:
     if cookie:
         async with request.app[DATABASE].write() as session:
             await service.end_session(session, cookie)
-        await publish_json(
+        await publish_control(
             request.app[BUS],
-            control_channel(identity.user_id),
-            {"type": "close", "session": identity.session_key, "reason": "logged_out"},
+            identity.user_id,
+            "close",
+            session=identity.session_key,
+            reason="logged_out",
         )
     response = web.Response(status=204)
     response.del_cookie(SESSION_COOKIE, path="/")
@@ -245,10 +242,8 @@ async def update_user(request: web.Request, body: UpdateUserBody) -> web.Respons
             await service.end_user_sessions(session, user.id)
         org = await service.get_organization(session, user.organization_id)
     if body.active is False or password_hash is not None:
-        await publish_json(
-            request.app[BUS],
-            control_channel(user.id),
-            {"type": "close", "session": None, "reason": "deactivated"},
+        await publish_control(
+            request.app[BUS], user.id, "close", session=None, reason="deactivated"
         )
     return json_response({"user": user_view(user, org)})
 

@@ -64,6 +64,18 @@ def user_channel(user_id: str) -> str:
     return f"user:{user_id}"
 
 
+CONTROL_PREFIX = b'{"type":"control.'
+"""How an order to the hub begins: a message on a user's channel whose type starts with
+`control.` is for the instances holding the user's sockets, never for the client. Orders
+share the news channel so that a socket costs one subscription, not two."""
+
+
+async def publish_control(bus: Bus, user_id: str, order: str, **fields: Any) -> None:
+    """Publish an order (`control.<order>`) to the hub holding a user's sockets."""
+    # The encoder keeps the key order, so the payload begins with CONTROL_PREFIX.
+    await publish_json(bus, user_channel(user_id), {"type": f"control.{order}", **fields})
+
+
 def role_channel(role: str) -> str:
     """The channel on which news for every socket of users with one role is published."""
     return f"role:{role}"

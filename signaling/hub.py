@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import structlog
@@ -21,7 +22,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from accounts.views import Identity
 from infra import jsonio
-from infra.bus import Bus, Subscription, role_channel, user_channel
+from infra.bus import CONTROL_PREFIX, Bus, Subscription, role_channel, user_channel
 from infra.ids import new_id
 
 log = structlog.get_logger(__name__)
@@ -82,6 +83,8 @@ class _Resume:
                     return
 
 
+_NO_CALLS: frozenset[str] = frozenset()
+
 _batch: tuple[asyncio.AbstractEventLoop, list[Connection]] | None = None
 """Sockets with frames queued in this turn of the loop, written out by one callback."""
 
@@ -111,13 +114,13 @@ class Connection:
     """One open socket of one signed-in user."""
 
     __slots__ = (
+        "_calls",
         "_dropped",
         "_limit",
         "_outbox",
         "_queued",
         "_writer",
         "bucket",
-        "calls",
         "id",
         "identity",
         "rate_strikes",
@@ -131,8 +134,8 @@ class Connection:
         self.identity = identity
         self.ws = ws
         self.bucket = bucket
-        self.calls: set[str] = set()
-        """Calls this socket has joined: the relay checks membership here, not in the DB."""
+        # Made on the first join: most sockets never join a call.
+        self._calls: set[str] | None = None
         self.rate_strikes = 0
         # Made on first need and dropped when written: most sockets are idle.
         self._outbox: list[bytes] | None = None
@@ -144,6 +147,24 @@ class Connection:
     @property
     def user_id(self) -> str:
         return self.identity.user_id
+
+    @property
+    def calls(self) -> AbstractSet[str]:
+        """Calls this socket has joined: the relay checks membership here, not in the DB."""
+        return self._calls or _NO_CALLS
+
+    def joined(self, call_id: str) -> None:
+        """Note that this socket joined a call's room."""
+        if self._calls is None:
+            self._calls = set()
+        self._calls.add(call_id)
+
+    def left(self, call_id: str) -> None:
+        """Note that this socket left a call's room."""
+        if self._calls is not None:
+            self._calls.discard(call_id)
+            if not self._calls:
+                self._calls = None
 
     def send(self, message: Any) -> None:
         """Queue a message (a dict, a model, or JSON bytes) without waiting."""
@@ -237,9 +258,11 @@ class Hub:
 
     def __init__(self, bus: Bus) -> None:
         self._bus = bus
-        self._by_user: dict[str, set[Connection]] = {}
+        # Tuples, not sets: a user has one socket or a few, and an idle socket's share of
+        # the hub is paid once per socket (a one-element set costs 216 bytes, a tuple 48).
+        self._by_user: dict[str, tuple[Connection, ...]] = {}
         self._by_role: dict[str, set[Connection]] = {}
-        self._subscriptions: dict[str, tuple[Subscription, Subscription]] = {}
+        self._subscriptions: dict[str, Subscription] = {}
         self._role_subscriptions: dict[str, Subscription] = {}
         self._locks: dict[str, _KeyLock] = {}
         self._cleanups: set[asyncio.Task[None]] = set()
@@ -285,46 +308,50 @@ class Hub:
                         role_channel(role), self._fan_out_role
                     )
         async with self._exclusive(user_id):
-            conns = self._by_user.setdefault(user_id, set())
-            conns.add(conn)
+            self._by_user[user_id] = (*self._by_user.get(user_id, ()), conn)
             if user_id not in self._subscriptions:
-                news = await self._bus.subscribe(user_channel(user_id), self._fan_out)
-                control = await self._bus.subscribe(f"control:{user_id}", self._control)
-                self._subscriptions[user_id] = (news, control)
+                self._subscriptions[user_id] = await self._bus.subscribe(
+                    user_channel(user_id), self._fan_out
+                )
 
     async def detach(self, conn: Connection) -> None:
-        """Stop delivering to this socket; drop the user's subscriptions with the last one."""
+        """Stop delivering to this socket; drop the user's subscription with the last one."""
         user_id = conn.user_id
         self._by_role.get(conn.identity.role.value, set()).discard(conn)
         async with self._exclusive(user_id):
             conns = self._by_user.get(user_id)
             if conns is None:
                 return
-            conns.discard(conn)
-            if conns:
+            rest = tuple(c for c in conns if c is not conn)
+            if rest:
+                self._by_user[user_id] = rest
                 return
             del self._by_user[user_id]
-            subs = self._subscriptions.pop(user_id, ())
-            for sub in subs:
+            sub = self._subscriptions.pop(user_id, None)
+            if sub is not None:
                 try:
                     await sub.cancel()
                 except Exception:
                     log.exception("unsubscribe_failed", user_id=user_id)
 
     def _fan_out(self, channel: str, payload: bytes) -> None:
-        for conn in self._by_user.get(channel.removeprefix("user:"), ()):
+        user_id = channel.removeprefix("user:")
+        if payload.startswith(CONTROL_PREFIX):
+            self._control(user_id, payload)
+            return
+        for conn in self._by_user.get(user_id, ()):
             conn.send_raw(payload)
 
     def _fan_out_role(self, channel: str, payload: bytes) -> None:
         for conn in tuple(self._by_role.get(channel.removeprefix("role:"), ())):
             conn.send_raw(payload)
 
-    def _control(self, channel: str, payload: bytes) -> None:
+    def _control(self, user_id: str, payload: bytes) -> None:
         order = jsonio.loads(payload)
-        if order.get("type") != "close":
+        if order.get("type") != "control.close":
             return
         session = order.get("session")
-        for conn in tuple(self._by_user.get(channel.removeprefix("control:"), ())):
+        for conn in self._by_user.get(user_id, ()):
             if session is None or conn.identity.session_key == session:
                 asyncio.get_running_loop().create_task(
                     conn.close(CLOSE_UNAUTHORIZED, str(order.get("reason", "closed")))

@@ -259,7 +259,7 @@ class Rooms:
 
     def _ended(self, room: Room) -> None:
         for conn in room.local.values():
-            conn.calls.discard(room.call_id)
+            conn.left(room.call_id)
         room.local.clear()
         for held in room.held.values():
             held.clear()
@@ -334,7 +334,7 @@ class Rooms:
             if room.closed:
                 raise CallEnded()
             room.local[conn.id] = conn
-            conn.calls.add(call_id)
+            conn.joined(call_id)
             self._merge(room, rows)
         finally:
             await self._release(room, pending=True)
@@ -376,7 +376,7 @@ class Rooms:
 
     async def _leave(self, conn: Connection, call_ids: list[str]) -> None:
         for call_id in call_ids:
-            conn.calls.discard(call_id)
+            conn.left(call_id)
             room = self._rooms.get(call_id)
             if room is None:
                 continue
