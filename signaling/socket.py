@@ -64,8 +64,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if identity is None:
         return json_response(error_body("not_authenticated", "Please log in."), status=401)
 
+    # The hub pings every socket from one task (Hub.start): aiohttp's own heartbeat
+    # would keep two timers per socket. So pings and pongs come to this loop.
     ws = web.WebSocketResponse(
-        heartbeat=settings.ws_heartbeat_s,
+        autoping=False,
         compress=False,
         max_msg_size=settings.ws_max_frame_bytes,
         decode_text=False,
@@ -75,6 +77,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     conn = Connection(
         identity,
         ws,
+        request.transport,
         TokenBucket(settings.ws_messages_per_second, settings.ws_burst),
         settings.ws_send_queue,
     )
@@ -85,10 +88,18 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         await hub.run_hooks(hub.on_attach, conn)
         conn.send(replies.hello(identity, settings.ws_heartbeat_s, app[CLOCK].now()))
         await hub.run_hooks(hub.on_connect, conn)
-        async for frame in ws:
-            if frame.type in (WSMsgType.TEXT, WSMsgType.BINARY):
+        while True:
+            frame = await ws.receive()
+            kind = frame.type
+            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+                conn.heard()
                 await _receive(app, conn, frame.data)
-            elif frame.type == WSMsgType.ERROR:
+            elif kind is WSMsgType.PING:
+                conn.heard()
+                await ws.pong(frame.data)
+            elif kind is WSMsgType.PONG:
+                conn.heard()
+            else:  # closing, closed or failed
                 break
     except Exception:
         # The response is already a socket: an error body can no longer be sent.

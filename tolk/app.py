@@ -119,7 +119,8 @@ def create_app(
         except Exception as exc:
             raise StartupError(f"TOLK_REDIS_URL: Redis is not reachable ({exc})") from None
         app[BUS] = bus
-        hub = app[HUB] = Hub(bus)
+        hub = app[HUB] = Hub(bus, settings.ws_heartbeat_s)
+        hub.start()
         opened, closed = presence_hooks(app)
         hub.on_attach.append(opened)
         hub.on_disconnect.append(closed)

@@ -156,3 +156,44 @@ class TestSlowClients:
         assert ws.close_code == CLOSE_TOO_SLOW
         assert got == list(range(len(got)))
         assert 0 < len(got) < sent
+
+
+class TestHeartbeat:
+    @pytest.fixture
+    def settings(self, settings):
+        return settings.model_copy(update={"ws_heartbeat_s": 0.2})
+
+    async def test_a_silent_client_is_pinged_and_stays_while_it_answers(self, client, factory):
+        """The server pings a client silent for a heartbeat; one that answers stays open."""
+        user = await factory.user()
+        ws = await factory.socket(await factory.token(user), autoping=False)
+        for _ in range(3):
+            msg = await ws.receive(timeout=5)
+            assert msg.type == WSMsgType.PING
+            await ws.pong(msg.data)
+        await ws.send_json({"type": "ping", "ref": "still"})
+        while (msg := await ws.receive(timeout=5)).type == WSMsgType.PING:
+            await ws.pong(msg.data)
+        assert msg.json() == {"type": "pong", "ref": "still"}
+        await ws.close()
+
+    async def test_a_client_that_leaves_the_ping_unanswered_is_dropped(self, client, factory):
+        """No pong within half a heartbeat of the ping: the server drops the connection."""
+        user = await factory.user()
+        ws = await factory.socket(await factory.token(user), autoping=False)
+        assert (await ws.receive(timeout=5)).type == WSMsgType.PING
+        while (msg := await ws.receive(timeout=5)).type == WSMsgType.PING:
+            pass
+        assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR)
+        await factory.eventually_connections(user, 0)
+
+    async def test_the_servers_pong_answers_a_clients_ping(self, client, factory):
+        """A client's own ping (aiohttp's client heartbeat) gets its pong."""
+        user = await factory.user()
+        ws = await factory.socket(await factory.token(user), autoping=False)
+        await ws.ping(b"tick")
+        while (msg := await ws.receive(timeout=5)).type == WSMsgType.PING:
+            await ws.pong(msg.data)
+        assert msg.type == WSMsgType.PONG
+        assert msg.data == b"tick"
+        await ws.close()
