@@ -50,6 +50,9 @@ class IdentityCache:
         self.max_entries = max_entries
         self._entries: dict[str, _Entry] = {}
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def get(self, key: str, now: datetime) -> Identity | None:
         """The cached identity for a key, if still good."""
         entry = self._entries.get(key)
@@ -62,11 +65,19 @@ class IdentityCache:
 
     def put(self, key: str, identity: Identity, now: datetime, epoch: int, limit: datetime) -> None:
         """Remember an identity read when the epoch was `epoch`, valid until `limit` at most."""
-        if epoch != service.identity_epoch():
+        current = service.identity_epoch()
+        if epoch != current:
             return
-        if len(self._entries) >= self.max_entries:
-            self._entries.pop(next(iter(self._entries)))
-        self._entries[key] = _Entry(identity, min(now + self.ttl, limit), epoch)
+        entries = self._entries
+        # Oldest first: drop what has gone stale, so that a burst of sockets (each with a
+        # lookup of its own) does not stay in memory after its entries have expired.
+        while entries:
+            oldest = next(iter(entries))
+            entry = entries[oldest]
+            if entry.until > now and entry.epoch == current and len(entries) < self.max_entries:
+                break
+            del entries[oldest]
+        entries[key] = _Entry(identity, min(now + self.ttl, limit), epoch)
 
 
 IDENTITY_CACHE = web.AppKey("identity_cache", IdentityCache)

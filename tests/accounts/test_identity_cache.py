@@ -100,3 +100,28 @@ class TestIdentityCache:
             await conn.execute(update(User).where(col(User.id) == user.id).values(active=False))
         clock.advance(settings.identity_cache_s + 0.5)
         assert (await client.get("/api/me", headers=_bearer(token))).status == 401
+
+
+class TestIdentityCacheBound:
+    def test_expired_entries_go_when_new_ones_come(self):
+        """A burst of lookups (say, every socket reconnecting) does not stay in memory once
+        its entries have expired: the next entry put drops them."""
+        from datetime import UTC, datetime, timedelta
+
+        from accounts import service
+        from accounts.access import IdentityCache
+        from accounts.views import Identity
+
+        cache = IdentityCache(ttl_s=5.0)
+        start = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+        epoch = service.identity_epoch()
+        for i in range(100):
+            who = Identity(f"u{i}", f"user{i}", "U", Role.COUNSELLOR, "o", "Org")
+            cache.put(f"token:{i}", who, start, epoch, start + timedelta(hours=1))
+        assert len(cache) == 100
+        later = start + timedelta(seconds=6)
+        last = Identity("u-last", "last", "L", Role.COUNSELLOR, "o", "Org")
+        cache.put("token:last", last, later, epoch, later + timedelta(hours=1))
+        assert len(cache) == 1
+        assert cache.get("token:last", later) == last
+        assert cache.get("token:0", later) is None
