@@ -114,15 +114,17 @@ class Connection:
     """One open socket of one signed-in user."""
 
     __slots__ = (
+        "_bucket",
+        "_burst",
         "_calls",
         "_dropped",
         "_limit",
         "_outbox",
         "_pinged_at",
         "_queued",
+        "_rate",
         "_transport",
         "_writer",
-        "bucket",
         "heard_at",
         "id",
         "identity",
@@ -135,14 +137,19 @@ class Connection:
         identity: Identity,
         ws: web.WebSocketResponse,
         transport: asyncio.BaseTransport | None,
-        bucket: TokenBucket,
+        rate: float,
+        burst: int,
         outbox_limit: int,
     ) -> None:
         self.id = new_id()
         self.identity = identity
         self.ws = ws
         self._transport = transport
-        self.bucket = bucket
+        # The message rate limit's bucket is made on the first message: most sockets stay
+        # idle, and a bucket made then starts as full as one made at connect would be.
+        self._bucket: TokenBucket | None = None
+        self._rate = rate
+        self._burst = burst
         self.heard_at = time.monotonic()
         """When the client last sent a frame (of any kind): the heartbeat's clock."""
         self._pinged_at = 0.0  # 0: no ping awaiting its pong
@@ -177,6 +184,13 @@ class Connection:
             self._calls.discard(call_id)
             if not self._calls:
                 self._calls = None
+
+    def take_token(self) -> bool:
+        """Spend one of the socket's message tokens; False when it sends too fast."""
+        bucket = self._bucket
+        if bucket is None:
+            bucket = self._bucket = TokenBucket(self._rate, self._burst)
+        return bucket.take()
 
     def heard(self) -> None:
         """The client sent a frame: it is alive, whatever it sent (a pong or anything else)."""

@@ -4,7 +4,7 @@ hand it to the handler for its type."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import structlog
@@ -12,12 +12,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import BaseModel, ValidationError
 
 from accounts.access import identify, origin_allowed
+from accounts.views import Identity
 from infra import jsonio
 from infra.appkeys import CLOCK, SETTINGS
 from infra.errors import TolkError
 from infra.http import error_body, json_response, validation_problems
 from signaling import replies
-from signaling.hub import CLOSE_RATE_LIMITED, Connection, Hub, TokenBucket
+from signaling.hub import CLOSE_RATE_LIMITED, Connection, Hub
 from signaling.keys import HUB
 from signaling.messages import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Ping, Signal, check_signal_data
 from signaling.presence import handle_presence
@@ -52,6 +53,24 @@ HANDLERS: dict[str, MessageHandler] = {
 }
 
 
+class _Socket(web.WebSocketResponse):
+    """The /ws response, whose session runs when aiohttp ends the response.
+
+    aiohttp calls `write_eof` once the handler, and the middlewares around it, have
+    returned. The socket's whole session runs there rather than inside the handler, so an
+    idle socket keeps neither the handler's frame nor one frame per middleware alive
+    (about 1.5 KB a socket). The middlewares thus see the upgrade (101, and its time).
+    """
+
+    session: Coroutine[Any, Any, None] | None = None
+
+    async def write_eof(self, data: bytes = b"") -> None:
+        session, self.session = self.session, None
+        if session is not None:
+            await session
+        await super().write_eof()
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
     """GET /ws: one socket per signed-in tab or peer."""
     app = request.app
@@ -65,20 +84,33 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         return json_response(error_body("not_authenticated", "Please log in."), status=401)
 
     # The hub pings every socket from one task (Hub.start): aiohttp's own heartbeat
-    # would keep two timers per socket. So pings and pongs come to this loop.
-    ws = web.WebSocketResponse(
+    # would keep two timers per socket. So pings and pongs come to the session's loop.
+    ws = _Socket(
         autoping=False,
         compress=False,
         max_msg_size=settings.ws_max_frame_bytes,
         decode_text=False,
     )
     await ws.prepare(request)
+    ws.session = _session(app, ws, identity, request.transport)
+    return ws
+
+
+async def _session(
+    app: web.Application,
+    ws: _Socket,
+    identity: Identity,
+    transport: asyncio.BaseTransport | None,
+) -> None:
+    """A socket's life: attach to the hub, greet, read frames until it closes, clean up."""
+    settings = app[SETTINGS]
     hub = app[HUB]
     conn = Connection(
         identity,
         ws,
-        request.transport,
-        TokenBucket(settings.ws_messages_per_second, settings.ws_burst),
+        transport,
+        settings.ws_messages_per_second,
+        settings.ws_burst,
         settings.ws_send_queue,
     )
     structlog.contextvars.bind_contextvars(socket_id=conn.id, user_id=identity.user_id)
@@ -106,10 +138,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         log.exception("socket_failed")
         await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
     finally:
-        # aiohttp cancels the handler when the peer's connection drops; the clean-up
-        # (presence, call rooms) must still run to the end, so it is shielded.
+        # aiohttp may cancel the request's task when the peer's connection drops; the
+        # clean-up (presence, call rooms) must still run to the end, so it is shielded.
         await asyncio.shield(hub.track(_cleanup(hub, conn)))
-    return ws
 
 
 async def _cleanup(hub: Hub, conn: Connection) -> None:
@@ -119,7 +150,7 @@ async def _cleanup(hub: Hub, conn: Connection) -> None:
 
 
 async def _receive(app: web.Application, conn: Connection, data: bytes | str) -> None:
-    if not conn.bucket.take():
+    if not conn.take_token():
         conn.rate_strikes += 1
         if conn.rate_strikes >= _RATE_STRIKES_BEFORE_CLOSE:
             await conn.close(CLOSE_RATE_LIMITED, "rate limit")
