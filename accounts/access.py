@@ -114,8 +114,10 @@ def bearer_token(request: web.Request) -> str | None:
     return value.strip() or None if scheme.lower() == "bearer" else None
 
 
-async def identify(request: web.Request) -> Identity | None:
-    """The identity behind the request's token or cookie (cached on the request)."""
+async def identify(request: web.Request, *, remember: bool = True) -> Identity | None:
+    """The identity behind the request's token or cookie (cached on the request unless
+    `remember` is false: a socket's upgrade asks once, and its request lives as long as
+    the socket, so the answer would only take memory there)."""
     if _IDENTITY in request:
         return request[_IDENTITY].identity
     identity: Identity | None = None
@@ -149,7 +151,8 @@ async def identify(request: web.Request) -> Identity | None:
                     await service.touch_session(session, cookie, now)
             if identity is not None and cache and found.valid_until is not None:
                 cache.put(key, identity, now, epoch, found.valid_until)
-    request[_IDENTITY] = _Lookup(identity)
+    if remember:
+        request[_IDENTITY] = _Lookup(identity)
     return identity
 
 

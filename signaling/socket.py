@@ -79,7 +79,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # site trying to ride on the user's cookie (cross-site WebSocket hijacking).
     if "Origin" in request.headers and not origin_allowed(request):
         return json_response(error_body("bad_origin", "Foreign origin."), status=403)
-    identity = await identify(request)
+    identity = await identify(request, remember=False)
     if identity is None:
         return json_response(error_body("not_authenticated", "Please log in."), status=401)
 
