@@ -64,11 +64,11 @@ class _Socket(web.WebSocketResponse):
 
     session: Coroutine[Any, Any, None] | None = None
 
-    async def write_eof(self, data: bytes = b"") -> None:
+    def write_eof(self, data: bytes = b"") -> Coroutine[Any, Any, None]:
+        # The session itself is the awaitable (one frame less per socket); it ends by
+        # closing the socket, as the end of a WebSocketResponse does.
         session, self.session = self.session, None
-        if session is not None:
-            await session
-        await super().write_eof()
+        return session if session is not None else super().write_eof()
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -141,6 +141,7 @@ async def _session(
         # aiohttp may cancel the request's task when the peer's connection drops; the
         # clean-up (presence, call rooms) must still run to the end, so it is shielded.
         await asyncio.shield(hub.track(_cleanup(hub, conn)))
+        await ws.close()
 
 
 async def _cleanup(hub: Hub, conn: Connection) -> None:
