@@ -272,12 +272,12 @@ class LoadGen:
             assert pair.a is not None
             pair.a.send(pair.ping)
 
-    async def open_idle(self) -> list[WsClient]:
-        """Open the idle sockets and wait until each has its greeting."""
+    async def open_idle(self, creds: list[str]) -> list[WsClient]:
+        """Open idle sockets with these credentials and wait until each has its greeting."""
         clients: list[WsClient] = []
         greeted = 0
         done = asyncio.Event()
-        total = len(self.setup["idle"])
+        total = len(creds)
 
         def on_text(payload: bytes) -> None:
             nonlocal greeted
@@ -296,7 +296,7 @@ class LoadGen:
                     path, headers = f"/peerjs?key=peerjs&id={cred}&token=t{cred}", {}
                 clients.append(await open_client(self.port, path, headers, on_text))
 
-        await asyncio.gather(*(one(c) for c in self.setup["idle"]))
+        await asyncio.gather(*(one(c) for c in creds))
         await asyncio.wait_for(done.wait(), 120)
         return clients
 
@@ -313,7 +313,13 @@ async def _loadgen_main(args: argparse.Namespace) -> None:
         sys.stdout.flush()
 
     if args.mode == "idle":
-        clients = await gen.open_idle()
+        # In two halves: the server's RSS between them separates what the second half's
+        # sockets cost from what the first sockets also paid once (pools, caches, arenas).
+        creds = setup["idle"]
+        clients = await gen.open_idle(creds[: len(creds) // 2])
+        say(f"HALF {len(clients)}")
+        await stdin.readline()
+        clients += await gen.open_idle(creds[len(creds) // 2 :])
         say(f"READY {len(clients)}")
         await stdin.readline()
         for c in clients:
@@ -531,7 +537,13 @@ async def run_loadgen(
             line = (await proc.stdout.readline()).decode().strip()
             if not line:
                 raise RuntimeError(f"load generator for {kind} stopped")
-            if line.startswith("READY"):
+            if line.startswith("HALF"):
+                await asyncio.sleep(3)  # let the server settle before reading its RSS
+                out["rss_half"] = rss_bytes(pid)
+                out["half"] = int(line.split()[1])
+                proc.stdin.write(b"go\n")
+                await proc.stdin.drain()
+            elif line.startswith("READY"):
                 await asyncio.sleep(3)  # let the server settle before reading its RSS
                 out["rss_after"] = rss_bytes(pid)
                 out["sockets"] = int(line.split()[1])
@@ -560,8 +572,10 @@ async def one_run(
         rss_before = rss_bytes(pid)
         idle = await run_loadgen(protocol, server.port, setup_file, "idle", args, pid)
         idle_rss = (idle["rss_after"] - rss_before) / idle["sockets"] / 1024
+        second_half = idle["sockets"] - idle["half"]
+        idle_rss_more = (idle["rss_after"] - idle["rss_half"]) / second_half / 1024
         if args.mode == "idle":
-            return {"rss_kb_per_idle_socket": idle_rss}
+            return {"rss_kb_per_idle_socket": idle_rss, "rss_kb_per_more_socket": idle_rss_more}
         await asyncio.sleep(2)
         profile = os.environ.get("BENCH_PYSPY") if kind == "tolk" else None
         spy = None
@@ -596,6 +610,7 @@ async def one_run(
         "p99_ms": relay["p99_ms"],
         "cpu_us_per_msg": (user + system) / relay["messages"] * 1e6,
         "rss_kb_per_idle_socket": idle_rss,
+        "rss_kb_per_more_socket": idle_rss_more,
         "cpu_user_us_per_msg": user / relay["messages"] * 1e6,
         "cpu_sys_us_per_msg": system / relay["messages"] * 1e6,
     }
@@ -639,11 +654,12 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
         ("round trip p99 (ms)", "p99_ms", "{:.2f}"),
         ("server CPU per message (µs)", "cpu_us_per_msg", "{:.1f}"),
         ("RSS per idle socket (KB)", "rss_kb_per_idle_socket", "{:.1f}"),
+        ("  second half of the sockets only (KB)", "rss_kb_per_more_socket", "{:.1f}"),
         ("  of it user CPU (µs)", "cpu_user_us_per_msg", "{:.1f}"),
         ("  of it system CPU (µs)", "cpu_sys_us_per_msg", "{:.1f}"),
     ]
     if idle_only:
-        rows = [row for row in rows if row[1] == "rss_kb_per_idle_socket"]
+        rows = [row for row in rows if row[1].startswith("rss_")]
     before = "before" in results
     title = "# Signalling relay: Tolk's hub beside PeerJS"
     command = (
@@ -652,7 +668,9 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
         else f"--pairs {args.pairs} --runs {args.runs} --seconds {args.seconds} --idle {args.idle}"
     )
     load = (
-        f"RSS per socket with {args.idle} authenticated idle sockets open (no relay load)."
+        f"RSS per socket with {args.idle} authenticated idle sockets open (no relay load),"
+        " and what the second half of them added per socket (the first half also pays the"
+        " one-off growth: pools, caches, allocator arenas)."
         if idle_only
         else f"{args.pairs} pairs ping-pong ~1.5 KB signals (one in flight per pair) for "
         f"{args.seconds} s after a {args.warmup} s warm-up; idle RSS with {args.idle} sockets "
