@@ -23,6 +23,7 @@ pytest:
 	.venv/bin/pytest -q -p no:cacheprovider
 
 bench: setup-test
+	cd bench/peerjs && npm ci --silent --no-audit --no-fund
 	.venv/bin/python -m bench
 
 clean:
