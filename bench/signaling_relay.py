@@ -676,8 +676,9 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
         f"{args.seconds} s after a {args.warmup} s warm-up; idle RSS with {args.idle} sockets "
         "open."
     )
+    kind_of_run = "Idle sockets" if idle_only else "Relay and idle sockets"
     lines = [
-        f"## Idle sockets, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC" if idle_only else title,
+        f"## {kind_of_run}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"Recorded {datetime.now(UTC):%Y-%m-%d %H:%M} UTC by `python -m bench.signaling_relay "
         + command
@@ -711,14 +712,12 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
     section = "\n".join(lines)
     print(section)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    if idle_only and RESULTS.exists():
+    if RESULTS.exists():
         # A new section under the title, above the earlier recordings it leaves in place.
         head, _, rest = RESULTS.read_text().partition("\n")
         RESULTS.write_text(f"{head}\n\n{section}\n{rest.lstrip(chr(10))}")
-    elif idle_only:
-        RESULTS.write_text(f"{title}\n\n{section}")
     else:
-        RESULTS.write_text(section)
+        RESULTS.write_text(f"{title}\n\n{section}")
 
 
 def main() -> None:
