@@ -130,15 +130,15 @@ async def identify(request: web.Request, *, remember: bool = True) -> Identity |
     epoch = service.identity_epoch()
     if token is not None:
         key = "token:" + service.token_digest(token)
-        identity = cache.get(key, now) if cache else None
+        identity = cache.get(key, now) if cache is not None else None
         if identity is None:
             async with db.read() as session:
                 identity = await service.resolve_api_token(session, token)
-            if identity is not None and cache:
+            if identity is not None and cache is not None:
                 cache.put(key, identity, now, epoch, now + cache.ttl)
     elif cookie:
         key = "cookie:" + service.token_digest(cookie)
-        identity = cache.get(key, now) if cache else None
+        identity = cache.get(key, now) if cache is not None else None
         if identity is None:
             idle = app[SETTINGS].session_idle_timeout_s
             async with db.read() as session:
@@ -149,7 +149,7 @@ async def identify(request: web.Request, *, remember: bool = True) -> Identity |
                 # the minute between refreshes.
                 async with db.write() as session:
                     await service.touch_session(session, cookie, now)
-            if identity is not None and cache and found.valid_until is not None:
+            if identity is not None and cache is not None and found.valid_until is not None:
                 cache.put(key, identity, now, epoch, found.valid_until)
     if remember:
         request[_IDENTITY] = _Lookup(identity)

@@ -89,6 +89,20 @@ class TestIdentityCache:
         clock.advance(settings.identity_cache_s + 0.5)
         assert (await client.get("/api/me", headers=_bearer(token))).status == 401
 
+    async def test_a_token_used_a_moment_ago_is_not_looked_up_again(
+        self, client, factory, clock, settings
+    ):
+        """Within the cache time the token is served from memory: a change made elsewhere
+        (which only the database knows of) is not seen yet, and is seen once it passes."""
+        token = await factory.token(await factory.user())
+        assert (await client.get("/api/me", headers=_bearer(token))).status == 200
+        async with factory.db.engine.begin() as conn:
+            await conn.execute(update(ApiToken).values(revoked_at=clock.now()))
+        clock.advance(settings.identity_cache_s / 2)
+        assert (await client.get("/api/me", headers=_bearer(token))).status == 200
+        clock.advance(settings.identity_cache_s / 2 + 0.5)
+        assert (await client.get("/api/me", headers=_bearer(token))).status == 401
+
     async def test_deactivated_elsewhere_applies_within_the_cache_time(
         self, client, factory, clock, settings
     ):
