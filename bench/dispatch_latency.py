@@ -9,7 +9,7 @@ offer has arrived, so the roster stays free and every request measures the same 
                                      [--runs 3] [--requests 300] [--rate 20]
 
 Prints a Markdown table (p50 and p99 per run, their medians, and p50 relative to the
-smallest roster) and, with --write, stores it in bench/results/dispatch_latency.md.
+smallest roster) and, with --write, adds it to bench/results/dispatch_latency.md.
 """
 
 from __future__ import annotations
@@ -384,7 +384,9 @@ async def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--rate", type=float, default=20.0)
-    parser.add_argument("--write", action="store_true", help="store the table in results/")
+    parser.add_argument(
+        "--write", action="store_true", help="add the table to results/ above earlier recordings"
+    )
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     all_results = {}
@@ -393,12 +395,18 @@ async def main() -> None:
     text = table(all_results, args)
     print(text)
     if args.write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(
-            "# Dispatch latency: request to offer on the interpreter's socket\n\n"
-            f"Measured {datetime.now(UTC):%Y-%m-%d} with `python -m bench.dispatch_latency "
-            "--write` on the shared 2-core development machine.\n\n" + text + "\n"
+        title = "# Dispatch latency: request to offer on the interpreter's socket"
+        section = (
+            f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n\n"
+            f"`python -m bench.dispatch_latency --stacks {args.stacks} --sizes {args.sizes} "
+            f"--runs {args.runs}` on {os.cpu_count()} cores (shared with other work).\n\n"
+            + text
+            + "\n"
         )
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        # A new section under the title, above the earlier recordings it leaves in place.
+        rest = RESULTS.read_text().partition("\n")[2] if RESULTS.exists() else ""
+        RESULTS.write_text(f"{title}\n\n{section}\n{rest.lstrip(chr(10))}")
 
 
 if __name__ == "__main__":
