@@ -36,6 +36,7 @@ from sqlalchemy import insert, text
 from accounts.models import ApiToken, Organization, Role, User
 from accounts.passwords import hash_password_sync
 from accounts.service import token_digest
+from bench.procstat import cpu_seconds
 from infra.db import Database, make_engine
 from infra.ids import new_id
 from interpreters.models import Interpreter, InterpreterLanguage, Presence
@@ -287,12 +288,6 @@ async def run_load(
     return latencies
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
@@ -329,11 +324,11 @@ async def bench_stack(
                     )
                     await run_load(http, base, roster, listener, 40, rate, rng)  # warm-up
                     for run in range(runs):
-                        cpu = cpu_seconds(server.pid)
+                        cpu = sum(cpu_seconds(server.pid))
                         lat = await run_load(http, base, roster, listener, requests, rate, rng)
                         # The server's CPU per request (create, offer, cancel, and its
                         # periodic jobs meanwhile): steadier than latency on a busy machine.
-                        cpu_ms = (cpu_seconds(server.pid) - cpu) * 1000 / requests
+                        cpu_ms = (sum(cpu_seconds(server.pid)) - cpu) * 1000 / requests
                         p50, p99 = percentile(lat, 0.5), percentile(lat, 0.99)
                         results.setdefault(size, []).append((p50, p99, cpu_ms))
                         print(

@@ -44,6 +44,8 @@ from typing import Any
 
 import orjson
 
+from bench.procstat import cpu_seconds, rss_bytes
+
 ROOT = Path(__file__).resolve().parent.parent
 PEERJS_BIN = ROOT / "bench" / "peerjs" / "node_modules" / "peer" / "dist" / "bin" / "peerjs.js"
 RESULTS = ROOT / "bench" / "results" / "signaling_relay.md"
@@ -52,7 +54,6 @@ SDP = (
     "a=group:BUNDLE 0 1\r\na=msid-semantic: WMS stream\r\n"
     "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\n" + "a=x-bench:padding\r\n" * 60
 )[:1350]
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # --- the load generator: a minimal WebSocket client on asyncio ---------------------------
@@ -358,19 +359,6 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds the process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
-
-
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
-
-
 async def seed_tolk(db_url: str, pairs: int, idle: int) -> dict[str, Any]:
     """Users, tokens and calls for the run, written through Tolk's own services."""
     from accounts import service
@@ -537,16 +525,14 @@ async def run_loadgen(
             line = (await proc.stdout.readline()).decode().strip()
             if not line:
                 raise RuntimeError(f"load generator for {kind} stopped")
-            if line.startswith("HALF"):
+            if line.startswith(("HALF", "READY")):
+                # HALF: half of the idle sockets are open; READY: all of them.
+                rss_key, count_key = (
+                    ("rss_half", "half") if line.startswith("HALF") else ("rss_after", "sockets")
+                )
                 await asyncio.sleep(3)  # let the server settle before reading its RSS
-                out["rss_half"] = rss_bytes(pid)
-                out["half"] = int(line.split()[1])
-                proc.stdin.write(b"go\n")
-                await proc.stdin.drain()
-            elif line.startswith("READY"):
-                await asyncio.sleep(3)  # let the server settle before reading its RSS
-                out["rss_after"] = rss_bytes(pid)
-                out["sockets"] = int(line.split()[1])
+                out[rss_key] = rss_bytes(pid)
+                out[count_key] = int(line.split()[1])
                 proc.stdin.write(b"go\n")
                 await proc.stdin.drain()
             elif line == "DONE":
