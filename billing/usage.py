@@ -6,8 +6,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,6 +20,7 @@ from billing.rules import (
     split_languages,
 )
 from dispatch.models import Call
+from infra.db import conflict_insert, dialect_of
 
 log = structlog.get_logger(__name__)
 
@@ -103,11 +102,10 @@ async def record_usage(
         "tariff": tariff.name if tariff else NO_TARIFF,
         "end_reason": call.end_reason or "hangup",
     }
-    bind = session.bind
-    dialect = bind.dialect.name if bind is not None else "sqlite"
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
     statement = (
-        insert(UsageRecord).values(**values).on_conflict_do_nothing(index_elements=["call_id"])
+        conflict_insert(UsageRecord, dialect_of(session))
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["call_id"])
     )
     result = await session.exec(statement)
     if result.rowcount:

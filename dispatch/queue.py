@@ -14,7 +14,6 @@ from collections import defaultdict
 from datetime import datetime
 
 from sqlalchemy import case, func, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,6 +21,7 @@ from dispatch.candidates import serving_ranks
 from dispatch.models import InterpretationRequest, LanguageQueueStats, RequestState
 from dispatch.news import News
 from dispatch.views import RequestView, request_message, request_view
+from infra.db import conflict_insert, dialect_of
 from interpreters.models import Interpreter, InterpreterLanguage, Presence
 
 ONLINE = (Presence.AVAILABLE.value, Presence.BUSY.value, Presence.WRAP_UP.value)
@@ -102,10 +102,8 @@ async def tell_queue(session: AsyncSession, languages: set[str], news: News) -> 
 
 async def record_wait(session: AsyncSession, language: str, wait_s: float) -> None:
     """Fold one observed wait into the language's exponential average (one atomic UPDATE)."""
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.exec(
-        insert(LanguageQueueStats)
+        conflict_insert(LanguageQueueStats, dialect_of(session))
         .values(language=language, avg_wait_s=0.0, avg_handle_s=0.0, samples=0)
         .on_conflict_do_nothing()
     )

@@ -16,7 +16,6 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Insert, insert, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
@@ -58,6 +57,7 @@ from dispatch.views import (
     revoked_message,
 )
 from infra.config import Settings
+from infra.db import conflict_insert, dialect_of
 from infra.errors import Conflict
 from infra.ids import new_id
 from interpreters.languages import normalize_tag
@@ -184,9 +184,8 @@ async def _insert_request(session: AsyncSession, req: InterpretationRequest) -> 
 def _offer_insert(dialect: str) -> Insert:
     """One INSERT for every wave: executed with many rows, SQLAlchemy sends it as one
     multi-row statement and compiles it once (a `.values(rows)` form compiles per call)."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     table = Offer.__table__  # type: ignore[attr-defined]
-    return insert(table).on_conflict_do_nothing().returning(table.c.id)
+    return conflict_insert(table, dialect).on_conflict_do_nothing().returning(table.c.id)
 
 
 async def _insert_offers(
@@ -204,7 +203,6 @@ async def _insert_offers(
     """
     if not interpreter_ids:
         return []
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
     rows: list[dict[str, Any]] = [
         {
             "id": new_id(),
@@ -216,7 +214,7 @@ async def _insert_offers(
         }
         for interpreter_id in interpreter_ids
     ]
-    result = await session.exec(_offer_insert(dialect), params=rows)
+    result = await session.exec(_offer_insert(dialect_of(session)), params=rows)
     made = {offer_id for (offer_id,) in result}
     return [(r["id"], r["interpreter_id"]) for r in rows if r["id"] in made]
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import DateTime, event, text
 from sqlalchemy import Enum as SAEnum
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.sqlite.aiosqlite import (
     AsyncAdapt_aiosqlite_connection,
     AsyncAdapt_aiosqlite_cursor,
@@ -244,6 +245,17 @@ class Database:
     async def close(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+
+
+def dialect_of(session: AsyncSession) -> str:
+    """`sqlite` or `postgresql`: the backend a session talks to."""
+    bind = session.bind
+    return bind.dialect.name if bind is not None else "sqlite"
+
+
+def conflict_insert(target: Any, dialect: str) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT in the backend's own dialect, which takes an ON CONFLICT clause."""
+    return postgresql.insert(target) if dialect == "postgresql" else sqlite.insert(target)
 
 
 def utcnow() -> datetime:

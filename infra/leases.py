@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import Column, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from infra.db import UTCDateTime
+from infra.db import UTCDateTime, conflict_insert, dialect_of
 
 
 class Lease(SQLModel, table=True):
@@ -27,10 +26,10 @@ async def try_acquire(
 ) -> bool:
     """Take or renew the lease `name` for `holder` unless another holder's lease is live."""
     expires = now + timedelta(seconds=ttl_s)
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.exec(
-        insert(Lease).values(name=name, holder=holder, expires_at=expires).on_conflict_do_nothing()
+        conflict_insert(Lease, dialect_of(session))
+        .values(name=name, holder=holder, expires_at=expires)
+        .on_conflict_do_nothing()
     )
     result = await session.exec(
         update(Lease)

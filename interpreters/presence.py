@@ -9,11 +9,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
+from infra.db import conflict_insert, dialect_of
 from infra.errors import Conflict, NotFound
 from interpreters.models import Interpreter, Presence, PresenceInstance, PresenceSocket
 
@@ -124,10 +124,8 @@ async def refresh_sockets(
     over HTTP alone) gets the grace period from now. This scans every online interpreter,
     so it runs once per heartbeat, not at every sweep.
     """
-    dialect = session.bind.dialect.name if session.bind else "sqlite"
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     await session.exec(
-        insert(PresenceInstance)
+        conflict_insert(PresenceInstance, dialect_of(session))
         .values(instance_id=instance_id, seen_at=now)
         .on_conflict_do_update(index_elements=["instance_id"], set_={"seen_at": now})
     )
