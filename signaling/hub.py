@@ -219,18 +219,8 @@ class Connection:
             # A client whose transport is paused is not reading: its pong clock runs
             # without a ping queued behind the frames it has not taken yet.
             if self._writer is None:
-                coro = ws.ping()
-                try:
-                    yielded = coro.send(None)
-                except StopIteration:
-                    return
-                except (ConnectionError, RuntimeError):
-                    return
-                # The transport paused under the ping: a writer task finishes it, and
-                # frames queued meanwhile follow it in order.
-                self._writer = asyncio.get_running_loop().create_task(
-                    self._drain(_Resume(coro, yielded))
-                )
+                # Frames queued while a paused transport holds the ping follow it in order.
+                self._start_write(ws.ping())
 
     def send(self, message: Any) -> None:
         """Queue a message (a dict, a model, or JSON bytes) without waiting."""
@@ -261,10 +251,21 @@ class Connection:
             self._queued = True
             _schedule_write(self)
 
+    def _start_write(self, write: Coroutine[Any, Any, None]) -> bool:
+        """Run a write as far as it goes without waiting; True when it is done (or failed:
+        the socket is going). Uncompressed frames go to the transport at once and a write
+        only suspends to wait for a paused transport to drain: then a writer task finishes
+        it, and the frames left in the outbox after it, and this returns False."""
+        try:
+            yielded = write.send(None)
+        except StopIteration:
+            return True
+        except (ConnectionError, RuntimeError):
+            return True
+        self._writer = asyncio.get_running_loop().create_task(self._drain(_Resume(write, yielded)))
+        return False
+
     def _write_out(self) -> None:
-        # Uncompressed frames go to the transport at once; send_frame only suspends to wait
-        # for a paused transport to drain. So drive it by hand, and only when it suspends
-        # does a writer task take over, with the rest of the frames in order behind it.
         self._queued = False
         frames, self._outbox = self._outbox, None
         if not frames:
@@ -273,18 +274,10 @@ class Connection:
         for i, frame in enumerate(frames):
             if ws.closed:
                 return
-            coro = ws.send_frame(frame, WSMsgType.TEXT)
-            try:
-                yielded = coro.send(None)
-            except StopIteration:
-                continue
-            except (ConnectionError, RuntimeError):
+            if not self._start_write(ws.send_frame(frame, WSMsgType.TEXT)):
+                # The writer task starts on a later turn, with these behind the frame.
+                self._outbox = frames[i + 1 :]
                 return
-            self._outbox = frames[i + 1 :]
-            self._writer = asyncio.get_running_loop().create_task(
-                self._drain(_Resume(coro, yielded))
-            )
-            return
 
     async def _drain(self, pending: _Resume) -> None:
         try:
