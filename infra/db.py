@@ -70,15 +70,18 @@ def str_enum(enum_class: type[StrEnum], length: int = 20) -> SAEnum:
 # aiosqlite runs each call on the connection's own thread, and SQLAlchemy's adapter makes
 # four calls per statement (open cursor, execute, fetch, close): four round trips between
 # the event loop and that thread, each waiting for the busy loop to come round again.
-# This cursor does the four in one call. Everything else (connections, transactions,
-# server-side cursors, error mapping) is SQLAlchemy's aiosqlite adapter unchanged.
+# This cursor does the four in one call, and a transaction's BEGIN travels with its first
+# statement (a transaction that runs none costs no round trip at all). Everything else
+# (connections, server-side cursors, error mapping) is SQLAlchemy's aiosqlite adapter.
 
 
 def _run_statement(
-    conn: sqlite3.Connection, operation: str, parameters: Any, many: bool
+    conn: sqlite3.Connection, begin: str | None, operation: str, parameters: Any, many: bool
 ) -> tuple[Any, list[Any], int, int | None]:
     cursor = conn.cursor()
     try:
+        if begin is not None:
+            cursor.execute(begin)
         if many:
             cursor.executemany(operation, parameters)
         elif parameters is None:
@@ -137,23 +140,42 @@ class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
 
     async def _run(self, operation: Any, parameters: Any, *, many: bool) -> None:
         driver: Any = self._connection  # an aiosqlite.Connection
-        async with self._adapt_connection._execute_mutex:
+        adapted: Any = self._adapt_connection
+        async with adapted._execute_mutex:
+            begin, adapted.pending_begin = adapted.pending_begin, None
             result = await driver._execute(
-                _run_statement, driver._conn, operation, parameters, many
+                _run_statement, driver._conn, begin, operation, parameters, many
             )
         self._description, rows, self._rowcount, self._lastrowid = result
         self._rows = collections.deque(rows)
 
 
 class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ()
+    __slots__ = ("pending_begin",)
     _cursor_cls = _OneHopCursor  # type: ignore[assignment]
+
+    pending_begin: str | None
+    """A BEGIN not sent yet: it goes with the transaction's first statement."""
+
+    def commit(self) -> None:
+        if self.pending_begin is not None:
+            self.pending_begin = None  # nothing ran: nothing to commit
+            return
+        super().commit()
+
+    def rollback(self) -> None:
+        if self.pending_begin is not None:
+            self.pending_begin = None
+            return
+        super().rollback()
 
 
 class _OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
     def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
         adapted = super().connect(*arg, **kw)
-        return _OneHopConnection(self, adapted._connection)
+        connection = _OneHopConnection(self, adapted._connection)
+        connection.pending_begin = None
+        return connection
 
 
 def make_engine(url: str, *, search_path: str | None = None, pool_size: int = 10) -> AsyncEngine:
@@ -198,7 +220,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = "IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        conn.connection.dbapi_connection.pending_begin = f"BEGIN {mode}"
 
 
 class Database:
