@@ -13,9 +13,18 @@ import functools
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Integer, and_, bindparam, exists, func, or_, true
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    and_,
+    bindparam,
+    exists,
+    func,
+    or_,
+    true,
+)
 from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import Select
 
 from dispatch.models import Call, InterpretationRequest, Offer, OfferState
@@ -43,12 +52,12 @@ def _maybe_serving(requested: str) -> ColumnElement[bool]:
     return or_(tag == requested, _tag_range(requested))
 
 
-async def serving_ranks(session: AsyncSession, requested: str) -> dict[str, int]:
+def serving_ranks(conn: Connection, requested: str) -> dict[str, int]:
     """Tags in the roster that serve `requested`, with their rank (0 exact, 1 related)."""
-    rows = await session.exec(
-        select(InterpreterLanguage.tag).where(_maybe_serving(requested)).distinct()
+    rows = conn.execute(
+        select(col(InterpreterLanguage.tag)).where(_maybe_serving(requested)).distinct()
     )
-    return serving_tags(requested, set(rows))
+    return serving_tags(requested, set(rows.scalars()))
 
 
 def request_languages_served_by(tags: list[str]) -> ColumnElement[bool]:
@@ -141,8 +150,8 @@ def _candidate_query(
     return stmt.limit(bindparam("limit", type_=Integer)) if limit else stmt
 
 
-async def find_candidates(
-    session: AsyncSession,
+def find_candidates(
+    conn: Connection,
     req: InterpretationRequest,
     now: datetime,
     limit: int | None,
@@ -179,8 +188,7 @@ async def find_candidates(
             stmt = _candidate_query(
                 rank == 1, variant, history, gender, specialization, want is not None
             )
-            rows = await session.exec(stmt, params={**params, "limit": want})
-            for user_id, idle_since in rows:
+            for user_id, idle_since in conn.execute(stmt, {**params, "limit": want}):
                 found.append(Candidate(user_id, idle_since, rank, history == "missed"))
     return found
 
@@ -192,15 +200,15 @@ def start_of_day(now: datetime, timezone: str) -> datetime:
     return datetime.combine(local.date(), time(0), tzinfo=zone)
 
 
-async def minutes_today(
-    session: AsyncSession, interpreter_ids: list[str], now: datetime, timezone: str
+def minutes_today(
+    conn: Connection, interpreter_ids: list[str], now: datetime, timezone: str
 ) -> dict[str, float]:
     """Minutes each interpreter spent in connected calls since midnight (local time)."""
     if not interpreter_ids:
         return {}
     midnight = start_of_day(now, timezone)
-    rows = await session.exec(
-        select(Call.interpreter_id, Call.connected_at, Call.ended_at)
+    rows = conn.execute(
+        select(col(Call.interpreter_id), col(Call.connected_at), col(Call.ended_at))
         .where(col(Call.interpreter_id).in_(interpreter_ids))
         .where(col(Call.created_at) >= midnight - timedelta(days=1))
         .where(col(Call.connected_at).is_not(None))

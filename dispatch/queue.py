@@ -21,7 +21,7 @@ from dispatch.candidates import serving_ranks
 from dispatch.models import InterpretationRequest, LanguageQueueStats, RequestState
 from dispatch.news import News
 from dispatch.views import RequestView, request_message, request_view
-from infra.db import conflict_insert, dialect_of
+from infra.db import conflict_insert, dialect_of, run_on
 from interpreters.models import Interpreter, InterpreterLanguage, Presence
 
 ONLINE = (Presence.AVAILABLE.value, Presence.BUSY.value, Presence.WRAP_UP.value)
@@ -42,7 +42,7 @@ async def average_wait(session: AsyncSession, language: str) -> float | None:
 
 async def online_count(session: AsyncSession, language: str) -> int:
     """Interpreters online who can serve the language (by the variant rule)."""
-    tags = list(await serving_ranks(session, language))
+    tags = list(await run_on(session, serving_ranks, language))
     if not tags:
         return 0
     result = await session.exec(

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from accounts.access import require_user
 from accounts.models import Role
+from accounts.views import OrganizationView
 from dispatch import calls, service
 from dispatch.announce import publish_news
 from dispatch.queue import current_view
@@ -47,23 +48,21 @@ async def create_request(request: web.Request, body: RequestBody) -> web.Respons
     identity = await require_user(request, Role.COUNSELLOR)
     app = request.app
     prefs = body.preferences
-    async with app[DATABASE].write() as session:
-        req, news = await service.create_request(
-            session,
-            counsellor_id=identity.user_id,
-            organization_id=identity.organization_id,
-            language=body.language,
-            wishes=service.Wishes(
-                gender=prefs.gender,
-                specialization=prefs.specialization,
-                audio_only=prefs.audio_only,
-                required=prefs.required,
-            ),
-            now=app[CLOCK].now(),
-            settings=app[SETTINGS],
-            organization_name=identity.organization_name,
-        )
-        view = await current_view(session, req)
+    opened = await app[DATABASE].write_sync(
+        service.open_request,
+        counsellor_id=identity.user_id,
+        organization=OrganizationView(id=identity.organization_id, name=identity.organization_name),
+        language=body.language,
+        wishes=service.Wishes(
+            gender=prefs.gender,
+            specialization=prefs.specialization,
+            audio_only=prefs.audio_only,
+            required=prefs.required,
+        ),
+        now=app[CLOCK].now(),
+        settings=app[SETTINGS],
+    )
+    view, news = await service.announce_opened(app[DATABASE], opened)
     await publish_news(app, news)
     return json_response({"request": view}, status=201)
 

@@ -1,6 +1,7 @@
 """The request and offer lifecycles: ask, offer in waves, queue, accept, decline, cancel.
 
-Services take the session, the settings and `now`, never commit, and return the news to
+Services take the session (or, on the hot path of a new request, a blocking connection run
+by `Database.write_sync`), the settings and `now`, never commit, and return the news to
 publish after the commit. Every transition is a guarded UPDATE checked by row count.
 Locks are always taken request first, then offers, then interpreters, so that accept,
 cancel, decline and the sweeper racing on PostgreSQL wait for each other instead of
@@ -15,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import Insert, insert, update
+from sqlalchemy import Connection, Insert, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
@@ -49,15 +50,17 @@ from dispatch.policy import FEWEST_MINUTES_TODAY, next_wave, prefetch_limit
 from dispatch.queue import current_view, record_wait, tell_queue
 from dispatch.views import (
     CallView,
+    RequestView,
     call_message,
     load_call_view,
     offer_message,
     offer_view,
     request_message,
+    request_view,
     revoked_message,
 )
 from infra.config import Settings
-from infra.db import conflict_insert, dialect_of
+from infra.db import Database, conflict_insert, instance_from_row, run_on
 from infra.errors import Conflict
 from infra.ids import new_id
 from interpreters.languages import normalize_tag
@@ -94,6 +97,26 @@ class InCallAlready(Conflict):
 # -- guarded transitions ------------------------------------------------------------------
 
 
+def _move(
+    conn: Connection,
+    req: InterpretationRequest,
+    from_states: tuple[RequestState, ...],
+    /,
+    **values: Any,
+) -> bool:
+    result = conn.execute(
+        update(InterpretationRequest)
+        .where(col(InterpretationRequest.id) == req.id)
+        .where(col(InterpretationRequest.state).in_([s.value for s in from_states]))
+        .values(**values)
+    )
+    if result.rowcount != 1:
+        return False
+    for key, value in values.items():
+        set_committed_value(req, key, value)
+    return True
+
+
 async def move_request(
     session: AsyncSession,
     req: InterpretationRequest,
@@ -101,18 +124,7 @@ async def move_request(
     **values: Any,
 ) -> bool:
     """UPDATE the request only if it is in one of `from_states`; True if it moved."""
-    result = await session.exec(
-        update(InterpretationRequest)
-        .where(col(InterpretationRequest.id) == req.id)
-        .where(col(InterpretationRequest.state).in_([s.value for s in from_states]))
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        return False
-    for key, value in values.items():
-        set_committed_value(req, key, value)
-    return True
+    return await run_on(session, _move, req, from_states, **values)
 
 
 async def close_pending_offers(
@@ -161,23 +173,19 @@ async def claim_request(
 # -- offering ---------------------------------------------------------------------------------
 
 
-async def _organization(
-    session: AsyncSession, req: InterpretationRequest, name: str | None
-) -> OrganizationView:
-    if name is None:
-        org = await session.get(Organization, req.organization_id)
-        assert org is not None  # a foreign key guarantees it
-        name = org.name
-    return OrganizationView(id=req.organization_id, name=name)
+async def _organization(session: AsyncSession, req: InterpretationRequest) -> OrganizationView:
+    org = await session.get(Organization, req.organization_id)
+    assert org is not None  # a foreign key guarantees it
+    return OrganizationView(id=req.organization_id, name=org.name)
 
 
 _REQUEST_INSERT = insert(InterpretationRequest.__table__)  # type: ignore[attr-defined]
 
 
-async def _insert_request(session: AsyncSession, req: InterpretationRequest) -> None:
+def _insert_request(conn: Connection, req: InterpretationRequest) -> None:
     # A plain INSERT compiled once: the unit of work's flush costs more than the statement.
     columns = InterpretationRequest.__table__.columns  # type: ignore[attr-defined]
-    await session.exec(_REQUEST_INSERT, params={c.key: getattr(req, c.key) for c in columns})
+    conn.execute(_REQUEST_INSERT, {c.key: getattr(req, c.key) for c in columns})
 
 
 @functools.cache
@@ -188,8 +196,8 @@ def _offer_insert(dialect: str) -> Insert:
     return conflict_insert(table, dialect).on_conflict_do_nothing().returning(table.c.id)
 
 
-async def _insert_offers(
-    session: AsyncSession,
+def _insert_offers(
+    conn: Connection,
     req: InterpretationRequest,
     interpreter_ids: list[str],
     now: datetime,
@@ -214,27 +222,27 @@ async def _insert_offers(
         }
         for interpreter_id in interpreter_ids
     ]
-    result = await session.exec(_offer_insert(dialect_of(session)), params=rows)
+    result = conn.execute(_offer_insert(conn.dialect.name), rows)
     made = {offer_id for (offer_id,) in result}
     return [(r["id"], r["interpreter_id"]) for r in rows if r["id"] in made]
 
 
-async def _tell_offers(
-    session: AsyncSession,
+def _tell_offers(
     req: InterpretationRequest,
     offers: list[tuple[str, str]],
     expires_at: datetime,
+    organization: OrganizationView,
     news: News,
-    organization_name: str | None = None,
 ) -> None:
-    org = await _organization(session, req, organization_name)
     for offer_id, interpreter_id in offers:
-        news.tell(interpreter_id, offer_message(offer_view(offer_id, expires_at, req, org)))
+        news.tell(
+            interpreter_id, offer_message(offer_view(offer_id, expires_at, req, organization))
+        )
     log.info("wave_sent", request_id=req.id, language=req.language, offers=len(offers))
 
 
-async def _pick_wave(
-    session: AsyncSession,
+def _pick_wave(
+    conn: Connection,
     req: InterpretationRequest,
     now: datetime,
     settings: Settings,
@@ -242,12 +250,12 @@ async def _pick_wave(
 ) -> list[str]:
     """Who gets the next wave: candidates from the database, ordered by the policy."""
     policy = settings.matching_policy
-    found = await cands.find_candidates(
-        session, req, now, prefetch_limit(policy, settings.offer_wave_size), fresh=fresh
+    found = cands.find_candidates(
+        conn, req, now, prefetch_limit(policy, settings.offer_wave_size), fresh=fresh
     )
     if policy == FEWEST_MINUTES_TODAY and found:
-        minutes = await cands.minutes_today(
-            session, [c.interpreter_id for c in found], now, settings.timezone
+        minutes = cands.minutes_today(
+            conn, [c.interpreter_id for c in found], now, settings.timezone
         )
         found = [replace(c, minutes_today=minutes[c.interpreter_id]) for c in found]
     return [c.interpreter_id for c in next_wave(policy, found, settings.offer_wave_size)]
@@ -259,56 +267,30 @@ async def send_next_wave(
     now: datetime,
     settings: Settings,
     news: News,
-    *,
-    fresh: bool = False,
-    organization_name: str | None = None,
 ) -> None:
-    """Offer an open request to the next wave of candidates, or queue it.
-
-    The request is locked by the caller; a `fresh` one is not written yet and is inserted
-    straight in its resulting state (one statement less on the hot path). A fresh request
-    for a language nobody in the roster serves is refused (422), not queued.
-    """
+    """Offer an open request (locked by the caller) to the next wave of candidates, or
+    queue it."""
     deadline = now + timedelta(seconds=settings.offer_timeout_s)
-    was_queued = req.state == RequestState.QUEUED and not fresh
+    was_queued = req.state == RequestState.QUEUED
     offers: list[tuple[str, str]] = []
-    moved_to_offering = False
     for _attempt in range(_MAX_OFFER_ATTEMPTS):
-        wave = await _pick_wave(session, req, now, settings, fresh)
+        wave = await run_on(session, _pick_wave, req, now, settings, False)
         if not wave:
             break
-        if fresh:
-            req.state = RequestState.OFFERING
-            req.wave_deadline = deadline
-            req.waves = 1
-            await _insert_request(session, req)
-            fresh, moved_to_offering = False, True
-        offers = await _insert_offers(session, req, wave, now, deadline)
+        offers = await run_on(session, _insert_offers, req, wave, now, deadline)
         if offers:
             break
-    if fresh:
-        # Nobody to offer it to: the new request goes straight into the queue, if anyone in
-        # the roster can serve it at all (asked only now: a wave proves it on the hot path).
-        if not await cands.serving_ranks(session, req.language):
-            raise UnknownLanguage(
-                f"No interpreter in the roster speaks {req.language!r}.", field="language"
-            )
-        await _insert_request(session, req)
-        log.info("request_queued", request_id=req.id, language=req.language)
-        await tell_queue(session, {req.language}, news)
-        return
     if offers:
-        if not moved_to_offering:
-            await move_request(
-                session,
-                req,
-                OPEN,
-                state=RequestState.OFFERING,
-                wave_deadline=deadline,
-                waves=req.waves + 1,
-                updated_at=now,
-            )
-        await _tell_offers(session, req, offers, deadline, news, organization_name)
+        await move_request(
+            session,
+            req,
+            OPEN,
+            state=RequestState.OFFERING,
+            wave_deadline=deadline,
+            waves=req.waves + 1,
+            updated_at=now,
+        )
+        _tell_offers(req, offers, deadline, await _organization(session, req), news)
         if was_queued:
             news.tell(req.counsellor_id, request_message(await current_view(session, req)))
             await tell_queue(session, {req.language}, news)
@@ -321,53 +303,109 @@ async def send_next_wave(
         await tell_queue(session, {req.language}, news)
 
 
-async def create_request(
-    session: AsyncSession,
+@dataclass(frozen=True, slots=True)
+class Opened:
+    """A new request as written: offered to its first wave, or queued."""
+
+    request: InterpretationRequest
+    offers: list[tuple[str, str]]
+    organization: OrganizationView
+
+
+def open_request(
+    conn: Connection,
     *,
     counsellor_id: str,
-    organization_id: str,
+    organization: OrganizationView,
     language: str,
     wishes: Wishes,
     now: datetime,
     settings: Settings,
-    organization_name: str | None = None,
-) -> tuple[InterpretationRequest, News]:
-    """A counsellor asks for an interpreter; the first wave goes out at once, or it queues."""
+) -> Opened:
+    """A counsellor asks for an interpreter: the request is written with its first wave
+    of offers, or queued when nobody is free; 422 when nobody in the roster serves the
+    language. The hot path: run whole by `Database.write_sync`; `announce_opened` tells.
+    """
     tag = normalize_tag(language)
-    if wishes.specialization and await session.get(Specialization, wishes.specialization) is None:
+    if wishes.specialization and (
+        conn.execute(
+            select(col(Specialization.name)).where(
+                col(Specialization.name) == wishes.specialization
+            )
+        ).first()
+        is None
+    ):
         raise UnknownSpecialization(field="preferences.specialization")
     soft = bool(wishes.gender or wishes.specialization) and not wishes.required
-    req = InterpretationRequest(
-        counsellor_id=counsellor_id,
-        organization_id=organization_id,
-        language=tag,
-        gender=wishes.gender.lower() if wishes.gender else None,
-        specialization=wishes.specialization,
-        preferences_required=wishes.required and bool(wishes.gender or wishes.specialization),
-        audio_only=wishes.audio_only,
-        state=RequestState.QUEUED,
-        created_at=now,
-        updated_at=now,
-        relax_at=now + timedelta(seconds=settings.preference_relax_s)
-        if soft and settings.preference_relax_s > 0
-        else None,
-        expires_at=now + timedelta(seconds=settings.request_max_wait_s),
+    req = instance_from_row(
+        InterpretationRequest,
+        {
+            "id": new_id(),
+            "counsellor_id": counsellor_id,
+            "organization_id": organization.id,
+            "language": tag,
+            "gender": wishes.gender.lower() if wishes.gender else None,
+            "specialization": wishes.specialization,
+            "preferences_required": wishes.required
+            and bool(wishes.gender or wishes.specialization),
+            "audio_only": wishes.audio_only,
+            "state": RequestState.QUEUED,
+            "created_at": now,
+            "updated_at": now,
+            "relax_at": now + timedelta(seconds=settings.preference_relax_s)
+            if soft and settings.preference_relax_s > 0
+            else None,
+            "expires_at": now + timedelta(seconds=settings.request_max_wait_s),
+            "wave_deadline": None,
+            "waves": 0,
+            "call_id": None,
+            "end_reason": None,
+        },
     )
-    news = News()
-    await send_next_wave(
-        session,
-        req,
-        now,
-        settings,
-        news,
-        fresh=True,
-        organization_name=organization_name,
-    )
-    if req.state == RequestState.OFFERING:
-        # Other tabs of the counsellor learn of the new request too (queued ones already did).
-        news.tell(counsellor_id, request_message(await current_view(session, req)))
+    deadline = now + timedelta(seconds=settings.offer_timeout_s)
+    offers: list[tuple[str, str]] = []
+    written = False
+    for _attempt in range(_MAX_OFFER_ATTEMPTS):
+        wave = _pick_wave(conn, req, now, settings, not written)
+        if not wave:
+            break
+        if not written:
+            # Written straight in the state it ends in: one statement less on the hot path.
+            req.state = RequestState.OFFERING
+            req.wave_deadline = deadline
+            req.waves = 1
+            _insert_request(conn, req)
+            written = True
+        offers = _insert_offers(conn, req, wave, now, deadline)
+        if offers:
+            break
+    if not written:
+        # Nobody to offer it to: the request goes into the queue, if anyone in the roster
+        # can serve it at all (asked only now: a wave proves it on the hot path).
+        if not cands.serving_ranks(conn, tag):
+            raise UnknownLanguage(f"No interpreter in the roster speaks {tag!r}.", field="language")
+        _insert_request(conn, req)
+    elif not offers:
+        # Every candidate was taken by another request meanwhile (PostgreSQL).
+        _move(conn, req, OPEN, state=RequestState.QUEUED, wave_deadline=None, updated_at=now)
     log.info("request_created", request_id=req.id, language=tag, state=str(req.state))
-    return req, news
+    return Opened(req, offers, organization)
+
+
+async def announce_opened(db: Database, opened: Opened) -> tuple[RequestView, News]:
+    """The news of a committed new request, and its view: offers to the first wave and
+    the request to the counsellor's other tabs, or everyone's new place in the queue."""
+    req, news = opened.request, News()
+    if opened.offers:
+        assert req.wave_deadline is not None
+        _tell_offers(req, opened.offers, req.wave_deadline, opened.organization, news)
+        view = request_view(req)
+        news.tell(req.counsellor_id, request_message(view))
+        return view, news
+    async with db.read() as session:
+        await tell_queue(session, {req.language}, news)
+        view = await current_view(session, req)
+    return view, news
 
 
 async def get_request(
@@ -632,7 +670,7 @@ async def offer_queued_to(
         ):
             continue
         deadline = now + timedelta(seconds=settings.offer_timeout_s)
-        offers = await _insert_offers(session, req, [interpreter_id], now, deadline)
+        offers = await run_on(session, _insert_offers, req, [interpreter_id], now, deadline)
         if not offers:
             return news
         await move_request(
@@ -644,7 +682,7 @@ async def offer_queued_to(
             waves=req.waves + 1,
             updated_at=now,
         )
-        await _tell_offers(session, req, offers, deadline, news)
+        _tell_offers(req, offers, deadline, await _organization(session, req), news)
         news.tell(req.counsellor_id, request_message(await current_view(session, req)))
         await tell_queue(session, {req.language}, news)
         return news

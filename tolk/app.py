@@ -140,6 +140,8 @@ def create_app(
         scheduler.add_job(sweep_presence, seconds=settings.sweep_interval_s, **every)
         scheduler.add_job(refresh_presence, seconds=settings.ws_heartbeat_s, **every)
         scheduler.add_job(sweep_app, seconds=settings.sweep_interval_s, **every)
+        if app[DATABASE].dialect == "sqlite":
+            scheduler.add_job(checkpoint_database, seconds=1, **every)
         scheduler.start()
         yield
         scheduler.shutdown(wait=False)
@@ -200,6 +202,11 @@ def create_app(
     app.router.add_get("/ws", websocket)
     add_pages(app)
     return app
+
+
+async def checkpoint_database(app: web.Application) -> None:
+    """Keep SQLite's write-ahead log short, outside any request (see Database.checkpoint)."""
+    await app[DATABASE].checkpoint()
 
 
 async def _ensure_schema(settings: Settings, search_path: str | None) -> None:
