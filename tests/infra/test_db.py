@@ -1,14 +1,18 @@
-"""The database layer's SQLite driver: every statement in one thread hand-off, same results."""
+"""The database layer: SQLite statements in one thread hand-off each, and whole blocking
+transactions (`write_sync`) on both backends."""
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from infra.db import Database, make_engine
+from tests.conftest import Stack
 
 
 @pytest.fixture
@@ -52,3 +56,77 @@ class TestSqliteStatements:
         async with sqlite_db.read() as s:
             conn = await s.connection()
             assert (await conn.execute(text("SELECT count(*) FROM t"))).scalar_one() == 0
+
+
+def _insert(conn: Connection, *names: str) -> int:
+    conn.execute(text("INSERT INTO t (name) VALUES (:n)"), [{"n": n} for n in names])
+    return len(names)
+
+
+def _insert_then_fail(conn: Connection) -> None:
+    _insert(conn, "lost")
+    raise ValueError("changed my mind")
+
+
+async def _names(db: Database) -> list[str]:
+    async with db.read() as s:
+        conn = await s.connection()
+        return list((await conn.execute(text("SELECT name FROM t ORDER BY id"))).scalars())
+
+
+@pytest.fixture
+async def stack_db(stack: Stack):
+    db = Database(make_engine(stack.database_url, search_path=stack.search_path))
+    async with db.write() as s:
+        conn = await s.connection()
+        await conn.execute(text("CREATE TABLE t (id SERIAL PRIMARY KEY, name TEXT UNIQUE)"))
+    yield db
+    await db.close()
+
+
+class TestWriteSync:
+    async def test_commits_what_it_returns_and_rolls_back_what_raises(
+        self, stack_db: Database
+    ) -> None:
+        """A blocking transaction function commits as a whole, or leaves nothing behind."""
+        assert await stack_db.write_sync(_insert, "a", "b") == 2
+        with pytest.raises(ValueError, match="changed my mind"):
+            await stack_db.write_sync(_insert_then_fail)
+        assert await stack_db.write_sync(_insert, "c") == 1
+        assert await _names(stack_db) == ["a", "b", "c"]
+
+    async def test_waits_for_another_writer_without_stopping_the_loop(
+        self, sqlite_db: Database, tmp_path: Path
+    ) -> None:
+        """While another process holds SQLite's write lock, the transaction waits for it on
+        a thread: the event loop goes on (a timer fires meanwhile) and nothing is lost."""
+        other = sqlite3.connect(tmp_path / "t.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO t (name) VALUES ('other')")
+        ours = asyncio.ensure_future(sqlite_db.write_sync(_insert, "ours"))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(ours), 0.2)
+        other.execute("COMMIT")
+        other.close()
+        assert await ours == 1
+        assert await _names(sqlite_db) == ["other", "ours"]
+
+    async def test_the_database_file_takes_the_log_only_at_checkpoints(
+        self, sqlite_db: Database, tmp_path: Path
+    ) -> None:
+        """Commits leave their pages in the write-ahead log (no fsync in a request);
+        `checkpoint()` copies them into the database file."""
+
+        def in_file() -> list[str]:
+            # immutable=1 reads the database file alone, ignoring the log.
+            raw = sqlite3.connect(f"file:{tmp_path / 't.db'}?immutable=1", uri=True)
+            try:
+                return [name for (name,) in raw.execute("SELECT name FROM t")]
+            finally:
+                raw.close()
+
+        await sqlite_db.checkpoint()  # the table
+        await sqlite_db.write_sync(_insert, "logged")
+        assert in_file() == []
+        await sqlite_db.checkpoint()
+        assert in_file() == ["logged"]
