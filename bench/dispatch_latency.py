@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import random
 import secrets
@@ -37,6 +38,7 @@ from accounts.models import ApiToken, Organization, Role, User
 from accounts.passwords import hash_password_sync
 from accounts.service import token_digest
 from bench.procstat import cpu_seconds
+from bench.wsclient import WsClient, open_client
 from infra.db import Database, make_engine
 from infra.ids import new_id
 from interpreters.models import Interpreter, InterpreterLanguage, Presence
@@ -192,39 +194,46 @@ async def start_server(url: str, redis_url: str | None, port: int) -> asyncio.su
 
 
 class Listener:
-    """The interpreters' sockets: notes when the first offer of each request arrives."""
+    """The interpreters' sockets: notes when the first offer of each request arrives.
+
+    They are the minimal client of bench/wsclient.py, which stamps a frame the moment its
+    bytes are read (an aiohttp client socket would add its reader task's wake-up).
+    """
 
     def __init__(self) -> None:
         self.arrived: dict[str, float] = {}
         self.waiters: dict[str, asyncio.Future[float]] = {}
-        self.sockets: list[aiohttp.ClientWebSocketResponse] = []
-        self.readers: list[asyncio.Task[None]] = []
+        self.sockets: list[WsClient] = []
 
-    async def open(self, http: aiohttp.ClientSession, base: str, tokens: list[str]) -> None:
+    async def open(self, port: int, tokens: list[str]) -> None:
         gate = asyncio.Semaphore(64)
+        loop = asyncio.get_running_loop()
 
         async def one(token: str) -> None:
+            hello: asyncio.Future[None] = loop.create_future()
+
+            def on_text(payload: bytes) -> None:
+                if not hello.done():
+                    hello.set_result(None)  # the server has registered the socket
+                self._on_text(payload)
+
             async with gate:
-                ws = await http.ws_connect(
-                    f"{base}/ws", headers={"Authorization": f"Bearer {token}"}, heartbeat=None
-                )
-                await ws.receive_json(timeout=30)  # hello
-                self.sockets.append(ws)
-                self.readers.append(asyncio.create_task(self._read(ws)))
+                headers = {"Authorization": f"Bearer {token}"}
+                self.sockets.append(await open_client(port, "/ws", headers, on_text))
+                await asyncio.wait_for(hello, 30)
 
         await asyncio.gather(*(one(t) for t in tokens))
 
-    async def _read(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for frame in ws:
-            if frame.type != aiohttp.WSMsgType.TEXT or '"type":"offer"' not in frame.data:
-                continue
-            stamp = time.perf_counter()
-            request_id = frame.json()["offer"]["request_id"]
-            if request_id not in self.arrived:
-                self.arrived[request_id] = stamp
-                waiter = self.waiters.pop(request_id, None)
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(stamp)
+    def _on_text(self, payload: bytes) -> None:
+        if b'"type":"offer"' not in payload:
+            return
+        stamp = time.perf_counter()
+        request_id = json.loads(payload)["offer"]["request_id"]
+        if request_id not in self.arrived:
+            self.arrived[request_id] = stamp
+            waiter = self.waiters.pop(request_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(stamp)
 
     async def wait_for(self, request_id: str) -> float:
         """When the first offer of a request arrived (waits up to 10 s)."""
@@ -234,10 +243,10 @@ class Listener:
         self.waiters[request_id] = waiter
         return await asyncio.wait_for(waiter, 10.0)
 
-    async def close(self) -> None:
-        for task in self.readers:
-            task.cancel()
-        await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
+    def close(self) -> None:
+        for client in self.sockets:
+            if client.transport is not None:
+                client.transport.close()
 
 
 async def run_load(
@@ -316,7 +325,7 @@ async def bench_stack(
             try:
                 async with aiohttp.ClientSession(connector=connector) as http:
                     opened = time.perf_counter()
-                    await listener.open(http, base, roster.interpreters)
+                    await listener.open(port, roster.interpreters)
                     print(
                         f"{stack} {size}: {size} sockets open in "
                         f"{time.perf_counter() - opened:.1f} s",
@@ -336,7 +345,7 @@ async def bench_stack(
                             f"server CPU {cpu_ms:.2f} ms per request",
                             file=sys.stderr,
                         )
-                    await listener.close()
+                    listener.close()
             finally:
                 server.terminate()
                 try:

@@ -24,15 +24,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import json
 import os
-import secrets
 import shutil
 import signal
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -45,6 +42,7 @@ from typing import Any
 import orjson
 
 from bench.procstat import cpu_seconds, rss_bytes
+from bench.wsclient import WsClient, open_client
 
 ROOT = Path(__file__).resolve().parent.parent
 PEERJS_BIN = ROOT / "bench" / "peerjs" / "node_modules" / "peer" / "dist" / "bin" / "peerjs.js"
@@ -54,98 +52,6 @@ SDP = (
     "a=group:BUNDLE 0 1\r\na=msid-semantic: WMS stream\r\n"
     "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\n" + "a=x-bench:padding\r\n" * 60
 )[:1350]
-
-
-# --- the load generator: a minimal WebSocket client on asyncio ---------------------------
-
-
-class WsClient(asyncio.Protocol):
-    """One client socket: upgrade, then unmasked server frames in, zero-masked frames out."""
-
-    def __init__(self, path: str, headers: dict[str, str], on_text: Any) -> None:
-        self.path = path
-        self.headers = headers
-        self.on_text = on_text
-        self.buf = bytearray()
-        self.upgraded = False
-        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self.transport: asyncio.Transport | None = None
-
-    def connection_made(self, transport: Any) -> None:
-        self.transport = transport
-        extra = "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())
-        key = base64.b64encode(secrets.token_bytes(16)).decode()
-        transport.write(
-            (
-                f"GET {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
-                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-                f"Sec-WebSocket-Version: 13\r\n{extra}\r\n"
-            ).encode()
-        )
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.opened.done():
-            self.opened.set_exception(ConnectionError("closed before upgrade"))
-
-    def data_received(self, data: bytes) -> None:
-        buf = self.buf
-        buf += data
-        if not self.upgraded:
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            if not buf.startswith(b"HTTP/1.1 101"):
-                self.opened.set_exception(ConnectionError(bytes(buf[:200]).decode()))
-                return
-            del buf[: end + 4]
-            self.upgraded = True
-            self.opened.set_result(None)
-        while len(buf) >= 2:
-            opcode = buf[0] & 0x0F
-            length = buf[1] & 0x7F
-            start = 2
-            if length == 126:
-                if len(buf) < 4:
-                    return
-                length = struct.unpack_from("!H", buf, 2)[0]
-                start = 4
-            elif length == 127:
-                if len(buf) < 10:
-                    return
-                length = struct.unpack_from("!Q", buf, 2)[0]
-                start = 10
-            if len(buf) < start + length:
-                return
-            payload = bytes(buf[start : start + length])
-            del buf[: start + length]
-            if opcode == 1:
-                self.on_text(payload)
-            elif opcode == 9:
-                self._frame(0xA, payload)
-
-    def _frame(self, opcode: int, payload: bytes) -> None:
-        n = len(payload)
-        if n < 126:
-            header = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-        elif n < 65536:
-            header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
-        else:
-            header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-        # A zero masking key leaves the payload as it is: no per-byte work on our side.
-        assert self.transport is not None
-        self.transport.write(header + b"\0\0\0\0" + payload)
-
-    def send(self, payload: bytes) -> None:
-        self._frame(1, payload)
-
-
-async def open_client(port: int, path: str, headers: dict[str, str], on_text: Any) -> WsClient:
-    loop = asyncio.get_running_loop()
-    _, client = await loop.create_connection(
-        lambda: WsClient(path, headers, on_text), "127.0.0.1", port
-    )
-    await asyncio.wait_for(client.opened, 30)
-    return client
 
 
 @dataclass
