@@ -88,6 +88,9 @@ _HEARTBEAT_CHECKS = 16
 """Heartbeat checks per interval."""
 _HEARTBEAT_SLICE = 256
 """Sockets checked before the heartbeat hands the loop back."""
+_PING_BURST = 32
+"""Pings sent before the heartbeat pauses for `_PING_GAP_S`."""
+_PING_GAP_S = 0.005
 
 _batch: tuple[asyncio.AbstractEventLoop, list[Connection]] | None = None
 """Sockets with frames queued in this turn of the loop, written out by one callback."""
@@ -201,26 +204,28 @@ class Connection:
         self.heard_at = time.monotonic()
         self._pinged_at = 0.0
 
-    def check_heartbeat(self, now: float, heartbeat_s: float) -> None:
+    def check_heartbeat(self, now: float, heartbeat_s: float) -> bool:
         """Ping a client silent for `heartbeat_s`; drop one that leaves the ping unanswered
-        for `heartbeat_s / 2` (aiohttp's own heartbeat rule, on the hub's clock)."""
+        for `heartbeat_s / 2` (aiohttp's own heartbeat rule, on the hub's clock). True
+        when it sent a ping."""
         ws = self.ws
         if ws.closed:
-            return
+            return False
         if self._pinged_at:
             if now - self._pinged_at >= heartbeat_s / 2 and self._transport is not None:
                 log.info("socket_pong_overdue", socket_id=self.id, user_id=self.user_id)
                 # As aiohttp does: no close handshake with a peer that no longer answers.
                 self._transport.close()
-        elif now - self.heard_at >= heartbeat_s:
-            if self._queued:
-                return  # frames go out at the end of this turn; ping at the next check
-            self._pinged_at = now
-            # A client whose transport is paused is not reading: its pong clock runs
-            # without a ping queued behind the frames it has not taken yet.
-            if self._writer is None:
-                # Frames queued while a paused transport holds the ping follow it in order.
-                self._start_write(ws.ping())
+            return False
+        if now - self.heard_at < heartbeat_s or self._queued:
+            return False  # (frames go out at the end of this turn: ping at the next check)
+        self._pinged_at = now
+        # A client whose transport is paused is not reading: its pong clock runs
+        # without a ping queued behind the frames it has not taken yet.
+        if self._writer is None:
+            # Frames queued while a paused transport holds the ping follow it in order.
+            self._start_write(ws.ping())
+        return True
 
     def send(self, message: Any) -> None:
         """Queue a message (a dict, a model, or JSON bytes) without waiting."""
@@ -353,19 +358,25 @@ class Hub:
         # spread over the interval, as they connected) and drops a silent client at most
         # a sixteenth of an interval later than aiohttp would. The loop is handed back
         # every few hundred sockets, so a pass never stalls the relay for long.
+        # Pings leave in bursts of a few dozen, a few milliseconds apart: the pongs of a
+        # burst come back together and are all read in one turn of the loop, which a
+        # request arriving meanwhile has to wait for.
         interval = self._heartbeat_s
         while True:
             await asyncio.sleep(interval / _HEARTBEAT_CHECKS)
-            checked = 0
+            checked = pinged = 0
             for conns in list(self._by_user.values()):
                 now = time.monotonic()
                 for conn in conns:
                     try:
-                        conn.check_heartbeat(now, interval)
+                        pinged += conn.check_heartbeat(now, interval)
                     except Exception:
                         log.exception("socket_heartbeat_failed", socket_id=conn.id)
                 checked += len(conns)
-                if checked >= _HEARTBEAT_SLICE:
+                if pinged >= _PING_BURST:
+                    checked = pinged = 0
+                    await asyncio.sleep(_PING_GAP_S)
+                elif checked >= _HEARTBEAT_SLICE:
                     checked = 0
                     await asyncio.sleep(0)
 
