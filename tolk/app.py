@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from zoneinfo import ZoneInfo
@@ -30,6 +29,7 @@ from infra.config import Settings
 from infra.db import Database, make_engine
 from infra.http import error_middleware, request_context_middleware
 from infra.ids import new_id
+from infra.jobs import RunningJobs
 from infra.metrics import METRICS, Metrics, metrics_middleware
 from infra.openapi import ApiRoutes, build_openapi
 from interpreters.jobs import refresh_presence, sweep_presence
@@ -136,17 +136,30 @@ def create_app(
     async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         scheduler = AsyncIOScheduler(timezone="UTC")
         app[SCHEDULER] = scheduler
-        every = {"trigger": "interval", "args": [app], "max_instances": 1, "coalesce": True}
-        scheduler.add_job(sweep_presence, seconds=settings.sweep_interval_s, **every)
-        scheduler.add_job(refresh_presence, seconds=settings.ws_heartbeat_s, **every)
-        scheduler.add_job(sweep_app, seconds=settings.sweep_interval_s, **every)
+        jobs = RunningJobs()
+        every: list[tuple[Callable[[web.Application], Awaitable[object]], float]] = [
+            (sweep_presence, settings.sweep_interval_s),
+            (refresh_presence, settings.ws_heartbeat_s),
+            (sweep_app, settings.sweep_interval_s),
+        ]
         if app[DATABASE].dialect == "sqlite":
-            scheduler.add_job(checkpoint_database, seconds=1, **every)
+            every.append((checkpoint_database, 1.0))
+        for job, seconds in every:
+            scheduler.add_job(
+                jobs.run,
+                "interval",
+                args=[job, app],
+                name=job.__name__,
+                seconds=seconds,
+                max_instances=1,
+                coalesce=True,
+            )
         scheduler.start()
         yield
+        # APScheduler's shutdown cancels the jobs still running: let them finish first.
+        scheduler.pause()
+        await jobs.wait(5)
         scheduler.shutdown(wait=False)
-        # Let jobs that were running see their cancellation before the loop closes.
-        await asyncio.sleep(0)
 
     async def echo_peers_ctx(app: web.Application) -> AsyncIterator[None]:
         app[ECHO_PEERS] = EchoPeers(settings.precall_max_peers, settings.precall_max_s)
@@ -156,31 +169,22 @@ def create_app(
     async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
         rooms = install_rooms(app)
         scheduler = app[SCHEDULER]
-        running: set[asyncio.Task[object]] = set()
-
-        async def tracked(job: Callable[[], Awaitable[object]]) -> None:
-            # Shutdown waits for a job that is mid-transaction instead of closing under it.
-            task = asyncio.current_task()
-            assert task is not None
-            running.add(task)
-            try:
-                await job()
-            finally:
-                running.discard(task)
-
+        jobs = RunningJobs()
         # Seen-times twice per heartbeat: a killed instance loses at most one heartbeat.
         seen = scheduler.add_job(
-            tracked,
+            jobs.run,
             "interval",
             args=[rooms.heartbeat],
+            name="call_heartbeat",
             seconds=settings.ws_heartbeat_s / 2,
             max_instances=1,
             coalesce=True,
         )
         sweep = scheduler.add_job(
-            tracked,
+            jobs.run,
             "interval",
-            args=[lambda: sweep_calls(app)],
+            args=[sweep_calls, app],
+            name="sweep_calls",
             seconds=settings.sweep_interval_s,
             max_instances=1,
             coalesce=True,
@@ -188,8 +192,7 @@ def create_app(
         yield
         seen.remove()
         sweep.remove()
-        if running:
-            await asyncio.wait(running, timeout=5)
+        await jobs.wait(5)
         await rooms.close()
 
     app.cleanup_ctx.extend([database_ctx, bus_ctx, scheduler_ctx, calls_ctx, echo_peers_ctx])
