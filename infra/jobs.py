@@ -1,6 +1,6 @@
-"""Scheduled jobs in progress, so that shutdown lets them finish before the database and
-the bus they use are closed under them (a job cancelled at the loop's end is logged by
-APScheduler as an error)."""
+"""The app's periodic jobs, on APScheduler: each runs at most once at a time, and shutdown
+lets those in progress finish before the database and the bus they use are closed (the
+scheduler's own shutdown cancels them mid-way, and logs each as an error)."""
 
 from __future__ import annotations
 
@@ -8,15 +8,37 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from apscheduler.job import Job
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-class RunningJobs:
-    """Runs scheduled jobs and remembers the ones in progress."""
 
-    def __init__(self) -> None:
+class Jobs:
+    """Schedules periodic jobs and remembers the ones in progress."""
+
+    def __init__(self, scheduler: AsyncIOScheduler) -> None:
+        self.scheduler = scheduler
         self._tasks: set[asyncio.Task[Any]] = set()
 
+    def every(
+        self,
+        seconds: float,
+        job: Callable[..., Awaitable[object]],
+        *args: Any,
+        name: str | None = None,
+    ) -> Job:
+        """Run `job(*args)` every `seconds`; a run still going when the next is due skips it."""
+        return self.scheduler.add_job(
+            self.run,
+            "interval",
+            args=[job, *args],
+            name=name or job.__name__,
+            seconds=seconds,
+            max_instances=1,
+            coalesce=True,
+        )
+
     async def run(self, job: Callable[..., Awaitable[object]], *args: Any) -> None:
-        """Run one job (the scheduler's entry point: `add_job(jobs.run, args=[job, ...])`)."""
+        """Run one job, remembered while it runs."""
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
@@ -29,3 +51,9 @@ class RunningJobs:
         """Wait for the jobs in progress to end, for `timeout_s` at most."""
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
+
+    async def stop(self, timeout_s: float = 5) -> None:
+        """Start no more jobs, let those in progress finish, then shut the scheduler down."""
+        self.scheduler.pause()
+        await self.wait(timeout_s)
+        self.scheduler.shutdown(wait=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -29,7 +29,7 @@ from infra.config import Settings
 from infra.db import Database, make_engine
 from infra.http import error_middleware, request_context_middleware
 from infra.ids import new_id
-from infra.jobs import RunningJobs
+from infra.jobs import Jobs
 from infra.metrics import METRICS, Metrics, metrics_middleware
 from infra.openapi import ApiRoutes, build_openapi
 from interpreters.jobs import refresh_presence, sweep_presence
@@ -56,7 +56,7 @@ from tolk.settings import StartupError
 
 log = structlog.get_logger(__name__)
 
-SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
+JOBS = web.AppKey("jobs", Jobs)
 API_ROUTES: tuple[ApiRoutes, ...] = (
     accounts_api,
     roster_api,
@@ -134,32 +134,15 @@ def create_app(
         await bus.close()
 
     async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
-        scheduler = AsyncIOScheduler(timezone="UTC")
-        app[SCHEDULER] = scheduler
-        jobs = RunningJobs()
-        every: list[tuple[Callable[[web.Application], Awaitable[object]], float]] = [
-            (sweep_presence, settings.sweep_interval_s),
-            (refresh_presence, settings.ws_heartbeat_s),
-            (sweep_app, settings.sweep_interval_s),
-        ]
+        jobs = app[JOBS] = Jobs(AsyncIOScheduler(timezone="UTC"))
+        jobs.every(settings.sweep_interval_s, sweep_presence, app)
+        jobs.every(settings.ws_heartbeat_s, refresh_presence, app)
+        jobs.every(settings.sweep_interval_s, sweep_app, app)
         if app[DATABASE].dialect == "sqlite":
-            every.append((checkpoint_database, 1.0))
-        for job, seconds in every:
-            scheduler.add_job(
-                jobs.run,
-                "interval",
-                args=[job, app],
-                name=job.__name__,
-                seconds=seconds,
-                max_instances=1,
-                coalesce=True,
-            )
-        scheduler.start()
+            jobs.every(1.0, checkpoint_database, app)
+        jobs.scheduler.start()
         yield
-        # APScheduler's shutdown cancels the jobs still running: let them finish first.
-        scheduler.pause()
-        await jobs.wait(5)
-        scheduler.shutdown(wait=False)
+        await jobs.stop()
 
     async def echo_peers_ctx(app: web.Application) -> AsyncIterator[None]:
         app[ECHO_PEERS] = EchoPeers(settings.precall_max_peers, settings.precall_max_s)
@@ -168,27 +151,10 @@ def create_app(
 
     async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
         rooms = install_rooms(app)
-        scheduler = app[SCHEDULER]
-        jobs = RunningJobs()
+        jobs = app[JOBS]
         # Seen-times twice per heartbeat: a killed instance loses at most one heartbeat.
-        seen = scheduler.add_job(
-            jobs.run,
-            "interval",
-            args=[rooms.heartbeat],
-            name="call_heartbeat",
-            seconds=settings.ws_heartbeat_s / 2,
-            max_instances=1,
-            coalesce=True,
-        )
-        sweep = scheduler.add_job(
-            jobs.run,
-            "interval",
-            args=[sweep_calls, app],
-            name="sweep_calls",
-            seconds=settings.sweep_interval_s,
-            max_instances=1,
-            coalesce=True,
-        )
+        seen = jobs.every(settings.ws_heartbeat_s / 2, rooms.heartbeat, name="call_heartbeat")
+        sweep = jobs.every(settings.sweep_interval_s, sweep_calls, app)
         yield
         seen.remove()
         sweep.remove()

@@ -15,12 +15,16 @@ from infra.db import Database, make_engine
 from tests.conftest import Stack
 
 
-@pytest.fixture
-async def sqlite_db(tmp_path: Path):
-    db = Database(make_engine(f"sqlite+aiosqlite:///{tmp_path}/t.db"))
+async def _with_table(db: Database, id_type: str) -> Database:
     async with db.write() as s:
         conn = await s.connection()
-        await conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT UNIQUE)"))
+        await conn.execute(text(f"CREATE TABLE t (id {id_type} PRIMARY KEY, name TEXT UNIQUE)"))
+    return db
+
+
+@pytest.fixture
+async def sqlite_db(tmp_path: Path):
+    db = await _with_table(Database(make_engine(f"sqlite+aiosqlite:///{tmp_path}/t.db")), "INTEGER")
     yield db
     await db.close()
 
@@ -76,10 +80,10 @@ async def _names(db: Database) -> list[str]:
 
 @pytest.fixture
 async def stack_db(stack: Stack):
-    db = Database(make_engine(stack.database_url, search_path=stack.search_path))
-    async with db.write() as s:
-        conn = await s.connection()
-        await conn.execute(text("CREATE TABLE t (id SERIAL PRIMARY KEY, name TEXT UNIQUE)"))
+    # INTEGER PRIMARY KEY numbers rows on SQLite; PostgreSQL needs SERIAL for that.
+    id_type = "INTEGER" if stack.name == "sqlite" else "SERIAL"
+    engine = make_engine(stack.database_url, search_path=stack.search_path)
+    db = await _with_table(Database(engine), id_type)
     yield db
     await db.close()
 

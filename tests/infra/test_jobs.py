@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 
-from infra.jobs import RunningJobs
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from infra.jobs import Jobs
 
 
-class TestRunningJobs:
+class TestJobs:
     async def test_wait_returns_once_the_job_in_progress_has_finished(self) -> None:
         """A job mid-way is waited for, and ends by itself rather than being cancelled."""
-        jobs = RunningJobs()
+        jobs = Jobs(AsyncIOScheduler())
         started, release = asyncio.Event(), asyncio.Event()
         finished: list[str] = []
 
@@ -30,7 +32,7 @@ class TestRunningJobs:
 
     async def test_wait_gives_up_after_its_timeout(self) -> None:
         """A job that does not end holds shutdown up for the timeout only."""
-        jobs = RunningJobs()
+        jobs = Jobs(AsyncIOScheduler())
         started, release = asyncio.Event(), asyncio.Event()
 
         async def job() -> None:
@@ -46,7 +48,7 @@ class TestRunningJobs:
 
     async def test_nothing_to_wait_for_when_no_job_runs(self) -> None:
         """Finished jobs are forgotten: wait returns at once."""
-        jobs = RunningJobs()
+        jobs = Jobs(AsyncIOScheduler())
 
         async def job() -> None:
             return None
