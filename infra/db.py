@@ -30,7 +30,7 @@ from sqlalchemy.dialects.sqlite.aiosqlite import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import instrumentation
+from sqlalchemy.orm import configure_mappers, instrumentation
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import EMPTY_DICT
 from sqlmodel import SQLModel
@@ -384,6 +384,9 @@ class Database:
 def instance_from_row(model: type[M], row: dict[str, Any]) -> M:
     """A transient instance of a table model holding a row as written: every column given,
     no validation and no attribute events (a thirtieth of the constructor's cost)."""
+    # Its attributes work only once the mappers are configured, which any ORM query does
+    # first; a process whose first use of a model is this one must do it here.
+    configure_mappers()
     instance: M = instrumentation.manager_of_class(model).new_instance()
     instance.__dict__.update(row)
     return instance

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ from sqlalchemy.exc import IntegrityError
 
 from infra.db import Database, make_engine
 from tests.conftest import Stack
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _with_table(db: Database, id_type: str) -> Database:
@@ -134,3 +138,19 @@ class TestWriteSync:
         assert in_file() == []
         await sqlite_db.checkpoint()
         assert in_file() == ["logged"]
+
+
+def test_a_row_becomes_a_usable_instance_in_a_fresh_process() -> None:
+    # The server's first use of a model may be a row written on the hot path, before any
+    # ORM query has configured the mappers.
+    script = (
+        "from infra.db import instance_from_row\n"
+        "from dispatch.models import InterpretationRequest\n"
+        "req = instance_from_row(InterpretationRequest, {'id': 'r1', 'language': 'ar'})\n"
+        "print(req.id, req.language)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["r1", "ar"]
