@@ -4,6 +4,7 @@ listeners all hear of them."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
 
 from aiohttp import web
@@ -14,5 +15,10 @@ from interpreters.events import presence_changed
 
 
 async def publish_news(app: web.Application, news: News) -> None:
-    """Send what a committed transaction decided."""
+    """Send what a committed transaction decided; the frames for this instance's sockets
+    leave before the caller goes on (to write its HTTP response, say)."""
     await news.publish(app[BUS], functools.partial(presence_changed, app))
+    # A socket writes what it is sent once per turn of the loop (the hub batches frames):
+    # handing the loop one turn here puts an offer on the wire before the counsellor's
+    # response is serialised and written, 0.35 ms sooner (bench/results/dispatch_latency.md).
+    await asyncio.sleep(0)
