@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatch.candidates import start_of_day
 from dispatch.hooks import CallEndedHook
-from dispatch.models import Call, CallPresence, CallState, EndReason
+from dispatch.models import LIVE_CALL, Call, CallPresence, CallState, EndReason
 from infra.errors import Conflict, Forbidden, NotFound
 from interpreters import presence
 from interpreters.models import Presence
@@ -91,7 +91,7 @@ async def live_calls_of(session: AsyncSession, user_id: str) -> list[Call]:
     rows = await session.exec(
         select(Call)
         .where(or_(col(Call.counsellor_id) == user_id, col(Call.interpreter_id) == user_id))
-        .where(col(Call.state) != CallState.ENDED)
+        .where(LIVE_CALL)
     )
     return list(rows.all())
 
@@ -146,7 +146,7 @@ async def join_call(
     result = await session.exec(
         update(Call)
         .where(col(Call.id) == call_id)
-        .where(col(Call.state) != CallState.ENDED)
+        .where(LIVE_CALL)
         .values({_seen_column(side): now})
     )
     if result.rowcount != 1:
@@ -184,7 +184,7 @@ async def leave_call(
     await session.exec(
         update(Call)
         .where(col(Call.id) == call_id)
-        .where(col(Call.state) != CallState.ENDED)
+        .where(LIVE_CALL)
         .values({_seen_column(side): now})
     )
 
@@ -203,7 +203,7 @@ async def record_seen(
             await session.exec(
                 update(Call)
                 .where(col(Call.id).in_(list(ids)))
-                .where(col(Call.state) != CallState.ENDED)
+                .where(LIVE_CALL)
                 .values({_seen_column(side): now})  # type: ignore[arg-type]
             )
     if socket_ids:
@@ -242,7 +242,7 @@ async def report_media(
     await session.exec(
         update(Call)
         .where(col(Call.id) == call_id)
-        .where(col(Call.state) != CallState.ENDED)
+        .where(LIVE_CALL)
         .values({f"{side}_media": state, _seen_column(side): now})
     )
     # Row locks (PostgreSQL) or BEGIN IMMEDIATE (SQLite) serialise the two sides' reports,
@@ -289,7 +289,7 @@ async def end_call(
     statement = (
         update(Call)
         .where(col(Call.id) == call.id)
-        .where(col(Call.state) != CallState.ENDED)
+        .where(LIVE_CALL)
         .values(state=CallState.ENDED, ended_at=ended_at, end_reason=reason.value)
     )
     if guard is not None:

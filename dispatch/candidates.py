@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlmodel import col, select
 from sqlmodel.sql.expression import Select
 
-from dispatch.models import Call, InterpretationRequest, Offer, OfferState
+from dispatch.models import PENDING_OFFER, Call, InterpretationRequest, Offer, OfferState
 from dispatch.policy import Candidate
 from interpreters.languages import base_language, serving_tags
 from interpreters.models import (
@@ -97,9 +97,7 @@ def _offered(states: list[OfferState]) -> ColumnElement[bool]:
 
 
 _HAS_PENDING_OFFER = (
-    exists()
-    .where(col(Offer.interpreter_id) == col(Interpreter.user_id))
-    .where(col(Offer.state) == OfferState.PENDING.value)
+    exists().where(col(Offer.interpreter_id) == col(Interpreter.user_id)).where(PENDING_OFFER)
 )
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index, String, text
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Column, ColumnElement, Index, String, literal_column, text
+from sqlmodel import Field, SQLModel, col
 
 from infra.db import UTCDateTime
 from infra.ids import new_id
@@ -129,6 +129,16 @@ class Call(SQLModel, table=True):
     counsellor_seen_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     interpreter_seen_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     connect_deadline: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+# The states that the partial indexes above are about, written into the SQL rather than
+# bound: SQLite compiles a statement again at every run when a bound value decides whether
+# a partial index applies, and PostgreSQL's generic plan of a prepared statement cannot use
+# such an index at all (it reads every offer or call the person ever had instead).
+PENDING_OFFER: ColumnElement[bool] = col(Offer.state) == literal_column(f"'{OfferState.PENDING}'")
+"""`offer.state = 'pending'`, as the index of pending offers is defined."""
+LIVE_CALL: ColumnElement[bool] = col(Call.state) != literal_column(f"'{CallState.ENDED}'")
+"""`call.state <> 'ended'`, as the index of live calls is defined."""
 
 
 class LanguageQueueStats(SQLModel, table=True):

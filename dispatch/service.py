@@ -38,6 +38,7 @@ from dispatch.errors import (
     UnknownSpecialization,
 )
 from dispatch.models import (
+    PENDING_OFFER,
     Call,
     CallState,
     InterpretationRequest,
@@ -138,7 +139,7 @@ async def close_pending_offers(
     result = await session.exec(
         update(Offer)
         .where(col(Offer.request_id) == request_id)
-        .where(col(Offer.state) == OfferState.PENDING.value)
+        .where(PENDING_OFFER)
         .values(state=state.value, reason=reason, decided_at=now)
         .returning(col(Offer.id), col(Offer.interpreter_id))
         .execution_options(synchronize_session=False)
@@ -522,7 +523,7 @@ async def accept_offer(
     won = await session.exec(
         update(Offer)
         .where(col(Offer.id) == offer.id)
-        .where(col(Offer.state) == OfferState.PENDING.value)
+        .where(PENDING_OFFER)
         .values(state=OfferState.ACCEPTED.value, decided_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -577,7 +578,7 @@ async def decline_offer(
     await session.exec(
         update(Offer)
         .where(col(Offer.id) == offer.id)
-        .where(col(Offer.state) == OfferState.PENDING.value)
+        .where(PENDING_OFFER)
         .values(state=OfferState.DECLINED.value, decided_at=now)
         .execution_options(synchronize_session=False)
     )
@@ -597,10 +598,7 @@ async def decline_offer(
 
 async def _has_pending(session: AsyncSession, request_id: str) -> bool:
     result = await session.exec(
-        select(Offer.id)
-        .where(col(Offer.request_id) == request_id)
-        .where(col(Offer.state) == OfferState.PENDING.value)
-        .limit(1)
+        select(Offer.id).where(col(Offer.request_id) == request_id).where(PENDING_OFFER).limit(1)
     )
     return result.first() is not None
 
@@ -626,9 +624,7 @@ async def offer_queued_to(
     if interpreter is None:
         return news
     pending = await session.exec(
-        select(Offer.id)
-        .where(col(Offer.interpreter_id) == interpreter_id)
-        .where(col(Offer.state) == OfferState.PENDING.value)
+        select(Offer.id).where(col(Offer.interpreter_id) == interpreter_id).where(PENDING_OFFER)
     )
     if pending.first() is not None:
         return news

@@ -15,7 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.models import Organization, Role
 from accounts.views import OrganizationView
-from dispatch.models import InterpretationRequest, Offer, OfferState
+from dispatch.models import PENDING_OFFER, InterpretationRequest, Offer
 from dispatch.queue import current_view
 from dispatch.service import OPEN
 from dispatch.views import offer_message, offer_view, request_message
@@ -41,7 +41,7 @@ async def current_state(
             .join(InterpretationRequest, col(InterpretationRequest.id) == col(Offer.request_id))
             .join(Organization, col(Organization.id) == col(InterpretationRequest.organization_id))
             .where(col(Offer.interpreter_id) == user_id)
-            .where(col(Offer.state) == OfferState.PENDING.value)
+            .where(PENDING_OFFER)
             .where(col(Offer.expires_at) > now)
         )
         for offer, req, org in offers:

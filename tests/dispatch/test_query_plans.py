@@ -1,0 +1,73 @@
+"""The candidate search, on the hot path of every request, is planned once and finds out
+whether an interpreter has a pending offer through the partial index of pending offers,
+not by reading every offer the interpreter was ever made."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
+
+from dispatch.candidates import _candidate_query
+from infra.db import Database, run_on
+
+QUERY = _candidate_query(False, False, "fresh", False, False, True)
+PARAMS = {"requested": "ar", "limit": 3}
+
+
+def _positional(dialect: Dialect) -> tuple[str, tuple[object, ...]]:
+    compiled = QUERY.compile(dialect=dialect)
+    values = compiled.construct_params(PARAMS)
+    return str(compiled), tuple(values[name] for name in compiled.positiontup or ())
+
+
+def _sqlite_preparations(db: Database) -> int:
+    """How often SQLite compiles the query when it runs a second time on one connection."""
+    sql, values = _positional(db.engine.dialect)
+    driver = sqlite3.connect(str(db.engine.url.database))
+    compiled = 0
+
+    def authorizer(*_args: object) -> int:
+        # SQLite asks the authorizer while it compiles a statement, never while it runs one.
+        nonlocal compiled
+        compiled += 1
+        return sqlite3.SQLITE_OK
+
+    try:
+        # (Setting an authorizer makes every statement compile again: set it first.)
+        driver.set_authorizer(authorizer)
+        driver.execute(sql, values).fetchall()
+        compiled = 0
+        driver.execute(sql, values).fetchall()
+    finally:
+        driver.close()
+    return compiled
+
+
+def _postgres_generic_plan(conn: Connection) -> str:
+    """The plan a prepared statement settles on after its first runs (values unknown)."""
+    sql, values = _positional(conn.dialect)
+    conn.exec_driver_sql(f"PREPARE candidates AS {sql}")
+    conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+    # Tables this small would be read whole whatever the indexes.
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    arguments = ", ".join(
+        str(value) if isinstance(value, int) else "'" + str(value).replace("'", "''") + "'"
+        for value in values
+    )
+    rows = conn.exec_driver_sql(f"EXPLAIN EXECUTE candidates({arguments})")
+    plan = "\n".join(str(row[0]) for row in rows)
+    conn.exec_driver_sql("DEALLOCATE candidates")
+    return plan
+
+
+async def test_the_candidate_search_uses_the_index_of_pending_offers(db: Database) -> None:
+    if db.dialect == "sqlite":
+        # A bound value that decides whether a partial index applies makes SQLite compile
+        # the statement again at every run.
+        assert _sqlite_preparations(db) == 0
+        return
+    async with db.write() as session:
+        plan = await run_on(session, _postgres_generic_plan)
+    assert "uq_offer_pending_interpreter" in plan, plan
