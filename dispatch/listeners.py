@@ -4,6 +4,7 @@ the scheduler's sweep applies due deadlines with the app's resources."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 import structlog
 from aiohttp import web
@@ -20,19 +21,20 @@ log = structlog.get_logger(__name__)
 
 
 async def offer_queued_on_presence(
-    app: web.Application, interpreter_id: str, status: Presence
+    app: web.Application, interpreter_ids: Sequence[str], status: Presence
 ) -> None:
     """A presence listener: whoever becomes available gets the oldest request they can serve.
 
     Any change of presence also changes the number of interpreters online, hence the
-    expected waits of the queues the interpreter serves; their counsellors are told.
+    expected waits of the queues the interpreters serve; their counsellors are told, once.
     """
     now = app[CLOCK].now()
     news = News()
     async with app[DATABASE].write() as session:
         if status == Presence.AVAILABLE:
-            news.extend(await offer_queued_to(session, interpreter_id, now, app[SETTINGS]))
-        await tell_queues_of(session, interpreter_id, news)
+            for interpreter_id in interpreter_ids:
+                news.extend(await offer_queued_to(session, interpreter_id, now, app[SETTINGS]))
+        await tell_queues_of(session, interpreter_ids, news)
     await publish_news(app, news)
 
 

@@ -11,6 +11,7 @@ deadlocking; on SQLite the write transaction (BEGIN IMMEDIATE) serialises them a
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -78,6 +79,8 @@ log = structlog.get_logger(__name__)
 
 OPEN = (RequestState.QUEUED, RequestState.OFFERING)
 _MAX_OFFER_ATTEMPTS = 3
+_IDS_PER_STATEMENT = 500
+"""Ids bound in one IN list (SQLite and asyncpg cap a statement's parameters)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -716,21 +719,26 @@ def _meets_wishes(
     return not (req.specialization and req.specialization not in specialisations)
 
 
-async def tell_queues_of(session: AsyncSession, interpreter_id: str, news: News) -> None:
-    """An interpreter came or went: the expected waits in the queues they serve change."""
-    tags = list(
-        await session.exec(
-            select(InterpreterLanguage.tag).where(
-                col(InterpreterLanguage.interpreter_id) == interpreter_id
+async def tell_queues_of(session: AsyncSession, interpreter_ids: Sequence[str], news: News) -> None:
+    """Interpreters came or went: the expected waits in the queues they serve change."""
+    if not interpreter_ids or not await _anything_queued(session):
+        return
+    tags: set[str] = set()
+    for start in range(0, len(interpreter_ids), _IDS_PER_STATEMENT):
+        chunk = list(interpreter_ids[start : start + _IDS_PER_STATEMENT])
+        tags.update(
+            await session.exec(
+                select(InterpreterLanguage.tag)
+                .where(col(InterpreterLanguage.interpreter_id).in_(chunk))
+                .distinct()
             )
         )
-    )
     if not tags:
         return
     languages = await session.exec(
         select(InterpretationRequest.language)
         .where(col(InterpretationRequest.state) == RequestState.QUEUED.value)
-        .where(cands.request_languages_served_by(tags))
+        .where(cands.request_languages_served_by(sorted(tags)))
         .distinct()
     )
     await tell_queue(session, set(languages), news)

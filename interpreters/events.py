@@ -3,6 +3,8 @@ offers queued requests) run, and counsellors' pages get fresh language figures."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import structlog
 from aiohttp import web
 
@@ -16,16 +18,29 @@ log = structlog.get_logger(__name__)
 
 async def presence_changed(app: web.Application, interpreter_id: str, status: Presence) -> None:
     """Announce a committed presence change; call after the transaction, never inside it."""
-    log.info("presence_changed", interpreter_id=interpreter_id, status=status.value)
-    await publish_json(
-        app[BUS], user_channel(interpreter_id), {"type": "presence.updated", "status": status.value}
-    )
+    await presences_changed(app, [interpreter_id], status)
+
+
+async def presences_changed(
+    app: web.Application, interpreter_ids: Sequence[str], status: Presence
+) -> None:
+    """Announce that these interpreters all moved to `status` (committed): each hears of
+    it, and the listeners and the languages list react once for all of them."""
+    if not interpreter_ids:
+        return
+    for interpreter_id in interpreter_ids:
+        log.info("presence_changed", interpreter_id=interpreter_id, status=status.value)
+        await publish_json(
+            app[BUS],
+            user_channel(interpreter_id),
+            {"type": "presence.updated", "status": status.value},
+        )
     app[LANGUAGE_BROADCASTER].poke()
     for listener in app[PRESENCE_LISTENERS]:
         try:
-            await listener(app, interpreter_id, status)
+            await listener(app, interpreter_ids, status)
         except Exception:
-            log.exception("presence_listener_failed", interpreter_id=interpreter_id)
+            log.exception("presence_listener_failed", interpreter_ids=list(interpreter_ids))
 
 
 def roster_changed(app: web.Application) -> None:

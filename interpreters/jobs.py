@@ -7,7 +7,7 @@ from aiohttp import web
 
 from infra.appkeys import CLOCK, DATABASE, INSTANCE_ID, SETTINGS
 from interpreters import presence
-from interpreters.events import presence_changed
+from interpreters.events import presences_changed
 from interpreters.models import Presence
 
 
@@ -32,6 +32,5 @@ async def sweep_presence(app: web.Application) -> list[str]:
             return []
     async with db.write() as session:
         gone = await presence.sweep_offline(session, now)
-    for interpreter_id in gone:
-        await presence_changed(app, interpreter_id, Presence.OFFLINE)
+    await presences_changed(app, gone, Presence.OFFLINE)
     return gone

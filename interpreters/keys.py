@@ -7,7 +7,7 @@ and fills in `queued` and `eta_s` of GET /api/languages).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from aiohttp import web
@@ -16,8 +16,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from interpreters.live import LanguageBroadcaster
 from interpreters.models import Presence
 
-PresenceListener = Callable[[web.Application, str, Presence], Awaitable[None]]
-"""Called with (app, interpreter_id, new status) after a presence change was committed."""
+PresenceListener = Callable[[web.Application, Sequence[str], Presence], Awaitable[None]]
+"""Called with (app, interpreter ids, their new status) after a presence change was
+committed: one interpreter's click, or a sweep that set many offline at once."""
 
 QueueFigures = Callable[[AsyncSession, datetime], Awaitable[dict[str, tuple[int, int | None]]]]
 """Returns {language tag: (requests queued, expected wait in seconds or None)}."""

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, update
+from sqlalchemy import ColumnElement, delete, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
-from sqlmodel.sql.expression import SelectOfScalar
 
 from infra.db import conflict_insert, dialect_of
 from infra.errors import Conflict, NotFound
@@ -157,37 +156,30 @@ async def _has_sockets(session: AsyncSession, interpreter_id: str) -> bool:
     return found.first() is not None
 
 
-def _due_offline(now: datetime) -> SelectOfScalar[str]:
-    return (
-        select(Interpreter.user_id)
-        .where(col(Interpreter.offline_at) <= now)
-        .where(col(Interpreter.status).not_in([Presence.OFFLINE, Presence.BUSY]))
-        .where(col(Interpreter.user_id).not_in(select(PresenceSocket.interpreter_id)))
-    )
+def _offline_due(now: datetime) -> list[ColumnElement[bool]]:
+    # Busy interpreters are left to the call lifecycle.
+    return [
+        col(Interpreter.offline_at) <= now,
+        col(Interpreter.status).in_([Presence.AVAILABLE, Presence.AWAY, Presence.WRAP_UP]),
+        col(Interpreter.user_id).not_in(select(PresenceSocket.interpreter_id)),
+    ]
 
 
 async def offline_due(session: AsyncSession, now: datetime) -> bool:
     """Whether a sweep would set anyone offline now (a read, so that an idle sweep does
     not take SQLite's write lock every second)."""
-    return (await session.exec(_due_offline(now).limit(1))).first() is not None
+    found = await session.exec(select(Interpreter.user_id).where(*_offline_due(now)).limit(1))
+    return found.first() is not None
 
 
 async def sweep_offline(session: AsyncSession, now: datetime) -> list[str]:
     """Set offline the interpreters whose grace period (after their last socket closed)
-    ran out; busy interpreters are left to the call lifecycle. Returns the ids set offline.
-    """
-    due = (await session.exec(_due_offline(now))).all()
-    gone = []
-    for interpreter_id in due:
-        moved = await transition(
-            session,
-            interpreter_id,
-            from_statuses=frozenset({Presence.AVAILABLE, Presence.AWAY, Presence.WRAP_UP}),
-            to=Presence.OFFLINE,
-            now=now,
-            offline_at=None,
-            wrap_up_until=None,
-        )
-        if moved:
-            gone.append(interpreter_id)
-    return gone
+    ran out, in one statement however many they are. Returns the ids set offline."""
+    result = await session.exec(
+        update(Interpreter)
+        .where(*_offline_due(now))
+        .values(status=Presence.OFFLINE, status_changed_at=now, offline_at=None, wrap_up_until=None)
+        .returning(col(Interpreter.user_id))
+        .execution_options(synchronize_session=False)
+    )
+    return sorted(result.scalars())

@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import update
 
 from dispatch.models import Call, CallState
+from interpreters.jobs import refresh_presence, sweep_presence
 from interpreters.models import Interpreter, Presence
 from tests.dispatch.conftest import minutes_ago, status_of
-from tests.factories import set_presence
+from tests.factories import make_interpreter, set_presence
 
 
 async def until_state(person, state: str) -> dict:
@@ -106,6 +107,31 @@ class TestQueue:
         presence = await interpreter.next_event("presence.updated")
         assert presence["status"] == "available"
         assert (await interpreter.next_event("offer"))["offer"]["request_id"] == req["id"]
+
+    async def test_interpreters_gone_together_move_the_queue_once(
+        self, desk, factory, db, settings
+    ):
+        """When the grace period of several interpreters runs out at once (their instance
+        died), one sweep sets them all offline and a waiting counsellor hears the longer
+        expected wait in one update."""
+        interpreter = await desk.interpreter(["uk"])
+        await desk.ask(await desk.counsellor(), "uk")
+        factory.clock.advance(15)
+        await accept_next_offer(interpreter)  # one observed wait (15 s); now busy, online
+        gone = [await make_interpreter(factory, ["uk"], status="wrap_up") for _ in range(3)]
+        counsellor = await desk.counsellor()
+        queued = await desk.ask(counsellor, "uk")
+        assert (queued["state"], queued["eta_s"]) == ("queued", 4)  # 15 s * 1 / 4 online
+        assert (await counsellor.next_event("request.updated"))["request"]["eta_s"] == 4
+        await refresh_presence(factory.client.app)  # they have no socket: the grace starts
+        factory.clock.advance(settings.presence_grace_s + 1)
+        swept = await sweep_presence(factory.client.app)
+        assert sorted(swept) == sorted(user.id for user in gone)
+        for user in gone:
+            assert await status_of(db, user.id) == "offline"
+        update = (await counsellor.next_event("request.updated"))["request"]
+        assert (update["id"], update["eta_s"]) == (queued["id"], 15)  # 15 s * 1 / 1 online
+        await counsellor.no_event("request.updated")
 
 
 class TestAutoAway:
