@@ -173,7 +173,7 @@ async def start_server(url: str, redis_url: str | None, port: int) -> asyncio.su
         "TOLK_WS_SEND_QUEUE": "1024",
         # The interpreters are seeded available before their sockets open: a grace period
         # longer than the connection storm keeps the sweeper from setting offline those
-        # whose socket has not opened yet (at 10,000 it would still be at it during the runs).
+        # whose socket has not opened yet (at 10,000 the storm outlasts the default grace).
         "TOLK_PRESENCE_GRACE_S": "3600",
     }
     env.pop("TOLK_REDIS_URL", None)
