@@ -52,8 +52,12 @@ class Jobs:
         if self._tasks:
             await asyncio.wait(set(self._tasks), timeout=timeout_s)
 
+    def pause(self) -> None:
+        """Start no more jobs; those in progress go on."""
+        self.scheduler.pause()
+
     async def stop(self, timeout_s: float = 5) -> None:
         """Start no more jobs, let those in progress finish, then shut the scheduler down."""
-        self.scheduler.pause()
+        self.pause()
         await self.wait(timeout_s)
         self.scheduler.shutdown(wait=False)

@@ -133,6 +133,9 @@ def create_app(
         await close_all_sockets(app)
         await bus.close()
 
+    async def pause_jobs(app: web.Application) -> None:
+        app[JOBS].pause()
+
     async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         jobs = app[JOBS] = Jobs(AsyncIOScheduler(timezone="UTC"))
         jobs.every(settings.sweep_interval_s, sweep_presence, app)
@@ -163,8 +166,10 @@ def create_app(
 
     app.cleanup_ctx.extend([database_ctx, bus_ctx, scheduler_ctx, calls_ctx, echo_peers_ctx])
     # aiohttp waits (up to 60 s) for open handlers before the cleanup contexts run; an open
-    # socket is such a handler, so sockets must be told to go away before that wait.
-    app.on_shutdown.append(close_all_sockets)
+    # socket is such a handler, so sockets must be told to go away before that wait. Jobs
+    # stop starting first: closing thousands of sockets holds the loop for seconds, and
+    # every job due meanwhile would be logged as missed.
+    app.on_shutdown.extend([pause_jobs, close_all_sockets])
     for api in API_ROUTES:
         app.router.add_routes(api.table)
     app.router.add_routes(health_routes)
