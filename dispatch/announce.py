@@ -20,5 +20,5 @@ async def publish_news(app: web.Application, news: News) -> None:
     await news.publish(app[BUS], functools.partial(presence_changed, app))
     # A socket writes what it is sent once per turn of the loop (the hub batches frames):
     # handing the loop one turn here puts an offer on the wire before the counsellor's
-    # response is serialised and written, 0.35 ms sooner (bench/results/dispatch_latency.md).
+    # response is serialised and written: about 0.4 ms sooner (bench/results/dispatch_latency.md).
     await asyncio.sleep(0)
