@@ -15,8 +15,8 @@ from interpreters.events import presence_changed
 
 
 async def publish_news(app: web.Application, news: News) -> None:
-    """Send what a committed transaction decided; the frames for this instance's sockets
-    leave before the caller goes on (to write its HTTP response, say)."""
+    """Send what a committed transaction decided. With the in-process bus the frames leave
+    before the caller goes on (to write its HTTP response, say)."""
     await news.publish(app[BUS], functools.partial(presence_changed, app))
     # A socket writes what it is sent once per turn of the loop (the hub batches frames):
     # handing the loop one turn here puts an offer on the wire before the counsellor's
