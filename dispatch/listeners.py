@@ -28,9 +28,11 @@ async def offer_queued_on_presence(
     Any change of presence also changes the number of interpreters online, hence the
     expected waits of the queues the interpreters serve; their counsellors are told, once.
     """
-    now = app[CLOCK].now()
+    now, db = app[CLOCK].now(), app[DATABASE]
     news = News()
-    async with app[DATABASE].write() as session:
+    # Only offering writes: telling the queues their new waits is a read, which on SQLite
+    # need not queue for the write lock behind new requests.
+    async with db.write() if status == Presence.AVAILABLE else db.read() as session:
         if status == Presence.AVAILABLE:
             for interpreter_id in interpreter_ids:
                 news.extend(await offer_queued_to(session, interpreter_id, now, app[SETTINGS]))
