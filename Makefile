@@ -14,6 +14,7 @@ setup-test:
 	@scripts/setup.sh --test
 
 check:
+	.uv/bin/uv lock --check
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy .

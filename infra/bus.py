@@ -204,7 +204,7 @@ class RedisBus(_HandlerRegistry):
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reader
-        await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._pubsub.aclose()
         await self._redis.aclose()
         self._handlers.clear()
 

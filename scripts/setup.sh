@@ -26,18 +26,22 @@ if ! "$PYTHON" -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null; 
   echo "setup: Tolk needs Python 3.11 or newer (found $("$PYTHON" --version 2>&1))" >&2
   exit 1
 fi
-if [ ! -x .venv/bin/python ]; then
-  "$PYTHON" -m venv .venv 2>/dev/null || { apt_install python3-venv; rm -rf .venv; "$PYTHON" -m venv .venv; }
+# uv installs exactly what uv.lock holds; it lives in a virtual environment of its own,
+# so that syncing .venv never removes the tool doing the syncing.
+UV_VERSION=0.13.9
+if [ ! -x .uv/bin/uv ] || [ "$(.uv/bin/uv --version 2>/dev/null | cut -d' ' -f2)" != "$UV_VERSION" ]; then
+  rm -rf .uv
+  "$PYTHON" -m venv .uv 2>/dev/null || { apt_install python3-venv; rm -rf .uv; "$PYTHON" -m venv .uv; }
+  .uv/bin/python -m pip install -q --disable-pip-version-check "uv==$UV_VERSION"
 fi
 
-extras=""
-[ $want_test = 1 ] && extras="[dev]"
-stamp=".venv/.installed$extras"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "setup: installing Python packages into .venv"
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e ".$extras"
-  touch "$stamp"
+# --locked: fail instead of resolving again when pyproject.toml and uv.lock disagree.
+# The service alone keeps whatever test tools an earlier `make test` installed (--inexact).
+export UV_PROJECT_ENVIRONMENT=.venv UV_PYTHON="$PYTHON" UV_PYTHON_DOWNLOADS=never
+if [ $want_test = 1 ]; then
+  .uv/bin/uv sync --quiet --locked --extra dev
+else
+  .uv/bin/uv sync --quiet --locked --inexact
 fi
 
 if [ $want_test = 1 ]; then
