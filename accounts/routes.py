@@ -37,14 +37,19 @@ async def login(request: web.Request, body: LoginBody) -> web.Response:
     throttle = request.app[LOGIN_THROTTLE]
     username = service.normalize_username(body.username)
     address = request.remote or "unknown"
-    await throttle.check(username, address)
+    attempt = await throttle.reserve(username, address)
     db = request.app[DATABASE]
-    async with db.read() as session:
-        user = await service.find_user(session, username)
-    ok = await verify_password(user.password_hash if user else None, body.password)
+    try:
+        async with db.read() as session:
+            user = await service.find_user(session, username)
+        ok = await verify_password(user.password_hash if user else None, body.password)
+    except BaseException:
+        await throttle.abandoned(attempt)
+        raise
     if user is None or not ok or not user.active:
-        await throttle.record_failure(username, address)
+        # The reservation stays: it is the failure that counts.
         raise InvalidCredentials()
+    await throttle.succeeded(attempt)
     now = request.app[CLOCK].now()
     async with db.write() as session:
         # A fresh session id at every login: a planted cookie never becomes a login.

@@ -1,25 +1,70 @@
-"""Login throttling: failed logins are counted per username and per address in a moving
-window; past the limit, logins are refused with 429 until old failures leave the window.
+"""Login throttling that slows guessing without handing an attacker a lock-out.
 
-It is throttling, never a lock-out: the window passes by itself, so an attacker cannot
-lock an owner out for longer than the window.
+Two counters, each in a fixed window that starts with its first count: failed logins per
+(username, client address) and per client address. A login reserves one count on both
+before its password is checked; the reservation is refused (429) when either counter is
+full, so concurrent guesses cannot all slip past one check. A wrong password keeps the
+reservation as a failure; the right one hands back its count on the address and clears
+the pair. Nobody counts per username alone: failures from one address never throttle the
+owner logging in from another. IPv6 clients count per /64, the block one host usually has.
+
+The counters live in the `limits` library's storage: in memory for one instance, in Redis
+(atomic INCRBY scripts) when several instances share it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
 import math
 import time
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 
-from limits import RateLimitItemPerSecond
-from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from infra.errors import TooManyRequests
 
 
+class LoginThrottled(TooManyRequests):
+    """Too many failed logins from this address, or for this username from it."""
+
+    def __init__(self, retry_after_s: int, *, counter: str, first: bool) -> None:
+        super().__init__(retry_after_s, "Too many failed logins; please wait and try again.")
+        self.counter = counter
+        """Which counter is full: `pair` (username and address) or `address`."""
+        self.first = first
+        """Whether this is the first refusal of the counter's window (worth an audit entry)."""
+
+
+def address_key(address: str) -> str:
+    """The unit an address is counted in: IPv4 as is, IPv6 by its /64 network."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def _digest(*parts: str) -> str:
+    # Keys carry no usernames or addresses in the clear, and have a bounded length.
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """A login's reservation on both counters."""
+
+    pair_key: str
+    address_key: str
+
+
 class LoginThrottle:
-    """Counts failed logins; storage is in memory or in Redis (shared by all instances)."""
+    """Counts failed logins in memory or in Redis (shared by every instance)."""
 
     def __init__(
         self,
@@ -31,27 +76,41 @@ class LoginThrottle:
         namespace: str = "tolk",
     ) -> None:
         uri = f"async+{redis_url}" if redis_url else "async+memory://"
-        self._storage = storage_from_string(uri, key_prefix=f"{namespace}:login")
-        self._limiter = MovingWindowRateLimiter(self._storage)
-        self._user_limit = RateLimitItemPerSecond(per_user, window_s)
-        self._address_limit = RateLimitItemPerSecond(per_address, window_s)
+        self._storage: Any = storage_from_string(uri, key_prefix=f"{namespace}:login")
+        self.per_pair = per_user
+        self.per_address = per_address
+        self.window_s = window_s
 
-    async def check(self, username: str, address: str) -> None:
-        """Raise TooManyRequests when either counter is full."""
-        for limit, key in (
-            (self._user_limit, f"u:{username}"),
-            (self._address_limit, f"a:{address}"),
-        ):
-            if not await self._limiter.test(limit, key):
-                stats = await self._limiter.get_window_stats(limit, key)
-                retry = math.ceil(stats.reset_time - time.time())
-                raise TooManyRequests(retry, "Too many failed logins; please wait and try again.")
+    async def reserve(self, username: str, address: str) -> Attempt:
+        """Count one attempt on both counters, or raise LoginThrottled when either is full."""
+        net = address_key(address)
+        attempt = Attempt("p:" + _digest(username, net), "a:" + _digest(net))
+        pair = await self._storage.incr(attempt.pair_key, self.window_s)
+        at_address = await self._storage.incr(attempt.address_key, self.window_s)
+        if pair <= self.per_pair and at_address <= self.per_address:
+            return attempt
+        # Refused attempts are not failures: hand both counts back, so that the window
+        # ends when the failures that filled it are older than `window_s`.
+        await self._give_back(attempt.pair_key)
+        await self._give_back(attempt.address_key)
+        full = attempt.pair_key if pair > self.per_pair else attempt.address_key
+        retry = math.ceil(await self._storage.get_expiry(full) - time.time())
+        noted = await self._storage.incr("n:" + full, self.window_s)
+        raise LoginThrottled(
+            max(retry, 1),
+            counter="pair" if full == attempt.pair_key else "address",
+            first=noted == 1,
+        )
 
-    async def record_failure(self, username: str, address: str) -> None:
-        """Count one failed login against the username and the address."""
-        await self._limiter.hit(self._user_limit, f"u:{username}")
-        await self._limiter.hit(self._address_limit, f"a:{address}")
+    async def succeeded(self, attempt: Attempt) -> None:
+        """The right password: forget the pair's failures, hand the address its count back."""
+        await self._storage.clear(attempt.pair_key)
+        await self._give_back(attempt.address_key)
 
-    async def reset(self) -> None:
-        """Forget every count (tests and admin use)."""
-        await cast(Any, self._storage).reset()
+    async def abandoned(self, attempt: Attempt) -> None:
+        """No verdict (an error while checking): hand both counts back."""
+        await self._give_back(attempt.pair_key)
+        await self._give_back(attempt.address_key)
+
+    async def _give_back(self, key: str) -> None:
+        await self._storage.incr(key, self.window_s, -1)

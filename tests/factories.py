@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from aiohttp import ClientWebSocketResponse
+from aiohttp import ClientWebSocketResponse, TCPConnector
 from aiohttp.test_utils import TestClient
 from sqlmodel import select
 
@@ -89,9 +89,13 @@ class Factory:
         assert hello["type"] == "hello"
         return ws
 
-    async def new_client(self) -> TestClient:
-        """A second browser: its own cookie jar, the same server."""
-        other: TestClient = TestClient(self.client.server)
+    async def new_client(self, address: str | None = None) -> TestClient:
+        """A second browser: its own cookie jar, the same server; from another loopback
+        address (`127.0.0.2`, ...) when given, which the server sees as `request.remote`."""
+        kwargs: dict[str, Any] = {}
+        if address is not None:
+            kwargs["connector"] = TCPConnector(local_addr=(address, 0))
+        other: TestClient = TestClient(self.client.server, **kwargs)
         await other.start_server()
         return other
 
