@@ -89,7 +89,8 @@ class EchoPeers:
         @pc.on("connectionstatechange")
         async def _state() -> None:
             log.info("precall_state", precall_id=peer.id, state=pc.connectionState)
-            if pc.connectionState == "failed":
+            # "closed": the browser ended the check (its DTLS close) before DELETE arrived.
+            if pc.connectionState in ("failed", "closed"):
                 await self.close(peer.id)
 
         try:

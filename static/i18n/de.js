@@ -188,7 +188,7 @@ export default {
   "role.admin": "Verwaltung",
 
   "check.title": "Kamera und Verbindung testen",
-  "check.intro": "Dieser Test zeigt Ihr Kamerabild, prüft das Mikrofon und schickt Bild und Ton einmal zum Server und zurück.",
+  "check.intro": "Dieser Test zeigt Ihr Kamerabild, prüft das Mikrofon und schickt Bild und Ton zum Server und zurück: so sehen Sie sich, wie Ihr Gegenüber Sie sehen wird.",
   "check.start": "Test starten",
   "check.preview": "Ihr Kamerabild",
   "check.echo": "Ihr Bild, zurück vom Server",
@@ -204,6 +204,9 @@ export default {
   "check.net.poor": "Verbindung: möglich, aber schwach (Laufzeit {rtt} ms, Verlust {loss} %). Das Bild kann ruckeln.",
   "check.net.bad": "Verbindung: Bild und Ton kommen nicht durch. Bitte wenden Sie sich an Ihre IT (UDP/TURN freigeben).",
   "check.net.unavailable": "Verbindung: der Test ist auf dem Server zurzeit nicht verfügbar.",
+  "check.back": "Zurück",
+  "check.stop": "Test beenden",
+  "check.echoing": "Die Messung ist fertig. Ihr Bild kommt weiter vom Server zurück, bis Sie den Test beenden.",
   "check.done": "Test beendet.",
 
   "eta.soon": "unter 1 Minute",

@@ -188,7 +188,7 @@ export default {
   "role.admin": "Administration",
 
   "check.title": "Check camera and connection",
-  "check.intro": "This check shows your camera, tests the microphone and sends picture and sound to the server and back once.",
+  "check.intro": "This check shows your camera, tests the microphone and sends picture and sound to the server and back: you see yourself as the other side will.",
   "check.start": "Start check",
   "check.preview": "Your camera",
   "check.echo": "Your picture, back from the server",
@@ -204,6 +204,9 @@ export default {
   "check.net.poor": "Connection: possible but weak (round trip {rtt} ms, loss {loss} %). The picture may stutter.",
   "check.net.bad": "Connection: picture and sound do not get through. Please ask your IT to allow UDP/TURN.",
   "check.net.unavailable": "Connection: the check is not available on the server right now.",
+  "check.back": "Back",
+  "check.stop": "End check",
+  "check.echoing": "The measurement is done. Your picture keeps coming back from the server until you end the check.",
   "check.done": "Check finished.",
 
   "eta.soon": "under 1 minute",

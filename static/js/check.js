@@ -1,17 +1,37 @@
 // The pre-call check page: camera, microphone and network, said in plain words.
 import { $, fill, h } from "./dom.js";
 import { formatNumber, onLocaleChange, t } from "./i18n.js";
-import { mediaErrorKey, openMedia } from "./protocol.js";
+import { HOME, mediaErrorKey, openMedia } from "./protocol.js";
 import { runEcho } from "./precall.js";
 import { startPage } from "./shell.js";
 
-await startPage();
+const { me } = await startPage();
 const verdicts = new Map(); // kind -> {key, params, tone}
 let stream = null;
 let meterTimer = null;
+let audio = null;
+let stopEcho = null;
+let statusKey = null;
+let run = 0; // which start() is current: a check stopped while measuring drops its echo
+
+setUpBackLink();
+
+/** "Back" leads to the page the user came from (one of ours), else to their own page. */
+function setUpBackLink() {
+  const back = $("#back");
+  back.href = HOME[me.role] ?? "/";
+  if (!document.referrer) return;
+  const from = new URL(document.referrer);
+  if (from.origin === location.origin && from.pathname !== location.pathname) back.href = from.pathname + from.search;
+}
 
 function verdict(kind, key, params = {}, tone = "ok") {
   verdicts.set(kind, { key, params, tone });
+  render();
+}
+
+function status(key) {
+  statusKey = key;
   render();
 }
 
@@ -20,23 +40,23 @@ function render() {
     $("#verdicts"),
     [...verdicts].map(([kind, v]) => h("li", { dataset: { kind, tone: v.tone } }, t(v.key, v.params))),
   );
+  $("#status").textContent = statusKey ? t(statusKey) : "";
 }
 
 async function start() {
-  const button = $("#start");
-  button.disabled = true;
+  stop();
+  const mine = ++run;
+  $("#start").disabled = true;
+  $("#stop").disabled = false;
   verdicts.clear();
-  render();
-  $("#status").textContent = t("check.net.running");
-  for (const track of stream?.getTracks() ?? []) track.stop();
+  status("check.net.running");
   try {
     stream = await openMedia();
   } catch (err) {
     const reason = t(mediaErrorKey(err));
     verdict("camera", "check.camera.bad", { reason }, "bad");
     verdict("microphone", "check.mic.bad", { reason }, "bad");
-    $("#status").textContent = t("check.done");
-    button.disabled = false;
+    stop();
     return;
   }
   $("#preview").srcObject = stream;
@@ -44,15 +64,35 @@ async function start() {
   if (video?.readyState === "live") verdict("camera", "check.camera.ok");
   else verdict("camera", "check.camera.bad", { reason: t("media.missing") }, "bad");
   const heard = listen(stream);
-  await network();
+  const echoing = await network(mine);
+  if (mine !== run) return;
   verdict(...((await heard) ? ["microphone", "check.mic.ok"] : ["microphone", "check.mic.quiet", {}, "warn"]));
-  $("#status").textContent = t("check.done");
-  button.disabled = false;
+  if (stream && echoing) status("check.echoing");
+  else stop();
+}
+
+/** End the check: the echo, the camera and the level meter. */
+function stop({ leaving = false } = {}) {
+  run += 1;
+  const echo = stopEcho;
+  stopEcho = null;
+  echo?.({ leaving });
+  clearInterval(meterTimer);
+  audio?.close().catch(() => {});
+  audio = null;
+  for (const track of stream?.getTracks() ?? []) track.stop();
+  stream = null;
+  $("#preview").srcObject = null;
+  $("#echo").srcObject = null;
+  $("#level").value = 0;
+  $("#start").disabled = false;
+  $("#stop").disabled = true;
+  if (statusKey) status("check.done");
 }
 
 /** Show the microphone level; resolve true once a sound above the noise floor was heard. */
 function listen(media) {
-  const context = new AudioContext();
+  const context = (audio = new AudioContext());
   context.resume();
   const analyser = context.createAnalyser();
   analyser.fftSize = 512;
@@ -72,18 +112,31 @@ function listen(media) {
   });
 }
 
-async function network() {
+/** Measure the path through the server's echo; true while the echo goes on playing. */
+async function network(mine) {
   verdict("network", "check.net.running", {}, "warn");
   try {
-    const { report } = await runEcho(stream, { onEcho: (echo) => ($("#echo").srcObject = echo) });
+    const { report, stop: endEcho } = await runEcho(stream, {
+      onEcho: (echo) => ($("#echo").srcObject = echo),
+      onEnd: () => stopEcho && stop(),
+    });
+    if (mine !== run) {
+      endEcho();
+      return false;
+    }
+    stopEcho = endEcho;
     const params = { rtt: report.rtt_ms ?? "?", loss: formatNumber((report.packet_loss ?? 0) * 100, { maximumFractionDigits: 1 }) };
     if (!report.connected) verdict("network", "check.net.bad", {}, "bad");
     else if ((report.rtt_ms ?? 0) > 400 || (report.packet_loss ?? 0) > 0.05) verdict("network", "check.net.poor", params, "warn");
     else verdict("network", report.relay ? "check.net.relay" : "check.net.direct", params, "ok");
+    return report.connected;
   } catch (err) {
     verdict("network", err.code === "unavailable" ? "check.net.unavailable" : "check.net.bad", {}, err.code === "unavailable" ? "warn" : "bad");
+    return false;
   }
 }
 
 $("#start").addEventListener("click", start);
+$("#stop").addEventListener("click", () => stop());
+addEventListener("pagehide", () => stop({ leaving: true }));
 onLocaleChange(render);

@@ -19,11 +19,14 @@ function gathered(pc) {
 }
 
 /**
- * Send `stream` to the server's echo peer; resolve with {report: {connected, rtt_ms,
- * packet_loss (0..1), relay}}, the server's measurement completed from our getStats.
- * Rejects with ApiError code "unavailable" when the server has no echo test.
+ * Send `stream` to the server's echo peer. Resolves, once the path is measured, with
+ * {report: {connected, rtt_ms, packet_loss (0..1), relay}, stop}. The echo keeps playing
+ * after the measurement (a user wants to see themselves as the other side will) until
+ * `stop()` is called, the server's time for it runs out or the connection drops; then
+ * `onEnd` is called once. Rejects with ApiError code "unavailable" when the server has
+ * no echo test.
  */
-export async function runEcho(stream, { onEcho } = {}) {
+export async function runEcho(stream, { onEcho, onEnd } = {}) {
   let iceServers = [];
   try {
     iceServers = (await api("GET", "/api/ice-servers")).ice_servers ?? [];
@@ -34,6 +37,22 @@ export async function runEcho(stream, { onEcho } = {}) {
   for (const track of stream.getTracks()) pc.addTrack(track, stream);
   pc.ontrack = ({ streams, track }) => onEcho?.(streams[0] ?? new MediaStream([track]));
   let echoId = null;
+  let expiry = null;
+  let ended = false;
+  const stop = ({ leaving = false } = {}) => {
+    if (ended) return;
+    ended = true;
+    clearTimeout(expiry);
+    pc.close();
+    if (echoId) {
+      const path = `/api/precall/${encodeURIComponent(echoId)}`;
+      // While the page unloads only a keepalive request still leaves: it frees the
+      // server's echo peer (about a quarter of a core) at once instead of at its expiry.
+      if (leaving) fetch(path, { method: "DELETE", keepalive: true, credentials: "same-origin" }).catch(() => {});
+      else api("DELETE", path).catch(() => {});
+    }
+    onEnd?.();
+  };
   try {
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
@@ -45,6 +64,7 @@ export async function runEcho(stream, { onEcho } = {}) {
       throw err;
     }
     echoId = answer.id;
+    expiry = setTimeout(stop, Math.max(1, answer.expires_in_s ?? 60) * 1000);
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
     const ours = await connectedStats(pc);
     let server = null;
@@ -53,6 +73,8 @@ export async function runEcho(stream, { onEcho } = {}) {
     } catch {
       /* the echo may have timed out; our own figures will do */
     }
+    if (!ours.connected) stop();
+    else pc.addEventListener("connectionstatechange", () => ["failed", "closed"].includes(pc.connectionState) && stop());
     return {
       report: {
         connected: ours.connected,
@@ -60,10 +82,11 @@ export async function runEcho(stream, { onEcho } = {}) {
         packet_loss: server?.loss_percent != null ? server.loss_percent / 100 : lossRatio(ours),
         relay: server?.relay ?? ours.relay,
       },
+      stop,
     };
-  } finally {
-    pc.close();
-    if (echoId) api("DELETE", `/api/precall/${encodeURIComponent(echoId)}`).catch(() => {});
+  } catch (err) {
+    stop();
+    throw err;
   }
 }
 

@@ -178,18 +178,62 @@ class TestReconnect:
         expect(page.get_by_role("alert")).to_contain_text("abgemeldet")
 
 
+# Records the page's peer connections, so that a test can read what the browser decoded.
+RECORD_PEERS = """
+window.__peers = [];
+const NativePeerConnection = window.RTCPeerConnection;
+window.RTCPeerConnection = class extends NativePeerConnection {
+  constructor(...args) { super(...args); window.__peers.push(this); }
+};
+"""
+ECHO_FRAMES_DECODED = """async () => {
+  const pc = window.__peers.at(-1);
+  if (!pc || pc.connectionState === "closed") return -1;
+  let frames = 0;
+  (await pc.getStats()).forEach((s) => {
+    if (s.type === "inbound-rtp" && s.kind === "video") frames = s.framesDecoded ?? 0;
+  });
+  return frames;
+}"""
+
+
 class TestPrecallCheck:
-    def test_camera_and_microphone_are_checked(self, open_page):
-        """The check shows the camera and says in words that it works."""
-        page = open_page("berater.sozialamt", "/check")
+    def test_the_echo_shows_the_camera_until_the_check_ends(self, open_page, server):
+        """After the verdicts the server's echo keeps playing (frames decoded); "Test beenden"
+        ends it, and "Zurück" leads to the page the check was opened from."""
+        page = open_page("berater.sozialamt", "/counsellor")
+        page.add_init_script(RECORD_PEERS)
+        page.get_by_role("link", name="Kamera und Verbindung testen").click()
+        expect(page).to_have_url(server.url + "/check")
         page.get_by_role("button", name="Test starten").click()
         verdicts = page.locator("#verdicts")
         expect(verdicts.locator('[data-kind="camera"]')).to_have_text("Kamera: funktioniert.")
-        expect(verdicts.locator('[data-kind="network"]')).not_to_contain_text(
-            "wird getestet", timeout=40_000
+        expect(verdicts.locator('[data-kind="network"]')).to_contain_text(
+            "Verbindung: gut", timeout=40_000
         )
         expect(verdicts.locator('[data-kind="microphone"]')).to_be_visible(timeout=10_000)
+        expect(page.locator("#status")).to_contain_text("kommt weiter vom Server zurück")
         assert page.evaluate("document.querySelector('#preview').videoWidth") > 0
+        decoded = page.evaluate(ECHO_FRAMES_DECODED)
+        assert decoded > 0
+        # Still playing after the verdicts: more frames keep arriving and being decoded.
+        page.wait_for_function(
+            f"({ECHO_FRAMES_DECODED})().then((n) => n > {decoded + 20})", timeout=20_000
+        )
+        assert page.evaluate("document.querySelector('#echo').videoWidth") > 0
+        page.get_by_role("button", name="Test beenden").click()
+        expect(page.locator("#status")).to_have_text("Test beendet.")
+        assert page.evaluate(ECHO_FRAMES_DECODED) == -1
+        assert page.evaluate("document.querySelector('#echo').srcObject") is None
+        page.get_by_role("link", name="Zurück").click()
+        expect(page).to_have_url(server.url + "/counsellor")
+
+    @pytest.mark.parametrize(("username", "home"), [("olena", "/interpreter"), ("admin", "/admin")])
+    def test_back_leads_home_when_opened_directly(self, open_page, server, username, home):
+        """Opened by its address, the check's "Zurück" leads to the user's own page."""
+        page = open_page(username, "/check")
+        page.get_by_role("link", name="Zurück").click()
+        expect(page).to_have_url(server.url + home)
 
     def test_camera_permission_denied_is_said_plainly(self, open_page, server):
         """A refused camera permission gives a message that says how to allow it."""

@@ -12,6 +12,7 @@ from infra.config import Settings
 from signaling.peers.media import FrameSink, PatternVideoTrack, TestPattern, ToneAudioTrack
 from signaling.peers.rtc import rtc_configuration
 from tests.signaling.loopback import loopback_only, sqlite_stack
+from tests.waiting import eventually
 
 pytestmark = pytest.mark.usefixtures("loopback_only")
 __all__ = ["loopback_only", "sqlite_stack"]
@@ -86,6 +87,25 @@ class TestEcho:
             await client.delete(f"/api/precall/{answer['id']}", headers=factory.headers())
         ).status == 204
         assert (await client.get(f"/api/precall/{answer['id']}")).status == 404
+
+    async def test_a_browser_that_closes_its_peer_frees_the_echo(self, client, factory):
+        """A page that leaves closes its connection; the echo ends without waiting for DELETE."""
+        await factory.login(await factory.user(Role.COUNSELLOR))
+        browser = Browser()
+        try:
+            resp = await client.post(
+                "/api/precall", json=await browser.offer(), headers=factory.headers()
+            )
+            answer = await resp.json()
+            await browser.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+            await browser.sink.wait_for_frames("video", count=3, timeout_s=10)
+        finally:
+            await browser.close()
+
+        async def gone() -> bool:
+            return (await client.get(f"/api/precall/{answer['id']}")).status == 404
+
+        await eventually(gone, timeout=5)
 
     async def test_limit_per_instance_answers_429(self, client, factory):
         """With every echo slot taken, another user is told to retry later."""
