@@ -6,6 +6,8 @@ The model lives in `infra` because every layer's edge reads it from the app; loa
 
 from __future__ import annotations
 
+import re
+from ipaddress import ip_network
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -13,6 +15,9 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogFormat = Literal["auto", "console", "json"]
+_ORIGIN = re.compile(
+    r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?|https?://\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?"
+)
 MatchingPolicyName = Literal["longest_idle", "ring_all", "fewest_minutes_today"]
 
 
@@ -37,6 +42,9 @@ class Settings(BaseSettings):
     origin of the request itself (its Host header)."""
     allowed_origins: list[str] = Field(default_factory=list)
     """Further origins allowed to make state-changing requests and open sockets."""
+    trusted_proxies: list[str] = Field(default_factory=list)
+    """Addresses or networks of reverse proxies whose forwarded headers (client address,
+    scheme, host) are believed; from any other peer those headers are ignored."""
     timezone: str = "Europe/Berlin"
     metrics_token: SecretStr | None = None
 
@@ -120,6 +128,28 @@ class Settings(BaseSettings):
             return None
         if not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("use redis://host:port/db")
+        return value
+
+    @field_validator("public_origin")
+    @classmethod
+    def _an_origin(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        origin = value.rstrip("/")
+        if not _ORIGIN.fullmatch(origin):
+            raise ValueError("use an origin such as https://tolk.example.org (no path)")
+        return origin
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _addresses_or_networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ip_network(item)
+            except ValueError:
+                raise ValueError(
+                    f"{item!r} is no address or network (use e.g. 127.0.0.1 or 10.0.0.0/8)"
+                ) from None
         return value
 
     @property

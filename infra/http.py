@@ -105,11 +105,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 
 @web.middleware
 async def request_context_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Bind a request id to every log line of this request and return it as a header."""
+    """Bind a request id and the client's address to every log line of this request, and
+    return the id as a header (the address is the proxy's client when it is trusted)."""
     given = request.headers.get("X-Request-Id", "")
     request_id = given if _REQUEST_ID.fullmatch(given) else secrets.token_hex(8)
     structlog.contextvars.clear_contextvars()
-    structlog.contextvars.bind_contextvars(request_id=request_id)
+    structlog.contextvars.bind_contextvars(request_id=request_id, client=request.remote)
     response = await handler(request)
     if not response.prepared:
         response.headers["X-Request-Id"] = request_id

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from accounts.access import IDENTITY_CACHE, IdentityCache
@@ -27,6 +28,7 @@ from infra.bus import open_bus
 from infra.clock import Clock, SystemClock
 from infra.config import Settings
 from infra.db import Database, make_engine
+from infra.forwarded import TrustedProxies
 from infra.http import error_middleware, request_context_middleware
 from infra.ids import new_id
 from infra.jobs import Jobs
@@ -74,8 +76,12 @@ def create_app(
     search_path: str | None = None,
 ) -> web.Application:
     """Build the application; resources open on start-up and close on clean-up."""
+    middlewares: list[Middleware] = [request_context_middleware, metrics_middleware]
+    if settings.trusted_proxies:
+        # First, so that every later middleware and handler sees the client, not the proxy.
+        middlewares.insert(0, TrustedProxies(settings.trusted_proxies).middleware)
     app = web.Application(
-        middlewares=[request_context_middleware, metrics_middleware, error_middleware],
+        middlewares=[*middlewares, error_middleware],
         client_max_size=4 * 1024 * 1024,
     )
     app[SETTINGS] = settings

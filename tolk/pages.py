@@ -9,6 +9,8 @@ from aiohttp import web
 
 from accounts.access import identify, own_origin
 from accounts.models import Role
+from infra.appkeys import SETTINGS
+from infra.forwarded import as_forwarded
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 
@@ -32,12 +34,14 @@ PAGES: dict[str, tuple[str, frozenset[Role]]] = {
 _HTML_HEADERS = {"Cache-Control": "no-store"}
 
 
-def content_security_policy(request: web.Request) -> str:
+def content_security_policy(public_origin: str | None) -> str:
     """Our own origin only; media from the camera; the socket to ourselves."""
-    origin = own_origin(request)
-    # 'self' covers ws(s) of the same host in current browsers; the explicit socket origin
-    # is for browsers that still read CSP Level 2 literally.
-    socket_origin = "ws" + origin.removeprefix("http")
+    connect = "connect-src 'self'"
+    if public_origin:
+        # 'self' covers ws(s) of the same host in current browsers; the explicit socket
+        # origin is for browsers that still read CSP Level 2 literally. It comes from the
+        # settings only: a Host header is the client's to choose and never goes in here.
+        connect += " ws" + public_origin.removeprefix("http")
     return "; ".join(
         (
             "default-src 'self'",
@@ -45,7 +49,7 @@ def content_security_policy(request: web.Request) -> str:
             "style-src 'self'",
             "img-src 'self' data: blob:",
             "media-src 'self' blob: mediastream:",
-            f"connect-src 'self' {socket_origin}",
+            connect,
             "font-src 'self'",
             "object-src 'none'",
             "base-uri 'none'",
@@ -60,7 +64,12 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
         # A socket is no document: these headers would only cost memory on every socket.
         return
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", content_security_policy(request))
+    headers.setdefault(
+        "Content-Security-Policy", content_security_policy(request.app[SETTINGS].public_origin)
+    )
+    if own_origin(as_forwarded(request)).startswith("https://"):
+        # Browsers heed this only over https: from then on they never try plain http.
+        headers.setdefault("Strict-Transport-Security", "max-age=31536000")
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "same-origin")
     headers.setdefault("X-Frame-Options", "DENY")
