@@ -174,3 +174,21 @@ async def require_user(request: web.Request, *roles: Role) -> Identity:
     if roles and identity.role not in roles:
         raise WrongRole()
     return identity
+
+
+async def authorize(request: web.Request, roles: tuple[str, ...]) -> None:
+    """A route's declared roles, checked before its input is read: "any" is every logged-in
+    user; no roles is a public route, which a page of another origin may still not call."""
+    if not roles:
+        if request.method not in _SAFE_METHODS and not _origin_absent_or_allowed(request):
+            raise BadOrigin()
+        return
+    await require_user(request, *(Role(r) for r in roles if r != "any"))
+
+
+def _origin_absent_or_allowed(request: web.Request) -> bool:
+    # Browsers send Origin on every POST; a client without one is no page of another site
+    # (curl, the simulated interpreter), so only a foreign origin is refused.
+    if "Origin" not in request.headers and "Referer" not in request.headers:
+        return True
+    return origin_allowed(request)

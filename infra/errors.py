@@ -52,6 +52,12 @@ class Conflict(TolkError):
     default_message = "That conflicts with the current state."
 
 
+class UnsupportedMediaType(TolkError):
+    code = "unsupported_media_type"
+    status = 415
+    default_message = "Send the body as application/json."
+
+
 class TooManyRequests(TolkError):
     code = "too_many_requests"
     status = 429

@@ -13,10 +13,16 @@ from aiohttp import web
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from infra.errors import UnsupportedMediaType
 from infra.http import read_json, read_query
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 _PATH_PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
+
+Authorize = Callable[[web.Request, tuple[str, ...]], Awaitable[object]]
+AUTHORIZE: web.AppKey[Authorize] = web.AppKey("authorize")
+"""Checks the caller against a route's declared roles (401, 403) before its input is read;
+with no roles (a public route) it only refuses a foreign origin. The app shell installs it."""
 
 
 @dataclass(frozen=True)
@@ -65,8 +71,12 @@ class ApiRoutes:
         def register(handler: Handler) -> Handler:
             @functools.wraps(handler)
             async def wrapper(request: web.Request) -> web.StreamResponse:
+                # Who asks comes first: an anonymous caller learns nothing about the body
+                # an operation wants (401, not a 422 listing the fields).
+                await request.app[AUTHORIZE](request, roles)
                 kwargs: dict[str, Any] = {}
                 if body is not None:
+                    _require_json(request)
                     kwargs["body"] = await read_json(request, body)
                 if query is not None:
                     kwargs["query"] = read_query(request, query)
@@ -109,6 +119,14 @@ class ApiRoutes:
         return self.route("DELETE", path, **kw)
 
 
+def _require_json(request: web.Request) -> None:
+    """A body must be declared as JSON: an HTML form (text/plain, urlencoded, multipart) can be
+    posted across sites without the browser asking first; application/json cannot."""
+    declared = request.body_exists or "Content-Type" in request.headers
+    if declared and request.content_type != "application/json":
+        raise UnsupportedMediaType()
+
+
 _ERROR_SCHEMA = {
     "type": "object",
     "required": ["error"],
@@ -126,6 +144,7 @@ _STATUS_TEXT = {
     403: "Wrong role, or bad origin",
     404: "Not found",
     409: "Conflicts with the current state",
+    415: "The body is not application/json",
     422: "Invalid input",
     429: "Too many requests (see Retry-After)",
 }
@@ -152,6 +171,8 @@ def build_openapi(specs: list[RouteSpec], title: str, version: str) -> dict[str,
             ],
             "responses": {},
         }
+        # x-roles: who may call it ("any": every logged-in user; empty: no login needed).
+        operation["x-roles"] = list(spec.roles)
         if spec.roles:
             operation["description"] = "Roles: " + ", ".join(spec.roles)
         if spec.query is not None:
@@ -181,6 +202,8 @@ def build_openapi(specs: list[RouteSpec], title: str, version: str) -> dict[str,
             statuses |= {401, 403}
         if spec.body or spec.query:
             statuses.add(422)
+        if spec.body:
+            statuses.add(415)
         for status in sorted(statuses):
             operation["responses"][str(status)] = {
                 "description": _STATUS_TEXT.get(status, "Error"),

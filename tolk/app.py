@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from accounts.access import IDENTITY_CACHE, IdentityCache
+from accounts.access import IDENTITY_CACHE, IdentityCache, authorize
 from accounts.keys import LOGIN_THROTTLE
 from accounts.routes import api as accounts_api
 from accounts.throttle import LoginThrottle
@@ -33,7 +33,7 @@ from infra.http import error_middleware, request_context_middleware
 from infra.ids import new_id
 from infra.jobs import Jobs
 from infra.metrics import METRICS, Metrics, metrics_middleware
-from infra.openapi import ApiRoutes, build_openapi
+from infra.openapi import AUTHORIZE, ApiRoutes, build_openapi
 from interpreters.jobs import refresh_presence, sweep_presence
 from interpreters.keys import (
     LANGUAGE_BROADCASTER,
@@ -88,6 +88,7 @@ def create_app(
     app[CLOCK] = clock or SystemClock()
     app[INSTANCE_ID] = new_id()
     app[METRICS] = Metrics()
+    app[AUTHORIZE] = authorize
     app[LOGIN_THROTTLE] = LoginThrottle(
         per_user=settings.login_max_failures_per_user,
         per_address=settings.login_max_failures_per_address,

@@ -1,0 +1,101 @@
+"""What the HTTP edge does before any handler runs: who asks, from where, in which format."""
+
+from __future__ import annotations
+
+import orjson
+
+from accounts.models import Role
+from tests.factories import PASSWORD
+
+
+class TestLoginForgery:
+    async def test_a_form_of_another_site_cannot_log_the_browser_in(self, client, factory):
+        """A cross-site form posting the credentials as text/plain gets no session."""
+        user = await factory.user()
+        body = orjson.dumps({"username": user.username, "password": PASSWORD})
+        for origin in ("https://evil.example", factory.origin):
+            resp = await client.post(
+                "/api/session",
+                data=body,
+                headers={"Origin": origin, "Content-Type": "text/plain"},
+            )
+            assert resp.status in (403, 415)
+            assert "tolk_session" not in resp.cookies
+
+    async def test_a_script_of_another_site_cannot_log_in(self, client, factory):
+        """A foreign Origin is refused on login as on every state-changing request."""
+        user = await factory.user()
+        resp = await client.post(
+            "/api/session",
+            json={"username": user.username, "password": PASSWORD},
+            headers={"Origin": "https://evil.example"},
+        )
+        assert resp.status == 403
+        assert (await resp.json())["error"]["code"] == "bad_origin"
+        assert "tolk_session" not in resp.cookies
+
+    async def test_a_foreign_referer_without_origin_is_refused_too(self, client, factory):
+        """Lacking Origin, the Referer decides."""
+        user = await factory.user()
+        resp = await client.post(
+            "/api/session",
+            json={"username": user.username, "password": PASSWORD},
+            headers={"Referer": "https://evil.example/page"},
+        )
+        assert resp.status == 403
+
+    async def test_a_client_that_is_no_browser_logs_in_without_origin(self, client, factory):
+        """curl and the simulated interpreter send no Origin and still log in."""
+        user = await factory.user()
+        resp = await client.post(
+            "/api/session", json={"username": user.username, "password": PASSWORD}
+        )
+        assert resp.status == 200
+        assert "tolk_session" in resp.cookies
+
+
+class TestJsonOnly:
+    async def test_a_json_endpoint_refuses_other_content_types_with_415(self, client, factory):
+        """A body sent as a form or as text gets 415 `unsupported_media_type`."""
+        admin = await factory.user(Role.ADMIN)
+        await factory.login(admin)
+        for content_type in (
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data; boundary=x",
+        ):
+            resp = await client.post(
+                "/api/admin/organizations",
+                data=b'{"name": "Via form"}',
+                headers=factory.headers(**{"Content-Type": content_type}),
+            )
+            assert resp.status == 415, content_type
+            assert (await resp.json())["error"]["code"] == "unsupported_media_type"
+        resp = await client.get("/api/admin/organizations")
+        names = [o["name"] for o in (await resp.json())["organizations"]]
+        assert "Via form" not in names
+
+    async def test_json_with_a_charset_is_accepted(self, client, factory):
+        """`application/json; charset=utf-8` is JSON."""
+        admin = await factory.user(Role.ADMIN)
+        await factory.login(admin)
+        resp = await client.post(
+            "/api/admin/organizations",
+            data='{"name": "Übersetzt"}'.encode(),
+            headers=factory.headers(**{"Content-Type": "application/json; charset=utf-8"}),
+        )
+        assert resp.status == 201
+
+
+class TestAuthenticateFirst:
+    async def test_anonymous_admin_call_gets_401_without_the_fields(self, client):
+        """`POST /api/admin/users {}` by nobody is 401, not a 422 listing the fields."""
+        resp = await client.post("/api/admin/users", json={})
+        assert resp.status == 401
+        assert (await resp.json())["error"]["code"] == "not_authenticated"
+
+    async def test_a_wrong_role_gets_403_before_the_body_is_read(self, client, factory):
+        """A counsellor sending nonsense to an admin operation hears only 403."""
+        await factory.login(await factory.user(Role.COUNSELLOR))
+        resp = await client.post("/api/admin/users", data=b"nonsense", headers=factory.headers())
+        assert resp.status == 403
