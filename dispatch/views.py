@@ -12,6 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from accounts.models import User
 from accounts.views import OrganizationView
 from dispatch.models import Call, InterpretationRequest, RequestState
+from interpreters.models import Interpreter
 
 
 class PreferencesView(BaseModel):
@@ -53,6 +54,8 @@ class OfferView(BaseModel):
 class PartyView(BaseModel):
     id: str
     display_name: str
+    agency: str | None = None
+    """The interpreter's agency, shown to the counsellor during the call."""
 
 
 class CallView(BaseModel):
@@ -134,7 +137,14 @@ def offer_view(
     )
 
 
-def call_view(call: Call, counsellor: User, interpreter: User, **billing: Any) -> CallView:
+def call_view(
+    call: Call,
+    counsellor: User,
+    interpreter: User,
+    *,
+    agency: str | None = None,
+    **billing: Any,
+) -> CallView:
     """A call as both participants see it; billing adds its figures as keywords once ended."""
     duration = None
     if call.connected_at is not None and call.ended_at is not None:
@@ -144,7 +154,9 @@ def call_view(call: Call, counsellor: User, interpreter: User, **billing: Any) -
         request_id=call.request_id,
         language=call.language,
         counsellor=PartyView(id=counsellor.id, display_name=counsellor.display_name),
-        interpreter=PartyView(id=interpreter.id, display_name=interpreter.display_name),
+        interpreter=PartyView(
+            id=interpreter.id, display_name=interpreter.display_name, agency=agency
+        ),
         state=call.state,
         created_at=call.created_at,
         audio_only=call.audio_only,
@@ -157,12 +169,19 @@ def call_view(call: Call, counsellor: User, interpreter: User, **billing: Any) -
 
 
 async def load_call_view(session: AsyncSession, call: Call, **billing: Any) -> CallView:
-    """The view of a call, reading its two participants' names."""
+    """The view of a call, reading its two participants' names and the interpreter's agency."""
     users = await session.exec(
         select(User).where(col(User.id).in_([call.counsellor_id, call.interpreter_id]))
     )
     by_id = {u.id: u for u in users}
-    return call_view(call, by_id[call.counsellor_id], by_id[call.interpreter_id], **billing)
+    agency = (
+        await session.exec(
+            select(Interpreter.agency).where(col(Interpreter.user_id) == call.interpreter_id)
+        )
+    ).first()
+    return call_view(
+        call, by_id[call.counsellor_id], by_id[call.interpreter_id], agency=agency, **billing
+    )
 
 
 def call_message(view: CallView) -> dict[str, Any]:

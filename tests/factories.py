@@ -107,6 +107,7 @@ class Factory:
         specializations: tuple[str, ...] = (),
         display_name: str | None = None,
         organization: Organization | None = None,
+        agency: str | None = None,
     ) -> User:
         """An interpreter user with a profile made through the roster service."""
         from interpreters import service as roster
@@ -122,6 +123,7 @@ class Factory:
                     languages=roster.normalize_languages(languages),
                     gender=gender,
                     specializations=specializations,
+                    agency=agency,
                 ),
                 self.clock.now(),
             )

@@ -111,6 +111,7 @@ async def seed_demo(db: Database, now: datetime) -> list[Login]:
                     languages=roster.normalize_languages(demo.languages),
                     gender=demo.gender,
                     specializations=demo.specializations,
+                    agency=INTERPRETER_ORGANIZATION,
                 ),
                 now,
             )

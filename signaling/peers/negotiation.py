@@ -103,8 +103,10 @@ class Negotiator:
                 self.collisions += 1
             if pc is None or collision or pc.remoteDescription is not None:
                 # Glare (polite side), or the peer restarted: aiortc can neither roll back
-                # nor restart ICE, so answer from a fresh connection.
-                await self._fresh_pc()
+                # nor restart ICE, so answer from a fresh connection. It carries only the
+                # kinds the offer has: aiortc's answer fails (ValueError) on a track the
+                # offer has no section for, e.g. video in an audio-only call.
+                await self._fresh_pc(media_kinds(sdp))
             assert self.pc is not None
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
             await self.pc.setLocalDescription(await self.pc.createAnswer())
@@ -143,7 +145,7 @@ class Negotiator:
         local = self.pc.localDescription
         await self._send({"description": {"type": local.type, "sdp": local.sdp}})
 
-    async def _fresh_pc(self) -> None:
+    async def _fresh_pc(self, kinds: frozenset[str] | None = None) -> None:
         old = self.pc
         pc = RTCPeerConnection(rtc_configuration(self.ice_servers, self.relay_only))
         self.pc = pc
@@ -165,4 +167,12 @@ class Negotiator:
                 self._on_track(track)
 
         for track in self._tracks():
-            pc.addTrack(track)
+            if kinds is None or track.kind in kinds:
+                pc.addTrack(track)
+
+
+def media_kinds(sdp: str) -> frozenset[str]:
+    """The media kinds ("audio", "video") that an SDP has sections for."""
+    return frozenset(
+        line[2:].split(" ", 1)[0] for line in sdp.splitlines() if line.startswith("m=")
+    )

@@ -142,7 +142,12 @@ class SimInterpreter:
         label = str(call.get("language") or " ".join(self.options.languages) or "tolk")
         pattern = TestPattern(f"{label} {self.options.username}"[:16], *self.options.video_size)
 
+        audio_only = bool(call.get("audio_only"))
+
         def tracks() -> list[MediaStreamTrack]:
+            # An audio-only call gets a tone and no picture, as a person would send.
+            if audio_only:
+                return [ToneAudioTrack()]
             return [PatternVideoTrack(pattern), ToneAudioTrack()]
 
         peer = CallPeer(self.client, call_id, tracks)

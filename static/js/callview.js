@@ -1,93 +1,221 @@
-// The call view both counsellor and interpreter see: large remote video, small self view,
-// mute, camera off, hang up, a running timer, and the connection quality.
+// The call screen both counsellor and interpreter see: the other side's video filling the
+// window, a small self view, and over them who is on the call, the timer, the connection
+// quality, microphone and camera toggles and "Auflegen".
 import { fill, h } from "./dom.js";
-import { formatClock, onLocaleChange, t, translate } from "./i18n.js";
+import { formatClock, languageName, onLocaleChange, t, translate } from "./i18n.js";
 import { api, CallPeer, readStats } from "./protocol.js";
 
+/** A call's states in the only order they can happen: a view never moves backwards. */
+const CALL_RANK = { connecting: 0, connected: 1, ended: 2 };
+
+/** True when `next` is the same call as `shown` and not older than it. */
+export function isNewerCall(next, shown) {
+  if (!next || !shown || next.id !== shown.id) return false;
+  return (CALL_RANK[next.state] ?? 0) >= (CALL_RANK[shown.state] ?? 0);
+}
+
+/** How long a call may take to connect before the view says so and offers a way out. */
+export const STALLED_AFTER_MS = 10000;
+
 export class CallView extends EventTarget {
-  /** container: an empty <section>; socket: the page's Socket. Events: "ended". */
-  constructor(container, socket) {
+  /** container: an empty <section>; socket: the page's Socket.
+   * Events: "ended" {detail: call}, "stalled" (not connected in time), "firstframe". */
+  constructor(container, socket, { role = "counsellor" } = {}) {
     super();
     this.container = container;
     this.socket = socket;
+    this.role = role;
     this.peer = null;
     this.stream = null;
     this.call = null;
     this.connectedAtMs = null;
-    this.timer = null;
-    this.statsTimer = null;
+    this.timers = [];
+    this.stats = null;
     this.build();
-    onLocaleChange(() => this.renderLine());
+    onLocaleChange(() => this.render());
   }
 
   build() {
     this.remote = h("video", { class: "remote", autoplay: true, playsinline: true, "aria-label": t("call.remote"), "data-i18n-label": "call.remote" });
     this.self = h("video", { class: "self", autoplay: true, playsinline: true, muted: true, "aria-label": t("call.self"), "data-i18n-label": "call.self" });
     this.self.muted = true;
-    this.clock = h("span", { class: "timer", "aria-label": t("call.duration"), "data-i18n-label": "call.duration" }, "00:00");
-    this.line = h("span", { class: "muted" });
-    this.muteButton = h("button", { type: "button", class: "secondary", "aria-pressed": "false", "data-i18n": "call.mute", onclick: () => this.toggle("audio", this.muteButton) }, t("call.mute"));
-    this.cameraButton = h("button", { type: "button", class: "secondary", "aria-pressed": "false", "data-i18n": "call.cameraOff", onclick: () => this.toggle("video", this.cameraButton) }, t("call.cameraOff"));
-    this.hangupButton = h("button", { type: "button", class: "danger", "data-i18n": "call.hangup", onclick: () => this.hangup() }, t("call.hangup"));
+    this.remotePlaceholder = h("div", { class: "placeholder remote-placeholder", hidden: true });
+    this.selfPlaceholder = h("div", { class: "placeholder self-placeholder", hidden: true });
+    this.selfBadge = h("span", { class: "self-badge", hidden: true });
+    this.who = h("p", { class: "who-line" });
+    this.clock = h("span", { class: "timer", role: "timer", "aria-label": t("call.duration"), "data-i18n-label": "call.duration" }, "00:00");
+    this.line = h("span", { class: "line" });
+    this.quality = h("span", { class: "quality", hidden: true });
+    this.banner = h("div", { class: "call-banner", role: "alert", hidden: true });
+    this.retryButton = h("button", { type: "button", class: "good", hidden: true, onclick: () => this.dispatchEvent(new CustomEvent("retry")) });
+    this.bannerText = h("p", {});
+    this.banner.append(this.bannerText, this.retryButton);
+    this.muteButton = h("button", { type: "button", class: "toggle", "aria-pressed": "false", onclick: () => this.toggle("audio") });
+    this.cameraButton = h("button", { type: "button", class: "toggle", "aria-pressed": "false", onclick: () => this.toggle("video") });
+    this.hangupButton = h("button", { type: "button", class: "danger hangup", onclick: () => this.hangup() });
     fill(
       this.container,
       h("h2", { class: "visually-hidden", "data-i18n": "call.region" }, t("call.region")),
-      h("div", { class: "stage" }, this.remote, this.self),
-      h("div", { class: "controls" }, this.clock, this.muteButton, this.cameraButton, this.hangupButton, this.line),
+      h(
+        "div",
+        { class: "stage" },
+        this.remote,
+        this.remotePlaceholder,
+        h("div", { class: "self-box" }, this.self, this.selfPlaceholder, this.selfBadge),
+        h("div", { class: "call-top" }, this.who, h("p", { class: "meta" }, this.clock, this.line, this.quality)),
+        this.banner,
+        h("div", { class: "controls" }, this.muteButton, this.cameraButton, this.hangupButton),
+      ),
     );
     this.container.setAttribute("aria-label", t("call.region"));
   }
 
-  /** Show the view and join the call with the given local stream. */
-  async start(call, stream) {
+  /** Show the view and join the call with the given local stream; `since` is when the
+   * person asked for it (performance.now()), to measure the time to the first frame. */
+  async start(call, stream, { since = null, organization = "" } = {}) {
     this.call = call;
+    this.organization = organization;
     this.stream = stream;
+    this.since = since;
+    this.connectedAtMs = call.connected_at ? Date.parse(call.connected_at) : null;
     this.container.hidden = false;
-    this.container.dataset.callId = call.id;
-    this.container.dataset.framesDecoded = "0";
+    document.body.classList.add("in-call");
+    const data = this.container.dataset;
+    data.callId = call.id;
+    data.framesDecoded = "0";
+    data.audioSamples = "0";
+    data.audioOnly = String(Boolean(call.audio_only));
+    delete data.setupMs;
     translate(this.container);
     this.self.srcObject = stream;
-    this.cameraButton.hidden = stream.getVideoTracks().length === 0;
+    this.muted = false;
+    this.cameraOff = false;
+    this.hasVideo = stream.getVideoTracks().length > 0;
     this.mediaState = "new";
+    this.everConnected = false;
+    this.stalled = false;
     this.peerPresent = true;
-    this.renderLine();
+    this.stats = null;
+    this.render();
+    this.hangupButton.focus();
     this.peer = new CallPeer(this.socket, call.id, stream);
     this.peer.addEventListener("remote", (e) => {
       if (this.remote.srcObject !== e.detail) this.remote.srcObject = e.detail;
+      this.watchFirstFrame();
+      this.render();
     });
     this.peer.addEventListener("media", (e) => {
       this.mediaState = e.detail;
-      if (e.detail === "connected" && this.connectedAtMs == null) this.connectedAtMs = this.socket.serverNow();
-      this.renderLine();
+      if (e.detail === "connected") {
+        this.everConnected = true;
+        this.stalled = false;
+        if (this.connectedAtMs == null) this.connectedAtMs = this.socket.serverNow();
+      }
+      this.render();
     });
     this.peer.addEventListener("peer", (e) => {
       this.peerPresent = e.detail;
-      this.renderLine();
+      this.render();
     });
-    this.timer = setInterval(() => this.tick(), 1000);
-    this.statsTimer = setInterval(() => this.sampleStats(), 1000);
+    const callId = call.id;
+    this.timers = [
+      setInterval(() => this.tick(), 1000),
+      setInterval(() => this.sampleStats(), 1000),
+      setTimeout(() => {
+        if (this.call?.id === callId && !this.everConnected) {
+          this.stalled = true;
+          this.render();
+          this.dispatchEvent(new CustomEvent("stalled"));
+        }
+      }, STALLED_AFTER_MS),
+    ];
     await this.peer.join();
   }
 
-  /** A call.updated for this call. */
-  update(call) {
-    this.call = { ...this.call, ...call };
-    if (call.connected_at) this.connectedAtMs = Date.parse(call.connected_at);
-    if (call.state === "ended") this.finish(call);
-    else this.renderLine();
+  watchFirstFrame() {
+    const video = this.remote;
+    const callId = this.call?.id;
+    // One watch per call (an audio-only call's watch never fires; the next call's counts).
+    if (this.frameWatchFor === callId || !video.requestVideoFrameCallback) return;
+    this.frameWatchFor = callId;
+    video.requestVideoFrameCallback(() => {
+      if (this.call?.id !== callId || this.container.dataset.setupMs) return;
+      // Tests and the benchmark read this: from the click to the first decoded frame.
+      if (this.since != null) this.container.dataset.setupMs = String(Math.round(performance.now() - this.since));
+      this.dispatchEvent(new CustomEvent("firstframe"));
+    });
   }
 
-  renderLine() {
+  /** A call.updated (or an HTTP reply) for the call on screen; older news is ignored. */
+  update(call) {
+    if (!isNewerCall(call, this.call)) return;
+    this.call = { ...this.call, ...call };
+    if (call.connected_at) this.connectedAtMs = Date.parse(call.connected_at);
+    if (call.state === "ended") this.finish(this.call);
+    else this.render();
+  }
+
+  /** Who is on the other side: name, agency and language for the counsellor; the
+   * organisation for the interpreter. */
+  whoText() {
+    const call = this.call;
+    const language = call.language ? languageName(call.language) : "";
+    if (this.role === "counsellor") {
+      const other = call.interpreter ?? {};
+      return [other.display_name, other.agency, language].filter(Boolean).join(" · ");
+    }
+    const other = call.counsellor ?? {};
+    return [other.display_name, this.organization, language].filter(Boolean).join(" · ");
+  }
+
+  render() {
     if (!this.call) return;
     let key = "call.connecting";
     if (this.mediaState === "connected") key = "call.connected";
-    else if (this.mediaState === "disconnected" || this.socket.state !== "open") key = "call.reconnecting";
+    else if (this.everConnected || this.socket.state !== "open") key = "call.reconnecting";
     else if (this.mediaState === "failed") key = "call.failed";
     const parts = [t(key)];
     if (!this.peerPresent) parts.push(t("call.peerAway"));
-    if (this.relay != null && this.mediaState === "connected") parts.push(t(this.relay ? "call.relay" : "call.direct"));
     this.line.textContent = parts.join(" · ");
+    this.who.textContent = this.whoText();
     this.container.dataset.media = this.mediaState;
+    // Over the video: a drop after it worked, or a call that never connected.
+    const troubled = this.everConnected && this.mediaState !== "connected";
+    this.banner.hidden = !(troubled || this.stalled);
+    this.container.dataset.banner = troubled ? "disturbed" : this.stalled ? "stalled" : "";
+    this.bannerText.textContent = troubled ? t("call.disturbed") : t(this.role === "counsellor" ? "call.stalled" : "call.stalledInterpreter");
+    this.retryButton.hidden = !(this.stalled && !troubled && this.role === "counsellor");
+    this.retryButton.textContent = t("call.retry");
+    const audioOnly = Boolean(this.call.audio_only) || !this.remote.srcObject?.getVideoTracks().length;
+    this.remotePlaceholder.hidden = !audioOnly;
+    this.remotePlaceholder.textContent = this.call.audio_only ? t("call.audioOnly") : t(this.everConnected ? "call.noVideo" : "call.connecting");
+    this.remote.classList.toggle("hidden-video", audioOnly);
+    this.selfPlaceholder.hidden = this.hasVideo && !this.cameraOff;
+    this.selfPlaceholder.textContent = this.hasVideo ? t("call.cameraIsOff") : t("call.audioOnlySelf");
+    this.selfBadge.hidden = !this.muted;
+    this.selfBadge.textContent = t("call.micIsOff");
+    this.muteButton.textContent = t(this.muted ? "call.micOff" : "call.micOn");
+    this.muteButton.setAttribute("aria-pressed", String(this.muted));
+    this.cameraButton.hidden = !this.hasVideo;
+    this.cameraButton.textContent = t(this.cameraOff ? "call.camOff" : "call.camOn");
+    this.cameraButton.setAttribute("aria-pressed", String(this.cameraOff));
+    this.hangupButton.textContent = t("call.hangup");
+    this.renderQuality();
+  }
+
+  /** The connection quality in words, from getStats(): round trip, loss, direct or relay. */
+  renderQuality() {
+    const s = this.stats;
+    if (!s || this.mediaState !== "connected" || s.rttMs == null) {
+      this.quality.hidden = true;
+      return;
+    }
+    const loss = s.packetsReceived + s.packetsLost > 0 ? (100 * s.packetsLost) / (s.packetsReceived + s.packetsLost) : 0;
+    const level = s.rttMs > 400 || loss > 5 ? "bad" : s.rttMs > 200 || loss > 2 ? "fair" : "good";
+    this.quality.hidden = false;
+    this.quality.dataset.level = level;
+    this.quality.textContent = `${t("call.quality." + level)} · ${t(s.relay ? "call.relay" : "call.direct")}`;
+    this.quality.title = t("call.qualityDetail", { rtt: s.rttMs, loss: loss.toFixed(1) });
   }
 
   tick() {
@@ -97,30 +225,34 @@ export class CallView extends EventTarget {
   async sampleStats() {
     if (!this.peer?.pc) return;
     const stats = await readStats(this.peer.pc);
-    // Tests and support staff read these: proof that the other side's video arrives.
-    this.container.dataset.framesDecoded = String(stats.framesDecoded);
-    this.container.dataset.relay = String(stats.relay);
-    if (this.relay !== stats.relay) {
-      this.relay = stats.relay;
-      this.renderLine();
-    }
+    if (!this.call) return;
+    this.stats = stats;
+    // Tests and support staff read these: proof that the other side's media arrives.
+    const data = this.container.dataset;
+    data.framesDecoded = String(stats.framesDecoded);
+    data.audioSamples = String(stats.audioSamples);
+    data.relay = String(stats.relay);
+    this.renderQuality();
   }
 
-  toggle(kind, button) {
-    const off = button.getAttribute("aria-pressed") !== "true";
-    button.setAttribute("aria-pressed", String(off));
-    this.peer?.setTrackEnabled(kind, !off);
+  toggle(kind) {
+    if (kind === "audio") this.muted = !this.muted;
+    else this.cameraOff = !this.cameraOff;
+    this.peer?.setTrackEnabled(kind, kind === "audio" ? !this.muted : !this.cameraOff);
+    this.render();
   }
 
   async hangup() {
     if (!this.call) return;
+    const id = this.call.id;
     this.hangupButton.disabled = true;
     try {
-      const { call } = await api("POST", `/api/calls/${encodeURIComponent(this.call.id)}/hangup`);
+      // The reply goes through update(): when call.updated (ended) came first, it is old news.
+      const { call } = await api("POST", `/api/calls/${encodeURIComponent(id)}/hangup`);
       this.update(call);
     } catch {
       // Over HTTP it failed (e.g. the network); the socket may still carry it.
-      this.socket.send({ type: "call.hangup", call_id: this.call.id });
+      this.socket.send({ type: "call.hangup", call_id: id });
     } finally {
       this.hangupButton.disabled = false;
     }
@@ -128,21 +260,20 @@ export class CallView extends EventTarget {
 
   /** Tear down media and hide the view; fires "ended" with the final call. */
   finish(call) {
-    if (!this.peer) return;
-    clearInterval(this.timer);
-    clearInterval(this.statsTimer);
-    this.peer.close();
+    for (const timer of this.timers) clearInterval(timer);
+    this.timers = [];
+    this.peer?.close();
     this.peer = null;
     for (const track of this.stream?.getTracks() ?? []) track.stop();
+    this.stream = null;
     this.remote.srcObject = null;
     this.self.srcObject = null;
     this.container.hidden = true;
+    document.body.classList.remove("in-call");
     this.connectedAtMs = null;
-    for (const b of [this.muteButton, this.cameraButton]) b.setAttribute("aria-pressed", "false");
     this.clock.textContent = "00:00";
-    const ended = this.call;
     this.call = null;
-    this.dispatchEvent(new CustomEvent("ended", { detail: { ...ended, ...call } }));
+    this.dispatchEvent(new CustomEvent("ended", { detail: call }));
   }
 
   get active() {

@@ -1,11 +1,12 @@
 // The counsellor's page: pick a language, request an interpreter, talk.
-import { CallView } from "./callview.js";
+import { CallView, isNewerCall } from "./callview.js";
 import { $, fill, h } from "./dom.js";
 import { formatClock, formatEta, languageName, locale, nativeName, onLocaleChange, t } from "./i18n.js";
 import { api, mediaErrorKey, openMedia } from "./protocol.js";
 import { errorText, notify, startPage } from "./shell.js";
 
 const TERMINAL = new Set(["cancelled", "expired", "failed"]);
+const WAITING = new Set(["queued", "offering"]);
 const POLL_MS = 10000;
 const REQUEST_KEY = "tolk.request";
 
@@ -20,11 +21,15 @@ let languages = [];
 let request = null; // the current request object, as the server sent it
 let stream = null; // camera + microphone while a request or call runs
 let statusView = { key: "counsellor.idle", params: {}, tone: "" };
-let joining = false;
+let startingCall = null; // the id of the call being joined
+let notAccepted = false; // an offer of the current request was declined or ran out
+let requestedAt = null; // performance.now() of the click, for the time to the first frame
+let retry = null; // {tag, audioOnly}: request again once the stalled call has ended
 const finished = new Set(); // request ids that ended here: late news about them is ignored
+const calls = new Map(); // the newest state the server told of each call, by id
 
-const { socket } = await startPage();
-const callView = new CallView($("#call"), socket);
+const { me, socket } = await startPage();
+const callView = new CallView($("#call"), socket, { role: "counsellor" });
 
 function setStatus(key, params = {}, tone = "") {
   statusView = { key, params, tone };
@@ -32,7 +37,12 @@ function setStatus(key, params = {}, tone = "") {
 }
 
 function renderStatus() {
-  status.textContent = t(statusView.key, statusView.params);
+  const params = { ...statusView.params };
+  // Waiting time so far, counted from the request's creation on the server's clock.
+  if (request && WAITING.has(request.state)) {
+    params.waited = formatClock((socket.serverNow() - Date.parse(request.created_at)) / 1000);
+  }
+  status.textContent = t(statusView.key, params);
   status.dataset.tone = statusView.tone;
   status.dataset.state = statusView.key.split(".")[1];
 }
@@ -121,12 +131,13 @@ setInterval(() => {
 
 // ---- Requests -----------------------------------------------------------------------
 
-async function requestInterpreter(tag) {
-  if (request) return;
+async function requestInterpreter(tag, audioOnly = $("#audio-only").checked) {
+  if (request || callView.active) return;
+  requestedAt = performance.now();
   notify(noticeArea, "");
-  const audioOnly = $("#audio-only").checked;
+  notAccepted = false;
   const name = languageName(tag);
-  setStatus("counsellor.searching", { language: name });
+  setStatus("counsellor.starting", { language: name });
   showRequesting(true);
   // Camera first: a refused permission is told now, not after an interpreter accepted.
   try {
@@ -150,25 +161,38 @@ async function requestInterpreter(tag) {
   }
 }
 
+/** True when `next` may replace the request on screen: the same request, and not older
+ * (the socket's news and HTTP replies arrive in any order; a view never goes back). */
+function isNewerRequest(next, shown) {
+  if (!shown) return true;
+  if (next.id !== shown.id || TERMINAL.has(shown.state)) return false;
+  if (shown.state === "accepted" && !TERMINAL.has(next.state)) return next.state === "accepted";
+  return Date.parse(next.updated_at) >= Date.parse(shown.updated_at);
+}
+
 function onRequest(next) {
-  if (finished.has(next.id) || (request && next.id !== request.id)) return;
+  if (!next || finished.has(next.id) || !isNewerRequest(next, request)) return;
+  const previous = request;
   request = next;
   sessionStorage.setItem(REQUEST_KEY, next.id);
+  // Back to asking after offers went out: someone declined or let it ring out.
+  if (previous?.state === "offering" && WAITING.has(next.state) && next.updated_at !== previous.updated_at) notAccepted = true;
   const language = languageName(next.language);
   switch (next.state) {
     case "queued": {
       const params = { language, position: next.queue_position, eta: formatEta(next.eta_s) };
-      let key = "counsellor.searching";
+      let key = notAccepted ? "counsellor.notAccepted" : "counsellor.searching";
       if (nobodyOnline(next.language)) key = "counsellor.queuedNobody";
+      else if (next.queue_position && notAccepted) key = "counsellor.notAcceptedQueued";
       else if (next.queue_position) key = next.eta_s != null ? "counsellor.queued" : "counsellor.queuedNoEta";
       setStatus(key, params, "warn");
       break;
     }
     case "offering":
-      setStatus("counsellor.searching", { language });
+      setStatus(notAccepted ? "counsellor.notAccepted" : "counsellor.searching", { language });
       break;
     case "accepted":
-      if (next.call_id && !callView.active && !joining) joinCall(next);
+      if (next.call_id) joinCall(next.call_id);
       break;
     default:
       if (TERMINAL.has(next.state)) finishRequest(next);
@@ -194,6 +218,7 @@ function finishRequest(final) {
 function reset() {
   if (request) finished.add(request.id);
   request = null;
+  notAccepted = false;
   sessionStorage.removeItem(REQUEST_KEY);
   stopMedia();
   showRequesting(false);
@@ -209,20 +234,31 @@ function stopMedia() {
 function showRequesting(on) {
   actions.hidden = !on;
   chooser.hidden = on;
-  if (!on) search.focus();
+  if (on) $("#cancel").focus();
+  else if (!callView.active) search.focus();
 }
 
-$("#cancel").addEventListener("click", async () => {
+async function cancelRequest() {
   if (!request) {
-    reset();
+    if (!callView.active) reset();
     return;
   }
+  const shown = request;
   try {
-    const id = request.id;
-    await api("DELETE", `/api/requests/${encodeURIComponent(id)}`);
-    finishRequest({ ...request, state: "cancelled" });
+    const answer = await api("DELETE", `/api/requests/${encodeURIComponent(shown.id)}`);
+    onRequest(answer?.request ?? { ...shown, state: "cancelled", updated_at: new Date(socket.serverNow()).toISOString() });
   } catch (err) {
-    notify(noticeArea, errorText(err), "bad");
+    // Too late: an interpreter took it meanwhile, and the call is on its way.
+    if (err.status !== 409) notify(noticeArea, errorText(err), "bad");
+  }
+}
+
+$("#cancel").addEventListener("click", cancelRequest);
+document.addEventListener("keydown", (event) => {
+  // Esc stops a search (not a call: hanging up takes a deliberate click).
+  if (event.key === "Escape" && request && WAITING.has(request.state) && !callView.active) {
+    event.preventDefault();
+    cancelRequest();
   }
 });
 
@@ -230,34 +266,58 @@ socket.on("request.updated", (msg) => onRequest(msg.request));
 
 // ---- The call -----------------------------------------------------------------------
 
-async function joinCall(req) {
-  joining = true;
+/** Keep the newest state of a call; false when `call` is older than what we know. */
+function remember(call) {
+  const known = calls.get(call.id);
+  if (known && !isNewerCall(call, known)) return false;
+  calls.set(call.id, known ? { ...known, ...call } : call);
+  return true;
+}
+
+async function joinCall(callId) {
+  if (callView.active || startingCall === callId || calls.get(callId)?.state === "ended") return;
+  startingCall = callId;
   actions.hidden = true;
-  setStatus("counsellor.connecting", { language: languageName(req.language) });
+  const language = languageName(request?.language ?? calls.get(callId)?.language ?? "");
+  setStatus("counsellor.connecting", { language });
   try {
-    if (!stream) stream = await openMedia({ audioOnly: Boolean(req.preferences?.audio_only) });
-    const call = await fetchCall(req);
+    if (!calls.has(callId)) remember((await api("GET", `/api/calls/${encodeURIComponent(callId)}`)).call);
+    const call = calls.get(callId);
     if (call.state === "ended") {
       reset();
       return;
     }
-    await callView.start(call, stream);
-    if (call.state === "connected") onCall(call);
+    if (!stream) stream = await openMedia({ audioOnly: Boolean(call.audio_only) });
+    const view = callView.start(call, stream, { since: requestedAt });
+    // News that came while the view was starting (connected, or even ended) applies now.
+    callView.update(calls.get(callId));
+    await view;
+    onCall(calls.get(callId) ?? call);
   } catch (err) {
-    notify(noticeArea, err instanceof DOMException ? t(mediaErrorKey(err)) : errorText(err), "bad");
+    // A call that ended while it was being joined has been reported by its "ended" event.
+    if (calls.get(callId)?.state !== "ended") {
+      notify(noticeArea, err instanceof DOMException ? t(mediaErrorKey(err)) : errorText(err), "bad");
+    }
   } finally {
-    joining = false;
+    if (startingCall === callId) startingCall = null;
   }
 }
 
-async function fetchCall(req) {
-  return (await api("GET", `/api/calls/${encodeURIComponent(req.call_id)}`)).call;
-}
-
 function onCall(call) {
-  if (!callView.active || call.id !== callView.call.id) return;
-  callView.update(call);
-  if (call.state === "connected") setStatus("counsellor.connected", { language: languageName(call.language) }, "ok");
+  if (!remember(call)) return;
+  const known = calls.get(call.id);
+  if (callView.active && callView.call.id === call.id) {
+    callView.update(known);
+    if (known.state === "connected") setStatus("counsellor.connected", { language: languageName(known.language) }, "ok");
+    return;
+  }
+  // A live call of ours that the page does not show yet: the server is the truth (a
+  // reload, another tab's request, or news that overtook the request's own).
+  const ours = known.counsellor?.id === me.id;
+  if (ours && known.state !== "ended" && (!request || request.id === known.request_id)) {
+    request ??= { id: known.request_id, language: known.language, state: "accepted", call_id: known.id, updated_at: known.created_at, created_at: known.created_at };
+    joinCall(known.id);
+  }
 }
 
 socket.on("call.updated", (msg) => onCall(msg.call));
@@ -268,6 +328,24 @@ callView.addEventListener("ended", (e) => {
   reset();
   const [message, tone] = endedMessage(call);
   notify(noticeArea, message, tone);
+  if (retry) {
+    const { tag, audioOnly } = retry;
+    retry = null;
+    requestInterpreter(tag, audioOnly);
+  }
+});
+
+// "Neu anfordern" on a call that did not connect: end it, then ask again.
+callView.addEventListener("retry", () => {
+  const call = callView.call;
+  if (!call) return;
+  retry = { tag: call.language, audioOnly: Boolean(call.audio_only) };
+  callView.hangup();
+});
+
+window.addEventListener("beforeunload", (event) => {
+  // Leaving mid-call (closing the tab, a reload, a link) asks first.
+  if (callView.active) event.preventDefault();
 });
 
 /** What the counsellor is told when a call ends, by its end_reason. */
@@ -295,7 +373,6 @@ socket.on("hello", async () => {
         sessionStorage.removeItem(REQUEST_KEY);
         return;
       }
-      request = current;
       showRequesting(true);
     }
     onRequest(current);
@@ -308,6 +385,10 @@ onLocaleChange(() => {
   renderLanguages();
   renderStatus();
 });
+
+setInterval(() => {
+  if (request && WAITING.has(request.state)) renderStatus();
+}, 1000);
 
 renderStatus();
 await loadLanguages();

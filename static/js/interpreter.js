@@ -1,9 +1,9 @@
 // The interpreter's page: status switch, incoming offers that ring, the call, wrap-up.
-import { CallView } from "./callview.js";
+import { CallView, isNewerCall } from "./callview.js";
 import { $, fill, h } from "./dom.js";
 import { languageName, onLocaleChange, plural, t } from "./i18n.js";
 import { api, mediaErrorKey, openMedia } from "./protocol.js";
-import { askNotificationPermission, notifyIfHidden, ring, unlockAudio } from "./ring.js";
+import { askNotificationPermission, notifyIfHidden, ring, unlockAudio, watchSound } from "./ring.js";
 import { errorText, notify, startPage } from "./shell.js";
 
 const status = $("#status");
@@ -21,11 +21,20 @@ let countdown = null;
 let accepting = false;
 let today = null; // {calls, talk_s} from the server
 let profileLoaded = false; // the switch stays disabled until we know the current status
-let presenceChanges = 0; // a profile read that started before a status change is stale
+let presenceChanges = 0; // counts status news and changes: a reply older than one is stale
+let startingCall = null; // the id of the call being joined
+const calls = new Map(); // the newest state the server told of each call, by id
+const organizations = new Map(); // request id -> the organisation's name, from its offer
 
-const { socket } = await startPage();
-const callView = new CallView($("#call"), socket);
+const { me, socket } = await startPage();
+const callView = new CallView($("#call"), socket, { role: "interpreter" });
 document.addEventListener("click", unlockAudio, { once: true });
+$("#enable-sound").addEventListener("click", () => {
+  unlockAudio();
+  askNotificationPermission();
+});
+// The prompt stays until the browser lets the page ring (a click anywhere also does it).
+watchSound((allowed) => ($("#sound").hidden = allowed));
 
 // ---- Status ---------------------------------------------------------------------------
 
@@ -33,18 +42,20 @@ function renderStatus() {
   const current = profile?.status ?? "offline";
   for (const input of document.querySelectorAll('input[name="presence"]')) {
     input.checked = input.value === current;
-    input.disabled = !profileLoaded || current === "busy";
+    input.disabled = !profileLoaded || current === "busy" || callView.active;
   }
   let text = t("status." + current);
   if (current === "available") text += " – " + t("interpreter.waiting");
   if (current === "away" || current === "offline") text += " – " + t("interpreter.awayText");
   if (current === "busy") text += " – " + t("interpreter.inCall");
+  if (current === "wrap_up") text += " – " + t("interpreter.wrapupShort");
   if (!offer && !callView.active) {
     status.textContent = text;
     status.dataset.tone = current === "available" ? "ok" : "warn";
   }
   status.dataset.presence = current;
   wrapup.hidden = current !== "wrap_up" || callView.active;
+  home.hidden = callView.active;
   fill(
     $("#my-languages"),
     (profile?.languages ?? []).map((lang) => h("li", { lang: lang.tag }, languageName(lang.tag))),
@@ -56,7 +67,7 @@ async function loadProfile() {
   const changes = presenceChanges;
   try {
     const loaded = (await api("GET", "/api/interpreters/me")).interpreter;
-    // A status set while this read was under way is newer than the one it brings.
+    // A status told or set while this read was under way is newer than the one it brings.
     profile = changes === presenceChanges || !profile ? loaded : { ...loaded, status: profile.status };
   } catch (err) {
     notify(noticeArea, err.status === 404 ? t("interpreter.noProfile") : errorText(err), "bad");
@@ -67,11 +78,12 @@ async function loadProfile() {
 }
 
 async function setPresence(value) {
-  presenceChanges += 1;
+  const changes = ++presenceChanges;
   if (value === "available") askNotificationPermission();
   try {
     const answer = await api("PUT", "/api/interpreters/me/status", { status: value });
-    profile = answer?.interpreter ?? { ...profile, status: value };
+    // presence.updated may have come first (our own change, or a newer one): keep it.
+    if (changes === presenceChanges) profile = answer?.interpreter ?? { ...profile, status: value };
     notify(noticeArea, "");
   } catch (err) {
     notify(noticeArea, err.code === "in_call" ? t("interpreter.inCall") : errorText(err), "bad");
@@ -84,20 +96,28 @@ for (const input of document.querySelectorAll('input[name="presence"]')) {
 }
 $("#ready").addEventListener("click", () => setPresence("available"));
 socket.on("presence.updated", (msg) => {
-  if (msg.status && profile) {
-    profile.status = msg.status;
-    renderStatus();
-  }
+  if (!msg.status) return;
+  presenceChanges += 1;
+  profile = { ...profile, status: msg.status };
+  if (msg.reason === "missed_offers") notify(noticeArea, t("interpreter.setAway"), "bad");
+  renderStatus();
 });
 
 // ---- Offers ---------------------------------------------------------------------------
 
+function offerText(next) {
+  const text = t("interpreter.offerText", { language: languageName(next.language), organization: orgName(next.organization) });
+  return next.preferences?.audio_only ? `${text} · ${t("interpreter.audioOnly")}` : text;
+}
+
 function showOffer(next) {
-  if (callView.active || offer?.id === next.id) return;
+  if (callView.active || startingCall || offer?.id === next.id) return;
   offer = next;
+  organizations.set(next.request_id, orgName(next.organization));
   const language = languageName(next.language);
-  $("#offer-text").textContent = t("interpreter.offerText", { language, organization: orgName(next.organization) });
+  $("#offer-text").textContent = offerText(next);
   offerBox.hidden = false;
+  offerBox.dataset.audioOnly = String(Boolean(next.preferences?.audio_only));
   status.textContent = t("interpreter.notify", { language });
   stopRing();
   stopRing = ring();
@@ -120,7 +140,7 @@ function tickOffer() {
   if (!offer) return;
   const left = secondsLeft();
   $("#offer-remaining").textContent = t("interpreter.remaining", { s: left });
-  if (left <= 0) clearOffer("interpreter.expiredOffer");
+  if (left <= 0 && !accepting) clearOffer("interpreter.expiredOffer");
 }
 
 function clearOffer(messageKey) {
@@ -136,7 +156,7 @@ function clearOffer(messageKey) {
 
 socket.on("offer", (msg) => showOffer(msg.offer));
 socket.on("offer.revoked", (msg) => {
-  if (offer?.id !== msg.offer_id) return;
+  if (offer?.id !== msg.offer_id || accepting) return;
   const key = { taken: "interpreter.taken", expired: "interpreter.expiredOffer" }[msg.reason] ?? "interpreter.revoked";
   clearOffer(key);
 });
@@ -149,7 +169,7 @@ $("#accept").addEventListener("click", async () => {
   let stream;
   try {
     // Camera first: accepting without working media would leave the counsellor waiting.
-    stream = await openMedia();
+    stream = await openMedia({ audioOnly: Boolean(current.preferences?.audio_only) });
   } catch (err) {
     accepting = false;
     notify(noticeArea, t(mediaErrorKey(err)), "bad");
@@ -157,11 +177,14 @@ $("#accept").addEventListener("click", async () => {
   }
   try {
     const { call } = await api("POST", `/api/offers/${encodeURIComponent(current.id)}/accept`);
+    accepting = false;
     clearOffer();
-    await startCall(call, stream);
+    remember(call);
+    await joinCall(call.id, stream);
   } catch (err) {
     for (const track of stream.getTracks()) track.stop();
     const key = { offer_taken: "interpreter.taken", offer_expired: "interpreter.expiredOffer", offer_revoked: "interpreter.revoked" }[err.code];
+    accepting = false;
     clearOffer();
     notify(noticeArea, key ? t(key) : errorText(err), "bad");
   } finally {
@@ -182,41 +205,81 @@ $("#decline").addEventListener("click", async () => {
 
 // ---- The call -------------------------------------------------------------------------
 
-async function startCall(call, stream) {
-  sessionStorage.setItem(CALL_KEY, call.id);
-  home.hidden = true;
-  wrapup.hidden = true;
-  profile = { ...profile, status: "busy" };
-  status.textContent = t("call.with", { name: call.counsellor?.display_name ?? "" });
-  status.dataset.tone = "ok";
-  await callView.start(call, stream);
-  if (call.state !== "connecting") callView.update(call);
+/** Keep the newest state of a call; false when `call` is older than what we know. */
+function remember(call) {
+  const known = calls.get(call.id);
+  if (known && !isNewerCall(call, known)) return false;
+  calls.set(call.id, known ? { ...known, ...call } : call);
+  return true;
+}
+
+async function joinCall(callId, stream = null) {
+  if (callView.active || startingCall === callId || calls.get(callId)?.state === "ended") {
+    for (const track of stream?.getTracks() ?? []) track.stop();
+    return;
+  }
+  startingCall = callId;
+  try {
+    if (!calls.has(callId)) remember((await api("GET", `/api/calls/${encodeURIComponent(callId)}`)).call);
+    const call = calls.get(callId);
+    if (call.state === "ended") {
+      for (const track of stream?.getTracks() ?? []) track.stop();
+      sessionStorage.removeItem(CALL_KEY);
+      return;
+    }
+    stream ??= await openMedia({ audioOnly: Boolean(call.audio_only) });
+    sessionStorage.setItem(CALL_KEY, call.id);
+    if (offer) clearOffer();
+    const view = callView.start(call, stream, { organization: organizations.get(call.request_id) ?? "" });
+    renderStatus();
+    status.textContent = t("call.with", { name: call.counsellor?.display_name ?? "" });
+    status.dataset.tone = "ok";
+    // News that came while the view was starting (connected, or even ended) applies now.
+    callView.update(calls.get(callId));
+    await view;
+  } catch (err) {
+    if (calls.get(callId)?.state !== "ended") {
+      notify(noticeArea, err instanceof DOMException ? t(mediaErrorKey(err)) : errorText(err), "bad");
+    }
+  } finally {
+    if (startingCall === callId) startingCall = null;
+  }
 }
 
 socket.on("call.updated", (msg) => {
-  if (callView.active && msg.call.id === callView.call.id) callView.update(msg.call);
+  if (!remember(msg.call)) return;
+  const known = calls.get(msg.call.id);
+  if (callView.active && known.id === callView.call.id) {
+    callView.update(known);
+    return;
+  }
+  // A live call of ours not on screen (a reload, a reconnect, or news ahead of the accept's
+  // reply, which then joins it itself): the server is the truth.
+  if (known.interpreter?.id === me.id && known.state !== "ended" && !accepting) joinCall(known.id);
 });
 
 callView.addEventListener("ended", (e) => {
   const call = e.detail;
   sessionStorage.removeItem(CALL_KEY);
-  home.hidden = false;
   const key = { lost: "call.lost", failed: "call.failed", shutdown: "call.shutdown" }[call.end_reason] ?? "call.ended";
   notify(noticeArea, t(key), key === "call.ended" ? "ok" : "bad");
-  profile = { ...profile, status: "wrap_up" };
   renderStatus();
   loadProfile();
-  $("#ready").focus();
+  if (!wrapup.hidden) $("#ready").focus();
 });
 
-// After a reconnect or reload: pick the call up again if it still runs.
+window.addEventListener("beforeunload", (event) => {
+  if (callView.active) event.preventDefault();
+});
+
+// After a reconnect or reload: pick the call up again if it still runs (the server also
+// sends call.updated for it; whichever comes first joins).
 socket.on("hello", async () => {
   const id = sessionStorage.getItem(CALL_KEY);
   if (!id || callView.active) return;
   try {
-    const { call } = await api("GET", `/api/calls/${encodeURIComponent(id)}`);
-    if (call.state === "ended") sessionStorage.removeItem(CALL_KEY);
-    else await startCall(call, await openMedia());
+    remember((await api("GET", `/api/calls/${encodeURIComponent(id)}`)).call);
+    await joinCall(id);
   } catch {
     sessionStorage.removeItem(CALL_KEY);
   }
@@ -244,9 +307,7 @@ function renderToday() {
 onLocaleChange(() => {
   renderStatus();
   renderToday();
-  if (offer) {
-    $("#offer-text").textContent = t("interpreter.offerText", { language: languageName(offer.language), organization: orgName(offer.organization) });
-  }
+  if (offer) $("#offer-text").textContent = offerText(offer);
 });
 
 await loadProfile();

@@ -431,7 +431,7 @@ export class CallPeer extends EventTarget {
 
 /** Totals of the inbound video and audio and the selected candidate pair of a connection. */
 export async function readStats(pc) {
-  const out = { framesDecoded: 0, framesPerSecond: 0, audioBytes: 0, packetsLost: 0, packetsReceived: 0, rttMs: null, relay: false };
+  const out = { framesDecoded: 0, framesPerSecond: 0, audioBytes: 0, audioSamples: 0, packetsLost: 0, packetsReceived: 0, rttMs: null, relay: false };
   if (!pc) return out;
   const report = await pc.getStats();
   let pairId = null;
@@ -444,7 +444,11 @@ export async function readStats(pc) {
       out.packetsLost += s.packetsLost ?? 0;
       out.packetsReceived += s.packetsReceived ?? 0;
     }
-    if (s.type === "inbound-rtp" && s.kind === "audio") out.audioBytes += s.bytesReceived ?? 0;
+    if (s.type === "inbound-rtp" && s.kind === "audio") {
+      out.audioBytes += s.bytesReceived ?? 0;
+      // Samples really decoded: concealment fills gaps with made-up audio.
+      out.audioSamples += (s.totalSamplesReceived ?? 0) - (s.concealedSamples ?? 0);
+    }
     if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
   });
   if (!pairId) report.forEach((s) => s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && (pairId = s.id));

@@ -9,6 +9,13 @@ export function unlockAudio() {
   if (context.state === "suspended") context.resume();
 }
 
+/** Whether the browser lets the page ring now; `onChange(allowed)` hears when that changes. */
+export function watchSound(onChange) {
+  context ??= new AudioContext();
+  context.addEventListener("statechange", () => onChange(context.state === "running"));
+  onChange(context.state === "running");
+}
+
 /** Ring until the returned function is called: two tones, on 1 s, off 2 s. */
 export function ring() {
   unlockAudio();

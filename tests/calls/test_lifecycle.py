@@ -179,6 +179,20 @@ class TestHangup:
         resp = await client.get(f"/api/calls/{call.id}")
         assert (await resp.json())["call"]["counsellor"]["id"] == call.counsellor_id
 
+    async def test_counsellor_sees_who_interprets_and_for_which_agency(self, client, factory):
+        """The call names the interpreter and the agency they work for."""
+        interpreter = await factory.interpreter(
+            display_name="Olena K.", agency="Sprachmittler e.V."
+        )
+        call = await factory.call(interpreter=interpreter)
+        await factory.login(await _user(factory, call.counsellor_id))
+        view = (await (await client.get(f"/api/calls/{call.id}")).json())["call"]
+        assert view["interpreter"] == {
+            "id": interpreter.id,
+            "display_name": "Olena K.",
+            "agency": "Sprachmittler e.V.",
+        }
+
 
 class TestSweep:
     async def test_rejoin_within_grace_keeps_the_call(self, client, factory, clock):

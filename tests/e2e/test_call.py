@@ -158,7 +158,7 @@ class TestSocketCut:
         expect(interpreter.locator("#wrapup")).to_be_visible()
         interpreter.get_by_role("button", name="Jetzt bereit").click()
         expect(interpreter.locator("#status")).to_have_attribute("data-presence", "available")
-        interpreter.get_by_label("Abgemeldet").check()
+        interpreter.get_by_label("Nicht im Dienst").check()
         expect(interpreter.locator("#status")).to_have_attribute("data-presence", "offline")
 
 

@@ -31,6 +31,23 @@ class TestNegotiation:
             await counsellor.close()
             await interpreter.close()
 
+    async def test_audio_only_offer_is_answered_with_audio_only(self):
+        """A counsellor offers audio only; the interpreter, who has a camera too, answers
+        with audio alone, and each side hears the other."""
+        counsellor, interpreter = pair([], [], audio_only_counsellor=True)
+        try:
+            await counsellor.negotiator.offer()
+            await counsellor.wait_state("connected")
+            await interpreter.wait_state("connected")
+            await counsellor.sink.wait_for_frames("audio", count=5)
+            await interpreter.sink.wait_for_frames("audio", count=5)
+            answer = interpreter.sent[0]["description"]
+            assert answer["type"] == "answer"
+            assert "m=video" not in answer["sdp"]
+        finally:
+            await counsellor.close()
+            await interpreter.close()
+
     async def test_glare_is_resolved_by_the_roles(self):
         """Both offer at once: the impolite side ignores the other offer, the polite side
         gives up its own and answers from a fresh connection; the call connects."""

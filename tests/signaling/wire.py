@@ -16,7 +16,12 @@ class Side:
     """One peer: its negotiator, what it decoded, and the states it went through."""
 
     def __init__(
-        self, name: str, polite: bool, ice_servers: list[dict[str, Any]], relay_only: bool
+        self,
+        name: str,
+        polite: bool,
+        ice_servers: list[dict[str, Any]],
+        relay_only: bool,
+        audio_only: bool = False,
     ):
         self.name = name
         self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
@@ -29,7 +34,9 @@ class Side:
             polite=polite,
             ice_servers=ice_servers,
             send=self._send,
-            tracks=lambda: [PatternVideoTrack(PATTERN), ToneAudioTrack()],
+            tracks=lambda: (
+                [ToneAudioTrack()] if audio_only else [PatternVideoTrack(PATTERN), ToneAudioTrack()]
+            ),
             relay_only=relay_only,
             on_state=self._state,
             on_track=self.sink.add,
@@ -72,13 +79,14 @@ def pair(
     ice_b: list[dict[str, Any]],
     relay_only: bool = False,
     start: bool = True,
+    audio_only_counsellor: bool = False,
 ) -> tuple[Side, Side]:
     """An impolite side (the counsellor) and a polite side (the interpreter), wired.
 
     With start=False the signals wait in the inboxes until both sides' `start()`: a test
     can then make both sides offer before either hears the other (deterministic glare).
     """
-    impolite = Side("counsellor", False, ice_a, relay_only)
+    impolite = Side("counsellor", False, ice_a, relay_only, audio_only_counsellor)
     polite = Side("interpreter", True, ice_b, relay_only)
     impolite.other, polite.other = polite, impolite
     if start:

@@ -1,0 +1,157 @@
+"""A counsellor's and an interpreter's whole day in one tab each: many calls in a row
+without a reload, mixing video, audio only, a declined offer, an offer that rings out, a
+request cancelled while queued, and either side hanging up first."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.e2e.conftest import PASSWORD, TOLK, TolkServer
+
+pytestmark = pytest.mark.browser
+
+CONNECT_TIMEOUT_MS = 30_000
+OFFER_TIMEOUT_S = 3
+MEASUREMENTS = Path(__file__).resolve().parents[2] / "bench" / "out" / "call_setup.json"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TolkServer]:
+    """A server of this module's own: offers ring out after a few seconds, not twenty."""
+    if not TOLK.exists():
+        pytest.skip("the tolk console script is not installed in this environment")
+    srv = TolkServer(tmp_path_factory.mktemp("tolk-day"))
+    srv.env["TOLK_OFFER_TIMEOUT_S"] = str(OFFER_TIMEOUT_S)
+    srv.env["TOLK_ICE_HOST_ADDRESSES"] = '["127.0.0.1"]'
+    seeded = srv.run("seed-demo")
+    assert seeded.returncode == 0, seeded.stderr
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+def call_box(page: Any) -> Any:
+    return page.locator("#call")
+
+
+def media_count(page: Any, what: str) -> int:
+    return int(call_box(page).get_attribute(f"data-{what}") or 0)
+
+
+def wait_for_media(page: Any, what: str = "frames-decoded", more_than: int = 0) -> int:
+    """Wait until the call's inbound counter (`frames-decoded` or `audio-samples`) grows."""
+    key = "".join(w.capitalize() if i else w for i, w in enumerate(what.split("-")))
+    page.wait_for_function(
+        "([key, n]) => Number(document.querySelector('#call').dataset[key]) > n",
+        arg=[key, more_than],
+        timeout=CONNECT_TIMEOUT_MS,
+    )
+    return media_count(page, what)
+
+
+def media_flows(page: Any, audio_only: bool = False) -> None:
+    """Media of the other side arrives and keeps arriving (audio only: audio)."""
+    what = "audio-samples" if audio_only else "frames-decoded"
+    first = wait_for_media(page, what)
+    wait_for_media(page, what, first + (4800 if audio_only else 5))
+
+
+def request_language(counsellor: Any, query: str, tag: str, audio_only: bool = False) -> None:
+    audio = counsellor.get_by_label("Nur Ton (ohne Kamera)")
+    if audio.is_checked() != audio_only:
+        audio.set_checked(audio_only)
+    search = counsellor.get_by_role("searchbox", name="Sprache suchen")
+    expect(search).to_be_visible()
+    search.fill(query)
+    expect(counsellor.locator("#languages button").first).to_have_attribute("data-tag", tag)
+    search.press("Enter")
+
+
+def in_call(page: Any) -> None:
+    expect(call_box(page)).to_be_visible(timeout=15_000)
+    expect(call_box(page)).to_have_attribute("data-media", "connected", timeout=CONNECT_TIMEOUT_MS)
+
+
+def call_over(page: Any) -> None:
+    expect(call_box(page)).to_be_hidden(timeout=15_000)
+
+
+def ready_again(interpreter: Any) -> None:
+    """After a call: the wrap-up card, then "Jetzt bereit" makes the interpreter available."""
+    expect(interpreter.locator("#wrapup")).to_be_visible(timeout=15_000)
+    interpreter.get_by_role("button", name="Jetzt bereit").click()
+    expect(interpreter.locator("#status")).to_have_attribute("data-presence", "available")
+
+
+def become_available(interpreter: Any) -> None:
+    expect(interpreter.locator("#conn")).to_have_attribute("data-state", "open")
+    interpreter.get_by_label("Verfügbar").check()
+    expect(interpreter.locator("#status")).to_have_attribute("data-presence", "available")
+
+
+def start_sim(server: TolkServer, username: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 (our own console script)
+        [
+            str(TOLK),
+            "sim-interpreter",
+            *("--url", server.url, "--username", username, "--password", PASSWORD),
+        ],
+        env=server.env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop_sim(sim: subprocess.Popen[bytes]) -> None:
+    sim.terminate()
+    try:
+        sim.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        sim.kill()
+        sim.wait(timeout=5)
+
+
+class TestSimulatedInterpreterDay:
+    @pytest.mark.timeout(300)
+    def test_many_calls_in_one_tab(self, open_page: Any, server: TolkServer) -> None:
+        """Five calls in a row to aiortc interpreters, video and audio only, no reload."""
+        sims = [start_sim(server, name) for name in ("dmytro", "layla")]
+        setup_ms: list[float] = []
+        try:
+            counsellor = open_page("berater.sozialamt", "/counsellor")
+            for tag in ("uk", "ar"):
+                expect(counsellor.locator(f'#languages button[data-tag="{tag}"]')).to_contain_text(
+                    "jetzt verfügbar", timeout=20_000
+                )
+            plan = [("Ukr", "uk", False), ("Arab", "ar", False), ("Ukr", "uk", True)]
+            plan += [("ar", "ar", False), ("uk", "uk", False)]
+            for query, tag, audio_only in plan:
+                request_language(counsellor, query, tag, audio_only)
+                in_call(counsellor)
+                media_flows(counsellor, audio_only)
+                if not audio_only:
+                    box = call_box(counsellor)
+                    expect(box).to_have_attribute("data-setup-ms", re.compile(r"\d+"))
+                    setup_ms.append(float(box.get_attribute("data-setup-ms") or 0))
+                else:
+                    expect(counsellor.locator(".remote-placeholder")).to_be_visible()
+                counsellor.get_by_role("button", name="Auflegen").click()
+                call_over(counsellor)
+                expect(counsellor.locator("#notice")).to_contain_text("beendet")
+        finally:
+            for sim in sims:
+                stop_sim(sim)
+        assert all(ms > 0 for ms in setup_ms), setup_ms
+        MEASUREMENTS.parent.mkdir(exist_ok=True)
+        MEASUREMENTS.write_text(
+            json.dumps({"click_to_first_frame_ms": setup_ms, "p50": statistics.median(setup_ms)})
+        )
