@@ -137,7 +137,7 @@ async def update_tariff(request: web.Request, body: TariffPatch) -> web.Response
         "valid_from",
     ):
         if required in changes and changes[required] is None:
-            raise InvalidInput(f"{required}: may not be null", field=required)
+            raise InvalidInput(f"{required} may not be null", field=required)
     async with request.app[DATABASE].write() as session:
         tariff = await tariffs.update_tariff(
             session, request.match_info["tariff_id"], changes, body.languages
@@ -216,11 +216,7 @@ def _usage_filter(request: web.Request, query: UsageQuery) -> UsageFilter:
     check_period(start, end)
     language = query.language
     if language is not None:
-        try:
-            language = normalize_tag(language)
-        except InvalidInput as exc:
-            exc.details["field"] = "language"
-            raise
+        language = normalize_tag(language, "language")
     return UsageFilter(start, end, query.organization, language, query.interpreter)
 
 

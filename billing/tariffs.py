@@ -9,9 +9,10 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from accounts.errors import UnknownOrganization
 from accounts.models import Organization
 from billing.models import Tariff
-from infra.errors import InvalidInput, NotFound
+from infra.errors import NotFound
 from interpreters.languages import normalize_tag
 
 
@@ -58,17 +59,13 @@ def language_group(tags: list[str] | None) -> str | None:
         return None
     normalised: set[str] = set()
     for index, tag in enumerate(tags):
-        try:
-            normalised.add(normalize_tag(tag))
-        except InvalidInput as exc:
-            exc.details["field"] = f"languages.{index}"
-            raise
+        normalised.add(normalize_tag(tag, f"languages.{index}"))
     return " ".join(sorted(normalised))
 
 
 async def _check_organization(session: AsyncSession, organization_id: str | None) -> None:
     if organization_id is not None and await session.get(Organization, organization_id) is None:
-        raise InvalidInput("organization_id: no such organisation", field="organization_id")
+        raise UnknownOrganization(field="organization_id")
 
 
 async def list_tariffs(session: AsyncSession, organization_id: str | None = None) -> list[Tariff]:

@@ -7,6 +7,9 @@ class UnknownLanguage(InvalidInput):
     code = "unknown_language"
     default_message = "No interpreter in the roster speaks this language."
 
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, field="language")
+
 
 class UnknownSpecialization(InvalidInput):
     code = "unknown_specialization"

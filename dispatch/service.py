@@ -65,7 +65,7 @@ from infra.config import Settings
 from infra.db import Database, conflict_insert, instance_from_row, run_on
 from infra.errors import Conflict
 from infra.ids import new_id
-from interpreters.languages import normalize_tag
+from interpreters.languages import UnregisteredLanguageTag, normalize_tag
 from interpreters.models import (
     Interpreter,
     InterpreterLanguage,
@@ -330,7 +330,11 @@ def open_request(
     of offers, or queued when nobody is free; 422 when nobody in the roster serves the
     language. The hot path: run whole by `Database.write_sync`; `announce_opened` tells.
     """
-    tag = normalize_tag(language)
+    try:
+        tag = normalize_tag(language, "language")
+    except UnregisteredLanguageTag:
+        # Well-formed but no language at all: certainly nobody in the roster speaks it.
+        raise UnknownLanguage(f"No interpreter in the roster speaks {language!r}.") from None
     if wishes.specialization and (
         conn.execute(
             select(col(Specialization.name)).where(
@@ -387,7 +391,7 @@ def open_request(
         # Nobody to offer it to: the request goes into the queue, if anyone in the roster
         # can serve it at all (asked only now: a wave proves it on the hot path).
         if not cands.serving_ranks(conn, tag):
-            raise UnknownLanguage(f"No interpreter in the roster speaks {tag!r}.", field="language")
+            raise UnknownLanguage(f"No interpreter in the roster speaks {tag!r}.")
         _insert_request(conn, req)
     elif not offers:
         # Every candidate was taken by another request meanwhile (PostgreSQL).

@@ -23,9 +23,26 @@ class TolkError(Exception):
 
 
 class InvalidInput(TolkError):
+    """Input that fails validation. Its wire error always names what is wrong:
+    `fields: [{field, problem}]`, given whole, or one entry for `field` (default: the body)."""
+
     code = "invalid_input"
     status = 422
     default_message = "The request body is not valid."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        field: str = "body",
+        fields: list[dict[str, str]] | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(message, **details)
+        # Kept in `details`, which both the HTTP edge and the socket put on the wire.
+        self.details["fields"] = (
+            fields if fields is not None else [{"field": field, "problem": self.message}]
+        )
 
 
 class NotAuthenticated(TolkError):

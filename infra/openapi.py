@@ -138,6 +138,33 @@ _ERROR_SCHEMA = {
         }
     },
 }
+# A 422 names every bad field (infra.errors.InvalidInput); `rows` only for a CSV import.
+_INVALID_INPUT_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "fields"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "fields": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["field", "problem"],
+                        "properties": {
+                            "field": {"type": "string"},
+                            "problem": {"type": "string"},
+                        },
+                    },
+                },
+                "rows": {"type": "array", "items": {"type": "object"}},
+            },
+        }
+    },
+}
 _STATUS_TEXT = {
     400: "Bad input",
     401: "Not logged in",
@@ -205,13 +232,17 @@ def build_openapi(specs: list[RouteSpec], title: str, version: str) -> dict[str,
         if spec.body:
             statuses.add(415)
         for status in sorted(statuses):
+            error_schema = "InvalidInput" if status == 422 else "Error"
             operation["responses"][str(status)] = {
                 "description": _STATUS_TEXT.get(status, "Error"),
-                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+                "content": {
+                    "application/json": {"schema": {"$ref": f"#/components/schemas/{error_schema}"}}
+                },
             }
         paths.setdefault(path, {})[spec.method] = operation
     schemas = dict(defs.get("$defs", {}))
     schemas["Error"] = _ERROR_SCHEMA
+    schemas["InvalidInput"] = _INVALID_INPUT_SCHEMA
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},

@@ -20,16 +20,27 @@ STAFF_NAMES: dict[str, dict[str, str]] = {
 SUPPORTED_LOCALES = ("de", "en")
 
 
-class UnknownLanguageTag(InvalidInput):
+class InvalidLanguageTag(InvalidInput):
     code = "invalid_language"
     default_message = "That is not a valid language tag."
 
 
-def normalize_tag(tag: str) -> str:
-    """The normalised BCP 47 form (`UK` -> `uk`, `ukr` -> `uk`, `prs` -> `fa-AF`)."""
+class UnregisteredLanguageTag(InvalidLanguageTag):
+    """A tag of the right form that names no language in the registry (`zz`)."""
+
+
+def normalize_tag(tag: str, field: str = "language") -> str:
+    """The normalised BCP 47 form (`UK` -> `uk`, `ukr` -> `uk`, `prs` -> `fa-AF`); a 422
+    naming `field` for anything else."""
     raw = tag.strip().replace("_", "-")
-    if not raw or len(raw) > 35 or not langcodes.tag_is_valid(raw):
-        raise UnknownLanguageTag(f"{tag!r} is not a valid language tag.", tag=tag)
+    if not raw or len(raw) > 35:
+        raise InvalidLanguageTag(f"{tag!r} is not a language tag.", field=field)
+    if not langcodes.tag_is_valid(raw):
+        try:
+            langcodes.Language.get(raw)
+        except ValueError:  # langcodes' LanguageTagError: not even the form of a tag
+            raise InvalidLanguageTag(f"{tag!r} is not a language tag.", field=field) from None
+        raise UnregisteredLanguageTag(f"{tag!r} names no known language.", field=field)
     normalized: str = langcodes.standardize_tag(raw)
     return normalized
 

@@ -13,6 +13,7 @@ import io
 import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,6 +35,14 @@ UNUSABLE_PASSWORD = "!imported"  # noqa: S105 (not a password: a hash no passwor
 class InvalidRows(InvalidInput):
     code = "invalid_rows"
     default_message = "The file has rows that cannot be imported; nothing was written."
+
+    def __init__(self, message: str | None = None, *, rows: list[dict[str, Any]]) -> None:
+        # `fields` names the columns at fault, `rows` says where; a file that cannot be
+        # read at all is the body's fault.
+        fields = [
+            {"field": r["column"], "problem": f"row {r['row']}: {r['problem']}"} for r in rows
+        ]
+        super().__init__(message, fields=fields or None, rows=rows)
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,10 @@ class ProfileData:
 
 
 def normalize_languages(tags: Iterable[str]) -> tuple[str, ...]:
-    """Normalised, de-duplicated tags in their given order."""
+    """Normalised, de-duplicated tags in their given order (a bad one: 422 `languages.<i>`)."""
     seen: dict[str, None] = {}
-    for tag in tags:
-        seen[normalize_tag(tag)] = None
+    for index, tag in enumerate(tags):
+        seen[normalize_tag(tag, f"languages.{index}")] = None
     return tuple(seen)
 
 

@@ -69,7 +69,7 @@ class TestTariffAdmin:
         )
         assert resp.status == 422
         error = (await resp.json())["error"]
-        assert (error.get("field") or error["fields"][0]["field"]) == field
+        assert [f["field"] for f in error["fields"]] == [field]
 
     async def test_unknown_tariff_is_404(self, client, factory):
         """Editing a tariff that does not exist is 404."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from interpreters.languages import (
-    UnknownLanguageTag,
+    InvalidLanguageTag,
+    UnregisteredLanguageTag,
     display_name,
     normalize_tag,
     pick_locale,
@@ -37,8 +38,16 @@ class TestTags:
     @pytest.mark.parametrize("bad", ["", "xx", "123", "klingonisch-ist-keine-sprache", "a" * 40])
     def test_invalid_tags_are_refused(self, bad):
         """Something that is not a language tag is refused with a clear error."""
-        with pytest.raises(UnknownLanguageTag):
+        with pytest.raises(InvalidLanguageTag) as refused:
+            normalize_tag(bad, "languages.0")
+        assert refused.value.to_wire()["fields"][0]["field"] == "languages.0"
+
+    @pytest.mark.parametrize(("bad", "well_formed"), [("zz", True), ("xx-YY", True), ("!!", False)])
+    def test_a_tag_of_no_language_is_told_from_a_malformed_one(self, bad, well_formed):
+        """`zz` has the form of a tag but names no language; `!!` is no tag at all."""
+        with pytest.raises(InvalidLanguageTag) as refused:
             normalize_tag(bad)
+        assert isinstance(refused.value, UnregisteredLanguageTag) is well_formed
 
     def test_variant_rule(self):
         """ar is served by ar and ar-SY; ar-SY prefers ar-SY, falls back to ar, never ar-EG."""

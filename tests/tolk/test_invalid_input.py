@@ -1,0 +1,323 @@
+"""Every 422 of the HTTP API names its bad fields: `{"error": {"code", "message", "fields":
+[{field, problem}]}}`, with one of the codes the README lists."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accounts.models import Role
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+BAD_ROSTER = (
+    "username,display_name,email,languages,gender,specializations\n"
+    "nadia,Nadia Haddad,nadia@example.org,ar,female,,\n"
+    "kemal,Kemal Y,,!!,robot,,\n"
+)
+NEW_USER = {
+    "username": "neu.berater",
+    "password": "a sound passphrase 2026",
+    "display_name": "Neu",
+    "role": "counsellor",
+}
+TARIFF = {"name": "Stadt", "unit_s": 60, "price_per_unit_cents": 150, "valid_from": "2026-01-01"}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One way to get a 422: who asks, what, and the code and fields the answer names."""
+
+    role: Role | None
+    method: str
+    path: str
+    code: str
+    fields: tuple[str, ...]
+    json: Any = None
+    data: bytes | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+C, INT, F, A = Role.COUNSELLOR, Role.INTERPRETER, Role.FINANCE, Role.ADMIN
+CASES = {
+    # Requests
+    "request: malformed language": Case(
+        C, "POST", "/api/requests", "invalid_language", ("language",), {"language": "!!"}
+    ),
+    "request: a tag of no language": Case(
+        C, "POST", "/api/requests", "unknown_language", ("language",), {"language": "zz"}
+    ),
+    "request: a language nobody speaks": Case(
+        C, "POST", "/api/requests", "unknown_language", ("language",), {"language": "ti"}
+    ),
+    "request: no language": Case(C, "POST", "/api/requests", "invalid_input", ("language",), {}),
+    "request: a field that does not exist": Case(
+        C, "POST", "/api/requests", "invalid_input", ("colour",), {"language": "ar", "colour": 1}
+    ),
+    "request: unknown specialisation": Case(
+        C,
+        "POST",
+        "/api/requests",
+        "unknown_specialization",
+        ("preferences.specialization",),
+        {"language": "ar", "preferences": {"specialization": "astrology"}},
+    ),
+    "request: body not JSON": Case(
+        C, "POST", "/api/requests", "invalid_input", ("body",), data=b"{language"
+    ),
+    # The roster
+    "status: not a status": Case(
+        INT,
+        "PUT",
+        "/api/interpreters/me/status",
+        "invalid_input",
+        ("status",),
+        {"status": "asleep"},
+    ),
+    "languages: unknown locale": Case(
+        C, "GET", "/api/languages?locale=fr", "invalid_input", ("locale",)
+    ),
+    "profile: not an interpreter": Case(
+        A,
+        "PUT",
+        "/api/admin/interpreters/{counsellor}",
+        "not_an_interpreter",
+        ("user_id",),
+        {"languages": ["ar"]},
+    ),
+    "profile: malformed language": Case(
+        A,
+        "PUT",
+        "/api/admin/interpreters/{interpreter}",
+        "invalid_language",
+        ("languages.1",),
+        {"languages": ["ar", "!!"]},
+    ),
+    "profile: a tag of no language": Case(
+        A,
+        "PUT",
+        "/api/admin/interpreters/{interpreter}",
+        "invalid_language",
+        ("languages.0",),
+        {"languages": ["zz"]},
+    ),
+    "profile: unknown specialisation": Case(
+        A,
+        "PUT",
+        "/api/admin/interpreters/{interpreter}",
+        "unknown_specialization",
+        ("specializations",),
+        {"languages": ["ar"], "specializations": ["astrology"]},
+    ),
+    "interpreter list: malformed language": Case(
+        A, "GET", "/api/admin/interpreters?language=!!", "invalid_language", ("language",)
+    ),
+    "specialisation: bad name": Case(
+        A, "POST", "/api/admin/specializations", "invalid_input", ("name",), {"name": "a b"}
+    ),
+    "import: bad rows": Case(
+        A,
+        "POST",
+        "/api/admin/interpreters/import",
+        "invalid_rows",
+        ("languages", "gender"),
+        data=BAD_ROSTER.encode(),
+        headers={"Content-Type": "text/csv"},
+    ),
+    "import: missing columns": Case(
+        A,
+        "POST",
+        "/api/admin/interpreters/import",
+        "invalid_rows",
+        ("display_name", "email", "languages", "gender", "specializations"),
+        data=b"username\nnadia\n",
+        headers={"Content-Type": "text/csv"},
+    ),
+    "import: empty file": Case(
+        A,
+        "POST",
+        "/api/admin/interpreters/import",
+        "invalid_rows",
+        ("body",),
+        data=b"",
+        headers={"Content-Type": "text/csv"},
+    ),
+    "import: not UTF-8": Case(
+        A,
+        "POST",
+        "/api/admin/interpreters/import",
+        "invalid_rows",
+        ("body",),
+        data=b"username\n\xff\xfe\n",
+        headers={"Content-Type": "text/csv"},
+    ),
+    # Accounts
+    "user: weak password": Case(
+        A,
+        "POST",
+        "/api/admin/users",
+        "weak_password",
+        ("password",),
+        {**NEW_USER, "password": "kurz", "organization_id": "{organization}"},
+    ),
+    "user: unknown organisation": Case(
+        A,
+        "POST",
+        "/api/admin/users",
+        "unknown_organization",
+        ("organization_id",),
+        {**NEW_USER, "organization_id": "nope"},
+    ),
+    "user: bad role": Case(
+        A,
+        "POST",
+        "/api/admin/users",
+        "invalid_input",
+        ("role",),
+        {**NEW_USER, "role": "boss", "organization_id": "{organization}"},
+    ),
+    "user: weak new password": Case(
+        A,
+        "PATCH",
+        "/api/admin/users/{counsellor}",
+        "weak_password",
+        ("password",),
+        {"password": "kurz"},
+    ),
+    "organisation: no name": Case(
+        A, "POST", "/api/admin/organizations", "invalid_input", ("name",), {"name": ""}
+    ),
+    "token: no name": Case(
+        A, "POST", "/api/admin/tokens", "invalid_input", ("name",), {"user_id": "{counsellor}"}
+    ),
+    "login: no password": Case(
+        None, "POST", "/api/session", "invalid_input", ("password",), {"username": "x"}
+    ),
+    # Billing
+    "tariff: malformed language": Case(
+        A,
+        "POST",
+        "/api/admin/tariffs",
+        "invalid_language",
+        ("languages.0",),
+        {**TARIFF, "languages": ["!!"]},
+    ),
+    "tariff: unknown organisation": Case(
+        A,
+        "POST",
+        "/api/admin/tariffs",
+        "unknown_organization",
+        ("organization_id",),
+        {**TARIFF, "organization_id": "nope"},
+    ),
+    "tariff: negative price": Case(
+        A,
+        "POST",
+        "/api/admin/tariffs",
+        "invalid_input",
+        ("price_per_unit_cents",),
+        {**TARIFF, "price_per_unit_cents": -1},
+    ),
+    "tariff: name set to null": Case(
+        A, "PATCH", "/api/admin/tariffs/{tariff}", "invalid_input", ("name",), {"name": None}
+    ),
+    "usage: from is no date": Case(F, "GET", "/api/usage?from=gestern", "invalid_input", ("from",)),
+    "usage: timestamp without offset": Case(
+        F, "GET", "/api/usage?from=2026-01-01T08:00:00", "invalid_input", ("from",)
+    ),
+    "usage: to before from": Case(
+        F, "GET", "/api/usage?from=2026-02-01&to=2026-01-01", "invalid_input", ("to",)
+    ),
+    "usage: malformed language": Case(
+        F, "GET", "/api/usage?language=!!", "invalid_language", ("language",)
+    ),
+    "usage: unknown format": Case(F, "GET", "/api/usage?format=pdf", "invalid_input", ("format",)),
+    "summary: unknown grouping": Case(
+        F, "GET", "/api/usage/summary?group_by=colour", "invalid_input", ("group_by",)
+    ),
+    # The pre-call check
+    "precall: no SDP": Case(C, "POST", "/api/precall", "invalid_input", ("sdp",), {}),
+    "precall: not an offer": Case(
+        C, "POST", "/api/precall", "invalid_input", ("sdp",), {"sdp": "v=0\r\nnot an offer at all"}
+    ),
+}
+
+
+def _fill(value: Any, ids: dict[str, str]) -> Any:
+    """The case's body or path with the ids of this test's world put in."""
+    if isinstance(value, str):
+        return value.format(**ids) if "{" in value else value
+    if isinstance(value, dict):
+        return {k: _fill(v, ids) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, ids) for v in value]
+    return value
+
+
+def readme_error_codes() -> set[str]:
+    """The codes listed in the README's table of 422 answers."""
+    text = README.read_text()
+    table = text[text.index("| 422 code |") :].split("\n\n", 1)[0]
+    return set(re.findall(r"^\| `([a-z_]+)` \|", table, re.MULTILINE))
+
+
+@pytest.mark.parametrize("name", CASES)
+async def test_every_422_names_its_fields(client, factory, name):
+    """The answer is 422 with a README code and `fields` naming exactly the bad fields."""
+    case = CASES[name]
+    organization = await factory.organization()
+    counsellor = await factory.user(Role.COUNSELLOR, organization=organization)
+    interpreter = await factory.interpreter(("ar",))
+    ids = {"organization": organization.id, "counsellor": counsellor.id}
+    ids["interpreter"] = interpreter.id
+    headers = {**case.headers, **factory.headers()}
+    if case.role is not None:
+        known = {Role.COUNSELLOR: counsellor, Role.INTERPRETER: interpreter}
+        asker = known.get(case.role) or await factory.user(case.role)
+        headers["Authorization"] = f"Bearer {await factory.token(asker)}"
+        if case.role is Role.ADMIN and "{tariff}" in case.path:
+            made = await client.post("/api/admin/tariffs", json=TARIFF, headers=headers)
+            assert made.status == 201, await made.text()
+            ids["tariff"] = (await made.json())["tariff"]["id"]
+    kwargs: dict[str, Any] = {"headers": headers}
+    if case.data is not None:
+        kwargs["data"] = case.data
+        kwargs["headers"].setdefault("Content-Type", "application/json")
+    elif case.json is not None:
+        kwargs["json"] = _fill(case.json, ids)
+    resp = await client.request(case.method, _fill(case.path, ids), **kwargs)
+    body = await resp.json()
+    assert resp.status == 422, body
+    error = body["error"]
+    assert error["code"] == case.code
+    assert error["code"] in readme_error_codes()
+    assert error["message"]
+    assert "field" not in error
+    named = [f["field"] for f in error["fields"]]
+    assert set(named) == set(case.fields), error
+    assert all(isinstance(f["problem"], str) and f["problem"] for f in error["fields"])
+    # Only keys the README documents: `rows` belongs to the CSV import.
+    documented = {"code", "message", "fields"} | (
+        {"rows"} if case.code == "invalid_rows" else set()
+    )
+    assert set(error) <= documented
+
+
+async def test_the_contract_promises_fields_on_every_422(client):
+    """In /api/openapi.json every 422 answer is the error whose `fields` are required."""
+    document = await (await client.get("/api/openapi.json")).json()
+    schema = document["components"]["schemas"]["InvalidInput"]
+    assert "fields" in schema["properties"]["error"]["required"]
+    answers = [
+        operation["responses"]["422"]
+        for methods in document["paths"].values()
+        for operation in methods.values()
+        if "422" in operation["responses"]
+    ]
+    assert len(answers) > 20
+    for answer in answers:
+        ref = answer["content"]["application/json"]["schema"]["$ref"]
+        assert ref == "#/components/schemas/InvalidInput"
