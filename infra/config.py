@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     scheme, host) are believed; from any other peer those headers are ignored."""
     timezone: str = "Europe/Berlin"
     metrics_token: SecretStr | None = None
+    metrics_networks: list[str] = Field(default_factory=lambda: ["127.0.0.0/8", "::1/128"])
+    """Clients in these networks read /metrics without the token: by default only this host."""
 
     # accounts
     session_idle_timeout_s: int = Field(default=8 * 3600, gt=0)
@@ -140,7 +142,7 @@ class Settings(BaseSettings):
             raise ValueError("use an origin such as https://tolk.example.org (no path)")
         return origin
 
-    @field_validator("trusted_proxies")
+    @field_validator("trusted_proxies", "metrics_networks")
     @classmethod
     def _addresses_or_networks(cls, value: list[str]) -> list[str]:
         for item in value:

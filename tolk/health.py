@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+from ipaddress import ip_address, ip_network
 from typing import Any
 
 from aiohttp import web
@@ -41,14 +42,32 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """Prometheus text format; with TOLK_METRICS_TOKEN set, only for that bearer token."""
-    token = request.app[SETTINGS].metrics_token
-    if token is not None:
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
-            return json_response(error_body("not_authenticated", "Metrics need a token."), 401)
+    """Prometheus text format, for clients in TOLK_METRICS_NETWORKS or with TOLK_METRICS_TOKEN."""
+    if not _may_read_metrics(request):
+        return json_response(
+            error_body("not_authenticated", "Metrics need the metrics token."), 401
+        )
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def _may_read_metrics(request: web.Request) -> bool:
+    # The figures name every route and how busy the service is: no business of the
+    # internet, so the default is this host only (request.remote is the client's address,
+    # also behind a trusted proxy).
+    settings = request.app[SETTINGS]
+    token = settings.metrics_token
+    if token is not None:
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if hmac.compare_digest(given.encode(), token.get_secret_value().encode()):
+            return True
+    try:
+        client = ip_address(request.remote or "")
+    except ValueError:
+        return False
+    if client.version == 6 and client.ipv4_mapped is not None:
+        client = client.ipv4_mapped
+    return any(client in ip_network(net) for net in settings.metrics_networks)
 
 
 @routes.get("/api/openapi.json")

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import orjson
+import pytest
+from pydantic import SecretStr
 
 from accounts.models import Role
+from infra.config import Settings
 from tests.factories import PASSWORD
 
 
@@ -99,3 +102,45 @@ class TestAuthenticateFirst:
         await factory.login(await factory.user(Role.COUNSELLOR))
         resp = await client.post("/api/admin/users", data=b"nonsense", headers=factory.headers())
         assert resp.status == 403
+
+
+OUTSIDE = {"X-Forwarded-For": "203.0.113.9"}
+
+
+class TestMetricsAccess:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        # The test client connects from 127.0.0.1, which is trusted to forward the address
+        # of a client elsewhere.
+        return settings.model_copy(
+            update={"trusted_proxies": ["127.0.0.0/8"], "metrics_token": SecretStr("m-token")}
+        )
+
+    async def test_only_this_host_reads_metrics_by_default(self, client):
+        """A client on another host gets 401 and no figures; this host reads them."""
+        resp = await client.get("/metrics", headers=OUTSIDE)
+        assert resp.status == 401
+        assert "tolk_http" not in await resp.text()
+        assert (await client.get("/metrics")).status == 200
+
+    async def test_the_metrics_token_opens_them_from_anywhere(self, client):
+        """With TOLK_METRICS_TOKEN, a scraper elsewhere reads them with the token only."""
+        wrong = await client.get("/metrics", headers={**OUTSIDE, "Authorization": "Bearer no"})
+        assert wrong.status == 401
+        resp = await client.get("/metrics", headers={**OUTSIDE, "Authorization": "Bearer m-token"})
+        assert resp.status == 200
+        assert "tolk_http_requests_total" in await resp.text()
+
+
+class TestMetricsNetworks:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(
+            update={"trusted_proxies": ["127.0.0.0/8"], "metrics_networks": ["10.0.0.0/8"]}
+        )
+
+    async def test_a_configured_network_reads_metrics_and_others_do_not(self, client):
+        """TOLK_METRICS_NETWORKS names who may scrape; this host is then no exception."""
+        assert (await client.get("/metrics", headers={"X-Forwarded-For": "10.1.2.3"})).status == 200
+        assert (await client.get("/metrics")).status == 401
+        assert (await client.get("/metrics", headers=OUTSIDE)).status == 401
