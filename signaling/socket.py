@@ -28,6 +28,7 @@ log = structlog.get_logger(__name__)
 
 MessageHandler = Callable[[web.Application, Connection, Any], Awaitable[None]]
 _RATE_STRIKES_BEFORE_CLOSE = 50
+_LINGER_S = 2.0
 
 
 async def _ping(app: web.Application, conn: Connection, msg: Ping) -> None:
@@ -63,12 +64,55 @@ class _Socket(web.WebSocketResponse):
     """
 
     session: Coroutine[Any, Any, None] | None = None
+    _refusing: asyncio.BaseTransport | None = None
 
     def write_eof(self, data: bytes = b"") -> Coroutine[Any, Any, None]:
         # The session itself is the awaitable (one frame less per socket); it ends by
         # closing the socket, as the end of a WebSocketResponse does.
         session, self.session = self.session, None
         return session if session is not None else super().write_eof()
+
+    async def close(
+        self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
+    ) -> bool:
+        """Close; a frame over the limit is answered with 1009 that the client gets to read.
+
+        aiohttp sends the 1009 and closes the connection at once, while the client may
+        still be sending the rest of its frame: closing with unread bytes makes the kernel
+        answer with a reset, the client loses the close frame and reports 1006. So what
+        still arrives is read and dropped until the client closes the connection, as it
+        does once it has answered the close frame (or until `_LINGER_S` passes).
+        """
+        if code != WSCloseCode.MESSAGE_TOO_BIG:
+            return await super().close(code=code, message=message, drain=drain)
+        self._refusing = self._req.transport if self._req is not None else None
+        try:
+            closed = await super().close(code=code, message=message, drain=drain)
+        finally:
+            transport, self._refusing = self._refusing, None
+        self._close_code = code  # what was sent, not aiohttp's 1006 for its broken reader
+        if transport is not None:
+            await _linger(transport)
+        return closed
+
+    def _close_transport(self) -> None:
+        if self._refusing is None:
+            super()._close_transport()
+
+
+async def _linger(transport: asyncio.BaseTransport) -> None:
+    """Read and drop what still arrives until the client closes (or `_LINGER_S` passed)."""
+    # No half-close: a client that sees the end of our stream may stop before it has
+    # answered the close frame, and then reports 1006 itself.
+    if isinstance(transport, asyncio.ReadTransport) and not transport.is_reading():
+        transport.resume_reading()  # aiohttp drops what arrives after its reader failed
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + _LINGER_S
+    # No event tells this coroutine that the client has closed (aiohttp's reader is done):
+    # look every few milliseconds; only a refused oversized frame ever waits here.
+    while not transport.is_closing() and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    transport.close()
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -158,46 +202,68 @@ async def _receive(app: web.Application, conn: Connection, data: bytes | str) ->
         else:
             conn.send(replies.error("rate_limited", "Too many messages; slow down."))
         return
+    ref: str | None = None
+    kind: object = None
     try:
-        raw = jsonio.loads(data)
-    except ValueError:
-        conn.send(replies.error("invalid_json", "The frame is not JSON."))
-        return
-    if not isinstance(raw, dict):
-        conn.send(replies.error("invalid_message", "A message is a JSON object with a type."))
-        return
-    ref = raw.get("ref")
-    if not isinstance(ref, str):
-        ref = None
-    kind = raw.get("type")
-    call: Awaitable[None]
-    if kind == "signal" and (signal := _plain_signal(raw)) is not None:
-        call = relay_signal(app, conn, signal[0], signal[1], ref)
-    else:
-        if kind not in CLIENT_MESSAGE_TYPES:
-            conn.send(replies.error("unknown_type", f"Unknown message type {kind!r}.", ref))
+        parsed = _parse(app, conn, data)
+        if parsed is None:
             return
-        try:
-            msg = CLIENT_MESSAGE.validate_python(raw)
-        except ValidationError as exc:
-            problems = validation_problems(exc)
-            conn.send(
-                replies.error(
-                    "invalid_message",
-                    f"{problems[0]['field']}: {problems[0]['problem']}",
-                    ref,
-                    fields=problems,
-                )
-            )
-            return
-        call = HANDLERS[msg.type](app, conn, msg)
-    try:
+        call, kind, ref = parsed
         await call
     except TolkError as exc:
         conn.send(replies.error(exc.code, exc.message, ref, **exc.details))
     except Exception:
-        log.exception("socket_handler_failed", type=kind)
+        # Every frame is answered, and one that breaks a handler never ends the socket.
+        log.exception("socket_handler_failed", type=kind if isinstance(kind, str) else None)
         conn.send(replies.error("internal_error", "Something went wrong on our side.", ref))
+
+
+def _parse(
+    app: web.Application, conn: Connection, data: bytes | str
+) -> tuple[Awaitable[None], str, str | None] | None:
+    """The handler call for a frame, with its type and ref; None when the frame was
+    answered with an error already."""
+    try:
+        raw = jsonio.loads(data)
+    except ValueError:
+        conn.send(replies.error("invalid_json", "The frame is not JSON."))
+        return None
+    if not isinstance(raw, dict):
+        conn.send(replies.error("invalid_message", "A message is a JSON object with a type."))
+        return None
+    ref = raw.get("ref")
+    if not isinstance(ref, str) or len(ref) > _REF_MAX:
+        ref = None
+    kind = raw.get("type")
+    if not isinstance(kind, str):
+        conn.send(
+            replies.error(
+                "invalid_message",
+                "type: a message type is a string",
+                ref,
+                fields=[{"field": "type", "problem": "a message type is a string"}],
+            )
+        )
+        return None
+    if kind == "signal" and (signal := _plain_signal(raw)) is not None:
+        return relay_signal(app, conn, signal[0], signal[1], ref), kind, ref
+    if kind not in CLIENT_MESSAGE_TYPES:
+        conn.send(replies.error("unknown_type", f"Unknown message type {kind[:64]!r}.", ref))
+        return None
+    try:
+        msg = CLIENT_MESSAGE.validate_python(raw)
+    except ValidationError as exc:
+        problems = validation_problems(exc)
+        conn.send(
+            replies.error(
+                "invalid_message",
+                f"{problems[0]['field']}: {problems[0]['problem']}",
+                ref,
+                fields=problems,
+            )
+        )
+        return None
+    return HANDLERS[msg.type](app, conn, msg), kind, ref
 
 
 def _plain_signal(raw: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:

@@ -94,6 +94,44 @@ class TestSocketMessages:
         assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED)
         assert ws.close_code == 1009
 
+    async def test_a_huge_frame_still_closes_with_1009_not_1006(self, factory):
+        """A 16 MiB frame is refused with 1009 that the client reads, although it is still
+        sending when the server refuses it (a reset would have lost the close frame)."""
+        user = await factory.user()
+        for _ in range(3):
+            ws = await factory.socket(await factory.token(user))
+            await ws.send_str('{"type":"ping","pad":"' + "x" * (16 * 1024 * 1024) + '"}')
+            msg = await ws.receive(timeout=5)
+            assert msg.type is WSMsgType.CLOSE
+            assert ws.close_code == 1009
+
+    async def test_a_type_that_is_no_string_gets_an_error_and_the_socket_stays(self, factory):
+        """`{"type": []}`, `{"type": {}}` and friends are answered, never a 1011 close."""
+        user = await factory.user()
+        ws = await factory.socket(await factory.token(user))
+        for kind in ([], {}, [["signal"]], {"a": 1}, 1, 1.5, True, None):
+            await ws.send_json({"type": kind, "ref": "r"})
+            reply = await ws.receive_json(timeout=5)
+            assert reply["type"] == "error", kind
+            assert reply["code"] == "invalid_message"
+            assert reply["ref"] == "r"
+            assert reply["fields"][0]["field"] == "type"
+        await ws.send_json({"type": "ping", "ref": "still"})
+        assert await ws.receive_json(timeout=5) == {"type": "pong", "ref": "still"}
+        await ws.close()
+        assert ws.close_code == 1000
+
+    async def test_a_long_ref_or_type_is_not_echoed_back_whole(self, factory):
+        """An error reply quotes at most a little of what the client sent."""
+        user = await factory.user()
+        ws = await factory.socket(await factory.token(user))
+        await ws.send_json({"type": "x" * 30_000, "ref": "y" * 30_000})
+        reply = await ws.receive_json(timeout=5)
+        assert reply["code"] == "unknown_type"
+        assert "ref" not in reply
+        assert len(reply["message"]) < 200
+        await ws.close()
+
     async def test_message_flood_is_rate_limited(self, factory, settings):
         """A client sending faster than the limit gets rate_limited errors."""
         user = await factory.user()
