@@ -108,9 +108,10 @@ async def _linger(transport: asyncio.BaseTransport) -> None:
         transport.resume_reading()  # aiohttp drops what arrives after its reader failed
     loop = asyncio.get_running_loop()
     deadline = loop.time() + _LINGER_S
-    # No event tells this coroutine that the client has closed (aiohttp's reader is done):
-    # look every few milliseconds; only a refused oversized frame ever waits here.
-    while not transport.is_closing() and loop.time() < deadline:
+    # Nothing can be awaited for the client's close (aiohttp's failed reader raises at
+    # once, and its protocol takes no callback): look every few milliseconds. Only a
+    # refused oversized frame ever waits here.
+    while not transport.is_closing() and loop.time() < deadline:  # noqa: ASYNC110 (above)
         await asyncio.sleep(0.02)
     transport.close()
 
