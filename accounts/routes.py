@@ -3,8 +3,11 @@ organisations and API tokens."""
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
+from sqlalchemy.exc import IntegrityError
 
 from accounts import service
 from accounts.access import SESSION_COOKIE, own_origin, require_user
@@ -100,8 +103,9 @@ async def me(request: web.Request) -> web.Response:
 
 
 class OrganizationBody(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    cost_center: str = Field(default="", max_length=64)
+    # Trimmed before anything else: the name is looked up as it is stored.
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    cost_center: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] = ""
 
 
 class OrganizationResponse(BaseModel):
@@ -123,12 +127,15 @@ class OrganizationList(BaseModel):
 )
 async def create_organization(request: web.Request, body: OrganizationBody) -> web.Response:
     await require_user(request, Role.ADMIN)
-    async with request.app[DATABASE].write() as session:
-        if await service.find_organization_by_name(session, body.name) is not None:
-            raise OrganizationExists(field="name")
-        org = await service.create_organization(
-            session, body.name, body.cost_center, request.app[CLOCK].now()
-        )
+    try:
+        async with request.app[DATABASE].write() as session:
+            if await service.find_organization_by_name(session, body.name) is not None:
+                raise OrganizationExists(field="name")
+            org = await service.create_organization(
+                session, body.name, body.cost_center, request.app[CLOCK].now()
+            )
+    except IntegrityError:  # the same name added at the same moment by another request
+        raise OrganizationExists(field="name") from None
     return json_response({"organization": _org_detail(org)}, status=201)
 
 

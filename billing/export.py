@@ -251,13 +251,15 @@ def parse_bound(text: str, zone: ZoneInfo, field: str) -> datetime:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), time(), zone).astimezone(UTC)
         moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise InvalidInput(f"{field}: the timestamp needs a Z or an offset", field=field)
+        return moment.astimezone(UTC)
     except ValueError:
         raise InvalidInput(
             f"{field}: give a date (2026-01-01) or an RFC 3339 timestamp", field=field
         ) from None
-    if moment.tzinfo is None:
-        raise InvalidInput(f"{field}: the timestamp needs a Z or an offset", field=field)
-    return moment.astimezone(UTC)
+    except OverflowError:  # in UTC it would fall before year 1 or after 9999
+        raise InvalidInput(f"{field}: outside the years 1 to 9999", field=field) from None
 
 
 def check_period(start: datetime | None, end: datetime | None) -> None:
