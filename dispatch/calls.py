@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import and_, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -226,6 +226,16 @@ async def live_presence(
         .where(col(CallPresence.seen_at) > fresh_after)
     )
     return list(rows.all())
+
+
+async def count_live_calls(session: AsyncSession) -> dict[str, int]:
+    """Calls not ended, by state, in the whole service (for the metrics)."""
+    rows = await session.exec(
+        select(Call.state, func.count())
+        .where(col(Call.state) != CallState.ENDED)
+        .group_by(col(Call.state))
+    )
+    return {str(state): count for state, count in rows}
 
 
 # --- media and connection --------------------------------------------------------------

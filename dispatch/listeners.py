@@ -14,6 +14,7 @@ from dispatch.news import News
 from dispatch.service import offer_queued_to, tell_queues_of
 from dispatch.sweeper import sweep
 from infra.appkeys import BUS, CLOCK, DATABASE, SETTINGS
+from infra.metrics import METRICS
 from interpreters.events import presence_changed
 from interpreters.models import Presence
 
@@ -49,6 +50,7 @@ async def sweep_app(app: web.Application) -> None:
             app[SETTINGS],
             app[CLOCK].now(),
             announce=functools.partial(presence_changed, app),
+            metrics=app[METRICS],
         )
     except Exception:
         log.exception("sweep_failed")

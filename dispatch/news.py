@@ -13,6 +13,7 @@ from typing import Any
 import structlog
 
 from infra.bus import Bus, publish_json, user_channel
+from infra.metrics import Figure, FigureKind, Metrics
 from interpreters.models import Presence
 
 log = structlog.get_logger(__name__)
@@ -37,6 +38,8 @@ class News:
     """Messages for users' sockets, in the order they were decided."""
 
     items: list[tuple[str, Any]] = field(default_factory=list)
+    figures: list[Figure] = field(default_factory=list)
+    """What the transaction did, counted in the metrics once it committed."""
 
     def tell(self, user_id: str, message: Any) -> None:
         """Queue a message for every socket of a user."""
@@ -46,11 +49,22 @@ class News:
         """Note that dispatch moved an interpreter's status (auto-away, end of wrap-up)."""
         self.items.append((interpreter_id, _PresenceChange(status, reason)))
 
+    def count(self, kind: FigureKind, label: str, value: float = 1) -> None:
+        """Note a figure for the metrics (an outcome, a wait)."""
+        if value:
+            self.figures.append((kind, label, value))
+
     def extend(self, other: News) -> None:
         """Append another batch of news."""
         self.items.extend(other.items)
+        self.figures.extend(other.figures)
 
-    async def publish(self, bus: Bus, announce: PresenceAnnouncer | None = None) -> None:
+    async def publish(
+        self,
+        bus: Bus,
+        announce: PresenceAnnouncer | None = None,
+        metrics: Metrics | None = None,
+    ) -> None:
         """Send everything; a bus hiccup loses news, never state (clients re-read on connect).
 
         Presence changes go to `announce` when given (the roster's announcement, which
@@ -69,3 +83,6 @@ class News:
             except Exception:
                 log.exception("publish_failed", user_id=user_id)
         self.items.clear()
+        if metrics is not None:
+            metrics.record(self.figures)
+        self.figures.clear()

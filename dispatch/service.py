@@ -242,6 +242,7 @@ def _tell_offers(
         news.tell(
             interpreter_id, offer_message(offer_view(offer_id, expires_at, req, organization))
         )
+    news.count("offer", "sent", len(offers))
     log.info("wave_sent", request_id=req.id, language=req.language, offers=len(offers))
 
 
@@ -446,7 +447,9 @@ async def cancel_request(
     if not moved:
         raise NotCancellable(f"The request is {req.state!s}; it cannot be cancelled.")
     news = News()
+    news.count("request", "cancelled")
     revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, "cancelled", now)
+    news.count("offer", "revoked", len(revoked))
     for offer_id, interpreter_id in revoked:
         news.tell(interpreter_id, revoked_message(offer_id, "cancelled"))
     news.tell(req.counsellor_id, request_message(await current_view(session, req)))
@@ -555,8 +558,12 @@ async def accept_offer(
         # "One live call per interpreter": the database refuses a second one.
         raise InCallAlready() from None
     news = News()
+    news.count("request", "accepted")
+    news.count("offer", "accepted")
+    news.count("accept_wait", req.language, max((now - req.created_at).total_seconds(), 1e-9))
     news.presence_changed(interpreter_id, Presence.BUSY, "call")
     revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, "taken", now)
+    news.count("offer", "revoked", len(revoked))
     for other_id, other_interpreter in revoked:
         news.tell(other_interpreter, revoked_message(other_id, "taken"))
     await record_wait(session, req.language, (now - req.created_at).total_seconds())
@@ -597,6 +604,7 @@ async def decline_offer(
         .execution_options(synchronize_session=False)
     )
     log.info("offer_declined", offer_id=offer.id, request_id=req.id)
+    news.count("offer", "declined")
     if req.state == RequestState.OFFERING and not await _has_pending(session, req.id):
         await send_next_wave(session, req, now, settings, news)
     news.extend(await offer_queued_to(session, interpreter_id, now, settings))

@@ -34,6 +34,7 @@ from dispatch.views import request_message, revoked_message
 from infra.bus import Bus
 from infra.config import Settings
 from infra.db import Database
+from infra.metrics import Metrics
 from interpreters.models import Interpreter, Presence
 from interpreters.presence import transition
 
@@ -68,6 +69,8 @@ async def _expire_request(
         updated_at=now,
     )
     revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, "expired", now)
+    news.count("request", "expired")
+    news.count("offer", "revoked", len(revoked))
     for offer_id, interpreter_id in revoked:
         news.tell(interpreter_id, revoked_message(offer_id, "expired"))
     news.tell(req.counsellor_id, request_message(await current_view(session, req)))
@@ -91,6 +94,7 @@ async def _end_wave(
     if req is None:
         return news
     missed = await close_pending_offers(session, req.id, OfferState.EXPIRED, "expired", now)
+    news.count("offer", "expired", len(missed))
     for offer_id, interpreter_id in missed:
         news.tell(interpreter_id, revoked_message(offer_id, "expired"))
     for interpreter_id in sorted({i for _, i in missed}):
@@ -185,6 +189,7 @@ async def sweep(
     settings: Settings,
     now: datetime,
     announce: PresenceAnnouncer | None = None,
+    metrics: Metrics | None = None,
 ) -> int:
     """Apply every deadline due at `now`; returns how many rows were looked at.
 
@@ -230,7 +235,7 @@ async def sweep(
     handled = 0
     for step, ids in work:
         for row_id in ids:
-            handled += await _apply(db, bus, step, row_id, now, settings, announce)
+            handled += await _apply(db, bus, metrics, step, row_id, now, settings, announce)
     # Wrap-up ends after the request work, so a freed interpreter takes the oldest request.
     wrap_ups = await _due(
         db,
@@ -241,13 +246,16 @@ async def sweep(
         .limit(BATCH),
     )
     for interpreter_id in wrap_ups:
-        handled += await _apply(db, bus, _end_wrap_up, interpreter_id, now, settings, announce)
+        handled += await _apply(
+            db, bus, metrics, _end_wrap_up, interpreter_id, now, settings, announce
+        )
     return handled
 
 
 async def _apply(
     db: Database,
     bus: Bus,
+    metrics: Metrics | None,
     step: Step,
     row_id: str,
     now: datetime,
@@ -261,5 +269,5 @@ async def _apply(
     except Exception:
         log.exception("sweep_step_failed", step=step.__name__, row_id=row_id)
         return 0
-    await news.publish(bus, announce)
+    await news.publish(bus, announce, metrics)
     return 1

@@ -84,6 +84,8 @@ def role_channel(role: str) -> str:
 class _HandlerRegistry:
     def __init__(self) -> None:
         self._handlers: dict[str, list[Subscription]] = defaultdict(list)
+        self.reconnects = 0
+        """Times the connection to the broker was lost (read by the metrics)."""
 
     def _deliver(self, channel: str, payload: bytes) -> None:
         for sub in tuple(self._handlers.get(channel, ())):
@@ -174,6 +176,8 @@ class RedisBus(_HandlerRegistry):
             except asyncio.CancelledError:
                 raise
             except (redis.exceptions.ConnectionError, OSError):
+                if backoff == 0.1:  # the first failure since the connection last worked
+                    self.reconnects += 1
                 log.warning("redis_bus_reconnecting", backoff_s=backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)

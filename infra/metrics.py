@@ -1,41 +1,132 @@
-"""Prometheus metrics, kept in one registry per app (no process-wide singletons)."""
+"""Prometheus metrics, kept in one registry per app (no process-wide singletons).
+
+Counters and histograms count what this instance did (sum them over instances);
+`tolk_calls_live` is read from the database at each scrape, so every instance reports
+the same whole-service figure (take the max over instances).
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from aiohttp import web
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+)
 
 from infra.http import Handler
 
+FigureKind = Literal["request", "offer", "accept_wait"]
+Figure = tuple[FigureKind, str, float]
+"""What a committed transaction did, for the metrics: (kind, label, value)."""
+
+# Seconds: a request is usually taken within the first wave (20 s); the queue waits 5 min.
+_WAIT_BUCKETS = (1, 2, 5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600)
+# Seconds from accepting to both browsers reporting media: ~0.3-0.5 s on a LAN, more via TURN.
+_SETUP_BUCKETS = (0.25, 0.5, 0.75, 1, 1.5, 2, 3, 5, 8, 13, 20, 45)
+
 
 class Metrics:
-    """The counters and histograms Tolk exports at /metrics."""
+    """The counters, gauges and histograms Tolk exports at /metrics."""
 
     def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+        self.registry = registry = CollectorRegistry()
+        # The process figures (CPU, memory, open files, GC) that the default registry has.
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+            registry.register(collector)
+        self.before_scrape: list[Callable[[], Awaitable[None]]] = []
+        """Read figures that are cheaper to ask for at scrape time than to keep current."""
         self.http_requests = Counter(
             "tolk_http_requests",
             "HTTP requests by route and status",
             ["method", "route", "status"],
-            registry=self.registry,
+            registry=registry,
         )
         self.http_seconds = Histogram(
-            "tolk_http_request_seconds",
-            "HTTP request time by route",
-            ["route"],
-            registry=self.registry,
+            "tolk_http_request_seconds", "HTTP request time by route", ["route"], registry=registry
         )
         self.sockets = Gauge(
-            "tolk_sockets_open", "Open sockets on this instance", registry=self.registry
+            "tolk_sockets_open",
+            "Open sockets on this instance by role",
+            ["role"],
+            registry=registry,
         )
         self.socket_messages = Counter(
-            "tolk_socket_messages",
-            "Client socket messages by type",
-            ["type"],
-            registry=self.registry,
+            "tolk_socket_messages", "Client socket messages by type", ["type"], registry=registry
         )
+        self.relay_messages = Counter(
+            "tolk_relay_messages",
+            "Signals between call participants by result (relayed: passed on or held for an "
+            "absent peer; refused: not a participant)",
+            ["result"],
+            registry=registry,
+        )
+        self.requests = Counter(
+            "tolk_requests",
+            "Interpreter requests that ended, by outcome (accepted, cancelled, expired)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.offers = Counter(
+            "tolk_offers",
+            "Offers sent and decided, by outcome (sent, accepted, declined, expired, revoked)",
+            ["outcome"],
+            registry=registry,
+        )
+        self.time_to_accept = Histogram(
+            "tolk_time_to_accept_seconds",
+            "From a request to its acceptance by an interpreter, by language",
+            ["language"],
+            buckets=_WAIT_BUCKETS,
+            registry=registry,
+        )
+        self.call_setup = Histogram(
+            "tolk_call_setup_seconds",
+            "From accepting to both sides reporting connected media",
+            buckets=_SETUP_BUCKETS,
+            registry=registry,
+        )
+        self.calls_live = Gauge(
+            "tolk_calls_live",
+            "Calls not ended, by state, in the whole service (read from the database)",
+            ["state"],
+            registry=registry,
+        )
+        self.bus_reconnects = Counter(
+            "tolk_bus_reconnects",
+            "Times this instance lost its Redis connection and started reconnecting",
+            registry=registry,
+        )
+        self._bus_reconnects_seen = 0
+
+    def record(self, figures: list[Figure]) -> None:
+        """Count what a committed transaction did."""
+        for kind, label, value in figures:
+            if kind == "request":
+                self.requests.labels(label).inc(value)
+            elif kind == "offer":
+                self.offers.labels(label).inc(value)
+            else:
+                self.time_to_accept.labels(label).observe(value)
+
+    def bus_reconnected(self, total: int) -> None:
+        """Catch the counter up with the bus's own count of lost connections."""
+        if total > self._bus_reconnects_seen:
+            self.bus_reconnects.inc(total - self._bus_reconnects_seen)
+            self._bus_reconnects_seen = total
+
+    async def refresh(self) -> None:
+        """Run the scrape-time readers."""
+        for read in self.before_scrape:
+            await read()
 
 
 METRICS = web.AppKey("metrics", Metrics)

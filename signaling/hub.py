@@ -395,6 +395,10 @@ class Hub:
             if not entry.users:
                 del self._locks[key]
 
+    def sockets_by_role(self) -> dict[str, int]:
+        """How many sockets of each role this instance holds."""
+        return {role: len(conns) for role, conns in self._by_role.items()}
+
     async def attach(self, conn: Connection) -> None:
         """Start delivering the user's (and the user's role's) bus news to this socket."""
         user_id = conn.user_id

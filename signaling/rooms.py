@@ -35,6 +35,7 @@ from infra.bus import Bus, Subscription, publish_json, user_channel
 from infra.clock import Clock
 from infra.config import Settings
 from infra.db import Database
+from infra.metrics import METRICS
 from signaling import replies
 from signaling.hub import Connection
 from signaling.ice import ice_servers_for
@@ -487,7 +488,9 @@ async def relay_signal(
 ) -> None:
     """A validated `signal`'s fields: checked against the rooms this socket joined, then
     relayed (the socket's fast path calls this without building a `Signal`)."""
+    relayed = app[METRICS].relay_messages
     if call_id not in conn.calls:
+        relayed.labels("refused").inc()
         conn.send(
             replies.error(
                 "forbidden", "Only the call's participants may signal, after call.join.", ref
@@ -495,6 +498,7 @@ async def relay_signal(
         )
         return
     await app[ROOMS].relay(conn, call_id, data)
+    relayed.labels("relayed").inc()
 
 
 async def handle_media(app: web.Application, conn: Connection, msg: CallMedia) -> None:
@@ -506,6 +510,9 @@ async def handle_media(app: web.Application, conn: Connection, msg: CallMedia) -
         view = await load_call_view(session, call) if changed else None
     if view is not None:
         log.info("call_connected", call_id=call.id)
+        if call.connected_at is not None:
+            setup = (call.connected_at - call.created_at).total_seconds()
+            app[METRICS].call_setup.observe(max(setup, 0.0))
         await publish_call(app, view)
 
 

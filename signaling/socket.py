@@ -17,6 +17,7 @@ from infra import jsonio
 from infra.appkeys import CLOCK, SETTINGS
 from infra.errors import TolkError
 from infra.http import error_body, json_response, validation_problems
+from infra.metrics import METRICS
 from signaling import replies
 from signaling.hub import CLOSE_RATE_LIMITED, Connection, Hub
 from signaling.keys import HUB
@@ -236,6 +237,8 @@ def _parse(
     if not isinstance(ref, str) or len(ref) > _REF_MAX:
         ref = None
     kind = raw.get("type")
+    known = isinstance(kind, str) and kind in HANDLERS
+    app[METRICS].socket_messages.labels(kind if known else "other").inc()
     if not isinstance(kind, str):
         conn.send(
             replies.error(

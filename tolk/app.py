@@ -13,14 +13,17 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from accounts.access import IDENTITY_CACHE, IdentityCache, authorize
 from accounts.keys import LOGIN_THROTTLE
+from accounts.models import Role
 from accounts.routes import api as accounts_api
 from accounts.throttle import LoginThrottle
 from billing.routes import api as billing_api
 from billing.usage import record_usage
 from dispatch.call_routes import api as calls_api
 from dispatch.call_routes import sweep_calls
+from dispatch.calls import count_live_calls
 from dispatch.hooks import CALL_ENDED_HOOKS
 from dispatch.listeners import offer_queued_on_presence, sweep_app
+from dispatch.models import CallState
 from dispatch.queue import queue_figures
 from dispatch.routes import api as dispatch_api
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
@@ -135,6 +138,7 @@ def create_app(
             app[DATABASE], bus, lambda: app[QUEUE_FIGURES], app[CLOCK]
         )
         hub.on_connect.append(send_current_state(app))
+        app[METRICS].before_scrape.append(functools.partial(_read_live_figures, app))
         yield
         await broadcaster.close()
         await close_all_sockets(app)
@@ -183,6 +187,19 @@ def create_app(
     app.router.add_get("/ws", websocket)
     add_pages(app)
     return app
+
+
+async def _read_live_figures(app: web.Application) -> None:
+    """The gauges read at scrape time: sockets per role, live calls, bus reconnects."""
+    metrics = app[METRICS]
+    by_role = app[HUB].sockets_by_role()
+    for role in Role:
+        metrics.sockets.labels(role.value).set(by_role.get(role.value, 0))
+    async with app[DATABASE].read() as session:
+        live = await count_live_calls(session)
+    for state in (CallState.CONNECTING, CallState.CONNECTED):
+        metrics.calls_live.labels(state.value).set(live.get(state.value, 0))
+    metrics.bus_reconnected(getattr(app[BUS], "reconnects", 0))
 
 
 async def checkpoint_database(app: web.Application) -> None:

@@ -47,7 +47,9 @@ async def metrics(request: web.Request) -> web.Response:
         return json_response(
             error_body("not_authenticated", "Metrics need the metrics token."), 401
         )
-    body = generate_latest(request.app[METRICS].registry)
+    figures = request.app[METRICS]
+    await figures.refresh()
+    body = generate_latest(figures.registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
