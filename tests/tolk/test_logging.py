@@ -87,7 +87,7 @@ class TestServerLog:
                 async with http.ws_connect(server.url + "/ws") as ws:
                     assert (await ws.receive_json())["type"] == "hello"
                 # The scheduler has run its jobs several times by now (every 200 ms).
-                async with http.get(server.url + "/metrics") as resp:
+                async with http.get(server.url + "/healthz") as resp:
                     assert resp.status == 200
         finally:
             server.stop()
