@@ -97,6 +97,8 @@ class Settings(BaseSettings):
 
     # pre-call check (the server's aiortc echo peers)
     precall_max_peers: int = Field(default=4, ge=0)
+    precall_counsellor_slots: int = Field(default=2, ge=0)
+    """Echo peers only counsellors may use; interpreters and admins share the rest."""
     """Echo peers at once on one instance; each costs about a quarter of a core."""
     precall_max_s: int = Field(default=60, gt=0)
     """An echo peer is closed this long after it was opened."""

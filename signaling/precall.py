@@ -4,7 +4,8 @@ counsellor can test camera, microphone and network before a call.
 
 Each echo peer costs about a quarter of a core, so an instance runs at most
 `precall_max_peers` at once and closes each after `precall_max_s`; one user has at most
-one (a new check replaces the old).
+one (a new check replaces the old); `precall_counsellor_slots` of them are for counsellors
+only.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class EchoPeer:
 
     id: str
     user_id: str
+    counsellor: bool
     pc: RTCPeerConnection
     started: float
     max_s: float
@@ -61,24 +63,37 @@ class EchoPeer:
 class EchoPeers:
     """The echo peers of this instance."""
 
-    def __init__(self, limit: int, max_s: float) -> None:
+    def __init__(self, limit: int, max_s: float, counsellor_slots: int = 0) -> None:
         self.limit = limit
         self.max_s = max_s
+        # Interpreters and admins share what counsellors do not have to themselves: a
+        # counsellor about to take a call is never kept out by others' checks.
+        self.others_limit = max(0, limit - counsellor_slots)
         self._peers: dict[str, EchoPeer] = {}
 
     def __len__(self) -> int:
         return len(self._peers)
 
     async def open(
-        self, user_id: str, offer_sdp: str, ice_servers: list[dict[str, Any]]
+        self,
+        user_id: str,
+        offer_sdp: str,
+        ice_servers: list[dict[str, Any]],
+        *,
+        counsellor: bool,
     ) -> tuple[EchoPeer, str]:
         """Answer a browser's offer with an echo of its own tracks; returns the answer SDP."""
-        for peer in [p for p in self._peers.values() if p.user_id == user_id]:
-            await self.close(peer.id)
-        if len(self._peers) >= self.limit:
+        # Closing awaits, so a check of the same user may have started meanwhile: repeat
+        # until none is left. From there to the insertion nothing awaits, so concurrent
+        # checks count each other.
+        while mine := [p for p in self._peers.values() if p.user_id == user_id]:
+            for peer in mine:
+                await self.close(peer.id)
+        others = sum(1 for p in self._peers.values() if not p.counsellor)
+        if len(self._peers) >= self.limit or (not counsellor and others >= self.others_limit):
             raise EchoBusy(retry_after_s=int(self.max_s))
         pc = RTCPeerConnection(rtc_configuration(ice_servers))
-        peer = EchoPeer(new_id(), user_id, pc, time.monotonic(), self.max_s)
+        peer = EchoPeer(new_id(), user_id, counsellor, pc, time.monotonic(), self.max_s)
         # Counted from here: the answer below may wait for ICE gathering.
         self._peers[peer.id] = peer
 

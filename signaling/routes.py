@@ -8,6 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from accounts.access import require_user
+from accounts.models import Role
 from infra.appkeys import CLOCK, SETTINGS
 from infra.http import json_response
 from infra.openapi import ApiRoutes
@@ -16,6 +17,9 @@ from signaling.precall import ECHO_PEERS
 
 api = ApiRoutes(tag="signaling")
 ANYONE = ("any",)
+# Who makes calls: nobody else needs an echo peer, which costs a quarter of a core.
+CALLERS = (Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN)
+CALLER_ROLES = tuple(r.value for r in CALLERS)
 
 
 class IceServer(BaseModel):
@@ -73,18 +77,20 @@ class PrecallReport(BaseModel):
     body=PrecallOffer,
     response=PrecallAnswer,
     status=201,
-    roles=ANYONE,
+    roles=CALLER_ROLES,
     errors=(429,),
 )
 async def start_precall(request: web.Request, body: PrecallOffer) -> web.Response:
-    identity = await require_user(request)
+    identity = await require_user(request, *CALLERS)
     settings = request.app[SETTINGS]
     # The echo peer needs no relay of its own (it is on a public address, or on the LAN of
     # its users); STUN lets it learn its public address behind a NAT.
     servers: list[dict[str, Any]] = (
         [{"urls": list(settings.stun_urls)}] if settings.stun_urls else []
     )
-    peer, sdp = await request.app[ECHO_PEERS].open(identity.user_id, body.sdp, servers)
+    peer, sdp = await request.app[ECHO_PEERS].open(
+        identity.user_id, body.sdp, servers, counsellor=identity.role == Role.COUNSELLOR
+    )
     return json_response(
         {"id": peer.id, "type": "answer", "sdp": sdp, "expires_in_s": peer.remaining_s},
         status=201,
@@ -95,11 +101,11 @@ async def start_precall(request: web.Request, body: PrecallOffer) -> web.Respons
     "/api/precall/{precall_id}",
     summary="The path measured by a running connection test",
     response=PrecallReport,
-    roles=ANYONE,
+    roles=CALLER_ROLES,
     errors=(404,),
 )
 async def precall_report(request: web.Request) -> web.Response:
-    identity = await require_user(request)
+    identity = await require_user(request, *CALLERS)
     peer = request.app[ECHO_PEERS].get(request.match_info["precall_id"], identity.user_id)
     report = await peer.report()
     return json_response({"id": peer.id, **report.as_dict(), "expires_in_s": peer.remaining_s})
@@ -109,11 +115,11 @@ async def precall_report(request: web.Request) -> web.Response:
     "/api/precall/{precall_id}",
     summary="End a connection test",
     status=204,
-    roles=ANYONE,
+    roles=CALLER_ROLES,
     errors=(404,),
 )
 async def stop_precall(request: web.Request) -> web.Response:
-    identity = await require_user(request)
+    identity = await require_user(request, *CALLERS)
     echoes = request.app[ECHO_PEERS]
     peer = echoes.get(request.match_info["precall_id"], identity.user_id)
     await echoes.close(peer.id)

@@ -159,7 +159,9 @@ def create_app(
         await jobs.stop()
 
     async def echo_peers_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[ECHO_PEERS] = EchoPeers(settings.precall_max_peers, settings.precall_max_s)
+        app[ECHO_PEERS] = EchoPeers(
+            settings.precall_max_peers, settings.precall_max_s, settings.precall_counsellor_slots
+        )
         yield
         await app[ECHO_PEERS].close_all()
 

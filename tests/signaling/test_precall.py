@@ -11,6 +11,7 @@ from accounts.models import Role
 from infra.config import Settings
 from signaling.peers.media import FrameSink, PatternVideoTrack, TestPattern, ToneAudioTrack
 from signaling.peers.rtc import rtc_configuration
+from signaling.precall import ECHO_PEERS
 from tests.signaling.loopback import loopback_only, sqlite_stack
 from tests.waiting import eventually
 
@@ -25,7 +26,10 @@ def stack(sqlite_stack):
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"precall_max_peers": 1, "precall_max_s": 30})
+    # One slot, open to every caller (TestEchoSlots keeps slots for counsellors).
+    return settings.model_copy(
+        update={"precall_max_peers": 1, "precall_counsellor_slots": 0, "precall_max_s": 30}
+    )
 
 
 class Browser:
@@ -185,3 +189,61 @@ class TestEchoLifetime:
                     await asyncio.sleep(0.2)
         finally:
             await browser.close()
+
+
+class TestEchoSlots:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        return settings.model_copy(
+            update={"precall_max_peers": 2, "precall_counsellor_slots": 1, "precall_max_s": 30}
+        )
+
+    async def start(self, factory, role: Role) -> tuple[int, Browser, object]:
+        """A user of `role` in a browser of their own starts a check: (status, browser, client)."""
+        client = await factory.new_client()
+        await factory.login(await factory.user(role), client)
+        browser = Browser()
+        resp = await client.post(
+            "/api/precall", json=await browser.offer(), headers=factory.headers()
+        )
+        return resp.status, browser, client
+
+    async def test_only_those_who_make_calls_may_check(self, client, factory):
+        """Finance gets 403 and takes no slot."""
+        status, browser, other = await self.start(factory, Role.FINANCE)
+        try:
+            assert status == 403
+            assert len(client.app[ECHO_PEERS]) == 0
+        finally:
+            await browser.close()
+            await other.close()
+
+    async def test_interpreters_and_admins_leave_the_counsellors_slots_free(self, client, factory):
+        """With one slot kept for counsellors, a second interpreter waits, a counsellor not."""
+        started = [
+            await self.start(factory, Role.INTERPRETER),
+            await self.start(factory, Role.ADMIN),
+            await self.start(factory, Role.COUNSELLOR),
+            await self.start(factory, Role.COUNSELLOR),
+        ]
+        try:
+            assert [s for s, _, _ in started] == [201, 429, 201, 429]
+        finally:
+            for _, browser, other in started:
+                await browser.close()
+                await other.close()
+
+    async def test_one_user_holds_one_echo_even_when_asking_twice_at_once(self, client, factory):
+        """Two checks started at the same moment by one user leave one echo running."""
+        await factory.login(await factory.user(Role.INTERPRETER))
+        browsers = [Browser(), Browser()]
+        try:
+            offers = [await b.offer() for b in browsers]
+            results = await asyncio.gather(
+                *(client.post("/api/precall", json=o, headers=factory.headers()) for o in offers)
+            )
+            assert [r.status for r in results] == [201, 201]
+            assert len(client.app[ECHO_PEERS]) == 1
+        finally:
+            for browser in browsers:
+                await browser.close()
