@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiohttp.test_utils import TestClient
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from accounts.models import Role
@@ -198,7 +199,7 @@ class TestEchoSlots:
             update={"precall_max_peers": 2, "precall_counsellor_slots": 1, "precall_max_s": 30}
         )
 
-    async def start(self, factory, role: Role) -> tuple[int, Browser, object]:
+    async def start(self, factory, role: Role) -> tuple[int, Browser, TestClient]:
         """A user of `role` in a browser of their own starts a check: (status, browser, client)."""
         client = await factory.new_client()
         await factory.login(await factory.user(role), client)
