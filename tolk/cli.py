@@ -189,6 +189,20 @@ async def _until_terminated(coro: Coroutine[Any, Any, None]) -> None:
         await task
 
 
+def _backup(settings: Settings, args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from tolk.backup import backup_sqlite, sqlite_file
+
+    if not settings.is_sqlite:
+        raise StartupError(
+            "tolk backup copies an SQLite database; back up PostgreSQL with pg_dump "
+            "(docs/operations.md)"
+        )
+    size = backup_sqlite(sqlite_file(settings.database_url), Path(args.path))
+    print(f"backed up to {args.path} ({size} bytes)")
+
+
 def _demo(settings: Settings, _args: argparse.Namespace) -> None:
     from tolk.launcher import run_demo
 
@@ -226,6 +240,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser(
         "demo", help="serve plus simulated interpreters for uk, ar and fa-AF (Ctrl-C stops)"
     ).set_defaults(fn=_demo)
+    backup = sub.add_parser(
+        "backup", help="copy the SQLite database to a new file while Tolk keeps running"
+    )
+    backup.add_argument("path", help="the new file (must not exist)")
+    backup.set_defaults(fn=_backup)
     export = sub.add_parser(
         "export-usage", help="write usage records to stdout (as GET /api/usage does)"
     )
