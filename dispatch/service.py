@@ -277,6 +277,9 @@ async def send_next_wave(
     queue it."""
     deadline = now + timedelta(seconds=settings.offer_timeout_s)
     was_queued = req.state == RequestState.QUEUED
+    # A wave after a wave: the earlier one was declined or rang out, which the counsellor
+    # is told ("not accepted, asking others").
+    later_wave = req.waves > 0
     offers: list[tuple[str, str]] = []
     for _attempt in range(_MAX_OFFER_ATTEMPTS):
         wave = await run_on(session, _pick_wave, req, now, settings, False)
@@ -296,8 +299,9 @@ async def send_next_wave(
             updated_at=now,
         )
         _tell_offers(req, offers, deadline, await _organization(session, req), news)
-        if was_queued:
+        if was_queued or later_wave:
             news.tell(req.counsellor_id, request_message(await current_view(session, req)))
+        if was_queued:
             await tell_queue(session, {req.language}, news)
         return
     moved = await move_request(

@@ -36,6 +36,9 @@ class RequestView(BaseModel):
     end_reason: str | None = None
     expires_at: datetime | None = None
     """When a request still waiting gives up (state `expired`)."""
+    waves: int = 0
+    """Waves of offers sent so far; more than one (or queued after one) means an earlier
+    wave was declined or rang out."""
 
 
 class RequestResponse(BaseModel):
@@ -120,6 +123,7 @@ def request_view(
         call_id=req.call_id,
         end_reason=req.end_reason,
         expires_at=req.expires_at if waiting else None,
+        waves=req.waves,
     )
 
 

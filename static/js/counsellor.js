@@ -22,7 +22,7 @@ let request = null; // the current request object, as the server sent it
 let stream = null; // camera + microphone while a request or call runs
 let statusView = { key: "counsellor.idle", params: {}, tone: "" };
 let startingCall = null; // the id of the call being joined
-let notAccepted = false; // an offer of the current request was declined or ran out
+let notAccepted = false; // an earlier wave of offers was declined or rang out
 let requestedAt = null; // performance.now() of the click, for the time to the first frame
 let retry = null; // {tag, audioOnly}: request again once the stalled call has ended
 const finished = new Set(); // request ids that ended here: late news about them is ignored
@@ -135,7 +135,6 @@ async function requestInterpreter(tag, audioOnly = $("#audio-only").checked) {
   if (request || callView.active) return;
   requestedAt = performance.now();
   notify(noticeArea, "");
-  notAccepted = false;
   const name = languageName(tag);
   setStatus("counsellor.starting", { language: name });
   showRequesting(true);
@@ -172,11 +171,11 @@ function isNewerRequest(next, shown) {
 
 function onRequest(next) {
   if (!next || finished.has(next.id) || !isNewerRequest(next, request)) return;
-  const previous = request;
   request = next;
   sessionStorage.setItem(REQUEST_KEY, next.id);
-  // Back to asking after offers went out: someone declined or let it ring out.
-  if (previous?.state === "offering" && WAITING.has(next.state) && next.updated_at !== previous.updated_at) notAccepted = true;
+  // A later wave, or back in the queue after one: an offer was declined or rang out.
+  const waves = next.waves ?? 0;
+  notAccepted = waves > 1 || (next.state === "queued" && waves > 0);
   const language = languageName(next.language);
   switch (next.state) {
     case "queued": {

@@ -118,6 +118,7 @@ function showOffer(next) {
   $("#offer-text").textContent = offerText(next);
   offerBox.hidden = false;
   offerBox.dataset.audioOnly = String(Boolean(next.preferences?.audio_only));
+  offerBox.dataset.offerId = next.id;
   status.textContent = t("interpreter.notify", { language });
   stopRing();
   stopRing = ring();

@@ -214,6 +214,22 @@ class TestOfferOutcomes:
         nxt = (await second.next_event("offer"))["offer"]
         assert nxt["request_id"] == offer["request_id"]
 
+    @pytest.mark.dispatch_settings(offer_wave_size=1)
+    async def test_counsellor_hears_that_a_wave_was_not_accepted(self, desk, factory):
+        """A declined wave followed by the next one is news for the counsellor (waves 2),
+        so the page can say "not accepted, asking others"."""
+        counsellor = await desk.counsellor()
+        first = await desk.interpreter(["ar"], idle_since=minutes_ago(factory, 30))
+        await desk.interpreter(["ar"], idle_since=minutes_ago(factory, 20))
+        req = await desk.ask(counsellor, "ar")
+        assert req["waves"] == 1
+        offer = (await first.next_event("offer"))["offer"]
+        await first.post(f"/api/offers/{offer['id']}/decline")
+        updated = (await counsellor.next_event("request.updated"))["request"]
+        while updated["waves"] < 2:
+            updated = (await counsellor.next_event("request.updated"))["request"]
+        assert (updated["id"], updated["state"], updated["waves"]) == (req["id"], "offering", 2)
+
     async def test_decline_of_the_last_leaves_the_request_queued(self, desk):
         """When everyone declined, the request waits in the queue."""
         counsellor = await desk.counsellor()

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, TOLK, TolkServer
+from tests.e2e.conftest import PASSWORD, TOLK, TolkServer, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -155,3 +155,134 @@ class TestSimulatedInterpreterDay:
         MEASUREMENTS.write_text(
             json.dumps({"click_to_first_frame_ms": setup_ms, "p50": statistics.median(setup_ms)})
         )
+
+
+SIZES = {"laptop": (1366, 657), "tablet": (768, 1024), "phone": (390, 844)}
+
+
+def shoot_call_screen(page: Any, role: str) -> None:
+    """Screenshots of the call screen at three sizes in both languages; the controls and
+    the other side's name stay inside the window at every size."""
+    for locale in ("de", "en"):
+        page.locator("#locale").select_option(locale)
+        hangup = "Auflegen" if locale == "de" else "Hang up"
+        for size, (width, height) in SIZES.items():
+            page.set_viewport_size({"width": width, "height": height})
+            for element in (page.get_by_role("button", name=hangup), page.locator(".who-line")):
+                expect(element).to_be_in_viewport(ratio=1)
+            screenshot(page, f"call-{role}-{size}-{locale}")
+    page.locator("#locale").select_option("de")
+    page.set_viewport_size({"width": 1280, "height": 720})
+
+
+def offer_id(interpreter: Any) -> str:
+    offer = interpreter.locator("#offer")
+    expect(offer).to_be_visible(timeout=15_000)
+    return str(offer.get_attribute("data-offer-id"))
+
+
+class TestTwoBrowsersDay:
+    @pytest.mark.timeout(300)
+    def test_counsellor_and_interpreter_call_after_call(self, open_page: Any) -> None:
+        """Five requests in a row in one tab each: video, audio only with the interpreter
+        hanging up first, a declined offer then a cancel while queued, an offer that rings
+        out then a second that is taken, and video again; media both ways in every call."""
+        interpreter = open_page("olena", "/interpreter")
+        become_available(interpreter)
+        counsellor = open_page("berater.jobcenter", "/counsellor")
+        expect(counsellor.locator("#conn")).to_have_attribute("data-state", "open")
+        both = (counsellor, interpreter)
+
+        # 1. Video; the counsellor sees who interprets and hangs up.
+        request_language(counsellor, "Russ", "ru")
+        expect(counsellor.get_by_role("button", name="Abbrechen")).to_be_focused()
+        offer_id(interpreter)
+        expect(interpreter.locator("#offer")).not_to_contain_text("nur Ton")
+        interpreter.get_by_role("button", name="Annehmen").click()
+        for page in both:
+            in_call(page)
+        for page in both:
+            media_flows(page)
+        expect(counsellor.locator(".who-line")).to_have_text(
+            "Olena Kovalenko · Dolmetschpool Dortmund · Russisch"
+        )
+        expect(counsellor.get_by_role("button", name="Auflegen")).to_be_focused()
+        expect(counsellor.locator("h1")).to_be_hidden()
+        expect(counsellor.locator(".quality")).to_contain_text("Verbindung", timeout=10_000)
+        counsellor.get_by_role("button", name="Mikrofon an").click()
+        muted = counsellor.get_by_role("button", name="Mikrofon aus")
+        expect(muted).to_have_attribute("aria-pressed", "true")
+        expect(counsellor.locator(".self-badge")).to_be_visible()
+        muted.click()
+        expect(counsellor.get_by_role("button", name="Mikrofon an")).to_have_attribute(
+            "aria-pressed", "false"
+        )
+        shoot_call_screen(counsellor, "counsellor")
+        shoot_call_screen(interpreter, "interpreter")
+        counsellor.get_by_role("button", name="Auflegen").click()
+        for page in both:
+            call_over(page)
+        expect(counsellor.locator("#notice")).to_contain_text("beendet")
+        ready_again(interpreter)
+
+        # 2. Audio only; the interpreter hangs up first.
+        request_language(counsellor, "Russ", "ru", audio_only=True)
+        offer_id(interpreter)
+        expect(interpreter.locator("#offer")).to_contain_text("nur Ton")
+        interpreter.get_by_role("button", name="Annehmen").click()
+        for page in both:
+            in_call(page)
+        for page in both:
+            media_flows(page, audio_only=True)
+            expect(page.locator(".remote-placeholder")).to_have_text("Nur Ton – kein Bild")
+            expect(page.locator(".self-placeholder")).to_be_visible()
+        interpreter.get_by_role("button", name="Auflegen").click()
+        for page in both:
+            call_over(page)
+        expect(counsellor.locator("#notice")).to_contain_text("beendet")
+        ready_again(interpreter)
+
+        # 3. Declined: the counsellor is told others are asked, waits, and cancels with Esc.
+        request_language(counsellor, "Russ", "ru")
+        offer_id(interpreter)
+        interpreter.get_by_role("button", name="Ablehnen").click()
+        expect(counsellor.locator("#status")).to_contain_text("nicht angenommen")
+        expect(counsellor.locator("#status")).to_contain_text("Warteschlange")
+        counsellor.keyboard.press("Escape")
+        expect(counsellor.locator("#notice")).to_contain_text("abgebrochen")
+        expect(counsellor.get_by_role("searchbox", name="Sprache suchen")).to_be_focused()
+        expect(interpreter.locator("#status")).to_have_attribute("data-presence", "available")
+
+        # 4. The first offer rings out; the next wave offers it again, and it is taken.
+        request_language(counsellor, "Russ", "ru")
+        first = offer_id(interpreter)
+        interpreter.wait_for_function(
+            "id => document.querySelector('#offer').dataset.offerId !== id",
+            arg=first,
+            polling=100,
+            timeout=(OFFER_TIMEOUT_S + 10) * 1000,
+        )
+        expect(counsellor.locator("#status")).to_contain_text("nicht angenommen")
+        interpreter.get_by_role("button", name="Annehmen").click()
+        for page in both:
+            in_call(page)
+        for page in both:
+            media_flows(page)
+        counsellor.get_by_role("button", name="Auflegen").click()
+        for page in both:
+            call_over(page)
+        ready_again(interpreter)
+
+        # 5. Video again, after all of that, still in the same two tabs.
+        request_language(counsellor, "Russ", "ru")
+        offer_id(interpreter)
+        interpreter.get_by_role("button", name="Annehmen").click()
+        for page in both:
+            in_call(page)
+        for page in both:
+            media_flows(page)
+        counsellor.get_by_role("button", name="Auflegen").click()
+        for page in both:
+            call_over(page)
+        expect(interpreter.locator("#wrapup")).to_be_visible()
+        expect(interpreter.locator("#today")).to_contain_text("4 Gespräche")
