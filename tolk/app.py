@@ -32,6 +32,7 @@ from infra.clock import Clock, SystemClock
 from infra.config import Settings
 from infra.db import Database, make_engine
 from infra.forwarded import TrustedProxies
+from infra.headers import install_answer_headers
 from infra.http import error_middleware, request_context_middleware
 from infra.ids import new_id
 from infra.jobs import Jobs
@@ -188,6 +189,7 @@ def create_app(
     app.router.add_routes(health_routes)
     app.router.add_get("/ws", websocket)
     add_pages(app)
+    install_answer_headers(app)
     return app
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 import orjson
 import pytest
 from pydantic import SecretStr
@@ -144,3 +147,60 @@ class TestMetricsNetworks:
         assert (await client.get("/metrics", headers={"X-Forwarded-For": "10.1.2.3"})).status == 200
         assert (await client.get("/metrics")).status == 401
         assert (await client.get("/metrics", headers=OUTSIDE)).status == 401
+
+
+class TestCaching:
+    async def test_login_me_and_exports_are_never_stored(self, client, factory):
+        """Login, /api/me, every export format and errors carry Cache-Control: no-store."""
+        user = await factory.user(Role.FINANCE)
+        login = await client.post(
+            "/api/session",
+            json={"username": user.username, "password": PASSWORD},
+            headers=factory.headers(),
+        )
+        answers = [login, await client.get("/api/me")]
+        for fmt in ("json", "csv", "xlsx"):
+            answers.append(await client.get("/api/usage", params={"format": fmt}))
+        answers.append(await client.get("/api/usage/summary"))
+        answers.append(await client.get("/api/admin/users"))  # 403
+        answers.append(await client.get("/api/nothing-here"))  # 404
+        for resp in answers:
+            assert resp.status < 500
+            assert resp.headers["Cache-Control"] == "no-store", resp.url
+
+    async def test_static_files_may_be_cached(self, client):
+        """The pages' scripts hold no personal data and are not marked no-store."""
+        resp = await client.get("/static/js/protocol.js")
+        assert resp.status == 200
+        assert "no-store" not in resp.headers.get("Cache-Control", "")
+
+
+class TestProtocolErrors:
+    @pytest.mark.parametrize(
+        "raw",
+        [
+            b"GET /\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n",
+            b"NOT A REQUEST\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+        ],
+    )
+    async def test_aiohttps_own_400_carries_the_security_headers(self, client, raw):
+        """A request line or header aiohttp cannot parse is answered 400 with the security
+        headers and no-store, as every other answer."""
+        reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+        try:
+            writer.write(raw)
+            await writer.drain()
+            head = (await asyncio.wait_for(reader.read(65536), 5)).decode("latin-1")
+        finally:
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+        status_line, *lines = head.split("\r\n\r\n", 1)[0].split("\r\n")
+        assert status_line.split(" ")[1] == "400", head
+        headers = {k.lower(): v for k, _, v in (line.partition(": ") for line in lines)}
+        assert headers["content-security-policy"].startswith("default-src 'none'")
+        assert headers["x-content-type-options"] == "nosniff"
+        assert headers["x-frame-options"] == "DENY"
+        assert headers["cache-control"] == "no-store"
