@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, TOLK, TolkServer, screenshot
+from tests.e2e.conftest import PASSWORD, TOLK, TolkServer, login_api, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -37,6 +37,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TolkServer]:
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="module")
+def sims(server: TolkServer) -> Iterator[None]:
+    """Simulated interpreters for Ukrainian, Arabic and Dari, started once: they warm up
+    while the first page loads."""
+    started = [start_sim(server, name) for name in ("dmytro", "layla", "farid")]
+    yield
+    for sim in started:
+        stop_sim(sim)
 
 
 def call_box(page: Any) -> Any:
@@ -122,34 +132,30 @@ def stop_sim(sim: subprocess.Popen[bytes]) -> None:
 
 class TestSimulatedInterpreterDay:
     @pytest.mark.timeout(300)
-    def test_many_calls_in_one_tab(self, open_page: Any, server: TolkServer) -> None:
+    @pytest.mark.usefixtures("sims")
+    def test_many_calls_in_one_tab(self, open_page: Any) -> None:
         """Five calls in a row to aiortc interpreters, video and audio only, no reload."""
-        sims = [start_sim(server, name) for name in ("dmytro", "layla")]
         setup_ms: list[float] = []
-        try:
-            counsellor = open_page("berater.sozialamt", "/counsellor")
-            for tag in ("uk", "ar"):
-                expect(counsellor.locator(f'#languages button[data-tag="{tag}"]')).to_contain_text(
-                    "jetzt verfügbar", timeout=20_000
-                )
-            plan = [("Ukr", "uk", False), ("Arab", "ar", False), ("Ukr", "uk", True)]
-            plan += [("ar", "ar", False), ("uk", "uk", False)]
-            for query, tag, audio_only in plan:
-                request_language(counsellor, query, tag, audio_only)
-                in_call(counsellor)
-                media_flows(counsellor, audio_only)
-                if not audio_only:
-                    box = call_box(counsellor)
-                    expect(box).to_have_attribute("data-setup-ms", re.compile(r"\d+"))
-                    setup_ms.append(float(box.get_attribute("data-setup-ms") or 0))
-                else:
-                    expect(counsellor.locator(".remote-placeholder")).to_be_visible()
-                counsellor.get_by_role("button", name="Auflegen").click()
-                call_over(counsellor)
-                expect(counsellor.locator("#notice")).to_contain_text("beendet")
-        finally:
-            for sim in sims:
-                stop_sim(sim)
+        counsellor = open_page("berater.sozialamt", "/counsellor")
+        for tag in ("uk", "ar"):
+            expect(counsellor.locator(f'#languages button[data-tag="{tag}"]')).to_contain_text(
+                "jetzt verfügbar", timeout=20_000
+            )
+        plan = [("Ukr", "uk", False), ("Arab", "ar", False), ("Ukr", "uk", True)]
+        plan += [("ar", "ar", False), ("uk", "uk", False)]
+        for query, tag, audio_only in plan:
+            request_language(counsellor, query, tag, audio_only)
+            in_call(counsellor)
+            media_flows(counsellor, audio_only)
+            if not audio_only:
+                box = call_box(counsellor)
+                expect(box).to_have_attribute("data-setup-ms", re.compile(r"\d+"))
+                setup_ms.append(float(box.get_attribute("data-setup-ms") or 0))
+            else:
+                expect(counsellor.locator(".remote-placeholder")).to_be_visible()
+            counsellor.get_by_role("button", name="Auflegen").click()
+            call_over(counsellor)
+            expect(counsellor.locator("#notice")).to_contain_text("beendet")
         assert all(ms > 0 for ms in setup_ms), setup_ms
         MEASUREMENTS.parent.mkdir(exist_ok=True)
         MEASUREMENTS.write_text(
@@ -286,3 +292,48 @@ class TestTwoBrowsersDay:
             call_over(page)
         expect(interpreter.locator("#wrapup")).to_be_visible()
         expect(interpreter.locator("#today")).to_contain_text("4 Gespräche")
+
+
+class TestStalledCall:
+    @pytest.mark.timeout(180)
+    @pytest.mark.usefixtures("sims")
+    def test_call_that_does_not_connect_offers_to_request_again(
+        self, open_page: Any, server: TolkServer
+    ) -> None:
+        """Signals are lost: after ~10 s the screen says so and offers "Neu anfordern",
+        which ends that call and asks again; the new call connects."""
+        counsellor = open_page()
+        blocking = {"signals": True}
+
+        def proxy(ws: Any) -> None:
+            upstream = ws.connect_to_server()
+
+            def forward(message: str | bytes) -> None:
+                if blocking["signals"] and '"type":"signal"' in str(message).replace(" ", ""):
+                    return  # lost on the way: the call cannot connect
+                upstream.send(message)
+
+            ws.on_message(forward)
+
+        counsellor.route_web_socket("**/ws", proxy)
+        login_api(counsellor.context, server.url, "berater.caritas")
+        counsellor.goto("/counsellor")
+        expect(counsellor.locator('#languages button[data-tag="fa-AF"]')).to_contain_text(
+            "jetzt verfügbar", timeout=20_000
+        )
+        request_language(counsellor, "Dari", "fa-AF")
+        expect(call_box(counsellor)).to_be_visible(timeout=15_000)
+        first_call = call_box(counsellor).get_attribute("data-call-id")
+        banner = counsellor.locator(".call-banner")
+        expect(banner).to_be_visible(timeout=15_000)
+        expect(banner).to_contain_text("kommt nicht zustande")
+        blocking["signals"] = False
+        counsellor.get_by_role("button", name="Neu anfordern").click()
+        expect(call_box(counsellor)).not_to_have_attribute(
+            "data-call-id", first_call or "", timeout=20_000
+        )
+        in_call(counsellor)
+        media_flows(counsellor)
+        expect(banner).to_be_hidden()
+        counsellor.get_by_role("button", name="Auflegen").click()
+        call_over(counsellor)
