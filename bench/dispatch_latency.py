@@ -171,6 +171,8 @@ async def start_server(url: str, redis_url: str | None, port: int) -> asyncio.su
         "TOLK_LOG_FORMAT": "json",
         "TOLK_SECRET_KEY": secrets.token_hex(16),
         "TOLK_WS_SEND_QUEUE": "1024",
+        # The load goes round a few counsellors faster than a person would ask.
+        "TOLK_OPEN_REQUESTS_PER_COUNSELLOR": "1000",
         # The interpreters are seeded available before their sockets open: a grace period
         # longer than the connection storm keeps the sweeper from setting offline those
         # whose socket has not opened yet (at 10,000 the storm outlasts the default grace).

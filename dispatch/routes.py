@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Connection
 
 from accounts.access import require_user
 from accounts.models import Role
 from accounts.views import OrganizationView
 from dispatch import calls, service
 from dispatch.announce import publish_news
+from dispatch.caps import check_open_requests
 from dispatch.queue import current_view
 from dispatch.views import CallResponse, RequestResponse, TodayResponse, TodayView
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
+from infra.config import Settings
 from infra.http import json_response
 from infra.openapi import ApiRoutes
 
@@ -43,13 +48,15 @@ class RequestBody(BaseModel):
     response=RequestResponse,
     status=201,
     roles=(Role.COUNSELLOR.value,),
+    errors=(409,),
 )
 async def create_request(request: web.Request, body: RequestBody) -> web.Response:
     identity = await require_user(request, Role.COUNSELLOR)
     app = request.app
     prefs = body.preferences
     opened = await app[DATABASE].write_sync(
-        service.open_request,
+        _open_within_cap,
+        limit=app[SETTINGS].open_requests_per_counsellor,
         counsellor_id=identity.user_id,
         organization=OrganizationView(id=identity.organization_id, name=identity.organization_name),
         language=body.language,
@@ -65,6 +72,31 @@ async def create_request(request: web.Request, body: RequestBody) -> web.Respons
     view, news = await service.announce_opened(app[DATABASE], opened)
     await publish_news(app, news)
     return json_response({"request": view}, status=201)
+
+
+def _open_within_cap(
+    conn: Connection,
+    /,
+    *,
+    limit: int,
+    counsellor_id: str,
+    organization: OrganizationView,
+    language: str,
+    wishes: service.Wishes,
+    now: datetime,
+    settings: Settings,
+) -> service.Opened:
+    """One transaction: count the counsellor's open requests, then open the next."""
+    check_open_requests(conn, counsellor_id, limit)
+    return service.open_request(
+        conn,
+        counsellor_id=counsellor_id,
+        organization=organization,
+        language=language,
+        wishes=wishes,
+        now=now,
+        settings=settings,
+    )
 
 
 @api.get(

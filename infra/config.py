@@ -79,6 +79,8 @@ class Settings(BaseSettings):
     offer_timeout_s: int = Field(default=20, gt=0)
     preference_relax_s: int = Field(default=30, ge=0)
     request_max_wait_s: int = Field(default=300, gt=0)
+    open_requests_per_counsellor: int = Field(default=2, gt=0)
+    """Requests one counsellor may have queued or being offered at once."""
     missed_offers_before_away: int = Field(default=2, gt=0)
     wrap_up_s: int = Field(default=30, ge=0)
     sweep_interval_s: float = Field(default=1.0, gt=0)

@@ -1,0 +1,38 @@
+"""How many requests one counsellor may have open at once, checked in the transaction that
+opens the next one."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, func
+from sqlmodel import col, select
+
+from accounts.models import User
+from dispatch.models import InterpretationRequest, RequestState
+from infra.errors import Conflict
+
+_OPEN = (RequestState.QUEUED, RequestState.OFFERING)
+
+
+class TooManyOpenRequests(Conflict):
+    code = "too_many_open_requests"
+    default_message = "You have as many open requests as allowed; cancel one or wait for one."
+
+
+def check_open_requests(conn: Connection, counsellor_id: str, limit: int) -> None:
+    """Refuse (409) a counsellor who has `limit` requests queued or being offered already."""
+    if conn.dialect.name == "postgresql":
+        # Two requests of one counsellor at the same moment would both count the same
+        # number; the lock on the counsellor's row makes the second count after the first
+        # has written. (SQLite runs one write transaction at a time anyway.)
+        conn.execute(select(col(User.id)).where(col(User.id) == counsellor_id).with_for_update())
+    open_now = conn.execute(
+        select(func.count())
+        .select_from(InterpretationRequest)
+        .where(col(InterpretationRequest.counsellor_id) == counsellor_id)
+        .where(col(InterpretationRequest.state).in_(_OPEN))
+    ).scalar_one()
+    if open_now >= limit:
+        raise TooManyOpenRequests(
+            f"You have {open_now} open requests (at most {limit}); cancel one or wait for one.",
+            limit=limit,
+        )
