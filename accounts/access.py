@@ -9,8 +9,11 @@ from datetime import datetime, timedelta
 from aiohttp import web
 
 from accounts import service
-from accounts.errors import BadOrigin, WrongRole
+from accounts.audit import Actor
+from accounts.errors import BadOrigin, OutOfScope, WrongRole
+from accounts.keys import OPERATIONS
 from accounts.models import Role
+from accounts.scopes import allows
 from accounts.views import Identity
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.errors import NotAuthenticated
@@ -133,9 +136,15 @@ async def identify(request: web.Request, *, remember: bool = True) -> Identity |
         identity = cache.get(key, now) if cache is not None else None
         if identity is None:
             async with db.read() as session:
-                identity = await service.resolve_api_token(session, token)
-            if identity is not None and cache is not None:
-                cache.put(key, identity, now, epoch, now + cache.ttl)
+                held = await service.resolve_api_token(session, token, now)
+            if held is not None:
+                identity = held.identity
+                if held.due:
+                    # Cached lookups skip this too: last_used_at is precise to the minute.
+                    async with db.write() as session:
+                        await service.touch_api_token(session, held.identity.token_id or "", now)
+                if cache is not None:
+                    cache.put(key, identity, now, epoch, held.expires_at)
     elif cookie:
         key = "cookie:" + service.token_digest(cookie)
         identity = cache.get(key, now) if cache is not None else None
@@ -151,9 +160,24 @@ async def identify(request: web.Request, *, remember: bool = True) -> Identity |
                     await service.touch_session(session, cookie, now)
             if identity is not None and cache is not None and found.valid_until is not None:
                 cache.put(key, identity, now, epoch, found.valid_until)
+    if identity is not None and identity.scopes is not None:
+        _check_scope(request, identity.scopes)
     if remember:
         request[_IDENTITY] = _Lookup(identity)
     return identity
+
+
+def _check_scope(request: web.Request, scopes: frozenset[str]) -> None:
+    """Refuse (403) an API token whose scopes do not cover the operation asked for."""
+    operations = request.app.get(OPERATIONS)
+    operation = None
+    if operations is not None:
+        resource = request.match_info.route.resource
+        path = resource.canonical if resource is not None else ""
+        method = "GET" if request.method == "HEAD" else request.method
+        operation = operations.by_route.get((method, path))
+    if not allows(scopes, operation, request.method):
+        raise OutOfScope()
 
 
 async def require_user(request: web.Request, *roles: Role) -> Identity:
@@ -192,3 +216,13 @@ def _origin_absent_or_allowed(request: web.Request) -> bool:
     if "Origin" not in request.headers and "Referer" not in request.headers:
         return True
     return origin_allowed(request)
+
+
+def client_address(request: web.Request) -> str:
+    """The client's address as the server sees it (behind a trusted proxy: the real one)."""
+    return request.remote or "unknown"
+
+
+def actor(request: web.Request, identity: Identity | None) -> Actor:
+    """Who is asking, for the security event log."""
+    return Actor.of(identity, client_address(request))

@@ -41,3 +41,23 @@ class UnknownOrganization(InvalidInput):
 class OrganizationExists(Conflict):
     code = "organization_exists"
     default_message = "An organisation of that name exists."
+
+
+class InvalidScope(InvalidInput):
+    code = "invalid_scope"
+    default_message = "That scope does not exist or reaches nothing its user may do."
+
+
+class OutOfScope(Forbidden):
+    code = "insufficient_scope"
+    default_message = "This API token's scope does not cover this operation."
+
+
+class TokenNeedsLogin(Forbidden):
+    code = "login_required"
+    default_message = "API tokens are issued and revoked from a login session, not with a token."
+
+
+class NotAMachineAccount(Forbidden):
+    code = "not_a_machine_account"
+    default_message = "Tokens for another user may only be issued for machine accounts."

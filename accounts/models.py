@@ -45,6 +45,8 @@ class User(SQLModel, table=True):
     organization_id: str = Field(foreign_key="organization.id", index=True, max_length=32)
     email: str | None = Field(default=None, max_length=320)
     active: bool = True
+    machine: bool = False
+    """A machine account: a program's, logs in only with API tokens, never a password."""
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -61,7 +63,12 @@ class LoginSession(SQLModel, table=True):
 
 
 class ApiToken(SQLModel, table=True):
-    """A bearer token for a machine client, scoped to one user; stored as a SHA-256."""
+    """A bearer token for a machine client, scoped to one user; stored as a SHA-256.
+
+    It acts as its user, limited to `scopes` (space-separated, see `accounts.scopes`), and
+    stops working at `expires_at`, at revocation, or when its user is deactivated or
+    their password changes (both revoke it).
+    """
 
     __tablename__ = "api_token"
 
@@ -70,5 +77,27 @@ class ApiToken(SQLModel, table=True):
     name: str = Field(max_length=100)
     token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_by: str | None = Field(default=None, max_length=32)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    scopes: str = Field(default="*", max_length=500)
     last_used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
+class AuditEvent(SQLModel, table=True):
+    """One security event: who did what, when, from where, to which target. No secrets."""
+
+    __tablename__ = "audit_event"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    action: str = Field(max_length=40, index=True)
+    actor_id: str | None = Field(default=None, max_length=32, index=True)
+    actor_name: str = Field(default="", max_length=100)
+    actor_role: str = Field(default="", max_length=20)
+    via: str = Field(default="", max_length=10)
+    address: str = Field(default="", max_length=64)
+    target_type: str = Field(default="", max_length=30)
+    target_id: str = Field(default="", max_length=64, index=True)
+    target_name: str = Field(default="", max_length=200)
+    details: str = Field(default="{}", max_length=4000)

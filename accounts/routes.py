@@ -3,26 +3,38 @@ organisations and API tokens."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, Field, StringConstraints
 from sqlalchemy.exc import IntegrityError
 
-from accounts import service
-from accounts.access import SESSION_COOKIE, own_origin, require_user
-from accounts.errors import InvalidCredentials, OrganizationExists, WeakPassword
-from accounts.keys import LOGIN_THROTTLE
-from accounts.models import Role
+from accounts import audit, service
+from accounts.access import SESSION_COOKIE, actor, client_address, own_origin, require_user
+from accounts.audit import Action, Actor, Target
+from accounts.errors import (
+    InvalidCredentials,
+    NotAMachineAccount,
+    OrganizationExists,
+    TokenNeedsLogin,
+    WeakPassword,
+)
+from accounts.keys import LOGIN_THROTTLE, OPERATIONS
+from accounts.models import ApiToken, Organization, Role, User
 from accounts.passwords import hash_password, password_problem, verify_password
-from accounts.views import OrganizationDetail, UserView, user_view
+from accounts.scopes import parse_scopes
+from accounts.throttle import LoginThrottled
+from accounts.views import Identity, OrganizationDetail, UserView, user_view
 from infra.appkeys import BUS, CLOCK, DATABASE, SETTINGS
 from infra.bus import publish_control
+from infra.errors import InvalidInput, NotFound
 from infra.http import json_response
 from infra.openapi import ApiRoutes
 
 api = ApiRoutes(tag="accounts")
 ADMIN = (Role.ADMIN.value,)
+MAX_TOKEN_DAYS = 366
 
 
 class LoginBody(BaseModel):
@@ -39,9 +51,14 @@ async def login(request: web.Request, body: LoginBody) -> web.Response:
     settings = request.app[SETTINGS]
     throttle = request.app[LOGIN_THROTTLE]
     username = service.normalize_username(body.username)
-    address = request.remote or "unknown"
-    attempt = await throttle.reserve(username, address)
+    address = client_address(request)
     db = request.app[DATABASE]
+    try:
+        attempt = await throttle.reserve(username, address)
+    except LoginThrottled as exc:
+        if exc.first:
+            await _audit_throttled(request, username, address, exc.counter)
+        raise
     try:
         async with db.read() as session:
             user = await service.find_user(session, username)
@@ -49,11 +66,20 @@ async def login(request: web.Request, body: LoginBody) -> web.Response:
     except BaseException:
         await throttle.abandoned(attempt)
         raise
-    if user is None or not ok or not user.active:
+    now = request.app[CLOCK].now()
+    if user is None or not ok or not user.active or user.machine:
         # The reservation stays: it is the failure that counts.
+        async with db.write() as session:
+            await audit.record(
+                session,
+                Actor(None, "", "", "anonymous", address),
+                Action.LOGIN_FAILED,
+                now,
+                _user_target(user),
+                reason=_failure_reason(user, ok),
+            )
         raise InvalidCredentials()
     await throttle.succeeded(attempt)
-    now = request.app[CLOCK].now()
     async with db.write() as session:
         # A fresh session id at every login: a planted cookie never becomes a login.
         old = request.cookies.get(SESSION_COOKIE)
@@ -61,6 +87,13 @@ async def login(request: web.Request, body: LoginBody) -> web.Response:
             await service.end_session(session, old)
         new = await service.start_session(session, user, now, settings.session_absolute_timeout_s)
         org = await service.get_organization(session, user.organization_id)
+        await audit.record(
+            session,
+            Actor(user.id, user.username, user.role.value, "session", address),
+            Action.LOGIN,
+            now,
+            _user_target(user),
+        )
     response = json_response({"user": user_view(user, org)})
     secure = settings.cookie_secure
     if secure is None:
@@ -77,6 +110,32 @@ async def login(request: web.Request, body: LoginBody) -> web.Response:
     return response
 
 
+def _user_target(user: User | None) -> Target | None:
+    # An unknown username is left out: people type their password into that field.
+    return None if user is None else Target("user", user.id, user.username)
+
+
+def _failure_reason(user: User | None, password_ok: bool) -> str:
+    if user is None:
+        return "unknown_user"
+    if not password_ok:
+        return "wrong_password"
+    return "machine_account" if user.machine else "inactive"
+
+
+async def _audit_throttled(request: web.Request, username: str, address: str, counter: str) -> None:
+    async with request.app[DATABASE].write() as session:
+        user = await service.find_user(session, username) if counter == "pair" else None
+        await audit.record(
+            session,
+            Actor(None, "", "", "anonymous", address),
+            Action.LOGIN_THROTTLED,
+            request.app[CLOCK].now(),
+            _user_target(user),
+            counter=counter,
+        )
+
+
 @api.delete("/api/session", summary="Log out", status=204, roles=("any",))
 async def logout(request: web.Request) -> web.Response:
     identity = await require_user(request)
@@ -84,6 +143,13 @@ async def logout(request: web.Request) -> web.Response:
     if cookie:
         async with request.app[DATABASE].write() as session:
             await service.end_session(session, cookie)
+            await audit.record(
+                session,
+                actor(request, identity),
+                Action.LOGOUT,
+                request.app[CLOCK].now(),
+                Target("user", identity.user_id, identity.username),
+            )
         await publish_control(
             request.app[BUS],
             identity.user_id,
@@ -126,13 +192,20 @@ class OrganizationList(BaseModel):
     errors=(409,),
 )
 async def create_organization(request: web.Request, body: OrganizationBody) -> web.Response:
-    await require_user(request, Role.ADMIN)
+    identity = await require_user(request, Role.ADMIN)
+    now = request.app[CLOCK].now()
     try:
         async with request.app[DATABASE].write() as session:
             if await service.find_organization_by_name(session, body.name) is not None:
                 raise OrganizationExists(field="name")
-            org = await service.create_organization(
-                session, body.name, body.cost_center, request.app[CLOCK].now()
+            org = await service.create_organization(session, body.name, body.cost_center, now)
+            await audit.record(
+                session,
+                actor(request, identity),
+                Action.ORGANIZATION_CREATED,
+                now,
+                _org_target(org),
+                cost_center=org.cost_center,
             )
     except IntegrityError:  # the same name added at the same moment by another request
         raise OrganizationExists(field="name") from None
@@ -149,17 +222,24 @@ async def list_organizations(request: web.Request) -> web.Response:
     return json_response({"organizations": [_org_detail(o) for o in orgs]})
 
 
+def _org_target(org: Organization) -> Target:
+    return Target("organization", org.id, org.name)
+
+
 def _org_detail(org: object) -> OrganizationDetail:
     return OrganizationDetail.model_validate(org, from_attributes=True)
 
 
 class CreateUserBody(BaseModel):
     username: str = Field(min_length=2, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
-    password: str = Field(min_length=1, max_length=256)
+    password: str | None = Field(default=None, min_length=1, max_length=256)
+    """Required, except for machine accounts, which have none."""
     display_name: str = Field(min_length=1, max_length=200)
     role: Role
     organization_id: str = Field(min_length=1, max_length=32)
     email: str | None = Field(default=None, max_length=320)
+    machine: bool = False
+    """A machine account: logs in only with API tokens an admin issues for it."""
 
 
 class UpdateUserBody(BaseModel):
@@ -196,9 +276,18 @@ def _check_password(request: web.Request, password: str, username: str) -> None:
     errors=(409,),
 )
 async def create_user(request: web.Request, body: CreateUserBody) -> web.Response:
-    await require_user(request, Role.ADMIN)
-    _check_password(request, body.password, body.username)
-    password_hash = await hash_password(body.password)
+    identity = await require_user(request, Role.ADMIN)
+    if body.machine:
+        if body.password is not None:
+            raise WeakPassword("a machine account has no password", field="password")
+        password_hash = service.NO_PASSWORD
+    else:
+        if body.password is None:
+            raise InvalidInput(
+                "password: required", fields=[{"field": "password", "problem": "required"}]
+            )
+        _check_password(request, body.password, body.username)
+        password_hash = await hash_password(body.password)
     async with request.app[DATABASE].write() as session:
         user = await service.create_user(
             session,
@@ -209,8 +298,19 @@ async def create_user(request: web.Request, body: CreateUserBody) -> web.Respons
             organization_id=body.organization_id,
             email=body.email,
             now=request.app[CLOCK].now(),
+            machine=body.machine,
         )
         org = await service.get_organization(session, user.organization_id)
+        await audit.record(
+            session,
+            actor(request, identity),
+            Action.USER_CREATED,
+            user.created_at,
+            _user_target(user),
+            role=user.role.value,
+            organization_id=org.id,
+            machine=user.machine,
+        )
     return json_response({"user": user_view(user, org)}, status=201)
 
 
@@ -233,27 +333,41 @@ async def list_users(request: web.Request, query: UserListQuery) -> web.Response
     errors=(404,),
 )
 async def update_user(request: web.Request, body: UpdateUserBody) -> web.Response:
-    await require_user(request, Role.ADMIN)
+    identity = await require_user(request, Role.ADMIN)
     user_id = request.match_info["user_id"]
     password_hash = None
     async with request.app[DATABASE].read() as session:
         user = await service.get_user(session, user_id)
     if body.password is not None:
+        if user.machine:
+            raise WeakPassword("a machine account has no password", field="password")
         _check_password(request, body.password, user.username)
         password_hash = await hash_password(body.password)
+    now = request.app[CLOCK].now()
+    who = actor(request, identity)
     async with request.app[DATABASE].write() as session:
         user = await service.get_user(session, user_id)
-        if body.display_name is not None:
+        target = _user_target(user)
+        events: list[tuple[Action, dict[str, object]]] = []
+        if body.display_name is not None and body.display_name.strip() != user.display_name:
             user.display_name = body.display_name.strip()
+            events.append((Action.USER_CHANGED, {"display_name": user.display_name}))
         if password_hash is not None:
             user.password_hash = password_hash
-        if body.active is not None:
+            events.append((Action.PASSWORD_CHANGED, {}))
+        if body.active is not None and body.active != user.active:
             user.active = body.active
+            events.append((Action.USER_REACTIVATED if body.active else Action.USER_DEACTIVATED, {}))
         session.add(user)
-        if body.active is False or password_hash is not None:
-            await service.end_user_sessions(session, user.id)
+        ended = body.active is False or password_hash is not None
+        if ended:
+            revoked = await service.end_user_credentials(session, user.id, now)
+            if revoked:
+                events.append((Action.TOKEN_REVOKED, {"tokens": revoked, "reason": "credentials"}))
+        for action, details in events:
+            await audit.record(session, who, action, now, target, **details)
         org = await service.get_organization(session, user.organization_id)
-    if body.active is False or password_hash is not None:
+    if ended:
         await publish_control(
             request.app[BUS], user.id, "close", session=None, reason="deactivated"
         )
@@ -262,17 +376,77 @@ async def update_user(request: web.Request, body: UpdateUserBody) -> web.Respons
 
 class TokenBody(BaseModel):
     user_id: str = Field(min_length=1, max_length=32)
+    """Yourself, or a machine account."""
     name: str = Field(min_length=1, max_length=100)
+    scopes: list[str] = Field(default_factory=lambda: ["*"], min_length=1, max_length=30)
+    """`*` (the user's whole role), `socket`, an API area (an OpenAPI tag) or `AREA:read`."""
+    valid_days: int | None = Field(default=None, ge=1, le=MAX_TOKEN_DAYS)
+    """How long the token works; by default TOLK_API_TOKEN_DAYS."""
 
 
 class TokenResponse(BaseModel):
     token: str
     id: str
+    expires_at: datetime
+    scopes: list[str]
+
+
+class TokenOwner(BaseModel):
+    id: str
+    username: str
+    display_name: str
+    machine: bool
+
+
+class TokenView(BaseModel):
+    id: str
+    name: str
+    user: TokenOwner
+    scopes: list[str]
+    created_at: datetime
+    created_by: str | None
+    expires_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+    active: bool
+
+
+class TokenList(BaseModel):
+    tokens: list[TokenView]
+
+
+class TokenListQuery(BaseModel):
+    user_id: str | None = Field(default=None, max_length=32)
+    include_ended: bool = False
+    """Also list revoked and expired tokens."""
+
+
+def _token_view(token: ApiToken, user: User, now: datetime) -> TokenView:
+    return TokenView(
+        id=token.id,
+        name=token.name,
+        user=TokenOwner(
+            id=user.id, username=user.username, display_name=user.display_name, machine=user.machine
+        ),
+        scopes=sorted(parse_scopes(token.scopes)),
+        created_at=token.created_at,
+        created_by=token.created_by,
+        expires_at=token.expires_at,
+        last_used_at=token.last_used_at,
+        revoked_at=token.revoked_at,
+        active=token.revoked_at is None and token.expires_at > now,
+    )
+
+
+def _from_login(identity: Identity) -> None:
+    # A leaked token must not be able to mint or revoke tokens, only a person logged in.
+    if identity.token_id is not None:
+        raise TokenNeedsLogin()
 
 
 @api.post(
     "/api/admin/tokens",
-    summary="Issue an API token (shown once)",
+    summary="Issue an API token for yourself or a machine account (shown once)",
     body=TokenBody,
     response=TokenResponse,
     status=201,
@@ -280,12 +454,62 @@ class TokenResponse(BaseModel):
     errors=(404,),
 )
 async def issue_token(request: web.Request, body: TokenBody) -> web.Response:
-    await require_user(request, Role.ADMIN)
+    identity = await require_user(request, Role.ADMIN)
+    _from_login(identity)
+    settings = request.app[SETTINGS]
+    now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
+        owner = await service.get_user(session, body.user_id)
+        if owner.id != identity.user_id and not owner.machine:
+            raise NotAMachineAccount(field="user_id")
+        if not owner.active:
+            raise NotFound("No such active user.")
+        scopes = request.app[OPERATIONS].check_scopes(body.scopes, owner.role)
+        days = body.valid_days or settings.api_token_days
         new = await service.issue_api_token(
-            session, body.user_id, body.name, request.app[CLOCK].now()
+            session,
+            owner.id,
+            body.name,
+            now,
+            expires_at=now + timedelta(days=days),
+            scopes=scopes,
+            created_by=identity.user_id,
         )
-    return json_response({"token": new.token, "id": new.id}, status=201)
+        await audit.record(
+            session,
+            actor(request, identity),
+            Action.TOKEN_ISSUED,
+            now,
+            Target("token", new.id, new.row.name),
+            user_id=owner.id,
+            username=owner.username,
+            scopes=sorted(scopes),
+            expires_at=new.row.expires_at.isoformat(),
+        )
+    return json_response(
+        {
+            "token": new.token,
+            "id": new.id,
+            "expires_at": new.row.expires_at,
+            "scopes": sorted(scopes),
+        },
+        status=201,
+    )
+
+
+@api.get(
+    "/api/admin/tokens",
+    summary="List API tokens (never their values)",
+    query=TokenListQuery,
+    response=TokenList,
+    roles=ADMIN,
+)
+async def list_tokens(request: web.Request, query: TokenListQuery) -> web.Response:
+    await require_user(request, Role.ADMIN)
+    now = request.app[CLOCK].now()
+    async with request.app[DATABASE].read() as session:
+        rows = await service.list_api_tokens(session, query.user_id, query.include_ended, now)
+    return json_response({"tokens": [_token_view(t, u, now) for t, u in rows]})
 
 
 @api.delete(
@@ -296,9 +520,17 @@ async def issue_token(request: web.Request, body: TokenBody) -> web.Response:
     errors=(404,),
 )
 async def revoke_token(request: web.Request) -> web.Response:
-    await require_user(request, Role.ADMIN)
+    identity = await require_user(request, Role.ADMIN)
+    _from_login(identity)
+    now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
-        await service.revoke_api_token(
-            session, request.match_info["token_id"], request.app[CLOCK].now()
+        token = await service.revoke_api_token(session, request.match_info["token_id"], now)
+        await audit.record(
+            session,
+            actor(request, identity),
+            Action.TOKEN_REVOKED,
+            now,
+            Target("token", token.id, token.name),
+            user_id=token.user_id,
         )
     return web.Response(status=204)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,6 +26,8 @@ from infra.errors import NotFound
 # Writing last_seen_at on every request would make every read a write; a minute is
 # precise enough for an idle timeout measured in hours.
 _TOUCH_EVERY = timedelta(seconds=60)
+NO_PASSWORD = "!"  # noqa: S105 - not a password: a hash nothing verifies against
+"""The password hash of a machine account: no password verifies against it."""
 
 
 # -- identity changes, for caches of resolved identities (accounts.access) ---------------------
@@ -143,6 +145,7 @@ async def create_user(
     organization_id: str,
     now: datetime,
     email: str | None = None,
+    machine: bool = False,
 ) -> User:
     """Add a user; UsernameTaken when the name is in use."""
     if await find_user(session, username) is not None:
@@ -155,6 +158,7 @@ async def create_user(
         role=role,
         organization_id=organization_id,
         email=email,
+        machine=machine,
         created_at=now,
     )
     session.add(user)
@@ -202,7 +206,13 @@ _IDENTITY_COLUMNS = (
     col(Organization.name),
 )
 _TOKEN_HOLDER = (
-    select_columns(*_IDENTITY_COLUMNS)
+    select_columns(
+        col(ApiToken.id),
+        col(ApiToken.scopes),
+        col(ApiToken.expires_at),
+        col(ApiToken.last_used_at),
+        *_IDENTITY_COLUMNS,
+    )
     .join(Organization, col(Organization.id) == col(User.organization_id))
     .join(ApiToken, col(ApiToken.user_id) == col(User.id))
     .where(col(ApiToken.token_hash) == bindparam("digest"))
@@ -218,7 +228,12 @@ _SESSION_HOLDER = (
 )
 
 
-def _identity(row: Sequence[Any], key: str | None) -> Identity:
+def _identity(
+    row: Sequence[Any],
+    key: str | None,
+    token_id: str | None = None,
+    scopes: frozenset[str] | None = None,
+) -> Identity:
     user_id, username, display_name, role, organization_id, organization_name = row
     return Identity(
         user_id=user_id,
@@ -228,6 +243,8 @@ def _identity(row: Sequence[Any], key: str | None) -> Identity:
         organization_id=organization_id,
         organization_name=organization_name,
         session_key=key,
+        token_id=token_id,
+        scopes=scopes,
     )
 
 
@@ -279,6 +296,18 @@ async def end_session(session: AsyncSession, cookie_value: str) -> str | None:
     return row.user_id
 
 
+async def end_user_credentials(session: AsyncSession, user_id: str, now: datetime) -> int:
+    """End every login session and revoke every API token of a user (password changed,
+    deactivated); returns how many tokens were revoked."""
+    await end_user_sessions(session, user_id)
+    result = await session.exec(
+        update(ApiToken)
+        .where(col(ApiToken.user_id) == user_id, col(ApiToken.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
 async def end_user_sessions(session: AsyncSession, user_id: str) -> None:
     """Invalidate every login session of a user."""
     _identities_change(session.sync_session)
@@ -304,36 +333,96 @@ class NewToken:
 
     token: str
     id: str
+    row: ApiToken
 
 
 async def issue_api_token(
-    session: AsyncSession, user_id: str, name: str, now: datetime
+    session: AsyncSession,
+    user_id: str,
+    name: str,
+    now: datetime,
+    *,
+    expires_at: datetime | None = None,
+    scopes: Iterable[str] = ("*",),
+    created_by: str | None = None,
 ) -> NewToken:
-    """Issue a bearer token for a user."""
+    """Issue a bearer token for a user (by default for 90 days, with the user's full role)."""
     await get_user(session, user_id)
     secret = "tolk_" + secrets.token_urlsafe(32)
     row = ApiToken(
-        user_id=user_id, name=name.strip(), token_hash=token_digest(secret), created_at=now
+        user_id=user_id,
+        name=name.strip(),
+        token_hash=token_digest(secret),
+        created_at=now,
+        created_by=created_by,
+        expires_at=expires_at or now + timedelta(days=90),
+        scopes=" ".join(sorted(set(scopes))),
     )
     session.add(row)
     await session.flush()
-    return NewToken(token=secret, id=row.id)
+    return NewToken(token=secret, id=row.id, row=row)
 
 
-async def resolve_api_token(session: AsyncSession, token: str) -> Identity | None:
-    """Who holds this bearer token (None when unknown, revoked or the user is inactive)."""
+@dataclass(frozen=True, slots=True)
+class ResolvedToken:
+    """Who holds a bearer token, until when it is good, and whether its last use is due
+    to be written."""
+
+    identity: Identity
+    expires_at: datetime
+    due: bool
+
+
+async def resolve_api_token(
+    session: AsyncSession, token: str, now: datetime
+) -> ResolvedToken | None:
+    """Who holds this bearer token (None when unknown, expired, revoked or the user is
+    inactive)."""
     conn = await session.connection()
     row = (await conn.execute(_TOKEN_HOLDER, {"digest": token_digest(token)})).first()
-    return None if row is None else _identity(row, None)
+    if row is None or row[2] <= now:
+        return None
+    token_id, scopes, expires_at, last_used_at = row[0], row[1], row[2], row[3]
+    identity = _identity(row[4:], None, token_id, frozenset(scopes.split()))
+    due = last_used_at is None or now - last_used_at >= _TOUCH_EVERY
+    return ResolvedToken(identity, expires_at, due)
 
 
-async def revoke_api_token(session: AsyncSession, token_id: str, now: datetime) -> None:
-    """Revoke a token by id."""
+async def touch_api_token(session: AsyncSession, token_id: str, now: datetime) -> None:
+    """Record that a token was used now."""
+    await session.exec(
+        update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=now)
+    )
+
+
+async def get_api_token(session: AsyncSession, token_id: str) -> ApiToken:
+    """The token with that id, or NotFound."""
     row = await session.get(ApiToken, token_id)
     if row is None:
         raise NotFound("No such token.")
-    row.revoked_at = now
-    session.add(row)
+    return row
+
+
+async def revoke_api_token(session: AsyncSession, token_id: str, now: datetime) -> ApiToken:
+    """Revoke a token by id (a revoked one stays as it was)."""
+    row = await get_api_token(session, token_id)
+    if row.revoked_at is None:
+        row.revoked_at = now
+        session.add(row)
+    return row
+
+
+async def list_api_tokens(
+    session: AsyncSession, user_id: str | None, include_ended: bool, now: datetime
+) -> list[tuple[ApiToken, User]]:
+    """Tokens with their users, newest first; only working ones unless `include_ended`."""
+    query = select(ApiToken, User).join(User, col(User.id) == col(ApiToken.user_id))
+    if user_id is not None:
+        query = query.where(col(ApiToken.user_id) == user_id)
+    if not include_ended:
+        query = query.where(col(ApiToken.revoked_at).is_(None), col(ApiToken.expires_at) > now)
+    result = await session.exec(query.order_by(col(ApiToken.created_at).desc()))
+    return [(t, u) for t, u in result.all()]
 
 
 async def list_users(

@@ -25,6 +25,7 @@ class UserView(BaseModel):
     role: Role
     organization: OrganizationView
     active: bool = True
+    machine: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,10 @@ class Identity:
     organization_name: str
     session_key: str | None = None
     """A non-secret key of the login session (None for API tokens), to close its sockets."""
+    token_id: str | None = None
+    """The API token this identity came from (None for login sessions)."""
+    scopes: frozenset[str] | None = None
+    """What an API token may be used for (None for login sessions: everything)."""
 
     def view(self) -> UserView:
         """The user as the contract shows it."""
@@ -60,4 +65,5 @@ def user_view(user: User, organization: Organization) -> UserView:
         role=user.role,
         organization=OrganizationView(id=organization.id, name=organization.name),
         active=user.active,
+        machine=user.machine,
     )

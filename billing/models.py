@@ -36,7 +36,9 @@ class UsageRecord(SQLModel, table=True):
 
     __tablename__ = "usage_record"
 
-    call_id: str = Field(foreign_key="call.id", primary_key=True, max_length=32)
+    # No foreign key: the record is an accounting record kept for years, long after the
+    # call it bills has been deleted with the other operational data (see retention).
+    call_id: str = Field(primary_key=True, max_length=32)
     connected_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
     ended_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     duration_s: int

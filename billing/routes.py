@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from datetime import date
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
-from accounts.access import require_user
+from accounts import audit
+from accounts.access import actor, require_user
+from accounts.audit import Action, Target
 from accounts.models import Role
 from billing import tariffs
 from billing.export import (
@@ -108,11 +111,18 @@ async def list_tariffs(request: web.Request, query: TariffListQuery) -> web.Resp
     roles=ADMIN,
 )
 async def create_tariff(request: web.Request, body: TariffBody) -> web.Response:
-    await require_user(request, Role.ADMIN)
+    identity = await require_user(request, Role.ADMIN)
     values = body.model_dump(exclude={"languages"})
+    now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
-        tariff = await tariffs.create_tariff(
-            session, values, body.languages, request.app[CLOCK].now()
+        tariff = await tariffs.create_tariff(session, values, body.languages, now)
+        await audit.record(
+            session,
+            actor(request, identity),
+            Action.TARIFF_CREATED,
+            now,
+            Target("tariff", tariff.id, tariff.name),
+            **body.model_dump(mode="json"),
         )
     return json_response({"tariff": tariff_view(tariff)}, status=201)
 
@@ -126,7 +136,7 @@ async def create_tariff(request: web.Request, body: TariffBody) -> web.Response:
     errors=(404,),
 )
 async def update_tariff(request: web.Request, body: TariffPatch) -> web.Response:
-    await require_user(request, Role.ADMIN)
+    identity = await require_user(request, Role.ADMIN)
     changes = body.model_dump(exclude_unset=True, exclude={"languages"})
     for required in (
         "name",
@@ -141,6 +151,14 @@ async def update_tariff(request: web.Request, body: TariffPatch) -> web.Response
     async with request.app[DATABASE].write() as session:
         tariff = await tariffs.update_tariff(
             session, request.match_info["tariff_id"], changes, body.languages
+        )
+        await audit.record(
+            session,
+            actor(request, identity),
+            Action.TARIFF_CHANGED,
+            request.app[CLOCK].now(),
+            Target("tariff", tariff.id, tariff.name),
+            **body.model_dump(mode="json", exclude_unset=True),
         )
     return json_response({"tariff": tariff_view(tariff)})
 
@@ -241,6 +259,17 @@ async def export(request: web.Request, query: ExportQuery) -> web.StreamResponse
     if query.format != "json":
         response.headers["Content-Disposition"] = (
             f'attachment; filename="{_filename(query, query.format)}"'
+        )
+    async with request.app[DATABASE].write() as session:
+        # Recorded before the first byte leaves: the rows sent go to `export_audit`.
+        await audit.record(
+            session,
+            actor(request, identity),
+            Action.USAGE_EXPORTED,
+            request.app[CLOCK].now(),
+            format=query.format,
+            dialect=query.dialect,
+            filters=json.loads(usage.describe()),
         )
     await response.prepare(request)
     # A client that goes away mid-export ends it; export_usage audits what was sent.

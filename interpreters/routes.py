@@ -8,7 +8,9 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, Field, RootModel, field_validator
 
-from accounts.access import require_user
+from accounts import audit
+from accounts.access import actor, require_user
+from accounts.audit import Action, Target
 from accounts.models import Role
 from infra.appkeys import CLOCK, DATABASE
 from infra.errors import NotFound
@@ -182,7 +184,7 @@ async def get_interpreter(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def put_interpreter(request: web.Request, body: ProfileBody) -> web.Response:
-    await require_user(request, Role.ADMIN)
+    identity = await require_user(request, Role.ADMIN)
     user_id = request.match_info["user_id"]
     data = service.ProfileData(
         languages=service.normalize_languages(body.languages),
@@ -190,8 +192,17 @@ async def put_interpreter(request: web.Request, body: ProfileBody) -> web.Respon
         specializations=tuple(dict.fromkeys(body.specializations)),
         agency=body.agency,
     )
+    now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
-        await service.upsert_profile(session, user_id, data, request.app[CLOCK].now())
+        await service.upsert_profile(session, user_id, data, now)
+        await audit.record(
+            session,
+            actor(request, identity),
+            Action.INTERPRETER_CHANGED,
+            now,
+            Target("user", user_id),
+            **body.model_dump(mode="json"),
+        )
     roster_changed(request.app)
     return json_response({"interpreter": await _detail(request, user_id)})
 
@@ -205,11 +216,18 @@ async def put_interpreter(request: web.Request, body: ProfileBody) -> web.Respon
     errors=(404,),
 )
 async def patch_interpreter(request: web.Request, body: ProfileUpdate) -> web.Response:
-    await require_user(request, Role.ADMIN)
+    identity = await require_user(request, Role.ADMIN)
     user_id = request.match_info["user_id"]
+    now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
-        interpreter = await service.set_active(
-            session, user_id, body.active, request.app[CLOCK].now()
+        interpreter = await service.set_active(session, user_id, body.active, now)
+        await audit.record(
+            session,
+            actor(request, identity),
+            Action.INTERPRETER_CHANGED,
+            now,
+            Target("user", user_id),
+            active=body.active,
         )
     await presence_changed(request.app, user_id, interpreter.status)
     return json_response({"interpreter": await _detail(request, user_id)})
@@ -278,12 +296,19 @@ async def import_interpreters(request: web.Request, query: ImportQuery) -> web.R
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise roster_import.InvalidRows("The file is not UTF-8 text.", rows=[]) from None
+    now = request.app[CLOCK].now()
+    organization_id = query.organization_id or identity.organization_id
     async with request.app[DATABASE].write() as session:
-        result = await roster_import.import_roster(
+        result = await roster_import.import_roster(session, text, organization_id, now)
+        await audit.record(
             session,
-            text,
-            query.organization_id or identity.organization_id,
-            request.app[CLOCK].now(),
+            actor(request, identity),
+            Action.INTERPRETERS_IMPORTED,
+            now,
+            Target("organization", organization_id),
+            created=result.created,
+            updated=result.updated,
+            unchanged=result.unchanged,
         )
     roster_changed(request.app)
     return json_response(

@@ -53,6 +53,7 @@ class Factory:
         username: str | None = None,
         organization: Organization | None = None,
         display_name: str | None = None,
+        machine: bool = False,
     ) -> User:
         org = organization or await self.organization()
         username = username or f"{role.value}{next(_counter)}"
@@ -65,6 +66,7 @@ class Factory:
                 role=role,
                 organization_id=org.id,
                 now=self.clock.now(),
+                machine=machine,
             )
 
     async def login(self, user: User, client: TestClient | None = None) -> TestClient:

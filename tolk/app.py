@@ -12,9 +12,11 @@ from aiohttp.typedefs import Middleware
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from accounts.access import IDENTITY_CACHE, IdentityCache, authorize
-from accounts.keys import LOGIN_THROTTLE
+from accounts.audit_routes import api as audit_api
+from accounts.keys import LOGIN_THROTTLE, OPERATIONS
 from accounts.models import Role
 from accounts.routes import api as accounts_api
+from accounts.scopes import SOCKET, Operations
 from accounts.throttle import LoginThrottle
 from billing.routes import api as billing_api
 from billing.usage import record_usage
@@ -65,6 +67,7 @@ log = structlog.get_logger(__name__)
 JOBS = web.AppKey("jobs", Jobs)
 API_ROUTES: tuple[ApiRoutes, ...] = (
     accounts_api,
+    audit_api,
     roster_api,
     signaling_api,
     dispatch_api,
@@ -113,6 +116,7 @@ def create_app(
             default_currency=settings.billing_default_currency,
         )
     )
+    app[OPERATIONS] = operations()
     app[OPENAPI] = build_openapi(
         [spec for routes in API_ROUTES for spec in routes.specs], "Tolk", "1"
     )
@@ -204,6 +208,16 @@ async def _read_live_figures(app: web.Application) -> None:
     for state in (CallState.CONNECTING, CallState.CONNECTED):
         metrics.calls_live.labels(state.value).set(live.get(state.value, 0))
     metrics.bus_reconnected(getattr(app[BUS], "reconnects", 0))
+
+
+def operations() -> Operations:
+    """Every operation an API token's scope can name: the API's, by tag, and the socket."""
+    ops = Operations()
+    for routes in API_ROUTES:
+        for spec in routes.specs:
+            ops.add(spec.method, spec.path, spec.tag, spec.roles)
+    ops.add("GET", "/ws", SOCKET, ("any",))
+    return ops
 
 
 async def checkpoint_database(app: web.Application) -> None:

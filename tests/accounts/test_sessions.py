@@ -28,6 +28,7 @@ class TestLogin:
                 "role": "counsellor",
                 "organization": {"id": org.id, "name": "Jobcenter Dortmund"},
                 "active": True,
+                "machine": False,
             }
         }
 
@@ -149,7 +150,7 @@ class TestTokens:
     async def test_admin_issues_token_shown_once_and_it_authenticates(self, client, factory):
         """An admin issues a token; it authenticates as its user; it is stored only hashed."""
         admin = await factory.user(Role.ADMIN)
-        finance = await factory.user(Role.FINANCE)
+        finance = await factory.user(Role.FINANCE, machine=True)
         await factory.login(admin)
         resp = await client.post(
             "/api/admin/tokens",
