@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     """How long a resolved token or cookie is reused without a database read (0: never).
     Changes made on another instance (logout, revocation) take up to this long to apply."""
 
+    # retention (personal data)
+    retention_days: int = Field(default=90, ge=1)
+    """Requests, offers, calls, ended sessions and tokens are deleted after this long."""
+    audit_retention_days: int = Field(default=365, ge=1)
+    """Security events and the export log are deleted after this long."""
+    usage_retention_days: int = Field(default=3653, ge=1)
+    """Usage records (accounting records: ten years under German tax law) after this long."""
+
     # sockets
     ws_heartbeat_s: float = Field(default=15.0, gt=0)
     ws_max_frame_bytes: int = Field(default=64 * 1024, gt=0)

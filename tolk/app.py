@@ -56,7 +56,7 @@ from signaling.rooms import install_rooms
 from signaling.routes import api as signaling_api
 from signaling.socket import close_all_sockets, websocket
 from signaling.state import send_current_state
-from tolk import schema
+from tolk import retention, schema
 from tolk.health import OPENAPI
 from tolk.health import routes as health_routes
 from tolk.pages import add_pages
@@ -157,6 +157,7 @@ def create_app(
         jobs.every(settings.sweep_interval_s, sweep_presence, app)
         jobs.every(settings.ws_heartbeat_s, refresh_presence, app)
         jobs.every(settings.sweep_interval_s, sweep_app, app)
+        jobs.every(retention.INTERVAL_S, retention.purge_app, app)
         if app[DATABASE].dialect == "sqlite":
             jobs.every(1.0, checkpoint_database, app)
         jobs.scheduler.start()

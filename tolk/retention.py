@@ -1,0 +1,138 @@
+"""Retention: operational data about people is deleted once it has served its purpose.
+
+Requests, offers, calls with their presence rows, ended login sessions and API tokens
+go after `TOLK_RETENTION_DAYS`; the security event log and the export log after
+`TOLK_AUDIT_RETENTION_DAYS`; usage records, which are accounting records, after
+`TOLK_USAGE_RETENTION_DAYS`. The job runs hourly under one lease across all instances,
+deleting in small batches so that no write transaction holds the database for long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from aiohttp import web
+from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy.sql import ColumnElement
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from accounts import audit
+from accounts.models import ApiToken, AuditEvent
+from accounts.service import purge_expired_sessions
+from billing.models import ExportAudit, UsageRecord
+from dispatch.models import Call, CallPresence, CallState, InterpretationRequest, Offer
+from dispatch.models import RequestState as R
+from infra.appkeys import CLOCK, DATABASE, INSTANCE_ID, SETTINGS
+from infra.config import Settings
+from infra.db import Database
+from infra.leases import try_acquire
+
+log = structlog.get_logger(__name__)
+
+BATCH_ROWS = 1000
+INTERVAL_S = 3600.0
+_ENDED_REQUESTS = (R.ACCEPTED, R.CANCELLED, R.EXPIRED, R.FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class Cutoffs:
+    """Rows older than these are deleted."""
+
+    operational: datetime
+    audit: datetime
+    usage: datetime
+
+    @classmethod
+    def of(cls, settings: Settings, now: datetime) -> Cutoffs:
+        """The cutoffs the settings give at `now`."""
+        return cls(
+            now - timedelta(days=settings.retention_days),
+            now - timedelta(days=settings.audit_retention_days),
+            now - timedelta(days=settings.usage_retention_days),
+        )
+
+
+async def _delete_batches(db: Database, table: Any, key: Any, where: ColumnElement[bool]) -> int:
+    """Delete the rows matching `where`, BATCH_ROWS per transaction; returns how many."""
+    total = 0
+    while True:
+        async with db.write() as session:
+            batch = select(key).where(where).limit(BATCH_ROWS).scalar_subquery()
+            result = await session.exec(delete(table).where(key.in_(batch)))
+            deleted = int(result.rowcount or 0)
+        total += deleted
+        if deleted < BATCH_ROWS:
+            return total
+
+
+async def purge(db: Database, settings: Settings, now: datetime) -> dict[str, int]:
+    """Delete everything past its period; returns the rows deleted per table."""
+    cut = Cutoffs.of(settings, now)
+    old_call = and_(col(Call.state) == CallState.ENDED, col(Call.ended_at) < cut.operational)
+    old_request = and_(
+        col(InterpretationRequest.state).in_(_ENDED_REQUESTS),
+        col(InterpretationRequest.updated_at) < cut.operational,
+        ~exists().where(col(Call.request_id) == col(InterpretationRequest.id)),
+    )
+    done: dict[str, int] = {}
+    done["call_presence"] = await _delete_batches(
+        db,
+        CallPresence,
+        col(CallPresence.socket_id),
+        col(CallPresence.call_id).in_(select(col(Call.id)).where(old_call)),
+    )
+    done["call"] = await _delete_batches(db, Call, col(Call.id), old_call)
+    done["offer"] = await _delete_batches(
+        db,
+        Offer,
+        col(Offer.id),
+        col(Offer.request_id).in_(select(col(InterpretationRequest.id)).where(old_request)),
+    )
+    done["interpretation_request"] = await _delete_batches(
+        db, InterpretationRequest, col(InterpretationRequest.id), old_request
+    )
+    async with db.write() as session:
+        done["login_session"] = await purge_expired_sessions(
+            session, now, settings.session_idle_timeout_s
+        )
+    done["api_token"] = await _delete_batches(
+        db,
+        ApiToken,
+        col(ApiToken.id),
+        or_(
+            col(ApiToken.revoked_at) < cut.operational,
+            col(ApiToken.expires_at) < cut.operational,
+        ),
+    )
+    done["audit_event"] = await _delete_batches(
+        db, AuditEvent, col(AuditEvent.id), col(AuditEvent.at) < cut.audit
+    )
+    done["export_audit"] = await _delete_batches(
+        db, ExportAudit, col(ExportAudit.id), col(ExportAudit.at) < cut.audit
+    )
+    done["usage_record"] = await _delete_batches(
+        db, UsageRecord, col(UsageRecord.call_id), col(UsageRecord.connected_at) < cut.usage
+    )
+    deleted = {table: n for table, n in done.items() if n}
+    if deleted:
+        async with db.write() as session:
+            await _audit_purge(session, now, deleted)
+    return done
+
+
+async def _audit_purge(session: AsyncSession, now: datetime, deleted: dict[str, int]) -> None:
+    await audit.record(session, audit.SYSTEM, audit.Action.DATA_PURGED, now, None, **deleted)
+
+
+async def purge_app(app: web.Application) -> None:
+    """The hourly job: one instance at a time purges (the others find the lease taken)."""
+    db = app[DATABASE]
+    now = app[CLOCK].now()
+    async with db.write() as session:
+        mine = await try_acquire(session, "retention", app[INSTANCE_ID], now, INTERVAL_S * 0.9)
+    if mine:
+        await purge(db, app[SETTINGS], now)
