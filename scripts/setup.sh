@@ -37,7 +37,9 @@ fi
 
 # --locked: fail instead of resolving again when pyproject.toml and uv.lock disagree.
 # The service alone keeps whatever test tools an earlier `make test` installed (--inexact).
-export UV_PROJECT_ENVIRONMENT=.venv UV_PYTHON="$PYTHON" UV_PYTHON_DOWNLOADS=never
+# Bytecode compiled at install, as pip does: otherwise the first start of every process
+# (the demo, the test servers) compiles the whole dependency tree.
+export UV_PROJECT_ENVIRONMENT=.venv UV_PYTHON="$PYTHON" UV_PYTHON_DOWNLOADS=never UV_COMPILE_BYTECODE=1
 if [ $want_test = 1 ]; then
   .uv/bin/uv sync --quiet --locked --extra dev
 else
