@@ -6,6 +6,8 @@ few that welcome-centre staff know under another name than the standard one.
 
 from __future__ import annotations
 
+from functools import cache
+
 import langcodes
 
 from infra.errors import InvalidInput
@@ -18,6 +20,25 @@ STAFF_NAMES: dict[str, dict[str, str]] = {
     "kmr": {"de": "Nordkurdisch (Kurmanji)", "en": "Northern Kurdish (Kurmanji)"},
 }
 SUPPORTED_LOCALES = ("de", "en")
+
+# A language's name in itself where CLDR has none or one its speakers do not use for it.
+STAFF_AUTONYMS: dict[str, str] = {
+    "fa-AF": "دری",
+    "kmr": "Kurmancî",
+    "ckb": "کوردیی سۆرانی",
+}
+# What staff type for a language besides its German, English and own names and its codes:
+# colloquial and older German names, and dialect names.
+STAFF_ALIASES: dict[str, tuple[str, ...]] = {
+    "fa": ("Farsi",),
+    "fa-AF": ("Farsi", "prs", "Afghanisch-Persisch"),
+    "ti": ("Tigrinisch", "Tigrinja"),
+    "kmr": ("Kurmanji", "Kurmandschi", "Kurdisch"),
+    "ckb": ("Sorani", "Soranî", "Kurdisch"),
+    "ps": ("Paschto", "Afghanisch"),
+    "so": ("Somalisch",),
+    "ku": ("Kurmancî", "Kurmanji"),
+}
 
 
 class InvalidLanguageTag(InvalidInput):
@@ -90,3 +111,24 @@ def display_name(tag: str, locale: str = "de") -> str:
         return alias
     name: str = langcodes.Language.get(tag).display_name(locale)
     return name[:1].upper() + name[1:]
+
+
+@cache
+def autonym(tag: str) -> str:
+    """The language's name in itself, in its own script (`uk` -> `українська`)."""
+    own = STAFF_AUTONYMS.get(tag)
+    if own:
+        return own
+    name: str = langcodes.Language.get(tag).autonym()
+    return name
+
+
+@cache
+def search_names(tag: str) -> tuple[str, ...]:
+    """Every name staff may type for a language: German, English, its own name (CLDR), its
+    two- and three-letter codes, and the aliases staff use."""
+    language = langcodes.Language.get(tag)
+    names = [display_name(tag, "de"), display_name(tag, "en"), autonym(tag), tag]
+    names += [language.autonym(), language.to_alpha3()]
+    names.extend(STAFF_ALIASES.get(tag, ()))
+    return tuple(dict.fromkeys(n for n in names if n))

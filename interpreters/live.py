@@ -18,13 +18,16 @@ from infra.bus import Bus, publish_json, role_channel
 from infra.clock import Clock
 from infra.db import Database
 from interpreters import service
-from interpreters.languages import display_name
+from interpreters.languages import autonym, display_name, search_names
 from interpreters.views import LanguageAvailability
 
 if TYPE_CHECKING:
     from interpreters.keys import QueueFigures
 
 log = structlog.get_logger(__name__)
+
+NAMES = {"name", "autonym", "search_names"}
+"""Left out of `languages.updated`: the page has them from `GET /api/languages`."""
 
 
 async def language_availability(
@@ -38,6 +41,8 @@ async def language_availability(
         LanguageAvailability(
             tag=tag,
             name=display_name(tag, locale),
+            autonym=autonym(tag),
+            search_names=list(search_names(tag)),
             online=c.online,
             available=c.available,
             queued=queues.get(tag, (0, None))[0],
@@ -78,7 +83,7 @@ class LanguageBroadcaster:
             figures = await language_availability(self._db, self._queue_figures(), self._clock)
             message = {
                 "type": "languages.updated",
-                "languages": [f.model_dump(exclude={"name"}) for f in figures],
+                "languages": [f.model_dump(exclude=NAMES) for f in figures],
             }
             for role in (Role.COUNSELLOR, Role.ADMIN):
                 await publish_json(self._bus, role_channel(role.value), message)

@@ -38,6 +38,10 @@ class LanguageAvailability(BaseModel):
 
     tag: str
     name: str
+    autonym: str
+    """The language's name in itself, in its own script, for the client to recognise."""
+    search_names: list[str]
+    """Further names it is found by: German, English, own name, codes, staff aliases."""
     online: int
     available: int
     queued: int

@@ -3,6 +3,7 @@ import { CallView, isNewerCall } from "./callview.js";
 import { $, fill, h } from "./dom.js";
 import { formatClock, formatEta, languageName, locale, nativeName, onLocaleChange, t } from "./i18n.js";
 import { api, mediaErrorKey, openMedia } from "./protocol.js";
+import PHRASES from "../i18n/phrases.js";
 import { errorText, notify, startPage } from "./shell.js";
 
 const TERMINAL = new Set(["cancelled", "expired", "failed"]);
@@ -59,14 +60,21 @@ async function loadLanguages() {
   }
 }
 
+/** Lower case without accents: "Kurmanci" finds "Kurmancî", "farsi" finds "Farsi". */
+function fold(text) {
+  return String(text).normalize("NFD").replace(/\p{M}/gu, "").toLocaleLowerCase();
+}
+
 function searchText(lang) {
-  return [lang.tag, lang.name, languageName(lang.tag, "de"), languageName(lang.tag, "en"), nativeName(lang.tag)]
-    .join(" ")
-    .toLocaleLowerCase();
+  // The server's names (German, English, own name, codes, staff aliases from CLDR data)
+  // plus the browser's, so that a language the server named in German is found in English.
+  const names = [lang.tag, lang.name, lang.autonym, ...(lang.search_names ?? [])];
+  names.push(languageName(lang.tag, "de"), languageName(lang.tag, "en"), nativeName(lang.tag));
+  return fold(names.filter(Boolean).join(" | "));
 }
 
 function visibleLanguages() {
-  const query = search.value.trim().toLocaleLowerCase();
+  const query = fold(search.value.trim());
   return languages
     .filter((lang) => !query || searchText(lang).includes(query))
     .map((lang) => ({ ...lang, label: languageName(lang.tag) }))
@@ -90,6 +98,7 @@ function renderLanguages() {
             onclick: () => requestInterpreter(lang.tag),
           },
           h("span", { class: "name", lang: locale() }, lang.label),
+          ownName(lang) ? h("span", { class: "autonym", lang: lang.tag, dir: "auto" }, ownName(lang)) : null,
           h("span", { class: lang.available > 0 ? "avail" : "none" }, availabilityText(lang)),
           // Screen readers hear what the button does; the visible text stays its name.
           h("span", { class: "visually-hidden" }, ` – ${t("counsellor.title")}`),
@@ -97,6 +106,12 @@ function renderLanguages() {
       ),
     ),
   );
+}
+
+/** The language's name in itself, when it differs from the name shown beside it. */
+function ownName(lang) {
+  const own = lang.autonym ?? nativeName(lang.tag);
+  return own && fold(own) !== fold(lang.label) ? own : "";
 }
 
 function availabilityText(lang) {
@@ -121,13 +136,61 @@ search.addEventListener("keydown", (event) => {
 socket.on("languages.updated", (msg) => {
   // The figures come without names (they depend on the page's language): keep ours.
   if (!Array.isArray(msg.languages)) return;
-  const names = new Map(languages.map((lang) => [lang.tag, lang.name]));
-  languages = msg.languages.map((lang) => ({ ...lang, name: lang.name ?? names.get(lang.tag) ?? "" }));
+  const known = new Map(languages.map((lang) => [lang.tag, lang]));
+  languages = msg.languages.map((lang) => {
+    const before = known.get(lang.tag) ?? {};
+    return { ...lang, name: lang.name ?? before.name ?? "", autonym: before.autonym, search_names: before.search_names };
+  });
   renderLanguages();
+  if (!askView.hidden) renderAsk();
 });
 setInterval(() => {
   if (!request && !document.hidden) loadLanguages();
 }, POLL_MS);
+
+// ---- "Welche Sprache?": the client points at their language ---------------------------
+
+const askView = $("#ask");
+
+function renderAsk() {
+  const shown = [...languages].sort((a, b) => (b.available > 0) - (a.available > 0) || fold(a.autonym ?? a.tag).localeCompare(fold(b.autonym ?? b.tag)));
+  fill(
+    $("#ask-list"),
+    shown.map((lang) => {
+      const phrase = PHRASES[lang.tag] ?? PHRASES[lang.tag.split("-")[0]];
+      const own = lang.autonym ?? nativeName(lang.tag);
+      return h(
+        "li",
+        {},
+        h(
+          "button",
+          { type: "button", dataset: { tag: lang.tag }, onclick: () => closeAsk(lang.tag) },
+          h("span", { class: "own", lang: lang.tag, dir: "auto" }, own),
+          phrase ? h("span", { class: "phrase", lang: lang.tag, dir: "auto" }, phrase) : null,
+          h("span", { class: "label", lang: locale() }, languageName(lang.tag)),
+        ),
+      );
+    }),
+  );
+}
+
+function openAsk() {
+  renderAsk();
+  askView.hidden = false;
+  document.body.classList.add("asking");
+  $("#ask-close").focus();
+}
+
+/** Close the view; with a tag, request that language at once. */
+function closeAsk(tag) {
+  askView.hidden = true;
+  document.body.classList.remove("asking");
+  if (tag) requestInterpreter(tag);
+  else search.focus();
+}
+
+$("#ask-open").addEventListener("click", openAsk);
+$("#ask-close").addEventListener("click", () => closeAsk());
 
 // ---- Requests -----------------------------------------------------------------------
 
@@ -254,6 +317,10 @@ async function cancelRequest() {
 
 $("#cancel").addEventListener("click", cancelRequest);
 document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && !askView.hidden) {
+    closeAsk();
+    return;
+  }
   // Esc stops a search (not a call: hanging up takes a deliberate click).
   if (event.key === "Escape" && request && WAITING.has(request.state) && !callView.active) {
     event.preventDefault();

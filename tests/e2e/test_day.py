@@ -337,3 +337,44 @@ class TestStalledCall:
         expect(banner).to_be_hidden()
         counsellor.get_by_role("button", name="Auflegen").click()
         call_over(counsellor)
+
+
+class TestFindingTheLanguage:
+    @pytest.mark.parametrize(
+        ("typed", "tag"),
+        [
+            ("Farsi", "fa"),
+            ("prs", "fa-AF"),
+            ("Tigrinisch", "ti"),
+            ("Kurmanci", "kmr"),
+            ("Sorani", "ckb"),
+            ("ትግርኛ", "ti"),
+        ],
+    )
+    def test_what_staff_type_finds_the_language(self, open_page: Any, typed: str, tag: str) -> None:
+        """Colloquial names, codes, own names and names without accents find the language."""
+        counsellor = open_page("berater.caritas", "/counsellor")
+        counsellor.get_by_role("searchbox", name="Sprache suchen").fill(typed)
+        expect(counsellor.locator(f'#languages button[data-tag="{tag}"]')).to_be_visible()
+
+    def test_tiles_show_the_own_name_and_the_client_can_point(self, open_page: Any) -> None:
+        """Tiles carry the language's own name; "Welche Sprache?" lets the client tap it,
+        which requests that language."""
+        counsellor = open_page("berater.caritas", "/counsellor")
+        tile = counsellor.locator('#languages button[data-tag="uk"]')
+        expect(tile.locator(".autonym")).to_have_text("українська")
+        expect(counsellor.locator('#languages button[data-tag="ar"] .autonym')).to_have_text(
+            "العربية"
+        )
+        counsellor.get_by_role("searchbox", name="Sprache suchen").fill("xyz")
+        expect(counsellor.locator("#no-match")).to_contain_text("Welche Sprache?")
+        counsellor.get_by_role("button", name="Welche Sprache? – der Person zeigen").click()
+        ask = counsellor.locator("#ask")
+        expect(ask).to_be_visible()
+        expect(ask.locator('button[data-tag="uk"]')).to_contain_text("Мені потрібен перекладач")
+        screenshot(counsellor, "counsellor-ask-de")
+        ask.locator('button[data-tag="ti"]').click()
+        expect(ask).to_be_hidden()
+        expect(counsellor.locator("#status")).to_contain_text("Tigrinya: Zurzeit ist niemand")
+        counsellor.keyboard.press("Escape")
+        expect(counsellor.locator("#notice")).to_contain_text("abgebrochen")

@@ -7,9 +7,11 @@ import pytest
 from interpreters.languages import (
     InvalidLanguageTag,
     UnregisteredLanguageTag,
+    autonym,
     display_name,
     normalize_tag,
     pick_locale,
+    search_names,
     serving_tags,
     variant_rank,
 )
@@ -77,6 +79,32 @@ class TestNames:
         """Names come from the language data, with staff names for Dari, Sorani, Kurmanji."""
         assert display_name(tag, "de") == de
         assert display_name(tag, "en") == en
+
+    @pytest.mark.parametrize(
+        ("typed", "tag"),
+        [
+            ("Farsi", "fa-AF"),
+            ("Farsi", "fa"),
+            ("prs", "fa-AF"),
+            ("Tigrinisch", "ti"),
+            ("Kurmancî", "kmr"),
+            ("Sorani", "ckb"),
+            ("ትግርኛ", "ti"),
+            ("ukr", "uk"),
+        ],
+    )
+    def test_what_staff_type_finds_the_language(self, typed, tag):
+        """Search names hold the CLDR names, the own name, the codes and staff aliases."""
+        assert any(typed.casefold() in name.casefold() for name in search_names(tag))
+
+    def test_own_names_in_their_own_script(self):
+        """Each language's name in itself, from CLDR or where staff know better."""
+        assert [autonym(t) for t in ("uk", "ar", "fa-AF", "ti")] == [
+            "українська",
+            "العربية",
+            "دری",
+            "ትግርኛ",
+        ]
 
     def test_locale_choice(self):
         """?locale wins, then Accept-Language, then German."""

@@ -41,6 +41,8 @@ class TestLanguages:
         assert (await figures(client, counsellor))["uk"] == {
             "tag": "uk",
             "name": "Ukrainisch",
+            "autonym": "українська",
+            "search_names": ["Ukrainisch", "Ukrainian", "українська", "uk", "ukr"],
             "online": 0,
             "available": 0,
             "queued": 0,
