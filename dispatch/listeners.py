@@ -15,6 +15,7 @@ from dispatch.service import offer_queued_to, tell_queues_of
 from dispatch.sweeper import sweep
 from infra.appkeys import BUS, CLOCK, DATABASE, SETTINGS
 from infra.metrics import METRICS
+from infra.outages import Unavailable
 from interpreters.events import presence_changed
 from interpreters.models import Presence
 
@@ -52,5 +53,7 @@ async def sweep_app(app: web.Application) -> None:
             announce=functools.partial(presence_changed, app),
             metrics=app[METRICS],
         )
+    except Unavailable:
+        raise  # the job backs off (see infra.jobs)
     except Exception:
         log.exception("sweep_failed")

@@ -65,7 +65,8 @@ class News:
         announce: PresenceAnnouncer | None = None,
         metrics: Metrics | None = None,
     ) -> None:
-        """Send everything; a bus hiccup loses news, never state (clients re-read on connect).
+        """Send everything. The bus holds what it cannot send yet and re-syncs sockets after
+        a gap in it, so nothing here waits on an outage or fails because of one.
 
         Presence changes go to `announce` when given (the roster's announcement, which
         also refreshes the languages list), else straight to the interpreter's sockets.

@@ -2,7 +2,8 @@
 
 The bus drops news while a socket is away, so each new socket gets from the database:
 a counsellor their open requests, an interpreter their pending offers. (Live calls are
-sent by the call rooms' own on-connect hook.)
+sent by the call rooms' own on-connect hook.) A socket that stayed open through a gap in
+the bus also gets what ended meanwhile (`changed_since`), since its page still shows it.
 """
 
 from __future__ import annotations
@@ -10,15 +11,31 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.models import Organization, Role
 from accounts.views import OrganizationView
-from dispatch.models import PENDING_OFFER, InterpretationRequest, Offer
+from dispatch.models import (
+    PENDING_OFFER,
+    Call,
+    CallState,
+    InterpretationRequest,
+    Offer,
+    OfferState,
+)
 from dispatch.queue import current_view
 from dispatch.service import OPEN
-from dispatch.views import offer_message, offer_view, request_message
+from dispatch.views import (
+    call_message,
+    load_call_view,
+    offer_message,
+    offer_view,
+    request_message,
+    request_view,
+    revoked_message,
+)
+from interpreters.models import Interpreter
 
 
 async def current_state(
@@ -48,4 +65,44 @@ async def current_state(
             organization = OrganizationView(id=org.id, name=org.name)
             view = offer_view(offer.id, offer.expires_at, req, organization)
             messages.append(offer_message(view))
+    return messages
+
+
+async def changed_since(
+    session: AsyncSession, user_id: str, role: Role, since: datetime
+) -> list[dict[str, Any]]:
+    """What ended for a user since `since` (requests, offers, calls), and an interpreter's
+    status: the news a socket that stayed open may have missed in a gap of the bus, which
+    `current_state` (only what is open) does not repeat."""
+    messages: list[dict[str, Any]] = []
+    if role == Role.COUNSELLOR:
+        requests = await session.exec(
+            select(InterpretationRequest)
+            .where(col(InterpretationRequest.counsellor_id) == user_id)
+            .where(col(InterpretationRequest.updated_at) >= since)
+            .where(col(InterpretationRequest.state).not_in([s.value for s in OPEN]))
+            .order_by(col(InterpretationRequest.updated_at))
+        )
+        messages.extend(request_message(request_view(req)) for req in requests)
+    elif role == Role.INTERPRETER:
+        offers = await session.exec(
+            select(Offer)
+            .where(col(Offer.interpreter_id) == user_id)
+            .where(col(Offer.decided_at) >= since)
+            .where(col(Offer.state).in_([OfferState.EXPIRED.value, OfferState.REVOKED.value]))
+        )
+        messages.extend(revoked_message(o.id, o.reason or "expired") for o in offers)
+        status = await session.exec(
+            select(Interpreter.status).where(col(Interpreter.user_id) == user_id)
+        )
+        for value in status:
+            messages.append({"type": "presence.updated", "status": value})
+    ended = await session.exec(
+        select(Call)
+        .where(or_(col(Call.counsellor_id) == user_id, col(Call.interpreter_id) == user_id))
+        .where(col(Call.state) == CallState.ENDED.value)
+        .where(col(Call.ended_at) >= since)
+    )
+    for call in ended.all():
+        messages.append(call_message(await load_call_view(session, call)))
     return messages

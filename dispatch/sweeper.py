@@ -34,6 +34,7 @@ from dispatch.views import request_message, revoked_message
 from infra.bus import Bus
 from infra.config import Settings
 from infra.db import Database
+from infra.outages import Unavailable
 from infra.metrics import Metrics
 from interpreters.models import Interpreter, Presence
 from interpreters.presence import transition
@@ -266,6 +267,8 @@ async def _apply(
     try:
         async with db.write() as session:
             news = await step(session, row_id, now, settings)
+    except Unavailable:
+        raise  # the job backs off; no row is at fault
     except Exception:
         log.exception("sweep_step_failed", step=step.__name__, row_id=row_id)
         return 0

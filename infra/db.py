@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import structlog
 from sqlalchemy import Connection, DateTime, Engine, create_engine, event, text
@@ -35,6 +35,8 @@ from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import EMPTY_DICT
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
+
+from infra.outages import Outages, Unavailable, is_unreachable
 
 log = structlog.get_logger(__name__)
 
@@ -189,6 +191,9 @@ class _OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
         return connection
 
 
+CONNECT_TIMEOUT_S = 5.0
+
+
 def make_engine(url: str, *, search_path: str | None = None, pool_size: int = 10) -> AsyncEngine:
     """Create the engine for a URL, with SQLite pragmas or a PostgreSQL schema applied."""
     if url.startswith("sqlite"):
@@ -202,7 +207,9 @@ def make_engine(url: str, *, search_path: str | None = None, pool_size: int = 10
         )
         _configure_sqlite(engine)
         return engine
-    connect_args: dict[str, Any] = {}
+    # asyncpg waits 60 s for a connection by default: a request would hang that long on a
+    # database host that drops packets, instead of answering 503 at once.
+    connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT_S}
     if search_path:
         connect_args["server_settings"] = {"search_path": search_path}
     return create_async_engine(
@@ -313,6 +320,16 @@ class Database:
         # them collide in BEGIN IMMEDIATE, where the busy handler sleeps up to 100 ms a try.
         self._write_turn = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         self._writer = _SqliteWriter(engine) if engine.dialect.name == "sqlite" else None
+        self.outages = Outages("database")
+        """Whether the database answers, as the last transaction found it."""
+
+    def _reraise(self, exc: Exception) -> NoReturn:
+        """Raise a transaction's error again: as `Unavailable` (503) when the server
+        cannot be reached (noting the outage), as itself otherwise."""
+        if isinstance(exc, Unavailable) or not is_unreachable(exc):
+            raise exc
+        self.outages.down(exc)
+        raise Unavailable() from exc
 
     @property
     def dialect(self) -> str:
@@ -322,12 +339,16 @@ class Database:
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncSession]:
         """One write transaction: committed when the block ends, rolled back on error."""
-        if self._write_turn is None:
-            async with self._write() as session, session.begin():
-                yield session
-            return
-        async with self._write_turn, self._write() as session, session.begin():
-            yield session
+        try:
+            if self._write_turn is None:
+                async with self._write() as session, session.begin():
+                    yield session
+            else:
+                async with self._write_turn, self._write() as session, session.begin():
+                    yield session
+        except Exception as exc:
+            self._reraise(exc)
+        self.outages.up()
 
     async def write_sync(
         self, fn: Callable[Concatenate[Connection, P], T], *args: P.args, **kwargs: P.kwargs
@@ -341,8 +362,13 @@ class Database:
         it runs on the async driver like any other transaction.
         """
         if self._writer is None:
-            async with self.engine.begin() as conn:
-                return await conn.run_sync(fn, *args, **kwargs)
+            try:
+                async with self.engine.begin() as conn:
+                    result = await conn.run_sync(fn, *args, **kwargs)
+            except Exception as exc:
+                self._reraise(exc)
+            self.outages.up()
+            return result
         assert self._write_turn is not None
         async with self._write_turn:
             writer = self._writer
@@ -366,13 +392,21 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
         """A read-only session (its transaction is rolled back at the end)."""
-        async with self._read() as session:
-            yield session
+        try:
+            async with self._read() as session:
+                yield session
+        except Exception as exc:
+            self._reraise(exc)
+        self.outages.up()
 
     async def ping(self) -> None:
         """Raise unless the database answers."""
-        async with self.engine.connect() as conn:
-            await conn.execute(text("SELECT 1"))
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            self._reraise(exc)
+        self.outages.up()
 
     async def close(self) -> None:
         """Close every pooled connection."""

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from infra import jsonio
 from infra.errors import InvalidInput, TolkError, TooManyRequests
+from infra.outages import Unavailable, is_unreachable
 
 log = structlog.get_logger(__name__)
 
@@ -73,7 +74,7 @@ def read_query(request: web.Request, model: type[M]) -> M:
 def error_response(exc: TolkError) -> web.Response:
     """The HTTP response for a domain error."""
     headers = {}
-    if isinstance(exc, TooManyRequests):
+    if isinstance(exc, TooManyRequests | Unavailable):
         headers["Retry-After"] = str(exc.retry_after_s)
     return json_response({"error": exc.to_wire()}, status=exc.status, headers=headers)
 
@@ -96,7 +97,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             status=exc.status,
             headers={k: v for k, v in exc.headers.items() if k.lower() == "allow"},
         )
-    except Exception:
+    except Exception as exc:
+        if is_unreachable(exc):  # a path that uses the engine itself, not a session
+            return error_response(Unavailable())
         log.exception("unhandled_error", path=request.path, method=request.method)
         return json_response(
             error_body("internal_error", "Something went wrong on our side."), status=500

@@ -1,15 +1,23 @@
 """The app's periodic jobs, on APScheduler: each runs at most once at a time, and shutdown
 lets those in progress finish before the database and the bus they use are closed (the
-scheduler's own shutdown cancels them mid-way, and logs each as an error)."""
+scheduler's own shutdown cancels them mid-way, and logs each as an error). While the
+database is unreachable a job backs off instead of failing (and logging) every run."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from apscheduler.job import Job
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from infra.outages import Unavailable
+
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 4.0
+"""A job waits at most this long after the database comes back (no outage lasts hours)."""
 
 
 class Jobs:
@@ -18,6 +26,8 @@ class Jobs:
     def __init__(self, scheduler: AsyncIOScheduler) -> None:
         self.scheduler = scheduler
         self._tasks: set[asyncio.Task[Any]] = set()
+        # Per job that found the database unreachable: (when it may run again, the wait).
+        self._backoff: dict[Callable[..., Awaitable[object]], tuple[float, float]] = {}
 
     def every(
         self,
@@ -38,14 +48,25 @@ class Jobs:
         )
 
     async def run(self, job: Callable[..., Awaitable[object]], *args: Any) -> None:
-        """Run one job, remembered while it runs."""
+        """Run one job, remembered while it runs; skipped while it backs off."""
+        backoff = self._backoff.get(job)
+        now = time.monotonic()
+        if backoff is not None and now < backoff[0]:
+            return
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
         try:
             await job(*args)
+        except Unavailable:
+            # The database logged the outage once; each run would only repeat it.
+            wait = min(backoff[1] * 2, BACKOFF_MAX_S) if backoff else BACKOFF_FIRST_S
+            self._backoff[job] = (time.monotonic() + wait, wait)
+            return
         finally:
             self._tasks.discard(task)
+        if backoff is not None:
+            del self._backoff[job]
 
     async def wait(self, timeout_s: float) -> None:
         """Wait for the jobs in progress to end, for `timeout_s` at most."""

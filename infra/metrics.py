@@ -8,7 +8,7 @@ the same whole-service figure (take the max over instances).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Literal
 
 from aiohttp import web
@@ -21,6 +21,7 @@ from prometheus_client import (
     Gauge,
     Histogram,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from infra.http import Handler
 
@@ -106,6 +107,9 @@ class Metrics:
             registry=registry,
         )
         self._bus_reconnects_seen = 0
+        self.readings = Readings()
+        """Figures read at scrape time from the parts that keep them (bus, database, hub)."""
+        registry.register(self.readings)
 
     def record(self, figures: list[Figure]) -> None:
         """Count what a committed transaction did."""
@@ -127,6 +131,26 @@ class Metrics:
         """Run the scrape-time readers."""
         for read in self.before_scrape:
             await read()
+
+
+class Readings:
+    """Gauges and counters whose values live elsewhere, read when /metrics is scraped."""
+
+    def __init__(self) -> None:
+        self._read: list[tuple[str, str, bool, Callable[[], float]]] = []
+
+    def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """Export `read()` as a gauge."""
+        self._read.append((name, documentation, False, read))
+
+    def counter(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """Export `read()` as a counter (`name` without `_total`)."""
+        self._read.append((name, documentation, True, read))
+
+    def collect(self) -> Iterator[Metric]:
+        for name, documentation, is_counter, read in self._read:
+            family = CounterMetricFamily if is_counter else GaugeMetricFamily
+            yield family(name, documentation, value=read())
 
 
 METRICS = web.AppKey("metrics", Metrics)

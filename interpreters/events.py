@@ -10,6 +10,7 @@ from aiohttp import web
 
 from infra.appkeys import BUS
 from infra.bus import publish_json, user_channel
+from infra.outages import Unavailable
 from interpreters.keys import LANGUAGE_BROADCASTER, PRESENCE_LISTENERS
 from interpreters.models import Presence
 
@@ -39,6 +40,8 @@ async def presences_changed(
     for listener in app[PRESENCE_LISTENERS]:
         try:
             await listener(app, interpreter_ids, status)
+        except Unavailable:
+            log.info("presence_listener_skipped", interpreter_ids=list(interpreter_ids))
         except Exception:
             log.exception("presence_listener_failed", interpreter_ids=list(interpreter_ids))
 

@@ -17,6 +17,7 @@ from accounts.models import Role
 from infra.bus import Bus, publish_json, role_channel
 from infra.clock import Clock
 from infra.db import Database
+from infra.outages import Unavailable
 from interpreters import service
 from interpreters.languages import autonym, display_name, search_names
 from interpreters.views import LanguageAvailability
@@ -87,6 +88,8 @@ class LanguageBroadcaster:
             }
             for role in (Role.COUNSELLOR, Role.ADMIN):
                 await publish_json(self._bus, role_channel(role.value), message)
+        except Unavailable:
+            self._pending = None  # the database logged its outage; the next change retries
         except Exception:
             self._pending = None
             log.exception("languages_update_failed")

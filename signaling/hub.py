@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from collections.abc import Set as AbstractSet
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -24,6 +26,7 @@ from accounts.views import Identity
 from infra import jsonio
 from infra.bus import CONTROL_PREFIX, Bus, Subscription, role_channel, user_channel
 from infra.ids import new_id
+from infra.outages import Unavailable
 
 log = structlog.get_logger(__name__)
 
@@ -32,6 +35,12 @@ CLOSE_TOO_SLOW = 4408
 CLOSE_RATE_LIMITED = 4429
 
 ConnectionHook = Callable[["Connection"], Awaitable[None]]
+ResyncHook = Callable[["Connection", datetime], Awaitable[None]]
+"""Sends a socket what may have changed since the given time (a gap in the bus)."""
+RESYNC_WORKERS = 8
+"""Sockets re-read at once after a gap: the database, not the sockets, is what limits it."""
+RESYNC_MARGIN = timedelta(seconds=2)
+"""Re-read what changed this long before a gap was noticed (a pong is overdue by ~2 s)."""
 
 
 class TokenBucket:
@@ -320,8 +329,17 @@ class _KeyLock:
 class Hub:
     """Sockets on this instance by user, subscribed to their users' bus channels."""
 
-    def __init__(self, bus: Bus, heartbeat_s: float) -> None:
+    def __init__(
+        self,
+        bus: Bus,
+        heartbeat_s: float,
+        *,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        lookback_s: float = 60.0,
+    ) -> None:
         self._bus = bus
+        self._now = now
+        self._lookback_s = lookback_s
         self._heartbeat_s = heartbeat_s
         self._heartbeat: asyncio.Task[None] | None = None
         # Tuples, not sets: a user has one socket or a few, and an idle socket's share of
@@ -338,6 +356,11 @@ class Hub:
         """Run after `hello`, in order: send the client its current state."""
         self.on_disconnect: list[ConnectionHook] = []
         """Run after the socket closed; every hook runs even if one fails."""
+        self.on_resync: list[ResyncHook] = []
+        """Run after `on_connect` when a socket that stayed open is brought up to date."""
+        self.resyncs = 0
+        """Sockets brought up to date after a gap in the bus."""
+        self._resyncing: set[asyncio.Task[None]] = set()
 
     @property
     def connection_count(self) -> int:
@@ -449,8 +472,47 @@ class Hub:
         for conn in tuple(self._by_role.get(channel.removeprefix("role:"), ())):
             conn.send_raw(payload)
 
+    def resync(self, since: datetime, user_id: str | None = None) -> None:
+        """Bring open sockets (all, or one user's) up to date from the database, as on a
+        new connect, plus what ended since `since`: news for them may have been lost."""
+        conns = (
+            [c for cs in self._by_user.values() for c in cs]
+            if user_id is None
+            else list(self._by_user.get(user_id, ()))
+        )
+        if not conns:
+            return
+        task = asyncio.get_running_loop().create_task(self._resync(deque(conns), since))
+        self._resyncing.add(task)
+        task.add_done_callback(self._resyncing.discard)
+
+    async def _resync(self, conns: deque[Connection], since: datetime) -> None:
+        async def worker() -> None:
+            while conns:
+                conn = conns.popleft()
+                if conn.ws.closed:
+                    continue
+                await self.run_hooks(self.on_connect, conn)
+                for hook in self.on_resync:
+                    try:
+                        await hook(conn, since)
+                    except Unavailable:
+                        pass
+                    except Exception:
+                        log.exception("socket_hook_failed", hook=getattr(hook, "__name__", "?"))
+                self.resyncs += 1
+
+        count = len(conns)
+        await asyncio.gather(*(worker() for _ in range(min(RESYNC_WORKERS, count))))
+        log.info("sockets_resynced", sockets=count)
+
     def _control(self, user_id: str, payload: bytes) -> None:
         order = jsonio.loads(payload)
+        if order.get("type") == "control.resync":
+            # Sent after news for the user waited in an instance's outbox, which holds
+            # a message for `lookback_s` at most: whatever ended since may be unheard.
+            self.resync(self._now() - timedelta(seconds=self._lookback_s), user_id)
+            return
         if order.get("type") != "control.close":
             return
         session = order.get("session")
@@ -465,6 +527,8 @@ class Hub:
         for hook in hooks:
             try:
                 await hook(conn)
+            except Unavailable:
+                pass  # the database logged its outage once; the socket stays open
             except Exception:
                 log.exception("socket_hook_failed", hook=getattr(hook, "__name__", repr(hook)))
 
@@ -477,6 +541,8 @@ class Hub:
 
     async def close_all(self, code: int = WSCloseCode.GOING_AWAY, reason: str = "shutdown") -> None:
         """Stop the heartbeat, close every socket (on shutdown) and wait for their clean-up."""
+        for task in list(self._resyncing):
+            task.cancel()
         if self._heartbeat is not None:
             self._heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -36,6 +36,7 @@ from infra.clock import Clock
 from infra.config import Settings
 from infra.db import Database
 from infra.metrics import METRICS
+from infra.outages import Unavailable
 from signaling import replies
 from signaling.hub import Connection
 from signaling.ice import ice_servers_for
@@ -406,6 +407,9 @@ class Rooms:
                     calls.call_channel(call_id),
                     {"type": "room.leave", "user_id": conn.user_id, "socket_id": conn.id},
                 )
+            except Unavailable:
+                # Its presence row goes stale and is purged once the database is back.
+                log.info("call_leave_not_recorded", call_id=call_id)
             except Exception:
                 log.exception("call_leave_failed", call_id=call_id)
             finally:
@@ -457,6 +461,20 @@ class Rooms:
                         self._remove(room, user_id, socket_id, final=False)
             for socket_id, user_id in live.items():
                 self._add(room, user_id, socket_id)
+
+    def refresh_soon(self) -> None:
+        """After a gap in the bus: re-read who is in each room here now, since joins and
+        leaves announced during the gap may be lost (the heartbeat would, later)."""
+        if self._rooms:
+            self._spawn(self._refresh())
+
+    async def _refresh(self) -> None:
+        try:
+            await self.heartbeat()
+        except Unavailable:
+            pass
+        except Exception:
+            log.exception("room_refresh_failed")
 
     async def on_connect(self, conn: Connection) -> None:
         """A (re)connected socket learns its live calls from the database."""

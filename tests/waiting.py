@@ -17,6 +17,15 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0)
         await asyncio.sleep(0.01)
 
 
+async def until(check: Callable[[], bool], timeout: float = 5.0) -> None:
+    """`eventually` for a condition that needs no awaiting."""
+
+    async def checked() -> bool:
+        return check()
+
+    await eventually(checked, timeout)
+
+
 async def next_message(ws: Any, message_type: str, timeout: float = 5.0) -> dict[str, Any]:
     """The next message of a type on a test socket, skipping others."""
     async with asyncio.timeout(timeout):

@@ -29,7 +29,7 @@ from dispatch.models import CallState
 from dispatch.queue import queue_figures
 from dispatch.routes import api as dispatch_api
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
-from infra.bus import open_bus
+from infra.bus import Bus, open_bus
 from infra.clock import Clock, SystemClock
 from infra.config import Settings
 from infra.db import Database, make_engine
@@ -39,6 +39,7 @@ from infra.http import error_middleware, request_context_middleware
 from infra.ids import new_id
 from infra.jobs import Jobs
 from infra.metrics import METRICS, Metrics, metrics_middleware
+from infra.outages import Unavailable
 from infra.openapi import AUTHORIZE, ApiRoutes, build_openapi
 from interpreters.jobs import refresh_presence, sweep_presence
 from interpreters.keys import (
@@ -55,7 +56,7 @@ from signaling.presence import presence_hooks
 from signaling.rooms import install_rooms
 from signaling.routes import api as signaling_api
 from signaling.socket import close_all_sockets, websocket
-from signaling.state import send_current_state
+from signaling.state import resync_after_gap, send_changes, send_current_state
 from tolk import retention, schema
 from tolk.health import OPENAPI
 from tolk.health import routes as health_routes
@@ -130,11 +131,15 @@ def create_app(
 
     async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
         try:
-            bus = await open_bus(settings.redis_url, settings.redis_namespace)
+            bus = await open_bus(
+                settings.redis_url, settings.redis_namespace, outbox_s=settings.signal_hold_s
+            )
         except Exception as exc:
             raise StartupError(f"TOLK_REDIS_URL: Redis is not reachable ({exc})") from None
         app[BUS] = bus
-        hub = app[HUB] = Hub(bus, settings.ws_heartbeat_s)
+        hub = app[HUB] = Hub(
+            bus, settings.ws_heartbeat_s, now=app[CLOCK].now, lookback_s=settings.signal_hold_s
+        )
         hub.start()
         opened, closed = presence_hooks(app)
         hub.on_attach.append(opened)
@@ -144,6 +149,9 @@ def create_app(
         )
         hub.on_connect.append(send_current_state(app))
         app[METRICS].before_scrape.append(functools.partial(_read_live_figures, app))
+        hub.on_resync.append(send_changes(app))
+        bus.on_reconnect(resync_after_gap(app))
+        _watch_outages(app[METRICS], app[DATABASE], bus, hub)
         yield
         await broadcaster.close()
         await close_all_sockets(app)
@@ -204,11 +212,45 @@ async def _read_live_figures(app: web.Application) -> None:
     by_role = app[HUB].sockets_by_role()
     for role in Role:
         metrics.sockets.labels(role.value).set(by_role.get(role.value, 0))
-    async with app[DATABASE].read() as session:
-        live = await count_live_calls(session)
+    metrics.bus_reconnected(app[BUS].stats.reconnects)
+    try:
+        async with app[DATABASE].read() as session:
+            live = await count_live_calls(session)
+    except Unavailable:
+        return  # the metrics still answer; tolk_database_up says why these did not move
     for state in (CallState.CONNECTING, CallState.CONNECTED):
         metrics.calls_live.labels(state.value).set(live.get(state.value, 0))
-    metrics.bus_reconnected(getattr(app[BUS], "reconnects", 0))
+
+
+def _watch_outages(metrics: Metrics, db: Database, bus: Bus, hub: Hub) -> None:
+    """The state of the database and the bus, and what their outages cost, at /metrics."""
+    readings = metrics.readings
+    readings.gauge(
+        "tolk_database_up", "1 when the database answered its last use", lambda: db.outages.is_up
+    )
+    readings.counter(
+        "tolk_database_outages", "Times the database became unreachable", lambda: db.outages.count
+    )
+    readings.gauge(
+        "tolk_bus_connected",
+        "1 while the bus's subscription is in force",
+        lambda: bus.stats.connected,
+    )
+    readings.counter(
+        "tolk_bus_publish_retries",
+        "Messages that waited in the bus outbox during an outage and were sent later",
+        lambda: bus.stats.publish_retries,
+    )
+    readings.counter(
+        "tolk_bus_publish_dropped",
+        "Messages dropped from the bus outbox (too old or too many)",
+        lambda: bus.stats.publish_dropped,
+    )
+    readings.counter(
+        "tolk_socket_resyncs",
+        "Open sockets re-read from the database after a gap in the bus",
+        lambda: hub.resyncs,
+    )
 
 
 def operations() -> Operations:

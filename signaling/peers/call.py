@@ -20,6 +20,8 @@ from signaling.peers.negotiation import Negotiator
 log = structlog.get_logger(__name__)
 
 REPORTED_STATES = frozenset({"connected", "disconnected", "failed"})
+RETRYABLE = "unavailable"
+"""The error code of a message the server could not serve for now: ask again."""
 
 
 class CallPeer:
@@ -68,7 +70,7 @@ class CallPeer:
         if self.ended.is_set():
             return
         try:
-            joined = await self.client.ask({"type": "call.join", "call_id": self.call_id})
+            joined = await self._ask_join()
         except SocketError as exc:
             # The call ended while we were away, or it is not ours: nothing to rejoin.
             self._log.info("call_join_refused", code=exc.code)
@@ -100,6 +102,20 @@ class CallPeer:
             await self._report(state)
         if state != "connected":
             await self._start()
+
+    async def _ask_join(self) -> dict[str, Any]:
+        """call.join, asked again while the server answers `unavailable` (its database is
+        out of reach for a moment; the call itself goes on)."""
+        delay = 0.5
+        while True:
+            try:
+                return await self.client.ask({"type": "call.join", "call_id": self.call_id})
+            except SocketError as exc:
+                if exc.code != RETRYABLE or self.ended.is_set():
+                    raise
+                self._log.info("call_join_retry", code=exc.code, delay_s=delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 4.0)
 
     async def _start(self) -> None:
         assert self.negotiator is not None

@@ -17,11 +17,15 @@ from typing import Any
 import structlog
 from aiortc import MediaStreamTrack
 
-from signaling.peers.call import CallPeer
+from signaling.peers.call import RETRYABLE, CallPeer
 from signaling.peers.client import ApiError, TolkClient
 from signaling.peers.media import PatternVideoTrack, TestPattern, ToneAudioTrack
 
 log = structlog.get_logger(__name__)
+
+ACCEPT_RETRY_MAX_S = 8.0
+"""An accept answered `unavailable` is tried again, waiting up to this long in between
+(0.5 + 1 + ... + 8 s: about an offer's lifetime)."""
 
 
 @dataclass(frozen=True)
@@ -126,11 +130,20 @@ class SimInterpreter:
             await asyncio.sleep(self.options.accept_delay_s)
         if self.calls:
             return
-        try:
-            body = await self.client.request("POST", f"/api/offers/{offer['id']}/accept")
-        except ApiError as exc:
-            self._log.info("sim_accept_refused", offer_id=offer.get("id"), code=exc.code)
-            return
+        delay = 0.5
+        while True:
+            try:
+                body = await self.client.request("POST", f"/api/offers/{offer['id']}/accept")
+                break
+            except ApiError as exc:
+                # 503: the server cannot reach its database for a moment; the offer
+                # stands until its deadline, which the server still checks.
+                if exc.code != RETRYABLE or delay > ACCEPT_RETRY_MAX_S:
+                    self._log.info("sim_accept_refused", offer_id=offer.get("id"), code=exc.code)
+                    return
+                self._log.info("sim_accept_retry", offer_id=offer.get("id"), delay_s=delay)
+            await asyncio.sleep(delay)
+            delay *= 2
         self.accepted += 1
         self._log.info("sim_accepted", offer_id=offer.get("id"), call_id=body["call"]["id"])
         await self._take_call(body["call"])

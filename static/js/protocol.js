@@ -281,13 +281,26 @@ export class CallPeer extends EventTarget {
   }
 
   async join() {
-    const joined = await this.socket.request({ type: "call.join", call_id: this.callId });
+    const joined = await this.requestJoin();
     this.polite = Boolean(joined.polite);
     this.iceServers = joined.ice_servers ?? [];
     if (!this.pc) this.createPeerConnection();
     this.joinedOnce();
     this.dispatchEvent(new CustomEvent("peer", { detail: Boolean(joined.peer_present) }));
     return joined;
+  }
+
+  /** call.join, asked again while the server answers `unavailable` (its database is
+   * out of reach for a moment; the call itself goes on). */
+  async requestJoin() {
+    for (let delay = 500; ; delay = Math.min(delay * 2, 4000)) {
+      try {
+        return await this.socket.request({ type: "call.join", call_id: this.callId });
+      } catch (err) {
+        if (this.closed || err.code !== "unavailable") throw err;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
 
   /** After the socket reconnects: re-attach to the call and renew the ICE path. */

@@ -10,6 +10,8 @@ import pytest
 
 from infra.bus import Bus, LocalBus, RedisBus
 from tests import backends
+from tests.own_redis import OwnRedis, own_redis
+from tests.waiting import until
 
 
 @pytest.fixture(params=["local", "redis"])
@@ -85,3 +87,69 @@ class TestBus:
         """A bus that is up answers ping."""
         for bus in bus_pair:
             await bus.ping()
+
+
+@pytest.fixture
+async def blinking(tmp_path) -> AsyncIterator[tuple[OwnRedis, RedisBus, RedisBus]]:
+    """Two bus clients on a Redis server of the test's own, which the test may stop."""
+    with own_redis(tmp_path) as server:
+        a = RedisBus(server.url, "blink", probe_s=0.2, dead_after_s=1.0, timeout_s=0.5)
+        b = RedisBus(server.url, "blink", probe_s=0.2, dead_after_s=1.0, timeout_s=0.5)
+        await a.start()
+        await b.start()
+        yield server, a, b
+        await a.close()
+        await b.close()
+
+
+class TestRedisOutage:
+    async def test_messages_published_while_redis_is_down_arrive_in_order_afterwards(
+        self, blinking
+    ):
+        """Redis stopped: publishing neither fails nor hangs; once it runs again the
+        messages arrive, in order, and the subscriber is told its subscription had a gap."""
+        server, a, b = blinking
+        got, _arrived, handler = collector()
+        gaps: list[float] = []
+        b.on_reconnect(gaps.append)
+        await b.subscribe("user:7", handler)
+        server.stop()
+        for i in range(3):
+            await asyncio.wait_for(a.publish("user:7", str(i).encode()), 3)
+        await until(lambda: not b.stats.connected)
+        server.start()
+        await until(lambda: len(got) >= 3, timeout=10)
+        assert [payload for _, payload in got[:3]] == [b"0", b"1", b"2"]
+        assert len(gaps) == 1
+        assert gaps[0] > 0
+        assert a.stats.publish_retries == 3
+        assert b.stats.reconnects == 1
+
+    async def test_a_paused_redis_is_noticed_and_nothing_waits_on_it(self, blinking):
+        """Redis paused (connections open, no answers): the gap is noticed, a publish gives
+        up within its timeout and waits in the outbox, and arrives after the pause."""
+        server, a, b = blinking
+        got, arrived, handler = collector()
+        await b.subscribe("user:8", handler)
+        server.pause()
+        try:
+            await asyncio.wait_for(a.publish("user:8", b"held"), 3)
+            await until(lambda: not b.stats.connected)
+        finally:
+            server.resume()
+        await asyncio.wait_for(arrived.wait(), 10)
+        assert got == [("user:8", b"held")]
+        assert b.stats.connected
+
+    async def test_a_channel_subscribed_during_the_outage_works_afterwards(self, blinking):
+        """Subscribing while Redis is down succeeds; the channel is in force once it is back."""
+        server, a, b = blinking
+        server.stop()
+        await until(lambda: not b.stats.connected)
+        got, arrived, handler = collector()
+        await asyncio.wait_for(b.subscribe("user:9", handler), 3)
+        server.start()
+        await until(lambda: b.stats.connected and a.stats.connected, timeout=10)
+        await a.publish("user:9", b"after")
+        await asyncio.wait_for(arrived.wait(), 5)
+        assert got == [("user:9", b"after")]
