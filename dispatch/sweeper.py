@@ -34,8 +34,8 @@ from dispatch.views import request_message, revoked_message
 from infra.bus import Bus
 from infra.config import Settings
 from infra.db import Database
-from infra.outages import Unavailable
 from infra.metrics import Metrics
+from infra.outages import Unavailable
 from interpreters.models import Interpreter, Presence
 from interpreters.presence import transition
 

@@ -39,8 +39,8 @@ from infra.http import error_middleware, request_context_middleware
 from infra.ids import new_id
 from infra.jobs import Jobs
 from infra.metrics import METRICS, Metrics, metrics_middleware
-from infra.outages import Unavailable
 from infra.openapi import AUTHORIZE, ApiRoutes, build_openapi
+from infra.outages import Unavailable
 from interpreters.jobs import refresh_presence, sweep_presence
 from interpreters.keys import (
     LANGUAGE_BROADCASTER,

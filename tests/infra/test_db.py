@@ -14,7 +14,9 @@ from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from infra.db import Database, make_engine
+from infra.outages import Unavailable
 from tests.conftest import Stack
+from tests.integration.server import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,3 +156,47 @@ def test_a_row_becomes_a_usable_instance_in_a_fresh_process() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["r1", "ar"]
+
+
+class TestOutage:
+    async def test_a_database_nobody_answers_for_is_unavailable_and_counted_once(self) -> None:
+        """No server behind the URL: every kind of transaction raises Unavailable (503),
+        and the outage is noted once, however many fail."""
+        port = free_port()
+        db = Database(make_engine(f"postgresql+asyncpg://tolk@127.0.0.1:{port}/none"))
+        try:
+            with pytest.raises(Unavailable):
+                async with db.read() as s:
+                    await s.execute(text("SELECT 1"))
+            with pytest.raises(Unavailable):
+                async with db.write() as s:
+                    await s.execute(text("SELECT 1"))
+            with pytest.raises(Unavailable):
+                await db.write_sync(lambda conn: conn.execute(text("SELECT 1")))
+            with pytest.raises(Unavailable):
+                await db.ping()
+            assert not db.outages.is_up
+            assert db.outages.count == 1
+        finally:
+            await db.close()
+
+    async def test_errors_of_the_statement_or_the_caller_are_no_outage(
+        self, sqlite_db: Database
+    ) -> None:
+        """A refused statement, or a client that went away while a session was open, is
+        raised as it is and leaves the database up."""
+        async with sqlite_db.write() as s:
+            await s.execute(text("INSERT INTO t (id, name) VALUES (1, 'a')"))
+        with pytest.raises(IntegrityError):
+            async with sqlite_db.write() as s:
+                await s.execute(text("INSERT INTO t (id, name) VALUES (2, 'a')"))
+
+        async def client_goes_away() -> None:
+            async with sqlite_db.read() as s:
+                await s.execute(text("SELECT 1"))
+                raise ConnectionResetError("the client went away")
+
+        with pytest.raises(ConnectionResetError):
+            await client_goes_away()
+        assert sqlite_db.outages.is_up
+        assert sqlite_db.outages.count == 0

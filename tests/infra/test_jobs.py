@@ -1,4 +1,5 @@
-"""Shutdown lets scheduled jobs in progress finish before it closes what they use."""
+"""Shutdown lets scheduled jobs in progress finish before it closes what they use; a job
+backs off while the database is unreachable."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import asyncio
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from infra.jobs import Jobs
+from infra.jobs import BACKOFF_FIRST_S, Jobs
+from infra.outages import Unavailable
 
 
 class TestJobs:
@@ -55,3 +57,24 @@ class TestJobs:
 
         await jobs.run(job)
         await asyncio.wait_for(jobs.wait(60), 1)
+
+    async def test_a_job_that_finds_the_database_unreachable_backs_off(self) -> None:
+        """Unavailable is no error to log: the job is skipped for a while, then tried
+        again, and runs at every turn once it succeeds."""
+        jobs = Jobs(AsyncIOScheduler())
+        runs: list[bool] = []
+        down = True
+
+        async def job() -> None:
+            runs.append(down)
+            if down:
+                raise Unavailable()
+
+        await jobs.run(job)
+        await jobs.run(job)  # backing off: not run
+        assert runs == [True]
+        await asyncio.sleep(BACKOFF_FIRST_S)  # the back-off itself is what is tested
+        down = False
+        await jobs.run(job)
+        await jobs.run(job)
+        assert runs == [True, False, False]

@@ -45,3 +45,20 @@ class TestOperations:
         resp = await client.get("/api/nothing-here")
         assert resp.status == 404
         assert (await resp.json())["error"]["code"] == "not_found"
+
+    async def test_health_and_metrics_say_the_database_and_the_bus_are_up(self, client):
+        """/healthz names the state of the database and the bus without asking them, and
+        /metrics exports it with the outage counters."""
+        body = await (await client.get("/healthz")).json()
+        assert body == {"status": "ok", "database": "up", "bus": "connected"}
+        text = await (await client.get("/metrics")).text()
+        for line in (
+            "tolk_database_up 1.0",
+            "tolk_database_outages_total 0.0",
+            "tolk_bus_connected 1.0",
+            "tolk_bus_reconnects_total 0.0",
+            "tolk_bus_publish_retries_total 0.0",
+            "tolk_bus_publish_dropped_total 0.0",
+            "tolk_socket_resyncs_total 0.0",
+        ):
+            assert line in text.splitlines(), line
