@@ -107,3 +107,30 @@ class TestMetrics:
         assert value(samples, "process_resident_memory_bytes") > 10_000_000
         assert value(samples, "process_open_fds") > 0
         assert any(name == "python_gc_objects_collected_total" for name, _ in samples)
+
+
+class TestDashboard:
+    def test_the_grafana_dashboard_asks_only_for_exported_figures(self):
+        """Every series the dashboard in deploy/grafana queries is one Tolk exports."""
+        import json
+        import re
+        from pathlib import Path
+
+        from infra.metrics import Metrics
+
+        exported: set[str] = set()
+        for family in Metrics().registry.collect():
+            suffixes = {
+                "counter": ["_total"],
+                "histogram": ["_bucket", "_sum", "_count"],
+            }.get(family.type, [""])
+            exported.update(family.name + suffix for suffix in suffixes)
+        board = Path(__file__).parents[2] / "deploy" / "grafana" / "tolk-dashboard.json"
+        queried = {
+            name
+            for panel in json.loads(board.read_text())["panels"]
+            for target in panel["targets"]
+            for name in re.findall(r"\b((?:tolk|process)_[a-z_]+)\{", target["expr"])
+        }
+        assert len(queried) >= 14
+        assert queried <= exported, queried - exported
