@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Tolk needs on a Debian or Ubuntu machine; safe to run again.
 #   scripts/setup.sh          the service: a virtual environment with Tolk in it
-#   scripts/setup.sh --test   also the test tools: dev packages, Chromium, coturn, axe-core
+#   scripts/setup.sh --test   also the test tools: dev packages, Chromium, coturn, nginx, axe-core
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -47,7 +47,9 @@ else
 fi
 
 if [ $want_test = 1 ]; then
-  apt_install chromium chromium-driver coturn sqlite3
+  # nginx and openssl: the deployment test runs deploy/nginx/tolk.conf (a private nginx of
+  # its own, never the system's) with a certificate it makes.
+  apt_install chromium chromium-driver coturn sqlite3 nginx openssl
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
   if [ -f tests/e2e/package.json ] && [ ! -d tests/e2e/node_modules ]; then
     echo "setup: installing test-only browser tools (axe-core) from npm"
