@@ -1,6 +1,7 @@
-// The admin page: interpreters (with CSV import), users, organisations and tariffs.
+// The admin page: interpreters (with CSV import), users, organisations, tariffs, API tokens
+// and the security event log.
 import { $, fill, h } from "./dom.js";
-import { formatMoney, formatNumber, languageName, onLocaleChange, t } from "./i18n.js";
+import { formatDateTime, formatMoney, formatNumber, languageName, onLocaleChange, t } from "./i18n.js";
 import { api } from "./protocol.js";
 import { errorText, notify, startPage } from "./shell.js";
 
@@ -10,8 +11,13 @@ let organizations = [];
 let users = [];
 let profiles = new Map(); // user id -> interpreter profile
 let tariffs = null; // null: the server has no tariff endpoint yet
+let tokens = [];
+let newToken = null; // the value of a token just issued: shown once, never fetched again
+let auditEvents = [];
+let auditMore = false;
+let auditFilter = {};
 
-await startPage({ socket: false });
+const { me } = await startPage({ socket: false });
 
 // ---- Tabs (WAI-ARIA tabs pattern: arrow keys move between tabs) -------------------------
 const tabs = [...document.querySelectorAll('[role="tab"]')];
@@ -70,6 +76,7 @@ function parseTags(text) {
   return text.split(/[,;\s]+/).map((s) => s.trim()).filter(Boolean);
 }
 async function act(fn) {
+  newToken = null; // a token's value is shown once, until the next change
   try {
     await fn();
     notify(noticeArea, t("admin.saved"), "ok");
@@ -97,7 +104,26 @@ async function loadAll() {
   } catch {
     tariffs = null;
   }
+  try {
+    tokens = (await api("GET", "/api/admin/tokens")).tokens;
+  } catch (err) {
+    notify(noticeArea, errorText(err), "bad");
+  }
+  await loadAudit();
   render();
+}
+
+async function loadAudit(before) {
+  const query = new URLSearchParams({ limit: "50" });
+  for (const [key, value] of Object.entries(auditFilter)) if (value) query.set(key, value);
+  if (before) query.set("before", before);
+  try {
+    const page = await api("GET", `/api/admin/audit?${query}`);
+    auditEvents = before ? [...auditEvents, ...page.events] : page.events;
+    auditMore = page.more;
+  } catch (err) {
+    notify(noticeArea, errorText(err), "bad");
+  }
 }
 
 function render() {
@@ -105,6 +131,8 @@ function render() {
   renderUsers();
   renderOrganizations();
   renderTariffs();
+  renderTokens();
+  renderAudit();
 }
 
 function activeToggle(user) {
@@ -260,7 +288,7 @@ function renderUsers() {
       { dataset: { userId: user.id } },
       h("td", {}, user.display_name),
       h("td", {}, user.username),
-      h("td", {}, t("role." + user.role)),
+      h("td", {}, t("role." + user.role) + (user.machine ? ` (${t("admin.machine")})` : "")),
       h("td", {}, user.organization?.name ?? ""),
       h("td", {}, t(user.active ? "admin.active" : "admin.inactive")),
       h("td", {}, activeToggle(user)),
@@ -273,7 +301,10 @@ function renderUsers() {
       onsubmit: (e) => {
         e.preventDefault();
         const data = formData(e.target);
-        act(() => api("POST", "/api/admin/users", data));
+        const machine = data.machine === "on";
+        delete data.machine;
+        if (machine) delete data.password;
+        act(() => api("POST", "/api/admin/users", { ...data, machine }));
       },
     },
     h("h3", {}, t("admin.add")),
@@ -282,9 +313,10 @@ function renderUsers() {
       { class: "row" },
       field("admin.displayName", input("display_name", { required: true })),
       field("admin.username", input("username", { required: true })),
-      field("admin.password", input("password", { type: "password", required: true, autocomplete: "new-password" })),
+      field("admin.password", input("password", { type: "password", autocomplete: "new-password" })),
       field("admin.role", select("role", ROLES.map((r) => [r, t("role." + r)]))),
       field("admin.organization", select("organization_id", orgOptions())),
+      field("admin.machineField", input("machine", { type: "checkbox" })),
     ),
     h("button", { type: "submit" }, t("admin.add")),
   );
@@ -387,6 +419,173 @@ function renderTariffs() {
     h("h2", {}, t("admin.tariffs")),
     table(["admin.name", "admin.organization", "admin.languages", "admin.tariffPrice", "admin.tariffUnit", "admin.tariffMinimum", "admin.validFrom"], rows),
     addForm,
+  );
+}
+
+// ---- API tokens ---------------------------------------------------------------------------
+function renderTokens() {
+  const rows = tokens.map((x) =>
+    h(
+      "tr",
+      { dataset: { tokenId: x.id } },
+      h("td", {}, x.name),
+      h("td", {}, `${x.user.display_name} (${x.user.username})`),
+      h("td", {}, x.scopes.join(" ")),
+      h("td", {}, formatDateTime(x.expires_at)),
+      h("td", {}, x.last_used_at ? formatDateTime(x.last_used_at) : "–"),
+      h(
+        "td",
+        {},
+        h(
+          "button",
+          {
+            type: "button",
+            class: "secondary",
+            "aria-label": `${t("admin.revoke")}: ${x.name}`,
+            onclick: () => act(() => api("DELETE", `/api/admin/tokens/${encodeURIComponent(x.id)}`)),
+          },
+          t("admin.revoke"),
+        ),
+      ),
+    ),
+  );
+  const owners = [me, ...users.filter((u) => u.machine && u.active && u.id !== me.id)];
+  const addForm = h(
+    "form",
+    {
+      class: "card",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const data = formData(e.target);
+        try {
+          const issued = await api("POST", "/api/admin/tokens", {
+            user_id: data.user_id,
+            name: data.name,
+            scopes: data.scopes.split(/[\s,]+/).filter(Boolean),
+            valid_days: Number(data.valid_days),
+          });
+          newToken = issued.token;
+          notify(noticeArea, t("admin.saved"), "ok");
+          await loadAll();
+        } catch (err) {
+          notify(noticeArea, errorText(err), "bad");
+        }
+      },
+    },
+    h("h3", {}, t("admin.tokenIssue")),
+    h("p", { class: "muted" }, t("admin.tokenHelp")),
+    h(
+      "div",
+      { class: "row" },
+      field("admin.tokenOwner", select("user_id", owners.map((u) => [u.id, `${u.display_name} (${u.username})`]))),
+      field("admin.name", input("name", { required: true, maxlength: 100 })),
+      field("admin.tokenScopes", input("scopes", { value: "*", required: true })),
+      field("admin.tokenDays", input("valid_days", { type: "number", min: 1, max: 366, step: 1, value: "90", required: true })),
+    ),
+    h("button", { type: "submit" }, t("admin.tokenIssue")),
+  );
+  const shown = newToken
+    ? h(
+        "div",
+        { class: "card", role: "status" },
+        h("p", {}, t("admin.tokenOnce")),
+        h("code", { class: "token-value" }, newToken),
+      )
+    : null;
+  fill(
+    $("#panel-tokens"),
+    h("h2", {}, t("admin.tokens")),
+    shown,
+    table(["admin.name", "admin.tokenOwner", "admin.tokenScopes", "admin.tokenExpires", "admin.tokenLastUsed", "admin.actions"], rows),
+    addForm,
+  );
+}
+
+// ---- Security event log -----------------------------------------------------------------
+const AUDIT_ACTIONS = [
+  "login",
+  "login_failed",
+  "login_throttled",
+  "logout",
+  "password_changed",
+  "user_created",
+  "user_changed",
+  "user_deactivated",
+  "user_reactivated",
+  "organization_created",
+  "interpreter_changed",
+  "interpreters_imported",
+  "tariff_created",
+  "tariff_changed",
+  "token_issued",
+  "token_revoked",
+  "usage_exported",
+  "data_purged",
+];
+
+function actorText(actor) {
+  if (actor.username) return `${actor.username} (${t("admin.via." + actor.via)})`;
+  return t("admin.via." + actor.via);
+}
+
+function renderAudit() {
+  const rows = auditEvents.map((e) =>
+    h(
+      "tr",
+      { dataset: { eventId: e.id } },
+      h("td", {}, formatDateTime(e.at)),
+      h("td", {}, t("audit." + e.action)),
+      h("td", {}, actorText(e.actor)),
+      h("td", {}, e.actor.address),
+      h("td", {}, e.target ? e.target.name || e.target.id : ""),
+      h("td", { class: "details" }, Object.entries(e.details).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join("; ")),
+    ),
+  );
+  const filterForm = h(
+    "form",
+    {
+      class: "card",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const data = formData(e.target);
+        const day = (value) => (value ? new Date(value + "T00:00:00").toISOString() : "");
+        auditFilter = { action: data.action, actor: data.actor.trim(), from: day(data.from), to: day(data.to) };
+        await loadAudit();
+        renderAudit();
+      },
+    },
+    h(
+      "div",
+      { class: "row" },
+      field("admin.auditAction", select("action", [["", t("admin.auditAll")], ...AUDIT_ACTIONS.map((a) => [a, t("audit." + a)])])),
+      field("admin.auditActor", input("actor", { value: auditFilter.actor ?? "" })),
+      field("admin.auditFrom", input("from", { type: "date" })),
+      field("admin.auditTo", input("to", { type: "date" })),
+    ),
+    h("button", { type: "submit" }, t("admin.auditShow")),
+  );
+  const selected = filterForm.querySelector('[name="action"]');
+  if (selected) selected.value = auditFilter.action ?? "";
+  const more = auditMore
+    ? h(
+        "button",
+        {
+          type: "button",
+          class: "secondary",
+          onclick: async () => {
+            await loadAudit(auditEvents.at(-1)?.id);
+            renderAudit();
+          },
+        },
+        t("admin.auditMore"),
+      )
+    : null;
+  fill(
+    $("#panel-audit"),
+    h("h2", {}, t("admin.audit")),
+    filterForm,
+    table(["admin.auditAt", "admin.auditAction", "admin.auditWho", "admin.auditAddress", "admin.auditTarget", "admin.auditDetails"], rows),
+    more,
   );
 }
 

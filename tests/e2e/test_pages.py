@@ -303,3 +303,46 @@ class TestAdmin:
         expect(row).to_contain_text("1,25")
         expect(row).to_contain_text("je angefangene Minute")
         expect(row).to_contain_text("Standardtarif")
+
+    def test_machine_account_token_is_shown_once_and_revoked(self, open_page):
+        """A machine account is added, gets a read-only billing token shown once, which is
+        listed without its value and revoked."""
+        page = open_page("admin", "/admin")
+        page.get_by_role("tab", name="Benutzer*innen").click()
+        users = page.locator("#panel-users")
+        users.get_by_label("Name", exact=True).fill("Export-Roboter")
+        users.get_by_label("Benutzername").fill("export.robot")
+        users.get_by_label("Rolle").select_option(label="Abrechnung")
+        users.get_by_label("Maschinenkonto").check()
+        users.get_by_role("button", name="Hinzufügen").click()
+        expect(users.locator("tr[data-user-id]", has_text="export.robot")).to_contain_text(
+            "Maschinenkonto"
+        )
+        page.get_by_role("tab", name="API-Tokens").click()
+        panel = page.locator("#panel-tokens")
+        panel.get_by_label("Konto").select_option(label="Export-Roboter (export.robot)")
+        panel.get_by_label("Name").fill("Monatsexport")
+        panel.get_by_label("Umfang").fill("billing:read")
+        panel.get_by_role("button", name="Token ausstellen").click()
+        shown = panel.locator(".token-value")
+        expect(shown).to_contain_text("tolk_")
+        row = panel.locator("tr[data-token-id]", has_text="Monatsexport")
+        expect(row).to_contain_text("billing:read")
+        expect(row).not_to_contain_text(shown.inner_text())
+        screenshot(page, "admin-tokens-de")
+        row.get_by_role("button", name="Widerrufen").click()
+        expect(panel.locator("tr[data-token-id]", has_text="Monatsexport")).to_have_count(0)
+
+    def test_security_log_shows_who_logged_in_from_where(self, open_page):
+        """The security log lists the admin's own login with the address it came from."""
+        page = open_page("admin", "/admin")
+        page.get_by_role("tab", name="Sicherheitsprotokoll").click()
+        panel = page.locator("#panel-audit")
+        panel.get_by_label("Ereignis").select_option(label="Anmeldung")
+        panel.get_by_label("Wer").fill("admin")
+        panel.get_by_role("button", name="Anzeigen").click()
+        row = panel.locator("tr[data-event-id]").first
+        expect(row).to_contain_text("Anmeldung")
+        expect(row).to_contain_text("admin (angemeldet)")
+        expect(row).to_contain_text("127.0.0.1")
+        screenshot(page, "admin-audit-de")
