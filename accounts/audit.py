@@ -4,6 +4,7 @@ command line), what, when, from which address and the target; never a secret."""
 
 from __future__ import annotations
 
+import getpass
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -66,6 +67,15 @@ class Actor:
 
 
 SYSTEM = Actor(None, "tolk", "", "system", "")
+
+
+def command_line() -> Actor:
+    """Someone at the server's command line, named by their system account."""
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a bare container)
+        name = ""
+    return Actor(None, name, "", "cli", "local")
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import secrets
 import signal
 import sys
@@ -72,7 +73,7 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
-    from accounts import service
+    from accounts import audit, service
     from accounts.passwords import hash_password_sync
 
     password = args.password or secrets.token_urlsafe(12)
@@ -89,6 +90,15 @@ async def _create_user(settings: Settings, args: argparse.Namespace) -> None:
                 role=Role(args.role),
                 organization_id=org.id,
                 now=now,
+            )
+            await audit.record(
+                session,
+                audit.command_line(),
+                audit.Action.USER_CREATED,
+                now,
+                audit.Target("user", user.id, user.username),
+                role=user.role.value,
+                organization_id=org.id,
             )
     finally:
         await db.close()
@@ -114,6 +124,7 @@ async def _export_usage(settings: Settings, args: argparse.Namespace) -> None:
     # Imported here: the other commands need none of billing's export machinery.
     from zoneinfo import ZoneInfo
 
+    from accounts import audit
     from billing.export import UsageFilter, check_period, export_usage, parse_bound
     from interpreters.languages import normalize_tag
 
@@ -129,7 +140,18 @@ async def _export_usage(settings: Settings, args: argparse.Namespace) -> None:
         out.write(chunk)
 
     db = Database(make_engine(settings.database_url))
+    now = SystemClock().now()
     try:
+        async with db.write() as session:
+            await audit.record(
+                session,
+                audit.command_line(),
+                audit.Action.USAGE_EXPORTED,
+                now,
+                format=args.format,
+                dialect=args.dialect,
+                filters=json.loads(usage.describe()),
+            )
         await export_usage(
             db,
             usage,
@@ -137,7 +159,7 @@ async def _export_usage(settings: Settings, args: argparse.Namespace) -> None:
             args.dialect,
             write,
             user_id=None,
-            now=SystemClock().now(),
+            now=now,
             batch_rows=settings.usage_export_batch_rows,
         )
     finally:

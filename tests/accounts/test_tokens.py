@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -9,6 +10,7 @@ from aiohttp import WSServerHandshakeError
 
 from accounts.models import Role
 from tests.factories import PASSWORD
+from tests.security.examples import example_body
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -249,3 +251,36 @@ class TestMachineAccounts:
         )
         assert resp.status == 422
         assert (await resp.json())["error"]["fields"][0]["field"] == "password"
+
+
+class TestScopeMatrix:
+    async def test_a_read_only_billing_token_reaches_billing_reads_only(self, client, factory):
+        """Every operation of the OpenAPI document: a `billing:read` token of an admin
+        machine account gets through to billing's GETs and 403 `insufficient_scope` on
+        everything else, so a new operation cannot escape the scopes."""
+        admin = await factory.user(Role.ADMIN)
+        robot = await factory.user(Role.ADMIN, machine=True)
+        await factory.login(admin)
+        token = (await issue(client, factory, robot.id, scopes=["billing:read"]))["token"]
+        document = await (await client.get("/api/openapi.json")).json()
+        other = await factory.new_client()
+        wrong = []
+        for path, methods in document["paths"].items():
+            for method, op in methods.items():
+                if not op.get("x-roles"):
+                    continue  # public: logging in needs no token
+                content = op.get("requestBody", {}).get("content", {})
+                kwargs = {}
+                if "application/json" in content:
+                    kwargs["json"] = example_body(content["application/json"]["schema"], document)
+                resp = await other.request(
+                    method, re.sub(r"{\w+}", "x", path), headers=bearer(token), **kwargs
+                )
+                body = await resp.read()
+                inside = op["tags"] == ["billing"] and method == "get"
+                if inside and resp.status in (401, 403):
+                    wrong.append(f"{method} {path}: {resp.status} inside the scope")
+                if not inside and (resp.status != 403 or b"insufficient_scope" not in body):
+                    wrong.append(f"{method} {path}: {resp.status} outside the scope")
+        await other.close()
+        assert wrong == []

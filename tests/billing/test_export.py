@@ -16,7 +16,7 @@ from aiohttp.test_utils import TestClient
 from openpyxl import load_workbook
 from sqlmodel import select
 
-from accounts.models import Role
+from accounts.models import AuditEvent, Role
 from billing.cells import spreadsheet_text
 from billing.models import ExportAudit, Tariff
 from billing.usage import record_usage
@@ -393,6 +393,11 @@ class TestCommandLine:
         async with db.read() as session:
             audits = list((await session.exec(select(ExportAudit))).all())
         assert sorted((a.user_id is None, a.rows) for a in audits) == [(False, 2), (True, 2)]
+        async with db.read() as session:
+            events = list(
+                await session.exec(select(AuditEvent).where(AuditEvent.action == "usage_exported"))
+            )
+        assert sorted(e.via for e in events) == ["cli", "session"]
 
 
 class TestCsvQuoting:
