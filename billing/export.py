@@ -259,20 +259,28 @@ def parse_bound(text: str, zone: ZoneInfo, field: str) -> datetime:
             return datetime.combine(date.fromisoformat(value), time(), zone).astimezone(UTC)
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
-            raise InvalidInput(f"{field}: the timestamp needs a Z or an offset", field=field)
+            raise InvalidInput(
+                f"{field}: the timestamp needs a Z or an offset",
+                field=field,
+                problem_code="needs_offset",
+            )
         return moment.astimezone(UTC)
     except ValueError:
         raise InvalidInput(
-            f"{field}: give a date (2026-01-01) or an RFC 3339 timestamp", field=field
+            f"{field}: give a date (2026-01-01) or an RFC 3339 timestamp",
+            field=field,
+            problem_code="bad_date",
         ) from None
     except OverflowError:  # in UTC it would fall before year 1 or after 9999
-        raise InvalidInput(f"{field}: outside the years 1 to 9999", field=field) from None
+        raise InvalidInput(
+            f"{field}: outside the years 1 to 9999", field=field, problem_code="bad_date"
+        ) from None
 
 
 def check_period(start: datetime | None, end: datetime | None) -> None:
     """Refuse a period that ends before it starts."""
     if start is not None and end is not None and end <= start:
-        raise InvalidInput("to: must be after from", field="to")
+        raise InvalidInput("to: must be after from", field="to", problem_code="not_after_from")
 
 
 def record_select(fmt: ExportFormat) -> Any:

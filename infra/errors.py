@@ -36,13 +36,16 @@ class InvalidInput(TolkError):
         *,
         field: str = "body",
         fields: list[dict[str, str]] | None = None,
+        problem_code: str | None = None,
         **details: Any,
     ) -> None:
         super().__init__(message, **details)
-        # Kept in `details`, which both the HTTP edge and the socket put on the wire.
-        self.details["fields"] = (
-            fields if fields is not None else [{"field": field, "problem": self.message}]
-        )
+        # Kept in `details`, which both the HTTP edge and the socket put on the wire. The
+        # problem's `code` lets a page say it in its own language; `problem` is English.
+        entry = {"field": field, "problem": self.message}
+        if problem_code:
+            entry["code"] = problem_code
+        self.details["fields"] = fields if fields is not None else [entry]
 
 
 class NotAuthenticated(TolkError):

@@ -42,7 +42,11 @@ def error_body(code: str, message: str, **details: Any) -> dict[str, Any]:
 def validation_problems(exc: ValidationError) -> list[dict[str, str]]:
     """Each problem of a validation error as {field, problem}."""
     return [
-        {"field": ".".join(str(p) for p in err["loc"]) or "body", "problem": err["msg"]}
+        {
+            "field": ".".join(str(p) for p in err["loc"]) or "body",
+            "problem": err["msg"],
+            "code": err["type"],
+        }
         for err in exc.errors(include_url=False, include_context=False, include_input=False)
     ]
 

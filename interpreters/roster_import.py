@@ -50,6 +50,10 @@ class RowProblem:
     row: int
     column: str
     problem: str
+    code: str = "invalid"
+    """What is wrong, for the page to say in its own language."""
+    value: str = ""
+    """The value at fault (a tag, a row number), where the message names one."""
 
 
 @dataclass
@@ -91,7 +95,7 @@ def check_rows(text: str, known_specializations: set[str]) -> _Checked:
     header, body = _parse(text)
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
-        problems = [RowProblem(1, c, "column is missing") for c in missing]
+        problems = [RowProblem(1, c, "column is missing", "missing_column") for c in missing]
         raise InvalidRows(rows=[asdict(p) for p in problems])
     if len(body) > MAX_ROWS:
         raise InvalidRows(f"At most {MAX_ROWS} rows per file.", rows=[])
@@ -113,38 +117,50 @@ def check_rows(text: str, known_specializations: set[str]) -> _Checked:
 
         before = len(checked.problems)
 
-        def bad(column: str, problem: str, number: int = number) -> None:
-            checked.problems.append(RowProblem(number, column, problem))
+        def bad(
+            column: str, problem: str, code: str, value: str = "", number: int = number
+        ) -> None:
+            checked.problems.append(RowProblem(number, column, problem, code, value))
 
         username = cell("username").lower()
         if not _USERNAME.match(username):
-            bad("username", "2 to 100 letters, digits or . _ @ -")
+            bad("username", "2 to 100 letters, digits or . _ @ -", "bad_username")
         elif username in seen:
-            bad("username", f"already in row {seen[username]}")
+            bad("username", f"already in row {seen[username]}", "repeated", str(seen[username]))
         else:
             seen[username] = number
         display = cell("display_name")
         if not display or len(display) > 200:
-            bad("display_name", "required, at most 200 characters")
+            bad("display_name", "required, at most 200 characters", "bad_name")
         email = cell("email") or None
         if email is not None and not _EMAIL.match(email):
-            bad("email", "not an e-mail address")
+            bad("email", "not an e-mail address", "bad_email")
         languages: list[str] = []
         raw_languages = cell("languages").replace(",", " ").split()
         if not raw_languages:
-            bad("languages", "at least one language tag")
+            bad("languages", "at least one language tag", "no_language")
         for tag in raw_languages:
             try:
                 languages.append(normalize_tag(tag))
             except InvalidInput:
-                bad("languages", f"{tag!r} is not a valid language tag")
+                bad("languages", f"{tag!r} is not a valid language tag", "bad_language", tag)
         gender = cell("gender").lower() or None
         if gender is not None and gender not in service.GENDERS:
-            bad("gender", f"one of {', '.join(service.GENDERS)} or empty")
+            bad(
+                "gender",
+                f"one of {', '.join(service.GENDERS)} or empty",
+                "bad_gender",
+                ", ".join(service.GENDERS),
+            )
         specs = [s.lower() for s in cell("specializations").replace(",", " ").split()]
         for spec in specs:
             if spec not in known_specializations:
-                bad("specializations", f"{spec!r} is not in the list of specialisations")
+                bad(
+                    "specializations",
+                    f"{spec!r} is not in the list of specialisations",
+                    "unknown_specialization",
+                    spec,
+                )
         if len(checked.problems) == before:
             checked.rows.append(
                 _Row(
@@ -173,7 +189,11 @@ async def import_roster(
         if user is not None and user.role != Role.INTERPRETER:
             checked.problems.append(
                 RowProblem(
-                    row.number, "username", f"belongs to a {user.role.value}, not an interpreter"
+                    row.number,
+                    "username",
+                    f"belongs to a {user.role.value}, not an interpreter",
+                    "not_interpreter",
+                    user.role.value,
                 )
             )
     if checked.problems:

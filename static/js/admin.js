@@ -1,7 +1,7 @@
 // The admin page: interpreters (with CSV import), users, organisations, tariffs, API tokens
 // and the security event log.
 import { $, fill, h } from "./dom.js";
-import { formatDateTime, formatMoney, formatNumber, languageName, onLocaleChange, t } from "./i18n.js";
+import { formatDateTime, formatMoney, formatNumber, has, languageName, onLocaleChange, t } from "./i18n.js";
 import { api } from "./protocol.js";
 import { errorText, notify, startPage } from "./shell.js";
 
@@ -79,10 +79,10 @@ async function act(fn) {
   newToken = null; // a token's value is shown once, until the next change
   try {
     await fn();
-    notify(noticeArea, t("admin.saved"), "ok");
+    notify(noticeArea, () => t("admin.saved"), "ok");
     await loadAll();
   } catch (err) {
-    notify(noticeArea, errorText(err), "bad");
+    notify(noticeArea, () => errorText(err), "bad");
   }
 }
 
@@ -91,7 +91,7 @@ async function loadAll() {
   try {
     [{ organizations }, { users }] = await Promise.all([api("GET", "/api/admin/organizations"), api("GET", "/api/admin/users")]);
   } catch (err) {
-    notify(noticeArea, errorText(err), "bad");
+    notify(noticeArea, () => errorText(err), "bad");
   }
   try {
     const list = (await api("GET", "/api/admin/interpreters")).interpreters;
@@ -249,7 +249,7 @@ function renderInterpreters() {
           const result = await api("POST", "/api/admin/interpreters/import", await file.files[0].text(), { contentType: "text/csv" });
           // loadAll() draws this panel afresh, so the result goes to the page's notice.
           await loadAll();
-          notify(noticeArea, t("admin.importResult", result), "ok");
+          notify(noticeArea, () => t("admin.importResult", result), "ok");
         } catch (err) {
           const rows = err.body?.error?.rows;
           if (!rows) {
@@ -261,7 +261,7 @@ function renderInterpreters() {
             h("p", { class: "notice bad" }, t("admin.importErrors")),
             table(
               ["admin.row", "admin.column", "admin.problem"],
-              rows.map((r) => h("tr", {}, h("td", {}, r.row), h("td", {}, r.column ?? ""), h("td", {}, r.problem))),
+              rows.map((r) => h("tr", {}, h("td", {}, r.row), h("td", {}, r.column ?? ""), h("td", {}, rowProblem(r)))),
             ),
           );
         }
@@ -591,3 +591,8 @@ function renderAudit() {
 
 onLocaleChange(render);
 await loadAll();
+
+/** A CSV row's problem in the page's language, from its code (the server's text is English). */
+function rowProblem(row) {
+  return has(`problem.${row.code}`) ? t(`problem.${row.code}`, { value: row.value ?? "" }) : row.problem;
+}

@@ -56,7 +56,7 @@ async function loadLanguages() {
     languages = Array.isArray(data) ? data : (data?.languages ?? []);
     renderLanguages();
   } catch (err) {
-    if (!languages.length) notify(noticeArea, t("counsellor.languagesFailed") + " " + errorText(err), "bad");
+    if (!languages.length) notify(noticeArea, () => t("counsellor.languagesFailed") + " " + errorText(err), "bad");
   }
 }
 
@@ -207,7 +207,7 @@ async function requestInterpreter(tag, audioOnly = $("#audio-only").checked) {
   } catch (err) {
     showRequesting(false);
     setStatus("counsellor.idle");
-    notify(noticeArea, t(mediaErrorKey(err)), "bad");
+    notify(noticeArea, () => t(mediaErrorKey(err)), "bad");
     return;
   }
   try {
@@ -219,7 +219,7 @@ async function requestInterpreter(tag, audioOnly = $("#audio-only").checked) {
     stopMedia();
     showRequesting(false);
     setStatus("counsellor.idle");
-    notify(noticeArea, err.code === "unknown_language" ? t("counsellor.noInterpreter") : errorText(err), "bad");
+    notify(noticeArea, () => (err.code === "unknown_language" ? t("counsellor.noInterpreter") : errorText(err)), "bad");
   }
 }
 
@@ -273,7 +273,7 @@ function finishRequest(final) {
     final.state === "expired" ? (final.end_reason === "max_wait" && nobodyOnline(final.language) ? "counsellor.expiredNobody" : "counsellor.expired")
     : final.state === "cancelled" ? "counsellor.cancelled"
     : "counsellor.failed";
-  notify(noticeArea, t(key), final.state === "cancelled" ? "" : "bad");
+  notify(noticeArea, () => t(key), final.state === "cancelled" ? "" : "bad");
   reset();
 }
 
@@ -311,7 +311,7 @@ async function cancelRequest() {
     onRequest(answer?.request ?? { ...shown, state: "cancelled", updated_at: new Date(socket.serverNow()).toISOString() });
   } catch (err) {
     // Too late: an interpreter took it meanwhile, and the call is on its way.
-    if (err.status !== 409) notify(noticeArea, errorText(err), "bad");
+    if (err.status !== 409) notify(noticeArea, () => errorText(err), "bad");
   }
 }
 
@@ -362,7 +362,7 @@ async function joinCall(callId) {
   } catch (err) {
     // A call that ended while it was being joined has been reported by its "ended" event.
     if (calls.get(callId)?.state !== "ended") {
-      notify(noticeArea, err instanceof DOMException ? t(mediaErrorKey(err)) : errorText(err), "bad");
+      notify(noticeArea, () => (err instanceof DOMException ? t(mediaErrorKey(err)) : errorText(err)), "bad");
     }
   } finally {
     if (startingCall === callId) startingCall = null;
@@ -392,8 +392,7 @@ callView.addEventListener("ended", (e) => {
   const call = e.detail;
   stream = null;
   reset();
-  const [message, tone] = endedMessage(call);
-  notify(noticeArea, message, tone);
+  notify(noticeArea, () => endedMessage(call)[0], endedMessage(call)[1]);
   if (retry) {
     const { tag, audioOnly } = retry;
     retry = null;

@@ -78,7 +78,7 @@ async function load() {
     $("#status").textContent = t("finance.loaded", { n: records.length });
   } catch (err) {
     $("#status").textContent = "";
-    notify($("#notice"), errorText(err), "bad");
+    notify($("#notice"), () => errorText(err), "bad");
   }
 }
 

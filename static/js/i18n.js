@@ -28,6 +28,11 @@ export function t(key, params = {}) {
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
 }
 
+/** True when the catalogue has a message for `key`. */
+export function has(key) {
+  return key in CATALOGUES[current].messages || key in CATALOGUES.de.messages;
+}
+
 const displayNames = new Map();
 function namesFor(loc) {
   if (!displayNames.has(loc)) displayNames.set(loc, new Intl.DisplayNames([loc], { type: "language" }));

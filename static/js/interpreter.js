@@ -60,7 +60,7 @@ function renderStatus() {
     $("#my-languages"),
     (profile?.languages ?? []).map((lang) => h("li", { lang: lang.tag }, languageName(lang.tag))),
   );
-  if (profile && !profile.languages?.length) notify(noticeArea, t("interpreter.noProfile"), "bad");
+  if (profile && !profile.languages?.length) notify(noticeArea, () => t("interpreter.noProfile"), "bad");
 }
 
 async function loadProfile() {
@@ -70,7 +70,7 @@ async function loadProfile() {
     // A status told or set while this read was under way is newer than the one it brings.
     profile = changes === presenceChanges || !profile ? loaded : { ...loaded, status: profile.status };
   } catch (err) {
-    notify(noticeArea, err.status === 404 ? t("interpreter.noProfile") : errorText(err), "bad");
+    notify(noticeArea, () => (err.status === 404 ? t("interpreter.noProfile") : errorText(err)), "bad");
   }
   profileLoaded = true;
   renderStatus();
@@ -86,7 +86,7 @@ async function setPresence(value) {
     if (changes === presenceChanges) profile = answer?.interpreter ?? { ...profile, status: value };
     notify(noticeArea, "");
   } catch (err) {
-    notify(noticeArea, err.code === "in_call" ? t("interpreter.inCall") : errorText(err), "bad");
+    notify(noticeArea, () => (err.code === "in_call" ? t("interpreter.inCall") : errorText(err)), "bad");
   }
   renderStatus();
 }
@@ -99,7 +99,7 @@ socket.on("presence.updated", (msg) => {
   if (!msg.status) return;
   presenceChanges += 1;
   profile = { ...profile, status: msg.status };
-  if (msg.reason === "missed_offers") notify(noticeArea, t("interpreter.setAway"), "bad");
+  if (msg.reason === "missed_offers") notify(noticeArea, () => t("interpreter.setAway"), "bad");
   renderStatus();
 });
 
@@ -151,7 +151,7 @@ function clearOffer(messageKey) {
   closeNote();
   offer = null;
   offerBox.hidden = true;
-  if (messageKey) notify(noticeArea, t(messageKey));
+  if (messageKey) notify(noticeArea, () => t(messageKey));
   renderStatus();
 }
 
@@ -173,7 +173,7 @@ $("#accept").addEventListener("click", async () => {
     stream = await openMedia({ audioOnly: Boolean(current.preferences?.audio_only) });
   } catch (err) {
     accepting = false;
-    notify(noticeArea, t(mediaErrorKey(err)), "bad");
+    notify(noticeArea, () => t(mediaErrorKey(err)), "bad");
     return;
   }
   try {
@@ -187,7 +187,7 @@ $("#accept").addEventListener("click", async () => {
     const key = { offer_taken: "interpreter.taken", offer_expired: "interpreter.expiredOffer", offer_revoked: "interpreter.revoked" }[err.code];
     accepting = false;
     clearOffer();
-    notify(noticeArea, key ? t(key) : errorText(err), "bad");
+    notify(noticeArea, () => (key ? t(key) : errorText(err)), "bad");
   } finally {
     accepting = false;
   }
@@ -200,7 +200,7 @@ $("#decline").addEventListener("click", async () => {
   try {
     await api("POST", `/api/offers/${encodeURIComponent(id)}/decline`);
   } catch (err) {
-    if (err.status !== 409) notify(noticeArea, errorText(err), "bad");
+    if (err.status !== 409) notify(noticeArea, () => errorText(err), "bad");
   }
 });
 
@@ -240,7 +240,7 @@ async function joinCall(callId, stream = null) {
     await view;
   } catch (err) {
     if (calls.get(callId)?.state !== "ended") {
-      notify(noticeArea, err instanceof DOMException ? t(mediaErrorKey(err)) : errorText(err), "bad");
+      notify(noticeArea, () => (err instanceof DOMException ? t(mediaErrorKey(err)) : errorText(err)), "bad");
     }
   } finally {
     if (startingCall === callId) startingCall = null;
@@ -263,7 +263,7 @@ callView.addEventListener("ended", (e) => {
   const call = e.detail;
   sessionStorage.removeItem(CALL_KEY);
   const key = { lost: "call.lost", failed: "call.failed", shutdown: "call.shutdown" }[call.end_reason] ?? "call.ended";
-  notify(noticeArea, t(key), key === "call.ended" ? "ok" : "bad");
+  notify(noticeArea, () => t(key), key === "call.ended" ? "ok" : "bad");
   renderStatus();
   loadProfile();
   if (!wrapup.hidden) $("#ready").focus();

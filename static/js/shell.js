@@ -1,6 +1,6 @@
 // What every signed-in page shares: the header (who, connection, language, log out).
 import { $, fill, h } from "./dom.js";
-import { onLocaleChange, setLocale, locale, t, translate } from "./i18n.js";
+import { has, onLocaleChange, setLocale, locale, t, translate } from "./i18n.js";
 import { api, Socket } from "./protocol.js";
 
 let pageSocket = null;
@@ -56,18 +56,42 @@ async function logout() {
   }
 }
 
-/** Show a message in a notice area (an aria-live region); tone: "" | "ok" | "bad". */
+const notices = new Map(); // notice area -> {render, tone}: re-rendered when the language changes
+
+/** Show a message in a notice area (an aria-live region); tone: "" | "ok" | "bad". `text`
+ * may be a function that makes the text: it is called again when the language switches. */
 export function notify(area, text, tone = "") {
   if (!area) return;
   if (!text) {
+    notices.delete(area);
     fill(area);
     return;
   }
-  fill(area, h("p", { class: `notice ${tone}` }, text));
+  const render = typeof text === "function" ? text : () => text;
+  notices.set(area, { render, tone });
+  fill(area, h("p", { class: `notice ${tone}` }, render()));
 }
 
-/** A user-facing text for an API error. */
+onLocaleChange(() => {
+  for (const [area, { render, tone }] of notices) fill(area, h("p", { class: `notice ${tone}` }, render()));
+});
+
+/** A user-facing text for an API or socket error, from the catalogue by its code (the
+ * server's English message is never shown: the page speaks its own language). */
 export function errorText(err) {
   if (err?.status === 0 && err.code === "network") return t("error.network");
-  return t("error.generic", { message: err?.message ?? String(err) });
+  const fields = err?.body?.error?.fields ?? err?.body?.fields;
+  if (err?.code === "invalid_input" && Array.isArray(fields) && fields.length) {
+    return t("error.invalid", { problems: fields.map(fieldProblem).join("; ") });
+  }
+  if (err?.code && has(`error.${err.code}`)) return t(`error.${err.code}`);
+  return t("error.code", { code: err?.code ?? "?" });
+}
+
+/** One bad field of a 422, e.g. "Bis: muss nach dem Beginn liegen". */
+export function fieldProblem(problem) {
+  const name = String(problem.field ?? "").split(".").pop();
+  const field = has(`field.${name}`) ? t(`field.${name}`) : name;
+  const text = has(`problem.${problem.code}`) ? t(`problem.${problem.code}`, { value: problem.value ?? "" }) : t("problem.invalid");
+  return `${field}: ${text}`;
 }

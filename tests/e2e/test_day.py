@@ -378,3 +378,21 @@ class TestFindingTheLanguage:
         expect(counsellor.locator("#status")).to_contain_text("Tigrinya: Zurzeit ist niemand")
         counsellor.keyboard.press("Escape")
         expect(counsellor.locator("#notice")).to_contain_text("abgebrochen")
+
+
+class TestEveryWordInThePagesLanguage:
+    def test_server_errors_are_said_in_the_page_language_and_follow_a_switch(
+        self, open_page: Any
+    ) -> None:
+        """A 422 arrives as codes; the page says it in German, and in English after the
+        switch, never in the server's English words."""
+        finance = open_page("finanzen", "/finance")
+        expect(finance.locator("#status")).to_contain_text("geladen")
+        finance.locator("#from").fill("2026-03-01")
+        finance.locator("#to").fill("2026-02-01")
+        finance.get_by_role("button", name="Anzeigen").click()
+        notice = finance.locator("#notice")
+        expect(notice).to_contain_text("Bis: muss nach dem Beginn liegen")
+        expect(notice).not_to_contain_text("must be after")
+        finance.locator("#locale").select_option("en")
+        expect(notice).to_contain_text("To: must be after the start")

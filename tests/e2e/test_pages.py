@@ -273,6 +273,9 @@ class TestAdmin:
         assert all(r.split("\t")[0].strip() == "3" for r in rows), rows
         assert any("languages" in r for r in rows), rows
         assert any("gender" in r for r in rows), rows
+        # Said in the page's language, from the problem's code (the server's text is English).
+        assert any("Sprachkürzel" in r or "eines von" in r for r in rows), rows
+        assert not any("not a valid" in r or "or empty" in r for r in rows), rows
         expect(panel.locator('tr[data-user-id] td:has-text("Nadia Haddad")')).to_have_count(0)
 
         upload = panel.get_by_label("CSV-Datei")
