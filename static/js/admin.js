@@ -107,7 +107,7 @@ async function loadAll() {
   try {
     tokens = (await api("GET", "/api/admin/tokens")).tokens;
   } catch (err) {
-    notify(noticeArea, errorText(err), "bad");
+    notify(noticeArea, () => errorText(err), "bad");
   }
   await loadAudit();
   render();
@@ -122,7 +122,7 @@ async function loadAudit(before) {
     auditEvents = before ? [...auditEvents, ...page.events] : page.events;
     auditMore = page.more;
   } catch (err) {
-    notify(noticeArea, errorText(err), "bad");
+    notify(noticeArea, () => errorText(err), "bad");
   }
 }
 
@@ -465,10 +465,10 @@ function renderTokens() {
             valid_days: Number(data.valid_days),
           });
           newToken = issued.token;
-          notify(noticeArea, t("admin.saved"), "ok");
+          notify(noticeArea, () => t("admin.saved"), "ok");
           await loadAll();
         } catch (err) {
-          notify(noticeArea, errorText(err), "bad");
+          notify(noticeArea, () => errorText(err), "bad");
         }
       },
     },
