@@ -23,6 +23,7 @@ from dispatch.models import (
     InterpretationRequest,
     Offer,
     OfferState,
+    RequestState,
 )
 from dispatch.queue import current_view
 from dispatch.service import OPEN
@@ -80,7 +81,12 @@ async def changed_since(
             select(InterpretationRequest)
             .where(col(InterpretationRequest.counsellor_id) == user_id)
             .where(col(InterpretationRequest.updated_at) >= since)
-            .where(col(InterpretationRequest.state).not_in([s.value for s in OPEN]))
+            # An accepted request lives on as its call, which comes as call.updated.
+            .where(
+                col(InterpretationRequest.state).not_in(
+                    [*(s.value for s in OPEN), RequestState.ACCEPTED.value]
+                )
+            )
             .order_by(col(InterpretationRequest.updated_at))
         )
         messages.extend(request_message(request_view(req)) for req in requests)

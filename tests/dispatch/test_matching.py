@@ -315,6 +315,29 @@ class TestLanguageVariants:
 
 
 class TestReconnect:
+    async def test_after_a_gap_in_the_bus_open_sockets_learn_what_ended_meanwhile(
+        self, desk, client, db, clock, settings
+    ):
+        """A cancel whose news was lost (as in a gap of the bus) reaches the sockets that
+        stayed open when the hub re-syncs them: the counsellor's request ends, the
+        interpreter's offer is revoked and their status repeated."""
+        from dispatch.service import cancel_request
+        from signaling.keys import HUB
+
+        counsellor = await desk.counsellor()
+        interpreter = await desk.interpreter(["ar"])
+        req = await desk.ask(counsellor, "ar")
+        offer = (await interpreter.next_event("offer"))["offer"]
+        since = clock.now()
+        async with db.write() as session:
+            await cancel_request(session, req["id"], counsellor.user.id, clock.now(), settings)
+        client.app[HUB].resync(since)  # nothing published the cancel: only this tells
+        ended = await until_state(counsellor, "cancelled")
+        assert ended["id"] == req["id"]
+        revoked = await interpreter.next_event("offer.revoked")
+        assert (revoked["offer_id"], revoked["reason"]) == (offer["id"], "cancelled")
+        assert (await interpreter.next_event("presence.updated"))["status"] == "available"
+
     async def test_new_sockets_get_the_current_requests_and_offers(self, desk, factory):
         """A reconnecting counsellor gets their open requests, an interpreter their offers."""
         counsellor = await desk.counsellor()
