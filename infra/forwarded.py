@@ -33,11 +33,21 @@ def as_forwarded(request: web.Request) -> web.Request:
     return seen
 
 
+def _node_address(node: str) -> str:
+    """The address of an RFC 7239 node: `192.0.2.1`, `192.0.2.1:4711`, `[2001:db8::1]:4711`."""
+    node = node.strip()
+    if node.startswith("["):
+        return node[1:].split("]", 1)[0]
+    if node.count(":") == 1:
+        return node.split(":", 1)[0]
+    return node
+
+
 def _trusted(rules: Sequence[_Rule], value: str | None) -> bool:
     if not value:
         return False
     try:
-        check_ip(rules, ip_address(value.strip("[]")))
+        check_ip(rules, ip_address(_node_address(value)))
     except (UntrustedIP, ValueError):
         return False
     return True
@@ -88,7 +98,7 @@ class TrustedProxies:
         client = chosen.get("for")
         # An obfuscated identifier (`for=_hidden`) names no address: the peer's stays.
         with contextlib.suppress(ValueError):
-            overrides["remote"] = str(ip_address((client or "").strip("[]")))
+            overrides["remote"] = str(ip_address(_node_address(client or "")))
         if chosen.get("proto") in ("http", "https"):
             overrides["scheme"] = chosen["proto"]
         if chosen.get("host"):

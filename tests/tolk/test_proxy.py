@@ -87,11 +87,12 @@ class TestTrustedProxy:
         other_prefix = {**spoofed, "X-Forwarded-For": "203.0.113.2, 198.51.100.66"}
         assert (await login(client, "guess9", "wrong", other_prefix)).status == 429
 
-    async def test_forwarded_header_of_rfc_7239(self, client, factory):
+    @pytest.mark.parametrize("node", ['"[2001:db8::5]"', '"[2001:db8::5]:4711"', "203.0.113.4"])
+    async def test_forwarded_header_of_rfc_7239(self, client, factory, node):
         """`Forwarded: for=...;proto=https;host=...` works like the X-Forwarded headers."""
         user = await factory.user(Role.COUNSELLOR)
         headers = {
-            "Forwarded": 'for="[2001:db8::5]";proto=https;host=tolk.example.org',
+            "Forwarded": f"for={node};proto=https;host=tolk.example.org",
             "Origin": PUBLIC,
         }
         resp = await login(client, user.username, PASSWORD, headers)
@@ -99,6 +100,11 @@ class TestTrustedProxy:
         assert resp.cookies["tolk_session"]["secure"]
         logout = await client.delete("/api/session", headers=with_cookie(resp, headers))
         assert logout.status == 204
+        for n in range(3):
+            assert (await login(client, f"guess{n}", "wrong", headers)).status == 401
+        assert (await login(client, "guess9", "wrong", headers)).status == 429
+        elsewhere = {**headers, "Forwarded": "for=198.51.100.99;proto=https;host=tolk.example.org"}
+        assert (await login(client, "guess9", "wrong", elsewhere)).status == 401
 
 
 @pytest.mark.proxies(["10.0.0.0/8"])
