@@ -10,6 +10,7 @@ BENCHMARKS = (
     ["bench.signaling_relay"],
     ["bench.call_setup"],
     ["bench.export_usage"],
+    ["bench.retention_purge"],
 )
 
 

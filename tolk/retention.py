@@ -15,7 +15,7 @@ from typing import Any
 
 import structlog
 from aiohttp import web
-from sqlalchemy import and_, delete, exists, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -34,6 +34,8 @@ from infra.leases import try_acquire
 log = structlog.get_logger(__name__)
 
 BATCH_ROWS = 1000
+REQUEST_BATCH = 200
+"""Requests per transaction; with their offers, call and presence about 1,000 rows."""
 INTERVAL_S = 3600.0
 _ENDED_REQUESTS = (R.ACCEPTED, R.CANCELLED, R.EXPIRED, R.FAILED)
 
@@ -69,32 +71,46 @@ async def _delete_batches(db: Database, table: Any, key: Any, where: ColumnEleme
             return total
 
 
+async def _purge_requests(db: Database, cutoff: datetime) -> dict[str, int]:
+    """Delete ended requests older than the cutoff with their offers, their call (when it
+    ended before the cutoff too) and its presence rows: a batch of requests at a time,
+    each batch one transaction found and deleted through the indexes."""
+    r, c = InterpretationRequest, Call
+    old = (
+        select(col(r.id))
+        .outerjoin(c, col(c.request_id) == col(r.id))
+        .where(col(r.state).in_(_ENDED_REQUESTS), col(r.updated_at) < cutoff)
+        .where(
+            or_(
+                col(c.id).is_(None),
+                and_(col(c.state) == CallState.ENDED, col(c.ended_at) < cutoff),
+            )
+        )
+        .limit(REQUEST_BATCH)
+    )
+    done = dict.fromkeys(("call_presence", "call", "offer", "interpretation_request"), 0)
+    while True:
+        async with db.write() as session:
+            conn = await session.connection()
+            ids = list((await conn.execute(old)).scalars().all())
+            if ids:
+                calls = select(col(c.id)).where(col(c.request_id).in_(ids))
+                for table, where in (
+                    (CallPresence, col(CallPresence.call_id).in_(calls)),
+                    (Call, col(c.request_id).in_(ids)),
+                    (Offer, col(Offer.request_id).in_(ids)),
+                    (r, col(r.id).in_(ids)),
+                ):
+                    result = await session.exec(delete(table).where(where))
+                    done[str(table.__tablename__)] += int(result.rowcount or 0)
+        if len(ids) < REQUEST_BATCH:
+            return done
+
+
 async def purge(db: Database, settings: Settings, now: datetime) -> dict[str, int]:
     """Delete everything past its period; returns the rows deleted per table."""
     cut = Cutoffs.of(settings, now)
-    old_call = and_(col(Call.state) == CallState.ENDED, col(Call.ended_at) < cut.operational)
-    old_request = and_(
-        col(InterpretationRequest.state).in_(_ENDED_REQUESTS),
-        col(InterpretationRequest.updated_at) < cut.operational,
-        ~exists().where(col(Call.request_id) == col(InterpretationRequest.id)),
-    )
-    done: dict[str, int] = {}
-    done["call_presence"] = await _delete_batches(
-        db,
-        CallPresence,
-        col(CallPresence.socket_id),
-        col(CallPresence.call_id).in_(select(col(Call.id)).where(old_call)),
-    )
-    done["call"] = await _delete_batches(db, Call, col(Call.id), old_call)
-    done["offer"] = await _delete_batches(
-        db,
-        Offer,
-        col(Offer.id),
-        col(Offer.request_id).in_(select(col(InterpretationRequest.id)).where(old_request)),
-    )
-    done["interpretation_request"] = await _delete_batches(
-        db, InterpretationRequest, col(InterpretationRequest.id), old_request
-    )
+    done = await _purge_requests(db, cut.operational)
     async with db.write() as session:
         done["login_session"] = await purge_expired_sessions(
             session, now, settings.session_idle_timeout_s
