@@ -230,6 +230,8 @@ class UsageFilter:
     organization_id: str | None = None
     language: str | None = None
     interpreter_id: str | None = None
+    organizations: tuple[str, ...] | None = None
+    """The organisations the asker may see (billing.scope); None: every one."""
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """The WHERE conditions of this filter."""
@@ -244,6 +246,8 @@ class UsageFilter:
             found.append(_T.language == self.language)
         if self.interpreter_id is not None:
             found.append(_T.interpreter_id == self.interpreter_id)
+        if self.organizations is not None:
+            found.append(_T.organization_id.in_(self.organizations))
         return found
 
     def describe(self) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Column, Date
+from sqlalchemy import Column, Date, Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from infra.db import UTCDateTime
@@ -68,3 +68,27 @@ class ExportAudit(SQLModel, table=True):
     format: str = Field(max_length=10)
     filters: str = Field(max_length=2000)
     rows: int = 0
+
+
+class FinanceGrant(SQLModel, table=True):
+    """An organisation whose usage a finance user may see beyond their own; an
+    `organization_id` of null grants every organisation (the centre's finance office)."""
+
+    __tablename__ = "finance_grant"
+    __table_args__ = (
+        UniqueConstraint("user_id", "organization_id", name="uq_finance_grant_user_org"),
+        # NULLs are distinct in a unique constraint: one "every organisation" grant per user.
+        Index(
+            "uq_finance_grant_user_all",
+            "user_id",
+            unique=True,
+            sqlite_where=text("organization_id IS NULL"),
+            postgresql_where=text("organization_id IS NULL"),
+        ),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="user_account.id", index=True, max_length=32)
+    organization_id: str | None = Field(default=None, foreign_key="organization.id", max_length=32)
+    granted_by: str | None = Field(default=None, max_length=32)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

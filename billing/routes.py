@@ -7,6 +7,7 @@ import json
 from datetime import date
 from zoneinfo import ZoneInfo
 
+import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
@@ -14,6 +15,7 @@ from accounts import audit
 from accounts.access import actor, require_user
 from accounts.audit import Action, Target
 from accounts.models import Role
+from accounts.views import Identity
 from billing import tariffs
 from billing.export import (
     CONTENT_TYPES,
@@ -26,6 +28,16 @@ from billing.export import (
     parse_bound,
     usage_summary,
 )
+from billing.scope import (
+    GrantView,
+    ScopeView,
+    grant,
+    grant_views,
+    list_grants,
+    revoke,
+    scope_view,
+    usage_scope,
+)
 from billing.tariffs import TariffView, tariff_view
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.errors import InvalidInput
@@ -33,6 +45,7 @@ from infra.http import json_response
 from infra.openapi import ApiRoutes
 from interpreters.languages import normalize_tag
 
+log = structlog.get_logger(__name__)
 api = ApiRoutes(tag="billing")
 ADMIN = (Role.ADMIN.value,)
 FINANCE = (Role.FINANCE.value, Role.ADMIN.value)
@@ -227,6 +240,16 @@ class SummaryList(RootModel[list[SummaryGroup]]):
     pass
 
 
+async def _scoped_filter(
+    request: web.Request, query: UsageQuery, identity: Identity
+) -> UsageFilter:
+    """The query's filter, limited to the organisations the caller may see."""
+    usage = _usage_filter(request, query)
+    async with request.app[DATABASE].read() as session:
+        scope = await usage_scope(session, identity)
+    return scope.restrict(usage)
+
+
 def _usage_filter(request: web.Request, query: UsageQuery) -> UsageFilter:
     zone = ZoneInfo(request.app[SETTINGS].timezone)
     start = parse_bound(query.from_, zone, "from") if query.from_ else None
@@ -254,7 +277,7 @@ def _filename(query: UsageQuery, fmt: str) -> str:
 )
 async def export(request: web.Request, query: ExportQuery) -> web.StreamResponse:
     identity = await require_user(request, Role.FINANCE, Role.ADMIN)
-    usage = _usage_filter(request, query)
+    usage = await _scoped_filter(request, query, identity)
     response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPES[query.format]})
     if query.format != "json":
         response.headers["Content-Disposition"] = (
@@ -296,9 +319,107 @@ async def export(request: web.Request, query: ExportQuery) -> web.StreamResponse
     roles=FINANCE,
 )
 async def summary(request: web.Request, query: SummaryQuery) -> web.Response:
-    await require_user(request, Role.FINANCE, Role.ADMIN)
-    usage = _usage_filter(request, query)
+    identity = await require_user(request, Role.FINANCE, Role.ADMIN)
+    usage = await _scoped_filter(request, query, identity)
     zone = ZoneInfo(request.app[SETTINGS].timezone)
     async with request.app[DATABASE].read() as session:
         groups = await usage_summary(session, usage, query.group_by, zone)
     return json_response(groups)
+
+
+class ScopeResponse(BaseModel):
+    scope: ScopeView
+
+
+@api.get(
+    "/api/usage/scope",
+    summary="Whose usage the caller may see: every organisation, or which",
+    response=ScopeResponse,
+    roles=FINANCE,
+)
+async def own_scope(request: web.Request) -> web.Response:
+    identity = await require_user(request, Role.FINANCE, Role.ADMIN)
+    async with request.app[DATABASE].read() as session:
+        view = await scope_view(session, await usage_scope(session, identity))
+    return json_response({"scope": view})
+
+
+class GrantBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=32)
+    """A user with the finance role."""
+    organization_id: str | None = Field(max_length=32)
+    """The organisation whose usage they may see; null (given explicitly) for every one."""
+
+
+class GrantQuery(BaseModel):
+    user_id: str | None = Field(default=None, max_length=32)
+
+
+class GrantResponse(BaseModel):
+    grant: GrantView
+
+
+class GrantList(BaseModel):
+    grants: list[GrantView]
+
+
+@api.get(
+    "/api/admin/finance-grants",
+    summary="Which finance users may see which further organisations' usage",
+    query=GrantQuery,
+    response=GrantList,
+    roles=ADMIN,
+)
+async def list_finance_grants(request: web.Request, query: GrantQuery) -> web.Response:
+    await require_user(request, Role.ADMIN)
+    async with request.app[DATABASE].read() as session:
+        views = await grant_views(session, await list_grants(session, query.user_id))
+    return json_response({"grants": views})
+
+
+@api.post(
+    "/api/admin/finance-grants",
+    summary="Let a finance user see another organisation's usage (or every organisation's)",
+    body=GrantBody,
+    response=GrantResponse,
+    status=201,
+    roles=ADMIN,
+)
+async def add_finance_grant(request: web.Request, body: GrantBody) -> web.Response:
+    identity = await require_user(request, Role.ADMIN)
+    async with request.app[DATABASE].write() as session:
+        found, new = await grant(
+            session, body.user_id, body.organization_id, identity.user_id, request.app[CLOCK].now()
+        )
+        (view,) = await grant_views(session, [found])
+    log.info(
+        "finance_grant_added" if new else "finance_grant_exists",
+        grant_id=found.id,
+        user_id=found.user_id,
+        organization_id=found.organization_id,
+        by=identity.user_id,
+    )
+    return json_response({"grant": view}, status=201 if new else 200)
+
+
+@api.delete(
+    "/api/admin/finance-grants/{grant_id}",
+    summary="Withdraw a finance grant",
+    status=204,
+    roles=ADMIN,
+    errors=(404,),
+)
+async def remove_finance_grant(request: web.Request) -> web.Response:
+    identity = await require_user(request, Role.ADMIN)
+    async with request.app[DATABASE].write() as session:
+        gone = await revoke(session, request.match_info["grant_id"])
+    log.info(
+        "finance_grant_removed",
+        grant_id=gone.id,
+        user_id=gone.user_id,
+        organization_id=gone.organization_id,
+        by=identity.user_id,
+    )
+    return web.Response(status=204)

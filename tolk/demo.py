@@ -8,6 +8,7 @@ from datetime import datetime
 from accounts import service
 from accounts.models import Role
 from accounts.passwords import hash_password_sync
+from billing import scope
 from infra.db import Database
 from interpreters import service as roster
 
@@ -42,8 +43,10 @@ STAFF = (
     DemoUser("berater.jobcenter", "Murat Yilmaz", Role.COUNSELLOR, ORGANIZATIONS[1][0]),
     DemoUser("berater.caritas", "Julia Becker", Role.COUNSELLOR, ORGANIZATIONS[2][0]),
     DemoUser("finanzen", "Thomas Krüger", Role.FINANCE, ORGANIZATIONS[0][0]),
+    DemoUser("finanzen.jobcenter", "Petra Lange", Role.FINANCE, ORGANIZATIONS[1][0]),
     DemoUser("admin", "Sabine Wagner", Role.ADMIN, ORGANIZATIONS[0][0]),
 )
+CENTRE_FINANCE_OFFICE = "finanzen"
 INTERPRETER_ORGANIZATION = "Dolmetschpool Dortmund"
 SPECIALIZATIONS = ("social", "medical", "legal", "school")
 INTERPRETERS = (
@@ -99,6 +102,11 @@ async def seed_demo(db: Database, now: datetime) -> list[Login]:
                     now=now,
                 )
             logins.append(Login(person.username, DEMO_PASSWORD, person.role.value))
+        # The centre's own finance office sees every organisation's usage; the Jobcenter's
+        # finance user only the Jobcenter's (billing.scope).
+        office = await service.find_user(session, CENTRE_FINANCE_OFFICE)
+        assert office is not None
+        await scope.grant(session, office.id, None, None, now)
         for name in SPECIALIZATIONS:
             await roster.add_specialization(session, name)
         for demo in INTERPRETERS:

@@ -210,6 +210,8 @@ export default {
   "interpreter.wrapupShort": "nach dem Gespräch; danach bekommen Sie wieder Anfragen.",
   "interpreter.setAway": "Sie haben Anfragen nicht angenommen und sind jetzt in Pause. Wählen Sie „Verfügbar“, wenn Sie wieder da sind.",
 
+  "finance.scope.all": "Sie sehen die Nutzung aller Organisationen.",
+  "finance.scope.some": "Sie sehen die Nutzung von: {names}. Weitere Organisationen kann die Verwaltung freigeben.",
   "finance.title": "Nutzung und Abrechnung",
   "finance.filters": "Auswahl",
   "finance.from": "Von",

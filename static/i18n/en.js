@@ -210,6 +210,8 @@ export default {
   "interpreter.wrapupShort": "after the call; you will get requests again afterwards.",
   "interpreter.setAway": "You let requests ring out and are now on a break. Choose “Available” when you are back.",
 
+  "finance.scope.all": "You see the usage of every organisation.",
+  "finance.scope.some": "You see the usage of: {names}. An admin can grant further organisations.",
   "finance.title": "Usage and billing",
   "finance.filters": "Selection",
   "finance.from": "From",

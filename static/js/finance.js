@@ -12,6 +12,7 @@ const langSelect = $("#language");
 let records = [];
 let summaries = { organization: [], language: [] };
 let choices = { organization: [], language: [] }; // the whole period's groups, for the filters
+let scope = null; // whose usage this user may see: {all, organizations: [{id, name}]}
 
 await startPage({ socket: false });
 
@@ -104,7 +105,15 @@ function minutes(seconds) {
   return formatNumber((seconds ?? 0) / 60, { maximumFractionDigits: 1 });
 }
 
+function renderScope() {
+  if (!scope) return;
+  $("#scope").textContent = scope.all
+    ? t("finance.scope.all")
+    : t("finance.scope.some", { names: scope.organizations.map((o) => o.name).join(", ") });
+}
+
 function render() {
+  renderScope();
   renderOptions();
   const seconds = records.reduce((acc, r) => acc + r.billable_s, 0);
   $("#totals").textContent = t("finance.count", { n: records.length, minutes: minutes(seconds), amount: totalAmounts(records) });
@@ -182,4 +191,9 @@ for (const select of [orgSelect, langSelect]) select.addEventListener("change", 
 onLocaleChange(render);
 fillOptions(orgSelect, []);
 fillOptions(langSelect, []);
+try {
+  scope = (await api("GET", "/api/usage/scope")).scope;
+} catch {
+  /* the usage below says what went wrong */
+}
 await load();

@@ -349,3 +349,16 @@ class TestAdmin:
         expect(row).to_contain_text("admin (angemeldet)")
         expect(row).to_contain_text("127.0.0.1")
         screenshot(page, "admin-audit-de")
+
+class TestFinance:
+    @pytest.mark.parametrize(
+        ("username", "says"),
+        [
+            ("finanzen", "Sie sehen die Nutzung aller Organisationen."),
+            ("finanzen.jobcenter", "Sie sehen die Nutzung von: Jobcenter Dortmund."),
+        ],
+    )
+    def test_the_page_says_whose_usage_it_shows(self, open_page, username, says):
+        """The centre's finance office sees every organisation; the Jobcenter's its own."""
+        page = open_page(username, "/finance")
+        expect(page.locator("#scope")).to_contain_text(says)

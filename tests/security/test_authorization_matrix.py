@@ -131,7 +131,7 @@ async def build_world(factory: Factory) -> World:
             "admin",
             admin.id,
             cookie=await _cookie(factory, admin.username),
-            owns={"user_id", "token_id", "tariff_id"},
+            owns={"user_id", "token_id", "tariff_id", "grant_id"},
         ),
         Caller("bearer token", "counsellor", machine.id, token=await factory.token(machine)),
     ]
@@ -142,6 +142,7 @@ async def build_world(factory: Factory) -> World:
         "user_id": free.id,
         "token_id": spare_token_id,
         "tariff_id": await _tariff_id(factory),
+        "grant_id": await _grant_id(factory, finance_b.id, org_a.id),
         # No caller owns a running connection test: every caller must get 403 or 404.
         "precall_id": "0" * 32,
     }
@@ -153,6 +154,14 @@ async def _token_id(factory: Factory, user_id: str) -> str:
 
     async with factory.db.write() as session:
         return (await service.issue_api_token(session, user_id, "spare", factory.clock.now())).id
+
+
+async def _grant_id(factory: Factory, user_id: str, organization_id: str) -> str:
+    from billing import scope
+
+    async with factory.db.write() as session:
+        made, _ = await scope.grant(session, user_id, organization_id, None, factory.clock.now())
+        return made.id
 
 
 async def _tariff_id(factory: Factory) -> str:

@@ -224,6 +224,30 @@ CASES = {
     "tariff: name set to null": Case(
         A, "PATCH", "/api/admin/tariffs/{tariff}", "invalid_input", ("name",), {"name": None}
     ),
+    "finance grant: not a finance user": Case(
+        A,
+        "POST",
+        "/api/admin/finance-grants",
+        "not_a_finance_user",
+        ("user_id",),
+        {"user_id": "{counsellor}", "organization_id": None},
+    ),
+    "finance grant: unknown organisation": Case(
+        A,
+        "POST",
+        "/api/admin/finance-grants",
+        "unknown_organization",
+        ("organization_id",),
+        {"user_id": "{finance}", "organization_id": "nope"},
+    ),
+    "finance grant: organisation left out": Case(
+        A,
+        "POST",
+        "/api/admin/finance-grants",
+        "invalid_input",
+        ("organization_id",),
+        {"user_id": "{finance}"},
+    ),
     "usage: from is no date": Case(F, "GET", "/api/usage?from=gestern", "invalid_input", ("from",)),
     "usage: timestamp without offset": Case(
         F, "GET", "/api/usage?from=2026-01-01T08:00:00", "invalid_input", ("from",)
@@ -273,6 +297,7 @@ async def test_every_422_names_its_fields(client, factory, name):
     interpreter = await factory.interpreter(("ar",))
     ids = {"organization": organization.id, "counsellor": counsellor.id}
     ids["interpreter"] = interpreter.id
+    ids["finance"] = (await factory.user(Role.FINANCE, organization=organization)).id
     headers = {**case.headers, **factory.headers()}
     if case.role is not None:
         known = {Role.COUNSELLOR: counsellor, Role.INTERPRETER: interpreter}
