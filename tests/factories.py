@@ -324,3 +324,13 @@ async def make_specialization(factory: Factory, name: str) -> None:
     async with factory.db.write() as session:
         if await session.get(Specialization, name) is None:
             session.add(Specialization(name=name))
+
+
+async def make_finance_office(factory: Factory) -> User:
+    """A finance user who sees every organisation's usage (the centre's finance office)."""
+    from billing import scope
+
+    user = await factory.user(Role.FINANCE)
+    async with factory.db.write() as session:
+        await scope.grant(session, user.id, None, None, factory.clock.now())
+    return user

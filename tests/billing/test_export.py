@@ -21,7 +21,7 @@ from billing.cells import spreadsheet_text
 from billing.models import ExportAudit, Tariff
 from billing.usage import record_usage
 from infra.db import Database
-from tests.factories import Factory
+from tests.factories import Factory, make_finance_office
 
 INT_COLUMNS = {"duration_s", "billable_s", "amount_cents"}
 
@@ -77,7 +77,7 @@ async def seed(factory: Factory, db: Database) -> tuple[Any, ...]:
 
 
 async def finance(factory: Factory) -> TestClient:
-    return await factory.login(await factory.user(Role.FINANCE))
+    return await factory.login(await make_finance_office(factory))
 
 
 async def fetch(client: TestClient, **params: str) -> ClientResponse:
@@ -335,7 +335,7 @@ class TestAccessAndAudit:
         await factory.login(await factory.user(Role.ADMIN))
         assert len(await (await fetch(client)).json()) == 4
         other = await factory.new_client()
-        token = await factory.token(await factory.user(Role.FINANCE))
+        token = await factory.token(await make_finance_office(factory))
         resp = await other.get("/api/usage", headers={"Authorization": f"Bearer {token}"})
         assert resp.status == 200
         await other.close()
@@ -343,7 +343,7 @@ class TestAccessAndAudit:
     async def test_every_export_is_audited(self, client, factory, db):
         """Each export leaves who, when, which filter and how many rows."""
         koeln, *_ = await seed(factory, db)
-        clerk = await factory.user(Role.FINANCE)
+        clerk = await make_finance_office(factory)
         await factory.login(clerk)
         await (
             await fetch(client, **{"from": "2026-01-01", "to": "2026-02-01"}, organization=koeln.id)

