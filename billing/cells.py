@@ -7,8 +7,8 @@ what follows. Following OWASP's CSV-injection advice, such a cell gets a leading
 spreadsheets show it as text, and a user who edits the cell keeps it text.
 
 `spreadsheet_text` is the rule. The CSV writer has the database build its lines (see
-billing.export.csv_line), so `guard_prefix_sql` renders the same rule as SQL, from the
-same characters; tests hold the two equal on both databases.
+billing.export.csv_line), so `guard_sql` renders the same rule as SQL, from the same
+characters; tests hold the two equal on both databases.
 """
 
 from __future__ import annotations
@@ -38,11 +38,26 @@ def _one_of(chars: frozenset[str]) -> str:
     return "(" + ", ".join(_literal(c) for c in sorted(chars)) + ")"
 
 
-def guard_prefix_sql(value: str) -> str:
-    """SQL (SQLite and PostgreSQL alike) giving the prefix `spreadsheet_text` would add to
-    the text column `value`: `'` or the empty string."""
-    return (
-        f"CASE WHEN substr({value}, 1, 1) IN {_one_of(HIDING_STARTS)}"
+def _first_char_class(chars: frozenset[str]) -> str:
+    """A bracket expression for GLOB and POSIX regexes: `-` last, where it is literal."""
+    return "[" + "".join(sorted(chars - {"-"})) + ("-" if "-" in chars else "") + "]"
+
+
+def guard_sql(value: str, dialect: str) -> str:
+    """SQL giving the text column `value` as `spreadsheet_text` would (`dialect`: `sqlite`
+    or `postgresql`)."""
+    # Nearly no cell starts with any of these characters: one cheap test of the first
+    # character (GLOB, an anchored regex) settles them, and only the rest pay for ltrim.
+    starters = _first_char_class(HIDING_STARTS | FORMULA_STARTS | frozenset(PADDING))
+    if dialect == "sqlite":
+        maybe = f"{value} GLOB {_literal(starters + '*')}"
+    else:
+        maybe = f"{value} ~ {_literal('^' + starters)}"
+    formula = (
+        f"substr({value}, 1, 1) IN {_one_of(HIDING_STARTS)}"
         f" OR substr(ltrim({value}, {_literal(PADDING)}), 1, 1) IN {_one_of(FORMULA_STARTS)}"
-        f" THEN {_literal(NEUTRAL_PREFIX)} ELSE '' END"
+    )
+    return (
+        f"CASE WHEN {maybe} AND ({formula})"
+        f" THEN {_literal(NEUTRAL_PREFIX)} || {value} ELSE {value} END"
     )

@@ -30,7 +30,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from billing.cells import guard_prefix_sql, spreadsheet_text
+from billing.cells import guard_sql, spreadsheet_text
 from billing.models import ExportAudit, UsageRecord
 from infra.db import Database
 from infra.errors import InvalidInput
@@ -185,15 +185,14 @@ def _csv_line_sqlite(element: csv_line, compiler: SQLCompiler, **kw: Any) -> str
             args += [f"({v}) / 100", f"({v}) % 100"]
         elif kind == "text":
             formats.append("%s")
-            prefix = guard_prefix_sql(v)
+            inert = guard_sql(v, "sqlite")
             args.append(
                 f"CASE WHEN {v} GLOB {special}"
-                f" THEN '\"' || {prefix} || replace({v}, '\"', '\"\"') || '\"'"
-                f" ELSE {prefix} || {v} END"
+                f" THEN '\"' || replace({inert}, '\"', '\"\"') || '\"' ELSE {inert} END"
             )
         else:
             formats.append("%s")
-            args.append(f"{guard_prefix_sql(v)} || {v}")
+            args.append(guard_sql(v, "sqlite"))
     return f"printf('{element.delimiter.join(formats)}', {', '.join(args)})"
 
 
@@ -210,14 +209,13 @@ def _csv_line_postgresql(element: csv_line, compiler: SQLCompiler, **kw: Any) ->
                 f"(({v}) / 100)::text || '{element.mark}' || lpad((({v}) % 100)::text, 2, '0')"
             )
         elif kind == "text":
-            prefix = guard_prefix_sql(v)
+            inert = guard_sql(v, "postgresql")
             parts.append(
                 f"CASE WHEN {v} ~ '[\"{element.delimiter}\\r\\n]'"
-                f" THEN '\"' || {prefix} || replace({v}, '\"', '\"\"') || '\"'"
-                f" ELSE {prefix} || {v} END"
+                f" THEN '\"' || replace({inert}, '\"', '\"\"') || '\"' ELSE {inert} END"
             )
         else:
-            parts.append(f"{guard_prefix_sql(v)} || {v}")
+            parts.append(guard_sql(v, "postgresql"))
     return f" || '{element.delimiter}' || ".join(f"({p})" for p in parts)
 
 

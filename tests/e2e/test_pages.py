@@ -350,6 +350,7 @@ class TestAdmin:
         expect(row).to_contain_text("127.0.0.1")
         screenshot(page, "admin-audit-de")
 
+
 class TestFinance:
     @pytest.mark.parametrize(
         ("username", "says"),
