@@ -179,7 +179,8 @@ class SimInterpreter:
         finally:
             await peer.close()
             self.calls.pop(call_id, None)
-            self._log.info("sim_call_over", call_id=call_id)
+            # What arrived from the other side: the proof, in the log, that media flowed.
+            self._log.info("sim_call_over", call_id=call_id, frames_received=peer.sink.frames)
         # Wrap-up ends by itself on the server; a simulated interpreter is ready at once.
         await self._go_available()
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import secrets
 import ssl
@@ -277,6 +278,9 @@ class TestDeployment:
                 await page.get_by_role("button", name="Auflegen").click()
                 lasted = time.monotonic() - connected
                 await expect(call).to_be_hidden()
+                # The interpreter's side decoded the browser's video all along, too.
+                received = await call_over_in(log, call_id)
+                assert received["video"] > 5 * lasted, received
             await browser.close()
 
         async with deployment.client() as http:
@@ -311,6 +315,17 @@ async def wait_until_sockets(server: TolkServer, within_s: float = 30, **roles: 
         if all(counts.get(role, 0) == n for role, n in roles.items()):
             return
         assert time.monotonic() < deadline, counts
+        await asyncio.sleep(0.1)
+
+
+async def call_over_in(log: Path, call_id: str, within_s: float = 30) -> dict[str, int]:
+    """The frames the simulated interpreter received in a call, from its log line."""
+    deadline = time.monotonic() + within_s
+    while True:
+        for line in log.read_text(errors="replace").splitlines():  # noqa: ASYNC240 - small
+            if '"sim_call_over"' in line and call_id in line:
+                return dict(json.loads(line)["frames_received"])
+        assert time.monotonic() < deadline, "the simulated interpreter did not end the call"
         await asyncio.sleep(0.1)
 
 
