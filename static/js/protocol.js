@@ -248,6 +248,9 @@ export async function openMedia({ audioOnly = false } = {}) {
   });
 }
 
+/** How long a media path may stay "disconnected" before this side restarts ICE. */
+const ICE_RESTART_AFTER_MS = 3000;
+
 /**
  * One side of a call: joins it on the socket, runs perfect negotiation (W3C) with the role
  * the server gives in call.joined (interpreter polite, counsellor impolite), reports the
@@ -340,7 +343,15 @@ export class CallPeer extends EventTarget {
     };
     pc.onicecandidate = ({ candidate }) => this.sendSignal({ candidate: candidate ? candidate.toJSON() : null });
     pc.oniceconnectionstatechange = () => {
+      clearTimeout(this.restartTimer);
       if (pc.iceConnectionState === "failed") pc.restartIce();
+      // A path that stays "disconnected" for a few seconds rarely comes back by itself
+      // (the other side moved network, or an aiortc peer that started over): renew it.
+      if (pc.iceConnectionState === "disconnected") {
+        this.restartTimer = setTimeout(() => {
+          if (this.pc === pc && !this.closed && pc.iceConnectionState === "disconnected") pc.restartIce();
+        }, ICE_RESTART_AFTER_MS);
+      }
     };
     pc.onconnectionstatechange = () => {
       const state = pc.connectionState;
@@ -436,6 +447,7 @@ export class CallPeer extends EventTarget {
 
   close() {
     this.closed = true;
+    clearTimeout(this.restartTimer);
     for (const off of this.offs) off();
     this.pc?.close();
     this.pc = null;

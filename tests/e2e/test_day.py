@@ -5,7 +5,9 @@ request cancelled while queued, and either side hanging up first."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import statistics
 import subprocess
 from collections.abc import Iterator
@@ -40,12 +42,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TolkServer]:
 
 
 @pytest.fixture(scope="module")
-def sims(server: TolkServer) -> Iterator[None]:
+def sims(server: TolkServer) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     """Simulated interpreters for Ukrainian, Arabic and Dari, started once: they warm up
     while the first page loads."""
-    started = [start_sim(server, name) for name in ("dmytro", "layla", "farid")]
-    yield
-    for sim in started:
+    started = {name: start_sim(server, name) for name in ("dmytro", "layla", "farid")}
+    yield started
+    for sim in started.values():
         stop_sim(sim)
 
 
@@ -68,10 +70,10 @@ def wait_for_media(page: Any, what: str = "frames-decoded", more_than: int = 0) 
     return media_count(page, what)
 
 
-def media_flows(page: Any, audio_only: bool = False) -> None:
+def media_flows(page: Any, audio_only: bool = False, more_than: int = 0) -> None:
     """Media of the other side arrives and keeps arriving (audio only: audio)."""
     what = "audio-samples" if audio_only else "frames-decoded"
-    first = wait_for_media(page, what)
+    first = wait_for_media(page, what, more_than)
     wait_for_media(page, what, first + (4800 if audio_only else 5))
 
 
@@ -242,6 +244,7 @@ class TestTwoBrowsersDay:
             media_flows(page, audio_only=True)
             expect(page.locator(".remote-placeholder")).to_have_text("Nur Ton – kein Bild")
             expect(page.locator(".self-placeholder")).to_be_visible()
+        screenshot(counsellor, "call-counsellor-audio-only-de")
         interpreter.get_by_role("button", name="Auflegen").click()
         for page in both:
             call_over(page)
@@ -396,3 +399,32 @@ class TestEveryWordInThePagesLanguage:
         expect(notice).not_to_contain_text("must be after")
         finance.locator("#locale").select_option("en")
         expect(notice).to_contain_text("To: must be after the start")
+
+
+class TestMediaDrop:
+    @pytest.mark.timeout(180)
+    def test_a_media_drop_is_shown_over_the_video_and_recovers_by_itself(
+        self, open_page: Any, sims: dict[str, subprocess.Popen[bytes]]
+    ) -> None:
+        """The other side freezes mid-call (its process stopped): "Verbindung gestört"
+        appears over the video; when it runs again the call recovers without a click."""
+        counsellor = open_page("berater.jobcenter", "/counsellor")
+        expect(counsellor.locator('#languages button[data-tag="ar"]')).to_contain_text(
+            "jetzt verfügbar", timeout=20_000
+        )
+        request_language(counsellor, "Arab", "ar")
+        in_call(counsellor)
+        media_flows(counsellor)
+        banner = counsellor.locator(".call-banner")
+        layla = sims["layla"]
+        os.kill(layla.pid, signal.SIGSTOP)
+        try:
+            expect(banner).to_be_visible(timeout=20_000)
+            expect(banner).to_contain_text("Verbindung gestört")
+        finally:
+            os.kill(layla.pid, signal.SIGCONT)
+        expect(banner).to_be_hidden(timeout=30_000)
+        expect(call_box(counsellor)).to_have_attribute("data-media", "connected")
+        media_flows(counsellor, more_than=media_count(counsellor, "frames-decoded"))
+        counsellor.get_by_role("button", name="Auflegen").click()
+        call_over(counsellor)
