@@ -82,8 +82,12 @@ def _parse(text: str) -> tuple[list[str], list[list[str]]]:
     text = text.removeprefix("\ufeff")
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    rows = [r for r in reader]
+    # newline="": the csv module reads line ends itself (a lone \r included), as it asks.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        rows = [r for r in reader]
+    except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+        raise InvalidRows(f"The file cannot be read as CSV: {exc}.", rows=[]) from None
     if not rows:
         raise InvalidRows("The file is empty.", rows=[])
     header = [h.strip().lower().replace(" ", "_") for h in rows[0]]

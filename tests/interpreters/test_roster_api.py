@@ -241,6 +241,22 @@ class TestAdmin:
         token = await factory.token(await factory.user(Role.ADMIN))
         return {"Authorization": f"Bearer {token}"}
 
+    async def test_a_file_the_csv_module_cannot_read_is_422_not_500(self, client, factory):
+        """A lone carriage return (old Mac line ends) is a line end; a field beyond the csv
+        module's limit is 422 naming the body."""
+        admin = await self.admin(factory)
+        for name in ("social", "medical"):
+            await client.post("/api/admin/specializations", json={"name": name}, headers=admin)
+        headers = {**admin, "Content-Type": "text/csv"}
+        mac = ROSTER.replace("\n", "\r").encode()
+        resp = await client.post("/api/admin/interpreters/import", data=mac, headers=headers)
+        assert resp.status == 200, await resp.text()
+        assert (await resp.json())["created"] == 3
+        huge = b"username,display_name\n" + b"a" * 200_000 + b",x\n"
+        resp = await client.post("/api/admin/interpreters/import", data=huge, headers=headers)
+        assert resp.status == 422
+        assert (await resp.json())["error"]["fields"][0]["field"] == "body"
+
     async def test_csv_import_is_idempotent(self, client, factory, db):
         """Importing a roster creates interpreters; the same file again changes nothing."""
         headers = await self.admin(factory)
