@@ -255,6 +255,8 @@ class TestHttpMatrix:
             (o.method, o.path) for o in ops if not o.roles and (o.method, o.path) not in PUBLIC
         ]
         assert undeclared == [], "operations without declared roles"
+        unknown = {p for o in ops for p in o.params} - set(world.params)
+        assert unknown == set(), "path parameters that name no resource of build_world"
 
         wrong: list[str] = []
         for caller in world.callers:
