@@ -245,15 +245,20 @@ class RedisBus(_HandlerRegistry):
 
     async def _connect(self) -> Any:
         """A fresh subscriber connection with every channel of this instance subscribed;
-        returns once Redis has confirmed them (its pong comes after the subscriptions)."""
+        returns once Redis has confirmed them (its pong comes after the subscriptions).
+        Channels subscribed meanwhile (sockets keep connecting) are caught up before it
+        returns, without holding up those subscribers."""
         import redis.exceptions
 
-        async with self._lock:
-            pubsub = self._redis.pubsub()
-            try:
-                channels = [self._prefix + _ALIVE, *(self._prefix + c for c in self._handlers)]
+        pubsub = self._redis.pubsub()
+        try:
+            subscribed: set[str] = set()
+            missing = [_ALIVE, *self._handlers]
+            while missing:
+                channels = [self._prefix + c for c in missing]
                 for i in range(0, len(channels), 1000):
                     await pubsub.subscribe(*channels[i : i + 1000])
+                subscribed.update(missing)
                 await pubsub.ping()
                 async with asyncio.timeout(self._dead_after_s):
                     while True:
@@ -263,11 +268,12 @@ class RedisBus(_HandlerRegistry):
                         if message["type"] == "pong":
                             break
                         self._dispatch(message)
-            except (redis.exceptions.RedisError, OSError, TimeoutError):
-                await self._discard(pubsub)
-                raise
-            self._broken = False
-            return pubsub
+                missing = [c for c in self._handlers if c not in subscribed]
+        except (redis.exceptions.RedisError, OSError, TimeoutError):
+            await self._discard(pubsub)
+            raise
+        self._broken = False
+        return pubsub
 
     async def _discard(self, pubsub: Any) -> None:
         with contextlib.suppress(Exception):
@@ -421,6 +427,10 @@ class RedisBus(_HandlerRegistry):
         gap listeners re-read what it missed), so this never fails for an outage."""
         import redis.exceptions
 
+        if not self.stats.connected:
+            # The reader's next connection subscribes it (see _connect); no waiting here.
+            sub, _ = await self._add(channel, handler)
+            return sub
         async with self._lock:
             sub, first = await self._add(channel, handler)
             pubsub = self._pubsub
@@ -432,7 +442,8 @@ class RedisBus(_HandlerRegistry):
                     await asyncio.wait_for(waiter, timeout=self._dead_after_s)
                 except (redis.exceptions.RedisError, OSError, TimeoutError):
                     self._confirmations.pop(channel, None)
-                    self._broken = True
+                    if self._pubsub is pubsub:  # not a connection already replaced
+                        self._broken = True
         return sub
 
     async def _last_gone(self, channel: str) -> None:

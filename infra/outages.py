@@ -26,7 +26,7 @@ _GONE_STATES = ("08", "57P", "53300")
 class Unavailable(TolkError):
     code = "unavailable"
     status = 503
-    default_message = "Tolk cannot reach its database right now; please try again shortly."
+    default_message = "A service Tolk needs is out of reach for a moment; please try again."
 
     def __init__(self, message: str | None = None, retry_after_s: int = RETRY_AFTER_S) -> None:
         super().__init__(message)

@@ -153,3 +153,23 @@ class TestRedisOutage:
         await a.publish("user:9", b"after")
         await asyncio.wait_for(arrived.wait(), 5)
         assert got == [("user:9", b"after")]
+
+    async def test_channels_subscribed_while_the_bus_reconnects_all_work(self, blinking):
+        """Sockets keep subscribing while the reader reconnects to a resumed Redis: every
+        one of those channels is in force once the bus is back."""
+        server, a, b = blinking
+        server.pause()
+        try:
+            await until(lambda: not b.stats.connected)
+        finally:
+            server.resume()
+        collectors = [collector() for _ in range(20)]
+        for i, (_got, _arrived, handler) in enumerate(collectors):
+            await b.subscribe(f"user:r{i}", handler)
+            await asyncio.sleep(0.02)  # spread over the reconnect (not a synchronisation)
+        await until(lambda: b.stats.connected and a.stats.connected, timeout=10)
+        for i in range(len(collectors)):
+            await a.publish(f"user:r{i}", b"hello")
+        for i, (got, arrived, _handler) in enumerate(collectors):
+            await asyncio.wait_for(arrived.wait(), 5)
+            assert got == [(f"user:r{i}", b"hello")]
