@@ -43,6 +43,8 @@ class Action(StrEnum):
     TOKEN_ISSUED = "token_issued"  # noqa: S105 - an event name
     TOKEN_REVOKED = "token_revoked"  # noqa: S105 - an event name
     USAGE_EXPORTED = "usage_exported"
+    FINANCE_GRANTED = "finance_granted"
+    FINANCE_GRANT_REVOKED = "finance_grant_revoked"
     DATA_PURGED = "data_purged"
 
 

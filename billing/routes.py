@@ -7,7 +7,6 @@ import json
 from datetime import date
 from zoneinfo import ZoneInfo
 
-import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
@@ -45,7 +44,6 @@ from infra.http import json_response
 from infra.openapi import ApiRoutes
 from interpreters.languages import normalize_tag
 
-log = structlog.get_logger(__name__)
 api = ApiRoutes(tag="billing")
 ADMIN = (Role.ADMIN.value,)
 FINANCE = (Role.FINANCE.value, Role.ADMIN.value)
@@ -389,18 +387,21 @@ async def list_finance_grants(request: web.Request, query: GrantQuery) -> web.Re
 )
 async def add_finance_grant(request: web.Request, body: GrantBody) -> web.Response:
     identity = await require_user(request, Role.ADMIN)
+    now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
-        found, new = await grant(
-            session, body.user_id, body.organization_id, identity.user_id, request.app[CLOCK].now()
-        )
+        found, new = await grant(session, body.user_id, body.organization_id, identity.user_id, now)
         (view,) = await grant_views(session, [found])
-    log.info(
-        "finance_grant_added" if new else "finance_grant_exists",
-        grant_id=found.id,
-        user_id=found.user_id,
-        organization_id=found.organization_id,
-        by=identity.user_id,
-    )
+        if new:
+            await audit.record(
+                session,
+                actor(request, identity),
+                Action.FINANCE_GRANTED,
+                now,
+                Target("user", found.user_id),
+                grant_id=found.id,
+                organization_id=found.organization_id,
+                organization=view.organization or "*",
+            )
     return json_response({"grant": view}, status=201 if new else 200)
 
 
@@ -413,13 +414,16 @@ async def add_finance_grant(request: web.Request, body: GrantBody) -> web.Respon
 )
 async def remove_finance_grant(request: web.Request) -> web.Response:
     identity = await require_user(request, Role.ADMIN)
+    now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
         gone = await revoke(session, request.match_info["grant_id"])
-    log.info(
-        "finance_grant_removed",
-        grant_id=gone.id,
-        user_id=gone.user_id,
-        organization_id=gone.organization_id,
-        by=identity.user_id,
-    )
+        await audit.record(
+            session,
+            actor(request, identity),
+            Action.FINANCE_GRANT_REVOKED,
+            now,
+            Target("user", gone.user_id),
+            grant_id=gone.id,
+            organization_id=gone.organization_id,
+        )
     return web.Response(status=204)

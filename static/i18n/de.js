@@ -341,6 +341,8 @@ export default {
   "audit.token_issued": "API-Token ausgestellt",
   "audit.token_revoked": "API-Token widerrufen",
   "audit.usage_exported": "Nutzung exportiert",
+  "audit.finance_granted": "Abrechnung: Organisation freigegeben",
+  "audit.finance_grant_revoked": "Abrechnung: Freigabe entzogen",
   "audit.data_purged": "Alte Daten gelöscht",
 
   "check.title": "Kamera und Verbindung testen",

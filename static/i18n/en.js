@@ -341,6 +341,8 @@ export default {
   "audit.token_issued": "API token issued",
   "audit.token_revoked": "API token revoked",
   "audit.usage_exported": "Usage exported",
+  "audit.finance_granted": "Billing: organisation granted",
+  "audit.finance_grant_revoked": "Billing: grant withdrawn",
   "audit.data_purged": "Old data deleted",
 
   "check.title": "Check camera and connection",

@@ -520,6 +520,8 @@ const AUDIT_ACTIONS = [
   "token_issued",
   "token_revoked",
   "usage_exported",
+  "finance_granted",
+  "finance_grant_revoked",
   "data_purged",
 ];
 

@@ -163,6 +163,14 @@ class TestGrants:
         assert [r["call_id"] for r in records] == [centre["jobcenter_call"].id]
         again = await client.delete(f"/api/admin/finance-grants/{made['id']}", headers=admin)
         assert again.status == 404
+        # Both changes are in the security log, naming the admin and the finance user.
+        for action in ("finance_granted", "finance_grant_revoked"):
+            page = await client.get(
+                "/api/admin/audit", params={"action": action, "target": finance.id}, headers=admin
+            )
+            (event,) = (await page.json())["events"]
+            assert event["actor"]["id"] == centre["admin"].id
+            assert event["details"]["organization_id"] == centre["city"].id
 
     async def test_a_grant_of_every_organisation(self, client, factory, centre):
         """`organization_id: null` is the centre's finance office: it sees all."""
