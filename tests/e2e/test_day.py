@@ -196,6 +196,7 @@ class TestTwoBrowsersDay:
         hanging up first, a declined offer then a cancel while queued, an offer that rings
         out then a second that is taken, and video again; media both ways in every call."""
         interpreter = open_page("olena", "/interpreter")
+        expect(interpreter.locator("#presence")).to_contain_text("Nicht im Dienst")
         become_available(interpreter)
         counsellor = open_page("berater.jobcenter", "/counsellor")
         expect(counsellor.locator("#conn")).to_have_attribute("data-state", "open")
@@ -426,5 +427,11 @@ class TestMediaDrop:
         expect(banner).to_be_hidden(timeout=30_000)
         expect(call_box(counsellor)).to_have_attribute("data-media", "connected")
         media_flows(counsellor, more_than=media_count(counsellor, "frames-decoded"))
+        # Leaving the page mid-call asks first (staying keeps the call).
+        with counsellor.expect_event("dialog") as asked:
+            counsellor.close(run_before_unload=True)
+        assert asked.value.type == "beforeunload"
+        asked.value.dismiss()
+        expect(call_box(counsellor)).to_be_visible()
         counsellor.get_by_role("button", name="Auflegen").click()
         call_over(counsellor)
