@@ -167,10 +167,10 @@ class TestOutage:
         try:
             with pytest.raises(Unavailable):
                 async with db.read() as s:
-                    await s.execute(text("SELECT 1"))
+                    await (await s.connection()).execute(text("SELECT 1"))
             with pytest.raises(Unavailable):
                 async with db.write() as s:
-                    await s.execute(text("SELECT 1"))
+                    await (await s.connection()).execute(text("SELECT 1"))
             with pytest.raises(Unavailable):
                 await db.write_sync(lambda conn: conn.execute(text("SELECT 1")))
             with pytest.raises(Unavailable):
@@ -186,14 +186,16 @@ class TestOutage:
         """A refused statement, or a client that went away while a session was open, is
         raised as it is and leaves the database up."""
         async with sqlite_db.write() as s:
-            await s.execute(text("INSERT INTO t (id, name) VALUES (1, 'a')"))
+            await (await s.connection()).execute(text("INSERT INTO t (id, name) VALUES (1, 'a')"))
         with pytest.raises(IntegrityError):
             async with sqlite_db.write() as s:
-                await s.execute(text("INSERT INTO t (id, name) VALUES (2, 'a')"))
+                await (await s.connection()).execute(
+                    text("INSERT INTO t (id, name) VALUES (2, 'a')")
+                )
 
         async def client_goes_away() -> None:
             async with sqlite_db.read() as s:
-                await s.execute(text("SELECT 1"))
+                await (await s.connection()).execute(text("SELECT 1"))
                 raise ConnectionResetError("the client went away")
 
         with pytest.raises(ConnectionResetError):
