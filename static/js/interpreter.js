@@ -49,7 +49,12 @@ function renderStatus() {
   if (current === "away" || current === "offline") text += " – " + t("interpreter.awayText");
   if (current === "busy") text += " – " + t("interpreter.inCall");
   if (current === "wrap_up") text += " – " + t("interpreter.wrapupShort");
-  if (!offer && !callView.active) {
+  if (offer) {
+    status.textContent = t("interpreter.notify", { language: languageName(offer.language) });
+  } else if (callView.active) {
+    status.textContent = t("call.with", { name: callView.call.counsellor?.display_name ?? "" });
+    status.dataset.tone = "ok";
+  } else {
     status.textContent = text;
     status.dataset.tone = current === "available" ? "ok" : "warn";
   }
@@ -233,8 +238,6 @@ async function joinCall(callId, stream = null) {
     if (offer) clearOffer();
     const view = callView.start(call, stream, { organization: organizations.get(call.request_id) ?? "" });
     renderStatus();
-    status.textContent = t("call.with", { name: call.counsellor?.display_name ?? "" });
-    status.dataset.tone = "ok";
     // News that came while the view was starting (connected, or even ended) applies now.
     callView.update(calls.get(callId));
     await view;
