@@ -1,5 +1,5 @@
-// The admin page: interpreters (with CSV import), users, organisations, tariffs, API tokens
-// and the security event log.
+// The admin page: interpreters (with CSV import), users, organisations (with finance grants),
+// tariffs, API tokens and the security event log.
 import { $, fill, h } from "./dom.js";
 import { formatDateTime, formatMoney, formatNumber, has, languageName, onLocaleChange, t } from "./i18n.js";
 import { api } from "./protocol.js";
@@ -12,6 +12,7 @@ let users = [];
 let profiles = new Map(); // user id -> interpreter profile
 let tariffs = null; // null: the server has no tariff endpoint yet
 let tokens = [];
+let grants = []; // which finance users see which further organisations' usage
 let newToken = null; // the value of a token just issued: shown once, never fetched again
 let auditEvents = [];
 let auditMore = false;
@@ -103,6 +104,11 @@ async function loadAll() {
     tariffs = (await api("GET", "/api/admin/tariffs")).tariffs;
   } catch {
     tariffs = null;
+  }
+  try {
+    grants = (await api("GET", "/api/admin/finance-grants")).grants;
+  } catch (err) {
+    notify(noticeArea, () => errorText(err), "bad");
   }
   try {
     tokens = (await api("GET", "/api/admin/tokens")).tokens;
@@ -349,7 +355,69 @@ function renderOrganizations() {
     ),
     h("button", { type: "submit" }, t("admin.add")),
   );
-  fill($("#panel-organizations"), h("h2", {}, t("admin.organizations")), table(["admin.name", "admin.costCenter"], rows), addForm);
+  fill(
+    $("#panel-organizations"),
+    h("h2", {}, t("admin.organizations")),
+    table(["admin.name", "admin.costCenter"], rows),
+    addForm,
+    grantSection(),
+  );
+}
+
+/** Finance users see their own organisation's usage; here further ones (or all) are granted. */
+function grantSection() {
+  const byId = new Map(users.map((u) => [u.id, u]));
+  const who = (id) => (byId.has(id) ? `${byId.get(id).display_name} (${byId.get(id).username})` : id);
+  const rows = grants.map((g) =>
+    h(
+      "tr",
+      { dataset: { grantId: g.id } },
+      h("td", {}, who(g.user_id)),
+      h("td", {}, g.organization ?? t("admin.grantAll")),
+      h(
+        "td",
+        {},
+        h(
+          "button",
+          {
+            type: "button",
+            class: "secondary",
+            "aria-label": `${t("admin.grantRevoke")}: ${who(g.user_id)}, ${g.organization ?? t("admin.grantAll")}`,
+            onclick: () => act(() => api("DELETE", `/api/admin/finance-grants/${encodeURIComponent(g.id)}`)),
+          },
+          t("admin.grantRevoke"),
+        ),
+      ),
+    ),
+  );
+  const finance = users.filter((u) => u.role === "finance" && u.active !== false);
+  const addForm = h(
+    "form",
+    {
+      class: "card",
+      onsubmit: (e) => {
+        e.preventDefault();
+        const data = formData(e.target);
+        act(() => api("POST", "/api/admin/finance-grants", { user_id: data.user_id, organization_id: data.organization_id || null }));
+      },
+    },
+    h("h3", {}, t("admin.grantAdd")),
+    h(
+      "div",
+      { class: "row" },
+      field("admin.grantUser", select("user_id", finance.map((u) => [u.id, `${u.display_name} (${u.username})`]))),
+      field("admin.grantOrganization", select("organization_id", [["", t("admin.grantAll")], ...orgOptions()])),
+    ),
+    h("button", { type: "submit" }, t("admin.grantAdd")),
+  );
+  return h(
+    "section",
+    { "aria-labelledby": "grants-title" },
+    h("h2", { id: "grants-title" }, t("admin.grants")),
+    h("p", { class: "muted" }, t("admin.grantsHelp")),
+    table(["admin.grantUser", "admin.grantOrganization", "admin.actions"], rows),
+    addForm,
+  );
 }
 
 // ---- Tariffs ------------------------------------------------------------------------------

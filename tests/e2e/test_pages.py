@@ -363,3 +363,25 @@ class TestFinance:
         """The centre's finance office sees every organisation; the Jobcenter's its own."""
         page = open_page(username, "/finance")
         expect(page.locator("#scope")).to_contain_text(says)
+
+    def test_admin_grants_the_jobcenter_finance_the_city(self, open_page):
+        """The admin grants an organisation on the organisations tab; the finance page of
+        the Jobcenter's finance user then names it, until the grant is withdrawn."""
+        admin = open_page("admin", "/admin")
+        admin.get_by_role("tab", name="Organisationen").click()
+        panel = admin.locator("#panel-organizations")
+        panel.get_by_label("Abrechnung (Person)").select_option(
+            label="Petra Lange (finanzen.jobcenter)"
+        )
+        panel.get_by_label("sieht auch").select_option(label="Stadt Dortmund – Sozialamt")
+        panel.get_by_role("button", name="Freigeben").click()
+        row = panel.locator("tr[data-grant-id]", has_text="finanzen.jobcenter")
+        expect(row).to_contain_text("Stadt Dortmund – Sozialamt")
+        finance = open_page("finanzen.jobcenter", "/finance")
+        expect(finance.locator("#scope")).to_contain_text(
+            "Jobcenter Dortmund, Stadt Dortmund – Sozialamt"
+        )
+        row.get_by_role("button", name="Freigabe entziehen").click()
+        expect(row).to_have_count(0)
+        finance.reload()
+        expect(finance.locator("#scope")).to_contain_text("von: Jobcenter Dortmund.")
