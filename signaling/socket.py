@@ -4,6 +4,7 @@ hand it to the handler for its type."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -29,7 +30,9 @@ log = structlog.get_logger(__name__)
 
 MessageHandler = Callable[[web.Application, Connection, Any], Awaitable[None]]
 _RATE_STRIKES_BEFORE_CLOSE = 50
-_LINGER_S = 2.0
+_LINGER_S = 5.0
+_QUIET_S = 0.25
+"""After a refused frame: how long the client must send nothing before the server closes."""
 
 
 async def _ping(app: web.Application, conn: Connection, msg: Ping) -> None:
@@ -81,8 +84,8 @@ class _Socket(web.WebSocketResponse):
         aiohttp sends the 1009 and closes the connection at once, while the client may
         still be sending the rest of its frame: closing with unread bytes makes the kernel
         answer with a reset, the client loses the close frame and reports 1006. So what
-        still arrives is read and dropped until the client closes the connection, as it
-        does once it has answered the close frame (or until `_LINGER_S` passes).
+        still arrives is read and dropped until the client has answered the close frame
+        and gone quiet, then the connection is closed (see `_linger`).
         """
         if code != WSCloseCode.MESSAGE_TOO_BIG:
             return await super().close(code=code, message=message, drain=drain)
@@ -101,19 +104,49 @@ class _Socket(web.WebSocketResponse):
             super()._close_transport()
 
 
+class _Drain(asyncio.Protocol):
+    """Stands in for aiohttp's protocol after a refused frame: drops what arrives, notes
+    that something did, and hands the end of the connection on to aiohttp's protocol."""
+
+    def __init__(self, original: asyncio.BaseProtocol) -> None:
+        self.original = original
+        self.activity = asyncio.Event()
+        self.ended = False
+
+    def data_received(self, data: bytes) -> None:
+        self.activity.set()
+
+    def eof_received(self) -> None:
+        self.ended = True
+        self.activity.set()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.ended = True
+        self.activity.set()
+        self.original.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        self.original.pause_writing()
+
+    def resume_writing(self) -> None:
+        self.original.resume_writing()
+
+
 async def _linger(transport: asyncio.BaseTransport) -> None:
-    """Read and drop what still arrives until the client closes (or `_LINGER_S` passed)."""
+    """Read and drop what still arrives; close once the client has gone quiet (it has sent
+    the rest of its frame and its answer to the close frame) or closed, at most after
+    `_LINGER_S`."""
     # No half-close: a client that sees the end of our stream may stop before it has
     # answered the close frame, and then reports 1006 itself.
+    drain = _Drain(transport.get_protocol())
+    transport.set_protocol(drain)
     if isinstance(transport, asyncio.ReadTransport) and not transport.is_reading():
-        transport.resume_reading()  # aiohttp drops what arrives after its reader failed
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + _LINGER_S
-    # Nothing can be awaited for the client's close (aiohttp's failed reader raises at
-    # once, and its protocol takes no callback): look every few milliseconds. Only a
-    # refused oversized frame ever waits here.
-    while not transport.is_closing() and loop.time() < deadline:  # noqa: ASYNC110 (above)
-        await asyncio.sleep(0.02)
+        transport.resume_reading()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(_LINGER_S):
+            while not drain.ended:
+                drain.activity.clear()
+                await asyncio.wait_for(drain.activity.wait(), _QUIET_S)
     transport.close()
 
 
