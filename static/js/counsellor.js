@@ -22,6 +22,7 @@ let languages = [];
 let request = null; // the current request object, as the server sent it
 let stream = null; // camera + microphone while a request or call runs
 let statusView = { key: "counsellor.idle", params: {}, tone: "" };
+let starting = null; // {cancelled} while the camera and the new request are on their way
 let startingCall = null; // the id of the call being joined
 let notAccepted = false; // an earlier wave of offers was declined or rang out
 let requestedAt = null; // performance.now() of the click, for the time to the first frame
@@ -195,31 +196,50 @@ $("#ask-close").addEventListener("click", () => closeAsk());
 // ---- Requests -----------------------------------------------------------------------
 
 async function requestInterpreter(tag, audioOnly = $("#audio-only").checked) {
-  if (request || callView.active) return;
+  if (request || callView.active || starting) return;
+  const attempt = (starting = { cancelled: false });
   requestedAt = performance.now();
   notify(noticeArea, "");
   const name = languageName(tag);
   setStatus("counsellor.starting", { language: name });
   showRequesting(true);
-  // Camera first: a refused permission is told now, not after an interpreter accepted.
   try {
-    stream = await openMedia({ audioOnly });
-  } catch (err) {
-    showRequesting(false);
-    setStatus("counsellor.idle");
-    notify(noticeArea, () => t(mediaErrorKey(err)), "bad");
-    return;
-  }
-  try {
-    const body = { language: tag };
-    if (audioOnly) body.preferences = { audio_only: true };
-    const data = await api("POST", "/api/requests", body);
-    onRequest(data.request);
-  } catch (err) {
-    stopMedia();
-    showRequesting(false);
-    setStatus("counsellor.idle");
-    notify(noticeArea, () => (err.code === "unknown_language" ? t("counsellor.noInterpreter") : errorText(err)), "bad");
+    // Camera first: a refused permission is told now, not after an interpreter accepted.
+    let media;
+    try {
+      media = await openMedia({ audioOnly });
+    } catch (err) {
+      if (attempt.cancelled) return;
+      showRequesting(false);
+      setStatus("counsellor.idle");
+      notify(noticeArea, () => t(mediaErrorKey(err)), "bad");
+      return;
+    }
+    if (attempt.cancelled) {
+      for (const track of media.getTracks()) track.stop();
+      return;
+    }
+    stream = media;
+    try {
+      const body = { language: tag };
+      if (audioOnly) body.preferences = { audio_only: true };
+      const data = await api("POST", "/api/requests", body);
+      if (attempt.cancelled) {
+        // Cancelled while it was on its way: withdraw it now that it has an id.
+        finished.add(data.request.id);
+        api("DELETE", `/api/requests/${encodeURIComponent(data.request.id)}`).catch(() => {});
+        return;
+      }
+      onRequest(data.request);
+    } catch (err) {
+      if (attempt.cancelled) return;
+      stopMedia();
+      showRequesting(false);
+      setStatus("counsellor.idle");
+      notify(noticeArea, () => (err.code === "unknown_language" ? t("counsellor.noInterpreter") : errorText(err)), "bad");
+    }
+  } finally {
+    if (starting === attempt) starting = null;
   }
 }
 
@@ -234,6 +254,7 @@ function isNewerRequest(next, shown) {
 
 function onRequest(next) {
   if (!next || finished.has(next.id) || !isNewerRequest(next, request)) return;
+  if (!request && starting?.cancelled) return; // news of a request cancelled on its way
   request = next;
   sessionStorage.setItem(REQUEST_KEY, next.id);
   // A later wave, or back in the queue after one: an offer was declined or rang out.
@@ -302,7 +323,12 @@ function showRequesting(on) {
 
 async function cancelRequest() {
   if (!request) {
-    if (!callView.active) reset();
+    if (callView.active) return;
+    if (starting) {
+      starting.cancelled = true;
+      notify(noticeArea, () => t("counsellor.cancelled"));
+    }
+    reset();
     return;
   }
   const shown = request;
@@ -322,7 +348,8 @@ document.addEventListener("keydown", (event) => {
     return;
   }
   // Esc stops a search (not a call: hanging up takes a deliberate click).
-  if (event.key === "Escape" && request && WAITING.has(request.state) && !callView.active) {
+  const searching = starting || (request && WAITING.has(request.state));
+  if (event.key === "Escape" && searching && !callView.active) {
     event.preventDefault();
     cancelRequest();
   }

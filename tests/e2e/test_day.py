@@ -442,3 +442,33 @@ class TestMediaDrop:
         expect(call_box(counsellor)).to_be_visible()
         counsellor.get_by_role("button", name="Auflegen").click()
         call_over(counsellor)
+
+
+class TestCancelOnTheWay:
+    def test_esc_while_the_request_is_on_its_way_withdraws_it(self, open_page: Any) -> None:
+        """Esc before the server answered the request: the page goes back to the search
+        and withdraws the request as soon as it has an id; no search is left running."""
+        counsellor = open_page("berater.caritas", "/counsellor")
+        held: list[Any] = []
+        counsellor.route(
+            "**/api/requests",
+            lambda route: (
+                held.append(route) if route.request.method == "POST" else route.fallback()
+            ),
+        )
+        with counsellor.expect_request(
+            lambda r: r.method == "POST" and r.url.endswith("/api/requests")
+        ):
+            request_language(counsellor, "Tigrinisch", "ti")
+        expect(counsellor.get_by_role("button", name="Abbrechen")).to_be_focused()
+        counsellor.keyboard.press("Escape")
+        expect(counsellor.locator("#notice")).to_contain_text("abgebrochen")
+        expect(counsellor.get_by_role("searchbox", name="Sprache suchen")).to_be_visible()
+        assert len(held) == 1
+        with counsellor.expect_request(
+            lambda r: r.method == "DELETE" and "/api/requests/" in r.url
+        ) as withdrawn:
+            held[0].continue_()
+        assert withdrawn.value.response() is not None
+        assert withdrawn.value.response().status == 200
+        expect(counsellor.locator("#status")).to_contain_text("Wählen Sie eine Sprache")
