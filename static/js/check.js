@@ -140,3 +140,5 @@ $("#start").addEventListener("click", start);
 $("#stop").addEventListener("click", () => stop());
 addEventListener("pagehide", () => stop({ leaving: true }));
 onLocaleChange(render);
+// Disabled in the page until here: a click before the handlers exist would do nothing.
+$("#start").disabled = false;
