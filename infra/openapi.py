@@ -157,6 +157,7 @@ _INVALID_INPUT_SCHEMA = {
                         "properties": {
                             "field": {"type": "string"},
                             "problem": {"type": "string"},
+                            "code": {"type": "string"},
                         },
                     },
                 },

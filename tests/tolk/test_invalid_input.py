@@ -39,6 +39,8 @@ class Case:
     json: Any = None
     data: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    login: bool = False
+    """Ask with a login session instead of a bearer token (some operations want one)."""
 
 
 C, INT, F, A = Role.COUNSELLOR, Role.INTERPRETER, Role.FINANCE, Role.ADMIN
@@ -187,6 +189,38 @@ CASES = {
         ("password",),
         {"password": "kurz"},
     ),
+    "user: no password": Case(
+        A,
+        "POST",
+        "/api/admin/users",
+        "invalid_input",
+        ("password",),
+        {k: v for k, v in NEW_USER.items() if k != "password"}
+        | {"organization_id": "{organization}"},
+    ),
+    "user: machine account with a password": Case(
+        A,
+        "POST",
+        "/api/admin/users",
+        "weak_password",
+        ("password",),
+        {**NEW_USER, "machine": True, "organization_id": "{organization}"},
+    ),
+    "token: unknown scope": Case(
+        A,
+        "POST",
+        "/api/admin/tokens",
+        "invalid_scope",
+        ("scopes",),
+        {"user_id": "{admin}", "name": "Export", "scopes": ["nonsense"]},
+        login=True,
+    ),
+    "audit: unknown action": Case(
+        A, "GET", "/api/admin/audit?action=bogus", "invalid_input", ("action",)
+    ),
+    "audit: time without offset": Case(
+        A, "GET", "/api/admin/audit?from=2026-01-01T00:00:00", "invalid_input", ("from",)
+    ),
     "organisation: no name": Case(
         A, "POST", "/api/admin/organizations", "invalid_input", ("name",), {"name": ""}
     ),
@@ -298,11 +332,16 @@ async def test_every_422_names_its_fields(client, factory, name):
     ids = {"organization": organization.id, "counsellor": counsellor.id}
     ids["interpreter"] = interpreter.id
     ids["finance"] = (await factory.user(Role.FINANCE, organization=organization)).id
+    admin = await factory.user(Role.ADMIN, organization=organization)
+    ids["admin"] = admin.id
     headers = {**case.headers, **factory.headers()}
     if case.role is not None:
-        known = {Role.COUNSELLOR: counsellor, Role.INTERPRETER: interpreter}
+        known = {Role.COUNSELLOR: counsellor, Role.INTERPRETER: interpreter, Role.ADMIN: admin}
         asker = known.get(case.role) or await factory.user(case.role)
-        headers["Authorization"] = f"Bearer {await factory.token(asker)}"
+        if case.login:
+            await factory.login(asker)
+        else:
+            headers["Authorization"] = f"Bearer {await factory.token(asker)}"
         if case.role is Role.ADMIN and "{tariff}" in case.path:
             made = await client.post("/api/admin/tariffs", json=TARIFF, headers=headers)
             assert made.status == 201, await made.text()
