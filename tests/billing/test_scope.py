@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime, timedelta
 
@@ -191,6 +192,16 @@ class TestGrants:
             second = await grant(client, factory, centre["admin"], finance.id, org_id)
             assert (first.status, second.status) == (201, 200)
             assert (await first.json())["grant"]["id"] == (await second.json())["grant"]["id"]
+
+    async def test_the_same_grant_made_at_once_is_made_once(self, client, factory, centre):
+        """Five admins' clicks at the same moment: one grant, one 201, the rest 200."""
+        finance = centre["jobcenter_finance"]
+        for org_id in (centre["city"].id, None):
+            answers = await asyncio.gather(
+                *(grant(client, factory, centre["admin"], finance.id, org_id) for _ in range(5))
+            )
+            assert sorted(a.status for a in answers) == [200, 200, 200, 200, 201]
+            assert len({(await a.json())["grant"]["id"] for a in answers}) == 1
 
     @pytest.mark.parametrize(
         ("who", "org", "code", "field"),
