@@ -3,8 +3,10 @@ while it lasts, and the one warning and one recovery line it is logged with."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 import structlog
@@ -65,17 +67,26 @@ def is_unreachable(exc: BaseException) -> bool:
     return False
 
 
+FLAP_S = 2.0
+"""A dependency that fails again this soon after it came back is still in the same outage
+(connections die one by one at its start): one warning and one recovery line for it."""
+
+
 class Outages:
     """The up or down state of one dependency, logged once when it goes and once when it
     comes back, however many requests and jobs fail meanwhile."""
 
-    __slots__ = ("_down_since", "count", "name")
+    __slots__ = ("_confirm", "_down_since", "_started", "count", "name", "on_recovered")
 
     def __init__(self, name: str) -> None:
         self.name = name
         self.count = 0
         """Outages since start-up."""
         self._down_since: float | None = None
+        self._started = 0.0
+        self._confirm: asyncio.TimerHandle | None = None
+        self.on_recovered: list[Callable[[], None]] = []
+        """Called (without awaiting) when the dependency answers again after an outage."""
 
     @property
     def is_up(self) -> bool:
@@ -83,15 +94,37 @@ class Outages:
 
     def down(self, exc: BaseException | None = None) -> None:
         """A use failed because the dependency is unreachable."""
-        if self._down_since is None:
-            self._down_since = time.monotonic()
-            self.count += 1
-            error = type(exc).__name__ if exc is not None else None
-            log.warning(f"{self.name}_unreachable", error=error)
+        if self._down_since is not None:
+            return
+        if self._confirm is not None:  # back only a moment ago: the same outage goes on
+            self._confirm.cancel()
+            self._confirm = None
+            self._down_since = self._started
+            return
+        self._down_since = self._started = time.monotonic()
+        self.count += 1
+        error = type(exc).__name__ if exc is not None else None
+        log.warning(f"{self.name}_unreachable", error=error)
 
     def up(self) -> None:
         """A use succeeded."""
-        if self._down_since is not None:
-            down_s = round(time.monotonic() - self._down_since, 1)
-            self._down_since = None
-            log.info(f"{self.name}_recovered", down_s=down_s)
+        if self._down_since is None:
+            return
+        self._down_since = None
+        down_s = round(time.monotonic() - self._started, 1)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self._recovered(down_s)
+        else:
+            # Said once it held for FLAP_S, so that a flapping start is one outage.
+            self._confirm = loop.call_later(FLAP_S, self._recovered, down_s)
+        for listener in self.on_recovered:
+            try:
+                listener()
+            except Exception:
+                log.exception(f"{self.name}_recovery_listener_failed")
+
+    def _recovered(self, down_s: float) -> None:
+        self._confirm = None
+        log.info(f"{self.name}_recovered", down_s=down_s)

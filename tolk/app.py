@@ -151,6 +151,8 @@ def create_app(
         app[METRICS].before_scrape.append(functools.partial(_read_live_figures, app))
         hub.on_resync.append(send_changes(app))
         bus.on_reconnect(resync_after_gap(app))
+        # Figures skipped while the database was away go out once it answers again.
+        app[DATABASE].outages.on_recovered.append(broadcaster.poke)
         _watch_outages(app[METRICS], app[DATABASE], bus, hub)
         yield
         await broadcaster.close()
