@@ -9,7 +9,8 @@ the pair. Nobody counts per username alone: failures from one address never thro
 owner logging in from another. IPv6 clients count per /64, the block one host usually has.
 
 The counters live in the `limits` library's storage: in memory for one instance, in Redis
-(atomic INCRBY scripts) when several instances share it.
+(atomic INCRBY scripts) when several instances share it. Redis that does not answer
+within a second makes a login 503 `unavailable`, never a login that hangs.
 """
 
 from __future__ import annotations
@@ -19,12 +20,19 @@ import hashlib
 import ipaddress
 import math
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from limits.errors import StorageError
 from limits.storage import storage_from_string
 
 from infra.errors import TooManyRequests
+from infra.outages import Unavailable
+
+REDIS_TIMEOUT_S = 1.0
+"""How long a login waits for Redis before it is answered 503 instead."""
 
 
 class LoginThrottled(TooManyRequests):
@@ -76,8 +84,18 @@ class LoginThrottle:
         redis_url: str | None,
         namespace: str = "tolk",
     ) -> None:
-        uri = f"async+{redis_url}" if redis_url else "async+memory://"
-        self._storage: Any = storage_from_string(uri, key_prefix=f"{namespace}:login")
+        if redis_url:
+            # redis-py, as the bus uses, with timeouts: a paused Redis must not hang logins.
+            self._storage: Any = storage_from_string(
+                f"async+{redis_url}",
+                key_prefix=f"{namespace}:login",
+                implementation="redispy",
+                wrap_exceptions=True,
+                socket_timeout=REDIS_TIMEOUT_S,
+                socket_connect_timeout=REDIS_TIMEOUT_S,
+            )
+        else:
+            self._storage = storage_from_string("async+memory://", key_prefix=f"{namespace}:login")
         self.per_pair = per_user
         self.per_address = per_address
         self.window_s = window_s
@@ -86,6 +104,10 @@ class LoginThrottle:
         """Count one attempt on both counters, or raise LoginThrottled when either is full."""
         net = address_key(address)
         attempt = Attempt("p:" + _digest(username, net), "a:" + _digest(net))
+        async with _reachable():
+            return await self._reserve(attempt)
+
+    async def _reserve(self, attempt: Attempt) -> Attempt:
         # Both at once: with Redis, one round trip's wait instead of two.
         pair, at_address = await asyncio.gather(
             self._storage.incr(attempt.pair_key, self.window_s),
@@ -109,15 +131,26 @@ class LoginThrottle:
 
     async def succeeded(self, attempt: Attempt) -> None:
         """The right password: forget the pair's failures, hand the address its count back."""
-        await asyncio.gather(
-            self._storage.clear(attempt.pair_key), self._give_back(attempt.address_key)
-        )
+        async with _reachable():
+            await asyncio.gather(
+                self._storage.clear(attempt.pair_key), self._give_back(attempt.address_key)
+            )
 
     async def abandoned(self, attempt: Attempt) -> None:
         """No verdict (an error while checking): hand both counts back."""
-        await asyncio.gather(
-            self._give_back(attempt.pair_key), self._give_back(attempt.address_key)
-        )
+        async with _reachable():
+            await asyncio.gather(
+                self._give_back(attempt.pair_key), self._give_back(attempt.address_key)
+            )
 
     async def _give_back(self, key: str) -> None:
         await self._storage.incr(key, self.window_s, -1)
+
+
+@asynccontextmanager
+async def _reachable() -> AsyncIterator[None]:
+    """Turn a counter store that cannot be reached into 503 `unavailable`."""
+    try:
+        yield
+    except StorageError:
+        raise Unavailable() from None

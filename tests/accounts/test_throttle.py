@@ -9,8 +9,10 @@ from collections.abc import AsyncIterator
 import pytest
 from aiohttp.test_utils import TestClient
 
-from accounts.throttle import address_key
+from accounts.throttle import LoginThrottle, address_key
+from infra.outages import Unavailable
 from tests.factories import PASSWORD
+from tests.own_redis import own_redis
 from tolk.app import create_app
 
 
@@ -106,3 +108,23 @@ class TestAddressKey:
         assert address_key("2001:db8:1:2::1") != address_key("2001:db8:1:3::1")
         assert address_key("::ffff:192.0.2.7") == address_key("192.0.2.7") == "192.0.2.7"
         assert address_key("unknown") == "unknown"
+
+
+class TestRedisAway:
+    async def test_a_paused_redis_makes_login_unavailable_instead_of_hanging(self, tmp_path):
+        """Redis that stops answering turns a login into 503 `unavailable` within its timeout."""
+        with own_redis(tmp_path) as redis:
+            throttle = LoginThrottle(
+                per_user=5, per_address=20, window_s=60, redis_url=redis.url, namespace="t"
+            )
+            attempt = await throttle.reserve("olena", "127.0.0.1")
+            redis.pause()
+            try:
+                # The bound only keeps a regression from hanging the suite.
+                with pytest.raises(Unavailable):
+                    await asyncio.wait_for(throttle.reserve("olena", "127.0.0.1"), 30)
+                with pytest.raises(Unavailable):
+                    await asyncio.wait_for(throttle.succeeded(attempt), 30)
+            finally:
+                redis.resume()
+            await throttle.succeeded(await throttle.reserve("olena", "127.0.0.1"))
