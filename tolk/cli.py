@@ -199,16 +199,31 @@ def _sim_interpreter(settings: Settings, args: argparse.Namespace) -> None:
         accept_delay_s=args.accept_delay,
         hangup_after_s=args.hangup_after,
     )
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(_until_terminated(run_sim_interpreter(options)))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C before the loop runs
+        asyncio.run(until_stopped(run_sim_interpreter(options)))
 
 
-async def _until_terminated(coro: Coroutine[Any, Any, None]) -> None:
-    # SIGTERM (from `tolk demo` or a service manager) cancels the work cleanly.
+async def until_stopped(coro: Coroutine[Any, Any, None]) -> None:
+    """Run `coro` until it ends or the first SIGINT or SIGTERM cancels it, once.
+
+    Ctrl-C on `tolk demo` reaches every process of the demo and the demo then sends
+    SIGTERM as well: a second cancel would cut short the clean-up the first one started.
+    """
     task = asyncio.ensure_future(coro)
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        if not task.cancelling():
+            task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(signum)
 
 
 def _backup(settings: Settings, args: argparse.Namespace) -> None:

@@ -224,9 +224,13 @@ class TolkClient:
     async def close(self) -> None:
         """Close the socket and the HTTP session."""
         self._connected.clear()
-        if self._ws is not None:
-            await self._ws.close()
-        if self._reader is not None:
-            self._reader.cancel()
-            await asyncio.gather(self._reader, return_exceptions=True)
-        await self.http.close()
+        try:
+            if self._ws is not None:
+                await self._ws.close()
+        finally:
+            # A stop that interrupts the close handshake (a second signal while the
+            # server, busy shutting down itself, has not answered) still releases both.
+            if self._reader is not None:
+                self._reader.cancel()
+                await asyncio.gather(self._reader, return_exceptions=True)
+            await self.http.close()

@@ -72,12 +72,14 @@ class SimInterpreter:
             self.client.listeners.append(self._on_message)
             await self.client.run_socket()
         finally:
-            for peer in list(self.calls.values()):
-                await peer.close()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            await self.client.close()
+            try:
+                for peer in list(self.calls.values()):
+                    await peer.close()
+                for task in list(self._tasks):
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+            finally:  # even when a second stop interrupts the calls' closing
+                await self.client.close()
 
     async def _login(self) -> None:
         delay = 0.2
