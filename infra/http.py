@@ -62,17 +62,50 @@ async def read_json(request: web.Request, model: type[M]) -> M:
     """Parse and validate the request body against a model, or raise a 422 naming the field."""
     raw = await request.read()
     try:
-        return model.model_validate_json(raw or b"{}")
+        parsed = model.model_validate_json(raw or b"{}")
     except ValidationError as exc:
         raise invalid_input(exc) from None
+    if b"\\u0000" in raw:  # JSON must escape a NUL; only then is there one to look for
+        refuse_nul_characters(parsed.model_dump(), "")
+    return parsed
 
 
 def read_query(request: web.Request, model: type[M]) -> M:
     """Validate the query string against a model, or raise a 422 naming the parameter."""
+    query = dict(request.query)
+    refuse_nul_characters(query, "")
     try:
-        return model.model_validate(dict(request.query))
+        return model.model_validate(query)
     except ValidationError as exc:
         raise invalid_input(exc) from None
+
+
+def nul_character_at(value: Any, path: str) -> str | None:
+    """Where in a parsed value a text holds a NUL character, if anywhere (`a.b.0`)."""
+    if isinstance(value, str):
+        return path or "body" if "\x00" in value else None
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list | tuple):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        key_path = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and "\x00" in key:
+            return key_path
+        found = nul_character_at(item, key_path)
+        if found is not None:
+            return found
+    return None
+
+
+def refuse_nul_characters(value: Any, path: str) -> None:
+    """422 naming the field whose text holds a NUL character: no text of Tolk's has one,
+    and PostgreSQL cannot store one (the query would fail with a 500)."""
+    field = nul_character_at(value, path)
+    if field is not None:
+        raise InvalidInput(f"{field}: may not contain NUL characters", field=field)
 
 
 def error_response(exc: TolkError) -> web.Response:

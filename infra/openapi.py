@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from infra.errors import UnsupportedMediaType
-from infra.http import read_json, read_query
+from infra.http import read_json, read_query, refuse_nul_characters
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 _PATH_PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
@@ -74,6 +74,7 @@ class ApiRoutes:
                 # Who asks comes first: an anonymous caller learns nothing about the body
                 # an operation wants (401, not a 422 listing the fields).
                 await request.app[AUTHORIZE](request, roles)
+                refuse_nul_characters(dict(request.match_info), "")
                 kwargs: dict[str, Any] = {}
                 if body is not None:
                     _require_json(request)

@@ -80,6 +80,8 @@ class _Checked:
 
 def _parse(text: str) -> tuple[list[str], list[list[str]]]:
     text = text.removeprefix("\ufeff")
+    if "\x00" in text:  # no roster holds one, and PostgreSQL could not store it
+        raise InvalidRows("The file holds NUL characters; it is no CSV text.", rows=[])
     first_line = text.split("\n", 1)[0]
     delimiter = ";" if first_line.count(";") > first_line.count(",") else ","
     # newline="": the csv module reads line ends itself (a lone \r included), as it asks.

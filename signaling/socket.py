@@ -17,7 +17,7 @@ from accounts.views import Identity
 from infra import jsonio
 from infra.appkeys import CLOCK, SETTINGS
 from infra.errors import TolkError
-from infra.http import error_body, json_response, validation_problems
+from infra.http import error_body, json_response, nul_character_at, validation_problems
 from infra.metrics import METRICS
 from signaling import replies
 from signaling.hub import CLOSE_RATE_LIMITED, Connection, Hub
@@ -269,6 +269,19 @@ def _parse(
     ref = raw.get("ref")
     if not isinstance(ref, str) or len(ref) > _REF_MAX:
         ref = None
+    # JSON escapes a NUL; only a frame holding the escape needs the walk.
+    escaped = b"\\u0000" in data if isinstance(data, bytes) else "\\u0000" in data
+    if escaped and (field := nul_character_at(raw, "")):
+        problem = "may not contain NUL characters"
+        conn.send(
+            replies.error(
+                "invalid_message",
+                f"{field}: {problem}",
+                ref,
+                fields=[{"field": field, "problem": problem}],
+            )
+        )
+        return None
     kind = raw.get("type")
     known = isinstance(kind, str) and kind in HANDLERS
     app[METRICS].socket_messages.labels(kind if known else "other").inc()

@@ -84,3 +84,62 @@ class TestOrganisationNames:
             )
         )
         assert sorted(r.status for r in results) == [201, 409, 409, 409]
+
+
+class TestNulCharacters:
+    """PostgreSQL cannot store a NUL character: text holding one is 422 naming where it is,
+    on SQLite too, instead of a 500 from the database."""
+
+    async def test_bodies_queries_and_paths_with_a_nul_are_422_naming_the_field(
+        self, client, factory
+    ):
+        """In a body field, a nested field, a query parameter or a path parameter."""
+        await factory.login(await factory.user(Role.ADMIN))
+        headers = factory.headers()
+        cases = [
+            (
+                client.post("/api/admin/organizations", json={"name": "a\0b"}, headers=headers),
+                "name",
+            ),
+            (
+                client.post("/api/session", json={"username": "x\0", "password": "y"}),
+                "username",
+            ),
+            (client.get("/api/usage", params={"organization": "o\0"}), "organization"),
+            (client.get("/api/admin/users", params={"role": "\0"}), "role"),
+            (client.get("/api/requests/a%00b"), "request_id"),
+            (
+                client.patch("/api/admin/users/u%00", json={"display_name": "x"}, headers=headers),
+                "user_id",
+            ),
+        ]
+        for call, field in cases:
+            resp = await call
+            assert resp.status == 422, (field, await resp.text())
+            assert (await resp.json())["error"]["fields"][0]["field"] == field
+
+    async def test_a_roster_file_with_a_nul_is_422(self, client, factory):
+        """A CSV import holding a NUL is refused naming the body."""
+        await factory.login(await factory.user(Role.ADMIN))
+        resp = await client.post(
+            "/api/admin/interpreters/import",
+            data=b"username,display_name,email,languages\nx\0,X,,uk\n",
+            headers=factory.headers(**{"Content-Type": "text/csv"}),
+        )
+        assert resp.status == 422
+        assert (await resp.json())["error"]["code"] == "invalid_rows"
+
+    async def test_a_socket_message_with_a_nul_is_answered_invalid_message(self, factory):
+        """`call.join` of an id holding a NUL: invalid_message naming call_id, socket open."""
+        user = await factory.user(Role.COUNSELLOR)
+        ws = await factory.socket(await factory.token(user))
+        await ws.send_json({"type": "call.join", "call_id": "a\0b", "ref": "n"})
+        reply = await ws.receive_json(timeout=5)
+        assert (reply["code"], reply["fields"][0]["field"], reply["ref"]) == (
+            "invalid_message",
+            "call_id",
+            "n",
+        )
+        await ws.send_json({"type": "ping", "ref": "p"})
+        assert await ws.receive_json(timeout=5) == {"type": "pong", "ref": "p"}
+        await ws.close()
