@@ -18,6 +18,7 @@ from accounts import service
 from accounts.models import Role
 from infra.appkeys import CLOCK, DATABASE
 from infra.config import Settings
+from tests import backends
 from tests.factories import _HASH
 from tolk.app import create_app
 
@@ -27,8 +28,8 @@ T = TypeVar("T")
 class LiveApp:
     """One app on 127.0.0.1, its loop in a daemon thread."""
 
-    def __init__(self, settings: Settings) -> None:
-        self.app = create_app(settings)
+    def __init__(self, settings: Settings, search_path: str | None = None) -> None:
+        self.app = create_app(settings, search_path=search_path)
         self.loop = asyncio.new_event_loop()
         self.runner = web.AppRunner(self.app, access_log=None)
         self.url = ""
@@ -76,17 +77,49 @@ class LiveApp:
 
 
 @contextmanager
-def live_app(tmp: Path, **changes: Any) -> Iterator[LiveApp]:
-    """The app on a fresh SQLite file, with `changes` to its settings."""
-    settings = Settings(
-        _env_file=None,
-        database_url=f"sqlite+aiosqlite:///{tmp}/tolk.db",
-        secret_key="fuzz-" + secrets.token_hex(8),
-        **changes,
-    )
-    live = LiveApp(settings)
-    live.start()
+def live_app(backend: str, tmp: Path, **changes: Any) -> Iterator[LiveApp]:
+    """The app on a fresh SQLite file, or on a fresh PostgreSQL schema with the Redis bus,
+    with `changes` to its settings."""
+    with _database(backend, tmp) as (url, search_path):
+        settings = Settings(
+            _env_file=None,
+            database_url=url,
+            redis_url=backends.REDIS_URL if search_path else None,
+            redis_namespace="fuzz-" + secrets.token_hex(4),
+            secret_key="fuzz-" + secrets.token_hex(8),
+            **changes,
+        )
+        live = LiveApp(settings, search_path)
+        live.start()
+        try:
+            yield live
+        finally:
+            live.stop()
+
+
+@contextmanager
+def _database(backend: str, tmp: Path) -> Iterator[tuple[str, str | None]]:
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp}/tolk.db", None
+        return
+    import asyncpg
+
+    from tolk import schema
+
+    backends.need(backends.POSTGRES_URL, 5432, "PostgreSQL")
+    backends.need(backends.REDIS_URL, 6379, "Redis")
+    name = "t_" + secrets.token_hex(6)
+
+    async def execute(statement: str) -> None:
+        conn = await asyncpg.connect(backends.POSTGRES_URL.replace("+asyncpg", ""))
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(execute(f"CREATE SCHEMA {name}"))
     try:
-        yield live
+        asyncio.run(schema.upgrade(backends.POSTGRES_URL, name))
+        yield backends.POSTGRES_URL, name
     finally:
-        live.stop()
+        asyncio.run(execute(f"DROP SCHEMA IF EXISTS {name} CASCADE"))

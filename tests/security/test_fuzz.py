@@ -3,7 +3,7 @@ from /api/openapi.json (valid and invalid), and the socket with frames hypothesi
 (malformed JSON, wrong types, deep nesting, huge numbers, binary frames). No answer may be
 a 5xx, no socket may close, and every frame gets its answer.
 
-Derandomized, so that a run is repeatable and bounded (about a minute on two cores);
+Derandomized, so that a run is repeatable and bounded (about a minute per backend on two cores);
 `TOLK_FUZZ_EXAMPLES=200` (and `TOLK_FUZZ_RANDOM=1` for fresh examples) digs deeper.
 """
 
@@ -31,7 +31,7 @@ from tests.security.live import LiveApp, live_app
 from tolk.app import create_app
 from tolk.health import OPENAPI
 
-EXAMPLES = int(os.environ.get("TOLK_FUZZ_EXAMPLES", "12"))
+EXAMPLES = int(os.environ.get("TOLK_FUZZ_EXAMPLES", "10"))
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -48,11 +48,15 @@ OPERATIONS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveApp]:
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveApp]:
+    """SQLite with the in-process bus, then PostgreSQL with the Redis bus."""
     tmp: Path = tmp_path_factory.mktemp("fuzz")
     # Fast enough that the fuzzer meets the code behind the limits, not the limits.
     with live_app(
+        request.param,
         tmp,
         ws_messages_per_second=100_000,
         ws_burst=100_000,
