@@ -65,7 +65,7 @@ from infra.config import Settings
 from infra.db import Database, conflict_insert, instance_from_row, run_on
 from infra.errors import Conflict
 from infra.ids import new_id
-from interpreters.languages import UnregisteredLanguageTag, normalize_tag
+from interpreters.languages import UnregisteredLanguageTag, base_language, normalize_tag
 from interpreters.models import (
     Interpreter,
     InterpreterLanguage,
@@ -492,6 +492,19 @@ async def _reread_offer(session: AsyncSession, offer_id: str) -> Offer:
     return result.one()
 
 
+async def roster_tag(session: AsyncSession, tag: str) -> str:
+    """The requested language as the roster names it: the tag itself when an interpreter
+    speaks it, else the base language that served it (`uk-x-dialekt` -> `uk`).
+
+    A label of the metrics: counsellors may ask for any well-formed variant, the roster
+    holds the few that the admins entered.
+    """
+    exact = await session.exec(
+        select(InterpreterLanguage.tag).where(col(InterpreterLanguage.tag) == tag).limit(1)
+    )
+    return tag if exact.first() is not None else base_language(tag)
+
+
 async def accept_offer(
     session: AsyncSession, offer_id: str, interpreter_id: str, now: datetime, settings: Settings
 ) -> tuple[CallView, News]:
@@ -564,7 +577,11 @@ async def accept_offer(
     news = News()
     news.count("request", "accepted")
     news.count("offer", "accepted")
-    news.count("accept_wait", req.language, max((now - req.created_at).total_seconds(), 1e-9))
+    news.count(
+        "accept_wait",
+        await roster_tag(session, req.language),
+        max((now - req.created_at).total_seconds(), 1e-9),
+    )
     news.presence_changed(interpreter_id, Presence.BUSY, "call")
     revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, "taken", now)
     news.count("offer", "revoked", len(revoked))

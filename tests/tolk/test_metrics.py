@@ -81,6 +81,24 @@ class TestMetrics:
         await factory.eventually_connections(counsellor.user, 0)
         assert value(await scrape(client), "tolk_sockets_open", role="counsellor") == 0
 
+    async def test_time_to_accept_is_labelled_with_the_rosters_languages(self, client, factory):
+        """A request for a variant nobody in the roster names (a private-use subtag, a
+        region) counts under the roster's language: counsellors cannot grow the labels."""
+        desk = Desk(factory)
+        counsellor = await desk.counsellor()
+        # One interpreter each, the others being busy in their calls meanwhile.
+        for asked, speaks in (("uk-x-dialekt", "uk"), ("uk-UA", "uk"), ("ar-SY", "ar-SY")):
+            interpreter = await desk.interpreter([speaks])
+            await desk.ask(counsellor, asked)
+            await accept_next_offer(interpreter)
+        samples = await scrape(client)
+        languages = {
+            dict(labels)["language"]: count
+            for (name, labels), count in samples.items()
+            if name == "tolk_time_to_accept_seconds_count"
+        }
+        assert languages == {"uk": 2, "ar-SY": 1}
+
     async def test_declined_cancelled_and_revoked_are_counted(self, client, factory):
         """A decline, a cancel and the offers it revokes count under their outcomes."""
         desk = Desk(factory)
