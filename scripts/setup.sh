@@ -49,7 +49,9 @@ fi
 if [ $want_test = 1 ]; then
   # nginx and openssl: the deployment test runs deploy/nginx/tolk.conf (a private nginx of
   # its own, never the system's) with a certificate it makes.
-  apt_install chromium chromium-driver coturn sqlite3 nginx openssl
+  # fonts-noto-core: Chromium here has only DejaVu, which has no Ethiopic (Tigrinya's ትግርኛ
+  # showed as empty boxes in the screenshots); Noto covers every script of the roster.
+  apt_install chromium chromium-driver coturn sqlite3 nginx openssl fonts-noto-core
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
   if [ -f tests/e2e/package.json ] && [ ! -d tests/e2e/node_modules ]; then
     echo "setup: installing test-only browser tools (axe-core) from npm"

@@ -138,6 +138,8 @@ async function network(mine) {
 
 $("#start").addEventListener("click", start);
 $("#stop").addEventListener("click", () => stop());
+// Enabled only now: a click before the page was ready would have done nothing.
+$("#start").disabled = false;
 addEventListener("pagehide", () => stop({ leaving: true }));
 onLocaleChange(render);
 // Disabled in the page until here: a click before the handlers exist would do nothing.
