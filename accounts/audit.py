@@ -45,6 +45,7 @@ class Action(StrEnum):
     USAGE_EXPORTED = "usage_exported"
     FINANCE_GRANTED = "finance_granted"
     FINANCE_GRANT_REVOKED = "finance_grant_revoked"
+    SETTINGS_CHANGED = "settings_changed"
     DATA_PURGED = "data_purged"
 
 

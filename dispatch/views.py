@@ -12,7 +12,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from accounts.models import User
 from accounts.views import OrganizationView
 from dispatch.models import Call, InterpretationRequest, RequestState
-from interpreters.models import Interpreter
+from interpreters.models import Interpreter, ShownAs
+from interpreters.naming import roster_setting
 
 
 class PreferencesView(BaseModel):
@@ -56,9 +57,12 @@ class OfferView(BaseModel):
 
 class PartyView(BaseModel):
     id: str
-    display_name: str
+    display_name: str | None
+    """The person's name; for the interpreter null when the centre shows numbers instead."""
     agency: str | None = None
     """The interpreter's agency, shown to the counsellor during the call."""
+    number: int | None = None
+    """The interpreter's number, sent instead of the name when the centre says so."""
 
 
 class CallView(BaseModel):
@@ -146,20 +150,26 @@ def call_view(
     counsellor: User,
     interpreter: User,
     *,
-    agency: str | None = None,
+    profile: Interpreter | None = None,
+    shown_as: ShownAs = ShownAs.NAME,
     **billing: Any,
 ) -> CallView:
-    """A call as both participants see it; billing adds its figures as keywords once ended."""
+    """A call as both participants see it; billing adds its figures as keywords once ended.
+    The interpreter is named by name or by number, as the centre's setting says."""
     duration = None
     if call.connected_at is not None and call.ended_at is not None:
         duration = max(0, int((call.ended_at - call.connected_at).total_seconds()))
+    by_name = shown_as == ShownAs.NAME
     return CallView(
         id=call.id,
         request_id=call.request_id,
         language=call.language,
         counsellor=PartyView(id=counsellor.id, display_name=counsellor.display_name),
         interpreter=PartyView(
-            id=interpreter.id, display_name=interpreter.display_name, agency=agency
+            id=interpreter.id,
+            display_name=interpreter.display_name if by_name else None,
+            agency=profile.agency if profile else None,
+            number=None if by_name or profile is None else profile.number,
         ),
         state=call.state,
         created_at=call.created_at,
@@ -173,18 +183,21 @@ def call_view(
 
 
 async def load_call_view(session: AsyncSession, call: Call, **billing: Any) -> CallView:
-    """The view of a call, reading its two participants' names and the interpreter's agency."""
+    """The view of a call, reading its two participants' names, the interpreter's agency
+    and number, and whether the centre names interpreters by name or number."""
     users = await session.exec(
         select(User).where(col(User.id).in_([call.counsellor_id, call.interpreter_id]))
     )
     by_id = {u.id: u for u in users}
-    agency = (
-        await session.exec(
-            select(Interpreter.agency).where(col(Interpreter.user_id) == call.interpreter_id)
-        )
-    ).first()
+    profile = await session.get(Interpreter, call.interpreter_id)
+    setting = await roster_setting(session)
     return call_view(
-        call, by_id[call.counsellor_id], by_id[call.interpreter_id], agency=agency, **billing
+        call,
+        by_id[call.counsellor_id],
+        by_id[call.interpreter_id],
+        profile=profile,
+        shown_as=setting.interpreter_shown_as,
+        **billing,
     )
 
 

@@ -30,6 +30,9 @@ class Interpreter(SQLModel, table=True):
     __table_args__ = (Index("ix_interpreter_status_idle", "status", "idle_since"),)
 
     user_id: str = Field(foreign_key="user_account.id", primary_key=True, max_length=32)
+    number: int | None = Field(default=None, index=True, unique=True)
+    """A short reference given when the profile is made (1, 2, ...), never given again;
+    counsellors see it instead of the name when the centre says so."""
     gender: str | None = Field(default=None, max_length=20)
     agency: str | None = Field(default=None, max_length=200)
     active: bool = True
@@ -43,6 +46,26 @@ class Interpreter(SQLModel, table=True):
     wrap_up_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     offline_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))
     """When the grace period after the last socket closed runs out; null while connected."""
+
+
+class ShownAs(StrEnum):
+    """What counsellors see of the interpreter in a call."""
+
+    NAME = "name"
+    NUMBER = "number"
+
+
+class RosterSetting(SQLModel, table=True):
+    """The roster's centre-wide settings: one row (id 1), changed by admins."""
+
+    __tablename__ = "roster_setting"
+
+    id: int = Field(default=1, primary_key=True)
+    interpreter_shown_as: ShownAs = Field(
+        default=ShownAs.NAME, sa_column=Column(str_enum(ShownAs), nullable=False)
+    )
+    last_interpreter_number: int = 0
+    """The number given to the newest profile; the next one gets one more."""
 
 
 class InterpreterLanguage(SQLModel, table=True):

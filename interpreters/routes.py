@@ -16,12 +16,12 @@ from infra.appkeys import CLOCK, DATABASE
 from infra.errors import NotFound
 from infra.http import json_response
 from infra.openapi import ApiRoutes
-from interpreters import presence, roster_import, service
+from interpreters import naming, presence, roster_import, service
 from interpreters.events import presence_changed, roster_changed
 from interpreters.keys import QUEUE_FIGURES
 from interpreters.languages import pick_locale
 from interpreters.live import language_availability
-from interpreters.models import Presence
+from interpreters.models import Presence, ShownAs
 from interpreters.views import InterpreterDetail, InterpreterView, LanguageAvailability
 
 api = ApiRoutes(tag="roster")
@@ -313,4 +313,53 @@ async def import_interpreters(request: web.Request, query: ImportQuery) -> web.R
     roster_changed(request.app)
     return json_response(
         {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
+    )
+
+
+class RosterSettingsView(BaseModel):
+    interpreter_shown_as: ShownAs
+    """What counsellors see of the interpreter in a call: `name` or `number`."""
+
+
+class RosterSettingsResponse(BaseModel):
+    settings: RosterSettingsView
+
+
+@api.get(
+    "/api/admin/settings",
+    summary="The centre's settings: whether counsellors see an interpreter's name or number",
+    response=RosterSettingsResponse,
+    roles=ADMIN,
+)
+async def get_settings(request: web.Request) -> web.Response:
+    await require_user(request, Role.ADMIN)
+    async with request.app[DATABASE].read() as session:
+        setting = await naming.roster_setting(session)
+    return json_response(
+        {"settings": RosterSettingsView(interpreter_shown_as=setting.interpreter_shown_as)}
+    )
+
+
+@api.put(
+    "/api/admin/settings",
+    summary="Change the centre's settings (calls starting or re-sent afterwards follow them)",
+    body=RosterSettingsView,
+    response=RosterSettingsResponse,
+    roles=ADMIN,
+)
+async def put_settings(request: web.Request, body: RosterSettingsView) -> web.Response:
+    identity = await require_user(request, Role.ADMIN)
+    now = request.app[CLOCK].now()
+    async with request.app[DATABASE].write() as session:
+        setting = await naming.set_shown_as(session, body.interpreter_shown_as)
+        await audit.record(
+            session,
+            actor(request, identity),
+            Action.SETTINGS_CHANGED,
+            now,
+            Target("settings", "roster"),
+            interpreter_shown_as=body.interpreter_shown_as.value,
+        )
+    return json_response(
+        {"settings": RosterSettingsView(interpreter_shown_as=setting.interpreter_shown_as)}
     )

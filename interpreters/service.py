@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.models import Role, User
 from infra.errors import InvalidInput, NotFound
+from interpreters import naming
 from interpreters.languages import display_name, normalize_tag, serving_tags
 from interpreters.models import (
     Interpreter,
@@ -86,7 +87,12 @@ async def upsert_profile(
     interpreter = await session.get(Interpreter, user_id)
     changed = False
     if interpreter is None:
-        interpreter = Interpreter(user_id=user_id, status_changed_at=now, idle_since=now)
+        interpreter = Interpreter(
+            user_id=user_id,
+            number=await naming.next_interpreter_number(session),
+            status_changed_at=now,
+            idle_since=now,
+        )
         changed = True
     if (interpreter.gender, interpreter.agency) != (data.gender, data.agency):
         interpreter.gender, interpreter.agency = data.gender, data.agency
@@ -227,6 +233,7 @@ async def list_profiles(
                 languages=[LanguageView(tag=t, name=display_name(t, locale)) for t in tags],
                 status=interpreter.status,
                 username=user.username,
+                number=interpreter.number,
                 email=user.email,
                 gender=interpreter.gender,
                 agency=interpreter.agency,

@@ -25,6 +25,8 @@ class InterpreterDetail(InterpreterView):
     """An interpreter as admins see them."""
 
     username: str
+    number: int | None
+    """The short reference counsellors see instead of the name when the centre says so."""
     email: str | None
     gender: str | None
     agency: str | None

@@ -176,6 +176,7 @@ export default {
   "call.quality.fair": "Verbindung mäßig",
   "call.quality.bad": "Verbindung schlecht",
   "call.qualityDetail": "Laufzeit {rtt} ms, Verlust {loss} %",
+  "call.interpreterNumber": "Dolmetscher*in Nr. {number}",
 
   "interpreter.title": "Dolmetschen",
   "interpreter.status": "Ihr Status",
@@ -277,6 +278,11 @@ export default {
   "admin.column": "Spalte",
   "admin.problem": "Problem",
   "admin.saved": "Gespeichert.",
+  "admin.number": "Nr.",
+  "admin.shownAs": "Was Berater*innen im Gespräch von der Dolmetscher*in sehen",
+  "admin.shownAs.name": "den Namen",
+  "admin.shownAs.number": "die Nummer (Nr. in der Liste oben)",
+  "admin.shownAsHelp": "Sprache und Agentur sehen sie immer. Die Änderung gilt ab dem nächsten Gespräch.",
   "admin.actions": "Aktionen",
   "admin.status": "Status",
   "admin.tariffDefault": "Standardtarif (alle Organisationen)",
@@ -353,6 +359,7 @@ export default {
   "audit.usage_exported": "Nutzung exportiert",
   "audit.finance_granted": "Abrechnung: Organisation freigegeben",
   "audit.finance_grant_revoked": "Abrechnung: Freigabe entzogen",
+  "audit.settings_changed": "Einstellungen geändert",
   "audit.data_purged": "Alte Daten gelöscht",
 
   "check.title": "Kamera und Verbindung testen",

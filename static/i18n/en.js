@@ -176,6 +176,7 @@ export default {
   "call.quality.fair": "Connection fair",
   "call.quality.bad": "Connection poor",
   "call.qualityDetail": "round trip {rtt} ms, loss {loss} %",
+  "call.interpreterNumber": "Interpreter no. {number}",
 
   "interpreter.title": "Interpreting",
   "interpreter.status": "Your status",
@@ -277,6 +278,11 @@ export default {
   "admin.column": "Column",
   "admin.problem": "Problem",
   "admin.saved": "Saved.",
+  "admin.number": "No.",
+  "admin.shownAs": "What counsellors see of the interpreter in a call",
+  "admin.shownAs.name": "the name",
+  "admin.shownAs.number": "the number (No. in the list above)",
+  "admin.shownAsHelp": "They always see the language and the agency. The change applies from the next call.",
   "admin.actions": "Actions",
   "admin.status": "Status",
   "admin.tariffDefault": "Default tariff (all organisations)",
@@ -353,6 +359,7 @@ export default {
   "audit.usage_exported": "Usage exported",
   "audit.finance_granted": "Billing: organisation granted",
   "audit.finance_grant_revoked": "Billing: grant withdrawn",
+  "audit.settings_changed": "Settings changed",
   "audit.data_purged": "Old data deleted",
 
   "check.title": "Check camera and connection",

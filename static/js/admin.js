@@ -13,6 +13,7 @@ let profiles = new Map(); // user id -> interpreter profile
 let tariffs = null; // null: the server has no tariff endpoint yet
 let tokens = [];
 let grants = []; // which finance users see which further organisations' usage
+let shownAs = null; // what counsellors see of the interpreter in a call: "name" | "number"
 let newToken = null; // the value of a token just issued: shown once, never fetched again
 let auditEvents = [];
 let auditMore = false;
@@ -101,6 +102,11 @@ async function loadAll() {
     profiles = new Map();
   }
   try {
+    shownAs = (await api("GET", "/api/admin/settings")).settings.interpreter_shown_as;
+  } catch (err) {
+    notify(noticeArea, () => errorText(err), "bad");
+  }
+  try {
     tariffs = (await api("GET", "/api/admin/tariffs")).tariffs;
   } catch {
     tariffs = null;
@@ -169,6 +175,29 @@ function profileToggle(user, profile) {
 }
 
 // ---- Interpreters -------------------------------------------------------------------------
+// The import's file field and its outcome outlive a redraw of the panel (a language switch,
+// a change elsewhere): the chosen file stays chosen, the rows to fix are said again.
+const importFile = h("input", { type: "file", accept: ".csv,text/csv", name: "file" });
+const importResult = h("div", { "aria-live": "polite" });
+let importRefusal = null; // the error of the last import, until the next one
+
+function renderImportResult() {
+  const err = importRefusal;
+  const rows = err?.body?.error?.rows;
+  if (!err) fill(importResult);
+  else if (!rows) fill(importResult, h("p", { class: "notice bad" }, errorText(err)));
+  else {
+    fill(
+      importResult,
+      h("p", { class: "notice bad" }, t("admin.importErrors")),
+      table(
+        ["admin.row", "admin.column", "admin.problem"],
+        rows.map((r) => h("tr", {}, h("td", {}, r.row), h("td", {}, r.column ?? ""), h("td", {}, rowProblem(r)))),
+      ),
+    );
+  }
+}
+
 function renderInterpreters() {
   const panel = $("#panel-interpreters");
   const interpreters = users.filter((u) => u.role === "interpreter");
@@ -181,6 +210,7 @@ function renderInterpreters() {
     return h(
       "tr",
       { dataset: { userId: user.id } },
+      h("td", { class: "num" }, profile?.number ?? ""),
       h("td", {}, user.display_name),
       h("td", {}, user.username),
       h("td", {}, tags.map((tag) => languageName(tag)).join(", ")),
@@ -242,47 +272,68 @@ function renderInterpreters() {
     ),
     h("button", { type: "submit" }, t("admin.add")),
   );
-  const importResult = h("div", { "aria-live": "polite" });
-  const file = h("input", { type: "file", accept: ".csv,text/csv", name: "file" });
   const importForm = h(
     "form",
     {
       class: "card",
       onsubmit: async (e) => {
         e.preventDefault();
-        if (!file.files[0]) return;
+        if (!importFile.files[0]) return;
         try {
-          const result = await api("POST", "/api/admin/interpreters/import", await file.files[0].text(), { contentType: "text/csv" });
-          // loadAll() draws this panel afresh, so the result goes to the page's notice.
+          const result = await api("POST", "/api/admin/interpreters/import", await importFile.files[0].text(), { contentType: "text/csv" });
+          importRefusal = null;
           await loadAll();
           notify(noticeArea, () => t("admin.importResult", result), "ok");
         } catch (err) {
-          const rows = err.body?.error?.rows;
-          if (!rows) {
-            fill(importResult, h("p", { class: "notice bad" }, errorText(err)));
-            return;
-          }
-          fill(
-            importResult,
-            h("p", { class: "notice bad" }, t("admin.importErrors")),
-            table(
-              ["admin.row", "admin.column", "admin.problem"],
-              rows.map((r) => h("tr", {}, h("td", {}, r.row), h("td", {}, r.column ?? ""), h("td", {}, rowProblem(r)))),
-            ),
-          );
+          importRefusal = err;
+          renderImportResult();
         }
       },
     },
     h("h3", {}, t("admin.import")),
-    h("div", { class: "row" }, field("admin.importFile", file), h("button", { type: "submit" }, t("admin.import"))),
+    h("div", { class: "row" }, field("admin.importFile", importFile), h("button", { type: "submit" }, t("admin.import"))),
     importResult,
   );
+  renderImportResult();
   fill(
     panel,
     h("h2", {}, t("admin.interpreters")),
-    table(["admin.name", "admin.username", "admin.languages", "admin.status", "admin.actions"], rows),
+    table(["admin.number", "admin.name", "admin.username", "admin.languages", "admin.status", "admin.actions"], rows),
+    shownAsForm(),
     addForm,
     importForm,
+  );
+}
+
+/** The centre's choice: counsellors see the interpreter's name, or their number. */
+function shownAsForm() {
+  const choice = (value) =>
+    h(
+      "label",
+      { class: "inline" },
+      h("input", { type: "radio", name: "interpreter_shown_as", value, checked: shownAs === value }),
+      " ",
+      t("admin.shownAs." + value),
+    );
+  return h(
+    "form",
+    {
+      class: "card",
+      id: "shown-as",
+      onsubmit: (e) => {
+        e.preventDefault();
+        const value = formData(e.target).interpreter_shown_as;
+        if (value) act(() => api("PUT", "/api/admin/settings", { interpreter_shown_as: value }));
+      },
+    },
+    h(
+      "fieldset",
+      { class: "plain" },
+      h("legend", {}, t("admin.shownAs")),
+      h("p", { class: "row" }, choice("name"), choice("number")),
+      h("p", { class: "muted" }, t("admin.shownAsHelp")),
+    ),
+    h("button", { type: "submit" }, t("admin.save")),
   );
 }
 
@@ -590,6 +641,7 @@ const AUDIT_ACTIONS = [
   "usage_exported",
   "finance_granted",
   "finance_grant_revoked",
+  "settings_changed",
   "data_purged",
 ];
 

@@ -155,14 +155,15 @@ export class CallView extends EventTarget {
     else this.render();
   }
 
-  /** Who is on the other side: name, agency and language for the counsellor; the
-   * organisation for the interpreter. */
+  /** Who is on the other side: name (or number, as the centre chose), agency and language
+   * for the counsellor; the organisation for the interpreter. */
   whoText() {
     const call = this.call;
     const language = call.language ? languageName(call.language) : "";
     if (this.role === "counsellor") {
       const other = call.interpreter ?? {};
-      return [other.display_name, other.agency, language].filter(Boolean).join(" · ");
+      const who = other.display_name || (other.number != null ? t("call.interpreterNumber", { number: other.number }) : t("role.interpreter"));
+      return [who, other.agency, language].filter(Boolean).join(" · ");
     }
     const other = call.counsellor ?? {};
     return [other.display_name, this.organization, language].filter(Boolean).join(" · ");

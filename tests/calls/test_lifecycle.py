@@ -191,6 +191,7 @@ class TestHangup:
             "id": interpreter.id,
             "display_name": "Olena K.",
             "agency": "Sprachmittler e.V.",
+            "number": None,
         }
 
 

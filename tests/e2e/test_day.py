@@ -145,9 +145,22 @@ class TestSimulatedInterpreterDay:
             )
         plan = [("Ukr", "uk", False), ("Arab", "ar", False), ("Ukr", "uk", True)]
         plan += [("ar", "ar", False), ("uk", "uk", False)]
-        for query, tag, audio_only in plan:
+        admin = open_page("admin", "/admin")
+        for index, (query, tag, audio_only) in enumerate(plan):
+            numbered = index == len(plan) - 1
+            if numbered:  # the centre now shows counsellors numbers instead of names
+                show_interpreters_as(admin, "die Nummer")
             request_language(counsellor, query, tag, audio_only)
             in_call(counsellor)
+            who = counsellor.locator(".who-line")
+            if numbered:
+                expect(who).to_have_text(
+                    re.compile(r"^Dolmetscher\*in Nr\. \d+ · Dolmetschpool Dortmund · Ukrainisch$")
+                )
+                show_interpreters_as(admin, "den Namen")
+            else:
+                expect(who).to_contain_text("Dolmetschpool Dortmund")
+                expect(who).not_to_contain_text("Nr.")
             media_flows(counsellor, audio_only)
             if not audio_only:
                 box = call_box(counsellor)
@@ -163,6 +176,18 @@ class TestSimulatedInterpreterDay:
         MEASUREMENTS.write_text(
             json.dumps({"click_to_first_frame_ms": setup_ms, "p50": statistics.median(setup_ms)})
         )
+
+
+def show_interpreters_as(admin: Any, choice: str) -> None:
+    """The admin chooses on the admin page what counsellors see: "den Namen" or "die Nummer"."""
+    form = admin.locator("#shown-as")
+    form.get_by_label(choice).check()
+    with admin.expect_response(
+        lambda r: r.request.method == "PUT" and r.url.endswith("/api/admin/settings")
+    ) as saved:
+        form.get_by_role("button", name="Speichern").click()
+    assert saved.value.ok
+    expect(admin.locator("#shown-as").get_by_label(choice)).to_be_checked()
 
 
 SIZES = {"laptop": (1366, 657), "tablet": (768, 1024), "phone": (390, 844)}

@@ -3,6 +3,7 @@ headers and weight, the language switch, accessibility, and the socket coming ba
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -277,6 +278,15 @@ class TestAdmin:
         assert any("Sprachkürzel" in r or "eines von" in r for r in rows), rows
         assert not any("not a valid" in r or "or empty" in r for r in rows), rows
         expect(panel.locator('tr[data-user-id] td:has-text("Nadia Haddad")')).to_have_count(0)
+        # Switching the language says the rows to fix again, in English.
+        page.locator("#locale").select_option("en")
+        expect(panel).to_contain_text("Nothing was imported. Please correct these rows:")
+        expect(panel.locator("table").last.locator("th").first).to_have_text("Row")
+        english = problems.all_inner_texts()
+        assert any("is not a valid language tag" in r for r in english), english
+        assert not any("Sprachkürzel" in r for r in english), english
+        page.locator("#locale").select_option("de")
+        expect(panel.locator("table").last.locator("th").first).to_have_text("Zeile")
 
         upload = panel.get_by_label("CSV-Datei")
         upload.set_input_files(
@@ -289,6 +299,32 @@ class TestAdmin:
         expect(panel.locator("tr[data-user-id]", has_text="Nadia Haddad")).to_contain_text(
             "Arabisch"
         )
+
+    def test_interpreters_have_numbers_and_counsellors_may_see_them_instead(self, open_page):
+        """The roster lists each interpreter's number; the choice of name or number is
+        saved and still chosen after a reload."""
+        page = open_page("admin", "/admin")
+        panel = page.locator("#panel-interpreters")
+        olena = panel.locator("tr[data-user-id]", has_text="Olena Kovalenko")
+        expect(olena.locator("td").first).to_have_text(re.compile(r"^\d+$"))
+        expect(panel.locator("th").first).to_have_text("Nr.")
+        choice = panel.locator("#shown-as")
+        expect(choice.get_by_label("den Namen")).to_be_checked()
+        choice.get_by_label("die Nummer").check()
+        choice.get_by_role("button", name="Speichern").click()
+        expect(page.locator("#notice")).to_contain_text("Gespeichert")
+        try:
+            page.reload()
+            expect(panel.locator("#shown-as").get_by_label("die Nummer")).to_be_checked()
+            page.locator("#locale").select_option("en")
+            expect(panel.locator("#shown-as").get_by_label("the number")).to_be_checked()
+        finally:
+            answer = page.request.put(
+                "/api/admin/settings",
+                data={"interpreter_shown_as": "name"},
+                headers={"Origin": page.url.split("/admin")[0]},
+            )
+            assert answer.ok, answer.text()
 
     def test_tariff_is_added_with_the_real_fields(self, open_page):
         """A tariff per started minute for Ukrainian is added and listed in plain words."""

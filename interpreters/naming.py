@@ -1,0 +1,45 @@
+"""How an interpreter is named to counsellors: the number each profile is given when it is
+made, and the centre's choice of name or number (`RosterSetting`)."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from interpreters.models import RosterSetting, ShownAs
+
+SETTING_ID = 1
+
+
+async def roster_setting(session: AsyncSession) -> RosterSetting:
+    """The centre's roster settings (the defaults when none were ever stored)."""
+    return await session.get(RosterSetting, SETTING_ID) or RosterSetting(id=SETTING_ID)
+
+
+async def next_interpreter_number(session: AsyncSession) -> int:
+    """The number for a new profile: one more than the last one given, never given twice."""
+    # One guarded UPDATE ... RETURNING: two profiles made at once (two admins, two instances)
+    # queue on the row's lock and get different numbers; a deleted profile's is not reused.
+    result = await session.exec(
+        update(RosterSetting)
+        .where(col(RosterSetting.id) == SETTING_ID)
+        .values(last_interpreter_number=col(RosterSetting.last_interpreter_number) + 1)
+        .returning(col(RosterSetting.last_interpreter_number))
+        .execution_options(synchronize_session=False)
+    )
+    number = result.scalar_one_or_none()
+    if number is None:  # the row is made by the migration; a hand-made schema may lack it
+        session.add(RosterSetting(id=SETTING_ID, last_interpreter_number=1))
+        await session.flush()
+        return 1
+    return int(number)
+
+
+async def set_shown_as(session: AsyncSession, shown_as: ShownAs) -> RosterSetting:
+    """Whether counsellors see the interpreter's name or number from now on."""
+    setting = await roster_setting(session)
+    setting.interpreter_shown_as = shown_as
+    session.add(setting)
+    await session.flush()
+    return setting
