@@ -121,6 +121,15 @@ class Settings(BaseSettings):
     usage_export_batch_rows: int = Field(default=5000, ge=100, le=100_000)
     """Rows fetched per round trip when streaming a usage export."""
 
+    @field_validator("secret_key", "metrics_token", "turn_secret", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        # `TOLK_METRICS_TOKEN=` left empty in an environment file means "not set": as an
+        # empty token it would match a request without any Authorization header.
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from infra.config import Settings
+
 
 class TestOperations:
     async def test_healthz_and_readyz(self, client):
@@ -62,3 +66,21 @@ class TestOperations:
             "tolk_socket_resyncs_total 0.0",
         ):
             assert line in text.splitlines(), line
+
+
+class TestBlankMetricsToken:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        # `TOLK_METRICS_TOKEN=` left empty in an environment file; the test client connects
+        # from 127.0.0.1, trusted to forward the address of a client elsewhere.
+        blank = Settings(_env_file=None, metrics_token="")
+        return settings.model_copy(
+            update={"trusted_proxies": ["127.0.0.0/8"], "metrics_token": blank.metrics_token}
+        )
+
+    async def test_an_empty_token_opens_metrics_to_nobody_elsewhere(self, client):
+        """A blank TOLK_METRICS_TOKEN counts as unset: a request from another host without
+        any Authorization header gets 401, not the figures."""
+        resp = await client.get("/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+        assert resp.status == 401
+        assert "tolk_http" not in await resp.text()

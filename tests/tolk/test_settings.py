@@ -30,6 +30,15 @@ class TestSettings:
         assert settings.port == 9000
         assert settings.redis_url == "redis://127.0.0.1:6379/1"
 
+    def test_blank_secrets_count_as_unset(self, monkeypatch, tmp_path):
+        """`TOLK_METRICS_TOKEN=` left empty in an environment file is no token at all."""
+        monkeypatch.chdir(tmp_path)
+        for name in ("TOLK_METRICS_TOKEN", "TOLK_TURN_SECRET"):
+            monkeypatch.setenv(name, "")
+        settings = load_settings()
+        assert settings.metrics_token is None
+        assert settings.turn_secret is None
+
     @pytest.mark.parametrize(
         ("name", "value"),
         [
