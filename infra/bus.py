@@ -219,6 +219,7 @@ class RedisBus(_HandlerRegistry):
         self._drainer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._broken = False
+        self._closing = False
         self._up = asyncio.Event()
         self._down_since = 0.0
         self._settle_s = settle_s
@@ -276,8 +277,12 @@ class RedisBus(_HandlerRegistry):
         return pubsub
 
     async def _discard(self, pubsub: Any) -> None:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+        # that comes just as the close completes, and the reader, cancelled by close(),
+        # would reconnect and run on while close() waits for it.
         with contextlib.suppress(Exception):
-            await asyncio.wait_for(pubsub.aclose(), self._timeout_s)
+            async with asyncio.timeout(self._timeout_s):
+                await pubsub.aclose()
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -295,7 +300,7 @@ class RedisBus(_HandlerRegistry):
         """Dispatch what arrives until the connection fails or stops answering pings."""
         loop = asyncio.get_running_loop()
         pinged = heard = loop.time()
-        while not self._broken:
+        while not self._broken and not self._closing:
             now = loop.time()
             if now - heard > self._dead_after_s:
                 raise TimeoutError("no pong from Redis")
@@ -314,13 +319,17 @@ class RedisBus(_HandlerRegistry):
         import redis.exceptions
 
         backoff = 0.1
-        while True:
+        # close() cancels this task; a cancellation swallowed inside a library must not
+        # keep it running (close() waits for it), so it also stops at its next turn.
+        while not self._closing:
             try:
                 if self._pubsub is None:
                     self._pubsub = await self._connect()
                     backoff = 0.1
                     self._set_up()
                 await self._listen(self._pubsub)
+                if self._closing:
+                    break
                 error = "gap"
             except asyncio.CancelledError:
                 raise
@@ -439,7 +448,8 @@ class RedisBus(_HandlerRegistry):
                 self._confirmations[channel] = waiter
                 try:
                     await pubsub.subscribe(self._prefix + channel)
-                    await asyncio.wait_for(waiter, timeout=self._dead_after_s)
+                    async with asyncio.timeout(self._dead_after_s):  # not wait_for: see _discard
+                        await waiter
                 except (redis.exceptions.RedisError, OSError, TimeoutError):
                     self._confirmations.pop(channel, None)
                     if self._pubsub is pubsub:  # not a connection already replaced
@@ -450,7 +460,8 @@ class RedisBus(_HandlerRegistry):
         pubsub = self._pubsub
         if pubsub is not None and self.stats.connected:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(pubsub.unsubscribe(self._prefix + channel), self._timeout_s)
+                async with asyncio.timeout(self._timeout_s):
+                    await pubsub.unsubscribe(self._prefix + channel)
 
     async def ping(self) -> None:
         if not self.stats.connected:
@@ -458,6 +469,7 @@ class RedisBus(_HandlerRegistry):
         await self._redis.ping()
 
     async def close(self) -> None:
+        self._closing = True
         for task in (self._reader, self._drainer):
             if task is not None:
                 task.cancel()

@@ -173,3 +173,32 @@ class TestRedisOutage:
         for i, (got, arrived, _handler) in enumerate(collectors):
             await asyncio.wait_for(arrived.wait(), 5)
             assert got == [(f"user:r{i}", b"hello")]
+
+
+class TestClosing:
+    async def test_closing_just_as_the_reader_drops_a_broken_connection_ends_it(self, blinking):
+        """The app shuts down at the moment the reader has closed a connection that failed:
+        close() returns and the reader is gone (before, it reconnected and ran on, and the
+        shutdown waited for it forever)."""
+        server, _a, b = blinking
+        dropped = asyncio.Event()
+        pubsub = b._pubsub
+        close_connection = pubsub.aclose
+
+        async def close_then_tell() -> None:
+            await close_connection()
+            asyncio.get_running_loop().call_soon(dropped.set)
+
+        pubsub.aclose = close_then_tell
+
+        async def close_bus_right_then() -> None:
+            await dropped.wait()
+            await b.close()  # cancels the reader before it resumes from the closing
+
+        closing = asyncio.create_task(close_bus_right_then())
+        server.stop()
+        done, _ = await asyncio.wait({closing}, timeout=10)
+        if not done:  # let the fixture's own close() end
+            closing.cancel()
+        assert closing in done, "close() still waits for the bus reader"
+        assert not b.stats.connected
