@@ -22,6 +22,8 @@ export async function startPage({ socket: wantSocket = true } = {}) {
   renderWho();
   onLocaleChange(renderWho);
   let socket = null;
+  // A page without a socket has no connection to show (an empty badge would sit there).
+  if (!wantSocket) $("#conn")?.setAttribute("hidden", "");
   if (wantSocket) {
     socket = pageSocket = new Socket();
     const conn = $("#conn");
