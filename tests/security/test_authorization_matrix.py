@@ -199,6 +199,8 @@ class Operation:
         if "any" not in self.roles and caller.role not in self.roles:
             return False
         if caller.role == "admin" and "admin" in self.roles:
+            # An admin may see everyone's requests, calls and users, but a connection test
+            # belongs to the one person whose camera it echoes.
             return self.params != ("precall_id",)
         return all(p in caller.owns for p in self.params)
 
