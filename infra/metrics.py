@@ -154,6 +154,9 @@ class Readings:
 
 
 METRICS = web.AppKey("metrics", Metrics)
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+"""Methods counted by name; the parser lets through any other token a client sends
+(PROPFIND, LINK, ...), which would each be a series of their own."""
 
 
 @web.middleware
@@ -164,6 +167,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     info = request.match_info.route.resource
     route = info.canonical if info is not None else "unmatched"
     metrics = request.app[METRICS]
-    metrics.http_requests.labels(request.method, route, str(response.status)).inc()
+    method = request.method if request.method in _METHODS else "other"
+    metrics.http_requests.labels(method, route, str(response.status)).inc()
     metrics.http_seconds.labels(route).observe(time.perf_counter() - started)
     return response

@@ -99,6 +99,18 @@ class TestMetrics:
         }
         assert languages == {"uk": 2, "ar-SY": 1}
 
+    async def test_methods_tolk_does_not_serve_are_counted_as_other(self, client):
+        """A client's choice of method cannot add series: WebDAV's and the like are `other`."""
+        for method in ("GET", "PROPFIND", "MKCOL", "LINK"):
+            await client.request(method, "/healthz")
+        samples = await scrape(client)
+        methods = {
+            dict(labels)["method"]
+            for (name, labels), _ in samples.items()
+            if name == "tolk_http_requests_total"
+        }
+        assert methods == {"GET", "other"}
+
     async def test_declined_cancelled_and_revoked_are_counted(self, client, factory):
         """A decline, a cancel and the offers it revokes count under their outcomes."""
         desk = Desk(factory)
