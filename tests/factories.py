@@ -23,6 +23,20 @@ _HASH = hash_password_sync(PASSWORD)
 _counter = itertools.count(1)
 
 
+class _SecondBrowser(TestClient):
+    """A client of a server that another client owns: closing it closes its own session
+    and sockets only, never the shared server (which would shut the app down mid-test)."""
+
+    async def close(self) -> None:
+        if not self._closed:
+            for resp in self._responses:
+                resp.close()
+            for ws in self._websockets:
+                await ws.close()
+            await self._session.close()
+            self._closed = True
+
+
 @dataclass
 class Factory:
     """Makes organisations, users and logged-in sessions for one test's app."""
@@ -97,7 +111,7 @@ class Factory:
         kwargs: dict[str, Any] = {}
         if address is not None:
             kwargs["connector"] = TCPConnector(local_addr=(address, 0))
-        other: TestClient = TestClient(self.client.server, **kwargs)
+        other: TestClient = _SecondBrowser(self.client.server, **kwargs)
         await other.start_server()
         return other
 
