@@ -17,15 +17,21 @@ import structlog
 
 from infra.config import LogFormat
 
-_SECRET_KEYS = frozenset({"password", "token", "secret", "credential", "sdp", "cookie"})
+_SECRET_KEYS = frozenset(
+    {"password", "token", "secret", "credential", "sdp", "cookie", "authorization"}
+)
+_SECRET_SUFFIXES = tuple("_" + key for key in _SECRET_KEYS)
+"""`new_password`, `api_token`, `turn_secret`: secrets too (`token_id` names one, it is none)."""
 
 
 def _redact(
     _logger: object, _name: str, event: structlog.typing.EventDict
 ) -> structlog.typing.EventDict:
     # A last line of defence: a secret passed by mistake as a log field is masked.
-    for key in event.keys() & _SECRET_KEYS:
-        event[key] = "***"
+    for key in list(event):
+        name = key.lower()
+        if name in _SECRET_KEYS or name.endswith(_SECRET_SUFFIXES):
+            event[key] = "***"
     return event
 
 

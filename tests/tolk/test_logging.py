@@ -64,6 +64,25 @@ class TestLogLines:
         assert "Running job" in events
         assert "own_detail" in events
 
+    def test_secrets_passed_by_mistake_are_masked_by_any_such_name(self):
+        """A field named as a secret, or ending so, is masked; an id of a token is not."""
+        snippet = (
+            "import structlog\n"
+            "from tolk.logging import configure_logging\n"
+            "configure_logging('json', 'info')\n"
+            "structlog.get_logger('accounts').info('oops', password='p1', new_password='p2',"
+            " api_token='t1', Authorization='Bearer t2', turn_secret='s1', token_id='tok-7')\n"
+        )
+        done = subprocess.run(  # noqa: S603 - our own interpreter and a fixed snippet
+            [sys.executable, "-c", snippet], capture_output=True, text=True, timeout=30, check=True
+        )
+        (line,) = [json.loads(text) for text in done.stderr.splitlines()]
+        for key in ("password", "new_password", "api_token", "Authorization", "turn_secret"):
+            assert line[key] == "***", key
+        assert line["token_id"] == "tok-7"
+        for secret in ("p1", "p2", "t1", "t2", "s1"):
+            assert secret not in done.stderr
+
 
 class TestServerLog:
     async def test_a_served_socket_logs_the_client_behind_the_proxy(self, tmp_path):
