@@ -188,7 +188,8 @@ class Rooms:
             await asyncio.wait(self._leaving, timeout=5)
         self._closed = True
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), timeout=5)
+            async with asyncio.timeout(5):  # not wait_for: it can swallow a cancellation on 3.11
+                await self._idle.wait()
         sockets = [conn for room in self._rooms.values() for conn in room.local.values()]
         if sockets:
             now = self._clock.now()

@@ -146,7 +146,10 @@ async def _linger(transport: asyncio.BaseTransport) -> None:
         async with asyncio.timeout(_LINGER_S):
             while not drain.ended:
                 drain.activity.clear()
-                await asyncio.wait_for(drain.activity.wait(), _QUIET_S)
+                # Not wait_for: Python 3.11's swallows a cancellation that comes as the
+                # wait ends, and shutdown, cancelling this, would wait out _LINGER_S.
+                async with asyncio.timeout(_QUIET_S):
+                    await drain.activity.wait()
     transport.close()
 
 

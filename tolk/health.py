@@ -40,7 +40,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def _check(probe: Callable[[], Awaitable[None]]) -> str:
     try:
-        await asyncio.wait_for(probe(), READY_CHECK_S)
+        async with asyncio.timeout(READY_CHECK_S):  # not wait_for: it can swallow a cancel (3.11)
+            await probe()
     except TimeoutError:
         return f"unreachable: no answer within {READY_CHECK_S} s"
     except Exception as exc:

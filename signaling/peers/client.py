@@ -189,7 +189,10 @@ class TolkClient:
 
     async def send(self, message: dict[str, Any], timeout_s: float = 10.0) -> None:
         """Send a message, waiting (bounded) for the socket if it is reconnecting."""
-        await asyncio.wait_for(self._connected.wait(), timeout_s)
+        # asyncio.timeout, not wait_for, here and below: Python 3.11's wait_for swallows a
+        # cancellation that comes as the wait ends, and a peer told to stop would run on.
+        async with asyncio.timeout(timeout_s):
+            await self._connected.wait()
         assert self._ws is not None
         await self._ws.send_json(message)
 
@@ -202,7 +205,8 @@ class TolkClient:
         entry = (predicate, future)
         self._waiters.append(entry)
         try:
-            return await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                return await future
         finally:
             self._waiters.remove(entry)
 
@@ -214,7 +218,8 @@ class TolkClient:
         self._waiters.append(entry)
         try:
             await self.send({**message, "ref": ref}, timeout_s)
-            answer = await asyncio.wait_for(future, timeout_s)
+            async with asyncio.timeout(timeout_s):
+                answer = await future
         finally:
             self._waiters.remove(entry)
         if answer.get("type") == "error":

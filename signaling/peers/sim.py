@@ -171,7 +171,10 @@ class SimInterpreter:
             await peer.join()
             if self.options.hangup_after_s is not None:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(peer.ended.wait(), self.options.hangup_after_s)
+                    # Not wait_for: on Python 3.11 it swallows a stop that comes as the call
+                    # ends, and the stopped interpreter would go available again.
+                    async with asyncio.timeout(self.options.hangup_after_s):
+                        await peer.ended.wait()
                 if not peer.ended.is_set():
                     self._log.info("sim_hangup", call_id=call_id)
                     await peer.hangup()

@@ -71,3 +71,27 @@ class TestTolkClient:
             runner.cancel()
             await asyncio.gather(runner, return_exceptions=True)
             await peer.close()
+
+
+class TestStopping:
+    async def test_a_peer_stopped_just_as_its_message_arrives_stops(self, client, factory):
+        """A peer told to stop at the moment the message it waits for arrives stops (before,
+        on Python 3.11, it took the message and ran on, and whoever stopped it waited)."""
+        user = await factory.user(Role.INTERPRETER)
+        peer = TolkClient(str(client.make_url("")), user.username, PASSWORD)
+        try:
+            await peer.login()
+            await peer.connect()
+            waiting = asyncio.create_task(peer.wait_for("pong"))
+
+            def stop_on_pong(message: dict[str, object]) -> None:
+                if message.get("type") == "pong":
+                    waiting.cancel()  # right after the message has reached the waiter
+
+            peer.listeners.append(stop_on_pong)
+            await peer.send({"type": "ping"})
+            done, _ = await asyncio.wait({waiting}, timeout=5)
+            assert waiting in done
+            assert waiting.cancelled(), "the peer took the message and ran on"
+        finally:
+            await peer.close()
