@@ -25,6 +25,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import redis.asyncio
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 
@@ -84,15 +85,23 @@ class LoginThrottle:
         redis_url: str | None,
         namespace: str = "tolk",
     ) -> None:
+        self._pool: redis.asyncio.ConnectionPool | None = None
         if redis_url:
             # redis-py, as the bus uses, with timeouts: a paused Redis must not hang logins.
+            # Our own pool (limits' documented `connection_pool` option), so that close()
+            # can let go of its connections: the storage has no way to close its client.
+            self._pool = redis.asyncio.ConnectionPool.from_url(
+                redis_url,
+                socket_timeout=REDIS_TIMEOUT_S,
+                socket_connect_timeout=REDIS_TIMEOUT_S,
+            )
+            options: dict[str, Any] = {"connection_pool": self._pool}
             self._storage: Any = storage_from_string(
                 f"async+{redis_url}",
                 key_prefix=f"{namespace}:login",
                 implementation="redispy",
                 wrap_exceptions=True,
-                socket_timeout=REDIS_TIMEOUT_S,
-                socket_connect_timeout=REDIS_TIMEOUT_S,
+                **options,
             )
         else:
             self._storage = storage_from_string("async+memory://", key_prefix=f"{namespace}:login")
@@ -145,6 +154,11 @@ class LoginThrottle:
 
     async def _give_back(self, key: str) -> None:
         await self._storage.incr(key, self.window_s, -1)
+
+    async def close(self) -> None:
+        """Close the Redis connections (on shutdown); counters in memory need nothing."""
+        if self._pool is not None:
+            await self._pool.aclose()
 
 
 @asynccontextmanager

@@ -174,6 +174,10 @@ def create_app(
         yield
         await jobs.stop()
 
+    async def login_throttle_ctx(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await app[LOGIN_THROTTLE].close()
+
     async def echo_peers_ctx(app: web.Application) -> AsyncIterator[None]:
         app[ECHO_PEERS] = EchoPeers(
             settings.precall_max_peers, settings.precall_max_s, settings.precall_counsellor_slots
@@ -193,7 +197,9 @@ def create_app(
         await jobs.wait(5)
         await rooms.close()
 
-    app.cleanup_ctx.extend([database_ctx, bus_ctx, scheduler_ctx, calls_ctx, echo_peers_ctx])
+    app.cleanup_ctx.extend(
+        [login_throttle_ctx, database_ctx, bus_ctx, scheduler_ctx, calls_ctx, echo_peers_ctx]
+    )
     # aiohttp waits (up to 60 s) for open handlers before the cleanup contexts run; an open
     # socket is such a handler, so sockets must be told to go away before that wait. Jobs
     # stop starting first: closing thousands of sockets holds the loop for seconds, and

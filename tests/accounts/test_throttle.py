@@ -7,12 +7,14 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
+import redis.asyncio
 from aiohttp.test_utils import TestClient
 
 from accounts.throttle import LoginThrottle, address_key
 from infra.outages import Unavailable
 from tests.factories import PASSWORD
 from tests.own_redis import own_redis
+from tests.waiting import eventually
 from tolk.app import create_app
 
 
@@ -128,3 +130,25 @@ class TestRedisAway:
             finally:
                 redis.resume()
             await throttle.succeeded(await throttle.reserve("olena", "127.0.0.1"))
+
+
+class TestClosing:
+    async def test_closing_lets_go_of_its_redis_connections(self, tmp_path):
+        """On shutdown the throttle closes its connections to Redis (before, they stayed open
+        until the process ended)."""
+        with own_redis(tmp_path) as server:
+            throttle = LoginThrottle(
+                per_user=5, per_address=20, window_s=60, redis_url=server.url, namespace="t"
+            )
+            await throttle.succeeded(await throttle.reserve("olena", "127.0.0.1"))
+            observer = redis.asyncio.Redis.from_url(server.url)
+            try:
+
+                async def only_the_observer() -> bool:
+                    return len(await observer.client_list()) == 1
+
+                assert not await only_the_observer()
+                await throttle.close()
+                await eventually(only_the_observer)
+            finally:
+                await observer.aclose()
