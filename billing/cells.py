@@ -43,21 +43,34 @@ def _first_char_class(chars: frozenset[str]) -> str:
     return "[" + "".join(sorted(chars - {"-"})) + ("-" if "-" in chars else "") + "]"
 
 
+def _safe_ranges(chars: frozenset[str]) -> list[tuple[str, str]]:
+    """[low, high) first-character ranges holding no character of `chars`: the ones of
+    letters (and nearly all non-ASCII text) and of digits."""
+    ranges = []
+    for typical in ("A", "0"):
+        low = chr(ord(max(c for c in chars if c < typical)) + 1)
+        ranges.append((low, min(c for c in chars if c > typical)))
+    return ranges
+
+
 def guard_sql(value: str, dialect: str) -> str:
     """SQL giving the text column `value` as `spreadsheet_text` would (`dialect`: `sqlite`
     or `postgresql`)."""
-    # Nearly no cell starts with any of these characters: one cheap test of the first
-    # character (GLOB, an anchored regex) settles them, and only the rest pay for ltrim.
-    starters = _first_char_class(HIDING_STARTS | FORMULA_STARTS | frozenset(PADDING))
-    if dialect == "sqlite":
-        maybe = f"{value} GLOB {_literal(starters + '*')}"
-    else:
-        maybe = f"{value} ~ {_literal('^' + starters)}"
+    starts = HIDING_STARTS | FORMULA_STARTS | frozenset(PADDING)
     formula = (
         f"substr({value}, 1, 1) IN {_one_of(HIDING_STARTS)}"
         f" OR substr(ltrim({value}, {_literal(PADDING)}), 1, 1) IN {_one_of(FORMULA_STARTS)}"
     )
-    return (
-        f"CASE WHEN {maybe} AND ({formula})"
-        f" THEN {_literal(NEUTRAL_PREFIX)} || {value} ELSE {value} END"
-    )
+    guarded = f"{_literal(NEUTRAL_PREFIX)} || {value}"
+    if dialect == "sqlite":
+        # Nearly every cell starts with a letter or a digit. Text compares byte by byte
+        # (BINARY), and UTF-8 keeps code point order, so `v >= low AND v < high` tests
+        # the first character without a function call; only other cells pay for the rest.
+        safe = " OR ".join(
+            f"{value} >= {_literal(low)} AND {value} < {_literal(high)}"
+            for low, high in _safe_ranges(starts)
+        )
+        return f"CASE WHEN {safe} THEN {value} WHEN {formula} THEN {guarded} ELSE {value} END"
+    # An anchored regex settles nearly every cell (comparisons would need COLLATE "C").
+    maybe = f"{value} ~ {_literal('^' + _first_char_class(starts))}"
+    return f"CASE WHEN {maybe} AND ({formula}) THEN {guarded} ELSE {value} END"

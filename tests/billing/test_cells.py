@@ -40,6 +40,17 @@ HARMLESS = [
     "#N/A",
     "\u00a0=not skipped: no-break space is not padding",
     "ÄÖÜ=",
+    # Around the ends of the ranges the database settles by comparison alone.
+    "A",
+    "?x",
+    ".5",
+    "0",
+    "9-1",
+    "<b>",
+    "!=",
+    "\uff0a=",
+    "\uff21",
+    "\U0001f600=",
 ]
 
 
