@@ -28,8 +28,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tolk import schema
-
 RESULTS = Path(__file__).resolve().parent / "results" / "export_usage.md"
 TIME_TARGET = 2.0
 RSS_TARGET_MB = 150.0
@@ -52,6 +50,10 @@ def _sqlite_time(moment: datetime) -> str:
 
 def generate(path: Path, rows: int, seed: int = 42) -> None:
     """A fresh Tolk database at `path` holding `rows` usage records of one year."""
+    # Imported here: the `--export-only` child runs this module and must not pay for
+    # alembic, which the export does not use.
+    from tolk import schema
+
     asyncio.run(schema.upgrade(f"sqlite+aiosqlite:///{path}"))
     rng = random.Random(seed)
     org_ids = [f"org{i:02d}" for i in range(len(ORGS))]
