@@ -29,6 +29,7 @@ import pytest
 import pytest_asyncio
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.deploy.nginx import Nginx, nginx_binary
 from tests.integration.server import TolkServer, backend
 
@@ -42,19 +43,6 @@ pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
 ]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-]
 PASSWORD = "demo-tolk-2026"
 HEARTBEAT_S = 5
 WAIT_MS = 30_000

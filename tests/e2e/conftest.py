@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
 HERE = Path(__file__).resolve().parent
@@ -25,19 +27,6 @@ TOLK = Path(sys.executable).parent / "tolk"
 AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = HERE / "screenshots"
 PASSWORD = "demo-tolk-2026"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-]
 ACTION_TIMEOUT_MS = 10_000
 START_TIMEOUT_S = 30
 
