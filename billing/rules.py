@@ -1,6 +1,6 @@
 """Tariff arithmetic and tariff choice: pure functions, integers only, no I/O.
 
-Rules (the README's "Billing and exports" repeats them for finance):
+Rules (docs/billing.md repeats them for finance):
 - `duration_s` is the exact time from `connected_at` to `ended_at`, rounded down to
   whole seconds (a call of 59.9 s lasted 59 s); never negative.
 - A call shorter than one whole second is billed nothing. Otherwise the billable time is

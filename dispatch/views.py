@@ -1,4 +1,4 @@
-"""What dispatch puts on the wire: requests, offers and calls (PROTOCOL.md objects)."""
+"""What dispatch puts on the wire: requests, offers and calls (the objects of docs/protocol.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-// Tolk's wire protocol for the pages (../shared/spec/PROTOCOL.md): the HTTP API, the socket
+// Tolk's wire protocol for the pages (docs/http-api.md, docs/protocol.md): the HTTP API, the socket
 // with reconnect and `ref` replies, and a call's RTCPeerConnection with perfect negotiation.
 
 /** An HTTP error answer: status plus the contract's {error: {code, message}}. */

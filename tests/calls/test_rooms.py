@@ -174,7 +174,7 @@ class TestRelay:
             assert reply["code"] == "invalid_message"
             assert reply["fields"][0]["field"] == field
             ref = message["ref"]
-            # A ref comes back only when it is a string the socket would accept (README).
+            # A ref comes back only when it is a string the socket would accept (docs/protocol.md).
             echoed = ref if isinstance(ref, str) and len(ref) <= 100 else None
             assert reply.get("ref") == echoed
         # The next signal the interpreter sees is the valid one sent after all of those.

@@ -1,5 +1,5 @@
 """Every 422 of the HTTP API names its bad fields: `{"error": {"code", "message", "fields":
-[{field, problem}]}}`, with one of the codes the README lists."""
+[{field, problem}]}}`, with one of the codes docs/http-api.md lists."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 
 from accounts.models import Role
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+HTTP_API = Path(__file__).resolve().parents[2] / "docs" / "http-api.md"
 BAD_ROSTER = (
     "username,display_name,email,languages,gender,specializations\n"
     "nadia,Nadia Haddad,nadia@example.org,ar,female,,\n"
@@ -316,15 +316,15 @@ def _fill(value: Any, ids: dict[str, str]) -> Any:
 
 
 def readme_error_codes() -> set[str]:
-    """The codes listed in the README's table of 422 answers."""
-    text = README.read_text()
+    """The codes listed in the table of 422 answers in docs/http-api.md."""
+    text = HTTP_API.read_text()
     table = text[text.index("| 422 code |") :].split("\n\n", 1)[0]
     return set(re.findall(r"^\| `([a-z_]+)` \|", table, re.MULTILINE))
 
 
 @pytest.mark.parametrize("name", CASES)
 async def test_every_422_names_its_fields(client, factory, name):
-    """The answer is 422 with a README code and `fields` naming exactly the bad fields."""
+    """The answer is 422 with a documented code and `fields` naming exactly the bad fields."""
     case = CASES[name]
     organization = await factory.organization()
     counsellor = await factory.user(Role.COUNSELLOR, organization=organization)
@@ -363,7 +363,7 @@ async def test_every_422_names_its_fields(client, factory, name):
     named = [f["field"] for f in error["fields"]]
     assert set(named) == set(case.fields), error
     assert all(isinstance(f["problem"], str) and f["problem"] for f in error["fields"])
-    # Only keys the README documents: `rows` belongs to the CSV import.
+    # Only keys docs/http-api.md documents: `rows` belongs to the CSV import.
     documented = {"code", "message", "fields"} | (
         {"rows"} if case.code == "invalid_rows" else set()
     )
