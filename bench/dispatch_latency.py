@@ -78,8 +78,14 @@ async def fresh_postgres() -> None:
         await admin.close()
 
 
-async def seed(url: str, size: int, rng: random.Random) -> Roster:
-    """N available interpreters (1-2 languages each), counsellors, and a token for each."""
+async def seed(
+    url: str,
+    size: int,
+    rng: random.Random,
+    counsellors: int = COUNSELLORS,
+    status: Presence = Presence.AVAILABLE,
+) -> Roster:
+    """N interpreters (1-2 languages each) in `status`, counsellors, and a token for each."""
     await schema.upgrade(url)
     db = Database(make_engine(url))
     now = datetime.now(UTC)
@@ -113,12 +119,13 @@ async def seed(url: str, size: int, rng: random.Random) -> Roster:
                 "name": "bench",
                 "token_hash": token_digest(token),
                 "created_at": now,
+                "expires_at": now + timedelta(days=2),
             }
         )
         (roster.counsellors if role == Role.COUNSELLOR else roster.interpreters).append(token)
         return user_id
 
-    for n in range(COUNSELLORS):
+    for n in range(counsellors):
         person(Role.COUNSELLOR, n)
     for n in range(size):
         user_id = person(Role.INTERPRETER, n)
@@ -126,7 +133,7 @@ async def seed(url: str, size: int, rng: random.Random) -> Roster:
             {
                 "user_id": user_id,
                 "active": True,
-                "status": Presence.AVAILABLE.value,
+                "status": status.value,
                 "status_changed_at": now,
                 "idle_since": now - timedelta(seconds=rng.uniform(0, 3600)),
                 "missed_offers": 0,

@@ -509,6 +509,11 @@ async def one_run(
 
 
 async def orchestrate(args: argparse.Namespace) -> None:
+    write_results(await measure(args), args)
+
+
+async def measure(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
+    """Every run of every server kind (PeerJS, Tolk, and the --before tree if given)."""
     if not PEERJS_BIN.exists():
         raise SystemExit("PeerJS is missing: (cd bench/peerjs && npm ci)")
     with tempfile.TemporaryDirectory(prefix="tolk-bench-") as tmp_name:
@@ -532,7 +537,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
                 print(
                     f"run {run + 1} {kind}: " + json.dumps({k: round(v, 2) for k, v in r.items()})
                 )
-    write_results(results, args)
+    return results
 
 
 def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:

@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import ssl
 import struct
+from collections.abc import Callable
 from typing import Any
 
 
@@ -22,6 +24,8 @@ class WsClient(asyncio.Protocol):
         self.upgraded = False
         self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.transport: asyncio.Transport | None = None
+        self.on_close: Callable[[Exception | None], None] | None = None
+        """Called once the connection is gone (after the upgrade: the server closed it)."""
 
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
@@ -38,6 +42,8 @@ class WsClient(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.opened.done():
             self.opened.set_exception(ConnectionError("closed before upgrade"))
+        elif self.on_close is not None:
+            self.on_close(exc)
 
     def data_received(self, data: bytes) -> None:
         buf = self.buf
@@ -91,11 +97,18 @@ class WsClient(asyncio.Protocol):
         self._frame(1, payload)
 
 
-async def open_client(port: int, path: str, headers: dict[str, str], on_text: Any) -> WsClient:
-    """A client socket to 127.0.0.1:`port`, once the server has accepted the upgrade."""
+async def open_client(
+    port: int,
+    path: str,
+    headers: dict[str, str],
+    on_text: Any,
+    tls: ssl.SSLContext | None = None,
+) -> WsClient:
+    """A client socket to 127.0.0.1:`port` (over TLS with `tls`), once the server has
+    accepted the upgrade."""
     loop = asyncio.get_running_loop()
     _, client = await loop.create_connection(
-        lambda: WsClient(path, headers, on_text), "127.0.0.1", port
+        lambda: WsClient(path, headers, on_text), "127.0.0.1", port, ssl=tls
     )
     await asyncio.wait_for(client.opened, 30)
     return client

@@ -63,7 +63,9 @@ def render_site(text: str, replacements: dict[str, str]) -> str:
 class Nginx:
     """The deployment's nginx in front of the given instance ports."""
 
-    def __init__(self, folder: Path, instance_ports: list[int]) -> None:
+    def __init__(
+        self, folder: Path, instance_ports: list[int], worker_connections: int = 512
+    ) -> None:
         assert len(instance_ports) == 2, "the site names two instances"
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
@@ -99,7 +101,9 @@ class Nginx:
 worker_processes 1;
 pid {folder / "nginx.pid"};
 error_log {folder / "error.log"} warn;
-events {{ worker_connections 512; }}
+# Each socket holds two descriptors: the client's and the instance's.
+worker_rlimit_nofile {2 * worker_connections + 64};
+events {{ worker_connections {worker_connections}; }}
 http {{
     include /etc/nginx/mime.types;
     default_type application/octet-stream;

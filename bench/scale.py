@@ -1,0 +1,463 @@
+"""Regional scale: two `tolk serve` instances on PostgreSQL and Redis behind the nginx of
+deploy/, with thousands of interpreters and counsellors connected and calls at a rate.
+
+    python -m bench.scale [--interpreters 5000] [--counsellors 10000] [--rates 2,6]
+        [--seconds 120] [--write] [--no-relay]
+
+One command, bounded in time: a fresh PostgreSQL database (dropped after), a Redis server
+of its own, the deployment's nginx (TLS) in front of two instances, and the people of
+`bench.scale_load` in one more process. Each phase sends requests at its rate; each request
+is offered, accepted after a human-like delay (or declined, let ring out, cancelled), and
+the call exchanges ~50 signals, is held and hung up; presence changes and reconnects run
+beside it. Recorded per phase: request -> offer, accept -> `call.updated`, the relay of
+signals between instances and within one, RSS and CPU per instance, PostgreSQL
+transactions/s, Redis commands and publishes/s, errors and lost signals. Then, in the same
+run, `bench.signaling_relay`'s single-instance relay beside PeerJS. With --write the
+results go to bench/results/scale.md, above earlier recordings.
+
+Descriptors: every socket holds one in the load generator, one in an instance and two in
+nginx; the run raises its own limit (and so its children's) and nginx's
+(`worker_rlimit_nofile`, `worker_connections`) to fit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import asyncpg
+import redis.asyncio as aioredis
+
+from bench import signaling_relay
+from bench.dispatch_latency import LANGUAGES, seed
+from bench.procstat import cpu_seconds, rss_bytes
+from interpreters.models import Presence
+from tests.deploy.nginx import Nginx
+from tests.integration.server import Backend, TolkServer
+from tests.own_redis import OwnRedis
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "scale.md"
+ADMIN_DSN = os.environ.get(
+    "TOLK_BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+
+
+def load_average() -> str:
+    """The machine's load averages over 1, 5 and 15 minutes."""
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def raise_descriptor_limit(wanted: int) -> int:
+    """Raise this process's (and its children's) open-file limit; the limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= wanted:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, max(hard, wanted)))
+    except (ValueError, OSError):  # not root: as far as the hard limit goes
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+class Stack:
+    """The database, Redis, two instances and nginx of one run."""
+
+    def __init__(self, tmp: Path, sockets: int) -> None:
+        self.tmp = tmp
+        self.sockets = sockets
+        self.database = "tolk_scale_" + secrets.token_hex(4)
+        base = ADMIN_DSN.rsplit("/", 1)[0]
+        self.dsn = f"{base}/{self.database}"
+        self.url = self.dsn.replace("postgresql://", "postgresql+asyncpg://", 1)
+        self.redis = OwnRedis(tmp)
+        self.instances: list[TolkServer] = []
+        self.nginx: Nginx | None = None
+
+    async def create_database(self) -> None:
+        admin = await asyncpg.connect(ADMIN_DSN)
+        try:
+            await admin.execute(f'CREATE DATABASE "{self.database}"')
+        finally:
+            await admin.close()
+
+    async def drop_database(self) -> None:
+        admin = await asyncpg.connect(ADMIN_DSN)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+    async def start(self) -> None:
+        """Redis, two instances sharing secret and namespace, and nginx in front."""
+        self.redis.start()
+        shared = {
+            "TOLK_SECRET_KEY": secrets.token_hex(16),
+            "TOLK_REDIS_NAMESPACE": "scale-" + secrets.token_hex(3),
+            "TOLK_TRUSTED_PROXIES": '["127.0.0.1"]',
+            "TOLK_LOG_LEVEL": "warning",
+        }
+        for name in ("a", "b"):
+            folder = self.tmp / name
+            folder.mkdir()
+            server = TolkServer(folder, Backend("postgres", self.url, self.redis.url), **shared)
+            await server.start(timeout_s=60)
+            self.instances.append(server)
+        self.nginx = Nginx(
+            self.tmp / "nginx", [s.port for s in self.instances], self.sockets + 1000
+        )
+        self.nginx.start()
+
+    def pids(self) -> list[int]:
+        return [s.proc.pid for s in self.instances if s.proc is not None]
+
+    async def stop(self) -> None:
+        if self.nginx is not None:
+            self.nginx.stop()
+        for server in self.instances:
+            server.stop()
+        self.redis.stop()
+        await self.drop_database()
+
+
+async def sockets_open(http: aiohttp.ClientSession, port: int) -> int:
+    """The instance's open sockets, from its own /metrics."""
+    async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+        text = await resp.text()
+    return int(
+        sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in text.splitlines()
+            if line.startswith("tolk_sockets_open{")
+        )
+    )
+
+
+async def snapshot(stack: Stack, db: asyncpg.Connection, red: aioredis.Redis) -> dict[str, Any]:
+    """The counters a phase is measured by, read now."""
+    xacts = await db.fetchval(
+        "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1",
+        stack.database,
+    )
+    stats = await red.info("stats")
+    commands = await red.info("commandstats")
+    return {
+        "at": time.perf_counter(),
+        "cpu": [sum(cpu_seconds(pid)) for pid in stack.pids()],
+        "rss": [rss_bytes(pid) for pid in stack.pids()],
+        "xacts": int(xacts),
+        "redis_commands": int(stats["total_commands_processed"]),
+        "redis_publishes": int(commands.get("cmdstat_publish", {}).get("calls", 0)),
+        "load": load_average(),
+    }
+
+
+def phase_figures(start: dict[str, Any], end: dict[str, Any], own_reads: int) -> dict[str, Any]:
+    """Rates between two snapshots; `own_reads` are the load generator's own queries."""
+    seconds = end["at"] - start["at"]
+    # pg_stat_database counts this connection's own statements too: two per snapshot.
+    xacts = end["xacts"] - start["xacts"] - own_reads - 2
+    return {
+        "seconds": seconds,
+        "cpu_percent": [
+            (e - s) / seconds * 100 for s, e in zip(start["cpu"], end["cpu"], strict=True)
+        ],
+        "rss_mb": [r / 2**20 for r in end["rss"]],
+        "pg_xacts_per_s": xacts / seconds,
+        "redis_commands_per_s": (end["redis_commands"] - start["redis_commands"]) / seconds,
+        "redis_publishes_per_s": (end["redis_publishes"] - start["redis_publishes"]) / seconds,
+        "load": end["load"],
+    }
+
+
+async def drive(stack: Stack, setup_file: Path) -> dict[str, Any]:
+    """Run the load generator; read the stack's counters at each of its marks."""
+    out: dict[str, Any] = {"phases": []}
+    db = await asyncpg.connect(ADMIN_DSN)
+    red = aioredis.from_url(stack.redis.url, decode_responses=True)
+    http = aiohttp.ClientSession()
+    await asyncio.sleep(2)
+    out["rss_started_mb"] = [rss_bytes(pid) / 2**20 for pid in stack.pids()]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.scale_load", str(setup_file),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    assert proc.stdin is not None
+    marks: dict[str, dict[str, Any]] = {}
+    try:
+        while line := (await proc.stdout.readline()).decode().strip():
+            print(f"  [{datetime.now(UTC):%H:%M:%S}] {line[:200]}", flush=True)
+            word, *rest = line.split(" ", 1)
+            if word == "CONNECTED":
+                await asyncio.sleep(3)  # let the instances settle before reading RSS
+                out["connect_s"] = float(rest[0].split()[1])
+                out["rss_connected_mb"] = [rss_bytes(pid) / 2**20 for pid in stack.pids()]
+                out["sockets"] = [await sockets_open(http, s.port) for s in stack.instances]
+            elif word == "PHASE":
+                marks[rest[0]] = await snapshot(stack, db, red)
+            elif word == "RESULT":
+                out["load"] = json.loads(rest[0])
+                break
+            proc.stdin.write(b"go\n")
+            await proc.stdin.drain()
+        await proc.wait()
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        await http.close()
+        await red.aclose()
+        await db.close()
+    for phase in out["load"]["phases"]:
+        start, end = marks[f"{phase['rate']} start"], marks[f"{phase['rate']} end"]
+        phase["stack"] = phase_figures(start, end, phase["counts"].get("room_reads", 0))
+        out["phases"].append(phase)
+    return out
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1f}"
+
+
+def _per_instance(values: list[float], fmt: str) -> str:
+    return " / ".join(fmt.format(v) for v in values)
+
+
+def _quantiles(p: dict[str, Any], name: str) -> str:
+    text = f"{_ms(p[name + '_p50'])} / {_ms(p[name + '_p99'])}"
+    return text + (f" (n={p[name + '_n']})" if name.startswith("signal") else "")
+
+
+def _ratio(p: dict[str, Any]) -> str:
+    cross, same = p["signal_cross_p99"], p["signal_same_p99"]
+    return f"{cross / same:.2f}x" if cross and same else "-"
+
+
+def _counts(p: dict[str, Any], *names: str) -> str:
+    return " / ".join(str(p["counts"].get(n, 0)) for n in names)
+
+
+def _errors(p: dict[str, Any]) -> str:
+    listed = ", ".join(f"{k} {v}" for k, v in sorted(p["errors"].items()))
+    return str(sum(p["errors"].values())) + (f" ({listed})" if listed else "")
+
+
+def _redis(p: dict[str, Any]) -> str:
+    stack = p["stack"]
+    return f"{stack['redis_commands_per_s']:.0f} ({stack['redis_publishes_per_s']:.0f})"
+
+
+PHASE_ROWS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
+    ("requests / calls completed", lambda p: _counts(p, "requests", "calls")),
+    ("declines / ring-outs / cancels", lambda p: _counts(p, "declines", "rang_out", "cancels")),
+    ("presence changes / reconnects", lambda p: _counts(p, "presence_changes", "reconnects")),
+    ("request -> offer p50 / p99 (ms)", lambda p: _quantiles(p, "offer")),
+    ("accept -> call.updated p50 / p99 (ms)", lambda p: _quantiles(p, "accept")),
+    ("signal across instances p50 / p99 (ms)", lambda p: _quantiles(p, "signal_cross")),
+    ("signal within one instance p50 / p99 (ms)", lambda p: _quantiles(p, "signal_same")),
+    ("cross p99 / same p99", _ratio),
+    (
+        "CPU per instance (% of a core)",
+        lambda p: _per_instance(p["stack"]["cpu_percent"], "{:.0f}"),
+    ),
+    ("RSS per instance at the end (MB)", lambda p: _per_instance(p["stack"]["rss_mb"], "{:.0f}")),
+    ("PostgreSQL transactions/s", lambda p: f"{p['stack']['pg_xacts_per_s']:.1f}"),
+    ("Redis commands/s (of them PUBLISH)", _redis),
+    (
+        "languages.updated frames received/s",
+        lambda p: f"{p['counts'].get('languages_updated', 0) / p['stack']['seconds']:.0f}",
+    ),
+    ("signals sent / lost", lambda p: _counts(p, "signals_sent", "lost_signals")),
+    ("errors", _errors),
+    ("load average at the end", lambda p: str(p["stack"]["load"])),
+]
+
+
+def phase_rows(phases: list[dict[str, Any]]) -> list[str]:
+    """The per-phase table."""
+    head = "| measure | " + " | ".join(f"{p['rate']:g}/s" for p in phases) + " |"
+    lines = [head, "|---|" + "---|" * len(phases)]
+    for label, value in PHASE_ROWS:
+        lines.append(f"| {label} | " + " | ".join(value(p) for p in phases) + " |")
+    return lines
+
+
+def relay_rows(relay: dict[str, dict[str, float]]) -> list[str]:
+    """Tolk's single-instance relay beside PeerJS, from the same run."""
+    if not relay:
+        return []
+    t, p = relay["tolk"], relay["peerjs"]
+    lines = ["| relay, one instance | Tolk | PeerJS | ratio |", "|---|---|---|---|"]
+    for label, key, fmt in (
+        ("relayed messages/s", "rate", "{:,.0f}"),
+        ("round trip p50 (ms)", "p50_ms", "{:.2f}"),
+        ("round trip p99 (ms)", "p99_ms", "{:.2f}"),
+        ("server CPU per message (µs)", "cpu_us_per_msg", "{:.1f}"),
+        ("RSS per idle socket (KB)", "rss_kb_per_idle_socket", "{:.1f}"),
+    ):
+        lines.append(
+            f"| {label} | {fmt.format(t[key])} | {fmt.format(p[key])} | {t[key] / p[key]:.2f}x |"
+        )
+    return lines
+
+
+def report(
+    args: argparse.Namespace,
+    scale: dict[str, Any],
+    relay: dict[str, dict[str, float]],
+    load_before: str,
+    limit: int,
+) -> str:
+    """The run as a Markdown section."""
+    sockets = scale["sockets"]
+    grown = [c - s for s, c in zip(scale["rss_started_mb"], scale["rss_connected_mb"], strict=True)]
+    per_socket = [g * 1024 / n if n else 0.0 for g, n in zip(grown, sockets, strict=True)]
+    now = datetime.now(UTC)
+    people = f"{args.interpreters:,} interpreters, {args.counsellors:,} counsellors"
+    rates = ",".join(f"{r:g}" for r in args.rates)
+    lines = [
+        f"## {now:%Y-%m-%d %H:%M} UTC: {people}",
+        "",
+        f"`python -m bench.scale --interpreters {args.interpreters}"
+        f" --counsellors {args.counsellors} --rates {rates} --seconds {args.seconds:g}`"
+        f" on {os.cpu_count()} cores; load average {load_before} before the run;"
+        f" open-file limit {limit}.",
+        "",
+        f"Sockets per instance {' / '.join(str(n) for n in sockets)}, opened through nginx in"
+        f" {scale['connect_s']:.0f} s. RSS per instance after start"
+        f" {_per_instance(scale['rss_started_mb'], '{:.0f}')} MB, with the sockets open"
+        f" {_per_instance(scale['rss_connected_mb'], '{:.0f}')} MB:"
+        f" {_per_instance(per_socket, '{:.1f}')} KB per idle socket.",
+        "",
+        *phase_rows(scale["phases"]),
+        "",
+        *relay_rows(relay),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+async def run_scale(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    """Seed, start the stack, run the people through every phase, stop the stack."""
+    stack = Stack(tmp, args.interpreters + args.counsellors)
+    await stack.create_database()
+    try:
+        started = time.perf_counter()
+        # Interpreters start offline: each goes available when its socket opens.
+        roster = await seed(
+            stack.url,
+            args.interpreters,
+            random.Random(args.interpreters),
+            counsellors=args.counsellors,
+            status=Presence.OFFLINE,
+        )
+        print(f"seeded in {time.perf_counter() - started:.1f} s", flush=True)
+        await stack.start()
+        assert stack.nginx is not None
+        setup = {
+            "seed": 1,
+            "port": stack.nginx.https_port,
+            "cafile": str(stack.nginx.cert),
+            "dsn": stack.dsn,
+            "interpreters": roster.interpreters,
+            "counsellors": roster.counsellors,
+            "languages": LANGUAGES,
+            "rates": args.rates,
+            "seconds": args.seconds,
+            "drain_s": args.drain,
+            "hold": args.hold,
+            "accept_delay": args.accept_delay,
+            "decline": args.decline,
+            "ring_out": args.ring_out,
+            "cancel": args.cancel,
+            "presence_rate": args.presence_rate,
+            "reconnect_rate": args.reconnect_rate,
+            "connect_at_once": args.connect_at_once,
+        }
+        setup_file = tmp / "setup.json"
+        setup_file.write_text(json.dumps(setup))
+        return await drive(stack, setup_file)
+    finally:
+        await stack.stop()
+
+
+async def run_relay(args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """`bench.signaling_relay` in this run: one instance's relay beside PeerJS's (medians)."""
+    relay_args = argparse.Namespace(
+        pairs=args.relay_pairs,
+        runs=1,
+        seconds=args.relay_seconds,
+        warmup=2.0,
+        idle=args.relay_idle,
+        before=None,
+        mode="pairs",
+    )
+    results = await signaling_relay.measure(relay_args)
+    return {kind: runs[0] for kind, runs in results.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--interpreters", type=int, default=5000)
+    parser.add_argument("--counsellors", type=int, default=10000)
+    parser.add_argument(
+        "--rates", type=lambda s: [float(r) for r in s.split(",")], default=[2.0, 6.0]
+    )
+    parser.add_argument("--seconds", type=float, default=120, help="of requests per phase")
+    parser.add_argument("--drain", type=float, default=90, help="at most, after each phase")
+    parser.add_argument("--hold", type=_pair, default=(20.0, 40.0), help="call length, s")
+    parser.add_argument("--accept-delay", type=_pair, default=(2.0, 5.0))
+    parser.add_argument("--decline", type=float, default=0.08, help="share of offers")
+    parser.add_argument("--ring-out", type=float, default=0.04, help="share of offers")
+    parser.add_argument("--cancel", type=float, default=0.05, help="share of requests")
+    parser.add_argument("--presence-rate", type=float, default=3.0, help="changes per second")
+    parser.add_argument("--reconnect-rate", type=float, default=1.0, help="per second")
+    parser.add_argument("--connect-at-once", type=int, default=100)
+    parser.add_argument("--relay-pairs", type=int, default=100)
+    parser.add_argument("--relay-seconds", type=float, default=10)
+    parser.add_argument("--relay-idle", type=int, default=5000)
+    parser.add_argument("--no-relay", action="store_true", help="skip the relay comparison")
+    parser.add_argument("--write", action="store_true", help="record in bench/results/scale.md")
+    args = parser.parse_args()
+    limit = raise_descriptor_limit(2 * (args.interpreters + args.counsellors) + 4096)
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
+    load_before = load_average()
+    with tempfile.TemporaryDirectory(prefix="tolk-scale-") as tmp:
+        scale = asyncio.run(run_scale(args, Path(tmp)))
+    relay = {} if args.no_relay else asyncio.run(run_relay(args))
+    text = report(args, scale, relay, load_before, limit)
+    print(text)
+    if args.write:
+        title = "# Regional scale: two instances on PostgreSQL and Redis behind nginx"
+        rest = RESULTS.read_text().partition("\n")[2] if RESULTS.exists() else ""
+        RESULTS.write_text(f"{title}\n\n{text}\n{rest.lstrip(chr(10))}")
+    errors = sum(sum(p["errors"].values()) for p in scale["phases"])
+    lost = sum(p["counts"].get("lost_signals", 0) for p in scale["phases"])
+    raise SystemExit(1 if errors or lost else 0)
+
+
+def _pair(text: str) -> tuple[float, float]:
+    low, high = (float(v) for v in text.split(","))
+    return low, high
+
+
+if __name__ == "__main__":
+    main()
