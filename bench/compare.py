@@ -1,0 +1,208 @@
+"""Before/after in the same minutes: dispatch latency and relay throughput of this tree
+against a baseline commit, run in alternating rounds so that the machine's load falls on
+both alike.
+
+    python -m bench.compare [--base main] [--rounds 5] [--arm plain=TOLK_FAST_PATHS=false]
+                            [--write]
+
+The baseline is checked out into a temporary git worktree; each side's server runs from
+its own tree (PYTHONPATH) on this virtual environment. A round runs every arm once, in an
+order that rotates from round to round. Per arm: dispatch p50 (SQLite, 1,000 interpreters
+online, `bench.dispatch_latency`'s load) and relayed messages/s (`bench.signaling_relay`'s
+pairs, Tolk only). Prints medians and each arm's ratio to the baseline; with --write adds
+the table to bench/results/compare.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import signaling_relay
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results" / "compare.md"
+_P50 = re.compile(r"run \d+: p50 ([0-9.]+) ms")
+
+
+@dataclass
+class Arm:
+    """One side of the comparison: a source tree and the environment its server gets."""
+
+    name: str
+    tree: Path
+    env: dict[str, str] = field(default_factory=dict)
+    p50_ms: list[float] = field(default_factory=list)
+    rate: list[float] = field(default_factory=list)
+    relay_cpu_us: list[float] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def baseline_tree(commit: str) -> Iterator[tuple[Path, str]]:
+    """A detached worktree of `commit`, removed afterwards; yields its path and full hash."""
+    full = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", commit], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    with tempfile.TemporaryDirectory(prefix="tolk-base-") as tmp:
+        path = Path(tmp) / "tree"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), full],
+            check=True,
+            capture_output=True,
+        )
+        try:
+            yield path, full
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
+                check=False,
+                capture_output=True,
+            )
+
+
+def dispatch_p50(arm: Arm, requests: int, bench_dir: Path) -> float:
+    """One run of this tree's bench.dispatch_latency (copied alone into `bench_dir`) with
+    everything else, the server included, from the arm's tree: its p50 in milliseconds."""
+    env = {**os.environ, **arm.env, "PYTHONPATH": str(arm.tree)}
+    argv = ["-m", "bench.dispatch_latency", "--stacks", "sqlite", "--sizes", "1000", "--runs", "1"]
+    out = subprocess.run(
+        [sys.executable, *argv, "--requests", str(requests)],
+        cwd=bench_dir,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"dispatch_latency failed for {arm.name}: {out.stderr[-3000:]}")
+    found = _P50.findall(out.stderr)
+    if not found:
+        raise RuntimeError(f"no p50 from {arm.name}: {out.stderr[-2000:]}")
+    return float(found[-1])
+
+
+async def relay_run(arm: Arm, tmp: Path, db_url: str, setup: Path, args: Any) -> dict[str, Any]:
+    """One relay run of bench.signaling_relay with the arm's server."""
+    args.before = arm.tree  # the "before" kind runs the server from this tree
+    saved = dict(os.environ)
+    os.environ.update(arm.env)
+    try:
+        return await signaling_relay.one_run("before", tmp, db_url, setup, args)
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+async def run(arms: list[Arm], args: argparse.Namespace) -> None:
+    relay_args = argparse.Namespace(
+        seconds=args.seconds, warmup=2.0, idle=args.idle, mode="pairs", before=None
+    )
+    with tempfile.TemporaryDirectory(prefix="tolk-compare-") as tmp_name:
+        tmp = Path(tmp_name)
+        db_url = f"sqlite+aiosqlite:///{tmp}/relay.db"
+        setup = tmp / "relay.json"
+        seeded = await signaling_relay.seed_tolk(db_url, args.pairs, args.idle)
+        setup.write_text(json.dumps(seeded))
+        # The load generators are this tree's for every arm: the baseline's own copy may
+        # lag behind its schema.
+        bench_dir = tmp / "load"
+        shutil.copytree(
+            ROOT / "bench", bench_dir / "bench", ignore=shutil.ignore_patterns("peerjs", "results")
+        )
+        for n in range(args.rounds):
+            shift = n % len(arms)
+            for arm in arms[shift:] + arms[:shift]:
+                p50 = await asyncio.to_thread(dispatch_p50, arm, args.requests, bench_dir)
+                relay = await relay_run(arm, tmp, db_url, setup, relay_args)
+                arm.p50_ms.append(p50)
+                arm.rate.append(relay["rate"])
+                arm.relay_cpu_us.append(relay["cpu_us_per_msg"])
+                print(
+                    f"round {n + 1} {arm.name}: dispatch p50 {p50:.2f} ms, relay "
+                    f"{relay['rate']:,.0f} msg/s ({relay['cpu_us_per_msg']:.1f} µs CPU/msg)",
+                    flush=True,
+                )
+
+
+def load_average() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def table(arms: list[Arm], base_hash: str, args: argparse.Namespace, loads: list[str]) -> str:
+    """The medians and ratios as Markdown."""
+    base = arms[0]
+    bp50, brate = statistics.median(base.p50_ms), statistics.median(base.rate)
+    lines = [
+        f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"`python -m bench.compare --base {args.base} --rounds {args.rounds}` "
+        f"(baseline {base_hash[:7]}) on {os.cpu_count()} cores shared with other work; "
+        f"load average before / after: {loads[0]} / {loads[1]}.",
+        "",
+        f"Dispatch: SQLite, 1,000 interpreters online, {args.requests} requests at 20/s per "
+        f"run. Relay: {args.pairs} pairs, {args.seconds:g} s per run. Arms alternate within "
+        "each round (order rotating); medians of the rounds, ratio = arm / baseline.",
+        "",
+        "| arm | dispatch p50 per round (ms) | median | ratio "
+        "| relay msg/s per round | median | ratio | relay CPU µs/msg (median) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for arm in arms:
+        p50, rate = statistics.median(arm.p50_ms), statistics.median(arm.rate)
+        lines.append(
+            f"| {arm.name} | {', '.join(f'{v:.2f}' for v in arm.p50_ms)} | {p50:.2f} "
+            f"| {p50 / bp50:.2f}x | {', '.join(f'{v:,.0f}' for v in arm.rate)} "
+            f"| {rate:,.0f} | {rate / brate:.2f}x | {statistics.median(arm.relay_cpu_us):.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", default="main", help="the baseline commit")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--pairs", type=int, default=100)
+    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--idle", type=int, default=200)
+    parser.add_argument(
+        "--arm",
+        action="append",
+        default=[],
+        help="NAME=VAR=VALUE[,VAR=VALUE]: this tree again with these server settings",
+    )
+    parser.add_argument("--write", action="store_true", help="add the table to results/")
+    args = parser.parse_args()
+    loads = [load_average()]
+    with baseline_tree(args.base) as (base_path, base_hash):
+        arms = [Arm(f"baseline {base_hash[:7]}", base_path), Arm("this tree", ROOT)]
+        for spec in args.arm:
+            name, _, assignments = spec.partition("=")
+            env = dict(a.split("=", 1) for a in assignments.split(","))
+            arms.append(Arm(name, ROOT, env))
+        asyncio.run(run(arms, args))
+    loads.append(load_average())
+    text = table(arms, base_hash, args, loads)
+    print(text)
+    if args.write:
+        title = "# Before and after in the same minutes (bench.compare)"
+        rest = RESULTS.read_text().partition("\n")[2] if RESULTS.exists() else ""
+        RESULTS.write_text(f"{title}\n\n{text}\n{rest.lstrip(chr(10))}")
+
+
+if __name__ == "__main__":
+    main()
