@@ -8,34 +8,27 @@ up front instead of failing with SQLITE_BUSY when it tries to upgrade.
 from __future__ import annotations
 
 import asyncio
-import collections
+import contextlib
 import contextvars
 import functools
-import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Concatenate, NoReturn, ParamSpec, TypeVar
 
 import structlog
-from sqlalchemy import Connection, DateTime, Engine, create_engine, event, text
+from sqlalchemy import Connection, DateTime, event, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.dialects.sqlite.aiosqlite import (
-    AsyncAdapt_aiosqlite_connection,
-    AsyncAdapt_aiosqlite_cursor,
-    AsyncAdapt_aiosqlite_dbapi,
-)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import configure_mappers, instrumentation
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.util import EMPTY_DICT
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from infra import sqlite_fast
 from infra.outages import Outages, Unavailable, is_unreachable
 
 log = structlog.get_logger(__name__)
@@ -78,134 +71,25 @@ def str_enum(enum_class: type[StrEnum], length: int = 20) -> SAEnum:
     )
 
 
-# -- SQLite statements in one thread hand-off ----------------------------------------------
-#
-# aiosqlite runs each call on the connection's own thread, and SQLAlchemy's adapter makes
-# four calls per statement (open cursor, execute, fetch, close): four round trips between
-# the event loop and that thread, each waiting for the busy loop to come round again.
-# This cursor does the four in one call, and a transaction's BEGIN travels with its first
-# statement (a transaction that runs none costs no round trip at all). Everything else
-# (connections, server-side cursors, error mapping) is SQLAlchemy's aiosqlite adapter.
-
-
-def _run_statement(
-    conn: sqlite3.Connection, begin: str | None, operation: str, parameters: Any, many: bool
-) -> tuple[Any, list[Any], int, int | None]:
-    cursor = conn.cursor()
-    try:
-        if begin is not None:
-            cursor.execute(begin)
-        if many:
-            cursor.executemany(operation, parameters)
-        elif parameters is None:
-            cursor.execute(operation)
-        else:
-            cursor.execute(operation, parameters)
-        rows = cursor.fetchall() if cursor.description else []
-        return cursor.description, rows, cursor.rowcount, cursor.lastrowid
-    finally:
-        cursor.close()
-
-
-class _OneHopCursor(AsyncAdapt_aiosqlite_cursor):
-    __slots__ = ("_arraysize", "_description", "_lastrowid", "_rowcount")
-
-    def __init__(self, adapt_connection: AsyncAdapt_aiosqlite_connection) -> None:
-        # No driver cursor is opened here: each statement opens and closes its own.
-        self._adapt_connection = adapt_connection
-        self._connection = adapt_connection._connection
-        self._cursor = None  # type: ignore[assignment]
-        self._soft_closed_memoized = EMPTY_DICT
-        self._rows = collections.deque()
-        self._description: Any = None
-        self._rowcount = -1
-        self._lastrowid: int | None = None
-        self._arraysize = 1
-
-    @property
-    def description(self) -> Any:
-        return self._description
-
-    @property
-    def rowcount(self) -> int:
-        return self._rowcount
-
-    @property
-    def lastrowid(self) -> int:
-        return self._lastrowid or 0
-
-    @property
-    def arraysize(self) -> int:
-        return self._arraysize
-
-    @arraysize.setter
-    def arraysize(self, value: int) -> None:
-        self._arraysize = value
-
-    async def _async_soft_close(self) -> None:
-        return None
-
-    async def _execute_async(self, operation: Any, parameters: Any) -> Any:
-        return await self._run(operation, parameters, many=False)
-
-    async def _executemany_async(self, operation: Any, seq_of_parameters: Sequence[Any]) -> Any:
-        return await self._run(operation, seq_of_parameters, many=True)
-
-    async def _run(self, operation: Any, parameters: Any, *, many: bool) -> None:
-        driver: Any = self._connection  # an aiosqlite.Connection
-        adapted: Any = self._adapt_connection
-        async with adapted._execute_mutex:
-            begin, adapted.pending_begin = adapted.pending_begin, None
-            result = await driver._execute(
-                _run_statement, driver._conn, begin, operation, parameters, many
-            )
-        self._description, rows, self._rowcount, self._lastrowid = result
-        self._rows = collections.deque(rows)
-
-
-class _OneHopConnection(AsyncAdapt_aiosqlite_connection):
-    __slots__ = ("pending_begin",)
-    _cursor_cls = _OneHopCursor  # type: ignore[assignment]
-
-    pending_begin: str | None
-    """A BEGIN not sent yet: it goes with the transaction's first statement."""
-
-    def commit(self) -> None:
-        if self.pending_begin is not None:
-            self.pending_begin = None  # nothing ran: nothing to commit
-            return
-        super().commit()
-
-    def rollback(self) -> None:
-        if self.pending_begin is not None:
-            self.pending_begin = None
-            return
-        super().rollback()
-
-
-class _OneHopDbapi(AsyncAdapt_aiosqlite_dbapi):
-    def connect(self, *arg: Any, **kw: Any) -> AsyncAdapt_aiosqlite_connection:
-        adapted = super().connect(*arg, **kw)
-        connection = _OneHopConnection(self, adapted._connection)
-        connection.pending_begin = None
-        return connection
-
-
 CONNECT_TIMEOUT_S = 5.0
 
 
-def make_engine(url: str, *, search_path: str | None = None, pool_size: int = 10) -> AsyncEngine:
-    """Create the engine for a URL, with SQLite pragmas or a PostgreSQL schema applied."""
+def make_engine(
+    url: str, *, search_path: str | None = None, pool_size: int = 10, fast_sqlite: bool = True
+) -> AsyncEngine:
+    """Create the engine for a URL, with SQLite pragmas or a PostgreSQL schema applied.
+
+    `fast_sqlite` chooses SQLite's fast path (infra/sqlite_fast.py); without it, SQLAlchemy's
+    aiosqlite adapter as shipped.
+    """
     if url.startswith("sqlite"):
-        engine = create_async_engine(
-            url,
-            connect_args={"timeout": 30},
-            module=_OneHopDbapi(__import__("aiosqlite"), sqlite3),
+        fast: dict[str, Any] = {}
+        if fast_sqlite:
             # Every transaction is ended by SQLAlchemy before its connection goes back to
             # the pool; the pool's extra ROLLBACK would be one more hand-off to the thread.
-            pool_reset_on_return=None,
-        )
-        _configure_sqlite(engine)
+            fast = {"module": sqlite_fast.one_hop_dbapi(), "pool_reset_on_return": None}
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **fast)
+        _configure_sqlite(engine, fast=fast_sqlite)
         return engine
     # asyncpg waits 60 s for a connection by default: a request would hang that long on a
     # database host that drops packets, instead of answering 503 at once.
@@ -232,77 +116,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, fast: bool) -> None:
     sync_engine = engine.sync_engine
     event.listen(sync_engine, "connect", _sqlite_pragmas)
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         mode = "IMMEDIATE" if conn.get_execution_options().get(_WRITE) else "DEFERRED"
-        conn.connection.dbapi_connection.pending_begin = f"BEGIN {mode}"
-
-
-class _WriterBusy(Exception):
-    """Another process holds SQLite's write lock."""
-
-
-def _sqlite_writer_engine(engine: AsyncEngine) -> Engine:
-    """A blocking engine on the same SQLite file, for transactions run whole at once."""
-    writer = create_engine(
-        engine.url.set(drivername="sqlite"),
-        # Used on the event loop's thread and, while another process writes, on a thread
-        # of its own; never both at once (Database._write_turn).
-        connect_args={"check_same_thread": False},
-        pool_size=1,
-        pool_reset_on_return=None,
-    )
-
-    @event.listens_for(writer, "connect")
-    def _on_connect(dbapi_connection: Any, record: Any) -> None:
-        _sqlite_pragmas(dbapi_connection, record)
-        # Checkpoints (copying the log into the database, with an fsync) would stall the
-        # event loop in a commit here; Database.checkpoint() runs them off the hot path.
-        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
-
-    return writer
-
-
-class _SqliteWriter:
-    """The connection that runs `Database.write_sync` transactions, open between them."""
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = _sqlite_writer_engine(engine)
-        self.thread = ThreadPoolExecutor(1, thread_name_prefix="tolk-sqlite-writer")
-        self._conn: Connection | None = None
-        self._busy_timeout_ms = -1
-
-    def run(self, fn: Callable[..., T], args: Any, kwargs: Any, *, wait: bool) -> T:
-        """One transaction; without `wait`, _WriterBusy at once if another process writes."""
-        conn = self._conn
-        if conn is None or conn.invalidated:
-            conn = self._conn = self.engine.connect()
-            self._busy_timeout_ms = -1
-        driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
-        timeout_ms = 30_000 if wait else 0
-        if timeout_ms != self._busy_timeout_ms:
-            driver.execute(f"PRAGMA busy_timeout={timeout_ms}")
-            self._busy_timeout_ms = timeout_ms
-        try:
-            driver.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if wait or exc.sqlite_errorcode != sqlite3.SQLITE_BUSY:
-                raise
-            raise _WriterBusy() from None
-        # SQLAlchemy's commit and rollback end the transaction begun above.
-        with conn.begin():
-            return fn(conn, *args, **kwargs)
-
-    def close(self) -> None:
-        """Close the connection (after a transaction still running on the thread)."""
-        self.thread.shutdown()
-        if self._conn is not None:
-            self._conn.close()
-        self.engine.dispose()
+        if fast:
+            sqlite_fast.defer_begin(conn.connection.dbapi_connection, f"BEGIN {mode}")
+        else:
+            conn.exec_driver_sql(f"BEGIN {mode}")
 
 
 class Database:
@@ -311,15 +135,18 @@ class Database:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._read = async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
+        self._write_engine = engine.execution_options(**{_WRITE: True})
         self._write = async_sessionmaker(
-            engine.execution_options(**{_WRITE: True}),
-            class_=AsyncSession,
-            expire_on_commit=False,
+            self._write_engine, class_=AsyncSession, expire_on_commit=False
         )
         # SQLite has one writer at a time. Queueing writers here, in order, beats letting
         # them collide in BEGIN IMMEDIATE, where the busy handler sleeps up to 100 ms a try.
         self._write_turn = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-        self._writer = _SqliteWriter(engine) if engine.dialect.name == "sqlite" else None
+        self._writer = (
+            sqlite_fast.SqliteWriter(engine, _sqlite_pragmas)
+            if sqlite_fast.in_use(engine)
+            else None
+        )
         self.outages = Outages("database")
         """Whether the database answers, as the last transaction found it."""
 
@@ -355,15 +182,15 @@ class Database:
     ) -> T:
         """Run `fn(connection, ...)` as one write transaction and return what it returns.
 
-        For short transactions on a hot path. On SQLite it runs at once, on the event
-        loop's thread: the transaction's statements take less time than a trip to a
-        driver thread each, and the session machinery is skipped. Only while another
-        process holds the write lock does it wait, on a thread of its own. On PostgreSQL
-        it runs on the async driver like any other transaction.
+        For short transactions on a hot path: the session machinery is skipped. On SQLite's
+        fast path (infra/sqlite_fast.py) it runs on the event loop's thread, waiting on a
+        thread of its own only while another process holds the write lock; otherwise it
+        runs on the async driver like any other transaction.
         """
         if self._writer is None:
             try:
-                async with self.engine.begin() as conn:
+                turn = self._write_turn or contextlib.nullcontext()
+                async with turn, self._write_engine.begin() as conn:
                     result = await conn.run_sync(fn, *args, **kwargs)
             except Exception as exc:
                 self._reraise(exc)
@@ -374,7 +201,7 @@ class Database:
             writer = self._writer
             try:
                 return writer.run(fn, args, kwargs, wait=False)
-            except _WriterBusy:
+            except sqlite_fast.WriterBusy:
                 log.info("sqlite_write_lock_busy")
             # The caller's context (a request's log fields) goes along to the thread.
             context = contextvars.copy_context()
@@ -384,7 +211,7 @@ class Database:
     async def checkpoint(self) -> None:
         """Copy SQLite's write-ahead log into the database file (PASSIVE: waits for
         nobody), so that no request's commit has to; a no-op on PostgreSQL."""
-        if self._writer is None:
+        if self.dialect != "sqlite":
             return
         async with self.engine.connect() as conn:
             await conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
@@ -417,7 +244,7 @@ class Database:
 
 def instance_from_row(model: type[M], row: dict[str, Any]) -> M:
     """A transient instance of a table model holding a row as written: every column given,
-    no validation and no attribute events (a thirtieth of the constructor's cost)."""
+    no validation and no attribute events."""
     # Its attributes work only once the mappers are configured, which any ORM query does
     # first; a process whose first use of a model is this one must do it here.
     configure_mappers()

@@ -124,7 +124,10 @@ def create_app(
 
     async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         await _ensure_schema(settings, search_path)
-        db = Database(make_engine(settings.database_url, search_path=search_path))
+        engine = make_engine(
+            settings.database_url, search_path=search_path, fast_sqlite=settings.fast_paths
+        )
+        db = Database(engine)
         app[DATABASE] = db
         yield
         await db.close()
@@ -138,7 +141,11 @@ def create_app(
             raise StartupError(f"TOLK_REDIS_URL: Redis is not reachable ({exc})") from None
         app[BUS] = bus
         hub = app[HUB] = Hub(
-            bus, settings.ws_heartbeat_s, now=app[CLOCK].now, lookback_s=settings.signal_hold_s
+            bus,
+            settings.ws_heartbeat_s,
+            now=app[CLOCK].now,
+            lookback_s=settings.signal_hold_s,
+            fast_writes=settings.fast_paths,
         )
         hub.start()
         opened, closed = presence_hooks(app)
