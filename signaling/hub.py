@@ -1,11 +1,10 @@
 """The socket hub: who is connected here, fan-out of bus news to their sockets, and the
 dispatch of client messages to handlers.
 
-Sending never awaits a slow client: frames queue in a bounded outbox per socket, and one
-callback per turn of the loop hands every socket's frames to its transport (no task per
-frame; a turn's frames go out after the turn's reads). Only a socket whose transport is
-paused gets a writer task, which lives until its outbox is empty; a client that falls too
-far behind is dropped (it re-reads state from the database when it reconnects).
+Sending never awaits a slow client: frames queue in a bounded outbox per socket, and are
+handed to the transport by the hub's turn batch (signaling/turns.py) or, on the plain
+path, by a writer task that lives until the outbox is empty; a client that falls too far
+behind is dropped (it re-reads state from the database when it reconnects).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from collections.abc import Set as AbstractSet
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from infra import jsonio
 from infra.bus import CONTROL_PREFIX, Bus, Subscription, role_channel, user_channel
 from infra.ids import new_id
 from infra.outages import Unavailable
+from signaling import turns
 
 log = structlog.get_logger(__name__)
 
@@ -65,33 +65,6 @@ class TokenBucket:
         return True
 
 
-class _Resume:
-    """Awaiting this resumes a coroutine that was started by hand and suspended, so that a
-    task can finish what a synchronous caller began."""
-
-    __slots__ = ("_coro", "_yielded")
-
-    def __init__(self, coro: Coroutine[Any, Any, None], yielded: Any) -> None:
-        self._coro = coro
-        self._yielded = yielded
-
-    def __await__(self) -> Generator[Any, Any, None]:
-        coro, value = self._coro, self._yielded
-        while True:
-            try:
-                sent = yield value
-            except BaseException as exc:  # cancellation and the like: hand it on
-                try:
-                    value = coro.throw(exc)
-                except StopIteration:
-                    return
-            else:
-                try:
-                    value = coro.send(sent)
-                except StopIteration:
-                    return
-
-
 _NO_CALLS: frozenset[str] = frozenset()
 _HEARTBEAT_CHECKS = 16
 """Heartbeat checks per interval."""
@@ -100,30 +73,6 @@ _HEARTBEAT_SLICE = 256
 _PING_BURST = 32
 """Pings sent before the heartbeat pauses for `_PING_GAP_S`."""
 _PING_GAP_S = 0.005
-
-_batch: tuple[asyncio.AbstractEventLoop, list[Connection]] | None = None
-"""Sockets with frames queued in this turn of the loop, written out by one callback."""
-
-
-def _schedule_write(conn: Connection) -> None:
-    global _batch
-    loop = asyncio.get_running_loop()
-    # A batch left behind by a loop that closed is simply dropped with its loop.
-    if _batch is None or _batch[0] is not loop:
-        _batch = (loop, [])
-        loop.call_soon(_write_batch, _batch)
-    _batch[1].append(conn)
-
-
-def _write_batch(batch: tuple[asyncio.AbstractEventLoop, list[Connection]]) -> None:
-    global _batch
-    if _batch is batch:
-        _batch = None
-    for conn in batch[1]:
-        try:
-            conn._write_out()
-        except Exception:
-            log.exception("socket_write_failed", socket_id=conn.id)
 
 
 class Connection:
@@ -140,6 +89,7 @@ class Connection:
         "_queued",
         "_rate",
         "_transport",
+        "_turns",
         "_writer",
         "heard_at",
         "id",
@@ -156,6 +106,7 @@ class Connection:
         rate: float,
         burst: int,
         outbox_limit: int,
+        batch: turns.TurnBatch | None = None,
     ) -> None:
         self.id = new_id()
         self.identity = identity
@@ -178,6 +129,8 @@ class Connection:
         self._dropped = False
         self._queued = False
         self._writer: asyncio.Task[None] | None = None
+        self._turns = batch
+        """The hub's turn batch (the fast path), or None: a writer task sends."""
 
     @property
     def user_id(self) -> str:
@@ -262,24 +215,25 @@ class Connection:
         else:
             outbox.append(payload)
         if self._writer is None and not self._queued:
-            self._queued = True
-            _schedule_write(self)
+            if self._turns is None:
+                self._writer = asyncio.get_running_loop().create_task(self._drain(None))
+            else:
+                self._queued = True
+                self._turns.add(self)
 
     def _start_write(self, write: Coroutine[Any, Any, None]) -> bool:
-        """Run a write as far as it goes without waiting; True when it is done (or failed:
-        the socket is going). Uncompressed frames go to the transport at once and a write
-        only suspends to wait for a paused transport to drain: then a writer task finishes
-        it, and the frames left in the outbox after it, and this returns False."""
-        try:
-            yielded = write.send(None)
-        except StopIteration:
-            return True
-        except (ConnectionError, RuntimeError):
-            return True
-        self._writer = asyncio.get_running_loop().create_task(self._drain(_Resume(write, yielded)))
+        """Start a write; True when it is done already. Otherwise a writer task finishes it,
+        and then the frames left in the outbox after it."""
+        rest: Awaitable[None] | None = write
+        if self._turns is not None:
+            rest = turns.step(write)
+            if rest is None:
+                return True
+        self._writer = asyncio.get_running_loop().create_task(self._drain(rest))
         return False
 
-    def _write_out(self) -> None:
+    def write_out(self) -> None:
+        """Hand the queued frames to the transport (the turn batch calls this)."""
         self._queued = False
         frames, self._outbox = self._outbox, None
         if not frames:
@@ -293,9 +247,10 @@ class Connection:
                 self._outbox = frames[i + 1 :]
                 return
 
-    async def _drain(self, pending: _Resume) -> None:
+    async def _drain(self, pending: Awaitable[None] | None) -> None:
         try:
-            await pending
+            if pending is not None:
+                await pending
             while self._outbox and not self.ws.closed:
                 await self.ws.send_frame(self._outbox.pop(0), WSMsgType.TEXT)
         except (ConnectionError, RuntimeError):
@@ -311,7 +266,7 @@ class Connection:
     async def flush(self) -> None:
         """Wait until everything queued has been handed to the transport."""
         if self._queued:
-            self._write_out()  # the turn's callback then finds nothing left to write
+            self.write_out()  # the turn's callback then finds nothing left to write
         writer = self._writer
         if writer is not None:
             with contextlib.suppress(asyncio.CancelledError):
@@ -336,8 +291,11 @@ class Hub:
         *,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         lookback_s: float = 60.0,
+        fast_writes: bool = True,
     ) -> None:
         self._bus = bus
+        self.turns = turns.TurnBatch() if fast_writes else None
+        """What the sockets' `Connection`s send through (signaling/turns.py), if anything."""
         self._now = now
         self._lookback_s = lookback_s
         self._heartbeat_s = heartbeat_s

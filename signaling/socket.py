@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from accounts.access import identify, origin_allowed
 from accounts.views import Identity
@@ -22,8 +22,10 @@ from infra.metrics import METRICS
 from signaling import replies
 from signaling.hub import CLOSE_RATE_LIMITED, Connection, Hub
 from signaling.keys import HUB
-from signaling.messages import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Ping, Signal, check_signal_data
+from signaling.lean_socket import SessionAtEnd
+from signaling.messages import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Ping
 from signaling.presence import handle_presence
+from signaling.relay_fast import REF_MAX, plain_signal
 from signaling.rooms import ROOM_HANDLERS, relay_signal
 
 log = structlog.get_logger(__name__)
@@ -39,18 +41,6 @@ async def _ping(app: web.Application, conn: Connection, msg: Ping) -> None:
     conn.send(replies.answer("pong", msg.ref))
 
 
-def _bound(model: type[BaseModel], field: str, bound: str) -> int:
-    """A length bound declared on a model's field, so the fast path checks the same one."""
-    return next(
-        int(getattr(m, bound)) for m in model.model_fields[field].metadata if hasattr(m, bound)
-    )
-
-
-_CALL_ID_MIN = _bound(Signal, "call_id", "min_length")
-_CALL_ID_MAX = _bound(Signal, "call_id", "max_length")
-_REF_MAX = _bound(Signal, "ref", "max_length")
-
-
 HANDLERS: dict[str, MessageHandler] = {
     "ping": _ping,
     "presence": handle_presence,
@@ -58,23 +48,10 @@ HANDLERS: dict[str, MessageHandler] = {
 }
 
 
-class _Socket(web.WebSocketResponse):
-    """The /ws response, whose session runs when aiohttp ends the response.
+class _Socket(SessionAtEnd):
+    """The /ws response: its session may run as its end (signaling/lean_socket.py)."""
 
-    aiohttp calls `write_eof` once the handler, and the middlewares around it, have
-    returned. The socket's whole session runs there rather than inside the handler, so an
-    idle socket keeps neither the handler's frame nor one frame per middleware alive
-    (about 1.5 KB a socket). The middlewares thus see the upgrade (101, and its time).
-    """
-
-    session: Coroutine[Any, Any, None] | None = None
     _refusing: asyncio.BaseTransport | None = None
-
-    def write_eof(self, data: bytes = b"") -> Coroutine[Any, Any, None]:
-        # The session itself is the awaitable (one frame less per socket); it ends by
-        # closing the socket, as the end of a WebSocketResponse does.
-        session, self.session = self.session, None
-        return session if session is not None else super().write_eof()
 
     async def close(
         self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
@@ -174,7 +151,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         decode_text=False,
     )
     await ws.prepare(request)
-    ws.session = _session(app, ws, identity, request.transport)
+    session = _session(app, ws, identity, request.transport)
+    if settings.fast_paths:
+        ws.session = session
+    else:
+        await session
     return ws
 
 
@@ -194,6 +175,7 @@ async def _session(
         settings.ws_messages_per_second,
         settings.ws_burst,
         settings.ws_send_queue,
+        hub.turns,
     )
     structlog.contextvars.bind_contextvars(socket_id=conn.id, user_id=identity.user_id)
     log.info("socket_opened", role=identity.role)
@@ -261,6 +243,35 @@ def _parse(
 ) -> tuple[Awaitable[None], str, str | None] | None:
     """The handler call for a frame, with its type and ref; None when the frame was
     answered with an error already."""
+    raw = _decode(conn, data)
+    if raw is None:
+        return None
+    ref = raw.get("ref")
+    if not isinstance(ref, str) or len(ref) > REF_MAX:
+        ref = None
+    if not _free_of_nul(conn, raw, data, ref):
+        return None
+    kind = raw.get("type")
+    known = isinstance(kind, str) and kind in HANDLERS
+    app[METRICS].socket_messages.labels(kind if known else "other").inc()
+    if not isinstance(kind, str):
+        _refuse(conn, ref, [{"field": "type", "problem": "a message type is a string"}])
+        return None
+    if kind == "signal" and app[SETTINGS].fast_paths and (signal := plain_signal(raw)):
+        return relay_signal(app, conn, signal[0], signal[1], ref), kind, ref
+    if kind not in CLIENT_MESSAGE_TYPES:
+        conn.send(replies.error("unknown_type", f"Unknown message type {kind[:64]!r}.", ref))
+        return None
+    try:
+        msg = CLIENT_MESSAGE.validate_python(raw)
+    except ValidationError as exc:
+        _refuse(conn, ref, validation_problems(exc))
+        return None
+    return HANDLERS[msg.type](app, conn, msg), kind, ref
+
+
+def _decode(conn: Connection, data: bytes | str) -> dict[str, Any] | None:
+    """The frame's JSON object; None when the frame was answered with an error."""
     try:
         raw = jsonio.loads(data)
     except ValueError:
@@ -269,75 +280,27 @@ def _parse(
     if not isinstance(raw, dict):
         conn.send(replies.error("invalid_message", "A message is a JSON object with a type."))
         return None
-    ref = raw.get("ref")
-    if not isinstance(ref, str) or len(ref) > _REF_MAX:
-        ref = None
+    return raw
+
+
+def _free_of_nul(conn: Connection, raw: dict[str, Any], data: bytes | str, ref: str | None) -> bool:
+    """Whether no text of the message holds a NUL character; if one does, says where."""
     # JSON escapes a NUL; only a frame holding the escape needs the walk.
     escaped = b"\\u0000" in data if isinstance(data, bytes) else "\\u0000" in data
     if escaped and (field := nul_character_at(raw, "")):
-        problem = "may not contain NUL characters"
-        conn.send(
-            replies.error(
-                "invalid_message",
-                f"{field}: {problem}",
-                ref,
-                fields=[{"field": field, "problem": problem}],
-            )
-        )
-        return None
-    kind = raw.get("type")
-    known = isinstance(kind, str) and kind in HANDLERS
-    app[METRICS].socket_messages.labels(kind if known else "other").inc()
-    if not isinstance(kind, str):
-        conn.send(
-            replies.error(
-                "invalid_message",
-                "type: a message type is a string",
-                ref,
-                fields=[{"field": "type", "problem": "a message type is a string"}],
-            )
-        )
-        return None
-    if kind == "signal" and (signal := _plain_signal(raw)) is not None:
-        return relay_signal(app, conn, signal[0], signal[1], ref), kind, ref
-    if kind not in CLIENT_MESSAGE_TYPES:
-        conn.send(replies.error("unknown_type", f"Unknown message type {kind[:64]!r}.", ref))
-        return None
-    try:
-        msg = CLIENT_MESSAGE.validate_python(raw)
-    except ValidationError as exc:
-        problems = validation_problems(exc)
-        conn.send(
-            replies.error(
-                "invalid_message",
-                f"{problems[0]['field']}: {problems[0]['problem']}",
-                ref,
-                fields=problems,
-            )
-        )
-        return None
-    return HANDLERS[msg.type](app, conn, msg), kind, ref
+        _refuse(conn, ref, [{"field": field, "problem": "may not contain NUL characters"}])
+        return False
+    return True
 
 
-def _plain_signal(raw: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
-    """The relay's fast path: a `signal` whose fields plainly pass the same checks as the
-    `Signal` model gives (call_id, data) without the model's cost; anything else gives None
-    and takes the model's path, which accepts or answers it exactly as before."""
-    call_id = raw.get("call_id")
-    data = raw.get("data")
-    ref = raw.get("ref")
-    if (
-        type(call_id) is not str
-        or not _CALL_ID_MIN <= len(call_id) <= _CALL_ID_MAX
-        or type(data) is not dict
-        or (ref is not None and (type(ref) is not str or len(ref) > _REF_MAX))
-    ):
-        return None
-    try:
-        check_signal_data(data)
-    except Exception:  # the model's path answers it with the field named
-        return None
-    return call_id, data
+def _refuse(conn: Connection, ref: str | None, problems: list[dict[str, str]]) -> None:
+    """Answer an invalid message, naming its first problem and listing them all."""
+    first = problems[0]
+    conn.send(
+        replies.error(
+            "invalid_message", f"{first['field']}: {first['problem']}", ref, fields=problems
+        )
+    )
 
 
 async def close_all_sockets(app: web.Application) -> None:

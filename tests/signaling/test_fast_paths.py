@@ -1,0 +1,107 @@
+"""The socket's fast paths (signaling/turns.py, lean_socket.py, relay_fast.py) and the plain
+paths beside them (`TOLK_FAST_PATHS=false`) give a client the same conversation: every
+test here runs on both and expects the same frames."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiohttp import ClientWebSocketResponse, WSMsgType
+
+from accounts.models import Role
+from infra.appkeys import BUS
+from infra.bus import publish_json, user_channel
+
+OFFER = {"description": {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}}
+CANDIDATE = {"candidate": {"candidate": "candidate:1 1 udp 1 192.0.2.1 5 typ host", "sdpMid": "0"}}
+
+
+@pytest.fixture(params=[True, False], ids=["fast", "plain"])
+def settings(request: pytest.FixtureRequest, settings: Any) -> Any:
+    return settings.model_copy(update={"fast_paths": request.param, "ws_send_queue": 1000})
+
+
+async def _until(ws: ClientWebSocketResponse, kind: str, ref: str) -> list[dict[str, Any]]:
+    """Every message before the one of `kind` with `ref`, which ends the list."""
+    got = []
+    while (msg := await ws.receive_json(timeout=10)).get("ref") != ref or msg["type"] != kind:
+        got.append(msg)
+    return got
+
+
+class TestSameConversation:
+    async def test_a_burst_of_news_arrives_whole_and_in_order(self, client, factory):
+        """News far beyond what the socket buffers hold at once (so that the transport
+        pauses) reaches the client whole and in order, followed by the answer to a ping."""
+        user = await factory.user()
+        ws = await factory.socket(await factory.token(user))
+        pad = "x" * 32_000
+        for n in range(400):
+            await publish_json(client.app[BUS], user_channel(user.id), {"n": n, "pad": pad})
+        await ws.send_json({"type": "ping", "ref": "after"})
+        got = await _until(ws, "pong", "after")
+        assert [m["n"] for m in got] == list(range(400))
+        await ws.close()
+        await factory.eventually_connections(user, 0)
+
+    async def test_signals_are_relayed_or_refused_alike(self, factory):
+        """Plain signals are relayed as they are; malformed ones are answered with the
+        field at fault and the ref; a call not joined is refused."""
+        call = await factory.call()
+        counsellor = await factory.socket(await factory.token_for(call.counsellor_id))
+        interpreter = await factory.socket(await factory.token_for(call.interpreter_id))
+        for ws in (counsellor, interpreter):
+            await ws.send_json({"type": "call.join", "call_id": call.id, "ref": "j"})
+            await _until(ws, "call.joined", "j")
+        for message in (
+            {"call_id": call.id, "data": OFFER, "ref": "a"},
+            {"call_id": "", "data": OFFER, "ref": "r"},
+            {"call_id": call.id, "data": OFFER, "ref": 7},
+            {"call_id": call.id, "data": [OFFER], "ref": "r"},
+            {"call_id": call.id, "data": CANDIDATE},
+            {"call_id": "z" * 22, "data": OFFER, "ref": "f"},
+            {"call_id": call.id, "data": {"hello": 1}},
+            {"call_id": call.id, "data": {"candidate": None}},
+        ):
+            await counsellor.send_json({"type": "signal", **message})
+        await counsellor.send_json({"type": "ping", "ref": "end"})
+        answers = [m for m in await _until(counsellor, "pong", "end") if m["type"] == "error"]
+        assert [
+            (m["code"], m.get("fields", [{}])[0].get("field"), m.get("ref")) for m in answers
+        ] == [
+            ("invalid_message", "signal.call_id", "r"),
+            ("invalid_message", "signal.ref", None),
+            ("invalid_message", "signal.data", "r"),
+            ("forbidden", None, "f"),
+            ("invalid_message", "signal.data", None),
+        ]
+        relayed: list[dict[str, Any]] = []
+        while len(relayed) < 3:
+            msg = await interpreter.receive_json(timeout=10)
+            if msg["type"] == "signal":
+                relayed.append(msg)
+        assert relayed == [
+            {"type": "signal", "call_id": call.id, "from": call.counsellor_id, "data": data}
+            for data in (OFFER, CANDIDATE, {"candidate": None})
+        ]
+        for ws in (counsellor, interpreter):
+            await ws.close()
+
+
+class TestSameHeartbeat:
+    @pytest.fixture
+    def settings(self, settings: Any) -> Any:
+        return settings.model_copy(update={"ws_heartbeat_s": 0.2})
+
+    async def test_pings_go_out_and_a_silent_client_is_dropped(self, client, factory):
+        """A silent client is pinged; one that stops answering is dropped."""
+        user = await factory.user(Role.INTERPRETER)
+        ws = await factory.socket(await factory.token(user), autoping=False)
+        msg = await ws.receive(timeout=5)
+        assert msg.type == WSMsgType.PING
+        await ws.pong(msg.data)
+        while (msg := await ws.receive(timeout=5)).type == WSMsgType.PING:
+            pass
+        assert msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSED, WSMsgType.ERROR)
+        await factory.eventually_connections(user, 0)
