@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -61,9 +62,28 @@ async def record_usage(
     """
     if call.connected_at is None or call.ended_at is None:
         return
-    org = await session.get(Organization, call.organization_id)
-    interpreter = await session.get(User, call.interpreter_id)
-    started_on = local_date(call.connected_at, zone)
+    tariff = await _tariff_for(session, call, local_date(call.connected_at, zone))
+    duration_s = duration_seconds(call.connected_at, call.ended_at)
+    billable_s, amount, currency = _bill(call, duration_s, tariff, default_currency)
+    values = await _record_values(session, call, tariff)
+    values |= {
+        "duration_s": duration_s,
+        "billable_s": billable_s,
+        "amount_cents": amount,
+        "currency": currency,
+    }
+    statement = (
+        conflict_insert(UsageRecord, dialect_of(session))
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["call_id"])
+    )
+    result = await session.exec(statement)
+    if result.rowcount:
+        log.info("usage_recorded", call_id=call.id, billable_s=billable_s, amount_cents=amount)
+
+
+async def _tariff_for(session: AsyncSession, call: Call, started_on: date) -> TariffTerms | None:
+    """The tariff that bills a call begun on `started_on` (the call's local date)."""
     rows = await session.exec(
         select(Tariff).where(
             or_(
@@ -73,24 +93,34 @@ async def record_usage(
             col(Tariff.valid_from) <= started_on,
         )
     )
-    tariff = choose_tariff(
+    return choose_tariff(
         [tariff_terms(t) for t in rows.all()], call.organization_id, call.language, started_on
     )
-    duration_s = duration_seconds(call.connected_at, call.ended_at)
+
+
+def _bill(
+    call: Call, duration_s: int, tariff: TariffTerms | None, default_currency: str
+) -> tuple[int, int, str]:
+    """Billable seconds, amount in cents and currency; without a tariff the call is billed
+    at 0 and the log says so."""
     if tariff is None:
         log.warning("usage_without_tariff", call_id=call.id, organization_id=call.organization_id)
-        billable_s, amount, currency = duration_s, 0, default_currency
-    else:
-        billed = charge(duration_s, tariff)
-        billable_s, amount, currency = billed.billable_s, billed.amount_cents, tariff.currency
-    values: dict[str, Any] = {
+        return duration_s, 0, default_currency
+    billed = charge(duration_s, tariff)
+    return billed.billable_s, billed.amount_cents, tariff.currency
+
+
+async def _record_values(
+    session: AsyncSession, call: Call, tariff: TariffTerms | None
+) -> dict[str, Any]:
+    """The record's columns that name the call, its parties and its tariff, as they are
+    now (a record keeps the names it was billed under)."""
+    org = await session.get(Organization, call.organization_id)
+    interpreter = await session.get(User, call.interpreter_id)
+    return {
         "call_id": call.id,
         "connected_at": call.connected_at,
         "ended_at": call.ended_at,
-        "duration_s": duration_s,
-        "billable_s": billable_s,
-        "amount_cents": amount,
-        "currency": currency,
         "language": call.language,
         "organization_id": call.organization_id,
         "organization": org.name if org else "",
@@ -102,11 +132,3 @@ async def record_usage(
         "tariff": tariff.name if tariff else NO_TARIFF,
         "end_reason": call.end_reason or "hangup",
     }
-    statement = (
-        conflict_insert(UsageRecord, dialect_of(session))
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["call_id"])
-    )
-    result = await session.exec(statement)
-    if result.rowcount:
-        log.info("usage_recorded", call_id=call.id, billable_s=billable_s, amount_cents=amount)
