@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -187,6 +188,8 @@ def main() -> None:
     )
     parser.add_argument("--write", action="store_true", help="add the table to results/")
     args = parser.parse_args()
+    # Stopped from outside, it still removes the baseline's worktree.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     loads = [load_average()]
     with baseline_tree(args.base) as (base_path, base_hash):
         arms = [Arm(f"baseline {base_hash[:7]}", base_path), Arm("this tree", ROOT)]
