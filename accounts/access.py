@@ -19,6 +19,8 @@ from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.errors import NotAuthenticated
 
 SESSION_COOKIE = "tolk_session"
+ADMIN = (Role.ADMIN,)
+"""The roles of an operation only admins may call."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,14 +202,15 @@ async def require_user(request: web.Request, *roles: Role) -> Identity:
     return identity
 
 
-async def authorize(request: web.Request, roles: tuple[str, ...]) -> None:
-    """A route's declared roles, checked before its input is read: "any" is every logged-in
-    user; no roles is a public route, which a page of another origin may still not call."""
+async def authorize(request: web.Request, roles: tuple[str, ...]) -> Identity | None:
+    """Who asks, admitted by a route's declared roles before its input is read: "any" is every
+    logged-in user; no roles is a public route (no identity), which a page of another origin
+    may still not call."""
     if not roles:
         if request.method not in _SAFE_METHODS and not _origin_absent_or_allowed(request):
             raise BadOrigin()
-        return
-    await require_user(request, *(Role(r) for r in roles if r != "any"))
+        return None
+    return await require_user(request, *(Role(r) for r in roles if r != "any"))
 
 
 def _origin_absent_or_allowed(request: web.Request) -> bool:

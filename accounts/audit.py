@@ -16,7 +16,7 @@ from sqlalchemy import and_, delete, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts.models import AuditEvent
+from accounts.models import AuditEvent, User
 from accounts.views import Identity
 
 # Keys that must never reach the log or the table, whatever a caller passes.
@@ -88,6 +88,12 @@ class Target:
     type: str
     id: str
     name: str = ""
+
+
+def user_target(user: User | None) -> Target | None:
+    """A user as events name them; an unknown username is left out, because people type
+    their password into that field."""
+    return None if user is None else Target("user", user.id, user.username)
 
 
 async def record(

@@ -9,9 +9,9 @@ from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from accounts import audit
-from accounts.access import require_user
+from accounts.access import ADMIN
 from accounts.audit import Action
-from accounts.models import AuditEvent, Role
+from accounts.models import AuditEvent
 from infra.appkeys import DATABASE
 from infra.http import json_response
 from infra.openapi import ApiRoutes
@@ -86,10 +86,9 @@ def _view(row: AuditEvent) -> AuditEventView:
     summary="Read the security event log (newest first)",
     query=AuditQuery,
     response=AuditPage,
-    roles=(Role.ADMIN.value,),
+    roles=ADMIN,
 )
 async def list_audit_events(request: web.Request, query: AuditQuery) -> web.Response:
-    await require_user(request, Role.ADMIN)
     wanted = audit.AuditFilter(
         action=query.action.value if query.action else None,
         actor=query.actor,

@@ -3,37 +3,28 @@ organisations and API tokens."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated
 
 from aiohttp import web
 from pydantic import BaseModel, Field, StringConstraints
-from sqlalchemy.exc import IntegrityError
 
-from accounts import audit, service
-from accounts.access import SESSION_COOKIE, actor, client_address, own_origin, require_user
-from accounts.audit import Action, Actor, Target
-from accounts.errors import (
-    InvalidCredentials,
-    NotAMachineAccount,
-    OrganizationExists,
-    TokenNeedsLogin,
-    WeakPassword,
-)
+from accounts import audit, service, tokens
+from accounts.access import ADMIN, SESSION_COOKIE, actor, client_address, own_origin
+from accounts.audit import Action, Target
 from accounts.keys import LOGIN_THROTTLE, OPERATIONS
-from accounts.models import ApiToken, Organization, Role, User
-from accounts.passwords import hash_password, password_problem, verify_password
+from accounts.login import log_in
+from accounts.models import ApiToken, Role, User
+from accounts.organizations import add_organization
 from accounts.scopes import parse_scopes
-from accounts.throttle import LoginThrottled
+from accounts.users import NewUser, UserChanges, add_user, change_user
 from accounts.views import Identity, OrganizationDetail, UserView, user_view
 from infra.appkeys import BUS, CLOCK, DATABASE, SETTINGS
 from infra.bus import publish_control
-from infra.errors import InvalidInput, NotFound
 from infra.http import json_response
-from infra.openapi import ApiRoutes
+from infra.openapi import ANYONE, PUBLIC, ApiRoutes
 
 api = ApiRoutes(tag="accounts")
-ADMIN = (Role.ADMIN.value,)
 MAX_TOKEN_DAYS = 366
 
 
@@ -46,61 +37,34 @@ class MeResponse(BaseModel):
     user: UserView
 
 
-@api.post("/api/session", summary="Log in", body=LoginBody, response=MeResponse, errors=(401, 429))
+@api.post(
+    "/api/session",
+    summary="Log in",
+    body=LoginBody,
+    response=MeResponse,
+    roles=PUBLIC,
+    errors=(401, 429),
+)
 async def login(request: web.Request, body: LoginBody) -> web.Response:
-    settings = request.app[SETTINGS]
-    throttle = request.app[LOGIN_THROTTLE]
-    username = service.normalize_username(body.username)
-    address = client_address(request)
-    db = request.app[DATABASE]
-    try:
-        attempt = await throttle.reserve(username, address)
-    except LoginThrottled as exc:
-        if exc.first:
-            await _audit_throttled(request, username, address, exc.counter)
-        raise
-    try:
-        async with db.read() as session:
-            user = await service.find_user(session, username)
-        ok = await verify_password(user.password_hash if user else None, body.password)
-    except BaseException:
-        await throttle.abandoned(attempt)
-        raise
-    now = request.app[CLOCK].now()
-    if user is None or not ok or not user.active or user.machine:
-        # The reservation stays: it is the failure that counts.
-        async with db.write() as session:
-            await audit.record(
-                session,
-                Actor(None, "", "", "anonymous", address),
-                Action.LOGIN_FAILED,
-                now,
-                _user_target(user),
-                reason=_failure_reason(user, ok),
-            )
-        raise InvalidCredentials()
-    await throttle.succeeded(attempt)
-    async with db.write() as session:
-        # A fresh session id at every login: a planted cookie never becomes a login.
-        old = request.cookies.get(SESSION_COOKIE)
-        if old:
-            await service.end_session(session, old)
-        new = await service.start_session(session, user, now, settings.session_absolute_timeout_s)
-        org = await service.get_organization(session, user.organization_id)
-        await audit.record(
-            session,
-            Actor(user.id, user.username, user.role.value, "session", address),
-            Action.LOGIN,
-            now,
-            _user_target(user),
-        )
-    response = json_response({"user": user_view(user, org)})
+    app = request.app
+    settings = app[SETTINGS]
+    done = await log_in(
+        app[DATABASE],
+        app[LOGIN_THROTTLE],
+        app[CLOCK],
+        body.username,
+        body.password,
+        address=client_address(request),
+        replaces=request.cookies.get(SESSION_COOKIE),
+        session_s=settings.session_absolute_timeout_s,
+    )
+    response = json_response({"user": user_view(done.user, done.organization)})
     secure = settings.cookie_secure
     if secure is None:
         secure = own_origin(request).startswith("https://")
     response.set_cookie(
         SESSION_COOKIE,
-        new.cookie_value,
+        done.cookie_value,
         httponly=True,
         samesite="Strict",
         secure=secure,
@@ -110,35 +74,8 @@ async def login(request: web.Request, body: LoginBody) -> web.Response:
     return response
 
 
-def _user_target(user: User | None) -> Target | None:
-    # An unknown username is left out: people type their password into that field.
-    return None if user is None else Target("user", user.id, user.username)
-
-
-def _failure_reason(user: User | None, password_ok: bool) -> str:
-    if user is None:
-        return "unknown_user"
-    if not password_ok:
-        return "wrong_password"
-    return "machine_account" if user.machine else "inactive"
-
-
-async def _audit_throttled(request: web.Request, username: str, address: str, counter: str) -> None:
-    async with request.app[DATABASE].write() as session:
-        user = await service.find_user(session, username) if counter == "pair" else None
-        await audit.record(
-            session,
-            Actor(None, "", "", "anonymous", address),
-            Action.LOGIN_THROTTLED,
-            request.app[CLOCK].now(),
-            _user_target(user),
-            counter=counter,
-        )
-
-
-@api.delete("/api/session", summary="Log out", status=204, roles=("any",))
-async def logout(request: web.Request) -> web.Response:
-    identity = await require_user(request)
+@api.delete("/api/session", summary="Log out", status=204, roles=ANYONE)
+async def logout(request: web.Request, identity: Identity) -> web.Response:
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         async with request.app[DATABASE].write() as session:
@@ -162,9 +99,8 @@ async def logout(request: web.Request) -> web.Response:
     return response
 
 
-@api.get("/api/me", summary="Who am I", response=MeResponse, roles=("any",))
-async def me(request: web.Request) -> web.Response:
-    identity = await require_user(request)
+@api.get("/api/me", summary="Who am I", response=MeResponse, roles=ANYONE)
+async def me(request: web.Request, identity: Identity) -> web.Response:
     return json_response({"user": identity.view()})
 
 
@@ -191,24 +127,13 @@ class OrganizationList(BaseModel):
     roles=ADMIN,
     errors=(409,),
 )
-async def create_organization(request: web.Request, body: OrganizationBody) -> web.Response:
-    identity = await require_user(request, Role.ADMIN)
-    now = request.app[CLOCK].now()
-    try:
-        async with request.app[DATABASE].write() as session:
-            if await service.find_organization_by_name(session, body.name) is not None:
-                raise OrganizationExists(field="name")
-            org = await service.create_organization(session, body.name, body.cost_center, now)
-            await audit.record(
-                session,
-                actor(request, identity),
-                Action.ORGANIZATION_CREATED,
-                now,
-                _org_target(org),
-                cost_center=org.cost_center,
-            )
-    except IntegrityError:  # the same name added at the same moment by another request
-        raise OrganizationExists(field="name") from None
+async def create_organization(
+    request: web.Request, identity: Identity, body: OrganizationBody
+) -> web.Response:
+    app = request.app
+    org = await add_organization(
+        app[DATABASE], app[CLOCK], body.name, body.cost_center, actor(request, identity)
+    )
     return json_response({"organization": _org_detail(org)}, status=201)
 
 
@@ -216,14 +141,9 @@ async def create_organization(request: web.Request, body: OrganizationBody) -> w
     "/api/admin/organizations", summary="List organisations", response=OrganizationList, roles=ADMIN
 )
 async def list_organizations(request: web.Request) -> web.Response:
-    await require_user(request, Role.ADMIN)
     async with request.app[DATABASE].read() as session:
         orgs = await service.list_organizations(session)
     return json_response({"organizations": [_org_detail(o) for o in orgs]})
-
-
-def _org_target(org: Organization) -> Target:
-    return Target("organization", org.id, org.name)
 
 
 def _org_detail(org: object) -> OrganizationDetail:
@@ -260,12 +180,6 @@ class UserListQuery(BaseModel):
     role: Role | None = None
 
 
-def _check_password(request: web.Request, password: str, username: str) -> None:
-    problem = password_problem(password, request.app[SETTINGS].password_min_length, username)
-    if problem:
-        raise WeakPassword(f"password {problem}", field="password")
-
-
 @api.post(
     "/api/admin/users",
     summary="Add a user",
@@ -275,42 +189,17 @@ def _check_password(request: web.Request, password: str, username: str) -> None:
     roles=ADMIN,
     errors=(409,),
 )
-async def create_user(request: web.Request, body: CreateUserBody) -> web.Response:
-    identity = await require_user(request, Role.ADMIN)
-    if body.machine:
-        if body.password is not None:
-            raise WeakPassword("a machine account has no password", field="password")
-        password_hash = service.NO_PASSWORD
-    else:
-        if body.password is None:
-            raise InvalidInput(
-                "password: required", fields=[{"field": "password", "problem": "required"}]
-            )
-        _check_password(request, body.password, body.username)
-        password_hash = await hash_password(body.password)
-    async with request.app[DATABASE].write() as session:
-        user = await service.create_user(
-            session,
-            username=body.username,
-            password_hash=password_hash,
-            display_name=body.display_name,
-            role=body.role,
-            organization_id=body.organization_id,
-            email=body.email,
-            now=request.app[CLOCK].now(),
-            machine=body.machine,
-        )
-        org = await service.get_organization(session, user.organization_id)
-        await audit.record(
-            session,
-            actor(request, identity),
-            Action.USER_CREATED,
-            user.created_at,
-            _user_target(user),
-            role=user.role.value,
-            organization_id=org.id,
-            machine=user.machine,
-        )
+async def create_user(
+    request: web.Request, identity: Identity, body: CreateUserBody
+) -> web.Response:
+    app = request.app
+    user, org = await add_user(
+        app[DATABASE],
+        app[CLOCK],
+        NewUser(**body.model_dump()),
+        actor(request, identity),
+        app[SETTINGS].password_min_length,
+    )
     return json_response({"user": user_view(user, org)}, status=201)
 
 
@@ -318,7 +207,6 @@ async def create_user(request: web.Request, body: CreateUserBody) -> web.Respons
     "/api/admin/users", summary="List users", query=UserListQuery, response=UserList, roles=ADMIN
 )
 async def list_users(request: web.Request, query: UserListQuery) -> web.Response:
-    await require_user(request, Role.ADMIN)
     async with request.app[DATABASE].read() as session:
         rows = await service.list_users(session, query.role)
     return json_response({"users": [user_view(u, o) for u, o in rows]})
@@ -332,46 +220,23 @@ async def list_users(request: web.Request, query: UserListQuery) -> web.Response
     roles=ADMIN,
     errors=(404,),
 )
-async def update_user(request: web.Request, body: UpdateUserBody) -> web.Response:
-    identity = await require_user(request, Role.ADMIN)
-    user_id = request.match_info["user_id"]
-    password_hash = None
-    async with request.app[DATABASE].read() as session:
-        user = await service.get_user(session, user_id)
-    if body.password is not None:
-        if user.machine:
-            raise WeakPassword("a machine account has no password", field="password")
-        _check_password(request, body.password, user.username)
-        password_hash = await hash_password(body.password)
-    now = request.app[CLOCK].now()
-    who = actor(request, identity)
-    async with request.app[DATABASE].write() as session:
-        user = await service.get_user(session, user_id)
-        target = _user_target(user)
-        events: list[tuple[Action, dict[str, object]]] = []
-        if body.display_name is not None and body.display_name.strip() != user.display_name:
-            user.display_name = body.display_name.strip()
-            events.append((Action.USER_CHANGED, {"display_name": user.display_name}))
-        if password_hash is not None:
-            user.password_hash = password_hash
-            events.append((Action.PASSWORD_CHANGED, {}))
-        if body.active is not None and body.active != user.active:
-            user.active = body.active
-            events.append((Action.USER_REACTIVATED if body.active else Action.USER_DEACTIVATED, {}))
-        session.add(user)
-        ended = body.active is False or password_hash is not None
-        if ended:
-            revoked = await service.end_user_credentials(session, user.id, now)
-            if revoked:
-                events.append((Action.TOKEN_REVOKED, {"tokens": revoked, "reason": "credentials"}))
-        for action, details in events:
-            await audit.record(session, who, action, now, target, **details)
-        org = await service.get_organization(session, user.organization_id)
-    if ended:
+async def update_user(
+    request: web.Request, identity: Identity, body: UpdateUserBody
+) -> web.Response:
+    app = request.app
+    changed = await change_user(
+        app[DATABASE],
+        app[CLOCK],
+        request.match_info["user_id"],
+        UserChanges(**body.model_dump()),
+        actor(request, identity),
+        app[SETTINGS].password_min_length,
+    )
+    if changed.credentials_ended:
         await publish_control(
-            request.app[BUS], user.id, "close", session=None, reason="deactivated"
+            app[BUS], changed.user.id, "close", session=None, reason="deactivated"
         )
-    return json_response({"user": user_view(user, org)})
+    return json_response({"user": user_view(changed.user, changed.organization)})
 
 
 class TokenBody(BaseModel):
@@ -438,12 +303,6 @@ def _token_view(token: ApiToken, user: User, now: datetime) -> TokenView:
     )
 
 
-def _from_login(identity: Identity) -> None:
-    # A leaked token must not be able to mint or revoke tokens, only a person logged in.
-    if identity.token_id is not None:
-        raise TokenNeedsLogin()
-
-
 @api.post(
     "/api/admin/tokens",
     summary="Issue an API token for yourself or a machine account (shown once)",
@@ -453,45 +312,27 @@ def _from_login(identity: Identity) -> None:
     roles=ADMIN,
     errors=(404,),
 )
-async def issue_token(request: web.Request, body: TokenBody) -> web.Response:
-    identity = await require_user(request, Role.ADMIN)
-    _from_login(identity)
-    settings = request.app[SETTINGS]
-    now = request.app[CLOCK].now()
-    async with request.app[DATABASE].write() as session:
-        owner = await service.get_user(session, body.user_id)
-        if owner.id != identity.user_id and not owner.machine:
-            raise NotAMachineAccount(field="user_id")
-        if not owner.active:
-            raise NotFound("No such active user.")
-        scopes = request.app[OPERATIONS].check_scopes(body.scopes, owner.role)
-        days = body.valid_days or settings.api_token_days
-        new = await service.issue_api_token(
+async def issue_token(request: web.Request, identity: Identity, body: TokenBody) -> web.Response:
+    app = request.app
+    now = app[CLOCK].now()
+    async with app[DATABASE].write() as session:
+        new = await tokens.issue_token(
             session,
-            owner.id,
-            body.name,
-            now,
-            expires_at=now + timedelta(days=days),
-            scopes=scopes,
-            created_by=identity.user_id,
-        )
-        await audit.record(
-            session,
-            actor(request, identity),
-            Action.TOKEN_ISSUED,
-            now,
-            Target("token", new.id, new.row.name),
-            user_id=owner.id,
-            username=owner.username,
-            scopes=sorted(scopes),
-            expires_at=new.row.expires_at.isoformat(),
+            app[OPERATIONS],
+            owner_id=body.user_id,
+            name=body.name,
+            scopes=body.scopes,
+            days=body.valid_days or app[SETTINGS].api_token_days,
+            issued_by=identity,
+            who=actor(request, identity),
+            now=now,
         )
     return json_response(
         {
             "token": new.token,
             "id": new.id,
             "expires_at": new.row.expires_at,
-            "scopes": sorted(scopes),
+            "scopes": new.row.scopes.split(),
         },
         status=201,
     )
@@ -505,7 +346,6 @@ async def issue_token(request: web.Request, body: TokenBody) -> web.Response:
     roles=ADMIN,
 )
 async def list_tokens(request: web.Request, query: TokenListQuery) -> web.Response:
-    await require_user(request, Role.ADMIN)
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].read() as session:
         rows = await service.list_api_tokens(session, query.user_id, query.include_ended, now)
@@ -519,18 +359,10 @@ async def list_tokens(request: web.Request, query: TokenListQuery) -> web.Respon
     roles=ADMIN,
     errors=(404,),
 )
-async def revoke_token(request: web.Request) -> web.Response:
-    identity = await require_user(request, Role.ADMIN)
-    _from_login(identity)
+async def revoke_token(request: web.Request, identity: Identity) -> web.Response:
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
-        token = await service.revoke_api_token(session, request.match_info["token_id"], now)
-        await audit.record(
-            session,
-            actor(request, identity),
-            Action.TOKEN_REVOKED,
-            now,
-            Target("token", token.id, token.name),
-            user_id=token.user_id,
+        await tokens.revoke_token(
+            session, request.match_info["token_id"], identity, actor(request, identity), now
         )
     return web.Response(status=204)

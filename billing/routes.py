@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
 from accounts import audit
-from accounts.access import actor, require_user
+from accounts.access import ADMIN, actor
 from accounts.audit import Action, Target
 from accounts.models import Role
 from accounts.views import Identity
@@ -45,8 +45,7 @@ from infra.openapi import ApiRoutes
 from interpreters.languages import normalize_tag
 
 api = ApiRoutes(tag="billing")
-ADMIN = (Role.ADMIN.value,)
-FINANCE = (Role.FINANCE.value, Role.ADMIN.value)
+FINANCE = (Role.FINANCE, Role.ADMIN)
 
 _CURRENCY = r"^[A-Za-z]{3}$"
 
@@ -107,7 +106,6 @@ class TariffListQuery(BaseModel):
     roles=ADMIN,
 )
 async def list_tariffs(request: web.Request, query: TariffListQuery) -> web.Response:
-    await require_user(request, Role.ADMIN)
     async with request.app[DATABASE].read() as session:
         rows = await tariffs.list_tariffs(session, query.organization_id)
     return json_response({"tariffs": [tariff_view(t) for t in rows]})
@@ -121,8 +119,7 @@ async def list_tariffs(request: web.Request, query: TariffListQuery) -> web.Resp
     status=201,
     roles=ADMIN,
 )
-async def create_tariff(request: web.Request, body: TariffBody) -> web.Response:
-    identity = await require_user(request, Role.ADMIN)
+async def create_tariff(request: web.Request, identity: Identity, body: TariffBody) -> web.Response:
     values = body.model_dump(exclude={"languages"})
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
@@ -146,8 +143,9 @@ async def create_tariff(request: web.Request, body: TariffBody) -> web.Response:
     roles=ADMIN,
     errors=(404,),
 )
-async def update_tariff(request: web.Request, body: TariffPatch) -> web.Response:
-    identity = await require_user(request, Role.ADMIN)
+async def update_tariff(
+    request: web.Request, identity: Identity, body: TariffPatch
+) -> web.Response:
     changes = body.model_dump(exclude_unset=True, exclude={"languages"})
     for required in (
         "name",
@@ -273,8 +271,9 @@ def _filename(query: UsageQuery, fmt: str) -> str:
     roles=FINANCE,
     content_types=(CONTENT_TYPES["json"], "text/csv", CONTENT_TYPES["xlsx"]),
 )
-async def export(request: web.Request, query: ExportQuery) -> web.StreamResponse:
-    identity = await require_user(request, Role.FINANCE, Role.ADMIN)
+async def export(
+    request: web.Request, identity: Identity, query: ExportQuery
+) -> web.StreamResponse:
     usage = await _scoped_filter(request, query, identity)
     response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPES[query.format]})
     if query.format != "json":
@@ -316,8 +315,7 @@ async def export(request: web.Request, query: ExportQuery) -> web.StreamResponse
     response=SummaryList,
     roles=FINANCE,
 )
-async def summary(request: web.Request, query: SummaryQuery) -> web.Response:
-    identity = await require_user(request, Role.FINANCE, Role.ADMIN)
+async def summary(request: web.Request, identity: Identity, query: SummaryQuery) -> web.Response:
     usage = await _scoped_filter(request, query, identity)
     zone = ZoneInfo(request.app[SETTINGS].timezone)
     async with request.app[DATABASE].read() as session:
@@ -335,8 +333,7 @@ class ScopeResponse(BaseModel):
     response=ScopeResponse,
     roles=FINANCE,
 )
-async def own_scope(request: web.Request) -> web.Response:
-    identity = await require_user(request, Role.FINANCE, Role.ADMIN)
+async def own_scope(request: web.Request, identity: Identity) -> web.Response:
     async with request.app[DATABASE].read() as session:
         view = await scope_view(session, await usage_scope(session, identity))
     return json_response({"scope": view})
@@ -371,7 +368,6 @@ class GrantList(BaseModel):
     roles=ADMIN,
 )
 async def list_finance_grants(request: web.Request, query: GrantQuery) -> web.Response:
-    await require_user(request, Role.ADMIN)
     async with request.app[DATABASE].read() as session:
         views = await grant_views(session, await list_grants(session, query.user_id))
     return json_response({"grants": views})
@@ -385,8 +381,9 @@ async def list_finance_grants(request: web.Request, query: GrantQuery) -> web.Re
     status=201,
     roles=ADMIN,
 )
-async def add_finance_grant(request: web.Request, body: GrantBody) -> web.Response:
-    identity = await require_user(request, Role.ADMIN)
+async def add_finance_grant(
+    request: web.Request, identity: Identity, body: GrantBody
+) -> web.Response:
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
         found, new = await grant(session, body.user_id, body.organization_id, identity.user_id, now)
@@ -412,8 +409,7 @@ async def add_finance_grant(request: web.Request, body: GrantBody) -> web.Respon
     roles=ADMIN,
     errors=(404,),
 )
-async def remove_finance_grant(request: web.Request) -> web.Response:
-    identity = await require_user(request, Role.ADMIN)
+async def remove_finance_grant(request: web.Request, identity: Identity) -> web.Response:
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
         gone = await revoke(session, request.match_info["grant_id"])

@@ -4,6 +4,7 @@ from those same declarations, so that the description cannot drift from the code
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,10 +20,16 @@ from infra.http import read_json, read_query, refuse_nul_characters
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 _PATH_PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
 
+PUBLIC: tuple[str, ...] = ()
+"""The roles of an operation anyone may call without logging in."""
+ANYONE: tuple[str, ...] = ("any",)
+"""The roles of an operation every logged-in user may call."""
+
 Authorize = Callable[[web.Request, tuple[str, ...]], Awaitable[object]]
 AUTHORIZE: web.AppKey[Authorize] = web.AppKey("authorize")
-"""Checks the caller against a route's declared roles (401, 403) before its input is read;
-with no roles (a public route) it only refuses a foreign origin. The app shell installs it."""
+"""Checks the caller against a route's declared roles (401, 403) before its input is read
+and returns who it is; with no roles (a public route) it only refuses a foreign origin and
+returns None. The app shell installs it."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +52,9 @@ class RouteSpec:
 
 @dataclass
 class ApiRoutes:
-    """A package's routes: each handler receives its validated `body` and `query`."""
+    """A package's routes. A route's declared roles are what admits its callers: the handler
+    runs only for them, and receives who asks as `identity` along with its validated `body`
+    and `query`."""
 
     tag: str
     specs: list[RouteSpec] = field(default_factory=list)
@@ -57,25 +66,31 @@ class ApiRoutes:
         path: str,
         *,
         summary: str,
+        roles: tuple[str, ...],
         body: type[BaseModel] | None = None,
         query: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None,
         status: int = 200,
-        roles: tuple[str, ...] = (),
         errors: tuple[int, ...] = (),
         content_types: tuple[str, ...] = ("application/json",),
         raw_body: str | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Declare an operation; the handler is called as handler(request, [body=], [query=])."""
+        """Declare an operation and who may call it (PUBLIC, ANYONE or role names); the handler
+        is called as handler(request, [identity=], [body=], [query=])."""
+        roles = tuple(str(role) for role in roles)
 
         def register(handler: Handler) -> Handler:
+            wants_identity = _wants_identity(handler, path, roles)
+
             @functools.wraps(handler)
             async def wrapper(request: web.Request) -> web.StreamResponse:
                 # Who asks comes first: an anonymous caller learns nothing about the body
                 # an operation wants (401, not a 422 listing the fields).
-                await request.app[AUTHORIZE](request, roles)
+                identity = await request.app[AUTHORIZE](request, roles)
                 refuse_nul_characters(dict(request.match_info), "")
                 kwargs: dict[str, Any] = {}
+                if wants_identity:
+                    kwargs["identity"] = identity
                 if body is not None:
                     _require_json(request)
                     kwargs["body"] = await read_json(request, body)
@@ -118,6 +133,14 @@ class ApiRoutes:
 
     def delete(self, path: str, **kw: Any) -> Callable[[Handler], Handler]:
         return self.route("DELETE", path, **kw)
+
+
+def _wants_identity(handler: Handler, path: str, roles: tuple[str, ...]) -> bool:
+    """Whether the handler takes `identity`; a public operation has none to give."""
+    wants = "identity" in inspect.signature(handler).parameters
+    if wants and not roles:
+        raise TypeError(f"{path}: a public operation has no identity to hand its handler")
+    return wants
 
 
 def _require_json(request: web.Request) -> None:
@@ -181,70 +204,12 @@ _STATUS_TEXT = {
 
 def build_openapi(specs: list[RouteSpec], title: str, version: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document for these routes."""
-    models = {m for s in specs for m in (s.body, s.response) if m is not None}
-    ordered = sorted(models, key=lambda m: m.__name__)
-    keyed, defs = models_json_schema(
-        [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}"
-    )
-    refs = {m: keyed[(m, "validation")] for m in ordered}
+    refs, schemas = _model_schemas(specs)
     paths: dict[str, dict[str, Any]] = {}
     for spec in specs:
-        path = _PATH_PARAM.sub(r"{\1}", spec.path)
-        operation: dict[str, Any] = {
-            "summary": spec.summary,
-            "tags": [spec.tag],
-            "operationId": f"{spec.method}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
-            "parameters": [
-                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-                for name in _PATH_PARAM.findall(spec.path)
-            ],
-            "responses": {},
-        }
-        # x-roles: who may call it ("any": every logged-in user; empty: no login needed).
-        operation["x-roles"] = list(spec.roles)
-        if spec.roles:
-            operation["description"] = "Roles: " + ", ".join(spec.roles)
-        if spec.query is not None:
-            schema = spec.query.model_json_schema()
-            required = set(schema.get("required", []))
-            for name, prop in schema.get("properties", {}).items():
-                operation["parameters"].append(
-                    {"name": name, "in": "query", "required": name in required, "schema": prop}
-                )
-        if spec.body is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {"application/json": {"schema": refs[spec.body]}},
-            }
-        if spec.raw_body is not None:
-            operation["requestBody"] = {
-                "required": True,
-                "content": {spec.raw_body: {"schema": {"type": "string"}}},
-            }
-        ok: dict[str, Any] = {"description": "Success"}
-        if spec.response is not None:
-            ok["content"] = {ct: {"schema": refs[spec.response]} for ct in spec.content_types[:1]}
-            ok["content"].update({ct: {} for ct in spec.content_types[1:]})
-        operation["responses"][str(spec.status)] = ok
-        statuses = set(spec.errors)
-        if spec.roles:
-            statuses |= {401, 403}
-        if spec.body or spec.query:
-            statuses.add(422)
-        if spec.body:
-            statuses.add(415)
-        for status in sorted(statuses):
-            error_schema = "InvalidInput" if status == 422 else "Error"
-            operation["responses"][str(status)] = {
-                "description": _STATUS_TEXT.get(status, "Error"),
-                "content": {
-                    "application/json": {"schema": {"$ref": f"#/components/schemas/{error_schema}"}}
-                },
-            }
-        paths.setdefault(path, {})[spec.method] = operation
-    schemas = dict(defs.get("$defs", {}))
-    schemas["Error"] = _ERROR_SCHEMA
-    schemas["InvalidInput"] = _INVALID_INPUT_SCHEMA
+        paths.setdefault(_PATH_PARAM.sub(r"{\1}", spec.path), {})[spec.method] = _operation(
+            spec, refs
+        )
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
@@ -258,3 +223,87 @@ def build_openapi(specs: list[RouteSpec], title: str, version: str) -> dict[str,
         },
         "security": [{"session": []}, {"bearer": []}],
     }
+
+
+def _model_schemas(
+    specs: list[RouteSpec],
+) -> tuple[dict[type[BaseModel], dict[str, Any]], dict[str, Any]]:
+    """The reference to each body and response model, and the schemas they refer to."""
+    models = {m for s in specs for m in (s.body, s.response) if m is not None}
+    ordered = sorted(models, key=lambda m: m.__name__)
+    keyed, defs = models_json_schema(
+        [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}"
+    )
+    refs = {m: keyed[(m, "validation")] for m in ordered}
+    schemas = dict(defs.get("$defs", {}))
+    schemas["Error"] = _ERROR_SCHEMA
+    schemas["InvalidInput"] = _INVALID_INPUT_SCHEMA
+    return refs, schemas
+
+
+def _operation(spec: RouteSpec, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
+    """One operation: its parameters, body, roles and answers."""
+    path = _PATH_PARAM.sub(r"{\1}", spec.path)
+    operation: dict[str, Any] = {
+        "summary": spec.summary,
+        "tags": [spec.tag],
+        "operationId": f"{spec.method}_{re.sub(r'[^a-z0-9]+', '_', path.lower()).strip('_')}",
+        "parameters": _parameters(spec),
+        "responses": _responses(spec, refs),
+    }
+    # x-roles: who may call it ("any": every logged-in user; empty: no login needed).
+    operation["x-roles"] = list(spec.roles)
+    if spec.roles:
+        operation["description"] = "Roles: " + ", ".join(spec.roles)
+    if spec.body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": refs[spec.body]}},
+        }
+    if spec.raw_body is not None:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {spec.raw_body: {"schema": {"type": "string"}}},
+        }
+    return operation
+
+
+def _parameters(spec: RouteSpec) -> list[dict[str, Any]]:
+    """The path parameters, then the query's fields."""
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+        for name in _PATH_PARAM.findall(spec.path)
+    ]
+    if spec.query is not None:
+        schema = spec.query.model_json_schema()
+        required = set(schema.get("required", []))
+        for name, prop in schema.get("properties", {}).items():
+            parameters.append(
+                {"name": name, "in": "query", "required": name in required, "schema": prop}
+            )
+    return parameters
+
+
+def _responses(spec: RouteSpec, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
+    """The success answer, then every error the operation can give."""
+    ok: dict[str, Any] = {"description": "Success"}
+    if spec.response is not None:
+        ok["content"] = {ct: {"schema": refs[spec.response]} for ct in spec.content_types[:1]}
+        ok["content"].update({ct: {} for ct in spec.content_types[1:]})
+    responses: dict[str, Any] = {str(spec.status): ok}
+    statuses = set(spec.errors)
+    if spec.roles:
+        statuses |= {401, 403}
+    if spec.body or spec.query:
+        statuses.add(422)
+    if spec.body:
+        statuses.add(415)
+    for status in sorted(statuses):
+        error_schema = "InvalidInput" if status == 422 else "Error"
+        responses[str(status)] = {
+            "description": _STATUS_TEXT.get(status, "Error"),
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{error_schema}"}}
+            },
+        }
+    return responses

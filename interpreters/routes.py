@@ -9,9 +9,10 @@ from aiohttp import web
 from pydantic import BaseModel, Field, RootModel, field_validator
 
 from accounts import audit
-from accounts.access import actor, require_user
+from accounts.access import ADMIN, actor
 from accounts.audit import Action, Target
 from accounts.models import Role
+from accounts.views import Identity
 from infra.appkeys import CLOCK, DATABASE
 from infra.errors import NotFound
 from infra.http import json_response
@@ -25,7 +26,6 @@ from interpreters.models import Presence, ShownAs
 from interpreters.views import InterpreterDetail, InterpreterView, LanguageAvailability
 
 api = ApiRoutes(tag="roster")
-ADMIN = (Role.ADMIN.value,)
 
 
 class LocaleQuery(BaseModel):
@@ -45,10 +45,9 @@ def _locale(request: web.Request, query: LocaleQuery) -> str:
     summary="Languages of the roster with interpreters online, available, queued, and the wait",
     query=LocaleQuery,
     response=LanguageList,
-    roles=(Role.COUNSELLOR.value, Role.ADMIN.value),
+    roles=(Role.COUNSELLOR, Role.ADMIN),
 )
 async def languages(request: web.Request, query: LocaleQuery) -> web.Response:
-    await require_user(request, Role.COUNSELLOR, Role.ADMIN)
     app = request.app
     figures = await language_availability(
         app[DATABASE], app[QUEUE_FIGURES], app[CLOCK], _locale(request, query)
@@ -65,11 +64,10 @@ class InterpreterResponse(BaseModel):
     summary="Own interpreter profile",
     query=LocaleQuery,
     response=InterpreterResponse,
-    roles=(Role.INTERPRETER.value,),
+    roles=(Role.INTERPRETER,),
     errors=(404,),
 )
-async def own_profile(request: web.Request, query: LocaleQuery) -> web.Response:
-    identity = await require_user(request, Role.INTERPRETER)
+async def own_profile(request: web.Request, identity: Identity, query: LocaleQuery) -> web.Response:
     async with request.app[DATABASE].read() as session:
         view = await service.own_view(session, identity.user_id, _locale(request, query))
     return json_response({"interpreter": view})
@@ -84,11 +82,10 @@ class StatusBody(BaseModel):
     summary="Set own status: available, away or offline",
     body=StatusBody,
     response=InterpreterResponse,
-    roles=(Role.INTERPRETER.value,),
+    roles=(Role.INTERPRETER,),
     errors=(404, 409),
 )
-async def set_status(request: web.Request, body: StatusBody) -> web.Response:
-    identity = await require_user(request, Role.INTERPRETER)
+async def set_status(request: web.Request, identity: Identity, body: StatusBody) -> web.Response:
     view = await change_own_status(request.app, identity.user_id, Presence(body.status))
     return json_response({"interpreter": view})
 
@@ -151,7 +148,6 @@ async def _detail(request: web.Request, user_id: str) -> InterpreterDetail:
     roles=ADMIN,
 )
 async def list_interpreters(request: web.Request, query: ListQuery) -> web.Response:
-    await require_user(request, Role.ADMIN)
     async with request.app[DATABASE].read() as session:
         rows = await service.list_profiles(
             session,
@@ -171,7 +167,6 @@ async def list_interpreters(request: web.Request, query: ListQuery) -> web.Respo
     errors=(404,),
 )
 async def get_interpreter(request: web.Request) -> web.Response:
-    await require_user(request, Role.ADMIN)
     return json_response({"interpreter": await _detail(request, request.match_info["user_id"])})
 
 
@@ -183,8 +178,9 @@ async def get_interpreter(request: web.Request) -> web.Response:
     roles=ADMIN,
     errors=(404,),
 )
-async def put_interpreter(request: web.Request, body: ProfileBody) -> web.Response:
-    identity = await require_user(request, Role.ADMIN)
+async def put_interpreter(
+    request: web.Request, identity: Identity, body: ProfileBody
+) -> web.Response:
     user_id = request.match_info["user_id"]
     data = service.ProfileData(
         languages=service.normalize_languages(body.languages),
@@ -215,8 +211,9 @@ async def put_interpreter(request: web.Request, body: ProfileBody) -> web.Respon
     roles=ADMIN,
     errors=(404,),
 )
-async def patch_interpreter(request: web.Request, body: ProfileUpdate) -> web.Response:
-    identity = await require_user(request, Role.ADMIN)
+async def patch_interpreter(
+    request: web.Request, identity: Identity, body: ProfileUpdate
+) -> web.Response:
     user_id = request.match_info["user_id"]
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
@@ -248,7 +245,6 @@ class SpecializationList(BaseModel):
     roles=ADMIN,
 )
 async def list_specializations(request: web.Request) -> web.Response:
-    await require_user(request, Role.ADMIN)
     async with request.app[DATABASE].read() as session:
         names = sorted(await service.known_specializations(session))
     return json_response({"specializations": names})
@@ -263,7 +259,6 @@ async def list_specializations(request: web.Request) -> web.Response:
     roles=ADMIN,
 )
 async def add_specialization(request: web.Request, body: SpecializationBody) -> web.Response:
-    await require_user(request, Role.ADMIN)
     async with request.app[DATABASE].write() as session:
         await service.add_specialization(session, body.name)
         names = sorted(await service.known_specializations(session))
@@ -289,8 +284,9 @@ class ImportResponse(BaseModel):
     errors=(422,),
     raw_body="text/csv",
 )
-async def import_interpreters(request: web.Request, query: ImportQuery) -> web.Response:
-    identity = await require_user(request, Role.ADMIN)
+async def import_interpreters(
+    request: web.Request, identity: Identity, query: ImportQuery
+) -> web.Response:
     raw = await request.read()
     try:
         text = raw.decode("utf-8")
@@ -332,7 +328,6 @@ class RosterSettingsResponse(BaseModel):
     roles=ADMIN,
 )
 async def get_settings(request: web.Request) -> web.Response:
-    await require_user(request, Role.ADMIN)
     async with request.app[DATABASE].read() as session:
         setting = await naming.roster_setting(session)
     return json_response(
@@ -347,8 +342,9 @@ async def get_settings(request: web.Request) -> web.Response:
     response=RosterSettingsResponse,
     roles=ADMIN,
 )
-async def put_settings(request: web.Request, body: RosterSettingsView) -> web.Response:
-    identity = await require_user(request, Role.ADMIN)
+async def put_settings(
+    request: web.Request, identity: Identity, body: RosterSettingsView
+) -> web.Response:
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
         setting = await naming.set_shown_as(session, body.interpreter_shown_as)

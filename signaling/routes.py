@@ -7,19 +7,17 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from accounts.access import require_user
 from accounts.models import Role
+from accounts.views import Identity
 from infra.appkeys import CLOCK, SETTINGS
 from infra.http import json_response
-from infra.openapi import ApiRoutes
+from infra.openapi import ANYONE, ApiRoutes
 from signaling.ice import ice_servers_for
 from signaling.precall import ECHO_PEERS
 
 api = ApiRoutes(tag="signaling")
-ANYONE = ("any",)
 # Who makes calls: nobody else needs an echo peer, which costs a quarter of a core.
 CALLERS = (Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN)
-CALLER_ROLES = tuple(r.value for r in CALLERS)
 
 
 class IceServer(BaseModel):
@@ -39,8 +37,7 @@ class IceServersResponse(BaseModel):
     response=IceServersResponse,
     roles=ANYONE,
 )
-async def ice_servers(request: web.Request) -> web.Response:
-    identity = await require_user(request)
+async def ice_servers(request: web.Request, identity: Identity) -> web.Response:
     settings = request.app[SETTINGS]
     servers = ice_servers_for(settings, identity.user_id, request.app[CLOCK].now())
     return json_response({"ice_servers": servers, "ttl_s": settings.turn_ttl_s})
@@ -77,11 +74,12 @@ class PrecallReport(BaseModel):
     body=PrecallOffer,
     response=PrecallAnswer,
     status=201,
-    roles=CALLER_ROLES,
+    roles=CALLERS,
     errors=(429,),
 )
-async def start_precall(request: web.Request, body: PrecallOffer) -> web.Response:
-    identity = await require_user(request, *CALLERS)
+async def start_precall(
+    request: web.Request, identity: Identity, body: PrecallOffer
+) -> web.Response:
     settings = request.app[SETTINGS]
     # The echo peer needs no relay of its own (it is on a public address, or on the LAN of
     # its users); STUN lets it learn its public address behind a NAT.
@@ -101,11 +99,10 @@ async def start_precall(request: web.Request, body: PrecallOffer) -> web.Respons
     "/api/precall/{precall_id}",
     summary="The path measured by a running connection test",
     response=PrecallReport,
-    roles=CALLER_ROLES,
+    roles=CALLERS,
     errors=(404,),
 )
-async def precall_report(request: web.Request) -> web.Response:
-    identity = await require_user(request, *CALLERS)
+async def precall_report(request: web.Request, identity: Identity) -> web.Response:
     peer = request.app[ECHO_PEERS].get(request.match_info["precall_id"], identity.user_id)
     report = await peer.report()
     return json_response({"id": peer.id, **report.as_dict(), "expires_in_s": peer.remaining_s})
@@ -115,11 +112,10 @@ async def precall_report(request: web.Request) -> web.Response:
     "/api/precall/{precall_id}",
     summary="End a connection test",
     status=204,
-    roles=CALLER_ROLES,
+    roles=CALLERS,
     errors=(404,),
 )
-async def stop_precall(request: web.Request) -> web.Response:
-    identity = await require_user(request, *CALLERS)
+async def stop_precall(request: web.Request, identity: Identity) -> web.Response:
     echoes = request.app[ECHO_PEERS]
     peer = echoes.get(request.match_info["precall_id"], identity.user_id)
     await echoes.close(peer.id)

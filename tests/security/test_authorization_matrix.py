@@ -13,6 +13,8 @@ from sqlmodel import select
 
 from accounts.models import Role
 from dispatch.models import Offer
+from infra.openapi import PUBLIC as PUBLIC_ROLES
+from infra.openapi import ApiRoutes
 from signaling.messages import CLIENT_MESSAGE_TYPES
 from tests.factories import PASSWORD, Factory, make_interpreter
 from tests.security.examples import example_body
@@ -282,6 +284,32 @@ class TestHttpMatrix:
                 elif status not in (403, 404):
                     wrong.append(where + " (someone else's resource: expected 403 or 404)")
         assert wrong == []
+
+    async def test_every_api_route_is_a_declared_operation(self, factory):
+        """Nothing under /api is reachable except through a declaration of its roles: every
+        route the app serves there is an operation of the document."""
+        document = await (await factory.client.get("/api/openapi.json")).json()
+        declared = {(o.method.upper(), o.path) for o in operations(document)}
+        declared.add(("GET", "/api/openapi.json"))
+        served = set()
+        for route in factory.client.app.router.routes():
+            path = re.sub(r"{(\w+)(?::[^}]*)?}", r"{\1}", route.resource.canonical)
+            if path.startswith("/api") and route.method != "HEAD":
+                served.add((route.method, path))
+        assert served - declared == set()
+
+    def test_an_operation_without_roles_cannot_be_declared(self):
+        """Leaving out `roles` fails where the route is written, and a public operation
+        cannot ask for the caller's identity."""
+        api = ApiRoutes(tag="test")
+
+        async def handler(request: Any, identity: Any) -> Any:
+            raise AssertionError("never called")
+
+        with pytest.raises(TypeError):
+            api.get("/api/nothing", summary="No roles")(handler)
+        with pytest.raises(TypeError):
+            api.get("/api/nothing", summary="Public", roles=PUBLIC_ROLES)(handler)
 
     async def test_anonymous_is_asked_to_log_in_before_any_body_is_read(self, factory):
         """An anonymous request with an empty, wrong or non-JSON body gets 401, never a 415

@@ -1,0 +1,82 @@
+"""API tokens as an admin issues and revokes them: who may hold one, with which scopes,
+and the security events they leave."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from accounts import audit, service
+from accounts.audit import Action, Actor, Target
+from accounts.errors import NotAMachineAccount, TokenNeedsLogin
+from accounts.scopes import Operations
+from accounts.views import Identity
+from infra.errors import NotFound
+
+
+def require_login(identity: Identity) -> None:
+    """Refuse (403) a caller who came with a token: a leaked token must not be able to mint
+    or revoke tokens, only a person logged in."""
+    if identity.token_id is not None:
+        raise TokenNeedsLogin()
+
+
+async def issue_token(
+    session: AsyncSession,
+    operations: Operations,
+    *,
+    owner_id: str,
+    name: str,
+    scopes: list[str],
+    days: int,
+    issued_by: Identity,
+    who: Actor,
+    now: datetime,
+) -> service.NewToken:
+    """A token for the issuer themselves or a machine account, valid for `days`, with scopes
+    that reach something the owner's role may do."""
+    require_login(issued_by)
+    owner = await service.get_user(session, owner_id)
+    if owner.id != issued_by.user_id and not owner.machine:
+        raise NotAMachineAccount(field="user_id")
+    if not owner.active:
+        raise NotFound("No such active user.")
+    checked = operations.check_scopes(scopes, owner.role)
+    new = await service.issue_api_token(
+        session,
+        owner.id,
+        name,
+        now,
+        expires_at=now + timedelta(days=days),
+        scopes=checked,
+        created_by=issued_by.user_id,
+    )
+    await audit.record(
+        session,
+        who,
+        Action.TOKEN_ISSUED,
+        now,
+        Target("token", new.id, new.row.name),
+        user_id=owner.id,
+        username=owner.username,
+        scopes=sorted(checked),
+        expires_at=new.row.expires_at.isoformat(),
+    )
+    return new
+
+
+async def revoke_token(
+    session: AsyncSession, token_id: str, revoked_by: Identity, who: Actor, now: datetime
+) -> None:
+    """Revoke a token at once, by a person logged in."""
+    require_login(revoked_by)
+    token = await service.revoke_api_token(session, token_id, now)
+    await audit.record(
+        session,
+        who,
+        Action.TOKEN_REVOKED,
+        now,
+        Target("token", token.id, token.name),
+        user_id=token.user_id,
+    )

@@ -1,0 +1,146 @@
+"""Adding and changing users as an admin does: the password rules, what ends a user's
+sessions and tokens, and the security events each change leaves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accounts import audit, service
+from accounts.audit import Action, Actor, user_target
+from accounts.errors import WeakPassword
+from accounts.models import Organization, Role, User
+from accounts.passwords import hash_password, password_problem
+from infra.clock import Clock
+from infra.db import Database
+from infra.errors import InvalidInput
+
+
+@dataclass(frozen=True, slots=True)
+class NewUser:
+    """A user as an admin describes them; `password` is None for a machine account."""
+
+    username: str
+    password: str | None
+    display_name: str
+    role: Role
+    organization_id: str
+    email: str | None
+    machine: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    """What an admin changes of a user; None leaves a field as it is."""
+
+    display_name: str | None = None
+    active: bool | None = None
+    password: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangedUser:
+    """A user after a change, and whether their sessions and tokens were ended by it."""
+
+    user: User
+    organization: Organization
+    credentials_ended: bool
+
+
+async def add_user(
+    db: Database, clock: Clock, new: NewUser, who: Actor, min_password_length: int
+) -> tuple[User, Organization]:
+    """Add a user (a machine account has no password; a person needs a strong one)."""
+    if new.machine:
+        if new.password is not None:
+            raise WeakPassword("a machine account has no password", field="password")
+        password_hash = service.NO_PASSWORD
+    else:
+        if new.password is None:
+            raise InvalidInput(
+                "password: required", fields=[{"field": "password", "problem": "required"}]
+            )
+        check_password(new.password, new.username, min_password_length)
+        password_hash = await hash_password(new.password)
+    async with db.write() as session:
+        user = await service.create_user(
+            session,
+            username=new.username,
+            password_hash=password_hash,
+            display_name=new.display_name,
+            role=new.role,
+            organization_id=new.organization_id,
+            email=new.email,
+            now=clock.now(),
+            machine=new.machine,
+        )
+        org = await service.get_organization(session, user.organization_id)
+        await audit.record(
+            session,
+            who,
+            Action.USER_CREATED,
+            user.created_at,
+            user_target(user),
+            role=user.role.value,
+            organization_id=org.id,
+            machine=user.machine,
+        )
+    return user, org
+
+
+async def change_user(
+    db: Database,
+    clock: Clock,
+    user_id: str,
+    changes: UserChanges,
+    who: Actor,
+    min_password_length: int,
+) -> ChangedUser:
+    """Rename, deactivate, reactivate or set a new password; deactivation and a new password
+    end the user's sessions and tokens."""
+    password_hash = None
+    if changes.password is not None:
+        async with db.read() as session:
+            user = await service.get_user(session, user_id)
+        if user.machine:
+            raise WeakPassword("a machine account has no password", field="password")
+        check_password(changes.password, user.username, min_password_length)
+        password_hash = await hash_password(changes.password)
+    now = clock.now()
+    async with db.write() as session:
+        user = await service.get_user(session, user_id)
+        target = user_target(user)
+        events = _apply(user, changes, password_hash)
+        session.add(user)
+        ended = changes.active is False or password_hash is not None
+        if ended:
+            revoked = await service.end_user_credentials(session, user.id, now)
+            if revoked:
+                events.append((Action.TOKEN_REVOKED, {"tokens": revoked, "reason": "credentials"}))
+        for action, details in events:
+            await audit.record(session, who, action, now, target, **details)
+        org = await service.get_organization(session, user.organization_id)
+    return ChangedUser(user, org, ended)
+
+
+def _apply(
+    user: User, changes: UserChanges, password_hash: str | None
+) -> list[tuple[Action, dict[str, object]]]:
+    """Change the row; the events that tell what changed."""
+    events: list[tuple[Action, dict[str, object]]] = []
+    if changes.display_name is not None and changes.display_name.strip() != user.display_name:
+        user.display_name = changes.display_name.strip()
+        events.append((Action.USER_CHANGED, {"display_name": user.display_name}))
+    if password_hash is not None:
+        user.password_hash = password_hash
+        events.append((Action.PASSWORD_CHANGED, {}))
+    if changes.active is not None and changes.active != user.active:
+        user.active = changes.active
+        events.append((Action.USER_REACTIVATED if changes.active else Action.USER_DEACTIVATED, {}))
+    return events
+
+
+def check_password(password: str, username: str, min_length: int) -> None:
+    """Refuse (422) a password that is too weak for this user."""
+    problem = password_problem(password, min_length, username)
+    if problem:
+        raise WeakPassword(f"password {problem}", field="password")
