@@ -19,6 +19,8 @@ class Role(StrEnum):
     INTERPRETER = "interpreter"
     FINANCE = "finance"
     ADMIN = "admin"
+    MANAGEMENT = "management"
+    """The centre's management ("Leitung"): reads the service-level figures, changes nothing."""
 
 
 class Organization(SQLModel, table=True):

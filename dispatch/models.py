@@ -61,7 +61,12 @@ class InterpretationRequest(SQLModel, table=True):
     """A counsellor's request for an interpreter of one language."""
 
     __tablename__ = "interpretation_request"
-    __table_args__ = (Index("ix_request_open_language", "state", "language", "created_at"),)
+    __table_args__ = (
+        Index("ix_request_open_language", "state", "language", "created_at"),
+        # The statistics read a period of requests, of everyone or of one organisation.
+        Index("ix_request_created_at", "created_at"),
+        Index("ix_request_organization_created", "organization_id", "created_at"),
+    )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
     counsellor_id: str = Field(foreign_key="user_account.id", index=True, max_length=32)
@@ -89,6 +94,7 @@ class Offer(SQLModel, table=True):
     __tablename__ = "offer"
     __table_args__ = (
         _partial("uq_offer_pending_interpreter", "interpreter_id", "state = 'pending'"),
+        Index("ix_offer_created_at", "created_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
@@ -108,6 +114,7 @@ class Call(SQLModel, table=True):
     __table_args__ = (
         _partial("uq_call_live_interpreter", "interpreter_id", "state <> 'ended'"),
         Index("ix_call_state", "state"),
+        Index("ix_call_connected_at", "connected_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)

@@ -55,7 +55,8 @@ async def language_availability(
 
 
 class LanguageBroadcaster:
-    """Publishes `languages.updated` to every counsellor and admin socket, coalesced."""
+    """Publishes `languages.updated` to every counsellor, admin and management socket,
+    coalesced."""
 
     def __init__(
         self,
@@ -86,7 +87,7 @@ class LanguageBroadcaster:
                 "type": "languages.updated",
                 "languages": [f.model_dump(exclude=NAMES) for f in figures],
             }
-            for role in (Role.COUNSELLOR, Role.ADMIN):
+            for role in (Role.COUNSELLOR, Role.ADMIN, Role.MANAGEMENT):
                 await publish_json(self._bus, role_channel(role.value), message)
         except Unavailable:
             self._pending = None  # the database logged its outage; the next change retries

@@ -122,3 +122,18 @@ class PresenceInstance(SQLModel, table=True):
 
     instance_id: str = Field(primary_key=True, max_length=64)
     seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
+class PresenceInterval(SQLModel, table=True):
+    """A stretch of time an interpreter was online (any status but offline), for the
+    statistics of online hours; the open one has no end yet."""
+
+    __tablename__ = "presence_interval"
+    __table_args__ = (Index("ix_presence_interval_started_at", "started_at"),)
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    interpreter_id: str = Field(
+        foreign_key="interpreter.user_id", index=True, max_length=32, ondelete="CASCADE"
+    )
+    started_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True))

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, delete, update
+from sqlalchemy import ColumnElement, delete, exists, insert, literal, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from infra.db import conflict_insert, dialect_of
+from infra.db import UTCDateTime, conflict_insert, dialect_of
 from infra.errors import Conflict, NotFound
-from interpreters.models import Interpreter, Presence, PresenceInstance, PresenceSocket
+from infra.ids import new_id
+from interpreters.models import (
+    Interpreter,
+    Presence,
+    PresenceInstance,
+    PresenceInterval,
+    PresenceSocket,
+)
 
 SELF_SERVICE = frozenset({Presence.AVAILABLE, Presence.AWAY, Presence.OFFLINE})
 """Statuses an interpreter may choose; `busy` and `wrap_up` follow from calls."""
@@ -44,6 +51,7 @@ async def set_own_status(
         raise NotAnInterpreter()
     if interpreter.status == Presence.BUSY:
         raise InCall()
+    was = interpreter.status
     result = await session.exec(
         update(Interpreter)
         .where(col(Interpreter.user_id) == interpreter_id)
@@ -59,8 +67,46 @@ async def set_own_status(
     )
     if result.rowcount != 1:
         raise InCall()
+    await record_online(session, [interpreter_id], was, status, now)
     await session.refresh(interpreter)
     return interpreter
+
+
+async def record_online(
+    session: AsyncSession,
+    interpreter_ids: list[str],
+    was: Presence,
+    now_status: Presence,
+    now: datetime,
+) -> None:
+    """Open or close the interpreters' online interval when a change crosses offline;
+    every other change (available, away, busy, wrap-up) writes nothing."""
+    if not interpreter_ids or (was == Presence.OFFLINE) == (now_status == Presence.OFFLINE):
+        return
+    if now_status == Presence.OFFLINE:
+        await session.exec(
+            update(PresenceInterval)
+            .where(col(PresenceInterval.interpreter_id).in_(interpreter_ids))
+            .where(col(PresenceInterval.ended_at).is_(None))
+            .values(ended_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        return
+    # After the guarded UPDATE holds the interpreter's row, so a second tab switching at
+    # the same moment finds this interval and opens none of its own.
+    for interpreter_id in interpreter_ids:
+        still_open = select(PresenceInterval.id).where(
+            col(PresenceInterval.interpreter_id) == interpreter_id,
+            col(PresenceInterval.ended_at).is_(None),
+        )
+        await session.exec(
+            insert(PresenceInterval).from_select(
+                ["id", "interpreter_id", "started_at"],
+                select(
+                    literal(new_id()), literal(interpreter_id), literal(now, UTCDateTime())
+                ).where(~exists(still_open)),
+            )
+        )
 
 
 async def transition(
@@ -182,4 +228,7 @@ async def sweep_offline(session: AsyncSession, now: datetime) -> list[str]:
         .returning(col(Interpreter.user_id))
         .execution_options(synchronize_session=False)
     )
-    return sorted(result.scalars())
+    gone = sorted(result.scalars())
+    # Only online statuses are swept, so each of them ends an online interval.
+    await record_online(session, gone, Presence.AVAILABLE, Presence.OFFLINE, now)
+    return gone

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.models import Role, User
 from infra.errors import InvalidInput, NotFound
-from interpreters import naming
+from interpreters import naming, presence
 from interpreters.languages import display_name, normalize_tag, serving_tags
 from interpreters.models import (
     Interpreter,
@@ -131,6 +131,7 @@ async def set_active(
         raise NotFound("No interpreter profile for this user.")
     interpreter.active = active
     if not active and interpreter.status != Presence.BUSY:
+        await presence.record_online(session, [user_id], interpreter.status, Presence.OFFLINE, now)
         interpreter.status = Presence.OFFLINE
         interpreter.status_changed_at = now
     session.add(interpreter)

@@ -13,9 +13,17 @@ import billing.models
 import dispatch.models
 import infra.leases
 import interpreters.models
+import stats.models
 from infra.db import make_engine
 
-_MODELS = (accounts.models, interpreters.models, dispatch.models, billing.models, infra.leases)
+_MODELS = (
+    accounts.models,
+    interpreters.models,
+    dispatch.models,
+    billing.models,
+    infra.leases,
+    stats.models,
+)
 target_metadata = SQLModel.metadata
 
 

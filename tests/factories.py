@@ -348,3 +348,146 @@ async def make_finance_office(factory: Factory) -> User:
     async with factory.db.write() as session:
         await scope.grant(session, user.id, None, None, factory.clock.now())
     return user
+
+
+@dataclass
+class History:
+    """Requests, offers and calls written as rows at chosen moments, for the statistics:
+    two organisations, a counsellor in each and a default interpreter."""
+
+    factory: Factory
+    org: Organization
+    other_org: Organization
+    counsellors: dict[str, User]
+    default_interpreter: User
+
+    @classmethod
+    async def make(cls, factory: Factory) -> History:
+        org = await factory.organization()
+        other = await factory.organization()
+        counsellors = {
+            org.id: await factory.user(Role.COUNSELLOR, organization=org),
+            other.id: await factory.user(Role.COUNSELLOR, organization=other),
+        }
+        history = cls(factory, org, other, counsellors, None)  # type: ignore[arg-type]
+        history.default_interpreter = await history.interpreter("Default")
+        return history
+
+    async def interpreter(
+        self, name: str, agency: str | None = None, languages: list[str] | None = None
+    ) -> User:
+        """An offline interpreter with a profile, an agency and languages."""
+        from interpreters.models import Interpreter, InterpreterLanguage, Presence
+
+        user = await self.factory.user(Role.INTERPRETER, display_name=name)
+        now = self.factory.clock.now()
+        async with self.factory.db.write() as session:
+            session.add(
+                Interpreter(
+                    user_id=user.id,
+                    agency=agency,
+                    status=Presence.OFFLINE,
+                    status_changed_at=now,
+                    idle_since=now,
+                )
+            )
+            for tag in languages or ["uk"]:
+                session.add(InterpreterLanguage(interpreter_id=user.id, tag=tag))
+        return user
+
+    async def request(
+        self,
+        language: str,
+        created_at: datetime,
+        *,
+        state: str | None = None,
+        accept_after: float | None = None,
+        connect: float | None = None,
+        talk: float | None = 60,
+        by: User | None = None,
+        organization: Organization | None = None,
+    ) -> str:
+        """A request made at `created_at`; with `accept_after`, accepted that many seconds
+        later by `by`, connected `connect` seconds after that and ended after `talk`
+        seconds (None: still live)."""
+        from datetime import timedelta
+
+        from dispatch.models import (
+            Call,
+            CallState,
+            InterpretationRequest,
+            Offer,
+            OfferState,
+            RequestState,
+        )
+
+        org = organization or self.org
+        counsellor = self.counsellors[org.id]
+        interpreter = by or self.default_interpreter
+        seconds = timedelta(seconds=1)
+        state = state or ("accepted" if accept_after is not None else "expired")
+        async with self.factory.db.write() as session:
+            request = InterpretationRequest(
+                counsellor_id=counsellor.id,
+                organization_id=org.id,
+                language=language,
+                state=RequestState(state),
+                created_at=created_at,
+                updated_at=created_at,
+                # Waiting requests wait a day: the sweeper must not expire them mid-test.
+                expires_at=created_at + 86400 * seconds,
+            )
+            session.add(request)
+            await session.flush()
+            if accept_after is None:
+                return request.id
+            accepted = created_at + accept_after * seconds
+            session.add(
+                Offer(
+                    request_id=request.id,
+                    interpreter_id=interpreter.id,
+                    state=OfferState.ACCEPTED,
+                    created_at=created_at,
+                    expires_at=created_at + 20 * seconds,
+                    decided_at=accepted,
+                )
+            )
+            connected = accepted + connect * seconds if connect is not None else None
+            live = connected is not None and talk is None
+            call = Call(
+                request_id=request.id,
+                counsellor_id=counsellor.id,
+                interpreter_id=interpreter.id,
+                organization_id=org.id,
+                language=language,
+                state=CallState.CONNECTED if live else CallState.ENDED,
+                created_at=accepted,
+                connected_at=connected,
+                ended_at=None
+                if live
+                else (connected + (talk or 0) * seconds if connected else accepted),
+                end_reason=None if live else ("hangup" if connected else "failed"),
+            )
+            session.add(call)
+            await session.flush()
+            request.call_id = call.id
+            return request.id
+
+    async def offer(self, interpreter: User, at: datetime, state: str) -> None:
+        """An offer to `interpreter` at `at` of a request that then expired."""
+        from datetime import timedelta
+
+        from dispatch.models import Offer, OfferState
+
+        request_id = await self.request("uk", at, state="expired")
+        async with self.factory.db.write() as session:
+            session.add(
+                Offer(
+                    request_id=request_id,
+                    interpreter_id=interpreter.id,
+                    state=OfferState(state),
+                    created_at=at,
+                    expires_at=at + timedelta(seconds=20),
+                    decided_at=at + timedelta(seconds=20),
+                )
+            )

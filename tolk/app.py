@@ -57,6 +57,7 @@ from signaling.rooms import install_rooms
 from signaling.routes import api as signaling_api
 from signaling.socket import close_all_sockets, websocket
 from signaling.state import resync_after_gap, send_changes, send_current_state
+from stats.routes import api as stats_api
 from tolk import retention, schema
 from tolk.health import OPENAPI
 from tolk.health import routes as health_routes
@@ -74,6 +75,7 @@ API_ROUTES: tuple[ApiRoutes, ...] = (
     dispatch_api,
     calls_api,
     billing_api,
+    stats_api,
 )
 
 

@@ -20,6 +20,7 @@ HOME: dict[Role, str] = {
     Role.INTERPRETER: "/interpreter",
     Role.FINANCE: "/finance",
     Role.ADMIN: "/admin",
+    Role.MANAGEMENT: "/stats",
 }
 
 # path -> (file in static/, roles that may open it)

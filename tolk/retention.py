@@ -1,10 +1,12 @@
 """Retention: operational data about people is deleted once it has served its purpose.
 
-Requests, offers, calls with their presence rows, ended login sessions and API tokens
-go after `TOLK_RETENTION_DAYS`; the security event log and the export log after
-`TOLK_AUDIT_RETENTION_DAYS`; usage records, which are accounting records, after
-`TOLK_USAGE_RETENTION_DAYS`. The job runs hourly under one lease across all instances,
-deleting in small batches so that no write transaction holds the database for long.
+Requests, offers, calls with their presence rows, interpreters' ended online intervals,
+ended login sessions and API tokens go after `TOLK_RETENTION_DAYS`, each batch first added
+to the monthly summaries of the statistics (stats.summaries) in the same transaction;
+the security event log and the export log after `TOLK_AUDIT_RETENTION_DAYS`; usage
+records, which are accounting records, after `TOLK_USAGE_RETENTION_DAYS`. The job runs
+hourly under one lease across all instances, deleting in small batches so that no write
+transaction holds the database for long.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import structlog
 from aiohttp import web
@@ -30,6 +33,8 @@ from infra.appkeys import CLOCK, DATABASE, INSTANCE_ID, SETTINGS
 from infra.config import Settings
 from infra.db import Database
 from infra.leases import try_acquire
+from interpreters.models import PresenceInterval
+from stats import summaries
 
 log = structlog.get_logger(__name__)
 
@@ -71,10 +76,10 @@ async def _delete_batches(db: Database, table: Any, key: Any, where: ColumnEleme
             return total
 
 
-async def _purge_requests(db: Database, cutoff: datetime) -> dict[str, int]:
+async def _purge_requests(db: Database, cutoff: datetime, zone: ZoneInfo) -> dict[str, int]:
     """Delete ended requests older than the cutoff with their offers, their call (when it
     ended before the cutoff too) and its presence rows: a batch of requests at a time,
-    each batch one transaction found and deleted through the indexes."""
+    each batch one transaction found, summarised and deleted through the indexes."""
     r, c = InterpretationRequest, Call
     old = (
         select(col(r.id))
@@ -94,6 +99,7 @@ async def _purge_requests(db: Database, cutoff: datetime) -> dict[str, int]:
             conn = await session.connection()
             ids = list((await conn.execute(old)).scalars().all())
             if ids:
+                await summaries.summarise_requests(session, ids, zone)
                 calls = select(col(c.id)).where(col(c.request_id).in_(ids))
                 for table, where in (
                     (CallPresence, col(CallPresence.call_id).in_(calls)),
@@ -107,10 +113,30 @@ async def _purge_requests(db: Database, cutoff: datetime) -> dict[str, int]:
             return done
 
 
+async def _purge_intervals(db: Database, cutoff: datetime, zone: ZoneInfo) -> int:
+    """Delete online intervals that ended before the cutoff, summarised first."""
+    ended = select(col(PresenceInterval.id)).where(col(PresenceInterval.ended_at) < cutoff)
+    total = 0
+    while True:
+        async with db.write() as session:
+            conn = await session.connection()
+            ids = list((await conn.execute(ended.limit(BATCH_ROWS))).scalars().all())
+            if ids:
+                await summaries.summarise_intervals(session, ids, zone)
+                await session.exec(
+                    delete(PresenceInterval).where(col(PresenceInterval.id).in_(ids))
+                )
+        total += len(ids)
+        if len(ids) < BATCH_ROWS:
+            return total
+
+
 async def purge(db: Database, settings: Settings, now: datetime) -> dict[str, int]:
     """Delete everything past its period; returns the rows deleted per table."""
     cut = Cutoffs.of(settings, now)
-    done = await _purge_requests(db, cut.operational)
+    zone = ZoneInfo(settings.timezone)
+    done = await _purge_requests(db, cut.operational, zone)
+    done["presence_interval"] = await _purge_intervals(db, cut.operational, zone)
     async with db.write() as session:
         done["login_session"] = await purge_expired_sessions(
             session, now, settings.session_idle_timeout_s

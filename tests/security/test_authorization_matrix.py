@@ -75,6 +75,7 @@ async def build_world(factory: Factory) -> World:
     finance_a = await factory.user(Role.FINANCE, organization=org_a)
     finance_b = await factory.user(Role.FINANCE, organization=org_b)
     admin = await factory.user(Role.ADMIN, organization=org_a)
+    management = await factory.user(Role.MANAGEMENT, organization=org_a)
     in_call = await make_interpreter(factory, ["ar"], status="busy")
     free = await make_interpreter(factory, ["uk"], status="available")
     machine = await factory.user(Role.COUNSELLOR, organization=org_b)
@@ -134,6 +135,12 @@ async def build_world(factory: Factory) -> World:
             admin.id,
             cookie=await _cookie(factory, admin.username),
             owns={"user_id", "token_id", "tariff_id", "grant_id"},
+        ),
+        Caller(
+            "management",
+            "management",
+            management.id,
+            cookie=await _cookie(factory, management.username),
         ),
         Caller("bearer token", "counsellor", machine.id, token=await factory.token(machine)),
     ]
@@ -350,7 +357,7 @@ class TestSocketMatrix:
         """Every socket caller outside the call gets `forbidden` for each call message."""
         world = await build_world(factory)
         outsiders = [c for c in world.callers if c.role is not None and "call_id" not in c.owns]
-        assert len(outsiders) == 6
+        assert len(outsiders) == 7
         for caller in outsiders:
             ws = await factory.client.ws_connect("/ws", headers=caller.headers(factory.origin))
             assert (await ws.receive_json(timeout=5))["type"] == "hello"

@@ -1,0 +1,47 @@
+"""Monthly summaries that keep the figures of months whose raw rows retention deleted."""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+
+class RequestMonth(SQLModel, table=True):
+    """Requests of one local month, language and organisation, summed before their rows
+    were purged. Histograms and the week-by-hour counts are JSON lists of integers."""
+
+    __tablename__ = "stats_request_month"
+
+    month: str = Field(primary_key=True, max_length=7)
+    """`YYYY-MM` in the centre's time zone (TOLK_TIMEZONE)."""
+    language: str = Field(primary_key=True, max_length=35)
+    organization_id: str = Field(primary_key=True, max_length=32)
+    requests: int = 0
+    answered: int = 0
+    within_30s: int = 0
+    within_2min: int = 0
+    within_5min: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    failed: int = 0
+    accept_histogram: str = Field(default="[]", max_length=400)
+    connect_histogram: str = Field(default="[]", max_length=400)
+    demand_by_hour: str = Field(default="[]", max_length=2000)
+    unanswered_by_hour: str = Field(default="[]", max_length=2000)
+
+
+class InterpreterMonth(SQLModel, table=True):
+    """An interpreter's month, summed before the raw rows were purged: online time (under
+    organisation `""`: it belongs to no organisation) and, per organisation, calls, talk
+    time and offers."""
+
+    __tablename__ = "stats_interpreter_month"
+
+    month: str = Field(primary_key=True, max_length=7)
+    interpreter_id: str = Field(primary_key=True, max_length=32)
+    organization_id: str = Field(primary_key=True, max_length=32)
+    online_s: float = 0.0
+    talk_s: float = 0.0
+    calls: int = 0
+    offers: int = 0
+    declined: int = 0
+    rang_out: int = 0

@@ -1,0 +1,250 @@
+"""HTTP handlers of the service-level figures: JSON for the page, CSV for the city's own
+reporting. Management ("Leitung") and admins read them; nobody changes anything here."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+
+from accounts.access import require_user
+from accounts.models import Role
+from billing.export import Dialect, check_period, parse_bound
+from infra.appkeys import CLOCK, DATABASE, SETTINGS
+from infra.errors import InvalidInput
+from infra.http import json_response
+from infra.openapi import ApiRoutes
+from interpreters.languages import normalize_tag
+from stats import report
+from stats.figures import StatsFilter
+from stats.tables import csv_table
+
+api = ApiRoutes(tag="stats")
+READERS = (Role.MANAGEMENT.value, Role.ADMIN.value)
+DEFAULT_DAYS = 30
+MAX_DAYS = 400
+"""The longest period one request may ask for (a year and some)."""
+
+
+class LiveQuery(BaseModel):
+    organization: str | None = Field(default=None, max_length=32, description="Organisation id")
+
+
+class StatsQuery(LiveQuery):
+    model_config = ConfigDict(populate_by_name=True)
+
+    from_: str | None = Field(
+        default=None,
+        alias="from",
+        max_length=40,
+        description="A date (start of that day in the server's time zone) or RFC 3339; "
+        "default: 30 days before `to`",
+    )
+    to: str | None = Field(default=None, max_length=40, description="End, exclusive; default: now")
+    language: str | None = Field(default=None, max_length=35, description="Language tag")
+    format: Literal["json", "csv"] = "json"
+    dialect: Dialect = Field(
+        default=None, description="`de`: semicolons, decimal comma, UTF-8 BOM (CSV only)"
+    )
+
+
+class InterpreterQuery(StatsQuery):
+    group_by: Literal["interpreter", "agency"] = "interpreter"
+
+
+class LanguageRow(BaseModel):
+    language: str
+    requests: int
+    answered: int
+    within_30s: int
+    within_2min: int
+    within_5min: int
+    expired: int
+    cancelled: int
+    failed: int
+    waiting: int
+    accept_p50_s: float | None
+    accept_p90_s: float | None
+    connect_p50_s: float | None
+    connect_p90_s: float | None
+
+
+class HeatCell(BaseModel):
+    weekday: int = Field(description="0 = Monday ... 6 = Sunday")
+    hour: int = Field(description="Local hour, 0-23")
+    requests: int
+    unanswered: int
+
+
+class InterpreterRow(BaseModel):
+    interpreter_id: str | None = None
+    number: int | None = None
+    name: str | None = None
+    agency: str
+    interpreters: int | None = None
+    online_s: int
+    talk_s: int
+    utilisation: float | None
+    calls: int
+    offers: int
+    declined: int
+    rang_out: int
+
+
+class Figures(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    time_zone: str
+    approximate: bool = Field(
+        description="Some months came from monthly summaries: their percentiles are the "
+        "upper edges of wait buckets"
+    )
+
+
+class LanguageFigures(Figures):
+    rows: list[LanguageRow]
+
+
+class HeatMapFigures(Figures):
+    rows: list[HeatCell]
+
+
+class InterpreterFigures(Figures):
+    rows: list[InterpreterRow]
+
+
+class LiveLanguage(BaseModel):
+    language: str
+    waiting: int
+    longest_wait_s: int | None
+    online: int
+    available: int
+
+
+class LiveFigures(BaseModel):
+    at: str
+    calls_live: int
+    languages: list[LiveLanguage]
+
+
+def _filter(request: web.Request, query: StatsQuery) -> StatsFilter:
+    zone = ZoneInfo(request.app[SETTINGS].timezone)
+    now = request.app[CLOCK].now()
+    end = parse_bound(query.to, zone, "to") if query.to else now
+    start = (
+        parse_bound(query.from_, zone, "from")
+        if query.from_
+        else end - timedelta(days=DEFAULT_DAYS)
+    )
+    check_period(start, end)
+    if end - start > timedelta(days=MAX_DAYS):
+        raise InvalidInput(
+            f"to: a period of at most {MAX_DAYS} days",
+            field="to",
+            problem_code="period_too_long",
+        )
+    language = normalize_tag(query.language, "language") if query.language else None
+    return StatsFilter(start, end, query.organization, language)
+
+
+def _answer(
+    request: web.Request,
+    name: str,
+    query: StatsQuery,
+    where: StatsFilter,
+    columns: tuple[str, ...],
+    found: report.Report,
+) -> web.Response:
+    if query.format == "csv":
+        stamp = f"{where.start:%Y%m%dT%H%MZ}_{where.end:%Y%m%dT%H%MZ}"
+        return web.Response(
+            body=csv_table(columns, found.rows, query.dialect),
+            headers={
+                "Content-Type": "text/csv; charset=utf-8",
+                "Content-Disposition": f'attachment; filename="stats-{name}-{stamp}.csv"',
+            },
+        )
+    body: dict[str, Any] = {
+        "from": where.start,
+        "to": where.end,
+        "time_zone": request.app[SETTINGS].timezone,
+        "approximate": found.approximate,
+        "rows": found.rows,
+    }
+    return json_response(body)
+
+
+@api.get(
+    "/api/stats/languages",
+    summary="Per language: requests, answered within 30 s / 2 min / 5 min, unanswered, "
+    "and the median and 90th percentile of the time to accept and to connect",
+    query=StatsQuery,
+    response=LanguageFigures,
+    roles=READERS,
+    content_types=("application/json", "text/csv"),
+)
+async def languages(request: web.Request, query: StatsQuery) -> web.Response:
+    await require_user(request, Role.MANAGEMENT, Role.ADMIN)
+    where = _filter(request, query)
+    zone = ZoneInfo(request.app[SETTINGS].timezone)
+    async with request.app[DATABASE].read() as session:
+        found = await report.languages(session, where, zone)
+    return _answer(request, "languages", query, where, report.LANGUAGE_COLUMNS, found)
+
+
+@api.get(
+    "/api/stats/heatmap",
+    summary="Requests and unanswered requests per weekday and local hour (when to staff)",
+    query=StatsQuery,
+    response=HeatMapFigures,
+    roles=READERS,
+    content_types=("application/json", "text/csv"),
+)
+async def heat_map(request: web.Request, query: StatsQuery) -> web.Response:
+    await require_user(request, Role.MANAGEMENT, Role.ADMIN)
+    where = _filter(request, query)
+    zone = ZoneInfo(request.app[SETTINGS].timezone)
+    async with request.app[DATABASE].read() as session:
+        found = await report.heat_map(session, where, zone)
+    return _answer(request, "heatmap", query, where, report.HEAT_COLUMNS, found)
+
+
+@api.get(
+    "/api/stats/interpreters",
+    summary="Per interpreter or agency: online hours, talk time, utilisation, calls, "
+    "offers declined or let ring out",
+    query=InterpreterQuery,
+    response=InterpreterFigures,
+    roles=READERS,
+    content_types=("application/json", "text/csv"),
+)
+async def interpreters(request: web.Request, query: InterpreterQuery) -> web.Response:
+    await require_user(request, Role.MANAGEMENT, Role.ADMIN)
+    where = _filter(request, query)
+    zone = ZoneInfo(request.app[SETTINGS].timezone)
+    now: datetime = request.app[CLOCK].now()
+    async with request.app[DATABASE].read() as session:
+        found = await report.interpreters(session, where, zone, now)
+    if query.group_by == "agency":
+        return _answer(
+            request, "agencies", query, where, report.AGENCY_COLUMNS, report.agencies(found)
+        )
+    return _answer(request, "interpreters", query, where, report.INTERPRETER_COLUMNS, found)
+
+
+@api.get(
+    "/api/stats/live",
+    summary="Now: requests waiting per language and the longest wait, calls live, "
+    "interpreters online and available per language",
+    query=LiveQuery,
+    response=LiveFigures,
+    roles=READERS,
+)
+async def live(request: web.Request, query: LiveQuery) -> web.Response:
+    await require_user(request, Role.MANAGEMENT, Role.ADMIN)
+    async with request.app[DATABASE].read() as session:
+        figures = await report.live(session, request.app[CLOCK].now(), query.organization)
+    return json_response(figures)

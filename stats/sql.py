@@ -1,0 +1,134 @@
+"""Time arithmetic that SQLite and PostgreSQL write differently but must answer alike.
+
+UTCDateTime stores SQLite times as naive UTC text and PostgreSQL times as timestamptz;
+both become seconds since 1970 here, so differences, hours of the week and percentiles
+come out of the same integer and float arithmetic on either database.
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import BigInteger, ColumnElement, Float, case, literal
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from infra.db import UTCDateTime
+
+_JULIAN_EPOCH = 2440587.5
+"""julianday('1970-01-01 00:00:00')."""
+_MONDAY_SHIFT_H = 72
+"""1970-01-01 was a Thursday: three days added make hour 0 of the week Monday 00:00."""
+HOURS_OF_WEEK = 168
+
+
+class epoch_s(FunctionElement[float]):
+    """A timestamp column as seconds since 1970 (a float, microseconds kept)."""
+
+    type = Float()
+    name = "epoch_s"
+    inherit_cache = True
+
+
+@compiles(epoch_s, "sqlite")
+def _epoch_s_sqlite(element: epoch_s, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"((julianday({value}) - {_JULIAN_EPOCH}) * 86400.0)"
+
+
+@compiles(epoch_s, "postgresql")
+def _epoch_s_postgresql(element: epoch_s, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"CAST(extract(epoch FROM {value}) AS double precision)"
+
+
+class epoch_whole(FunctionElement[int]):
+    """A timestamp column as whole seconds since 1970 (an integer, rounded down)."""
+
+    type = BigInteger()
+    name = "epoch_whole"
+    inherit_cache = True
+
+
+@compiles(epoch_whole, "sqlite")
+def _epoch_whole_sqlite(element: epoch_whole, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"CAST(strftime('%s', {value}) AS INTEGER)"
+
+
+@compiles(epoch_whole, "postgresql")
+def _epoch_whole_postgresql(element: epoch_whole, compiler: SQLCompiler, **kw: Any) -> str:
+    value = compiler.process(element.clauses, **kw)
+    return f"CAST(floor(extract(epoch FROM {value})) AS BIGINT)"
+
+
+def at(moment: datetime) -> ColumnElement[datetime]:
+    """A moment as a typed SQL value, comparable with UTCDateTime columns on both backends."""
+    return literal(moment, UTCDateTime())
+
+
+def offsets_between(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[datetime, int]]:
+    """The UTC offsets (seconds) of `zone` over [start, end): the first from `start`, each
+    further one from the UTC moment it takes effect."""
+    changes = [(start, _offset(start, zone))]
+    day = start
+    while day < end:
+        following = min(day + timedelta(days=1), end)
+        if _offset(following, zone) != changes[-1][1]:
+            hour = day
+            while _offset(hour, zone) == changes[-1][1]:
+                hour += timedelta(minutes=15)
+            changes.append((hour, _offset(hour, zone)))
+        day = following
+    return changes
+
+
+def _offset(moment: datetime, zone: ZoneInfo) -> int:
+    shift = moment.astimezone(zone).utcoffset()
+    return int(shift.total_seconds()) if shift is not None else 0
+
+
+def hour_of_week(column: Any, start: datetime, end: datetime, zone: ZoneInfo) -> ColumnElement[int]:
+    """The local hour of the week of a timestamp (0 = Monday 00:00-01:00 ... 167), with the
+    zone's offsets over the period as a CASE: SQLite knows no time zones."""
+    changes = offsets_between(start, end, zone)
+    offset: Any
+    if len(changes) == 1:
+        offset = literal(changes[0][1])
+    else:
+        offset = case(
+            *[(column < at(nxt[0]), literal(cur[1])) for cur, nxt in itertools.pairwise(changes)],
+            else_=literal(changes[-1][1]),
+        )
+    hours = (epoch_whole(column) + offset) // 3600
+    how: ColumnElement[int] = (hours + _MONDAY_SHIFT_H) % HOURS_OF_WEEK
+    return how
+
+
+def local_hour_of_week(moment: datetime, zone: ZoneInfo) -> int:
+    """`hour_of_week` of one moment, in Python (for the monthly summaries)."""
+    local = moment.astimezone(zone)
+    return local.weekday() * 24 + local.hour
+
+
+def month_of(moment: datetime, zone: ZoneInfo) -> str:
+    """The local month of a moment, `YYYY-MM`."""
+    return moment.astimezone(zone).strftime("%Y-%m")
+
+
+def months_starting_in(start: datetime, end: datetime, zone: ZoneInfo) -> list[str]:
+    """The local months whose first moment lies in [start, end)."""
+    local = start.astimezone(zone)
+    year, month = local.year, local.month
+    found: list[str] = []
+    while True:
+        first = datetime(year, month, 1, tzinfo=zone).astimezone(UTC)
+        if first >= end:
+            return found
+        if first >= start:
+            found.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
