@@ -11,6 +11,7 @@ BENCHMARKS = (
     ["bench.call_setup"],
     ["bench.export_usage"],
     ["bench.retention_purge"],
+    ["bench.stats_year"],
     ["bench.scale", "--write"],
 )
 
