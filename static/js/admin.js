@@ -2,7 +2,7 @@
 // tariffs, API tokens and the security event log.
 import { $, fill, h } from "./dom.js";
 import { formatDateTime, formatMoney, formatNumber, has, languageName, onLocaleChange, t } from "./i18n.js";
-import { api } from "./protocol.js";
+import { api } from "./api.js";
 import { errorText, notify, startPage } from "./shell.js";
 
 const ROLES = ["counsellor", "interpreter", "finance", "admin"];
@@ -76,6 +76,22 @@ function formData(form) {
 }
 function parseTags(text) {
   return text.split(/[,;\s]+/).map((s) => s.trim()).filter(Boolean);
+}
+/** A card that adds something: a heading, a row of fields, and a button that saves the
+ * form's data through `act` (saved notice, or the error, and the tabs reloaded). */
+function addCard(titleKey, fields, save) {
+  const onsubmit = (e) => {
+    e.preventDefault();
+    const data = formData(e.target);
+    act(() => save(data));
+  };
+  return h(
+    "form",
+    { class: "card", onsubmit },
+    h("h3", {}, t(titleKey)),
+    h("div", { class: "row" }, fields),
+    h("button", { type: "submit" }, t(titleKey)),
+  );
 }
 async function act(fn) {
   newToken = null; // a token's value is shown once, until the next change
@@ -241,14 +257,16 @@ function renderInterpreters() {
       ),
     );
   });
-  const addForm = h(
-    "form",
-    {
-      class: "card",
-      onsubmit: (e) => {
-        e.preventDefault();
-        const data = formData(e.target);
-        act(async () => {
+  const addForm = addCard(
+    "admin.add",
+    [
+    field("admin.displayName", input("display_name", { required: true })),
+    field("admin.username", input("username", { required: true })),
+    field("admin.password", input("password", { type: "password", required: true, autocomplete: "new-password" })),
+    field("admin.organization", select("organization_id", orgOptions())),
+    field("admin.languagesField", input("languages", { required: true })),
+    ],
+    async (data) => {
           const { user } = await api("POST", "/api/admin/users", {
             username: data.username,
             password: data.password,
@@ -257,20 +275,7 @@ function renderInterpreters() {
             organization_id: data.organization_id,
           });
           await api("PUT", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, { languages: parseTags(data.languages) });
-        });
-      },
-    },
-    h("h3", {}, t("admin.add")),
-    h(
-      "div",
-      { class: "row" },
-      field("admin.displayName", input("display_name", { required: true })),
-      field("admin.username", input("username", { required: true })),
-      field("admin.password", input("password", { type: "password", required: true, autocomplete: "new-password" })),
-      field("admin.organization", select("organization_id", orgOptions())),
-      field("admin.languagesField", input("languages", { required: true })),
-    ),
-    h("button", { type: "submit" }, t("admin.add")),
+        },
   );
   const importForm = h(
     "form",
@@ -351,31 +356,22 @@ function renderUsers() {
       h("td", {}, activeToggle(user)),
     ),
   );
-  const addForm = h(
-    "form",
-    {
-      class: "card",
-      onsubmit: (e) => {
-        e.preventDefault();
-        const data = formData(e.target);
-        const machine = data.machine === "on";
-        delete data.machine;
-        if (machine) delete data.password;
-        act(() => api("POST", "/api/admin/users", { ...data, machine }));
-      },
-    },
-    h("h3", {}, t("admin.add")),
-    h(
-      "div",
-      { class: "row" },
-      field("admin.displayName", input("display_name", { required: true })),
-      field("admin.username", input("username", { required: true })),
-      field("admin.password", input("password", { type: "password", autocomplete: "new-password" })),
-      field("admin.role", select("role", ROLES.map((r) => [r, t("role." + r)]))),
-      field("admin.organization", select("organization_id", orgOptions())),
-      field("admin.machineField", input("machine", { type: "checkbox" })),
-    ),
-    h("button", { type: "submit" }, t("admin.add")),
+  const addForm = addCard(
+    "admin.add",
+    [
+    field("admin.displayName", input("display_name", { required: true })),
+    field("admin.username", input("username", { required: true })),
+    field("admin.password", input("password", { type: "password", autocomplete: "new-password" })),
+    field("admin.role", select("role", ROLES.map((r) => [r, t("role." + r)]))),
+    field("admin.organization", select("organization_id", orgOptions())),
+    field("admin.machineField", input("machine", { type: "checkbox" })),
+    ],
+    (data) => {
+    const machine = data.machine === "on";
+    delete data.machine;
+    if (machine) delete data.password;
+    return api("POST", "/api/admin/users", { ...data, machine });
+  },
   );
   fill(
     $("#panel-users"),
@@ -388,23 +384,13 @@ function renderUsers() {
 // ---- Organisations ------------------------------------------------------------------------
 function renderOrganizations() {
   const rows = organizations.map((o) => h("tr", {}, h("td", {}, o.name), h("td", {}, o.cost_center ?? "")));
-  const addForm = h(
-    "form",
-    {
-      class: "card",
-      onsubmit: (e) => {
-        e.preventDefault();
-        act(() => api("POST", "/api/admin/organizations", formData(e.target)));
-      },
-    },
-    h("h3", {}, t("admin.add")),
-    h(
-      "div",
-      { class: "row" },
-      field("admin.name", input("name", { required: true })),
-      field("admin.costCenter", input("cost_center")),
-    ),
-    h("button", { type: "submit" }, t("admin.add")),
+  const addForm = addCard(
+    "admin.add",
+    [
+    field("admin.name", input("name", { required: true })),
+    field("admin.costCenter", input("cost_center")),
+    ],
+    (data) => api("POST", "/api/admin/organizations", data),
   );
   fill(
     $("#panel-organizations"),
@@ -442,24 +428,13 @@ function grantSection() {
     ),
   );
   const finance = users.filter((u) => u.role === "finance" && u.active !== false);
-  const addForm = h(
-    "form",
-    {
-      class: "card",
-      onsubmit: (e) => {
-        e.preventDefault();
-        const data = formData(e.target);
-        act(() => api("POST", "/api/admin/finance-grants", { user_id: data.user_id, organization_id: data.organization_id || null }));
-      },
-    },
-    h("h3", {}, t("admin.grantAdd")),
-    h(
-      "div",
-      { class: "row" },
-      field("admin.grantUser", select("user_id", finance.map((u) => [u.id, `${u.display_name} (${u.username})`]))),
-      field("admin.grantOrganization", select("organization_id", [["", t("admin.grantAll")], ...orgOptions()])),
-    ),
-    h("button", { type: "submit" }, t("admin.grantAdd")),
+  const addForm = addCard(
+    "admin.grantAdd",
+    [
+    field("admin.grantUser", select("user_id", finance.map((u) => [u.id, `${u.display_name} (${u.username})`]))),
+    field("admin.grantOrganization", select("organization_id", [["", t("admin.grantAll")], ...orgOptions()])),
+    ],
+    (data) => api("POST", "/api/admin/finance-grants", { user_id: data.user_id, organization_id: data.organization_id || null }),
   );
   return h(
     "section",
@@ -497,15 +472,19 @@ function renderTariffs() {
       h("td", {}, x.valid_from),
     ),
   );
-  const addForm = h(
-    "form",
-    {
-      class: "card",
-      onsubmit: (e) => {
-        e.preventDefault();
-        const data = formData(e.target);
-        act(() =>
-          api("POST", "/api/admin/tariffs", {
+  const addForm = addCard(
+    "admin.add",
+    [
+    field("admin.name", input("name", { required: true, maxlength: 100 })),
+    field("admin.organization", select("organization_id", [["", t("admin.tariffDefault")], ...orgOptions()])),
+    field("admin.tariffLanguages", input("languages")),
+    field("admin.tariffPrice", input("price", { inputmode: "decimal", required: true, pattern: "[0-9]+([.,][0-9]{1,2})?" })),
+    field("admin.tariffUnit", select("unit_s", [60, 1, 900, 3600].map((s) => [String(s), unitText(s)]))),
+    field("admin.tariffMinimum", input("minimum_s", { type: "number", min: 0, max: 86400, step: 1, value: "0" })),
+    field("admin.currency", input("currency", { value: "EUR", maxlength: 3, minlength: 3, required: true })),
+    field("admin.validFrom", input("valid_from", { type: "date", required: true, value: new Date().toISOString().slice(0, 10) })),
+    ],
+    (data) => api("POST", "/api/admin/tariffs", {
             name: data.name,
             organization_id: data.organization_id || null,
             languages: parseTags(data.languages),
@@ -515,23 +494,6 @@ function renderTariffs() {
             currency: data.currency.toUpperCase(),
             valid_from: data.valid_from,
           }),
-        );
-      },
-    },
-    h("h3", {}, t("admin.add")),
-    h(
-      "div",
-      { class: "row" },
-      field("admin.name", input("name", { required: true, maxlength: 100 })),
-      field("admin.organization", select("organization_id", [["", t("admin.tariffDefault")], ...orgOptions()])),
-      field("admin.tariffLanguages", input("languages")),
-      field("admin.tariffPrice", input("price", { inputmode: "decimal", required: true, pattern: "[0-9]+([.,][0-9]{1,2})?" })),
-      field("admin.tariffUnit", select("unit_s", [60, 1, 900, 3600].map((s) => [String(s), unitText(s)]))),
-      field("admin.tariffMinimum", input("minimum_s", { type: "number", min: 0, max: 86400, step: 1, value: "0" })),
-      field("admin.currency", input("currency", { value: "EUR", maxlength: 3, minlength: 3, required: true })),
-      field("admin.validFrom", input("valid_from", { type: "date", required: true, value: new Date().toISOString().slice(0, 10) })),
-    ),
-    h("button", { type: "submit" }, t("admin.add")),
   );
   fill(
     panel,

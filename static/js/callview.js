@@ -3,7 +3,8 @@
 // quality, microphone and camera toggles and "Auflegen".
 import { fill, h } from "./dom.js";
 import { formatClock, languageName, onLocaleChange, t, translate } from "./i18n.js";
-import { api, CallPeer, readStats } from "./protocol.js";
+import { api } from "./api.js";
+import { CallPeer, readStats } from "./peer.js";
 
 /** A call's states in the only order they can happen: a view never moves backwards. */
 const CALL_RANK = { connecting: 0, connected: 1, ended: 2 };

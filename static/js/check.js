@@ -1,7 +1,8 @@
 // The pre-call check page: camera, microphone and network, said in plain words.
 import { $, fill, h } from "./dom.js";
 import { formatNumber, onLocaleChange, t } from "./i18n.js";
-import { HOME, mediaErrorKey, openMedia } from "./protocol.js";
+import { HOME } from "./api.js";
+import { mediaErrorKey, openMedia } from "./peer.js";
 import { runEcho } from "./precall.js";
 import { startPage } from "./shell.js";
 

@@ -2,7 +2,8 @@
 import { CallView, isNewerCall } from "./callview.js";
 import { $, fill, h } from "./dom.js";
 import { formatClock, formatEta, languageName, locale, nativeName, onLocaleChange, t } from "./i18n.js";
-import { api, mediaErrorKey, openMedia } from "./protocol.js";
+import { api } from "./api.js";
+import { mediaErrorKey, openMedia } from "./peer.js";
 import PHRASES from "../i18n/phrases.js";
 import { errorText, notify, startPage } from "./shell.js";
 

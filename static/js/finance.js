@@ -1,7 +1,7 @@
 // The finance page: usage of a period, filters, a summary chart, and the exports.
 import { $, fill, h, svg } from "./dom.js";
 import { formatDateTime, formatMoney, formatNumber, languageName, onLocaleChange, t } from "./i18n.js";
-import { api } from "./protocol.js";
+import { api } from "./api.js";
 import { errorText, notify, startPage } from "./shell.js";
 
 const form = $("#filters");

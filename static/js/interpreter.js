@@ -2,7 +2,8 @@
 import { CallView, isNewerCall } from "./callview.js";
 import { $, fill, h } from "./dom.js";
 import { languageName, onLocaleChange, plural, t } from "./i18n.js";
-import { api, mediaErrorKey, openMedia } from "./protocol.js";
+import { api } from "./api.js";
+import { mediaErrorKey, openMedia } from "./peer.js";
 import { askNotificationPermission, notifyIfHidden, ring, unlockAudio, watchSound } from "./ring.js";
 import { errorText, notify, startPage } from "./shell.js";
 

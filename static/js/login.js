@@ -1,7 +1,7 @@
 // The login page: after logging in, each role lands on its own page.
 import { $ } from "./dom.js";
 import { locale, setLocale, t, translate } from "./i18n.js";
-import { api, HOME } from "./protocol.js";
+import { api, HOME } from "./api.js";
 
 translate();
 const select = $("#locale");

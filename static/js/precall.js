@@ -4,7 +4,8 @@
 // measured {state, rtt_ms, loss_percent, relay, ...}; DELETE /api/precall/{id} ends it.
 // aiortc does not trickle, so neither do we: the offer goes out once ICE gathering is
 // complete (or after a short wait).
-import { api, ApiError, readStats } from "./protocol.js";
+import { api, ApiError } from "./api.js";
+import { readStats } from "./peer.js";
 
 const GATHER_WAIT_MS = 3000;
 const CONNECT_WAIT_MS = 8000;

@@ -1,7 +1,8 @@
 // What every signed-in page shares: the header (who, connection, language, log out).
 import { $, fill, h } from "./dom.js";
 import { has, onLocaleChange, setLocale, locale, t, translate } from "./i18n.js";
-import { api, Socket } from "./protocol.js";
+import { api } from "./api.js";
+import { Socket } from "./socket.js";
 
 let pageSocket = null;
 

@@ -179,7 +179,7 @@ class TestDeployment:
         assert await deployment.login("127.0.0.3", "berater.caritas", PASSWORD) == 200
 
         async with deployment.client() as http:
-            async with http.get(origin + "/static/js/protocol.js") as resp:
+            async with http.get(origin + "/static/js/api.js") as resp:
                 assert resp.status == 200
                 assert resp.headers["Cache-Control"] == "no-cache"
             async with http.get(origin + "/metrics") as resp:

@@ -170,7 +170,7 @@ class TestCaching:
 
     async def test_static_files_may_be_cached(self, client):
         """The pages' scripts hold no personal data and are not marked no-store."""
-        resp = await client.get("/static/js/protocol.js")
+        resp = await client.get("/static/js/api.js")
         assert resp.status == 200
         assert "no-store" not in resp.headers.get("Cache-Control", "")
 
