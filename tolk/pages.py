@@ -1,9 +1,11 @@
-"""The browser pages: each role's page served from static/, and the security headers that
-let those pages load nothing from another origin."""
+"""The browser pages: each page rendered from one shell (static/pages/shell.html) around its
+own body, and the security headers that let those pages load nothing from another origin."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from string import Template
 
 from aiohttp import web
 
@@ -23,13 +25,23 @@ HOME: dict[Role, str] = {
     Role.MANAGEMENT: "/stats",
 }
 
-# path -> (file in static/, roles that may open it)
-PAGES: dict[str, tuple[str, frozenset[Role]]] = {
-    "/counsellor": ("counsellor.html", frozenset({Role.COUNSELLOR})),
-    "/interpreter": ("interpreter.html", frozenset({Role.INTERPRETER})),
-    "/finance": ("finance.html", frozenset({Role.FINANCE, Role.ADMIN})),
-    "/admin": ("admin.html", frozenset({Role.ADMIN})),
-    "/check": ("check.html", frozenset({Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN})),
+
+@dataclass(frozen=True)
+class Page:
+    """A page: its body is static/pages/NAME.html, its script static/js/NAME.js, its title
+    the i18n key NAME.title; `roles` may open it."""
+
+    name: str
+    roles: frozenset[Role]
+
+
+LOGIN = Page("login", frozenset())
+PAGES: dict[str, Page] = {
+    "/counsellor": Page("counsellor", frozenset({Role.COUNSELLOR})),
+    "/interpreter": Page("interpreter", frozenset({Role.INTERPRETER})),
+    "/finance": Page("finance", frozenset({Role.FINANCE, Role.ADMIN})),
+    "/admin": Page("admin", frozenset({Role.ADMIN})),
+    "/check": Page("check", frozenset({Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN})),
 }
 
 _HTML_HEADERS = {"Cache-Control": "no-store"}
@@ -79,31 +91,41 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     )
 
 
-def _page_file(name: str) -> web.FileResponse:
-    return web.FileResponse(STATIC_DIR / name, headers=_HTML_HEADERS)
+def render_page(page: Page, pages_dir: Path = STATIC_DIR / "pages") -> bytes:
+    """The whole document of a page: the shell with the page's name and body filled in."""
+    shell = Template((pages_dir / "shell.html").read_text(encoding="utf-8"))
+    body = (pages_dir / f"{page.name}.html").read_text(encoding="utf-8")
+    return shell.substitute(page=page.name, main=body).encode()
 
 
-async def login_page(request: web.Request) -> web.StreamResponse:
-    """GET /: the login form, or straight to one's own page when logged in already."""
-    identity = await identify(request)
-    if identity is not None:
-        raise web.HTTPFound(HOME[identity.role])
-    return _page_file("index.html")
-
-
-async def role_page(request: web.Request) -> web.StreamResponse:
-    """GET /counsellor, /interpreter, ...: the page, for the roles it is made for."""
-    name, roles = PAGES[request.path]
-    identity = await identify(request)
-    if identity is None:
-        raise web.HTTPFound("/")
-    if identity.role not in roles:
-        raise web.HTTPFound(HOME[identity.role])
-    return _page_file(name)
+def _html(document: bytes) -> web.Response:
+    return web.Response(
+        body=document, content_type="text/html", charset="utf-8", headers=_HTML_HEADERS
+    )
 
 
 def add_pages(app: web.Application) -> None:
     """Serve the pages and static files, and send the security headers on every response."""
+    # Rendered once at start-up: a page is the same for everyone, only who may see it differs.
+    login_document = render_page(LOGIN)
+    documents = {path: render_page(page) for path, page in PAGES.items()}
+
+    async def login_page(request: web.Request) -> web.StreamResponse:
+        """GET /: the login form, or straight to one's own page when logged in already."""
+        identity = await identify(request)
+        if identity is not None:
+            raise web.HTTPFound(HOME[identity.role])
+        return _html(login_document)
+
+    async def role_page(request: web.Request) -> web.StreamResponse:
+        """GET /counsellor, /interpreter, ...: the page, for the roles it is made for."""
+        identity = await identify(request)
+        if identity is None:
+            raise web.HTTPFound("/")
+        if identity.role not in PAGES[request.path].roles:
+            raise web.HTTPFound(HOME[identity.role])
+        return _html(documents[request.path])
+
     app.on_response_prepare.append(_security_headers)
     app.router.add_get("/", login_page)
     for path in PAGES:

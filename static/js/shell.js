@@ -10,7 +10,10 @@ let pageSocket = null;
 export async function startPage({ socket: wantSocket = true } = {}) {
   translate();
   setupLocaleSwitch();
-  $("#logout")?.addEventListener("click", logout);
+  // The shell's header hides what only a signed-in page shows (the login page has the same header).
+  const logoutButton = $("#logout");
+  logoutButton?.addEventListener("click", logout);
+  logoutButton?.removeAttribute("hidden");
   let me;
   try {
     me = (await api("GET", "/api/me")).user;
@@ -23,11 +26,11 @@ export async function startPage({ socket: wantSocket = true } = {}) {
   renderWho();
   onLocaleChange(renderWho);
   let socket = null;
-  // A page without a socket has no connection to show (an empty badge would sit there).
-  if (!wantSocket) $("#conn")?.setAttribute("hidden", "");
+  // Only a page with a socket has a connection to show (else an empty badge would sit there).
   if (wantSocket) {
     socket = pageSocket = new Socket();
     const conn = $("#conn");
+    conn?.removeAttribute("hidden");
     const show = (state) => {
       if (!conn) return;
       conn.dataset.state = state;
