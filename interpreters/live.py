@@ -21,14 +21,12 @@ from infra.outages import Unavailable
 from interpreters import service
 from interpreters.languages import autonym, display_name, search_names
 from interpreters.views import LanguageAvailability
+from wire.server import LanguagesUpdated
 
 if TYPE_CHECKING:
     from interpreters.keys import QueueFigures
 
 log = structlog.get_logger(__name__)
-
-NAMES = {"name", "autonym", "search_names"}
-"""Left out of `languages.updated`: the page has them from `GET /api/languages`."""
 
 
 async def language_availability(
@@ -83,10 +81,9 @@ class LanguageBroadcaster:
             await asyncio.sleep(self._delay_s)
             self._pending = None
             figures = await language_availability(self._db, self._queue_figures(), self._clock)
-            message = {
-                "type": "languages.updated",
-                "languages": [f.model_dump(exclude=NAMES) for f in figures],
-            }
+            # Sent as `LanguageFigures`, without the names: the page has them from
+            # `GET /api/languages`.
+            message = LanguagesUpdated(languages=list(figures))
             for role in (Role.COUNSELLOR, Role.ADMIN, Role.MANAGEMENT):
                 await publish_json(self._bus, role_channel(role.value), message)
         except Unavailable:

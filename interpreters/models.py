@@ -10,16 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from infra.db import UTCDateTime, str_enum
 from infra.ids import new_id
-
-
-class Presence(StrEnum):
-    """Whether an interpreter can take a call right now."""
-
-    OFFLINE = "offline"
-    AWAY = "away"
-    AVAILABLE = "available"
-    BUSY = "busy"
-    WRAP_UP = "wrap_up"
+from wire.objects import Presence as Presence  # on the wire as it is in the table
 
 
 class Interpreter(SQLModel, table=True):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from interpreters.models import Presence
+from wire.objects import LanguageFigures
 
 
 class LanguageView(BaseModel):
@@ -35,16 +36,11 @@ class InterpreterDetail(InterpreterView):
     user_active: bool
 
 
-class LanguageAvailability(BaseModel):
-    """One language of the roster with live figures (`GET /api/languages`)."""
+class LanguageAvailability(LanguageFigures):
+    """One language of the roster with live figures and its names (`GET /api/languages`)."""
 
-    tag: str
     name: str
     autonym: str
     """The language's name in itself, in its own script, for the client to recognise."""
     search_names: list[str]
     """Further names it is found by: German, English, own name, codes, staff aliases."""
-    online: int
-    available: int
-    queued: int
-    eta_s: int | None

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from signaling.messages import Signal, check_signal_data
+from wire.client import Signal, check_signal_data
 
 
 def _bound(model: type[BaseModel], field: str, bound: str) -> int:

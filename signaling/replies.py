@@ -1,29 +1,15 @@
-"""Messages the server sends on the socket, built in one place."""
+"""Direct answers of the call rooms and presence, until they build `wire.server` models."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from accounts.views import Identity
+from wire.server import ErrorMessage
 
 
-def hello(identity: Identity, heartbeat_s: float, now: datetime) -> dict[str, Any]:
-    """The first message on every socket."""
-    return {
-        "type": "hello",
-        "user": identity.view(),
-        "heartbeat_s": int(heartbeat_s),
-        "server_time": now,
-    }
-
-
-def error(code: str, message: str, ref: str | None = None, **details: Any) -> dict[str, Any]:
+def error(code: str, message: str, ref: str | None = None, **details: Any) -> ErrorMessage:
     """An error answer; the socket stays open."""
-    reply: dict[str, Any] = {"type": "error", "code": code, "message": message, **details}
-    if ref is not None:
-        reply["ref"] = ref
-    return reply
+    return ErrorMessage(code=code, message=message, ref=ref, **details)
 
 
 def answer(message_type: str, ref: str | None, **fields: Any) -> dict[str, Any]:

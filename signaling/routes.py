@@ -14,16 +14,11 @@ from infra.http import json_response
 from infra.openapi import ANYONE, ApiRoutes
 from signaling.ice import ice_servers_for
 from signaling.precall import ECHO_PEERS
+from wire.objects import IceServer
 
 api = ApiRoutes(tag="signaling")
 # Who makes calls: nobody else needs an echo peer, which costs a quarter of a core.
 CALLERS = (Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN)
-
-
-class IceServer(BaseModel):
-    urls: list[str]
-    username: str | None = None
-    credential: str | None = None
 
 
 class IceServersResponse(BaseModel):

@@ -19,14 +19,14 @@ from infra.appkeys import CLOCK, SETTINGS
 from infra.errors import TolkError
 from infra.http import error_body, json_response, nul_character_at, validation_problems
 from infra.metrics import METRICS
-from signaling import replies
 from signaling.hub import CLOSE_RATE_LIMITED, Connection, Hub
 from signaling.keys import HUB
 from signaling.lean_socket import SessionAtEnd
-from signaling.messages import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Ping
 from signaling.presence import handle_presence
 from signaling.relay_fast import REF_MAX, plain_signal
 from signaling.rooms import ROOM_HANDLERS, relay_signal
+from wire.client import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Ping
+from wire.server import ErrorMessage, Hello, Pong
 
 log = structlog.get_logger(__name__)
 
@@ -38,7 +38,7 @@ _QUIET_S = 0.25
 
 
 async def _ping(app: web.Application, conn: Connection, msg: Ping) -> None:
-    conn.send(replies.answer("pong", msg.ref))
+    conn.send(Pong(ref=msg.ref))
 
 
 HANDLERS: dict[str, MessageHandler] = {
@@ -182,7 +182,13 @@ async def _session(
     try:
         await hub.attach(conn)
         await hub.run_hooks(hub.on_attach, conn)
-        conn.send(replies.hello(identity, settings.ws_heartbeat_s, app[CLOCK].now()))
+        conn.send(
+            Hello(
+                user=identity.view(),
+                heartbeat_s=int(settings.ws_heartbeat_s),
+                server_time=app[CLOCK].now(),
+            )
+        )
         await hub.run_hooks(hub.on_connect, conn)
         while True:
             frame = await ws.receive()
@@ -220,7 +226,7 @@ async def _receive(app: web.Application, conn: Connection, data: bytes | str) ->
         if conn.rate_strikes >= _RATE_STRIKES_BEFORE_CLOSE:
             await conn.close(CLOSE_RATE_LIMITED, "rate limit")
         else:
-            conn.send(replies.error("rate_limited", "Too many messages; slow down."))
+            conn.send(ErrorMessage(code="rate_limited", message="Too many messages; slow down."))
         return
     ref: str | None = None
     kind: object = None
@@ -231,11 +237,12 @@ async def _receive(app: web.Application, conn: Connection, data: bytes | str) ->
         call, kind, ref = parsed
         await call
     except TolkError as exc:
-        conn.send(replies.error(exc.code, exc.message, ref, **exc.details))
+        conn.send(ErrorMessage(ref=ref, **exc.to_wire()))
     except Exception:
         # Every frame is answered, and one that breaks a handler never ends the socket.
         log.exception("socket_handler_failed", type=kind if isinstance(kind, str) else None)
-        conn.send(replies.error("internal_error", "Something went wrong on our side.", ref))
+        message = "Something went wrong on our side."
+        conn.send(ErrorMessage(code="internal_error", message=message, ref=ref))
 
 
 def _parse(
@@ -260,7 +267,8 @@ def _parse(
     if kind == "signal" and app[SETTINGS].fast_paths and (signal := plain_signal(raw)):
         return relay_signal(app, conn, signal[0], signal[1], ref), kind, ref
     if kind not in CLIENT_MESSAGE_TYPES:
-        conn.send(replies.error("unknown_type", f"Unknown message type {kind[:64]!r}.", ref))
+        message = f"Unknown message type {kind[:64]!r}."
+        conn.send(ErrorMessage(code="unknown_type", message=message, ref=ref))
         return None
     try:
         msg = CLIENT_MESSAGE.validate_python(raw)
@@ -275,10 +283,11 @@ def _decode(conn: Connection, data: bytes | str) -> dict[str, Any] | None:
     try:
         raw = jsonio.loads(data)
     except ValueError:
-        conn.send(replies.error("invalid_json", "The frame is not JSON."))
+        conn.send(ErrorMessage(code="invalid_json", message="The frame is not JSON."))
         return None
     if not isinstance(raw, dict):
-        conn.send(replies.error("invalid_message", "A message is a JSON object with a type."))
+        message = "A message is a JSON object with a type."
+        conn.send(ErrorMessage(code="invalid_message", message=message))
         return None
     return raw
 
@@ -296,11 +305,8 @@ def _free_of_nul(conn: Connection, raw: dict[str, Any], data: bytes | str, ref: 
 def _refuse(conn: Connection, ref: str | None, problems: list[dict[str, str]]) -> None:
     """Answer an invalid message, naming its first problem and listing them all."""
     first = problems[0]
-    conn.send(
-        replies.error(
-            "invalid_message", f"{first['field']}: {first['problem']}", ref, fields=problems
-        )
-    )
+    message = f"{first['field']}: {first['problem']}"
+    conn.send(ErrorMessage(code="invalid_message", message=message, ref=ref, fields=problems))
 
 
 async def close_all_sockets(app: web.Application) -> None:

@@ -15,9 +15,9 @@ from accounts.models import Role
 from dispatch.models import Offer
 from infra.openapi import PUBLIC as PUBLIC_ROLES
 from infra.openapi import ApiRoutes
-from signaling.messages import CLIENT_MESSAGE_TYPES
 from tests.factories import PASSWORD, Factory, make_interpreter
 from tests.security.examples import example_body
+from wire.client import CLIENT_MESSAGE_TYPES
 
 # Operations anyone may call without logging in; every other one must declare its roles.
 PUBLIC = {("post", "/api/session")}

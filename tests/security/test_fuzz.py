@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 
 from accounts.models import Role
 from infra.config import Settings
-from signaling.messages import CLIENT_MESSAGE_TYPES
 from tests.security.live import LiveApp, live_app
 from tolk.app import create_app
 from tolk.health import OPENAPI
+from wire.client import CLIENT_MESSAGE_TYPES
 
 EXAMPLES = int(os.environ.get("TOLK_FUZZ_EXAMPLES", "10"))
 FUZZ = settings(

@@ -1,0 +1,164 @@
+"""The socket's messages as they go on the wire: the exact JSON clients rely on."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from accounts.models import Role
+from accounts.views import OrganizationView, UserView
+from infra import jsonio
+from wire.client import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES
+from wire.objects import LanguageFigures, Presence
+from wire.server import (
+    SERVER_MESSAGE,
+    SERVER_MESSAGE_TYPES,
+    CallJoined,
+    ErrorMessage,
+    Hello,
+    LanguagesUpdated,
+    OfferRevoked,
+    PeerPresence,
+    Pong,
+    PresenceUpdated,
+    RelayedSignal,
+    ServerMessage,
+    relayed_signal,
+)
+
+NOON = datetime(2026, 3, 2, 12, 0, 0, 250_000, tzinfo=UTC)
+USER = UserView(
+    id="u1",
+    username="anna",
+    display_name="Anna",
+    role=Role.COUNSELLOR,
+    organization=OrganizationView(id="o1", name="Jobcenter"),
+)
+DESCRIPTION = {"description": {"type": "offer", "sdp": "v=0\r\n"}}
+
+# Each message, and its JSON exactly as clients have been reading it.
+WIRE: list[tuple[ServerMessage, bytes]] = [
+    (
+        Hello(user=USER, heartbeat_s=15, server_time=NOON),
+        b'{"type":"hello","user":{"id":"u1","username":"anna","display_name":"Anna",'
+        b'"role":"counsellor","organization":{"id":"o1","name":"Jobcenter"},'
+        b'"active":true,"machine":false},"heartbeat_s":15,'
+        b'"server_time":"2026-03-02T12:00:00.250Z"}',
+    ),
+    (Pong(), b'{"type":"pong"}'),
+    (Pong(ref="r1"), b'{"type":"pong","ref":"r1"}'),
+    (
+        ErrorMessage(code="rate_limited", message="Too many messages; slow down."),
+        b'{"type":"error","code":"rate_limited","message":"Too many messages; slow down."}',
+    ),
+    (
+        ErrorMessage(
+            code="invalid_message",
+            message="call_id: Field required",
+            ref="r2",
+            fields=[{"field": "call_id", "problem": "Field required", "code": "missing"}],
+        ),
+        b'{"type":"error","code":"invalid_message","message":"call_id: Field required",'
+        b'"fields":[{"field":"call_id","problem":"Field required","code":"missing"}],'
+        b'"ref":"r2"}',
+    ),
+    (
+        ErrorMessage(code="too_many_open_requests", message="Too many.", limit=3),
+        b'{"type":"error","code":"too_many_open_requests","message":"Too many.","limit":3}',
+    ),
+    (
+        PresenceUpdated(status=Presence.AVAILABLE),
+        b'{"type":"presence.updated","status":"available"}',
+    ),
+    (
+        PresenceUpdated(status=Presence.AWAY, reason="missed_offers"),
+        b'{"type":"presence.updated","status":"away","reason":"missed_offers"}',
+    ),
+    (
+        PresenceUpdated(status=Presence.AWAY, ref="r3"),
+        b'{"type":"presence.updated","status":"away","ref":"r3"}',
+    ),
+    (
+        LanguagesUpdated(
+            languages=[LanguageFigures(tag="ti", online=2, available=1, queued=0, eta_s=None)]
+        ),
+        b'{"type":"languages.updated","languages":[{"tag":"ti","online":2,"available":1,'
+        b'"queued":0,"eta_s":null}]}',
+    ),
+    (
+        OfferRevoked(offer_id="f1", reason="taken"),
+        b'{"type":"offer.revoked","offer_id":"f1","reason":"taken"}',
+    ),
+    (
+        CallJoined(
+            call_id="c1",
+            polite=True,
+            peer_present=False,
+            ice_servers=[
+                {"urls": ["stun:stun.example:3478"]},
+                {"urls": ["turn:turn.example:3478"], "username": "9:u1", "credential": "x=="},
+            ],
+            ref="r4",
+        ),
+        b'{"type":"call.joined","call_id":"c1","polite":true,"peer_present":false,'
+        b'"ice_servers":[{"urls":["stun:stun.example:3478"]},{"urls":["turn:turn.example:3478"],'
+        b'"username":"9:u1","credential":"x=="}],"ref":"r4"}',
+    ),
+    (
+        RelayedSignal(call_id="c1", sender="u1", data=DESCRIPTION),
+        b'{"type":"signal","call_id":"c1","from":"u1",'
+        b'"data":{"description":{"type":"offer","sdp":"v=0\\r\\n"}}}',
+    ),
+    (
+        PeerPresence(call_id="c1", present=False),
+        b'{"type":"peer","call_id":"c1","present":false}',
+    ),
+]
+
+
+class TestServerMessages:
+    @pytest.mark.parametrize(("message", "expected"), WIRE, ids=lambda v: getattr(v, "type", ""))
+    def test_message_goes_on_the_wire_as_clients_read_it(self, message, expected):
+        """Each message's JSON: its fields in order, `type` first, omitted fields absent."""
+        assert jsonio.dumps(message) == expected
+
+    @pytest.mark.parametrize(("message", "expected"), WIRE, ids=lambda v: getattr(v, "type", ""))
+    def test_a_client_reads_each_message_back(self, message, expected):
+        """What the server sends parses as the message it was (as the headless peers read it)."""
+        assert SERVER_MESSAGE.validate_json(expected) == message
+
+    def test_every_server_message_is_pinned_here(self):
+        """No server message type goes without its JSON pinned above."""
+        assert {m.type for m, _ in WIRE} == SERVER_MESSAGE_TYPES
+
+    def test_relayed_signal_fast_encoding_is_the_models(self):
+        """The relay's own encoding of `signal` is byte for byte the model's."""
+        model = RelayedSignal(call_id="c1", sender="u1", data=DESCRIPTION)
+        assert relayed_signal("c1", "u1", DESCRIPTION) == jsonio.dumps(model)
+
+
+class TestClientMessages:
+    def test_type_list_is_the_unions(self):
+        """The types the socket accepts are exactly the union's members' types."""
+        for kind in CLIENT_MESSAGE_TYPES:
+            assert (
+                CLIENT_MESSAGE.validate_python(
+                    {
+                        "type": kind,
+                        "call_id": "c",
+                        "status": "away",
+                        "state": "failed",
+                        "data": {"candidate": None},
+                    }
+                ).type
+                == kind
+            )
+        assert {
+            "ping",
+            "presence",
+            "call.join",
+            "signal",
+            "call.media",
+            "call.hangup",
+        } == CLIENT_MESSAGE_TYPES

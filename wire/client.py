@@ -1,0 +1,112 @@
+"""Messages clients send on the socket, parsed once at the edge into a tagged union."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+from wire import message_types
+
+
+class ClientMessage(BaseModel):
+    """Fields every client message may carry."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    ref: str | None = Field(default=None, max_length=100)
+
+
+class Ping(ClientMessage):
+    """An application-level ping; the server answers `pong` (handy behind proxies)."""
+
+    type: Literal["ping"]
+
+
+CallId = Annotated[str, Field(min_length=1, max_length=64)]
+MAX_SDP_CHARS = 48 * 1024
+"""An SDP of a call with audio, video and many candidates stays far below this."""
+_DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
+_CANDIDATE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "candidate": str,
+    "sdpMid": (str, type(None)),
+    "sdpMLineIndex": (int, type(None)),
+    "usernameFragment": (str, type(None)),
+}
+
+
+def check_signal_data(data: dict[str, Any]) -> dict[str, Any]:
+    """Accept `{"description": {type, sdp}}` or `{"candidate": {...} | null}`, bounded in
+    size; the dict itself is relayed unchanged."""
+    if len(data) != 1:
+        raise ValueError("data holds exactly one of description or candidate")
+    if "description" in data:
+        description = data["description"]
+        if not isinstance(description, dict) or set(description) - {"type", "sdp"}:
+            raise ValueError("description is {type, sdp}")
+        if description.get("type") not in _DESCRIPTION_TYPES:
+            raise ValueError("description.type is offer, answer, pranswer or rollback")
+        sdp = description.get("sdp", "")
+        if not isinstance(sdp, str) or len(sdp) > MAX_SDP_CHARS:
+            raise ValueError(f"description.sdp is a string of at most {MAX_SDP_CHARS} characters")
+        return data
+    if "candidate" in data:
+        candidate = data["candidate"]
+        if candidate is None:
+            return data  # end of candidates
+        if not isinstance(candidate, dict) or set(candidate) - _CANDIDATE_FIELDS.keys():
+            raise ValueError("candidate is {candidate, sdpMid, sdpMLineIndex, usernameFragment}")
+        for name, value in candidate.items():
+            if not isinstance(value, _CANDIDATE_FIELDS[name]) or isinstance(value, bool):
+                raise ValueError(f"candidate.{name} has the wrong type")
+            if isinstance(value, str) and len(value) > 1024:
+                raise ValueError(f"candidate.{name} is too long")
+        return data
+    raise ValueError("data holds a description or a candidate")
+
+
+class CallJoin(ClientMessage):
+    """Enter a call's room (again after a reconnect)."""
+
+    type: Literal["call.join"]
+    call_id: CallId
+
+
+class Signal(ClientMessage):
+    """A WebRTC description or ICE candidate for the other participant."""
+
+    type: Literal["signal"]
+    call_id: CallId
+    data: dict[str, Any]
+
+    _check_data = field_validator("data")(check_signal_data)
+
+
+class CallMedia(ClientMessage):
+    """One side's RTCPeerConnection state."""
+
+    type: Literal["call.media"]
+    call_id: CallId
+    state: Literal["connected", "disconnected", "failed"]
+
+
+class CallHangup(ClientMessage):
+    """End the call (as POST /api/calls/{id}/hangup)."""
+
+    type: Literal["call.hangup"]
+    call_id: CallId
+
+
+class PresenceMessage(ClientMessage):
+    """`{"type": "presence", "status"}`: same as PUT /api/interpreters/me/status."""
+
+    type: Literal["presence"]
+    status: Literal["available", "away", "offline"]
+
+
+AnyClientMessage = Annotated[
+    Ping | PresenceMessage | CallJoin | Signal | CallMedia | CallHangup, Field(discriminator="type")
+]
+
+CLIENT_MESSAGE: TypeAdapter[AnyClientMessage] = TypeAdapter(AnyClientMessage)
+CLIENT_MESSAGE_TYPES: frozenset[str] = message_types(AnyClientMessage)

@@ -1,0 +1,140 @@
+"""Messages the server sends on the socket, one model per `type`.
+
+Each model is the one place its message is shaped: the hubs, dispatch and the roster build
+these and nothing else. A field that is `Omittable` is left out when None; every other
+field is always sent (null where its type allows).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from accounts.views import UserView
+from wire import message_types
+from wire.objects import IceServer, LanguageFigures, Omittable, Presence
+
+
+class ServerMessage(BaseModel):
+    """Fields every server message has."""
+
+    model_config = ConfigDict(frozen=True, serialize_by_alias=True, validate_by_name=True)
+
+    type: str
+
+
+class Hello(ServerMessage):
+    """The first message on every socket."""
+
+    type: Literal["hello"] = "hello"
+    user: UserView
+    heartbeat_s: int
+    server_time: datetime
+
+
+class Pong(ServerMessage):
+    """The answer to `ping`."""
+
+    type: Literal["pong"] = "pong"
+    ref: Omittable[str] = None
+
+
+class FieldProblem(BaseModel):
+    """One bad field of an invalid message."""
+
+    field: str
+    problem: str
+    code: Omittable[str] = None
+    """The problem's code, for pages that say it in their own words."""
+
+
+class ErrorMessage(ServerMessage):
+    """A message the server could not act on; the socket stays open. A domain error adds
+    its own details (as in the HTTP API's error object)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Literal["error"] = "error"
+    code: str
+    message: str
+    fields: Omittable[list[FieldProblem]] = None
+    ref: Omittable[str] = None
+
+
+class PresenceUpdated(ServerMessage):
+    """An interpreter's status changed (by their hand, or by Tolk's with a `reason`)."""
+
+    type: Literal["presence.updated"] = "presence.updated"
+    status: Presence
+    reason: Omittable[str] = None
+    ref: Omittable[str] = None
+
+
+class LanguagesUpdated(ServerMessage):
+    """Live figures of every roster language, for counsellors and admins."""
+
+    type: Literal["languages.updated"] = "languages.updated"
+    languages: list[LanguageFigures]
+
+
+class OfferRevoked(ServerMessage):
+    """An interpreter's offer no longer stands."""
+
+    type: Literal["offer.revoked"] = "offer.revoked"
+    offer_id: str
+    reason: Literal["taken", "cancelled", "expired"]
+
+
+class CallJoined(ServerMessage):
+    """The answer to `call.join`."""
+
+    type: Literal["call.joined"] = "call.joined"
+    call_id: str
+    polite: bool
+    peer_present: bool
+    ice_servers: list[IceServer]
+    ref: Omittable[str] = None
+
+
+class RelayedSignal(ServerMessage):
+    """A description or candidate from the other participant, as it was sent."""
+
+    type: Literal["signal"] = "signal"
+    call_id: str
+    sender: str = Field(alias="from")
+    data: dict[str, Any]
+
+
+def relayed_signal(call_id: str, sender: str, data: dict[str, Any]) -> bytes:
+    """A `RelayedSignal`, encoded without building the model: the relay's hot path, where
+    the model would cost more than the relay itself (`data` was checked on arrival)."""
+    return orjson.dumps({"type": "signal", "call_id": call_id, "from": sender, "data": data})
+
+
+class PeerPresence(ServerMessage):
+    """The other participant entered the call's room or left it."""
+
+    type: Literal["peer"] = "peer"
+    call_id: str
+    present: bool
+
+
+AnyServerMessage = Annotated[
+    Hello
+    | Pong
+    | ErrorMessage
+    | PresenceUpdated
+    | LanguagesUpdated
+    | OfferRevoked
+    | CallJoined
+    | RelayedSignal
+    | PeerPresence,
+    Field(discriminator="type"),
+]
+
+SERVER_MESSAGE: TypeAdapter[AnyServerMessage] = TypeAdapter(AnyServerMessage)
+"""Reads what the server sends (the headless peers and the tests use it)."""
+SERVER_MESSAGE_TYPES: frozenset[str] = message_types(AnyServerMessage)
