@@ -77,6 +77,11 @@ class Bus(Protocol):
 
     async def ping(self) -> None: ...
 
+    async def claim(self, name: str, seconds: float) -> float:
+        """Take the turn `name` for `seconds` across every instance on this bus: 0.0 when
+        taken, else how many seconds the current holder's turn still lasts."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -151,6 +156,7 @@ class LocalBus(_HandlerRegistry):
     def __init__(self) -> None:
         super().__init__()
         self.stats = BusStats()
+        self._turns: dict[str, float] = {}
 
     def on_reconnect(self, listener: GapListener) -> None:
         """Never called: an in-process bus has no gaps."""
@@ -164,6 +170,14 @@ class LocalBus(_HandlerRegistry):
 
     async def ping(self) -> None:
         return None
+
+    async def claim(self, name: str, seconds: float) -> float:
+        now = time.monotonic()
+        ends = self._turns.get(name, 0.0)
+        if ends > now:
+            return ends - now
+        self._turns[name] = now + seconds
+        return 0.0
 
     async def close(self) -> None:
         self._handlers.clear()
@@ -467,6 +481,23 @@ class RedisBus(_HandlerRegistry):
         if not self.stats.connected:
             raise ConnectionError("the bus is reconnecting to Redis")
         await self._redis.ping()
+
+    async def claim(self, name: str, seconds: float) -> float:
+        """A key that expires with the turn; while Redis is away every caller gets the turn
+        (what it then publishes waits in the outbox like anything else)."""
+        import redis.exceptions
+
+        key = f"{self._prefix}turn:{name}"
+        if not self.stats.connected:
+            return 0.0
+        try:
+            if await self._redis.set(key, b"1", nx=True, px=max(1, round(seconds * 1000))):
+                return 0.0
+            left_ms = await self._redis.pttl(key)
+        except (redis.exceptions.RedisError, OSError):
+            return 0.0
+        # -2: the turn ended between the two commands; -1 cannot happen (SET gave PX).
+        return max(int(left_ms), 0) / 1000
 
     async def close(self) -> None:
         self._closing = True

@@ -52,9 +52,15 @@ async def language_availability(
     return sorted(figures, key=lambda f: f.name)
 
 
+TURN = "languages-updated"
+"""The bus turn an instance takes before it publishes figures."""
+
+
 class LanguageBroadcaster:
     """Publishes `languages.updated` to every counsellor, admin and management socket,
-    coalesced."""
+    coalesced: one message per burst of changes on an instance, and at most one per
+    `interval_s` across all instances, since every such socket gets each instance's
+    message. With thousands of counsellors online that fan-out, not the figures, costs."""
 
     def __init__(
         self,
@@ -63,12 +69,14 @@ class LanguageBroadcaster:
         queue_figures: Callable[[], QueueFigures],
         clock: Clock,
         delay_s: float = 0.2,
+        interval_s: float = 1.0,
     ) -> None:
         self._db = db
         self._bus = bus
         self._queue_figures = queue_figures
         self._clock = clock
         self._delay_s = delay_s
+        self._interval_s = interval_s
         self._pending: asyncio.Task[None] | None = None
 
     def poke(self) -> None:
@@ -79,7 +87,8 @@ class LanguageBroadcaster:
     async def _publish_soon(self) -> None:
         try:
             await asyncio.sleep(self._delay_s)
-            self._pending = None
+            if not await self._take_turn():
+                return
             figures = await language_availability(self._db, self._queue_figures(), self._clock)
             # Sent as `LanguageFigures`, without the names: the page has them from
             # `GET /api/languages`.
@@ -91,6 +100,20 @@ class LanguageBroadcaster:
         except Exception:
             self._pending = None
             log.exception("languages_update_failed")
+
+    async def _take_turn(self) -> bool:
+        """Wait for this instance's turn to publish; False when another instance took a
+        turn after our change, so that its figures (read after it took the turn) hold it."""
+        wait_s = await self._bus.claim(TURN, self._interval_s)
+        if wait_s:
+            # Whoever holds the turn may have read the figures before our change.
+            await asyncio.sleep(wait_s)
+            # Changes from now on wait for a turn of their own.
+            self._pending = None
+            if await self._bus.claim(TURN, self._interval_s):
+                return False  # taken again since it ended, so after our change: covered
+        self._pending = None
+        return True
 
     async def close(self) -> None:
         """Cancel a pending publication (on shutdown)."""

@@ -11,7 +11,7 @@ import pytest
 from infra.bus import Bus, LocalBus, RedisBus
 from tests import backends
 from tests.own_redis import OwnRedis, own_redis
-from tests.waiting import until
+from tests.waiting import eventually, until
 
 
 @pytest.fixture(params=["local", "redis"])
@@ -82,6 +82,23 @@ class TestBus:
         # anything still to come for user:3 would have arrived before it.
         await asyncio.wait_for(marker_seen.wait(), 5)
         assert got == [("user:3", b"first")]
+
+    async def test_a_turn_goes_to_one_client_at_a_time(self, bus_pair):
+        """While one client holds a named turn the other is told how long it lasts; once it
+        has ended the other gets it."""
+        first, second = bus_pair
+        name = "turn-" + secrets.token_hex(4)
+        assert await first.claim(name, 30) == 0.0
+        left = await second.claim(name, 30)
+        assert 0 < left <= 30
+        assert await second.claim("other-" + name, 30) == 0.0
+        short = "short-" + secrets.token_hex(4)
+        assert await first.claim(short, 0.05) == 0.0
+
+        async def second_gets_it() -> bool:
+            return await second.claim(short, 30) == 0.0
+
+        await eventually(second_gets_it)
 
     async def test_ping(self, bus_pair):
         """A bus that is up answers ping."""
