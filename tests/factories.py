@@ -491,3 +491,20 @@ class History:
                     decided_at=at + timedelta(seconds=20),
                 )
             )
+
+
+async def refresh_presence_of(app: Any) -> None:
+    """The scheduler's presence refresh, with this app's resources."""
+    from infra.appkeys import CLOCK, DATABASE, INSTANCE_ID, SETTINGS
+    from interpreters.jobs import refresh_presence
+
+    await refresh_presence(app[DATABASE], app[CLOCK], app[SETTINGS], app[INSTANCE_ID])
+
+
+async def sweep_presence_of(app: Any) -> list[str]:
+    """The scheduler's presence sweep, with this app's resources."""
+    from infra.appkeys import CLOCK, DATABASE
+    from interpreters.jobs import sweep_presence
+    from interpreters.keys import PRESENCE_NEWS
+
+    return await sweep_presence(app[DATABASE], app[CLOCK], app[PRESENCE_NEWS])

@@ -17,7 +17,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
-from aiohttp import web
 from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
@@ -29,7 +28,7 @@ from accounts.service import purge_expired_sessions
 from billing.models import ExportAudit, UsageRecord
 from dispatch.models import Call, CallPresence, CallState, InterpretationRequest, Offer
 from dispatch.models import RequestState as R
-from infra.appkeys import CLOCK, DATABASE, INSTANCE_ID, SETTINGS
+from infra.clock import Clock
 from infra.config import Settings
 from infra.db import Database
 from infra.leases import try_acquire
@@ -170,11 +169,10 @@ async def _audit_purge(session: AsyncSession, now: datetime, deleted: dict[str, 
     await audit.record(session, audit.SYSTEM, audit.Action.DATA_PURGED, now, None, **deleted)
 
 
-async def purge_app(app: web.Application) -> None:
+async def purge_in_turn(db: Database, clock: Clock, settings: Settings, instance_id: str) -> None:
     """The hourly job: one instance at a time purges (the others find the lease taken)."""
-    db = app[DATABASE]
-    now = app[CLOCK].now()
+    now = clock.now()
     async with db.write() as session:
-        mine = await try_acquire(session, "retention", app[INSTANCE_ID], now, INTERVAL_S * 0.9)
+        mine = await try_acquire(session, "retention", instance_id, now, INTERVAL_S * 0.9)
     if mine:
-        await purge(db, app[SETTINGS], now)
+        await purge(db, settings, now)

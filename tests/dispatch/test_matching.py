@@ -8,10 +8,9 @@ import pytest
 from sqlalchemy import update
 
 from dispatch.models import Call, CallState
-from interpreters.jobs import refresh_presence, sweep_presence
 from interpreters.models import Interpreter, Presence
 from tests.dispatch.conftest import minutes_ago, status_of
-from tests.factories import make_interpreter, set_presence
+from tests.factories import make_interpreter, refresh_presence_of, set_presence, sweep_presence_of
 
 
 async def until_state(person, state: str) -> dict:
@@ -123,9 +122,9 @@ class TestQueue:
         queued = await desk.ask(counsellor, "uk")
         assert (queued["state"], queued["eta_s"]) == ("queued", 4)  # 15 s * 1 / 4 online
         assert (await counsellor.next_event("request.updated"))["request"]["eta_s"] == 4
-        await refresh_presence(factory.client.app)  # they have no socket: the grace starts
+        await refresh_presence_of(factory.client.app)  # they have no socket: the grace starts
         factory.clock.advance(settings.presence_grace_s + 1)
-        swept = await sweep_presence(factory.client.app)
+        swept = await sweep_presence_of(factory.client.app)
         assert sorted(swept) == sorted(user.id for user in gone)
         for user in gone:
             assert await status_of(db, user.id) == "offline"

@@ -9,8 +9,8 @@ from sqlmodel import select
 from accounts.models import Role, User
 from infra.ids import new_id
 from interpreters import presence
-from interpreters.jobs import refresh_presence, sweep_presence
 from interpreters.models import Interpreter, Presence
+from tests.factories import refresh_presence_of, sweep_presence_of
 from tests.waiting import next_message
 
 
@@ -59,7 +59,7 @@ class TestLanguages:
         await olena_ws.close()
         await factory.sockets_closed(olena)
         clock.advance(settings.presence_grace_s + 1)
-        await sweep_presence(client.app)
+        await sweep_presence_of(client.app)
         now = await figures(client, counsellor)
         assert (now["uk"]["online"], now["uk"]["available"]) == (1, 0)
         assert now["ru"]["online"] == 0
@@ -108,7 +108,7 @@ class TestPresence:
         token = await factory.token(interpreter)
 
         async def status_after_sweep():
-            await sweep_presence(client.app)
+            await sweep_presence_of(client.app)
             me = await client.get(
                 "/api/interpreters/me", headers={"Authorization": f"Bearer {token}"}
             )
@@ -138,13 +138,13 @@ class TestPresence:
         token = await factory.token(interpreter)
         headers = {"Authorization": f"Bearer {token}"}
         await set_status(client, token, "available")
-        await refresh_presence(client.app)
+        await refresh_presence_of(client.app)
         clock.advance(settings.presence_grace_s - 1)
-        await sweep_presence(client.app)
+        await sweep_presence_of(client.app)
         me = await (await client.get("/api/interpreters/me", headers=headers)).json()
         assert me["interpreter"]["status"] == "available"
         clock.advance(2)
-        await sweep_presence(client.app)
+        await sweep_presence_of(client.app)
         me = await (await client.get("/api/interpreters/me", headers=headers)).json()
         assert me["interpreter"]["status"] == "offline"
 
@@ -168,8 +168,8 @@ class TestPresence:
 
         async def status_after(seconds: float) -> str:
             clock.advance(seconds)
-            await refresh_presence(client.app)
-            await sweep_presence(client.app)
+            await refresh_presence_of(client.app)
+            await sweep_presence_of(client.app)
             me = await (await client.get("/api/interpreters/me", headers=headers)).json()
             return me["interpreter"]["status"]
 

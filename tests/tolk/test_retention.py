@@ -8,6 +8,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy import table as sql_table
 
 from accounts.models import Role
+from infra.appkeys import INSTANCE_ID
 from tolk import retention
 
 DAY = 86400
@@ -113,11 +114,11 @@ class TestRetention:
         # Only the record of this last purge remains.
         assert (await counts(factory, "audit_event"))["audit_event"] == 1
 
-    async def test_one_instance_purges_per_period(self, client, factory, clock):
+    async def test_one_instance_purges_per_period(self, client, factory, clock, settings):
         """The hourly job takes a lease: a second instance in the same hour does nothing."""
         await factory.call(state="ended")
         clock.advance(1000 * DAY)
-        await retention.purge_app(client.app)
+        await retention.purge_in_turn(factory.db, clock, settings, client.app[INSTANCE_ID])
         assert (await counts(factory, "call"))["call"] == 0
         await factory.call(state="ended")
         clock.advance(1000 * DAY)
@@ -126,8 +127,8 @@ class TestRetention:
                 text("UPDATE lease SET holder = 'another instance', expires_at = :until"),
                 params={"until": clock.now() + timedelta(minutes=30)},
             )
-        await retention.purge_app(client.app)
+        await retention.purge_in_turn(factory.db, clock, settings, client.app[INSTANCE_ID])
         assert (await counts(factory, "call"))["call"] == 1
         clock.advance(timedelta(minutes=30).total_seconds())
-        await retention.purge_app(client.app)
+        await retention.purge_in_turn(factory.db, clock, settings, client.app[INSTANCE_ID])
         assert (await counts(factory, "call"))["call"] == 0
