@@ -11,7 +11,9 @@ from interpreters.events import PresenceNews
 from interpreters.models import Presence
 
 
-async def refresh_presence(db: Database, clock: Clock, settings: Settings, instance_id: str) -> None:
+async def refresh_presence(
+    db: Database, clock: Clock, settings: Settings, instance_id: str
+) -> None:
     """Mark this instance's interpreter sockets as alive; drop those of dead instances."""
     async with db.write() as session:
         await presence.refresh_sockets(

@@ -18,8 +18,7 @@ from infra.errors import NotFound
 from infra.http import json_response
 from infra.openapi import ApiRoutes
 from interpreters import naming, presence, roster_import, service
-from interpreters.events import presence_changed, roster_changed
-from interpreters.keys import QUEUE_FIGURES
+from interpreters.keys import PRESENCE_NEWS, QUEUE_FIGURES
 from interpreters.languages import pick_locale
 from interpreters.live import language_availability
 from interpreters.models import Presence, ShownAs
@@ -97,7 +96,7 @@ async def change_own_status(
     async with app[DATABASE].write() as session:
         await presence.set_own_status(session, user_id, status, app[CLOCK].now())
         view = await service.own_view(session, user_id)
-    await presence_changed(app, user_id, status)
+    await app[PRESENCE_NEWS].changed(user_id, status)
     return view
 
 
@@ -199,7 +198,7 @@ async def put_interpreter(
             Target("user", user_id),
             **body.model_dump(mode="json"),
         )
-    roster_changed(request.app)
+    request.app[PRESENCE_NEWS].roster_changed()
     return json_response({"interpreter": await _detail(request, user_id)})
 
 
@@ -226,7 +225,7 @@ async def patch_interpreter(
             Target("user", user_id),
             active=body.active,
         )
-    await presence_changed(request.app, user_id, interpreter.status)
+    await request.app[PRESENCE_NEWS].changed(user_id, interpreter.status)
     return json_response({"interpreter": await _detail(request, user_id)})
 
 
@@ -306,7 +305,7 @@ async def import_interpreters(
             updated=result.updated,
             unchanged=result.unchanged,
         )
-    roster_changed(request.app)
+    request.app[PRESENCE_NEWS].roster_changed()
     return json_response(
         {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
     )

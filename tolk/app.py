@@ -41,12 +41,9 @@ from infra.jobs import Jobs
 from infra.metrics import METRICS, Metrics, metrics_middleware
 from infra.openapi import AUTHORIZE, ApiRoutes, build_openapi
 from infra.outages import Unavailable
+from interpreters.events import PresenceNews
 from interpreters.jobs import refresh_presence, sweep_presence
-from interpreters.keys import (
-    LANGUAGE_BROADCASTER,
-    PRESENCE_LISTENERS,
-    QUEUE_FIGURES,
-)
+from interpreters.keys import LANGUAGE_BROADCASTER, PRESENCE_NEWS, QUEUE_FIGURES
 from interpreters.live import LanguageBroadcaster
 from interpreters.routes import api as roster_api
 from signaling.hub import Hub
@@ -86,16 +83,44 @@ def create_app(
     search_path: str | None = None,
 ) -> web.Application:
     """Build the application; resources open on start-up and close on clean-up."""
+    app = web.Application(middlewares=_middlewares(settings), client_max_size=4 * 1024 * 1024)
+    _hold_parts(app, settings, clock or SystemClock())
+    app.cleanup_ctx.extend(
+        [
+            _login_throttle_ctx,
+            functools.partial(_database_ctx, search_path=search_path),
+            _bus_ctx,
+            _scheduler_ctx,
+            _calls_ctx,
+            _echo_peers_ctx,
+        ]
+    )
+    # aiohttp waits (up to 60 s) for open handlers before the cleanup contexts run; an open
+    # socket is such a handler, so sockets must be told to go away before that wait. Jobs
+    # stop starting first: closing thousands of sockets holds the loop for seconds, and
+    # every job due meanwhile would be logged as missed.
+    app.on_shutdown.extend([_pause_jobs, close_all_sockets])
+    for api in API_ROUTES:
+        app.router.add_routes(api.table)
+    app.router.add_routes(health_routes)
+    app.router.add_get("/ws", websocket)
+    add_pages(app)
+    install_answer_headers(app)
+    return app
+
+
+def _middlewares(settings: Settings) -> list[Middleware]:
     middlewares: list[Middleware] = [request_context_middleware, metrics_middleware]
     if settings.trusted_proxies:
         # First, so that every later middleware and handler sees the client, not the proxy.
         middlewares.insert(0, TrustedProxies(settings.trusted_proxies).middleware)
-    app = web.Application(
-        middlewares=[*middlewares, error_middleware],
-        client_max_size=4 * 1024 * 1024,
-    )
+    return [*middlewares, error_middleware]
+
+
+def _hold_parts(app: web.Application, settings: Settings, clock: Clock) -> None:
+    """The parts that need no start-up: settings, clock, checks, hooks and documents."""
     app[SETTINGS] = settings
-    app[CLOCK] = clock or SystemClock()
+    app[CLOCK] = clock
     app[INSTANCE_ID] = new_id()
     app[METRICS] = Metrics()
     app[AUTHORIZE] = authorize
@@ -108,8 +133,6 @@ def create_app(
     )
     if settings.identity_cache_s > 0:
         app[IDENTITY_CACHE] = IdentityCache(settings.identity_cache_s)
-    app[PRESENCE_LISTENERS] = []
-    app[PRESENCE_LISTENERS].append(offer_queued_on_presence)
     app[QUEUE_FIGURES] = queue_figures
     app[CALL_ENDED_HOOKS] = []
     app[CALL_ENDED_HOOKS].append(
@@ -124,114 +147,115 @@ def create_app(
         [spec for routes in API_ROUTES for spec in routes.specs], "Tolk", "1"
     )
 
-    async def database_ctx(app: web.Application) -> AsyncIterator[None]:
-        await _ensure_schema(settings, search_path)
-        engine = make_engine(
-            settings.database_url, search_path=search_path, fast_sqlite=settings.fast_paths
-        )
-        db = Database(engine)
-        app[DATABASE] = db
-        yield
-        await db.close()
 
-    async def bus_ctx(app: web.Application) -> AsyncIterator[None]:
-        try:
-            bus = await open_bus(
-                settings.redis_url, settings.redis_namespace, outbox_s=settings.signal_hold_s
-            )
-        except Exception as exc:
-            raise StartupError(f"TOLK_REDIS_URL: Redis is not reachable ({exc})") from None
-        app[BUS] = bus
-        hub = app[HUB] = Hub(
-            bus,
-            settings.ws_heartbeat_s,
-            now=app[CLOCK].now,
-            lookback_s=settings.signal_hold_s,
-            fast_writes=settings.fast_paths,
-        )
-        hub.start()
-        opened, closed = presence_hooks(app)
-        hub.on_attach.append(opened)
-        hub.on_disconnect.append(closed)
-        broadcaster = app[LANGUAGE_BROADCASTER] = LanguageBroadcaster(
-            app[DATABASE], bus, lambda: app[QUEUE_FIGURES], app[CLOCK]
-        )
-        hub.on_connect.append(send_current_state(app))
-        app[METRICS].before_scrape.append(functools.partial(_read_live_figures, app))
-        hub.on_resync.append(send_changes(app))
-        bus.on_reconnect(resync_after_gap(app))
-        # Figures skipped while the database was away go out once it answers again.
-        app[DATABASE].outages.on_recovered.append(broadcaster.poke)
-        _watch_outages(app[METRICS], app[DATABASE], bus, hub)
-        yield
-        await broadcaster.close()
-        await close_all_sockets(app)
-        await bus.close()
-
-    async def pause_jobs(app: web.Application) -> None:
-        app[JOBS].pause()
-
-    async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
-        jobs = app[JOBS] = Jobs(AsyncIOScheduler(timezone="UTC"))
-        jobs.every(settings.sweep_interval_s, sweep_presence, app)
-        jobs.every(settings.ws_heartbeat_s, refresh_presence, app)
-        jobs.every(settings.sweep_interval_s, sweep_app, app)
-        jobs.every(retention.INTERVAL_S, retention.purge_app, app)
-        if app[DATABASE].dialect == "sqlite":
-            jobs.every(1.0, checkpoint_database, app)
-        jobs.scheduler.start()
-        yield
-        await jobs.stop()
-
-    async def login_throttle_ctx(app: web.Application) -> AsyncIterator[None]:
-        yield
-        await app[LOGIN_THROTTLE].close()
-
-    async def echo_peers_ctx(app: web.Application) -> AsyncIterator[None]:
-        app[ECHO_PEERS] = EchoPeers(
-            settings.precall_max_peers, settings.precall_max_s, settings.precall_counsellor_slots
-        )
-        yield
-        await app[ECHO_PEERS].close_all()
-
-    async def calls_ctx(app: web.Application) -> AsyncIterator[None]:
-        rooms = install_rooms(app)
-        jobs = app[JOBS]
-        # Seen-times twice per heartbeat: a killed instance loses at most one heartbeat.
-        seen = jobs.every(settings.ws_heartbeat_s / 2, rooms.heartbeat, name="call_heartbeat")
-        sweep = jobs.every(settings.sweep_interval_s, sweep_calls, app)
-        yield
-        seen.remove()
-        sweep.remove()
-        await jobs.wait(5)
-        await rooms.close()
-
-    app.cleanup_ctx.extend(
-        [login_throttle_ctx, database_ctx, bus_ctx, scheduler_ctx, calls_ctx, echo_peers_ctx]
+async def _database_ctx(app: web.Application, search_path: str | None) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    await _ensure_schema(settings, search_path)
+    engine = make_engine(
+        settings.database_url, search_path=search_path, fast_sqlite=settings.fast_paths
     )
-    # aiohttp waits (up to 60 s) for open handlers before the cleanup contexts run; an open
-    # socket is such a handler, so sockets must be told to go away before that wait. Jobs
-    # stop starting first: closing thousands of sockets holds the loop for seconds, and
-    # every job due meanwhile would be logged as missed.
-    app.on_shutdown.extend([pause_jobs, close_all_sockets])
-    for api in API_ROUTES:
-        app.router.add_routes(api.table)
-    app.router.add_routes(health_routes)
-    app.router.add_get("/ws", websocket)
-    add_pages(app)
-    install_answer_headers(app)
-    return app
+    db = Database(engine)
+    app[DATABASE] = db
+    yield
+    await db.close()
 
 
-async def _read_live_figures(app: web.Application) -> None:
+async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, clock, db = app[SETTINGS], app[CLOCK], app[DATABASE]
+    try:
+        bus = await open_bus(
+            settings.redis_url, settings.redis_namespace, outbox_s=settings.signal_hold_s
+        )
+    except Exception as exc:
+        raise StartupError(f"TOLK_REDIS_URL: Redis is not reachable ({exc})") from None
+    app[BUS] = bus
+    hub = app[HUB] = Hub(
+        bus,
+        settings.ws_heartbeat_s,
+        now=clock.now,
+        lookback_s=settings.signal_hold_s,
+        fast_writes=settings.fast_paths,
+    )
+    hub.start()
+    opened, closed = presence_hooks(app)
+    hub.on_attach.append(opened)
+    hub.on_disconnect.append(closed)
+    broadcaster = app[LANGUAGE_BROADCASTER] = LanguageBroadcaster(
+        db, bus, lambda: app[QUEUE_FIGURES], clock
+    )
+    app[PRESENCE_NEWS] = PresenceNews(
+        bus, broadcaster, [functools.partial(offer_queued_on_presence, app)]
+    )
+    hub.on_connect.append(send_current_state(app))
+    app[METRICS].before_scrape.append(
+        functools.partial(_read_live_figures, app[METRICS], hub, bus, db)
+    )
+    hub.on_resync.append(send_changes(app))
+    bus.on_reconnect(resync_after_gap(app))
+    # Figures skipped while the database was away go out once it answers again.
+    db.outages.on_recovered.append(broadcaster.poke)
+    _watch_outages(app[METRICS], db, bus, hub)
+    yield
+    await broadcaster.close()
+    await close_all_sockets(app)
+    await bus.close()
+
+
+async def _pause_jobs(app: web.Application) -> None:
+    app[JOBS].pause()
+
+
+async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, clock, db = app[SETTINGS], app[CLOCK], app[DATABASE]
+    jobs = app[JOBS] = Jobs(AsyncIOScheduler(timezone="UTC"))
+    jobs.every(settings.sweep_interval_s, sweep_presence, db, clock, app[PRESENCE_NEWS])
+    jobs.every(settings.ws_heartbeat_s, refresh_presence, db, clock, settings, app[INSTANCE_ID])
+    jobs.every(settings.sweep_interval_s, sweep_app, app)
+    jobs.every(retention.INTERVAL_S, retention.purge_in_turn, db, clock, settings, app[INSTANCE_ID])
+    if db.dialect == "sqlite":
+        # Keeps SQLite's write-ahead log short, outside any request (see Database.checkpoint).
+        jobs.every(1.0, db.checkpoint, name="checkpoint_database")
+    jobs.scheduler.start()
+    yield
+    await jobs.stop()
+
+
+async def _login_throttle_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[LOGIN_THROTTLE].close()
+
+
+async def _echo_peers_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    app[ECHO_PEERS] = EchoPeers(
+        settings.precall_max_peers, settings.precall_max_s, settings.precall_counsellor_slots
+    )
+    yield
+    await app[ECHO_PEERS].close_all()
+
+
+async def _calls_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    rooms = install_rooms(app)
+    jobs = app[JOBS]
+    # Seen-times twice per heartbeat: a killed instance loses at most one heartbeat.
+    seen = jobs.every(settings.ws_heartbeat_s / 2, rooms.heartbeat, name="call_heartbeat")
+    sweep = jobs.every(settings.sweep_interval_s, sweep_calls, app)
+    yield
+    seen.remove()
+    sweep.remove()
+    await jobs.wait(5)
+    await rooms.close()
+
+
+async def _read_live_figures(metrics: Metrics, hub: Hub, bus: Bus, db: Database) -> None:
     """The gauges read at scrape time: sockets per role, live calls, bus reconnects."""
-    metrics = app[METRICS]
-    by_role = app[HUB].sockets_by_role()
+    by_role = hub.sockets_by_role()
     for role in Role:
         metrics.sockets.labels(role.value).set(by_role.get(role.value, 0))
-    metrics.bus_reconnected(app[BUS].stats.reconnects)
+    metrics.bus_reconnected(bus.stats.reconnects)
     try:
-        async with app[DATABASE].read() as session:
+        async with db.read() as session:
             live = await count_live_calls(session)
     except Unavailable:
         return  # the metrics still answer; tolk_database_up says why these did not move
@@ -278,11 +302,6 @@ def operations() -> Operations:
             ops.add(spec.method, spec.path, spec.tag, spec.roles)
     ops.add("GET", "/ws", SOCKET, ("any",))
     return ops
-
-
-async def checkpoint_database(app: web.Application) -> None:
-    """Keep SQLite's write-ahead log short, outside any request (see Database.checkpoint)."""
-    await app[DATABASE].checkpoint()
 
 
 async def _ensure_schema(settings: Settings, search_path: str | None) -> None:
