@@ -39,7 +39,6 @@ from billing.scope import (
 )
 from billing.tariffs import TariffView, tariff_view
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
-from infra.errors import InvalidInput
 from infra.http import json_response
 from infra.openapi import ApiRoutes
 from interpreters.languages import normalize_tag
@@ -147,16 +146,6 @@ async def update_tariff(
     request: web.Request, identity: Identity, body: TariffPatch
 ) -> web.Response:
     changes = body.model_dump(exclude_unset=True, exclude={"languages"})
-    for required in (
-        "name",
-        "unit_s",
-        "minimum_s",
-        "price_per_unit_cents",
-        "currency",
-        "valid_from",
-    ):
-        if required in changes and changes[required] is None:
-            raise InvalidInput(f"{required} may not be null", field=required)
     async with request.app[DATABASE].write() as session:
         tariff = await tariffs.update_tariff(
             session, request.match_info["tariff_id"], changes, body.languages

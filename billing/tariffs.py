@@ -12,7 +12,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from accounts.errors import UnknownOrganization
 from accounts.models import Organization
 from billing.models import Tariff
-from infra.errors import NotFound
+from infra.errors import InvalidInput, NotFound
 from interpreters.languages import normalize_tag
 
 
@@ -35,6 +35,10 @@ class TariffView(BaseModel):
     currency: str
     valid_from: date
     created_at: datetime
+
+
+_REQUIRED = ("name", "unit_s", "minimum_s", "price_per_unit_cents", "currency", "valid_from")
+"""What a tariff cannot be without: a change may not set these to null."""
 
 
 def tariff_view(row: Tariff) -> TariffView:
@@ -100,6 +104,9 @@ async def update_tariff(
     session: AsyncSession, tariff_id: str, changes: dict[str, Any], languages: list[str] | None
 ) -> Tariff:
     """Edit a tariff. Ended calls keep what they were billed: their records hold a copy."""
+    for required in _REQUIRED:
+        if required in changes and changes[required] is None:
+            raise InvalidInput(f"{required} may not be null", field=required)
     tariff = await session.get(Tariff, tariff_id)
     if tariff is None:
         raise UnknownTariff()

@@ -45,6 +45,16 @@ class Metrics:
             registry.register(collector)
         self.before_scrape: list[Callable[[], Awaitable[None]]] = []
         """Read figures that are cheaper to ask for at scrape time than to keep current."""
+        self._count_traffic(registry)
+        self._count_dispatch(registry)
+        self._count_calls(registry)
+        self._bus_reconnects_seen = 0
+        self.readings = Readings()
+        """Figures read at scrape time from the parts that keep them (bus, database, hub)."""
+        registry.register(self.readings)
+
+    def _count_traffic(self, registry: CollectorRegistry) -> None:
+        """HTTP requests, sockets and their messages."""
         self.http_requests = Counter(
             "tolk_http_requests",
             "HTTP requests by route and status",
@@ -70,6 +80,9 @@ class Metrics:
             ["result"],
             registry=registry,
         )
+
+    def _count_dispatch(self, registry: CollectorRegistry) -> None:
+        """Requests, offers and the wait for an interpreter."""
         self.requests = Counter(
             "tolk_requests",
             "Interpreter requests that ended, by outcome (accepted, cancelled, expired)",
@@ -89,6 +102,9 @@ class Metrics:
             buckets=_WAIT_BUCKETS,
             registry=registry,
         )
+
+    def _count_calls(self, registry: CollectorRegistry) -> None:
+        """Calls being set up and live, and the bus that carries their signals."""
         self.call_setup = Histogram(
             "tolk_call_setup_seconds",
             "From accepting to both sides reporting connected media",
@@ -106,10 +122,6 @@ class Metrics:
             "Times this instance lost its Redis connection and started reconnecting",
             registry=registry,
         )
-        self._bus_reconnects_seen = 0
-        self.readings = Readings()
-        """Figures read at scrape time from the parts that keep them (bus, database, hub)."""
-        registry.register(self.readings)
 
     def record(self, figures: list[Figure]) -> None:
         """Count what a committed transaction did."""

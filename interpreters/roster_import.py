@@ -78,6 +78,14 @@ class _Checked:
     problems: list[RowProblem] = field(default_factory=list)
 
 
+def decode(raw: bytes) -> str:
+    """The text of an uploaded file, which must be UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRows("The file is not UTF-8 text.", rows=[]) from None
+
+
 def _parse(text: str) -> tuple[list[str], list[list[str]]]:
     text = text.removeprefix("\ufeff")
     if "\x00" in text:  # no roster holds one, and PostgreSQL could not store it
@@ -99,90 +107,120 @@ def _parse(text: str) -> tuple[list[str], list[list[str]]]:
 def check_rows(text: str, known_specializations: set[str]) -> _Checked:
     """Validate every row of the file; the problems name row, column and what is wrong."""
     header, body = _parse(text)
+    index = _column_index(header)
+    if len(body) > MAX_ROWS:
+        raise InvalidRows(f"At most {MAX_ROWS} rows per file.", rows=[])
+    checked = _Checked()
+    seen: dict[str, int] = {}
+    for offset, cells in enumerate(body):
+        if any(c.strip() for c in cells):
+            row = _RowCheck(offset + 2, index, cells, checked.problems)
+            found = row.check(seen, known_specializations)
+            if found is not None:
+                checked.rows.append(found)
+    return checked
+
+
+def _column_index(header: list[str]) -> dict[str, int]:
+    """Where each known column is; every required one must be there."""
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         problems = [RowProblem(1, c, "column is missing", "missing_column") for c in missing]
         raise InvalidRows(rows=[asdict(p) for p in problems])
-    if len(body) > MAX_ROWS:
-        raise InvalidRows(f"At most {MAX_ROWS} rows per file.", rows=[])
-    index = {
+    return {
         name: header.index(name)
         for name in (*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS)
         if name in header
     }
-    checked = _Checked()
-    seen: dict[str, int] = {}
-    for offset, cells in enumerate(body):
-        number = offset + 2
-        if not any(c.strip() for c in cells):
-            continue
 
-        def cell(name: str, cells: list[str] = cells) -> str:
-            i = index.get(name)
-            return cells[i].strip() if i is not None and i < len(cells) else ""
 
-        before = len(checked.problems)
+class _RowCheck:
+    """One row of the file, checked cell by cell; its problems go to a shared list."""
 
-        def bad(
-            column: str, problem: str, code: str, value: str = "", number: int = number
-        ) -> None:
-            checked.problems.append(RowProblem(number, column, problem, code, value))
+    def __init__(
+        self, number: int, index: dict[str, int], cells: list[str], problems: list[RowProblem]
+    ) -> None:
+        self.number = number
+        self._index = index
+        self._cells = cells
+        self._problems = problems
 
-        username = cell("username").lower()
-        if not _USERNAME.match(username):
-            bad("username", "2 to 100 letters, digits or . _ @ -", "bad_username")
-        elif username in seen:
-            bad("username", f"already in row {seen[username]}", "repeated", str(seen[username]))
-        else:
-            seen[username] = number
-        display = cell("display_name")
+    def cell(self, name: str) -> str:
+        i = self._index.get(name)
+        return self._cells[i].strip() if i is not None and i < len(self._cells) else ""
+
+    def bad(self, column: str, problem: str, code: str, value: str = "") -> None:
+        self._problems.append(RowProblem(self.number, column, problem, code, value))
+
+    def check(self, seen: dict[str, int], known_specializations: set[str]) -> _Row | None:
+        """The row to import, or None when it has problems."""
+        before = len(self._problems)
+        username = self._username(seen)
+        display = self.cell("display_name")
         if not display or len(display) > 200:
-            bad("display_name", "required, at most 200 characters", "bad_name")
-        email = cell("email") or None
+            self.bad("display_name", "required, at most 200 characters", "bad_name")
+        email = self.cell("email") or None
         if email is not None and not _EMAIL.match(email):
-            bad("email", "not an e-mail address", "bad_email")
+            self.bad("email", "not an e-mail address", "bad_email")
+        data = self._profile(known_specializations)
+        if len(self._problems) > before:
+            return None
+        return _Row(self.number, username, display, email, data)
+
+    def _username(self, seen: dict[str, int]) -> str:
+        username = self.cell("username").lower()
+        if not _USERNAME.match(username):
+            self.bad("username", "2 to 100 letters, digits or . _ @ -", "bad_username")
+        elif username in seen:
+            self.bad(
+                "username", f"already in row {seen[username]}", "repeated", str(seen[username])
+            )
+        else:
+            seen[username] = self.number
+        return username
+
+    def _profile(self, known_specializations: set[str]) -> service.ProfileData:
+        return service.ProfileData(
+            languages=tuple(dict.fromkeys(self._languages())),
+            gender=self._gender(),
+            specializations=tuple(dict.fromkeys(self._specializations(known_specializations))),
+            agency=self.cell("agency") or None,
+        )
+
+    def _languages(self) -> list[str]:
         languages: list[str] = []
-        raw_languages = cell("languages").replace(",", " ").split()
+        raw_languages = self.cell("languages").replace(",", " ").split()
         if not raw_languages:
-            bad("languages", "at least one language tag", "no_language")
+            self.bad("languages", "at least one language tag", "no_language")
         for tag in raw_languages:
             try:
                 languages.append(normalize_tag(tag))
             except InvalidInput:
-                bad("languages", f"{tag!r} is not a valid language tag", "bad_language", tag)
-        gender = cell("gender").lower() or None
+                self.bad("languages", f"{tag!r} is not a valid language tag", "bad_language", tag)
+        return languages
+
+    def _gender(self) -> str | None:
+        gender = self.cell("gender").lower() or None
         if gender is not None and gender not in service.GENDERS:
-            bad(
+            self.bad(
                 "gender",
                 f"one of {', '.join(service.GENDERS)} or empty",
                 "bad_gender",
                 ", ".join(service.GENDERS),
             )
-        specs = [s.lower() for s in cell("specializations").replace(",", " ").split()]
+        return gender
+
+    def _specializations(self, known: set[str]) -> list[str]:
+        specs = [s.lower() for s in self.cell("specializations").replace(",", " ").split()]
         for spec in specs:
-            if spec not in known_specializations:
-                bad(
+            if spec not in known:
+                self.bad(
                     "specializations",
                     f"{spec!r} is not in the list of specialisations",
                     "unknown_specialization",
                     spec,
                 )
-        if len(checked.problems) == before:
-            checked.rows.append(
-                _Row(
-                    number,
-                    username,
-                    display,
-                    email,
-                    service.ProfileData(
-                        languages=tuple(dict.fromkeys(languages)),
-                        gender=gender,
-                        specializations=tuple(dict.fromkeys(specs)),
-                        agency=cell("agency") or None,
-                    ),
-                )
-            )
-    return checked
+        return specs
 
 
 async def import_roster(

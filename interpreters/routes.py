@@ -181,12 +181,7 @@ async def put_interpreter(
     request: web.Request, identity: Identity, body: ProfileBody
 ) -> web.Response:
     user_id = request.match_info["user_id"]
-    data = service.ProfileData(
-        languages=service.normalize_languages(body.languages),
-        gender=body.gender,
-        specializations=tuple(dict.fromkeys(body.specializations)),
-        agency=body.agency,
-    )
+    data = service.ProfileData.of(body.languages, body.gender, body.specializations, body.agency)
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
         await service.upsert_profile(session, user_id, data, now)
@@ -286,11 +281,7 @@ class ImportResponse(BaseModel):
 async def import_interpreters(
     request: web.Request, identity: Identity, query: ImportQuery
 ) -> web.Response:
-    raw = await request.read()
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise roster_import.InvalidRows("The file is not UTF-8 text.", rows=[]) from None
+    text = roster_import.decode(await request.read())
     now = request.app[CLOCK].now()
     organization_id = query.organization_id or identity.organization_id
     async with request.app[DATABASE].write() as session:

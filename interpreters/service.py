@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete
 from sqlmodel import col, select
@@ -46,6 +47,22 @@ class ProfileData:
     gender: str | None = None
     specializations: tuple[str, ...] = ()
     agency: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        languages: Iterable[str],
+        gender: str | None,
+        specializations: Iterable[str],
+        agency: str | None,
+    ) -> ProfileData:
+        """A profile as an admin gives it: tags normalised, repeats dropped."""
+        return cls(
+            languages=normalize_languages(languages),
+            gender=gender,
+            specializations=tuple(dict.fromkeys(specializations)),
+            agency=agency,
+        )
 
 
 def normalize_languages(tags: Iterable[str]) -> tuple[str, ...]:
@@ -99,14 +116,14 @@ async def upsert_profile(
         changed = True
     session.add(interpreter)
     await session.flush()
-    current_langs = await _languages_of(session, user_id)
+    current_langs = (await _languages_of(session, [user_id]))[user_id]
     if set(current_langs) != set(data.languages):
         await session.exec(
             delete(InterpreterLanguage).where(col(InterpreterLanguage.interpreter_id) == user_id)
         )
         session.add_all(InterpreterLanguage(interpreter_id=user_id, tag=t) for t in data.languages)
         changed = True
-    current_specs = await _specializations_of(session, user_id)
+    current_specs = (await _specializations_of(session, [user_id]))[user_id]
     if set(current_specs) != set(data.specializations):
         await session.exec(
             delete(InterpreterSpecialization).where(
@@ -139,22 +156,31 @@ async def set_active(
     return interpreter
 
 
-async def _languages_of(session: AsyncSession, user_id: str) -> list[str]:
-    result = await session.exec(
-        select(InterpreterLanguage.tag)
-        .where(col(InterpreterLanguage.interpreter_id) == user_id)
-        .order_by(col(InterpreterLanguage.tag))
-    )
-    return list(result.all())
+async def _languages_of(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[str]]:
+    """Each interpreter's language tags, in order."""
+    return await _listed(session, InterpreterLanguage.interpreter_id, InterpreterLanguage.tag, ids)
 
 
-async def _specializations_of(session: AsyncSession, user_id: str) -> list[str]:
-    result = await session.exec(
-        select(InterpreterSpecialization.specialization)
-        .where(col(InterpreterSpecialization.interpreter_id) == user_id)
-        .order_by(col(InterpreterSpecialization.specialization))
+async def _specializations_of(session: AsyncSession, ids: Sequence[str]) -> dict[str, list[str]]:
+    """Each interpreter's specialisations, in order."""
+    return await _listed(
+        session,
+        InterpreterSpecialization.interpreter_id,
+        InterpreterSpecialization.specialization,
+        ids,
     )
-    return list(result.all())
+
+
+async def _listed(
+    session: AsyncSession, owner: Any, value: Any, ids: Sequence[str]
+) -> dict[str, list[str]]:
+    """The values of a column per interpreter, in order (`owner` names the interpreter)."""
+    found: dict[str, list[str]] = defaultdict(list)
+    if ids:
+        rows = await session.exec(select(owner, value).where(col(owner).in_(ids)).order_by(value))
+        for interpreter_id, item in rows.all():
+            found[interpreter_id].append(item)
+    return found
 
 
 async def own_view(session: AsyncSession, user_id: str, locale: str = "de") -> InterpreterView:
@@ -174,7 +200,7 @@ async def own_view(session: AsyncSession, user_id: str, locale: str = "de") -> I
         display_name=user.display_name,
         languages=[
             LanguageView(tag=t, name=display_name(t, locale))
-            for t in await _languages_of(session, user_id)
+            for t in (await _languages_of(session, [user_id]))[user_id]
         ],
         status=interpreter.status,
     )
@@ -199,51 +225,33 @@ async def list_profiles(
         query = query.where(col(Interpreter.user_id).in_(user_ids))
     rows = (await session.exec(query.order_by(col(User.display_name)))).all()
     ids = [i.user_id for i, _ in rows]
-    langs: dict[str, list[str]] = defaultdict(list)
-    specs: dict[str, list[str]] = defaultdict(list)
-    if ids:
-        for iid, tag in (
-            await session.exec(
-                select(InterpreterLanguage.interpreter_id, InterpreterLanguage.tag)
-                .where(col(InterpreterLanguage.interpreter_id).in_(ids))
-                .order_by(col(InterpreterLanguage.tag))
-            )
-        ).all():
-            langs[iid].append(tag)
-        for iid, spec in (
-            await session.exec(
-                select(
-                    InterpreterSpecialization.interpreter_id,
-                    InterpreterSpecialization.specialization,
-                )
-                .where(col(InterpreterSpecialization.interpreter_id).in_(ids))
-                .order_by(col(InterpreterSpecialization.specialization))
-            )
-        ).all():
-            specs[iid].append(spec)
+    langs = await _languages_of(session, ids)
+    specs = await _specializations_of(session, ids)
     wanted = normalize_tag(language) if language else None
-    details = []
-    for interpreter, user in rows:
-        tags = langs[interpreter.user_id]
-        if wanted is not None and not serving_tags(wanted, set(tags)):
-            continue
-        details.append(
-            InterpreterDetail(
-                id=user.id,
-                display_name=user.display_name,
-                languages=[LanguageView(tag=t, name=display_name(t, locale)) for t in tags],
-                status=interpreter.status,
-                username=user.username,
-                number=interpreter.number,
-                email=user.email,
-                gender=interpreter.gender,
-                agency=interpreter.agency,
-                specializations=specs[interpreter.user_id],
-                active=interpreter.active,
-                user_active=user.active,
-            )
-        )
-    return details
+    return [
+        _detail(interpreter, user, langs[user.id], specs[user.id], locale)
+        for interpreter, user in rows
+        if wanted is None or serving_tags(wanted, set(langs[user.id]))
+    ]
+
+
+def _detail(
+    interpreter: Interpreter, user: User, tags: list[str], specs: list[str], locale: str
+) -> InterpreterDetail:
+    return InterpreterDetail(
+        id=user.id,
+        display_name=user.display_name,
+        languages=[LanguageView(tag=t, name=display_name(t, locale)) for t in tags],
+        status=interpreter.status,
+        username=user.username,
+        number=interpreter.number,
+        email=user.email,
+        gender=interpreter.gender,
+        agency=interpreter.agency,
+        specializations=specs,
+        active=interpreter.active,
+        user_active=user.active,
+    )
 
 
 @dataclass(frozen=True)
