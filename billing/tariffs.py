@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, field_validator
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -36,6 +36,14 @@ class TariffView(BaseModel):
     valid_from: date
     created_at: datetime
 
+    @field_validator("languages", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        # A row holds the group as one space-separated string (None for every language).
+        if value is None or isinstance(value, str):
+            return value.split() if value else []
+        return value
+
 
 _REQUIRED = ("name", "unit_s", "minimum_s", "price_per_unit_cents", "currency", "valid_from")
 """What a tariff cannot be without: a change may not set these to null."""
@@ -43,18 +51,7 @@ _REQUIRED = ("name", "unit_s", "minimum_s", "price_per_unit_cents", "currency", 
 
 def tariff_view(row: Tariff) -> TariffView:
     """A tariff row as the wire shows it."""
-    return TariffView(
-        id=row.id,
-        name=row.name,
-        organization_id=row.organization_id,
-        languages=row.languages.split() if row.languages else [],
-        unit_s=row.unit_s,
-        minimum_s=row.minimum_s,
-        price_per_unit_cents=row.price_per_unit_cents,
-        currency=row.currency,
-        valid_from=row.valid_from,
-        created_at=row.created_at,
-    )
+    return TariffView.model_validate(row, from_attributes=True)
 
 
 def language_group(tags: list[str] | None) -> str | None:
