@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,18 +202,33 @@ _STATUS_TEXT = {
 }
 
 
-def build_openapi(specs: list[RouteSpec], title: str, version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document for these routes."""
-    refs, schemas = _model_schemas(specs)
+@dataclass(frozen=True)
+class SocketSpec:
+    """The socket's messages both ways, each model by its `type`."""
+
+    path: str
+    client: Mapping[str, type[BaseModel]]
+    server: Mapping[str, type[BaseModel]]
+
+
+def build_openapi(
+    specs: list[RouteSpec], title: str, version: str, socket: SocketSpec | None = None
+) -> dict[str, Any]:
+    """The OpenAPI 3.1 document for these routes; the socket's messages, which OpenAPI has
+    no words for, go in `x-socket` and their schemas beside the routes' models."""
+    messages = (*socket.client.values(), *socket.server.values()) if socket else ()
+    refs, schemas = _model_schemas(specs, messages)
     paths: dict[str, dict[str, Any]] = {}
     for spec in specs:
         paths.setdefault(_PATH_PARAM.sub(r"{\1}", spec.path), {})[spec.method] = _operation(
             spec, refs
         )
+    sockets = {} if socket is None else {"x-socket": _socket(socket, refs)}
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": paths,
+        **sockets,
         "components": {
             "schemas": schemas,
             "securitySchemes": {
@@ -226,10 +241,11 @@ def build_openapi(specs: list[RouteSpec], title: str, version: str) -> dict[str,
 
 
 def _model_schemas(
-    specs: list[RouteSpec],
+    specs: list[RouteSpec], messages: tuple[type[BaseModel], ...]
 ) -> tuple[dict[type[BaseModel], dict[str, Any]], dict[str, Any]]:
-    """The reference to each body and response model, and the schemas they refer to."""
-    models = {m for s in specs for m in (s.body, s.response) if m is not None}
+    """The reference to each body, response and socket message model, and the schemas
+    they refer to."""
+    models = {m for s in specs for m in (s.body, s.response) if m is not None} | set(messages)
     ordered = sorted(models, key=lambda m: m.__name__)
     keyed, defs = models_json_schema(
         [(m, "validation") for m in ordered], ref_template="#/components/schemas/{model}"
@@ -239,6 +255,21 @@ def _model_schemas(
     schemas["Error"] = _ERROR_SCHEMA
     schemas["InvalidInput"] = _INVALID_INPUT_SCHEMA
     return refs, schemas
+
+
+def _socket(socket: SocketSpec, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:
+    """The socket's path and, each way, its messages as a union tagged by `type`."""
+
+    def tagged(models: Mapping[str, type[BaseModel]]) -> dict[str, Any]:
+        return {
+            "oneOf": [refs[m] for m in models.values()],
+            "discriminator": {
+                "propertyName": "type",
+                "mapping": {kind: refs[m]["$ref"] for kind, m in models.items()},
+            },
+        }
+
+    return {"path": socket.path, "client": tagged(socket.client), "server": tagged(socket.server)}
 
 
 def _operation(spec: RouteSpec, refs: dict[type[BaseModel], dict[str, Any]]) -> dict[str, Any]:

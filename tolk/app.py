@@ -39,7 +39,7 @@ from infra.http import error_middleware, request_context_middleware
 from infra.ids import new_id
 from infra.jobs import Jobs
 from infra.metrics import METRICS, Metrics, metrics_middleware
-from infra.openapi import AUTHORIZE, ApiRoutes, build_openapi
+from infra.openapi import AUTHORIZE, ApiRoutes, SocketSpec, build_openapi
 from infra.outages import Unavailable
 from interpreters.events import PresenceNews
 from interpreters.jobs import refresh_presence, sweep_presence
@@ -60,6 +60,9 @@ from tolk.health import OPENAPI
 from tolk.health import routes as health_routes
 from tolk.pages import add_pages
 from tolk.settings import StartupError
+from wire import message_models
+from wire.client import AnyClientMessage
+from wire.server import AnyServerMessage
 
 log = structlog.get_logger(__name__)
 
@@ -144,7 +147,10 @@ def _hold_parts(app: web.Application, settings: Settings, clock: Clock) -> None:
     )
     app[OPERATIONS] = operations()
     app[OPENAPI] = build_openapi(
-        [spec for routes in API_ROUTES for spec in routes.specs], "Tolk", "1"
+        [spec for routes in API_ROUTES for spec in routes.specs],
+        "Tolk",
+        "1",
+        SocketSpec("/ws", message_models(AnyClientMessage), message_models(AnyServerMessage)),
     )
 
 

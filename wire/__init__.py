@@ -6,8 +6,15 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
+from pydantic import BaseModel
+
+
+def message_models(union: Any) -> dict[str, type[BaseModel]]:
+    """Each message model of a tagged union (an `Annotated` union), by its `type`."""
+    members: tuple[type[BaseModel], ...] = get_args(get_args(union)[0])
+    return {get_args(m.model_fields["type"].annotation)[0]: m for m in members}
+
 
 def message_types(union: Any) -> frozenset[str]:
-    """The `type` of every message model in a tagged union (an `Annotated` union)."""
-    members = get_args(get_args(union)[0])
-    return frozenset(get_args(m.model_fields["type"].annotation)[0] for m in members)
+    """The `type` of every message model in a tagged union."""
+    return frozenset(message_models(union))

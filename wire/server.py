@@ -18,10 +18,21 @@ from wire import message_types
 from wire.objects import IceServer, LanguageFigures, Omittable, Presence
 
 
+def _always_sent(schema: dict[str, Any], model: type[BaseModel]) -> None:
+    # Its schema is what clients read: every field is there but those left out when None.
+    fields = model.model_fields.items()
+    schema["required"] = [f.alias or name for name, f in fields if f.exclude_if is None]
+
+
 class ServerMessage(BaseModel):
     """Fields every server message has."""
 
-    model_config = ConfigDict(frozen=True, serialize_by_alias=True, validate_by_name=True)
+    model_config = ConfigDict(
+        frozen=True,
+        serialize_by_alias=True,
+        validate_by_name=True,
+        json_schema_extra=_always_sent,
+    )
 
     type: str
 
