@@ -1,12 +1,17 @@
 """Benchmark: export usage records to CSV through Tolk beside `sqlite3 -csv`, same run.
 
-    python -m bench.export_usage [--rows 1000000] [--small 100000] [--runs 3]
+    python -m bench.export_usage [--rows 1000000] [--small 100000] [--runs 3] [--baseline DIR]
 
 Generates the records straight into SQLite files (one bulk insert per size), then times
 `tolk export-usage --format csv` (the code path of GET /api/usage) and `sqlite3 -csv` of
 the same table in the same order, each in a child process writing to a file; CPU time from
 os.wait4, peak RSS from GNU time. Targets: Tolk <= 2x sqlite3's time, peak RSS <= 150 MB,
 and time growing linearly with rows. Results go to bench/results/export_usage.md.
+
+Besides the fast path (lines built by the database, billing.sqltext) it times the plain
+Python path (billing.tables.machine_line, the same bytes) and, with `--baseline DIR`, the
+export function of another source tree (a `git worktree` of an older commit) in the same
+rounds, so that a change is measured against the code before it on the same machine load.
 """
 
 from __future__ import annotations
@@ -117,7 +122,7 @@ TIME = shutil.which("time") or "/usr/bin/time"
 _RSS_MARK = "bench-peak-rss-kb="
 
 
-def timed(argv: list[str], env: dict[str, str], out: Path) -> Run:
+def timed(argv: list[str], env: dict[str, str], out: Path, cwd: Path | None = None) -> Run:
     """Run a child with stdout to a file; wall time, CPU time and the child's peak RSS.
 
     The peak RSS comes from GNU time, not from os.wait4 of our own child: a forked child
@@ -126,7 +131,7 @@ def timed(argv: list[str], env: dict[str, str], out: Path) -> Run:
     wrapped = [TIME, "-f", f"{_RSS_MARK}%M", *argv] if os.path.exists(TIME) else argv
     with out.open("wb") as sink:
         began = time.perf_counter()
-        child = subprocess.Popen(wrapped, stdout=sink, stderr=subprocess.PIPE, env=env)
+        child = subprocess.Popen(wrapped, stdout=sink, stderr=subprocess.PIPE, env=env, cwd=cwd)
         assert child.stderr is not None
         errors = child.stderr.read().decode()
         _, status, usage = os.wait4(child.pid, 0)
@@ -147,13 +152,15 @@ def tolk_argv() -> list[str]:
     return [sys.executable, "-m", "tolk", "export-usage", "--format", "csv"]
 
 
-def export_only_argv(path: Path) -> list[str]:
-    return [sys.executable, "-m", "bench.export_usage", "--export-only", str(path)]
+def export_only_argv(path: Path, plain: bool = False) -> list[str]:
+    argv = [sys.executable, "-m", "bench.export_usage", "--export-only", str(path)]
+    return [*argv, "--plain"] if plain else argv
 
 
-def export_only(path: Path) -> None:
-    """The export function itself (what the CLI and GET /api/usage call), to stdout."""
-    from billing.export import UsageFilter, export_usage
+def export_only(path: Path, plain: bool) -> None:
+    """The export function itself (what the CLI and GET /api/usage call), to stdout;
+    `plain`: the machine CSV built in Python instead of by the database."""
+    from billing.export import ExportKind, UsageFilter, export_usage
     from infra.db import Database, make_engine
     from tolk.logging import configure_logging
 
@@ -167,9 +174,8 @@ def export_only(path: Path) -> None:
             out.write(chunk)
 
         try:
-            await export_usage(
-                db, UsageFilter(), "csv", None, write, user_id=None, now=datetime.now(UTC)
-            )
+            kind = ExportKind("csv", fast_csv=not plain)
+            await export_usage(db, UsageFilter(), kind, write, user_id=None, now=datetime.now(UTC))
         finally:
             await db.close()
         out.flush()
@@ -188,15 +194,34 @@ def sqlite_argv(path: Path) -> list[str]:
     return ["sqlite3", "-csv", "-header", str(path), SQLITE_QUERY]
 
 
-def measure(path: Path, runs: int, workdir: Path) -> dict[str, list[Run]]:
+def variants(path: Path, baseline: Path | None) -> dict[str, tuple[list[str], Path | None]]:
+    """Each way of exporting measured: its command and the source tree it runs in."""
+    found: dict[str, tuple[list[str], Path | None]] = {
+        "tolk": (tolk_argv(), None),
+        "export only": (export_only_argv(path), None),
+        "plain python": (export_only_argv(path, plain=True), None),
+    }
+    if baseline is not None:
+        # The older tree's own export-only child, run from its folder so it imports its code.
+        found["baseline"] = (export_only_argv(path), baseline)
+    found["sqlite3"] = (sqlite_argv(path), None)
+    return found
+
+
+def measure(path: Path, runs: int, workdir: Path, baseline: Path | None) -> dict[str, list[Run]]:
     env = {**os.environ, "TOLK_DATABASE_URL": f"sqlite+aiosqlite:///{path}"}
     env["TOLK_LOG_LEVEL"] = "warning"
-    found: dict[str, list[Run]] = {"tolk": [], "export only": [], "sqlite3": []}
-    for _ in range(runs):
-        # Interleaved, so that both see the same page cache and machine load.
-        found["tolk"].append(timed(tolk_argv(), env, workdir / "tolk.csv"))
-        found["export only"].append(timed(export_only_argv(path), env, workdir / "only.csv"))
-        found["sqlite3"].append(timed(sqlite_argv(path), env, workdir / "sqlite3.csv"))
+    ways = variants(path, baseline)
+    found: dict[str, list[Run]] = {name: [] for name in ways}
+    for round_ in range(runs):
+        # Interleaved, so that all see the same page cache and machine load; the order
+        # turns every round, so that none always runs first.
+        names = list(ways)
+        names = names[round_ % len(names) :] + names[: round_ % len(names)]
+        for name in names:
+            argv, cwd = ways[name]
+            out = workdir / f"{name.replace(' ', '-')}.csv"
+            found[name].append(timed(argv, env, out, cwd))
     return found
 
 
@@ -233,14 +258,14 @@ def report(
         " sqlite3 CPU s | CPU ratio | Tolk peak RSS MB | sqlite3 peak RSS MB |",
         "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    variants = ("tolk", "export only")
+    shown = [v for v in results[sizes[0]] if v != "sqlite3"]
     for size in sizes:
         lite = results[size]["sqlite3"]
         s, sc = median(lite, "seconds"), median(lite, "cpu_seconds")
-        for variant in variants:
+        for variant in shown:
             tolk = results[size][variant]
             t, tc = median(tolk, "seconds"), median(tolk, "cpu_seconds")
-            name = "`tolk export-usage`" if variant == "tolk" else "export only"
+            name = "`tolk export-usage`" if variant == "tolk" else variant
             lines.append(
                 f"| {size:,} | {name} | {t:.2f} | {s:.2f} | {t / s:.2f} | {tc:.2f} | {sc:.2f}"
                 f" | {tc / sc:.2f} | {max(r.peak_rss_mb for r in tolk):.0f}"
@@ -248,7 +273,7 @@ def report(
             )
     big, small = sizes[-1], sizes[0]
     lines.append("")
-    for variant in variants:
+    for variant in shown:
         t_big = median(results[big][variant], "seconds")
         t_small = median(results[small][variant], "seconds")
         c_big = median(results[big][variant], "cpu_seconds")
@@ -283,10 +308,12 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--no-write", action="store_true", help="print, leave results alone")
+    parser.add_argument("--baseline", type=Path, help="another source tree to time beside")
     parser.add_argument("--export-only", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--plain", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export_only:
-        export_only(args.export_only)
+        export_only(args.export_only, args.plain)
         return
     if shutil.which("sqlite3") is None:
         raise SystemExit("the sqlite3 command is needed (apt-get install sqlite3)")
@@ -300,12 +327,15 @@ def main() -> None:
             generate(path, size)
             generate_s[size] = time.perf_counter() - began
             print(f"generated {size:,} rows in {generate_s[size]:.1f} s", flush=True)
-            results[size] = measure(path, args.runs, workdir)
+            results[size] = measure(path, args.runs, workdir, args.baseline)
             tolk_csv = (workdir / "tolk.csv").read_bytes()
             lite_csv = (workdir / "sqlite3.csv").read_bytes()
             # Same rows both ways (Tolk adds the `amount` column and RFC 3339 times).
             assert tolk_csv.count(b"\n") == lite_csv.count(b"\n") == size + 1
-            assert (workdir / "only.csv").read_bytes() == tolk_csv
+            for name in results[size]:
+                if name not in ("tolk", "sqlite3"):
+                    out = workdir / f"{name.replace(' ', '-')}.csv"
+                    assert out.read_bytes() == tolk_csv, f"{name} wrote other bytes"
             path.unlink()
     text = report(results, args.runs, generate_s)
     print(text)

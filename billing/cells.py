@@ -6,12 +6,15 @@ a program), also after leading spaces or quotes, and a leading tab or line break
 what follows. Following OWASP's CSV-injection advice, such a cell gets a leading `'`:
 spreadsheets show it as text, and a user who edits the cell keeps it text.
 
-`spreadsheet_text` is the rule. The CSV writer has the database build its lines (see
-billing.export.csv_line), so `guard_sql` renders the same rule as SQL, from the same
-characters; tests hold the two equal on both databases.
+`spreadsheet_text` is the rule. CSV quoting lives here too (`csv_field`, `csv_line`): the
+machine CSV's lines can be built by the database (billing.sqlcsv), so `guard_sql` and
+`quoted_sql` render the same two rules as SQL, from the same characters; tests hold each
+pair equal on both databases.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 FORMULA_STARTS = frozenset("=+-@\uff1d\uff0b\uff0d\uff20")
 """Characters that begin a formula, with their full-width forms (East Asian input)."""
@@ -74,3 +77,36 @@ def guard_sql(value: str, dialect: str) -> str:
     # An anchored regex settles nearly every cell (comparisons would need COLLATE "C").
     maybe = f"{value} ~ {_literal('^' + _first_char_class(starts))}"
     return f"CASE WHEN {maybe} AND ({formula}) THEN {guarded} ELSE {value} END"
+
+
+CSV_SPECIAL = '"\r\n'
+"""Besides the delimiter, what makes a CSV field need quotes (as csv.writer's QUOTE_MINIMAL)."""
+
+
+def csv_field(value: str, delimiter: str) -> str:
+    """One CSV field: quoted, quotes doubled, exactly when it holds the delimiter, a quote
+    or a line break."""
+    if delimiter in value or any(c in value for c in CSV_SPECIAL):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+def csv_line(fields: Iterable[str], delimiter: str) -> str:
+    """A CSV line with its CRLF, as csv.writer writes it (fields already made inert)."""
+    return delimiter.join(csv_field(f, delimiter) for f in fields) + "\r\n"
+
+
+def quoted_sql(value: str, inert: str, delimiter: str, dialect: str) -> str:
+    """SQL giving `csv_field` of the text column `value`, whose inert form (`guard_sql`) is
+    the SQL `inert`."""
+    if delimiter not in (",", ";"):
+        raise ValueError("delimiter must be ',' or ';'")
+    if dialect == "sqlite":
+        special = f"'*[\"{delimiter}' || char(10) || char(13) || ']*'"
+        needs_quotes = f"{value} GLOB {special}"
+    else:
+        needs_quotes = f"{value} ~ '[\"{delimiter}\\r\\n]'"
+    return (
+        f"CASE WHEN {needs_quotes}"
+        f" THEN '\"' || replace({inert}, '\"', '\"\"') || '\"' ELSE {inert} END"
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-from datetime import date
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
@@ -20,12 +20,11 @@ from billing.export import (
     CONTENT_TYPES,
     Dialect,
     ExportFormat,
-    GroupBy,
+    ExportKind,
     UsageFilter,
     check_period,
     export_usage,
     parse_bound,
-    usage_summary,
 )
 from billing.scope import (
     GrantView,
@@ -37,6 +36,8 @@ from billing.scope import (
     scope_view,
     usage_scope,
 )
+from billing.summary import GroupBy, usage_summary
+from billing.tables import Lang
 from billing.tariffs import TariffView, tariff_view
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.http import json_response
@@ -179,7 +180,12 @@ class UsageQuery(BaseModel):
 class ExportQuery(UsageQuery):
     format: ExportFormat = "json"
     dialect: Dialect = Field(
-        default=None, description="`de`: semicolons, decimal comma, UTF-8 BOM (CSV only)"
+        default=None,
+        description="`de` (CSV only): for German Excel: German headers, local times, "
+        "language names, minutes, semicolons, decimal comma, UTF-8 BOM",
+    )
+    lang: Lang = Field(
+        default="de", description="Language of the XLSX headers and of the file name"
     )
 
 
@@ -206,6 +212,8 @@ class UsageRecordView(BaseModel):
     interpreter: str
     tariff: str
     end_reason: str
+    call_ref: str
+    """A short reference for people (`K7F3-A92Q`), as the finance page and the tables show it."""
 
 
 class UsageRecordList(RootModel[list[UsageRecordView]]):
@@ -218,7 +226,10 @@ class SummaryGroup(BaseModel):
     billable_s: int
     amount_cents: int
     currency: str
+    untariffed_calls: int
+    """Calls of the group no tariff applied to (billed 0): a tariff is missing."""
     name: str | None = None
+    cost_center: str | None = None
 
 
 class SummaryList(RootModel[list[SummaryGroup]]):
@@ -246,10 +257,42 @@ def _usage_filter(request: web.Request, query: UsageQuery) -> UsageFilter:
     return UsageFilter(start, end, query.organization, language, query.interpreter)
 
 
-def _filename(query: UsageQuery, fmt: str) -> str:
-    parts = ["usage", query.from_ or "start", query.to or "now"]
-    safe = "_".join("".join(c if c.isalnum() or c in "-" else "-" for c in p) for p in parts)
-    return f"{safe}.{fmt}"
+_PERIOD_WORDS = {
+    "de": ("tolk-nutzung", "ab", "bis", "alle"),
+    "en": ("tolk-usage", "from", "until", "all"),
+}
+
+
+def _months(moment: datetime) -> int:
+    return moment.year * 12 + moment.month
+
+
+def _is_month(first: datetime, end: datetime) -> bool:
+    """Whether [first, end) is one whole local month."""
+    starts = [m.day == 1 and m.time() == datetime.min.time() for m in (first, end)]
+    return all(starts) and _months(end) == _months(first) + 1
+
+
+def export_filename(usage: UsageFilter, kind: ExportKind) -> str:
+    """`tolk-nutzung-2026-11.csv`, `…-excel.csv`, `….xlsx`: the kind and the period (a
+    month, or first and last day) in the server's time zone."""
+    prefix, since, until, everything = _PERIOD_WORDS[kind.lang]
+    first = usage.start.astimezone(kind.zone) if usage.start else None
+    end = usage.end.astimezone(kind.zone) if usage.end else None
+    # `to` is exclusive: the file names the last day it holds.
+    last = end - timedelta(microseconds=1) if end else None
+    if first and end and _is_month(first, end):
+        period = f"{first:%Y-%m}"
+    elif first and last:
+        period = f"{first:%Y-%m-%d}_{last:%Y-%m-%d}"
+    elif first:
+        period = f"{since}-{first:%Y-%m-%d}"
+    elif last:
+        period = f"{until}-{last:%Y-%m-%d}"
+    else:
+        period = everything
+    suffix = "-excel.csv" if kind.fmt == "csv" and kind.dialect else f".{kind.fmt}"
+    return f"{prefix}-{period}{suffix}"
 
 
 @api.get(
@@ -264,10 +307,12 @@ async def export(
     request: web.Request, identity: Identity, query: ExportQuery
 ) -> web.StreamResponse:
     usage = await _scoped_filter(request, query, identity)
+    zone = ZoneInfo(request.app[SETTINGS].timezone)
+    kind = ExportKind(query.format, query.dialect, query.lang, zone)
     response = web.StreamResponse(headers={"Content-Type": CONTENT_TYPES[query.format]})
     if query.format != "json":
         response.headers["Content-Disposition"] = (
-            f'attachment; filename="{_filename(query, query.format)}"'
+            f'attachment; filename="{export_filename(usage, kind)}"'
         )
     async with request.app[DATABASE].write() as session:
         # Recorded before the first byte leaves: the rows sent go to `export_audit`.
@@ -286,8 +331,7 @@ async def export(
         await export_usage(
             request.app[DATABASE],
             usage,
-            query.format,
-            query.dialect,
+            kind,
             response.write,
             user_id=identity.user_id,
             now=request.app[CLOCK].now(),

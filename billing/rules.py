@@ -14,6 +14,7 @@ Rules (docs/billing.md repeats them for finance):
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -131,3 +132,14 @@ def split_languages(value: str | None) -> frozenset[str] | None:
     if not value or not value.strip():
         return None
     return frozenset(value.split())
+
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+"""Crockford's base 32: no I, L, O or U, so a reference read aloud or retyped stays right."""
+
+
+def call_reference(call_id: str) -> str:
+    """A short reference of a call for people (`K7F3-A92Q`): 40 bits of a hash of its id."""
+    number = int.from_bytes(hashlib.blake2b(call_id.encode(), digest_size=5).digest())
+    chars = "".join(_CROCKFORD[(number >> shift) & 31] for shift in range(35, -1, -5))
+    return f"{chars[:4]}-{chars[4:]}"

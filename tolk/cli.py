@@ -125,7 +125,7 @@ async def _export_usage(settings: Settings, args: argparse.Namespace) -> None:
     from zoneinfo import ZoneInfo
 
     from accounts import audit
-    from billing.export import UsageFilter, check_period, export_usage, parse_bound
+    from billing.export import ExportKind, UsageFilter, check_period, export_usage, parse_bound
     from interpreters.languages import normalize_tag
 
     zone = ZoneInfo(settings.timezone)
@@ -155,8 +155,7 @@ async def _export_usage(settings: Settings, args: argparse.Namespace) -> None:
         await export_usage(
             db,
             usage,
-            args.format,
-            args.dialect,
+            ExportKind(args.format, args.dialect, args.lang, zone),
             write,
             user_id=None,
             now=now,
@@ -289,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--to", dest="end", help="end of the period, exclusive")
     export.add_argument("--format", choices=["json", "csv", "xlsx"], default="csv")
     export.add_argument("--dialect", choices=["de"], help="German Excel CSV")
+    export.add_argument("--lang", choices=["de", "en"], default="de", help="XLSX headers")
     export.add_argument("--organization", help="organisation id")
     export.add_argument("--language", help="language tag")
     export.add_argument("--interpreter", help="interpreter user id")

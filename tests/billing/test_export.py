@@ -18,7 +18,10 @@ from sqlmodel import select
 
 from accounts.models import AuditEvent, Role
 from billing.cells import spreadsheet_text
+from billing.export import ExportKind, UsageFilter, export_usage
 from billing.models import ExportAudit, Tariff
+from billing.rules import call_reference
+from billing.tables import PEOPLE_COLUMNS
 from billing.usage import record_usage
 from infra.db import Database
 from tests.factories import Factory, make_finance_office
@@ -89,7 +92,11 @@ async def fetch(client: TestClient, **params: str) -> ClientResponse:
 def in_spreadsheet(record: dict[str, Any]) -> dict[str, Any]:
     """A JSON record as CSV and XLSX show it: text made inert (a generated id may start
     with `-`; billing.cells)."""
-    return {k: spreadsheet_text(v) if isinstance(v, str) else v for k, v in record.items()}
+    return {
+        k: spreadsheet_text(v) if isinstance(v, str) else v
+        for k, v in record.items()
+        if k != "call_ref"  # for people: JSON and the tables for people carry it
+    }
 
 
 def typed(row: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +131,7 @@ class TestFormats:
             "interpreter": "Jürgen Weiß",
             "tariff": "Köln „Sonder“",
             "end_reason": "hangup",
+            "call_ref": call_reference(calls[0].id),
         }
         second = next(r for r in records if r["call_id"] == calls[1].id)
         assert (second["billable_s"], second["amount_cents"]) == (3600, 8100)
@@ -145,37 +153,113 @@ class TestFormats:
         ]
         assert "19.99" in [r["amount"] for r in rows]
 
-    async def test_german_csv_has_semicolons_decimal_commas_bom_and_umlauts(
-        self, client, factory, db
-    ):
-        """dialect=de: UTF-8 BOM, `;` separators, `19,99`, and Köln stays Köln."""
-        await seed(factory, db)
+    async def test_german_csv_speaks_german_excel(self, client, factory, db):
+        """dialect=de: BOM, `;`, German headers, Berlin times as dd.mm.yyyy hh:mm:ss,
+        language names beside the tags, minutes and amounts with a decimal comma."""
+        _koeln, _essen, _juergen, _olga, calls = await seed(factory, db)
         await finance(factory)
-        records = await (await fetch(client)).json()
-        body = await (await fetch(client, format="csv", dialect="de")).read()
+        resp = await fetch(client, format="csv", dialect="de")
+        assert 'filename="tolk-nutzung-alle-excel.csv"' in resp.headers["Content-Disposition"]
+        body = await resp.read()
         assert body.startswith(b"\xef\xbb\xbf")
         text = body.decode("utf-8-sig")
-        assert text.splitlines()[0].startswith("call_id;connected_at;ended_at;")
-        assert "Jobcenter Köln" in text
         assert '"Caritas Essen; Süd"' in text  # the separator inside a name is quoted
         rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
-        assert [typed(r) for r in rows] == [in_spreadsheet(r) for r in records]
-        assert "19,99" in [r["amount"] for r in rows]
-        assert all("." not in r["amount"] for r in rows)
+        assert list(rows[0]) == [c.de for c in PEOPLE_COLUMNS]
+        first = next(r for r in rows if r["Gesprächs-ID"] == calls[0].id)
+        assert first["Gespräch"] == call_reference(calls[0].id)
+        assert first["Beginn"] == "05.01.2026 09:00:00"  # 08:00 UTC is 09:00 in Berlin
+        assert datetime.strptime(first["Ende"], "%d.%m.%Y %H:%M:%S") == datetime(
+            2026, 1, 5, 9, 1, 1
+        )
+        assert (first["Dauer (Minuten)"], first["Abgerechnete Minuten"]) == ("1,02", "15,00")
+        assert (first["Betrag"], first["Währung"]) == ("19,99", "EUR")
+        assert (first["Sprache"], first["Sprachcode"]) == ("Arabisch (Syrien)", "ar-SY")
+        assert (first["Organisation"], first["Kostenstelle"]) == ("Jobcenter Köln", "KST-4711")
+        assert (first["Dolmetscher*in"], first["Tarif"]) == ("Jürgen Weiß", "Köln „Sonder“")
+        assert first["Ende des Gesprächs"] == "aufgelegt"
 
-    async def test_xlsx_reads_back_as_the_json_records(self, client, factory, db):
-        """XLSX opened with openpyxl gives the same records, numbers as numbers."""
+    async def test_xlsx_has_date_cells_numbers_and_a_summary(self, client, factory, db):
+        """XLSX: German headers, real date cells in Berlin time, minutes and euros as
+        numbers with formats, a frozen header row, and totals per organisation."""
+        koeln, _essen, _j, _o, calls = await seed(factory, db)
+        await finance(factory)
+        resp = await fetch(client, format="xlsx", **{"from": "2026-01-01", "to": "2026-02-01"})
+        assert resp.content_type.endswith("spreadsheetml.sheet")
+        assert 'filename="tolk-nutzung-2026-01.xlsx"' in resp.headers["Content-Disposition"]
+        workbook = load_workbook(io.BytesIO(await resp.read()))
+        assert workbook.sheetnames == ["Zusammenfassung", "Gespräche"]
+        sheet = workbook["Gespräche"]
+        assert sheet.freeze_panes == "A2"
+        header, *rows = [list(r) for r in sheet.iter_rows()]
+        assert [c.value for c in header] == [c.de for c in PEOPLE_COLUMNS]
+        read = [{h.value: c for h, c in zip(header, row, strict=True)} for row in rows]
+        first = next(r for r in read if r["Gesprächs-ID"].value == calls[0].id)
+        assert first["Beginn"].value == datetime(2026, 1, 5, 9, 0)
+        assert first["Beginn"].is_date
+        assert float(first["Abgerechnete Minuten"].value) == 15.0
+        assert float(first["Betrag"].value) == 19.99
+        assert first["Betrag"].number_format == "#,##0.00"
+        assert first["Sprache"].value == "Arabisch (Syrien)"
+        summary = {r[0]: r for r in workbook["Zusammenfassung"].iter_rows(values_only=True)}
+        assert summary["Jobcenter Köln"][1:] == ("KST-4711", 2, 30, 39.98, "EUR", 0)
+        assert koeln.id not in summary
+
+    async def test_english_xlsx_headers(self, client, factory, db):
+        """lang=en: English sheet names and headers, and an English file name."""
         await seed(factory, db)
         await finance(factory)
-        records = await (await fetch(client)).json()
-        resp = await fetch(client, format="xlsx")
-        assert resp.content_type.endswith("spreadsheetml.sheet")
-        workbook = load_workbook(io.BytesIO(await resp.read()), read_only=True)
-        sheet = workbook["usage"]
-        header, *rows = list(sheet.iter_rows(values_only=True))
-        read = [dict(zip(header, row, strict=True)) for row in rows]
-        assert [typed(r) for r in read] == [in_spreadsheet(r) for r in records]
-        assert [float(r["amount"]) for r in read] == [r["amount_cents"] / 100 for r in records]
+        resp = await fetch(client, format="xlsx", lang="en", **{"from": "2026-01-03"})
+        assert 'filename="tolk-usage-from-2026-01-03.xlsx"' in resp.headers["Content-Disposition"]
+        workbook = load_workbook(io.BytesIO(await resp.read()))
+        assert workbook.sheetnames == ["Summary", "Calls"]
+        header = next(workbook["Calls"].iter_rows(values_only=True))
+        assert list(header) == [c.en for c in PEOPLE_COLUMNS]
+
+    @pytest.mark.parametrize(
+        ("params", "name"),
+        [
+            (
+                {"format": "csv", "from": "2026-11-01", "to": "2026-12-01"},
+                "tolk-nutzung-2026-11.csv",
+            ),
+            (
+                {"format": "csv", "dialect": "de", "from": "2026-11-01", "to": "2026-12-01"},
+                "tolk-nutzung-2026-11-excel.csv",
+            ),
+            (
+                {"format": "xlsx", "from": "2026-11-03", "to": "2026-11-20"},
+                "tolk-nutzung-2026-11-03_2026-11-19.xlsx",
+            ),
+            ({"format": "csv", "to": "2026-12-01"}, "tolk-nutzung-bis-2026-11-30.csv"),
+        ],
+    )
+    async def test_file_names_carry_kind_and_period(self, client, factory, params, name):
+        """The three downloads of a month get three names that say what and when."""
+        await finance(factory)
+        resp = await fetch(client, **params)
+        assert resp.headers["Content-Disposition"] == f'attachment; filename="{name}"'
+
+    async def test_calls_without_a_tariff_are_counted_and_named(self, client, factory, db):
+        """A call no tariff applies to is billed 0, counted in the summary and says
+        "ohne Tarif" in the German CSV."""
+        org = await factory.organization("Sozialamt Ohne", cost_center="S-0")
+        counsellor = await factory.user(organization=org)
+        interpreter = await factory.interpreter()
+        start = datetime(2026, 2, 2, 9, tzinfo=UTC)
+        call = await factory.call_between(
+            counsellor, interpreter, "uk", start, start + timedelta(minutes=5)
+        )
+        async with db.write() as session:
+            await record_usage(session, call)
+        await finance(factory)
+        groups = await (await client.get("/api/usage/summary")).json()
+        assert [(g["name"], g["untariffed_calls"], g["amount_cents"]) for g in groups] == [
+            ("Sozialamt Ohne", 1, 0)
+        ]
+        text = (await (await fetch(client, format="csv", dialect="de")).read()).decode("utf-8-sig")
+        (row,) = csv.DictReader(io.StringIO(text, newline=""), delimiter=";")
+        assert (row["Tarif"], row["Betrag"]) == ("ohne Tarif", "0,00")
 
     async def test_an_empty_period_gives_a_header_only(self, client, factory, db):
         """No calls: JSON `[]`, CSV just the header, XLSX just the header row."""
@@ -184,7 +268,8 @@ class TestFormats:
         lines = (await (await fetch(client, format="csv")).text()).splitlines()
         assert len(lines) == 1
         workbook = load_workbook(io.BytesIO(await (await fetch(client, format="xlsx")).read()))
-        assert workbook["usage"].max_row == 1
+        assert workbook["Gespräche"].max_row == 1
+        assert workbook["Zusammenfassung"].max_row == 1
 
     @pytest.mark.parametrize(
         "params",
@@ -207,8 +292,8 @@ class TestFormats:
         second = await (await fetch(client, **period)).read()
         if params["format"] == "xlsx":
             # The zip container stamps the save time; the sheet itself must not change.
-            first_rows = list(load_workbook(io.BytesIO(first))["usage"].values)
-            second_rows = list(load_workbook(io.BytesIO(second))["usage"].values)
+            first_rows = list(load_workbook(io.BytesIO(first))["Gespräche"].values)
+            second_rows = list(load_workbook(io.BytesIO(second))["Gespräche"].values)
             assert first_rows == second_rows
         else:
             assert first == second
@@ -279,6 +364,8 @@ class TestSummary:
             "billable_s": 1800,
             "amount_cents": 3998,
             "currency": "EUR",
+            "untariffed_calls": 0,
+            "cost_center": "KST-4711",
         }
         assert groups[essen.id]["calls"] == 2
         assert groups[essen.id]["amount_cents"] == 8100 + 135
@@ -401,10 +488,9 @@ class TestCommandLine:
 
 
 class TestCsvQuoting:
-    @pytest.mark.parametrize("dialect", [None, "de"])
-    async def test_csv_is_exactly_what_csv_writer_writes(self, client, factory, db, dialect):
+    async def test_csv_is_exactly_what_csv_writer_writes(self, client, factory, db):
         """Names with quotes, both delimiters and line breaks come out as csv.writer quotes
-        them, byte for byte."""
+        them, byte for byte; the plain Python path writes the very same bytes."""
         org = await factory.organization('Verein "Hoffnung", e.V.; Nord', cost_center="A\r\nB")
         async with db.write() as session:
             session.add(
@@ -418,26 +504,34 @@ class TestCsvQuoting:
             )
         counsellor = await factory.user(organization=org)
         interpreter = await factory.interpreter(display_name="Zoë\nO'Brien")
-        start = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC)
-        call = await factory.call_between(
-            counsellor, interpreter, "uk", start, start + timedelta(seconds=5000)
-        )
-        async with db.write() as session:
-            await record_usage(session, call)
+        for n, language in enumerate(["uk", "ar-SY", "ti"]):
+            start = datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=UTC) + timedelta(hours=n)
+            call = await factory.call_between(
+                counsellor, interpreter, language, start, start + timedelta(seconds=5000 + n)
+            )
+            async with db.write() as session:
+                await record_usage(session, call)
         await finance(factory)
         records = await (await fetch(client)).json()
-        params = {"format": "csv", **({"dialect": dialect} if dialect else {})}
-        served = await (await fetch(client, **params)).read()
+        served = await (await fetch(client, format="csv")).read()
         expected = io.StringIO()
-        delimiter, mark = (";", ",") if dialect == "de" else (",", ".")
-        writer = csv.writer(expected, delimiter=delimiter, lineterminator="\r\n")
-        names = list(records[0])
+        writer = csv.writer(expected, lineterminator="\r\n")
+        names = [n for n in records[0] if n != "call_ref"]
         writer.writerow([*names[:6], "amount", *names[6:]])
         for r in records:
             values = list(in_spreadsheet(r).values())
             cents = r["amount_cents"]
-            writer.writerow([*values[:6], f"{cents // 100}{mark}{cents % 100:02d}", *values[6:]])
-        bom = b"\xef\xbb\xbf" if dialect == "de" else b""
-        assert served == bom + expected.getvalue().encode()
+            writer.writerow([*values[:6], f"{cents // 100}.{cents % 100:02d}", *values[6:]])
+        assert served == expected.getvalue().encode()
         assert records[0]["amount_cents"] == 35000
         assert records[0]["connected_at"] == "2026-03-01T12:00:00.123Z"
+        plain: list[bytes] = []
+
+        async def keep(chunk: bytes) -> None:
+            plain.append(chunk)
+
+        kind = ExportKind("csv", fast_csv=False)
+        await export_usage(
+            db, UsageFilter(), kind, keep, user_id=None, now=factory.clock.now(), batch_rows=2
+        )
+        assert b"".join(plain) == served

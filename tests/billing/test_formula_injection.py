@@ -11,8 +11,8 @@ from openpyxl import load_workbook
 
 from accounts.models import Organization
 from billing.cells import FORMULA_STARTS, spreadsheet_text
-from billing.export import TABLE_COLUMNS
 from billing.models import Tariff
+from billing.tables import MACHINE_COLUMNS, PEOPLE_COLUMNS
 from billing.usage import record_usage
 from tests.factories import make_finance_office
 
@@ -77,7 +77,7 @@ def expected_table(records: list[dict]) -> list[list[str]]:
     return [
         [
             str(r[c]) if c in NUMERIC else spreadsheet_text(r[c])
-            for c in TABLE_COLUMNS
+            for c in MACHINE_COLUMNS
             if c != "amount"
         ]
         for r in records
@@ -101,35 +101,42 @@ class TestFormulaInjection:
         assert {r["tariff"] for r in records} == {TARIFF}
         assert {r["interpreter"] for r in records} == set(INTERPRETERS)
 
-    @pytest.mark.parametrize("dialect", [None, "de"])
-    async def test_csv_cells_are_inert_text(self, client, hostile, dialect):
+    async def test_csv_cells_are_inert_text(self, client, hostile):
         """Every text column of the CSV starts hostile values with `'`; nothing else moves."""
         records = await (await client.get("/api/usage")).json()
-        params = {"format": "csv", **({"dialect": dialect} if dialect else {})}
-        text = (await export(client, **params)).decode("utf-8-sig")
-        delimiter = ";" if dialect == "de" else ","
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-        assert rows[0] == list(TABLE_COLUMNS)
+        text = (await export(client, format="csv")).decode()
+        rows = list(csv.reader(io.StringIO(text, newline="")))
+        assert rows[0] == list(MACHINE_COLUMNS)
         body = [row[:6] + row[7:] for row in rows[1:]]  # without `amount`
         assert body == expected_table(records)
         assert_inert(body)
-        assert {row[TABLE_COLUMNS.index("organization")] for row in rows[1:]} == {
+        assert {row[MACHINE_COLUMNS.index("organization")] for row in rows[1:]} == {
             "'" + ORGANISATION,
             "'" + PADDED_ORGANISATION,
         }
-        assert rows[1][TABLE_COLUMNS.index("organization_id")].startswith("'-Xq3")
+        assert rows[1][MACHINE_COLUMNS.index("organization_id")].startswith("'-Xq3")
+
+    async def test_german_csv_cells_are_inert_text(self, client, hostile):
+        """The German Excel CSV holds the same names, inert, in its German columns."""
+        text = (await export(client, format="csv", dialect="de")).decode("utf-8-sig")
+        rows = list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
+        assert_inert([list(r.values()) for r in rows])
+        assert {r["Organisation"] for r in rows} == {"'" + ORGANISATION, "'" + PADDED_ORGANISATION}
+        assert {r["Kostenstelle"] for r in rows} == {"'" + COST_CENTRE, "'" + PADDED_COST_CENTRE}
+        assert {r["Dolmetscher*in"] for r in rows} == {spreadsheet_text(n) for n in INTERPRETERS}
+        assert {r["Tarif"] for r in rows} == {"'" + TARIFF}
+        assert any(r["Organisations-ID"].startswith("'-Xq3") for r in rows)
 
     async def test_xlsx_holds_text_cells_never_formulas(self, client, hostile):
         """In the XLSX every text is a string cell with the same inert value as the CSV."""
-        records = await (await client.get("/api/usage")).json()
         book = load_workbook(io.BytesIO(await export(client, format="xlsx")))
-        cells = list(book["usage"].iter_rows(min_row=2))
-        assert all(c.data_type != "f" for row in cells for c in row)
-        amount = TABLE_COLUMNS.index("amount")
-        body = [[str(c.value) for i, c in enumerate(row) if i != amount] for row in cells]
-        assert body == expected_table(records)
-        assert_inert(body)
-        for row in cells:
-            for i, c in enumerate(row):
-                if TABLE_COLUMNS[i] not in NUMERIC:
-                    assert c.data_type == "s", (TABLE_COLUMNS[i], c.value)
+        for sheet in book.worksheets:
+            cells = list(sheet.iter_rows(min_row=2))
+            assert all(c.data_type != "f" for row in cells for c in row)
+            texts = [[c.value for c in row if c.data_type == "s"] for row in cells]
+            assert_inert(texts)
+        calls = list(book["Gespräche"].iter_rows(values_only=True))
+        column = [c.de for c in PEOPLE_COLUMNS].index("Organisation")
+        assert {row[column] for row in calls[1:]} == {"'" + ORGANISATION, "'" + PADDED_ORGANISATION}
+        summary = list(book["Zusammenfassung"].iter_rows(values_only=True))
+        assert {row[0] for row in summary[1:]} == {"'" + ORGANISATION, "'" + PADDED_ORGANISATION}

@@ -1,0 +1,141 @@
+"""Usage totals: per organisation, language, interpreter or month, and the monthly
+statement of one organisation. Services take the session and never commit."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, case, func, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from billing.export import UsageFilter
+from billing.models import UsageRecord
+
+GroupBy = Literal["organization", "language", "interpreter", "month"]
+
+_T = UsageRecord.__table__.c  # type: ignore[attr-defined]
+
+
+def month_starts(first: datetime, last: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The starts (in UTC) of every local month from the one of `first` to after `last`."""
+    local = first.astimezone(zone)
+    year, month = local.year, local.month
+    starts: list[datetime] = []
+    while True:
+        start = datetime(year, month, 1, tzinfo=zone).astimezone(UTC)
+        starts.append(start)
+        if start > last:
+            return starts
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+
+
+async def _month_key(
+    session: AsyncSession, conditions: list[ColumnElement[bool]], zone: ZoneInfo
+) -> Any:
+    """The local month of each record as a CASE over month starts (None: no records).
+
+    SQLite has no time zones; this way both databases group by the same rule.
+    """
+    conn = await session.connection()
+    bounds = (
+        await conn.execute(
+            select(func.min(_T.connected_at), func.max(_T.connected_at)).where(*conditions)
+        )
+    ).one()
+    if bounds[0] is None:
+        return None
+    starts = month_starts(bounds[0], bounds[1], zone)
+    return case(
+        *[
+            (_T.connected_at < nxt, start.astimezone(zone).strftime("%Y-%m"))
+            for start, nxt in itertools.pairwise(starts)
+        ],
+        else_=starts[-1].astimezone(zone).strftime("%Y-%m"),
+    )
+
+
+_NAMED = {
+    "organization": (_T.organization_id, _T.organization, _T.cost_center),
+    "interpreter": (_T.interpreter_id, _T.interpreter, None),
+    "language": (_T.language, None, None),
+}
+
+
+async def grouped_totals(
+    session: AsyncSession,
+    conditions: list[ColumnElement[bool]],
+    keys: dict[str, Any],
+) -> list[Any]:
+    """Calls, billable seconds, amounts and calls without a tariff per value of `keys`
+    (label -> expression) and currency, in key order; text keys also get their newest-
+    sorting value (`max`), for names that changed."""
+    # Group over a subquery: PostgreSQL does not see a CASE with bound parameters in
+    # GROUP BY as the same expression as the one in the select list.
+    untariffed = case((_T.tariff_id.is_(None), 1), else_=0)
+    inner = (
+        select(
+            *(expr.label(label) for label, expr in keys.items()),
+            _T.currency,
+            _T.billable_s,
+            _T.amount_cents,
+            untariffed.label("untariffed"),
+        )
+        .where(*conditions)
+        .subquery()
+    )
+    group = [inner.c[label] for label in keys if not label.startswith("max_")]
+    latest = [func.max(inner.c[label]).label(label) for label in keys if label.startswith("max_")]
+    query = (
+        select(
+            *group,
+            inner.c.currency,
+            *latest,
+            func.count().label("calls"),
+            func.sum(inner.c.billable_s).label("billable_s"),
+            func.sum(inner.c.amount_cents).label("amount_cents"),
+            func.sum(inner.c.untariffed).label("untariffed_calls"),
+        )
+        .group_by(*group, inner.c.currency)
+        .order_by(*group, inner.c.currency)
+    )
+    return list((await (await session.connection()).execute(query)).all())
+
+
+async def usage_summary(
+    session: AsyncSession, usage: UsageFilter, group_by: GroupBy, zone: ZoneInfo
+) -> list[dict[str, Any]]:
+    """Calls, billable seconds, amounts and calls without a tariff per group and currency,
+    in key order. Organisation and interpreter groups also carry `name` (the newest-sorting
+    name the records hold for that id); organisation groups their `cost_center`."""
+    conditions = usage.conditions()
+    if group_by == "month":
+        month = await _month_key(session, conditions, zone)
+        if month is None:
+            return []
+        key, name, cost_center = month, None, None
+    else:
+        key, name, cost_center = _NAMED[group_by]
+    keys: dict[str, Any] = {"key": key}
+    if name is not None:
+        keys["max_name"] = name
+    if cost_center is not None:
+        keys["max_cost_center"] = cost_center
+    groups: list[dict[str, Any]] = []
+    for row in await grouped_totals(session, conditions, keys):
+        group: dict[str, Any] = {
+            "key": row.key,
+            "calls": int(row.calls),
+            "billable_s": int(row.billable_s),
+            "amount_cents": int(row.amount_cents),
+            "currency": row.currency,
+            "untariffed_calls": int(row.untariffed_calls),
+        }
+        if name is not None:
+            group["name"] = row.max_name
+        if cost_center is not None:
+            group["cost_center"] = row.max_cost_center
+        groups.append(group)
+    return groups

@@ -1,0 +1,153 @@
+"""The XLSX export: a summary sheet per organisation, then the calls, for people.
+
+openpyxl in write-only mode: rows go to a temporary file as they come, so a year of
+records needs no more memory than a batch. Times are real date cells in local time,
+minutes and money numbers with number formats, text always a string cell (never a
+formula: billing.cells), and the header row stays put while scrolling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from billing.cells import spreadsheet_text
+from billing.tables import PEOPLE_COLUMNS, Lang, PeopleRows, headers, minutes
+
+Write = Callable[[bytes], Awaitable[None]]
+
+XLSX_MAX_ROWS = 1_048_576
+"""Excel's row limit per sheet; longer exports continue on a further sheet."""
+SHEETS = {
+    "de": ("Zusammenfassung", "Gespräche"),
+    "en": ("Summary", "Calls"),
+}
+SUMMARY_HEADERS = {
+    "de": (
+        "Organisation",
+        "Kostenstelle",
+        "Gespräche",
+        "Abgerechnete Minuten",
+        "Betrag",
+        "Währung",
+        "Gespräche ohne Tarif",
+    ),
+    "en": (
+        "Organisation",
+        "Cost centre",
+        "Calls",
+        "Billed minutes",
+        "Amount",
+        "Currency",
+        "Calls without a tariff",
+    ),
+}
+# Format codes are stored in Excel's neutral notation; Excel shows them in its own locale
+# (German Excel: 1.234,50 and 05.01.2026 09:00).
+TIME_FORMAT = {"de": "dd.mm.yyyy hh:mm:ss", "en": "yyyy-mm-dd hh:mm:ss"}
+NUMBER_FORMAT = "#,##0.00"
+WIDTHS = {"text": 22, "time": 20, "minutes": 14, "amount": 14}
+
+
+class _Book:
+    """A write-only workbook of one export, typed cells made in one place."""
+
+    def __init__(self, lang: Lang, rows: PeopleRows) -> None:
+        # Imported here: only XLSX exports pay for openpyxl.
+        from openpyxl import Workbook
+
+        self.workbook = Workbook(write_only=True)
+        self.lang: Lang = lang
+        self.rows = rows
+        self.sheet: Any = None
+        self.sheets = 0
+        self.in_sheet = XLSX_MAX_ROWS
+
+    def new_sheet(self, title: str, header: Sequence[str], kinds: Sequence[str]) -> Any:
+        """A sheet with its widths, a frozen header row, and the header written."""
+        from openpyxl.utils import get_column_letter
+
+        sheet = self.workbook.create_sheet(title)
+        for index, kind in enumerate(kinds, start=1):
+            sheet.column_dimensions[get_column_letter(index)].width = WIDTHS[kind]
+        sheet.freeze_panes = "A2"
+        sheet.append([self.cell(sheet, text) for text in header])
+        return sheet
+
+    def cell(self, sheet: Any, value: Any) -> Any:
+        """A typed cell: text as a string cell (openpyxl would type `=...` as a formula),
+        times and numbers with their formats."""
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import TYPE_STRING
+
+        if isinstance(value, str):
+            cell = WriteOnlyCell(sheet, spreadsheet_text(value))
+            cell.data_type = TYPE_STRING
+            return cell
+        cell = WriteOnlyCell(sheet, value)
+        if isinstance(value, datetime):
+            cell.number_format = TIME_FORMAT[self.lang]
+        elif isinstance(value, Decimal):
+            cell.number_format = NUMBER_FORMAT
+        return cell
+
+    def summary(self, groups: Sequence[dict[str, Any]]) -> None:
+        """The summary sheet: one row per organisation and currency."""
+        kinds = ("text", "text", "minutes", "minutes", "amount", "text", "minutes")
+        sheet = self.new_sheet(SHEETS[self.lang][0], SUMMARY_HEADERS[self.lang], kinds)
+        for g in groups:
+            values: list[Any] = [
+                g.get("name") or g["key"],
+                g.get("cost_center") or "",
+                g["calls"],
+                minutes(g["billable_s"]),
+                Decimal(g["amount_cents"]) / 100,
+                g["currency"],
+                g["untariffed_calls"],
+            ]
+            sheet.append([self.cell(sheet, v) for v in values])
+
+    def calls(self, batch: Sequence[Any]) -> None:
+        """Append records to the calls sheet, opening a further one at Excel's limit."""
+        kinds = [column.kind for column in PEOPLE_COLUMNS]
+        for row in batch:
+            if self.in_sheet >= XLSX_MAX_ROWS:
+                self.sheets += 1
+                title = SHEETS[self.lang][1] + (f" {self.sheets}" if self.sheets > 1 else "")
+                self.sheet = self.new_sheet(title, headers(self.lang), kinds)
+                self.in_sheet = 1
+            values = self.rows.values(row)
+            self.sheet.append([self.cell(self.sheet, v) for v in values])
+            self.in_sheet += 1
+
+
+async def write_xlsx(
+    batches: AsyncIterator[Sequence[Any]],
+    write: Write,
+    rows: PeopleRows,
+    summary: Sequence[dict[str, Any]],
+) -> None:
+    """Write the workbook of an export: the summary, then every record's row."""
+    book = _Book(rows.lang, rows)
+    book.summary(summary)
+    async for batch in batches:
+        # openpyxl is synchronous and CPU-bound: keep it off the event loop.
+        await asyncio.to_thread(book.calls, batch)
+    if book.sheets == 0:
+        kinds = [column.kind for column in PEOPLE_COLUMNS]
+        book.new_sheet(SHEETS[rows.lang][1], headers(rows.lang), kinds)
+    # Write-only workbooks still need a file to zip into; stream it out afterwards.
+    handle, path = tempfile.mkstemp(prefix="tolk-usage-", suffix=".xlsx")
+    os.close(handle)
+    try:
+        await asyncio.to_thread(book.workbook.save, path)
+        with open(path, "rb") as file:  # noqa: ASYNC230 - chunks are read off the loop
+            while chunk := await asyncio.to_thread(file.read, 256 * 1024):
+                await write(chunk)
+    finally:
+        os.unlink(path)
