@@ -36,7 +36,7 @@ from billing.scope import (
     scope_view,
     usage_scope,
 )
-from billing.summary import GroupBy, usage_summary
+from billing.summary import GroupBy, statement, usage_summary
 from billing.tables import Lang
 from billing.tariffs import TariffView, tariff_view
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
@@ -354,6 +354,71 @@ async def summary(request: web.Request, identity: Identity, query: SummaryQuery)
     async with request.app[DATABASE].read() as session:
         groups = await usage_summary(session, usage, query.group_by, zone)
     return json_response(groups)
+
+
+class StatementQuery(BaseModel):
+    organization: str = Field(min_length=1, max_length=32, description="Organisation id")
+    month: str = Field(pattern=r"^\d{4}-\d{2}$", description="A month in the server's time zone")
+
+
+class StatementOrganization(BaseModel):
+    id: str
+    name: str
+    cost_center: str
+
+
+class StatementLine(BaseModel):
+    language: str
+    tariff: str
+    """The tariff's name; empty for calls no tariff applied to (billed 0)."""
+    calls: int
+    billable_s: int
+    amount_cents: int
+    currency: str
+    untariffed_calls: int
+
+
+class StatementTotal(BaseModel):
+    currency: str
+    calls: int
+    billable_s: int
+    amount_cents: int
+
+
+class StatementView(BaseModel):
+    """One organisation's usage of one month, as the printable statement shows it."""
+
+    organization: StatementOrganization
+    month: str
+    first_day: date
+    last_day: date
+    lines: list[StatementLine]
+    totals: list[StatementTotal]
+    untariffed_calls: int
+
+
+class StatementResponse(BaseModel):
+    statement: StatementView
+
+
+@api.get(
+    "/api/usage/statement",
+    summary="The monthly statement of one organisation: calls, minutes and amounts per "
+    "language and tariff",
+    query=StatementQuery,
+    response=StatementResponse,
+    roles=FINANCE,
+)
+async def monthly_statement(request: web.Request, query: StatementQuery) -> web.Response:
+    identity = await require_user(request, Role.FINANCE, Role.ADMIN)
+    zone = ZoneInfo(request.app[SETTINGS].timezone)
+    async with request.app[DATABASE].read() as session:
+        # 403 before anything is read of an organisation the caller may not see.
+        (await usage_scope(session, identity)).restrict(
+            UsageFilter(organization_id=query.organization)
+        )
+        found = await statement(session, query.organization, query.month, zone)
+    return json_response({"statement": found})
 
 
 class ScopeResponse(BaseModel):

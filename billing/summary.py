@@ -4,15 +4,18 @@ statement of one organisation. Services take the session and never commit."""
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, case, func, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from accounts.errors import UnknownOrganization
+from accounts.models import Organization
 from billing.export import UsageFilter
 from billing.models import UsageRecord
+from infra.errors import InvalidInput
 
 GroupBy = Literal["organization", "language", "interpreter", "month"]
 
@@ -139,3 +142,58 @@ async def usage_summary(
             group["cost_center"] = row.max_cost_center
         groups.append(group)
     return groups
+
+
+def month_period(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """[start, end) in UTC of a local month `YYYY-MM`; a 422 naming `month` otherwise."""
+    try:
+        year, number = (int(part) for part in month.split("-"))
+        start = datetime(year, number, 1, tzinfo=zone)
+        after = datetime(year + number // 12, number % 12 + 1, 1, tzinfo=zone)
+    except ValueError:
+        raise InvalidInput(
+            "month: give a month as 2026-11", field="month", problem_code="bad_month"
+        ) from None
+    return start.astimezone(UTC), after.astimezone(UTC)
+
+
+async def statement(
+    session: AsyncSession, organization_id: str, month: str, zone: ZoneInfo
+) -> dict[str, Any]:
+    """The statement of one organisation and local month (`YYYY-MM`): its lines per
+    language and tariff, totals per currency, and the calls without a tariff."""
+    start, end = month_period(month, zone)
+    usage = UsageFilter(start, end, organization_id=organization_id)
+    org = await session.get(Organization, organization_id)
+    if org is None:
+        raise UnknownOrganization(field="organization")
+    keys = {"language": _T.language, "tariff": _T.tariff}
+    lines = [
+        {
+            "language": row.language,
+            "tariff": row.tariff,
+            "calls": int(row.calls),
+            "billable_s": int(row.billable_s),
+            "amount_cents": int(row.amount_cents),
+            "currency": row.currency,
+            "untariffed_calls": int(row.untariffed_calls),
+        }
+        for row in await grouped_totals(session, usage.conditions(), keys)
+    ]
+    totals: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        total = totals.setdefault(
+            line["currency"],
+            {"currency": line["currency"], "calls": 0, "billable_s": 0, "amount_cents": 0},
+        )
+        for field in ("calls", "billable_s", "amount_cents"):
+            total[field] += line[field]
+    return {
+        "organization": {"id": org.id, "name": org.name, "cost_center": org.cost_center},
+        "month": month,
+        "first_day": start.astimezone(zone).date(),
+        "last_day": (end.astimezone(zone) - timedelta(days=1)).date(),
+        "lines": lines,
+        "totals": sorted(totals.values(), key=lambda t: t["currency"]),
+        "untariffed_calls": sum(line["untariffed_calls"] for line in lines),
+    }

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from typing import Any
 
 from accounts import service
 from accounts.models import Role
 from accounts.passwords import hash_password_sync
-from billing import scope
+from billing import scope, tariffs
 from infra.db import Database
 from interpreters import service as roster
 
@@ -67,6 +68,23 @@ INTERPRETERS = (
 )
 
 
+DEMO_TARIFFS: tuple[tuple[str | None, dict[str, Any]], ...] = (
+    # The default tariff: per started minute.
+    (None, {"name": "Standard", "unit_s": 60, "minimum_s": 0, "price_per_unit_cents": 150}),
+    # The Jobcenter's framework contract: per started quarter hour, at least one.
+    (
+        ORGANIZATIONS[1][0],
+        {
+            "name": "Jobcenter Rahmenvertrag",
+            "unit_s": 900,
+            "minimum_s": 900,
+            "price_per_unit_cents": 1800,
+        },
+    ),
+)
+TARIFFS_VALID_FROM = date(2025, 1, 1)
+
+
 @dataclass(frozen=True)
 class Login:
     username: str
@@ -109,6 +127,12 @@ async def seed_demo(db: Database, now: datetime) -> list[Login]:
         await scope.grant(session, office.id, None, None, now)
         for name in SPECIALIZATIONS:
             await roster.add_specialization(session, name)
+        known = {(t.organization_id, t.name) for t in await tariffs.list_tariffs(session)}
+        for org_name, terms in DEMO_TARIFFS:
+            org_id = orgs[org_name].id if org_name else None
+            if (org_id, terms["name"]) not in known:
+                values = {**terms, "organization_id": org_id, "valid_from": TARIFFS_VALID_FROM}
+                await tariffs.create_tariff(session, values, None, now)
         for demo in INTERPRETERS:
             user = await service.find_user(session, demo.username)
             assert user is not None

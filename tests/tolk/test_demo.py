@@ -6,6 +6,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from accounts.models import User
+from billing.models import Tariff
 from interpreters import service as roster
 from tolk.demo import INTERPRETERS, STAFF, seed_demo
 
@@ -52,3 +53,16 @@ class TestSeedDemo:
         me = await (await client.get("/api/me")).json()
         assert me["user"]["organization"]["name"] == "Jobcenter Dortmund"
         assert me["user"]["role"] == "counsellor"
+
+    async def test_demo_has_a_default_and_a_jobcenter_tariff(self, db, clock):
+        """The finance page of the demo shows real amounts: a default tariff and the
+        Jobcenter's own, each made once however often the demo is seeded."""
+        await seed_demo(db, clock.now())
+        await seed_demo(db, clock.now())
+        async with db.read() as session:
+            found = (await session.exec(select(Tariff))).all()
+        assert sorted((t.name, t.organization_id is None) for t in found) == [
+            ("Jobcenter Rahmenvertrag", False),
+            ("Standard", True),
+        ]
+        assert all(t.price_per_unit_cents > 0 for t in found)
