@@ -80,8 +80,9 @@ class Settings(BaseSettings):
     ws_burst: int = Field(default=200, gt=0)
     ws_send_queue: int = Field(default=256, gt=0)
     fast_paths: bool = True
-    """SQLite's and the socket hub's fast paths (infra/sqlite_fast.py, signaling/turns.py,
-    signaling/lean_socket.py); off, the plain paths beside them, which answer the same."""
+    """SQLite's, the socket hub's and the machine CSV's fast paths (infra/sqlite_fast.py,
+    signaling/turns.py, signaling/lean_socket.py, billing/sqltext.py); off, the plain paths
+    beside them, which answer the same."""
 
     # roster and presence
     presence_grace_s: int = Field(default=30, ge=0)

@@ -155,7 +155,7 @@ async def _export_usage(settings: Settings, args: argparse.Namespace) -> None:
         await export_usage(
             db,
             usage,
-            ExportKind(args.format, args.dialect, args.lang, zone),
+            ExportKind(args.format, args.dialect, args.lang, zone, settings.fast_paths),
             write,
             user_id=None,
             now=now,
