@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Tolk needs on a Debian or Ubuntu machine; safe to run again.
 #   scripts/setup.sh          the service: a virtual environment with Tolk in it
-#   scripts/setup.sh --test   also the test tools: dev packages, Chromium, coturn, nginx, axe-core
+#   scripts/setup.sh --test   also the test tools: dev packages, Chromium, coturn, nginx, and the
+#                             pages' tools from npm (prettier, eslint, axe-core)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,8 +54,11 @@ if [ $want_test = 1 ]; then
   # showed as empty boxes in the screenshots); Noto covers every script of the roster.
   apt_install chromium chromium-driver coturn sqlite3 nginx openssl fonts-noto-core
   command -v npm >/dev/null 2>&1 || apt_install nodejs npm
-  if [ -f tests/e2e/package.json ] && [ ! -d tests/e2e/node_modules ]; then
-    echo "setup: installing test-only browser tools (axe-core) from npm"
-    (cd tests/e2e && npm ci --silent --no-audit --no-fund)
+  # The pages' formatter and linter (`make check`) and axe-core (browser tests), exactly as
+  # package-lock.json holds them; installed again only when the lock has changed.
+  if ! cmp -s package-lock.json node_modules/.tolk-installed-lock; then
+    echo "setup: installing the pages' tools (prettier, eslint, axe-core) from npm"
+    npm ci --silent --no-audit --no-fund
+    cp package-lock.json node_modules/.tolk-installed-lock
   fi
 fi

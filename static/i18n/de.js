@@ -1,9 +1,9 @@
 // German messages (the default). Words follow ../shared/context/ui-words.md.
 export default {
   "app.name": "Tolk – Videodolmetschen",
-  "skip": "Zum Inhalt springen",
+  skip: "Zum Inhalt springen",
   "lang.switch": "Sprache der Oberfläche",
-  "logout": "Abmelden",
+  logout: "Abmelden",
   "conn.connecting": "Verbindung wird aufgebaut …",
   "conn.open": "Verbindung steht",
   "conn.reconnecting": "Verbindung unterbrochen – wird wiederhergestellt …",
@@ -40,7 +40,8 @@ export default {
   "error.unknown_organization": "Diese Organisation gibt es nicht.",
   "error.unknown_tariff": "Diesen Tarif gibt es nicht.",
   "error.not_a_finance_user": "Freigaben gibt es nur für Personen mit der Rolle Abrechnung.",
-  "error.organization_not_granted": "Die Nutzung dieser Organisation ist für Sie nicht freigegeben; die Verwaltung kann sie freigeben.",
+  "error.organization_not_granted":
+    "Die Nutzung dieser Organisation ist für Sie nicht freigegeben; die Verwaltung kann sie freigeben.",
   "error.weak_password": "Das Passwort ist zu kurz oder zu einfach.",
   "error.invalid_credentials": "Benutzername oder Passwort ist falsch.",
   "problem.invalid": "ungültig",
@@ -92,7 +93,7 @@ export default {
   "field.user_id": "Person",
   "field.body": "Eingabe",
   "error.session": "Sie wurden abgemeldet. Bitte melden Sie sich neu an.",
-  "loading": "Wird geladen …",
+  loading: "Wird geladen …",
 
   "login.title": "Anmelden",
   "login.username": "Benutzername",
@@ -106,12 +107,15 @@ export default {
 
   "counsellor.title": "Dolmetscher*in anfordern",
   "counsellor.search": "Sprache suchen",
-  "counsellor.noMatch": "Keine Sprache passt zu Ihrer Suche. Versuchen Sie den englischen Namen, den Namen in der Sprache selbst oder das Kürzel (z. B. prs) – oder zeigen Sie der Person „Welche Sprache?“.",
+  "counsellor.noMatch":
+    "Keine Sprache passt zu Ihrer Suche. Versuchen Sie den englischen Namen, den Namen in der Sprache selbst oder das Kürzel (z. B. prs) – oder zeigen Sie der Person „Welche Sprache?“.",
   "counsellor.askOpen": "Welche Sprache? – der Person zeigen",
   "counsellor.askTitle": "Welche Sprache sprechen Sie?",
   "counsellor.askClose": "Zurück",
-  "counsellor.askHint": "Drehen Sie den Bildschirm zur Person. Sie tippt auf ihre Sprache; damit wird eine Dolmetscher*in angefordert.",
-  "counsellor.searchHint": "Tippen Sie den Namen der Sprache. Mit der Eingabetaste fordern Sie die erste Sprache der Liste an.",
+  "counsellor.askHint":
+    "Drehen Sie den Bildschirm zur Person. Sie tippt auf ihre Sprache; damit wird eine Dolmetscher*in angefordert.",
+  "counsellor.searchHint":
+    "Tippen Sie den Namen der Sprache. Mit der Eingabetaste fordern Sie die erste Sprache der Liste an.",
   "counsellor.available": "{n} jetzt verfügbar",
   "counsellor.noneAvailable": "zurzeit niemand verfügbar",
   "counsellor.wait": "voraussichtliche Wartezeit: {eta}",
@@ -120,23 +124,30 @@ export default {
   "counsellor.searching": "{language}: Dolmetscher*in wird gesucht … (seit {waited})",
   "counsellor.starting": "{language}: Kamera und Mikrofon werden gestartet …",
   "counsellor.notAccepted": "{language}: nicht angenommen – wir fragen weitere Dolmetscher*innen … (seit {waited})",
-  "counsellor.notAcceptedQueued": "{language}: nicht angenommen. Platz {position} in der Warteschlange, voraussichtliche Wartezeit {eta} (Sie warten seit {waited}).",
-  "counsellor.queued": "{language}: Platz {position} in der Warteschlange, voraussichtliche Wartezeit {eta} (Sie warten seit {waited}).",
+  "counsellor.notAcceptedQueued":
+    "{language}: nicht angenommen. Platz {position} in der Warteschlange, voraussichtliche Wartezeit {eta} (Sie warten seit {waited}).",
+  "counsellor.queued":
+    "{language}: Platz {position} in der Warteschlange, voraussichtliche Wartezeit {eta} (Sie warten seit {waited}).",
   "counsellor.queuedNoEta": "{language}: Platz {position} in der Warteschlange (Sie warten seit {waited}).",
   "counsellor.connecting": "{language}: Verbindung wird aufgebaut …",
   "counsellor.connected": "{language}: verbunden",
   "counsellor.ended": "Die Beratung mit Dolmetscher*in ist beendet ({duration}).",
   "counsellor.cancelled": "Die Anfrage wurde abgebrochen.",
-  "counsellor.expired": "Die Anfrage ist abgelaufen: Es hat sich in der Wartezeit niemand gemeldet. Sie können es gleich noch einmal versuchen.",
-  "counsellor.queuedNobody": "{language}: Zurzeit ist niemand für diese Sprache angemeldet. Ihre Anfrage wartet (Platz {position}); sobald sich jemand anmeldet, wird sie angeboten.",
-  "counsellor.expiredNobody": "Die Anfrage ist abgelaufen: Für diese Sprache hat sich in der Wartezeit niemand angemeldet.",
-  "counsellor.noInterpreter": "Für diese Sprache hat Tolk keine Dolmetscher*in. Bitte wählen Sie eine Sprache aus der Liste.",
+  "counsellor.expired":
+    "Die Anfrage ist abgelaufen: Es hat sich in der Wartezeit niemand gemeldet. Sie können es gleich noch einmal versuchen.",
+  "counsellor.queuedNobody":
+    "{language}: Zurzeit ist niemand für diese Sprache angemeldet. Ihre Anfrage wartet (Platz {position}); sobald sich jemand anmeldet, wird sie angeboten.",
+  "counsellor.expiredNobody":
+    "Die Anfrage ist abgelaufen: Für diese Sprache hat sich in der Wartezeit niemand angemeldet.",
+  "counsellor.noInterpreter":
+    "Für diese Sprache hat Tolk keine Dolmetscher*in. Bitte wählen Sie eine Sprache aus der Liste.",
   "counsellor.failed": "Die Anfrage konnte nicht vermittelt werden.",
   "counsellor.cancel": "Abbrechen",
   "counsellor.again": "Neue Anfrage",
   "counsellor.audioOnly": "Nur Ton (ohne Kamera)",
 
-  "media.denied": "Kamera oder Mikrofon ist nicht freigegeben. Bitte erlauben Sie den Zugriff in Ihrem Browser (Symbol links neben der Adresse) und versuchen Sie es noch einmal.",
+  "media.denied":
+    "Kamera oder Mikrofon ist nicht freigegeben. Bitte erlauben Sie den Zugriff in Ihrem Browser (Symbol links neben der Adresse) und versuchen Sie es noch einmal.",
   "media.missing": "Es wurde keine Kamera oder kein Mikrofon gefunden. Bitte schließen Sie ein Gerät an.",
   "media.busy": "Kamera oder Mikrofon wird gerade von einem anderen Programm benutzt.",
   "media.failed": "Kamera und Mikrofon konnten nicht gestartet werden.",
@@ -197,7 +208,8 @@ export default {
   "interpreter.revoked": "Die Anfrage wurde zurückgezogen.",
   "interpreter.expiredOffer": "Die Anfrage ist abgelaufen.",
   "interpreter.wrapup": "Nachbereitung",
-  "interpreter.wrapupText": "Das Gespräch ist beendet. Nehmen Sie sich einen Moment; danach bekommen Sie wieder Anfragen.",
+  "interpreter.wrapupText":
+    "Das Gespräch ist beendet. Nehmen Sie sich einen Moment; danach bekommen Sie wieder Anfragen.",
   "interpreter.ready": "Jetzt bereit",
   "interpreter.today": "Heute",
   "interpreter.todayText": "{calls}, {minutes}",
@@ -212,7 +224,8 @@ export default {
   "interpreter.soundText": "Damit eine neue Anfrage klingelt, muss der Browser Ton erlauben.",
   "interpreter.audioOnly": "nur Ton (ohne Kamera)",
   "interpreter.wrapupShort": "nach dem Gespräch; danach bekommen Sie wieder Anfragen.",
-  "interpreter.setAway": "Sie haben Anfragen nicht angenommen und sind jetzt in Pause. Wählen Sie „Verfügbar“, wenn Sie wieder da sind.",
+  "interpreter.setAway":
+    "Sie haben Anfragen nicht angenommen und sind jetzt in Pause. Wählen Sie „Verfügbar“, wenn Sie wieder da sind.",
 
   "finance.scope.all": "Sie sehen die Nutzung aller Organisationen.",
   "finance.scope.some": "Sie sehen die Nutzung von: {names}. Weitere Organisationen kann die Verwaltung freigeben.",
@@ -308,7 +321,8 @@ export default {
   "admin.machine": "Maschinenkonto",
   "admin.machineField": "Maschinenkonto (meldet sich nur mit API-Token an, ohne Passwort)",
   "admin.grants": "Abrechnung: wer welche Nutzung sieht",
-  "admin.grantsHelp": "Abrechnung sieht die Nutzung der eigenen Organisation. Hier geben Sie weitere Organisationen frei, oder alle (für die Abrechnungsstelle des Zentrums).",
+  "admin.grantsHelp":
+    "Abrechnung sieht die Nutzung der eigenen Organisation. Hier geben Sie weitere Organisationen frei, oder alle (für die Abrechnungsstelle des Zentrums).",
   "admin.grantUser": "Abrechnung (Person)",
   "admin.grantOrganization": "sieht auch",
   "admin.grantAll": "alle Organisationen",
@@ -316,7 +330,8 @@ export default {
   "admin.grantRevoke": "Freigabe entziehen",
   "admin.revoke": "Widerrufen",
   "admin.tokenIssue": "Token ausstellen",
-  "admin.tokenHelp": "Tokens gibt es für Sie selbst oder für Maschinenkonten. Umfang: * (alles, was die Rolle darf), socket, ein API-Bereich (z. B. billing) oder nur lesend (billing:read), mit Leerzeichen getrennt.",
+  "admin.tokenHelp":
+    "Tokens gibt es für Sie selbst oder für Maschinenkonten. Umfang: * (alles, was die Rolle darf), socket, ein API-Bereich (z. B. billing) oder nur lesend (billing:read), mit Leerzeichen getrennt.",
   "admin.tokenOwner": "Konto",
   "admin.tokenScopes": "Umfang",
   "admin.tokenDays": "Gültig für (Tage)",
@@ -363,7 +378,8 @@ export default {
   "audit.data_purged": "Alte Daten gelöscht",
 
   "check.title": "Kamera und Verbindung testen",
-  "check.intro": "Dieser Test zeigt Ihr Kamerabild, prüft das Mikrofon und schickt Bild und Ton zum Server und zurück: so sehen Sie sich, wie Ihr Gegenüber Sie sehen wird.",
+  "check.intro":
+    "Dieser Test zeigt Ihr Kamerabild, prüft das Mikrofon und schickt Bild und Ton zum Server und zurück: so sehen Sie sich, wie Ihr Gegenüber Sie sehen wird.",
   "check.start": "Test starten",
   "check.preview": "Ihr Kamerabild",
   "check.echo": "Ihr Bild, zurück vom Server",
@@ -371,13 +387,16 @@ export default {
   "check.camera.ok": "Kamera: funktioniert.",
   "check.camera.bad": "Kamera: kein Bild. {reason}",
   "check.mic.ok": "Mikrofon: funktioniert, wir hören Sie.",
-  "check.mic.quiet": "Mikrofon: wir hören nichts. Bitte sprechen Sie oder prüfen Sie, ob das Mikrofon stumm geschaltet ist.",
+  "check.mic.quiet":
+    "Mikrofon: wir hören nichts. Bitte sprechen Sie oder prüfen Sie, ob das Mikrofon stumm geschaltet ist.",
   "check.mic.bad": "Mikrofon: nicht verfügbar. {reason}",
   "check.net.running": "Verbindung: wird getestet …",
   "check.net.direct": "Verbindung: gut (direkt, Laufzeit {rtt} ms, Verlust {loss} %).",
-  "check.net.relay": "Verbindung: funktioniert über den Vermittlungsserver (TURN; Laufzeit {rtt} ms, Verlust {loss} %).",
+  "check.net.relay":
+    "Verbindung: funktioniert über den Vermittlungsserver (TURN; Laufzeit {rtt} ms, Verlust {loss} %).",
   "check.net.poor": "Verbindung: möglich, aber schwach (Laufzeit {rtt} ms, Verlust {loss} %). Das Bild kann ruckeln.",
-  "check.net.bad": "Verbindung: Bild und Ton kommen nicht durch. Bitte wenden Sie sich an Ihre IT (UDP/TURN freigeben).",
+  "check.net.bad":
+    "Verbindung: Bild und Ton kommen nicht durch. Bitte wenden Sie sich an Ihre IT (UDP/TURN freigeben).",
   "check.net.unavailable": "Verbindung: der Test ist auf dem Server zurzeit nicht verfügbar.",
   "check.back": "Zurück",
   "check.stop": "Test beenden",

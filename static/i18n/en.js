@@ -1,9 +1,9 @@
 // English messages. Keys as in de.js.
 export default {
   "app.name": "Tolk – video interpreting",
-  "skip": "Skip to content",
+  skip: "Skip to content",
   "lang.switch": "Interface language",
-  "logout": "Log out",
+  logout: "Log out",
   "conn.connecting": "Connecting …",
   "conn.open": "Connected",
   "conn.reconnecting": "Connection lost – reconnecting …",
@@ -92,7 +92,7 @@ export default {
   "field.user_id": "Person",
   "field.body": "Input",
   "error.session": "You have been logged out. Please log in again.",
-  "loading": "Loading …",
+  loading: "Loading …",
 
   "login.title": "Log in",
   "login.username": "Username",
@@ -106,7 +106,8 @@ export default {
 
   "counsellor.title": "Request interpreter",
   "counsellor.search": "Search language",
-  "counsellor.noMatch": "No language matches your search. Try the German name, the language's own name or its code (e.g. prs) – or show the person “Which language?”.",
+  "counsellor.noMatch":
+    "No language matches your search. Try the German name, the language's own name or its code (e.g. prs) – or show the person “Which language?”.",
   "counsellor.askOpen": "Which language? – show the person",
   "counsellor.askTitle": "Which language do you speak?",
   "counsellor.askClose": "Back",
@@ -120,7 +121,8 @@ export default {
   "counsellor.searching": "{language}: looking for an interpreter … (for {waited})",
   "counsellor.starting": "{language}: starting camera and microphone …",
   "counsellor.notAccepted": "{language}: not accepted – asking other interpreters … (for {waited})",
-  "counsellor.notAcceptedQueued": "{language}: not accepted. Position {position} in the queue, expected wait {eta} (waiting for {waited}).",
+  "counsellor.notAcceptedQueued":
+    "{language}: not accepted. Position {position} in the queue, expected wait {eta} (waiting for {waited}).",
   "counsellor.queued": "{language}: position {position} in the queue, expected wait {eta} (waiting for {waited}).",
   "counsellor.queuedNoEta": "{language}: position {position} in the queue (waiting for {waited}).",
   "counsellor.connecting": "{language}: connecting …",
@@ -128,7 +130,8 @@ export default {
   "counsellor.ended": "The interpreted consultation has ended ({duration}).",
   "counsellor.cancelled": "The request was cancelled.",
   "counsellor.expired": "The request expired: nobody answered in time. You can try again right away.",
-  "counsellor.queuedNobody": "{language}: nobody for this language is signed in right now. Your request waits (position {position}) and is offered as soon as someone signs in.",
+  "counsellor.queuedNobody":
+    "{language}: nobody for this language is signed in right now. Your request waits (position {position}) and is offered as soon as someone signs in.",
   "counsellor.expiredNobody": "The request has expired: nobody for this language signed in while it waited.",
   "counsellor.noInterpreter": "Tolk has no interpreter for this language. Please choose a language from the list.",
   "counsellor.failed": "The request could not be placed.",
@@ -136,7 +139,8 @@ export default {
   "counsellor.again": "New request",
   "counsellor.audioOnly": "Audio only (no camera)",
 
-  "media.denied": "Camera or microphone access is blocked. Please allow it in your browser (icon left of the address) and try again.",
+  "media.denied":
+    "Camera or microphone access is blocked. Please allow it in your browser (icon left of the address) and try again.",
   "media.missing": "No camera or microphone was found. Please connect one.",
   "media.busy": "Camera or microphone is being used by another program.",
   "media.failed": "Camera and microphone could not be started.",
@@ -308,7 +312,8 @@ export default {
   "admin.machine": "machine account",
   "admin.machineField": "Machine account (logs in with API tokens only, no password)",
   "admin.grants": "Billing: who sees which usage",
-  "admin.grantsHelp": "Finance staff see their own organisation's usage. Grant them further organisations here, or all (for the centre's finance office).",
+  "admin.grantsHelp":
+    "Finance staff see their own organisation's usage. Grant them further organisations here, or all (for the centre's finance office).",
   "admin.grantUser": "Finance (person)",
   "admin.grantOrganization": "also sees",
   "admin.grantAll": "every organisation",
@@ -316,7 +321,8 @@ export default {
   "admin.grantRevoke": "Withdraw grant",
   "admin.revoke": "Revoke",
   "admin.tokenIssue": "Issue token",
-  "admin.tokenHelp": "Tokens are for yourself or for machine accounts. Scope: * (everything the role may do), socket, an API area (e.g. billing) or read only (billing:read), separated by spaces.",
+  "admin.tokenHelp":
+    "Tokens are for yourself or for machine accounts. Scope: * (everything the role may do), socket, an API area (e.g. billing) or read only (billing:read), separated by spaces.",
   "admin.tokenOwner": "Account",
   "admin.tokenScopes": "Scope",
   "admin.tokenDays": "Valid for (days)",
@@ -363,7 +369,8 @@ export default {
   "audit.data_purged": "Old data deleted",
 
   "check.title": "Check camera and connection",
-  "check.intro": "This check shows your camera, tests the microphone and sends picture and sound to the server and back: you see yourself as the other side will.",
+  "check.intro":
+    "This check shows your camera, tests the microphone and sends picture and sound to the server and back: you see yourself as the other side will.",
   "check.start": "Start check",
   "check.preview": "Your camera",
   "check.echo": "Your picture, back from the server",

@@ -54,7 +54,11 @@ function input(name, attrs = {}) {
   return h("input", { name, autocomplete: "off", ...attrs });
 }
 function select(name, options) {
-  return h("select", { name }, options.map(([value, label]) => h("option", { value }, label)));
+  return h(
+    "select",
+    { name },
+    options.map(([value, label]) => h("option", { value }, label)),
+  );
 }
 function orgOptions() {
   return organizations.map((o) => [o.id, o.name]);
@@ -66,7 +70,15 @@ function table(headKeys, rows) {
     h(
       "table",
       {},
-      h("thead", {}, h("tr", {}, headKeys.map((k) => h("th", { scope: "col" }, t(k))))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          headKeys.map((k) => h("th", { scope: "col" }, t(k))),
+        ),
+      ),
       h("tbody", {}, rows),
     ),
   );
@@ -75,7 +87,10 @@ function formData(form) {
   return Object.fromEntries(new FormData(form).entries());
 }
 function parseTags(text) {
-  return text.split(/[,;\s]+/).map((s) => s.trim()).filter(Boolean);
+  return text
+    .split(/[,;\s]+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 /** A card that adds something: a heading, a row of fields, and a button that saves the
  * form's data through `act` (saved notice, or the error, and the tabs reloaded). */
@@ -107,7 +122,10 @@ async function act(fn) {
 // ---- Data ---------------------------------------------------------------------------------
 async function loadAll() {
   try {
-    [{ organizations }, { users }] = await Promise.all([api("GET", "/api/admin/organizations"), api("GET", "/api/admin/users")]);
+    [{ organizations }, { users }] = await Promise.all([
+      api("GET", "/api/admin/organizations"),
+      api("GET", "/api/admin/users"),
+    ]);
   } catch (err) {
     notify(noticeArea, () => errorText(err), "bad");
   }
@@ -170,7 +188,8 @@ function activeToggle(user) {
       type: "button",
       class: user.active ? "secondary" : "good",
       "aria-label": `${t(user.active ? "admin.deactivate" : "admin.activate")}: ${user.display_name}`,
-      onclick: () => act(() => api("PATCH", `/api/admin/users/${encodeURIComponent(user.id)}`, { active: !user.active })),
+      onclick: () =>
+        act(() => api("PATCH", `/api/admin/users/${encodeURIComponent(user.id)}`, { active: !user.active })),
     },
     t(user.active ? "admin.deactivate" : "admin.activate"),
   );
@@ -184,7 +203,8 @@ function profileToggle(user, profile) {
       type: "button",
       class: profile.active ? "secondary" : "good",
       "aria-label": `${t(key)}: ${user.display_name}`,
-      onclick: () => act(() => api("PATCH", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, { active: !profile.active })),
+      onclick: () =>
+        act(() => api("PATCH", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, { active: !profile.active })),
     },
     t(key),
   );
@@ -222,7 +242,10 @@ function renderInterpreters() {
     const tags = (profile?.languages ?? []).map((l) => l.tag);
     // An interpreter is active when both the login and the profile are.
     const active = user.active && (profile?.active ?? true);
-    const edit = input("languages", { value: tags.join(", "), "aria-label": `${t("admin.languages")}: ${user.display_name}` });
+    const edit = input("languages", {
+      value: tags.join(", "),
+      "aria-label": `${t("admin.languages")}: ${user.display_name}`,
+    });
     return h(
       "tr",
       { dataset: { userId: user.id } },
@@ -251,7 +274,15 @@ function renderInterpreters() {
             },
           },
           edit,
-          h("button", { type: "submit", class: "secondary", "aria-label": `${t("admin.save")}: ${t("admin.languages")} – ${user.display_name}` }, t("admin.save")),
+          h(
+            "button",
+            {
+              type: "submit",
+              class: "secondary",
+              "aria-label": `${t("admin.save")}: ${t("admin.languages")} – ${user.display_name}`,
+            },
+            t("admin.save"),
+          ),
           profile ? profileToggle(user, profile) : activeToggle(user),
         ),
       ),
@@ -260,22 +291,24 @@ function renderInterpreters() {
   const addForm = addCard(
     "admin.add",
     [
-    field("admin.displayName", input("display_name", { required: true })),
-    field("admin.username", input("username", { required: true })),
-    field("admin.password", input("password", { type: "password", required: true, autocomplete: "new-password" })),
-    field("admin.organization", select("organization_id", orgOptions())),
-    field("admin.languagesField", input("languages", { required: true })),
+      field("admin.displayName", input("display_name", { required: true })),
+      field("admin.username", input("username", { required: true })),
+      field("admin.password", input("password", { type: "password", required: true, autocomplete: "new-password" })),
+      field("admin.organization", select("organization_id", orgOptions())),
+      field("admin.languagesField", input("languages", { required: true })),
     ],
     async (data) => {
-          const { user } = await api("POST", "/api/admin/users", {
-            username: data.username,
-            password: data.password,
-            display_name: data.display_name,
-            role: "interpreter",
-            organization_id: data.organization_id,
-          });
-          await api("PUT", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, { languages: parseTags(data.languages) });
-        },
+      const { user } = await api("POST", "/api/admin/users", {
+        username: data.username,
+        password: data.password,
+        display_name: data.display_name,
+        role: "interpreter",
+        organization_id: data.organization_id,
+      });
+      await api("PUT", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, {
+        languages: parseTags(data.languages),
+      });
+    },
   );
   const importForm = h(
     "form",
@@ -285,7 +318,9 @@ function renderInterpreters() {
         e.preventDefault();
         if (!importFile.files[0]) return;
         try {
-          const result = await api("POST", "/api/admin/interpreters/import", await importFile.files[0].text(), { contentType: "text/csv" });
+          const result = await api("POST", "/api/admin/interpreters/import", await importFile.files[0].text(), {
+            contentType: "text/csv",
+          });
           importRefusal = null;
           await loadAll();
           notify(noticeArea, () => t("admin.importResult", result), "ok");
@@ -296,7 +331,12 @@ function renderInterpreters() {
       },
     },
     h("h3", {}, t("admin.import")),
-    h("div", { class: "row" }, field("admin.importFile", importFile), h("button", { type: "submit" }, t("admin.import"))),
+    h(
+      "div",
+      { class: "row" },
+      field("admin.importFile", importFile),
+      h("button", { type: "submit" }, t("admin.import")),
+    ),
     importResult,
   );
   renderImportResult();
@@ -359,19 +399,25 @@ function renderUsers() {
   const addForm = addCard(
     "admin.add",
     [
-    field("admin.displayName", input("display_name", { required: true })),
-    field("admin.username", input("username", { required: true })),
-    field("admin.password", input("password", { type: "password", autocomplete: "new-password" })),
-    field("admin.role", select("role", ROLES.map((r) => [r, t("role." + r)]))),
-    field("admin.organization", select("organization_id", orgOptions())),
-    field("admin.machineField", input("machine", { type: "checkbox" })),
+      field("admin.displayName", input("display_name", { required: true })),
+      field("admin.username", input("username", { required: true })),
+      field("admin.password", input("password", { type: "password", autocomplete: "new-password" })),
+      field(
+        "admin.role",
+        select(
+          "role",
+          ROLES.map((r) => [r, t("role." + r)]),
+        ),
+      ),
+      field("admin.organization", select("organization_id", orgOptions())),
+      field("admin.machineField", input("machine", { type: "checkbox" })),
     ],
     (data) => {
-    const machine = data.machine === "on";
-    delete data.machine;
-    if (machine) delete data.password;
-    return api("POST", "/api/admin/users", { ...data, machine });
-  },
+      const machine = data.machine === "on";
+      delete data.machine;
+      if (machine) delete data.password;
+      return api("POST", "/api/admin/users", { ...data, machine });
+    },
   );
   fill(
     $("#panel-users"),
@@ -386,10 +432,7 @@ function renderOrganizations() {
   const rows = organizations.map((o) => h("tr", {}, h("td", {}, o.name), h("td", {}, o.cost_center ?? "")));
   const addForm = addCard(
     "admin.add",
-    [
-    field("admin.name", input("name", { required: true })),
-    field("admin.costCenter", input("cost_center")),
-    ],
+    [field("admin.name", input("name", { required: true })), field("admin.costCenter", input("cost_center"))],
     (data) => api("POST", "/api/admin/organizations", data),
   );
   fill(
@@ -431,10 +474,20 @@ function grantSection() {
   const addForm = addCard(
     "admin.grantAdd",
     [
-    field("admin.grantUser", select("user_id", finance.map((u) => [u.id, `${u.display_name} (${u.username})`]))),
-    field("admin.grantOrganization", select("organization_id", [["", t("admin.grantAll")], ...orgOptions()])),
+      field(
+        "admin.grantUser",
+        select(
+          "user_id",
+          finance.map((u) => [u.id, `${u.display_name} (${u.username})`]),
+        ),
+      ),
+      field("admin.grantOrganization", select("organization_id", [["", t("admin.grantAll")], ...orgOptions()])),
     ],
-    (data) => api("POST", "/api/admin/finance-grants", { user_id: data.user_id, organization_id: data.organization_id || null }),
+    (data) =>
+      api("POST", "/api/admin/finance-grants", {
+        user_id: data.user_id,
+        organization_id: data.organization_id || null,
+      }),
   );
   return h(
     "section",
@@ -448,7 +501,9 @@ function grantSection() {
 
 // ---- Tariffs ------------------------------------------------------------------------------
 function unitText(unitS) {
-  const named = { 1: "admin.unit.second", 60: "admin.unit.minute", 900: "admin.unit.quarter", 3600: "admin.unit.hour" }[unitS];
+  const named = { 1: "admin.unit.second", 60: "admin.unit.minute", 900: "admin.unit.quarter", 3600: "admin.unit.hour" }[
+    unitS
+  ];
   return named ? t(named) : t("admin.unit.seconds", { n: unitS });
 }
 
@@ -465,7 +520,11 @@ function renderTariffs() {
       { dataset: { tariffId: x.id } },
       h("td", {}, x.name),
       h("td", {}, x.organization_id ? (orgName.get(x.organization_id) ?? x.organization_id) : t("admin.tariffDefault")),
-      h("td", {}, x.languages.length ? x.languages.map((tag) => languageName(tag)).join(", ") : t("admin.tariffAllLanguages")),
+      h(
+        "td",
+        {},
+        x.languages.length ? x.languages.map((tag) => languageName(tag)).join(", ") : t("admin.tariffAllLanguages"),
+      ),
       h("td", { class: "num" }, formatMoney(x.price_per_unit_cents, x.currency)),
       h("td", {}, unitText(x.unit_s)),
       h("td", { class: "num" }, x.minimum_s ? formatNumber(x.minimum_s) : "–"),
@@ -475,30 +534,54 @@ function renderTariffs() {
   const addForm = addCard(
     "admin.add",
     [
-    field("admin.name", input("name", { required: true, maxlength: 100 })),
-    field("admin.organization", select("organization_id", [["", t("admin.tariffDefault")], ...orgOptions()])),
-    field("admin.tariffLanguages", input("languages")),
-    field("admin.tariffPrice", input("price", { inputmode: "decimal", required: true, pattern: "[0-9]+([.,][0-9]{1,2})?" })),
-    field("admin.tariffUnit", select("unit_s", [60, 1, 900, 3600].map((s) => [String(s), unitText(s)]))),
-    field("admin.tariffMinimum", input("minimum_s", { type: "number", min: 0, max: 86400, step: 1, value: "0" })),
-    field("admin.currency", input("currency", { value: "EUR", maxlength: 3, minlength: 3, required: true })),
-    field("admin.validFrom", input("valid_from", { type: "date", required: true, value: new Date().toISOString().slice(0, 10) })),
+      field("admin.name", input("name", { required: true, maxlength: 100 })),
+      field("admin.organization", select("organization_id", [["", t("admin.tariffDefault")], ...orgOptions()])),
+      field("admin.tariffLanguages", input("languages")),
+      field(
+        "admin.tariffPrice",
+        input("price", { inputmode: "decimal", required: true, pattern: "[0-9]+([.,][0-9]{1,2})?" }),
+      ),
+      field(
+        "admin.tariffUnit",
+        select(
+          "unit_s",
+          [60, 1, 900, 3600].map((s) => [String(s), unitText(s)]),
+        ),
+      ),
+      field("admin.tariffMinimum", input("minimum_s", { type: "number", min: 0, max: 86400, step: 1, value: "0" })),
+      field("admin.currency", input("currency", { value: "EUR", maxlength: 3, minlength: 3, required: true })),
+      field(
+        "admin.validFrom",
+        input("valid_from", { type: "date", required: true, value: new Date().toISOString().slice(0, 10) }),
+      ),
     ],
-    (data) => api("POST", "/api/admin/tariffs", {
-            name: data.name,
-            organization_id: data.organization_id || null,
-            languages: parseTags(data.languages),
-            unit_s: Number(data.unit_s),
-            minimum_s: Number(data.minimum_s || 0),
-            price_per_unit_cents: Math.round(Number(String(data.price).replace(",", ".")) * 100),
-            currency: data.currency.toUpperCase(),
-            valid_from: data.valid_from,
-          }),
+    (data) =>
+      api("POST", "/api/admin/tariffs", {
+        name: data.name,
+        organization_id: data.organization_id || null,
+        languages: parseTags(data.languages),
+        unit_s: Number(data.unit_s),
+        minimum_s: Number(data.minimum_s || 0),
+        price_per_unit_cents: Math.round(Number(String(data.price).replace(",", ".")) * 100),
+        currency: data.currency.toUpperCase(),
+        valid_from: data.valid_from,
+      }),
   );
   fill(
     panel,
     h("h2", {}, t("admin.tariffs")),
-    table(["admin.name", "admin.organization", "admin.languages", "admin.tariffPrice", "admin.tariffUnit", "admin.tariffMinimum", "admin.validFrom"], rows),
+    table(
+      [
+        "admin.name",
+        "admin.organization",
+        "admin.languages",
+        "admin.tariffPrice",
+        "admin.tariffUnit",
+        "admin.tariffMinimum",
+        "admin.validFrom",
+      ],
+      rows,
+    ),
     addForm,
   );
 }
@@ -558,10 +641,19 @@ function renderTokens() {
     h(
       "div",
       { class: "row" },
-      field("admin.tokenOwner", select("user_id", owners.map((u) => [u.id, `${u.display_name} (${u.username})`]))),
+      field(
+        "admin.tokenOwner",
+        select(
+          "user_id",
+          owners.map((u) => [u.id, `${u.display_name} (${u.username})`]),
+        ),
+      ),
       field("admin.name", input("name", { required: true, maxlength: 100 })),
       field("admin.tokenScopes", input("scopes", { value: "*", required: true })),
-      field("admin.tokenDays", input("valid_days", { type: "number", min: 1, max: 366, step: 1, value: "90", required: true })),
+      field(
+        "admin.tokenDays",
+        input("valid_days", { type: "number", min: 1, max: 366, step: 1, value: "90", required: true }),
+      ),
     ),
     h("button", { type: "submit" }, t("admin.tokenIssue")),
   );
@@ -577,7 +669,17 @@ function renderTokens() {
     $("#panel-tokens"),
     h("h2", {}, t("admin.tokens")),
     shown,
-    table(["admin.name", "admin.tokenOwner", "admin.tokenScopes", "admin.tokenExpires", "admin.tokenLastUsed", "admin.actions"], rows),
+    table(
+      [
+        "admin.name",
+        "admin.tokenOwner",
+        "admin.tokenScopes",
+        "admin.tokenExpires",
+        "admin.tokenLastUsed",
+        "admin.actions",
+      ],
+      rows,
+    ),
     addForm,
   );
 }
@@ -622,7 +724,13 @@ function renderAudit() {
       h("td", {}, actorText(e.actor)),
       h("td", {}, e.actor.address),
       h("td", {}, e.target ? e.target.name || e.target.id : ""),
-      h("td", { class: "details" }, Object.entries(e.details).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join("; ")),
+      h(
+        "td",
+        { class: "details" },
+        Object.entries(e.details)
+          .map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`)
+          .join("; "),
+      ),
     ),
   );
   const filterForm = h(
@@ -641,7 +749,10 @@ function renderAudit() {
     h(
       "div",
       { class: "row" },
-      field("admin.auditAction", select("action", [["", t("admin.auditAll")], ...AUDIT_ACTIONS.map((a) => [a, t("audit." + a)])])),
+      field(
+        "admin.auditAction",
+        select("action", [["", t("admin.auditAll")], ...AUDIT_ACTIONS.map((a) => [a, t("audit." + a)])]),
+      ),
       field("admin.auditActor", input("actor", { value: auditFilter.actor ?? "" })),
       field("admin.auditFrom", input("from", { type: "date" })),
       field("admin.auditTo", input("to", { type: "date" })),
@@ -668,7 +779,17 @@ function renderAudit() {
     $("#panel-audit"),
     h("h2", {}, t("admin.audit")),
     filterForm,
-    table(["admin.auditAt", "admin.auditAction", "admin.auditWho", "admin.auditAddress", "admin.auditTarget", "admin.auditDetails"], rows),
+    table(
+      [
+        "admin.auditAt",
+        "admin.auditAction",
+        "admin.auditWho",
+        "admin.auditAddress",
+        "admin.auditTarget",
+        "admin.auditDetails",
+      ],
+      rows,
+    ),
     more,
   );
 }

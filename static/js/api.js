@@ -41,7 +41,12 @@ export async function api(method, path, body, { raw = false, contentType } = {})
   }
   if (!response.ok) {
     const err = data?.error ?? {};
-    throw new ApiError(response.status, err.code ?? "http_" + response.status, err.message ?? response.statusText, data);
+    throw new ApiError(
+      response.status,
+      err.code ?? "http_" + response.status,
+      err.message ?? response.statusText,
+      data,
+    );
   }
   return raw ? text : data;
 }

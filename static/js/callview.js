@@ -37,22 +37,54 @@ export class CallView extends EventTarget {
   }
 
   build() {
-    this.remote = h("video", { class: "remote", autoplay: true, playsinline: true, "aria-label": t("call.remote"), "data-i18n-label": "call.remote" });
-    this.self = h("video", { class: "self", autoplay: true, playsinline: true, muted: true, "aria-label": t("call.self"), "data-i18n-label": "call.self" });
+    this.remote = h("video", {
+      class: "remote",
+      autoplay: true,
+      playsinline: true,
+      "aria-label": t("call.remote"),
+      "data-i18n-label": "call.remote",
+    });
+    this.self = h("video", {
+      class: "self",
+      autoplay: true,
+      playsinline: true,
+      muted: true,
+      "aria-label": t("call.self"),
+      "data-i18n-label": "call.self",
+    });
     this.self.muted = true;
     this.remotePlaceholder = h("div", { class: "placeholder remote-placeholder", hidden: true });
     this.selfPlaceholder = h("div", { class: "placeholder self-placeholder", hidden: true });
     this.selfBadge = h("span", { class: "self-badge", hidden: true });
     this.who = h("p", { class: "who-line" });
-    this.clock = h("span", { class: "timer", role: "timer", "aria-label": t("call.duration"), "data-i18n-label": "call.duration" }, "00:00");
+    this.clock = h(
+      "span",
+      { class: "timer", role: "timer", "aria-label": t("call.duration"), "data-i18n-label": "call.duration" },
+      "00:00",
+    );
     this.line = h("span", { class: "line" });
     this.quality = h("span", { class: "quality", hidden: true });
     this.banner = h("div", { class: "call-banner", role: "alert", hidden: true });
-    this.retryButton = h("button", { type: "button", class: "good", hidden: true, onclick: () => this.dispatchEvent(new CustomEvent("retry")) });
+    this.retryButton = h("button", {
+      type: "button",
+      class: "good",
+      hidden: true,
+      onclick: () => this.dispatchEvent(new CustomEvent("retry")),
+    });
     this.bannerText = h("p", {});
     this.banner.append(this.bannerText, this.retryButton);
-    this.muteButton = h("button", { type: "button", class: "toggle", "aria-pressed": "false", onclick: () => this.toggle("audio") });
-    this.cameraButton = h("button", { type: "button", class: "toggle", "aria-pressed": "false", onclick: () => this.toggle("video") });
+    this.muteButton = h("button", {
+      type: "button",
+      class: "toggle",
+      "aria-pressed": "false",
+      onclick: () => this.toggle("audio"),
+    });
+    this.cameraButton = h("button", {
+      type: "button",
+      class: "toggle",
+      "aria-pressed": "false",
+      onclick: () => this.toggle("video"),
+    });
     this.hangupButton = h("button", { type: "button", class: "danger hangup", onclick: () => this.hangup() });
     fill(
       this.container,
@@ -163,7 +195,9 @@ export class CallView extends EventTarget {
     const language = call.language ? languageName(call.language) : "";
     if (this.role === "counsellor") {
       const other = call.interpreter ?? {};
-      const who = other.display_name || (other.number != null ? t("call.interpreterNumber", { number: other.number }) : t("role.interpreter"));
+      const who =
+        other.display_name ||
+        (other.number != null ? t("call.interpreterNumber", { number: other.number }) : t("role.interpreter"));
       return [who, other.agency, language].filter(Boolean).join(" · ");
     }
     const other = call.counsellor ?? {};
@@ -185,12 +219,16 @@ export class CallView extends EventTarget {
     const troubled = this.everConnected && this.mediaState !== "connected";
     this.banner.hidden = !(troubled || this.stalled);
     this.container.dataset.banner = troubled ? "disturbed" : this.stalled ? "stalled" : "";
-    this.bannerText.textContent = troubled ? t("call.disturbed") : t(this.role === "counsellor" ? "call.stalled" : "call.stalledInterpreter");
+    this.bannerText.textContent = troubled
+      ? t("call.disturbed")
+      : t(this.role === "counsellor" ? "call.stalled" : "call.stalledInterpreter");
     this.retryButton.hidden = !(this.stalled && !troubled && this.role === "counsellor");
     this.retryButton.textContent = t("call.retry");
     const audioOnly = Boolean(this.call.audio_only) || !this.remote.srcObject?.getVideoTracks().length;
     this.remotePlaceholder.hidden = !audioOnly;
-    this.remotePlaceholder.textContent = this.call.audio_only ? t("call.audioOnly") : t(this.everConnected ? "call.noVideo" : "call.connecting");
+    this.remotePlaceholder.textContent = this.call.audio_only
+      ? t("call.audioOnly")
+      : t(this.everConnected ? "call.noVideo" : "call.connecting");
     this.remote.classList.toggle("hidden-video", audioOnly);
     this.selfPlaceholder.hidden = this.hasVideo && !this.cameraOff;
     this.selfPlaceholder.textContent = this.hasVideo ? t("call.cameraIsOff") : t("call.audioOnlySelf");
@@ -212,7 +250,8 @@ export class CallView extends EventTarget {
       this.quality.hidden = true;
       return;
     }
-    const loss = s.packetsReceived + s.packetsLost > 0 ? (100 * s.packetsLost) / (s.packetsReceived + s.packetsLost) : 0;
+    const loss =
+      s.packetsReceived + s.packetsLost > 0 ? (100 * s.packetsLost) / (s.packetsReceived + s.packetsLost) : 0;
     const level = s.rttMs > 400 || loss > 5 ? "bad" : s.rttMs > 200 || loss > 2 ? "fair" : "good";
     this.quality.hidden = false;
     this.quality.dataset.level = level;
@@ -221,7 +260,8 @@ export class CallView extends EventTarget {
   }
 
   tick() {
-    if (this.connectedAtMs != null) this.clock.textContent = formatClock((this.socket.serverNow() - this.connectedAtMs) / 1000);
+    if (this.connectedAtMs != null)
+      this.clock.textContent = formatClock((this.socket.serverNow() - this.connectedAtMs) / 1000);
   }
 
   async sampleStats() {

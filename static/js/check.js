@@ -126,13 +126,22 @@ async function network(mine) {
       return false;
     }
     stopEcho = endEcho;
-    const params = { rtt: report.rtt_ms ?? "?", loss: formatNumber((report.packet_loss ?? 0) * 100, { maximumFractionDigits: 1 }) };
+    const params = {
+      rtt: report.rtt_ms ?? "?",
+      loss: formatNumber((report.packet_loss ?? 0) * 100, { maximumFractionDigits: 1 }),
+    };
     if (!report.connected) verdict("network", "check.net.bad", {}, "bad");
-    else if ((report.rtt_ms ?? 0) > 400 || (report.packet_loss ?? 0) > 0.05) verdict("network", "check.net.poor", params, "warn");
+    else if ((report.rtt_ms ?? 0) > 400 || (report.packet_loss ?? 0) > 0.05)
+      verdict("network", "check.net.poor", params, "warn");
     else verdict("network", report.relay ? "check.net.relay" : "check.net.direct", params, "ok");
     return report.connected;
   } catch (err) {
-    verdict("network", err.code === "unavailable" ? "check.net.unavailable" : "check.net.bad", {}, err.code === "unavailable" ? "warn" : "bad");
+    verdict(
+      "network",
+      err.code === "unavailable" ? "check.net.unavailable" : "check.net.bad",
+      {},
+      err.code === "unavailable" ? "warn" : "bad",
+    );
     return false;
   }
 }

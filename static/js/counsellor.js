@@ -141,7 +141,12 @@ socket.on("languages.updated", (msg) => {
   const known = new Map(languages.map((lang) => [lang.tag, lang]));
   languages = msg.languages.map((lang) => {
     const before = known.get(lang.tag) ?? {};
-    return { ...lang, name: lang.name ?? before.name ?? "", autonym: before.autonym, search_names: before.search_names };
+    return {
+      ...lang,
+      name: lang.name ?? before.name ?? "",
+      autonym: before.autonym,
+      search_names: before.search_names,
+    };
   });
   renderLanguages();
   if (!askView.hidden) renderAsk();
@@ -155,7 +160,9 @@ setInterval(() => {
 const askView = $("#ask");
 
 function renderAsk() {
-  const shown = [...languages].sort((a, b) => (b.available > 0) - (a.available > 0) || fold(a.autonym ?? a.tag).localeCompare(fold(b.autonym ?? b.tag)));
+  const shown = [...languages].sort(
+    (a, b) => (b.available > 0) - (a.available > 0) || fold(a.autonym ?? a.tag).localeCompare(fold(b.autonym ?? b.tag)),
+  );
   fill(
     $("#ask-list"),
     shown.map((lang) => {
@@ -237,7 +244,11 @@ async function requestInterpreter(tag, audioOnly = $("#audio-only").checked) {
       stopMedia();
       showRequesting(false);
       setStatus("counsellor.idle");
-      notify(noticeArea, () => (err.code === "unknown_language" ? t("counsellor.noInterpreter") : errorText(err)), "bad");
+      notify(
+        noticeArea,
+        () => (err.code === "unknown_language" ? t("counsellor.noInterpreter") : errorText(err)),
+        "bad",
+      );
     }
   } finally {
     if (starting === attempt) starting = null;
@@ -292,9 +303,13 @@ function nobodyOnline(tag) {
 
 function finishRequest(final) {
   const key =
-    final.state === "expired" ? (final.end_reason === "max_wait" && nobodyOnline(final.language) ? "counsellor.expiredNobody" : "counsellor.expired")
-    : final.state === "cancelled" ? "counsellor.cancelled"
-    : "counsellor.failed";
+    final.state === "expired"
+      ? final.end_reason === "max_wait" && nobodyOnline(final.language)
+        ? "counsellor.expiredNobody"
+        : "counsellor.expired"
+      : final.state === "cancelled"
+        ? "counsellor.cancelled"
+        : "counsellor.failed";
   notify(noticeArea, () => t(key), final.state === "cancelled" ? "" : "bad");
   reset();
 }
@@ -335,7 +350,9 @@ async function cancelRequest() {
   const shown = request;
   try {
     const answer = await api("DELETE", `/api/requests/${encodeURIComponent(shown.id)}`);
-    onRequest(answer?.request ?? { ...shown, state: "cancelled", updated_at: new Date(socket.serverNow()).toISOString() });
+    onRequest(
+      answer?.request ?? { ...shown, state: "cancelled", updated_at: new Date(socket.serverNow()).toISOString() },
+    );
   } catch (err) {
     // Too late: an interpreter took it meanwhile, and the call is on its way.
     if (err.status !== 409) notify(noticeArea, () => errorText(err), "bad");
@@ -402,14 +419,22 @@ function onCall(call) {
   const known = calls.get(call.id);
   if (callView.active && callView.call.id === call.id) {
     callView.update(known);
-    if (known.state === "connected") setStatus("counsellor.connected", { language: languageName(known.language) }, "ok");
+    if (known.state === "connected")
+      setStatus("counsellor.connected", { language: languageName(known.language) }, "ok");
     return;
   }
   // A live call of ours that the page does not show yet: the server is the truth (a
   // reload, another tab's request, or news that overtook the request's own).
   const ours = known.counsellor?.id === me.id;
   if (ours && known.state !== "ended" && (!request || request.id === known.request_id)) {
-    request ??= { id: known.request_id, language: known.language, state: "accepted", call_id: known.id, updated_at: known.created_at, created_at: known.created_at };
+    request ??= {
+      id: known.request_id,
+      language: known.language,
+      state: "accepted",
+      call_id: known.id,
+      updated_at: known.created_at,
+      created_at: known.created_at,
+    };
     joinCall(known.id);
   }
 }

@@ -33,7 +33,6 @@ function query(extra = {}) {
   return params;
 }
 
-
 function updateDownloads() {
   $("#dl-csv").href = `/api/usage?${query({ format: "csv" })}`;
   $("#dl-csv-de").href = `/api/usage?${query({ format: "csv", dialect: "de" })}`;
@@ -53,9 +52,15 @@ function fillOptions(select, pairs) {
 function renderOptions() {
   const orgs = new Map(choices.organization.map((g) => [g.key, g.name ?? g.key]));
   if (orgSelect.value && !orgs.has(orgSelect.value)) orgs.set(orgSelect.value, orgSelect.value);
-  fillOptions(orgSelect, [...orgs].sort((a, b) => String(a[1]).localeCompare(String(b[1]))));
+  fillOptions(
+    orgSelect,
+    [...orgs].sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
+  );
   const langs = new Set(choices.language.map((g) => g.key));
-  fillOptions(langSelect, [...langs].map((tag) => [tag, languageName(tag)]).sort((a, b) => a[1].localeCompare(b[1])));
+  fillOptions(
+    langSelect,
+    [...langs].map((tag) => [tag, languageName(tag)]).sort((a, b) => a[1].localeCompare(b[1])),
+  );
 }
 
 async function load() {
@@ -116,9 +121,25 @@ function render() {
   renderScope();
   renderOptions();
   const seconds = records.reduce((acc, r) => acc + r.billable_s, 0);
-  $("#totals").textContent = t("finance.count", { n: records.length, minutes: minutes(seconds), amount: totalAmounts(records) });
-  fill($("#chart-org"), barChart(secondsByKey(summaries.organization, (g) => g.name ?? g.key), "finance.byOrganization"));
-  fill($("#chart-lang"), barChart(secondsByKey(summaries.language, (g) => languageName(g.key)), "finance.byLanguage"));
+  $("#totals").textContent = t("finance.count", {
+    n: records.length,
+    minutes: minutes(seconds),
+    amount: totalAmounts(records),
+  });
+  fill(
+    $("#chart-org"),
+    barChart(
+      secondsByKey(summaries.organization, (g) => g.name ?? g.key),
+      "finance.byOrganization",
+    ),
+  );
+  fill(
+    $("#chart-lang"),
+    barChart(
+      secondsByKey(summaries.language, (g) => languageName(g.key)),
+      "finance.byLanguage",
+    ),
+  );
   renderTable();
 }
 
@@ -135,7 +156,14 @@ function barChart(rows, titleKey) {
   const description = sorted.map(([label, s]) => `${label}: ${minutes(s)}`).join("; ");
   return svg(
     "svg",
-    { class: "chart", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": `${t(titleKey)}: ${description}` },
+    {
+      class: "chart",
+      viewBox: `0 0 ${width} ${height}`,
+      width,
+      height,
+      role: "img",
+      "aria-label": `${t(titleKey)}: ${description}`,
+    },
     svg("title", {}, `${t(titleKey)}: ${description}`),
     sorted.map(([label, s], i) => {
       const y = i * rowH + 4;
@@ -177,8 +205,26 @@ function renderTable() {
       "table",
       {},
       h("caption", { class: "visually-hidden" }, t("finance.usage")),
-      h("thead", {}, h("tr", {}, cols.map(([key, , num]) => h("th", { scope: "col", class: num ? "num" : null }, t(key))))),
-      h("tbody", {}, records.map((r) => h("tr", { dataset: { callId: r.call_id } }, cols.map(([, get, num]) => h("td", { class: num ? "num" : null }, get(r) ?? ""))))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          cols.map(([key, , num]) => h("th", { scope: "col", class: num ? "num" : null }, t(key))),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        records.map((r) =>
+          h(
+            "tr",
+            { dataset: { callId: r.call_id } },
+            cols.map(([, get, num]) => h("td", { class: num ? "num" : null }, get(r) ?? "")),
+          ),
+        ),
+      ),
     ),
   );
 }

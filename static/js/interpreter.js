@@ -112,7 +112,10 @@ socket.on("presence.updated", (msg) => {
 // ---- Offers ---------------------------------------------------------------------------
 
 function offerText(next) {
-  const text = t("interpreter.offerText", { language: languageName(next.language), organization: orgName(next.organization) });
+  const text = t("interpreter.offerText", {
+    language: languageName(next.language),
+    organization: orgName(next.organization),
+  });
   return next.preferences?.audio_only ? `${text} · ${t("interpreter.audioOnly")}` : text;
 }
 
@@ -190,7 +193,11 @@ $("#accept").addEventListener("click", async () => {
     await joinCall(call.id, stream);
   } catch (err) {
     for (const track of stream.getTracks()) track.stop();
-    const key = { offer_taken: "interpreter.taken", offer_expired: "interpreter.expiredOffer", offer_revoked: "interpreter.revoked" }[err.code];
+    const key = {
+      offer_taken: "interpreter.taken",
+      offer_expired: "interpreter.expiredOffer",
+      offer_revoked: "interpreter.revoked",
+    }[err.code];
     accepting = false;
     clearOffer();
     notify(noticeArea, () => (key ? t(key) : errorText(err)), "bad");
@@ -306,7 +313,10 @@ async function loadToday() {
 function renderToday() {
   const calls = today?.calls ?? 0;
   const minutes = Math.round((today?.talk_s ?? 0) / 60);
-  $("#today").textContent = t("interpreter.todayText", { calls: plural("interpreter.calls", calls), minutes: plural("interpreter.minutes", minutes) });
+  $("#today").textContent = t("interpreter.todayText", {
+    calls: plural("interpreter.calls", calls),
+    minutes: plural("interpreter.minutes", minutes),
+  });
 }
 
 onLocaleChange(() => {

@@ -234,7 +234,16 @@ export class CallPeer extends EventTarget {
 
 /** Totals of the inbound video and audio and the selected candidate pair of a connection. */
 export async function readStats(pc) {
-  const out = { framesDecoded: 0, framesPerSecond: 0, audioBytes: 0, audioSamples: 0, packetsLost: 0, packetsReceived: 0, rttMs: null, relay: false };
+  const out = {
+    framesDecoded: 0,
+    framesPerSecond: 0,
+    audioBytes: 0,
+    audioSamples: 0,
+    packetsLost: 0,
+    packetsReceived: 0,
+    rttMs: null,
+    relay: false,
+  };
   if (!pc) return out;
   const report = await pc.getStats();
   let pairId = null;
@@ -254,7 +263,8 @@ export async function readStats(pc) {
     }
     if (s.type === "transport" && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId;
   });
-  if (!pairId) report.forEach((s) => s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && (pairId = s.id));
+  if (!pairId)
+    report.forEach((s) => s.type === "candidate-pair" && s.nominated && s.state === "succeeded" && (pairId = s.id));
   const pair = pairId && report.get(pairId);
   if (pair) {
     if (pair.currentRoundTripTime != null) out.rttMs = Math.round(pair.currentRoundTripTime * 1000);

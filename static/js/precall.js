@@ -75,7 +75,8 @@ export async function runEcho(stream, { onEcho, onEnd } = {}) {
       /* the echo may have timed out; our own figures will do */
     }
     if (!ours.connected) stop();
-    else pc.addEventListener("connectionstatechange", () => ["failed", "closed"].includes(pc.connectionState) && stop());
+    else
+      pc.addEventListener("connectionstatechange", () => ["failed", "closed"].includes(pc.connectionState) && stop());
     return {
       report: {
         connected: ours.connected,

@@ -96,8 +96,12 @@ export function errorText(err) {
 
 /** One bad field of a 422, e.g. "Bis: muss nach dem Beginn liegen". */
 export function fieldProblem(problem) {
-  const name = String(problem.field ?? "").split(".").pop();
+  const name = String(problem.field ?? "")
+    .split(".")
+    .pop();
   const field = has(`field.${name}`) ? t(`field.${name}`) : name;
-  const text = has(`problem.${problem.code}`) ? t(`problem.${problem.code}`, { value: problem.value ?? "" }) : t("problem.invalid");
+  const text = has(`problem.${problem.code}`)
+    ? t(`problem.${problem.code}`, { value: problem.value ?? "" })
+    : t("problem.invalid");
   return `${field}: ${text}`;
 }

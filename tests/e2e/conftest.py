@@ -24,7 +24,7 @@ playwright_sync = pytest.importorskip("playwright.sync_api")
 
 HERE = Path(__file__).resolve().parent
 TOLK = Path(sys.executable).parent / "tolk"
-AXE = HERE / "node_modules" / "axe-core" / "axe.min.js"
+AXE = HERE.parents[1] / "node_modules" / "axe-core" / "axe.min.js"
 SCREENSHOTS = HERE / "screenshots"
 PASSWORD = "demo-tolk-2026"
 ACTION_TIMEOUT_MS = 10_000
