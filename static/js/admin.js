@@ -94,7 +94,7 @@ function parseTags(text) {
 }
 /** A card that adds something: a heading, a row of fields, and a button that saves the
  * form's data through `act` (saved notice, or the error, and the tabs reloaded). */
-function addCard(titleKey, fields, save) {
+function addCard(titleKey, fields, save, { helpKey } = {}) {
   const onsubmit = (e) => {
     e.preventDefault();
     const data = formData(e.target);
@@ -104,6 +104,7 @@ function addCard(titleKey, fields, save) {
     "form",
     { class: "card", onsubmit },
     h("h3", {}, t(titleKey)),
+    helpKey && h("p", { class: "muted" }, t(helpKey)),
     h("div", { class: "row" }, fields),
     h("button", { type: "submit" }, t(titleKey)),
   );
@@ -614,33 +615,9 @@ function renderTokens() {
     ),
   );
   const owners = [me, ...users.filter((u) => u.machine && u.active && u.id !== me.id)];
-  const addForm = h(
-    "form",
-    {
-      class: "card",
-      onsubmit: async (e) => {
-        e.preventDefault();
-        const data = formData(e.target);
-        try {
-          const issued = await api("POST", "/api/admin/tokens", {
-            user_id: data.user_id,
-            name: data.name,
-            scopes: data.scopes.split(/[\s,]+/).filter(Boolean),
-            valid_days: Number(data.valid_days),
-          });
-          newToken = issued.token;
-          notify(noticeArea, () => t("admin.saved"), "ok");
-          await loadAll();
-        } catch (err) {
-          notify(noticeArea, () => errorText(err), "bad");
-        }
-      },
-    },
-    h("h3", {}, t("admin.tokenIssue")),
-    h("p", { class: "muted" }, t("admin.tokenHelp")),
-    h(
-      "div",
-      { class: "row" },
+  const addForm = addCard(
+    "admin.tokenIssue",
+    [
       field(
         "admin.tokenOwner",
         select(
@@ -654,8 +631,17 @@ function renderTokens() {
         "admin.tokenDays",
         input("valid_days", { type: "number", min: 1, max: 366, step: 1, value: "90", required: true }),
       ),
-    ),
-    h("button", { type: "submit" }, t("admin.tokenIssue")),
+    ],
+    async (data) => {
+      const issued = await api("POST", "/api/admin/tokens", {
+        user_id: data.user_id,
+        name: data.name,
+        scopes: data.scopes.split(/[\s,]+/).filter(Boolean),
+        valid_days: Number(data.valid_days),
+      });
+      newToken = issued.token; // shown by the reload that follows
+    },
+    { helpKey: "admin.tokenHelp" },
   );
   const shown = newToken
     ? h(
