@@ -27,6 +27,7 @@ from tolk.settings import SettingsError, StartupError, load_settings
 
 
 def _serve(settings: Settings, _args: argparse.Namespace) -> None:
+    _return_large_blocks()
     try:
         import uvloop
 
@@ -55,6 +56,31 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> None:
 # called once only: freezing later would also freeze sockets' objects, whose cycles
 # would then never be collected after the sockets close.
 _GC_THRESHOLDS = (50_000, 20, 10)
+
+
+# glibc maps a block of 128 KiB or more on its own and unmaps it when freed, but after
+# freeing one it raises that threshold to the block's size, so the next blocks of that size
+# come from the heap of the thread that asks and stay resident after they are freed. Each
+# login's password check (argon2id, 19 MiB, on a worker thread) thus left 19 MiB behind
+# in every worker thread's heap: 10 logins at once took an instance from 142 to 269 MB.
+# A fixed threshold of 1 MiB keeps such blocks mapped on their own: 164 MB after the same
+# logins (bench/results/scale.md, "Memory").
+_MMAP_THRESHOLD = 1 << 20
+_M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
+
+
+def _return_large_blocks() -> None:
+    """Have glibc hand blocks of 1 MiB and more back to the system when they are freed."""
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    libc = ctypes.CDLL(name)
+    mallopt = getattr(libc, "mallopt", None)  # glibc only (musl has none)
+    if mallopt is not None:
+        mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
 
 
 async def _tune_gc(_app: Any) -> None:
