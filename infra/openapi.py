@@ -77,44 +77,25 @@ class ApiRoutes:
     ) -> Callable[[Handler], Handler]:
         """Declare an operation and who may call it (PUBLIC, ANYONE or role names); the handler
         is called as handler(request, [identity=], [body=], [query=])."""
-        roles = tuple(str(role) for role in roles)
+        spec = RouteSpec(
+            method.lower(),
+            path,
+            summary,
+            self.tag,
+            body,
+            query,
+            response,
+            status,
+            tuple(str(role) for role in roles),
+            errors,
+            content_types,
+            raw_body,
+        )
 
         def register(handler: Handler) -> Handler:
-            wants_identity = _wants_identity(handler, path, roles)
-
-            @functools.wraps(handler)
-            async def wrapper(request: web.Request) -> web.StreamResponse:
-                # Who asks comes first: an anonymous caller learns nothing about the body
-                # an operation wants (401, not a 422 listing the fields).
-                identity = await request.app[AUTHORIZE](request, roles)
-                refuse_nul_characters(dict(request.match_info), "")
-                kwargs: dict[str, Any] = {}
-                if wants_identity:
-                    kwargs["identity"] = identity
-                if body is not None:
-                    _require_json(request)
-                    kwargs["body"] = await read_json(request, body)
-                if query is not None:
-                    kwargs["query"] = read_query(request, query)
-                return await handler(request, **kwargs)
-
+            wrapper = _admitting(spec, handler)
             self.table.route(method, path)(wrapper)
-            self.specs.append(
-                RouteSpec(
-                    method.lower(),
-                    path,
-                    summary,
-                    self.tag,
-                    body,
-                    query,
-                    response,
-                    status,
-                    roles,
-                    errors,
-                    content_types,
-                    raw_body,
-                )
-            )
+            self.specs.append(spec)
             return wrapper
 
         return register
@@ -135,11 +116,34 @@ class ApiRoutes:
         return self.route("DELETE", path, **kw)
 
 
-def _wants_identity(handler: Handler, path: str, roles: tuple[str, ...]) -> bool:
+def _admitting(spec: RouteSpec, handler: Handler) -> Handler:
+    """The handler behind its route's checks: who asks, then its validated input."""
+    wants_identity = _wants_identity(handler, spec)
+
+    @functools.wraps(handler)
+    async def wrapper(request: web.Request) -> web.StreamResponse:
+        # Who asks comes first: an anonymous caller learns nothing about the body
+        # an operation wants (401, not a 422 listing the fields).
+        identity = await request.app[AUTHORIZE](request, spec.roles)
+        refuse_nul_characters(dict(request.match_info), "")
+        kwargs: dict[str, Any] = {}
+        if wants_identity:
+            kwargs["identity"] = identity
+        if spec.body is not None:
+            _require_json(request)
+            kwargs["body"] = await read_json(request, spec.body)
+        if spec.query is not None:
+            kwargs["query"] = read_query(request, spec.query)
+        return await handler(request, **kwargs)
+
+    return wrapper
+
+
+def _wants_identity(handler: Handler, spec: RouteSpec) -> bool:
     """Whether the handler takes `identity`; a public operation has none to give."""
     wants = "identity" in inspect.signature(handler).parameters
-    if wants and not roles:
-        raise TypeError(f"{path}: a public operation has no identity to hand its handler")
+    if wants and not spec.roles:
+        raise TypeError(f"{spec.path}: a public operation has no identity to hand its handler")
     return wants
 
 
