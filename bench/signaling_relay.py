@@ -270,7 +270,8 @@ async def seed_tolk(db_url: str, pairs: int, idle: int) -> dict[str, Any]:
     from accounts import service
     from accounts.models import Role
     from accounts.passwords import hash_password_sync
-    from dispatch.models import Call, CallState, InterpretationRequest, RequestState
+    from calls.models import Call, CallState
+    from dispatch.models import InterpretationRequest, RequestState
     from infra.db import Database, make_engine
     from interpreters.models import Interpreter, Presence
     from tolk import schema

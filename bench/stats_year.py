@@ -32,7 +32,8 @@ from sqlmodel import col, select
 
 from accounts.models import Organization, Role, User
 from accounts.passwords import hash_password_sync
-from dispatch.models import Call, InterpretationRequest, Offer
+from calls.models import Call
+from dispatch.models import InterpretationRequest, Offer
 from infra.appkeys import DATABASE
 from infra.config import Settings
 from infra.db import Database, make_engine

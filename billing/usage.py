@@ -20,7 +20,7 @@ from billing.rules import (
     local_date,
     split_languages,
 )
-from dispatch.models import Call
+from calls.models import Call
 from infra.db import conflict_insert, dialect_of
 
 log = structlog.get_logger(__name__)

@@ -1,1 +1,1 @@
-"""Requests, matching policies, offers and the call lifecycle."""
+"""Requests, matching policies, offers and the queue."""

@@ -10,8 +10,7 @@ an interpreter who is being made busy by an accept is skipped rather than waited
 from __future__ import annotations
 
 import functools
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from sqlalchemy import (
     ColumnElement,
@@ -27,8 +26,10 @@ from sqlalchemy import (
 from sqlmodel import col, select
 from sqlmodel.sql.expression import Select
 
-from dispatch.models import PENDING_OFFER, Call, InterpretationRequest, Offer, OfferState
+from calls.models import Call
+from dispatch.models import PENDING_OFFER, InterpretationRequest, Offer, OfferState
 from dispatch.policy import Candidate
+from infra.clock import start_of_day
 from interpreters.languages import base_language, serving_tags
 from interpreters.models import (
     Interpreter,
@@ -189,13 +190,6 @@ def find_candidates(
             for user_id, idle_since in conn.execute(stmt, {**params, "limit": want}):
                 found.append(Candidate(user_id, idle_since, rank, history == "missed"))
     return found
-
-
-def start_of_day(now: datetime, timezone: str) -> datetime:
-    """Midnight of `now`'s day in the configured time zone."""
-    zone = ZoneInfo(timezone)
-    local = now.astimezone(zone)
-    return datetime.combine(local.date(), time(0), tzinfo=zone)
 
 
 def minutes_today(

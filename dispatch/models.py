@@ -1,4 +1,4 @@
-"""Tables of dispatch: requests, offers, calls and per-language queue statistics.
+"""Tables of dispatch: requests, offers and per-language queue statistics.
 
 Every state change is a guarded UPDATE (`... WHERE state = 'offering'`) checked by row
 count; the partial unique indexes below make double-booking impossible even for buggy code.
@@ -9,11 +9,12 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, ColumnElement, Index, String, literal_column, text
+from sqlalchemy import Column, ColumnElement, Index, String, literal_column
 from sqlmodel import Field, SQLModel, col
 
 from infra.db import UTCDateTime
 from infra.ids import new_id
+from infra.indexes import partial_index
 
 
 class RequestState(StrEnum):
@@ -31,30 +32,6 @@ class OfferState(StrEnum):
     DECLINED = "declined"
     EXPIRED = "expired"
     REVOKED = "revoked"
-
-
-class CallState(StrEnum):
-    CONNECTING = "connecting"
-    CONNECTED = "connected"
-    ENDED = "ended"
-
-
-class EndReason(StrEnum):
-    HANGUP = "hangup"
-    LOST = "lost"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    SHUTDOWN = "shutdown"
-
-
-def _partial(name: str, column: str, where: str, unique: bool = True) -> Index:
-    return Index(
-        name,
-        column,
-        unique=unique,
-        sqlite_where=text(where),
-        postgresql_where=text(where),
-    )
 
 
 class InterpretationRequest(SQLModel, table=True):
@@ -93,7 +70,7 @@ class Offer(SQLModel, table=True):
 
     __tablename__ = "offer"
     __table_args__ = (
-        _partial("uq_offer_pending_interpreter", "interpreter_id", "state = 'pending'"),
+        partial_index("uq_offer_pending_interpreter", "interpreter_id", "state = 'pending'"),
         Index("ix_offer_created_at", "created_at"),
     )
 
@@ -107,45 +84,12 @@ class Offer(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=30)
 
 
-class Call(SQLModel, table=True):
-    """A video call between a counsellor and an interpreter."""
-
-    __tablename__ = "call"
-    __table_args__ = (
-        _partial("uq_call_live_interpreter", "interpreter_id", "state <> 'ended'"),
-        Index("ix_call_state", "state"),
-        Index("ix_call_connected_at", "connected_at"),
-    )
-
-    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
-    request_id: str = Field(
-        foreign_key="interpretation_request.id", max_length=32, sa_column_kwargs={"unique": True}
-    )
-    counsellor_id: str = Field(foreign_key="user_account.id", index=True, max_length=32)
-    interpreter_id: str = Field(foreign_key="interpreter.user_id", index=True, max_length=32)
-    organization_id: str = Field(foreign_key="organization.id", max_length=32)
-    language: str = Field(max_length=35)
-    audio_only: bool = False
-    state: CallState = Field(sa_column=Column(String(20), nullable=False))
-    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
-    connected_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    end_reason: str | None = Field(default=None, max_length=30)
-    counsellor_media: str | None = Field(default=None, max_length=20)
-    interpreter_media: str | None = Field(default=None, max_length=20)
-    counsellor_seen_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    interpreter_seen_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-    connect_deadline: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
-
-
 # The states that the partial indexes above are about, written into the SQL rather than
 # bound: SQLite compiles a statement again at every run when a bound value decides whether
 # a partial index applies, and PostgreSQL's generic plan of a prepared statement cannot use
 # such an index at all (it reads every offer or call the person ever had instead).
 PENDING_OFFER: ColumnElement[bool] = col(Offer.state) == literal_column(f"'{OfferState.PENDING}'")
 """`offer.state = 'pending'`, as the index of pending offers is defined."""
-LIVE_CALL: ColumnElement[bool] = col(Call.state) != literal_column(f"'{CallState.ENDED}'")
-"""`call.state <> 'ended'`, as the index of live calls is defined."""
 
 
 class LanguageQueueStats(SQLModel, table=True):
@@ -157,19 +101,3 @@ class LanguageQueueStats(SQLModel, table=True):
     avg_wait_s: float = 0.0
     avg_handle_s: float = 0.0
     samples: int = 0
-
-
-class CallPresence(SQLModel, table=True):
-    """A socket that has joined a call room on some instance, refreshed every heartbeat.
-
-    The truth about who is in a call across instances: a row is added on `call.join` and
-    removed when the socket closes; rows of a killed instance go stale and are swept.
-    """
-
-    __tablename__ = "call_presence"
-
-    socket_id: str = Field(primary_key=True, max_length=32)
-    call_id: str = Field(foreign_key="call.id", index=True, max_length=32, ondelete="CASCADE")
-    user_id: str = Field(max_length=32)
-    instance_id: str = Field(max_length=64)
-    seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

@@ -11,11 +11,13 @@ from sqlalchemy import Connection
 from accounts.access import require_user
 from accounts.models import Role
 from accounts.views import OrganizationView
-from dispatch import calls, service
+from calls import lifecycle
+from calls.views import CallResponse
+from dispatch import service
 from dispatch.announce import publish_news
 from dispatch.caps import check_open_requests
 from dispatch.queue import current_view
-from dispatch.views import CallResponse, RequestResponse, TodayResponse, TodayView
+from dispatch.views import RequestResponse, TodayResponse, TodayView
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.config import Settings
 from infra.http import json_response
@@ -193,7 +195,7 @@ async def own_today(request: web.Request) -> web.Response:
     identity = await require_user(request, Role.INTERPRETER)
     app = request.app
     async with app[DATABASE].read() as session:
-        count, talk_s = await calls.interpreter_today(
+        count, talk_s = await lifecycle.interpreter_today(
             session, identity.user_id, app[CLOCK].now(), app[SETTINGS].timezone
         )
     return json_response(TodayResponse(today=TodayView(calls=count, talk_s=talk_s)))

@@ -25,6 +25,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.models import Organization, Role
 from accounts.views import OrganizationView
+from calls.models import Call, CallState
+from calls.views import CallView, call_message, load_call_view
 from dispatch import candidates as cands
 from dispatch.errors import (
     NotAvailable,
@@ -38,23 +40,12 @@ from dispatch.errors import (
     UnknownLanguage,
     UnknownSpecialization,
 )
-from dispatch.models import (
-    PENDING_OFFER,
-    Call,
-    CallState,
-    InterpretationRequest,
-    Offer,
-    OfferState,
-    RequestState,
-)
+from dispatch.models import PENDING_OFFER, InterpretationRequest, Offer, OfferState, RequestState
 from dispatch.news import News
 from dispatch.policy import FEWEST_MINUTES_TODAY, next_wave, prefetch_limit
 from dispatch.queue import current_view, record_wait, tell_queue
 from dispatch.views import (
-    CallView,
     RequestView,
-    call_message,
-    load_call_view,
     offer_message,
     offer_view,
     request_message,

@@ -16,26 +16,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.models import Organization, Role
 from accounts.views import OrganizationView
-from dispatch.models import (
-    PENDING_OFFER,
-    Call,
-    CallState,
-    InterpretationRequest,
-    Offer,
-    OfferState,
-    RequestState,
-)
+from calls.models import Call, CallState
+from calls.views import call_message, load_call_view
+from dispatch.models import PENDING_OFFER, InterpretationRequest, Offer, OfferState, RequestState
 from dispatch.queue import current_view
 from dispatch.service import OPEN
-from dispatch.views import (
-    call_message,
-    load_call_view,
-    offer_message,
-    offer_view,
-    request_message,
-    request_view,
-    revoked_message,
-)
+from dispatch.views import offer_message, offer_view, request_message, request_view, revoked_message
 from interpreters.models import Interpreter
 
 

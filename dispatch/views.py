@@ -1,4 +1,4 @@
-"""What dispatch puts on the wire: requests, offers and calls (the objects of docs/protocol.md)."""
+"""What dispatch puts on the wire: requests and offers (the objects of docs/protocol.md)."""
 
 from __future__ import annotations
 
@@ -6,14 +6,9 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlmodel import col, select
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts.models import User
 from accounts.views import OrganizationView
-from dispatch.models import Call, InterpretationRequest, RequestState
-from interpreters.models import Interpreter, ShownAs
-from interpreters.naming import roster_setting
+from dispatch.models import InterpretationRequest, RequestState
 
 
 class PreferencesView(BaseModel):
@@ -53,38 +48,6 @@ class OfferView(BaseModel):
     organization: OrganizationView
     expires_at: datetime
     preferences: PreferencesView
-
-
-class PartyView(BaseModel):
-    id: str
-    display_name: str | None
-    """The person's name; for the interpreter null when the centre shows numbers instead."""
-    agency: str | None = None
-    """The interpreter's agency, shown to the counsellor during the call."""
-    number: int | None = None
-    """The interpreter's number, sent instead of the name when the centre says so."""
-
-
-class CallView(BaseModel):
-    id: str
-    request_id: str
-    language: str
-    counsellor: PartyView
-    interpreter: PartyView
-    state: str
-    created_at: datetime
-    audio_only: bool = False
-    connected_at: datetime | None = None
-    ended_at: datetime | None = None
-    end_reason: str | None = None
-    duration_s: int | None = None
-    billable_s: int | None = None
-    amount_cents: int | None = None
-    currency: str | None = None
-
-
-class CallResponse(BaseModel):
-    call: CallView
 
 
 class TodayView(BaseModel):
@@ -143,67 +106,6 @@ def offer_view(
         expires_at=expires_at,
         preferences=preferences_view(req),
     )
-
-
-def call_view(
-    call: Call,
-    counsellor: User,
-    interpreter: User,
-    *,
-    profile: Interpreter | None = None,
-    shown_as: ShownAs = ShownAs.NAME,
-    **billing: Any,
-) -> CallView:
-    """A call as both participants see it; billing adds its figures as keywords once ended.
-    The interpreter is named by name or by number, as the centre's setting says."""
-    duration = None
-    if call.connected_at is not None and call.ended_at is not None:
-        duration = max(0, int((call.ended_at - call.connected_at).total_seconds()))
-    by_name = shown_as == ShownAs.NAME
-    return CallView(
-        id=call.id,
-        request_id=call.request_id,
-        language=call.language,
-        counsellor=PartyView(id=counsellor.id, display_name=counsellor.display_name),
-        interpreter=PartyView(
-            id=interpreter.id,
-            display_name=interpreter.display_name if by_name else None,
-            agency=profile.agency if profile else None,
-            number=None if by_name or profile is None else profile.number,
-        ),
-        state=call.state,
-        created_at=call.created_at,
-        audio_only=call.audio_only,
-        connected_at=call.connected_at,
-        ended_at=call.ended_at,
-        end_reason=call.end_reason,
-        duration_s=duration,
-        **billing,
-    )
-
-
-async def load_call_view(session: AsyncSession, call: Call, **billing: Any) -> CallView:
-    """The view of a call, reading its two participants' names, the interpreter's agency
-    and number, and whether the centre names interpreters by name or number."""
-    users = await session.exec(
-        select(User).where(col(User.id).in_([call.counsellor_id, call.interpreter_id]))
-    )
-    by_id = {u.id: u for u in users}
-    profile = await session.get(Interpreter, call.interpreter_id)
-    setting = await roster_setting(session)
-    return call_view(
-        call,
-        by_id[call.counsellor_id],
-        by_id[call.interpreter_id],
-        profile=profile,
-        shown_as=setting.interpreter_shown_as,
-        **billing,
-    )
-
-
-def call_message(view: CallView) -> dict[str, Any]:
-    """The `call.updated` event."""
-    return {"type": "call.updated", "call": view}
 
 
 def request_message(view: RequestView) -> dict[str, Any]:

@@ -8,10 +8,13 @@ from collections.abc import Awaitable, Callable, Sequence
 import structlog
 from aiohttp import web
 
+from infra.appkeys import CLOCK, DATABASE
 from infra.bus import Bus, publish_json, user_channel
 from infra.outages import Unavailable
+from interpreters import presence, service
 from interpreters.live import LanguageBroadcaster
 from interpreters.models import Presence
+from interpreters.views import InterpreterView
 
 log = structlog.get_logger(__name__)
 
@@ -69,3 +72,14 @@ async def presence_changed(app: web.Application, interpreter_id: str, status: Pr
     from interpreters.keys import PRESENCE_NEWS
 
     await app[PRESENCE_NEWS].changed(interpreter_id, status)
+
+
+async def change_own_status(
+    app: web.Application, user_id: str, status: Presence
+) -> InterpreterView:
+    """An interpreter's own status switch, committed and announced (HTTP and socket alike)."""
+    async with app[DATABASE].write() as session:
+        await presence.set_own_status(session, user_id, status, app[CLOCK].now())
+        view = await service.own_view(session, user_id)
+    await presence_changed(app, user_id, status)
+    return view

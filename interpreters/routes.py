@@ -17,7 +17,8 @@ from infra.appkeys import CLOCK, DATABASE
 from infra.errors import NotFound
 from infra.http import json_response
 from infra.openapi import ApiRoutes
-from interpreters import naming, presence, roster_import, service
+from interpreters import naming, roster_import, service
+from interpreters.events import change_own_status
 from interpreters.keys import PRESENCE_NEWS, QUEUE_FIGURES
 from interpreters.languages import pick_locale
 from interpreters.live import language_availability
@@ -87,17 +88,6 @@ class StatusBody(BaseModel):
 async def set_status(request: web.Request, identity: Identity, body: StatusBody) -> web.Response:
     view = await change_own_status(request.app, identity.user_id, Presence(body.status))
     return json_response({"interpreter": view})
-
-
-async def change_own_status(
-    app: web.Application, user_id: str, status: Presence
-) -> InterpreterView:
-    """An interpreter's own status switch, committed and announced (HTTP and socket alike)."""
-    async with app[DATABASE].write() as session:
-        await presence.set_own_status(session, user_id, status, app[CLOCK].now())
-        view = await service.own_view(session, user_id)
-    await app[PRESENCE_NEWS].changed(user_id, status)
-    return view
 
 
 class ProfileBody(BaseModel):

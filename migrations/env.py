@@ -10,6 +10,7 @@ from sqlmodel import SQLModel
 
 import accounts.models
 import billing.models
+import calls.models
 import dispatch.models
 import infra.leases
 import interpreters.models
@@ -19,6 +20,7 @@ from infra.db import make_engine
 _MODELS = (
     accounts.models,
     interpreters.models,
+    calls.models,
     dispatch.models,
     billing.models,
     infra.leases,

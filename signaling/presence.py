@@ -9,8 +9,8 @@ from aiohttp import web
 from accounts.models import Role
 from infra.appkeys import CLOCK, DATABASE, INSTANCE_ID, SETTINGS
 from interpreters import presence
+from interpreters.events import change_own_status
 from interpreters.models import Presence
-from interpreters.routes import change_own_status
 from signaling import replies
 from signaling.hub import Connection, ConnectionHook
 from signaling.messages import PresenceMessage

@@ -24,11 +24,12 @@ import orjson
 import structlog
 from aiohttp import web
 
-from dispatch import calls
-from dispatch.call_routes import hang_up, publish_call
-from dispatch.calls import CallEnded
-from dispatch.models import Call, CallPresence, CallState
-from dispatch.views import load_call_view
+from calls import lifecycle
+from calls.announce import publish_call
+from calls.ending import hang_up
+from calls.lifecycle import CallEnded
+from calls.models import Call, CallPresence, CallState
+from calls.views import load_call_view
 from infra import jsonio
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
 from infra.bus import Bus, Subscription, publish_json, user_channel
@@ -93,7 +94,7 @@ class Room:
         """The other participant."""
         return self.users[1] if user_id == self.users[0] else self.users[0]
 
-    def side_of(self, user_id: str) -> calls.Side:
+    def side_of(self, user_id: str) -> lifecycle.Side:
         """Which participant the user is."""
         return "counsellor" if user_id == self.users[0] else "interpreter"
 
@@ -141,7 +142,7 @@ class Rooms:
                 # Subscribe before reading who is present: a join committed after our
                 # read is then announced to us, and one committed before is in the read.
                 room.subscription = await self._bus.subscribe(
-                    calls.call_channel(call.id), self._on_news
+                    lifecycle.call_channel(call.id), self._on_news
                 )
                 self._rooms[call.id] = room
             room.pending += 1
@@ -198,7 +199,7 @@ class Rooms:
                     for conn in sockets:
                         for call_id in conn.calls:
                             room = self._rooms[call_id]
-                            await calls.leave_call(
+                            await lifecycle.leave_call(
                                 session,
                                 call_id,
                                 conn.user_id,
@@ -320,12 +321,12 @@ class Rooms:
             self._send_joined(conn, room, msg.ref)
             return
         async with self._db.read() as session:
-            call = await calls.joinable_call(session, call_id, conn.user_id)
+            call = await lifecycle.joinable_call(session, call_id, conn.user_id)
         room = await self._open(call)
         try:
             now = self._clock.now()
             async with self._db.write() as session:
-                call, rows = await calls.join_call(
+                call, rows = await lifecycle.join_call(
                     session,
                     call_id,
                     conn.user_id,
@@ -345,7 +346,7 @@ class Rooms:
         self._send_joined(conn, room, msg.ref)
         await publish_json(
             self._bus,
-            calls.call_channel(call_id),
+            lifecycle.call_channel(call_id),
             {"type": "room.join", "user_id": conn.user_id, "socket_id": conn.id},
         )
 
@@ -395,7 +396,7 @@ class Rooms:
                     if not open_:
                         continue  # shutting down: close() has recorded the leave
                     session = await stack.enter_async_context(self._db.write())
-                    await calls.leave_call(
+                    await lifecycle.leave_call(
                         session,
                         call_id,
                         conn.user_id,
@@ -405,7 +406,7 @@ class Rooms:
                     )
                 await publish_json(
                     self._bus,
-                    calls.call_channel(call_id),
+                    lifecycle.call_channel(call_id),
                     {"type": "room.leave", "user_id": conn.user_id, "socket_id": conn.id},
                 )
             except Unavailable:
@@ -439,7 +440,7 @@ class Rooms:
             if room.users[1] in users:
                 interpreter_calls.append(room.call_id)
         async with self._db.write() as session:
-            await calls.record_seen(
+            await lifecycle.record_seen(
                 session,
                 counsellor_calls=counsellor_calls,
                 interpreter_calls=interpreter_calls,
@@ -448,7 +449,7 @@ class Rooms:
             )
         started = asyncio.get_running_loop().time()
         async with self._db.read() as session:
-            rows = await calls.live_presence(
+            rows = await lifecycle.live_presence(
                 session, list(self._rooms), now - timedelta(seconds=self.stale_after_s)
             )
         fresh: dict[str, dict[str, str]] = {}
@@ -480,7 +481,7 @@ class Rooms:
     async def on_connect(self, conn: Connection) -> None:
         """A (re)connected socket learns its live calls from the database."""
         async with self._db.read() as session:
-            live = await calls.live_calls_of(session, conn.user_id)
+            live = await lifecycle.live_calls_of(session, conn.user_id)
             views = [await load_call_view(session, call) for call in live]
         for view in views:
             conn.send({"type": "call.updated", "call": view})
@@ -523,7 +524,7 @@ async def relay_signal(
 async def handle_media(app: web.Application, conn: Connection, msg: CallMedia) -> None:
     """`call.media`: record one side's connection state; both connected starts billing."""
     async with app[DATABASE].write() as session:
-        call, changed = await calls.report_media(
+        call, changed = await lifecycle.report_media(
             session, msg.call_id, conn.user_id, msg.state, app[CLOCK].now()
         )
         view = await load_call_view(session, call) if changed else None

@@ -17,7 +17,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, case, func, literal, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from dispatch.models import LIVE_CALL, Call, InterpretationRequest, Offer, OfferState
+from calls.models import LIVE_CALL, Call
+from dispatch.models import InterpretationRequest, Offer, OfferState
 from dispatch.models import RequestState as R
 from interpreters.models import PresenceInterval
 from stats.sql import HOURS_OF_WEEK, at, epoch_s, hour_of_week

@@ -14,7 +14,7 @@ from sqlmodel import select
 from accounts import service
 from accounts.models import Organization, Role, User
 from accounts.passwords import hash_password_sync
-from dispatch.models import Call
+from calls.models import Call
 from infra.clock import ManualClock
 from infra.db import Database
 
@@ -183,7 +183,8 @@ class Factory:
         directly through the models: an accepted request, a busy interpreter, the call."""
         from datetime import timedelta
 
-        from dispatch.models import Call, CallState, InterpretationRequest, RequestState
+        from calls.models import Call, CallState
+        from dispatch.models import InterpretationRequest, RequestState
         from interpreters.models import Interpreter, Presence
 
         counsellor = counsellor or await self.user(Role.COUNSELLOR)
@@ -245,7 +246,8 @@ class Factory:
         end_reason: str | None = "hangup",
     ) -> Call:
         """A call row and its accepted request, as dispatch leaves them; ended if ended_at."""
-        from dispatch.models import CallState, InterpretationRequest, RequestState
+        from calls.models import CallState
+        from dispatch.models import InterpretationRequest, RequestState
 
         now = self.clock.now()
         created = connected_at or now
@@ -325,8 +327,8 @@ async def make_interpreter(
 
 async def set_presence(factory: Factory, user: User, status: str) -> None:
     """What the roster's status endpoint does: change one's own status and announce it."""
+    from interpreters.events import change_own_status
     from interpreters.models import Presence
-    from interpreters.routes import change_own_status
 
     await change_own_status(factory.client.app, user.id, Presence(status))
 
@@ -412,14 +414,8 @@ class History:
         seconds (None: still live)."""
         from datetime import timedelta
 
-        from dispatch.models import (
-            Call,
-            CallState,
-            InterpretationRequest,
-            Offer,
-            OfferState,
-            RequestState,
-        )
+        from calls.models import Call, CallState
+        from dispatch.models import InterpretationRequest, Offer, OfferState, RequestState
 
         org = organization or self.org
         counsellor = self.counsellors[org.id]

@@ -20,12 +20,12 @@ from accounts.scopes import SOCKET, Operations
 from accounts.throttle import LoginThrottle
 from billing.routes import api as billing_api
 from billing.usage import record_usage
-from dispatch.call_routes import api as calls_api
-from dispatch.call_routes import sweep_calls
-from dispatch.calls import count_live_calls
-from dispatch.hooks import CALL_ENDED_HOOKS
+from calls.ending import sweep_calls
+from calls.hooks import CALL_ENDED_HOOKS
+from calls.lifecycle import count_live_calls
+from calls.models import CallState
+from calls.routes import api as calls_api
 from dispatch.listeners import offer_queued_on_presence, sweep_app
-from dispatch.models import CallState
 from dispatch.queue import queue_figures
 from dispatch.routes import api as dispatch_api
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS

@@ -26,7 +26,8 @@ from accounts import audit
 from accounts.models import ApiToken, AuditEvent
 from accounts.service import purge_expired_sessions
 from billing.models import ExportAudit, UsageRecord
-from dispatch.models import Call, CallPresence, CallState, InterpretationRequest, Offer
+from calls.models import Call, CallPresence, CallState
+from dispatch.models import InterpretationRequest, Offer
 from dispatch.models import RequestState as R
 from infra.clock import Clock
 from infra.config import Settings

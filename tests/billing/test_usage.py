@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from billing.models import Tariff, UsageRecord
 from billing.usage import record_usage
-from dispatch.models import Call
+from calls.models import Call
 from infra.db import Database
 
 START = datetime(2026, 1, 15, 9, 0, tzinfo=UTC)

@@ -9,9 +9,9 @@ from typing import Any
 from sqlmodel import select
 
 from accounts.models import Role
-from dispatch.call_routes import sweep_calls
-from dispatch.hooks import CALL_ENDED_HOOKS
-from dispatch.models import Call, CallPresence
+from calls.ending import sweep_calls
+from calls.hooks import CALL_ENDED_HOOKS
+from calls.models import Call, CallPresence
 from infra.jsonio import format_time
 from interpreters.models import Interpreter
 from signaling.rooms import ROOMS

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from dispatch.models import Call
+from calls.models import Call
 from infra.clock import ManualClock
 from infra.db import Database, make_engine
 from tests.factories import Factory

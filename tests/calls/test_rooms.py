@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import col, select
 
 from accounts.models import Role
-from dispatch.models import CallPresence
+from calls.models import CallPresence
 from tests.calls.conftest import receive_type, wait_until
 
 OFFER = {"description": {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}}

@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func
 from sqlmodel import col, select
 
-from dispatch.models import Call, CallState, InterpretationRequest
+from calls.models import Call, CallState
+from dispatch.models import InterpretationRequest
 from interpreters.models import Interpreter, Presence
 
 

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from dispatch.models import Call, CallState
+from calls.models import Call, CallState
 from interpreters.models import Interpreter, Presence
 from tests.dispatch.conftest import minutes_ago, status_of
 from tests.factories import make_interpreter, refresh_presence_of, set_presence, sweep_presence_of

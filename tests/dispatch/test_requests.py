@@ -6,7 +6,8 @@ import pytest
 from sqlmodel import select
 
 from accounts.models import Role
-from dispatch.models import Call, InterpretationRequest
+from calls.models import Call
+from dispatch.models import InterpretationRequest
 from tests.dispatch.conftest import minutes_ago, status_of
 
 

@@ -17,9 +17,9 @@ from sqlalchemy import and_, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from dispatch.candidates import start_of_day
-from dispatch.hooks import CallEndedHook
-from dispatch.models import LIVE_CALL, Call, CallPresence, CallState, EndReason
+from calls.hooks import CallEndedHook
+from calls.models import LIVE_CALL, Call, CallPresence, CallState, EndReason
+from infra.clock import start_of_day
 from infra.errors import Conflict, Forbidden, NotFound
 from interpreters import presence
 from interpreters.models import Presence

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from dispatch.models import Call
+from calls.models import Call
 
 CallEndedHook = Callable[[AsyncSession, Call], Awaitable[None]]
 """Runs inside the transaction that ended a call, once per call (billing records usage)."""

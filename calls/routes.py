@@ -1,0 +1,55 @@
+"""HTTP handlers of calls: GET one, hang up."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from accounts.access import require_user
+from accounts.models import Role
+from calls import lifecycle
+from calls.ending import hang_up
+from calls.views import CallView, load_call_view
+from infra.appkeys import DATABASE
+from infra.http import json_response
+from infra.openapi import ApiRoutes
+
+api = ApiRoutes(tag="calls")
+PARTICIPANTS = (Role.COUNSELLOR.value, Role.INTERPRETER.value)
+
+
+class CallResponse(BaseModel):
+    call: CallView
+
+
+@api.get(
+    "/api/calls/{call_id}",
+    summary="A call, for its participants",
+    response=CallResponse,
+    roles=(*PARTICIPANTS, Role.ADMIN.value),
+    errors=(404,),
+)
+async def get_call(request: web.Request) -> web.Response:
+    identity = await require_user(request, Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN)
+    async with request.app[DATABASE].read() as session:
+        call = await lifecycle.participant_call(
+            session,
+            request.match_info["call_id"],
+            identity.user_id,
+            admin=identity.role == Role.ADMIN,
+        )
+        view = await load_call_view(session, call)
+    return json_response(CallResponse(call=view))
+
+
+@api.post(
+    "/api/calls/{call_id}/hangup",
+    summary="Hang up (idempotent: an ended call is returned as it is)",
+    response=CallResponse,
+    roles=PARTICIPANTS,
+    errors=(404,),
+)
+async def hangup_call(request: web.Request) -> web.Response:
+    identity = await require_user(request, Role.COUNSELLOR, Role.INTERPRETER)
+    view, _ = await hang_up(request.app, request.match_info["call_id"], identity.user_id)
+    return json_response(CallResponse(call=view))
