@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from aiohttp import web
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
-from aiortc.contrib.media import MediaRelay
 
 from infra.errors import InvalidInput, NotFound, TooManyRequests
 from infra.ids import new_id
-from signaling.peers.rtc import PathReport, path_report, rtc_configuration
+
+if TYPE_CHECKING:
+    from signaling.echo import EchoPeer
 
 log = structlog.get_logger(__name__)
 
@@ -36,28 +34,6 @@ class EchoBusy(TooManyRequests):
 class EchoNotFound(NotFound):
     code = "precall_not_found"
     default_message = "No such connection test (it may have ended)."
-
-
-@dataclass
-class EchoPeer:
-    """One running echo: its peer connection, owner and deadline."""
-
-    id: str
-    user_id: str
-    counsellor: bool
-    pc: RTCPeerConnection
-    started: float
-    max_s: float
-    relay: MediaRelay = field(default_factory=MediaRelay)
-    timer: asyncio.Task[None] | None = None
-
-    @property
-    def remaining_s(self) -> int:
-        return max(0, int(self.started + self.max_s - time.monotonic()))
-
-    async def report(self) -> PathReport:
-        """The path as measured so far."""
-        return await path_report(self.pc)
 
 
 class EchoPeers:
@@ -92,27 +68,16 @@ class EchoPeers:
         others = sum(1 for p in self._peers.values() if not p.counsellor)
         if len(self._peers) >= self.limit or (not counsellor and others >= self.others_limit):
             raise EchoBusy(retry_after_s=int(self.max_s))
-        pc = RTCPeerConnection(rtc_configuration(ice_servers))
-        peer = EchoPeer(new_id(), user_id, counsellor, pc, time.monotonic(), self.max_s)
+        # Loaded on the first check only (see signaling.echo).
+        from signaling import echo
+
+        peer = echo.start_echo(
+            new_id(), user_id, counsellor, ice_servers, self.max_s, on_end=self.close
+        )
         # Counted from here: the answer below may wait for ICE gathering.
         self._peers[peer.id] = peer
-
-        @pc.on("track")
-        def _echo(track: MediaStreamTrack) -> None:
-            pc.addTrack(peer.relay.subscribe(track, buffered=False))
-
-        @pc.on("connectionstatechange")
-        async def _state() -> None:
-            log.info("precall_state", precall_id=peer.id, state=pc.connectionState)
-            # "closed": the browser ended the check (its DTLS close) before DELETE arrived.
-            if pc.connectionState in ("failed", "closed"):
-                await self.close(peer.id)
-
         try:
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-            if not pc.getTransceivers():
-                raise ValueError("the offer has neither audio nor video")
-            await pc.setLocalDescription(await pc.createAnswer())
+            sdp = await echo.answer(peer, offer_sdp)
         except Exception as exc:
             await self.close(peer.id)
             if isinstance(exc, (ValueError, IndexError, KeyError)):
@@ -124,7 +89,7 @@ class EchoPeers:
             raise
         peer.timer = asyncio.get_running_loop().create_task(self._expire(peer))
         log.info("precall_opened", precall_id=peer.id, open=len(self._peers))
-        return peer, pc.localDescription.sdp
+        return peer, sdp
 
     def get(self, peer_id: str, user_id: str) -> EchoPeer:
         """A running echo of this user (404 for anyone else's: ids do not leak)."""
