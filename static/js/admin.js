@@ -19,10 +19,26 @@ let auditEvents = [];
 let auditMore = false;
 let auditFilter = {};
 
-const { me } = await startPage({ socket: false });
-
 // ---- Tabs (WAI-ARIA tabs pattern: arrow keys move between tabs) -------------------------
-const tabs = [...document.querySelectorAll('[role="tab"]')];
+// One tab per panel of the page, named after it: #panel-users is the tab "admin.users".
+const tabs = [...document.querySelectorAll('[role="tabpanel"]')].map((panel, i) => {
+  const name = panel.id.replace(/^panel-/, "");
+  return h(
+    "button",
+    {
+      type: "button",
+      role: "tab",
+      id: `tab-${name}`,
+      "aria-controls": panel.id,
+      "aria-selected": String(i === 0),
+      tabindex: i === 0 ? null : "-1",
+      "data-i18n": `admin.${name}`,
+    },
+    t(`admin.${name}`),
+  );
+});
+$(".tabs").append(...tabs);
+
 function selectTab(tab, focus = true) {
   for (const other of tabs) {
     const selected = other === tab;
@@ -42,6 +58,8 @@ for (const tab of tabs) {
     selectTab(tabs[(next + tabs.length) % tabs.length]);
   });
 }
+
+const { me } = await startPage({ socket: false });
 
 // ---- Small form builders -----------------------------------------------------------------
 let fieldCounter = 0;
