@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import re
 import shutil
@@ -50,6 +49,8 @@ class Arm:
     p50_ms: list[float] = field(default_factory=list)
     rate: list[float] = field(default_factory=list)
     relay_cpu_us: list[float] = field(default_factory=list)
+    relay_db: str = ""
+    relay_setup: Path = Path()
 
 
 @contextlib.contextmanager
@@ -96,13 +97,37 @@ def dispatch_p50(arm: Arm, requests: int, bench_dir: Path) -> float:
     return float(found[-1])
 
 
-async def relay_run(arm: Arm, tmp: Path, db_url: str, setup: Path, args: Any) -> dict[str, Any]:
+_SEED = (
+    "import asyncio, json, sys\n"
+    "from bench.signaling_relay import seed_tolk\n"
+    "print(json.dumps(asyncio.run(seed_tolk(sys.argv[1], int(sys.argv[2]), int(sys.argv[3])))))"
+)
+
+
+def relay_seed(arm: Arm, tmp: Path, bench_dir: Path, args: argparse.Namespace) -> None:
+    """The relay's database for the arm, made by the arm's own code (schemas differ)."""
+    arm.relay_db = f"sqlite+aiosqlite:///{tmp}/relay-{id(arm)}.db"
+    out = subprocess.run(
+        [sys.executable, "-c", _SEED, arm.relay_db, str(args.pairs), str(args.idle)],
+        cwd=bench_dir,
+        env={**os.environ, "PYTHONPATH": str(arm.tree)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"relay seed failed for {arm.name}: {out.stderr[-3000:]}")
+    arm.relay_setup = tmp / f"relay-{id(arm)}.json"
+    arm.relay_setup.write_text(out.stdout.strip().splitlines()[-1])
+
+
+async def relay_run(arm: Arm, tmp: Path, args: Any) -> dict[str, Any]:
     """One relay run of bench.signaling_relay with the arm's server."""
     args.before = arm.tree  # the "before" kind runs the server from this tree
     saved = dict(os.environ)
     os.environ.update(arm.env)
     try:
-        return await signaling_relay.one_run("before", tmp, db_url, setup, args)
+        return await signaling_relay.one_run("before", tmp, arm.relay_db, arm.relay_setup, args)
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -114,21 +139,23 @@ async def run(arms: list[Arm], args: argparse.Namespace) -> None:
     )
     with tempfile.TemporaryDirectory(prefix="tolk-compare-") as tmp_name:
         tmp = Path(tmp_name)
-        db_url = f"sqlite+aiosqlite:///{tmp}/relay.db"
-        setup = tmp / "relay.json"
-        seeded = await signaling_relay.seed_tolk(db_url, args.pairs, args.idle)
-        setup.write_text(json.dumps(seeded))
         # The load generators are this tree's for every arm: the baseline's own copy may
         # lag behind its schema.
         bench_dir = tmp / "load"
         shutil.copytree(
             ROOT / "bench", bench_dir / "bench", ignore=shutil.ignore_patterns("peerjs", "results")
         )
+        for arm in arms:
+            await asyncio.to_thread(relay_seed, arm, tmp, bench_dir, args)
         for n in range(args.rounds):
             shift = n % len(arms)
             for arm in arms[shift:] + arms[:shift]:
-                p50 = await asyncio.to_thread(dispatch_p50, arm, args.requests, bench_dir)
-                relay = await relay_run(arm, tmp, db_url, setup, relay_args)
+                p50 = (
+                    await asyncio.to_thread(dispatch_p50, arm, args.requests, bench_dir)
+                    if args.requests
+                    else float("nan")
+                )
+                relay = await relay_run(arm, tmp, relay_args)
                 arm.p50_ms.append(p50)
                 arm.rate.append(relay["rate"])
                 arm.relay_cpu_us.append(relay["cpu_us_per_msg"])
@@ -176,7 +203,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", default="main", help="the baseline commit")
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument(
+        "--requests", type=int, default=300, help="per dispatch run (0: relay only)"
+    )
     parser.add_argument("--pairs", type=int, default=100)
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--idle", type=int, default=200)
