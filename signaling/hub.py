@@ -180,7 +180,7 @@ class Connection:
                 self._transport.close()
             return False
         if now - self.heard_at < heartbeat_s or self._queued:
-            return False  # (frames go out at the end of this turn: ping at the next check)
+            return False  # (frames are about to go out: ping at the next check)
         self._pinged_at = now
         # A client whose transport is paused is not reading: its pong clock runs
         # without a ping queued behind the frames it has not taken yet.
@@ -216,6 +216,7 @@ class Connection:
             outbox.append(payload)
         if self._writer is None and not self._queued:
             if self._turns is None:
+                self._queued = True  # until the writer task starts
                 self._writer = asyncio.get_running_loop().create_task(self._drain(None))
             else:
                 self._queued = True
@@ -248,6 +249,7 @@ class Connection:
                 return
 
     async def _drain(self, pending: Awaitable[None] | None) -> None:
+        self._queued = False
         try:
             if pending is not None:
                 await pending
@@ -265,7 +267,7 @@ class Connection:
 
     async def flush(self) -> None:
         """Wait until everything queued has been handed to the transport."""
-        if self._queued:
+        if self._queued and self._turns is not None:
             self.write_out()  # the turn's callback then finds nothing left to write
         writer = self._writer
         if writer is not None:
