@@ -202,7 +202,11 @@ async def drive(stack: Stack, setup_file: Path) -> dict[str, Any]:
         while line := (await proc.stdout.readline()).decode().strip():
             print(f"  [{datetime.now(UTC):%H:%M:%S}] {line[:200]}", flush=True)
             word, *rest = line.split(" ", 1)
-            if word == "CONNECTED":
+            if word == "HALF":
+                await asyncio.sleep(3)
+                out["rss_half_mb"] = [rss_bytes(pid) / 2**20 for pid in stack.pids()]
+                out["sockets_half"] = [await sockets_open(http, s.port) for s in stack.instances]
+            elif word == "CONNECTED":
                 await asyncio.sleep(3)  # let the instances settle before reading RSS
                 out["connect_s"] = float(rest[0].split()[1])
                 out["rss_connected_mb"] = [rss_bytes(pid) / 2**20 for pid in stack.pids()]
@@ -325,6 +329,16 @@ def report(
     sockets = scale["sockets"]
     grown = [c - s for s, c in zip(scale["rss_started_mb"], scale["rss_connected_mb"], strict=True)]
     per_socket = [g * 1024 / n if n else 0.0 for g, n in zip(grown, sockets, strict=True)]
+    later = [
+        (c - h) * 1024 / (n - m) if n > m else 0.0
+        for h, c, m, n in zip(
+            scale["rss_half_mb"],
+            scale["rss_connected_mb"],
+            scale["sockets_half"],
+            sockets,
+            strict=True,
+        )
+    ]
     now = datetime.now(UTC)
     people = f"{args.interpreters:,} interpreters, {args.counsellors:,} counsellors"
     rates = ",".join(f"{r:g}" for r in args.rates)
@@ -340,7 +354,8 @@ def report(
         f" {scale['connect_s']:.0f} s. RSS per instance after start"
         f" {_per_instance(scale['rss_started_mb'], '{:.0f}')} MB, with the sockets open"
         f" {_per_instance(scale['rss_connected_mb'], '{:.0f}')} MB:"
-        f" {_per_instance(per_socket, '{:.1f}')} KB per idle socket.",
+        f" {_per_instance(per_socket, '{:.1f}')} KB per idle socket; the second half of the"
+        f" counsellors' sockets added {_per_instance(later, '{:.1f}')} KB each.",
         "",
         *phase_rows(scale["phases"]),
         "",

@@ -554,8 +554,10 @@ class Crowd:
         except TimeoutError:
             pass
         for run in open_runs:
-            if run.offered_at is None:
+            if run.offered_at is None and not run.done.is_set():
                 phase.errors["request_never_offered"] += 1
+            elif run.offered_at is None:
+                phase.counts["cancelled_while_queued"] += 1
             if not run.done.is_set():
                 phase.errors["request_unfinished"] += 1
 
@@ -578,7 +580,13 @@ async def main() -> None:
         opened = time.perf_counter()
         # Interpreters first, each going available: counsellors then open on a full roster.
         await crowd.connect_all(crowd.interpreters, setup["connect_at_once"])
-        await crowd.connect_all(crowd.counsellors, setup["connect_at_once"])
+        half = len(crowd.counsellors) // 2
+        await crowd.connect_all(crowd.counsellors[:half], setup["connect_at_once"])
+        # The instances' RSS here and at the end tells what the later sockets cost each,
+        # without what the first ones also paid once (pools, caches, allocator arenas).
+        say(f"HALF {len(crowd.by_id)}")
+        await stdin.readline()
+        await crowd.connect_all(crowd.counsellors[half:], setup["connect_at_once"])
         say(f"CONNECTED {len(crowd.by_id)} {time.perf_counter() - opened:.1f}")
         await stdin.readline()
         rooms = loop.create_task(crowd.read_rooms(setup["dsn"], stop_rooms))
