@@ -53,7 +53,7 @@ from dispatch.views import (
     revoked_message,
 )
 from infra.config import Settings
-from infra.db import Database, conflict_insert, instance_from_row, run_on
+from infra.db import Database, conflict_insert, run_on
 from infra.errors import Conflict
 from infra.ids import new_id
 from interpreters.languages import UnregisteredLanguageTag, base_language, normalize_tag
@@ -341,30 +341,26 @@ def open_request(
     ):
         raise UnknownSpecialization(field="preferences.specialization")
     soft = bool(wishes.gender or wishes.specialization) and not wishes.required
-    req = instance_from_row(
-        InterpretationRequest,
-        {
-            "id": new_id(),
-            "counsellor_id": counsellor_id,
-            "organization_id": organization.id,
-            "language": tag,
-            "gender": wishes.gender.lower() if wishes.gender else None,
-            "specialization": wishes.specialization,
-            "preferences_required": wishes.required
-            and bool(wishes.gender or wishes.specialization),
-            "audio_only": wishes.audio_only,
-            "state": RequestState.QUEUED,
-            "created_at": now,
-            "updated_at": now,
-            "relax_at": now + timedelta(seconds=settings.preference_relax_s)
-            if soft and settings.preference_relax_s > 0
-            else None,
-            "expires_at": now + timedelta(seconds=settings.request_max_wait_s),
-            "wave_deadline": None,
-            "waves": 0,
-            "call_id": None,
-            "end_reason": None,
-        },
+    req = InterpretationRequest(
+        id=new_id(),
+        counsellor_id=counsellor_id,
+        organization_id=organization.id,
+        language=tag,
+        gender=wishes.gender.lower() if wishes.gender else None,
+        specialization=wishes.specialization,
+        preferences_required=wishes.required and bool(wishes.gender or wishes.specialization),
+        audio_only=wishes.audio_only,
+        state=RequestState.QUEUED,
+        created_at=now,
+        updated_at=now,
+        relax_at=now + timedelta(seconds=settings.preference_relax_s)
+        if soft and settings.preference_relax_s > 0
+        else None,
+        expires_at=now + timedelta(seconds=settings.request_max_wait_s),
+        wave_deadline=None,
+        waves=0,
+        call_id=None,
+        end_reason=None,
     )
     deadline = now + timedelta(seconds=settings.offer_timeout_s)
     offers: list[tuple[str, str]] = []

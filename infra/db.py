@@ -23,7 +23,6 @@ from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.orm import configure_mappers, instrumentation
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -240,17 +239,6 @@ class Database:
         await self.engine.dispose()
         if self._writer is not None:
             self._writer.close()
-
-
-def instance_from_row(model: type[M], row: dict[str, Any]) -> M:
-    """A transient instance of a table model holding a row as written: every column given,
-    no validation and no attribute events."""
-    # Its attributes work only once the mappers are configured, which any ORM query does
-    # first; a process whose first use of a model is this one must do it here.
-    configure_mappers()
-    instance: M = instrumentation.manager_of_class(model).new_instance()
-    instance.__dict__.update(row)
-    return instance
 
 
 async def run_on(

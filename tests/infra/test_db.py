@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,8 +15,6 @@ from infra.db import Database, make_engine
 from infra.outages import Unavailable
 from tests.conftest import Stack
 from tests.integration.server import free_port
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def _with_table(db: Database, id_type: str) -> Database:
@@ -140,22 +136,6 @@ class TestWriteSync:
         assert in_file() == []
         await sqlite_db.checkpoint()
         assert in_file() == ["logged"]
-
-
-def test_a_row_becomes_a_usable_instance_in_a_fresh_process() -> None:
-    # The server's first use of a model may be a row written on the hot path, before any
-    # ORM query has configured the mappers.
-    script = (
-        "from infra.db import instance_from_row\n"
-        "from dispatch.models import InterpretationRequest\n"
-        "req = instance_from_row(InterpretationRequest, {'id': 'r1', 'language': 'ar'})\n"
-        "print(req.id, req.language)\n"
-    )
-    done = subprocess.run(  # noqa: S603 (this interpreter, a fixed script)
-        [sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=ROOT
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["r1", "ar"]
 
 
 class TestOutage:
