@@ -117,7 +117,7 @@ class Stack:
             await server.start(timeout_s=60)
             self.instances.append(server)
         self.nginx = Nginx(
-            self.tmp / "nginx", [s.port for s in self.instances], self.sockets + 1000
+            self.tmp / "nginx", [s.port for s in self.instances], 2 * self.sockets + 1000
         )
         self.nginx.start()
 

@@ -101,8 +101,8 @@ class Nginx:
 worker_processes 1;
 pid {folder / "nginx.pid"};
 error_log {folder / "error.log"} warn;
-# Each socket holds two descriptors: the client's and the instance's.
-worker_rlimit_nofile {2 * worker_connections + 64};
+# A proxied socket counts twice in worker_connections (client and instance side).
+worker_rlimit_nofile {worker_connections + 64};
 events {{ worker_connections {worker_connections}; }}
 http {{
     include /etc/nginx/mime.types;
