@@ -182,12 +182,18 @@ def _check_scope(request: web.Request, scopes: frozenset[str]) -> None:
         raise OutOfScope()
 
 
-async def require_user(request: web.Request, *roles: Role) -> Identity:
-    """The caller, who must be logged in (401) and hold one of `roles` if given (403).
+async def authorize(request: web.Request, roles: tuple[str, ...]) -> Identity | None:
+    """Who asks, admitted by a route's declared roles before its input is read: logged in
+    (401) with one of `roles` (403; "any" is every logged-in user). No roles is a public
+    route (no identity), which a page of another origin may still not call.
 
     Cookie-authenticated requests that change state must come from our own origin (403
     `bad_origin`): SameSite cookies alone do not cover older browsers or same-site hosts.
     """
+    if not roles:
+        if request.method not in _SAFE_METHODS and not _origin_absent_or_allowed(request):
+            raise BadOrigin()
+        return None
     identity = await identify(request)
     if identity is None:
         raise NotAuthenticated()
@@ -197,20 +203,9 @@ async def require_user(request: web.Request, *roles: Role) -> Identity:
         and not origin_allowed(request)
     ):
         raise BadOrigin()
-    if roles and identity.role not in roles:
+    if "any" not in roles and identity.role not in roles:
         raise WrongRole()
     return identity
-
-
-async def authorize(request: web.Request, roles: tuple[str, ...]) -> Identity | None:
-    """Who asks, admitted by a route's declared roles before its input is read: "any" is every
-    logged-in user; no roles is a public route (no identity), which a page of another origin
-    may still not call."""
-    if not roles:
-        if request.method not in _SAFE_METHODS and not _origin_absent_or_allowed(request):
-            raise BadOrigin()
-        return None
-    return await require_user(request, *(Role(r) for r in roles if r != "any"))
 
 
 def _origin_absent_or_allowed(request: web.Request) -> bool:

@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import structlog
-from aiohttp import web
 
 from calls import lifecycle
 from calls.lifecycle import Ending
 from calls.views import CallView
-from infra.appkeys import BUS
-from infra.bus import publish_json, user_channel
-from interpreters.events import presence_changed
+from infra.bus import Bus, publish_json, user_channel
+from interpreters.events import PresenceNews
 from interpreters.models import Presence
 
 log = structlog.get_logger(__name__)
 
 
-async def publish_call(app: web.Application, view: CallView) -> None:
+async def publish_call(bus: Bus, view: CallView) -> None:
     """`call.updated` to both participants, and to the call's room on every instance."""
     message = {"type": "call.updated", "call": view}
-    bus = app[BUS]
     await publish_json(bus, user_channel(view.counsellor.id), message)
     await publish_json(bus, user_channel(view.interpreter.id), message)
     await publish_json(bus, lifecycle.call_channel(view.id), message)
 
 
-async def announce_ending(app: web.Application, ending: Ending, view: CallView) -> None:
+async def announce_ending(bus: Bus, presence: PresenceNews, ending: Ending, view: CallView) -> None:
     """After the ending committed: tell both participants and the roster's listeners."""
     log.info(
         "call_ended",
@@ -36,5 +33,5 @@ async def announce_ending(app: web.Application, ending: Ending, view: CallView) 
     # Wrap-up is announced before the ended call: the interpreter's page offers "ready now"
     # on the ended call, and a click must never be overtaken by the older wrap-up news.
     if ending.wrap_up:
-        await presence_changed(app, ending.call.interpreter_id, Presence.WRAP_UP)
-    await publish_call(app, view)
+        await presence.changed(ending.call.interpreter_id, Presence.WRAP_UP)
+    await publish_call(bus, view)

@@ -1,68 +1,85 @@
-"""Ending calls with the app's resources: a participant's hang-up (HTTP and socket alike),
-and the sweep job that ends lost and failed calls on every instance."""
+"""Ending calls: a participant's hang-up (HTTP and socket alike), and the sweep job that
+ends lost and failed calls on every instance."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
 from calls import lifecycle
 from calls.announce import announce_ending
-from calls.hooks import CALL_ENDED_HOOKS, CallEndedHook
+from calls.hooks import CallEndedHook
 from calls.views import CallView, load_call_view
-from infra.appkeys import CLOCK, DATABASE, SETTINGS
+from infra.bus import Bus
+from infra.clock import Clock
+from infra.config import Settings
+from infra.db import Database
+from interpreters.events import PresenceNews
 
 STALE_PRESENCE_HEARTBEATS = 10
 
 
-def call_ended_hooks(app: web.Application) -> list[CallEndedHook]:
-    """The hooks every call ending runs in its transaction (billing records usage)."""
-    hooks: list[CallEndedHook] = app[CALL_ENDED_HOOKS]
-    return hooks
+@dataclass(frozen=True)
+class CallEnding:
+    """Ends calls with what that takes: each ending runs the hooks in its transaction
+    (billing records usage) and is announced once committed."""
 
+    db: Database
+    clock: Clock
+    settings: Settings
+    bus: Bus
+    presence: PresenceNews
+    hooks: Sequence[CallEndedHook]
 
-async def hang_up(app: web.Application, call_id: str, user_id: str) -> tuple[CallView, bool]:
-    """End a call for one of its participants and tell everyone; True when this ended it
-    (hanging up an ended call returns it unchanged)."""
-    now = app[CLOCK].now()
-    async with app[DATABASE].write() as session:
-        call, ending = await lifecycle.hang_up(
-            session,
-            call_id,
-            user_id,
-            now=now,
-            wrap_up_s=app[SETTINGS].wrap_up_s,
-            hooks=call_ended_hooks(app),
-        )
-        view = await load_call_view(session, call)
-    if ending is not None:
-        await announce_ending(app, ending, view)
-    return view, ending is not None
+    async def hang_up(self, call_id: str, user_id: str) -> tuple[CallView, bool]:
+        """End a call for one of its participants and tell everyone; True when this ended it
+        (hanging up an ended call returns it unchanged)."""
+        now = self.clock.now()
+        async with self.db.write() as session:
+            call, ending = await lifecycle.hang_up(
+                session,
+                call_id,
+                user_id,
+                now=now,
+                wrap_up_s=self.settings.wrap_up_s,
+                hooks=self.hooks,
+            )
+            view = await load_call_view(session, call)
+        if ending is not None:
+            await announce_ending(self.bus, self.presence, ending, view)
+        return view, ending is not None
 
+    async def sweep(self) -> list[CallView]:
+        """End every call that is due: `failed` past its connect deadline, `lost` after the
+        rejoin grace with nobody seen. Runs on every instance; the guarded ends make it safe."""
+        settings = self.settings
+        now = self.clock.now()
+        ended: list[CallView] = []
+        stale_before = now - timedelta(seconds=STALE_PRESENCE_HEARTBEATS * settings.ws_heartbeat_s)
+        async with self.db.read() as session:
+            due = await lifecycle.due_calls(
+                session,
+                now,
+                rejoin_grace_s=settings.call_rejoin_grace_s,
+                connect_timeout_s=settings.call_connect_timeout_s,
+            )
+            stale = await lifecycle.stale_presence_exists(session, stale_before)
+        if stale:
+            async with self.db.write() as session:
+                # Rows of an instance that died without saying goodbye.
+                await lifecycle.purge_stale_presence(session, stale_before)
+        for call_id in due:
+            view = await self._end_due(call_id, now)
+            if view is not None:
+                ended.append(view)
+        return ended
 
-async def sweep_calls(app: web.Application) -> list[CallView]:
-    """End every call that is due: `failed` past its connect deadline, `lost` after the
-    rejoin grace with nobody seen. Runs on every instance; the guarded ends make it safe."""
-    settings = app[SETTINGS]
-    db = app[DATABASE]
-    now = app[CLOCK].now()
-    ended: list[CallView] = []
-    stale_before = now - timedelta(seconds=STALE_PRESENCE_HEARTBEATS * settings.ws_heartbeat_s)
-    async with db.read() as session:
-        due = await lifecycle.due_calls(
-            session,
-            now,
-            rejoin_grace_s=settings.call_rejoin_grace_s,
-            connect_timeout_s=settings.call_connect_timeout_s,
-        )
-        stale = await lifecycle.stale_presence_exists(session, stale_before)
-    if stale:
-        async with db.write() as session:
-            # Rows of an instance that died without saying goodbye.
-            await lifecycle.purge_stale_presence(session, stale_before)
-    for call_id in due:
-        async with db.write() as session:
+    async def _end_due(self, call_id: str, now: datetime) -> CallView | None:
+        settings = self.settings
+        async with self.db.write() as session:
             ending = await lifecycle.end_due_call(
                 session,
                 call_id,
@@ -70,10 +87,13 @@ async def sweep_calls(app: web.Application) -> list[CallView]:
                 rejoin_grace_s=settings.call_rejoin_grace_s,
                 connect_timeout_s=settings.call_connect_timeout_s,
                 wrap_up_s=settings.wrap_up_s,
-                hooks=call_ended_hooks(app),
+                hooks=self.hooks,
             )
             view = await load_call_view(session, ending.call) if ending else None
-        if ending is not None and view is not None:
-            await announce_ending(app, ending, view)
-            ended.append(view)
-    return ended
+        if ending is None or view is None:
+            return None
+        await announce_ending(self.bus, self.presence, ending, view)
+        return view
+
+
+CALL_ENDING = web.AppKey("call_ending", CallEnding)

@@ -5,17 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel
 
-from accounts.access import require_user
 from accounts.models import Role
+from accounts.views import Identity
 from calls import lifecycle
-from calls.ending import hang_up
+from calls.ending import CALL_ENDING
 from calls.views import CallView, load_call_view
 from infra.appkeys import DATABASE
 from infra.http import json_response
 from infra.openapi import ApiRoutes
 
 api = ApiRoutes(tag="calls")
-PARTICIPANTS = (Role.COUNSELLOR.value, Role.INTERPRETER.value)
+PARTICIPANTS = (Role.COUNSELLOR, Role.INTERPRETER)
 
 
 class CallResponse(BaseModel):
@@ -26,11 +26,10 @@ class CallResponse(BaseModel):
     "/api/calls/{call_id}",
     summary="A call, for its participants",
     response=CallResponse,
-    roles=(*PARTICIPANTS, Role.ADMIN.value),
+    roles=(*PARTICIPANTS, Role.ADMIN),
     errors=(404,),
 )
-async def get_call(request: web.Request) -> web.Response:
-    identity = await require_user(request, Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN)
+async def get_call(request: web.Request, identity: Identity) -> web.Response:
     async with request.app[DATABASE].read() as session:
         call = await lifecycle.participant_call(
             session,
@@ -49,7 +48,8 @@ async def get_call(request: web.Request) -> web.Response:
     roles=PARTICIPANTS,
     errors=(404,),
 )
-async def hangup_call(request: web.Request) -> web.Response:
-    identity = await require_user(request, Role.COUNSELLOR, Role.INTERPRETER)
-    view, _ = await hang_up(request.app, request.match_info["call_id"], identity.user_id)
+async def hangup_call(request: web.Request, identity: Identity) -> web.Response:
+    view, _ = await request.app[CALL_ENDING].hang_up(
+        request.match_info["call_id"], identity.user_id
+    )
     return json_response(CallResponse(call=view))

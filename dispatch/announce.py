@@ -5,21 +5,34 @@ listeners all hear of them."""
 from __future__ import annotations
 
 import asyncio
-import functools
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from dispatch.news import News
-from infra.appkeys import BUS
-from infra.metrics import METRICS
-from interpreters.events import presence_changed
+from infra.bus import Bus
+from infra.metrics import Metrics
+from interpreters.events import PresenceNews
 
 
-async def publish_news(app: web.Application, news: News) -> None:
-    """Send what a committed transaction decided. With the in-process bus the frames leave
-    before the caller goes on (to write its HTTP response, say)."""
-    await news.publish(app[BUS], functools.partial(presence_changed, app), app[METRICS])
-    # A socket writes what it is sent once per turn of the loop (the hub batches frames):
-    # handing the loop one turn here puts an offer on the wire before the counsellor's
-    # response is serialised and written: about 0.4 ms sooner (bench/results/dispatch_latency.md).
-    await asyncio.sleep(0)
+@dataclass(frozen=True)
+class NewsPublisher:
+    """Sends what committed transactions decided: messages to users' sockets, presence
+    changes through the roster's announcer, and the figures to the metrics."""
+
+    bus: Bus
+    presence: PresenceNews
+    metrics: Metrics
+
+    async def publish(self, news: News) -> None:
+        """Send the news. With the in-process bus the frames leave before the caller goes on
+        (to write its HTTP response, say)."""
+        await news.publish(self.bus, self.presence.changed, self.metrics)
+        # A socket writes what it is sent once per turn of the loop (the hub batches frames):
+        # handing the loop one turn here puts an offer on the wire before the counsellor's
+        # response is serialised and written: about 0.4 ms sooner
+        # (bench/results/dispatch_latency.md).
+        await asyncio.sleep(0)
+
+
+PUBLISHER = web.AppKey("news_publisher", NewsPublisher)

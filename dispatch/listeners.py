@@ -1,57 +1,62 @@
-"""Dispatch's app-level reactions: a presence change offers queued work and moves ETAs, and
-the scheduler's sweep applies due deadlines with the app's resources."""
+"""Dispatch's reactions: a presence change offers queued work and moves ETAs, and the
+scheduler's sweep applies due deadlines."""
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import structlog
-from aiohttp import web
 
-from dispatch.announce import publish_news
+from dispatch.announce import NewsPublisher
 from dispatch.news import News
 from dispatch.service import offer_queued_to, tell_queues_of
 from dispatch.sweeper import sweep
-from infra.appkeys import BUS, CLOCK, DATABASE, SETTINGS
-from infra.metrics import METRICS
+from infra.clock import Clock
+from infra.config import Settings
+from infra.db import Database
 from infra.outages import Unavailable
-from interpreters.events import presence_changed
 from interpreters.models import Presence
 
 log = structlog.get_logger(__name__)
 
 
 async def offer_queued_on_presence(
-    app: web.Application, interpreter_ids: Sequence[str], status: Presence
+    db: Database,
+    clock: Clock,
+    settings: Settings,
+    publisher: NewsPublisher,
+    interpreter_ids: Sequence[str],
+    status: Presence,
 ) -> None:
     """A presence listener: whoever becomes available gets the oldest request they can serve.
 
     Any change of presence also changes the number of interpreters online, hence the
     expected waits of the queues the interpreters serve; their counsellors are told, once.
     """
-    now, db = app[CLOCK].now(), app[DATABASE]
+    now = clock.now()
     news = News()
     # Only offering writes: telling the queues their new waits is a read, which on SQLite
     # need not queue for the write lock behind new requests.
     async with db.write() if status == Presence.AVAILABLE else db.read() as session:
         if status == Presence.AVAILABLE:
             for interpreter_id in interpreter_ids:
-                news.extend(await offer_queued_to(session, interpreter_id, now, app[SETTINGS]))
+                news.extend(await offer_queued_to(session, interpreter_id, now, settings))
         await tell_queues_of(session, interpreter_ids, news)
-    await publish_news(app, news)
+    await publisher.publish(news)
 
 
-async def sweep_app(app: web.Application) -> None:
-    """The scheduler's job: sweep with the app's resources and clock."""
+async def sweep_due(
+    db: Database, clock: Clock, settings: Settings, publisher: NewsPublisher
+) -> None:
+    """The scheduler's job: apply the deadlines due now."""
     try:
         await sweep(
-            app[DATABASE],
-            app[BUS],
-            app[SETTINGS],
-            app[CLOCK].now(),
-            announce=functools.partial(presence_changed, app),
-            metrics=app[METRICS],
+            db,
+            publisher.bus,
+            settings,
+            clock.now(),
+            announce=publisher.presence.changed,
+            metrics=publisher.metrics,
         )
     except Unavailable:
         raise  # the job backs off (see infra.jobs)

@@ -8,13 +8,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
-from accounts.access import require_user
 from accounts.models import Role
-from accounts.views import OrganizationView
+from accounts.views import Identity, OrganizationView
 from calls import lifecycle
 from calls.views import CallResponse
 from dispatch import service
-from dispatch.announce import publish_news
+from dispatch.announce import PUBLISHER
 from dispatch.caps import check_open_requests
 from dispatch.queue import current_view
 from dispatch.views import RequestResponse, TodayResponse, TodayView
@@ -49,11 +48,12 @@ class RequestBody(BaseModel):
     body=RequestBody,
     response=RequestResponse,
     status=201,
-    roles=(Role.COUNSELLOR.value,),
+    roles=(Role.COUNSELLOR,),
     errors=(409,),
 )
-async def create_request(request: web.Request, body: RequestBody) -> web.Response:
-    identity = await require_user(request, Role.COUNSELLOR)
+async def create_request(
+    request: web.Request, identity: Identity, body: RequestBody
+) -> web.Response:
     app = request.app
     prefs = body.preferences
     opened = await app[DATABASE].write_sync(
@@ -72,7 +72,7 @@ async def create_request(request: web.Request, body: RequestBody) -> web.Respons
         settings=app[SETTINGS],
     )
     view, news = await service.announce_opened(app[DATABASE], opened)
-    await publish_news(app, news)
+    await app[PUBLISHER].publish(news)
     return json_response({"request": view}, status=201)
 
 
@@ -105,11 +105,10 @@ def _open_within_cap(
     "/api/requests/{request_id}",
     summary="A request and its state",
     response=RequestResponse,
-    roles=(Role.COUNSELLOR.value, Role.ADMIN.value),
+    roles=(Role.COUNSELLOR, Role.ADMIN),
     errors=(404,),
 )
-async def get_request(request: web.Request) -> web.Response:
-    identity = await require_user(request, Role.COUNSELLOR, Role.ADMIN)
+async def get_request(request: web.Request, identity: Identity) -> web.Response:
     async with request.app[DATABASE].read() as session:
         req = await service.get_request(
             session, request.match_info["request_id"], identity.user_id, identity.role
@@ -122,11 +121,10 @@ async def get_request(request: web.Request) -> web.Response:
     "/api/requests/{request_id}",
     summary="Cancel a request that is queued or being offered",
     response=RequestResponse,
-    roles=(Role.COUNSELLOR.value,),
+    roles=(Role.COUNSELLOR,),
     errors=(404, 409),
 )
-async def cancel_request(request: web.Request) -> web.Response:
-    identity = await require_user(request, Role.COUNSELLOR)
+async def cancel_request(request: web.Request, identity: Identity) -> web.Response:
     app = request.app
     async with app[DATABASE].write() as session:
         req, news = await service.cancel_request(
@@ -137,7 +135,7 @@ async def cancel_request(request: web.Request) -> web.Response:
             app[SETTINGS],
         )
         view = await current_view(session, req)
-    await publish_news(app, news)
+    await app[PUBLISHER].publish(news)
     return json_response({"request": view})
 
 
@@ -145,11 +143,10 @@ async def cancel_request(request: web.Request) -> web.Response:
     "/api/offers/{offer_id}/accept",
     summary="Take an offered request: the call is created",
     response=CallResponse,
-    roles=(Role.INTERPRETER.value,),
+    roles=(Role.INTERPRETER,),
     errors=(404, 409),
 )
-async def accept_offer(request: web.Request) -> web.Response:
-    identity = await require_user(request, Role.INTERPRETER)
+async def accept_offer(request: web.Request, identity: Identity) -> web.Response:
     app = request.app
     async with app[DATABASE].write() as session:
         view, news = await service.accept_offer(
@@ -159,7 +156,7 @@ async def accept_offer(request: web.Request) -> web.Response:
             app[CLOCK].now(),
             app[SETTINGS],
         )
-    await publish_news(app, news)
+    await app[PUBLISHER].publish(news)
     return json_response({"call": view})
 
 
@@ -167,11 +164,10 @@ async def accept_offer(request: web.Request) -> web.Response:
     "/api/offers/{offer_id}/decline",
     summary="Decline an offer",
     status=204,
-    roles=(Role.INTERPRETER.value,),
+    roles=(Role.INTERPRETER,),
     errors=(404, 409),
 )
-async def decline_offer(request: web.Request) -> web.Response:
-    identity = await require_user(request, Role.INTERPRETER)
+async def decline_offer(request: web.Request, identity: Identity) -> web.Response:
     app = request.app
     async with app[DATABASE].write() as session:
         news = await service.decline_offer(
@@ -181,7 +177,7 @@ async def decline_offer(request: web.Request) -> web.Response:
             app[CLOCK].now(),
             app[SETTINGS],
         )
-    await publish_news(app, news)
+    await app[PUBLISHER].publish(news)
     return web.Response(status=204)
 
 
@@ -189,10 +185,9 @@ async def decline_offer(request: web.Request) -> web.Response:
     "/api/interpreters/me/today",
     summary="Own calls today (since midnight in the configured time zone) and time in them",
     response=TodayResponse,
-    roles=(Role.INTERPRETER.value,),
+    roles=(Role.INTERPRETER,),
 )
-async def own_today(request: web.Request) -> web.Response:
-    identity = await require_user(request, Role.INTERPRETER)
+async def own_today(request: web.Request, identity: Identity) -> web.Response:
     app = request.app
     async with app[DATABASE].read() as session:
         count, talk_s = await lifecycle.interpreter_today(

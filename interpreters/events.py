@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
-from aiohttp import web
 
-from infra.appkeys import CLOCK, DATABASE
 from infra.bus import Bus, publish_json, user_channel
+from infra.clock import Clock
+from infra.db import Database
 from infra.outages import Unavailable
 from interpreters import presence, service
 from interpreters.live import LanguageBroadcaster
@@ -67,19 +67,12 @@ class PresenceNews:
         self._broadcaster.poke()
 
 
-async def presence_changed(app: web.Application, interpreter_id: str, status: Presence) -> None:
-    """Announce a committed presence change through the app's announcer."""
-    from interpreters.keys import PRESENCE_NEWS
-
-    await app[PRESENCE_NEWS].changed(interpreter_id, status)
-
-
 async def change_own_status(
-    app: web.Application, user_id: str, status: Presence
+    db: Database, clock: Clock, news: PresenceNews, user_id: str, status: Presence
 ) -> InterpreterView:
     """An interpreter's own status switch, committed and announced (HTTP and socket alike)."""
-    async with app[DATABASE].write() as session:
-        await presence.set_own_status(session, user_id, status, app[CLOCK].now())
+    async with db.write() as session:
+        await presence.set_own_status(session, user_id, status, clock.now())
         view = await service.own_view(session, user_id)
-    await presence_changed(app, user_id, status)
+    await news.changed(user_id, status)
     return view

@@ -86,7 +86,10 @@ class StatusBody(BaseModel):
     errors=(404, 409),
 )
 async def set_status(request: web.Request, identity: Identity, body: StatusBody) -> web.Response:
-    view = await change_own_status(request.app, identity.user_id, Presence(body.status))
+    app = request.app
+    view = await change_own_status(
+        app[DATABASE], app[CLOCK], app[PRESENCE_NEWS], identity.user_id, Presence(body.status)
+    )
     return json_response({"interpreter": view})
 
 

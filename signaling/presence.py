@@ -7,9 +7,12 @@ import structlog
 from aiohttp import web
 
 from accounts.models import Role
-from infra.appkeys import CLOCK, DATABASE, INSTANCE_ID, SETTINGS
+from infra.appkeys import CLOCK, DATABASE
+from infra.clock import Clock
+from infra.db import Database
 from interpreters import presence
 from interpreters.events import change_own_status
+from interpreters.keys import PRESENCE_NEWS
 from interpreters.models import Presence
 from signaling import replies
 from signaling.hub import Connection, ConnectionHook
@@ -18,24 +21,22 @@ from signaling.messages import PresenceMessage
 log = structlog.get_logger(__name__)
 
 
-def presence_hooks(app: web.Application) -> tuple[ConnectionHook, ConnectionHook]:
+def presence_hooks(
+    db: Database, clock: Clock, instance_id: str, grace_s: int
+) -> tuple[ConnectionHook, ConnectionHook]:
     """The hub hooks that record interpreters' sockets as they open and close."""
 
     async def opened(conn: Connection) -> None:
         if conn.identity.role != Role.INTERPRETER:
             return
-        async with app[DATABASE].write() as session:
-            await presence.socket_opened(
-                session, conn.user_id, conn.id, app[INSTANCE_ID], app[CLOCK].now()
-            )
+        async with db.write() as session:
+            await presence.socket_opened(session, conn.user_id, conn.id, instance_id, clock.now())
 
     async def closed(conn: Connection) -> None:
         if conn.identity.role != Role.INTERPRETER:
             return
-        async with app[DATABASE].write() as session:
-            await presence.socket_closed(
-                session, conn.user_id, conn.id, app[CLOCK].now(), app[SETTINGS].presence_grace_s
-            )
+        async with db.write() as session:
+            await presence.socket_closed(session, conn.user_id, conn.id, clock.now(), grace_s)
 
     return opened, closed
 
@@ -45,5 +46,7 @@ async def handle_presence(app: web.Application, conn: Connection, msg: PresenceM
     if conn.identity.role != Role.INTERPRETER:
         conn.send(replies.error("forbidden", "Only interpreters have a presence.", msg.ref))
         return
-    view = await change_own_status(app, conn.user_id, Presence(msg.status))
+    view = await change_own_status(
+        app[DATABASE], app[CLOCK], app[PRESENCE_NEWS], conn.user_id, Presence(msg.status)
+    )
     conn.send(replies.answer("presence.updated", msg.ref, status=view.status.value))

@@ -26,12 +26,12 @@ from aiohttp import web
 
 from calls import lifecycle
 from calls.announce import publish_call
-from calls.ending import hang_up
+from calls.ending import CALL_ENDING
 from calls.lifecycle import CallEnded
 from calls.models import Call, CallPresence, CallState
 from calls.views import load_call_view
 from infra import jsonio
-from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
+from infra.appkeys import BUS, CLOCK, DATABASE
 from infra.bus import Bus, Subscription, publish_json, user_channel
 from infra.clock import Clock
 from infra.config import Settings
@@ -41,7 +41,6 @@ from infra.outages import Unavailable
 from signaling import replies
 from signaling.hub import Connection
 from signaling.ice import ice_servers_for
-from signaling.keys import HUB
 from signaling.messages import CallHangup, CallJoin, CallMedia, Signal
 
 log = structlog.get_logger(__name__)
@@ -533,12 +532,12 @@ async def handle_media(app: web.Application, conn: Connection, msg: CallMedia) -
         if call.connected_at is not None:
             setup = (call.connected_at - call.created_at).total_seconds()
             app[METRICS].call_setup.observe(max(setup, 0.0))
-        await publish_call(app, view)
+        await publish_call(app[BUS], view)
 
 
 async def handle_hangup(app: web.Application, conn: Connection, msg: CallHangup) -> None:
     """`call.hangup`: as the HTTP hangup; an ended call is answered as it is."""
-    view, ended_now = await hang_up(app, msg.call_id, conn.user_id)
+    view, ended_now = await app[CALL_ENDING].hang_up(msg.call_id, conn.user_id)
     if not ended_now:
         conn.send(replies.answer("call.updated", msg.ref, call=view))
 
@@ -549,19 +548,3 @@ ROOM_HANDLERS: dict[str, Any] = {
     "call.media": handle_media,
     "call.hangup": handle_hangup,
 }
-
-
-def install_rooms(app: web.Application) -> Rooms:
-    """Make this instance's rooms and hook them to the hub (called at start-up)."""
-    rooms = Rooms(
-        bus=app[BUS],
-        db=app[DATABASE],
-        clock=app[CLOCK],
-        settings=app[SETTINGS],
-        instance_id=app[INSTANCE_ID],
-    )
-    app[ROOMS] = rooms
-    hub = app[HUB]
-    hub.on_connect.append(rooms.on_connect)
-    hub.on_disconnect.append(rooms.leave_all)
-    return rooms

@@ -5,25 +5,20 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from aiohttp import web
-
 from dispatch.state import changed_since, current_state
-from infra.appkeys import CLOCK, DATABASE
 from infra.bus import GapListener
-from interpreters.keys import LANGUAGE_BROADCASTER
-from signaling.hub import RESYNC_MARGIN, Connection, ConnectionHook, ResyncHook
-from signaling.keys import HUB
-from signaling.rooms import ROOMS
+from infra.clock import Clock
+from infra.db import Database
+from interpreters.live import LanguageBroadcaster
+from signaling.hub import RESYNC_MARGIN, Connection, ConnectionHook, Hub, ResyncHook
 
 
-def send_current_state(app: web.Application) -> ConnectionHook:
+def send_current_state(db: Database, clock: Clock) -> ConnectionHook:
     """A hub on_connect hook: news missed while away is re-read from the database."""
 
     async def hook(conn: Connection) -> None:
-        async with app[DATABASE].read() as session:
-            messages = await current_state(
-                session, conn.user_id, conn.identity.role, app[CLOCK].now()
-            )
+        async with db.read() as session:
+            messages = await current_state(session, conn.user_id, conn.identity.role, clock.now())
         for message in messages:
             conn.send(message)
 
@@ -31,11 +26,11 @@ def send_current_state(app: web.Application) -> ConnectionHook:
     return hook
 
 
-def send_changes(app: web.Application) -> ResyncHook:
+def send_changes(db: Database) -> ResyncHook:
     """A hub on_resync hook: what ended since a gap began (see dispatch.state)."""
 
     async def hook(conn: Connection, since: datetime) -> None:
-        async with app[DATABASE].read() as session:
+        async with db.read() as session:
             messages = await changed_since(session, conn.user_id, conn.identity.role, since)
         for message in messages:
             conn.send(message)
@@ -44,16 +39,13 @@ def send_changes(app: web.Application) -> ResyncHook:
     return hook
 
 
-def resync_after_gap(app: web.Application) -> GapListener:
-    """The bus's reconnect listener: every socket here, the language figures and the call
-    rooms' presence are re-read from the database, since news for them may be lost."""
+def resync_after_gap(clock: Clock, hub: Hub, broadcaster: LanguageBroadcaster) -> GapListener:
+    """The bus's reconnect listener: every socket here and the language figures are re-read
+    from the database, since news for them may be lost (the call rooms listen themselves)."""
 
     def listener(down_s: float) -> None:
-        since = app[CLOCK].now() - timedelta(seconds=down_s) - RESYNC_MARGIN
-        app[HUB].resync(since)
-        app[LANGUAGE_BROADCASTER].poke()
-        rooms = app.get(ROOMS)
-        if rooms is not None:
-            rooms.refresh_soon()
+        since = clock.now() - timedelta(seconds=down_s) - RESYNC_MARGIN
+        hub.resync(since)
+        broadcaster.poke()
 
     return listener

@@ -327,10 +327,15 @@ async def make_interpreter(
 
 async def set_presence(factory: Factory, user: User, status: str) -> None:
     """What the roster's status endpoint does: change one's own status and announce it."""
+    from infra.appkeys import CLOCK, DATABASE
     from interpreters.events import change_own_status
+    from interpreters.keys import PRESENCE_NEWS
     from interpreters.models import Presence
 
-    await change_own_status(factory.client.app, user.id, Presence(status))
+    app = factory.client.app
+    await change_own_status(
+        app[DATABASE], app[CLOCK], app[PRESENCE_NEWS], user.id, Presence(status)
+    )
 
 
 async def make_specialization(factory: Factory, name: str) -> None:

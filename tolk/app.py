@@ -20,12 +20,13 @@ from accounts.scopes import SOCKET, Operations
 from accounts.throttle import LoginThrottle
 from billing.routes import api as billing_api
 from billing.usage import record_usage
-from calls.ending import sweep_calls
+from calls.ending import CALL_ENDING, CallEnding
 from calls.hooks import CALL_ENDED_HOOKS
 from calls.lifecycle import count_live_calls
 from calls.models import CallState
 from calls.routes import api as calls_api
-from dispatch.listeners import offer_queued_on_presence, sweep_app
+from dispatch.announce import PUBLISHER, NewsPublisher
+from dispatch.listeners import offer_queued_on_presence, sweep_due
 from dispatch.queue import queue_figures
 from dispatch.routes import api as dispatch_api
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
@@ -50,7 +51,7 @@ from signaling.hub import Hub
 from signaling.keys import HUB
 from signaling.precall import ECHO_PEERS, EchoPeers
 from signaling.presence import presence_hooks
-from signaling.rooms import install_rooms
+from signaling.rooms import ROOMS, Rooms
 from signaling.routes import api as signaling_api
 from signaling.socket import close_all_sockets, websocket
 from signaling.state import resync_after_gap, send_changes, send_current_state
@@ -183,21 +184,25 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
         fast_writes=settings.fast_paths,
     )
     hub.start()
-    opened, closed = presence_hooks(app)
+    opened, closed = presence_hooks(db, clock, app[INSTANCE_ID], settings.presence_grace_s)
     hub.on_attach.append(opened)
     hub.on_disconnect.append(closed)
     broadcaster = app[LANGUAGE_BROADCASTER] = LanguageBroadcaster(
         db, bus, lambda: app[QUEUE_FIGURES], clock
     )
-    app[PRESENCE_NEWS] = PresenceNews(
-        bus, broadcaster, [functools.partial(offer_queued_on_presence, app)]
+    presence = app[PRESENCE_NEWS] = PresenceNews(bus, broadcaster)
+    publisher = app[PUBLISHER] = NewsPublisher(bus, presence, app[METRICS])
+    presence.listeners.append(
+        functools.partial(offer_queued_on_presence, db, clock, settings, publisher)
     )
-    hub.on_connect.append(send_current_state(app))
+    hooks = app[CALL_ENDED_HOOKS]
+    app[CALL_ENDING] = CallEnding(db, clock, settings, bus, presence, hooks)
+    hub.on_connect.append(send_current_state(db, clock))
     app[METRICS].before_scrape.append(
         functools.partial(_read_live_figures, app[METRICS], hub, bus, db)
     )
-    hub.on_resync.append(send_changes(app))
-    bus.on_reconnect(resync_after_gap(app))
+    hub.on_resync.append(send_changes(db))
+    bus.on_reconnect(resync_after_gap(clock, hub, broadcaster))
     # Figures skipped while the database was away go out once it answers again.
     db.outages.on_recovered.append(broadcaster.poke)
     _watch_outages(app[METRICS], db, bus, hub)
@@ -216,7 +221,7 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     jobs = app[JOBS] = Jobs(AsyncIOScheduler(timezone="UTC"))
     jobs.every(settings.sweep_interval_s, sweep_presence, db, clock, app[PRESENCE_NEWS])
     jobs.every(settings.ws_heartbeat_s, refresh_presence, db, clock, settings, app[INSTANCE_ID])
-    jobs.every(settings.sweep_interval_s, sweep_app, app)
+    jobs.every(settings.sweep_interval_s, sweep_due, db, clock, settings, app[PUBLISHER])
     jobs.every(retention.INTERVAL_S, retention.purge_in_turn, db, clock, settings, app[INSTANCE_ID])
     if db.dialect == "sqlite":
         # Keeps SQLite's write-ahead log short, outside any request (see Database.checkpoint).
@@ -241,12 +246,22 @@ async def _echo_peers_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _calls_ctx(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
-    rooms = install_rooms(app)
+    settings, hub = app[SETTINGS], app[HUB]
+    rooms = app[ROOMS] = Rooms(
+        bus=app[BUS],
+        db=app[DATABASE],
+        clock=app[CLOCK],
+        settings=settings,
+        instance_id=app[INSTANCE_ID],
+    )
+    hub.on_connect.append(rooms.on_connect)
+    hub.on_disconnect.append(rooms.leave_all)
+    # News of who is in a call may be lost in a gap of the bus: the rooms re-read it.
+    app[BUS].on_reconnect(lambda _down_s: rooms.refresh_soon())
     jobs = app[JOBS]
     # Seen-times twice per heartbeat: a killed instance loses at most one heartbeat.
     seen = jobs.every(settings.ws_heartbeat_s / 2, rooms.heartbeat, name="call_heartbeat")
-    sweep = jobs.every(settings.sweep_interval_s, sweep_calls, app)
+    sweep = jobs.every(settings.sweep_interval_s, app[CALL_ENDING].sweep, name="sweep_calls")
     yield
     seen.remove()
     sweep.remove()

@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import select
 
 from accounts.models import Role
-from calls.ending import sweep_calls
+from calls.ending import CALL_ENDING
 from calls.hooks import CALL_ENDED_HOOKS
 from calls.models import Call, CallPresence
 from infra.jsonio import format_time
@@ -209,10 +209,10 @@ class TestSweep:
         assert (await receive_type(interpreter, "call.joined"))["peer_present"] is False
         clock.advance(40)
         await client.app[ROOMS].heartbeat()
-        assert await sweep_calls(client.app) == []
+        assert await client.app[CALL_ENDING].sweep() == []
         clock.advance(40)
         await client.app[ROOMS].heartbeat()
-        assert await sweep_calls(client.app) == []
+        assert await client.app[CALL_ENDING].sweep() == []
         assert (await stored(factory, call.id)).state == "connected"
         await interpreter.close()
 
@@ -232,14 +232,14 @@ class TestSweep:
         await no_sockets_in(factory, call.id)
         last_seen = clock.now()
         clock.advance(settings.call_rejoin_grace_s - 1)
-        assert await sweep_calls(client.app) == []
+        assert await client.app[CALL_ENDING].sweep() == []
         clock.advance(1)
-        (ended,) = await sweep_calls(client.app)
+        (ended,) = await client.app[CALL_ENDING].sweep()
         assert ended.end_reason == "lost"
         assert ended.ended_at == last_seen
         assert ended.duration_s == int((last_seen - connected_at).total_seconds())
         assert (await interpreter_row(factory, call.interpreter_id)).status == "wrap_up"
-        assert await sweep_calls(client.app) == []
+        assert await client.app[CALL_ENDING].sweep() == []
 
     async def test_call_that_never_connects_fails_and_is_not_billable(
         self, client, factory, clock, settings
@@ -254,9 +254,9 @@ class TestSweep:
         call = await factory.call()
         counsellor, interpreter = await sockets_in_call(factory, call)
         clock.advance(settings.call_connect_timeout_s - 1)
-        assert await sweep_calls(client.app) == []
+        assert await client.app[CALL_ENDING].sweep() == []
         clock.advance(1)
-        (ended,) = await sweep_calls(client.app)
+        (ended,) = await client.app[CALL_ENDING].sweep()
         assert (ended.state, ended.end_reason) == ("ended", "failed")
         assert ended.connected_at is None
         assert ended.duration_s is None
@@ -277,7 +277,9 @@ class TestSweep:
         """Two sweeps at once (two instances) end a due call once."""
         await factory.call()
         clock.advance(settings.call_connect_timeout_s)
-        results = await asyncio.gather(sweep_calls(client.app), sweep_calls(client.app))
+        results = await asyncio.gather(
+            client.app[CALL_ENDING].sweep(), client.app[CALL_ENDING].sweep()
+        )
         assert sorted(len(r) for r in results) == [0, 1]
 
 
