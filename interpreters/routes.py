@@ -3,10 +3,13 @@ and status, and the admin API (profiles, specialisations, CSV import)."""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field, RootModel, field_validator
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts import audit
 from accounts.access import ADMIN, actor
@@ -22,7 +25,7 @@ from interpreters.events import change_own_status
 from interpreters.keys import PRESENCE_NEWS, QUEUE_FIGURES
 from interpreters.languages import pick_locale
 from interpreters.live import language_availability
-from interpreters.models import Presence, ShownAs
+from interpreters.models import Interpreter, Presence, ShownAs
 from interpreters.views import InterpreterDetail, InterpreterView, LanguageAvailability
 
 api = ApiRoutes(tag="roster")
@@ -132,6 +135,28 @@ async def _detail(request: web.Request, user_id: str) -> InterpreterDetail:
     return found[0]
 
 
+async def _change_interpreter(
+    request: web.Request,
+    identity: Identity,
+    user_id: str,
+    change: Callable[[AsyncSession, datetime], Awaitable[Interpreter]],
+    details: dict[str, Any],
+) -> Interpreter:
+    """An admin's change to an interpreter's profile, committed with its security event."""
+    now = request.app[CLOCK].now()
+    async with request.app[DATABASE].write() as session:
+        interpreter = await change(session, now)
+        await audit.record(
+            session,
+            actor(request, identity),
+            Action.INTERPRETER_CHANGED,
+            now,
+            Target("user", user_id),
+            **details,
+        )
+    return interpreter
+
+
 @api.get(
     "/api/admin/interpreters",
     summary="List interpreters (filters: language, status, active)",
@@ -175,17 +200,12 @@ async def put_interpreter(
 ) -> web.Response:
     user_id = request.match_info["user_id"]
     data = service.ProfileData.of(body.languages, body.gender, body.specializations, body.agency)
-    now = request.app[CLOCK].now()
-    async with request.app[DATABASE].write() as session:
-        await service.upsert_profile(session, user_id, data, now)
-        await audit.record(
-            session,
-            actor(request, identity),
-            Action.INTERPRETER_CHANGED,
-            now,
-            Target("user", user_id),
-            **body.model_dump(mode="json"),
-        )
+
+    async def upsert(session: AsyncSession, now: datetime) -> Interpreter:
+        interpreter, _ = await service.upsert_profile(session, user_id, data, now)
+        return interpreter
+
+    await _change_interpreter(request, identity, user_id, upsert, body.model_dump(mode="json"))
     request.app[PRESENCE_NEWS].roster_changed()
     return json_response({"interpreter": await _detail(request, user_id)})
 
@@ -202,17 +222,13 @@ async def patch_interpreter(
     request: web.Request, identity: Identity, body: ProfileUpdate
 ) -> web.Response:
     user_id = request.match_info["user_id"]
-    now = request.app[CLOCK].now()
-    async with request.app[DATABASE].write() as session:
-        interpreter = await service.set_active(session, user_id, body.active, now)
-        await audit.record(
-            session,
-            actor(request, identity),
-            Action.INTERPRETER_CHANGED,
-            now,
-            Target("user", user_id),
-            active=body.active,
-        )
+
+    async def set_active(session: AsyncSession, now: datetime) -> Interpreter:
+        return await service.set_active(session, user_id, body.active, now)
+
+    interpreter = await _change_interpreter(
+        request, identity, user_id, set_active, {"active": body.active}
+    )
     await request.app[PRESENCE_NEWS].changed(user_id, interpreter.status)
     return json_response({"interpreter": await _detail(request, user_id)})
 
