@@ -92,6 +92,7 @@ class User:
     engaged: bool = False
     """In a request, an offer or a call: left alone by presence changes and reconnects."""
     closing: bool = False
+    reconnecting: bool = False
     greeted: asyncio.Future[None] | None = None
 
 
@@ -484,7 +485,11 @@ class Crowd:
 
     async def toggle_presence(self) -> None:
         """An interpreter free of offers and calls steps away for a while, or comes back."""
-        free = [u for u in self.rng.sample(self.interpreters, 20) if not u.engaged and u.ws]
+        free = [
+            u
+            for u in self.rng.sample(self.interpreters, 20)
+            if not u.engaged and not u.reconnecting and u.ws
+        ]
         if not free:
             return
         user = free[0]
@@ -503,9 +508,9 @@ class Crowd:
         """Someone's socket drops and comes back (a laptop lid, a flaky network)."""
         pool = self.counsellors if self.rng.random() < 0.6 else self.interpreters
         user = self.rng.choice(pool)
-        if user.engaged or user.ws is None:
+        if user.engaged or user.reconnecting or user.ws is None:
             return
-        user.engaged = True
+        user.reconnecting = True
         user.closing = True
         old, user.ws = user.ws, None
         if old.transport is not None:
@@ -518,7 +523,7 @@ class Crowd:
             self.phase.errors["reconnect_failed_" + type(exc).__name__] += 1
         else:
             self.phase.counts["reconnects"] += 1
-        user.engaged = False
+        user.reconnecting = False
 
     async def run_phase(self, phase: Phase, seconds: float, drain_s: float) -> None:
         """Requests at `phase.rate` per second for `seconds`, with presence changes and
@@ -537,7 +542,11 @@ class Crowd:
                 while rate > 0 and ticks[kind] < elapsed * rate:
                     ticks[kind] += 1
                     if kind == "ask":
-                        idle = [u for u in self.rng.sample(self.counsellors, 20) if not u.engaged]
+                        idle = [
+                            u
+                            for u in self.rng.sample(self.counsellors, 20)
+                            if not u.engaged and not u.reconnecting
+                        ]
                         if idle and idle[0].ws is not None:
                             self.later(0, self.ask(idle[0], self.rng.choice(languages)))
                         else:
