@@ -6,9 +6,11 @@ Generates a year of requests (85 % answered, 90 % of those connected; expired, c
 and failed ones), their offers (some declined or rung out), calls and the interpreters'
 online intervals straight into a fresh database, then asks the real app over HTTP for
 each figure as management: the whole year, the year of one organisation, and the last 30
-days. Medians and worst of `--runs` answers per operation; the baseline, measured in the
-same run, is a plain indexed `count(*)` of the same requests. Target: well under a second
-per figure request. Results go to bench/results/stats_year.md.
+days. Before asking, the closed months are sealed as the hourly job does (timed too): a
+month's figures then come from its summary, the rest of a period from rows. Medians and
+worst of `--runs` answers per operation; the baseline, measured in the same run, is a
+plain indexed `count(*)` of the same requests. Target: well under a second per figure
+request. Results go to bench/results/stats_year.md.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
@@ -38,6 +41,7 @@ from infra.appkeys import DATABASE
 from infra.config import Settings
 from infra.db import Database, make_engine
 from interpreters.models import Interpreter, InterpreterLanguage, PresenceInterval
+from stats import summaries
 from tolk import schema
 from tolk.app import create_app
 
@@ -366,7 +370,13 @@ async def run(stack: str, requests: int, runs: int, folder: Path) -> None:
     await generate(url, requests, now)
     print(f"{stack}: generated in {time.perf_counter() - began:.0f} s", flush=True)
     before = os.getloadavg()[0]
+    db = Database(make_engine(url))
+    began = time.perf_counter()
+    months = await summaries.seal_months(db, now, ZoneInfo("Europe/Berlin"))
+    sealing = time.perf_counter() - began
+    await db.close()
     rows = await measure(url, now, runs)
+    rows.append((f"hourly job, once: {len(months)} months", "seal", sealing, sealing))
     _record(stack, requests, rows, (before, os.getloadavg()[0]))
 
 

@@ -1,41 +1,47 @@
-"""The figures, each one SQL statement over an indexed period of requests, offers, calls
-or online intervals, answering alike on SQLite and PostgreSQL.
+"""The figures from raw rows: each one SQL statement over indexed time ranges of requests,
+offers, calls or online intervals, answering alike on SQLite and PostgreSQL.
 
-Percentiles are nearest-rank: the p-th percentile of n waits is the wait at rank
-ceil(p * n / 100) when they are sorted from short to long (the median of 4 waits is the
-2nd), always a wait that happened. Months whose raw rows retention deleted are read from
-their monthly summaries (`stats.summaries`).
+Waits are whole seconds rounded up, from integer milliseconds (`millis_between`), so that
+both databases count and rank them identically; the report layer ranks them (nearest-rank
+percentiles) together with those of summarised months (stats.summaries).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calls.models import LIVE_CALL, Call
 from dispatch.models import InterpretationRequest, Offer, OfferState
 from dispatch.models import RequestState as R
 from interpreters.models import PresenceInterval
-from stats.sql import HOURS_OF_WEEK, at, epoch_s, hour_of_week
+from stats.sql import HOURS_OF_WEEK, at, epoch_s, hour_of_week, millis_between, whole_seconds
 
-THRESHOLDS_S = (30, 120, 300)
-"""'Answered within' limits: 30 s, 2 min, 5 min from request to accepted."""
+THRESHOLDS_MS = (30_000, 120_000, 300_000)
+"""'Answered within' limits: 30 s, 2 min, 5 min from request to accept."""
 WITHIN = ("within_30s", "within_2min", "within_5min")
 """The names of those counts."""
 UNANSWERED = (R.EXPIRED.value, R.CANCELLED.value)
 """Requests nobody took: they ran out, or the counsellor gave up waiting."""
 WAITING = (R.QUEUED.value, R.OFFERING.value)
+COUNTS = ("requests", "answered", *WITHIN, "expired", "cancelled", "failed")
+"""The per-language counts that raw rows and summaries both hold."""
 
 REQUESTS = InterpretationRequest.__table__  # type: ignore[attr-defined]
 CALLS = Call.__table__  # type: ignore[attr-defined]
 OFFERS = Offer.__table__  # type: ignore[attr-defined]
 INTERVALS = PresenceInterval.__table__  # type: ignore[attr-defined]
 REQ, CALL, OFFER, ONLINE = REQUESTS.c, CALLS.c, OFFERS.c, INTERVALS.c
+
+Ranges = Sequence[tuple[datetime, datetime]]
+Histogram = dict[int, int]
+"""Whole seconds -> how many waits of that length."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,18 +54,23 @@ class StatsFilter:
     organization_id: str | None = None
     language: str | None = None
 
-    def requests(self) -> list[ColumnElement[bool]]:
-        """Conditions on interpretation_request."""
-        found = [REQ.created_at >= at(self.start), REQ.created_at < at(self.end)]
-        if self.organization_id is not None:
-            found.append(REQ.organization_id == self.organization_id)
-        if self.language is not None:
-            found.append(REQ.language == self.language)
-        return found
+
+def within(column: Any, ranges: Ranges) -> ColumnElement[bool]:
+    """`column` lies in one of the [start, end) ranges (each an index range scan)."""
+    return or_(*[and_(column >= at(a), column < at(b)) for a, b in ranges])
+
+
+def _request_conditions(where: StatsFilter, ranges: Ranges) -> list[ColumnElement[bool]]:
+    found = [within(REQ.created_at, ranges)]
+    if where.organization_id is not None:
+        found.append(REQ.organization_id == where.organization_id)
+    if where.language is not None:
+        found.append(REQ.language == where.language)
+    return found
 
 
 def request_facts(*conditions: ColumnElement[bool]) -> Any:
-    """Per request: language, organisation, state, creation, and the seconds from the
+    """Per request: language, organisation, state, creation, and the milliseconds from the
     request to its accept (the call's creation) and to the call's connection."""
     return (
         select(
@@ -67,8 +78,8 @@ def request_facts(*conditions: ColumnElement[bool]) -> Any:
             REQ.organization_id,
             REQ.state,
             REQ.created_at,
-            (epoch_s(CALL.created_at) - epoch_s(REQ.created_at)).label("accept_s"),
-            (epoch_s(CALL.connected_at) - epoch_s(REQ.created_at)).label("connect_s"),
+            millis_between(CALL.created_at, REQ.created_at).label("accept_ms"),
+            millis_between(CALL.connected_at, REQ.created_at).label("connect_ms"),
         )
         .select_from(REQUESTS.outerjoin(CALLS, CALL.request_id == REQ.id))
         .where(*conditions)
@@ -79,130 +90,91 @@ def _count_if(condition: ColumnElement[bool]) -> Any:
     return func.sum(case((condition, 1), else_=0))
 
 
-def _nearest_rank(value: Any, rank: Any, count: Any, percent: int) -> Any:
-    # ceil(p * n / 100) in integers: (p * n + 99) // 100.
-    return func.max(case((rank == (count * percent + 99) // 100, value)))
-
-
-async def language_rows(session: AsyncSession, where: StatsFilter) -> list[dict[str, Any]]:
-    """Per language: requests, how soon they were answered, how many nobody took, and the
-    median and 90th percentile of the time to accept and to connect."""
-    facts = request_facts(*where.requests()).subquery()
-    ranked = select(
-        facts,
-        func.row_number()
-        .over(
-            partition_by=[facts.c.language, facts.c.accept_s.is_(None)], order_by=facts.c.accept_s
-        )
-        .label("accept_rank"),
-        func.count(facts.c.accept_s).over(partition_by=facts.c.language).label("accepted"),
-        func.row_number()
-        .over(
-            partition_by=[facts.c.language, facts.c.connect_s.is_(None)],
-            order_by=facts.c.connect_s,
-        )
-        .label("connect_rank"),
-        func.count(facts.c.connect_s).over(partition_by=facts.c.language).label("connected"),
-    ).subquery()
-    q = ranked.c
-    within = [
-        _count_if(q.accept_s <= limit).label(name)
-        for name, limit in zip(WITHIN, THRESHOLDS_S, strict=True)
-    ]
-    query = (
-        select(
-            q.language,
-            func.count().label("requests"),
-            _count_if(q.accept_s.is_not(None)).label("answered"),
-            *within,
-            _count_if(q.state == R.EXPIRED.value).label("expired"),
-            _count_if(q.state == R.CANCELLED.value).label("cancelled"),
-            _count_if(q.state == R.FAILED.value).label("failed"),
-            _count_if(q.state.in_(WAITING)).label("waiting"),
-            _nearest_rank(q.accept_s, q.accept_rank, q.accepted, 50).label("accept_p50"),
-            _nearest_rank(q.accept_s, q.accept_rank, q.accepted, 90).label("accept_p90"),
-            _nearest_rank(q.connect_s, q.connect_rank, q.connected, 50).label("connect_p50"),
-            _nearest_rank(q.connect_s, q.connect_rank, q.connected, 90).label("connect_p90"),
-        )
-        .group_by(q.language)
-        .order_by(q.language)
-    )
+async def language_counts(
+    session: AsyncSession, where: StatsFilter, ranges: Ranges
+) -> dict[str, dict[str, int]]:
+    """Per language: requests, answered, answered within 30 s / 2 min / 5 min, expired,
+    cancelled, failed and still waiting."""
+    if not ranges:
+        return {}
+    facts = request_facts(*_request_conditions(where, ranges)).subquery()
+    q = facts.c
+    query = select(
+        q.language,
+        func.count().label("requests"),
+        _count_if(q.accept_ms.is_not(None)).label("answered"),
+        *[
+            _count_if(q.accept_ms <= limit).label(name)
+            for name, limit in zip(WITHIN, THRESHOLDS_MS, strict=True)
+        ],
+        _count_if(q.state == R.EXPIRED.value).label("expired"),
+        _count_if(q.state == R.CANCELLED.value).label("cancelled"),
+        _count_if(q.state == R.FAILED.value).label("failed"),
+        _count_if(q.state.in_(WAITING)).label("waiting"),
+    ).group_by(q.language)
     conn = await session.connection()
-    return [dict(row._mapping) for row in (await conn.execute(query)).all()]
-
-
-HISTOGRAM_EDGES_S = (5, 10, 15, 20, 30, 45, 60, 90, 120, 180, 240, 300, 600, 900, 1800)
-"""Upper edges of the wait buckets the monthly summaries keep; a last bucket holds longer."""
-
-
-def bucket_of(seconds: float) -> int:
-    """The histogram bucket of a wait."""
-    for index, edge in enumerate(HISTOGRAM_EDGES_S):
-        if seconds <= edge:
-            return index
-    return len(HISTOGRAM_EDGES_S)
-
-
-def _bucket_sql(value: Any) -> Any:
-    return case(
-        *[(value <= edge, literal(i)) for i, edge in enumerate(HISTOGRAM_EDGES_S)],
-        else_=literal(len(HISTOGRAM_EDGES_S)),
-    )
+    rows = (await conn.execute(query)).all()
+    return {
+        row.language: {k: int(v or 0) for k, v in row._mapping.items() if k != "language"}
+        for row in rows
+    }
 
 
 async def wait_histograms(
-    session: AsyncSession, where: StatsFilter
-) -> dict[tuple[str, str], list[int]]:
-    """Per (language, `accept` or `connect`), the waits of the period counted per bucket:
-    what raw rows add to summarised months when a period spans both."""
-    facts = request_facts(*where.requests()).subquery()
-    found: dict[tuple[str, str], list[int]] = {}
+    session: AsyncSession, where: StatsFilter, ranges: Ranges
+) -> dict[tuple[str, str], Histogram]:
+    """Per (language, `accept` or `connect`), how many waits of each whole second."""
+    found: dict[tuple[str, str], Histogram] = {}
+    if not ranges:
+        return found
+    facts = request_facts(*_request_conditions(where, ranges)).subquery()
     conn = await session.connection()
     for kind in ("accept", "connect"):
-        value = facts.c[f"{kind}_s"]
+        # Grouped over a subquery: PostgreSQL does not take an expression with bound
+        # values in GROUP BY for the one in the select list.
         inner = (
-            select(facts.c.language, _bucket_sql(value).label("bucket"))
-            .where(value.is_not(None))
+            select(facts.c.language, whole_seconds(facts.c[f"{kind}_ms"]).label("s"))
+            .where(facts.c[f"{kind}_ms"].is_not(None))
             .subquery()
         )
-        query = select(inner.c.language, inner.c.bucket, func.count()).group_by(
-            inner.c.language, inner.c.bucket
+        query = select(inner.c.language, inner.c.s, func.count()).group_by(
+            inner.c.language, inner.c.s
         )
-        for language, bucket, count in (await conn.execute(query)).all():
-            counts = found.setdefault((language, kind), [0] * (len(HISTOGRAM_EDGES_S) + 1))
-            counts[int(bucket)] += int(count)
+        for language, seconds, count in (await conn.execute(query)).all():
+            found.setdefault((language, kind), {})[int(seconds)] = int(count)
     return found
 
 
-def histogram_percentile(counts: list[int], percent: int) -> float | None:
-    """The nearest-rank percentile of bucketed waits, as the upper edge of its bucket
-    (None past the last edge or without waits)."""
-    total = sum(counts)
+def nearest_rank(histogram: Histogram, percent: int) -> int | None:
+    """The p-th percentile of the waits: the one at rank ceil(p * n / 100), shortest first."""
+    total = sum(histogram.values())
     if total == 0:
         return None
     rank = (percent * total + 99) // 100
     seen = 0
-    for index, count in enumerate(counts):
-        seen += count
+    for seconds in sorted(histogram):
+        seen += histogram[seconds]
         if seen >= rank:
-            return float(HISTOGRAM_EDGES_S[index]) if index < len(HISTOGRAM_EDGES_S) else None
+            return seconds
     return None
 
 
 async def heat_map(
-    session: AsyncSession, where: StatsFilter, zone: ZoneInfo
+    session: AsyncSession, where: StatsFilter, ranges: Ranges, zone: ZoneInfo
 ) -> tuple[list[int], list[int]]:
     """Requests and unanswered requests per local hour of the week (168 counts each,
     Monday 00:00-01:00 first)."""
-    how = hour_of_week(REQ.created_at, where.start, where.end, zone)
-    # Grouped over a subquery: PostgreSQL does not take a CASE with bound values in
-    # GROUP BY for the one in the select list.
-    inner = select(how.label("how"), REQ.state).where(*where.requests()).subquery()
+    demand = [0] * HOURS_OF_WEEK
+    unanswered = [0] * HOURS_OF_WEEK
+    if not ranges:
+        return demand, unanswered
+    how = hour_of_week(REQ.created_at, ranges[0][0], ranges[-1][1], zone)
+    inner = (
+        select(how.label("how"), REQ.state).where(*_request_conditions(where, ranges)).subquery()
+    )
     query = select(inner.c.how, func.count(), _count_if(inner.c.state.in_(UNANSWERED))).group_by(
         inner.c.how
     )
-    demand = [0] * HOURS_OF_WEEK
-    unanswered = [0] * HOURS_OF_WEEK
     conn = await session.connection()
     for hour, count, missed in (await conn.execute(query)).all():
         demand[int(hour)] = int(count)
@@ -218,30 +190,34 @@ def _earlier(a: Any, b: Any) -> Any:
     return case((a < b, a), else_=b)
 
 
-async def online_seconds(
-    session: AsyncSession, start: datetime, end: datetime, now: datetime
-) -> dict[str, float]:
-    """Per interpreter, the seconds online within [start, end) (an open interval up to now)."""
-    until = func.coalesce(ONLINE.ended_at, at(now))
-    overlap = epoch_s(_earlier(until, at(end))) - epoch_s(_later(ONLINE.started_at, at(start)))
-    query = (
-        select(ONLINE.interpreter_id, func.sum(overlap))
-        .where(
-            ONLINE.started_at < at(end), or_(ONLINE.ended_at.is_(None), ONLINE.ended_at > at(start))
-        )
-        .group_by(ONLINE.interpreter_id)
-    )
+async def online_seconds(session: AsyncSession, ranges: Ranges, now: datetime) -> dict[str, float]:
+    """Per interpreter, the seconds online within the ranges (an open interval up to now)."""
+    found: dict[str, float] = {}
     conn = await session.connection()
-    rows = (await conn.execute(query)).all()
-    return {row[0]: max(float(row[1] or 0.0), 0.0) for row in rows}
+    for start, end in ranges:
+        until = func.coalesce(ONLINE.ended_at, at(min(now, end)))
+        overlap = epoch_s(_earlier(until, at(end))) - epoch_s(_later(ONLINE.started_at, at(start)))
+        query = (
+            select(ONLINE.interpreter_id, func.sum(overlap))
+            .where(
+                ONLINE.started_at < at(end),
+                or_(ONLINE.ended_at.is_(None), ONLINE.ended_at > at(start)),
+            )
+            .group_by(ONLINE.interpreter_id)
+        )
+        for who, seconds in (await conn.execute(query)).all():
+            found[who] = found.get(who, 0.0) + max(float(seconds or 0.0), 0.0)
+    return found
 
 
 async def call_figures(
-    session: AsyncSession, where: StatsFilter, now: datetime
+    session: AsyncSession, where: StatsFilter, ranges: Ranges, now: datetime
 ) -> dict[str, tuple[int, float]]:
-    """Per interpreter, the calls connected within the period and their talk seconds (a
+    """Per interpreter, the calls connected within the ranges and their talk seconds (a
     live call counts up to now)."""
-    conditions = [CALL.connected_at >= at(where.start), CALL.connected_at < at(where.end)]
+    if not ranges:
+        return {}
+    conditions = [within(CALL.connected_at, ranges)]
     if where.organization_id is not None:
         conditions.append(CALL.organization_id == where.organization_id)
     if where.language is not None:
@@ -258,10 +234,12 @@ async def call_figures(
 
 
 async def offer_figures(
-    session: AsyncSession, where: StatsFilter
+    session: AsyncSession, where: StatsFilter, ranges: Ranges
 ) -> dict[str, tuple[int, int, int]]:
-    """Per interpreter, offers made in the period: (offered, declined, let ring out)."""
-    conditions = [OFFER.created_at >= at(where.start), OFFER.created_at < at(where.end)]
+    """Per interpreter, offers made within the ranges: (offered, declined, let ring out)."""
+    if not ranges:
+        return {}
+    conditions = [within(OFFER.created_at, ranges)]
     source: Any = OFFERS
     if where.organization_id is not None or where.language is not None:
         source = OFFERS.join(REQUESTS, REQ.id == OFFER.request_id)

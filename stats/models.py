@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy import Column, Text
 from sqlmodel import Field, SQLModel
+
+from infra.db import UTCDateTime
 
 
 class RequestMonth(SQLModel, table=True):
-    """Requests of one local month, language and organisation, summed before their rows
-    were purged. Histograms and the week-by-hour counts are JSON lists of integers."""
+    """Requests of one local month, language and organisation, summed from rows that are
+    no longer read one by one (the month is sealed, or retention purged them). Waits are
+    JSON objects of whole seconds to counts; the week-by-hour counts JSON lists of 168."""
 
     __tablename__ = "stats_request_month"
 
@@ -23,14 +29,14 @@ class RequestMonth(SQLModel, table=True):
     expired: int = 0
     cancelled: int = 0
     failed: int = 0
-    accept_histogram: str = Field(default="[]", max_length=400)
-    connect_histogram: str = Field(default="[]", max_length=400)
-    demand_by_hour: str = Field(default="[]", max_length=2000)
-    unanswered_by_hour: str = Field(default="[]", max_length=2000)
+    accept_histogram: str = Field(default="{}", sa_column=Column(Text(), nullable=False))
+    connect_histogram: str = Field(default="{}", sa_column=Column(Text(), nullable=False))
+    demand_by_hour: str = Field(default="[]", sa_column=Column(Text(), nullable=False))
+    unanswered_by_hour: str = Field(default="[]", sa_column=Column(Text(), nullable=False))
 
 
 class InterpreterMonth(SQLModel, table=True):
-    """An interpreter's month, summed before the raw rows were purged: online time (under
+    """An interpreter's month, summed like RequestMonth: online time (under
     organisation `""`: it belongs to no organisation) and, per organisation, calls, talk
     time and offers."""
 
@@ -45,3 +51,12 @@ class InterpreterMonth(SQLModel, table=True):
     offers: int = 0
     declined: int = 0
     rang_out: int = 0
+
+
+class SealedMonth(SQLModel, table=True):
+    """A local month whose rows are all in the summaries: the figures read it from there."""
+
+    __tablename__ = "stats_sealed_month"
+
+    month: str = Field(primary_key=True, max_length=7)
+    sealed_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))

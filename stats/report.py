@@ -16,8 +16,8 @@ from accounts.models import User
 from interpreters import service as roster
 from interpreters.models import Interpreter
 from stats import figures, summaries
-from stats.figures import WITHIN, StatsFilter
-from stats.sql import HOURS_OF_WEEK
+from stats.figures import COUNTS, StatsFilter
+from stats.sql import HOURS_OF_WEEK, month_bounds, months_within
 
 LANGUAGE_COLUMNS = (
     "language",
@@ -60,75 +60,85 @@ AGENCY_COLUMNS = (
     "declined",
     "rang_out",
 )
-_COUNTS = ("requests", "answered", *WITHIN, "expired", "cancelled", "failed")
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """Rows of one figure, and whether summarised months made percentiles approximate."""
+    """Rows of one figure. `approximate` stays false: raw rows and summaries both keep
+    waits in whole seconds, so percentiles come out alike (kept for clients that read it)."""
 
     rows: list[dict[str, Any]]
     approximate: bool = False
 
 
-def _seconds(value: Any) -> float | None:
-    return None if value is None else round(float(value), 1)
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Where a period's figures come from: raw rows in `ranges`, summaries of `months`."""
+
+    ranges: list[tuple[datetime, datetime]]
+    months: list[str]
+
+
+async def plan(session: AsyncSession, where: StatsFilter, zone: ZoneInfo) -> Plan:
+    """Months wholly in the period come from their summaries (all of a sealed month; what
+    retention purged of another), the rest of the period from raw rows."""
+    months = months_within(where.start, where.end, zone)
+    sealed = await summaries.sealed_months(session)
+    ranges: list[tuple[datetime, datetime]] = []
+    cursor = where.start
+    for month in months:
+        if month in sealed:
+            first, following = month_bounds(month, zone)
+            if cursor < first:
+                ranges.append((cursor, first))
+            cursor = following
+    if cursor < where.end:
+        ranges.append((cursor, where.end))
+    return Plan(ranges, months)
 
 
 async def languages(session: AsyncSession, where: StatsFilter, zone: ZoneInfo) -> Report:
     """Per language: requests, answered within 30 s / 2 min / 5 min, unanswered, waiting,
     and the median and 90th percentile of the time to accept and to connect."""
-    raw = {row["language"]: row for row in await figures.language_rows(session, where)}
-    months = await summaries.request_months(session, where, zone)
-    rows: dict[str, dict[str, Any]] = {}
-    for language, row in raw.items():
-        rows[language] = {name: int(row[name] or 0) for name in (*_COUNTS, "waiting")}
+    part = await plan(session, where, zone)
+    rows = await figures.language_counts(session, where, part.ranges)
+    waits = await figures.wait_histograms(session, where, part.ranges)
+    for month in await summaries.request_months(
+        session, part.months, where.organization_id, where.language
+    ):
+        row = rows.setdefault(month.language, dict.fromkeys((*COUNTS, "waiting"), 0))
+        for name in COUNTS:
+            row[name] += getattr(month, name)
+        for kind in ("accept", "connect"):
+            counts = waits.setdefault((month.language, kind), {})
+            for seconds, n in summaries.histogram(month, kind).items():
+                counts[seconds] = counts.get(seconds, 0) + n
+    found = []
+    for language in sorted(rows):
+        line: dict[str, Any] = {"language": language, **rows[language]}
         for kind in ("accept", "connect"):
             for p in (50, 90):
-                rows[language][f"{kind}_p{p}_s"] = _seconds(row[f"{kind}_p{p}"])
-    if months:
-        _add_months(rows, months)
-        histograms = await figures.wait_histograms(session, where)
-        for month in months:
-            for kind in ("accept", "connect"):
-                counts = histograms.setdefault(
-                    (month.language, kind), [0] * (len(figures.HISTOGRAM_EDGES_S) + 1)
-                )
-                for i, n in enumerate(summaries.histogram(month, kind)):
-                    counts[i] += n
-        for (language, kind), counts in histograms.items():
-            for p in (50, 90):
-                rows[language][f"{kind}_p{p}_s"] = figures.histogram_percentile(counts, p)
-    ordered = [{"language": tag, **rows[tag]} for tag in sorted(rows)]
-    return Report([{c: r.get(c) for c in LANGUAGE_COLUMNS} for r in ordered], bool(months))
-
-
-def _add_months(rows: dict[str, dict[str, Any]], months: list[Any]) -> None:
-    for month in months:
-        row = rows.setdefault(month.language, {**dict.fromkeys((*_COUNTS, "waiting"), 0)})
-        for name in _COUNTS:
-            row[name] += getattr(month, name)
+                line[f"{kind}_p{p}_s"] = figures.nearest_rank(waits.get((language, kind), {}), p)
+        found.append({c: line.get(c) for c in LANGUAGE_COLUMNS})
+    return Report(found)
 
 
 async def heat_map(session: AsyncSession, where: StatsFilter, zone: ZoneInfo) -> Report:
     """Requests and unanswered requests per weekday (0 = Monday) and local hour."""
-    demand, unanswered = await figures.heat_map(session, where, zone)
-    months = await summaries.request_months(session, where, zone)
-    for month in months:
-        for hour, (d, u) in enumerate(
-            zip(
-                summaries.by_hour(month, "demand"),
-                summaries.by_hour(month, "unanswered"),
-                strict=True,
-            )
-        ):
-            demand[hour] += d
-            unanswered[hour] += u
+    part = await plan(session, where, zone)
+    demand, unanswered = await figures.heat_map(session, where, part.ranges, zone)
+    for month in await summaries.request_months(
+        session, part.months, where.organization_id, where.language
+    ):
+        missed = summaries.by_hour(month, "unanswered")
+        for hour, count in enumerate(summaries.by_hour(month, "demand")):
+            demand[hour] += count
+            unanswered[hour] += missed[hour]
     rows = [
         {"weekday": h // 24, "hour": h % 24, "requests": demand[h], "unanswered": unanswered[h]}
         for h in range(HOURS_OF_WEEK)
     ]
-    return Report(rows, bool(months))
+    return Report(rows)
 
 
 def _utilisation(talk_s: float, online_s: float) -> float | None:
@@ -143,19 +153,21 @@ async def interpreters(
     totals: dict[str, dict[str, float]] = defaultdict(
         lambda: dict.fromkeys(("online_s", "talk_s", "calls", "offers", "declined", "rang_out"), 0)
     )
-    online_until = min(now, where.end)
-    for who, seconds in (
-        await figures.online_seconds(session, where.start, where.end, online_until)
-    ).items():
+    part = await plan(session, where, zone)
+    for who, seconds in (await figures.online_seconds(session, part.ranges, now)).items():
         totals[who]["online_s"] += seconds
-    for who, (calls, talk) in (await figures.call_figures(session, where, now)).items():
+    for who, (calls, talk) in (
+        await figures.call_figures(session, where, part.ranges, now)
+    ).items():
         totals[who]["calls"] += calls
         totals[who]["talk_s"] += talk
-    for who, (offers, declined, rang_out) in (await figures.offer_figures(session, where)).items():
+    for who, (offers, declined, rang_out) in (
+        await figures.offer_figures(session, where, part.ranges)
+    ).items():
         totals[who]["offers"] += offers
         totals[who]["declined"] += declined
         totals[who]["rang_out"] += rang_out
-    for month in await summaries.interpreter_months(session, where, zone):
+    for month in await summaries.interpreter_months(session, part.months, where.organization_id):
         t = totals[month.interpreter_id]
         for name in t:
             t[name] += getattr(month, name)
@@ -207,7 +219,7 @@ def agencies(per_interpreter: Report) -> Report:
         }
         for agency, g in sorted(groups.items())
     ]
-    return Report(rows, per_interpreter.approximate)
+    return Report(rows)
 
 
 async def live(session: AsyncSession, now: datetime, organization_id: str | None) -> dict[str, Any]:

@@ -10,7 +10,9 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from accounts import service as accounts
 from accounts.models import Role
+from accounts.views import OrganizationView
 from billing.export import Dialect, check_period, parse_bound
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.errors import InvalidInput
@@ -32,7 +34,7 @@ class LiveQuery(BaseModel):
     organization: str | None = Field(default=None, max_length=32, description="Organisation id")
 
 
-class StatsQuery(LiveQuery):
+class PeriodQuery(LiveQuery):
     model_config = ConfigDict(populate_by_name=True)
 
     from_: str | None = Field(
@@ -43,14 +45,17 @@ class StatsQuery(LiveQuery):
         "default: 30 days before `to`",
     )
     to: str | None = Field(default=None, max_length=40, description="End, exclusive; default: now")
-    language: str | None = Field(default=None, max_length=35, description="Language tag")
     format: Literal["json", "csv"] = "json"
     dialect: Dialect = Field(
         default=None, description="`de`: semicolons, decimal comma, UTF-8 BOM (CSV only)"
     )
 
 
-class InterpreterQuery(StatsQuery):
+class StatsQuery(PeriodQuery):
+    language: str | None = Field(default=None, max_length=35, description="Language tag")
+
+
+class InterpreterQuery(PeriodQuery):
     group_by: Literal["interpreter", "agency"] = "interpreter"
 
 
@@ -65,10 +70,10 @@ class LanguageRow(BaseModel):
     cancelled: int
     failed: int
     waiting: int
-    accept_p50_s: float | None
-    accept_p90_s: float | None
-    connect_p50_s: float | None
-    connect_p90_s: float | None
+    accept_p50_s: int | None
+    accept_p90_s: int | None
+    connect_p50_s: int | None
+    connect_p90_s: int | None
 
 
 class HeatCell(BaseModel):
@@ -98,8 +103,7 @@ class Figures(BaseModel):
     to: str
     time_zone: str
     approximate: bool = Field(
-        description="Some months came from monthly summaries: their percentiles are the "
-        "upper edges of wait buckets"
+        description="Always false: figures from rows and from monthly summaries are alike"
     )
 
 
@@ -129,7 +133,7 @@ class LiveFigures(BaseModel):
     languages: list[LiveLanguage]
 
 
-def _filter(request: web.Request, query: StatsQuery) -> StatsFilter:
+def _filter(request: web.Request, query: PeriodQuery) -> StatsFilter:
     zone = ZoneInfo(request.app[SETTINGS].timezone)
     now = request.app[CLOCK].now()
     end = parse_bound(query.to, zone, "to") if query.to else now
@@ -145,14 +149,15 @@ def _filter(request: web.Request, query: StatsQuery) -> StatsFilter:
             field="to",
             problem_code="period_too_long",
         )
-    language = normalize_tag(query.language, "language") if query.language else None
+    tag = getattr(query, "language", None)
+    language = normalize_tag(tag, "language") if tag else None
     return StatsFilter(start, end, query.organization, language)
 
 
 def _answer(
     request: web.Request,
     name: str,
-    query: StatsQuery,
+    query: PeriodQuery,
     where: StatsFilter,
     columns: tuple[str, ...],
     found: report.Report,
@@ -243,3 +248,19 @@ async def live(request: web.Request, query: LiveQuery) -> web.Response:
     async with request.app[DATABASE].read() as session:
         figures = await report.live(session, request.app[CLOCK].now(), query.organization)
     return json_response(figures)
+
+
+class OrganizationChoices(BaseModel):
+    organizations: list[OrganizationView]
+
+
+@api.get(
+    "/api/stats/organizations",
+    summary="The organisations the figures may be filtered by (id and name)",
+    response=OrganizationChoices,
+    roles=READERS,
+)
+async def organizations(request: web.Request) -> web.Response:
+    async with request.app[DATABASE].read() as session:
+        found = await accounts.list_organizations(session)
+    return json_response({"organizations": [OrganizationView(id=o.id, name=o.name) for o in found]})

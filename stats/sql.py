@@ -66,6 +66,32 @@ def _epoch_whole_postgresql(element: epoch_whole, compiler: SQLCompiler, **kw: A
     return f"CAST(floor(extract(epoch FROM {value})) AS BIGINT)"
 
 
+class millis_between(FunctionElement[int]):
+    """Whole milliseconds from the second timestamp to the first (rounded): integers
+    compare and divide alike on both databases, where float seconds could differ."""
+
+    type = BigInteger()
+    name = "millis_between"
+    inherit_cache = True
+
+
+@compiles(millis_between, "sqlite")
+def _millis_sqlite(element: millis_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(round((julianday({later}) - julianday({earlier})) * 86400000.0) AS INTEGER)"
+
+
+@compiles(millis_between, "postgresql")
+def _millis_postgresql(element: millis_between, compiler: SQLCompiler, **kw: Any) -> str:
+    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
+    return f"CAST(round(extract(epoch FROM ({later}) - ({earlier})) * 1000) AS BIGINT)"
+
+
+def whole_seconds(millis: Any) -> Any:
+    """Milliseconds as whole seconds, rounded up (a wait of 12.3 s counts as 13 s)."""
+    return (millis + 999) // 1000
+
+
 def at(moment: datetime) -> ColumnElement[datetime]:
     """A moment as a typed SQL value, comparable with UTCDateTime columns on both backends."""
     return literal(moment, UTCDateTime())
@@ -120,15 +146,36 @@ def month_of(moment: datetime, zone: ZoneInfo) -> str:
     return moment.astimezone(zone).strftime("%Y-%m")
 
 
-def months_starting_in(start: datetime, end: datetime, zone: ZoneInfo) -> list[str]:
-    """The local months whose first moment lies in [start, end)."""
+def month_bounds(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The first moment of a local month (`YYYY-MM`) and of the next, in UTC."""
+    year, number = int(month[:4]), int(month[5:7])
+    following = (year + 1, 1) if number == 12 else (year, number + 1)
+    return (
+        datetime(year, number, 1, tzinfo=zone).astimezone(UTC),
+        datetime(*following, 1, tzinfo=zone).astimezone(UTC),
+    )
+
+
+def months_within(start: datetime, end: datetime, zone: ZoneInfo) -> list[str]:
+    """The local months that lie wholly in [start, end), in order."""
     local = start.astimezone(zone)
-    year, month = local.year, local.month
+    month = f"{local.year:04d}-{local.month:02d}"
     found: list[str] = []
     while True:
-        first = datetime(year, month, 1, tzinfo=zone).astimezone(UTC)
+        first, following = month_bounds(month, zone)
         if first >= end:
             return found
-        if first >= start:
-            found.append(f"{year:04d}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+        if first >= start and following <= end:
+            found.append(month)
+        month = month_of(following, zone)
+
+
+def split_by_month(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[str, float]]:
+    """The seconds of [start, end) in each local month it touches."""
+    parts = []
+    while start < end:
+        month = month_of(start, zone)
+        following = month_bounds(month, zone)[1]
+        parts.append((month, (min(end, following) - start).total_seconds()))
+        start = following
+    return parts

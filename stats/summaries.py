@@ -1,202 +1,284 @@
-"""Monthly summaries: what retention's purge is about to delete is added to the summary of
-its local month first, in the same transaction, so that the figures of purged months stay.
+"""Monthly summaries: sums of the rows the figures no longer read one by one.
 
-Each summary holds sums only (counts, seconds, bucketed waits), so a batch adds to what
-earlier batches left. A month is counted by the local month of the request's creation,
-the offer's creation, the call's connection and the online interval's start.
+Two things add to them. The hourly job seals every local month that ended more than a day
+ago: its rows are summed once, and from then on a period that holds the whole month reads
+the month's summary instead of its rows (that keeps a year within a second). Retention's
+purge adds what it deletes from a month not sealed yet, in the same transaction. Both only
+add, so each row is counted once. A request counts in the month it was made, an offer in
+the month it was made, a call in the month it connected, online time in the month it fell.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 from sqlmodel import select as model_select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatch.models import OfferState
 from dispatch.models import RequestState as R
+from infra.db import Database
 from stats.figures import (
     CALL,
-    HISTOGRAM_EDGES_S,
     OFFER,
+    OFFERS,
     ONLINE,
     REQ,
     REQUESTS,
-    THRESHOLDS_S,
+    THRESHOLDS_MS,
     UNANSWERED,
     WITHIN,
-    StatsFilter,
-    bucket_of,
+    Histogram,
     request_facts,
+    within,
 )
-from stats.models import InterpreterMonth, RequestMonth
-from stats.sql import HOURS_OF_WEEK, local_hour_of_week, month_of, months_starting_in
+from stats.models import InterpreterMonth, RequestMonth, SealedMonth
+from stats.sql import (
+    HOURS_OF_WEEK,
+    at,
+    local_hour_of_week,
+    month_bounds,
+    month_of,
+    split_by_month,
+)
 
 NO_ORGANIZATION = ""
 """The organisation of online time in InterpreterMonth: it belongs to none."""
-_BUCKETS = len(HISTOGRAM_EDGES_S) + 1
+SEAL_AFTER = timedelta(days=1)
+"""A month is sealed this long after it ended: by then its requests are all decided."""
+
+Key = tuple[str, str, str]
 
 
-def _lists(row: RequestMonth) -> dict[str, list[int]]:
-    sizes = {
-        "accept_histogram": _BUCKETS,
-        "connect_histogram": _BUCKETS,
-        "demand_by_hour": HOURS_OF_WEEK,
-        "unanswered_by_hour": HOURS_OF_WEEK,
-    }
-    return {name: json.loads(getattr(row, name)) or [0] * size for name, size in sizes.items()}
+def histogram(row: RequestMonth, kind: str) -> Histogram:
+    """A summary's accept or connect waits: whole seconds -> count."""
+    return {int(s): n for s, n in json.loads(getattr(row, f"{kind}_histogram") or "{}").items()}
 
 
-async def _request_month(
-    session: AsyncSession,
-    cache: dict[tuple[str, str, str], RequestMonth],
-    key: tuple[str, str, str],
-) -> RequestMonth:
-    if key not in cache:
-        row = await session.get(RequestMonth, key)
-        cache[key] = row or RequestMonth(month=key[0], language=key[1], organization_id=key[2])
-    return cache[key]
+def by_hour(row: RequestMonth, kind: str) -> list[int]:
+    """A summary's demand or unanswered counts per hour of the week."""
+    values: list[int] = json.loads(getattr(row, f"{kind}_by_hour") or "[]")
+    return values or [0] * HOURS_OF_WEEK
+
+
+async def sealed_months(session: AsyncSession) -> set[str]:
+    """The months whose rows are all in the summaries."""
+    return set((await session.exec(model_select(SealedMonth.month))).all())
+
+
+class _Sums:
+    """Summary rows being added to within one transaction."""
+
+    def __init__(self, session: AsyncSession, zone: ZoneInfo, skip: set[str]) -> None:
+        self.session = session
+        self.zone = zone
+        self.skip = skip
+        self.requests: dict[Key, RequestMonth] = {}
+        self.lists: dict[Key, dict[str, Any]] = {}
+        self.people: dict[Key, InterpreterMonth] = {}
+
+    async def request_month(self, key: Key) -> tuple[RequestMonth, dict[str, Any]]:
+        if key not in self.requests:
+            row = await self.session.get(RequestMonth, key)
+            row = row or RequestMonth(month=key[0], language=key[1], organization_id=key[2])
+            self.requests[key] = row
+            self.lists[key] = {
+                "accept_histogram": histogram(row, "accept"),
+                "connect_histogram": histogram(row, "connect"),
+                "demand_by_hour": by_hour(row, "demand"),
+                "unanswered_by_hour": by_hour(row, "unanswered"),
+            }
+        return self.requests[key], self.lists[key]
+
+    async def person(self, key: Key) -> InterpreterMonth:
+        if key not in self.people:
+            row = await self.session.get(InterpreterMonth, key)
+            self.people[key] = row or InterpreterMonth(
+                month=key[0], interpreter_id=key[1], organization_id=key[2]
+            )
+        return self.people[key]
+
+    async def add_requests(self, facts: Iterable[Any]) -> None:
+        for fact in facts:
+            month = month_of(fact.created_at, self.zone)
+            if month in self.skip:
+                continue
+            row, lists = await self.request_month((month, fact.language, fact.organization_id))
+            row.requests += 1
+            hour = local_hour_of_week(fact.created_at, self.zone)
+            lists["demand_by_hour"][hour] += 1
+            if fact.state in UNANSWERED:
+                lists["unanswered_by_hour"][hour] += 1
+            row.expired += fact.state == R.EXPIRED.value
+            row.cancelled += fact.state == R.CANCELLED.value
+            row.failed += fact.state == R.FAILED.value
+            if fact.accept_ms is not None:
+                row.answered += 1
+                _count(lists["accept_histogram"], fact.accept_ms)
+                for name, limit in zip(WITHIN, THRESHOLDS_MS, strict=True):
+                    setattr(row, name, getattr(row, name) + (fact.accept_ms <= limit))
+            if fact.connect_ms is not None:
+                _count(lists["connect_histogram"], fact.connect_ms)
+
+    async def add_offers(self, offers: Iterable[Any]) -> None:
+        for interpreter_id, created_at, state, organization_id in offers:
+            month = month_of(created_at, self.zone)
+            if month not in self.skip:
+                row = await self.person((month, interpreter_id, organization_id))
+                row.offers += 1
+                row.declined += state == OfferState.DECLINED.value
+                row.rang_out += state == OfferState.EXPIRED.value
+
+    async def add_calls(self, calls: Iterable[Any]) -> None:
+        for interpreter_id, organization_id, connected_at, ended_at in calls:
+            month = month_of(connected_at, self.zone)
+            if month not in self.skip:
+                row = await self.person((month, interpreter_id, organization_id))
+                row.calls += 1
+                row.talk_s += max((ended_at - connected_at).total_seconds(), 0.0)
+
+    async def add_online(self, interpreter_id: str, start: datetime, end: datetime) -> None:
+        for month, seconds in split_by_month(start, end, self.zone):
+            if month not in self.skip:
+                row = await self.person((month, interpreter_id, NO_ORGANIZATION))
+                row.online_s += seconds
+
+    async def write(self) -> None:
+        for key, row in self.requests.items():
+            for name, values in self.lists[key].items():
+                if isinstance(values, dict):
+                    values = {str(s): n for s, n in sorted(values.items())}
+                setattr(row, name, json.dumps(values, separators=(",", ":")))
+            self.session.add(row)
+        for person in self.people.values():
+            self.session.add(person)
+        await self.session.flush()
+
+
+def _count(counts: Histogram, millis: int) -> None:
+    seconds = (millis + 999) // 1000
+    counts[seconds] = counts.get(seconds, 0) + 1
+
+
+def _offers_of(*conditions: Any) -> Any:
+    return (
+        select(OFFER.interpreter_id, OFFER.created_at, OFFER.state, REQ.organization_id)
+        .select_from(OFFERS.join(REQUESTS, REQ.id == OFFER.request_id))
+        .where(*conditions)
+    )
+
+
+def _calls_of(*conditions: Any) -> Any:
+    return select(
+        CALL.interpreter_id, CALL.organization_id, CALL.connected_at, CALL.ended_at
+    ).where(CALL.connected_at.is_not(None), CALL.ended_at.is_not(None), *conditions)
 
 
 async def summarise_requests(
     session: AsyncSession, request_ids: Sequence[str], zone: ZoneInfo
 ) -> None:
-    """Add these requests, their offers and their calls to their months' summaries."""
+    """Add these requests, their offers and their calls to the summaries of months not
+    sealed yet (retention's purge, before it deletes them)."""
     conn = await session.connection()
-    rows = (await conn.execute(request_facts(REQ.id.in_(request_ids)))).all()
-    cache: dict[tuple[str, str, str], RequestMonth] = {}
-    lists: dict[tuple[str, str, str], dict[str, list[int]]] = {}
-    for fact in rows:
-        key = (month_of(fact.created_at, zone), fact.language, fact.organization_id)
-        row = await _request_month(session, cache, key)
-        counts = lists.setdefault(key, _lists(row))
-        row.requests += 1
-        hour = local_hour_of_week(fact.created_at, zone)
-        counts["demand_by_hour"][hour] += 1
-        if fact.state in UNANSWERED:
-            counts["unanswered_by_hour"][hour] += 1
-        row.expired += fact.state == R.EXPIRED.value
-        row.cancelled += fact.state == R.CANCELLED.value
-        row.failed += fact.state == R.FAILED.value
-        if fact.accept_s is not None:
-            row.answered += 1
-            counts["accept_histogram"][bucket_of(fact.accept_s)] += 1
-            for name, limit in zip(WITHIN, THRESHOLDS_S, strict=True):
-                setattr(row, name, getattr(row, name) + (fact.accept_s <= limit))
-        if fact.connect_s is not None:
-            counts["connect_histogram"][bucket_of(fact.connect_s)] += 1
-    for key, row in cache.items():
-        for name, values in lists[key].items():
-            setattr(row, name, json.dumps(values))
-        session.add(row)
-    await _summarise_offers_and_calls(session, request_ids, zone)
-    await session.flush()
-
-
-async def _interpreter_month(
-    session: AsyncSession,
-    cache: dict[tuple[str, str, str], InterpreterMonth],
-    key: tuple[str, str, str],
-) -> InterpreterMonth:
-    if key not in cache:
-        row = await session.get(InterpreterMonth, key)
-        cache[key] = row or InterpreterMonth(
-            month=key[0], interpreter_id=key[1], organization_id=key[2]
-        )
-        session.add(cache[key])
-    return cache[key]
-
-
-async def _summarise_offers_and_calls(
-    session: AsyncSession, request_ids: Sequence[str], zone: ZoneInfo
-) -> None:
-    conn = await session.connection()
-    cache: dict[tuple[str, str, str], InterpreterMonth] = {}
-    offers = await conn.execute(
-        select(OFFER.interpreter_id, OFFER.created_at, OFFER.state, REQ.organization_id)
-        .join(REQUESTS, REQ.id == OFFER.request_id)
-        .where(OFFER.request_id.in_(request_ids))
-    )
-    for interpreter_id, created_at, state, organization_id in offers.all():
-        key = (month_of(created_at, zone), interpreter_id, organization_id)
-        row = await _interpreter_month(session, cache, key)
-        row.offers += 1
-        row.declined += state == OfferState.DECLINED.value
-        row.rang_out += state == OfferState.EXPIRED.value
-    calls = await conn.execute(
-        select(CALL.interpreter_id, CALL.organization_id, CALL.connected_at, CALL.ended_at).where(
-            CALL.request_id.in_(request_ids),
-            CALL.connected_at.is_not(None),
-            CALL.ended_at.is_not(None),
-        )
-    )
-    for interpreter_id, organization_id, connected_at, ended_at in calls.all():
-        key = (month_of(connected_at, zone), interpreter_id, organization_id)
-        row = await _interpreter_month(session, cache, key)
-        row.calls += 1
-        row.talk_s += max((ended_at - connected_at).total_seconds(), 0.0)
+    sums = _Sums(session, zone, await sealed_months(session))
+    await sums.add_requests((await conn.execute(request_facts(REQ.id.in_(request_ids)))).all())
+    await sums.add_offers((await conn.execute(_offers_of(OFFER.request_id.in_(request_ids)))).all())
+    await sums.add_calls((await conn.execute(_calls_of(CALL.request_id.in_(request_ids)))).all())
+    await sums.write()
 
 
 async def summarise_intervals(
     session: AsyncSession, interval_ids: Sequence[str], zone: ZoneInfo
 ) -> None:
-    """Add these (ended) online intervals to their interpreters' months."""
+    """Add these ended online intervals to the summaries of months not sealed yet."""
     conn = await session.connection()
+    sums = _Sums(session, zone, await sealed_months(session))
     rows = await conn.execute(
         select(ONLINE.interpreter_id, ONLINE.started_at, ONLINE.ended_at).where(
             ONLINE.id.in_(interval_ids), ONLINE.ended_at.is_not(None)
         )
     )
-    cache: dict[tuple[str, str, str], InterpreterMonth] = {}
     for interpreter_id, started_at, ended_at in rows.all():
-        key = (month_of(started_at, zone), interpreter_id, NO_ORGANIZATION)
-        row = await _interpreter_month(session, cache, key)
-        row.online_s += max((ended_at - started_at).total_seconds(), 0.0)
-    await session.flush()
+        await sums.add_online(interpreter_id, started_at, ended_at)
+    await sums.write()
+
+
+async def _seal(session: AsyncSession, month: str, zone: ZoneInfo, now: datetime) -> None:
+    start, end = month_bounds(month, zone)
+    span = [(start, end)]
+    conn = await session.connection()
+    sums = _Sums(session, zone, set())
+    await sums.add_requests((await conn.execute(request_facts(within(REQ.created_at, span)))).all())
+    await sums.add_offers((await conn.execute(_offers_of(within(OFFER.created_at, span)))).all())
+    await sums.add_calls((await conn.execute(_calls_of(within(CALL.connected_at, span)))).all())
+    intervals = await conn.execute(
+        select(ONLINE.interpreter_id, ONLINE.started_at, ONLINE.ended_at).where(
+            ONLINE.started_at < at(end),
+            (ONLINE.ended_at.is_(None)) | (ONLINE.ended_at > at(start)),
+        )
+    )
+    for interpreter_id, started_at, ended_at in intervals.all():
+        await sums.add_online(interpreter_id, max(started_at, start), min(ended_at or now, end))
+    await sums.write()
+    session.add(SealedMonth(month=month, sealed_at=now))
+
+
+async def seal_months(db: Database, now: datetime, zone: ZoneInfo) -> list[str]:
+    """Seal every month that ended at least SEAL_AFTER ago and holds rows, oldest first,
+    each in one transaction; returns the months sealed."""
+    async with db.read() as session:
+        conn = await session.connection()
+        oldest = [
+            (await conn.execute(select(func.min(REQ.created_at)))).scalar(),
+            (await conn.execute(select(func.min(ONLINE.started_at)))).scalar(),
+        ]
+        done = await sealed_months(session)
+    firsts = [moment for moment in oldest if moment is not None]
+    if not firsts:
+        return []
+    month = month_of(min(firsts), zone)
+    sealed: list[str] = []
+    while True:
+        end = month_bounds(month, zone)[1]
+        if end + SEAL_AFTER > now:
+            return sealed
+        if month not in done:
+            async with db.write() as session:
+                await _seal(session, month, zone, now)
+            sealed.append(month)
+        month = month_of(end, zone)
 
 
 async def request_months(
-    session: AsyncSession, where: StatsFilter, zone: ZoneInfo
+    session: AsyncSession, months: Sequence[str], organization_id: str | None, language: str | None
 ) -> list[RequestMonth]:
-    """The request summaries of the months that begin within the period."""
-    months = months_starting_in(where.start, where.end, zone)
+    """The request summaries of these months."""
     if not months:
         return []
     query = model_select(RequestMonth).where(col(RequestMonth.month).in_(months))
-    if where.organization_id is not None:
-        query = query.where(col(RequestMonth.organization_id) == where.organization_id)
-    if where.language is not None:
-        query = query.where(col(RequestMonth.language) == where.language)
+    if organization_id is not None:
+        query = query.where(col(RequestMonth.organization_id) == organization_id)
+    if language is not None:
+        query = query.where(col(RequestMonth.language) == language)
     return list((await session.exec(query)).all())
 
 
 async def interpreter_months(
-    session: AsyncSession, where: StatsFilter, zone: ZoneInfo
+    session: AsyncSession, months: Sequence[str], organization_id: str | None
 ) -> list[InterpreterMonth]:
-    """The interpreter summaries of the months that begin within the period: online time,
-    and calls and offers of the organisation asked for (or of every one)."""
-    months = months_starting_in(where.start, where.end, zone)
+    """The interpreter summaries of these months: online time, and calls and offers of the
+    organisation asked for (or of every one)."""
     if not months:
         return []
     query = model_select(InterpreterMonth).where(col(InterpreterMonth.month).in_(months))
-    if where.organization_id is not None:
+    if organization_id is not None:
         query = query.where(
-            col(InterpreterMonth.organization_id).in_([where.organization_id, NO_ORGANIZATION])
+            col(InterpreterMonth.organization_id).in_([organization_id, NO_ORGANIZATION])
         )
     return list((await session.exec(query)).all())
-
-
-def histogram(row: RequestMonth, kind: str) -> list[int]:
-    """A summary's accept or connect histogram."""
-    values: list[int] = json.loads(getattr(row, f"{kind}_histogram"))
-    return values or [0] * _BUCKETS
-
-
-def by_hour(row: RequestMonth, kind: str) -> list[int]:
-    """A summary's demand or unanswered counts per hour of the week."""
-    values: list[int] = json.loads(getattr(row, f"{kind}_by_hour"))
-    return values or [0] * HOURS_OF_WEEK

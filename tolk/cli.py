@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -138,7 +139,7 @@ async def _seed_demo(settings: Settings, _args: argparse.Namespace) -> None:
 
     db = Database(make_engine(settings.database_url))
     try:
-        logins = await seed_demo(db, SystemClock().now())
+        logins = await seed_demo(db, SystemClock().now(), ZoneInfo(settings.timezone))
     finally:
         await db.close()
     print("Demo logins (username / password / role):")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from accounts import service
 from accounts.models import Role
@@ -12,6 +13,8 @@ from accounts.passwords import hash_password_sync
 from billing import scope, tariffs
 from infra.db import Database
 from interpreters import service as roster
+from tolk.demo_history import DEMAND as HISTORY_DEMAND
+from tolk.demo_history import seed_history
 
 DEMO_PASSWORD = "demo-tolk-2026"  # noqa: S105 (a documented demo login, not a secret)
 
@@ -46,8 +49,11 @@ STAFF = (
     DemoUser("finanzen", "Thomas Krüger", Role.FINANCE, ORGANIZATIONS[0][0]),
     DemoUser("finanzen.jobcenter", "Petra Lange", Role.FINANCE, ORGANIZATIONS[1][0]),
     DemoUser("admin", "Sabine Wagner", Role.ADMIN, ORGANIZATIONS[0][0]),
+    DemoUser("leitung", "Monika Hoffmann", Role.MANAGEMENT, ORGANIZATIONS[0][0]),
 )
 CENTRE_FINANCE_OFFICE = "finanzen"
+CENTRE_ZONE = ZoneInfo("Europe/Berlin")
+COUNSELLORS = [u.username for u in STAFF if u.role == Role.COUNSELLOR]
 INTERPRETER_ORGANIZATION = "Dolmetschpool Dortmund"
 SPECIALIZATIONS = ("social", "medical", "legal", "school")
 INTERPRETERS = (
@@ -92,8 +98,9 @@ class Login:
     role: str
 
 
-async def seed_demo(db: Database, now: datetime) -> list[Login]:
-    """Create what is missing of the demo roster; running it twice changes nothing."""
+async def seed_demo(db: Database, now: datetime, zone: ZoneInfo = CENTRE_ZONE) -> list[Login]:
+    """Create what is missing of the demo roster, and four weeks of history for the
+    statistics when there is none; running it twice changes nothing."""
     password_hash = hash_password_sync(DEMO_PASSWORD)
     logins: list[Login] = []
     async with db.write() as session:
@@ -147,4 +154,10 @@ async def seed_demo(db: Database, now: datetime) -> list[Login]:
                 ),
                 now,
             )
+    await seed_history(db, now, zone, COUNSELLORS, _speakers())
     return logins
+
+
+def _speakers() -> dict[str, list[str]]:
+    """Per language of the demo's history, the demo interpreters who speak it."""
+    return {tag: [i.username for i in INTERPRETERS if tag in i.languages] for tag in HISTORY_DEMAND}

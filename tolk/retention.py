@@ -135,6 +135,8 @@ async def purge(db: Database, settings: Settings, now: datetime) -> dict[str, in
     """Delete everything past its period; returns the rows deleted per table."""
     cut = Cutoffs.of(settings, now)
     zone = ZoneInfo(settings.timezone)
+    # Sealed first: rows of a sealed month are in its summary and go without adding.
+    await summaries.seal_months(db, now, zone)
     done = await _purge_requests(db, cut.operational, zone)
     done["presence_interval"] = await _purge_intervals(db, cut.operational, zone)
     async with db.write() as session:

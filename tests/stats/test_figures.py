@@ -50,12 +50,12 @@ class TestLanguages:
         assert (uk["requests"], uk["answered"], uk["waiting"]) == (8, 5, 1)
         assert (uk["within_30s"], uk["within_2min"], uk["within_5min"]) == (2, 4, 4)
         assert (uk["expired"], uk["cancelled"], uk["failed"]) == (1, 1, 0)
-        assert (uk["accept_p50_s"], uk["accept_p90_s"]) == (40.0, 400.0)
-        assert (uk["connect_p50_s"], uk["connect_p90_s"]) == (43.0, 403.0)
+        assert (uk["accept_p50_s"], uk["accept_p90_s"]) == (40, 400)
+        assert (uk["connect_p50_s"], uk["connect_p90_s"]) == (43, 403)
         ar = rows["ar"]
         assert (ar["requests"], ar["answered"]) == (2, 2)
-        assert (ar["accept_p50_s"], ar["accept_p90_s"]) == (5.0, 7.0)
-        assert (ar["connect_p50_s"], ar["connect_p90_s"]) == (7.0, 7.0)
+        assert (ar["accept_p50_s"], ar["accept_p90_s"]) == (5, 7)
+        assert (ar["connect_p50_s"], ar["connect_p90_s"]) == (7, 7)
 
     async def test_every_organisation_without_the_filter(self, factory):
         """Without an organisation, every organisation's requests count."""
@@ -68,8 +68,20 @@ class TestLanguages:
 
         assert _by(body["rows"], "language")["ar"]["requests"] == 2
 
+    async def test_waits_are_whole_seconds_rounded_up(self, factory):
+        """A wait of 30.2 s counts as 31 s: not within 30 s; 30.0 s is."""
+        history = await History.make(factory)
+        await history.request("uk", T0, accept_after=30.2)
+        await history.request("uk", T0, accept_after=30.0)
+        await history.request("uk", T0, accept_after=29.0)
+        await factory.login(await factory.user(Role.MANAGEMENT))
+
+        uk = (await _get(factory, "/api/stats/languages", **PERIOD))["rows"][0]
+
+        assert (uk["within_30s"], uk["accept_p50_s"], uk["accept_p90_s"]) == (2, 30, 31)
+
     async def test_csv_in_the_german_dialect(self, factory):
-        """CSV: the header, semicolons, decimal commas and the byte order mark."""
+        """CSV: the header, semicolons and the byte order mark."""
         history = await History.make(factory)
         await history.request("uk", T0, accept_after=12.5)
         await factory.login(await factory.user(Role.MANAGEMENT))
@@ -85,7 +97,7 @@ class TestLanguages:
         lines = list(csv.reader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
         assert lines[0][:3] == ["language", "requests", "answered"]
         assert lines[1][0] == "uk"
-        assert lines[1][lines[0].index("accept_p50_s")] == "12,5"
+        assert lines[1][lines[0].index("accept_p50_s")] == "13"
 
 
 class TestHeatMap:
@@ -205,3 +217,13 @@ class TestAccess:
         )
         assert resp.status == 422
         assert (await resp.json())["error"]["fields"][0]["code"] == "period_too_long"
+
+
+class TestOrganizations:
+    async def test_management_sees_the_organisations_to_filter_by(self, factory):
+        """The filter's choices: every organisation's id and name, nothing more."""
+        org = await factory.organization("Jobcenter Dortmund")
+        await factory.login(await factory.user(Role.MANAGEMENT, organization=org))
+        body = await _get(factory, "/api/stats/organizations")
+        assert {"id": org.id, "name": "Jobcenter Dortmund"} in body["organizations"]
+        assert all(set(o) == {"id", "name"} for o in body["organizations"])

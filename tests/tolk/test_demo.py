@@ -66,3 +66,19 @@ class TestSeedDemo:
             ("Standard", True),
         ]
         assert all(t.price_per_unit_cents > 0 for t in found)
+
+    async def test_management_sees_four_weeks_of_history(self, client, db, clock):
+        """`leitung` logs in and finds the demo's history in the figures: requests per
+        language, interpreters' hours; seeding again adds no second history."""
+        await seed_demo(db, clock.now())
+        await seed_demo(db, clock.now())
+        resp = await client.post(
+            "/api/session", json={"username": "leitung", "password": "demo-tolk-2026"}
+        )
+        assert resp.status == 200
+        body = await (await client.get("/api/stats/languages")).json()
+        rows = {r["language"]: r for r in body["rows"]}
+        assert rows["uk"]["requests"] > rows["kmr"]["requests"] > 0
+        assert sum(r["requests"] for r in rows.values()) < 30 * 24
+        people = await (await client.get("/api/stats/interpreters")).json()
+        assert all(p["online_s"] > p["talk_s"] for p in people["rows"] if p["online_s"])
