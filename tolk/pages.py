@@ -42,6 +42,7 @@ PAGES: dict[str, Page] = {
     "/finance": Page("finance", frozenset({Role.FINANCE, Role.ADMIN})),
     "/admin": Page("admin", frozenset({Role.ADMIN})),
     "/check": Page("check", frozenset({Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN})),
+    "/stats": Page("stats", frozenset({Role.MANAGEMENT, Role.ADMIN})),
 }
 
 _HTML_HEADERS = {"Cache-Control": "no-store"}

@@ -5,7 +5,7 @@ import { formatDateTime, formatMoney, formatNumber, has, languageName, onLocaleC
 import { api } from "./api.js";
 import { errorText, notify, startPage } from "./shell.js";
 
-const ROLES = ["counsellor", "interpreter", "finance", "admin"];
+const ROLES = ["counsellor", "interpreter", "finance", "admin", "management"];
 const noticeArea = $("#notice");
 let organizations = [];
 let users = [];

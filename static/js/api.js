@@ -52,4 +52,4 @@ export async function api(method, path, body, { raw = false, contentType } = {})
 }
 
 /** The role's landing page (the server redirects `/` the same way). */
-export const HOME = { counsellor: "/counsellor", interpreter: "/interpreter", finance: "/finance", admin: "/admin" };
+export const HOME = { counsellor: "/counsellor", interpreter: "/interpreter", finance: "/finance", admin: "/admin", management: "/stats" };

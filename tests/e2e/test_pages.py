@@ -18,6 +18,7 @@ LANDING = {
     "olena": "/interpreter",
     "finanzen": "/finance",
     "admin": "/admin",
+    "leitung": "/stats",
 }
 # Every page, and who may open it.
 PAGES = {
@@ -27,6 +28,7 @@ PAGES = {
     "finance": ("finanzen", "/finance"),
     "admin": ("admin", "/admin"),
     "check": ("berater.sozialamt", "/check"),
+    "stats": ("leitung", "/stats"),
 }
 PAGE_BUDGET_BYTES = 200_000
 
