@@ -424,9 +424,11 @@ export default {
   "stats.dl.agencies": "Agenturen",
   "stats.loaded": "Zahlen geladen.",
   "stats.none": "Im gewählten Zeitraum gibt es dazu keine Zahlen.",
-  "stats.approximate": "Für Monate, deren Einzeldaten nach der Aufbewahrungsfrist gelöscht sind, sind Median und 90-%-Wert auf die Obergrenze ihrer Wartezeit-Stufe gerundet.",
+  "stats.approximate":
+    "Für Monate, deren Einzeldaten nach der Aufbewahrungsfrist gelöscht sind, sind Median und 90-%-Wert auf die Obergrenze ihrer Wartezeit-Stufe gerundet.",
   "stats.wait": "Wartezeit bis zur Annahme je Sprache",
-  "stats.wait.help": "Median: die Hälfte der Anfragen wurde spätestens nach dieser Zeit angenommen; 90 %: neun von zehn.",
+  "stats.wait.help":
+    "Median: die Hälfte der Anfragen wurde spätestens nach dieser Zeit angenommen; 90 %: neun von zehn.",
   "stats.wait.alt": "{language}: Median {median}, 90 % {p90}",
   "stats.median": "Median",
   "stats.p90": "90 % (neun von zehn)",

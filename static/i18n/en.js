@@ -412,7 +412,8 @@ export default {
   "stats.dl.agencies": "Agencies",
   "stats.loaded": "Figures loaded.",
   "stats.none": "No figures for the chosen period.",
-  "stats.approximate": "For months whose single records were deleted after the retention period, median and 90 % are rounded up to the upper edge of their wait band.",
+  "stats.approximate":
+    "For months whose single records were deleted after the retention period, median and 90 % are rounded up to the upper edge of their wait band.",
   "stats.wait": "Time to accept per language",
   "stats.wait.help": "Median: half of the requests were accepted within this time; 90 %: nine out of ten.",
   "stats.wait.alt": "{language}: median {median}, 90 % {p90}",

@@ -52,4 +52,10 @@ export async function api(method, path, body, { raw = false, contentType } = {})
 }
 
 /** The role's landing page (the server redirects `/` the same way). */
-export const HOME = { counsellor: "/counsellor", interpreter: "/interpreter", finance: "/finance", admin: "/admin", management: "/stats" };
+export const HOME = {
+  counsellor: "/counsellor",
+  interpreter: "/interpreter",
+  finance: "/finance",
+  admin: "/admin",
+  management: "/stats",
+};

@@ -109,7 +109,15 @@ function table(captionKey, columns, rows) {
     "table",
     {},
     h("caption", { class: "visually-hidden" }, t(captionKey)),
-    h("thead", {}, h("tr", {}, columns.map(([key, , num]) => h("th", { scope: "col", class: num ? "num" : null }, t(key))))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        columns.map(([key, , num]) => h("th", { scope: "col", class: num ? "num" : null }, t(key))),
+      ),
+    ),
     h(
       "tbody",
       {},
@@ -118,7 +126,9 @@ function table(captionKey, columns, rows) {
           "tr",
           {},
           columns.map(([, get, num], i) =>
-            i === 0 ? h("th", { scope: "row" }, String(get(r) ?? "")) : h("td", { class: num ? "num" : null }, String(get(r) ?? "")),
+            i === 0
+              ? h("th", { scope: "row" }, String(get(r) ?? ""))
+              : h("td", { class: num ? "num" : null }, String(get(r) ?? "")),
           ),
         ),
       ),
@@ -159,7 +169,14 @@ function legend(items, y, prefix) {
     const g = svg(
       "g",
       {},
-      svg("rect", { x, y, width: 14, height: 14, ...fillOf(look, prefix), class: `${fillOf(look, prefix).class ?? ""} outline` }),
+      svg("rect", {
+        x,
+        y,
+        width: 14,
+        height: 14,
+        ...fillOf(look, prefix),
+        class: `${fillOf(look, prefix).class ?? ""} outline`,
+      }),
       svg("text", { x: x + 20, y: y + 12 }, label),
     );
     x += 30 + label.length * 7.5;
@@ -183,7 +200,13 @@ function waitChart(rows) {
   const width = labelW + barW + 80;
   const height = top + shown.length * rowH + 4;
   const description = shown
-    .map((r) => t("stats.wait.alt", { language: languageName(r.language), median: seconds(r.accept_p50_s), p90: seconds(r.accept_p90_s) }))
+    .map((r) =>
+      t("stats.wait.alt", {
+        language: languageName(r.language),
+        median: seconds(r.accept_p50_s),
+        p90: seconds(r.accept_p90_s),
+      }),
+    )
     .join("; ");
   const label = `${t("stats.wait")}: ${description}`;
   return svg(
@@ -204,7 +227,14 @@ function waitChart(rows) {
       const bar = (value, dy, look) => {
         const w = Math.max(2, Math.round(((value ?? 0) / max) * barW));
         return [
-          svg("rect", { x: labelW, y: y + dy, width: w, height: 14, ...fillOf(look, "wait"), class: `${fillOf(look, "wait").class ?? ""} outline` }),
+          svg("rect", {
+            x: labelW,
+            y: y + dy,
+            width: w,
+            height: 14,
+            ...fillOf(look, "wait"),
+            class: `${fillOf(look, "wait").class ?? ""} outline`,
+          }),
           svg("text", { x: labelW + w + 6, y: y + dy + 12 }, seconds(value)),
         ];
       };
@@ -237,7 +267,12 @@ function answeredChart(rows) {
     ["stats.seg.unanswered", r.expired + r.cancelled, "pattern:hatch"],
   ];
   const description = shown
-    .map((r) => `${languageName(r.language)}: ${parts(r).map(([key, n]) => `${t(key)} ${percent(n, r.requests)}`).join(", ")}`)
+    .map(
+      (r) =>
+        `${languageName(r.language)}: ${parts(r)
+          .map(([key, n]) => `${t(key)} ${percent(n, r.requests)}`)
+          .join(", ")}`,
+    )
     .join("; ");
   const label = `${t("stats.answered")}: ${description}`;
   const keys = parts(shown[0]).map(([key, , look]) => [t(key), look]);
@@ -253,7 +288,14 @@ function answeredChart(rows) {
       let x = labelW;
       const segments = parts(r).map(([, n, look]) => {
         const w = (Math.max(0, n) / r.requests) * barW;
-        const rect = svg("rect", { x, y, width: w, height: rowH - 8, ...fillOf(look, "answered"), class: `${fillOf(look, "answered").class ?? ""} outline` });
+        const rect = svg("rect", {
+          x,
+          y,
+          width: w,
+          height: rowH - 8,
+          ...fillOf(look, "answered"),
+          class: `${fillOf(look, "answered").class ?? ""} outline`,
+        });
         x += w;
         return rect;
       });
@@ -288,9 +330,21 @@ function heatChart(cells, field, titleKey) {
     { class: "chart heat", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label },
     svg("title", {}, label),
     Array.from({ length: 24 }, (_, hour) =>
-      hour % 3 === 0 ? svg("text", { x: left + hour * cell + cell / 2, y: 12, "text-anchor": "middle", class: "small" }, String(hour)) : null,
+      hour % 3 === 0
+        ? svg(
+            "text",
+            { x: left + hour * cell + cell / 2, y: 12, "text-anchor": "middle", class: "small" },
+            String(hour),
+          )
+        : null,
     ),
-    Array.from({ length: 7 }, (_, day) => svg("text", { x: left - 6, y: top + day * cell + 17, "text-anchor": "end", class: "small" }, weekdayName(day, "short"))),
+    Array.from({ length: 7 }, (_, day) =>
+      svg(
+        "text",
+        { x: left - 6, y: top + day * cell + 17, "text-anchor": "end", class: "small" },
+        weekdayName(day, "short"),
+      ),
+    ),
     cells.map((c) => {
       const level = c[field] / max; // 0..1, drawn as lightness: it survives a grey print
       const x = left + c.hour * cell;
@@ -301,7 +355,16 @@ function heatChart(cells, field, titleKey) {
         {},
         svg("rect", { x, y, width: cell - 1, height: cell - 1, fill: `hsl(210 45% ${lightness}%)` }),
         c[field] > 0
-          ? svg("text", { x: x + cell / 2, y: y + 17, "text-anchor": "middle", class: `small ${lightness < 55 ? "on-dark" : ""}` }, String(c[field]))
+          ? svg(
+              "text",
+              {
+                x: x + cell / 2,
+                y: y + 17,
+                "text-anchor": "middle",
+                class: `small ${lightness < 55 ? "on-dark" : ""}`,
+              },
+              String(c[field]),
+            )
           : null,
       );
     }),
@@ -363,8 +426,29 @@ function renderHeat() {
       "table",
       {},
       h("caption", { class: "visually-hidden" }, t("stats.heat")),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, t("stats.col.weekday")), Array.from({ length: 24 }, (_, hr) => h("th", { scope: "col", class: "num" }, String(hr))))),
-      h("tbody", {}, byDay.map((cellsOfDay) => h("tr", {}, columns.map(([, get], i) => (i === 0 ? h("th", { scope: "row" }, get(cellsOfDay)) : h("td", { class: "num" }, get(cellsOfDay))))))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, t("stats.col.weekday")),
+          Array.from({ length: 24 }, (_, hr) => h("th", { scope: "col", class: "num" }, String(hr))),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        byDay.map((cellsOfDay) =>
+          h(
+            "tr",
+            {},
+            columns.map(([, get], i) =>
+              i === 0 ? h("th", { scope: "row" }, get(cellsOfDay)) : h("td", { class: "num" }, get(cellsOfDay)),
+            ),
+          ),
+        ),
+      ),
     ),
   );
 }
@@ -373,7 +457,12 @@ function renderPeople() {
   const shared = [
     ["stats.col.online", (r) => hours(r.online_s), true],
     ["stats.col.talk", (r) => hours(r.talk_s), true],
-    ["stats.col.utilisation", (r) => (r.utilisation === null ? "–" : formatNumber(r.utilisation, { style: "percent", maximumFractionDigits: 0 })), true],
+    [
+      "stats.col.utilisation",
+      (r) =>
+        r.utilisation === null ? "–" : formatNumber(r.utilisation, { style: "percent", maximumFractionDigits: 0 }),
+      true,
+    ],
     ["stats.col.calls", (r) => formatNumber(r.calls), true],
     ["stats.col.offers", (r) => formatNumber(r.offers), true],
     ["stats.col.declined", (r) => formatNumber(r.declined), true],
@@ -383,14 +472,31 @@ function renderPeople() {
   fill(
     $("#interpreters"),
     people.length
-      ? table("stats.interpreters", [["stats.col.interpreter", (r) => r.name], ["stats.col.number", (r) => r.number ?? ""], ["stats.col.agency", (r) => r.agency], ...shared], people)
+      ? table(
+          "stats.interpreters",
+          [
+            ["stats.col.interpreter", (r) => r.name],
+            ["stats.col.number", (r) => r.number ?? ""],
+            ["stats.col.agency", (r) => r.agency],
+            ...shared,
+          ],
+          people,
+        )
       : none(),
   );
   const agencies = figures.agencies.rows;
   fill(
     $("#agencies"),
     agencies.length
-      ? table("stats.agencies", [["stats.col.agency", (r) => r.agency || t("stats.noAgency")], ["stats.col.interpreters", (r) => formatNumber(r.interpreters), true], ...shared], agencies)
+      ? table(
+          "stats.agencies",
+          [
+            ["stats.col.agency", (r) => r.agency || t("stats.noAgency")],
+            ["stats.col.interpreters", (r) => formatNumber(r.interpreters), true],
+            ...shared,
+          ],
+          agencies,
+        )
       : none(),
   );
 }
@@ -415,7 +521,9 @@ function renderLive() {
     table(
       "stats.live",
       columns,
-      [...rows].sort((a, b) => b.waiting - a.waiting || languageName(a.language).localeCompare(languageName(b.language))),
+      [...rows].sort(
+        (a, b) => b.waiting - a.waiting || languageName(a.language).localeCompare(languageName(b.language)),
+      ),
     ),
   );
 }

@@ -49,9 +49,7 @@ class TestStatsPage:
         expect(page.locator("#live-calls")).not_to_be_empty()
         tesfay = page.context.browser.new_context(base_url=server.url)
         try:
-            tesfay.request.post(
-                "/api/session", data={"username": "tesfay", "password": PASSWORD}
-            )
+            tesfay.request.post("/api/session", data={"username": "tesfay", "password": PASSWORD})
             answer = tesfay.request.put(
                 "/api/interpreters/me/status",
                 data={"status": "available"},
