@@ -90,59 +90,47 @@ def _count_if(condition: ColumnElement[bool]) -> Any:
     return func.sum(case((condition, 1), else_=0))
 
 
-async def language_counts(
+async def language_figures(
     session: AsyncSession, where: StatsFilter, ranges: Ranges
-) -> dict[str, dict[str, int]]:
-    """Per language: requests, answered, answered within 30 s / 2 min / 5 min, expired,
-    cancelled, failed and still waiting."""
+) -> tuple[dict[str, dict[str, int]], dict[tuple[str, str], Histogram]]:
+    """Per language the counts (requests, answered, answered within 30 s / 2 min / 5 min,
+    expired, cancelled, failed, waiting), and per (language, `accept` or `connect`) how
+    many waits of each whole second: two grouped scans of the joined rows."""
+    counts: dict[str, dict[str, int]] = {}
+    waits: dict[tuple[str, str], Histogram] = {}
     if not ranges:
-        return {}
-    facts = request_facts(*_request_conditions(where, ranges)).subquery()
-    q = facts.c
-    query = select(
-        q.language,
-        func.count().label("requests"),
-        _count_if(q.accept_ms.is_not(None)).label("answered"),
-        *[
-            _count_if(q.accept_ms <= limit).label(name)
-            for name, limit in zip(WITHIN, THRESHOLDS_MS, strict=True)
-        ],
-        _count_if(q.state == R.EXPIRED.value).label("expired"),
-        _count_if(q.state == R.CANCELLED.value).label("cancelled"),
-        _count_if(q.state == R.FAILED.value).label("failed"),
-        _count_if(q.state.in_(WAITING)).label("waiting"),
-    ).group_by(q.language)
-    conn = await session.connection()
-    rows = (await conn.execute(query)).all()
-    return {
-        row.language: {k: int(v or 0) for k, v in row._mapping.items() if k != "language"}
-        for row in rows
-    }
-
-
-async def wait_histograms(
-    session: AsyncSession, where: StatsFilter, ranges: Ranges
-) -> dict[tuple[str, str], Histogram]:
-    """Per (language, `accept` or `connect`), how many waits of each whole second."""
-    found: dict[tuple[str, str], Histogram] = {}
-    if not ranges:
-        return found
+        return counts, waits
     facts = request_facts(*_request_conditions(where, ranges)).subquery()
     conn = await session.connection()
-    for kind in ("accept", "connect"):
-        # Grouped over a subquery: PostgreSQL does not take an expression with bound
-        # values in GROUP BY for the one in the select list.
-        inner = (
-            select(facts.c.language, whole_seconds(facts.c[f"{kind}_ms"]).label("s"))
-            .where(facts.c[f"{kind}_ms"].is_not(None))
-            .subquery()
-        )
-        query = select(inner.c.language, inner.c.s, func.count()).group_by(
-            inner.c.language, inner.c.s
-        )
-        for language, seconds, count in (await conn.execute(query)).all():
-            found.setdefault((language, kind), {})[int(seconds)] = int(count)
-    return found
+    # Grouped over subqueries: PostgreSQL does not take an expression with bound values in
+    # GROUP BY for the one in the select list.
+    accepted = select(
+        facts.c.language, facts.c.state, whole_seconds(facts.c.accept_ms).label("s")
+    ).subquery()
+    query = select(accepted, func.count()).group_by(*accepted.c)
+    for language, state, seconds, n in (await conn.execute(query)).all():
+        row = counts.setdefault(language, dict.fromkeys((*COUNTS, "waiting"), 0))
+        row["requests"] += n
+        if state in (R.EXPIRED.value, R.CANCELLED.value, R.FAILED.value):
+            row[state] += n
+        elif state in WAITING:
+            row["waiting"] += n
+        if seconds is not None:
+            row["answered"] += n
+            for name, limit in zip(WITHIN, THRESHOLDS_MS, strict=True):
+                # A whole second rounded up is within the limit exactly when its millis are.
+                row[name] += n if seconds * 1000 <= limit else 0
+            histogram = waits.setdefault((language, "accept"), {})
+            histogram[int(seconds)] = histogram.get(int(seconds), 0) + int(n)
+    connected = (
+        select(facts.c.language, whole_seconds(facts.c.connect_ms).label("s"))
+        .where(facts.c.connect_ms.is_not(None))
+        .subquery()
+    )
+    query = select(connected, func.count()).group_by(*connected.c)
+    for language, seconds, n in (await conn.execute(query)).all():
+        waits.setdefault((language, "connect"), {})[int(seconds)] = int(n)
+    return counts, waits
 
 
 def nearest_rank(histogram: Histogram, percent: int) -> int | None:

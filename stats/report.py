@@ -101,8 +101,7 @@ async def languages(session: AsyncSession, where: StatsFilter, zone: ZoneInfo) -
     """Per language: requests, answered within 30 s / 2 min / 5 min, unanswered, waiting,
     and the median and 90th percentile of the time to accept and to connect."""
     part = await plan(session, where, zone)
-    rows = await figures.language_counts(session, where, part.ranges)
-    waits = await figures.wait_histograms(session, where, part.ranges)
+    rows, waits = await figures.language_figures(session, where, part.ranges)
     for month in await summaries.request_months(
         session, part.months, where.organization_id, where.language
     ):

@@ -83,9 +83,16 @@ class _Sums:
         self.lists: dict[Key, dict[str, Any]] = {}
         self.people: dict[Key, InterpreterMonth] = {}
 
+    async def load(self, month: str) -> None:
+        """Read a month's summaries in two queries instead of one per key."""
+        for row in await request_months(self.session, [month], None, None):
+            self.requests[(row.month, row.language, row.organization_id)] = row
+        for person in await interpreter_months(self.session, [month], None):
+            self.people[(person.month, person.interpreter_id, person.organization_id)] = person
+
     async def request_month(self, key: Key) -> tuple[RequestMonth, dict[str, Any]]:
-        if key not in self.requests:
-            row = await self.session.get(RequestMonth, key)
+        if key not in self.lists:
+            row = self.requests.get(key) or await self.session.get(RequestMonth, key)
             row = row or RequestMonth(month=key[0], language=key[1], organization_id=key[2])
             self.requests[key] = row
             self.lists[key] = {
@@ -150,8 +157,9 @@ class _Sums:
                 row.online_s += seconds
 
     async def write(self) -> None:
-        for key, row in self.requests.items():
-            for name, values in self.lists[key].items():
+        for key, lists in self.lists.items():
+            row = self.requests[key]
+            for name, values in lists.items():
                 if isinstance(values, dict):
                     values = {str(s): n for s, n in sorted(values.items())}
                 setattr(row, name, json.dumps(values, separators=(",", ":")))
@@ -209,24 +217,42 @@ async def summarise_intervals(
     await sums.write()
 
 
-async def _seal(session: AsyncSession, month: str, zone: ZoneInfo, now: datetime) -> None:
+async def _month_rows(db: Database, month: str, zone: ZoneInfo, now: datetime) -> dict[str, Any]:
+    """A closed month's rows, read outside any write: they no longer change."""
     start, end = month_bounds(month, zone)
     span = [(start, end)]
-    conn = await session.connection()
-    sums = _Sums(session, zone, set())
-    await sums.add_requests((await conn.execute(request_facts(within(REQ.created_at, span)))).all())
-    await sums.add_offers((await conn.execute(_offers_of(within(OFFER.created_at, span)))).all())
-    await sums.add_calls((await conn.execute(_calls_of(within(CALL.connected_at, span)))).all())
-    intervals = await conn.execute(
-        select(ONLINE.interpreter_id, ONLINE.started_at, ONLINE.ended_at).where(
-            ONLINE.started_at < at(end),
-            (ONLINE.ended_at.is_(None)) | (ONLINE.ended_at > at(start)),
+    async with db.read() as session:
+        conn = await session.connection()
+        rows: dict[str, Any] = {
+            "requests": (await conn.execute(request_facts(within(REQ.created_at, span)))).all(),
+            "offers": (await conn.execute(_offers_of(within(OFFER.created_at, span)))).all(),
+            "calls": (await conn.execute(_calls_of(within(CALL.connected_at, span)))).all(),
+        }
+        intervals = await conn.execute(
+            select(ONLINE.interpreter_id, ONLINE.started_at, ONLINE.ended_at).where(
+                ONLINE.started_at < at(end),
+                (ONLINE.ended_at.is_(None)) | (ONLINE.ended_at > at(start)),
+            )
         )
-    )
-    for interpreter_id, started_at, ended_at in intervals.all():
-        await sums.add_online(interpreter_id, max(started_at, start), min(ended_at or now, end))
-    await sums.write()
-    session.add(SealedMonth(month=month, sealed_at=now))
+        rows["online"] = [
+            (who, max(began, start), min(ended or now, end)) for who, began, ended in intervals
+        ]
+    return rows
+
+
+async def _seal(db: Database, month: str, zone: ZoneInfo, now: datetime) -> None:
+    rows = await _month_rows(db, month, zone, now)
+    # The write holds SQLite's one writer: it only adds up what was read and writes the sums.
+    async with db.write() as session:
+        sums = _Sums(session, zone, set())
+        await sums.load(month)
+        await sums.add_requests(rows["requests"])
+        await sums.add_offers(rows["offers"])
+        await sums.add_calls(rows["calls"])
+        for who, began, ended in rows["online"]:
+            await sums.add_online(who, began, ended)
+        await sums.write()
+        session.add(SealedMonth(month=month, sealed_at=now))
 
 
 async def seal_months(db: Database, now: datetime, zone: ZoneInfo) -> list[str]:
@@ -249,8 +275,7 @@ async def seal_months(db: Database, now: datetime, zone: ZoneInfo) -> list[str]:
         if end + SEAL_AFTER > now:
             return sealed
         if month not in done:
-            async with db.write() as session:
-                await _seal(session, month, zone, now)
+            await _seal(db, month, zone, now)
             sealed.append(month)
         month = month_of(end, zone)
 
