@@ -40,6 +40,7 @@ class Call(SQLModel, table=True):
         partial_index("uq_call_live_interpreter", "interpreter_id", "state <> 'ended'"),
         Index("ix_call_state", "state"),
         Index("ix_call_connected_at", "connected_at"),
+        Index("ix_call_created_at", "created_at"),
     )
 
     id: str = Field(default_factory=new_id, primary_key=True, max_length=32)

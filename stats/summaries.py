@@ -224,7 +224,9 @@ async def _month_rows(db: Database, month: str, zone: ZoneInfo, now: datetime) -
     async with db.read() as session:
         conn = await session.connection()
         rows: dict[str, Any] = {
-            "requests": (await conn.execute(request_facts(within(REQ.created_at, span)))).all(),
+            "requests": (
+                await conn.execute(request_facts(within(REQ.created_at, span), ranges=span))
+            ).all(),
             "offers": (await conn.execute(_offers_of(within(OFFER.created_at, span)))).all(),
             "calls": (await conn.execute(_calls_of(within(CALL.connected_at, span)))).all(),
         }

@@ -1,4 +1,5 @@
-"""statistics: sealed months read from their summaries; waits kept in whole seconds
+"""statistics: sealed months read from their summaries; waits kept in whole seconds;
+calls by their creation
 
 Revision ID: 0006
 Revises: 0005
@@ -27,6 +28,8 @@ def upgrade() -> None:
         sa.Column("sealed_at", infra.db.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("month"),
     )
+    with op.batch_alter_table("call", schema=None) as batch_op:
+        batch_op.create_index("ix_call_created_at", ["created_at"], unique=False)
     with op.batch_alter_table("stats_request_month", schema=None) as batch_op:
         batch_op.alter_column(
             "accept_histogram",
@@ -113,4 +116,6 @@ def downgrade() -> None:
             existing_nullable=False,
         )
 
+    with op.batch_alter_table("call", schema=None) as batch_op:
+        batch_op.drop_index("ix_call_created_at")
     op.drop_table("stats_sealed_month")
