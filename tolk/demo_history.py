@@ -13,14 +13,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts import service
 from accounts.models import User
-from dispatch.models import (
-    Call,
-    CallState,
-    InterpretationRequest,
-    Offer,
-    OfferState,
-    RequestState,
-)
+from calls.models import Call, CallState
+from dispatch.models import InterpretationRequest, Offer, OfferState, RequestState
 from infra.db import Database
 from interpreters.models import PresenceInterval
 
