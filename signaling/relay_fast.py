@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from wire.client import Signal, check_signal_data
+from wire.client import CallJoin, Signal, check_signal_data
 
 
 def _bound(model: type[BaseModel], field: str, bound: str) -> int:
@@ -21,8 +21,8 @@ def _bound(model: type[BaseModel], field: str, bound: str) -> int:
     )
 
 
-_CALL_ID_MIN = _bound(Signal, "call_id", "min_length")
-_CALL_ID_MAX = _bound(Signal, "call_id", "max_length")
+_CALL_ID_MIN = _bound(CallJoin, "call_id", "min_length")
+_CALL_ID_MAX = _bound(CallJoin, "call_id", "max_length")
 REF_MAX = _bound(Signal, "ref", "max_length")
 """The longest `ref` a message may carry."""
 

@@ -39,6 +39,7 @@ from infra.db import Database
 from infra.metrics import METRICS
 from infra.outages import Unavailable
 from signaling import replies
+from signaling.consultations import handle_room_signal
 from signaling.hub import Connection
 from signaling.ice import ice_servers_for
 from signaling.messages import CallHangup, CallJoin, CallMedia, Signal
@@ -499,6 +500,9 @@ async def handle_join(app: web.Application, conn: Connection, msg: CallJoin) -> 
 
 async def handle_signal(app: web.Application, conn: Connection, msg: Signal) -> None:
     """`signal`: relayed to the other participant; only members of the room may send."""
+    if msg.call_id is None:
+        await handle_room_signal(app, conn, msg)
+        return
     await relay_signal(app, conn, msg.call_id, msg.data, msg.ref)
 
 

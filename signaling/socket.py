@@ -19,6 +19,7 @@ from infra.appkeys import CLOCK, SETTINGS
 from infra.errors import TolkError
 from infra.http import error_body, json_response, nul_character_at, validation_problems
 from infra.metrics import METRICS
+from signaling.consultations import CONSULTATION_HANDLERS
 from signaling.hub import CLOSE_RATE_LIMITED, Connection, Hub
 from signaling.keys import HUB
 from signaling.lean_socket import SessionAtEnd
@@ -45,6 +46,7 @@ HANDLERS: dict[str, MessageHandler] = {
     "ping": _ping,
     "presence": handle_presence,
     **ROOM_HANDLERS,
+    **CONSULTATION_HANDLERS,
 }
 
 

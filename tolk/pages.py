@@ -36,6 +36,8 @@ class Page:
 
 
 LOGIN = Page("login", frozenset())
+JOIN = Page("join", frozenset())
+"""The guest's page behind an invitation link: anyone with the link may open it."""
 PAGES: dict[str, Page] = {
     "/counsellor": Page("counsellor", frozenset({Role.COUNSELLOR})),
     "/interpreter": Page("interpreter", frozenset({Role.INTERPRETER})),
@@ -110,6 +112,7 @@ def add_pages(app: web.Application) -> None:
     # Rendered once at start-up: a page is the same for everyone, only who may see it differs.
     login_document = render_page(LOGIN)
     documents = {path: render_page(page) for path, page in PAGES.items()}
+    join_document = render_page(JOIN)
 
     async def login_page(request: web.Request) -> web.StreamResponse:
         """GET /: the login form, or straight to one's own page when logged in already."""
@@ -127,8 +130,13 @@ def add_pages(app: web.Application) -> None:
             raise web.HTTPFound(HOME[identity.role])
         return _html(documents[request.path])
 
+    async def join_page(request: web.Request) -> web.StreamResponse:
+        """GET /join/{token}: the guest's page; the token is checked when the guest joins."""
+        return _html(join_document)
+
     app.on_response_prepare.append(_security_headers)
     app.router.add_get("/", login_page)
+    app.router.add_get("/join/{token}", join_page)
     for path in PAGES:
         app.router.add_get(path, role_page)
     app.router.add_static("/static", STATIC_DIR, append_version=False)

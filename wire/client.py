@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from wire import message_types
 
@@ -24,6 +24,8 @@ class Ping(ClientMessage):
 
 
 CallId = Annotated[str, Field(min_length=1, max_length=64)]
+RoomId = Annotated[str, Field(min_length=1, max_length=64)]
+ParticipantId = Annotated[str, Field(min_length=1, max_length=64)]
 MAX_SDP_CHARS = 48 * 1024
 """An SDP of a call with audio, video and many candidates stays far below this."""
 _DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
@@ -73,13 +75,24 @@ class CallJoin(ClientMessage):
 
 
 class Signal(ClientMessage):
-    """A WebRTC description or ICE candidate for the other participant."""
+    """A WebRTC description or ICE candidate for the other participant of a call, or for
+    participant `to` of a consultation room."""
 
     type: Literal["signal"]
-    call_id: CallId
+    call_id: CallId | None = None
+    room_id: RoomId | None = None
+    to: ParticipantId | None = None
     data: dict[str, Any]
 
     _check_data = field_validator("data")(check_signal_data)
+
+    @model_validator(mode="after")
+    def _one_destination(self) -> Signal:
+        if (self.call_id is None) == (self.room_id is None):
+            raise ValueError("a signal names either call_id or room_id")
+        if self.room_id is not None and self.to is None:
+            raise ValueError("a signal in a room names its recipient in to")
+        return self
 
 
 class CallMedia(ClientMessage):
@@ -97,6 +110,29 @@ class CallHangup(ClientMessage):
     call_id: CallId
 
 
+class RoomJoin(ClientMessage):
+    """Enter a consultation room (again after a reconnect)."""
+
+    type: Literal["room.join"]
+    room_id: RoomId
+
+
+class RoomMedia(ClientMessage):
+    """The state of this side's RTCPeerConnection to one other participant of a room."""
+
+    type: Literal["room.media"]
+    room_id: RoomId
+    peer: ParticipantId
+    state: Literal["connected", "disconnected", "failed"]
+
+
+class RoomLeave(ClientMessage):
+    """Leave a room for good; the counsellor's leave ends the room."""
+
+    type: Literal["room.leave"]
+    room_id: RoomId
+
+
 class PresenceMessage(ClientMessage):
     """`{"type": "presence", "status"}`: same as PUT /api/interpreters/me/status."""
 
@@ -105,7 +141,16 @@ class PresenceMessage(ClientMessage):
 
 
 AnyClientMessage = Annotated[
-    Ping | PresenceMessage | CallJoin | Signal | CallMedia | CallHangup, Field(discriminator="type")
+    Ping
+    | PresenceMessage
+    | CallJoin
+    | Signal
+    | CallMedia
+    | CallHangup
+    | RoomJoin
+    | RoomMedia
+    | RoomLeave,
+    Field(discriminator="type"),
 ]
 
 CLIENT_MESSAGE: TypeAdapter[AnyClientMessage] = TypeAdapter(AnyClientMessage)

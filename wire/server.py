@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from accounts.views import UserView
 from wire import message_types
 from wire.objects import IceServer, LanguageFigures, Omittable, Presence
+from wire.rooms import GuestView, ParticipantView, RoomView
 
 
 def _always_sent(schema: dict[str, Any], model: type[BaseModel]) -> None:
@@ -41,7 +42,7 @@ class Hello(ServerMessage):
     """The first message on every socket."""
 
     type: Literal["hello"] = "hello"
-    user: UserView
+    user: UserView | GuestView
     heartbeat_s: int
     server_time: datetime
 
@@ -111,10 +112,12 @@ class CallJoined(ServerMessage):
 
 
 class RelayedSignal(ServerMessage):
-    """A description or candidate from the other participant, as it was sent."""
+    """A description or candidate from the other participant of a call, or from
+    participant `from` of a consultation room, as it was sent."""
 
     type: Literal["signal"] = "signal"
-    call_id: str
+    call_id: Omittable[str] = None
+    room_id: Omittable[str] = None
     sender: str = Field(alias="from")
     data: dict[str, Any]
 
@@ -133,6 +136,36 @@ class PeerPresence(ServerMessage):
     present: bool
 
 
+class RoomJoined(ServerMessage):
+    """The answer to `room.join`."""
+
+    type: Literal["room.joined"] = "room.joined"
+    room_id: str
+    self_id: str
+    participants: list[ParticipantView]
+    polite_to: list[str]
+    ice_servers: list[IceServer]
+    ref: Omittable[str] = None
+
+
+class RoomParticipant(ServerMessage):
+    """A participant of a room joined, came back, went away or left for good."""
+
+    type: Literal["room.participant"] = "room.participant"
+    room_id: str
+    participant: ParticipantView
+    polite: bool
+    left: bool
+
+
+class RoomUpdated(ServerMessage):
+    """A room changed: a request made or accepted, a segment started, a hand-over, the end."""
+
+    type: Literal["room.updated"] = "room.updated"
+    room: RoomView
+    ref: Omittable[str] = None
+
+
 AnyServerMessage = Annotated[
     Hello
     | Pong
@@ -142,7 +175,10 @@ AnyServerMessage = Annotated[
     | OfferRevoked
     | CallJoined
     | RelayedSignal
-    | PeerPresence,
+    | PeerPresence
+    | RoomJoined
+    | RoomParticipant
+    | RoomUpdated,
     Field(discriminator="type"),
 ]
 

@@ -378,6 +378,8 @@ export default {
   "audit.settings_changed": "Einstellungen geändert",
   "audit.data_purged": "Alte Daten gelöscht",
 
+  "join.title": "Beratung per Video",
+  "join.intro": "Sie wurden zu einer Beratung eingeladen.",
   "check.title": "Kamera und Verbindung testen",
   "check.intro":
     "Dieser Test zeigt Ihr Kamerabild, prüft das Mikrofon und schickt Bild und Ton zum Server und zurück: so sehen Sie sich, wie Ihr Gegenüber Sie sehen wird.",

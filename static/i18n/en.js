@@ -369,6 +369,8 @@ export default {
   "audit.settings_changed": "Settings changed",
   "audit.data_purged": "Old data deleted",
 
+  "join.title": "Video consultation",
+  "join.intro": "You have been invited to a consultation.",
   "check.title": "Check camera and connection",
   "check.intro":
     "This check shows your camera, tests the microphone and sends picture and sound to the server and back: you see yourself as the other side will.",

@@ -49,6 +49,7 @@ class World:
     callers: list[Caller]
     params: dict[str, str]  # path parameter -> the id of a resource someone owns
     call_id: str
+    room_id: str = "r-nobody-owns"
 
 
 async def _cookie(factory: Factory, username: str) -> str:
@@ -344,6 +345,13 @@ CALL_MESSAGES: dict[str, dict[str, Any]] = {
     "call.media": {"state": "connected"},
     "call.hangup": {},
 }
+# The socket messages that name a consultation room, as a non-participant would send them.
+ROOM_MESSAGES: dict[str, dict[str, Any]] = {
+    "room.join": {},
+    "signal": {"to": "someone", "data": {"candidate": None}},
+    "room.media": {"peer": "someone", "state": "connected"},
+    "room.leave": {},
+}
 # Messages that name nothing of anyone else's.
 OWN_MESSAGES = {"ping", "presence"}
 
@@ -351,7 +359,7 @@ OWN_MESSAGES = {"ping", "presence"}
 class TestSocketMatrix:
     def test_every_socket_message_type_is_in_the_matrix(self):
         """A new socket message type must be added to this matrix."""
-        assert set(CALL_MESSAGES) | OWN_MESSAGES == set(CLIENT_MESSAGE_TYPES)
+        assert set(CALL_MESSAGES) | set(ROOM_MESSAGES) | OWN_MESSAGES == set(CLIENT_MESSAGE_TYPES)
 
     async def test_messages_about_someone_elses_call_are_forbidden(self, factory):
         """Every socket caller outside the call gets `forbidden` for each call message."""
@@ -363,6 +371,22 @@ class TestSocketMatrix:
             assert (await ws.receive_json(timeout=5))["type"] == "hello"
             for kind, fields in CALL_MESSAGES.items():
                 await ws.send_json({"type": kind, "call_id": world.call_id, "ref": kind, **fields})
+                reply = await _reply(ws, kind)
+                assert (reply["type"], reply.get("code")) == ("error", "forbidden"), (
+                    caller.name,
+                    reply,
+                )
+            await ws.close()
+
+    async def test_messages_about_a_room_one_is_not_in_are_forbidden(self, factory):
+        """Every socket caller gets `forbidden` for each room message about a room it is
+        not a participant of."""
+        world = await build_world(factory)
+        for caller in [c for c in world.callers if c.role is not None]:
+            ws = await factory.client.ws_connect("/ws", headers=caller.headers(factory.origin))
+            assert (await ws.receive_json(timeout=5))["type"] == "hello"
+            for kind, fields in ROOM_MESSAGES.items():
+                await ws.send_json({"type": kind, "room_id": world.room_id, "ref": kind, **fields})
                 reply = await _reply(ws, kind)
                 assert (reply["type"], reply.get("code")) == ("error", "forbidden"), (
                     caller.name,

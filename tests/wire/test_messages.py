@@ -9,8 +9,16 @@ import pytest
 from accounts.models import Role
 from accounts.views import OrganizationView, UserView
 from infra import jsonio
-from wire.client import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES
+from wire.client import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Signal
 from wire.objects import LanguageFigures, Presence
+from wire.rooms import (
+    GuestView,
+    ParticipantView,
+    RoomCounsellorView,
+    RoomRole,
+    RoomState,
+    RoomView,
+)
 from wire.server import (
     SERVER_MESSAGE,
     SERVER_MESSAGE_TYPES,
@@ -23,6 +31,9 @@ from wire.server import (
     Pong,
     PresenceUpdated,
     RelayedSignal,
+    RoomJoined,
+    RoomParticipant,
+    RoomUpdated,
     ServerMessage,
     relayed_signal,
 )
@@ -34,6 +45,9 @@ USER = UserView(
     display_name="Anna",
     role=Role.COUNSELLOR,
     organization=OrganizationView(id="o1", name="Jobcenter"),
+)
+GUEST_PARTICIPANT = ParticipantView(
+    id="g1", role=RoomRole.GUEST, display_name="Amal", language="ar", present=True
 )
 DESCRIPTION = {"description": {"type": "offer", "sdp": "v=0\r\n"}}
 
@@ -114,6 +128,43 @@ WIRE: list[tuple[ServerMessage, bytes]] = [
         PeerPresence(call_id="c1", present=False),
         b'{"type":"peer","call_id":"c1","present":false}',
     ),
+    (
+        RelayedSignal(room_id="r1", sender="g1", data={"candidate": None}),
+        b'{"type":"signal","room_id":"r1","from":"g1","data":{"candidate":null}}',
+    ),
+    (
+        RoomJoined(
+            room_id="r1",
+            self_id="g1",
+            participants=[GUEST_PARTICIPANT],
+            polite_to=["u1"],
+            ice_servers=[],
+            ref="r5",
+        ),
+        b'{"type":"room.joined","room_id":"r1","self_id":"g1","participants":[{"id":"g1",'
+        b'"role":"guest","display_name":"Amal","language":"ar","number":null,"present":true,'
+        b'"call_id":null}],"polite_to":["u1"],"ice_servers":[],"ref":"r5"}',
+    ),
+    (
+        RoomParticipant(room_id="r1", participant=GUEST_PARTICIPANT, polite=False, left=False),
+        b'{"type":"room.participant","room_id":"r1","participant":{"id":"g1","role":"guest",'
+        b'"display_name":"Amal","language":"ar","number":null,"present":true,"call_id":null},'
+        b'"polite":false,"left":false}',
+    ),
+    (
+        RoomUpdated(
+            room=RoomView(
+                id="r1",
+                state=RoomState.OPEN,
+                counsellor=RoomCounsellorView(id="u1", display_name="Anna"),
+                participants=[],
+                created_at=NOON,
+            )
+        ),
+        b'{"type":"room.updated","room":{"id":"r1","state":"open","counsellor":{"id":"u1",'
+        b'"display_name":"Anna"},"participants":[],"request_id":null,"call_id":null,'
+        b'"created_at":"2026-03-02T12:00:00.250Z","ended_at":null,"end_reason":null}}',
+    ),
 ]
 
 
@@ -142,18 +193,9 @@ class TestClientMessages:
     def test_type_list_is_the_unions(self):
         """The types the socket accepts are exactly the union's members' types."""
         for kind in CLIENT_MESSAGE_TYPES:
-            assert (
-                CLIENT_MESSAGE.validate_python(
-                    {
-                        "type": kind,
-                        "call_id": "c",
-                        "status": "away",
-                        "state": "failed",
-                        "data": {"candidate": None},
-                    }
-                ).type
-                == kind
-            )
+            where = {"room_id": "r", "peer": "p"} if kind.startswith("room.") else {"call_id": "c"}
+            fields = {"status": "away", "state": "failed", "data": {"candidate": None}}
+            assert CLIENT_MESSAGE.validate_python({"type": kind, **where, **fields}).type == kind
         assert {
             "ping",
             "presence",
@@ -161,4 +203,34 @@ class TestClientMessages:
             "signal",
             "call.media",
             "call.hangup",
+            "room.join",
+            "room.media",
+            "room.leave",
         } == CLIENT_MESSAGE_TYPES
+
+    def test_a_signal_names_a_call_or_a_room_with_its_recipient(self):
+        """`signal` carries call_id, or room_id with to; never both, never neither."""
+        data = {"candidate": None}
+        ok = CLIENT_MESSAGE.validate_python(
+            {"type": "signal", "room_id": "r", "to": "g1", "data": data}
+        )
+        assert isinstance(ok, Signal)
+        assert (ok.room_id, ok.to, ok.call_id) == ("r", "g1", None)
+        for wrong in (
+            {"data": data},
+            {"room_id": "r", "data": data},
+            {"call_id": "c", "room_id": "r", "to": "g1", "data": data},
+        ):
+            with pytest.raises(ValueError, match="signal"):
+                CLIENT_MESSAGE.validate_python({"type": "signal", **wrong})
+
+    def test_a_guest_says_hello_as_a_guest(self):
+        """A guest's `hello.user` is the guest object, and reads back as one."""
+        hello = Hello(
+            user=GuestView(id="g1", display_name="Amal", room_id="r1"),
+            heartbeat_s=15,
+            server_time=NOON,
+        )
+        wire = jsonio.dumps(hello)
+        assert b'"user":{"id":"g1","role":"guest","display_name":"Amal","room_id":"r1"' in wire
+        assert SERVER_MESSAGE.validate_json(wire) == hello
