@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = (
     ["bench.dispatch_latency", "--write"],
     ["bench.signaling_relay"],
+    ["bench.sqlite_paths"],
     ["bench.call_setup"],
     ["bench.export_usage"],
     ["bench.retention_purge"],

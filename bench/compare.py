@@ -104,12 +104,13 @@ _SEED = (
 )
 
 
-def relay_seed(arm: Arm, tmp: Path, bench_dir: Path, args: argparse.Namespace) -> None:
-    """The relay's database for the arm, made by the arm's own code (schemas differ)."""
+def relay_seed(arm: Arm, tmp: Path, args: argparse.Namespace) -> None:
+    """The relay's database for the arm, made by the arm's own code and its own seeding
+    (schemas and models differ between commits)."""
     arm.relay_db = f"sqlite+aiosqlite:///{tmp}/relay-{id(arm)}.db"
     out = subprocess.run(
         [sys.executable, "-c", _SEED, arm.relay_db, str(args.pairs), str(args.idle)],
-        cwd=bench_dir,
+        cwd=arm.tree,
         env={**os.environ, "PYTHONPATH": str(arm.tree)},
         capture_output=True,
         text=True,
@@ -146,7 +147,7 @@ async def run(arms: list[Arm], args: argparse.Namespace) -> None:
             ROOT / "bench", bench_dir / "bench", ignore=shutil.ignore_patterns("peerjs", "results")
         )
         for arm in arms:
-            await asyncio.to_thread(relay_seed, arm, tmp, bench_dir, args)
+            await asyncio.to_thread(relay_seed, arm, tmp, args)
         for n in range(args.rounds):
             shift = n % len(arms)
             for arm in arms[shift:] + arms[:shift]:
