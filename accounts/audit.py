@@ -31,6 +31,7 @@ class Action(StrEnum):
     LOGIN_THROTTLED = "login_throttled"
     LOGOUT = "logout"
     PASSWORD_CHANGED = "password_changed"  # noqa: S105 - an event name, not a secret
+    PASSWORD_LINK_CREATED = "password_link_created"  # noqa: S105 - an event name
     USER_CREATED = "user_created"
     USER_CHANGED = "user_changed"
     USER_DEACTIVATED = "user_deactivated"

@@ -61,3 +61,16 @@ class TokenNeedsLogin(Forbidden):
 class NotAMachineAccount(Forbidden):
     code = "not_a_machine_account"
     default_message = "Tokens for another user may only be issued for machine accounts."
+
+
+class LinkNotValid(InvalidInput):
+    code = "link_not_valid"
+    default_message = (
+        "This link has been used, has run out, or was replaced by a newer one. "
+        "Ask your administration for a new link."
+    )
+
+
+class NoPasswordForMachines(InvalidInput):
+    code = "machine_account"
+    default_message = "A machine account has no password; it logs in with API tokens."

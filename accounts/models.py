@@ -86,6 +86,22 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
 
 
+class PasswordLink(SQLModel, table=True):
+    """A one-time "set your password" link an admin hands over: only a SHA-256 of its
+    secret is stored; it works once, until `expires_at`, and a newer link of the same
+    user replaces it."""
+
+    __tablename__ = "password_link"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    user_id: str = Field(foreign_key="user_account.id", index=True, max_length=32)
+    token_hash: str = Field(max_length=64, sa_column_kwargs={"unique": True})
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    created_by: str | None = Field(default=None, max_length=32)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
+
+
 class AuditEvent(SQLModel, table=True):
     """One security event: who did what, when, from where, to which target. No secrets."""
 

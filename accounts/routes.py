@@ -9,7 +9,7 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, Field, StringConstraints
 
-from accounts import audit, service, tokens
+from accounts import audit, password_links, service, tokens
 from accounts.access import ADMIN, SESSION_COOKIE, actor, client_address, own_origin
 from accounts.audit import Action, Target
 from accounts.keys import LOGIN_THROTTLE, OPERATIONS
@@ -365,4 +365,92 @@ async def revoke_token(request: web.Request, identity: Identity) -> web.Response
         await tokens.revoke_token(
             session, request.match_info["token_id"], identity, actor(request, identity), now
         )
+    return web.Response(status=204)
+
+
+class PasswordLinkView(BaseModel):
+    url: str
+    """Shown once: hand it to the user (in person, by phone, by a message you trust)."""
+    expires_at: datetime
+
+
+class PasswordLinkResponse(BaseModel):
+    link: PasswordLinkView
+
+
+@api.post(
+    "/api/admin/users/{user_id}/password-link",
+    summary='Make a one-time "set your password" link for a user (shown once)',
+    response=PasswordLinkResponse,
+    status=201,
+    roles=ADMIN,
+    errors=(404,),
+)
+async def create_password_link(request: web.Request, identity: Identity) -> web.Response:
+    app = request.app
+    hours = app[SETTINGS].password_link_hours
+    async with app[DATABASE].write() as session:
+        link = await password_links.create_link(
+            session,
+            request.match_info["user_id"],
+            actor(request, identity),
+            app[CLOCK].now(),
+            hours * 3600,
+        )
+    view = PasswordLinkView(url=link.url(own_origin(request)), expires_at=link.expires_at)
+    return json_response({"link": view}, status=201)
+
+
+class LinkQuery(BaseModel):
+    token: str = Field(min_length=1, max_length=100)
+
+
+class LinkOwner(BaseModel):
+    username: str
+    display_name: str
+
+
+class LinkOwnerResponse(BaseModel):
+    user: LinkOwner
+
+
+class SetPasswordBody(BaseModel):
+    token: str = Field(min_length=1, max_length=100)
+    password: str = Field(min_length=1, max_length=256)
+
+
+@api.post(
+    "/api/password-link/user",
+    summary="Whose password a one-time link sets (422 link_not_valid once it is spent)",
+    body=LinkQuery,
+    response=LinkOwnerResponse,
+    roles=PUBLIC,
+)
+async def password_link_user(request: web.Request, body: LinkQuery) -> web.Response:
+    user = await password_links.link_user(
+        request.app[DATABASE], body.token, request.app[CLOCK].now()
+    )
+    return json_response(
+        {"user": LinkOwner(username=user.username, display_name=user.display_name)}
+    )
+
+
+@api.post(
+    "/api/password-link",
+    summary="Set one's password with a one-time link (then log in as usual)",
+    body=SetPasswordBody,
+    status=204,
+    roles=PUBLIC,
+)
+async def set_password_by_link(request: web.Request, body: SetPasswordBody) -> web.Response:
+    app = request.app
+    user = await password_links.set_password_by_link(
+        app[DATABASE],
+        app[CLOCK],
+        body.token,
+        body.password,
+        actor(request, None),
+        app[SETTINGS].password_min_length,
+    )
+    await publish_control(app[BUS], user.id, "close", session=None, reason="password_changed")
     return web.Response(status=204)

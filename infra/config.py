@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=20, gt=0)
     login_failure_window_s: int = Field(default=300, gt=0)
     password_min_length: int = Field(default=10, ge=8)
+    password_link_hours: int = Field(default=72, ge=1, le=720)
+    """How long a one-time "set your password" link works."""
     api_token_days: int = Field(default=90, ge=1, le=366)
     """How long an API token works when its issuer names no period."""
     identity_cache_s: float = Field(default=5.0, ge=0)

@@ -11,12 +11,12 @@ from aiohttp import web
 from pydantic import BaseModel, Field, RootModel, field_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts import audit
-from accounts.access import ADMIN, actor
-from accounts.audit import Action, Target
-from accounts.models import Role
+from accounts import audit, password_links
+from accounts.access import ADMIN, actor, own_origin
+from accounts.audit import Action, Target, user_target
+from accounts.models import Role, User
 from accounts.views import Identity
-from infra.appkeys import CLOCK, DATABASE
+from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.errors import NotFound
 from infra.http import json_response
 from infra.openapi import ApiRoutes
@@ -26,6 +26,7 @@ from interpreters.keys import PRESENCE_NEWS, QUEUE_FIGURES
 from interpreters.languages import pick_locale
 from interpreters.live import language_availability
 from interpreters.models import Interpreter, Presence, ShownAs
+from interpreters.roster_import import UNUSABLE_PASSWORD
 from interpreters.views import InterpreterDetail, InterpreterView, LanguageAvailability
 
 api = ApiRoutes(tag="roster")
@@ -106,6 +107,31 @@ class ProfileBody(BaseModel):
     @classmethod
     def _lower(cls, value: list[str]) -> list[str]:
         return [v.strip().lower() for v in value]
+
+
+class EditBody(ProfileBody):
+    display_name: str | None = Field(default=None, min_length=1, max_length=200)
+    """Changed together with the profile, or not at all."""
+    email: str | None = Field(default=None, max_length=320)
+
+
+class NewInterpreterBody(ProfileBody):
+    username: str = Field(min_length=2, max_length=100, pattern=r"^[A-Za-z0-9._@-]+$")
+    display_name: str = Field(min_length=1, max_length=200)
+    email: str | None = Field(default=None, max_length=320)
+    organization_id: str | None = Field(default=None, max_length=32)
+    """By default the interpreter pool (the organisation most interpreters belong to)."""
+
+
+class PasswordLinkOut(BaseModel):
+    url: str
+    """Shown once: hand it to the interpreter, who sets their password with it."""
+    expires_at: datetime
+
+
+class NewInterpreterResponse(BaseModel):
+    interpreter: InterpreterDetail
+    password_link: PasswordLinkOut
 
 
 class ProfileUpdate(BaseModel):
@@ -190,24 +216,76 @@ async def get_interpreter(request: web.Request) -> web.Response:
 @api.put(
     "/api/admin/interpreters/{user_id}",
     summary="Create or replace the profile of an interpreter user",
-    body=ProfileBody,
+    body=EditBody,
     response=DetailResponse,
     roles=ADMIN,
     errors=(404,),
 )
-async def put_interpreter(
-    request: web.Request, identity: Identity, body: ProfileBody
-) -> web.Response:
+async def put_interpreter(request: web.Request, identity: Identity, body: EditBody) -> web.Response:
     user_id = request.match_info["user_id"]
     data = service.ProfileData.of(body.languages, body.gender, body.specializations, body.agency)
 
-    async def upsert(session: AsyncSession, now: datetime) -> Interpreter:
+    async def edit(session: AsyncSession, now: datetime) -> Interpreter:
+        # Name, e-mail and profile in one transaction: a refused part leaves all unchanged.
+        await service.edit_interpreter(session, user_id, body.display_name, body.email)
         interpreter, _ = await service.upsert_profile(session, user_id, data, now)
         return interpreter
 
-    await _change_interpreter(request, identity, user_id, upsert, body.model_dump(mode="json"))
+    await _change_interpreter(request, identity, user_id, edit, body.model_dump(mode="json"))
     request.app[PRESENCE_NEWS].roster_changed()
     return json_response({"interpreter": await _detail(request, user_id)})
+
+
+@api.post(
+    "/api/admin/interpreters",
+    summary="Add an interpreter: the user and the profile in one step (all or nothing), "
+    'with a one-time "set your password" link',
+    body=NewInterpreterBody,
+    response=NewInterpreterResponse,
+    status=201,
+    roles=ADMIN,
+    errors=(409,),
+)
+async def add_interpreter(
+    request: web.Request, identity: Identity, body: NewInterpreterBody
+) -> web.Response:
+    app = request.app
+    # Every field is checked before anything is written (tags here, the rest inside).
+    data = service.ProfileData.of(body.languages, body.gender, body.specializations, body.agency)
+    now = app[CLOCK].now()
+    who = actor(request, identity)
+    async with app[DATABASE].write() as session:
+        org_id = body.organization_id or await service.pool_organization(session)
+        new = service.NewInterpreter(
+            body.username, body.display_name, body.email, org_id or identity.organization_id, data
+        )
+        made = await service.create_interpreter(session, new, UNUSABLE_PASSWORD, now)
+        user = await session.get(User, made.user_id)
+        assert user is not None  # made in this transaction
+        await audit.record(
+            session, who, Action.USER_CREATED, now, user_target(user), role="interpreter"
+        )
+        await audit.record(
+            session,
+            who,
+            Action.INTERPRETER_CHANGED,
+            now,
+            Target("user", user.id),
+            **body.model_dump(mode="json", include={"languages", "gender", "specializations"}),
+        )
+        link = await password_links.create_link(
+            session, user.id, who, now, app[SETTINGS].password_link_hours * 3600
+        )
+    app[PRESENCE_NEWS].roster_changed()
+    return json_response(
+        {
+            "interpreter": await _detail(request, made.user_id),
+            "password_link": PasswordLinkOut(
+                url=link.url(own_origin(request)), expires_at=link.expires_at
+            ),
+        },
+        status=201,
+    )
 
 
 @api.patch(
@@ -292,8 +370,9 @@ async def import_interpreters(
 ) -> web.Response:
     text = roster_import.decode(await request.read())
     now = request.app[CLOCK].now()
-    organization_id = query.organization_id or identity.organization_id
     async with request.app[DATABASE].write() as session:
+        pool = await service.pool_organization(session)
+        organization_id = query.organization_id or pool or identity.organization_id
         result = await roster_import.import_roster(session, text, organization_id, now)
         await audit.record(
             session,
@@ -316,8 +395,14 @@ class RosterSettingsView(BaseModel):
     """What counsellors see of the interpreter in a call: `name` or `number`."""
 
 
+class RosterSettingsOut(RosterSettingsView):
+    interpreter_pool: str | None = None
+    """The organisation new and imported interpreters join unless told otherwise: the
+    one most interpreters belong to (read only)."""
+
+
 class RosterSettingsResponse(BaseModel):
-    settings: RosterSettingsView
+    settings: RosterSettingsOut
 
 
 @api.get(
@@ -329,9 +414,11 @@ class RosterSettingsResponse(BaseModel):
 async def get_settings(request: web.Request) -> web.Response:
     async with request.app[DATABASE].read() as session:
         setting = await naming.roster_setting(session)
-    return json_response(
-        {"settings": RosterSettingsView(interpreter_shown_as=setting.interpreter_shown_as)}
+        pool = await service.pool_organization(session)
+    view = RosterSettingsOut(
+        interpreter_shown_as=setting.interpreter_shown_as, interpreter_pool=pool
     )
+    return json_response({"settings": view})
 
 
 @api.put(

@@ -9,11 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts.models import Role, User
+from accounts import service as accounts
+from accounts.models import Organization, Role, User
 from infra.errors import InvalidInput, NotFound
 from interpreters import naming, presence
 from interpreters.languages import display_name, normalize_tag, serving_tags
@@ -137,6 +138,72 @@ async def upsert_profile(
         changed = True
     await session.flush()
     return interpreter, changed
+
+
+async def pool_organization(session: AsyncSession) -> str | None:
+    """The interpreter pool: the organisation most interpreters belong to (the oldest among
+    equals); None while there are no interpreters."""
+    found = (
+        await session.exec(
+            select(User.organization_id)
+            .join(Organization, col(Organization.id) == User.organization_id)
+            .where(User.role == Role.INTERPRETER)
+            .group_by(col(User.organization_id), col(Organization.created_at))
+            .order_by(func.count().desc(), col(Organization.created_at), col(User.organization_id))
+            .limit(1)
+        )
+    ).first()
+    return found
+
+
+@dataclass(frozen=True)
+class NewInterpreter:
+    """A person with their interpreter profile, as an admin adds them in one step."""
+
+    username: str
+    display_name: str
+    email: str | None
+    organization_id: str
+    profile: ProfileData
+
+
+async def create_interpreter(
+    session: AsyncSession, new: NewInterpreter, password_hash: str, now: datetime
+) -> Interpreter:
+    """Add the user and their profile in the caller's one transaction: when any part is
+    refused (a taken username, an unknown specialisation), the caller's rollback leaves
+    nothing behind."""
+    user = await accounts.create_user(
+        session,
+        username=new.username,
+        password_hash=password_hash,
+        display_name=new.display_name,
+        role=Role.INTERPRETER,
+        organization_id=new.organization_id,
+        email=new.email,
+        now=now,
+    )
+    interpreter, _ = await upsert_profile(session, user.id, new.profile, now)
+    return interpreter
+
+
+async def edit_interpreter(
+    session: AsyncSession, user_id: str, display_name: str | None, email: str | None
+) -> None:
+    """Change an interpreter's name and e-mail (None: unchanged), in the caller's
+    transaction with the profile."""
+    if display_name is None and email is None:
+        return
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    if user.role != Role.INTERPRETER:
+        raise NotAnInterpreterUser(field="user_id")
+    if display_name is not None:
+        user.display_name = display_name.strip()
+    if email is not None:
+        user.email = email.strip() or None
+    session.add(user)
 
 
 async def set_active(

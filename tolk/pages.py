@@ -38,6 +38,8 @@ class Page:
 LOGIN = Page("login", frozenset())
 JOIN = Page("join", frozenset())
 """The guest's page behind an invitation link: anyone with the link may open it."""
+SET_PASSWORD = Page("set-password", frozenset())
+"""Opened from a one-time link by someone who cannot log in yet (accounts.password_links)."""
 PAGES: dict[str, Page] = {
     "/counsellor": Page("counsellor", frozenset({Role.COUNSELLOR})),
     "/interpreter": Page("interpreter", frozenset({Role.INTERPRETER})),
@@ -111,6 +113,7 @@ def add_pages(app: web.Application) -> None:
     """Serve the pages and static files, and send the security headers on every response."""
     # Rendered once at start-up: a page is the same for everyone, only who may see it differs.
     login_document = render_page(LOGIN)
+    set_password_document = render_page(SET_PASSWORD)
     documents = {path: render_page(page) for path, page in PAGES.items()}
     join_document = render_page(JOIN)
 
@@ -135,8 +138,14 @@ def add_pages(app: web.Application) -> None:
         return _html(join_document)
 
     app.on_response_prepare.append(_security_headers)
+
+    async def set_password_page(request: web.Request) -> web.StreamResponse:
+        """GET /set-password: the form a one-time link opens (the secret is after `#`)."""
+        return _html(set_password_document)
+
     app.router.add_get("/", login_page)
     app.router.add_get("/join/{token}", join_page)
+    app.router.add_get("/set-password", set_password_page)
     for path in PAGES:
         app.router.add_get(path, role_page)
     app.router.add_static("/static", STATIC_DIR, append_version=False)

@@ -482,6 +482,20 @@ export default {
   "stats.col.longestWait": "längste Wartezeit",
   "stats.col.available": "verfügbar",
   "stats.col.onlineNow": "im Dienst",
+
+  "setPassword.title": "Passwort festlegen",
+  "setPassword.for": "Für {name} (Benutzername: {username})",
+  "setPassword.password": "Neues Passwort",
+  "setPassword.rules": "Mindestens 10 Zeichen; nicht Ihr Benutzername.",
+  "setPassword.repeat": "Passwort wiederholen",
+  "setPassword.submit": "Passwort speichern",
+  "setPassword.mismatch": "Die beiden Passwörter sind nicht gleich.",
+  "setPassword.done": "Ihr Passwort ist gespeichert. Sie können sich jetzt anmelden.",
+  "setPassword.toLogin": "Zur Anmeldung",
+  "setPassword.noLink": "Dieser Link ist unvollständig. Bitte öffnen Sie den ganzen Link, den Sie bekommen haben.",
+  "error.link_not_valid":
+    "Dieser Link gilt nicht mehr (schon benutzt, abgelaufen oder durch einen neueren ersetzt). Bitte fragen Sie Ihre Verwaltung nach einem neuen Link.",
+  "error.machine_account": "Ein Maschinenkonto hat kein Passwort; es meldet sich mit API-Tokens an.",
 };
 
 // Language names the staff use where the browser's standard name differs.

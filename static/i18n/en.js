@@ -469,6 +469,20 @@ export default {
   "stats.col.longestWait": "longest wait",
   "stats.col.available": "available",
   "stats.col.onlineNow": "on duty",
+
+  "setPassword.title": "Set your password",
+  "setPassword.for": "For {name} (username: {username})",
+  "setPassword.password": "New password",
+  "setPassword.rules": "At least 10 characters; not your username.",
+  "setPassword.repeat": "Repeat the password",
+  "setPassword.submit": "Save password",
+  "setPassword.mismatch": "The two passwords differ.",
+  "setPassword.done": "Your password is saved. You can log in now.",
+  "setPassword.toLogin": "To the login",
+  "setPassword.noLink": "This link is incomplete. Please open the whole link you were given.",
+  "error.link_not_valid":
+    "This link no longer works (used, run out, or replaced by a newer one). Please ask your administration for a new link.",
+  "error.machine_account": "A machine account has no password; it logs in with API tokens.",
 };
 
 export const languageAliases = {

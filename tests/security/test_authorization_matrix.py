@@ -20,7 +20,12 @@ from tests.security.examples import example_body
 from wire.client import CLIENT_MESSAGE_TYPES
 
 # Operations anyone may call without logging in; every other one must declare its roles.
-PUBLIC = {("post", "/api/session")}
+PUBLIC = {
+    ("post", "/api/session"),
+    # A one-time password link is its own credential: the person cannot log in yet.
+    ("post", "/api/password-link"),
+    ("post", "/api/password-link/user"),
+}
 # Operations that end the caller's own login run last for each caller.
 LAST = {("delete", "/api/session")}
 
