@@ -341,7 +341,10 @@ def main() -> None:
     print(text)
     if not args.no_write:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text, encoding="utf-8")
+        # Earlier comparisons (the `## ` sections after the table) stay below the new run.
+        previous = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else ""
+        kept = previous[previous.index("\n## ") :] if "\n## " in previous else ""
+        RESULTS.write_text(text + kept, encoding="utf-8")
 
 
 if __name__ == "__main__":
