@@ -44,6 +44,7 @@ PAGES: dict[str, Page] = {
     "/counsellor": Page("counsellor", frozenset({Role.COUNSELLOR})),
     "/interpreter": Page("interpreter", frozenset({Role.INTERPRETER})),
     "/finance": Page("finance", frozenset({Role.FINANCE, Role.ADMIN})),
+    "/statement": Page("statement", frozenset({Role.FINANCE, Role.ADMIN})),
     "/admin": Page("admin", frozenset({Role.ADMIN})),
     "/check": Page("check", frozenset({Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN})),
     "/stats": Page("stats", frozenset({Role.MANAGEMENT, Role.ADMIN})),

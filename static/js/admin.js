@@ -1,7 +1,7 @@
 // The admin page: interpreters (with CSV import), users, organisations (with finance grants),
 // tariffs, API tokens and the security event log.
 import { $, fill, h } from "./dom.js";
-import { formatDateTime, formatMoney, formatNumber, has, languageName, onLocaleChange, t } from "./i18n.js";
+import { formatDateTime, formatMoney, formatNumber, has, languageName, locale, onLocaleChange, t } from "./i18n.js";
 import { api } from "./api.js";
 import { errorText, notify, startPage } from "./shell.js";
 
@@ -15,6 +15,10 @@ let tokens = [];
 let grants = []; // which finance users see which further organisations' usage
 let shownAs = null; // what counsellors see of the interpreter in a call: "name" | "number"
 let newToken = null; // the value of a token just issued: shown once, never fetched again
+let newLink = null; // a "set your password" link just made: {name, url, expires_at}, shown once
+let pool = null; // the interpreter pool: the organisation new interpreters join by default
+let languageChoices = []; // [{tag, name}] the roster's and CLDR's languages, by name
+let editing = null; // the interpreter whose form is open for editing (user id), or null
 let auditEvents = [];
 let auditMore = false;
 let auditFilter = {};
@@ -38,7 +42,6 @@ const tabs = [...document.querySelectorAll('[role="tabpanel"]')].map((panel, i) 
   );
 });
 $(".tabs").append(...tabs);
-
 function selectTab(tab, focus = true) {
   for (const other of tabs) {
     const selected = other === tab;
@@ -72,11 +75,7 @@ function input(name, attrs = {}) {
   return h("input", { name, autocomplete: "off", ...attrs });
 }
 function select(name, options) {
-  return h(
-    "select",
-    { name },
-    options.map(([value, label]) => h("option", { value }, label)),
-  );
+  return h("select", { name }, options.map(([value, label]) => h("option", { value }, label)));
 }
 function orgOptions() {
   return organizations.map((o) => [o.id, o.name]);
@@ -88,15 +87,7 @@ function table(headKeys, rows) {
     h(
       "table",
       {},
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          headKeys.map((k) => h("th", { scope: "col" }, t(k))),
-        ),
-      ),
+      h("thead", {}, h("tr", {}, headKeys.map((k) => h("th", { scope: "col" }, t(k))))),
       h("tbody", {}, rows),
     ),
   );
@@ -105,14 +96,11 @@ function formData(form) {
   return Object.fromEntries(new FormData(form).entries());
 }
 function parseTags(text) {
-  return text
-    .split(/[,;\s]+/)
-    .map((s) => s.trim())
-    .filter(Boolean);
+  return text.split(/[,;\s]+/).map((s) => s.trim()).filter(Boolean);
 }
 /** A card that adds something: a heading, a row of fields, and a button that saves the
  * form's data through `act` (saved notice, or the error, and the tabs reloaded). */
-function addCard(titleKey, fields, save, { helpKey } = {}) {
+function addCard(titleKey, fields, save) {
   const onsubmit = (e) => {
     e.preventDefault();
     const data = formData(e.target);
@@ -122,16 +110,17 @@ function addCard(titleKey, fields, save, { helpKey } = {}) {
     "form",
     { class: "card", onsubmit },
     h("h3", {}, t(titleKey)),
-    helpKey && h("p", { class: "muted" }, t(helpKey)),
     h("div", { class: "row" }, fields),
     h("button", { type: "submit" }, t(titleKey)),
   );
 }
 async function act(fn) {
   newToken = null; // a token's value is shown once, until the next change
+  newLink = null;
   try {
-    await fn();
+    const then = await fn();
     notify(noticeArea, () => t("admin.saved"), "ok");
+    if (typeof then === "function") then();
     await loadAll();
   } catch (err) {
     notify(noticeArea, () => errorText(err), "bad");
@@ -141,10 +130,7 @@ async function act(fn) {
 // ---- Data ---------------------------------------------------------------------------------
 async function loadAll() {
   try {
-    [{ organizations }, { users }] = await Promise.all([
-      api("GET", "/api/admin/organizations"),
-      api("GET", "/api/admin/users"),
-    ]);
+    [{ organizations }, { users }] = await Promise.all([api("GET", "/api/admin/organizations"), api("GET", "/api/admin/users")]);
   } catch (err) {
     notify(noticeArea, () => errorText(err), "bad");
   }
@@ -155,7 +141,9 @@ async function loadAll() {
     profiles = new Map();
   }
   try {
-    shownAs = (await api("GET", "/api/admin/settings")).settings.interpreter_shown_as;
+    const { settings } = await api("GET", "/api/admin/settings");
+    shownAs = settings.interpreter_shown_as;
+    pool = settings.interpreter_pool ?? null;
   } catch (err) {
     notify(noticeArea, () => errorText(err), "bad");
   }
@@ -175,6 +163,7 @@ async function loadAll() {
     notify(noticeArea, () => errorText(err), "bad");
   }
   await loadAudit();
+  await loadLanguageChoices();
   render();
 }
 
@@ -207,8 +196,7 @@ function activeToggle(user) {
       type: "button",
       class: user.active ? "secondary" : "good",
       "aria-label": `${t(user.active ? "admin.deactivate" : "admin.activate")}: ${user.display_name}`,
-      onclick: () =>
-        act(() => api("PATCH", `/api/admin/users/${encodeURIComponent(user.id)}`, { active: !user.active })),
+      onclick: () => act(() => api("PATCH", `/api/admin/users/${encodeURIComponent(user.id)}`, { active: !user.active })),
     },
     t(user.active ? "admin.deactivate" : "admin.activate"),
   );
@@ -222,8 +210,7 @@ function profileToggle(user, profile) {
       type: "button",
       class: profile.active ? "secondary" : "good",
       "aria-label": `${t(key)}: ${user.display_name}`,
-      onclick: () =>
-        act(() => api("PATCH", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, { active: !profile.active })),
+      onclick: () => act(() => api("PATCH", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, { active: !profile.active })),
     },
     t(key),
   );
@@ -253,6 +240,142 @@ function renderImportResult() {
   }
 }
 
+// Languages are picked by name: the roster's (with the names staff use) and every language
+// CLDR names in the browser (Intl.DisplayNames), each shown as "Name (tag)".
+const CLDR_TAGS =
+  "af am ar ar-SY ar-IQ ar-EG az be bg bn bs ca ckb cs cy da de el en es et eu fa fa-AF fi fr ga gl gu ha he hi hr hu hy id ig is it ja ka kk km kmr kn ko ku ky lo lt lv mk ml mn mr ms mt my ne nl no pa pl ps pt ro ru rw sd si sk sl so sq sr sv sw ta te tg th ti tk tl tr ug uk ur uz vi wo xh yo zh zu".split(" ");
+
+async function loadLanguageChoices() {
+  let roster = [];
+  try {
+    roster = await api("GET", "/api/languages");
+  } catch {
+    /* the CLDR names below are enough to pick from */
+  }
+  const byTag = new Map(CLDR_TAGS.map((tag) => [tag, languageName(tag)]));
+  for (const row of roster ?? []) byTag.set(row.tag, languageName(row.tag));
+  languageChoices = [...byTag].map(([tag, name]) => ({ tag, name })).sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The tag a typed name stands for: "Tigrinya", "Tigrinya (ti)", "ti" all give "ti". */
+function tagOf(text) {
+  const typed = text.trim().toLowerCase();
+  if (!typed) return null;
+  const found = languageChoices.find(
+    (c) => c.tag.toLowerCase() === typed || c.name.toLowerCase() === typed || `${c.name} (${c.tag})`.toLowerCase() === typed,
+  );
+  return found?.tag ?? null;
+}
+
+/** A language picker: type a name (suggestions from the list), add it, remove with ×. */
+function languagePicker(tags) {
+  const chosen = [...tags];
+  const listId = `langs-${++fieldCounter}`;
+  const entry = input("language_entry", { list: listId, autocomplete: "off" });
+  const hidden = h("input", { type: "hidden", name: "languages" });
+  const chips = h("ul", { class: "chips", "aria-live": "polite" });
+  const problem = h("p", { class: "error", role: "alert" });
+  const draw = () => {
+    hidden.value = chosen.join(" ");
+    fill(
+      chips,
+      chosen.map((tag) =>
+        h(
+          "li",
+          {},
+          `${languageName(tag)} (${tag}) `,
+          h("button", { type: "button", class: "secondary small", "aria-label": t("admin.languageRemove", { name: languageName(tag) }), onclick: () => (chosen.splice(chosen.indexOf(tag), 1), draw()) }, "×"),
+        ),
+      ),
+    );
+  };
+  const add = () => {
+    const tag = tagOf(entry.value);
+    if (!tag) {
+      problem.textContent = entry.value.trim() ? t("admin.languageUnknown", { text: entry.value.trim() }) : "";
+      return;
+    }
+    problem.textContent = "";
+    if (!chosen.includes(tag)) chosen.push(tag);
+    entry.value = "";
+    draw();
+  };
+  entry.addEventListener("keydown", (e) => {
+    if (e.key === "Enter") {
+      e.preventDefault();
+      add();
+    }
+  });
+  entry.addEventListener("change", add);
+  draw();
+  return h(
+    "div",
+    { class: "field language-picker" },
+    h("label", { for: (entry.id = `f${++fieldCounter}`) }, t("admin.languagesPick")),
+    h("div", { class: "row" }, entry, h("button", { type: "button", class: "secondary", onclick: add }, t("admin.languageAdd"))),
+    h("datalist", { id: listId }, languageChoices.map((c) => h("option", { value: `${c.name} (${c.tag})` }))),
+    chips,
+    problem,
+    hidden,
+  );
+}
+
+/** Add or edit an interpreter in one step: the person and the profile together. */
+function interpreterForm(user, profile) {
+  const editingUser = user != null;
+  const genders = [["", t("admin.genderNone")], ...["female", "male", "diverse"].map((g) => [g, t("admin.gender." + g)])];
+  const orgSelect = select("organization_id", orgOptions());
+  orgSelect.value = pool ?? organizations[0]?.id ?? "";
+  const gender = select("gender", genders);
+  gender.value = profile?.gender ?? "";
+  const onsubmit = (e) => {
+    e.preventDefault();
+    const data = formData(e.target);
+    const body = {
+      display_name: data.display_name,
+      email: data.email || null,
+      languages: data.languages.split(" ").filter(Boolean),
+      gender: data.gender || null,
+      specializations: profile?.specializations ?? [],
+      agency: data.agency || null,
+    };
+    if (editingUser) {
+      act(async () => {
+        await api("PUT", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, body);
+        editing = null;
+      });
+    } else {
+      act(async () => {
+        const made = await api("POST", "/api/admin/interpreters", { ...body, username: data.username, organization_id: data.organization_id });
+        return () => (newLink = { name: made.interpreter.display_name, ...made.password_link });
+      });
+    }
+  };
+  return h(
+    "form",
+    { class: "card", id: editingUser ? "edit-interpreter" : "add-interpreter", onsubmit },
+    h("h3", {}, editingUser ? t("admin.editInterpreter", { name: user.display_name }) : t("admin.addInterpreter")),
+    h(
+      "div",
+      { class: "row" },
+      field("admin.displayName", input("display_name", { required: true, value: user?.display_name ?? "" })),
+      editingUser ? null : field("admin.username", input("username", { required: true })),
+      field("admin.email", input("email", { type: "email", value: user?.email ?? "" })),
+      editingUser ? null : field("admin.organization", orgSelect),
+      field("admin.gender", gender),
+      field("admin.agency", input("agency", { value: profile?.agency ?? "" })),
+    ),
+    languagePicker((profile?.languages ?? []).map((l) => l.tag)),
+    editingUser ? null : h("p", { class: "muted" }, t("admin.addInterpreterHelp")),
+    h(
+      "div",
+      { class: "row" },
+      h("button", { type: "submit" }, t(editingUser ? "admin.save" : "admin.addInterpreter")),
+      editingUser ? h("button", { type: "button", class: "secondary", onclick: () => ((editing = null), renderInterpreters()) }, t("admin.cancel")) : null,
+    ),
+  );
+}
+
 function renderInterpreters() {
   const panel = $("#panel-interpreters");
   const interpreters = users.filter((u) => u.role === "interpreter");
@@ -261,10 +384,6 @@ function renderInterpreters() {
     const tags = (profile?.languages ?? []).map((l) => l.tag);
     // An interpreter is active when both the login and the profile are.
     const active = user.active && (profile?.active ?? true);
-    const edit = input("languages", {
-      value: tags.join(", "),
-      "aria-label": `${t("admin.languages")}: ${user.display_name}`,
-    });
     return h(
       "tr",
       { dataset: { userId: user.id } },
@@ -277,58 +396,20 @@ function renderInterpreters() {
         "td",
         {},
         h(
-          "form",
-          {
-            class: "row",
-            onsubmit: (e) => {
-              e.preventDefault();
-              // PUT replaces the whole profile: send back what this form does not edit.
-              const body = {
-                languages: parseTags(edit.value),
-                gender: profile?.gender ?? null,
-                specializations: profile?.specializations ?? [],
-                agency: profile?.agency ?? null,
-              };
-              act(() => api("PUT", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, body));
-            },
-          },
-          edit,
+          "div",
+          { class: "row" },
           h(
             "button",
-            {
-              type: "submit",
-              class: "secondary",
-              "aria-label": `${t("admin.save")}: ${t("admin.languages")} – ${user.display_name}`,
-            },
-            t("admin.save"),
+            { type: "button", class: "secondary", "aria-label": `${t("admin.edit")}: ${user.display_name}`, onclick: () => ((editing = user.id), renderInterpreters(), $("#edit-interpreter input")?.focus()) },
+            t("admin.edit"),
           ),
+          passwordLinkButton(user),
           profile ? profileToggle(user, profile) : activeToggle(user),
         ),
       ),
     );
   });
-  const addForm = addCard(
-    "admin.add",
-    [
-      field("admin.displayName", input("display_name", { required: true })),
-      field("admin.username", input("username", { required: true })),
-      field("admin.password", input("password", { type: "password", required: true, autocomplete: "new-password" })),
-      field("admin.organization", select("organization_id", orgOptions())),
-      field("admin.languagesField", input("languages", { required: true })),
-    ],
-    async (data) => {
-      const { user } = await api("POST", "/api/admin/users", {
-        username: data.username,
-        password: data.password,
-        display_name: data.display_name,
-        role: "interpreter",
-        organization_id: data.organization_id,
-      });
-      await api("PUT", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, {
-        languages: parseTags(data.languages),
-      });
-    },
-  );
+  const editedUser = editing ? users.find((u) => u.id === editing) : null;
   const importForm = h(
     "form",
     {
@@ -337,9 +418,7 @@ function renderInterpreters() {
         e.preventDefault();
         if (!importFile.files[0]) return;
         try {
-          const result = await api("POST", "/api/admin/interpreters/import", await importFile.files[0].text(), {
-            contentType: "text/csv",
-          });
+          const result = await api("POST", "/api/admin/interpreters/import", await importFile.files[0].text(), { contentType: "text/csv" });
           importRefusal = null;
           await loadAll();
           notify(noticeArea, () => t("admin.importResult", result), "ok");
@@ -350,22 +429,50 @@ function renderInterpreters() {
       },
     },
     h("h3", {}, t("admin.import")),
-    h(
-      "div",
-      { class: "row" },
-      field("admin.importFile", importFile),
-      h("button", { type: "submit" }, t("admin.import")),
-    ),
+    h("p", { class: "muted" }, t("admin.importHelp")),
+    h("div", { class: "row" }, field("admin.importFile", importFile), h("button", { type: "submit" }, t("admin.import"))),
     importResult,
   );
   renderImportResult();
   fill(
     panel,
     h("h2", {}, t("admin.interpreters")),
+    linkShown(),
     table(["admin.number", "admin.name", "admin.username", "admin.languages", "admin.status", "admin.actions"], rows),
+    editedUser ? interpreterForm(editedUser, profiles.get(editedUser.id)) : null,
+    interpreterForm(null, null),
     shownAsForm(),
-    addForm,
     importForm,
+  );
+}
+
+/** A one-time "set your password" link for a person (machine accounts have no password). */
+function passwordLinkButton(user) {
+  if (user.machine) return null;
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "secondary",
+      "aria-label": `${t("admin.passwordLink")}: ${user.display_name}`,
+      onclick: () =>
+        act(async () => {
+          const { link } = await api("POST", `/api/admin/users/${encodeURIComponent(user.id)}/password-link`);
+          return () => (newLink = { name: user.display_name, ...link });
+        }),
+    },
+    t("admin.passwordLink"),
+  );
+}
+
+/** The link just made, shown once for the admin to hand over. */
+function linkShown() {
+  if (!newLink) return null;
+  return h(
+    "div",
+    { class: "notice ok", id: "password-link", role: "status" },
+    h("p", {}, t("admin.passwordLinkOnce", { name: newLink.name, until: formatDateTime(newLink.expires_at) })),
+    h("code", { class: "token-value" }, newLink.url),
   );
 }
 
@@ -412,35 +519,30 @@ function renderUsers() {
       h("td", {}, t("role." + user.role) + (user.machine ? ` (${t("admin.machine")})` : "")),
       h("td", {}, user.organization?.name ?? ""),
       h("td", {}, t(user.active ? "admin.active" : "admin.inactive")),
-      h("td", {}, activeToggle(user)),
+      h("td", {}, h("div", { class: "row" }, passwordLinkButton(user), activeToggle(user))),
     ),
   );
   const addForm = addCard(
     "admin.add",
     [
-      field("admin.displayName", input("display_name", { required: true })),
-      field("admin.username", input("username", { required: true })),
-      field("admin.password", input("password", { type: "password", autocomplete: "new-password" })),
-      field(
-        "admin.role",
-        select(
-          "role",
-          ROLES.map((r) => [r, t("role." + r)]),
-        ),
-      ),
-      field("admin.organization", select("organization_id", orgOptions())),
-      field("admin.machineField", input("machine", { type: "checkbox" })),
+    field("admin.displayName", input("display_name", { required: true })),
+    field("admin.username", input("username", { required: true })),
+    field("admin.password", input("password", { type: "password", autocomplete: "new-password" })),
+    field("admin.role", select("role", ROLES.map((r) => [r, t("role." + r)]))),
+    field("admin.organization", select("organization_id", orgOptions())),
+    field("admin.machineField", input("machine", { type: "checkbox" })),
     ],
     (data) => {
-      const machine = data.machine === "on";
-      delete data.machine;
-      if (machine) delete data.password;
-      return api("POST", "/api/admin/users", { ...data, machine });
-    },
+    const machine = data.machine === "on";
+    delete data.machine;
+    if (machine) delete data.password;
+    return api("POST", "/api/admin/users", { ...data, machine });
+  },
   );
   fill(
     $("#panel-users"),
     h("h2", {}, t("admin.users")),
+    linkShown(),
     table(["admin.name", "admin.username", "admin.role", "admin.organization", "admin.status", "admin.actions"], rows),
     addForm,
   );
@@ -451,7 +553,10 @@ function renderOrganizations() {
   const rows = organizations.map((o) => h("tr", {}, h("td", {}, o.name), h("td", {}, o.cost_center ?? "")));
   const addForm = addCard(
     "admin.add",
-    [field("admin.name", input("name", { required: true })), field("admin.costCenter", input("cost_center"))],
+    [
+    field("admin.name", input("name", { required: true })),
+    field("admin.costCenter", input("cost_center")),
+    ],
     (data) => api("POST", "/api/admin/organizations", data),
   );
   fill(
@@ -493,20 +598,10 @@ function grantSection() {
   const addForm = addCard(
     "admin.grantAdd",
     [
-      field(
-        "admin.grantUser",
-        select(
-          "user_id",
-          finance.map((u) => [u.id, `${u.display_name} (${u.username})`]),
-        ),
-      ),
-      field("admin.grantOrganization", select("organization_id", [["", t("admin.grantAll")], ...orgOptions()])),
+    field("admin.grantUser", select("user_id", finance.map((u) => [u.id, `${u.display_name} (${u.username})`]))),
+    field("admin.grantOrganization", select("organization_id", [["", t("admin.grantAll")], ...orgOptions()])),
     ],
-    (data) =>
-      api("POST", "/api/admin/finance-grants", {
-        user_id: data.user_id,
-        organization_id: data.organization_id || null,
-      }),
+    (data) => api("POST", "/api/admin/finance-grants", { user_id: data.user_id, organization_id: data.organization_id || null }),
   );
   return h(
     "section",
@@ -519,10 +614,13 @@ function grantSection() {
 }
 
 // ---- Tariffs ------------------------------------------------------------------------------
+/** A calendar day (`2026-11-01`) in the page's language. */
+function formatDay(iso) {
+  return new Intl.DateTimeFormat(locale(), { dateStyle: "medium" }).format(new Date(`${iso}T12:00:00`));
+}
+
 function unitText(unitS) {
-  const named = { 1: "admin.unit.second", 60: "admin.unit.minute", 900: "admin.unit.quarter", 3600: "admin.unit.hour" }[
-    unitS
-  ];
+  const named = { 1: "admin.unit.second", 60: "admin.unit.minute", 900: "admin.unit.quarter", 3600: "admin.unit.hour" }[unitS];
   return named ? t(named) : t("admin.unit.seconds", { n: unitS });
 }
 
@@ -539,68 +637,40 @@ function renderTariffs() {
       { dataset: { tariffId: x.id } },
       h("td", {}, x.name),
       h("td", {}, x.organization_id ? (orgName.get(x.organization_id) ?? x.organization_id) : t("admin.tariffDefault")),
-      h(
-        "td",
-        {},
-        x.languages.length ? x.languages.map((tag) => languageName(tag)).join(", ") : t("admin.tariffAllLanguages"),
-      ),
+      h("td", {}, x.languages.length ? x.languages.map((tag) => languageName(tag)).join(", ") : t("admin.tariffAllLanguages")),
       h("td", { class: "num" }, formatMoney(x.price_per_unit_cents, x.currency)),
       h("td", {}, unitText(x.unit_s)),
-      h("td", { class: "num" }, x.minimum_s ? formatNumber(x.minimum_s) : "–"),
-      h("td", {}, x.valid_from),
+      h("td", { class: "num" }, x.minimum_s ? t("admin.minutes", { n: formatNumber(x.minimum_s / 60, { maximumFractionDigits: 1 }) }) : "–"),
+      h("td", {}, formatDay(x.valid_from)),
     ),
   );
   const addForm = addCard(
     "admin.add",
     [
-      field("admin.name", input("name", { required: true, maxlength: 100 })),
-      field("admin.organization", select("organization_id", [["", t("admin.tariffDefault")], ...orgOptions()])),
-      field("admin.tariffLanguages", input("languages")),
-      field(
-        "admin.tariffPrice",
-        input("price", { inputmode: "decimal", required: true, pattern: "[0-9]+([.,][0-9]{1,2})?" }),
-      ),
-      field(
-        "admin.tariffUnit",
-        select(
-          "unit_s",
-          [60, 1, 900, 3600].map((s) => [String(s), unitText(s)]),
-        ),
-      ),
-      field("admin.tariffMinimum", input("minimum_s", { type: "number", min: 0, max: 86400, step: 1, value: "0" })),
-      field("admin.currency", input("currency", { value: "EUR", maxlength: 3, minlength: 3, required: true })),
-      field(
-        "admin.validFrom",
-        input("valid_from", { type: "date", required: true, value: new Date().toISOString().slice(0, 10) }),
-      ),
+    field("admin.name", input("name", { required: true, maxlength: 100 })),
+    field("admin.organization", select("organization_id", [["", t("admin.tariffDefault")], ...orgOptions()])),
+    field("admin.tariffLanguages", input("languages")),
+    field("admin.tariffPrice", input("price", { inputmode: "decimal", required: true, pattern: "[0-9]+([.,][0-9]{1,2})?" })),
+    field("admin.tariffUnit", select("unit_s", [60, 1, 900, 3600].map((s) => [String(s), unitText(s)]))),
+    field("admin.tariffMinimum", input("minimum_min", { type: "number", min: 0, max: 1440, step: 1, value: "0" })),
+    field("admin.currency", input("currency", { value: "EUR", maxlength: 3, minlength: 3, required: true })),
+    field("admin.validFrom", input("valid_from", { type: "date", required: true, value: new Date().toISOString().slice(0, 10) })),
     ],
-    (data) =>
-      api("POST", "/api/admin/tariffs", {
-        name: data.name,
-        organization_id: data.organization_id || null,
-        languages: parseTags(data.languages),
-        unit_s: Number(data.unit_s),
-        minimum_s: Number(data.minimum_s || 0),
-        price_per_unit_cents: Math.round(Number(String(data.price).replace(",", ".")) * 100),
-        currency: data.currency.toUpperCase(),
-        valid_from: data.valid_from,
-      }),
+    (data) => api("POST", "/api/admin/tariffs", {
+            name: data.name,
+            organization_id: data.organization_id || null,
+            languages: parseTags(data.languages),
+            unit_s: Number(data.unit_s),
+            minimum_s: Math.round(Number(data.minimum_min || 0) * 60),
+            price_per_unit_cents: Math.round(Number(String(data.price).replace(",", ".")) * 100),
+            currency: data.currency.toUpperCase(),
+            valid_from: data.valid_from,
+          }),
   );
   fill(
     panel,
     h("h2", {}, t("admin.tariffs")),
-    table(
-      [
-        "admin.name",
-        "admin.organization",
-        "admin.languages",
-        "admin.tariffPrice",
-        "admin.tariffUnit",
-        "admin.tariffMinimum",
-        "admin.validFrom",
-      ],
-      rows,
-    ),
+    table(["admin.name", "admin.organization", "admin.languages", "admin.tariffPrice", "admin.tariffUnit", "admin.tariffMinimum", "admin.validFrom"], rows),
     addForm,
   );
 }
@@ -633,33 +703,39 @@ function renderTokens() {
     ),
   );
   const owners = [me, ...users.filter((u) => u.machine && u.active && u.id !== me.id)];
-  const addForm = addCard(
-    "admin.tokenIssue",
-    [
-      field(
-        "admin.tokenOwner",
-        select(
-          "user_id",
-          owners.map((u) => [u.id, `${u.display_name} (${u.username})`]),
-        ),
-      ),
+  const addForm = h(
+    "form",
+    {
+      class: "card",
+      onsubmit: async (e) => {
+        e.preventDefault();
+        const data = formData(e.target);
+        try {
+          const issued = await api("POST", "/api/admin/tokens", {
+            user_id: data.user_id,
+            name: data.name,
+            scopes: data.scopes.split(/[\s,]+/).filter(Boolean),
+            valid_days: Number(data.valid_days),
+          });
+          newToken = issued.token;
+          notify(noticeArea, () => t("admin.saved"), "ok");
+          await loadAll();
+        } catch (err) {
+          notify(noticeArea, () => errorText(err), "bad");
+        }
+      },
+    },
+    h("h3", {}, t("admin.tokenIssue")),
+    h("p", { class: "muted" }, t("admin.tokenHelp")),
+    h(
+      "div",
+      { class: "row" },
+      field("admin.tokenOwner", select("user_id", owners.map((u) => [u.id, `${u.display_name} (${u.username})`]))),
       field("admin.name", input("name", { required: true, maxlength: 100 })),
       field("admin.tokenScopes", input("scopes", { value: "*", required: true })),
-      field(
-        "admin.tokenDays",
-        input("valid_days", { type: "number", min: 1, max: 366, step: 1, value: "90", required: true }),
-      ),
-    ],
-    async (data) => {
-      const issued = await api("POST", "/api/admin/tokens", {
-        user_id: data.user_id,
-        name: data.name,
-        scopes: data.scopes.split(/[\s,]+/).filter(Boolean),
-        valid_days: Number(data.valid_days),
-      });
-      newToken = issued.token; // shown by the reload that follows
-    },
-    { helpKey: "admin.tokenHelp" },
+      field("admin.tokenDays", input("valid_days", { type: "number", min: 1, max: 366, step: 1, value: "90", required: true })),
+    ),
+    h("button", { type: "submit" }, t("admin.tokenIssue")),
   );
   const shown = newToken
     ? h(
@@ -673,17 +749,7 @@ function renderTokens() {
     $("#panel-tokens"),
     h("h2", {}, t("admin.tokens")),
     shown,
-    table(
-      [
-        "admin.name",
-        "admin.tokenOwner",
-        "admin.tokenScopes",
-        "admin.tokenExpires",
-        "admin.tokenLastUsed",
-        "admin.actions",
-      ],
-      rows,
-    ),
+    table(["admin.name", "admin.tokenOwner", "admin.tokenScopes", "admin.tokenExpires", "admin.tokenLastUsed", "admin.actions"], rows),
     addForm,
   );
 }
@@ -695,6 +761,7 @@ const AUDIT_ACTIONS = [
   "login_throttled",
   "logout",
   "password_changed",
+  "password_link_created",
   "user_created",
   "user_changed",
   "user_deactivated",
@@ -728,13 +795,7 @@ function renderAudit() {
       h("td", {}, actorText(e.actor)),
       h("td", {}, e.actor.address),
       h("td", {}, e.target ? e.target.name || e.target.id : ""),
-      h(
-        "td",
-        { class: "details" },
-        Object.entries(e.details)
-          .map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`)
-          .join("; "),
-      ),
+      h("td", { class: "details" }, Object.entries(e.details).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join("; ")),
     ),
   );
   const filterForm = h(
@@ -753,10 +814,7 @@ function renderAudit() {
     h(
       "div",
       { class: "row" },
-      field(
-        "admin.auditAction",
-        select("action", [["", t("admin.auditAll")], ...AUDIT_ACTIONS.map((a) => [a, t("audit." + a)])]),
-      ),
+      field("admin.auditAction", select("action", [["", t("admin.auditAll")], ...AUDIT_ACTIONS.map((a) => [a, t("audit." + a)])])),
       field("admin.auditActor", input("actor", { value: auditFilter.actor ?? "" })),
       field("admin.auditFrom", input("from", { type: "date" })),
       field("admin.auditTo", input("to", { type: "date" })),
@@ -783,22 +841,15 @@ function renderAudit() {
     $("#panel-audit"),
     h("h2", {}, t("admin.audit")),
     filterForm,
-    table(
-      [
-        "admin.auditAt",
-        "admin.auditAction",
-        "admin.auditWho",
-        "admin.auditAddress",
-        "admin.auditTarget",
-        "admin.auditDetails",
-      ],
-      rows,
-    ),
+    table(["admin.auditAt", "admin.auditAction", "admin.auditWho", "admin.auditAddress", "admin.auditTarget", "admin.auditDetails"], rows),
     more,
   );
 }
 
-onLocaleChange(render);
+onLocaleChange(async () => {
+  await loadLanguageChoices(); // the names are in the page's language
+  render();
+});
 await loadAll();
 
 /** A CSV row's problem in the page's language, from its code (the server's text is English). */

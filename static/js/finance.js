@@ -1,10 +1,12 @@
-// The finance page: usage of a period, filters, a summary chart, and the exports.
-import { $, fill, h, svg } from "./dom.js";
-import { formatDateTime, formatMoney, formatNumber, languageName, onLocaleChange, t } from "./i18n.js";
+// The finance page: usage of a month (or of other days), totals per organisation and per
+// language with amounts, calls without a tariff, charts, the downloads and the statements.
+import { $, fill, h } from "./dom.js";
+import { formatDateTime, formatMoney, formatNumber, languageName, locale, onLocaleChange, t } from "./i18n.js";
 import { api } from "./api.js";
 import { errorText, notify, startPage } from "./shell.js";
 
 const form = $("#filters");
+const month = $("#month");
 const from = $("#from");
 const to = $("#to");
 const orgSelect = $("#organization");
@@ -16,17 +18,34 @@ let scope = null; // whose usage this user may see: {all, organizations: [{id, n
 
 await startPage({ socket: false });
 
-function isoDate(d) {
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
+const pad = (n) => String(n).padStart(2, "0");
+const isoDate = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+
+// Default period: this month; the free range starts as the same month's days.
+const now = new Date();
+month.value = `${now.getFullYear()}-${pad(now.getMonth() + 1)}`;
+from.value = isoDate(new Date(now.getFullYear(), now.getMonth(), 1));
+to.value = isoDate(new Date(now.getFullYear(), now.getMonth() + 1, 0));
+
+const byMonth = () => form.elements.period.value === "month";
+
+/** The period as the API takes it: `to` is the day after the last day shown. */
+function period() {
+  if (byMonth()) {
+    const [y, m] = month.value.split("-").map(Number);
+    if (!y || !m) return { from: "", to: "" };
+    return { from: isoDate(new Date(y, m - 1, 1)), to: isoDate(new Date(y, m, 1)) };
+  }
+  const last = to.value ? new Date(`${to.value}T12:00:00`) : null;
+  const after = last ? isoDate(new Date(last.getFullYear(), last.getMonth(), last.getDate() + 1)) : "";
+  return { from: from.value, to: after };
 }
 
-// Default period: this month, [1st, 1st of next month).
-const now = new Date();
-from.value = isoDate(new Date(now.getFullYear(), now.getMonth(), 1));
-to.value = isoDate(new Date(now.getFullYear(), now.getMonth() + 1, 1));
-
 function query(extra = {}) {
-  const params = new URLSearchParams({ from: from.value, to: to.value });
+  const { from: start, to: end } = period();
+  const params = new URLSearchParams();
+  if (start) params.set("from", start);
+  if (end) params.set("to", end);
   if (orgSelect.value) params.set("organization", orgSelect.value);
   if (langSelect.value) params.set("language", langSelect.value);
   for (const [k, v] of Object.entries(extra)) params.set(k, v);
@@ -34,9 +53,17 @@ function query(extra = {}) {
 }
 
 function updateDownloads() {
-  $("#dl-csv").href = `/api/usage?${query({ format: "csv" })}`;
-  $("#dl-csv-de").href = `/api/usage?${query({ format: "csv", dialect: "de" })}`;
-  $("#dl-xlsx").href = `/api/usage?${query({ format: "xlsx" })}`;
+  const lang = locale();
+  $("#dl-csv").href = `/api/usage?${query({ format: "csv", lang })}`;
+  $("#dl-csv-de").href = `/api/usage?${query({ format: "csv", dialect: "de", lang })}`;
+  $("#dl-xlsx").href = `/api/usage?${query({ format: "xlsx", lang })}`;
+}
+
+function showPeriodFields() {
+  const monthly = byMonth();
+  $("#month-field").hidden = !monthly;
+  $("#from-field").hidden = monthly;
+  $("#to-field").hidden = monthly;
 }
 
 function fillOptions(select, pairs) {
@@ -52,15 +79,9 @@ function fillOptions(select, pairs) {
 function renderOptions() {
   const orgs = new Map(choices.organization.map((g) => [g.key, g.name ?? g.key]));
   if (orgSelect.value && !orgs.has(orgSelect.value)) orgs.set(orgSelect.value, orgSelect.value);
-  fillOptions(
-    orgSelect,
-    [...orgs].sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
-  );
+  fillOptions(orgSelect, [...orgs].sort((a, b) => String(a[1]).localeCompare(String(b[1]))));
   const langs = new Set(choices.language.map((g) => g.key));
-  fillOptions(
-    langSelect,
-    [...langs].map((tag) => [tag, languageName(tag)]).sort((a, b) => a[1].localeCompare(b[1])),
-  );
+  fillOptions(langSelect, [...langs].map((tag) => [tag, languageName(tag)]).sort((a, b) => a[1].localeCompare(b[1])));
 }
 
 async function load() {
@@ -69,13 +90,13 @@ async function load() {
   notify($("#notice"), "");
   try {
     // The filters offer what the whole period holds: its summaries, not all its records.
-    const period = new URLSearchParams({ from: from.value, to: to.value });
+    const whole = new URLSearchParams(period());
     const [filtered, byOrg, byLang, periodOrgs, periodLangs] = await Promise.all([
       api("GET", `/api/usage?${query({ format: "json" })}`),
       api("GET", `/api/usage/summary?${query({ group_by: "organization" })}`),
       api("GET", `/api/usage/summary?${query({ group_by: "language" })}`),
-      api("GET", `/api/usage/summary?${period}&group_by=organization`),
-      api("GET", `/api/usage/summary?${period}&group_by=language`),
+      api("GET", `/api/usage/summary?${whole}&group_by=organization`),
+      api("GET", `/api/usage/summary?${whole}&group_by=language`),
     ]);
     records = filtered ?? [];
     summaries = { organization: byOrg ?? [], language: byLang ?? [] };
@@ -88,16 +109,6 @@ async function load() {
   }
 }
 
-/** Billable seconds per key: the summary has one entry per key and currency. */
-function secondsByKey(groups, label) {
-  const sums = new Map();
-  for (const g of groups) {
-    const name = label(g);
-    sums.set(name, (sums.get(name) ?? 0) + g.billable_s);
-  }
-  return [...sums];
-}
-
 /** "12,50 € + 3,00 CHF": amounts are never added across currencies. */
 function totalAmounts(rows) {
   const cents = new Map();
@@ -106,8 +117,23 @@ function totalAmounts(rows) {
   return [...cents].map(([currency, c]) => formatMoney(c, currency)).join(" + ");
 }
 
+/** Seconds as minutes with their unit ("12,5 Min."). */
 function minutes(seconds) {
-  return formatNumber((seconds ?? 0) / 60, { maximumFractionDigits: 1 });
+  return t("finance.minutes", { n: formatNumber((seconds ?? 0) / 60, { maximumFractionDigits: 1 }) });
+}
+
+/** Summary groups (one per key and currency) merged per key. */
+function perKey(groups) {
+  const merged = new Map();
+  for (const g of groups) {
+    const row = merged.get(g.key) ?? { ...g, billable_s: 0, calls: 0, untariffed_calls: 0, amounts: [] };
+    row.calls += g.calls;
+    row.billable_s += g.billable_s;
+    row.untariffed_calls += g.untariffed_calls ?? 0;
+    row.amounts.push({ currency: g.currency, amount_cents: g.amount_cents });
+    merged.set(g.key, row);
+  }
+  return [...merged.values()];
 }
 
 function renderScope() {
@@ -117,70 +143,107 @@ function renderScope() {
     : t("finance.scope.some", { names: scope.organizations.map((o) => o.name).join(", ") });
 }
 
+function renderUntariffed() {
+  const n = summaries.organization.reduce((acc, g) => acc + (g.untariffed_calls ?? 0), 0);
+  if (!n) return fill($("#untariffed"));
+  fill(
+    $("#untariffed"),
+    h(
+      "div",
+      { class: "notice", role: "alert" },
+      h("p", {}, h("strong", {}, t(n === 1 ? "finance.untariffed.one" : "finance.untariffed.other", { n: formatNumber(n) }))),
+      h("p", {}, t("finance.untariffed.what")),
+    ),
+  );
+}
+
 function render() {
   renderScope();
   renderOptions();
+  renderUntariffed();
   const seconds = records.reduce((acc, r) => acc + r.billable_s, 0);
-  $("#totals").textContent = t("finance.count", {
-    n: records.length,
-    minutes: minutes(seconds),
-    amount: totalAmounts(records),
-  });
-  fill(
-    $("#chart-org"),
-    barChart(
-      secondsByKey(summaries.organization, (g) => g.name ?? g.key),
-      "finance.byOrganization",
-    ),
-  );
-  fill(
-    $("#chart-lang"),
-    barChart(
-      secondsByKey(summaries.language, (g) => languageName(g.key)),
-      "finance.byLanguage",
-    ),
-  );
+  $("#totals").textContent = t("finance.count", { n: formatNumber(records.length), minutes: minutes(seconds), amount: totalAmounts(records) });
+  const orgs = perKey(summaries.organization);
+  const langs = perKey(summaries.language);
+  fill($("#by-org"), groupTable(orgs, "col.organization", (g) => g.name ?? g.key, true));
+  fill($("#by-lang"), groupTable(langs, "col.language", (g) => languageName(g.key), false));
+  fill($("#chart-org"), bars(orgs.map((g) => [g.name ?? g.key, g.billable_s]), "finance.byOrganization"));
+  fill($("#chart-lang"), bars(langs.map((g) => [languageName(g.key), g.billable_s]), "finance.byLanguage"));
   renderTable();
 }
 
-/** A horizontal bar chart of minutes, as inline SVG with a text alternative. */
-function barChart(rows, titleKey) {
+function statementLink(g) {
+  if (!byMonth()) return t("finance.statementMonthOnly");
+  const params = new URLSearchParams({ organization: g.key, month: month.value });
+  return h("a", { href: `/statement?${params}`, target: "_blank", rel: "noopener" }, t("finance.statement"));
+}
+
+/** Totals per organisation or language: calls, minutes, amounts, calls without a tariff. */
+function groupTable(groups, nameKey, name, withStatement) {
+  if (!groups.length) return h("p", { class: "muted" }, t("finance.none"));
+  const cols = [
+    [nameKey, name],
+    ...(withStatement ? [["col.costCenter", (g) => g.cost_center ?? ""]] : []),
+    ["col.calls", (g) => formatNumber(g.calls), true],
+    ["col.billable", (g) => minutes(g.billable_s), true],
+    ["col.amount", (g) => totalAmounts(g.amounts), true],
+    ["col.untariffed", (g) => (g.untariffed_calls ? h("span", { class: "badge warn" }, formatNumber(g.untariffed_calls)) : "–"), true],
+    ...(withStatement ? [["col.statement", statementLink]] : []),
+  ];
+  return table(cols, groups, (g) => ({ dataset: { key: g.key } }));
+}
+
+function table(cols, rows, rowAttrs) {
+  return h(
+    "table",
+    {},
+    h("thead", {}, h("tr", {}, cols.map(([key, , num]) => h("th", { scope: "col", class: num ? "num" : null }, t(key))))),
+    h("tbody", {}, rows.map((r) => h("tr", rowAttrs(r), cols.map(([, get, num]) => h("td", { class: num ? "num" : null }, get(r) ?? ""))))),
+  );
+}
+
+/** Minutes per label as bars: labels wrap instead of being cut, text keeps the page's size,
+ * and 0 minutes draws no bar at all. */
+function bars(rows, titleKey) {
   if (!rows.length) return h("p", { class: "muted" }, t("finance.none"));
-  const sorted = [...rows].sort((a, b) => (b[1] ?? 0) - (a[1] ?? 0));
-  const max = Math.max(1, ...sorted.map(([, s]) => s ?? 0));
-  const rowH = 28;
-  const labelW = 190;
-  const barW = 260;
-  const width = labelW + barW + 70;
-  const height = sorted.length * rowH + 8;
-  const description = sorted.map(([label, s]) => `${label}: ${minutes(s)}`).join("; ");
-  return svg(
-    "svg",
-    {
-      class: "chart",
-      viewBox: `0 0 ${width} ${height}`,
-      width,
-      height,
-      role: "img",
-      "aria-label": `${t(titleKey)}: ${description}`,
-    },
-    svg("title", {}, `${t(titleKey)}: ${description}`),
-    sorted.map(([label, s], i) => {
-      const y = i * rowH + 4;
-      const w = Math.max(2, Math.round(((s ?? 0) / max) * barW));
-      return svg(
-        "g",
-        {},
-        svg("text", { x: labelW - 8, y: y + 17, "text-anchor": "end" }, truncate(String(label), 26)),
-        svg("rect", { class: "bar", x: labelW, y, width: w, height: rowH - 8, rx: 3 }),
-        svg("text", { x: labelW + w + 6, y: y + 17 }, minutes(s)),
-      );
+  const sorted = [...rows].sort((a, b) => b[1] - a[1]);
+  const max = Math.max(...sorted.map(([, s]) => s));
+  return h(
+    "ul",
+    { class: "bars", "aria-label": t(titleKey) },
+    sorted.map(([label, s]) => {
+      const track = h("span", { class: "bar-track", "aria-hidden": "true" });
+      if (s > 0 && max > 0) {
+        const fillBar = h("span", { class: "bar-fill" });
+        fillBar.style.width = `${(100 * s) / max}%`; // CSSOM: allowed by the page's CSP
+        track.append(fillBar);
+      }
+      return h("li", {}, h("span", { class: "bar-label" }, label), track, h("span", { class: "bar-value" }, minutes(s)));
     }),
   );
 }
 
-function truncate(text, n) {
-  return text.length > n ? text.slice(0, n - 1) + "…" : text;
+async function copy(ref, button) {
+  try {
+    await navigator.clipboard.writeText(ref);
+    button.textContent = t("finance.copied");
+  } catch {
+    // No clipboard (a page over plain http): select the reference for Ctrl+C instead.
+    const range = document.createRange();
+    range.selectNodeContents(button.previousElementSibling);
+    getSelection().removeAllRanges();
+    getSelection().addRange(range);
+  }
+}
+
+function callRef(r) {
+  const button = h("button", { type: "button", class: "secondary small", "aria-label": t("finance.copyRef", { ref: r.call_ref }) }, t("finance.copy"));
+  button.addEventListener("click", () => copy(r.call_ref, button));
+  return h("span", { class: "ref" }, h("code", {}, r.call_ref), " ", button);
+}
+
+function tariffCell(r) {
+  return r.tariff ? r.tariff : h("span", { class: "badge warn" }, t("finance.noTariff"));
 }
 
 function renderTable() {
@@ -194,47 +257,24 @@ function renderTable() {
     ["col.organization", (r) => r.organization],
     ["col.costCenter", (r) => r.cost_center],
     ["col.interpreter", (r) => r.interpreter],
+    ["col.duration", (r) => minutes(r.duration_s), true],
     ["col.billable", (r) => minutes(r.billable_s), true],
     ["col.amount", (r) => formatMoney(r.amount_cents, r.currency), true],
-    ["col.tariff", (r) => r.tariff],
-    ["col.call", (r) => r.call_id],
+    ["col.tariff", tariffCell],
+    ["col.call", callRef],
   ];
-  fill(
-    $("#usage"),
-    h(
-      "table",
-      {},
-      h("caption", { class: "visually-hidden" }, t("finance.usage")),
-      h(
-        "thead",
-        {},
-        h(
-          "tr",
-          {},
-          cols.map(([key, , num]) => h("th", { scope: "col", class: num ? "num" : null }, t(key))),
-        ),
-      ),
-      h(
-        "tbody",
-        {},
-        records.map((r) =>
-          h(
-            "tr",
-            { dataset: { callId: r.call_id } },
-            cols.map(([, get, num]) => h("td", { class: num ? "num" : null }, get(r) ?? "")),
-          ),
-        ),
-      ),
-    ),
-  );
+  fill($("#usage"), table(cols, records, (r) => ({ dataset: { callId: r.call_id } })));
 }
 
 form.addEventListener("submit", (event) => {
   event.preventDefault();
   load();
 });
+for (const radio of form.elements.period) radio.addEventListener("change", () => (showPeriodFields(), load()));
+month.addEventListener("change", load);
 for (const select of [orgSelect, langSelect]) select.addEventListener("change", load);
-onLocaleChange(render);
+onLocaleChange(() => (updateDownloads(), render()));
+showPeriodFields();
 fillOptions(orgSelect, []);
 fillOptions(langSelect, []);
 try {

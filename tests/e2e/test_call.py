@@ -96,7 +96,7 @@ class TestCall:
             finance.wait_for_load_state("networkidle")
         expect(row).to_contain_text("Ukrainisch")
         with finance.expect_download(timeout=15_000) as download:
-            finance.get_by_role("link", name="CSV", exact=True).click()
+            finance.get_by_role("link", name="CSV für Programme").click()
         csv_text = Path(download.value.path()).read_text(encoding="utf-8-sig")
         assert call_id in csv_text
 

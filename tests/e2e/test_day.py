@@ -424,6 +424,7 @@ class TestEveryWordInThePagesLanguage:
         switch, never in the server's English words."""
         finance = open_page("finanzen", "/finance")
         expect(finance.locator("#status")).to_contain_text("geladen")
+        finance.get_by_label("andere Tage").check()
         finance.locator("#from").fill("2026-03-01")
         finance.locator("#to").fill("2026-02-01")
         finance.get_by_role("button", name="Anzeigen").click()
