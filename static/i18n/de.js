@@ -506,7 +506,8 @@ export default {
   "finance.minutes": "{n} Min.",
   "finance.untariffed.one": "1 Gespräch ohne Tarif: Es wurde mit 0,00 € berechnet.",
   "finance.untariffed.other": "{n} Gespräche ohne Tarif: Sie wurden mit 0,00 € berechnet.",
-  "finance.untariffed.what": "Für diese Organisation oder Sprache gab es am Tag des Gesprächs keinen gültigen Tarif. Bitten Sie die Verwaltung, einen Tarif anzulegen (Verwaltung → Tarife, gültig ab dem ersten betroffenen Tag). Schon beendete Gespräche behalten 0,00 €: Rechnen Sie diese von Hand ab; in den Downloads steht bei ihnen „ohne Tarif“.",
+  "finance.untariffed.what":
+    "Für diese Organisation oder Sprache gab es am Tag des Gesprächs keinen gültigen Tarif. Bitten Sie die Verwaltung, einen Tarif anzulegen (Verwaltung → Tarife, gültig ab dem ersten betroffenen Tag). Schon beendete Gespräche behalten 0,00 €: Rechnen Sie diese von Hand ab; in den Downloads steht bei ihnen „ohne Tarif“.",
   "finance.noTariff": "ohne Tarif",
   "finance.statement": "Abrechnung zum Drucken",
   "finance.statementMonthOnly": "nur für einen Monat",
@@ -526,7 +527,8 @@ export default {
   "statement.print": "Drucken oder als PDF speichern",
   "statement.none": "In diesem Monat gab es keine Gespräche.",
   "statement.untariffed": "{n} Gespräch(e) ohne Tarif sind mit 0,00 € enthalten.",
-  "statement.created": "Erstellt am {date} mit Tolk. Zeiten in Ortszeit; abgerechnet wird je angefangener Abrechnungseinheit des Tarifs.",
+  "statement.created":
+    "Erstellt am {date} mit Tolk. Zeiten in Ortszeit; abgerechnet wird je angefangener Abrechnungseinheit des Tarifs.",
 
   "admin.email": "E-Mail (freiwillig)",
   "admin.agency": "Agentur / Verein (freiwillig)",
@@ -540,11 +542,14 @@ export default {
   "admin.languageUnknown": "„{text}“ kennt Tolk nicht als Sprache. Bitte wählen Sie einen Namen aus der Liste.",
   "admin.addInterpreter": "Dolmetscher*in anlegen",
   "admin.editInterpreter": "{name} bearbeiten",
-  "admin.addInterpreterHelp": "Person und Profil werden zusammen angelegt – oder gar nicht. Danach sehen Sie einmalig einen Link, mit dem die Person ihr Passwort selbst festlegt.",
+  "admin.addInterpreterHelp":
+    "Person und Profil werden zusammen angelegt – oder gar nicht. Danach sehen Sie einmalig einen Link, mit dem die Person ihr Passwort selbst festlegt.",
   "admin.cancel": "Abbrechen",
   "admin.passwordLink": "Passwort-Link",
-  "admin.passwordLinkOnce": "Link für {name}, gültig bis {until}, nur einmal benutzbar. Er wird nur jetzt angezeigt: Bitte geben Sie ihn der Person (persönlich, am Telefon oder über einen sicheren Weg).",
-  "admin.importHelp": "Neue Dolmetscher*innen kommen in den Dolmetschpool (die Organisation der meisten Dolmetscher*innen). Anmelden können sie sich, sobald sie mit einem Passwort-Link ein Passwort festgelegt haben.",
+  "admin.passwordLinkOnce":
+    "Link für {name}, gültig bis {until}, nur einmal benutzbar. Er wird nur jetzt angezeigt: Bitte geben Sie ihn der Person (persönlich, am Telefon oder über einen sicheren Weg).",
+  "admin.importHelp":
+    "Neue Dolmetscher*innen kommen in den Dolmetschpool (die Organisation der meisten Dolmetscher*innen). Anmelden können sie sich, sobald sie mit einem Passwort-Link ein Passwort festgelegt haben.",
   "admin.minutes": "{n} Min.",
   "admin.via.link": "Passwort-Link",
   "audit.password_link_created": "Passwort-Link erstellt",

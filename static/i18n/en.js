@@ -493,7 +493,8 @@ export default {
   "finance.minutes": "{n} min",
   "finance.untariffed.one": "1 call without a tariff: it was billed at 0.00.",
   "finance.untariffed.other": "{n} calls without a tariff: they were billed at 0.00.",
-  "finance.untariffed.what": "No tariff applied to this organisation or language on the day of the call. Ask an admin to add one (Admin → Tariffs, valid from the first day concerned). Calls already ended keep 0.00: bill them by hand; the downloads mark them \"no tariff\".",
+  "finance.untariffed.what":
+    'No tariff applied to this organisation or language on the day of the call. Ask an admin to add one (Admin → Tariffs, valid from the first day concerned). Calls already ended keep 0.00: bill them by hand; the downloads mark them "no tariff".',
   "finance.noTariff": "no tariff",
   "finance.statement": "Printable statement",
   "finance.statementMonthOnly": "for one month only",
@@ -524,14 +525,17 @@ export default {
   "admin.languagesPick": "Choose a language",
   "admin.languageAdd": "Add language",
   "admin.languageRemove": "Remove {name}",
-  "admin.languageUnknown": "Tolk does not know \"{text}\" as a language. Please choose a name from the list.",
+  "admin.languageUnknown": 'Tolk does not know "{text}" as a language. Please choose a name from the list.',
   "admin.addInterpreter": "Add interpreter",
   "admin.editInterpreter": "Edit {name}",
-  "admin.addInterpreterHelp": "The person and the profile are added together, or not at all. Afterwards you see a link, once, with which the person sets their own password.",
+  "admin.addInterpreterHelp":
+    "The person and the profile are added together, or not at all. Afterwards you see a link, once, with which the person sets their own password.",
   "admin.cancel": "Cancel",
   "admin.passwordLink": "Password link",
-  "admin.passwordLinkOnce": "Link for {name}, valid until {until}, usable once. It is shown only now: please hand it to the person (in person, by phone or another safe way).",
-  "admin.importHelp": "New interpreters join the interpreter pool (the organisation most interpreters belong to). They can log in once they have set a password with a password link.",
+  "admin.passwordLinkOnce":
+    "Link for {name}, valid until {until}, usable once. It is shown only now: please hand it to the person (in person, by phone or another safe way).",
+  "admin.importHelp":
+    "New interpreters join the interpreter pool (the organisation most interpreters belong to). They can log in once they have set a password with a password link.",
   "admin.minutes": "{n} min",
   "admin.via.link": "password link",
   "audit.password_link_created": "Password link made",

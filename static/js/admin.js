@@ -75,7 +75,11 @@ function input(name, attrs = {}) {
   return h("input", { name, autocomplete: "off", ...attrs });
 }
 function select(name, options) {
-  return h("select", { name }, options.map(([value, label]) => h("option", { value }, label)));
+  return h(
+    "select",
+    { name },
+    options.map(([value, label]) => h("option", { value }, label)),
+  );
 }
 function orgOptions() {
   return organizations.map((o) => [o.id, o.name]);
@@ -87,7 +91,15 @@ function table(headKeys, rows) {
     h(
       "table",
       {},
-      h("thead", {}, h("tr", {}, headKeys.map((k) => h("th", { scope: "col" }, t(k))))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          headKeys.map((k) => h("th", { scope: "col" }, t(k))),
+        ),
+      ),
       h("tbody", {}, rows),
     ),
   );
@@ -96,7 +108,10 @@ function formData(form) {
   return Object.fromEntries(new FormData(form).entries());
 }
 function parseTags(text) {
-  return text.split(/[,;\s]+/).map((s) => s.trim()).filter(Boolean);
+  return text
+    .split(/[,;\s]+/)
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 /** A card that adds something: a heading, a row of fields, and a button that saves the
  * form's data through `act` (saved notice, or the error, and the tabs reloaded). */
@@ -130,7 +145,10 @@ async function act(fn) {
 // ---- Data ---------------------------------------------------------------------------------
 async function loadAll() {
   try {
-    [{ organizations }, { users }] = await Promise.all([api("GET", "/api/admin/organizations"), api("GET", "/api/admin/users")]);
+    [{ organizations }, { users }] = await Promise.all([
+      api("GET", "/api/admin/organizations"),
+      api("GET", "/api/admin/users"),
+    ]);
   } catch (err) {
     notify(noticeArea, () => errorText(err), "bad");
   }
@@ -196,7 +214,8 @@ function activeToggle(user) {
       type: "button",
       class: user.active ? "secondary" : "good",
       "aria-label": `${t(user.active ? "admin.deactivate" : "admin.activate")}: ${user.display_name}`,
-      onclick: () => act(() => api("PATCH", `/api/admin/users/${encodeURIComponent(user.id)}`, { active: !user.active })),
+      onclick: () =>
+        act(() => api("PATCH", `/api/admin/users/${encodeURIComponent(user.id)}`, { active: !user.active })),
     },
     t(user.active ? "admin.deactivate" : "admin.activate"),
   );
@@ -210,7 +229,8 @@ function profileToggle(user, profile) {
       type: "button",
       class: profile.active ? "secondary" : "good",
       "aria-label": `${t(key)}: ${user.display_name}`,
-      onclick: () => act(() => api("PATCH", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, { active: !profile.active })),
+      onclick: () =>
+        act(() => api("PATCH", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, { active: !profile.active })),
     },
     t(key),
   );
@@ -243,7 +263,9 @@ function renderImportResult() {
 // Languages are picked by name: the roster's (with the names staff use) and every language
 // CLDR names in the browser (Intl.DisplayNames), each shown as "Name (tag)".
 const CLDR_TAGS =
-  "af am ar ar-SY ar-IQ ar-EG az be bg bn bs ca ckb cs cy da de el en es et eu fa fa-AF fi fr ga gl gu ha he hi hr hu hy id ig is it ja ka kk km kmr kn ko ku ky lo lt lv mk ml mn mr ms mt my ne nl no pa pl ps pt ro ru rw sd si sk sl so sq sr sv sw ta te tg th ti tk tl tr ug uk ur uz vi wo xh yo zh zu".split(" ");
+  "af am ar ar-SY ar-IQ ar-EG az be bg bn bs ca ckb cs cy da de el en es et eu fa fa-AF fi fr ga gl gu ha he hi hr hu hy id ig is it ja ka kk km kmr kn ko ku ky lo lt lv mk ml mn mr ms mt my ne nl no pa pl ps pt ro ru rw sd si sk sl so sq sr sv sw ta te tg th ti tk tl tr ug uk ur uz vi wo xh yo zh zu".split(
+    " ",
+  );
 
 async function loadLanguageChoices() {
   let roster = [];
@@ -262,7 +284,8 @@ function tagOf(text) {
   const typed = text.trim().toLowerCase();
   if (!typed) return null;
   const found = languageChoices.find(
-    (c) => c.tag.toLowerCase() === typed || c.name.toLowerCase() === typed || `${c.name} (${c.tag})`.toLowerCase() === typed,
+    (c) =>
+      c.tag.toLowerCase() === typed || c.name.toLowerCase() === typed || `${c.name} (${c.tag})`.toLowerCase() === typed,
   );
   return found?.tag ?? null;
 }
@@ -284,7 +307,16 @@ function languagePicker(tags) {
           "li",
           {},
           `${languageName(tag)} (${tag}) `,
-          h("button", { type: "button", class: "secondary small", "aria-label": t("admin.languageRemove", { name: languageName(tag) }), onclick: () => (chosen.splice(chosen.indexOf(tag), 1), draw()) }, "×"),
+          h(
+            "button",
+            {
+              type: "button",
+              class: "secondary small",
+              "aria-label": t("admin.languageRemove", { name: languageName(tag) }),
+              onclick: () => (chosen.splice(chosen.indexOf(tag), 1), draw()),
+            },
+            "×",
+          ),
         ),
       ),
     );
@@ -312,8 +344,17 @@ function languagePicker(tags) {
     "div",
     { class: "field language-picker" },
     h("label", { for: (entry.id = `f${++fieldCounter}`) }, t("admin.languagesPick")),
-    h("div", { class: "row" }, entry, h("button", { type: "button", class: "secondary", onclick: add }, t("admin.languageAdd"))),
-    h("datalist", { id: listId }, languageChoices.map((c) => h("option", { value: `${c.name} (${c.tag})` }))),
+    h(
+      "div",
+      { class: "row" },
+      entry,
+      h("button", { type: "button", class: "secondary", onclick: add }, t("admin.languageAdd")),
+    ),
+    h(
+      "datalist",
+      { id: listId },
+      languageChoices.map((c) => h("option", { value: `${c.name} (${c.tag})` })),
+    ),
     chips,
     problem,
     hidden,
@@ -323,7 +364,10 @@ function languagePicker(tags) {
 /** Add or edit an interpreter in one step: the person and the profile together. */
 function interpreterForm(user, profile) {
   const editingUser = user != null;
-  const genders = [["", t("admin.genderNone")], ...["female", "male", "diverse"].map((g) => [g, t("admin.gender." + g)])];
+  const genders = [
+    ["", t("admin.genderNone")],
+    ...["female", "male", "diverse"].map((g) => [g, t("admin.gender." + g)]),
+  ];
   const orgSelect = select("organization_id", orgOptions());
   orgSelect.value = pool ?? organizations[0]?.id ?? "";
   const gender = select("gender", genders);
@@ -346,7 +390,11 @@ function interpreterForm(user, profile) {
       });
     } else {
       act(async () => {
-        const made = await api("POST", "/api/admin/interpreters", { ...body, username: data.username, organization_id: data.organization_id });
+        const made = await api("POST", "/api/admin/interpreters", {
+          ...body,
+          username: data.username,
+          organization_id: data.organization_id,
+        });
         return () => (newLink = { name: made.interpreter.display_name, ...made.password_link });
       });
     }
@@ -371,7 +419,13 @@ function interpreterForm(user, profile) {
       "div",
       { class: "row" },
       h("button", { type: "submit" }, t(editingUser ? "admin.save" : "admin.addInterpreter")),
-      editingUser ? h("button", { type: "button", class: "secondary", onclick: () => ((editing = null), renderInterpreters()) }, t("admin.cancel")) : null,
+      editingUser
+        ? h(
+            "button",
+            { type: "button", class: "secondary", onclick: () => ((editing = null), renderInterpreters()) },
+            t("admin.cancel"),
+          )
+        : null,
     ),
   );
 }
@@ -400,7 +454,12 @@ function renderInterpreters() {
           { class: "row" },
           h(
             "button",
-            { type: "button", class: "secondary", "aria-label": `${t("admin.edit")}: ${user.display_name}`, onclick: () => ((editing = user.id), renderInterpreters(), $("#edit-interpreter input")?.focus()) },
+            {
+              type: "button",
+              class: "secondary",
+              "aria-label": `${t("admin.edit")}: ${user.display_name}`,
+              onclick: () => ((editing = user.id), renderInterpreters(), $("#edit-interpreter input")?.focus()),
+            },
             t("admin.edit"),
           ),
           passwordLinkButton(user),
@@ -418,7 +477,9 @@ function renderInterpreters() {
         e.preventDefault();
         if (!importFile.files[0]) return;
         try {
-          const result = await api("POST", "/api/admin/interpreters/import", await importFile.files[0].text(), { contentType: "text/csv" });
+          const result = await api("POST", "/api/admin/interpreters/import", await importFile.files[0].text(), {
+            contentType: "text/csv",
+          });
           importRefusal = null;
           await loadAll();
           notify(noticeArea, () => t("admin.importResult", result), "ok");
@@ -430,7 +491,12 @@ function renderInterpreters() {
     },
     h("h3", {}, t("admin.import")),
     h("p", { class: "muted" }, t("admin.importHelp")),
-    h("div", { class: "row" }, field("admin.importFile", importFile), h("button", { type: "submit" }, t("admin.import"))),
+    h(
+      "div",
+      { class: "row" },
+      field("admin.importFile", importFile),
+      h("button", { type: "submit" }, t("admin.import")),
+    ),
     importResult,
   );
   renderImportResult();
@@ -525,19 +591,25 @@ function renderUsers() {
   const addForm = addCard(
     "admin.add",
     [
-    field("admin.displayName", input("display_name", { required: true })),
-    field("admin.username", input("username", { required: true })),
-    field("admin.password", input("password", { type: "password", autocomplete: "new-password" })),
-    field("admin.role", select("role", ROLES.map((r) => [r, t("role." + r)]))),
-    field("admin.organization", select("organization_id", orgOptions())),
-    field("admin.machineField", input("machine", { type: "checkbox" })),
+      field("admin.displayName", input("display_name", { required: true })),
+      field("admin.username", input("username", { required: true })),
+      field("admin.password", input("password", { type: "password", autocomplete: "new-password" })),
+      field(
+        "admin.role",
+        select(
+          "role",
+          ROLES.map((r) => [r, t("role." + r)]),
+        ),
+      ),
+      field("admin.organization", select("organization_id", orgOptions())),
+      field("admin.machineField", input("machine", { type: "checkbox" })),
     ],
     (data) => {
-    const machine = data.machine === "on";
-    delete data.machine;
-    if (machine) delete data.password;
-    return api("POST", "/api/admin/users", { ...data, machine });
-  },
+      const machine = data.machine === "on";
+      delete data.machine;
+      if (machine) delete data.password;
+      return api("POST", "/api/admin/users", { ...data, machine });
+    },
   );
   fill(
     $("#panel-users"),
@@ -553,10 +625,7 @@ function renderOrganizations() {
   const rows = organizations.map((o) => h("tr", {}, h("td", {}, o.name), h("td", {}, o.cost_center ?? "")));
   const addForm = addCard(
     "admin.add",
-    [
-    field("admin.name", input("name", { required: true })),
-    field("admin.costCenter", input("cost_center")),
-    ],
+    [field("admin.name", input("name", { required: true })), field("admin.costCenter", input("cost_center"))],
     (data) => api("POST", "/api/admin/organizations", data),
   );
   fill(
@@ -598,10 +667,20 @@ function grantSection() {
   const addForm = addCard(
     "admin.grantAdd",
     [
-    field("admin.grantUser", select("user_id", finance.map((u) => [u.id, `${u.display_name} (${u.username})`]))),
-    field("admin.grantOrganization", select("organization_id", [["", t("admin.grantAll")], ...orgOptions()])),
+      field(
+        "admin.grantUser",
+        select(
+          "user_id",
+          finance.map((u) => [u.id, `${u.display_name} (${u.username})`]),
+        ),
+      ),
+      field("admin.grantOrganization", select("organization_id", [["", t("admin.grantAll")], ...orgOptions()])),
     ],
-    (data) => api("POST", "/api/admin/finance-grants", { user_id: data.user_id, organization_id: data.organization_id || null }),
+    (data) =>
+      api("POST", "/api/admin/finance-grants", {
+        user_id: data.user_id,
+        organization_id: data.organization_id || null,
+      }),
   );
   return h(
     "section",
@@ -620,7 +699,9 @@ function formatDay(iso) {
 }
 
 function unitText(unitS) {
-  const named = { 1: "admin.unit.second", 60: "admin.unit.minute", 900: "admin.unit.quarter", 3600: "admin.unit.hour" }[unitS];
+  const named = { 1: "admin.unit.second", 60: "admin.unit.minute", 900: "admin.unit.quarter", 3600: "admin.unit.hour" }[
+    unitS
+  ];
   return named ? t(named) : t("admin.unit.seconds", { n: unitS });
 }
 
@@ -637,40 +718,72 @@ function renderTariffs() {
       { dataset: { tariffId: x.id } },
       h("td", {}, x.name),
       h("td", {}, x.organization_id ? (orgName.get(x.organization_id) ?? x.organization_id) : t("admin.tariffDefault")),
-      h("td", {}, x.languages.length ? x.languages.map((tag) => languageName(tag)).join(", ") : t("admin.tariffAllLanguages")),
+      h(
+        "td",
+        {},
+        x.languages.length ? x.languages.map((tag) => languageName(tag)).join(", ") : t("admin.tariffAllLanguages"),
+      ),
       h("td", { class: "num" }, formatMoney(x.price_per_unit_cents, x.currency)),
       h("td", {}, unitText(x.unit_s)),
-      h("td", { class: "num" }, x.minimum_s ? t("admin.minutes", { n: formatNumber(x.minimum_s / 60, { maximumFractionDigits: 1 }) }) : "–"),
+      h(
+        "td",
+        { class: "num" },
+        x.minimum_s ? t("admin.minutes", { n: formatNumber(x.minimum_s / 60, { maximumFractionDigits: 1 }) }) : "–",
+      ),
       h("td", {}, formatDay(x.valid_from)),
     ),
   );
   const addForm = addCard(
     "admin.add",
     [
-    field("admin.name", input("name", { required: true, maxlength: 100 })),
-    field("admin.organization", select("organization_id", [["", t("admin.tariffDefault")], ...orgOptions()])),
-    field("admin.tariffLanguages", input("languages")),
-    field("admin.tariffPrice", input("price", { inputmode: "decimal", required: true, pattern: "[0-9]+([.,][0-9]{1,2})?" })),
-    field("admin.tariffUnit", select("unit_s", [60, 1, 900, 3600].map((s) => [String(s), unitText(s)]))),
-    field("admin.tariffMinimum", input("minimum_min", { type: "number", min: 0, max: 1440, step: 1, value: "0" })),
-    field("admin.currency", input("currency", { value: "EUR", maxlength: 3, minlength: 3, required: true })),
-    field("admin.validFrom", input("valid_from", { type: "date", required: true, value: new Date().toISOString().slice(0, 10) })),
+      field("admin.name", input("name", { required: true, maxlength: 100 })),
+      field("admin.organization", select("organization_id", [["", t("admin.tariffDefault")], ...orgOptions()])),
+      field("admin.tariffLanguages", input("languages")),
+      field(
+        "admin.tariffPrice",
+        input("price", { inputmode: "decimal", required: true, pattern: "[0-9]+([.,][0-9]{1,2})?" }),
+      ),
+      field(
+        "admin.tariffUnit",
+        select(
+          "unit_s",
+          [60, 1, 900, 3600].map((s) => [String(s), unitText(s)]),
+        ),
+      ),
+      field("admin.tariffMinimum", input("minimum_min", { type: "number", min: 0, max: 1440, step: 1, value: "0" })),
+      field("admin.currency", input("currency", { value: "EUR", maxlength: 3, minlength: 3, required: true })),
+      field(
+        "admin.validFrom",
+        input("valid_from", { type: "date", required: true, value: new Date().toISOString().slice(0, 10) }),
+      ),
     ],
-    (data) => api("POST", "/api/admin/tariffs", {
-            name: data.name,
-            organization_id: data.organization_id || null,
-            languages: parseTags(data.languages),
-            unit_s: Number(data.unit_s),
-            minimum_s: Math.round(Number(data.minimum_min || 0) * 60),
-            price_per_unit_cents: Math.round(Number(String(data.price).replace(",", ".")) * 100),
-            currency: data.currency.toUpperCase(),
-            valid_from: data.valid_from,
-          }),
+    (data) =>
+      api("POST", "/api/admin/tariffs", {
+        name: data.name,
+        organization_id: data.organization_id || null,
+        languages: parseTags(data.languages),
+        unit_s: Number(data.unit_s),
+        minimum_s: Math.round(Number(data.minimum_min || 0) * 60),
+        price_per_unit_cents: Math.round(Number(String(data.price).replace(",", ".")) * 100),
+        currency: data.currency.toUpperCase(),
+        valid_from: data.valid_from,
+      }),
   );
   fill(
     panel,
     h("h2", {}, t("admin.tariffs")),
-    table(["admin.name", "admin.organization", "admin.languages", "admin.tariffPrice", "admin.tariffUnit", "admin.tariffMinimum", "admin.validFrom"], rows),
+    table(
+      [
+        "admin.name",
+        "admin.organization",
+        "admin.languages",
+        "admin.tariffPrice",
+        "admin.tariffUnit",
+        "admin.tariffMinimum",
+        "admin.validFrom",
+      ],
+      rows,
+    ),
     addForm,
   );
 }
@@ -730,10 +843,19 @@ function renderTokens() {
     h(
       "div",
       { class: "row" },
-      field("admin.tokenOwner", select("user_id", owners.map((u) => [u.id, `${u.display_name} (${u.username})`]))),
+      field(
+        "admin.tokenOwner",
+        select(
+          "user_id",
+          owners.map((u) => [u.id, `${u.display_name} (${u.username})`]),
+        ),
+      ),
       field("admin.name", input("name", { required: true, maxlength: 100 })),
       field("admin.tokenScopes", input("scopes", { value: "*", required: true })),
-      field("admin.tokenDays", input("valid_days", { type: "number", min: 1, max: 366, step: 1, value: "90", required: true })),
+      field(
+        "admin.tokenDays",
+        input("valid_days", { type: "number", min: 1, max: 366, step: 1, value: "90", required: true }),
+      ),
     ),
     h("button", { type: "submit" }, t("admin.tokenIssue")),
   );
@@ -749,7 +871,17 @@ function renderTokens() {
     $("#panel-tokens"),
     h("h2", {}, t("admin.tokens")),
     shown,
-    table(["admin.name", "admin.tokenOwner", "admin.tokenScopes", "admin.tokenExpires", "admin.tokenLastUsed", "admin.actions"], rows),
+    table(
+      [
+        "admin.name",
+        "admin.tokenOwner",
+        "admin.tokenScopes",
+        "admin.tokenExpires",
+        "admin.tokenLastUsed",
+        "admin.actions",
+      ],
+      rows,
+    ),
     addForm,
   );
 }
@@ -795,7 +927,13 @@ function renderAudit() {
       h("td", {}, actorText(e.actor)),
       h("td", {}, e.actor.address),
       h("td", {}, e.target ? e.target.name || e.target.id : ""),
-      h("td", { class: "details" }, Object.entries(e.details).map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`).join("; ")),
+      h(
+        "td",
+        { class: "details" },
+        Object.entries(e.details)
+          .map(([k, v]) => `${k}: ${typeof v === "object" ? JSON.stringify(v) : v}`)
+          .join("; "),
+      ),
     ),
   );
   const filterForm = h(
@@ -814,7 +952,10 @@ function renderAudit() {
     h(
       "div",
       { class: "row" },
-      field("admin.auditAction", select("action", [["", t("admin.auditAll")], ...AUDIT_ACTIONS.map((a) => [a, t("audit." + a)])])),
+      field(
+        "admin.auditAction",
+        select("action", [["", t("admin.auditAll")], ...AUDIT_ACTIONS.map((a) => [a, t("audit." + a)])]),
+      ),
       field("admin.auditActor", input("actor", { value: auditFilter.actor ?? "" })),
       field("admin.auditFrom", input("from", { type: "date" })),
       field("admin.auditTo", input("to", { type: "date" })),
@@ -841,7 +982,17 @@ function renderAudit() {
     $("#panel-audit"),
     h("h2", {}, t("admin.audit")),
     filterForm,
-    table(["admin.auditAt", "admin.auditAction", "admin.auditWho", "admin.auditAddress", "admin.auditTarget", "admin.auditDetails"], rows),
+    table(
+      [
+        "admin.auditAt",
+        "admin.auditAction",
+        "admin.auditWho",
+        "admin.auditAddress",
+        "admin.auditTarget",
+        "admin.auditDetails",
+      ],
+      rows,
+    ),
     more,
   );
 }

@@ -79,9 +79,15 @@ function fillOptions(select, pairs) {
 function renderOptions() {
   const orgs = new Map(choices.organization.map((g) => [g.key, g.name ?? g.key]));
   if (orgSelect.value && !orgs.has(orgSelect.value)) orgs.set(orgSelect.value, orgSelect.value);
-  fillOptions(orgSelect, [...orgs].sort((a, b) => String(a[1]).localeCompare(String(b[1]))));
+  fillOptions(
+    orgSelect,
+    [...orgs].sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
+  );
   const langs = new Set(choices.language.map((g) => g.key));
-  fillOptions(langSelect, [...langs].map((tag) => [tag, languageName(tag)]).sort((a, b) => a[1].localeCompare(b[1])));
+  fillOptions(
+    langSelect,
+    [...langs].map((tag) => [tag, languageName(tag)]).sort((a, b) => a[1].localeCompare(b[1])),
+  );
 }
 
 async function load() {
@@ -151,7 +157,11 @@ function renderUntariffed() {
     h(
       "div",
       { class: "notice", role: "alert" },
-      h("p", {}, h("strong", {}, t(n === 1 ? "finance.untariffed.one" : "finance.untariffed.other", { n: formatNumber(n) }))),
+      h(
+        "p",
+        {},
+        h("strong", {}, t(n === 1 ? "finance.untariffed.one" : "finance.untariffed.other", { n: formatNumber(n) })),
+      ),
       h("p", {}, t("finance.untariffed.what")),
     ),
   );
@@ -162,13 +172,35 @@ function render() {
   renderOptions();
   renderUntariffed();
   const seconds = records.reduce((acc, r) => acc + r.billable_s, 0);
-  $("#totals").textContent = t("finance.count", { n: formatNumber(records.length), minutes: minutes(seconds), amount: totalAmounts(records) });
+  $("#totals").textContent = t("finance.count", {
+    n: formatNumber(records.length),
+    minutes: minutes(seconds),
+    amount: totalAmounts(records),
+  });
   const orgs = perKey(summaries.organization);
   const langs = perKey(summaries.language);
-  fill($("#by-org"), groupTable(orgs, "col.organization", (g) => g.name ?? g.key, true));
-  fill($("#by-lang"), groupTable(langs, "col.language", (g) => languageName(g.key), false));
-  fill($("#chart-org"), bars(orgs.map((g) => [g.name ?? g.key, g.billable_s]), "finance.byOrganization"));
-  fill($("#chart-lang"), bars(langs.map((g) => [languageName(g.key), g.billable_s]), "finance.byLanguage"));
+  fill(
+    $("#by-org"),
+    groupTable(orgs, "col.organization", (g) => g.name ?? g.key, true),
+  );
+  fill(
+    $("#by-lang"),
+    groupTable(langs, "col.language", (g) => languageName(g.key), false),
+  );
+  fill(
+    $("#chart-org"),
+    bars(
+      orgs.map((g) => [g.name ?? g.key, g.billable_s]),
+      "finance.byOrganization",
+    ),
+  );
+  fill(
+    $("#chart-lang"),
+    bars(
+      langs.map((g) => [languageName(g.key), g.billable_s]),
+      "finance.byLanguage",
+    ),
+  );
   renderTable();
 }
 
@@ -187,7 +219,11 @@ function groupTable(groups, nameKey, name, withStatement) {
     ["col.calls", (g) => formatNumber(g.calls), true],
     ["col.billable", (g) => minutes(g.billable_s), true],
     ["col.amount", (g) => totalAmounts(g.amounts), true],
-    ["col.untariffed", (g) => (g.untariffed_calls ? h("span", { class: "badge warn" }, formatNumber(g.untariffed_calls)) : "–"), true],
+    [
+      "col.untariffed",
+      (g) => (g.untariffed_calls ? h("span", { class: "badge warn" }, formatNumber(g.untariffed_calls)) : "–"),
+      true,
+    ],
     ...(withStatement ? [["col.statement", statementLink]] : []),
   ];
   return table(cols, groups, (g) => ({ dataset: { key: g.key } }));
@@ -197,8 +233,26 @@ function table(cols, rows, rowAttrs) {
   return h(
     "table",
     {},
-    h("thead", {}, h("tr", {}, cols.map(([key, , num]) => h("th", { scope: "col", class: num ? "num" : null }, t(key))))),
-    h("tbody", {}, rows.map((r) => h("tr", rowAttrs(r), cols.map(([, get, num]) => h("td", { class: num ? "num" : null }, get(r) ?? ""))))),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        cols.map(([key, , num]) => h("th", { scope: "col", class: num ? "num" : null }, t(key))),
+      ),
+    ),
+    h(
+      "tbody",
+      {},
+      rows.map((r) =>
+        h(
+          "tr",
+          rowAttrs(r),
+          cols.map(([, get, num]) => h("td", { class: num ? "num" : null }, get(r) ?? "")),
+        ),
+      ),
+    ),
   );
 }
 
@@ -218,7 +272,13 @@ function bars(rows, titleKey) {
         fillBar.style.width = `${(100 * s) / max}%`; // CSSOM: allowed by the page's CSP
         track.append(fillBar);
       }
-      return h("li", {}, h("span", { class: "bar-label" }, label), track, h("span", { class: "bar-value" }, minutes(s)));
+      return h(
+        "li",
+        {},
+        h("span", { class: "bar-label" }, label),
+        track,
+        h("span", { class: "bar-value" }, minutes(s)),
+      );
     }),
   );
 }
@@ -237,7 +297,11 @@ async function copy(ref, button) {
 }
 
 function callRef(r) {
-  const button = h("button", { type: "button", class: "secondary small", "aria-label": t("finance.copyRef", { ref: r.call_ref }) }, t("finance.copy"));
+  const button = h(
+    "button",
+    { type: "button", class: "secondary small", "aria-label": t("finance.copyRef", { ref: r.call_ref }) },
+    t("finance.copy"),
+  );
   button.addEventListener("click", () => copy(r.call_ref, button));
   return h("span", { class: "ref" }, h("code", {}, r.call_ref), " ", button);
 }
@@ -263,7 +327,10 @@ function renderTable() {
     ["col.tariff", tariffCell],
     ["col.call", callRef],
   ];
-  fill($("#usage"), table(cols, records, (r) => ({ dataset: { callId: r.call_id } })));
+  fill(
+    $("#usage"),
+    table(cols, records, (r) => ({ dataset: { callId: r.call_id } })),
+  );
 }
 
 form.addEventListener("submit", (event) => {

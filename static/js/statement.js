@@ -11,7 +11,8 @@ const params = new URLSearchParams(location.search);
 let found = null;
 
 const day = (iso) => new Intl.DateTimeFormat(locale(), { dateStyle: "long" }).format(new Date(`${iso}T12:00:00`));
-const monthName = (ym) => new Intl.DateTimeFormat(locale(), { month: "long", year: "numeric" }).format(new Date(`${ym}-15T12:00:00`));
+const monthName = (ym) =>
+  new Intl.DateTimeFormat(locale(), { month: "long", year: "numeric" }).format(new Date(`${ym}-15T12:00:00`));
 const minutes = (s) => t("finance.minutes", { n: formatNumber(s / 60, { maximumFractionDigits: 1 }) });
 
 function render() {
@@ -25,29 +26,59 @@ function render() {
     ["statement.costCenter", s.organization.cost_center || "–"],
     ["statement.period", t("statement.periodText", { first: day(s.first_day), last: day(s.last_day) })],
   ];
-  fill($("#statement-facts"), facts.flatMap(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, v)]));
+  fill(
+    $("#statement-facts"),
+    facts.flatMap(([k, v]) => [h("dt", {}, t(k)), h("dd", {}, v)]),
+  );
   if (!s.lines.length) {
     fill($("#statement-body"), h("p", {}, t("statement.none")));
   } else {
-    const row = (cells, tag = "td") => h("tr", {}, cells.map(([v, num]) => h(tag, { class: num ? "num" : null }, v)));
+    const row = (cells, tag = "td") =>
+      h(
+        "tr",
+        {},
+        cells.map(([v, num]) => h(tag, { class: num ? "num" : null }, v)),
+      );
     fill(
       $("#statement-body"),
       h(
         "table",
         {},
-        h("thead", {}, row([[t("col.language")], [t("col.tariff")], [t("col.calls"), 1], [t("col.billable"), 1], [t("col.amount"), 1]], "th")),
+        h(
+          "thead",
+          {},
+          row(
+            [[t("col.language")], [t("col.tariff")], [t("col.calls"), 1], [t("col.billable"), 1], [t("col.amount"), 1]],
+            "th",
+          ),
+        ),
         h(
           "tbody",
           {},
           s.lines.map((l) =>
-            row([[languageName(l.language)], [l.tariff || t("finance.noTariff")], [formatNumber(l.calls), 1], [minutes(l.billable_s), 1], [formatMoney(l.amount_cents, l.currency), 1]]),
+            row([
+              [languageName(l.language)],
+              [l.tariff || t("finance.noTariff")],
+              [formatNumber(l.calls), 1],
+              [minutes(l.billable_s), 1],
+              [formatMoney(l.amount_cents, l.currency), 1],
+            ]),
           ),
         ),
         h(
           "tfoot",
           {},
           s.totals.map((total) =>
-            row([[t("statement.total")], [total.currency], [formatNumber(total.calls), 1], [minutes(total.billable_s), 1], [formatMoney(total.amount_cents, total.currency), 1]], "th"),
+            row(
+              [
+                [t("statement.total")],
+                [total.currency],
+                [formatNumber(total.calls), 1],
+                [minutes(total.billable_s), 1],
+                [formatMoney(total.amount_cents, total.currency), 1],
+              ],
+              "th",
+            ),
           ),
         ),
       ),
@@ -63,7 +94,10 @@ function render() {
 $("#print").addEventListener("click", () => window.print());
 onLocaleChange(render);
 try {
-  const query = new URLSearchParams({ organization: params.get("organization") ?? "", month: params.get("month") ?? "" });
+  const query = new URLSearchParams({
+    organization: params.get("organization") ?? "",
+    month: params.get("month") ?? "",
+  });
   found = (await api("GET", `/api/usage/statement?${query}`)).statement;
   render();
 } catch (err) {
