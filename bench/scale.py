@@ -124,6 +124,14 @@ class Stack:
     def pids(self) -> list[int]:
         return [s.proc.pid for s in self.instances if s.proc is not None]
 
+    def nginx_pids(self) -> list[int]:
+        """nginx's master and its workers."""
+        if self.nginx is None or self.nginx.proc is None:
+            return []
+        master = self.nginx.proc.pid
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        return [master, *(int(c) for c in children)]
+
     async def stop(self) -> None:
         if self.nginx is not None:
             self.nginx.stop()
@@ -146,7 +154,9 @@ async def sockets_open(http: aiohttp.ClientSession, port: int) -> int:
     )
 
 
-async def snapshot(stack: Stack, db: asyncpg.Connection, red: aioredis.Redis) -> dict[str, Any]:
+async def snapshot(
+    stack: Stack, db: asyncpg.Connection, red: aioredis.Redis, load_pid: int
+) -> dict[str, Any]:
     """The counters a phase is measured by, read now."""
     xacts = await db.fetchval(
         "SELECT xact_commit + xact_rollback FROM pg_stat_database WHERE datname = $1",
@@ -157,6 +167,8 @@ async def snapshot(stack: Stack, db: asyncpg.Connection, red: aioredis.Redis) ->
     return {
         "at": time.perf_counter(),
         "cpu": [sum(cpu_seconds(pid)) for pid in stack.pids()],
+        "cpu_nginx": sum(sum(cpu_seconds(pid)) for pid in stack.nginx_pids()),
+        "cpu_load": sum(cpu_seconds(load_pid)),
         "rss": [rss_bytes(pid) for pid in stack.pids()],
         "xacts": int(xacts),
         "redis_commands": int(stats["total_commands_processed"]),
@@ -176,6 +188,8 @@ def phase_figures(start: dict[str, Any], end: dict[str, Any], own_reads: int) ->
             (e - s) / seconds * 100 for s, e in zip(start["cpu"], end["cpu"], strict=True)
         ],
         "rss_mb": [r / 2**20 for r in end["rss"]],
+        "cpu_nginx_percent": (end["cpu_nginx"] - start["cpu_nginx"]) / seconds * 100,
+        "cpu_load_percent": (end["cpu_load"] - start["cpu_load"]) / seconds * 100,
         "pg_xacts_per_s": xacts / seconds,
         "redis_commands_per_s": (end["redis_commands"] - start["redis_commands"]) / seconds,
         "redis_publishes_per_s": (end["redis_publishes"] - start["redis_publishes"]) / seconds,
@@ -212,7 +226,7 @@ async def drive(stack: Stack, setup_file: Path) -> dict[str, Any]:
                 out["rss_connected_mb"] = [rss_bytes(pid) / 2**20 for pid in stack.pids()]
                 out["sockets"] = [await sockets_open(http, s.port) for s in stack.instances]
             elif word == "PHASE":
-                marks[rest[0]] = await snapshot(stack, db, red)
+                marks[rest[0]] = await snapshot(stack, db, red, proc.pid)
             elif word == "RESULT":
                 out["load"] = json.loads(rest[0])
                 break
@@ -226,7 +240,8 @@ async def drive(stack: Stack, setup_file: Path) -> dict[str, Any]:
         await red.aclose()
         await db.close()
     for phase in out["load"]["phases"]:
-        start, end = marks[f"{phase['rate']} start"], marks[f"{phase['rate']} end"]
+        # Rates over the steady part, while requests were sent (not the drain after it).
+        start, end = marks[f"{phase['rate']} start"], marks[f"{phase['rate']} sent"]
         phase["stack"] = phase_figures(start, end, phase["counts"].get("room_reads", 0))
         out["phases"].append(phase)
     return out
@@ -277,12 +292,16 @@ PHASE_ROWS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         "CPU per instance (% of a core)",
         lambda p: _per_instance(p["stack"]["cpu_percent"], "{:.0f}"),
     ),
+    (
+        "CPU of nginx / of the load generator (%)",
+        lambda p: f"{p['stack']['cpu_nginx_percent']:.0f} / {p['stack']['cpu_load_percent']:.0f}",
+    ),
     ("RSS per instance at the end (MB)", lambda p: _per_instance(p["stack"]["rss_mb"], "{:.0f}")),
     ("PostgreSQL transactions/s", lambda p: f"{p['stack']['pg_xacts_per_s']:.1f}"),
     ("Redis commands/s (of them PUBLISH)", _redis),
     (
         "languages.updated frames received/s",
-        lambda p: f"{p['counts'].get('languages_updated', 0) / p['stack']['seconds']:.0f}",
+        lambda p: f"{p['counts'].get('languages_in_window', 0) / p['stack']['seconds']:.0f}",
     ),
     ("signals sent / lost", lambda p: _counts(p, "signals_sent", "lost_signals")),
     ("errors", _errors),
@@ -432,7 +451,7 @@ def main() -> None:
         "--rates", type=lambda s: [float(r) for r in s.split(",")], default=[2.0, 6.0]
     )
     parser.add_argument("--seconds", type=float, default=120, help="of requests per phase")
-    parser.add_argument("--drain", type=float, default=90, help="at most, after each phase")
+    parser.add_argument("--drain", type=float, default=120, help="at most, after each phase")
     parser.add_argument("--hold", type=_pair, default=(20.0, 40.0), help="call length, s")
     parser.add_argument("--accept-delay", type=_pair, default=(2.0, 5.0))
     parser.add_argument("--decline", type=float, default=0.08, help="share of offers")

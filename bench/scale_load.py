@@ -17,7 +17,7 @@ import ssl
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -525,7 +525,9 @@ class Crowd:
             self.phase.counts["reconnects"] += 1
         user.reconnecting = False
 
-    async def run_phase(self, phase: Phase, seconds: float, drain_s: float) -> None:
+    async def run_phase(
+        self, phase: Phase, seconds: float, drain_s: float, mark: Callable[[], Awaitable[None]]
+    ) -> None:
         """Requests at `phase.rate` per second for `seconds`, with presence changes and
         reconnects at their own rates; then wait for what is under way to end."""
         self.phase = phase
@@ -556,6 +558,7 @@ class Crowd:
                     else:
                         self.later(0, self.reconnect())
             await asyncio.sleep(0.01)
+        await mark()  # the steady part ends: what follows is what was under way ending
         open_runs = [r for r in self.requests.values() if r.phase is phase]
         try:
             async with asyncio.timeout(drain_s):
@@ -605,10 +608,17 @@ async def main() -> None:
             await stdin.readline()
             phase = Phase(rate)
             reads = crowd.room_reads
-            await crowd.run_phase(phase, setup["seconds"], setup["drain_s"])
+
+            async def sent(rate: float = rate, phase: Phase = phase, reads: int = reads) -> None:
+                # The room reads are this process's own transactions in the window.
+                phase.counts["room_reads"] = crowd.room_reads - reads
+                phase.counts["languages_in_window"] = phase.counts["languages_updated"]
+                say(f"PHASE {rate} sent")
+                await stdin.readline()
+
+            await crowd.run_phase(phase, setup["seconds"], setup["drain_s"], sent)
             say(f"PHASE {rate} end")
             await stdin.readline()
-            phase.counts["room_reads"] = crowd.room_reads - reads
             phases.append(phase.summary())
         stop_rooms.set()
         await rooms
