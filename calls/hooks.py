@@ -1,4 +1,4 @@
-"""Hooks the composition root gives dispatch for effects that belong to packages above it."""
+"""Hooks the composition root gives calls for effects that belong to packages above it."""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from sqlalchemy import and_, delete, func, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -41,6 +42,11 @@ class NotAParticipant(Forbidden):
 class CallEnded(Conflict):
     code = "call_ended"
     default_message = "The call has ended."
+
+
+class InCallAlready(Conflict):
+    code = "in_call"
+    default_message = "You are already in a call."
 
 
 def call_channel(call_id: str) -> str:
@@ -119,6 +125,44 @@ async def interpreter_today(
         calls += 1
         talk_s += max(0, int(((ended_at or now) - connected_at).total_seconds()))
     return calls, talk_s
+
+
+# --- starting ----------------------------------------------------------------------------
+
+
+async def start_call(
+    session: AsyncSession,
+    call_id: str,
+    *,
+    request_id: str,
+    counsellor_id: str,
+    interpreter_id: str,
+    organization_id: str,
+    language: str,
+    audio_only: bool,
+    now: datetime,
+    connect_timeout_s: int,
+) -> Call:
+    """A new call, connecting, for an accepted request; 409 when the interpreter is in a
+    live call already (the database holds one live call per interpreter)."""
+    call = Call(
+        id=call_id,
+        request_id=request_id,
+        counsellor_id=counsellor_id,
+        interpreter_id=interpreter_id,
+        organization_id=organization_id,
+        language=language,
+        audio_only=audio_only,
+        state=CallState.CONNECTING,
+        created_at=now,
+        connect_deadline=now + timedelta(seconds=connect_timeout_s),
+    )
+    session.add(call)
+    try:
+        await session.flush()
+    except IntegrityError:
+        raise InCallAlready() from None
+    return call
 
 
 # --- room presence and seen-times ------------------------------------------------------

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from aiohttp import web
-from pydantic import BaseModel
 
 from accounts.models import Role
 from accounts.views import Identity
 from calls import lifecycle
 from calls.ending import CALL_ENDING
-from calls.views import CallView, load_call_view
+from calls.views import CallResponse, load_call_view
 from infra.appkeys import DATABASE
 from infra.http import json_response
 from infra.openapi import ApiRoutes
 
 api = ApiRoutes(tag="calls")
 PARTICIPANTS = (Role.COUNSELLOR, Role.INTERPRETER)
-
-
-class CallResponse(BaseModel):
-    call: CallView
 
 
 @api.get(

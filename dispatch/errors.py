@@ -11,11 +11,6 @@ class UnknownLanguage(InvalidInput):
         super().__init__(message, field="language")
 
 
-class UnknownSpecialization(InvalidInput):
-    code = "unknown_specialization"
-    default_message = "No such specialisation."
-
-
 class RequestNotFound(NotFound):
     code = "not_found"
     default_message = "No such request."

@@ -18,14 +18,14 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Connection, Insert, insert, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.models import Organization, Role
 from accounts.views import OrganizationView
-from calls.models import Call, CallState
+from calls import lifecycle
+from calls.models import Call
 from calls.views import CallView, call_message, load_call_view
 from dispatch import candidates as cands
 from dispatch.errors import (
@@ -38,7 +38,6 @@ from dispatch.errors import (
     OfferTaken,
     RequestNotFound,
     UnknownLanguage,
-    UnknownSpecialization,
 )
 from dispatch.models import PENDING_OFFER, InterpretationRequest, Offer, OfferState, RequestState
 from dispatch.news import News
@@ -65,6 +64,7 @@ from interpreters.models import (
     Specialization,
 )
 from interpreters.presence import transition
+from interpreters.service import UnknownSpecialization
 
 log = structlog.get_logger(__name__)
 
@@ -82,11 +82,6 @@ class Wishes:
     specialization: str | None = None
     audio_only: bool = False
     required: bool = False
-
-
-class InCallAlready(Conflict):
-    code = "in_call"
-    default_message = "You are already in a call."
 
 
 # -- guarded transitions ------------------------------------------------------------------
@@ -257,6 +252,79 @@ def _pick_wave(
     return [c.interpreter_id for c in next_wave(policy, found, settings.offer_wave_size)]
 
 
+def _offer_wave(
+    conn: Connection,
+    req: InterpretationRequest,
+    now: datetime,
+    settings: Settings,
+    *,
+    to: list[str] | None = None,
+    new: bool = False,
+) -> list[tuple[str, str]]:
+    """Offer a request to its next wave of candidates, or to the interpreters `to`: the one
+    way every path offers. Returns the offers made, (offer id, interpreter id); with offers
+    the request is `offering` until its new wave deadline, without them it is left as it
+    was. A `new` request is written here once it has a wave (its caller queues it else).
+
+    Another request may take the candidates meanwhile (PostgreSQL): a picked wave is
+    picked again, a few times.
+    """
+    deadline = now + timedelta(seconds=settings.offer_timeout_s)
+    written = not new
+    offers: list[tuple[str, str]] = []
+    for _attempt in range(_MAX_OFFER_ATTEMPTS if to is None else 1):
+        wave = to if to is not None else _pick_wave(conn, req, now, settings, not written)
+        if not wave:
+            break
+        if not written:
+            # Written straight in the state it ends in: one statement less on the hot path.
+            req.state = RequestState.OFFERING
+            req.wave_deadline = deadline
+            req.waves = 1
+            _insert_request(conn, req)
+            written = True
+        offers = _insert_offers(conn, req, wave, now, deadline)
+        if offers:
+            break
+    if offers and not new:
+        _move(
+            conn,
+            req,
+            OPEN,
+            state=RequestState.OFFERING,
+            wave_deadline=deadline,
+            waves=req.waves + 1,
+            updated_at=now,
+        )
+    return offers
+
+
+async def _offer_and_tell(
+    session: AsyncSession,
+    req: InterpretationRequest,
+    now: datetime,
+    settings: Settings,
+    news: News,
+    to: list[str] | None = None,
+) -> bool:
+    """Offer an open request (locked by the caller) to its next wave, or to `to`, and tell
+    the interpreters, its counsellor and its queue; False when nobody could be offered."""
+    was_queued = req.state == RequestState.QUEUED
+    # A wave after a wave: the earlier one was declined or rang out, which the counsellor
+    # is told ("not accepted, asking others").
+    later_wave = req.waves > 0
+    offers = await run_on(session, _offer_wave, req, now, settings, to=to)
+    if not offers:
+        return False
+    assert req.wave_deadline is not None
+    _tell_offers(req, offers, req.wave_deadline, await _organization(session, req), news)
+    if was_queued or later_wave:
+        news.tell(req.counsellor_id, request_message(await current_view(session, req)))
+    if was_queued:
+        await tell_queue(session, {req.language}, news)
+    return True
+
+
 async def send_next_wave(
     session: AsyncSession,
     req: InterpretationRequest,
@@ -266,34 +334,7 @@ async def send_next_wave(
 ) -> None:
     """Offer an open request (locked by the caller) to the next wave of candidates, or
     queue it."""
-    deadline = now + timedelta(seconds=settings.offer_timeout_s)
-    was_queued = req.state == RequestState.QUEUED
-    # A wave after a wave: the earlier one was declined or rang out, which the counsellor
-    # is told ("not accepted, asking others").
-    later_wave = req.waves > 0
-    offers: list[tuple[str, str]] = []
-    for _attempt in range(_MAX_OFFER_ATTEMPTS):
-        wave = await run_on(session, _pick_wave, req, now, settings, False)
-        if not wave:
-            break
-        offers = await run_on(session, _insert_offers, req, wave, now, deadline)
-        if offers:
-            break
-    if offers:
-        await move_request(
-            session,
-            req,
-            OPEN,
-            state=RequestState.OFFERING,
-            wave_deadline=deadline,
-            waves=req.waves + 1,
-            updated_at=now,
-        )
-        _tell_offers(req, offers, deadline, await _organization(session, req), news)
-        if was_queued or later_wave:
-            news.tell(req.counsellor_id, request_message(await current_view(session, req)))
-        if was_queued:
-            await tell_queue(session, {req.language}, news)
+    if await _offer_and_tell(session, req, now, settings, news):
         return
     moved = await move_request(
         session, req, OPEN, state=RequestState.QUEUED, wave_deadline=None, updated_at=now
@@ -312,20 +353,8 @@ class Opened:
     organization: OrganizationView
 
 
-def open_request(
-    conn: Connection,
-    *,
-    counsellor_id: str,
-    organization: OrganizationView,
-    language: str,
-    wishes: Wishes,
-    now: datetime,
-    settings: Settings,
-) -> Opened:
-    """A counsellor asks for an interpreter: the request is written with its first wave
-    of offers, or queued when nobody is free; 422 when nobody in the roster serves the
-    language. The hot path: run whole by `Database.write_sync`; `announce_opened` tells.
-    """
+def _checked_tag(conn: Connection, language: str, wishes: Wishes) -> str:
+    """The language as a normalised tag, once the request's wishes name known things."""
     try:
         tag = normalize_tag(language, "language")
     except UnregisteredLanguageTag:
@@ -339,9 +368,20 @@ def open_request(
         ).first()
         is None
     ):
-        raise UnknownSpecialization(field="preferences.specialization")
+        raise UnknownSpecialization("No such specialisation.", field="preferences.specialization")
+    return tag
+
+
+def _new_request(
+    counsellor_id: str,
+    organization: OrganizationView,
+    tag: str,
+    wishes: Wishes,
+    now: datetime,
+    settings: Settings,
+) -> InterpretationRequest:
     soft = bool(wishes.gender or wishes.specialization) and not wishes.required
-    req = InterpretationRequest(
+    return InterpretationRequest(
         id=new_id(),
         counsellor_id=counsellor_id,
         organization_id=organization.id,
@@ -362,24 +402,26 @@ def open_request(
         call_id=None,
         end_reason=None,
     )
-    deadline = now + timedelta(seconds=settings.offer_timeout_s)
-    offers: list[tuple[str, str]] = []
-    written = False
-    for _attempt in range(_MAX_OFFER_ATTEMPTS):
-        wave = _pick_wave(conn, req, now, settings, not written)
-        if not wave:
-            break
-        if not written:
-            # Written straight in the state it ends in: one statement less on the hot path.
-            req.state = RequestState.OFFERING
-            req.wave_deadline = deadline
-            req.waves = 1
-            _insert_request(conn, req)
-            written = True
-        offers = _insert_offers(conn, req, wave, now, deadline)
-        if offers:
-            break
-    if not written:
+
+
+def open_request(
+    conn: Connection,
+    *,
+    counsellor_id: str,
+    organization: OrganizationView,
+    language: str,
+    wishes: Wishes,
+    now: datetime,
+    settings: Settings,
+) -> Opened:
+    """A counsellor asks for an interpreter: the request is written with its first wave
+    of offers, or queued when nobody is free; 422 when nobody in the roster serves the
+    language. The hot path: run whole by `Database.write_sync`; `announce_opened` tells.
+    """
+    tag = _checked_tag(conn, language, wishes)
+    req = _new_request(counsellor_id, organization, tag, wishes, now, settings)
+    offers = _offer_wave(conn, req, now, settings, new=True)
+    if not req.waves:
         # Nobody to offer it to: the request goes into the queue, if anyone in the roster
         # can serve it at all (asked only now: a wave proves it on the hot path).
         if not cands.serving_ranks(conn, tag):
@@ -418,6 +460,43 @@ async def get_request(
     return req
 
 
+async def close_request(
+    session: AsyncSession,
+    req: InterpretationRequest,
+    state: RequestState,
+    end_reason: str,
+    offer_reason: str,
+    now: datetime,
+    settings: Settings,
+) -> News | None:
+    """End an open request (locked by the caller) as `state`, cancelled or expired: its
+    pending offers are revoked and their interpreters offered queued work; the counsellor
+    and the queue hear of it. None when the request was no longer open."""
+    was_queued = req.state == RequestState.QUEUED
+    moved = await move_request(
+        session,
+        req,
+        OPEN,
+        state=state,
+        end_reason=end_reason,
+        wave_deadline=None,
+        updated_at=now,
+    )
+    if not moved:
+        return None
+    news = News()
+    news.count("request", state.value)
+    revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, offer_reason, now)
+    news.count("offer", "revoked", len(revoked))
+    for offer_id, interpreter_id in revoked:
+        news.tell(interpreter_id, revoked_message(offer_id, offer_reason))
+    news.tell(req.counsellor_id, request_message(await current_view(session, req)))
+    if was_queued:
+        await tell_queue(session, {req.language}, news)
+    await offer_queued_to_each(session, [i for _, i in revoked], now, settings, news)
+    return news
+
+
 async def cancel_request(
     session: AsyncSession, request_id: str, counsellor_id: str, now: datetime, settings: Settings
 ) -> tuple[InterpretationRequest, News]:
@@ -425,28 +504,11 @@ async def cancel_request(
     req = await lock_request(session, request_id)
     if req is None or req.counsellor_id != counsellor_id:
         raise RequestNotFound()
-    was_queued = req.state == RequestState.QUEUED
-    moved = await move_request(
-        session,
-        req,
-        OPEN,
-        state=RequestState.CANCELLED,
-        end_reason="cancelled",
-        wave_deadline=None,
-        updated_at=now,
+    news = await close_request(
+        session, req, RequestState.CANCELLED, "cancelled", "cancelled", now, settings
     )
-    if not moved:
+    if news is None:
         raise NotCancellable(f"The request is {req.state!s}; it cannot be cancelled.")
-    news = News()
-    news.count("request", "cancelled")
-    revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, "cancelled", now)
-    news.count("offer", "revoked", len(revoked))
-    for offer_id, interpreter_id in revoked:
-        news.tell(interpreter_id, revoked_message(offer_id, "cancelled"))
-    news.tell(req.counsellor_id, request_message(await current_view(session, req)))
-    if was_queued:
-        await tell_queue(session, {req.language}, news)
-    await offer_queued_to_each(session, [i for _, i in revoked], now, settings, news)
     log.info("request_cancelled", request_id=req.id)
     return req, news
 
@@ -464,19 +526,20 @@ def _closed_offer_error(offer: Offer) -> Conflict:
     return OfferRevoked()
 
 
-async def _own_offer(session: AsyncSession, offer_id: str, interpreter_id: str) -> Offer:
+async def _locked_offer(
+    session: AsyncSession, offer_id: str, interpreter_id: str
+) -> tuple[Offer, InterpretationRequest]:
+    """The interpreter's own offer, read again once its request is locked."""
     offer = await session.get(Offer, offer_id)
     # Someone else's offer is reported as missing: its existence is none of their business.
     if offer is None or offer.interpreter_id != interpreter_id:
         raise OfferNotFound()
-    return offer
-
-
-async def _reread_offer(session: AsyncSession, offer_id: str) -> Offer:
+    req = await lock_request(session, offer.request_id)
+    assert req is not None  # a foreign key guarantees it
     result = await session.exec(
         select(Offer).where(col(Offer.id) == offer_id).execution_options(populate_existing=True)
     )
-    return result.one()
+    return result.one(), req
 
 
 async def roster_tag(session: AsyncSession, tag: str) -> str:
@@ -500,67 +563,26 @@ async def accept_offer(
     All in this one transaction: offer pending -> accepted, request offering -> accepted,
     a new call (connecting), interpreter available -> busy, every other offer revoked.
     """
-    offer = await _own_offer(session, offer_id, interpreter_id)
-    req = await lock_request(session, offer.request_id)
-    assert req is not None  # a foreign key guarantees it
-    offer = await _reread_offer(session, offer_id)
+    offer, req = await _locked_offer(session, offer_id, interpreter_id)
     if offer.state == OfferState.ACCEPTED and req.call_id is not None:
         # A repeated click: answer with the call made by the first one.
         existing = await session.get(Call, req.call_id)
         if existing is not None:
             return await load_call_view(session, existing), News()
-    if offer.state != OfferState.PENDING:
-        raise _closed_offer_error(offer)
-    if offer.expires_at <= now:
-        raise OfferExpired()
     call_id = new_id()
-    if not await move_request(
+    await _take_offer(session, offer, req, call_id, now)
+    call = await lifecycle.start_call(
         session,
-        req,
-        (RequestState.OFFERING,),
-        state=RequestState.ACCEPTED,
-        call_id=call_id,
-        wave_deadline=None,
-        updated_at=now,
-    ):
-        raise OfferExpired() if req.state == RequestState.EXPIRED else OfferTaken()
-    # The interpreter row is locked before the offer row, as every other path does.
-    if not await transition(
-        session,
-        interpreter_id,
-        from_statuses=frozenset({Presence.AVAILABLE, Presence.AWAY}),
-        to=Presence.BUSY,
-        now=now,
-        missed_offers=0,
-    ):
-        raise NotAvailable()
-    won = await session.exec(
-        update(Offer)
-        .where(col(Offer.id) == offer.id)
-        .where(PENDING_OFFER)
-        .values(state=OfferState.ACCEPTED.value, decided_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if won.rowcount != 1:
-        raise OfferTaken()
-    call = Call(
-        id=call_id,
+        call_id,
         request_id=req.id,
         counsellor_id=req.counsellor_id,
         interpreter_id=interpreter_id,
         organization_id=req.organization_id,
         language=req.language,
         audio_only=req.audio_only,
-        state=CallState.CONNECTING,
-        created_at=now,
-        connect_deadline=now + timedelta(seconds=settings.call_connect_timeout_s),
+        now=now,
+        connect_timeout_s=settings.call_connect_timeout_s,
     )
-    session.add(call)
-    try:
-        await session.flush()
-    except IntegrityError:
-        # "One live call per interpreter": the database refuses a second one.
-        raise InCallAlready() from None
     news = News()
     news.count("request", "accepted")
     news.count("offer", "accepted")
@@ -584,14 +606,55 @@ async def accept_offer(
     return view, news
 
 
+async def _take_offer(
+    session: AsyncSession,
+    offer: Offer,
+    req: InterpretationRequest,
+    call_id: str,
+    now: datetime,
+) -> None:
+    """The guarded moves of an accept: the request to `accepted` with its call, the
+    interpreter to busy, the offer to accepted; a conflict when any of them lost a race."""
+    if offer.state != OfferState.PENDING:
+        raise _closed_offer_error(offer)
+    if offer.expires_at <= now:
+        raise OfferExpired()
+    if not await move_request(
+        session,
+        req,
+        (RequestState.OFFERING,),
+        state=RequestState.ACCEPTED,
+        call_id=call_id,
+        wave_deadline=None,
+        updated_at=now,
+    ):
+        raise OfferExpired() if req.state == RequestState.EXPIRED else OfferTaken()
+    # The interpreter row is locked before the offer row, as every other path does.
+    if not await transition(
+        session,
+        offer.interpreter_id,
+        from_statuses=frozenset({Presence.AVAILABLE, Presence.AWAY}),
+        to=Presence.BUSY,
+        now=now,
+        missed_offers=0,
+    ):
+        raise NotAvailable()
+    won = await session.exec(
+        update(Offer)
+        .where(col(Offer.id) == offer.id)
+        .where(PENDING_OFFER)
+        .values(state=OfferState.ACCEPTED.value, decided_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if won.rowcount != 1:
+        raise OfferTaken()
+
+
 async def decline_offer(
     session: AsyncSession, offer_id: str, interpreter_id: str, now: datetime, settings: Settings
 ) -> News:
     """The offered interpreter says no; when nobody of the wave is left, the next one goes."""
-    offer = await _own_offer(session, offer_id, interpreter_id)
-    req = await lock_request(session, offer.request_id)
-    assert req is not None
-    offer = await _reread_offer(session, offer_id)
+    offer, req = await _locked_offer(session, offer_id, interpreter_id)
     news = News()
     if offer.state == OfferState.DECLINED:
         return news
@@ -634,6 +697,17 @@ async def offer_queued_to(
 ) -> News:
     """Offer the oldest queued request an interpreter who just became free can serve."""
     news = News()
+    interpreter = await _free_interpreter(session, interpreter_id)
+    if interpreter is None:
+        return news
+    queued = await _queued_for(session, interpreter, now)
+    if queued:
+        await _offer_and_tell(session, queued[0], now, settings, news, to=[interpreter_id])
+    return news
+
+
+async def _free_interpreter(session: AsyncSession, interpreter_id: str) -> Interpreter | None:
+    """The interpreter, locked, if available, active and holding no pending offer."""
     interpreter = (
         await session.exec(
             select(Interpreter)
@@ -645,12 +719,19 @@ async def offer_queued_to(
         )
     ).first()
     if interpreter is None:
-        return news
+        return None
     pending = await session.exec(
         select(Offer.id).where(col(Offer.interpreter_id) == interpreter_id).where(PENDING_OFFER)
     )
-    if pending.first() is not None:
-        return news
+    return interpreter if pending.first() is None else None
+
+
+async def _queued_for(
+    session: AsyncSession, interpreter: Interpreter, now: datetime
+) -> list[InterpretationRequest]:
+    """Queued requests (locked, oldest first) that the interpreter speaks the language of,
+    has not declined, and meets the wishes of while they still hold."""
+    interpreter_id = interpreter.user_id
     tags = list(
         await session.exec(
             select(InterpreterLanguage.tag).where(
@@ -681,6 +762,7 @@ async def offer_queued_to(
         .with_for_update(skip_locked=True)
         .execution_options(populate_existing=True)
     )
+    served: list[InterpretationRequest] = []
     for req in queue:
         if req.id in declined:
             continue
@@ -688,24 +770,8 @@ async def offer_queued_to(
             req, interpreter, specialisations
         ):
             continue
-        deadline = now + timedelta(seconds=settings.offer_timeout_s)
-        offers = await run_on(session, _insert_offers, req, [interpreter_id], now, deadline)
-        if not offers:
-            return news
-        await move_request(
-            session,
-            req,
-            (RequestState.QUEUED,),
-            state=RequestState.OFFERING,
-            wave_deadline=deadline,
-            waves=req.waves + 1,
-            updated_at=now,
-        )
-        _tell_offers(req, offers, deadline, await _organization(session, req), news)
-        news.tell(req.counsellor_id, request_message(await current_view(session, req)))
-        await tell_queue(session, {req.language}, news)
-        return news
-    return news
+        served.append(req)
+    return served
 
 
 async def offer_queued_to_each(

@@ -11,26 +11,28 @@ call `sweep` directly with a ManualClock time.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
 from sqlalchemy import ColumnElement, update
+from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from dispatch.models import InterpretationRequest, OfferState, RequestState
 from dispatch.news import News, PresenceAnnouncer
-from dispatch.queue import current_view, tell_queue
 from dispatch.service import (
     OPEN,
     claim_request,
     close_pending_offers,
+    close_request,
     move_request,
     offer_queued_to,
     offer_queued_to_each,
     send_next_wave,
 )
-from dispatch.views import request_message, revoked_message
+from dispatch.views import revoked_message
 from infra.bus import Bus
 from infra.config import Settings
 from infra.db import Database
@@ -47,51 +49,48 @@ BATCH = 200
 Step = Callable[[AsyncSession, str, datetime, Settings], Awaitable[News]]
 
 
+@dataclass(frozen=True, slots=True)
+class _Deadline:
+    """A deadline stored in request rows, and the states in which it counts."""
+
+    column: Mapped[datetime | None]
+    states: tuple[RequestState, ...]
+
+    def due(self, now: datetime) -> tuple[ColumnElement[bool], ...]:
+        """The conditions of a row whose deadline is due: what the sweep looks for and
+        what a step claims again, in its own transaction."""
+        state = col(InterpretationRequest.state)
+        in_state = (
+            state == self.states[0].value
+            if len(self.states) == 1
+            else state.in_([s.value for s in self.states])
+        )
+        return in_state, self.column <= now
+
+
+_EXPIRY = _Deadline(col(InterpretationRequest.expires_at), OPEN)
+_WAVE_END = _Deadline(col(InterpretationRequest.wave_deadline), (RequestState.OFFERING,))
+_RELAXING = _Deadline(col(InterpretationRequest.relax_at), OPEN)
+
+
 async def _expire_request(
     session: AsyncSession, request_id: str, now: datetime, settings: Settings
 ) -> News:
-    news = News()
-    req = await claim_request(
-        session,
-        request_id,
-        col(InterpretationRequest.state).in_([s.value for s in OPEN]),
-        col(InterpretationRequest.expires_at) <= now,
-    )
+    req = await claim_request(session, request_id, *_EXPIRY.due(now))
     if req is None:
-        return news
-    was_queued = req.state == RequestState.QUEUED
-    await move_request(
-        session,
-        req,
-        OPEN,
-        state=RequestState.EXPIRED,
-        end_reason="max_wait",
-        wave_deadline=None,
-        updated_at=now,
+        return News()
+    news = await close_request(
+        session, req, RequestState.EXPIRED, "max_wait", "expired", now, settings
     )
-    revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, "expired", now)
-    news.count("request", "expired")
-    news.count("offer", "revoked", len(revoked))
-    for offer_id, interpreter_id in revoked:
-        news.tell(interpreter_id, revoked_message(offer_id, "expired"))
-    news.tell(req.counsellor_id, request_message(await current_view(session, req)))
-    if was_queued:
-        await tell_queue(session, {req.language}, news)
-    await offer_queued_to_each(session, [i for _, i in revoked], now, settings, news)
     log.info("request_expired", request_id=req.id, language=req.language)
-    return news
+    return news or News()
 
 
 async def _end_wave(
     session: AsyncSession, request_id: str, now: datetime, settings: Settings
 ) -> News:
     news = News()
-    req = await claim_request(
-        session,
-        request_id,
-        col(InterpretationRequest.state) == RequestState.OFFERING.value,
-        col(InterpretationRequest.wave_deadline) <= now,
-    )
+    req = await claim_request(session, request_id, *_WAVE_END.due(now))
     if req is None:
         return news
     missed = await close_pending_offers(session, req.id, OfferState.EXPIRED, "expired", now)
@@ -133,12 +132,7 @@ async def _count_miss(
 
 async def _relax(session: AsyncSession, request_id: str, now: datetime, settings: Settings) -> News:
     news = News()
-    req = await claim_request(
-        session,
-        request_id,
-        col(InterpretationRequest.state).in_([s.value for s in OPEN]),
-        col(InterpretationRequest.relax_at) <= now,
-    )
+    req = await claim_request(session, request_id, *_RELAXING.due(now))
     if req is None:
         return news
     await move_request(session, req, OPEN, relax_at=None, updated_at=now)
@@ -175,13 +169,21 @@ async def _due(db: Database, stmt: object) -> list[str]:
         return list(await session.exec(stmt))  # type: ignore[call-overload]
 
 
-def _request_ids(*conditions: ColumnElement[bool], order: object) -> object:
-    return (
+async def _due_requests(db: Database, deadline: _Deadline, now: datetime) -> list[str]:
+    return await _due(
+        db,
         select(InterpretationRequest.id)
-        .where(*conditions)
-        .order_by(order)  # type: ignore[arg-type]
-        .limit(BATCH)
+        .where(*deadline.due(now))
+        .order_by(deadline.column)
+        .limit(BATCH),
     )
+
+
+_REQUEST_STEPS: tuple[tuple[Step, _Deadline], ...] = (
+    (_expire_request, _EXPIRY),
+    (_end_wave, _WAVE_END),
+    (_relax, _RELAXING),
+)
 
 
 async def sweep(
@@ -197,42 +199,7 @@ async def sweep(
     `announce` is told of the presence changes made (auto-away, end of wrap-up) after
     their commit; without it the interpreter's sockets get `presence.updated`.
     """
-    open_states = [s.value for s in OPEN]
-    work: list[tuple[Step, list[str]]] = [
-        (
-            _expire_request,
-            await _due(
-                db,
-                _request_ids(
-                    col(InterpretationRequest.state).in_(open_states),
-                    col(InterpretationRequest.expires_at) <= now,
-                    order=col(InterpretationRequest.expires_at),
-                ),
-            ),
-        ),
-        (
-            _end_wave,
-            await _due(
-                db,
-                _request_ids(
-                    col(InterpretationRequest.state) == RequestState.OFFERING.value,
-                    col(InterpretationRequest.wave_deadline) <= now,
-                    order=col(InterpretationRequest.wave_deadline),
-                ),
-            ),
-        ),
-        (
-            _relax,
-            await _due(
-                db,
-                _request_ids(
-                    col(InterpretationRequest.state).in_(open_states),
-                    col(InterpretationRequest.relax_at) <= now,
-                    order=col(InterpretationRequest.relax_at),
-                ),
-            ),
-        ),
-    ]
+    work = [(step, await _due_requests(db, deadline, now)) for step, deadline in _REQUEST_STEPS]
     handled = 0
     for step, ids in work:
         for row_id in ids:

@@ -6,6 +6,7 @@ import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -47,8 +48,8 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
-@pytest.fixture
-def settings(stack: Stack) -> Settings:
+def settings_for(stack: Stack, **overrides: Any) -> Settings:
+    """The settings tests run with on a backend, with `overrides`."""
     return Settings(
         _env_file=None,
         database_url=stack.database_url,
@@ -56,7 +57,13 @@ def settings(stack: Stack) -> Settings:
         redis_namespace="test-" + secrets.token_hex(4),
         secret_key="test-secret-" + secrets.token_hex(8),
         presence_grace_s=30,
+        **overrides,
     )
+
+
+@pytest.fixture
+def settings(stack: Stack) -> Settings:
+    return settings_for(stack)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -12,18 +11,13 @@ import pytest
 from aiohttp import ClientWebSocketResponse
 
 from infra.config import Settings
-from tests.conftest import Stack
+from tests.conftest import Stack, settings_for
 
 
 @pytest.fixture
 def settings(stack: Stack) -> Settings:
-    return Settings(
-        _env_file=None,
-        database_url=stack.database_url,
-        redis_url=stack.redis_url,
-        redis_namespace="test-" + secrets.token_hex(4),
-        secret_key="test-secret-" + secrets.token_hex(8),
-        presence_grace_s=30,
+    return settings_for(
+        stack,
         stun_urls=["stun:stun.example.org:3478"],
         turn_urls=["turn:turn.example.org:3478?transport=udp"],
         turn_secret="turn-shared-secret",

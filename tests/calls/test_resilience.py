@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -22,68 +17,10 @@ from calls.models import Call
 from infra.clock import ManualClock
 from infra.db import Database, make_engine
 from tests.factories import Factory
+from tests.integration.server import Backend, TolkServer
 from tolk import schema
 
 HEARTBEAT_S = 2.0
-TOLK = str(Path(sys.executable).with_name("tolk"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """`tolk serve` as a child process on an SQLite file."""
-
-    def __init__(self, tmp: Path, **env: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.db_url = f"sqlite+aiosqlite:///{tmp}/tolk.db"
-        self.log = tmp / "server.log"
-        self.env = {
-            **os.environ,
-            "TOLK_DATABASE_URL": self.db_url,
-            "TOLK_PORT": str(self.port),
-            "TOLK_SECRET_KEY": "resilience-test-secret",
-            "TOLK_WS_HEARTBEAT_S": str(HEARTBEAT_S),
-            "TOLK_SWEEP_INTERVAL_S": "0.5",
-            "TOLK_LOG_FORMAT": "json",
-            **env,
-        }
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    async def start(self) -> None:
-        with self.log.open("ab") as log:
-            # Our own console script with fixed arguments; Popen returns at once.
-            self.proc = subprocess.Popen(  # noqa: ASYNC220, S603
-                [TOLK, "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 20
-        async with aiohttp.ClientSession() as http:
-            while True:
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with http.get(self.url + "/healthz") as resp:
-                        if resp.status == 200:
-                            return
-                assert self.proc.poll() is None, self.log.read_text()
-                assert time.monotonic() < deadline, "tolk serve did not come up"
-                await asyncio.sleep(0.05)
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
 
 
 class Peer:
@@ -125,11 +62,18 @@ class Peer:
 
 
 @pytest.fixture
-async def setup(tmp_path: Path) -> AsyncIterator[tuple[Server, Any, str, str, Database]]:
-    """A server (not started yet) and a call between two users in its database."""
-    server = Server(tmp_path, TOLK_CALL_REJOIN_GRACE_S="3")
-    await schema.upgrade(server.db_url)
-    db = Database(make_engine(server.db_url))
+async def setup(tmp_path: Path) -> AsyncIterator[tuple[TolkServer, Any, str, str, Database]]:
+    """A server (not started yet) on an SQLite file, and a call between two users in it."""
+    data = Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path}/tolk.db")
+    server = TolkServer(
+        tmp_path,
+        data,
+        TOLK_WS_HEARTBEAT_S=str(HEARTBEAT_S),
+        TOLK_SWEEP_INTERVAL_S="0.5",
+        TOLK_CALL_REJOIN_GRACE_S="3",
+    )
+    await schema.upgrade(data.database_url)
+    db = Database(make_engine(data.database_url))
     factory = Factory(None, db, ManualClock(datetime.now(UTC)))  # type: ignore[arg-type]
     call = await factory.call()
     tokens = (
@@ -143,7 +87,7 @@ async def setup(tmp_path: Path) -> AsyncIterator[tuple[Server, Any, str, str, Da
         await db.close()
 
 
-async def join_both(server: Server, call: Any, tokens: tuple[str, str]) -> list[Peer]:
+async def join_both(server: TolkServer, call: Any, tokens: tuple[str, str]) -> list[Peer]:
     peers = [await Peer.connect(server.url, t) for t in tokens]
     for peer in peers:
         await peer.next("hello")
@@ -152,17 +96,23 @@ async def join_both(server: Server, call: Any, tokens: tuple[str, str]) -> list[
     return peers
 
 
+async def connect_both(server: TolkServer, call: Any, tokens: tuple[str, str]) -> list[Peer]:
+    """Both participants join and report their media connected; the call is connected."""
+    peers = await join_both(server, call, tokens)
+    for peer in peers:
+        await peer.send(type="call.media", call_id=call.id, state="connected")
+    for peer in peers:
+        while (await peer.next("call.updated"))["call"]["state"] != "connected":
+            pass
+    return peers
+
+
 class TestServerKilled:
     async def test_call_survives_a_sigkill_and_bills_the_real_duration(self, setup):
         """Kill -9 mid-call, restart, both rejoin, hang up: one call, the real duration."""
         server, call, counsellor_token, interpreter_token, db = setup
         await server.start()
-        peers = await join_both(server, call, (counsellor_token, interpreter_token))
-        for peer in peers:
-            await peer.send(type="call.media", call_id=call.id, state="connected")
-        for peer in peers:
-            while (await peer.next("call.updated"))["call"]["state"] != "connected":
-                pass
+        peers = await connect_both(server, call, (counsellor_token, interpreter_token))
         started = time.monotonic()
         await asyncio.sleep(2.5)  # the call goes on for a while (not a synchronisation)
         server.kill()
@@ -190,12 +140,7 @@ class TestServerKilled:
         ended_at no earlier than one heartbeat before the kill."""
         server, call, counsellor_token, interpreter_token, db = setup
         await server.start()
-        peers = await join_both(server, call, (counsellor_token, interpreter_token))
-        for peer in peers:
-            await peer.send(type="call.media", call_id=call.id, state="connected")
-        for peer in peers:
-            while (await peer.next("call.updated"))["call"]["state"] != "connected":
-                pass
+        peers = await connect_both(server, call, (counsellor_token, interpreter_token))
         await asyncio.sleep(2.5)  # the call goes on for a while (not a synchronisation)
         server.kill()
         killed_at = datetime.now(UTC)
