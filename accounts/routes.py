@@ -18,7 +18,7 @@ from accounts.models import ApiToken, Role, User
 from accounts.organizations import add_organization
 from accounts.scopes import parse_scopes
 from accounts.users import NewUser, UserChanges, add_user, change_user
-from accounts.views import Identity, OrganizationDetail, UserView, user_view
+from accounts.views import Identity, OrganizationDetail, PasswordLinkView, UserView, user_view
 from infra.appkeys import BUS, CLOCK, DATABASE, SETTINGS
 from infra.bus import publish_control
 from infra.http import json_response
@@ -366,12 +366,6 @@ async def revoke_token(request: web.Request, identity: Identity) -> web.Response
             session, request.match_info["token_id"], identity, actor(request, identity), now
         )
     return web.Response(status=204)
-
-
-class PasswordLinkView(BaseModel):
-    url: str
-    """Shown once: hand it to the user (in person, by phone, by a message you trust)."""
-    expires_at: datetime
 
 
 class PasswordLinkResponse(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from pydantic import BaseModel
 
@@ -67,3 +68,11 @@ def user_view(user: User, organization: Organization) -> UserView:
         active=user.active,
         machine=user.machine,
     )
+
+
+class PasswordLinkView(BaseModel):
+    """A one-time "set your password" link as the admin sees it, once."""
+
+    url: str
+    """Hand it to the user (in person, by phone, by a message you trust)."""
+    expires_at: datetime

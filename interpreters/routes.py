@@ -11,11 +11,11 @@ from aiohttp import web
 from pydantic import BaseModel, Field, RootModel, field_validator
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts import audit, password_links
+from accounts import audit
 from accounts.access import ADMIN, actor, own_origin
-from accounts.audit import Action, Target, user_target
-from accounts.models import Role, User
-from accounts.views import Identity
+from accounts.audit import Action, Target
+from accounts.models import Role
+from accounts.views import Identity, PasswordLinkView
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.errors import NotFound
 from infra.http import json_response
@@ -26,7 +26,6 @@ from interpreters.keys import PRESENCE_NEWS, QUEUE_FIGURES
 from interpreters.languages import pick_locale
 from interpreters.live import language_availability
 from interpreters.models import Interpreter, Presence, ShownAs
-from interpreters.roster_import import UNUSABLE_PASSWORD
 from interpreters.views import InterpreterDetail, InterpreterView, LanguageAvailability
 
 api = ApiRoutes(tag="roster")
@@ -123,15 +122,10 @@ class NewInterpreterBody(ProfileBody):
     """By default the interpreter pool (the organisation most interpreters belong to)."""
 
 
-class PasswordLinkOut(BaseModel):
-    url: str
-    """Shown once: hand it to the interpreter, who sets their password with it."""
-    expires_at: datetime
-
-
 class NewInterpreterResponse(BaseModel):
     interpreter: InterpreterDetail
-    password_link: PasswordLinkOut
+    password_link: PasswordLinkView
+    """Shown once: hand it to the interpreter, who sets their password with it."""
 
 
 class ProfileUpdate(BaseModel):
@@ -252,40 +246,23 @@ async def add_interpreter(
     app = request.app
     # Every field is checked before anything is written (tags here, the rest inside).
     data = service.ProfileData.of(body.languages, body.gender, body.specializations, body.agency)
-    now = app[CLOCK].now()
-    who = actor(request, identity)
+    new = service.NewInterpreter(
+        body.username, body.display_name, body.email, body.organization_id, data
+    )
+    hours = app[SETTINGS].password_link_hours
     async with app[DATABASE].write() as session:
-        org_id = body.organization_id or await service.pool_organization(session)
-        new = service.NewInterpreter(
-            body.username, body.display_name, body.email, org_id or identity.organization_id, data
-        )
-        made = await service.create_interpreter(session, new, UNUSABLE_PASSWORD, now)
-        user = await session.get(User, made.user_id)
-        assert user is not None  # made in this transaction
-        await audit.record(
-            session, who, Action.USER_CREATED, now, user_target(user), role="interpreter"
-        )
-        await audit.record(
+        made, link = await service.add_interpreter(
             session,
-            who,
-            Action.INTERPRETER_CHANGED,
-            now,
-            Target("user", user.id),
-            **body.model_dump(mode="json", include={"languages", "gender", "specializations"}),
-        )
-        link = await password_links.create_link(
-            session, user.id, who, now, app[SETTINGS].password_link_hours * 3600
+            new,
+            actor(request, identity),
+            identity.organization_id,
+            app[CLOCK].now(),
+            hours * 3600,
         )
     app[PRESENCE_NEWS].roster_changed()
-    return json_response(
-        {
-            "interpreter": await _detail(request, made.user_id),
-            "password_link": PasswordLinkOut(
-                url=link.url(own_origin(request)), expires_at=link.expires_at
-            ),
-        },
-        status=201,
-    )
+    view = PasswordLinkView(url=link.url(own_origin(request)), expires_at=link.expires_at)
+    detail = await _detail(request, made.user_id)
+    return json_response({"interpreter": detail, "password_link": view}, status=201)
 
 
 @api.patch(

@@ -13,8 +13,11 @@ from sqlalchemy import delete, func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from accounts import audit, password_links
 from accounts import service as accounts
+from accounts.audit import Action, Actor, user_target
 from accounts.models import Organization, Role, User
+from accounts.password_links import NewLink
 from infra.errors import InvalidInput, NotFound
 from interpreters import naming, presence
 from interpreters.languages import display_name, normalize_tag, serving_tags
@@ -163,28 +166,51 @@ class NewInterpreter:
     username: str
     display_name: str
     email: str | None
-    organization_id: str
+    organization_id: str | None
+    """None: the interpreter pool (`pool_organization`)."""
     profile: ProfileData
 
 
-async def create_interpreter(
-    session: AsyncSession, new: NewInterpreter, password_hash: str, now: datetime
-) -> Interpreter:
-    """Add the user and their profile in the caller's one transaction: when any part is
-    refused (a taken username, an unknown specialisation), the caller's rollback leaves
-    nothing behind."""
+async def add_interpreter(
+    session: AsyncSession,
+    new: NewInterpreter,
+    who: Actor,
+    fallback_organization_id: str,
+    now: datetime,
+    link_valid_s: int,
+) -> tuple[Interpreter, NewLink]:
+    """Add the user, their profile and a one-time password link in the caller's one
+    transaction: when any part is refused (a taken username, an unknown specialisation),
+    the caller's rollback leaves nothing behind. Without an organisation they join the
+    pool, or `fallback_organization_id` while there is none."""
+    org_id = new.organization_id or await pool_organization(session) or fallback_organization_id
     user = await accounts.create_user(
         session,
         username=new.username,
-        password_hash=password_hash,
+        # No password until they set one through the link.
+        password_hash=accounts.NO_PASSWORD,
         display_name=new.display_name,
         role=Role.INTERPRETER,
-        organization_id=new.organization_id,
+        organization_id=org_id,
         email=new.email,
         now=now,
     )
     interpreter, _ = await upsert_profile(session, user.id, new.profile, now)
-    return interpreter
+    await audit.record(
+        session, who, Action.USER_CREATED, now, user_target(user), role="interpreter"
+    )
+    await audit.record(
+        session,
+        who,
+        Action.INTERPRETER_CHANGED,
+        now,
+        user_target(user),
+        languages=list(new.profile.languages),
+        gender=new.profile.gender,
+        specializations=list(new.profile.specializations),
+    )
+    link = await password_links.create_link(session, user.id, who, now, link_valid_s)
+    return interpreter, link
 
 
 async def edit_interpreter(

@@ -7,6 +7,8 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlmodel.ext.asyncio.session import AsyncSession
+
 from accounts import service
 from accounts.models import Role
 from accounts.passwords import hash_password_sync
@@ -98,6 +100,16 @@ class Login:
     role: str
 
 
+async def _seed_tariffs(session: AsyncSession, org_ids: dict[str, str], now: datetime) -> None:
+    """The default tariff and the Jobcenter's, unless they are there already."""
+    known = {(t.organization_id, t.name) for t in await tariffs.list_tariffs(session)}
+    for org_name, terms in DEMO_TARIFFS:
+        org_id = org_ids[org_name] if org_name else None
+        if (org_id, terms["name"]) not in known:
+            values = {**terms, "organization_id": org_id, "valid_from": TARIFFS_VALID_FROM}
+            await tariffs.create_tariff(session, values, None, now)
+
+
 async def seed_demo(db: Database, now: datetime, zone: ZoneInfo = CENTRE_ZONE) -> list[Login]:
     """Create what is missing of the demo roster, and four weeks of history for the
     statistics when there is none; running it twice changes nothing."""
@@ -134,12 +146,7 @@ async def seed_demo(db: Database, now: datetime, zone: ZoneInfo = CENTRE_ZONE) -
         await scope.grant(session, office.id, None, None, now)
         for name in SPECIALIZATIONS:
             await roster.add_specialization(session, name)
-        known = {(t.organization_id, t.name) for t in await tariffs.list_tariffs(session)}
-        for org_name, terms in DEMO_TARIFFS:
-            org_id = orgs[org_name].id if org_name else None
-            if (org_id, terms["name"]) not in known:
-                values = {**terms, "organization_id": org_id, "valid_from": TARIFFS_VALID_FROM}
-                await tariffs.create_tariff(session, values, None, now)
+        await _seed_tariffs(session, {name: org.id for name, org in orgs.items()}, now)
         for demo in INTERPRETERS:
             user = await service.find_user(session, demo.username)
             assert user is not None
