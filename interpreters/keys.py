@@ -14,11 +14,9 @@ from aiohttp import web
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from interpreters.events import PresenceNews
-from interpreters.live import LanguageBroadcaster
 
 QueueFigures = Callable[[AsyncSession, datetime], Awaitable[dict[str, tuple[int, int | None]]]]
 """Returns {language tag: (requests queued, expected wait in seconds or None)}."""
 
 PRESENCE_NEWS = web.AppKey("presence_news", PresenceNews)
 QUEUE_FIGURES: web.AppKey[QueueFigures] = web.AppKey("queue_figures")
-LANGUAGE_BROADCASTER = web.AppKey("language_broadcaster", LanguageBroadcaster)

@@ -44,7 +44,7 @@ from infra.openapi import AUTHORIZE, ApiRoutes, SocketSpec, build_openapi
 from infra.outages import Unavailable
 from interpreters.events import PresenceNews
 from interpreters.jobs import refresh_presence, sweep_presence
-from interpreters.keys import LANGUAGE_BROADCASTER, PRESENCE_NEWS, QUEUE_FIGURES
+from interpreters.keys import PRESENCE_NEWS, QUEUE_FIGURES
 from interpreters.live import LanguageBroadcaster
 from interpreters.routes import api as roster_api
 from signaling.hub import Hub
@@ -187,9 +187,7 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     opened, closed = presence_hooks(db, clock, app[INSTANCE_ID], settings.presence_grace_s)
     hub.on_attach.append(opened)
     hub.on_disconnect.append(closed)
-    broadcaster = app[LANGUAGE_BROADCASTER] = LanguageBroadcaster(
-        db, bus, lambda: app[QUEUE_FIGURES], clock
-    )
+    broadcaster = LanguageBroadcaster(db, bus, lambda: app[QUEUE_FIGURES], clock)
     presence = app[PRESENCE_NEWS] = PresenceNews(bus, broadcaster)
     publisher = app[PUBLISHER] = NewsPublisher(bus, presence, app[METRICS])
     presence.listeners.append(
