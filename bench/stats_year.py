@@ -344,7 +344,7 @@ def _record(
         ratio = median / baseline[period] if period in baseline else None
         lines.append(
             f"| {period} | {name} | {median * 1000:.0f} ms | {worst * 1000:.0f} ms | "
-            f"{'' if ratio is None else f'{ratio:.1f}'} | {'yes' if worst < TARGET_S else 'NO'} |"
+            f"{'' if ratio is None else f'{ratio:.1f}'} | {_verdict(name, worst)} |"
         )
     text = "\n".join(lines) + "\n"
     print(text)
@@ -356,6 +356,13 @@ def _record(
         )
     with RESULTS.open("a") as out:
         out.write(text)
+
+
+def _verdict(operation: str, worst: float) -> str:
+    # The target is for answering a person; sealing is the hourly job's, in the background.
+    if operation == "seal":
+        return "(job)"
+    return "yes" if worst < TARGET_S else "NO"
 
 
 async def run(stack: str, requests: int, runs: int, folder: Path) -> None:
