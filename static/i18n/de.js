@@ -553,6 +553,8 @@ export default {
   "admin.minutes": "{n} Min.",
   "admin.via.link": "Passwort-Link",
   "audit.password_link_created": "Passwort-Link erstellt",
+
+  "admin.tokenCreated": "Ausgestellt am",
 };
 
 // Language names the staff use where the browser's standard name differs.

@@ -539,6 +539,8 @@ export default {
   "admin.minutes": "{n} min",
   "admin.via.link": "password link",
   "audit.password_link_created": "Password link made",
+
+  "admin.tokenCreated": "Issued",
 };
 
 export const languageAliases = {

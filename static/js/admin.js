@@ -797,6 +797,7 @@ function renderTokens() {
       h("td", {}, x.name),
       h("td", {}, `${x.user.display_name} (${x.user.username})`),
       h("td", {}, x.scopes.join(" ")),
+      h("td", {}, formatDateTime(x.created_at)),
       h("td", {}, formatDateTime(x.expires_at)),
       h("td", {}, x.last_used_at ? formatDateTime(x.last_used_at) : "–"),
       h(
@@ -876,6 +877,7 @@ function renderTokens() {
         "admin.name",
         "admin.tokenOwner",
         "admin.tokenScopes",
+        "admin.tokenCreated",
         "admin.tokenExpires",
         "admin.tokenLastUsed",
         "admin.actions",

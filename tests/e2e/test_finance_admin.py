@@ -231,6 +231,13 @@ class TestAdmin:
             page.set_viewport_size(dict(zip(("width", "height"), SIZES[size], strict=True)))
             screenshot(page, f"admin-{size}-en")
 
+        # Tokens are listed with name, owner, issue date, expiry and last use.
+        page.locator("#locale").select_option("de")
+        page.get_by_role("tab", name="API-Tokens").click()
+        headers = page.locator("#panel-tokens table th").all_inner_texts()
+        for name in ("Name", "Konto", "Ausgestellt am", "Gültig bis", "Zuletzt benutzt"):
+            assert name in headers, headers
+
         person = open_page()
         person.goto(url)
         expect(person.locator("#set-password-who")).to_contain_text("Hawre Karim")
