@@ -6,17 +6,18 @@ import structlog
 
 from calls import lifecycle
 from calls.lifecycle import Ending
-from calls.views import CallView
 from infra.bus import Bus, publish_json, user_channel
 from interpreters.events import PresenceNews
 from interpreters.models import Presence
+from wire.objects import CallView
+from wire.server import CallUpdated
 
 log = structlog.get_logger(__name__)
 
 
 async def publish_call(bus: Bus, view: CallView) -> None:
     """`call.updated` to both participants, and to the call's room on every instance."""
-    message = {"type": "call.updated", "call": view}
+    message = CallUpdated(call=view)
     await publish_json(bus, user_channel(view.counsellor.id), message)
     await publish_json(bus, user_channel(view.interpreter.id), message)
     await publish_json(bus, lifecycle.call_channel(view.id), message)

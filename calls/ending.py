@@ -12,12 +12,13 @@ from aiohttp import web
 from calls import lifecycle
 from calls.announce import announce_ending
 from calls.hooks import CallEndedHook
-from calls.views import CallView, load_call_view
+from calls.views import load_call_view
 from infra.bus import Bus
 from infra.clock import Clock
 from infra.config import Settings
 from infra.db import Database
 from interpreters.events import PresenceNews
+from wire.objects import CallView
 
 STALE_PRESENCE_HEARTBEATS = 10
 

@@ -1,8 +1,7 @@
-"""What participants see of a call, on the HTTP API and in `call.updated`."""
+"""A call as its participants see it (`wire.objects.CallView`), built from its rows."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -13,34 +12,7 @@ from accounts.models import User
 from calls.models import Call
 from interpreters.models import Interpreter, ShownAs
 from interpreters.naming import roster_setting
-
-
-class PartyView(BaseModel):
-    id: str
-    display_name: str | None
-    """The person's name; for the interpreter null when the centre shows numbers instead."""
-    agency: str | None = None
-    """The interpreter's agency, shown to the counsellor during the call."""
-    number: int | None = None
-    """The interpreter's number, sent instead of the name when the centre says so."""
-
-
-class CallView(BaseModel):
-    id: str
-    request_id: str
-    language: str
-    counsellor: PartyView
-    interpreter: PartyView
-    state: str
-    created_at: datetime
-    audio_only: bool = False
-    connected_at: datetime | None = None
-    ended_at: datetime | None = None
-    end_reason: str | None = None
-    duration_s: int | None = None
-    billable_s: int | None = None
-    amount_cents: int | None = None
-    currency: str | None = None
+from wire.objects import CallView, PartyView
 
 
 class CallResponse(BaseModel):
@@ -101,8 +73,3 @@ async def load_call_view(session: AsyncSession, call: Call, **billing: Any) -> C
         shown_as=setting.interpreter_shown_as,
         **billing,
     )
-
-
-def call_message(view: CallView) -> dict[str, Any]:
-    """The `call.updated` event."""
-    return {"type": "call.updated", "call": view}

@@ -15,15 +15,7 @@ from sqlmodel import Field, SQLModel, col
 from infra.db import UTCDateTime
 from infra.ids import new_id
 from infra.indexes import partial_index
-
-
-class RequestState(StrEnum):
-    QUEUED = "queued"
-    OFFERING = "offering"
-    ACCEPTED = "accepted"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    FAILED = "failed"
+from wire.objects import RequestState as RequestState  # on the wire as in the table
 
 
 class OfferState(StrEnum):

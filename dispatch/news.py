@@ -8,23 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import structlog
 
 from infra.bus import Bus, publish_json, user_channel
 from infra.metrics import Figure, FigureKind, Metrics
 from interpreters.models import Presence
+from wire.server import PresenceUpdated, ServerMessage
 
 log = structlog.get_logger(__name__)
 
-PresenceAnnouncer = Callable[[str, Presence], Awaitable[None]]
-"""Announces a committed presence change (interpreter id, new status)."""
-
-
-def presence_message(status: Presence, reason: str) -> dict[str, str]:
-    """Tells an interpreter's pages that dispatch changed their status."""
-    return {"type": "presence.updated", "status": status.value, "reason": reason}
+PresenceAnnouncer = Callable[[str, Presence, str | None], Awaitable[None]]
+"""Announces a committed presence change (interpreter id, new status, why)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +32,11 @@ class _PresenceChange:
 class News:
     """Messages for users' sockets, in the order they were decided."""
 
-    items: list[tuple[str, Any]] = field(default_factory=list)
+    items: list[tuple[str, ServerMessage | _PresenceChange]] = field(default_factory=list)
     figures: list[Figure] = field(default_factory=list)
     """What the transaction did, counted in the metrics once it committed."""
 
-    def tell(self, user_id: str, message: Any) -> None:
+    def tell(self, user_id: str, message: ServerMessage) -> None:
         """Queue a message for every socket of a user."""
         self.items.append((user_id, message))
 
@@ -76,11 +71,10 @@ class News:
                 if not isinstance(message, _PresenceChange):
                     await publish_json(bus, user_channel(user_id), message)
                 elif announce is not None:
-                    await announce(user_id, message.status)
+                    await announce(user_id, message.status, message.reason)
                 else:
-                    await publish_json(
-                        bus, user_channel(user_id), presence_message(message.status, message.reason)
-                    )
+                    news = PresenceUpdated(status=message.status, reason=message.reason)
+                    await publish_json(bus, user_channel(user_id), news)
             except Exception:
                 log.exception("publish_failed", user_id=user_id)
         self.items.clear()

@@ -20,9 +20,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from dispatch.candidates import serving_ranks
 from dispatch.models import InterpretationRequest, LanguageQueueStats, RequestState
 from dispatch.news import News
-from dispatch.views import RequestView, request_message, request_view
+from dispatch.views import request_view
 from infra.db import conflict_insert, dialect_of, run_on
 from interpreters.models import Interpreter, InterpreterLanguage, Presence
+from wire.objects import RequestView
+from wire.server import RequestUpdated
 
 ONLINE = (Presence.AVAILABLE.value, Presence.BUSY.value, Presence.WRAP_UP.value)
 
@@ -97,7 +99,7 @@ async def tell_queue(session: AsyncSession, languages: set[str], news: News) -> 
         queue = await queued_requests(session, language)
         views = await queue_views(session, language, queue)
         for req, view in zip(queue, views, strict=True):
-            news.tell(req.counsellor_id, request_message(view))
+            news.tell(req.counsellor_id, RequestUpdated(request=view))
 
 
 async def record_wait(session: AsyncSession, language: str, wait_s: float) -> None:

@@ -26,7 +26,7 @@ from accounts.models import Organization, Role
 from accounts.views import OrganizationView
 from calls import lifecycle
 from calls.models import Call
-from calls.views import CallView, call_message, load_call_view
+from calls.views import load_call_view
 from dispatch import candidates as cands
 from dispatch.errors import (
     NotAvailable,
@@ -43,14 +43,7 @@ from dispatch.models import PENDING_OFFER, InterpretationRequest, Offer, OfferSt
 from dispatch.news import News
 from dispatch.policy import FEWEST_MINUTES_TODAY, next_wave, prefetch_limit
 from dispatch.queue import current_view, record_wait, tell_queue
-from dispatch.views import (
-    RequestView,
-    offer_message,
-    offer_view,
-    request_message,
-    request_view,
-    revoked_message,
-)
+from dispatch.views import offer_view, request_view
 from infra.config import Settings
 from infra.db import Database, conflict_insert, run_on
 from infra.errors import Conflict
@@ -65,6 +58,8 @@ from interpreters.models import (
 )
 from interpreters.presence import transition
 from interpreters.service import UnknownSpecialization
+from wire.objects import CallView, RequestView
+from wire.server import CallUpdated, OfferMade, OfferRevocation, RequestUpdated
 
 log = structlog.get_logger(__name__)
 
@@ -226,7 +221,7 @@ def _tell_offers(
 ) -> None:
     for offer_id, interpreter_id in offers:
         news.tell(
-            interpreter_id, offer_message(offer_view(offer_id, expires_at, req, organization))
+            interpreter_id, OfferMade(offer=offer_view(offer_id, expires_at, req, organization))
         )
     news.count("offer", "sent", len(offers))
     log.info("wave_sent", request_id=req.id, language=req.language, offers=len(offers))
@@ -319,7 +314,7 @@ async def _offer_and_tell(
     assert req.wave_deadline is not None
     _tell_offers(req, offers, req.wave_deadline, await _organization(session, req), news)
     if was_queued or later_wave:
-        news.tell(req.counsellor_id, request_message(await current_view(session, req)))
+        news.tell(req.counsellor_id, RequestUpdated(request=await current_view(session, req)))
     if was_queued:
         await tell_queue(session, {req.language}, news)
     return True
@@ -442,7 +437,7 @@ async def announce_opened(db: Database, opened: Opened) -> tuple[RequestView, Ne
         assert req.wave_deadline is not None
         _tell_offers(req, opened.offers, req.wave_deadline, opened.organization, news)
         view = request_view(req)
-        news.tell(req.counsellor_id, request_message(view))
+        news.tell(req.counsellor_id, RequestUpdated(request=view))
         return view, news
     async with db.read() as session:
         await tell_queue(session, {req.language}, news)
@@ -489,8 +484,8 @@ async def close_request(
     revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, offer_reason, now)
     news.count("offer", "revoked", len(revoked))
     for offer_id, interpreter_id in revoked:
-        news.tell(interpreter_id, revoked_message(offer_id, offer_reason))
-    news.tell(req.counsellor_id, request_message(await current_view(session, req)))
+        news.tell(interpreter_id, OfferRevocation(offer_id=offer_id, reason=offer_reason))
+    news.tell(req.counsellor_id, RequestUpdated(request=await current_view(session, req)))
     if was_queued:
         await tell_queue(session, {req.language}, news)
     await offer_queued_to_each(session, [i for _, i in revoked], now, settings, news)
@@ -595,12 +590,12 @@ async def accept_offer(
     revoked = await close_pending_offers(session, req.id, OfferState.REVOKED, "taken", now)
     news.count("offer", "revoked", len(revoked))
     for other_id, other_interpreter in revoked:
-        news.tell(other_interpreter, revoked_message(other_id, "taken"))
+        news.tell(other_interpreter, OfferRevocation(offer_id=other_id, reason="taken"))
     await record_wait(session, req.language, (now - req.created_at).total_seconds())
     view = await load_call_view(session, call)
-    news.tell(req.counsellor_id, request_message(await current_view(session, req)))
-    news.tell(req.counsellor_id, call_message(view))
-    news.tell(interpreter_id, call_message(view))
+    news.tell(req.counsellor_id, RequestUpdated(request=await current_view(session, req)))
+    news.tell(req.counsellor_id, CallUpdated(call=view))
+    news.tell(interpreter_id, CallUpdated(call=view))
     log.info("offer_accepted", offer_id=offer.id, request_id=req.id, call_id=call.id)
     await offer_queued_to_each(session, [i for _, i in revoked], now, settings, news)
     return view, news

@@ -9,7 +9,6 @@ the bus also gets what ended meanwhile (`changed_since`), since its page still s
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,19 +16,27 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from accounts.models import Organization, Role
 from accounts.views import OrganizationView
 from calls.models import Call, CallState
-from calls.views import call_message, load_call_view
+from calls.views import load_call_view
 from dispatch.models import PENDING_OFFER, InterpretationRequest, Offer, OfferState, RequestState
 from dispatch.queue import current_view
 from dispatch.service import OPEN
-from dispatch.views import offer_message, offer_view, request_message, request_view, revoked_message
+from dispatch.views import offer_view, request_view
 from interpreters.models import Interpreter
+from wire.server import (
+    CallUpdated,
+    OfferMade,
+    OfferRevocation,
+    PresenceUpdated,
+    RequestUpdated,
+    ServerMessage,
+)
 
 
 async def current_state(
     session: AsyncSession, user_id: str, role: Role, now: datetime
-) -> list[dict[str, Any]]:
+) -> list[ServerMessage]:
     """The messages that bring a freshly connected socket up to date."""
-    messages: list[dict[str, Any]] = []
+    messages: list[ServerMessage] = []
     if role == Role.COUNSELLOR:
         requests = await session.exec(
             select(InterpretationRequest)
@@ -38,7 +45,7 @@ async def current_state(
             .order_by(col(InterpretationRequest.created_at))
         )
         for req in requests:
-            messages.append(request_message(await current_view(session, req)))
+            messages.append(RequestUpdated(request=await current_view(session, req)))
     elif role == Role.INTERPRETER:
         offers = await session.exec(
             select(Offer, InterpretationRequest, Organization)
@@ -51,17 +58,17 @@ async def current_state(
         for offer, req, org in offers:
             organization = OrganizationView(id=org.id, name=org.name)
             view = offer_view(offer.id, offer.expires_at, req, organization)
-            messages.append(offer_message(view))
+            messages.append(OfferMade(offer=view))
     return messages
 
 
 async def changed_since(
     session: AsyncSession, user_id: str, role: Role, since: datetime
-) -> list[dict[str, Any]]:
+) -> list[ServerMessage]:
     """What ended for a user since `since` (requests, offers, calls), and an interpreter's
     status: the news a socket that stayed open may have missed in a gap of the bus, which
     `current_state` (only what is open) does not repeat."""
-    messages: list[dict[str, Any]] = []
+    messages: list[ServerMessage] = []
     if role == Role.COUNSELLOR:
         requests = await session.exec(
             select(InterpretationRequest)
@@ -75,7 +82,7 @@ async def changed_since(
             )
             .order_by(col(InterpretationRequest.updated_at))
         )
-        messages.extend(request_message(request_view(req)) for req in requests)
+        messages.extend(RequestUpdated(request=request_view(req)) for req in requests)
     elif role == Role.INTERPRETER:
         offers = await session.exec(
             select(Offer)
@@ -83,12 +90,14 @@ async def changed_since(
             .where(col(Offer.decided_at) >= since)
             .where(col(Offer.state).in_([OfferState.EXPIRED.value, OfferState.REVOKED.value]))
         )
-        messages.extend(revoked_message(o.id, o.reason or "expired") for o in offers)
+        messages.extend(
+            OfferRevocation(offer_id=o.id, reason=o.reason or "expired") for o in offers
+        )
         status = await session.exec(
             select(Interpreter.status).where(col(Interpreter.user_id) == user_id)
         )
         for value in status:
-            messages.append({"type": "presence.updated", "status": value})
+            messages.append(PresenceUpdated(status=value))
     ended = await session.exec(
         select(Call)
         .where(or_(col(Call.counsellor_id) == user_id, col(Call.interpreter_id) == user_id))
@@ -96,5 +105,5 @@ async def changed_since(
         .where(col(Call.ended_at) >= since)
     )
     for call in ended.all():
-        messages.append(call_message(await load_call_view(session, call)))
+        messages.append(CallUpdated(call=await load_call_view(session, call)))
     return messages

@@ -32,7 +32,6 @@ from dispatch.service import (
     offer_queued_to_each,
     send_next_wave,
 )
-from dispatch.views import revoked_message
 from infra.bus import Bus
 from infra.config import Settings
 from infra.db import Database
@@ -40,6 +39,7 @@ from infra.metrics import Metrics
 from infra.outages import Unavailable
 from interpreters.models import Interpreter, Presence
 from interpreters.presence import transition
+from wire.server import OfferRevocation
 
 log = structlog.get_logger(__name__)
 
@@ -96,7 +96,7 @@ async def _end_wave(
     missed = await close_pending_offers(session, req.id, OfferState.EXPIRED, "expired", now)
     news.count("offer", "expired", len(missed))
     for offer_id, interpreter_id in missed:
-        news.tell(interpreter_id, revoked_message(offer_id, "expired"))
+        news.tell(interpreter_id, OfferRevocation(offer_id=offer_id, reason="expired"))
     for interpreter_id in sorted({i for _, i in missed}):
         await _count_miss(session, interpreter_id, now, settings, news)
     await send_next_wave(session, req, now, settings, news)

@@ -1,53 +1,18 @@
-"""What dispatch puts on the wire: requests and offers (the objects of docs/protocol.md)."""
+"""Requests and offers as the wire shows them (`wire.objects`), built from their rows."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel
 
 from accounts.views import OrganizationView
 from dispatch.models import InterpretationRequest, RequestState
-
-
-class PreferencesView(BaseModel):
-    gender: str | None = None
-    specialization: str | None = None
-    audio_only: bool = False
-    required: bool = False
-    """Whether gender and specialization are hard requirements rather than wishes."""
-
-
-class RequestView(BaseModel):
-    id: str
-    language: str
-    preferences: PreferencesView
-    state: RequestState
-    created_at: datetime
-    updated_at: datetime
-    queue_position: int | None = None
-    eta_s: int | None = None
-    call_id: str | None = None
-    end_reason: str | None = None
-    expires_at: datetime | None = None
-    """When a request still waiting gives up (state `expired`)."""
-    waves: int = 0
-    """Waves of offers sent so far; more than one (or queued after one) means an earlier
-    wave was declined or rang out."""
+from wire.objects import OfferView, PreferencesView, RequestView
 
 
 class RequestResponse(BaseModel):
     request: RequestView
-
-
-class OfferView(BaseModel):
-    id: str
-    request_id: str
-    language: str
-    organization: OrganizationView
-    expires_at: datetime
-    preferences: PreferencesView
 
 
 class TodayView(BaseModel):
@@ -106,18 +71,3 @@ def offer_view(
         expires_at=expires_at,
         preferences=preferences_view(req),
     )
-
-
-def request_message(view: RequestView) -> dict[str, Any]:
-    """The `request.updated` event."""
-    return {"type": "request.updated", "request": view}
-
-
-def offer_message(view: OfferView) -> dict[str, Any]:
-    """The `offer` event."""
-    return {"type": "offer", "offer": view}
-
-
-def revoked_message(offer_id: str, reason: str) -> dict[str, Any]:
-    """The `offer.revoked` event; reason is taken, cancelled or expired."""
-    return {"type": "offer.revoked", "offer_id": offer_id, "reason": reason}

@@ -15,6 +15,7 @@ from interpreters import presence, service
 from interpreters.live import LanguageBroadcaster
 from interpreters.models import Presence
 from interpreters.views import InterpreterView
+from wire.server import PresenceUpdated
 
 log = structlog.get_logger(__name__)
 
@@ -37,22 +38,24 @@ class PresenceNews:
         self._broadcaster = broadcaster
         self.listeners = list(listeners)
 
-    async def changed(self, interpreter_id: str, status: Presence) -> None:
-        """Announce one interpreter's committed change; call after the transaction."""
-        await self.all_changed([interpreter_id], status)
+    async def changed(
+        self, interpreter_id: str, status: Presence, reason: str | None = None
+    ) -> None:
+        """Announce one interpreter's committed change; call after the transaction. A
+        `reason` says why Tolk changed it (`missed_offers`, ...), for their page."""
+        await self.all_changed([interpreter_id], status, reason)
 
-    async def all_changed(self, interpreter_ids: Sequence[str], status: Presence) -> None:
+    async def all_changed(
+        self, interpreter_ids: Sequence[str], status: Presence, reason: str | None = None
+    ) -> None:
         """Announce that these interpreters all moved to `status` (committed): each hears of
         it, and the listeners and the languages list react once for all of them."""
         if not interpreter_ids:
             return
         for interpreter_id in interpreter_ids:
             log.info("presence_changed", interpreter_id=interpreter_id, status=status.value)
-            await publish_json(
-                self._bus,
-                user_channel(interpreter_id),
-                {"type": "presence.updated", "status": status.value},
-            )
+            news = PresenceUpdated(status=status, reason=reason)
+            await publish_json(self._bus, user_channel(interpreter_id), news)
         self._broadcaster.poke()
         for listener in self.listeners:
             try:

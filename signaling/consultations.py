@@ -7,17 +7,14 @@ from typing import Any
 
 from aiohttp import web
 
-from signaling import replies
 from signaling.hub import Connection
 from wire.client import RoomJoin, RoomLeave, RoomMedia, Signal
+from wire.server import ErrorMessage
 
 
 def _not_a_participant(conn: Connection, ref: str | None) -> None:
-    conn.send(
-        replies.error(
-            "forbidden", "Only the room's participants may do this, after room.join.", ref
-        )
-    )
+    message = "Only the room's participants may do this, after room.join."
+    conn.send(ErrorMessage(code="forbidden", message=message, ref=ref))
 
 
 async def handle_room_join(app: web.Application, conn: Connection, msg: RoomJoin) -> None:

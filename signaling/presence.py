@@ -14,9 +14,9 @@ from interpreters import presence
 from interpreters.events import change_own_status
 from interpreters.keys import PRESENCE_NEWS
 from interpreters.models import Presence
-from signaling import replies
 from signaling.hub import Connection, ConnectionHook
-from signaling.messages import PresenceMessage
+from wire.client import PresenceMessage
+from wire.server import ErrorMessage, PresenceUpdated
 
 log = structlog.get_logger(__name__)
 
@@ -44,9 +44,10 @@ def presence_hooks(
 async def handle_presence(app: web.Application, conn: Connection, msg: PresenceMessage) -> None:
     """Switch the interpreter's own status and confirm with the profile."""
     if conn.identity.role != Role.INTERPRETER:
-        conn.send(replies.error("forbidden", "Only interpreters have a presence.", msg.ref))
+        message = "Only interpreters have a presence."
+        conn.send(ErrorMessage(code="forbidden", message=message, ref=msg.ref))
         return
     view = await change_own_status(
         app[DATABASE], app[CLOCK], app[PRESENCE_NEWS], conn.user_id, Presence(msg.status)
     )
-    conn.send(replies.answer("presence.updated", msg.ref, status=view.status.value))
+    conn.send(PresenceUpdated(status=view.status, ref=msg.ref))

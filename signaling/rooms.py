@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import orjson
 import structlog
 from aiohttp import web
 
@@ -38,11 +37,11 @@ from infra.config import Settings
 from infra.db import Database
 from infra.metrics import METRICS
 from infra.outages import Unavailable
-from signaling import replies
 from signaling.consultations import handle_room_signal
 from signaling.hub import Connection
 from signaling.ice import ice_servers_for
-from signaling.messages import CallHangup, CallJoin, CallMedia, Signal
+from wire.client import CallHangup, CallJoin, CallMedia, Signal
+from wire.server import CallJoined, CallUpdated, ErrorMessage, PeerPresence, relayed_signal
 
 log = structlog.get_logger(__name__)
 
@@ -254,7 +253,7 @@ class Rooms:
             self._peer_changed(room, user_id, present=False)
 
     def _peer_changed(self, room: Room, user_id: str, *, present: bool) -> None:
-        event = jsonio.dumps({"type": "peer", "call_id": room.call_id, "present": present})
+        event = jsonio.dumps(PeerPresence(call_id=room.call_id, present=present))
         for conn in room.local.values():
             if conn.user_id != user_id:
                 conn.send_raw(event)
@@ -278,9 +277,7 @@ class Rooms:
             raise CallEnded()
         user_id = conn.user_id
         peer = room.peer_of(user_id)
-        payload = orjson.dumps(
-            {"type": "signal", "call_id": call_id, "from": user_id, "data": data}
-        )
+        payload = relayed_signal(call_id, user_id, data)
         held = room.held[peer]
         if not held and room.present[peer]:
             await self._bus.publish(user_channel(peer), payload)
@@ -353,13 +350,12 @@ class Rooms:
     def _send_joined(self, conn: Connection, room: Room, ref: str | None) -> None:
         user_id = conn.user_id
         conn.send(
-            replies.answer(
-                "call.joined",
-                ref,
+            CallJoined(
                 call_id=room.call_id,
                 polite=user_id == room.users[1],
                 peer_present=room.is_present(room.peer_of(user_id)),
                 ice_servers=ice_servers_for(self._settings, user_id, self._clock.now()),
+                ref=ref,
             )
         )
 
@@ -484,7 +480,7 @@ class Rooms:
             live = await lifecycle.live_calls_of(session, conn.user_id)
             views = [await load_call_view(session, call) for call in live]
         for view in views:
-            conn.send({"type": "call.updated", "call": view})
+            conn.send(CallUpdated(call=view))
 
 
 ROOMS = web.AppKey("rooms", Rooms)
@@ -514,11 +510,8 @@ async def relay_signal(
     relayed = app[METRICS].relay_messages
     if call_id not in conn.calls:
         relayed.labels("refused").inc()
-        conn.send(
-            replies.error(
-                "forbidden", "Only the call's participants may signal, after call.join.", ref
-            )
-        )
+        message = "Only the call's participants may signal, after call.join."
+        conn.send(ErrorMessage(code="forbidden", message=message, ref=ref))
         return
     await app[ROOMS].relay(conn, call_id, data)
     relayed.labels("relayed").inc()
@@ -543,7 +536,7 @@ async def handle_hangup(app: web.Application, conn: Connection, msg: CallHangup)
     """`call.hangup`: as the HTTP hangup; an ended call is answered as it is."""
     view, ended_now = await app[CALL_ENDING].hang_up(msg.call_id, conn.user_id)
     if not ended_now:
-        conn.send(replies.answer("call.updated", msg.ref, call=view))
+        conn.send(CallUpdated(call=view, ref=msg.ref))
 
 
 ROOM_HANDLERS: dict[str, Any] = {

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, TypeVar
 
 from pydantic import BaseModel, Field
+
+from accounts.views import OrganizationView
 
 T = TypeVar("T")
 
@@ -44,3 +47,75 @@ class LanguageFigures(BaseModel):
     available: int
     queued: int
     eta_s: int | None
+
+
+class RequestState(StrEnum):
+    QUEUED = "queued"
+    OFFERING = "offering"
+    ACCEPTED = "accepted"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+class PreferencesView(BaseModel):
+    gender: str | None = None
+    specialization: str | None = None
+    audio_only: bool = False
+    required: bool = False
+    """Whether gender and specialization are hard requirements rather than wishes."""
+
+
+class RequestView(BaseModel):
+    id: str
+    language: str
+    preferences: PreferencesView
+    state: RequestState
+    created_at: datetime
+    updated_at: datetime
+    queue_position: int | None = None
+    eta_s: int | None = None
+    call_id: str | None = None
+    end_reason: str | None = None
+    expires_at: datetime | None = None
+    """When a request still waiting gives up (state `expired`)."""
+    waves: int = 0
+    """Waves of offers sent so far; more than one (or queued after one) means an earlier
+    wave was declined or rang out."""
+
+
+class OfferView(BaseModel):
+    id: str
+    request_id: str
+    language: str
+    organization: OrganizationView
+    expires_at: datetime
+    preferences: PreferencesView
+
+
+class PartyView(BaseModel):
+    id: str
+    display_name: str | None
+    """The person's name; for the interpreter null when the centre shows numbers instead."""
+    agency: str | None = None
+    """The interpreter's agency, shown to the counsellor during the call."""
+    number: int | None = None
+    """The interpreter's number, sent instead of the name when the centre says so."""
+
+
+class CallView(BaseModel):
+    id: str
+    request_id: str
+    language: str
+    counsellor: PartyView
+    interpreter: PartyView
+    state: str
+    created_at: datetime
+    audio_only: bool = False
+    connected_at: datetime | None = None
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    duration_s: int | None = None
+    billable_s: int | None = None
+    amount_cents: int | None = None
+    currency: str | None = None

@@ -15,7 +15,15 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from accounts.views import UserView
 from wire import message_types
-from wire.objects import IceServer, LanguageFigures, Omittable, Presence
+from wire.objects import (
+    CallView,
+    IceServer,
+    LanguageFigures,
+    OfferView,
+    Omittable,
+    Presence,
+    RequestView,
+)
 from wire.rooms import GuestView, ParticipantView, RoomView
 
 
@@ -92,12 +100,34 @@ class LanguagesUpdated(ServerMessage):
     languages: list[LanguageFigures]
 
 
-class OfferRevoked(ServerMessage):
+class OfferRevocation(ServerMessage):
     """An interpreter's offer no longer stands."""
 
     type: Literal["offer.revoked"] = "offer.revoked"
     offer_id: str
     reason: Literal["taken", "cancelled", "expired"]
+
+
+class RequestUpdated(ServerMessage):
+    """A counsellor's request changed (state, queue position, expected wait, a new wave)."""
+
+    type: Literal["request.updated"] = "request.updated"
+    request: RequestView
+
+
+class OfferMade(ServerMessage):
+    """A request is offered to an interpreter."""
+
+    type: Literal["offer"] = "offer"
+    offer: OfferView
+
+
+class CallUpdated(ServerMessage):
+    """A call changed; both participants hear of it (and a hang-up of an ended call)."""
+
+    type: Literal["call.updated"] = "call.updated"
+    call: CallView
+    ref: Omittable[str] = None
 
 
 class CallJoined(ServerMessage):
@@ -172,7 +202,10 @@ AnyServerMessage = Annotated[
     | ErrorMessage
     | PresenceUpdated
     | LanguagesUpdated
-    | OfferRevoked
+    | RequestUpdated
+    | OfferMade
+    | OfferRevocation
+    | CallUpdated
     | CallJoined
     | RelayedSignal
     | PeerPresence

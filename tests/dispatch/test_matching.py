@@ -104,7 +104,7 @@ class TestQueue:
         assert await status_of(db, interpreter.id) == "wrap_up"
         await desk.sweep(1)
         presence = await interpreter.next_event("presence.updated")
-        assert presence["status"] == "available"
+        assert (presence["status"], presence["reason"]) == ("available", "wrap_up_ended")
         assert (await interpreter.next_event("offer"))["offer"]["request_id"] == req["id"]
 
     async def test_interpreters_gone_together_move_the_queue_once(
@@ -136,7 +136,8 @@ class TestQueue:
 class TestAutoAway:
     @pytest.mark.dispatch_settings(offer_wave_size=1, missed_offers_before_away=2)
     async def test_two_missed_offers_in_a_row_set_away(self, desk, settings, db):
-        """An interpreter who lets two offers in a row run out is set away."""
+        """An interpreter who lets two offers in a row run out is set away, and their page
+        is told why (it says so)."""
         counsellor = await desk.counsellor()
         sleepy = await desk.interpreter(["ar"])
         req = await desk.ask(counsellor, "ar")
@@ -144,7 +145,8 @@ class TestAutoAway:
             assert (await sleepy.next_event("offer"))["offer"]["request_id"] == req["id"]
             await desk.sweep(settings.offer_timeout_s)
             assert (await sleepy.next_event("offer.revoked"))["reason"] == "expired"
-        assert (await sleepy.next_event("presence.updated"))["status"] == "away"
+        presence = await sleepy.next_event("presence.updated")
+        assert (presence["status"], presence["reason"]) == ("away", "missed_offers")
         assert await status_of(db, sleepy.id) == "away"
         assert (await until_state(counsellor, "queued"))["id"] == req["id"]
 

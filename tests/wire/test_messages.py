@@ -10,7 +10,16 @@ from accounts.models import Role
 from accounts.views import OrganizationView, UserView
 from infra import jsonio
 from wire.client import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Signal
-from wire.objects import LanguageFigures, Presence
+from wire.objects import (
+    CallView,
+    LanguageFigures,
+    OfferView,
+    PartyView,
+    PreferencesView,
+    Presence,
+    RequestState,
+    RequestView,
+)
 from wire.rooms import (
     GuestView,
     ParticipantView,
@@ -23,14 +32,17 @@ from wire.server import (
     SERVER_MESSAGE,
     SERVER_MESSAGE_TYPES,
     CallJoined,
+    CallUpdated,
     ErrorMessage,
     Hello,
     LanguagesUpdated,
-    OfferRevoked,
+    OfferMade,
+    OfferRevocation,
     PeerPresence,
     Pong,
     PresenceUpdated,
     RelayedSignal,
+    RequestUpdated,
     RoomJoined,
     RoomParticipant,
     RoomUpdated,
@@ -45,6 +57,43 @@ USER = UserView(
     display_name="Anna",
     role=Role.COUNSELLOR,
     organization=OrganizationView(id="o1", name="Jobcenter"),
+)
+PREFERENCES = PreferencesView(gender="female", audio_only=True)
+REQUEST = RequestView(
+    id="q1",
+    language="ti",
+    preferences=PREFERENCES,
+    state=RequestState.QUEUED,
+    created_at=NOON,
+    updated_at=NOON,
+    queue_position=1,
+    eta_s=15,
+    expires_at=NOON,
+    waves=1,
+)
+OFFER = OfferView(
+    id="f1",
+    request_id="q1",
+    language="ti",
+    organization=OrganizationView(id="o1", name="Jobcenter"),
+    expires_at=NOON,
+    preferences=PREFERENCES,
+)
+CALL = CallView(
+    id="c1",
+    request_id="q1",
+    language="ti",
+    counsellor=PartyView(id="u1", display_name="Anna"),
+    interpreter=PartyView(id="u2", display_name=None, agency="Sprachbrücke", number=7),
+    state="ended",
+    created_at=NOON,
+    connected_at=NOON,
+    ended_at=NOON,
+    end_reason="hangup",
+    duration_s=0,
+    billable_s=60,
+    amount_cents=150,
+    currency="EUR",
 )
 GUEST_PARTICIPANT = ParticipantView(
     id="g1", role=RoomRole.GUEST, display_name="Amal", language="ar", present=True
@@ -101,7 +150,32 @@ WIRE: list[tuple[ServerMessage, bytes]] = [
         b'"queued":0,"eta_s":null}]}',
     ),
     (
-        OfferRevoked(offer_id="f1", reason="taken"),
+        RequestUpdated(request=REQUEST),
+        b'{"type":"request.updated","request":{"id":"q1","language":"ti",'
+        b'"preferences":{"gender":"female","specialization":null,"audio_only":true,'
+        b'"required":false},"state":"queued","created_at":"2026-03-02T12:00:00.250Z",'
+        b'"updated_at":"2026-03-02T12:00:00.250Z","queue_position":1,"eta_s":15,'
+        b'"call_id":null,"end_reason":null,"expires_at":"2026-03-02T12:00:00.250Z","waves":1}}',
+    ),
+    (
+        OfferMade(offer=OFFER),
+        b'{"type":"offer","offer":{"id":"f1","request_id":"q1","language":"ti",'
+        b'"organization":{"id":"o1","name":"Jobcenter"},"expires_at":"2026-03-02T12:00:00.250Z",'
+        b'"preferences":{"gender":"female","specialization":null,"audio_only":true,'
+        b'"required":false}}}',
+    ),
+    (
+        CallUpdated(call=CALL, ref="r5"),
+        b'{"type":"call.updated","call":{"id":"c1","request_id":"q1","language":"ti",'
+        b'"counsellor":{"id":"u1","display_name":"Anna","agency":null,"number":null},'
+        b'"interpreter":{"id":"u2","display_name":null,"agency":"Sprachbr\xc3\xbccke","number":7},'
+        b'"state":"ended","created_at":"2026-03-02T12:00:00.250Z","audio_only":false,'
+        b'"connected_at":"2026-03-02T12:00:00.250Z","ended_at":"2026-03-02T12:00:00.250Z",'
+        b'"end_reason":"hangup","duration_s":0,"billable_s":60,"amount_cents":150,'
+        b'"currency":"EUR"},"ref":"r5"}',
+    ),
+    (
+        OfferRevocation(offer_id="f1", reason="taken"),
         b'{"type":"offer.revoked","offer_id":"f1","reason":"taken"}',
     ),
     (
