@@ -83,6 +83,7 @@ class Connection:
         "_burst",
         "_calls",
         "_dropped",
+        "_greeted",
         "_limit",
         "_outbox",
         "_pinged_at",
@@ -127,6 +128,8 @@ class Connection:
         self._outbox: list[bytes] | None = None
         self._limit = outbox_limit
         self._dropped = False
+        # News that reaches the socket while it is being attached waits behind `hello`.
+        self._greeted = False
         self._queued = False
         self._writer: asyncio.Task[None] | None = None
         self._turns = batch
@@ -193,6 +196,14 @@ class Connection:
         """Queue a message (a dict, a model, or JSON bytes) without waiting."""
         self.send_raw(message if isinstance(message, bytes) else jsonio.dumps(message))
 
+    def greet(self, hello: Any) -> None:
+        """Send the socket's first message, ahead of anything queued while it was attached."""
+        held, self._outbox = self._outbox, None
+        self._greeted = True
+        self.send(hello)
+        if held and self._outbox is not None:
+            self._outbox.extend(held)
+
     def send_raw(self, payload: bytes) -> None:
         """Queue an encoded JSON text frame; drop the client if it has fallen too far behind."""
         if self._dropped or self.ws.closed:
@@ -214,7 +225,7 @@ class Connection:
             return
         else:
             outbox.append(payload)
-        if self._writer is None and not self._queued:
+        if self._writer is None and not self._queued and self._greeted:
             if self._turns is None:
                 self._queued = True  # until the writer task starts
                 self._writer = asyncio.get_running_loop().create_task(self._drain(None))

@@ -184,7 +184,7 @@ async def _session(
     try:
         await hub.attach(conn)
         await hub.run_hooks(hub.on_attach, conn)
-        conn.send(
+        conn.greet(
             Hello(
                 user=identity.view(),
                 heartbeat_s=int(settings.ws_heartbeat_s),

@@ -11,6 +11,8 @@ from aiohttp import WSMsgType
 from accounts.models import Role
 from infra.appkeys import BUS
 from infra.bus import publish_json, user_channel
+from signaling.hub import Connection
+from signaling.keys import HUB
 
 
 class TestSocketAuth:
@@ -30,6 +32,22 @@ class TestSocketAuth:
         assert hello["user"]["id"] == user.id
         assert hello["heartbeat_s"] == 15
         assert hello["server_time"].endswith("Z")
+        await ws.close()
+
+    async def test_hello_comes_before_news_that_arrived_while_attaching(self, client, factory):
+        """News that reaches a socket while it is still being attached (a broadcast racing
+        the connect) is delivered after `hello`, never before it."""
+
+        async def news_during_attach(conn: Connection) -> None:
+            conn.send({"type": "languages.updated", "languages": []})
+
+        client.app[HUB].on_attach.append(news_during_attach)
+        user = await factory.user(Role.COUNSELLOR)
+        await factory.login(user)
+        ws = await client.ws_connect("/ws", headers=factory.headers())
+        first = await ws.receive_json(timeout=5)
+        second = await ws.receive_json(timeout=5)
+        assert [first["type"], second["type"]] == ["hello", "languages.updated"]
         await ws.close()
 
     async def test_foreign_origin_cannot_open_socket(self, client, factory):
