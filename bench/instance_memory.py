@@ -23,7 +23,7 @@ from pathlib import Path
 import aiohttp
 
 from bench.procstat import rss_bytes
-from tests.integration.server import free_port
+from tests.processes import free_port
 from tolk.demo import DEMO_PASSWORD
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.server import free_port
+from tests.processes import free_port
 
 
 class OwnRedis:

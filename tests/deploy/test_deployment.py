@@ -32,6 +32,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
 from tests.deploy.nginx import Nginx, nginx_binary
 from tests.integration.server import TolkServer, backend
+from tests.processes import stop
 
 playwright_async = pytest.importorskip("playwright.async_api")
 
@@ -153,12 +154,7 @@ def sim_interpreter(deployment: Deployment, log: Path) -> Any:
     try:
         yield proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
+        stop(proc)
 
 
 class TestDeployment:

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.chromium import CHROMIUM, CHROMIUM_ARGS
+from tests.processes import free_port, stop
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 
@@ -31,18 +30,12 @@ ACTION_TIMEOUT_MS = 10_000
 START_TIMEOUT_S = 30
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class TolkServer:
     """`tolk serve` as a subprocess, restartable on the same port and database."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
@@ -82,13 +75,21 @@ class TolkServer:
     def stop(self) -> None:
         if self.process is None:
             return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
+        stop(self.process)
         self.process = None
+
+    def sim_interpreter(self, username: str) -> subprocess.Popen[bytes]:
+        """`tolk sim-interpreter` logged in as `username` against this server."""
+        return subprocess.Popen(  # noqa: S603 (our own console script)
+            [
+                str(TOLK),
+                "sim-interpreter",
+                *("--url", self.url, "--username", username, "--password", PASSWORD),
+            ],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
 
     def restart(self) -> None:
         self.stop()
@@ -99,16 +100,22 @@ class TolkServer:
             return json.loads(response.read())
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TolkServer]:
+def serving(folder: Path, **env: str) -> Iterator[TolkServer]:
+    """`tolk serve` with the demo roster in `folder`, with `env` on top; stopped after."""
     if not TOLK.exists():
         pytest.skip("the tolk console script is not installed in this environment")
-    srv = TolkServer(tmp_path_factory.mktemp("tolk-e2e"))
+    srv = TolkServer(folder)
+    srv.env.update(env)
     seeded = srv.run("seed-demo")
     assert seeded.returncode == 0, seeded.stderr
     srv.start()
     yield srv
     srv.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TolkServer]:
+    yield from serving(tmp_path_factory.mktemp("tolk-e2e"))
 
 
 # Module scope, not session: while Playwright's sync API is open it holds an event loop as

@@ -3,14 +3,14 @@ simulated interpreter."""
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, TOLK, TolkServer, login_api
+from tests.e2e.conftest import TolkServer, login_api
+from tests.processes import stop
 
 pytestmark = pytest.mark.browser
 
@@ -166,21 +166,7 @@ class TestSimulatedInterpreter:
     @pytest.mark.timeout(180)
     def test_browser_talks_to_aiortc(self, open_page, server: TolkServer):
         """The browser and an aiortc simulated interpreter exchange video."""
-        sim = subprocess.Popen(  # noqa: S603 (our own console script)
-            [
-                str(TOLK),
-                "sim-interpreter",
-                "--url",
-                server.url,
-                "--username",
-                "dmytro",
-                "--password",
-                PASSWORD,
-            ],
-            env=server.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        sim = server.sim_interpreter("dmytro")
         try:
             counsellor = open_page("berater.sozialamt", "/counsellor")
             expect(counsellor.locator('#languages button[data-tag="uk"]')).to_contain_text(
@@ -194,9 +180,4 @@ class TestSimulatedInterpreter:
             counsellor.get_by_role("button", name="Auflegen").click()
             expect(counsellor.locator("#call")).to_be_hidden(timeout=15_000)
         finally:
-            sim.terminate()
-            try:
-                sim.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                sim.kill()
-                sim.wait(timeout=5)
+            stop(sim)

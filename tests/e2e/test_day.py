@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, TOLK, TolkServer, login_api, screenshot
+from tests.e2e.conftest import TolkServer, login_api, screenshot, serving
+from tests.processes import stop
 
 pytestmark = pytest.mark.browser
 
@@ -29,26 +30,21 @@ MEASUREMENTS = Path(__file__).resolve().parents[2] / "bench" / "out" / "call_set
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TolkServer]:
     """A server of this module's own: offers ring out after a few seconds, not twenty."""
-    if not TOLK.exists():
-        pytest.skip("the tolk console script is not installed in this environment")
-    srv = TolkServer(tmp_path_factory.mktemp("tolk-day"))
-    srv.env["TOLK_OFFER_TIMEOUT_S"] = str(OFFER_TIMEOUT_S)
-    srv.env["TOLK_ICE_HOST_ADDRESSES"] = '["127.0.0.1"]'
-    seeded = srv.run("seed-demo")
-    assert seeded.returncode == 0, seeded.stderr
-    srv.start()
-    yield srv
-    srv.stop()
+    yield from serving(
+        tmp_path_factory.mktemp("tolk-day"),
+        TOLK_OFFER_TIMEOUT_S=str(OFFER_TIMEOUT_S),
+        TOLK_ICE_HOST_ADDRESSES='["127.0.0.1"]',
+    )
 
 
 @pytest.fixture(scope="module")
 def sims(server: TolkServer) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     """Simulated interpreters for Ukrainian, Arabic and Dari, started once: they warm up
     while the first page loads."""
-    started = {name: start_sim(server, name) for name in ("dmytro", "layla", "farid")}
+    started = {name: server.sim_interpreter(name) for name in ("dmytro", "layla", "farid")}
     yield started
     for sim in started.values():
-        stop_sim(sim)
+        stop(sim)
 
 
 def call_box(page: Any) -> Any:
@@ -108,28 +104,6 @@ def become_available(interpreter: Any) -> None:
     expect(interpreter.locator("#conn")).to_have_attribute("data-state", "open")
     interpreter.get_by_label("Verfügbar").check()
     expect(interpreter.locator("#status")).to_have_attribute("data-presence", "available")
-
-
-def start_sim(server: TolkServer, username: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603 (our own console script)
-        [
-            str(TOLK),
-            "sim-interpreter",
-            *("--url", server.url, "--username", username, "--password", PASSWORD),
-        ],
-        env=server.env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-
-def stop_sim(sim: subprocess.Popen[bytes]) -> None:
-    sim.terminate()
-    try:
-        sim.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        sim.kill()
-        sim.wait(timeout=5)
 
 
 class TestSimulatedInterpreterDay:

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from infra.db import Database, make_engine
 from infra.outages import Unavailable
 from tests.conftest import Stack
-from tests.integration.server import free_port
+from tests.processes import free_port
 
 
 async def _with_table(db: Database, id_type: str) -> Database:

@@ -8,7 +8,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,9 @@ from pathlib import Path
 import aiohttp
 
 from tests import backends
+from tests.processes import free_port
 
 TOLK = [sys.executable, "-m", "tolk"]
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -54,8 +47,7 @@ async def backend(name: str, tmp: Path) -> AsyncIterator[Backend]:
     backends.need(backends.POSTGRES_URL, 5432, "PostgreSQL")
     backends.need(backends.REDIS_URL, 6379, "Redis")
     database = "tolk_it_" + secrets.token_hex(6)
-    admin_dsn = backends.POSTGRES_URL.replace("+asyncpg", "")
-    conn = await asyncpg.connect(admin_dsn)
+    conn = await asyncpg.connect(backends.POSTGRES_DSN)
     try:
         await conn.execute(f"CREATE DATABASE {database}")
         base = backends.POSTGRES_URL.rsplit("/", 1)[0]
@@ -148,3 +140,17 @@ class TolkServer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
+
+
+@contextlib.asynccontextmanager
+async def serving(name: str, tmp: Path, **env: str) -> AsyncIterator[TolkServer]:
+    """`tolk serve` on a fresh `name` backend with the newest schema and the demo roster,
+    stopped on the way out."""
+    async with backend(name, tmp) as data:
+        server = TolkServer(tmp, data, **env)
+        try:
+            await server.prepare()
+            await server.start()
+            yield server
+        finally:
+            server.stop()

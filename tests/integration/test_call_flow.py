@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.parties import call_state, online, request_and_accept, usage_of
-from tests.integration.server import TolkServer, backend
+from tests.integration.server import TolkServer, serving
 
 pytestmark = [pytest.mark.media, pytest.mark.usefixtures("loopback_only")]
 
@@ -23,14 +23,8 @@ FINANCE = "finanzen"
 @pytest.fixture(params=["sqlite", "postgres"])
 async def server(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TolkServer]:
     """`tolk serve` on a fresh database with the demo roster."""
-    async with backend(request.param, tmp_path) as data:
-        server = TolkServer(tmp_path, data, TOLK_WRAP_UP_S="0")
-        try:
-            await server.prepare()
-            await server.start()
-            yield server
-        finally:
-            server.stop()
+    async with serving(request.param, tmp_path, TOLK_WRAP_UP_S="0") as server:
+        yield server
 
 
 class TestCallFlow:

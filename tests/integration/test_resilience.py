@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.integration.parties import call_state, online, request_and_accept
-from tests.integration.server import TolkServer, backend
+from tests.integration.server import TolkServer, serving
 
 pytestmark = [pytest.mark.media, pytest.mark.usefixtures("loopback_only")]
 
@@ -27,21 +27,15 @@ HEARTBEAT_S = 1.0
 async def server(tmp_path: Path) -> AsyncIterator[TolkServer]:
     """`tolk serve` on SQLite with a short heartbeat and sweep, and a grace long enough to
     restart in."""
-    async with backend("sqlite", tmp_path) as data:
-        server = TolkServer(
-            tmp_path,
-            data,
-            TOLK_WRAP_UP_S="0",
-            TOLK_WS_HEARTBEAT_S=str(HEARTBEAT_S),
-            TOLK_SWEEP_INTERVAL_S="0.5",
-            TOLK_CALL_REJOIN_GRACE_S="15",
-        )
-        try:
-            await server.prepare()
-            await server.start()
-            yield server
-        finally:
-            server.stop()
+    async with serving(
+        "sqlite",
+        tmp_path,
+        TOLK_WRAP_UP_S="0",
+        TOLK_WS_HEARTBEAT_S=str(HEARTBEAT_S),
+        TOLK_SWEEP_INTERVAL_S="0.5",
+        TOLK_CALL_REJOIN_GRACE_S="15",
+    ) as server:
+        yield server
 
 
 def joined(call_id: str) -> Any:

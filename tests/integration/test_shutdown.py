@@ -10,20 +10,14 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.integration.server import TolkServer, backend
+from tests.integration.server import TolkServer, serving
 from tolk.demo import DEMO_PASSWORD
 
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[TolkServer]:
-    async with backend("sqlite", tmp_path) as data:
-        server = TolkServer(tmp_path, data)
-        try:
-            await server.prepare()
-            await server.start()
-            yield server
-        finally:
-            server.stop()
+    async with serving("sqlite", tmp_path) as server:
+        yield server
 
 
 class TestGracefulStop:

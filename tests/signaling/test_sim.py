@@ -10,7 +10,7 @@ from aiohttp import WSMsgType, web
 
 from signaling.peers.client import TolkClient
 from signaling.peers.sim import SimInterpreter, SimOptions
-from tests.integration.server import free_port
+from tests.processes import free_port
 from tolk.cli import until_stopped
 
 

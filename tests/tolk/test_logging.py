@@ -9,7 +9,7 @@ import sys
 
 import aiohttp
 
-from tests.integration.server import Backend, TolkServer
+from tests.integration.server import serving
 
 _SNIPPET = """
 import logging, structlog
@@ -88,15 +88,12 @@ class TestServerLog:
     async def test_a_served_socket_logs_the_client_behind_the_proxy(self, tmp_path):
         """`tolk serve` behind a trusted proxy: JSON lines, each naming its logger, the
         socket's lines carrying the forwarded client address, no scheduler chatter."""
-        server = TolkServer(
+        async with serving(
+            "sqlite",
             tmp_path,
-            Backend("sqlite", f"sqlite+aiosqlite:///{tmp_path}/tolk.db"),
             TOLK_TRUSTED_PROXIES='["127.0.0.1"]',
             TOLK_SWEEP_INTERVAL_S="0.2",
-        )
-        await server.prepare()
-        await server.start()
-        try:
+        ) as server:
             via_proxy = {"X-Forwarded-For": "198.51.100.9", "X-Forwarded-Proto": "http"}
             jar = aiohttp.CookieJar(unsafe=True)  # cookies of a bare IP address
             async with aiohttp.ClientSession(headers=via_proxy, cookie_jar=jar) as http:
@@ -108,8 +105,6 @@ class TestServerLog:
                 # The scheduler has run its jobs several times by now (every 200 ms).
                 async with http.get(server.url + "/healthz") as resp:
                     assert resp.status == 200
-        finally:
-            server.stop()
         lines = [json.loads(line) for line in server.log.read_text().splitlines()]
         assert all("logger" in line for line in lines), lines
         opened = [line for line in lines if line["event"] == "socket_opened"]
