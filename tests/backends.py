@@ -18,6 +18,8 @@ import pytest
 POSTGRES_URL = os.environ.get(
     "TOLK_TEST_POSTGRES_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 )
+# asyncpg connects by the plain libpq URL, without SQLAlchemy's driver suffix.
+POSTGRES_DSN = POSTGRES_URL.replace("+asyncpg", "")
 REDIS_URL = os.environ.get("TOLK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 REQUIRED = os.environ.get("TOLK_REQUIRE_BACKENDS") == "1"
 
@@ -49,11 +51,21 @@ async def postgres_schema() -> AsyncIterator[str]:
 
     need(POSTGRES_URL, 5432, "PostgreSQL")
     name = "t_" + secrets.token_hex(6)
-    dsn = POSTGRES_URL.replace("+asyncpg", "")
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(POSTGRES_DSN)
     try:
         await conn.execute(f"CREATE SCHEMA {name}")
         yield name
     finally:
         await conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        await conn.close()
+
+
+async def postgres_execute(statement: str) -> None:
+    """Run one statement on the test PostgreSQL server on a connection of its own."""
+    import asyncpg
+
+    conn = await asyncpg.connect(POSTGRES_DSN)
+    try:
+        await conn.execute(statement)
+    finally:
         await conn.close()

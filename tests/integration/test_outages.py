@@ -47,14 +47,6 @@ class Cluster:
     database: str
 
 
-async def _database(sql: str) -> None:
-    conn = await asyncpg.connect(backends.POSTGRES_URL.replace("+asyncpg", ""))
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """Two instances sharing a fresh PostgreSQL database and a Redis of the module's own.
@@ -64,7 +56,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     tmp = tmp_path_factory.mktemp("outages")
     database = "tolk_outage_" + secrets.token_hex(6)
     with own_redis(tmp) as redis:
-        asyncio.run(_database(f"CREATE DATABASE {database}"))
+        asyncio.run(backends.postgres_execute(f"CREATE DATABASE {database}"))
         data = Backend(
             "postgres", f"{backends.POSTGRES_URL.rsplit('/', 1)[0]}/{database}", redis.url
         )
@@ -94,7 +86,9 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         finally:
             a.stop()
             b.stop()
-            asyncio.run(_database(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)"))
+            asyncio.run(
+                backends.postgres_execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+            )
 
 
 @contextlib.asynccontextmanager
@@ -280,7 +274,7 @@ class TestDatabaseRefuses:
         with Retry-After, sockets stay open, /readyz says the database is down within a
         second, each instance logs one warning and one recovery; afterwards a request is
         offered and accepted as if nothing happened."""
-        admin = await asyncpg.connect(backends.POSTGRES_URL.replace("+asyncpg", ""))
+        admin = await asyncpg.connect(backends.POSTGRES_DSN)
         before = {server.url: len(events_in(server)) for server in (cluster.a, cluster.b)}
         async with (
             online(cluster.b.url, INTERPRETER) as interpreter,

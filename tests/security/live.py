@@ -102,24 +102,15 @@ def _database(backend: str, tmp: Path) -> Iterator[tuple[str, str | None]]:
     if backend == "sqlite":
         yield f"sqlite+aiosqlite:///{tmp}/tolk.db", None
         return
-    import asyncpg
 
     from tolk import schema
 
     backends.need(backends.POSTGRES_URL, 5432, "PostgreSQL")
     backends.need(backends.REDIS_URL, 6379, "Redis")
     name = "t_" + secrets.token_hex(6)
-
-    async def execute(statement: str) -> None:
-        conn = await asyncpg.connect(backends.POSTGRES_URL.replace("+asyncpg", ""))
-        try:
-            await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    asyncio.run(execute(f"CREATE SCHEMA {name}"))
+    asyncio.run(backends.postgres_execute(f"CREATE SCHEMA {name}"))
     try:
         asyncio.run(schema.upgrade(backends.POSTGRES_URL, name))
         yield backends.POSTGRES_URL, name
     finally:
-        asyncio.run(execute(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
+        asyncio.run(backends.postgres_execute(f"DROP SCHEMA IF EXISTS {name} CASCADE"))
