@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from aiohttp import ClientWebSocketResponse, TCPConnector
@@ -14,6 +14,7 @@ from sqlmodel import select
 from accounts import service
 from accounts.models import Organization, Role, User
 from accounts.passwords import hash_password_sync
+from billing.models import Tariff
 from calls.models import Call
 from infra.clock import ManualClock
 from infra.db import Database
@@ -82,6 +83,14 @@ class Factory:
                 now=self.clock.now(),
                 machine=machine,
             )
+
+    async def tariff(self, name: str, valid_from: date = date(2025, 1, 1), **terms: Any) -> Tariff:
+        """A tariff valid from `valid_from`; `terms` are its unit, price, minimum, owner."""
+        async with self.db.write() as session:
+            tariff = Tariff(name=name, valid_from=valid_from, created_at=self.clock.now(), **terms)
+            session.add(tariff)
+            await session.flush()
+            return tariff
 
     async def login(self, user: User, client: TestClient | None = None) -> TestClient:
         """Log `user` in on `client` (default: the test's client) and return the client."""

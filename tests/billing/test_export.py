@@ -7,7 +7,7 @@ import csv
 import io
 import os
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,7 +19,7 @@ from sqlmodel import select
 from accounts.models import AuditEvent, Role
 from billing.cells import spreadsheet_text
 from billing.export import ExportKind, UsageFilter, export_usage
-from billing.models import ExportAudit, Tariff
+from billing.models import ExportAudit
 from billing.rules import call_reference
 from billing.tables import PEOPLE_COLUMNS
 from billing.usage import record_usage
@@ -33,27 +33,14 @@ async def seed(factory: Factory, db: Database) -> tuple[Any, ...]:
     """Two organisations, a default and an own tariff, four billed calls, one unconnected."""
     koeln = await factory.organization("Jobcenter Köln", cost_center="KST-4711")
     essen = await factory.organization("Caritas Essen; Süd", cost_center="C-02")
-    async with db.write() as session:
-        session.add(
-            Tariff(
-                name="Standard",
-                unit_s=60,
-                price_per_unit_cents=135,
-                valid_from=date(2025, 1, 1),
-                created_at=factory.clock.now(),
-            )
-        )
-        session.add(
-            Tariff(
-                name="Köln „Sonder“",
-                organization_id=koeln.id,
-                unit_s=900,
-                minimum_s=900,
-                price_per_unit_cents=1999,
-                valid_from=date(2025, 1, 1),
-                created_at=factory.clock.now(),
-            )
-        )
+    await factory.tariff("Standard", unit_s=60, price_per_unit_cents=135)
+    await factory.tariff(
+        "Köln „Sonder“",
+        organization_id=koeln.id,
+        unit_s=900,
+        minimum_s=900,
+        price_per_unit_cents=1999,
+    )
     anna = await factory.user(organization=koeln)
     bert = await factory.user(organization=essen)
     juergen = await factory.interpreter(display_name="Jürgen Weiß")
@@ -492,16 +479,7 @@ class TestCsvQuoting:
         """Names with quotes, both delimiters and line breaks come out as csv.writer quotes
         them, byte for byte; the plain Python path writes the very same bytes."""
         org = await factory.organization('Verein "Hoffnung", e.V.; Nord', cost_center="A\r\nB")
-        async with db.write() as session:
-            session.add(
-                Tariff(
-                    name='Tarif "A"',
-                    unit_s=1,
-                    price_per_unit_cents=7,
-                    valid_from=date(2025, 1, 1),
-                    created_at=factory.clock.now(),
-                )
-            )
+        await factory.tariff('Tarif "A"', unit_s=1, price_per_unit_cents=7)
         counsellor = await factory.user(organization=org)
         interpreter = await factory.interpreter(display_name="Zoë\nO'Brien")
         for n, language in enumerate(["uk", "ar-SY", "ti"]):

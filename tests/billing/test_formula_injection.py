@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
 
 from accounts.models import Organization
 from billing.cells import FORMULA_STARTS, spreadsheet_text
-from billing.models import Tariff
 from billing.tables import MACHINE_COLUMNS, PEOPLE_COLUMNS
 from billing.usage import record_usage
 from tests.factories import make_finance_office
@@ -43,15 +42,7 @@ async def hostile(factory, db):
             created_at=factory.clock.now(),
         )
         session.add_all([org, padded])
-        session.add(
-            Tariff(
-                name=TARIFF,
-                unit_s=60,
-                price_per_unit_cents=150,
-                valid_from=date(2025, 1, 1),
-                created_at=factory.clock.now(),
-            )
-        )
+    await factory.tariff(TARIFF, unit_s=60, price_per_unit_cents=150)
     counsellors = [await factory.user(organization=org), await factory.user(organization=padded)]
     start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
     for n, name in enumerate(INTERPRETERS):

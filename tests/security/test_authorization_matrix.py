@@ -180,22 +180,16 @@ async def _grant_id(factory: Factory, user_id: str, organization_id: str) -> str
 
 
 async def _tariff_id(factory: Factory) -> str:
-    from billing.models import Tariff
-
-    async with factory.db.write() as session:
-        tariff = Tariff(
-            name="Matrix",
-            organization_id=None,
-            unit_s=60,
-            minimum_s=0,
-            price_per_unit_cents=100,
-            currency="EUR",
-            valid_from=factory.clock.now().date(),
-            created_at=factory.clock.now(),
-        )
-        session.add(tariff)
-        await session.flush()
-        return tariff.id
+    tariff = await factory.tariff(
+        "Matrix",
+        factory.clock.now().date(),
+        organization_id=None,
+        unit_s=60,
+        minimum_s=0,
+        price_per_unit_cents=100,
+        currency="EUR",
+    )
+    return tariff.id
 
 
 @dataclass(frozen=True)
