@@ -72,23 +72,22 @@ class TestRefusedCredentials:
             await counsellor.close()
             await interpreter.close()
 
-    async def test_wrong_secret_gets_no_relay(self, coturn):
-        """Credentials signed with another secret are refused: no relay, the call fails."""
-        servers = ice_servers_for(settings_for(coturn, "not-the-secret"), "u1", datetime.now(UTC))
-        sdp, state = await self.gather_offer(servers)
+    async def assert_refused(self, coturn, ice_servers) -> None:
+        """No relay candidate, no connection, and coturn logged a 401 and no allocation."""
+        sdp, state = await self.gather_offer(ice_servers)
         assert "typ relay" not in sdp
         assert state != "connected"
         log = coturn.stop()
         assert re.search(r"user <\d+:u1>: incoming packet message processed, error 401", log)
         assert "ALLOCATE processed, success" not in log
 
+    async def test_wrong_secret_gets_no_relay(self, coturn):
+        """Credentials signed with another secret are refused: no relay, the call fails."""
+        servers = ice_servers_for(settings_for(coturn, "not-the-secret"), "u1", datetime.now(UTC))
+        await self.assert_refused(coturn, servers)
+
     async def test_expired_credential_gets_no_relay(self, coturn):
         """A credential whose expiry has passed is refused."""
         long_ago = datetime.now(UTC) - timedelta(hours=2)
         servers = ice_servers_for(settings_for(coturn), "u1", long_ago)
-        sdp, state = await self.gather_offer(servers)
-        assert "typ relay" not in sdp
-        assert state != "connected"
-        log = coturn.stop()
-        assert re.search(r"user <\d+:u1>: incoming packet message processed, error 401", log)
-        assert "ALLOCATE processed, success" not in log
+        await self.assert_refused(coturn, servers)
