@@ -21,6 +21,15 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# The month summaries' lists outgrew their bounded columns; these become unbounded text.
+_BOUNDED_TEXT = (
+    ("accept_histogram", 400),
+    ("connect_histogram", 400),
+    ("demand_by_hour", 2000),
+    ("unanswered_by_hour", 2000),
+)
+
+
 def upgrade() -> None:
     op.create_table(
         "stats_sealed_month",
@@ -31,30 +40,13 @@ def upgrade() -> None:
     with op.batch_alter_table("call", schema=None) as batch_op:
         batch_op.create_index("ix_call_created_at", ["created_at"], unique=False)
     with op.batch_alter_table("stats_request_month", schema=None) as batch_op:
-        batch_op.alter_column(
-            "accept_histogram",
-            existing_type=sa.VARCHAR(length=400),
-            type_=sa.Text(),
-            existing_nullable=False,
-        )
-        batch_op.alter_column(
-            "connect_histogram",
-            existing_type=sa.VARCHAR(length=400),
-            type_=sa.Text(),
-            existing_nullable=False,
-        )
-        batch_op.alter_column(
-            "demand_by_hour",
-            existing_type=sa.VARCHAR(length=2000),
-            type_=sa.Text(),
-            existing_nullable=False,
-        )
-        batch_op.alter_column(
-            "unanswered_by_hour",
-            existing_type=sa.VARCHAR(length=2000),
-            type_=sa.Text(),
-            existing_nullable=False,
-        )
+        for column, length in _BOUNDED_TEXT:
+            batch_op.alter_column(
+                column,
+                existing_type=sa.VARCHAR(length=length),
+                type_=sa.Text(),
+                existing_nullable=False,
+            )
     # Waits were counted in buckets (lists); each bucket becomes its upper edge in seconds.
     bind = op.get_bind()
     rows = bind.execute(
@@ -91,30 +83,13 @@ def _seconds(buckets: str) -> str:
 
 def downgrade() -> None:
     with op.batch_alter_table("stats_request_month", schema=None) as batch_op:
-        batch_op.alter_column(
-            "unanswered_by_hour",
-            existing_type=sa.Text(),
-            type_=sa.VARCHAR(length=2000),
-            existing_nullable=False,
-        )
-        batch_op.alter_column(
-            "demand_by_hour",
-            existing_type=sa.Text(),
-            type_=sa.VARCHAR(length=2000),
-            existing_nullable=False,
-        )
-        batch_op.alter_column(
-            "connect_histogram",
-            existing_type=sa.Text(),
-            type_=sa.VARCHAR(length=400),
-            existing_nullable=False,
-        )
-        batch_op.alter_column(
-            "accept_histogram",
-            existing_type=sa.Text(),
-            type_=sa.VARCHAR(length=400),
-            existing_nullable=False,
-        )
+        for column, length in reversed(_BOUNDED_TEXT):
+            batch_op.alter_column(
+                column,
+                existing_type=sa.Text(),
+                type_=sa.VARCHAR(length=length),
+                existing_nullable=False,
+            )
 
     with op.batch_alter_table("call", schema=None) as batch_op:
         batch_op.drop_index("ix_call_created_at")
