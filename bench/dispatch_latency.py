@@ -64,11 +64,11 @@ class Roster:
     interpreters: list[str] = field(default_factory=list)
 
 
-async def fresh_postgres() -> None:
-    """Drop and create the benchmark database."""
+async def fresh_postgres(url: str = POSTGRES_URL) -> None:
+    """Drop and create the benchmark's database (the last part of `url`)."""
     import asyncpg
 
-    dsn = POSTGRES_URL.replace("+asyncpg", "")
+    dsn = url.replace("+asyncpg", "")
     name = dsn.rsplit("/", 1)[1]
     admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
     try:

@@ -17,9 +17,6 @@ import argparse
 import asyncio
 import os
 import secrets
-import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,50 +29,15 @@ import aiohttp
 import asyncpg
 
 from signaling.peers.client import TolkClient
+from tests.own_redis import OwnRedis
+from tests.processes import free_port
 from tolk.demo import DEMO_PASSWORD
 
 POSTGRES = os.environ.get("TOLK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Redis:
-    def __init__(self, workdir: Path) -> None:
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.workdir = workdir
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        binary = shutil.which("redis-server") or "redis-server"
-        args = ["--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
-        self.proc = subprocess.Popen(
-            [binary, *args, "no", "--dir", str(self.workdir)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), 0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.01)
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-            self.proc.wait(10)
-
-
 async def _serve(workdir: Path, env: dict[str, str]) -> tuple[subprocess.Popen[bytes], str]:
-    port = _free_port()
+    port = free_port()
     log = (workdir / f"serve-{port}.log").open("ab")
     proc = subprocess.Popen(  # noqa: ASYNC220 - returns at once; the server runs on its own
         [sys.executable, "-m", "tolk", "serve"],
@@ -121,14 +83,13 @@ async def _available(interpreter: TolkClient) -> None:
 
 
 async def _round(
-    redis: Redis, counsellor: TolkClient, interpreter: TolkClient, how: str, outage_s: float
+    redis: OwnRedis, counsellor: TolkClient, interpreter: TolkClient, how: str, outage_s: float
 ) -> tuple[float, float]:
     offer = asyncio.ensure_future(interpreter.wait_for("offer", 15))
     await counsellor.request("POST", "/api/requests", {"language": "uk"})
     offer_id = (await offer)["offer"]["id"]
-    assert redis.proc is not None
     if how == "pause":
-        redis.proc.send_signal(signal.SIGSTOP)
+        redis.pause()
     else:
         redis.stop()
     down_at = time.perf_counter()
@@ -139,7 +100,7 @@ async def _round(
     await asyncio.sleep(outage_s - (time.perf_counter() - down_at))  # the outage itself
     back_at = time.perf_counter()  # from the moment Redis is started again or resumed
     if how == "pause":
-        redis.proc.send_signal(signal.SIGCONT)
+        redis.resume()
     else:
         redis.start()
     await news
@@ -154,7 +115,7 @@ async def main(rounds: int, outage_s: float) -> None:
     database = "tolk_bench_" + secrets.token_hex(6)
     admin = await asyncpg.connect(POSTGRES)
     await admin.execute(f"CREATE DATABASE {database}")
-    redis = Redis(workdir)
+    redis = OwnRedis(workdir)
     redis.start()
     env = {
         **os.environ,

@@ -28,13 +28,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, insert
 from sqlmodel import col, select
 
 from accounts.models import Organization, Role, User
 from accounts.passwords import hash_password_sync
+from bench.dispatch_latency import fresh_postgres
 from calls.models import Call
 from dispatch.models import InterpretationRequest, Offer
 from infra.appkeys import DATABASE
@@ -56,18 +56,6 @@ AGENCIES = ["Dolmetschpool", "Sprachbrücke", "Freiberuflich"]
 PASSWORD = "bench-stats-2026"
 BATCH = 5000
 TARGET_S = 1.0
-
-
-async def fresh_postgres() -> None:
-    """Drop and create the benchmark's own database."""
-    dsn = POSTGRES_URL.replace("+asyncpg", "")
-    name = dsn.rsplit("/", 1)[1]
-    admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
 
 
 def _people(now: datetime) -> dict[str, list[dict[str, Any]]]:
@@ -371,7 +359,7 @@ async def run(stack: str, requests: int, runs: int, folder: Path) -> None:
         url = f"sqlite+aiosqlite:///{folder / 'stats_year.db'}"
         (folder / "stats_year.db").unlink(missing_ok=True)
     else:
-        await fresh_postgres()
+        await fresh_postgres(POSTGRES_URL)
         url = POSTGRES_URL
     began = time.perf_counter()
     await generate(url, requests, now)
