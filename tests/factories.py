@@ -24,6 +24,91 @@ _HASH = hash_password_sync(PASSWORD)
 _counter = itertools.count(1)
 
 
+async def _request_row(
+    session: Any,
+    counsellor: User,
+    organization_id: str,
+    language: str,
+    state: str,
+    created_at: datetime,
+    expires_at: datetime,
+) -> Any:
+    """An interpretation request row as dispatch writes it, flushed so that it has its id."""
+    from dispatch.models import InterpretationRequest, RequestState
+
+    request = InterpretationRequest(
+        counsellor_id=counsellor.id,
+        organization_id=organization_id,
+        language=language,
+        state=RequestState(state),
+        created_at=created_at,
+        updated_at=created_at,
+        expires_at=expires_at,
+    )
+    session.add(request)
+    await session.flush()
+    return request
+
+
+async def _call_row(
+    session: Any,
+    request: Any,
+    interpreter: User,
+    state: str,
+    created_at: datetime,
+    connected_at: datetime | None,
+    ended_at: datetime | None,
+    end_reason: str | None,
+) -> Call:
+    """The call of an accepted request, linked to it both ways."""
+    from calls.models import CallState
+
+    call = Call(
+        request_id=request.id,
+        counsellor_id=request.counsellor_id,
+        interpreter_id=interpreter.id,
+        organization_id=request.organization_id,
+        language=request.language,
+        state=CallState(state),
+        created_at=created_at,
+        connected_at=connected_at,
+        ended_at=ended_at,
+        end_reason=end_reason,
+    )
+    session.add(call)
+    await session.flush()
+    request.call_id = call.id
+    return call
+
+
+async def _accepted_call(
+    session: Any,
+    counsellor: User,
+    interpreter: User,
+    language: str,
+    *,
+    state: str,
+    created_at: datetime,
+    expires_at: datetime,
+    connected_at: datetime | None,
+    ended_at: datetime | None,
+    end_reason: str | None,
+) -> Call:
+    """An accepted request of `counsellor` and its call with `interpreter`."""
+    request = await _request_row(
+        session,
+        counsellor,
+        counsellor.organization_id,
+        language,
+        "accepted",
+        created_at,
+        expires_at,
+    )
+    return await _call_row(
+        session, request, interpreter, state, created_at, connected_at, ended_at, end_reason
+    )
+
+
 class _SecondBrowser(TestClient):
     """A client of a server that another client owns: closing it closes its own session
     and sockets only, never the shared server (which would shut the app down mid-test)."""
@@ -192,8 +277,6 @@ class Factory:
         directly through the models: an accepted request, a busy interpreter, the call."""
         from datetime import timedelta
 
-        from calls.models import Call, CallState
-        from dispatch.models import InterpretationRequest, RequestState
         from interpreters.models import Interpreter, Presence
 
         counsellor = counsellor or await self.user(Role.COUNSELLOR)
@@ -212,33 +295,18 @@ class Factory:
                 )
             else:
                 profile.status = Presence.BUSY
-            request = InterpretationRequest(
-                counsellor_id=counsellor.id,
-                organization_id=counsellor.organization_id,
-                language=language,
-                state=RequestState.ACCEPTED,
+            return await _accepted_call(
+                session,
+                counsellor,
+                interpreter,
+                language,
+                state=state,
                 created_at=now,
-                updated_at=now,
                 expires_at=now + timedelta(minutes=5),
-            )
-            session.add(request)
-            await session.flush()
-            call = Call(
-                request_id=request.id,
-                counsellor_id=counsellor.id,
-                interpreter_id=interpreter.id,
-                organization_id=counsellor.organization_id,
-                language=language,
-                state=CallState(state),
-                created_at=now,
                 connected_at=now if state != "connecting" else None,
                 ended_at=now if state == "ended" else None,
                 end_reason="hangup" if state == "ended" else None,
             )
-            session.add(call)
-            await session.flush()
-            request.call_id = call.id
-            return call
 
     async def token_for(self, user_id: str) -> str:
         """An API token for a user given by id."""
@@ -255,39 +323,20 @@ class Factory:
         end_reason: str | None = "hangup",
     ) -> Call:
         """A call row and its accepted request, as dispatch leaves them; ended if ended_at."""
-        from calls.models import CallState
-        from dispatch.models import InterpretationRequest, RequestState
-
-        now = self.clock.now()
-        created = connected_at or now
+        created = connected_at or self.clock.now()
         async with self.db.write() as session:
-            request = InterpretationRequest(
-                counsellor_id=counsellor.id,
-                organization_id=counsellor.organization_id,
-                language=language,
-                state=RequestState.ACCEPTED,
+            return await _accepted_call(
+                session,
+                counsellor,
+                interpreter,
+                language,
+                state="ended" if ended_at else "connecting",
                 created_at=created,
-                updated_at=created,
                 expires_at=created,
-            )
-            session.add(request)
-            await session.flush()
-            call = Call(
-                request_id=request.id,
-                counsellor_id=counsellor.id,
-                interpreter_id=interpreter.id,
-                organization_id=counsellor.organization_id,
-                language=language,
-                state=CallState.ENDED if ended_at else CallState.CONNECTING,
-                created_at=created,
                 connected_at=connected_at,
                 ended_at=ended_at,
                 end_reason=end_reason if ended_at else None,
             )
-            session.add(call)
-            request.call_id = call.id
-            session.add(request)
-        return call
 
 
 # -- roster and dispatch builders (dispatch tests) ---------------------------------------------
@@ -428,8 +477,7 @@ class History:
         seconds (None: still live)."""
         from datetime import timedelta
 
-        from calls.models import Call, CallState
-        from dispatch.models import InterpretationRequest, Offer, OfferState, RequestState
+        from dispatch.models import Offer, OfferState
 
         org = organization or self.org
         counsellor = self.counsellors[org.id]
@@ -437,18 +485,16 @@ class History:
         seconds = timedelta(seconds=1)
         state = state or ("accepted" if accept_after is not None else "expired")
         async with self.factory.db.write() as session:
-            request = InterpretationRequest(
-                counsellor_id=counsellor.id,
-                organization_id=org.id,
-                language=language,
-                state=RequestState(state),
-                created_at=created_at,
-                updated_at=created_at,
-                # Waiting requests wait a day: the sweeper must not expire them mid-test.
-                expires_at=created_at + 86400 * seconds,
+            # Waiting requests wait a day: the sweeper must not expire them mid-test.
+            request = await _request_row(
+                session,
+                counsellor,
+                org.id,
+                language,
+                state,
+                created_at,
+                created_at + 86400 * seconds,
             )
-            session.add(request)
-            await session.flush()
             if accept_after is None:
                 return request.id
             accepted = created_at + accept_after * seconds
@@ -464,23 +510,18 @@ class History:
             )
             connected = accepted + connect * seconds if connect is not None else None
             live = connected is not None and talk is None
-            call = Call(
-                request_id=request.id,
-                counsellor_id=counsellor.id,
-                interpreter_id=interpreter.id,
-                organization_id=org.id,
-                language=language,
-                state=CallState.CONNECTED if live else CallState.ENDED,
-                created_at=accepted,
-                connected_at=connected,
+            await _call_row(
+                session,
+                request,
+                interpreter,
+                "connected" if live else "ended",
+                accepted,
+                connected,
                 ended_at=None
                 if live
                 else (connected + (talk or 0) * seconds if connected else accepted),
                 end_reason=None if live else ("hangup" if connected else "failed"),
             )
-            session.add(call)
-            await session.flush()
-            request.call_id = call.id
             return request.id
 
     async def offer(self, interpreter: User, at: datetime, state: str) -> None:
