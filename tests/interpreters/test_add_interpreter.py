@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from accounts.models import AuditEvent, PasswordLink, Role, User
 from interpreters.models import Interpreter
-from tests.factories import Factory
+from tests.interpreters.roster import admin_headers, imported_user
 
 GOOD = {
     "username": "selam",
@@ -19,11 +19,6 @@ GOOD = {
     "gender": "female",
     "agency": "Sprachmittler e.V.",
 }
-
-
-async def admin_headers(factory: Factory) -> dict[str, str]:
-    token = await factory.token(await factory.user(Role.ADMIN))
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def counts(db) -> tuple[int, int]:
@@ -96,14 +91,8 @@ class TestImport:
         headers = await admin_headers(factory)
         roster = "username,display_name,email,languages,gender,specializations,agency\n"
         roster += "olena,Olena Kovalenko,,uk ru,female,,Sprachmittler e.V.\n"
-        resp = await client.post(
-            "/api/admin/interpreters/import",
-            data=roster.encode(),
-            headers={**headers, "Content-Type": "text/csv"},
-        )
-        assert resp.status == 200, await resp.text()
+        user = await imported_user(client, headers, db, roster, "olena")
         async with db.read() as session:
-            user = (await session.exec(select(User).where(User.username == "olena"))).one()
             profile = await session.get(Interpreter, user.id)
         assert user.organization_id == pool.id
         assert profile is not None
@@ -117,14 +106,7 @@ class TestPasswordLinks:
         headers = await admin_headers(factory)
         roster = "username,display_name,email,languages,gender,specializations\n"
         roster += "farid,Farid Ahmadi,,prs,,\n"
-        imported = await client.post(
-            "/api/admin/interpreters/import",
-            data=roster.encode(),
-            headers={**headers, "Content-Type": "text/csv"},
-        )
-        assert imported.status == 200, await imported.text()
-        async with db.read() as session:
-            farid = (await session.exec(select(User).where(User.username == "farid"))).one()
+        farid = await imported_user(client, headers, db, roster, "farid")
         resp = await client.post(f"/api/admin/users/{farid.id}/password-link", headers=headers)
         assert resp.status == 201, await resp.text()
         link = (await resp.json())["link"]

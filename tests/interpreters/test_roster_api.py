@@ -11,6 +11,7 @@ from infra.ids import new_id
 from interpreters import presence
 from interpreters.models import Interpreter, Presence
 from tests.factories import refresh_presence_of, sweep_presence_of
+from tests.interpreters.roster import admin_headers, import_roster
 from tests.waiting import next_message
 
 
@@ -237,50 +238,32 @@ ROSTER = (
 
 
 class TestAdmin:
-    async def admin(self, factory) -> dict[str, str]:
-        token = await factory.token(await factory.user(Role.ADMIN))
-        return {"Authorization": f"Bearer {token}"}
-
     async def test_a_file_the_csv_module_cannot_read_is_422_not_500(self, client, factory):
         """A lone carriage return (old Mac line ends) is a line end; a field beyond the csv
         module's limit is 422 naming the body."""
-        admin = await self.admin(factory)
+        admin = await admin_headers(factory)
         for name in ("social", "medical"):
             await client.post("/api/admin/specializations", json={"name": name}, headers=admin)
-        headers = {**admin, "Content-Type": "text/csv"}
-        mac = ROSTER.replace("\n", "\r").encode()
-        resp = await client.post("/api/admin/interpreters/import", data=mac, headers=headers)
+        resp = await import_roster(client, admin, ROSTER.replace("\n", "\r"))
         assert resp.status == 200, await resp.text()
         assert (await resp.json())["created"] == 3
         huge = b"username,display_name\n" + b"a" * 200_000 + b",x\n"
-        resp = await client.post("/api/admin/interpreters/import", data=huge, headers=headers)
+        resp = await import_roster(client, admin, huge)
         assert resp.status == 422
         assert (await resp.json())["error"]["fields"][0]["field"] == "body"
 
     async def test_csv_import_is_idempotent(self, client, factory, db):
         """Importing a roster creates interpreters; the same file again changes nothing."""
-        headers = await self.admin(factory)
+        headers = await admin_headers(factory)
         for name in ("social", "medical"):
             await client.post("/api/admin/specializations", json={"name": name}, headers=headers)
-        first = await client.post(
-            "/api/admin/interpreters/import",
-            data=ROSTER.encode(),
-            headers={**headers, "Content-Type": "text/csv"},
-        )
+        first = await import_roster(client, headers, ROSTER)
         assert first.status == 200, await first.text()
         assert await first.json() == {"created": 3, "updated": 0, "unchanged": 0}
-        again = await client.post(
-            "/api/admin/interpreters/import",
-            data=ROSTER.encode(),
-            headers={**headers, "Content-Type": "text/csv"},
-        )
+        again = await import_roster(client, headers, ROSTER)
         assert await again.json() == {"created": 0, "updated": 0, "unchanged": 3}
         changed = ROSTER.replace("tir,", "tir en,")
-        third = await client.post(
-            "/api/admin/interpreters/import",
-            data=changed.encode(),
-            headers={**headers, "Content-Type": "text/csv"},
-        )
+        third = await import_roster(client, headers, changed)
         assert await third.json() == {"created": 0, "updated": 1, "unchanged": 2}
         listing = await (
             await client.get("/api/admin/interpreters?language=fa-AF", headers=headers)
@@ -290,7 +273,7 @@ class TestAdmin:
 
     async def test_bad_file_lists_every_bad_row_and_writes_nothing(self, client, factory, db):
         """Several bad rows are all reported by row and column; no user is created."""
-        headers = await self.admin(factory)
+        headers = await admin_headers(factory)
         await factory.user(Role.COUNSELLOR, "anna")
         bad = (
             "username;display_name;email;languages;gender;specializations\n"
@@ -302,11 +285,7 @@ class TestAdmin:
         )
         async with db.read() as session:
             before = (await session.exec(select(func.count()).select_from(User))).one()
-        resp = await client.post(
-            "/api/admin/interpreters/import",
-            data=bad.encode("utf-8-sig"),
-            headers={**headers, "Content-Type": "text/csv"},
-        )
+        resp = await import_roster(client, headers, bad.encode("utf-8-sig"))
         assert resp.status == 422
         error = (await resp.json())["error"]
         assert error["code"] == "invalid_rows"
@@ -325,7 +304,7 @@ class TestAdmin:
 
     async def test_put_profile_and_deactivate(self, client, factory):
         """Admins create or replace a profile and deactivate it; bad tags are 422."""
-        headers = await self.admin(factory)
+        headers = await admin_headers(factory)
         user = await factory.user(Role.INTERPRETER)
         resp = await client.put(
             f"/api/admin/interpreters/{user.id}",
