@@ -221,3 +221,11 @@ def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+def become_available(interpreter: Any) -> None:
+    """The interpreter's socket is open and the "Verfügbar" switch makes them available."""
+    expect = playwright_sync.expect
+    expect(interpreter.locator("#conn")).to_have_attribute("data-state", "open")
+    interpreter.get_by_label("Verfügbar").check()
+    expect(interpreter.locator("#status")).to_have_attribute("data-presence", "available")

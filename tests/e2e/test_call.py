@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import TolkServer, login_api
+from tests.e2e.conftest import TolkServer, become_available, login_api
 from tests.processes import stop
 
 pytestmark = pytest.mark.browser
@@ -36,12 +36,6 @@ def request_ukrainian(counsellor: Any) -> None:
     search.fill("Ukr")
     expect(counsellor.locator("#languages button").first).to_contain_text("Ukrainisch")
     search.press("Enter")
-
-
-def become_available(interpreter: Any) -> None:
-    expect(interpreter.locator("#conn")).to_have_attribute("data-state", "open")
-    interpreter.get_by_label("Verfügbar").check()
-    expect(interpreter.locator("#status")).to_have_attribute("data-presence", "available")
 
 
 class TestCall:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import TolkServer, login_api, screenshot, serving
+from tests.e2e.conftest import TolkServer, become_available, login_api, screenshot, serving
 from tests.processes import stop
 
 pytestmark = pytest.mark.browser
@@ -93,16 +93,22 @@ def call_over(page: Any) -> None:
     expect(call_box(page)).to_be_hidden(timeout=15_000)
 
 
+def take_talk_and_hang_up(counsellor: Any, interpreter: Any) -> None:
+    """The interpreter takes the offer, media flows both ways, the counsellor hangs up."""
+    interpreter.get_by_role("button", name="Annehmen").click()
+    for page in (counsellor, interpreter):
+        in_call(page)
+    for page in (counsellor, interpreter):
+        media_flows(page)
+    counsellor.get_by_role("button", name="Auflegen").click()
+    for page in (counsellor, interpreter):
+        call_over(page)
+
+
 def ready_again(interpreter: Any) -> None:
     """After a call: the wrap-up card, then "Jetzt bereit" makes the interpreter available."""
     expect(interpreter.locator("#wrapup")).to_be_visible(timeout=15_000)
     interpreter.get_by_role("button", name="Jetzt bereit").click()
-    expect(interpreter.locator("#status")).to_have_attribute("data-presence", "available")
-
-
-def become_available(interpreter: Any) -> None:
-    expect(interpreter.locator("#conn")).to_have_attribute("data-state", "open")
-    interpreter.get_by_label("Verfügbar").check()
     expect(interpreter.locator("#status")).to_have_attribute("data-presence", "available")
 
 
@@ -279,27 +285,13 @@ class TestTwoBrowsersDay:
             timeout=(OFFER_TIMEOUT_S + 10) * 1000,
         )
         expect(counsellor.locator("#status")).to_contain_text("nicht angenommen")
-        interpreter.get_by_role("button", name="Annehmen").click()
-        for page in both:
-            in_call(page)
-        for page in both:
-            media_flows(page)
-        counsellor.get_by_role("button", name="Auflegen").click()
-        for page in both:
-            call_over(page)
+        take_talk_and_hang_up(counsellor, interpreter)
         ready_again(interpreter)
 
         # 5. Video again, after all of that, still in the same two tabs.
         request_language(counsellor, "Russ", "ru")
         offer_id(interpreter)
-        interpreter.get_by_role("button", name="Annehmen").click()
-        for page in both:
-            in_call(page)
-        for page in both:
-            media_flows(page)
-        counsellor.get_by_role("button", name="Auflegen").click()
-        for page in both:
-            call_over(page)
+        take_talk_and_hang_up(counsellor, interpreter)
         expect(interpreter.locator("#wrapup")).to_be_visible()
         expect(interpreter.locator("#today")).to_contain_text("4 Gespräche")
 
