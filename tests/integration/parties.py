@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -107,6 +108,17 @@ async def request_and_accept(
     theirs = interpreter.peer(call_id, "interpreter")
     await asyncio.gather(mine.join(), theirs.join())
     return call_id, mine, theirs
+
+
+async def hang_up(peer: CallPeer, listener: Party, call_id: str) -> tuple[dict[str, Any], float]:
+    """`peer` hangs up; returns the ended call as `listener` is told it, and the monotonic
+    moment the hang-up was sent."""
+    ended_news = asyncio.ensure_future(
+        listener.client.wait_for(call_state(call_id, "ended"), timeout_s=10)
+    )
+    hung_up = time.monotonic()
+    await peer.hangup()
+    return (await ended_news)["call"], hung_up
 
 
 async def usage_of(finance: Party, call_id: str) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.parties import call_state, online, request_and_accept, usage_of
+from tests.integration.parties import hang_up, online, request_and_accept, usage_of
 from tests.integration.server import TolkServer, serving
 
 pytestmark = [pytest.mark.media, pytest.mark.usefixtures("loopback_only")]
@@ -61,12 +61,7 @@ class TestCallFlow:
             assert mine.sink.last_video.width == 320
 
             await asyncio.sleep(1.5)  # the call goes on a while (not a synchronisation)
-            ended_news = asyncio.ensure_future(
-                interpreter.client.wait_for(call_state(call_id, "ended"), timeout_s=10)
-            )
-            hung_up = time.monotonic()
-            await mine.hangup()
-            ended = (await ended_news)["call"]
+            ended, hung_up = await hang_up(mine, interpreter, call_id)
             measured = hung_up - started
             assert ended["end_reason"] == "hangup"
             assert abs(ended["duration_s"] - measured) <= 1.0, (ended, measured)

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.parties import call_state, online, request_and_accept
+from tests.integration.parties import hang_up, online, request_and_accept
 from tests.integration.server import TolkServer, serving
 
 pytestmark = [pytest.mark.media, pytest.mark.usefixtures("loopback_only")]
@@ -95,12 +95,7 @@ class TestServerKilledDuringACall:
                 assert peer.negotiator.state == "connected"
 
             await asyncio.sleep(1.0)  # the call goes on after the restart (not a sync)
-            ended_news = asyncio.ensure_future(
-                interpreter.client.wait_for(call_state(call_id, "ended"), timeout_s=10)
-            )
-            hung_up = time.monotonic()
-            await mine.hangup()
-            ended = (await ended_news)["call"]
+            ended, hung_up = await hang_up(mine, interpreter, call_id)
             real_s = hung_up - started
             assert ended["id"] == call_id
             assert ended["end_reason"] == "hangup"
