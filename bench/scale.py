@@ -56,6 +56,15 @@ ADMIN_DSN = os.environ.get(
 )
 
 
+async def _on_server(statement: str) -> None:
+    """One statement on the PostgreSQL server's admin database (creating and dropping ours)."""
+    admin = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await admin.execute(statement)
+    finally:
+        await admin.close()
+
+
 def load_average() -> str:
     """The machine's load averages over 1, 5 and 15 minutes."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
@@ -88,18 +97,10 @@ class Stack:
         self.nginx: Nginx | None = None
 
     async def create_database(self) -> None:
-        admin = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await admin.execute(f'CREATE DATABASE "{self.database}"')
-        finally:
-            await admin.close()
+        await _on_server(f'CREATE DATABASE "{self.database}"')
 
     async def drop_database(self) -> None:
-        admin = await asyncpg.connect(ADMIN_DSN)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
-        finally:
-            await admin.close()
+        await _on_server(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
 
     async def start(self) -> None:
         """Redis, two instances sharing secret and namespace, and nginx in front."""
