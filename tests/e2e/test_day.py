@@ -93,13 +93,18 @@ def call_over(page: Any) -> None:
     expect(call_box(page)).to_be_hidden(timeout=15_000)
 
 
-def take_talk_and_hang_up(counsellor: Any, interpreter: Any) -> None:
-    """The interpreter takes the offer, media flows both ways, the counsellor hangs up."""
-    interpreter.get_by_role("button", name="Annehmen").click()
+def both_talking(counsellor: Any, interpreter: Any, audio_only: bool = False) -> None:
+    """Both pages show the call connected, with media flowing each way."""
     for page in (counsellor, interpreter):
         in_call(page)
     for page in (counsellor, interpreter):
-        media_flows(page)
+        media_flows(page, audio_only=audio_only)
+
+
+def take_talk_and_hang_up(counsellor: Any, interpreter: Any) -> None:
+    """The interpreter takes the offer, media flows both ways, the counsellor hangs up."""
+    interpreter.get_by_role("button", name="Annehmen").click()
+    both_talking(counsellor, interpreter)
     counsellor.get_by_role("button", name="Auflegen").click()
     for page in (counsellor, interpreter):
         call_over(page)
@@ -220,10 +225,7 @@ class TestTwoBrowsersDay:
         interpreter.locator("#locale").select_option("de")
         expect(interpreter.locator("#status")).to_have_text("Neue Anfrage: Russisch")
         interpreter.get_by_role("button", name="Annehmen").click()
-        for page in both:
-            in_call(page)
-        for page in both:
-            media_flows(page)
+        both_talking(counsellor, interpreter)
         expect(counsellor.locator(".who-line")).to_have_text(
             "Olena Kovalenko · Dolmetschpool Dortmund · Russisch"
         )
@@ -251,10 +253,8 @@ class TestTwoBrowsersDay:
         offer_id(interpreter)
         expect(interpreter.locator("#offer")).to_contain_text("nur Ton")
         interpreter.get_by_role("button", name="Annehmen").click()
+        both_talking(counsellor, interpreter, audio_only=True)
         for page in both:
-            in_call(page)
-        for page in both:
-            media_flows(page, audio_only=True)
             expect(page.locator(".remote-placeholder")).to_have_text("Nur Ton – kein Bild")
             expect(page.locator(".self-placeholder")).to_be_visible()
         screenshot(counsellor, "call-counsellor-audio-only-de")
