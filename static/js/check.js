@@ -3,14 +3,13 @@ import { $, fill, h } from "./dom.js";
 import { formatNumber, onLocaleChange, t } from "./i18n.js";
 import { HOME } from "./api.js";
 import { mediaErrorKey, openMedia } from "./peer.js";
-import { runEcho } from "./precall.js";
+import { listenToMicrophone, runEcho } from "./precall.js";
 import { startPage } from "./shell.js";
 
 const { me } = await startPage();
 const verdicts = new Map(); // kind -> {key, params, tone}
 let stream = null;
-let meterTimer = null;
-let audio = null;
+let stopListening = () => {};
 let stopEcho = null;
 let statusKey = null;
 let run = 0; // which start() is current: a check stopped while measuring drops its echo
@@ -78,9 +77,8 @@ function stop({ leaving = false } = {}) {
   const echo = stopEcho;
   stopEcho = null;
   echo?.({ leaving });
-  clearInterval(meterTimer);
-  audio?.close().catch(() => {});
-  audio = null;
+  stopListening();
+  stopListening = () => {};
   for (const track of stream?.getTracks() ?? []) track.stop();
   stream = null;
   $("#preview").srcObject = null;
@@ -93,24 +91,10 @@ function stop({ leaving = false } = {}) {
 
 /** Show the microphone level; resolve true once a sound above the noise floor was heard. */
 function listen(media) {
-  const context = (audio = new AudioContext());
-  context.resume();
-  const analyser = context.createAnalyser();
-  analyser.fftSize = 512;
-  context.createMediaStreamSource(media).connect(analyser);
-  const samples = new Float32Array(analyser.fftSize);
-  let heard = false;
-  clearInterval(meterTimer);
-  return new Promise((resolve) => {
-    const began = Date.now();
-    meterTimer = setInterval(() => {
-      analyser.getFloatTimeDomainData(samples);
-      const rms = Math.sqrt(samples.reduce((acc, x) => acc + x * x, 0) / samples.length);
-      $("#level").value = Math.min(1, rms * 4);
-      if (rms > 0.01) heard = true;
-      if (heard || Date.now() - began > 5000) resolve(heard);
-    }, 100);
-  });
+  stopListening();
+  const listening = listenToMicrophone(media, (level) => ($("#level").value = level));
+  stopListening = listening.stop;
+  return listening.heard;
 }
 
 /** Measure the path through the server's echo; true while the echo goes on playing. */

@@ -4,6 +4,7 @@ import { $, fill, h } from "./dom.js";
 import { languageName, onLocaleChange, plural, t } from "./i18n.js";
 import { api } from "./api.js";
 import { mediaErrorKey, openMedia } from "./peer.js";
+import { RoomView } from "./roomview.js";
 import { askNotificationPermission, notifyIfHidden, ring, unlockAudio, watchSound } from "./ring.js";
 import { errorText, notify, startPage } from "./shell.js";
 
@@ -29,6 +30,10 @@ const organizations = new Map(); // request id -> the organisation's name, from 
 
 const { me, socket } = await startPage();
 const callView = new CallView($("#call"), socket, { role: "interpreter" });
+const handoverButton = h("button", { type: "button", class: "secondary", id: "handover-open" });
+const roomView = new RoomView($("#room"), socket, { role: "interpreter", extraControls: [handoverButton] });
+let roomCall = null; // our segment of the consultation room on screen
+const inCall = () => callView.active || roomView.active;
 document.addEventListener("click", unlockAudio, { once: true });
 $("#enable-sound").addEventListener("click", () => {
   unlockAudio();
@@ -43,7 +48,7 @@ function renderStatus() {
   const current = profile?.status ?? "offline";
   for (const input of document.querySelectorAll('input[name="presence"]')) {
     input.checked = input.value === current;
-    input.disabled = !profileLoaded || current === "busy" || callView.active;
+    input.disabled = !profileLoaded || current === "busy" || inCall();
   }
   let text = t("status." + current);
   if (current === "available") text += " – " + t("interpreter.waiting");
@@ -52,16 +57,18 @@ function renderStatus() {
   if (current === "wrap_up") text += " – " + t("interpreter.wrapupShort");
   if (offer) {
     status.textContent = t("interpreter.notify", { language: languageName(offer.language) });
-  } else if (callView.active) {
-    status.textContent = t("call.with", { name: callView.call.counsellor?.display_name ?? "" });
+  } else if (inCall()) {
+    const counsellor = (roomCall ?? callView.call).counsellor;
+    status.textContent = t("call.with", { name: counsellor?.display_name ?? "" });
     status.dataset.tone = "ok";
   } else {
     status.textContent = text;
     status.dataset.tone = current === "available" ? "ok" : "warn";
   }
   status.dataset.presence = current;
-  wrapup.hidden = current !== "wrap_up" || callView.active;
-  home.hidden = callView.active;
+  wrapup.hidden = current !== "wrap_up" || inCall();
+  home.hidden = inCall();
+  handoverButton.textContent = t("room.handover");
   fill(
     $("#my-languages"),
     (profile?.languages ?? []).map((lang) => h("li", { lang: lang.tag }, languageName(lang.tag))),
@@ -120,7 +127,7 @@ function offerText(next) {
 }
 
 function showOffer(next) {
-  if (callView.active || startingCall || offer?.id === next.id) return;
+  if (inCall() || startingCall || offer?.id === next.id) return;
   offer = next;
   organizations.set(next.request_id, orgName(next.organization));
   const language = languageName(next.language);
@@ -228,7 +235,7 @@ function remember(call) {
 }
 
 async function joinCall(callId, stream = null) {
-  if (callView.active || startingCall === callId || calls.get(callId)?.state === "ended") {
+  if (inCall() || startingCall === callId || calls.get(callId)?.state === "ended") {
     for (const track of stream?.getTracks() ?? []) track.stop();
     return;
   }
@@ -244,6 +251,10 @@ async function joinCall(callId, stream = null) {
     stream ??= await openMedia({ audioOnly: Boolean(call.audio_only) });
     sessionStorage.setItem(CALL_KEY, call.id);
     if (offer) clearOffer();
+    if (call.room_id) {
+      await joinRoom(call, stream);
+      return;
+    }
     const view = callView.start(call, stream, { organization: organizations.get(call.request_id) ?? "" });
     renderStatus();
     // News that came while the view was starting (connected, or even ended) applies now.
@@ -265,6 +276,11 @@ socket.on("call.updated", (msg) => {
     callView.update(known);
     return;
   }
+  if (roomCall?.id === known.id) {
+    roomCall = known;
+    if (known.state === "ended") leftRoom(known);
+    return;
+  }
   // A live call of ours not on screen (a reload, a reconnect, or news ahead of the accept's
   // reply, which then joins it itself): the server is the truth.
   if (known.interpreter?.id === me.id && known.state !== "ended" && !accepting) joinCall(known.id);
@@ -281,19 +297,82 @@ callView.addEventListener("ended", (e) => {
 });
 
 window.addEventListener("beforeunload", (event) => {
-  if (callView.active) event.preventDefault();
+  if (inCall()) event.preventDefault();
 });
 
 // After a reconnect or reload: pick the call up again if it still runs (the server also
 // sends call.updated for it; whichever comes first joins).
 socket.on("hello", async () => {
   const id = sessionStorage.getItem(CALL_KEY);
-  if (!id || callView.active) return;
+  if (!id || inCall()) return;
   try {
     remember((await api("GET", `/api/calls/${encodeURIComponent(id)}`)).call);
     await joinCall(id);
   } catch {
     sessionStorage.removeItem(CALL_KEY);
+  }
+});
+
+// ---- A consultation room (counsellor, client, and us) ----------------------------------
+
+async function joinRoom(call, stream) {
+  roomCall = call;
+  $("#handover").hidden = true;
+  renderStatus();
+  await roomView.start(call.room_id, stream);
+}
+
+/** Our segment ended: after a hand-over, a leave, or the counsellor's end of the room. */
+function leftRoom(call) {
+  roomView.finish();
+  roomCall = null;
+  $("#handover").hidden = true;
+  sessionStorage.removeItem(CALL_KEY);
+  const key =
+    call.end_reason === "handover" ? "room.handedOver" : call.end_reason === "lost" ? "call.lost" : "call.ended";
+  notify(noticeArea, () => t(key), key === "call.lost" ? "bad" : "ok");
+  renderStatus();
+  loadProfile();
+}
+
+socket.on("room.updated", (msg) => {
+  if (msg.room.id !== roomCall?.room_id) return;
+  if (msg.room.state === "ended") leftRoom({ ...roomCall, end_reason: msg.room.end_reason });
+  else roomView.update(msg.room);
+});
+
+roomView.addEventListener("leave", () => {
+  if (roomCall) socket.send({ type: "room.leave", room_id: roomCall.room_id });
+});
+
+handoverButton.addEventListener("click", () => {
+  const form = $("#handover");
+  form.hidden = !form.hidden;
+  if (form.hidden) return;
+  // Another variant of the call's language: those of our own languages that share its base.
+  const base = roomCall.language.split("-")[0];
+  const variants = new Set([roomCall.language, ...(profile?.languages ?? []).map((l) => l.tag)]);
+  fill(
+    $("#handover-language"),
+    [...variants]
+      .filter((tag) => tag.split("-")[0] === base)
+      .map((tag) => h("option", { value: tag }, languageName(tag))),
+  );
+  $("#handover-language").value = roomCall.language;
+  $("#handover-gender").focus();
+});
+
+$("#handover-send").addEventListener("click", async () => {
+  if (!roomCall) return;
+  const body = { language: $("#handover-language").value || null };
+  const gender = $("#handover-gender").value;
+  if (gender) body.gender = gender;
+  try {
+    await api("POST", `/api/calls/${encodeURIComponent(roomCall.id)}/handover`, body);
+    $("#handover").hidden = true;
+    notify(noticeArea, () => t("room.handoverAsked"), "ok");
+  } catch (err) {
+    notify(noticeArea, () => errorText(err), "bad");
   }
 });
 

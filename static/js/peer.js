@@ -30,69 +30,27 @@ export async function openMedia({ audioOnly = false } = {}) {
 const ICE_RESTART_AFTER_MS = 3000;
 
 /**
- * One side of a call: joins it on the socket, runs perfect negotiation (W3C) with the role
- * the server gives in call.joined (interpreter polite, counsellor impolite), reports the
- * media state with call.media, and restarts ICE after the socket or the path comes back.
- * Events: "remote" {detail: MediaStream}, "media" {detail: connectionState}, "peer" {detail: bool}.
+ * One RTCPeerConnection with W3C perfect negotiation: signals are handled in order, the
+ * impolite side wins collisions, ICE restarts when the path fails or stays "disconnected".
+ * Subclasses say where signals go (`sendSignal`) and where media states are told
+ * (`reportMedia`). Events: "remote" {detail: MediaStream}, "media" {detail: connectionState}.
  */
-export class CallPeer extends EventTarget {
-  constructor(socket, callId, localStream) {
+export class NegotiatedPeer extends EventTarget {
+  constructor(localStream, { polite = false, iceServers = [] } = {}) {
     super();
-    this.socket = socket;
-    this.callId = callId;
     this.localStream = localStream;
     this.pc = null;
-    this.polite = false;
+    this.polite = polite;
     this.makingOffer = false;
     this.ignoreOffer = false;
     this.settingAnswer = false;
     this.closed = false;
-    this.iceServers = [];
+    this.iceServers = iceServers;
     this.lastReported = null;
-    // Signals are handled one at a time, in the order they came, and only once joined:
-    // a candidate must not overtake the description it belongs to, a description must not
-    // change ignoreOffer under a candidate still being added, and an early signal must not
-    // build the connection before call.joined brought our role and the ICE servers.
-    this.signals = new Promise((resolve) => (this.joinedOnce = resolve));
-    this.offs = [
-      socket.on("signal", (msg) => msg.call_id === this.callId && this.queueSignal(msg.data)),
-      socket.on("peer", (msg) => msg.call_id === this.callId && this.onPeer(msg.present)),
-      socket.on("hello", () => this.rejoin()),
-    ];
-  }
-
-  async join() {
-    const joined = await this.requestJoin();
-    this.polite = Boolean(joined.polite);
-    this.iceServers = joined.ice_servers ?? [];
-    if (!this.pc) this.createPeerConnection();
-    this.joinedOnce();
-    this.dispatchEvent(new CustomEvent("peer", { detail: Boolean(joined.peer_present) }));
-    return joined;
-  }
-
-  /** call.join, asked again while the server answers `unavailable` (its database is
-   * out of reach for a moment; the call itself goes on). */
-  async requestJoin() {
-    for (let delay = 500; ; delay = Math.min(delay * 2, 4000)) {
-      try {
-        return await this.socket.request({ type: "call.join", call_id: this.callId });
-      } catch (err) {
-        if (this.closed || err.code !== "unavailable") throw err;
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
-  }
-
-  /** After the socket reconnects: re-attach to the call and renew the ICE path. */
-  async rejoin() {
-    if (this.closed || !this.pc) return;
-    try {
-      await this.join();
-      this.restartIce();
-    } catch {
-      /* the call may have ended meanwhile; call.updated says so */
-    }
+    // Signals are handled one at a time, in the order they came: a candidate must not
+    // overtake the description it belongs to, and a description must not change
+    // ignoreOffer under a candidate still being added.
+    this.signals = Promise.resolve();
   }
 
   createPeerConnection() {
@@ -136,25 +94,6 @@ export class CallPeer extends EventTarget {
       this.dispatchEvent(new CustomEvent("media", { detail: state }));
       if (["connected", "disconnected", "failed"].includes(state)) this.reportMedia(state);
     };
-  }
-
-  reportMedia(state) {
-    this.lastReported = state;
-    this.socket.send({ type: "call.media", call_id: this.callId, state });
-  }
-
-  sendSignal(data) {
-    // A signal lost while the socket is down is recovered by the ICE restart on reconnect.
-    this.socket.send({ type: "signal", call_id: this.callId, data });
-  }
-
-  restartIce() {
-    if (!this.pc || this.closed) return;
-    // The media path may well have survived the socket; renewing it anyway is cheap and
-    // covers a changed network (new address after Wi-Fi to cable).
-    this.pc.restartIce();
-    // Re-report so that a server that restarted learns the media state again.
-    if (this.pc.connectionState === "connected") this.reportMedia("connected");
   }
 
   queueSignal(data) {
@@ -206,12 +145,6 @@ export class CallPeer extends EventTarget {
     }
   }
 
-  onPeer(present) {
-    this.dispatchEvent(new CustomEvent("peer", { detail: present }));
-    // The other side came back: renew our path in case theirs changed (new network).
-    if (present && this.pc && this.pc.connectionState !== "connected" && !this.polite) this.restartIce();
-  }
-
   rebuild() {
     this.pc?.close();
     this.pc = null;
@@ -223,12 +156,98 @@ export class CallPeer extends EventTarget {
     for (const track of this.localStream?.getTracks() ?? []) if (track.kind === kind) track.enabled = enabled;
   }
 
+  /** Renew the ICE path (after the socket or the other side came back). */
+  restartIce() {
+    if (!this.pc || this.closed) return;
+    // The media path may well have survived the socket; renewing it anyway is cheap and
+    // covers a changed network (new address after Wi-Fi to cable).
+    this.pc.restartIce();
+    // Re-report so that a server that restarted learns the media state again.
+    if (this.pc.connectionState === "connected") this.reportMedia("connected");
+  }
+
   close() {
     this.closed = true;
     clearTimeout(this.restartTimer);
-    for (const off of this.offs) off();
     this.pc?.close();
     this.pc = null;
+  }
+}
+
+/**
+ * One side of a call: joins it on the socket, runs perfect negotiation (W3C) with the role
+ * the server gives in call.joined (interpreter polite, counsellor impolite), reports the
+ * media state with call.media, and restarts ICE after the socket or the path comes back.
+ * Events: "remote" {detail: MediaStream}, "media" {detail: connectionState}, "peer" {detail: bool}.
+ */
+export class CallPeer extends NegotiatedPeer {
+  constructor(socket, callId, localStream) {
+    super(localStream);
+    this.socket = socket;
+    this.callId = callId;
+    // Only once joined: an early signal must not build the connection before call.joined
+    // brought our role and the ICE servers.
+    this.signals = new Promise((resolve) => (this.joinedOnce = resolve));
+    this.offs = [
+      socket.on("signal", (msg) => msg.call_id === this.callId && this.queueSignal(msg.data)),
+      socket.on("peer", (msg) => msg.call_id === this.callId && this.onPeer(msg.present)),
+      socket.on("hello", () => this.rejoin()),
+    ];
+  }
+
+  async join() {
+    const joined = await this.requestJoin();
+    this.polite = Boolean(joined.polite);
+    this.iceServers = joined.ice_servers ?? [];
+    if (!this.pc) this.createPeerConnection();
+    this.joinedOnce();
+    this.dispatchEvent(new CustomEvent("peer", { detail: Boolean(joined.peer_present) }));
+    return joined;
+  }
+
+  /** call.join, asked again while the server answers `unavailable` (its database is
+   * out of reach for a moment; the call itself goes on). */
+  async requestJoin() {
+    for (let delay = 500; ; delay = Math.min(delay * 2, 4000)) {
+      try {
+        return await this.socket.request({ type: "call.join", call_id: this.callId });
+      } catch (err) {
+        if (this.closed || err.code !== "unavailable") throw err;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  /** After the socket reconnects: re-attach to the call and renew the ICE path. */
+  async rejoin() {
+    if (this.closed || !this.pc) return;
+    try {
+      await this.join();
+      this.restartIce();
+    } catch {
+      /* the call may have ended meanwhile; call.updated says so */
+    }
+  }
+
+  reportMedia(state) {
+    this.lastReported = state;
+    this.socket.send({ type: "call.media", call_id: this.callId, state });
+  }
+
+  sendSignal(data) {
+    // A signal lost while the socket is down is recovered by the ICE restart on reconnect.
+    this.socket.send({ type: "signal", call_id: this.callId, data });
+  }
+
+  onPeer(present) {
+    this.dispatchEvent(new CustomEvent("peer", { detail: present }));
+    // The other side came back: renew our path in case theirs changed (new network).
+    if (present && this.pc && this.pc.connectionState !== "connected" && !this.polite) this.restartIce();
+  }
+
+  close() {
+    for (const off of this.offs) off();
+    super.close();
   }
 }
 

@@ -109,3 +109,34 @@ async function connectedStats(pc) {
   }
   return { ...stats, connected: pc.connectionState === "connected" };
 }
+
+/**
+ * Listen to `stream`'s microphone: `onLevel(0..1)` ten times a second, and `heard`, a
+ * promise that is true once a sound above the noise floor came (false after 5 s of quiet).
+ * Returns {heard, stop}.
+ */
+export function listenToMicrophone(stream, onLevel) {
+  const context = new AudioContext();
+  context.resume();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 512;
+  context.createMediaStreamSource(stream).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  let timer = null;
+  const heard = new Promise((resolve) => {
+    const began = Date.now();
+    let loud = false;
+    timer = setInterval(() => {
+      analyser.getFloatTimeDomainData(samples);
+      const rms = Math.sqrt(samples.reduce((acc, x) => acc + x * x, 0) / samples.length);
+      onLevel(Math.min(1, rms * 4));
+      if (rms > 0.01) loud = true;
+      if (loud || Date.now() - began > 5000) resolve(loud);
+    }, 100);
+  });
+  const stop = () => {
+    clearInterval(timer);
+    context.close().catch(() => {});
+  };
+  return { heard, stop };
+}

@@ -29,6 +29,7 @@ PAGES = {
     "admin": ("admin", "/admin"),
     "check": ("berater.sozialamt", "/check"),
     "stats": ("leitung", "/stats"),
+    "join": (None, "/join/an-invitation-link"),
 }
 PAGE_BUDGET_BYTES = 200_000
 
