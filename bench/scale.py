@@ -45,6 +45,7 @@ from bench import signaling_relay
 from bench.dispatch_latency import LANGUAGES, seed
 from bench.procstat import cpu_seconds, rss_bytes
 from interpreters.models import Presence
+from tests.backends import postgres_execute
 from tests.deploy.nginx import Nginx
 from tests.integration.server import Backend, TolkServer
 from tests.own_redis import OwnRedis
@@ -54,15 +55,6 @@ RESULTS = ROOT / "bench" / "results" / "scale.md"
 ADMIN_DSN = os.environ.get(
     "TOLK_BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-
-
-async def _on_server(statement: str) -> None:
-    """One statement on the PostgreSQL server's admin database (creating and dropping ours)."""
-    admin = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await admin.execute(statement)
-    finally:
-        await admin.close()
 
 
 def load_average() -> str:
@@ -97,10 +89,10 @@ class Stack:
         self.nginx: Nginx | None = None
 
     async def create_database(self) -> None:
-        await _on_server(f'CREATE DATABASE "{self.database}"')
+        await postgres_execute(f'CREATE DATABASE "{self.database}"', ADMIN_DSN)
 
     async def drop_database(self) -> None:
-        await _on_server(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        await postgres_execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)', ADMIN_DSN)
 
     async def start(self) -> None:
         """Redis, two instances sharing secret and namespace, and nginx in front."""

@@ -60,11 +60,11 @@ async def postgres_schema() -> AsyncIterator[str]:
         await conn.close()
 
 
-async def postgres_execute(statement: str) -> None:
-    """Run one statement on the test PostgreSQL server on a connection of its own."""
+async def postgres_execute(statement: str, dsn: str = POSTGRES_DSN) -> None:
+    """Run one statement on the test PostgreSQL server (or `dsn`) on a connection of its own."""
     import asyncpg
 
-    conn = await asyncpg.connect(POSTGRES_DSN)
+    conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(statement)
     finally:
