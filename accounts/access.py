@@ -11,6 +11,7 @@ from aiohttp import web
 from accounts import service
 from accounts.audit import Actor
 from accounts.errors import BadOrigin, OutOfScope, WrongRole
+from accounts.guests import GUEST_COOKIE, resolve_guest
 from accounts.keys import OPERATIONS
 from accounts.models import Role
 from accounts.scopes import allows
@@ -189,12 +190,15 @@ async def authorize(request: web.Request, roles: tuple[str, ...]) -> Identity | 
 
     Cookie-authenticated requests that change state must come from our own origin (403
     `bad_origin`): SameSite cookies alone do not cover older browsers or same-site hosts.
+    A guest's cookie counts only where "guest" is declared; "any" never admits a guest.
     """
     if not roles:
         if request.method not in _SAFE_METHODS and not _origin_absent_or_allowed(request):
             raise BadOrigin()
         return None
     identity = await identify(request)
+    if identity is None and Role.GUEST.value in roles:
+        identity = await identify_guest(request)
     if identity is None:
         raise NotAuthenticated()
     if (
@@ -206,6 +210,16 @@ async def authorize(request: web.Request, roles: tuple[str, ...]) -> Identity | 
     if "any" not in roles and identity.role not in roles:
         raise WrongRole()
     return identity
+
+
+async def identify_guest(request: web.Request) -> Identity | None:
+    """The guest behind the request's guest cookie, if any: it counts only where a guest is
+    admitted (the socket, the guest's own routes), never as a logged-in user."""
+    cookie = request.cookies.get(GUEST_COOKIE)
+    if not cookie:
+        return None
+    async with request.app[DATABASE].read() as session:
+        return await resolve_guest(session, cookie, request.app[CLOCK].now())
 
 
 def _origin_absent_or_allowed(request: web.Request) -> bool:

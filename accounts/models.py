@@ -21,6 +21,8 @@ class Role(StrEnum):
     ADMIN = "admin"
     MANAGEMENT = "management"
     """The centre's management ("Leitung"): reads the service-level figures, changes nothing."""
+    GUEST = "guest"
+    """A client invited into one consultation room by link: no account, no user row."""
 
 
 class Organization(SQLModel, table=True):
@@ -119,3 +121,22 @@ class AuditEvent(SQLModel, table=True):
     target_id: str = Field(default="", max_length=64, index=True)
     target_name: str = Field(default="", max_length=200)
     details: str = Field(default="{}", max_length=4000)
+
+
+class GuestSession(SQLModel, table=True):
+    """A guest's cookie session, bound to one consultation room; only the SHA-256 of the
+    cookie value is stored. It ends with the room."""
+
+    __tablename__ = "guest_session"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    guest_id: str = Field(max_length=32, sa_column_kwargs={"unique": True})
+    """The guest's participant id (`g…`), never a user id."""
+    room_id: str = Field(max_length=32, index=True)
+    organization_id: str = Field(max_length=32)
+    """The room's counsellor's organisation."""
+    display_name: str = Field(max_length=100)
+    language: str | None = Field(default=None, max_length=35)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 from aiohttp import web
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from accounts import audit, password_links, service, tokens
 from accounts.access import ADMIN, SESSION_COOKIE, actor, client_address, own_origin
@@ -157,6 +157,15 @@ class CreateUserBody(BaseModel):
     display_name: str = Field(min_length=1, max_length=200)
     role: Role
     organization_id: str = Field(min_length=1, max_length=32)
+
+    @field_validator("role")
+    @classmethod
+    def _a_user_role(cls, role: Role) -> Role:
+        # A guest is a client invited by link into one room, never a user with an account.
+        if role == Role.GUEST:
+            raise ValueError("guest is no role of a user")
+        return role
+
     email: str | None = Field(default=None, max_length=320)
     machine: bool = False
     """A machine account: logs in only with API tokens an admin issues for it."""

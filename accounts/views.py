@@ -45,6 +45,10 @@ class Identity:
     """The API token this identity came from (None for login sessions)."""
     scopes: frozenset[str] | None = None
     """What an API token may be used for (None for login sessions: everything)."""
+    room_id: str | None = None
+    """A guest's one consultation room (None for users)."""
+    language: str | None = None
+    """A guest's chosen language."""
 
     def view(self) -> UserView:
         """The user as the contract shows it."""

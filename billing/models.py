@@ -55,6 +55,8 @@ class UsageRecord(SQLModel, table=True):
     tariff_id: str | None = Field(default=None, max_length=32)
     tariff: str = Field(max_length=100)
     end_reason: str = Field(max_length=30)
+    room_id: str | None = Field(default=None, max_length=32, index=True)
+    """The consultation whose interpreter segment this record bills, if any."""
 
 
 class ExportAudit(SQLModel, table=True):

@@ -71,6 +71,8 @@ async def record_usage(
         "billable_s": billable_s,
         "amount_cents": amount,
         "currency": currency,
+        # One record per interpreter segment of a consultation, each billed once as a call.
+        "room_id": call.room_id,
     }
     statement = (
         conflict_insert(UsageRecord, dialect_of(session))

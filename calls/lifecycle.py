@@ -142,9 +142,11 @@ async def start_call(
     audio_only: bool,
     now: datetime,
     connect_timeout_s: int,
+    room_id: str | None = None,
 ) -> Call:
-    """A new call, connecting, for an accepted request; 409 when the interpreter is in a
-    live call already (the database holds one live call per interpreter)."""
+    """A new call, connecting, for an accepted request (an interpreter's segment when the
+    request was made into a consultation room); 409 when the interpreter is in a live call
+    already (the database holds one live call per interpreter)."""
     call = Call(
         id=call_id,
         request_id=request_id,
@@ -156,6 +158,7 @@ async def start_call(
         state=CallState.CONNECTING,
         created_at=now,
         connect_deadline=now + timedelta(seconds=connect_timeout_s),
+        room_id=room_id,
     )
     session.add(call)
     try:

@@ -52,6 +52,7 @@ def call_view(
         ended_at=call.ended_at,
         end_reason=call.end_reason,
         duration_s=duration,
+        room_id=call.room_id,
         **billing,
     )
 

@@ -55,6 +55,8 @@ class InterpretationRequest(SQLModel, table=True):
     waves: int = 0
     call_id: str | None = Field(default=None, max_length=32)
     end_reason: str | None = Field(default=None, max_length=30)
+    room_id: str | None = Field(default=None, max_length=32, index=True)
+    """The consultation room the interpreter is asked into, if any."""
 
 
 class Offer(SQLModel, table=True):

@@ -24,8 +24,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.models import Organization, Role
 from accounts.views import OrganizationView
-from calls import lifecycle
-from calls.models import Call
+from calls import consultation, lifecycle
+from calls.models import Call, Room
 from calls.views import load_call_view
 from dispatch import candidates as cands
 from dispatch.errors import (
@@ -59,7 +59,7 @@ from interpreters.models import (
 from interpreters.presence import transition
 from interpreters.service import UnknownSpecialization
 from wire.objects import CallView, RequestView
-from wire.server import CallUpdated, OfferMade, OfferRevocation, RequestUpdated
+from wire.server import CallUpdated, OfferMade, OfferRevocation, RequestUpdated, RoomUpdated
 
 log = structlog.get_logger(__name__)
 
@@ -408,13 +408,16 @@ def open_request(
     wishes: Wishes,
     now: datetime,
     settings: Settings,
+    room_id: str | None = None,
 ) -> Opened:
-    """A counsellor asks for an interpreter: the request is written with its first wave
-    of offers, or queued when nobody is free; 422 when nobody in the roster serves the
-    language. The hot path: run whole by `Database.write_sync`; `announce_opened` tells.
+    """A counsellor asks for an interpreter (into a consultation room when `room_id` is
+    given): the request is written with its first wave of offers, or queued when nobody is
+    free; 422 when nobody in the roster serves the language. The hot path: run whole by
+    `Database.write_sync`; `announce_opened` tells.
     """
     tag = _checked_tag(conn, language, wishes)
     req = _new_request(counsellor_id, organization, tag, wishes, now, settings)
+    req.room_id = room_id
     offers = _offer_wave(conn, req, now, settings, new=True)
     if not req.waves:
         # Nobody to offer it to: the request goes into the queue, if anyone in the roster
@@ -577,7 +580,10 @@ async def accept_offer(
         audio_only=req.audio_only,
         now=now,
         connect_timeout_s=settings.call_connect_timeout_s,
+        room_id=req.room_id,
     )
+    if req.room_id is not None:
+        await consultation.add_interpreter(session, call, now)
     news = News()
     news.count("request", "accepted")
     news.count("offer", "accepted")
@@ -596,6 +602,8 @@ async def accept_offer(
     news.tell(req.counsellor_id, RequestUpdated(request=await current_view(session, req)))
     news.tell(req.counsellor_id, CallUpdated(call=view))
     news.tell(interpreter_id, CallUpdated(call=view))
+    if req.room_id is not None:
+        await tell_room(session, req.room_id, news)
     log.info("offer_accepted", offer_id=offer.id, request_id=req.id, call_id=call.id)
     await offer_queued_to_each(session, [i for _, i in revoked], now, settings, news)
     return view, news
@@ -823,3 +831,13 @@ async def tell_queues_of(session: AsyncSession, interpreter_ids: Sequence[str], 
         .distinct()
     )
     await tell_queue(session, set(languages), news)
+
+
+async def tell_room(session: AsyncSession, room_id: str, news: News) -> None:
+    """`room.updated` to everyone who belongs in the room, as it is now."""
+    room = await session.get(Room, room_id)
+    if room is None:
+        return
+    view = await consultation.room_view(session, room)
+    for participant in view.participants:
+        news.tell(participant.id, RoomUpdated(room=view))

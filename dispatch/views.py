@@ -56,6 +56,7 @@ def request_view(
         end_reason=req.end_reason,
         expires_at=req.expires_at if waiting else None,
         waves=req.waves,
+        room_id=req.room_id,
     )
 
 

@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     call_rejoin_grace_s: int = Field(default=60, ge=0)
     call_connect_timeout_s: int = Field(default=45, gt=0)
     signal_hold_s: int = Field(default=60, ge=30)
+    invitation_ttl_s: int = Field(default=7200, gt=0)
+    """How long a guest's invitation link to a consultation room stays usable."""
     stun_urls: list[str] = Field(default_factory=list)
     turn_urls: list[str] = Field(default_factory=list)
     turn_secret: SecretStr | None = None

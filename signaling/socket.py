@@ -12,8 +12,9 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
-from accounts.access import identify, origin_allowed
-from accounts.views import Identity
+from accounts.access import identify, identify_guest, origin_allowed
+from accounts.models import Role
+from accounts.views import Identity, UserView
 from infra import jsonio
 from infra.appkeys import CLOCK, SETTINGS
 from infra.errors import TolkError
@@ -27,6 +28,7 @@ from signaling.presence import handle_presence
 from signaling.relay_fast import REF_MAX, plain_signal
 from signaling.rooms import ROOM_HANDLERS, relay_signal
 from wire.client import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Ping
+from wire.rooms import GuestView
 from wire.server import ErrorMessage, Hello, Pong
 
 log = structlog.get_logger(__name__)
@@ -41,6 +43,9 @@ _QUIET_S = 0.25
 async def _ping(app: web.Application, conn: Connection, msg: Ping) -> None:
     conn.send(Pong(ref=msg.ref))
 
+
+GUEST_MESSAGES = frozenset({"ping", "room.join", "signal", "room.media", "room.leave"})
+"""All a guest's socket may send; anything else is `forbidden`."""
 
 HANDLERS: dict[str, MessageHandler] = {
     "ping": _ping,
@@ -140,7 +145,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # site trying to ride on the user's cookie (cross-site WebSocket hijacking).
     if "Origin" in request.headers and not origin_allowed(request):
         return json_response(error_body("bad_origin", "Foreign origin."), status=403)
-    identity = await identify(request, remember=False)
+    identity = await identify(request, remember=False) or await identify_guest(request)
     if identity is None:
         return json_response(error_body("not_authenticated", "Please log in."), status=401)
 
@@ -186,7 +191,7 @@ async def _session(
         await hub.run_hooks(hub.on_attach, conn)
         conn.greet(
             Hello(
-                user=identity.view(),
+                user=_greeted(identity),
                 heartbeat_s=int(settings.ws_heartbeat_s),
                 server_time=app[CLOCK].now(),
             )
@@ -214,6 +219,19 @@ async def _session(
         # clean-up (presence, call rooms) must still run to the end, so it is shielded.
         await asyncio.shield(hub.track(_cleanup(hub, conn)))
         await ws.close()
+
+
+def _greeted(identity: Identity) -> UserView | GuestView:
+    """Who `hello` says the socket belongs to: a user, or a guest of one room."""
+    if identity.role == Role.GUEST:
+        assert identity.room_id is not None
+        return GuestView(
+            id=identity.user_id,
+            display_name=identity.display_name,
+            room_id=identity.room_id,
+            language=identity.language,
+        )
+    return identity.view()
 
 
 async def _cleanup(hub: Hub, conn: Connection) -> None:
@@ -265,6 +283,10 @@ def _parse(
     app[METRICS].socket_messages.labels(kind if known else "other").inc()
     if not isinstance(kind, str):
         _refuse(conn, ref, [{"field": "type", "problem": "a message type is a string"}])
+        return None
+    if conn.identity.role == Role.GUEST and kind not in GUEST_MESSAGES:
+        message = "A guest may only take part in their consultation room."
+        conn.send(ErrorMessage(code="forbidden", message=message, ref=ref))
         return None
     if kind == "signal" and app[SETTINGS].fast_paths and (signal := plain_signal(raw)):
         return relay_signal(app, conn, signal[0], signal[1], ref), kind, ref

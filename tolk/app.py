@@ -28,6 +28,7 @@ from calls.routes import api as calls_api
 from dispatch.announce import PUBLISHER, NewsPublisher
 from dispatch.listeners import offer_queued_on_presence, sweep_due
 from dispatch.queue import queue_figures
+from dispatch.room_routes import api as rooms_api
 from dispatch.routes import api as dispatch_api
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
 from infra.bus import Bus, open_bus
@@ -47,6 +48,7 @@ from interpreters.jobs import refresh_presence, sweep_presence
 from interpreters.keys import PRESENCE_NEWS, QUEUE_FIGURES
 from interpreters.live import LanguageBroadcaster
 from interpreters.routes import api as roster_api
+from signaling.consultations import install_consultations
 from signaling.hub import Hub
 from signaling.keys import HUB
 from signaling.precall import ECHO_PEERS, EchoPeers
@@ -74,6 +76,7 @@ API_ROUTES: tuple[ApiRoutes, ...] = (
     roster_api,
     signaling_api,
     dispatch_api,
+    rooms_api,
     calls_api,
     billing_api,
     stats_api,
@@ -256,15 +259,25 @@ async def _calls_ctx(app: web.Application) -> AsyncIterator[None]:
     hub.on_disconnect.append(rooms.leave_all)
     # News of who is in a call may be lost in a gap of the bus: the rooms re-read it.
     app[BUS].on_reconnect(lambda _down_s: rooms.refresh_soon())
+    consultations = install_consultations(app)
+    hub.on_connect.append(consultations.on_connect)
+    hub.on_disconnect.append(consultations.leave_all)
     jobs = app[JOBS]
     # Seen-times twice per heartbeat: a killed instance loses at most one heartbeat.
     seen = jobs.every(settings.ws_heartbeat_s / 2, rooms.heartbeat, name="call_heartbeat")
     sweep = jobs.every(settings.sweep_interval_s, app[CALL_ENDING].sweep, name="sweep_calls")
+    room_seen = jobs.every(
+        settings.ws_heartbeat_s / 2, consultations.heartbeat, name="consultation_heartbeat"
+    )
+    room_sweep = jobs.every(settings.sweep_interval_s, consultations.sweep, app, name="sweep_rooms")
     yield
     seen.remove()
     sweep.remove()
+    room_seen.remove()
+    room_sweep.remove()
     await jobs.wait(5)
     await rooms.close()
+    await consultations.close()
 
 
 async def _read_live_figures(metrics: Metrics, hub: Hub, bus: Bus, db: Database) -> None:

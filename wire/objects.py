@@ -82,6 +82,8 @@ class RequestView(BaseModel):
     waves: int = 0
     """Waves of offers sent so far; more than one (or queued after one) means an earlier
     wave was declined or rang out."""
+    room_id: Omittable[str] = None
+    """The consultation room the interpreter is asked into."""
 
 
 class OfferView(BaseModel):
@@ -119,3 +121,5 @@ class CallView(BaseModel):
     billable_s: int | None = None
     amount_cents: int | None = None
     currency: str | None = None
+    room_id: Omittable[str] = None
+    """The consultation room this call is an interpreter's segment of."""

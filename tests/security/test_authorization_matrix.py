@@ -25,6 +25,8 @@ PUBLIC = {
     # A one-time password link is its own credential: the person cannot log in yet.
     ("post", "/api/password-link"),
     ("post", "/api/password-link/user"),
+    # An invitation link is the guest's credential: a guest has no account.
+    ("post", "/api/guest/session"),
 }
 # Operations that end the caller's own login run last for each caller.
 LAST = {("delete", "/api/session")}
@@ -40,12 +42,13 @@ class Caller:
     cookie: str | None = None
     token: str | None = None
     owns: set[str] = field(default_factory=set)  # path parameters naming its resources
+    cookie_name: str = "tolk_session"
 
     def headers(self, origin: str) -> dict[str, str]:
         if self.token is not None:
             return {"Authorization": f"Bearer {self.token}"}
         if self.cookie is not None:
-            return {"Cookie": f"tolk_session={self.cookie}", "Origin": origin}
+            return {"Cookie": f"{self.cookie_name}={self.cookie}", "Origin": origin}
         return {"Origin": origin}
 
 
@@ -54,7 +57,7 @@ class World:
     callers: list[Caller]
     params: dict[str, str]  # path parameter -> the id of a resource someone owns
     call_id: str
-    room_id: str = "r-nobody-owns"
+    room_id: str
 
 
 async def _cookie(factory: Factory, username: str) -> str:
@@ -99,15 +102,18 @@ async def build_world(factory: Factory) -> World:
     async with factory.db.read() as session:
         offer = (await session.exec(select(Offer).where(Offer.request_id == request_id))).one()
     spare_token_id = await _token_id(factory, bystander.id)
+    room_id, invitation_id, guest_cookie = await _room_with_guest(factory, cookie_a)
 
     callers = [
         Caller("anonymous", None),
+        # Before counsellor A, whose hang-up of the room ends the guest's session.
+        Caller("guest of the room", "guest", cookie=guest_cookie, cookie_name="tolk_guest"),
         Caller(
             "counsellor A",
             "counsellor",
             counsellor_a.id,
             cookie=cookie_a,
-            owns={"request_id", "call_id"},
+            owns={"request_id", "call_id", "room_id", "invitation_id"},
         ),
         Caller(
             "counsellor B",
@@ -160,8 +166,27 @@ async def build_world(factory: Factory) -> World:
         "grant_id": await _grant_id(factory, finance_b.id, org_a.id),
         # No caller owns a running connection test: every caller must get 403 or 404.
         "precall_id": "0" * 32,
+        "room_id": room_id,
+        "invitation_id": invitation_id,
     }
-    return World(callers, params, call.id)
+    return World(callers, params, call.id, room_id)
+
+
+async def _room_with_guest(factory: Factory, cookie: str) -> tuple[str, str, str]:
+    """Counsellor A's consultation room, an unused invitation to it, and its guest's cookie."""
+    headers = {"Cookie": f"tolk_session={cookie}", "Origin": factory.origin}
+    client = factory.client
+    room = (await (await client.post("/api/rooms", headers=headers)).json())["room"]
+    path = f"/api/rooms/{room['id']}/invitations"
+    used = await (await client.post(path, headers=headers)).json()
+    resp = await client.post(
+        "/api/guest/session", json={"token": used["token"]}, headers=factory.headers()
+    )
+    assert resp.status == 201, await resp.text()
+    guest_cookie = resp.cookies["tolk_guest"].value
+    client.session.cookie_jar.clear()
+    unused = await (await client.post(path, headers=headers)).json()
+    return room["id"], unused["id"], guest_cookie
 
 
 async def _token_id(factory: Factory, user_id: str) -> str:
@@ -205,6 +230,8 @@ class Operation:
         """Whether the caller's role is declared and it owns every resource named."""
         if caller.role is None:
             return False
+        if caller.role == "guest":
+            return "guest" in self.roles  # "any" means any logged-in user: never a guest
         if "any" not in self.roles and caller.role not in self.roles:
             return False
         if caller.role == "admin" and "admin" in self.roles:
@@ -282,7 +309,8 @@ class TestHttpMatrix:
                 elif op.allows(caller):
                     if status in (401, 403):
                         wrong.append(where + " (refused a declared caller)")
-                elif caller.role is None:
+                elif caller.role is None or (caller.role == "guest" and "guest" not in op.roles):
+                    # A guest's cookie is no login: every API but the guest's own answers 401.
                     if status != 401:
                         wrong.append(where + " (expected 401)")
                 elif "any" not in op.roles and caller.role not in op.roles:
@@ -364,7 +392,7 @@ class TestSocketMatrix:
         """Every socket caller outside the call gets `forbidden` for each call message."""
         world = await build_world(factory)
         outsiders = [c for c in world.callers if c.role is not None and "call_id" not in c.owns]
-        assert len(outsiders) == 7
+        assert len(outsiders) == 8
         for caller in outsiders:
             ws = await factory.client.ws_connect("/ws", headers=caller.headers(factory.origin))
             assert (await ws.receive_json(timeout=5))["type"] == "hello"
@@ -378,10 +406,10 @@ class TestSocketMatrix:
             await ws.close()
 
     async def test_messages_about_a_room_one_is_not_in_are_forbidden(self, factory):
-        """Every socket caller gets `forbidden` for each room message about a room it is
-        not a participant of."""
+        """Every socket caller outside the room gets `forbidden` for each room message."""
         world = await build_world(factory)
-        for caller in [c for c in world.callers if c.role is not None]:
+        outsiders = [c for c in world.callers if c.role not in (None, "guest")]
+        for caller in [c for c in outsiders if "room_id" not in c.owns]:
             ws = await factory.client.ws_connect("/ws", headers=caller.headers(factory.origin))
             assert (await ws.receive_json(timeout=5))["type"] == "hello"
             for kind, fields in ROOM_MESSAGES.items():
@@ -391,6 +419,17 @@ class TestSocketMatrix:
                     caller.name,
                     reply,
                 )
+            await ws.close()
+
+    async def test_the_counsellor_and_the_guest_may_join_their_room(self, factory):
+        """The room's counsellor and its guest are answered `room.joined`."""
+        world = await build_world(factory)
+        for caller in world.callers:
+            if "room_id" not in caller.owns and caller.role != "guest":
+                continue
+            ws = await factory.client.ws_connect("/ws", headers=caller.headers(factory.origin))
+            await ws.send_json({"type": "room.join", "room_id": world.room_id, "ref": "j"})
+            assert (await _reply(ws, "j"))["type"] == "room.joined", caller.name
             await ws.close()
 
     async def test_the_participants_may_join_their_call(self, factory):

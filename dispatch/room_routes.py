@@ -1,0 +1,364 @@
+"""HTTP handlers of consultation rooms: the counsellor's room, its invitations, its
+interpreter requests and its end; the guest's session; an interpreter's hand-over."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+import segno
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from accounts.access import own_origin
+from accounts.guests import GUEST_COOKIE
+from accounts.models import Role, User
+from accounts.views import Identity, OrganizationView
+from calls import consultation
+from calls.ending import CALL_ENDING
+from calls.lifecycle import participant_call
+from calls.models import CallState, Room
+from dispatch import service
+from dispatch.announce import PUBLISHER
+from dispatch.errors import NotCancellable
+from dispatch.news import News
+from dispatch.room_requests import open_room_request
+from dispatch.routes import PreferencesBody
+from dispatch.views import RequestResponse
+from infra.appkeys import CLOCK, DATABASE, SETTINGS
+from infra.errors import Conflict
+from infra.http import json_response
+from infra.openapi import PUBLIC, ApiRoutes
+from wire.rooms import GuestView, RoomView
+
+api = ApiRoutes(tag="rooms")
+COUNSELLOR = (Role.COUNSELLOR.value,)
+
+
+class RoomResponse(BaseModel):
+    room: RoomView
+
+
+class InvitationResponse(BaseModel):
+    id: str
+    url: str
+    """The link to give the client: `<origin>/join/<token>`."""
+    token: str
+    """Shown only in this answer; Tolk keeps only its SHA-256."""
+    expires_at: datetime
+    qr_svg_url: str
+
+
+class RoomRequestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: str = Field(min_length=1, max_length=35)
+    preferences: PreferencesBody = Field(default_factory=PreferencesBody)
+
+
+class HandoverBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: str | None = Field(default=None, min_length=1, max_length=35)
+    """Another variant of the language; the same language when left out."""
+    gender: str | None = Field(default=None, min_length=1, max_length=20)
+    specialization: str | None = Field(default=None, min_length=1, max_length=50)
+
+
+class GuestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=100)
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    language: str | None = Field(default=None, min_length=1, max_length=35)
+
+
+class GuestResponse(BaseModel):
+    guest: GuestView
+
+
+async def _room_response(request: web.Request, room: Room, status: int = 200) -> web.Response:
+    async with request.app[DATABASE].read() as session:
+        view = await consultation.room_view(session, room)
+    return json_response(RoomResponse(room=view), status=status)
+
+
+@api.post(
+    "/api/rooms",
+    summary="Open a consultation room",
+    response=RoomResponse,
+    status=201,
+    roles=COUNSELLOR,
+    errors=(409,),
+)
+async def open_room(request: web.Request, identity: Identity) -> web.Response:
+    async with request.app[DATABASE].write() as session:
+        user = await session.get(User, identity.user_id)
+        assert user is not None
+        room = await consultation.open_room(session, user, request.app[CLOCK].now())
+    return await _room_response(request, room, status=201)
+
+
+@api.get(
+    "/api/rooms/{room_id}",
+    summary="A consultation room, for its counsellor",
+    response=RoomResponse,
+    roles=(Role.COUNSELLOR.value, Role.ADMIN.value),
+    errors=(404,),
+)
+async def get_room(request: web.Request, identity: Identity) -> web.Response:
+    async with request.app[DATABASE].read() as session:
+        room = await consultation.owned_room(
+            session,
+            request.match_info["room_id"],
+            identity.user_id,
+            admin=identity.role == Role.ADMIN,
+        )
+        view = await consultation.room_view(session, room)
+    return json_response(RoomResponse(room=view))
+
+
+@api.post(
+    "/api/rooms/{room_id}/invitations",
+    summary="A single-use invitation link for the client (revokes the previous unused one)",
+    response=InvitationResponse,
+    status=201,
+    roles=COUNSELLOR,
+    errors=(404, 409),
+)
+async def invite(request: web.Request, identity: Identity) -> web.Response:
+    app = request.app
+    async with app[DATABASE].write() as session:
+        room = await consultation.open_owned_room(
+            session, request.match_info["room_id"], identity.user_id
+        )
+        made = await consultation.invite(
+            session, room, app[CLOCK].now(), app[SETTINGS].invitation_ttl_s, _secret(app)
+        )
+    invitation = made.invitation
+    return json_response(
+        InvitationResponse(
+            id=invitation.id,
+            url=f"{own_origin(request)}/join/{made.token}",
+            token=made.token,
+            expires_at=invitation.expires_at,
+            qr_svg_url=f"/api/rooms/{room.id}/invitations/{invitation.id}/qr.svg",
+        ),
+        status=201,
+    )
+
+
+def _secret(app: web.Application) -> str:
+    secret = app[SETTINGS].secret_key
+    assert secret is not None  # load_settings makes one when none is configured
+    return secret.get_secret_value()
+
+
+@api.get(
+    "/api/rooms/{room_id}/invitations/{invitation_id}/qr.svg",
+    summary="The QR code of an invitation's link, as SVG (while it is unused)",
+    roles=COUNSELLOR,
+    errors=(404,),
+    content_types=("image/svg+xml",),
+)
+async def invitation_qr(request: web.Request, identity: Identity) -> web.Response:
+    app = request.app
+    async with app[DATABASE].read() as session:
+        room = await consultation.owned_room(
+            session, request.match_info["room_id"], identity.user_id
+        )
+        invitation = await consultation.usable_invitation(
+            session, room, request.match_info["invitation_id"], app[CLOCK].now()
+        )
+    token = consultation.invitation_token(_secret(app), invitation.id)
+    svg = io.BytesIO()
+    # Drawn here, from the link alone: nothing about the room goes to another site.
+    segno.make(f"{own_origin(request)}/join/{token}", error="m").save(
+        svg, kind="svg", scale=6, border=2, xmldecl=False
+    )
+    return web.Response(
+        body=svg.getvalue(), content_type="image/svg+xml", headers={"Cache-Control": "no-store"}
+    )
+
+
+@api.post(
+    "/api/rooms/{room_id}/requests",
+    summary="Ask for an interpreter into the room (the usual dispatch)",
+    body=RoomRequestBody,
+    response=RequestResponse,
+    status=201,
+    roles=COUNSELLOR,
+    errors=(404, 409),
+)
+async def request_into_room(
+    request: web.Request, identity: Identity, body: RoomRequestBody
+) -> web.Response:
+    app = request.app
+    prefs = body.preferences
+    opened = await app[DATABASE].write_sync(
+        open_room_request,
+        room_id=request.match_info["room_id"],
+        counsellor_id=identity.user_id,
+        organization=OrganizationView(id=identity.organization_id, name=identity.organization_name),
+        language=body.language,
+        wishes=service.Wishes(
+            gender=prefs.gender,
+            specialization=prefs.specialization,
+            audio_only=prefs.audio_only,
+            required=prefs.required,
+        ),
+        now=app[CLOCK].now(),
+        settings=app[SETTINGS],
+    )
+    view, news = await service.announce_opened(app[DATABASE], opened)
+    async with app[DATABASE].read() as session:
+        await service.tell_room(session, request.match_info["room_id"], news)
+    await app[PUBLISHER].publish(news)
+    return json_response({"request": view}, status=201)
+
+
+@api.post(
+    "/api/rooms/{room_id}/hangup",
+    summary="End the consultation for everyone (idempotent)",
+    response=RoomResponse,
+    roles=COUNSELLOR,
+    errors=(404,),
+)
+async def hang_up_room(request: web.Request, identity: Identity) -> web.Response:
+    view = await end_room(request.app, request.match_info["room_id"], identity.user_id)
+    return json_response(RoomResponse(room=view))
+
+
+async def end_room(app: web.Application, room_id: str, counsellor_id: str) -> RoomView:
+    """The counsellor ends the room: segments end, guests' cookies die, everyone is told."""
+    ending = app[CALL_ENDING]
+    now = app[CLOCK].now()
+    async with app[DATABASE].write() as session:
+        room = await consultation.owned_room(session, room_id, counsellor_id)
+        before = [p.participant_id for p in await consultation.participants(session, room.id)]
+        endings = await consultation.end_room(
+            session, room, "hangup", now=now, wrap_up_s=app[SETTINGS].wrap_up_s, hooks=ending.hooks
+        )
+        views = await consultation.ending_views(session, endings or [])
+        news = await _withdraw_request(app, session, room, now) if endings is not None else None
+        view = await consultation.room_view(session, room)
+    if news is not None:
+        await app[PUBLISHER].publish(news)
+    if endings is not None:
+        await consultation.announce_endings(ending.bus, ending.presence, views)
+        await consultation.announce_room(ending.bus, view, also=before)
+    return view
+
+
+async def _withdraw_request(
+    app: web.Application, session: AsyncSession, room: Room, now: datetime
+) -> News | None:
+    """The room's request still being offered or queued is cancelled with the room."""
+    if room.request_id is None:
+        return None
+    try:
+        _, news = await service.cancel_request(
+            session, room.request_id, room.counsellor_id, now, app[SETTINGS]
+        )
+    except NotCancellable:
+        return None
+    return news
+
+
+class NotYourSegment(Conflict):
+    code = "not_in_room"
+    default_message = "Only a running segment of a consultation room can be handed over."
+
+
+@api.post(
+    "/api/calls/{call_id}/handover",
+    summary="Hand a consultation over to another interpreter (the request is offered again)",
+    body=HandoverBody,
+    response=RequestResponse,
+    status=202,
+    roles=(Role.INTERPRETER.value,),
+    errors=(404, 409),
+)
+async def hand_over(request: web.Request, identity: Identity, body: HandoverBody) -> web.Response:
+    app = request.app
+    async with app[DATABASE].read() as session:
+        call = await participant_call(session, request.match_info["call_id"], identity.user_id)
+        if call.room_id is None or call.state == CallState.ENDED:
+            raise NotYourSegment()
+        room = await session.get(Room, call.room_id)
+        assert room is not None
+    opened = await app[DATABASE].write_sync(
+        open_room_request,
+        room_id=room.id,
+        counsellor_id=room.counsellor_id,
+        organization=OrganizationView(id=room.organization_id, name=""),
+        language=body.language or call.language,
+        wishes=service.Wishes(gender=body.gender, specialization=body.specialization),
+        now=app[CLOCK].now(),
+        settings=app[SETTINGS],
+        handover=True,
+    )
+    view, news = await service.announce_opened(app[DATABASE], opened)
+    async with app[DATABASE].read() as session:
+        await service.tell_room(session, room.id, news)
+    await app[PUBLISHER].publish(news)
+    return json_response({"request": view}, status=202)
+
+
+@api.post(
+    "/api/guest/session",
+    summary="A guest joins by invitation: single use; sets the guest cookie for that room",
+    body=GuestBody,
+    response=GuestResponse,
+    status=201,
+    roles=PUBLIC,
+    errors=(404, 410),
+)
+async def guest_session(request: web.Request, body: GuestBody) -> web.Response:
+    app = request.app
+    settings = app[SETTINGS]
+    async with app[DATABASE].write() as session:
+        room, guest, cookie = await consultation.admit_guest(
+            session,
+            body.token,
+            name=body.name,
+            language=body.language,
+            now=app[CLOCK].now(),
+            session_s=settings.session_absolute_timeout_s,
+        )
+        view = await consultation.room_view(session, room)
+    await consultation.announce_room(app[CALL_ENDING].bus, view)
+    response = json_response(
+        GuestResponse(
+            guest=GuestView(
+                id=guest.guest_id,
+                display_name=guest.display_name,
+                room_id=room.id,
+                language=guest.language,
+            )
+        ),
+        status=201,
+    )
+    secure = settings.cookie_secure
+    if secure is None:
+        secure = own_origin(request).startswith("https://")
+    response.set_cookie(
+        GUEST_COOKIE, cookie, httponly=True, samesite="Strict", secure=secure, path="/"
+    )
+    return response
+
+
+@api.get("/api/guest/me", summary="Who the guest is", response=GuestResponse, roles=("guest",))
+async def guest_me(request: web.Request, identity: Identity) -> web.Response:
+    assert identity.room_id is not None
+    return json_response(
+        GuestResponse(
+            guest=GuestView(
+                id=identity.user_id,
+                display_name=identity.display_name,
+                room_id=identity.room_id,
+                language=identity.language,
+            )
+        )
+    )
