@@ -36,30 +36,10 @@ LANGUAGE_COLUMNS = (
     "connect_p90_s",
 )
 HEAT_COLUMNS = ("weekday", "hour", "requests", "unanswered")
-INTERPRETER_COLUMNS = (
-    "interpreter_id",
-    "number",
-    "name",
-    "agency",
-    "online_s",
-    "talk_s",
-    "utilisation",
-    "calls",
-    "offers",
-    "declined",
-    "rang_out",
-)
-AGENCY_COLUMNS = (
-    "agency",
-    "interpreters",
-    "online_s",
-    "talk_s",
-    "utilisation",
-    "calls",
-    "offers",
-    "declined",
-    "rang_out",
-)
+_WORK_COLUMNS = ("online_s", "talk_s", "utilisation", "calls", "offers", "declined", "rang_out")
+"""What an interpreter's row and an agency's row both count."""
+INTERPRETER_COLUMNS = ("interpreter_id", "number", "name", "agency", *_WORK_COLUMNS)
+AGENCY_COLUMNS = ("agency", "interpreters", *_WORK_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)

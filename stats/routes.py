@@ -3,12 +3,14 @@ reporting. Management ("Leitung") and admins read them; nobody changes anything 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts import service as accounts
 from accounts.models import Role
@@ -154,6 +156,18 @@ def _filter(request: web.Request, query: PeriodQuery) -> StatsFilter:
     return StatsFilter(start, end, query.organization, language)
 
 
+async def _read(
+    request: web.Request,
+    query: PeriodQuery,
+    read: Callable[[AsyncSession, StatsFilter, ZoneInfo], Awaitable[report.Report]],
+) -> tuple[StatsFilter, report.Report]:
+    """The period the query asks for and its figures, read in the centre's time zone."""
+    where = _filter(request, query)
+    zone = ZoneInfo(request.app[SETTINGS].timezone)
+    async with request.app[DATABASE].read() as session:
+        return where, await read(session, where, zone)
+
+
 def _answer(
     request: web.Request,
     name: str,
@@ -191,10 +205,7 @@ def _answer(
     content_types=("application/json", "text/csv"),
 )
 async def languages(request: web.Request, query: StatsQuery) -> web.Response:
-    where = _filter(request, query)
-    zone = ZoneInfo(request.app[SETTINGS].timezone)
-    async with request.app[DATABASE].read() as session:
-        found = await report.languages(session, where, zone)
+    where, found = await _read(request, query, report.languages)
     return _answer(request, "languages", query, where, report.LANGUAGE_COLUMNS, found)
 
 
@@ -207,10 +218,7 @@ async def languages(request: web.Request, query: StatsQuery) -> web.Response:
     content_types=("application/json", "text/csv"),
 )
 async def heat_map(request: web.Request, query: StatsQuery) -> web.Response:
-    where = _filter(request, query)
-    zone = ZoneInfo(request.app[SETTINGS].timezone)
-    async with request.app[DATABASE].read() as session:
-        found = await report.heat_map(session, where, zone)
+    where, found = await _read(request, query, report.heat_map)
     return _answer(request, "heatmap", query, where, report.HEAT_COLUMNS, found)
 
 
@@ -224,11 +232,12 @@ async def heat_map(request: web.Request, query: StatsQuery) -> web.Response:
     content_types=("application/json", "text/csv"),
 )
 async def interpreters(request: web.Request, query: InterpreterQuery) -> web.Response:
-    where = _filter(request, query)
-    zone = ZoneInfo(request.app[SETTINGS].timezone)
     now: datetime = request.app[CLOCK].now()
-    async with request.app[DATABASE].read() as session:
-        found = await report.interpreters(session, where, zone, now)
+
+    def read(session: AsyncSession, where: StatsFilter, zone: ZoneInfo) -> Awaitable[report.Report]:
+        return report.interpreters(session, where, zone, now)
+
+    where, found = await _read(request, query, read)
     if query.group_by == "agency":
         return _answer(
             request, "agencies", query, where, report.AGENCY_COLUMNS, report.agencies(found)
