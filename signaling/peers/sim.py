@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,7 @@ from aiortc import MediaStreamTrack
 from signaling.peers.call import RETRYABLE, CallPeer
 from signaling.peers.client import ApiError, TolkClient
 from signaling.peers.media import PatternVideoTrack, TestPattern, ToneAudioTrack
+from signaling.peers.room import RoomPeer
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +51,8 @@ class SimInterpreter:
     options: SimOptions
     client: TolkClient = field(init=False)
     calls: dict[str, CallPeer] = field(default_factory=dict)
+    rooms: dict[str, RoomPeer] = field(default_factory=dict)
+    """Segments of consultation rooms this interpreter is in, by call id."""
     accepted: int = 0
     _seen_offers: set[str] = field(default_factory=set)
     _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -116,7 +120,7 @@ class SimInterpreter:
         if kind == "offer":
             offer = message.get("offer") or {}
             offer_id = str(offer.get("id"))
-            if offer_id not in self._seen_offers and not self.calls:
+            if offer_id not in self._seen_offers and not self.calls and not self.rooms:
                 self._seen_offers.add(offer_id)
                 self._spawn(self._accept(offer))
         elif kind == "call.updated":
@@ -124,13 +128,18 @@ class SimInterpreter:
             # After our own restart, the server tells us about a call we are still in.
             mine = (call.get("interpreter") or {}).get("id") == self.client.user.get("id")
             live = call.get("state") in ("connecting", "connected")
-            if mine and live and call.get("id") not in self.calls:
+            if (
+                mine
+                and live
+                and call.get("id") not in self.calls
+                and call.get("id") not in self.rooms
+            ):
                 self._spawn(self._take_call(call))
 
     async def _accept(self, offer: dict[str, Any]) -> None:
         if self.options.accept_delay_s:
             await asyncio.sleep(self.options.accept_delay_s)
-        if self.calls:
+        if self.calls or self.rooms:
             return
         delay = 0.5
         while True:
@@ -152,7 +161,7 @@ class SimInterpreter:
 
     async def _take_call(self, call: dict[str, Any]) -> None:
         call_id = str(call["id"])
-        if call_id in self.calls:
+        if call_id in self.calls or call_id in self.rooms:
             return
         label = str(call.get("language") or " ".join(self.options.languages) or "tolk")
         pattern = TestPattern(f"{label} {self.options.username}"[:16], *self.options.video_size)
@@ -165,6 +174,9 @@ class SimInterpreter:
                 return [ToneAudioTrack()]
             return [PatternVideoTrack(pattern), ToneAudioTrack()]
 
+        if call.get("room_id"):
+            await self._take_segment(call_id, str(call["room_id"]), tracks)
+            return
         peer = CallPeer(self.client, call_id, tracks)
         self.calls[call_id] = peer
         try:
@@ -187,6 +199,39 @@ class SimInterpreter:
             # What arrived from the other side: the proof, in the log, that media flowed.
             self._log.info("sim_call_over", call_id=call_id, frames_received=peer.sink.frames)
         # Wrap-up ends by itself on the server; a simulated interpreter is ready at once.
+        await self._go_available()
+
+    async def _take_segment(
+        self, call_id: str, room_id: str, tracks: Callable[[], list[MediaStreamTrack]]
+    ) -> None:
+        """A segment of a consultation room: join the room and keep a link to each other
+        participant until the segment ends (hang-up, hand-over, the room's end)."""
+        over = asyncio.Event()
+
+        def segment_news(message: dict[str, Any]) -> None:
+            call = message.get("call") or {}
+            kind, state = message.get("type"), call.get("state")
+            if kind == "call.updated" and call.get("id") == call_id and state == "ended":
+                over.set()
+
+        self.client.listeners.append(segment_news)
+        peer = RoomPeer(self.client, room_id, tracks)
+        self.rooms[call_id] = peer
+        try:
+            await peer.join()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.options.hangup_after_s):
+                    await over.wait()
+            if not over.is_set():
+                self._log.info("sim_leave_room", room_id=room_id)
+                await peer.leave()
+        except Exception:
+            self._log.exception("sim_room_failed", room_id=room_id)
+        finally:
+            self.client.listeners.remove(segment_news)
+            await peer.close()
+            self.rooms.pop(call_id, None)
+            self._log.info("sim_segment_over", call_id=call_id)
         await self._go_available()
 
 

@@ -12,10 +12,12 @@ from aiohttp.test_utils import TestClient
 from sqlmodel import col, select
 
 from billing.models import UsageRecord
-from calls.models import Call
+from calls.models import Call, RoomPresence
+from signaling.consultations import CONSULTATIONS
 from tests.calls.conftest import receive_type
 from tests.dispatch.conftest import Desk, Person
 from tests.factories import Factory, set_presence
+from tests.waiting import eventually
 
 CANDIDATE = {"candidate": None}
 
@@ -285,3 +287,65 @@ class TestHandover:
             ended = await first.next_event("call.updated")
         assert ended["call"]["end_reason"] == "handover"
         await set_presence(factory, first.user, "available")
+
+
+class TestLeaveAndRejoin:
+    async def test_each_participant_may_come_back_within_the_grace(self, desk, factory):
+        """A guest's socket drops: the others see it absent, then present again when it
+        rejoins; the room goes on."""
+        counsellor = await desk.counsellor()
+        room = await open_room(counsellor)
+        browser, guest = await guest_joins(
+            factory, (await invitation(counsellor, room["id"]))["token"]
+        )
+        await join(counsellor.ws, room["id"])
+        first = await guest_socket(factory, browser)
+        await join(first, room["id"])
+        assert (await counsellor.next_event("room.participant"))["participant"]["present"]
+        await first.close()
+        gone = await counsellor.next_event("room.participant")
+        assert (gone["participant"]["id"], gone["participant"]["present"], gone["left"]) == (
+            guest["id"],
+            False,
+            False,
+        )
+        again = await guest_socket(factory, browser)
+        await join(again, room["id"])
+        back = await counsellor.next_event("room.participant")
+        assert (back["participant"]["id"], back["participant"]["present"]) == (guest["id"], True)
+        await browser.close()
+
+    async def test_an_interpreter_gone_past_the_grace_is_lost_and_the_room_stays(
+        self, desk, factory, client, db
+    ):
+        """The interpreter's socket dropped and did not come back in time: the segment ends
+        `lost` and the counsellor hears that the interpreter left; the room is still open."""
+        counsellor = await desk.counsellor()
+        room = await open_room(counsellor)
+        await join(counsellor.ws, room["id"])
+        interpreter = await interpreter_in_room(desk, counsellor, room["id"])
+        await join(interpreter.ws, room["id"])
+        await interpreter.ws.close()
+        await factory.sockets_closed(interpreter.user)
+
+        async def leave_recorded() -> bool:
+            async with db.read() as session:
+                rows = await session.exec(
+                    select(RoomPresence).where(col(RoomPresence.participant_id) == interpreter.id)
+                )
+                return rows.first() is None
+
+        await eventually(leave_recorded)
+        factory.clock.advance(61)
+        rooms = client.app[CONSULTATIONS]
+        await rooms.heartbeat()  # the counsellor is still there: their socket says so
+        await rooms.sweep(client.app)
+        left = await counsellor.next_event("room.participant")
+        while not left["left"]:
+            left = await counsellor.next_event("room.participant")
+        assert left["participant"]["id"] == interpreter.id
+        async with db.read() as session:
+            call = (await session.exec(select(Call).where(col(Call.room_id) == room["id"]))).one()
+        assert (call.state, call.end_reason) == ("ended", "lost")
+        status, body = await counsellor.get(f"/api/rooms/{room['id']}")
+        assert (status, body["room"]["state"]) == (200, "open")

@@ -17,6 +17,8 @@ from aiortc import MediaStreamTrack
 from signaling.peers.client import TolkClient
 from signaling.peers.media import PatternVideoTrack, TestPattern, ToneAudioTrack
 from signaling.peers.room import RoomPeer
+from signaling.peers.sim import SimInterpreter, SimOptions
+from tolk.demo import DEMO_PASSWORD
 from tests.integration.parties import Party, online
 from tests.integration.server import TolkServer, backend
 
@@ -155,3 +157,53 @@ class TestRoomFlow:
                         await peer.close()
             ended = await counsellor.request("POST", f"/api/rooms/{room['id']}/hangup")
             assert ended["room"]["state"] == "ended"
+
+    @pytest.mark.timeout(120)
+    @pytest.mark.parametrize("server", ["sqlite"], indirect=True)
+    async def test_the_simulated_interpreter_joins_a_room_of_three(self, server):
+        """A simulated interpreter accepts a room's request, links to the counsellor and the
+        guest, and leaves the room when it ends; it is available again afterwards."""
+        sim = SimInterpreter(
+            SimOptions(
+                url=server.url,
+                username=INTERPRETERS[0],
+                password=DEMO_PASSWORD,
+                video_size=(160, 128),
+            )
+        )
+        running = asyncio.get_running_loop().create_task(sim.run())
+        try:
+            async with online(server.url, COUNSELLOR) as counsellor:
+                room = (await counsellor.request("POST", "/api/rooms"))["room"]
+                invitation = await counsellor.request(
+                    "POST", f"/api/rooms/{room['id']}/invitations"
+                )
+                async with guest(server.url, invitation["token"]) as client:
+                    peers = [
+                        RoomPeer(counsellor.client, room["id"], tracks),
+                        RoomPeer(client, room["id"], tracks),
+                    ]
+                    try:
+                        for peer in peers:
+                            await peer.join()
+                        for _ in range(200):
+                            if sim.client.connected and sim.client.user:
+                                break
+                            await asyncio.sleep(0.05)  # the sim logs in on its own
+                        await counsellor.request(
+                            "POST", f"/api/rooms/{room['id']}/requests", {"language": "uk"}
+                        )
+                        await all_decode(peers, 2)
+                    finally:
+                        for peer in peers:
+                            await peer.close()
+                await counsellor.request("POST", f"/api/rooms/{room['id']}/hangup")
+                for _ in range(200):
+                    if not sim.rooms:
+                        break
+                    await asyncio.sleep(0.05)  # the sim hears of the end on its socket
+                assert sim.rooms == {}
+                assert sim.accepted == 1
+        finally:
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
