@@ -18,9 +18,9 @@ from signaling.peers.client import TolkClient
 from signaling.peers.media import PatternVideoTrack, TestPattern, ToneAudioTrack
 from signaling.peers.room import RoomPeer
 from signaling.peers.sim import SimInterpreter, SimOptions
-from tolk.demo import DEMO_PASSWORD
 from tests.integration.parties import Party, online
 from tests.integration.server import TolkServer, backend
+from tolk.demo import DEMO_PASSWORD
 
 pytestmark = [pytest.mark.media, pytest.mark.usefixtures("loopback_only")]
 
