@@ -570,6 +570,7 @@ export default {
   "error.invitation_unknown":
     "Dieser Link gilt nicht (mehr). Bitte bitten Sie Ihre Beraterin oder Ihren Berater um einen neuen Link.",
   "error.room_ended": "Die Beratung ist schon beendet.",
+  "error.room_request_open": "Für diesen Raum ist schon eine Dolmetscher*in angefragt.",
   "error.room_open": "Sie haben schon einen Raum für Fernberatung offen.",
   "error.not_in_room": "Nur ein laufendes Gespräch in einer Fernberatung kann übergeben werden.",
   "room.region": "Fernberatung",

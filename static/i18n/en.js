@@ -553,6 +553,7 @@ export default {
   "error.invitation_expired": "This link has expired. Please ask your counsellor for a new link.",
   "error.invitation_unknown": "This link is not valid (any more). Please ask your counsellor for a new link.",
   "error.room_ended": "The consultation has ended already.",
+  "error.room_request_open": "An interpreter has already been requested for this room.",
   "error.room_open": "You have a remote consultation room open already.",
   "error.not_in_room": "Only a running call in a remote consultation can be handed over.",
   "room.region": "Remote consultation",

@@ -1,5 +1,6 @@
 // The counsellor's page: pick a language, request an interpreter, talk.
 import { CallView, isNewerCall } from "./callview.js";
+import { Consultation } from "./consultation.js";
 import { $, fill, h } from "./dom.js";
 import { formatClock, formatEta, languageName, locale, nativeName, onLocaleChange, t } from "./i18n.js";
 import { api } from "./api.js";
@@ -33,6 +34,20 @@ const calls = new Map(); // the newest state the server told of each call, by id
 
 const { me, socket } = await startPage();
 const callView = new CallView($("#call"), socket, { role: "counsellor" });
+let pickingForRoom = false; // the language list is open to ask an interpreter into the room
+const consultation = new Consultation(socket, {
+  noticeArea,
+  onPick: (on) => {
+    pickingForRoom = on;
+    showRequesting(false);
+    if (on) search.focus();
+  },
+  onEnded: () => {
+    pickingForRoom = false;
+    if (request?.room_id) reset();
+    showRequesting(false);
+  },
+});
 
 function setStatus(key, params = {}, tone = "") {
   statusView = { key, params, tone };
@@ -205,6 +220,10 @@ $("#ask-close").addEventListener("click", () => closeAsk());
 
 async function requestInterpreter(tag, audioOnly = $("#audio-only").checked) {
   if (request || callView.active || starting) return;
+  if (consultation.active) {
+    requestIntoRoom(tag, audioOnly);
+    return;
+  }
   const attempt = (starting = { cancelled: false });
   requestedAt = performance.now();
   notify(noticeArea, "");
@@ -255,6 +274,33 @@ async function requestInterpreter(tag, audioOnly = $("#audio-only").checked) {
   }
 }
 
+/** Ask for an interpreter into the open room: the camera is on already. */
+async function requestIntoRoom(tag, audioOnly) {
+  const attempt = (starting = { cancelled: false });
+  pickingForRoom = false;
+  notify(noticeArea, "");
+  setStatus("counsellor.starting", { language: languageName(tag) });
+  showRequesting(true);
+  try {
+    const body = { language: tag };
+    if (audioOnly) body.preferences = { audio_only: true };
+    const data = await api("POST", `/api/rooms/${encodeURIComponent(consultation.id)}/requests`, body);
+    if (attempt.cancelled) {
+      finished.add(data.request.id);
+      api("DELETE", `/api/requests/${encodeURIComponent(data.request.id)}`).catch(() => {});
+      return;
+    }
+    onRequest(data.request);
+  } catch (err) {
+    if (attempt.cancelled) return;
+    showRequesting(false);
+    setStatus("counsellor.idle");
+    notify(noticeArea, () => (err.code === "unknown_language" ? t("counsellor.noInterpreter") : errorText(err)), "bad");
+  } finally {
+    if (starting === attempt) starting = null;
+  }
+}
+
 /** True when `next` may replace the request on screen: the same request, and not older
  * (the socket's news and HTTP replies arrive in any order; a view never goes back). */
 function isNewerRequest(next, shown) {
@@ -287,7 +333,14 @@ function onRequest(next) {
       setStatus(notAccepted ? "counsellor.notAccepted" : "counsellor.searching", { language });
       break;
     case "accepted":
-      if (next.call_id) joinCall(next.call_id);
+      if (next.room_id) {
+        // The interpreter comes into the room; the room's tiles show them arrive.
+        setStatus("counsellor.roomAccepted", { language }, "ok");
+        finished.add(next.id);
+        request = null;
+        sessionStorage.removeItem(REQUEST_KEY);
+        showRequesting(false);
+      } else if (next.call_id) joinCall(next.call_id);
       break;
     default:
       if (TERMINAL.has(next.state)) finishRequest(next);
@@ -332,9 +385,10 @@ function stopMedia() {
 
 function showRequesting(on) {
   actions.hidden = !on;
-  chooser.hidden = on;
+  // In a room the list shows only while the counsellor picks the interpreter's language.
+  chooser.hidden = on || (consultation.active && !pickingForRoom);
   if (on) $("#cancel").focus();
-  else if (!callView.active) search.focus();
+  else if (!callView.active && !chooser.hidden) search.focus();
 }
 
 async function cancelRequest() {
@@ -415,7 +469,8 @@ async function joinCall(callId) {
 }
 
 function onCall(call) {
-  if (!remember(call)) return;
+  // An interpreter's segment of a consultation room is shown by the room, not as a call.
+  if (call.room_id || !remember(call)) return;
   const known = calls.get(call.id);
   if (callView.active && callView.call.id === call.id) {
     callView.update(known);

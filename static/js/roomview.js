@@ -59,6 +59,9 @@ export class RoomView extends EventTarget {
     delete this.container.dataset.firstFrameMs;
     document.body.classList.add("in-room");
     translate(this.container);
+    // Our participant id is our user id (a guest's `g…` id): known before room.joined,
+    // so that news of the room that comes first does not show us as someone else.
+    this.selfId = this.socket.hello?.user?.id ?? null;
     this.mesh = new RoomMesh(this.socket, roomId, stream);
     this.mesh.addEventListener("joined", (e) => {
       for (const p of e.detail.participants ?? []) this.participants.set(p.id, p);
@@ -144,6 +147,8 @@ export class RoomView extends EventTarget {
     for (const p of shown) {
       const tile = this.tile(p.id);
       const self = p.id === this.selfId;
+      tile.box.dataset.self = String(self);
+      tile.video.muted = self;
       if (self && tile.video.srcObject !== this.stream) tile.video.srcObject = this.stream;
       tile.box.dataset.role = p.role;
       tile.box.dataset.present = String(Boolean(p.present));
