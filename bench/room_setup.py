@@ -79,10 +79,13 @@ async def ask_ukrainian(counsellor: Page) -> None:
 async def one_room(browser: Any, url: str, counsellor: Page, interpreter: Page) -> dict[str, float]:
     """One consultation; seconds from the link opened to the guest's first frame, and from
     the interpreter's accept to all three decoding each other."""
-    await counsellor.click("#room-open")
     link = counsellor.locator("#invite-link")
+    before = await link.input_value()  # the last room's link stays in the field
+    await counsellor.click("#room-open")
     await counsellor.wait_for_function(
-        "() => document.querySelector('#invite-link').value.includes('/join/')"
+        "old => document.querySelector('#invite-link').value.includes('/join/')"
+        " && document.querySelector('#invite-link').value !== old",
+        arg=before,
     )
     path = (await link.input_value()).split(url, 1)[1]
     guest_context = await browser.new_context(base_url=url)
@@ -124,7 +127,9 @@ async def two_party(counsellor: Page, interpreter: Page) -> float:
     ends = []
     for page in (counsellor, interpreter):
         handle = await page.wait_for_function(
-            "() => Number(document.querySelector('#call').dataset.framesDecoded) > 0 && Date.now()",
+            # The view of this call (the last call's figures stay in the hidden view).
+            "() => { const c = document.querySelector('#call');"
+            " return !c.hidden && Number(c.dataset.framesDecoded) > 0 && Date.now(); }",
             timeout=TIMEOUT_MS,
         )
         ends.append(float(await handle.json_value()))
