@@ -125,6 +125,7 @@ END_REASONS = {
     "failed": {"de": "nicht zustande gekommen", "en": "failed"},
     "cancelled": {"de": "abgebrochen", "en": "cancelled"},
     "shutdown": {"de": "Server beendet", "en": "server shut down"},
+    "handover": {"de": "übergeben", "en": "handed over"},
 }
 
 
