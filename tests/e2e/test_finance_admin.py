@@ -30,20 +30,23 @@ def _month_start() -> datetime:
 
 @pytest.fixture(scope="module")
 def usage(server: TolkServer) -> dict[str, Any]:
-    """Two calls this month written as the server bills them: the Jobcenter's under its
-    tariff, and a long-named welfare organisation's without a tariff."""
+    """Two calls this month written as the server bills them: a job centre's under its
+    tariff, and a long-named authority's without a tariff. Both organisations are the
+    test's own: the demo's history bills its organisations this month too."""
     start = _month_start().astimezone(UTC) + timedelta(days=1, hours=8)
     stamp = lambda m: m.strftime("%Y-%m-%d %H:%M:%S.%f")  # noqa: E731 - UTCDateTime's form
     with sqlite3.connect(server.folder / "tolk.db") as db:
-        orgs = dict(db.execute("SELECT name, id FROM organization").fetchall())
-        db.execute(
+        db.executemany(
             "INSERT INTO organization (id, name, cost_center, created_at) VALUES (?, ?, ?, ?)",
-            (
-                "e2e-long-org",
-                "Ausländerbehörde Düsseldorf – Abteilung Einbürgerung",
-                "AB-7",
-                stamp(start),
-            ),
+            [
+                ("e2e-jobcenter-org", "Jobcenter Kreis Unna", "JC-UN", stamp(start)),
+                (
+                    "e2e-long-org",
+                    "Ausländerbehörde Düsseldorf – Abteilung Einbürgerung",
+                    "AB-7",
+                    stamp(start),
+                ),
+            ],
         )
         rows = [
             (
@@ -53,9 +56,9 @@ def usage(server: TolkServer) -> dict[str, Any]:
                 900,
                 1800,
                 "ti",
-                orgs["Jobcenter Dortmund"],
-                "Jobcenter Dortmund",
-                "JC-DO",
+                "e2e-jobcenter-org",
+                "Jobcenter Kreis Unna",
+                "JC-UN",
                 "tar1",
                 "Jobcenter Rahmenvertrag",
             ),
@@ -95,7 +98,7 @@ def usage(server: TolkServer) -> dict[str, Any]:
                     tariff,
                 ),
             )
-    return {"jobcenter": orgs["Jobcenter Dortmund"], "start": start}
+    return {"jobcenter": "e2e-jobcenter-org", "start": start}
 
 
 def _download(page: Any, name: str) -> tuple[str, bytes]:
@@ -114,7 +117,7 @@ class TestFinance:
         expect(page.locator("#untariffed")).to_contain_text("1 Gespräch ohne Tarif")
         expect(page.locator("#untariffed")).to_contain_text("Tarif anzulegen")
         jobcenter = page.locator(f'#by-org tr[data-key="{usage["jobcenter"]}"]')
-        expect(jobcenter).to_contain_text("Jobcenter Dortmund")
+        expect(jobcenter).to_contain_text("Jobcenter Kreis Unna")
         expect(jobcenter).to_contain_text("18,00 €")
         expect(jobcenter).to_contain_text("15 Min.")
         row = page.locator('#usage tr[data-call-id="e2e-call-untariffed"]')
@@ -134,10 +137,10 @@ class TestFinance:
         first = next(r for r in read if r["Gesprächs-ID"] == "e2e-call-jobcenter")
         assert isinstance(first["Beginn"], datetime)
         assert first["Beginn"] == usage["start"].astimezone(BERLIN).replace(tzinfo=None)
-        assert (first["Organisation"], float(first["Betrag"])) == ("Jobcenter Dortmund", 18.0)
+        assert (first["Organisation"], float(first["Betrag"])) == ("Jobcenter Kreis Unna", 18.0)
         assert first["Sprache"] == "Tigrinya"
         summary = {r[0]: r for r in book["Zusammenfassung"].iter_rows(values_only=True)}
-        assert summary["Jobcenter Dortmund"][1:5] == ("JC-DO", 1, 15, 18)
+        assert summary["Jobcenter Kreis Unna"][1:5] == ("JC-UN", 1, 15, 18)
 
         name, body = _download(page, "Tabelle für Excel (CSV)")
         assert name == f"tolk-nutzung-{month}-excel.csv"
@@ -157,7 +160,7 @@ class TestFinance:
         with page.expect_popup() as popup:
             jobcenter.get_by_role("link", name="Abrechnung zum Drucken").click()
         statement = popup.value
-        expect(statement.locator("#statement-facts")).to_contain_text("JC-DO")
+        expect(statement.locator("#statement-facts")).to_contain_text("JC-UN")
         expect(statement.locator("table")).to_contain_text("Jobcenter Rahmenvertrag")
         expect(statement.locator("tfoot")).to_contain_text("18,00 €")
         screenshot(statement, "statement-de")
