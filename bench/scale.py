@@ -52,6 +52,7 @@ from tests.own_redis import OwnRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "scale.md"
+NGINX_WORKERS = 4
 ADMIN_DSN = os.environ.get(
     "TOLK_BENCH_POSTGRES_ADMIN", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
@@ -109,8 +110,17 @@ class Stack:
             server = TolkServer(folder, Backend("postgres", self.url, self.redis.url), **shared)
             await server.start(timeout_s=60)
             self.instances.append(server)
+        # A process may hold no more descriptors than the hard limit (raising it needs
+        # CAP_SYS_RESOURCE), and each socket holds two in nginx: spread over workers, with
+        # room for an uneven share (a full worker stops accepting; the others take over).
+        workers = NGINX_WORKERS
+        per_worker = 2 * self.sockets * 3 // (2 * workers) + 1000
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         self.nginx = Nginx(
-            self.tmp / "nginx", [s.port for s in self.instances], 2 * self.sockets + 1000
+            self.tmp / "nginx",
+            [s.port for s in self.instances],
+            min(per_worker, hard - 200),
+            workers=workers,
         )
         self.nginx.start()
 

@@ -63,7 +63,11 @@ class Nginx:
     """The deployment's nginx in front of the given instance ports."""
 
     def __init__(
-        self, folder: Path, instance_ports: list[int], worker_connections: int = 512
+        self,
+        folder: Path,
+        instance_ports: list[int],
+        worker_connections: int = 512,
+        workers: int = 1,
     ) -> None:
         assert len(instance_ports) == 2, "the site names two instances"
         self.folder = folder
@@ -97,7 +101,7 @@ class Nginx:
         user = "user root;" if os.geteuid() == 0 else ""
         (folder / "nginx.conf").write_text(
             f"""{user}
-worker_processes 1;
+worker_processes {workers};
 pid {folder / "nginx.pid"};
 error_log {folder / "error.log"} warn;
 # A proxied socket counts twice in worker_connections (client and instance side).
