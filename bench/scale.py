@@ -479,6 +479,8 @@ def main() -> None:
     load_before = load_average()
     with tempfile.TemporaryDirectory(prefix="tolk-scale-") as tmp:
         scale = asyncio.run(run_scale(args, Path(tmp)))
+    # Kept at once, beside the run's log: the relay comparison after it takes minutes more.
+    print("SCALE " + json.dumps(scale), flush=True)
     relay = {} if args.no_relay else asyncio.run(run_relay(args))
     text = report(args, scale, relay, load_before, limit)
     print(text)

@@ -344,7 +344,7 @@ class Process:
             self.proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
 
     async def wait_listening(self) -> None:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a machine under load starts slowly
         while True:
             try:
                 _, w = await asyncio.open_connection("127.0.0.1", self.port)
