@@ -1,7 +1,7 @@
 // A consultation room's media: one RTCPeerConnection per other participant (a full mesh),
 // each with perfect negotiation as a two-party call has (peer.js), addressed with
 // `signal {room_id, to}` and reported with `room.media` (docs/protocol.md).
-import { NegotiatedPeer, readStats } from "./peer.js";
+import { joinAgainWhileUnavailable, NegotiatedPeer, readStats } from "./peer.js";
 
 /** Audio level (0..1) above which a participant counts as speaking. */
 const SPEAKING_LEVEL = 0.02;
@@ -65,16 +65,8 @@ export class RoomMesh extends EventTarget {
     return joined;
   }
 
-  /** room.join, asked again while the server answers `unavailable`. */
-  async requestJoin() {
-    for (let delay = 500; ; delay = Math.min(delay * 2, 4000)) {
-      try {
-        return await this.socket.request({ type: "room.join", room_id: this.roomId });
-      } catch (err) {
-        if (this.closed || err.code !== "unavailable") throw err;
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
+  requestJoin() {
+    return joinAgainWhileUnavailable(this.socket, { type: "room.join", room_id: this.roomId }, () => this.closed);
   }
 
   /** After the socket reconnects: re-attach to the room and renew every ICE path. */

@@ -26,6 +26,19 @@ export async function openMedia({ audioOnly = false } = {}) {
   });
 }
 
+/** A join (`call.join`, `room.join`), asked again while the server answers `unavailable`
+ * (its database is out of reach for a moment; the call itself goes on), until `gaveUp()`. */
+export async function joinAgainWhileUnavailable(socket, msg, gaveUp) {
+  for (let delay = 500; ; delay = Math.min(delay * 2, 4000)) {
+    try {
+      return await socket.request(msg);
+    } catch (err) {
+      if (gaveUp() || err.code !== "unavailable") throw err;
+      await new Promise((resolve) => setTimeout(resolve, delay));
+    }
+  }
+}
+
 /** How long a media path may stay "disconnected" before this side restarts ICE. */
 const ICE_RESTART_AFTER_MS = 3000;
 
@@ -205,17 +218,8 @@ export class CallPeer extends NegotiatedPeer {
     return joined;
   }
 
-  /** call.join, asked again while the server answers `unavailable` (its database is
-   * out of reach for a moment; the call itself goes on). */
-  async requestJoin() {
-    for (let delay = 500; ; delay = Math.min(delay * 2, 4000)) {
-      try {
-        return await this.socket.request({ type: "call.join", call_id: this.callId });
-      } catch (err) {
-        if (this.closed || err.code !== "unavailable") throw err;
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
+  requestJoin() {
+    return joinAgainWhileUnavailable(this.socket, { type: "call.join", call_id: this.callId }, () => this.closed);
   }
 
   /** After the socket reconnects: re-attach to the call and renew the ICE path. */
