@@ -27,7 +27,7 @@ from dispatch.room_requests import open_room_request
 from dispatch.routes import PreferencesBody
 from dispatch.views import RequestResponse
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
-from infra.errors import Conflict
+from infra.errors import Conflict, Forbidden
 from infra.http import json_response
 from infra.openapi import PUBLIC, ApiRoutes
 from wire.rooms import GuestView, RoomView
@@ -351,7 +351,9 @@ async def guest_session(request: web.Request, body: GuestBody) -> web.Response:
 
 @api.get("/api/guest/me", summary="Who the guest is", response=GuestResponse, roles=("guest",))
 async def guest_me(request: web.Request, identity: Identity) -> web.Response:
-    assert identity.room_id is not None
+    if identity.room_id is None:
+        # Only a guest's cookie carries a room; a login of role guest never does.
+        raise Forbidden("Only a guest invited into a room has this.")
     return json_response(
         GuestResponse(
             guest=GuestView(
