@@ -195,19 +195,13 @@ async def request_into_room(
     request: web.Request, identity: Identity, body: RoomRequestBody
 ) -> web.Response:
     app = request.app
-    prefs = body.preferences
     opened = await app[DATABASE].write_sync(
         open_room_request,
         room_id=request.match_info["room_id"],
         counsellor_id=identity.user_id,
         organization=OrganizationView(id=identity.organization_id, name=identity.organization_name),
         language=body.language,
-        wishes=service.Wishes(
-            gender=prefs.gender,
-            specialization=prefs.specialization,
-            audio_only=prefs.audio_only,
-            required=prefs.required,
-        ),
+        wishes=body.preferences.wishes(),
         now=app[CLOCK].now(),
         settings=app[SETTINGS],
     )

@@ -34,6 +34,15 @@ class PreferencesBody(BaseModel):
     required: bool = False
     """Make gender and specialization hard requirements instead of wishes that relax."""
 
+    def wishes(self) -> service.Wishes:
+        """The counsellor's wishes, as dispatch takes them."""
+        return service.Wishes(
+            gender=self.gender,
+            specialization=self.specialization,
+            audio_only=self.audio_only,
+            required=self.required,
+        )
+
 
 class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -55,19 +64,13 @@ async def create_request(
     request: web.Request, identity: Identity, body: RequestBody
 ) -> web.Response:
     app = request.app
-    prefs = body.preferences
     opened = await app[DATABASE].write_sync(
         _open_within_cap,
         limit=app[SETTINGS].open_requests_per_counsellor,
         counsellor_id=identity.user_id,
         organization=OrganizationView(id=identity.organization_id, name=identity.organization_name),
         language=body.language,
-        wishes=service.Wishes(
-            gender=prefs.gender,
-            specialization=prefs.specialization,
-            audio_only=prefs.audio_only,
-            required=prefs.required,
-        ),
+        wishes=body.preferences.wishes(),
         now=app[CLOCK].now(),
         settings=app[SETTINGS],
     )
