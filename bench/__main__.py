@@ -10,6 +10,8 @@ BENCHMARKS = (
     ["bench.signaling_relay"],
     ["bench.sqlite_paths"],
     ["bench.call_setup"],
+    ["bench.room_peers"],
+    ["bench.room_setup"],
     ["bench.export_usage"],
     ["bench.retention_purge"],
     ["bench.stats_year"],
