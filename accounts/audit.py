@@ -37,6 +37,8 @@ class Action(StrEnum):
     USER_DEACTIVATED = "user_deactivated"
     USER_REACTIVATED = "user_reactivated"
     ORGANIZATION_CREATED = "organization_created"
+    SITE_CREATED = "site_created"
+    SITE_CHANGED = "site_changed"
     INTERPRETER_CHANGED = "interpreter_changed"
     INTERPRETERS_IMPORTED = "interpreters_imported"
     TARIFF_CREATED = "tariff_created"

@@ -74,3 +74,18 @@ class LinkNotValid(InvalidInput):
 class NoPasswordForMachines(InvalidInput):
     code = "machine_account"
     default_message = "A machine account has no password; it logs in with API tokens."
+
+
+class SiteExists(Conflict):
+    code = "site_exists"
+    default_message = "The organisation has a site of that name."
+
+
+class UnknownTimeZone(InvalidInput):
+    code = "unknown_time_zone"
+    default_message = "Not an IANA time zone such as Europe/Berlin."
+
+
+class UnknownSite(InvalidInput):
+    code = "unknown_site"
+    default_message = "No active site of that id in the user's organisation."

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column
+from sqlalchemy import Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from infra.db import UTCDateTime, str_enum
@@ -36,6 +36,24 @@ class Organization(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 
+class Site(SQLModel, table=True):
+    """A place of an organisation where counsellors (and terminals) work: a centre, an
+    Infopoint. Its time zone is an IANA name; a deactivated site takes no new users."""
+
+    __tablename__ = "site"
+    __table_args__ = (
+        UniqueConstraint("organization_id", "name", name="uq_site_organization_name"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    organization_id: str = Field(foreign_key="organization.id", index=True, max_length=32)
+    name: str = Field(max_length=200)
+    address: str = Field(default="", max_length=500)
+    time_zone: str = Field(max_length=64)
+    active: bool = True
+    created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+
+
 class User(SQLModel, table=True):
     """Someone who logs in: a counsellor, interpreter, finance clerk or admin."""
 
@@ -51,6 +69,8 @@ class User(SQLModel, table=True):
     active: bool = True
     machine: bool = False
     """A machine account: a program's, logs in only with API tokens, never a password."""
+    site_id: str | None = Field(default=None, foreign_key="site.id", index=True, max_length=32)
+    """Where a counsellor (or terminal) works; interpreters need none."""
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
 
 

@@ -169,12 +169,16 @@ class CreateUserBody(BaseModel):
     email: str | None = Field(default=None, max_length=320)
     machine: bool = False
     """A machine account: logs in only with API tokens an admin issues for it."""
+    site_id: str | None = Field(default=None, min_length=1, max_length=32)
+    """An active site of the user's organisation (422 `unknown_site` otherwise)."""
 
 
 class UpdateUserBody(BaseModel):
     display_name: str | None = Field(default=None, min_length=1, max_length=200)
     active: bool | None = None
     password: str | None = Field(default=None, min_length=1, max_length=256)
+    site_id: str | None = Field(default=None, min_length=1, max_length=32)
+    """An active site of the user's organisation; `null` takes the user off their site."""
 
 
 class UserResponse(BaseModel):
@@ -237,7 +241,7 @@ async def update_user(
         app[DATABASE],
         app[CLOCK],
         request.match_info["user_id"],
-        UserChanges(**body.model_dump()),
+        UserChanges(**body.model_dump(), set_site="site_id" in body.model_fields_set),
         actor(request, identity),
         app[SETTINGS].password_min_length,
     )

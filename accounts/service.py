@@ -146,8 +146,9 @@ async def create_user(
     now: datetime,
     email: str | None = None,
     machine: bool = False,
+    site_id: str | None = None,
 ) -> User:
-    """Add a user; UsernameTaken when the name is in use."""
+    """Add a user; UsernameTaken when the name is in use. The caller checks the site."""
     if await find_user(session, username) is not None:
         raise UsernameTaken(field="username")
     await get_organization(session, organization_id)
@@ -159,6 +160,7 @@ async def create_user(
         organization_id=organization_id,
         email=email,
         machine=machine,
+        site_id=site_id,
         created_at=now,
     )
     session.add(user)
@@ -204,6 +206,7 @@ _IDENTITY_COLUMNS = (
     col(User.role),
     col(Organization.id),
     col(Organization.name),
+    col(User.site_id),
 )
 _TOKEN_HOLDER = (
     select_columns(
@@ -234,7 +237,7 @@ def _identity(
     token_id: str | None = None,
     scopes: frozenset[str] | None = None,
 ) -> Identity:
-    user_id, username, display_name, role, organization_id, organization_name = row
+    user_id, username, display_name, role, organization_id, organization_name, site_id = row
     return Identity(
         user_id=user_id,
         username=username,
@@ -245,6 +248,7 @@ def _identity(
         session_key=key,
         token_id=token_id,
         scopes=scopes,
+        site_id=site_id,
     )
 
 

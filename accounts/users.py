@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accounts import audit, service
+from accounts import audit, service, sites
 from accounts.audit import Action, Actor, user_target
 from accounts.errors import WeakPassword
 from accounts.models import Organization, Role, User
@@ -26,15 +26,19 @@ class NewUser:
     organization_id: str
     email: str | None
     machine: bool
+    site_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class UserChanges:
-    """What an admin changes of a user; None leaves a field as it is."""
+    """What an admin changes of a user; None leaves a field as it is, but `site_id` is
+    set (None: no site) whenever `set_site` is."""
 
     display_name: str | None = None
     active: bool | None = None
     password: str | None = None
+    site_id: str | None = None
+    set_site: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,11 @@ async def add_user(
             now=clock.now(),
             machine=new.machine,
         )
+        if new.site_id is not None:
+            user.site_id = (
+                await sites.site_for_user(session, new.site_id, user.organization_id)
+            ).id
+            session.add(user)
         org = await service.get_organization(session, user.organization_id)
         await audit.record(
             session,
@@ -83,6 +92,7 @@ async def add_user(
             role=user.role.value,
             organization_id=org.id,
             machine=user.machine,
+            site_id=user.site_id,
         )
     return user, org
 
@@ -108,6 +118,8 @@ async def change_user(
     now = clock.now()
     async with db.write() as session:
         user = await service.get_user(session, user_id)
+        if changes.set_site and changes.site_id is not None:
+            await sites.site_for_user(session, changes.site_id, user.organization_id)
         target = user_target(user)
         events = _apply(user, changes, password_hash)
         session.add(user)
@@ -130,6 +142,9 @@ def _apply(
     if changes.display_name is not None and changes.display_name.strip() != user.display_name:
         user.display_name = changes.display_name.strip()
         events.append((Action.USER_CHANGED, {"display_name": user.display_name}))
+    if changes.set_site and changes.site_id != user.site_id:
+        user.site_id = changes.site_id
+        events.append((Action.USER_CHANGED, {"site_id": user.site_id}))
     if password_hash is not None:
         user.password_hash = password_hash
         events.append((Action.PASSWORD_CHANGED, {}))

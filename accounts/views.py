@@ -19,6 +19,19 @@ class OrganizationDetail(OrganizationView):
     cost_center: str
 
 
+class SiteView(BaseModel):
+    """A site as admins see it."""
+
+    id: str
+    organization_id: str
+    name: str
+    address: str
+    time_zone: str
+    """An IANA name (Europe/Berlin)."""
+    active: bool
+    created_at: datetime
+
+
 class UserView(BaseModel):
     id: str
     username: str
@@ -27,6 +40,8 @@ class UserView(BaseModel):
     organization: OrganizationView
     active: bool = True
     machine: bool = False
+    site_id: str | None = None
+    """The site a counsellor (or terminal) works at; none for most interpreters."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +64,8 @@ class Identity:
     """A guest's one consultation room (None for users)."""
     language: str | None = None
     """A guest's chosen language."""
+    site_id: str | None = None
+    """The user's site (None: none set)."""
 
     def view(self) -> UserView:
         """The user as the contract shows it."""
@@ -58,6 +75,7 @@ class Identity:
             display_name=self.display_name,
             role=self.role,
             organization=OrganizationView(id=self.organization_id, name=self.organization_name),
+            site_id=self.site_id,
         )
 
 
@@ -71,6 +89,7 @@ def user_view(user: User, organization: Organization) -> UserView:
         organization=OrganizationView(id=organization.id, name=organization.name),
         active=user.active,
         machine=user.machine,
+        site_id=user.site_id,
     )
 
 

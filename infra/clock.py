@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
+from functools import cache
 from typing import Protocol
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
+
+# Names in the zone database that depend on the machine rather than on a place.
+_NOT_PLACES = frozenset({"localtime", "posixrules", "Factory"})
 
 
 class Clock(Protocol):
@@ -44,3 +48,13 @@ def start_of_day(now: datetime, timezone: str) -> datetime:
     zone = ZoneInfo(timezone)
     local = now.astimezone(zone)
     return datetime.combine(local.date(), time(0), tzinfo=zone)
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(available_timezones()) - _NOT_PLACES
+
+
+def is_time_zone(name: str) -> bool:
+    """Whether `name` is an IANA time zone as the zone database spells it (Europe/Berlin)."""
+    return name in _time_zones()

@@ -9,10 +9,11 @@ from __future__ import annotations
 import re
 from ipaddress import ip_network
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infra.clock import is_time_zone
 
 LogFormat = Literal["auto", "console", "json"]
 _ORIGIN = re.compile(
@@ -148,10 +149,8 @@ class Settings(BaseSettings):
     @field_validator("timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError("use an IANA time zone such as Europe/Berlin") from None
+        if not is_time_zone(value):
+            raise ValueError("use an IANA time zone such as Europe/Berlin")
         return value
 
     @field_validator("redis_url")

@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from sqlmodel import select
 
 from accounts import service
-from accounts.models import Organization, Role, User
+from accounts.models import Organization, Role, Site, User
 from accounts.passwords import hash_password_sync
 from billing.models import Tariff
 from calls.models import Call
@@ -147,6 +147,16 @@ class Factory:
                 session, name or f"Org {next(_counter)}", cost_center, self.clock.now()
             )
 
+    async def site(
+        self, organization: Organization, name: str | None = None, time_zone: str = "Europe/Berlin"
+    ) -> Site:
+        """A site of `organization`."""
+        from accounts.sites import NewSite, create_site
+
+        new = NewSite(organization.id, name or f"Site {next(_counter)}", time_zone=time_zone)
+        async with self.db.write() as session:
+            return await create_site(session, new, self.clock.now())
+
     async def user(
         self,
         role: Role = Role.COUNSELLOR,
@@ -154,6 +164,7 @@ class Factory:
         organization: Organization | None = None,
         display_name: str | None = None,
         machine: bool = False,
+        site: Site | None = None,
     ) -> User:
         org = organization or await self.organization()
         username = username or f"{role.value}{next(_counter)}"
@@ -167,6 +178,7 @@ class Factory:
                 organization_id=org.id,
                 now=self.clock.now(),
                 machine=machine,
+                site_id=site.id if site else None,
             )
 
     async def tariff(self, name: str, valid_from: date = date(2025, 1, 1), **terms: Any) -> Tariff:

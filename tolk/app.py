@@ -17,6 +17,7 @@ from accounts.keys import LOGIN_THROTTLE, OPERATIONS
 from accounts.models import Role
 from accounts.routes import api as accounts_api
 from accounts.scopes import SOCKET, Operations
+from accounts.site_routes import api as sites_api
 from accounts.throttle import LoginThrottle
 from billing.routes import api as billing_api
 from billing.usage import record_usage
@@ -73,6 +74,7 @@ JOBS = web.AppKey("jobs", Jobs)
 API_ROUTES: tuple[ApiRoutes, ...] = (
     accounts_api,
     audit_api,
+    sites_api,
     roster_api,
     signaling_api,
     dispatch_api,

@@ -28,13 +28,13 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
-async def upgrade(url: str, search_path: str | None = None) -> None:
-    """Upgrade the database at `url` to the newest schema."""
+async def upgrade(url: str, search_path: str | None = None, revision: str = "head") -> None:
+    """Upgrade the database at `url` to the newest schema (or to `revision`)."""
     config = alembic_config()
 
     def _upgrade(conn: Connection) -> None:
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
     engine = make_engine(url, search_path=search_path)
     try:

@@ -10,9 +10,10 @@ from tests.factories import PASSWORD
 
 class TestLogin:
     async def test_login_sets_cookie_and_me_tells_role_and_organization(self, client, factory):
-        """A user logs in and /api/me returns their role and organisation."""
+        """A user logs in and /api/me returns their role, organisation and site."""
         org = await factory.organization("Jobcenter Dortmund")
-        user = await factory.user(Role.COUNSELLOR, "anna", org, "Anna Schulte")
+        site = await factory.site(org, "Steinstraße")
+        user = await factory.user(Role.COUNSELLOR, "anna", org, "Anna Schulte", site=site)
         resp = await client.post("/api/session", json={"username": "Anna", "password": PASSWORD})
         assert resp.status == 200
         cookie = resp.cookies["tolk_session"]
@@ -29,6 +30,7 @@ class TestLogin:
                 "organization": {"id": org.id, "name": "Jobcenter Dortmund"},
                 "active": True,
                 "machine": False,
+                "site_id": site.id,
             }
         }
 

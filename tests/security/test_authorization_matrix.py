@@ -146,7 +146,7 @@ async def build_world(factory: Factory) -> World:
             "admin",
             admin.id,
             cookie=await _cookie(factory, admin.username),
-            owns={"user_id", "token_id", "tariff_id", "grant_id"},
+            owns={"user_id", "token_id", "tariff_id", "grant_id", "site_id"},
         ),
         Caller(
             "management",
@@ -168,6 +168,7 @@ async def build_world(factory: Factory) -> World:
         "precall_id": "0" * 32,
         "room_id": room_id,
         "invitation_id": invitation_id,
+        "site_id": (await factory.site(org_a)).id,
     }
     return World(callers, params, call.id, room_id)
 

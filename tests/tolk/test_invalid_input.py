@@ -224,6 +224,38 @@ CASES = {
     "organisation: no name": Case(
         A, "POST", "/api/admin/organizations", "invalid_input", ("name",), {"name": ""}
     ),
+    "site: no IANA time zone": Case(
+        A,
+        "POST",
+        "/api/admin/sites",
+        "unknown_time_zone",
+        ("time_zone",),
+        {"organization_id": "{organization}", "name": "Infopoint", "time_zone": "Dortmund"},
+    ),
+    "site: empty name": Case(
+        A,
+        "POST",
+        "/api/admin/sites",
+        "invalid_input",
+        ("name",),
+        {"organization_id": "{organization}", "name": " "},
+    ),
+    "site: re-zoned to no time zone": Case(
+        A,
+        "PATCH",
+        "/api/admin/sites/{site}",
+        "unknown_time_zone",
+        ("time_zone",),
+        {"time_zone": "x"},
+    ),
+    "user: a site of another organisation": Case(
+        A,
+        "PATCH",
+        "/api/admin/users/{counsellor}",
+        "unknown_site",
+        ("site_id",),
+        {"site_id": "{other_site}"},
+    ),
     "token: no name": Case(
         A, "POST", "/api/admin/tokens", "invalid_input", ("name",), {"user_id": "{counsellor}"}
     ),
@@ -334,6 +366,8 @@ async def test_every_422_names_its_fields(client, factory, name):
     ids["finance"] = (await factory.user(Role.FINANCE, organization=organization)).id
     admin = await factory.user(Role.ADMIN, organization=organization)
     ids["admin"] = admin.id
+    ids["site"] = (await factory.site(organization)).id
+    ids["other_site"] = (await factory.site(await factory.organization())).id
     headers = {**case.headers, **factory.headers()}
     if case.role is not None:
         known = {Role.COUNSELLOR: counsellor, Role.INTERPRETER: interpreter, Role.ADMIN: admin}

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import inspect
 
-from infra.db import make_engine
+from infra.db import UTCDateTime, make_engine
 from tests import backends
 from tolk import schema
 from tolk.app import _ensure_schema
 from tolk.settings import StartupError, load_settings
+
+
+def _stamp() -> sa.ColumnClause[datetime]:
+    return sa.column("created_at", UTCDateTime())
 
 
 class TestMigrations:
@@ -36,6 +43,55 @@ class TestMigrations:
             "usage_record",
             "tariff",
         } <= tables
+
+    async def test_every_organisation_gets_a_site_with_its_counsellors(self, stack, settings):
+        """Upgrading a database with organisations gives each one site named after it in
+        Europe/Berlin, with its counsellors on it and everyone else on none."""
+        url, path = settings.database_url, stack.search_path
+        await schema.upgrade(url, path, "0008")
+        org = sa.table("organization", *map(sa.column, ("id", "name", "cost_center")), _stamp())
+        names = ("id", "username", "password_hash", "display_name", "role", "organization_id")
+        user = sa.table("user_account", *map(sa.column, (*names, "active", "machine")), _stamp())
+        now = datetime(2026, 1, 5, tzinfo=UTC)
+        engine = make_engine(url, search_path=path)
+        async with engine.begin() as conn:
+            for key, name in (("o1", "MigraDo"), ("o2", "Jobcenter")):
+                await conn.execute(
+                    org.insert().values(id=key, name=name, cost_center="", created_at=now)
+                )
+            for key, role, org_id in (
+                ("c1", "counsellor", "o1"),
+                ("c2", "counsellor", "o2"),
+                ("i1", "interpreter", "o1"),
+                ("a1", "admin", "o1"),
+            ):
+                await conn.execute(
+                    user.insert().values(
+                        id=key,
+                        username=key,
+                        password_hash="!",
+                        display_name=key,
+                        role=role,
+                        organization_id=org_id,
+                        active=True,
+                        machine=False,
+                        created_at=now,
+                    )
+                )
+        await schema.upgrade(url, path)
+        async with engine.connect() as conn:
+            sites = {
+                row.organization_id: row
+                for row in await conn.execute(sa.text("SELECT * FROM site"))
+            }
+            rows = await conn.execute(sa.text("SELECT id, site_id FROM user_account"))
+            users = {row.id: row.site_id for row in rows}
+        await engine.dispose()
+        assert {k: (s.name, s.time_zone, bool(s.active)) for k, s in sites.items()} == {
+            "o1": ("MigraDo", "Europe/Berlin", True),
+            "o2": ("Jobcenter", "Europe/Berlin", True),
+        }
+        assert users == {"c1": sites["o1"].id, "c2": sites["o2"].id, "i1": None, "a1": None}
 
     async def test_sqlite_is_upgraded_at_start(self, tmp_path):
         """Starting against an empty SQLite file upgrades it by itself."""

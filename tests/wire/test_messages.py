@@ -106,7 +106,7 @@ WIRE: list[tuple[ServerMessage, bytes]] = [
         Hello(user=USER, heartbeat_s=15, server_time=NOON),
         b'{"type":"hello","user":{"id":"u1","username":"anna","display_name":"Anna",'
         b'"role":"counsellor","organization":{"id":"o1","name":"Jobcenter"},'
-        b'"active":true,"machine":false},"heartbeat_s":15,'
+        b'"active":true,"machine":false,"site_id":null},"heartbeat_s":15,'
         b'"server_time":"2026-03-02T12:00:00.250Z"}',
     ),
     (Pong(), b'{"type":"pong"}'),
