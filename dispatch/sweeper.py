@@ -19,6 +19,7 @@ from sqlalchemy import ColumnElement, update
 from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
+from sqlmodel.sql.expression import SelectOfScalar
 
 from dispatch.models import InterpretationRequest, OfferState, RequestState
 from dispatch.news import News, PresenceAnnouncer
@@ -164,18 +165,22 @@ async def _end_wrap_up(
     return news
 
 
-async def _due(db: Database, stmt: object) -> list[str]:
-    async with db.read() as session:
-        return list(await session.exec(stmt))  # type: ignore[call-overload]
-
-
-async def _due_requests(db: Database, deadline: _Deadline, now: datetime) -> list[str]:
-    return await _due(
-        db,
+def _due_requests(deadline: _Deadline, now: datetime) -> SelectOfScalar[str]:
+    return (
         select(InterpretationRequest.id)
         .where(*deadline.due(now))
         .order_by(deadline.column)
-        .limit(BATCH),
+        .limit(BATCH)
+    )
+
+
+def _due_wrap_ups(now: datetime) -> SelectOfScalar[str]:
+    return (
+        select(Interpreter.user_id)
+        .where(col(Interpreter.status) == Presence.WRAP_UP.value)
+        .where(col(Interpreter.wrap_up_until) <= now)
+        .order_by(col(Interpreter.wrap_up_until))
+        .limit(BATCH)
     )
 
 
@@ -184,6 +189,17 @@ _REQUEST_STEPS: tuple[tuple[Step, _Deadline], ...] = (
     (_end_wave, _WAVE_END),
     (_relax, _RELAXING),
 )
+
+
+async def _due_work(db: Database, now: datetime) -> list[tuple[Step, list[str]]]:
+    """Every kind of due row, looked up in one read transaction: an idle instance sweeps
+    every second, and each transaction is a round trip to the database (on PostgreSQL, a
+    pool checkout with its ping too)."""
+    queries = [(step, _due_requests(deadline, now)) for step, deadline in _REQUEST_STEPS]
+    # Wrap-up ends after the request work, so a freed interpreter takes the oldest request.
+    queries.append((_end_wrap_up, _due_wrap_ups(now)))
+    async with db.read() as session:
+        return [(step, list(await session.exec(stmt))) for step, stmt in queries]
 
 
 async def sweep(
@@ -199,24 +215,10 @@ async def sweep(
     `announce` is told of the presence changes made (auto-away, end of wrap-up) after
     their commit; without it the interpreter's sockets get `presence.updated`.
     """
-    work = [(step, await _due_requests(db, deadline, now)) for step, deadline in _REQUEST_STEPS]
     handled = 0
-    for step, ids in work:
+    for step, ids in await _due_work(db, now):
         for row_id in ids:
             handled += await _apply(db, bus, metrics, step, row_id, now, settings, announce)
-    # Wrap-up ends after the request work, so a freed interpreter takes the oldest request.
-    wrap_ups = await _due(
-        db,
-        select(Interpreter.user_id)
-        .where(col(Interpreter.status) == Presence.WRAP_UP.value)
-        .where(col(Interpreter.wrap_up_until) <= now)
-        .order_by(col(Interpreter.wrap_up_until))
-        .limit(BATCH),
-    )
-    for interpreter_id in wrap_ups:
-        handled += await _apply(
-            db, bus, metrics, _end_wrap_up, interpreter_id, now, settings, announce
-        )
     return handled
 
 

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import structlog
 
 from accounts.models import Role
-from infra.bus import Bus, publish_json, role_channel
+from infra import jsonio
+from infra.bus import Bus, Subscription, role_channel
 from infra.clock import Clock
 from infra.db import Database
 from infra.outages import Unavailable
@@ -54,13 +55,15 @@ async def language_availability(
 
 TURN = "languages-updated"
 """The bus turn an instance takes before it publishes figures."""
+_PREFIX = b'{"type":"languages.updated"'
 
 
 class LanguageBroadcaster:
     """Publishes `languages.updated` to every counsellor, admin and management socket,
     coalesced: one message per burst of changes on an instance, and at most one per
     `interval_s` across all instances, since every such socket gets each instance's
-    message. With thousands of counsellors online that fan-out, not the figures, costs."""
+    message. With thousands of counsellors online that fan-out, not the figures, costs;
+    so figures equal to the last ones published (by any instance) are not sent again."""
 
     def __init__(
         self,
@@ -78,11 +81,34 @@ class LanguageBroadcaster:
         self._delay_s = delay_s
         self._interval_s = interval_s
         self._pending: asyncio.Task[None] | None = None
+        self._running: set[asyncio.Task[None]] = set()
+        self._last: bytes | None = None
+        """The last figures published by any instance, as heard on the bus."""
+        self._subscription: Subscription | None = None
+
+    async def start(self) -> None:
+        """Listen to what every instance publishes, to tell unchanged figures apart."""
+        self._subscription = await self._bus.subscribe(
+            role_channel(Role.COUNSELLOR.value), self._heard
+        )
+
+    def _heard(self, _channel: str, payload: bytes) -> None:
+        if payload.startswith(_PREFIX):
+            self._last = payload
 
     def poke(self) -> None:
         """Something changed: publish fresh figures soon (once for a burst of pokes)."""
         if self._pending is None:
-            self._pending = asyncio.get_running_loop().create_task(self._publish_soon())
+            task = asyncio.get_running_loop().create_task(self._publish_soon())
+            self._pending = task
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+
+    def resend(self) -> None:
+        """Publish the figures soon even if they are unchanged: sockets may have missed the
+        last ones (a gap in the bus)."""
+        self._last = None
+        self.poke()
 
     async def _publish_soon(self) -> None:
         try:
@@ -92,9 +118,11 @@ class LanguageBroadcaster:
             figures = await language_availability(self._db, self._queue_figures(), self._clock)
             # Sent as `LanguageFigures`, without the names: the page has them from
             # `GET /api/languages`.
-            message = LanguagesUpdated(languages=list(figures))
+            payload = jsonio.dumps(LanguagesUpdated(languages=list(figures)))
+            if payload == self._last:
+                return  # every such socket has these figures already
             for role in (Role.COUNSELLOR, Role.ADMIN, Role.MANAGEMENT):
-                await publish_json(self._bus, role_channel(role.value), message)
+                await self._bus.publish(role_channel(role.value), payload)
         except Unavailable:
             self._pending = None  # the database logged its outage; the next change retries
         except Exception:
@@ -115,9 +143,15 @@ class LanguageBroadcaster:
         self._pending = None
         return True
 
+    async def settled(self) -> None:
+        """Wait until the publications under way are done (or skipped)."""
+        while self._running:
+            await asyncio.gather(*self._running, return_exceptions=True)
+
     async def close(self) -> None:
-        """Cancel a pending publication (on shutdown)."""
-        if self._pending is not None:
-            self._pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._pending
+        """Cancel pending publications and stop listening (on shutdown)."""
+        for task in list(self._running):
+            task.cancel()
+        await self.settled()
+        if self._subscription is not None:
+            await self._subscription.cancel()

@@ -46,6 +46,6 @@ def resync_after_gap(clock: Clock, hub: Hub, broadcaster: LanguageBroadcaster) -
     def listener(down_s: float) -> None:
         since = clock.now() - timedelta(seconds=down_s) - RESYNC_MARGIN
         hub.resync(since)
-        broadcaster.poke()
+        broadcaster.resend()
 
     return listener

@@ -193,6 +193,7 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     hub.on_attach.append(opened)
     hub.on_disconnect.append(closed)
     broadcaster = LanguageBroadcaster(db, bus, lambda: app[QUEUE_FIGURES], clock)
+    await broadcaster.start()
     presence = app[PRESENCE_NEWS] = PresenceNews(bus, broadcaster)
     publisher = app[PUBLISHER] = NewsPublisher(bus, presence, app[METRICS])
     presence.listeners.append(
