@@ -7,7 +7,6 @@ delay, so the figures are computed once per burst instead of once per change.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 

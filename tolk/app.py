@@ -207,8 +207,9 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     hub.on_resync.append(send_changes(db))
     bus.on_reconnect(resync_after_gap(clock, hub, broadcaster))
-    # Figures skipped while the database was away go out once it answers again.
-    db.outages.on_recovered.append(broadcaster.poke)
+    # Figures skipped while the database was away go out once it answers again (even if
+    # equal to the last ones sent: a page may have asked meanwhile and been refused).
+    db.outages.on_recovered.append(broadcaster.resend)
     _watch_outages(app[METRICS], db, bus, hub)
     yield
     await broadcaster.close()
