@@ -49,7 +49,7 @@ from wire.rooms import ParticipantView, RoomCounsellorView, RoomRole, RoomView
 from wire.server import RoomUpdated
 
 RANK = {ParticipantRole.COUNSELLOR: 0, ParticipantRole.GUEST: 1, ParticipantRole.INTERPRETER: 2}
-"""Politeness by rank: in each pair of participants the higher rank is polite."""
+"""Politeness by rank: in each pair of participants the higher rank (who came in) is polite."""
 
 
 class RoomNotFound(NotFound):
@@ -70,6 +70,11 @@ class RoomEnded(Conflict):
 class NotInRoom(Forbidden):
     code = "forbidden"
     default_message = "Only the room's participants may do this, after room.join."
+
+
+class RoomHasGuest(Conflict):
+    code = "room_has_guest"
+    default_message = "Someone has joined this consultation by link already."
 
 
 class InvitationUnknown(NotFound):
@@ -164,6 +169,15 @@ async def participants(
     return list(rows.all())
 
 
+async def audience(session: AsyncSession, room_id: str) -> list[str]:
+    """Who hears of the room's changes: who belongs in it, and guests who left (their cookie
+    may bring them back, so their page must hear when the room ends)."""
+    rows = await participants(session, room_id, with_left=True)
+    return [
+        r.participant_id for r in rows if r.left_at is None or r.role == ParticipantRole.GUEST.value
+    ]
+
+
 async def participant_of(
     session: AsyncSession, room_id: str, participant_id: str
 ) -> RoomParticipant | None:
@@ -238,12 +252,16 @@ def participant_view(
     )
 
 
-def polite(me: RoomParticipant, other: RoomParticipant) -> bool:
-    """Whether `me` is the polite side towards `other`: the higher rank is; between two
-    interpreters (a hand-over) the one added later."""
+def polite(me: RoomParticipant, other: RoomParticipant, incoming_call: str | None) -> bool:
+    """Whether `me` is the polite side towards `other`. The one who comes in is polite, as
+    in a two-party call: the guest towards the counsellor, an interpreter towards both.
+    Between two interpreters (a hand-over) the incoming one is the room's current segment
+    (`room.call_id`, `incoming_call`), whatever the order of their clocks or their joins."""
     mine, theirs = RANK[ParticipantRole(me.role)], RANK[ParticipantRole(other.role)]
     if mine != theirs:
         return mine > theirs
+    if incoming_call is not None and incoming_call in (me.call_id, other.call_id):
+        return me.call_id == incoming_call
     return (me.added_at, me.id) > (other.added_at, other.id)
 
 
@@ -299,8 +317,9 @@ async def admit_guest(
     now: datetime,
     session_s: int,
 ) -> tuple[Room, GuestSession, str]:
-    """Use an invitation: the guest becomes the room's guest (replacing an earlier one) and
-    gets a cookie for this room only. Used, expired, revoked or unknown: refused."""
+    """Use an invitation: the guest becomes the room's guest and gets a cookie for this room
+    only. Used, expired, revoked or unknown: refused; so is a second guest while the room
+    has one (409 `room_has_guest`), and the invitation stays unused."""
     invitation = (
         await session.exec(
             select(Invitation).where(col(Invitation.token_hash) == token_digest(token))
@@ -312,6 +331,11 @@ async def admit_guest(
         raise InvitationUsed()
     if invitation.expires_at <= now:
         raise InvitationExpired()
+    room = await _locked_room(session, invitation.room_id)
+    if room is None or room.state != RoomState.OPEN:
+        raise InvitationUnknown()
+    if await current_guest(session, room.id) is not None:
+        raise RoomHasGuest()
     used = await session.exec(
         update(Invitation)
         .where(col(Invitation.id) == invitation.id)
@@ -321,10 +345,8 @@ async def admit_guest(
     )
     if used.rowcount != 1:
         raise InvitationUsed()
-    room = await session.get(Room, invitation.room_id)
-    if room is None or room.state != RoomState.OPEN:
-        raise InvitationUnknown()
-    await _drop_guests(session, room.id, now)
+    # An earlier guest who left cannot come back once another one is admitted.
+    await end_guest_sessions(session, room.id, now)
     guest, cookie = await open_guest_session(
         session,
         room_id=room.id,
@@ -334,30 +356,81 @@ async def admit_guest(
         now=now,
         expires_at=now + timedelta(seconds=session_s),
     )
-    session.add(
-        RoomParticipant(
-            room_id=room.id,
-            participant_id=guest.guest_id,
-            role=ParticipantRole.GUEST,
-            display_name=guest.display_name,
-            language=language,
-            added_at=now,
-        )
-    )
-    await session.flush()
+    await _add_guest(session, room.id, guest.guest_id, guest.display_name, language, now)
     return room, guest, cookie
 
 
-async def _drop_guests(session: AsyncSession, room_id: str, now: datetime) -> None:
-    """A room has at most one guest: a new one takes the earlier one's place."""
-    await session.exec(
-        update(RoomParticipant)
+async def readmit_guest(
+    session: AsyncSession,
+    room_id: str,
+    *,
+    guest_id: str,
+    display_name: str,
+    language: str | None,
+    now: datetime,
+) -> RoomParticipant:
+    """A guest who left (or was lost) comes back with their cookie while the room is open;
+    refused when their session has ended or another guest came in meanwhile."""
+    await _locked_room(session, room_id)
+    live = await session.exec(
+        select(GuestSession.guest_id)
+        .where(col(GuestSession.guest_id) == guest_id)
+        .where(col(GuestSession.room_id) == room_id)
+        .where(col(GuestSession.ended_at).is_(None))
+        .where(col(GuestSession.expires_at) > now)
+    )
+    if live.first() is None:
+        raise NotInRoom()
+    current = await current_guest(session, room_id)
+    if current is not None:
+        if current.participant_id == guest_id:
+            return current
+        raise RoomHasGuest()
+    return await _add_guest(session, room_id, guest_id, display_name, language, now)
+
+
+async def current_guest(session: AsyncSession, room_id: str) -> RoomParticipant | None:
+    """The room's guest, if one is in it (a room holds at most one)."""
+    rows = await session.exec(
+        select(RoomParticipant)
         .where(col(RoomParticipant.room_id) == room_id)
         .where(col(RoomParticipant.role) == ParticipantRole.GUEST.value)
         .where(col(RoomParticipant.left_at).is_(None))
-        .values(left_at=now)
     )
-    await end_guest_sessions(session, room_id, now)
+    return rows.first()
+
+
+async def _add_guest(
+    session: AsyncSession,
+    room_id: str,
+    guest_id: str,
+    display_name: str,
+    language: str | None,
+    now: datetime,
+) -> RoomParticipant:
+    row = RoomParticipant(
+        room_id=room_id,
+        participant_id=guest_id,
+        role=ParticipantRole.GUEST,
+        display_name=display_name,
+        language=language,
+        added_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def _locked_room(session: AsyncSession, room_id: str) -> Room | None:
+    """The room, its row locked until the commit (PostgreSQL; SQLite writes one at a time),
+    so that two guests coming in at once cannot both find it without one."""
+    rows = await session.exec(
+        select(Room)
+        .where(col(Room.id) == room_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return rows.first()
 
 
 # --- segments -----------------------------------------------------------------------------
@@ -439,8 +512,9 @@ async def leave(
     hooks: Sequence[CallEndedHook],
     reason: EndReason = EndReason.HANGUP,
 ) -> list[Ending]:
-    """A guest or an interpreter leaves the room for good (the others stay): an
-    interpreter's segment ends, a guest's cookie dies."""
+    """A guest or an interpreter leaves the room (the others stay): an interpreter's segment
+    ends for good; a guest's cookie lasts, so the guest may come back while the room is
+    open (`readmit_guest`)."""
     endings: list[Ending] = []
     if row.role == ParticipantRole.INTERPRETER and row.call_id is not None:
         call = await session.get(Call, row.call_id)
@@ -449,8 +523,6 @@ async def leave(
                 session, call, reason, now=now, wrap_up_s=wrap_up_s, hooks=hooks
             )
             endings.extend([ending] if ending is not None else [])
-    if row.role == ParticipantRole.GUEST:
-        await end_guest_sessions(session, room.id, now)
     await session.exec(
         update(RoomParticipant).where(col(RoomParticipant.id) == row.id).values(left_at=now)
     )

@@ -230,7 +230,7 @@ async def end_room(app: web.Application, room_id: str, counsellor_id: str) -> Ro
     now = app[CLOCK].now()
     async with app[DATABASE].write() as session:
         room = await consultation.owned_room(session, room_id, counsellor_id)
-        before = [p.participant_id for p in await consultation.participants(session, room.id)]
+        before = await consultation.audience(session, room.id)
         endings = await consultation.end_room(
             session, room, "hangup", now=now, wrap_up_s=app[SETTINGS].wrap_up_s, hooks=ending.hooks
         )
@@ -307,7 +307,7 @@ async def hand_over(request: web.Request, identity: Identity, body: HandoverBody
     response=GuestResponse,
     status=201,
     roles=PUBLIC,
-    errors=(404, 410),
+    errors=(404, 409, 410),
 )
 async def guest_session(request: web.Request, body: GuestBody) -> web.Response:
     app = request.app

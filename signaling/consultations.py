@@ -81,9 +81,26 @@ class Mirror:
     held: dict[str, deque[_Held]] = field(default_factory=dict)
     subscription: Subscription | None = None
     pending: int = 0
+    incoming_call: str | None = None
+    """The room's current segment (`room.call_id`): its interpreter is the polite one of a
+    hand-over."""
 
     def is_present(self, participant_id: str) -> bool:
         return bool(self.present.get(participant_id))
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """What a join recorded, read in its transaction."""
+
+    rows: list[RoomParticipant]
+    present: list[tuple[str, str]]
+    """(participant, socket) of the fresh presence rows."""
+    endings: list[Any]
+    """Segments the join ended (a hand-over completed)."""
+    incoming_call: str | None
+    came_back: bool
+    """A guest who had left came back: the room's members changed."""
 
 
 class Consultations:
@@ -183,13 +200,16 @@ class Consultations:
         if room is None or room.state != RoomState.OPEN:
             self._ended(mirror)
             return
-        self._set_members(mirror, rows)
+        self._set_members(mirror, rows, room.call_id)
         if then_add is not None:
             self._add(mirror, *then_add)
 
-    def _set_members(self, mirror: Mirror, rows: list[RoomParticipant]) -> None:
+    def _set_members(
+        self, mirror: Mirror, rows: list[RoomParticipant], incoming_call: str | None
+    ) -> None:
         """Who belongs in the room now; local sockets hear of those who left for good."""
         members = {r.participant_id: r for r in rows}
+        mirror.incoming_call = incoming_call
         gone = [row for pid, row in mirror.members.items() if pid not in members]
         mirror.members = members
         for row in gone:
@@ -234,7 +254,7 @@ class Consultations:
                 ParticipantMessage(
                     room_id=mirror.room_id,
                     participant=view,
-                    polite=consultation.polite(me, row),
+                    polite=consultation.polite(me, row, mirror.incoming_call),
                     left=left,
                 )
             )
@@ -285,9 +305,10 @@ class Consultations:
 
     # --- joining and leaving ---------------------------------------------------------
 
-    async def join(self, conn: Connection, msg: RoomJoin) -> list[Any]:
+    async def join(self, conn: Connection, msg: RoomJoin) -> _Entry:
         """Enter a room: answer `room.joined`, tell the others; an incoming interpreter's
-        join completes a hand-over. Returns the segments' endings to announce."""
+        join completes a hand-over, a guest who had left comes back. Returns what the join
+        recorded (the segments' endings are still to be announced)."""
         room_id = msg.room_id
         identity = conn.identity
         if identity.role == Role.GUEST and identity.room_id != room_id:
@@ -295,11 +316,12 @@ class Consultations:
         mirror = await self._open(room_id)
         try:
             async with self._db.write() as session:
-                rows, present, endings = await self._record_join(session, conn, room_id)
-            self._set_members(mirror, rows)
+                entry = await self._record_join(session, conn, room_id)
+            rows = entry.rows
+            self._set_members(mirror, rows, entry.incoming_call)
             mirror.local[conn.id] = conn
             self._joined.setdefault(conn.id, set()).add(room_id)
-            for participant_id, socket_id in present:
+            for participant_id, socket_id in entry.present:
                 self._add(mirror, participant_id, socket_id)
         finally:
             await self._release(mirror, pending=True)
@@ -314,7 +336,9 @@ class Consultations:
                 self_id=conn.user_id,
                 participants=participants,
                 polite_to=[
-                    r.participant_id for r in rows if r is not me and consultation.polite(me, r)
+                    r.participant_id
+                    for r in rows
+                    if r is not me and consultation.polite(me, r, mirror.incoming_call)
                 ],
                 ice_servers=ice_servers_for(self._settings, conn.user_id, self._clock.now()),
                 ref=msg.ref,
@@ -326,26 +350,32 @@ class Consultations:
             room_channel(room_id),
             {"type": "room.join", "participant_id": conn.user_id, "socket_id": conn.id},
         )
-        return endings
+        return entry
 
-    async def _record_join(
-        self, session: AsyncSession, conn: Connection, room_id: str
-    ) -> tuple[list[RoomParticipant], list[tuple[str, str]], list[Any]]:
-        """In one transaction: the room must be open and the caller belong in it; the
-        socket's presence is written; an incoming interpreter ends the outgoing segments."""
+    async def _record_join(self, session: AsyncSession, conn: Connection, room_id: str) -> _Entry:
+        """In one transaction: the room must be open and the caller belong in it (a guest who
+        had left comes back); the socket's presence is written; an incoming interpreter
+        ends the outgoing segments."""
         room = await session.get(Room, room_id)
         if room is None:
             raise NotInRoom()
         row = await consultation.participant_of(session, room_id, conn.user_id)
         if room.state != RoomState.OPEN:
-            raise (
-                RoomEnded()
-                if row is not None or room.counsellor_id == conn.user_id
-                else NotInRoom()
+            ours = row is not None or conn.user_id == room.counsellor_id
+            raise RoomEnded() if ours or conn.identity.room_id == room_id else NotInRoom()
+        now = self._clock.now()
+        came_back = row is None and conn.identity.role == Role.GUEST
+        if came_back:
+            row = await consultation.readmit_guest(
+                session,
+                room_id,
+                guest_id=conn.user_id,
+                display_name=conn.identity.display_name,
+                language=conn.identity.language,
+                now=now,
             )
         if row is None:
             raise NotInRoom()
-        now = self._clock.now()
         if await session.get(RoomPresence, conn.id) is None:
             session.add(
                 RoomPresence(
@@ -368,7 +398,7 @@ class Consultations:
         )
         present = [(p, s) for p, s in found.all()]
         rows = await consultation.participants(session, room_id)
-        return rows, present, endings
+        return _Entry(rows, present, endings, room.call_id, came_back)
 
     async def _complete_handover(
         self, session: AsyncSession, room: Room, row: RoomParticipant, now: datetime
@@ -591,9 +621,9 @@ async def _announce(app: web.Application, room_id: str, endings: Any = (), also:
 
 async def handle_room_join(app: web.Application, conn: Connection, msg: RoomJoin) -> None:
     """`room.join` -> `room.joined`."""
-    endings = await app[CONSULTATIONS].join(conn, msg)
-    if endings:
-        await _announce(app, msg.room_id, endings)
+    entry = await app[CONSULTATIONS].join(conn, msg)
+    if entry.endings or entry.came_back:
+        await _announce(app, msg.room_id, entry.endings)
 
 
 async def handle_room_signal(app: web.Application, conn: Connection, msg: Signal) -> None:
@@ -664,7 +694,7 @@ async def leave_room(
             call = await session.get(Call, row.call_id) if row.call_id else None
             if call is None or call.state != CallState.ENDED:
                 raise NotInRoom()
-        everyone = [p.participant_id for p in await consultation.participants(session, room_id)]
+        everyone = await consultation.audience(session, room_id)
         if row.role == ParticipantRole.COUNSELLOR:
             done = await consultation.end_room(
                 session,

@@ -567,7 +567,8 @@ export default {
   "join.name": "Ihr Name (freiwillig)",
   "join.join": "Beitreten",
   "join.leftTitle": "Sie haben die Beratung verlassen.",
-  "join.leftText": "Um wieder teilzunehmen, brauchen Sie einen neuen Link von Ihrer Beraterin oder Ihrem Berater.",
+  "join.leftText": "Solange die Beratung läuft, können Sie mit diesem Link wieder beitreten.",
+  "join.rejoin": "Wieder beitreten",
   "join.ended": "Die Beratung ist beendet. Sie können dieses Fenster schließen.",
   "error.invitation_used":
     "Dieser Link wurde schon benutzt. Bitte bitten Sie Ihre Beraterin oder Ihren Berater um einen neuen Link.",
@@ -576,6 +577,8 @@ export default {
   "error.invitation_unknown":
     "Dieser Link gilt nicht (mehr). Bitte bitten Sie Ihre Beraterin oder Ihren Berater um einen neuen Link.",
   "error.room_ended": "Die Beratung ist schon beendet.",
+  "error.room_has_guest":
+    "Jemand ist dieser Beratung schon per Link beigetreten. Eine Beratung hat nur eine eingeladene Person; bitte wenden Sie sich an Ihre Beraterin oder Ihren Berater.",
   "error.room_request_open": "Für diesen Raum ist schon eine Dolmetscher*in angefragt.",
   "error.room_open": "Sie haben schon einen Raum für Fernberatung offen.",
   "error.not_in_room": "Nur ein laufendes Gespräch in einer Fernberatung kann übergeben werden.",

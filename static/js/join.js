@@ -10,10 +10,16 @@ import { Socket } from "./socket.js";
 import { errorText, notify } from "./shell.js";
 import PHRASES from "../i18n/phrases.js";
 
-// The link this browser has used: opened again (a reload, the tab closed and opened) it
-// goes back in with the guest's cookie, within the room's grace for a lost connection.
+// The link this browser has used: opened again (a reload, the tab closed and opened, after
+// leaving) it goes back in with the guest's cookie, as long as the room is open.
 const ADMITTED_KEY = "tolk.guest.token";
-const REFUSED = new Set(["invitation_used", "invitation_expired", "invitation_unknown", "room_ended"]);
+const REFUSED = new Set([
+  "invitation_used",
+  "invitation_expired",
+  "invitation_unknown",
+  "room_ended",
+  "room_has_guest",
+]);
 
 const token = decodeURIComponent(location.pathname.split("/").pop() ?? "");
 const noticeArea = $("#notice");
@@ -146,6 +152,7 @@ async function join() {
     roomView.finish();
     stream = null;
     if (err.code === "room_ended" || err.code === "forbidden") ended();
+    else if (REFUSED.has(err.code)) refuse(err);
     else notify(noticeArea, () => errorText(err), "bad");
   }
 }
@@ -168,7 +175,8 @@ function ended() {
   document.body.dataset.refused = "room_ended";
 }
 
-// Leaving is for good: the link was for one visit, coming back needs a new one.
+// Leaving is not for good: the cookie brings the guest back while the room is open (the
+// socket stays, so that the page hears when the room ends and stops offering it).
 roomView.addEventListener("leave", async () => {
   try {
     await socket.request({ type: "room.leave", room_id: guest.room_id });
@@ -176,10 +184,13 @@ roomView.addEventListener("leave", async () => {
     /* gone already: the grace ends it */
   }
   roomView.finish();
-  socket.stop();
-  localStorage.removeItem(ADMITTED_KEY);
   $("#left").hidden = false;
   $("#left-title").focus();
+});
+$("#rejoin").addEventListener("click", () => {
+  $("#left").hidden = true;
+  since = performance.now();
+  join();
 });
 joinButton.addEventListener("click", join);
 onLocaleChange(renderLanguages);

@@ -4,6 +4,7 @@ the hand-over, and billing per interpreter segment."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +13,8 @@ from aiohttp.test_utils import TestClient
 from sqlmodel import col, select
 
 from billing.models import UsageRecord
-from calls.models import Call, RoomPresence
+from calls.consultation import polite
+from calls.models import Call, ParticipantRole, RoomParticipant, RoomPresence
 from signaling.consultations import CONSULTATIONS
 from tests.calls.conftest import receive_type
 from tests.dispatch.conftest import Desk, Person
@@ -139,6 +141,37 @@ class TestInvitations:
         assert (await receive_type(ws, "error"))["code"] == "forbidden"
         await join(ws, room_a["id"])
         await browser.close()
+
+    async def test_a_second_guest_is_refused_and_the_first_stays(self, desk, factory):
+        """The room holds one guest: a second invitation used while the client is in is 409
+        `room_has_guest` and stays unused; the first guest stays in, and the invitation
+        works once the first one has left and their cookie no longer brings them back."""
+        counsellor = await desk.counsellor()
+        room = await open_room(counsellor)
+        browser, guest = await guest_joins(
+            factory, (await invitation(counsellor, room["id"]))["token"]
+        )
+        second = await invitation(counsellor, room["id"])
+        other = await factory.new_client()
+        resp = await other.post(
+            "/api/guest/session", json={"token": second["token"]}, headers=factory.headers()
+        )
+        assert (resp.status, (await resp.json())["error"]["code"]) == (409, "room_has_guest")
+        _, body = await counsellor.get(f"/api/rooms/{room['id']}")
+        assert [p["id"] for p in body["room"]["participants"] if p["role"] == "guest"] == [
+            guest["id"]
+        ]
+        ws = await guest_socket(factory, browser)
+        await join(ws, room["id"])
+        await ws.send_json({"type": "room.leave", "room_id": room["id"], "ref": "l"})
+        await receive_type(ws, "room.updated")
+        newcomer, _ = await guest_joins(factory, second["token"], name="Samir")
+        _, body = await counsellor.get(f"/api/rooms/{room['id']}")
+        guests = [p["display_name"] for p in body["room"]["participants"] if p["role"] == "guest"]
+        assert guests == ["Samir"]
+        assert (await browser.get("/api/guest/me")).status == 401
+        for each in (browser, other, newcomer):
+            await each.close()
 
     async def test_the_qr_code_is_an_svg_of_the_link(self, desk, factory):
         """The counsellor's page can show the link as a QR code, drawn by the server."""
@@ -288,8 +321,92 @@ class TestHandover:
         assert ended["call"]["end_reason"] == "handover"
         await set_presence(factory, first.user, "available")
 
+    async def test_the_incoming_interpreter_is_the_polite_one(self, desk, factory):
+        """Both interpreters belong in the room between the accept and the incoming one's
+        join: the outgoing one, back on its page, is impolite towards the incoming one,
+        even when the accept was recorded by a server whose clock is behind."""
+        counsellor = await desk.counsellor()
+        room = await open_room(counsellor)
+        first = await interpreter_in_room(desk, counsellor, room["id"])
+        await join(first.ws, room["id"])
+        second = await desk.interpreter(["ar"])
+        call_id = (await counsellor.get(f"/api/rooms/{room['id']}"))[1]["room"]["call_id"]
+        status, _ = await first.post(f"/api/calls/{call_id}/handover", {})
+        assert status == 202
+        offer = (await second.next_event("offer"))["offer"]
+        factory.clock.set(factory.clock.now() - timedelta(seconds=30))
+        status, _ = await second.post(f"/api/offers/{offer['id']}/accept")
+        assert status == 200
+        joined = await join(first.ws, room["id"])
+        assert {p["id"] for p in joined["participants"]} >= {first.id, second.id}
+        assert second.id not in joined["polite_to"]
+        assert counsellor.id in joined["polite_to"]
+        joined = await join(second.ws, room["id"])
+        assert counsellor.id in joined["polite_to"]
+        await set_presence(factory, first.user, "available")
+
+
+class TestPoliteness:
+    def test_who_came_in_is_polite(self):
+        """Guest towards counsellor, interpreter towards both; of two interpreters the
+        room's current segment, whichever was added first."""
+        now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+        def row(role: ParticipantRole, call_id: str | None = None, at: int = 0) -> RoomParticipant:
+            return RoomParticipant(
+                room_id="r",
+                participant_id=f"{role}{call_id}",
+                role=role,
+                call_id=call_id,
+                added_at=now + timedelta(seconds=at),
+            )
+
+        counsellor, guest = row(ParticipantRole.COUNSELLOR), row(ParticipantRole.GUEST, at=5)
+        outgoing = row(ParticipantRole.INTERPRETER, "c1", at=60)
+        incoming = row(ParticipantRole.INTERPRETER, "c2", at=30)
+        pairs = [(guest, counsellor), (incoming, outgoing)]
+        pairs += [(i, other) for i in (outgoing, incoming) for other in (counsellor, guest)]
+        for polite_one, other in pairs:
+            assert polite(polite_one, other, "c2")
+            assert not polite(other, polite_one, "c2")
+
 
 class TestLeaveAndRejoin:
+    async def test_a_guest_who_left_comes_back_while_the_room_is_open(self, desk, factory):
+        """A guest's leave is not for good: past the grace, their cookie brings them back
+        into the open room (a new socket, no new link); the counsellor sees them leave and
+        come back."""
+        counsellor = await desk.counsellor()
+        room = await open_room(counsellor)
+        browser, guest = await guest_joins(
+            factory, (await invitation(counsellor, room["id"]))["token"]
+        )
+        await join(counsellor.ws, room["id"])
+        first = await guest_socket(factory, browser)
+        await join(first, room["id"])
+        assert (await counsellor.next_event("room.participant"))["participant"]["present"]
+        await first.send_json({"type": "room.leave", "room_id": room["id"], "ref": "l"})
+        await receive_type(first, "room.updated")
+        gone = await counsellor.next_event("room.participant")
+        assert (gone["participant"]["id"], gone["left"]) == (guest["id"], True)
+        await first.close()
+        factory.clock.advance(3600)
+        assert (await browser.get("/api/guest/me")).status == 200
+        again = await guest_socket(factory, browser)
+        joined = await join(again, room["id"])
+        assert guest["id"] in {p["id"] for p in joined["participants"]}
+        assert joined["polite_to"] == [counsellor.id]
+        back = await counsellor.next_event("room.participant")
+        assert (back["participant"]["id"], back["participant"]["present"], back["left"]) == (
+            guest["id"],
+            True,
+            False,
+        )
+        updated = await counsellor.next_event("room.updated")
+        while guest["id"] not in {p["id"] for p in updated["room"]["participants"]}:
+            updated = await counsellor.next_event("room.updated")
+        await browser.close()
+
     async def test_each_participant_may_come_back_within_the_grace(self, desk, factory):
         """A guest's socket drops: the others see it absent, then present again when it
         rejoins; the room goes on."""

@@ -157,26 +157,35 @@ class TestConsultation:
         all_decode({"counsellor": counsellor, "guest": guest, "interpreter": dmytro})
         expect(tile(counsellor, "interpreter")).to_contain_text("Dmytro")
 
-        # The guest leaves for good: the others stay; the link does not open the room again.
+        # The guest leaves: the others stay; the guest comes back without a new link and
+        # all three see each other again.
+        left = guest.get_by_role("heading", name="Sie haben die Beratung verlassen.")
         guest.get_by_role("button", name="Verlassen").click()
-        expect(
-            guest.get_by_role("heading", name="Sie haben die Beratung verlassen.")
-        ).to_be_visible()
+        expect(left).to_be_visible()
         expect(counsellor.locator('#room .tile[data-role="guest"]')).to_have_count(0)
         expect(counsellor.locator("#room-status")).to_have_attribute("data-guest", "none")
+        guest.get_by_role("button", name="Wieder beitreten").click()
+        expect(guest.locator("#room")).to_be_visible(timeout=15_000)
+        all_decode({"counsellor": counsellor, "guest": guest, "interpreter": dmytro})
+        expect(counsellor.locator("#room-status")).to_have_attribute("data-guest", "present")
+        guest.get_by_role("button", name="Verlassen").click()
+        expect(left).to_be_visible()
 
-        # The counsellor ends the consultation for everyone.
+        # The counsellor ends the consultation for everyone; the guest can no longer return.
         counsellor.get_by_role("button", name="Beratung beenden").click()
         expect(counsellor.locator("#room")).to_be_hidden(timeout=15_000)
         expect(counsellor.locator("#notice")).to_contain_text("beendet")
         expect(dmytro.locator("#room")).to_be_hidden(timeout=15_000)
+        expect(guest.locator("#notice")).to_contain_text("beendet", timeout=15_000)
+        expect(guest.get_by_role("button", name="Wieder beitreten")).to_be_hidden()
 
 
 class TestInvitationLinks:
     @pytest.mark.timeout(240)
     def test_used_and_stale_links_are_refused_plainly(self, open_page):
-        """A link works once; a second person is told it was used; the link of a room that
-        ended opens no room, neither that one nor the counsellor's next."""
+        """A link works once; a second person is told it was used, and one with a second
+        link that the room has its guest; the link of a room that ended opens no room,
+        neither that one nor the counsellor's next."""
         counsellor = open_page("berater.caritas", "/counsellor")
         path = open_room(counsellor)
         first = open_page(path=path, locale="en")
@@ -198,6 +207,13 @@ class TestInvitationLinks:
         )
         stale = counsellor.locator("#invite-link").input_value()
         stale = stale[stale.index("/join/") :]
+        # A second person with that link is refused while the client is in; the client stays.
+        other = open_page(path=stale, locale="en")
+        other.get_by_role("button", name="Join").click()
+        expect(other.locator("#notice")).to_contain_text("already joined this consultation")
+        expect(other.get_by_role("button", name="Join")).to_be_hidden()
+        expect(counsellor.locator("#room-status")).to_have_attribute("data-guest", "present")
+        expect(tile(first, "counsellor")).to_have_attribute("data-present", "true")
         counsellor.get_by_role("button", name="Beratung beenden").click()
         expect(counsellor.locator("#notice")).to_contain_text("beendet")
         expect(first.locator("#notice")).to_contain_text("ended", timeout=15_000)
