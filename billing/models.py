@@ -57,6 +57,10 @@ class UsageRecord(SQLModel, table=True):
     end_reason: str = Field(max_length=30)
     room_id: str | None = Field(default=None, max_length=32, index=True)
     """The consultation whose interpreter segment this record bills, if any."""
+    site_id: str | None = Field(default=None, max_length=32, index=True)
+    """The site of the call's request (no foreign key, like the organisation's)."""
+    site: str = Field(default="", max_length=200)
+    """The site's name when the call was billed ("" for none)."""
 
 
 class ExportAudit(SQLModel, table=True):

@@ -10,7 +10,7 @@ import structlog
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts.models import Organization, User
+from accounts.models import Organization, Site, User
 from billing.models import Tariff, UsageRecord
 from billing.rules import (
     TariffTerms,
@@ -119,6 +119,7 @@ async def _record_values(
     now (a record keeps the names it was billed under)."""
     org = await session.get(Organization, call.organization_id)
     interpreter = await session.get(User, call.interpreter_id)
+    site = await session.get(Site, call.site_id) if call.site_id else None
     return {
         "call_id": call.id,
         "connected_at": call.connected_at,
@@ -133,4 +134,6 @@ async def _record_values(
         "tariff_id": tariff.id if tariff else None,
         "tariff": tariff.name if tariff else NO_TARIFF,
         "end_reason": call.end_reason or "hangup",
+        "site_id": call.site_id,
+        "site": site.name if site else "",
     }

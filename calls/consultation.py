@@ -113,6 +113,7 @@ async def open_room(session: AsyncSession, counsellor: User, now: datetime) -> R
         organization_id=counsellor.organization_id,
         state=RoomState.OPEN,
         created_at=now,
+        site_id=counsellor.site_id,
     )
     session.add(room)
     session.add(

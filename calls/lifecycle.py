@@ -143,6 +143,7 @@ async def start_call(
     now: datetime,
     connect_timeout_s: int,
     room_id: str | None = None,
+    site_id: str | None = None,
 ) -> Call:
     """A new call, connecting, for an accepted request (an interpreter's segment when the
     request was made into a consultation room); 409 when the interpreter is in a live call
@@ -159,6 +160,7 @@ async def start_call(
         created_at=now,
         connect_deadline=now + timedelta(seconds=connect_timeout_s),
         room_id=room_id,
+        site_id=site_id,
     )
     session.add(call)
     try:

@@ -70,6 +70,8 @@ class Call(SQLModel, table=True):
     connect_deadline: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     room_id: str | None = Field(default=None, max_length=32, index=True)
     """The consultation room this call is an interpreter's segment of, if any."""
+    site_id: str | None = Field(default=None, max_length=32, index=True)
+    """Its request's site."""
 
 
 # Written into the SQL rather than bound, as dispatch.models explains for PENDING_OFFER.
@@ -113,6 +115,8 @@ class Room(SQLModel, table=True):
     """The room's open (or last) interpreter request."""
     call_id: str | None = Field(default=None, max_length=32)
     """The current interpreter's segment."""
+    site_id: str | None = Field(default=None, max_length=32, index=True)
+    """The counsellor's site when they opened it."""
 
 
 OPEN_ROOM: ColumnElement[bool] = col(Room.state) == literal_column(f"'{RoomState.OPEN}'")

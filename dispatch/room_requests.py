@@ -41,7 +41,7 @@ def open_room_request(
     then the request is opened as any other (a hand-over is not held to the counsellor's
     cap of open requests: the counsellor did not ask)."""
     room = conn.execute(
-        select(col(Room.counsellor_id), col(Room.state))
+        select(col(Room.counsellor_id), col(Room.state), col(Room.site_id))
         .where(col(Room.id) == room_id)
         .with_for_update()
     ).first()
@@ -72,6 +72,7 @@ def open_room_request(
         now=now,
         settings=settings,
         room_id=room_id,
+        site_id=room[2],
     )
     conn.execute(update(Room).where(col(Room.id) == room_id).values(request_id=opened.request.id))
     return opened

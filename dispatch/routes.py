@@ -73,6 +73,7 @@ async def create_request(
         wishes=body.preferences.wishes(),
         now=app[CLOCK].now(),
         settings=app[SETTINGS],
+        site_id=identity.site_id,
     )
     view, news = await service.announce_opened(app[DATABASE], opened)
     await app[PUBLISHER].publish(news)
@@ -90,6 +91,7 @@ def _open_within_cap(
     wishes: service.Wishes,
     now: datetime,
     settings: Settings,
+    site_id: str | None,
 ) -> service.Opened:
     """One transaction: count the counsellor's open requests, then open the next."""
     check_open_requests(conn, counsellor_id, limit)
@@ -101,6 +103,7 @@ def _open_within_cap(
         wishes=wishes,
         now=now,
         settings=settings,
+        site_id=site_id,
     )
 
 

@@ -409,15 +409,17 @@ def open_request(
     now: datetime,
     settings: Settings,
     room_id: str | None = None,
+    site_id: str | None = None,
 ) -> Opened:
     """A counsellor asks for an interpreter (into a consultation room when `room_id` is
-    given): the request is written with its first wave of offers, or queued when nobody is
-    free; 422 when nobody in the roster serves the language. The hot path: run whole by
-    `Database.write_sync`; `announce_opened` tells.
+    given) at a site: the request is written with its first wave of offers, or queued when
+    nobody is free; 422 when nobody in the roster serves the language. The hot path: run
+    whole by `Database.write_sync`; `announce_opened` tells.
     """
     tag = _checked_tag(conn, language, wishes)
     req = _new_request(counsellor_id, organization, tag, wishes, now, settings)
     req.room_id = room_id
+    req.site_id = site_id
     offers = _offer_wave(conn, req, now, settings, new=True)
     if not req.waves:
         # Nobody to offer it to: the request goes into the queue, if anyone in the roster
@@ -581,6 +583,7 @@ async def accept_offer(
         now=now,
         connect_timeout_s=settings.call_connect_timeout_s,
         room_id=req.room_id,
+        site_id=req.site_id,
     )
     if req.room_id is not None:
         await consultation.add_interpreter(session, call, now)

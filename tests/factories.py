@@ -44,6 +44,7 @@ async def _request_row(
         created_at=created_at,
         updated_at=created_at,
         expires_at=expires_at,
+        site_id=counsellor.site_id,
     )
     session.add(request)
     await session.flush()
@@ -74,6 +75,7 @@ async def _call_row(
         connected_at=connected_at,
         ended_at=ended_at,
         end_reason=end_reason,
+        site_id=request.site_id,
     )
     session.add(call)
     await session.flush()
