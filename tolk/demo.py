@@ -1,4 +1,5 @@
-"""The demo roster: three organisations of a welcome centre, their staff, and interpreters."""
+"""The demo roster: three organisations of a welcome centre, their sites and staff, and
+interpreters."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts import service
-from accounts.models import Role
+from accounts import service, sites
+from accounts.models import Role, Site
 from accounts.passwords import hash_password_sync
 from billing import scope, tariffs
 from infra.db import Database
@@ -27,12 +28,22 @@ ORGANIZATIONS = (
 )
 
 
+# The city's welcome centre at Friedensplatz and its Infopoint; the others one site each.
+SITES = (
+    (ORGANIZATIONS[0][0], "MigraDo Friedensplatz", "Friedensplatz, 44135 Dortmund"),
+    (ORGANIZATIONS[0][0], "Infopoint", "Dortmund"),
+    (ORGANIZATIONS[1][0], "Jobcenter Dortmund", "Dortmund"),
+    (ORGANIZATIONS[2][0], "Caritas Dortmund", "Dortmund"),
+)
+
+
 @dataclass(frozen=True)
 class DemoUser:
     username: str
     display_name: str
     role: Role
     organization: str
+    site: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,9 +56,14 @@ class DemoInterpreter:
 
 
 STAFF = (
-    DemoUser("berater.sozialamt", "Anna Schulte", Role.COUNSELLOR, ORGANIZATIONS[0][0]),
-    DemoUser("berater.jobcenter", "Murat Yilmaz", Role.COUNSELLOR, ORGANIZATIONS[1][0]),
-    DemoUser("berater.caritas", "Julia Becker", Role.COUNSELLOR, ORGANIZATIONS[2][0]),
+    DemoUser(
+        "berater.sozialamt", "Anna Schulte", Role.COUNSELLOR, ORGANIZATIONS[0][0], SITES[0][1]
+    ),
+    DemoUser("berater.infopoint", "Kai Neumann", Role.COUNSELLOR, ORGANIZATIONS[0][0], SITES[1][1]),
+    DemoUser(
+        "berater.jobcenter", "Murat Yilmaz", Role.COUNSELLOR, ORGANIZATIONS[1][0], SITES[2][1]
+    ),
+    DemoUser("berater.caritas", "Julia Becker", Role.COUNSELLOR, ORGANIZATIONS[2][0], SITES[3][1]),
     DemoUser("finanzen", "Thomas Krüger", Role.FINANCE, ORGANIZATIONS[0][0]),
     DemoUser("finanzen.jobcenter", "Petra Lange", Role.FINANCE, ORGANIZATIONS[1][0]),
     DemoUser("admin", "Sabine Wagner", Role.ADMIN, ORGANIZATIONS[0][0]),
@@ -110,6 +126,20 @@ async def _seed_tariffs(session: AsyncSession, org_ids: dict[str, str], now: dat
             await tariffs.create_tariff(session, values, None, now)
 
 
+async def _seed_sites(
+    session: AsyncSession, org_ids: dict[str, str], now: datetime
+) -> dict[str, Site]:
+    """The demo's sites by name, made where missing."""
+    found = {}
+    for org_name, name, address in SITES:
+        site = await sites.find_site_by_name(session, org_ids[org_name], name)
+        if site is None:
+            new = sites.NewSite(org_ids[org_name], name, address)
+            site = await sites.create_site(session, new, now)
+        found[name] = site
+    return found
+
+
 async def seed_demo(db: Database, now: datetime, zone: ZoneInfo = CENTRE_ZONE) -> list[Login]:
     """Create what is missing of the demo roster, and four weeks of history for the
     statistics when there is none; running it twice changes nothing."""
@@ -127,9 +157,11 @@ async def seed_demo(db: Database, now: datetime, zone: ZoneInfo = CENTRE_ZONE) -
                 for i in INTERPRETERS
             ),
         ]
+        places = await _seed_sites(session, {name: org.id for name, org in orgs.items()}, now)
         for person in people:
-            if await service.find_user(session, person.username) is None:
-                await service.create_user(
+            user = await service.find_user(session, person.username)
+            if user is None:
+                user = await service.create_user(
                     session,
                     username=person.username,
                     password_hash=password_hash,
@@ -138,6 +170,9 @@ async def seed_demo(db: Database, now: datetime, zone: ZoneInfo = CENTRE_ZONE) -
                     organization_id=orgs[person.organization].id,
                     now=now,
                 )
+            if person.site and user.site_id is None:
+                user.site_id = places[person.site].id
+                session.add(user)
             logins.append(Login(person.username, DEMO_PASSWORD, person.role.value))
         # The centre's own finance office sees every organisation's usage; the Jobcenter's
         # finance user only the Jobcenter's (billing.scope).

@@ -37,7 +37,7 @@ async def seed_history(
         if (await session.exec(select(InterpretationRequest.id).limit(1))).first() is not None:
             return 0
         users = await _users(session, [*counsellors, *(n for v in speakers.values() for n in v)])
-        ids = {u.username: (u.id, u.organization_id) for u in users}
+        ids = {u.username: (u.id, u.organization_id, u.site_id) for u in users}
         rng = random.Random(2026)  # noqa: S311 (made-up demo data, no secret)
         today = now.astimezone(zone).date()
         made = 0
@@ -68,7 +68,7 @@ async def _users(session: AsyncSession, names: list[str]) -> list[User]:
 
 def _online(
     session: AsyncSession,
-    ids: dict[str, tuple[str, str]],
+    ids: dict[str, tuple[str, str, str | None]],
     speakers: dict[str, list[str]],
     opening: datetime,
     rng: random.Random,
@@ -91,7 +91,7 @@ async def _request(
     rng: random.Random,
     language: str,
     at: datetime,
-    counsellor: tuple[str, str],
+    counsellor: tuple[str, str, str | None],
     interpreter: str,
 ) -> None:
     outcome = rng.random()
@@ -110,6 +110,7 @@ async def _request(
         created_at=at,
         updated_at=at,
         expires_at=at + timedelta(minutes=5),
+        site_id=counsellor[2],
     )
     session.add(request)
     await session.flush()  # offers and the call refer to it
@@ -131,6 +132,7 @@ async def _request(
         connected_at=connected,
         ended_at=connected + timedelta(minutes=rng.uniform(5, 45)),
         end_reason="hangup",
+        site_id=counsellor[2],
     )
     request.call_id = call.id
     session.add(_offer(request.id, interpreter, at, OfferState.ACCEPTED, accepted))

@@ -7,6 +7,7 @@ from sqlmodel import select
 
 from accounts.models import User
 from billing.models import Tariff
+from dispatch.models import InterpretationRequest
 from interpreters import service as roster
 from tolk.demo import INTERPRETERS, STAFF, seed_demo
 
@@ -82,3 +83,32 @@ class TestSeedDemo:
         assert sum(r["requests"] for r in rows.values()) < 30 * 24
         people = await (await client.get("/api/stats/interpreters")).json()
         assert all(p["online_s"] > p["talk_s"] for p in people["rows"] if p["online_s"])
+
+    async def test_the_welcome_centre_has_two_sites_with_counsellors_on_each(
+        self, client, db, clock
+    ):
+        """The admin finds MigraDo Friedensplatz and the Infopoint under the city's
+        organisation, a counsellor on each, made once however often the demo is seeded; the
+        history's requests carry their counsellor's site."""
+        await seed_demo(db, clock.now())
+        await seed_demo(db, clock.now())
+        resp = await client.post(
+            "/api/session", json={"username": "admin", "password": "demo-tolk-2026"}
+        )
+        assert resp.status == 200
+        me = (await (await client.get("/api/me")).json())["user"]
+        query = f"/api/admin/sites?organization_id={me['organization']['id']}"
+        sites = (await (await client.get(query)).json())["sites"]
+        assert sorted(s["name"] for s in sites) == ["Infopoint", "MigraDo Friedensplatz"]
+        assert all(s["time_zone"] == "Europe/Berlin" and s["active"] for s in sites)
+        users = (await (await client.get("/api/admin/users?role=counsellor")).json())["users"]
+        names = {s["id"]: s["name"] for s in sites}
+        on_site = {u["username"]: names.get(u["site_id"]) for u in users}
+        assert on_site["berater.sozialamt"] == "MigraDo Friedensplatz"
+        assert on_site["berater.infopoint"] == "Infopoint"
+        async with db.read() as session:
+            asked = set(
+                (await session.exec(select(InterpretationRequest.site_id).distinct())).all()
+            )
+        assert set(names) <= asked
+        assert None not in asked
