@@ -230,6 +230,25 @@ def _origin_absent_or_allowed(request: web.Request) -> bool:
     return origin_allowed(request)
 
 
+def set_session_cookie(
+    request: web.Request, response: web.StreamResponse, value: str, max_age_s: int
+) -> None:
+    """Hand the browser its login session's cookie: script cannot read it, no other site
+    sends it, and over https it travels only over https."""
+    secure = request.app[SETTINGS].cookie_secure
+    if secure is None:
+        secure = own_origin(request).startswith("https://")
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        httponly=True,
+        samesite="Strict",
+        secure=secure,
+        path="/",
+        max_age=max_age_s,
+    )
+
+
 def client_address(request: web.Request) -> str:
     """The client's address as the server sees it (behind a trusted proxy: the real one)."""
     return request.remote or "unknown"

@@ -48,6 +48,9 @@ class Action(StrEnum):
     USAGE_EXPORTED = "usage_exported"
     FINANCE_GRANTED = "finance_granted"
     FINANCE_GRANT_REVOKED = "finance_grant_revoked"
+    TERMINAL_CREATED = "terminal_created"
+    TERMINAL_LINK_CREATED = "terminal_link_created"
+    TERMINAL_REVOKED = "terminal_revoked"
     SETTINGS_CHANGED = "settings_changed"
     DATA_PURGED = "data_purged"
 

@@ -89,3 +89,10 @@ class UnknownTimeZone(InvalidInput):
 class UnknownSite(InvalidInput):
     code = "unknown_site"
     default_message = "No active site of that id in the user's organisation."
+
+
+class TerminalAccount(InvalidInput):
+    code = "terminal_account"
+    default_message = (
+        "A terminal logs in only with its device link; add and manage it as a terminal."
+    )

@@ -23,6 +23,13 @@ class Role(StrEnum):
     """The centre's management ("Leitung"): reads the service-level figures, changes nothing."""
     GUEST = "guest"
     """A client invited into one consultation room by link: no account, no user row."""
+    TERMINAL = "terminal"
+    """A self-service terminal at a site: a device account that asks for interpreters for
+    its organisation and takes part in its own calls, nothing else (accounts.terminals)."""
+
+
+REQUESTERS = (Role.COUNSELLOR, Role.TERMINAL)
+"""The roles that ask for interpreters: the counsellor's side of a call."""
 
 
 class Organization(SQLModel, table=True):
@@ -84,6 +91,8 @@ class LoginSession(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     last_seen_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    device: bool = False
+    """A terminal's device session: no idle timeout, only `expires_at` (accounts.terminals)."""
 
 
 class ApiToken(SQLModel, table=True):
@@ -109,9 +118,9 @@ class ApiToken(SQLModel, table=True):
 
 
 class PasswordLink(SQLModel, table=True):
-    """A one-time "set your password" link an admin hands over: only a SHA-256 of its
-    secret is stored; it works once, until `expires_at`, and a newer link of the same
-    user replaces it."""
+    """A one-time link an admin hands over: a person's "set your password" link, or a
+    terminal's device link (accounts.terminals). Only a SHA-256 of its secret is stored;
+    it works once, until `expires_at`, and a newer link of the same user replaces it."""
 
     __tablename__ = "password_link"
 

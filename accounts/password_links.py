@@ -48,29 +48,62 @@ async def create_link(
     user = await service.get_user(session, user_id)
     if user.machine:
         raise NoPasswordForMachines(field="user_id")
-    await session.exec(
-        delete(PasswordLink).where(
-            col(PasswordLink.user_id) == user.id, col(PasswordLink.used_at).is_(None)
-        )
+    link = await replace_links(session, user.id, who, now, valid_s)
+    await audit.record(
+        session,
+        who,
+        Action.PASSWORD_LINK_CREATED,
+        now,
+        user_target(user),
+        expires_at=link.expires_at,
     )
+    return link
+
+
+async def replace_links(
+    session: AsyncSession, user_id: str, who: Actor, now: datetime, valid_s: int
+) -> NewLink:
+    """A new one-time link of a user, in place of their unused ones (the caller checks whom
+    it is for and records the event)."""
+    await drop_unused_links(session, user_id)
     secret = secrets.token_urlsafe(32)
     expires = now + timedelta(seconds=valid_s)
     session.add(
         PasswordLink(
-            user_id=user.id,
+            user_id=user_id,
             token_hash=service.token_digest(secret),
             created_at=now,
             created_by=who.user_id,
             expires_at=expires,
         )
     )
-    await audit.record(
-        session, who, Action.PASSWORD_LINK_CREATED, now, user_target(user), expires_at=expires
-    )
     return NewLink(secret, expires)
 
 
-async def _usable(session: AsyncSession, secret: str, now: datetime) -> tuple[PasswordLink, User]:
+async def drop_unused_links(session: AsyncSession, user_id: str) -> None:
+    """Make a user's unused links open nothing any more."""
+    await session.exec(
+        delete(PasswordLink).where(
+            col(PasswordLink.user_id) == user_id, col(PasswordLink.used_at).is_(None)
+        )
+    )
+
+
+async def spend_link(session: AsyncSession, link: PasswordLink, now: datetime) -> None:
+    """Use a link up; LinkNotValid when another use was first (even at the same moment)."""
+    spent = await session.exec(
+        update(PasswordLink)
+        .where(col(PasswordLink.id) == link.id, col(PasswordLink.used_at).is_(None))
+        .values(used_at=now)
+    )
+    if not spent.rowcount:
+        raise LinkNotValid(field="token")
+
+
+async def usable_link(
+    session: AsyncSession, secret: str, now: datetime
+) -> tuple[PasswordLink, User]:
+    """The unused, unexpired link of an active user with this secret, else LinkNotValid."""
     found = (
         await session.exec(
             select(PasswordLink, User)
@@ -81,7 +114,15 @@ async def _usable(session: AsyncSession, secret: str, now: datetime) -> tuple[Pa
     if found is None:
         raise LinkNotValid(field="token")
     link, user = found
-    if link.used_at is not None or link.expires_at <= now or not user.active or user.machine:
+    if link.used_at is not None or link.expires_at <= now or not user.active:
+        raise LinkNotValid(field="token")
+    return link, user
+
+
+async def _usable(session: AsyncSession, secret: str, now: datetime) -> tuple[PasswordLink, User]:
+    # A terminal's device link (a machine account's) sets no password.
+    link, user = await usable_link(session, secret, now)
+    if user.machine:
         raise LinkNotValid(field="token")
     return link, user
 
@@ -104,13 +145,7 @@ async def set_password_by_link(
     now = clock.now()
     async with db.write() as session:
         link, user = await _usable(session, secret, now)
-        spent = await session.exec(
-            update(PasswordLink)
-            .where(col(PasswordLink.id) == link.id, col(PasswordLink.used_at).is_(None))
-            .values(used_at=now)
-        )
-        if not spent.rowcount:
-            raise LinkNotValid(field="token")
+        await spend_link(session, link, now)
         user.password_hash = password_hash
         session.add(user)
         await service.end_user_credentials(session, user.id, now)

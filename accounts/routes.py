@@ -10,7 +10,14 @@ from aiohttp import web
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
 from accounts import audit, password_links, service, tokens
-from accounts.access import ADMIN, SESSION_COOKIE, actor, client_address, own_origin
+from accounts.access import (
+    ADMIN,
+    SESSION_COOKIE,
+    actor,
+    client_address,
+    own_origin,
+    set_session_cookie,
+)
 from accounts.audit import Action, Target
 from accounts.keys import LOGIN_THROTTLE, OPERATIONS
 from accounts.login import log_in
@@ -59,18 +66,7 @@ async def login(request: web.Request, body: LoginBody) -> web.Response:
         session_s=settings.session_absolute_timeout_s,
     )
     response = json_response({"user": user_view(done.user, done.organization)})
-    secure = settings.cookie_secure
-    if secure is None:
-        secure = own_origin(request).startswith("https://")
-    response.set_cookie(
-        SESSION_COOKIE,
-        done.cookie_value,
-        httponly=True,
-        samesite="Strict",
-        secure=secure,
-        path="/",
-        max_age=settings.session_absolute_timeout_s,
-    )
+    set_session_cookie(request, response, done.cookie_value, settings.session_absolute_timeout_s)
     return response
 
 
@@ -164,6 +160,9 @@ class CreateUserBody(BaseModel):
         # A guest is a client invited by link into one room, never a user with an account.
         if role == Role.GUEST:
             raise ValueError("guest is no role of a user")
+        # A terminal comes with its device link and site: POST /api/admin/terminals.
+        if role == Role.TERMINAL:
+            raise ValueError("a terminal is added as a terminal (POST /api/admin/terminals)")
         return role
 
     email: str | None = Field(default=None, max_length=320)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, event, func, or_, true, update
+from sqlalchemy import and_, bindparam, delete, event, false, func, or_, true, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
@@ -178,9 +178,15 @@ class NewSession:
 
 
 async def start_session(
-    session: AsyncSession, user: User, now: datetime, absolute_timeout_s: int
+    session: AsyncSession,
+    user: User,
+    now: datetime,
+    absolute_timeout_s: int,
+    *,
+    device: bool = False,
 ) -> NewSession:
-    """Start a login session with a fresh 256-bit id."""
+    """Start a login session with a fresh 256-bit id (`device`: a terminal's, which has no
+    idle timeout)."""
     token = secrets.token_urlsafe(32)
     digest = token_digest(token)
     expires = now + timedelta(seconds=absolute_timeout_s)
@@ -191,6 +197,7 @@ async def start_session(
             created_at=now,
             last_seen_at=now,
             expires_at=expires,
+            device=device,
         )
     )
     await session.flush()
@@ -223,7 +230,12 @@ _TOKEN_HOLDER = (
     .where(col(User.active) == true())
 )
 _SESSION_HOLDER = (
-    select_columns(col(LoginSession.expires_at), col(LoginSession.last_seen_at), *_IDENTITY_COLUMNS)
+    select_columns(
+        col(LoginSession.expires_at),
+        col(LoginSession.last_seen_at),
+        col(LoginSession.device),
+        *_IDENTITY_COLUMNS,
+    )
     .join(Organization, col(Organization.id) == col(User.organization_id))
     .join(LoginSession, col(LoginSession.user_id) == col(User.id))
     .where(col(LoginSession.token_hash) == bindparam("digest"))
@@ -271,12 +283,13 @@ async def resolve_session(
     row = (await conn.execute(_SESSION_HOLDER, {"digest": digest})).first()
     if row is None or row[0] <= now:
         return ResolvedSession(None, False, None)
-    expires_at, last_seen_at = row[0], row[1]
-    idle_until = last_seen_at + timedelta(seconds=idle_timeout_s)
+    expires_at, last_seen_at, device = row[0], row[1], row[2]
+    # A terminal may stand switched off over a weekend: its session ends only at expires_at.
+    idle_until = expires_at if device else last_seen_at + timedelta(seconds=idle_timeout_s)
     if idle_until <= now:
         return ResolvedSession(None, False, None)
     return ResolvedSession(
-        _identity(row[2:], session_key(digest)),
+        _identity(row[3:], session_key(digest)),
         now - last_seen_at >= _TOUCH_EVERY,
         min(expires_at, idle_until),
     )
@@ -321,12 +334,12 @@ async def end_user_sessions(session: AsyncSession, user_id: str) -> None:
 
 
 async def purge_expired_sessions(session: AsyncSession, now: datetime, idle_timeout_s: int) -> int:
-    """Delete sessions past either timeout; returns how many."""
+    """Delete sessions past either timeout (a device session has only the absolute one);
+    returns how many."""
     idle_cutoff = now - timedelta(seconds=idle_timeout_s)
+    idle = and_(col(LoginSession.last_seen_at) <= idle_cutoff, col(LoginSession.device) == false())
     result = await session.exec(
-        delete(LoginSession).where(
-            or_(col(LoginSession.expires_at) <= now, col(LoginSession.last_seen_at) <= idle_cutoff)
-        )
+        delete(LoginSession).where(or_(col(LoginSession.expires_at) <= now, idle))
     )
     return int(result.rowcount or 0)
 

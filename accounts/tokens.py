@@ -9,7 +9,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts import audit, service
 from accounts.audit import Action, Actor, Target
-from accounts.errors import NotAMachineAccount, TokenNeedsLogin
+from accounts.errors import NotAMachineAccount, TerminalAccount, TokenNeedsLogin
+from accounts.models import Role
 from accounts.scopes import Operations
 from accounts.views import Identity
 from infra.errors import NotFound
@@ -40,6 +41,9 @@ async def issue_token(
     owner = await service.get_user(session, owner_id)
     if owner.id != issued_by.user_id and not owner.machine:
         raise NotAMachineAccount(field="user_id")
+    if owner.role == Role.TERMINAL:
+        # Its device link is its one way in: a token would be a second, unaudited device.
+        raise TerminalAccount(field="user_id")
     if not owner.active:
         raise NotFound("No such active user.")
     checked = operations.check_scopes(scopes, owner.role)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from accounts.models import Role
+from accounts.models import REQUESTERS, Role
 from accounts.views import Identity
 from calls import lifecycle
 from calls.ending import CALL_ENDING
@@ -14,7 +14,7 @@ from infra.http import json_response
 from infra.openapi import ApiRoutes
 
 api = ApiRoutes(tag="calls")
-PARTICIPANTS = (Role.COUNSELLOR, Role.INTERPRETER)
+PARTICIPANTS = (*REQUESTERS, Role.INTERPRETER)
 
 
 @api.get(

@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection
 
-from accounts.models import Role
+from accounts.models import REQUESTERS, Role
 from accounts.views import Identity, OrganizationView
 from calls import lifecycle
 from calls.views import CallResponse
@@ -57,7 +57,7 @@ class RequestBody(BaseModel):
     body=RequestBody,
     response=RequestResponse,
     status=201,
-    roles=(Role.COUNSELLOR,),
+    roles=REQUESTERS,
     errors=(409,),
 )
 async def create_request(
@@ -111,7 +111,7 @@ def _open_within_cap(
     "/api/requests/{request_id}",
     summary="A request and its state",
     response=RequestResponse,
-    roles=(Role.COUNSELLOR, Role.ADMIN),
+    roles=(*REQUESTERS, Role.ADMIN),
     errors=(404,),
 )
 async def get_request(request: web.Request, identity: Identity) -> web.Response:
@@ -127,7 +127,7 @@ async def get_request(request: web.Request, identity: Identity) -> web.Response:
     "/api/requests/{request_id}",
     summary="Cancel a request that is queued or being offered",
     response=RequestResponse,
-    roles=(Role.COUNSELLOR,),
+    roles=REQUESTERS,
     errors=(404, 409),
 )
 async def cancel_request(request: web.Request, identity: Identity) -> web.Response:

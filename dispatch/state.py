@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts.models import Organization, Role
+from accounts.models import REQUESTERS, Organization, Role
 from accounts.views import OrganizationView
 from calls.models import Call, CallState
 from calls.views import load_call_view
@@ -37,7 +37,7 @@ async def current_state(
 ) -> list[ServerMessage]:
     """The messages that bring a freshly connected socket up to date."""
     messages: list[ServerMessage] = []
-    if role == Role.COUNSELLOR:
+    if role in REQUESTERS:
         requests = await session.exec(
             select(InterpretationRequest)
             .where(col(InterpretationRequest.counsellor_id) == user_id)
@@ -69,7 +69,7 @@ async def changed_since(
     status: the news a socket that stayed open may have missed in a gap of the bus, which
     `current_state` (only what is open) does not repeat."""
     messages: list[ServerMessage] = []
-    if role == Role.COUNSELLOR:
+    if role in REQUESTERS:
         requests = await session.exec(
             select(InterpretationRequest)
             .where(col(InterpretationRequest.counsellor_id) == user_id)

@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     password_min_length: int = Field(default=10, ge=8)
     password_link_hours: int = Field(default=72, ge=1, le=720)
     """How long a one-time "set your password" link works."""
+    terminal_link_hours: int = Field(default=72, ge=1, le=720)
+    """How long a terminal's one-time device link works."""
+    terminal_session_days: int = Field(default=365, ge=1, le=3660)
+    """How long a terminal stays logged in after its device link was opened (no idle end)."""
+    terminal_idle_reset_s: int = Field(default=90, ge=1, le=3600)
+    """A terminal's page goes back to its start screen after this long without a touch
+    (outside a call)."""
     api_token_days: int = Field(default=90, ge=1, le=366)
     """How long an API token works when its issuer names no period."""
     identity_cache_s: float = Field(default=5.0, ge=0)

@@ -120,7 +120,7 @@ class LanguageBroadcaster:
             payload = jsonio.dumps(LanguagesUpdated(languages=list(figures)))
             if payload == self._last:
                 return  # every such socket has these figures already
-            for role in (Role.COUNSELLOR, Role.ADMIN, Role.MANAGEMENT):
+            for role in (Role.COUNSELLOR, Role.TERMINAL, Role.ADMIN, Role.MANAGEMENT):
                 await self._bus.publish(role_channel(role.value), payload)
         except Unavailable:
             self._pending = None  # the database logged its outage; the next change retries

@@ -14,7 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from accounts import audit
 from accounts.access import ADMIN, actor, own_origin
 from accounts.audit import Action, Target
-from accounts.models import Role
+from accounts.models import REQUESTERS, Role
 from accounts.views import Identity, PasswordLinkView
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.errors import NotFound
@@ -48,7 +48,7 @@ def _locale(request: web.Request, query: LocaleQuery) -> str:
     summary="Languages of the roster with interpreters online, available, queued, and the wait",
     query=LocaleQuery,
     response=LanguageList,
-    roles=(Role.COUNSELLOR, Role.ADMIN),
+    roles=(*REQUESTERS, Role.ADMIN),
 )
 async def languages(request: web.Request, query: LocaleQuery) -> web.Response:
     app = request.app

@@ -46,6 +46,14 @@ async def _ping(app: web.Application, conn: Connection, msg: Ping) -> None:
 
 GUEST_MESSAGES = frozenset({"ping", "room.join", "signal", "room.media", "room.leave"})
 """All a guest's socket may send; anything else is `forbidden`."""
+TERMINAL_MESSAGES = frozenset({"ping", "call.join", "signal", "call.media", "call.hangup"})
+"""All a terminal's socket may send: its own calls (`signal` reaches only a call's other
+side, whose membership the call's room checks)."""
+LIMITED: dict[Role, tuple[frozenset[str], str]] = {
+    Role.GUEST: (GUEST_MESSAGES, "A guest may only take part in their consultation room."),
+    Role.TERMINAL: (TERMINAL_MESSAGES, "A terminal may only take part in its own calls."),
+}
+"""Roles whose sockets may send only some message types, and what the others are told."""
 
 HANDLERS: dict[str, MessageHandler] = {
     "ping": _ping,
@@ -284,9 +292,9 @@ def _parse(
     if not isinstance(kind, str):
         _refuse(conn, ref, [{"field": "type", "problem": "a message type is a string"}])
         return None
-    if conn.identity.role == Role.GUEST and kind not in GUEST_MESSAGES:
-        message = "A guest may only take part in their consultation room."
-        conn.send(ErrorMessage(code="forbidden", message=message, ref=ref))
+    limited = LIMITED.get(conn.identity.role)
+    if limited is not None and kind not in limited[0]:
+        conn.send(ErrorMessage(code="forbidden", message=limited[1], ref=ref))
         return None
     if kind == "signal" and app[SETTINGS].fast_paths and (signal := plain_signal(raw)):
         return relay_signal(app, conn, signal[0], signal[1], ref), kind, ref

@@ -183,6 +183,23 @@ class Factory:
                 site_id=site.id if site else None,
             )
 
+    async def terminal(
+        self, organization: Organization | None = None, name: str = "Foyer"
+    ) -> tuple[User, str]:
+        """A terminal of the organisation, logged in with its device link: the terminal and
+        its device session's cookie value."""
+        from accounts import terminals
+        from accounts.audit import SYSTEM
+
+        org = organization or await self.organization()
+        user, _, link = await terminals.add_terminal(
+            self.db, self.clock, name, org.id, SYSTEM, 3600
+        )
+        login = await terminals.open_device_session(
+            self.db, self.clock, link.secret, "127.0.0.1", 86400
+        )
+        return user, login.cookie_value
+
     async def tariff(self, name: str, valid_from: date = date(2025, 1, 1), **terms: Any) -> Tariff:
         """A tariff valid from `valid_from`; `terms` are its unit, price, minimum, owner."""
         async with self.db.write() as session:

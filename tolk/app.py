@@ -18,6 +18,7 @@ from accounts.models import Role
 from accounts.routes import api as accounts_api
 from accounts.scopes import SOCKET, Operations
 from accounts.site_routes import api as sites_api
+from accounts.terminal_routes import api as terminals_api
 from accounts.throttle import LoginThrottle
 from billing.routes import api as billing_api
 from billing.usage import record_usage
@@ -75,6 +76,7 @@ API_ROUTES: tuple[ApiRoutes, ...] = (
     accounts_api,
     audit_api,
     sites_api,
+    terminals_api,
     roster_api,
     signaling_api,
     dispatch_api,

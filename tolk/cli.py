@@ -282,7 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create = sub.add_parser("create-user", help="create a user (and its organisation)")
     create.add_argument("username")
-    create.add_argument("--role", required=True, choices=[r.value for r in Role])
+    # A guest has no account; a terminal is added with its device link (POST /api/admin/terminals).
+    people = [r.value for r in Role if r not in (Role.GUEST, Role.TERMINAL)]
+    create.add_argument("--role", required=True, choices=people)
     create.add_argument("--organization", required=True)
     create.add_argument("--password", help="generated and printed when left out")
     create.add_argument("--display-name")

@@ -23,6 +23,7 @@ HOME: dict[Role, str] = {
     Role.FINANCE: "/finance",
     Role.ADMIN: "/admin",
     Role.MANAGEMENT: "/stats",
+    Role.TERMINAL: "/terminal",
 }
 
 
@@ -40,6 +41,8 @@ JOIN = Page("join", frozenset())
 """The guest's page behind an invitation link: anyone with the link may open it."""
 SET_PASSWORD = Page("set-password", frozenset())
 """Opened from a one-time link by someone who cannot log in yet (accounts.password_links)."""
+DEVICE = Page("device", frozenset())
+"""Opened once on a terminal from its device link, to log it in (accounts.terminals)."""
 PAGES: dict[str, Page] = {
     "/counsellor": Page("counsellor", frozenset({Role.COUNSELLOR})),
     "/interpreter": Page("interpreter", frozenset({Role.INTERPRETER})),
@@ -48,6 +51,7 @@ PAGES: dict[str, Page] = {
     "/admin": Page("admin", frozenset({Role.ADMIN})),
     "/check": Page("check", frozenset({Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN})),
     "/stats": Page("stats", frozenset({Role.MANAGEMENT, Role.ADMIN})),
+    "/terminal": Page("terminal", frozenset({Role.TERMINAL})),
 }
 
 _HTML_HEADERS = {"Cache-Control": "no-store"}
@@ -115,6 +119,7 @@ def add_pages(app: web.Application) -> None:
     # Rendered once at start-up: a page is the same for everyone, only who may see it differs.
     login_document = render_page(LOGIN)
     set_password_document = render_page(SET_PASSWORD)
+    device_document = render_page(DEVICE)
     documents = {path: render_page(page) for path, page in PAGES.items()}
     join_document = render_page(JOIN)
 
@@ -144,7 +149,12 @@ def add_pages(app: web.Application) -> None:
         """GET /set-password: the form a one-time link opens (the secret is after `#`)."""
         return _html(set_password_document)
 
+    async def device_page(request: web.Request) -> web.StreamResponse:
+        """GET /device: logs a terminal's device in with the link's secret (after `#`)."""
+        return _html(device_document)
+
     app.router.add_get("/", login_page)
+    app.router.add_get("/device", device_page)
     app.router.add_get("/join/{token}", join_page)
     app.router.add_get("/set-password", set_password_page)
     for path in PAGES:

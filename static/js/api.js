@@ -58,4 +58,5 @@ export const HOME = {
   finance: "/finance",
   admin: "/admin",
   management: "/stats",
+  terminal: "/terminal",
 };

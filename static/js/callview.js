@@ -19,13 +19,15 @@ export function isNewerCall(next, shown) {
 export const STALLED_AFTER_MS = 10000;
 
 export class CallView extends EventTarget {
-  /** container: an empty <section>; socket: the page's Socket.
+  /** container: an empty <section>; socket: the page's Socket; hangupKey: the i18n key of
+   * the hang-up button ("Beenden" on a terminal).
    * Events: "ended" {detail: call}, "stalled" (not connected in time), "firstframe". */
-  constructor(container, socket, { role = "counsellor" } = {}) {
+  constructor(container, socket, { role = "counsellor", hangupKey = "call.hangup" } = {}) {
     super();
     this.container = container;
     this.socket = socket;
     this.role = role;
+    this.hangupKey = hangupKey;
     this.peer = null;
     this.stream = null;
     this.call = null;
@@ -239,7 +241,7 @@ export class CallView extends EventTarget {
     this.cameraButton.hidden = !this.hasVideo;
     this.cameraButton.textContent = t(this.cameraOff ? "call.camOff" : "call.camOn");
     this.cameraButton.setAttribute("aria-pressed", String(this.cameraOff));
-    this.hangupButton.textContent = t("call.hangup");
+    this.hangupButton.textContent = t(this.hangupKey);
     this.renderQuality();
   }
 

@@ -24,7 +24,12 @@ export function locale() {
 
 /** The message `key` in the current language, with `{name}` placeholders filled in. */
 export function t(key, params = {}) {
-  const text = CATALOGUES[current].messages[key] ?? CATALOGUES.de.messages[key] ?? key;
+  return tIn(current, key, params);
+}
+
+/** The message `key` in the interface language `loc` (German when it has none). */
+export function tIn(loc, key, params = {}) {
+  const text = CATALOGUES[loc]?.messages[key] ?? CATALOGUES.de.messages[key] ?? key;
   return text.replace(/\{(\w+)\}/g, (m, name) => (name in params ? String(params[name]) : m));
 }
 
@@ -76,12 +81,13 @@ export function translate(root = document) {
   if (title) document.title = `${t(title.dataset.i18nDoc)} – Tolk`;
 }
 
-/** Switch the interface language, remember it, and let the page re-render. */
-export function setLocale(loc) {
+/** Switch the interface language, remember it (unless `remember` is false: a terminal
+ * keeps nothing of the person before it), and let the page re-render. */
+export function setLocale(loc, { remember = true } = {}) {
   if (!(loc in CATALOGUES) || loc === current) return;
   current = loc;
   try {
-    localStorage.setItem(STORAGE_KEY, loc);
+    if (remember) localStorage.setItem(STORAGE_KEY, loc);
   } catch {
     /* private mode: the choice lasts for this page only */
   }

@@ -6,14 +6,20 @@ import { Socket } from "./socket.js";
 
 let pageSocket = null;
 
-/** Set up the header; resolve with the user and (unless socket: false) the started socket. */
-export async function startPage({ socket: wantSocket = true } = {}) {
+/** Set up the header; resolve with the user and (unless socket: false) the started socket.
+ * A terminal's page (`kiosk: true`) shows no log-out and no language switch: the person
+ * before it picks a language on the page, and the terminal stays logged in. */
+export async function startPage({ socket: wantSocket = true, kiosk = false } = {}) {
   translate();
-  setupLocaleSwitch();
+  if (kiosk) for (const el of [$("#locale"), $('label[for="locale"]')]) el?.remove();
+  else setupLocaleSwitch();
   // The shell's header hides what only a signed-in page shows (the login page has the same header).
   const logoutButton = $("#logout");
-  logoutButton?.addEventListener("click", logout);
-  logoutButton?.removeAttribute("hidden");
+  if (kiosk) logoutButton?.remove();
+  else {
+    logoutButton?.addEventListener("click", logout);
+    logoutButton?.removeAttribute("hidden");
+  }
   let me;
   try {
     me = (await api("GET", "/api/me")).user;

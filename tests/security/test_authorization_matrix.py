@@ -27,6 +27,8 @@ PUBLIC = {
     ("post", "/api/password-link/user"),
     # An invitation link is the guest's credential: a guest has no account.
     ("post", "/api/guest/session"),
+    # A terminal's device link is its credential: a terminal has no password.
+    ("post", "/api/terminal/session"),
 }
 # Operations that end the caller's own login run last for each caller.
 LAST = {("delete", "/api/session")}
@@ -90,6 +92,8 @@ async def build_world(factory: Factory) -> World:
     machine = await factory.user(Role.COUNSELLOR, organization=org_b)
     bystander = await factory.user(Role.COUNSELLOR, organization=pool)
     call = await factory.call(counsellor_a, in_call, language="ar")
+    terminal, terminal_cookie = await factory.terminal(org_a)
+    other_terminal, _ = await factory.terminal(org_b, "Infopoint")
 
     cookie_a = await _cookie(factory, counsellor_a.username)
     resp = await factory.client.post(
@@ -146,8 +150,9 @@ async def build_world(factory: Factory) -> World:
             "admin",
             admin.id,
             cookie=await _cookie(factory, admin.username),
-            owns={"user_id", "token_id", "tariff_id", "grant_id", "site_id"},
+            owns={"user_id", "token_id", "tariff_id", "grant_id", "site_id", "terminal_id"},
         ),
+        Caller("terminal of A", "terminal", terminal.id, cookie=terminal_cookie),
         Caller(
             "management",
             "management",
@@ -169,6 +174,7 @@ async def build_world(factory: Factory) -> World:
         "room_id": room_id,
         "invitation_id": invitation_id,
         "site_id": (await factory.site(org_a)).id,
+        "terminal_id": other_terminal.id,
     }
     return World(callers, params, call.id, room_id)
 
@@ -393,7 +399,7 @@ class TestSocketMatrix:
         """Every socket caller outside the call gets `forbidden` for each call message."""
         world = await build_world(factory)
         outsiders = [c for c in world.callers if c.role is not None and "call_id" not in c.owns]
-        assert len(outsiders) == 8
+        assert len(outsiders) == 9
         for caller in outsiders:
             ws = await factory.client.ws_connect("/ws", headers=caller.headers(factory.origin))
             assert (await ws.receive_json(timeout=5))["type"] == "hello"

@@ -1,0 +1,218 @@
+"""HTTP handlers of terminals: the admin adds, lists, revokes and re-links them; a device
+logs in once with its link; the terminal's page reads what it needs about itself."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from accounts import terminals
+from accounts.access import ADMIN, actor, client_address, own_origin, set_session_cookie
+from accounts.models import Role
+from accounts.password_links import NewLink
+from accounts.tokens import require_login
+from accounts.views import Identity, OrganizationView, PasswordLinkView
+from infra.appkeys import BUS, CLOCK, DATABASE, SETTINGS
+from infra.bus import publish_control
+from infra.http import json_response
+from infra.openapi import PUBLIC, ApiRoutes
+
+api = ApiRoutes(tag="accounts")
+TERMINAL = (Role.TERMINAL,)
+
+
+class TerminalBody(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    """What the admin and the interpreters see, e.g. "Foyer, Terminal 1"."""
+    organization_id: str = Field(min_length=1, max_length=32)
+    """The organisation its calls are billed to."""
+
+
+class TerminalView(BaseModel):
+    id: str
+    name: str
+    organization: OrganizationView
+    active: bool
+    """False once revoked (until a new device link)."""
+    created_at: datetime
+    logged_in: bool
+    """A device holds a session of it."""
+    last_seen_at: datetime | None
+    link_expires_at: datetime | None
+    """Until when its unused device link works (None: no link waiting)."""
+
+
+class DeviceLinkView(PasswordLinkView):
+    """A one-time device link as the admin sees it, once: open it on the terminal."""
+
+
+class TerminalCreated(BaseModel):
+    terminal: TerminalView
+    link: DeviceLinkView
+
+
+class TerminalResponse(BaseModel):
+    terminal: TerminalView
+
+
+class TerminalList(BaseModel):
+    terminals: list[TerminalView]
+
+
+class DeviceLinkResponse(BaseModel):
+    link: DeviceLinkView
+
+
+class DeviceLoginBody(BaseModel):
+    token: str = Field(min_length=1, max_length=100)
+
+
+class TerminalSelf(BaseModel):
+    id: str
+    name: str
+    organization: OrganizationView
+    idle_reset_s: int
+    """The page goes back to its start screen after this long without a touch (no call)."""
+
+
+class TerminalSelfResponse(BaseModel):
+    terminal: TerminalSelf
+
+
+def _view(row: terminals.TerminalRow) -> TerminalView:
+    user, org = row.user, row.organization
+    return TerminalView(
+        id=user.id,
+        name=user.display_name,
+        organization=OrganizationView(id=org.id, name=org.name),
+        active=user.active,
+        created_at=user.created_at,
+        logged_in=row.last_seen_at is not None,
+        last_seen_at=row.last_seen_at,
+        link_expires_at=row.link_expires_at,
+    )
+
+
+def _link_view(request: web.Request, link: NewLink) -> DeviceLinkView:
+    return DeviceLinkView(
+        url=terminals.device_url(own_origin(request), link), expires_at=link.expires_at
+    )
+
+
+@api.post(
+    "/api/admin/terminals",
+    summary="Add a self-service terminal; its one-time device link is shown once",
+    body=TerminalBody,
+    response=TerminalCreated,
+    status=201,
+    roles=ADMIN,
+    errors=(403,),
+)
+async def create_terminal(
+    request: web.Request, identity: Identity, body: TerminalBody
+) -> web.Response:
+    # A device link is a credential: a leaked API token must not be able to mint one.
+    require_login(identity)
+    app = request.app
+    user, org, link = await terminals.add_terminal(
+        app[DATABASE],
+        app[CLOCK],
+        body.name.strip(),
+        body.organization_id,
+        actor(request, identity),
+        app[SETTINGS].terminal_link_hours * 3600,
+    )
+    row = terminals.TerminalRow(user, org, None, link.expires_at)
+    return json_response({"terminal": _view(row), "link": _link_view(request, link)}, status=201)
+
+
+@api.get(
+    "/api/admin/terminals",
+    summary="List terminals, whether a device is logged in and whether a link waits",
+    response=TerminalList,
+    roles=ADMIN,
+)
+async def list_terminals(request: web.Request) -> web.Response:
+    async with request.app[DATABASE].read() as session:
+        rows = await terminals.list_terminals(session, request.app[CLOCK].now())
+    return json_response({"terminals": [_view(r) for r in rows]})
+
+
+@api.post(
+    "/api/admin/terminals/{terminal_id}/link",
+    summary="A new one-time device link (shown once); its use logs the old device out",
+    response=DeviceLinkResponse,
+    status=201,
+    roles=ADMIN,
+    errors=(403, 404),
+)
+async def reissue_link(request: web.Request, identity: Identity) -> web.Response:
+    require_login(identity)
+    app = request.app
+    link = await terminals.issue_link(
+        app[DATABASE],
+        app[CLOCK],
+        request.match_info["terminal_id"],
+        actor(request, identity),
+        app[SETTINGS].terminal_link_hours * 3600,
+    )
+    return json_response({"link": _link_view(request, link)}, status=201)
+
+
+@api.delete(
+    "/api/admin/terminals/{terminal_id}",
+    summary="Revoke a terminal: its device is logged out and its links open nothing",
+    status=204,
+    roles=ADMIN,
+    errors=(404,),
+)
+async def revoke_terminal(request: web.Request, identity: Identity) -> web.Response:
+    app = request.app
+    user = await terminals.revoke_terminal(
+        app[DATABASE], app[CLOCK], request.match_info["terminal_id"], actor(request, identity)
+    )
+    await publish_control(app[BUS], user.id, "close", session=None, reason="deactivated")
+    return web.Response(status=204)
+
+
+@api.post(
+    "/api/terminal/session",
+    summary="Log a terminal's device in with its one-time link (422 link_not_valid once spent)",
+    body=DeviceLoginBody,
+    response=TerminalSelfResponse,
+    roles=PUBLIC,
+)
+async def device_login(request: web.Request, body: DeviceLoginBody) -> web.Response:
+    app = request.app
+    settings = app[SETTINGS]
+    session_s = settings.terminal_session_days * 86400
+    done = await terminals.open_device_session(
+        app[DATABASE], app[CLOCK], body.token, client_address(request), session_s
+    )
+    terminal = TerminalSelf(
+        id=done.user.id,
+        name=done.user.display_name,
+        organization=OrganizationView(id=done.organization.id, name=done.organization.name),
+        idle_reset_s=settings.terminal_idle_reset_s,
+    )
+    response = json_response({"terminal": terminal})
+    set_session_cookie(request, response, done.cookie_value, session_s)
+    return response
+
+
+@api.get(
+    "/api/terminal/me",
+    summary="The terminal itself, for its page",
+    response=TerminalSelfResponse,
+    roles=TERMINAL,
+)
+async def terminal_me(request: web.Request, identity: Identity) -> web.Response:
+    terminal = TerminalSelf(
+        id=identity.user_id,
+        name=identity.display_name,
+        organization=OrganizationView(id=identity.organization_id, name=identity.organization_name),
+        idle_reset_s=request.app[SETTINGS].terminal_idle_reset_s,
+    )
+    return json_response({"terminal": terminal})
