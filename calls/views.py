@@ -33,18 +33,12 @@ def call_view(
     duration = None
     if call.connected_at is not None and call.ended_at is not None:
         duration = max(0, int((call.ended_at - call.connected_at).total_seconds()))
-    by_name = shown_as == ShownAs.NAME
     return CallView(
         id=call.id,
         request_id=call.request_id,
         language=call.language,
         counsellor=PartyView(id=counsellor.id, display_name=counsellor.display_name),
-        interpreter=PartyView(
-            id=interpreter.id,
-            display_name=interpreter.display_name if by_name else None,
-            agency=profile.agency if profile else None,
-            number=None if by_name or profile is None else profile.number,
-        ),
+        interpreter=interpreter_party(interpreter, profile, shown_as),
         state=call.state,
         created_at=call.created_at,
         audio_only=call.audio_only,
@@ -54,6 +48,20 @@ def call_view(
         duration_s=duration,
         room_id=call.room_id,
         **billing,
+    )
+
+
+def interpreter_party(
+    interpreter: User, profile: Interpreter | None, shown_as: ShownAs
+) -> PartyView:
+    """An interpreter as counsellors see them: by name or by number, as the centre says,
+    with their agency."""
+    by_name = shown_as == ShownAs.NAME
+    return PartyView(
+        id=interpreter.id,
+        display_name=interpreter.display_name if by_name else None,
+        agency=profile.agency if profile else None,
+        number=None if by_name or profile is None else profile.number,
     )
 
 

@@ -49,3 +49,48 @@ class OfferDeclined(Conflict):
 class NotAvailable(Conflict):
     code = "not_available"
     default_message = "You cannot take a call in your current status."
+
+
+class BookingNotFound(NotFound):
+    code = "not_found"
+    default_message = "No such booking."
+
+
+class BookingTaken(Conflict):
+    code = "booking_taken"
+    default_message = "Another interpreter has claimed this booking."
+
+
+class BookingCancelled(Conflict):
+    code = "booking_cancelled"
+    default_message = "The booking was cancelled."
+
+
+class BookingStarted(Conflict):
+    code = "booking_started"
+    default_message = "The appointment has started; the booking can no longer change."
+
+
+class BookingOver(Conflict):
+    code = "booking_over"
+    default_message = "The booked time has passed."
+
+
+class BookingOverlaps(Conflict):
+    code = "booking_overlaps"
+    default_message = "You have claimed another booking at this time."
+
+
+class TooLateToGiveBack(Conflict):
+    code = "too_late_to_give_back"
+    default_message = "It is too close to the appointment to give the booking back."
+
+
+class BookingNotDue(Conflict):
+    code = "booking_not_due"
+    default_message = "The appointment cannot be started at this time."
+
+
+class BookingNotClaimed(Conflict):
+    code = "booking_not_claimed"
+    default_message = "The booking is not claimed by you."

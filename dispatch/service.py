@@ -348,7 +348,7 @@ class Opened:
     organization: OrganizationView
 
 
-def _checked_tag(conn: Connection, language: str, wishes: Wishes) -> str:
+def checked_tag(conn: Connection, language: str, wishes: Wishes) -> str:
     """The language as a normalised tag, once the request's wishes name known things."""
     try:
         tag = normalize_tag(language, "language")
@@ -410,17 +410,21 @@ def open_request(
     settings: Settings,
     room_id: str | None = None,
     site_id: str | None = None,
+    first: str | None = None,
 ) -> Opened:
     """A counsellor asks for an interpreter (into a consultation room when `room_id` is
     given) at a site: the request is written with its first wave of offers, or queued when
-    nobody is free; 422 when nobody in the roster serves the language. The hot path: run
-    whole by `Database.write_sync`; `announce_opened` tells.
+    nobody is free; 422 when nobody in the roster serves the language. With `first` (a
+    booking's interpreter), the first wave is that interpreter alone when free, and the
+    waves after it are the policy's. The hot path: run whole by `Database.write_sync`;
+    `announce_opened` tells.
     """
-    tag = _checked_tag(conn, language, wishes)
+    tag = checked_tag(conn, language, wishes)
     req = _new_request(counsellor_id, organization, tag, wishes, now, settings)
     req.room_id = room_id
     req.site_id = site_id
-    offers = _offer_wave(conn, req, now, settings, new=True)
+    named = [first] if first is not None and _free_for_offer(conn, first) else None
+    offers = _offer_wave(conn, req, now, settings, new=True, to=named)
     if not req.waves:
         # Nobody to offer it to: the request goes into the queue, if anyone in the roster
         # can serve it at all (asked only now: a wave proves it on the hot path).
@@ -432,6 +436,25 @@ def open_request(
         _move(conn, req, OPEN, state=RequestState.QUEUED, wave_deadline=None, updated_at=now)
     log.info("request_created", request_id=req.id, language=tag, state=str(req.state))
     return Opened(req, offers, organization)
+
+
+def _free_for_offer(conn: Connection, interpreter_id: str) -> bool:
+    """Whether an interpreter may be offered a request now: active, available and holding
+    no pending offer (locked on PostgreSQL, as the candidate query locks its rows)."""
+    found = conn.execute(
+        select(col(Interpreter.user_id))
+        .where(col(Interpreter.user_id) == interpreter_id)
+        .where(col(Interpreter.status) == Presence.AVAILABLE.value)
+        .where(col(Interpreter.active).is_(True))
+        .where(
+            ~select(col(Offer.id))
+            .where(col(Offer.interpreter_id) == interpreter_id)
+            .where(PENDING_OFFER)
+            .exists()
+        )
+        .with_for_update(of=Interpreter, skip_locked=True)
+    ).first()
+    return found is not None
 
 
 async def announce_opened(db: Database, opened: Opened) -> tuple[RequestView, News]:

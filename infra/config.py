@@ -109,6 +109,16 @@ class Settings(BaseSettings):
     wrap_up_s: int = Field(default=30, ge=0)
     sweep_interval_s: float = Field(default=1.0, gt=0)
 
+    # bookings
+    booking_escalate_before_s: int = Field(default=2 * 3600, ge=0)
+    """An unclaimed booking is shown to the admins and widened this long before it starts."""
+    booking_give_back_before_s: int = Field(default=4 * 3600, ge=0)
+    """An interpreter may give a claimed booking back until this long before it starts."""
+    booking_reminders_s: list[int] = Field(default_factory=lambda: [24 * 3600, 15 * 60])
+    """Reminders go out this long before a booking starts (seconds, any order)."""
+    booking_start_early_s: int = Field(default=15 * 60, ge=0)
+    """How long before its start a booking's call may be started."""
+
     # calls
     call_rejoin_grace_s: int = Field(default=60, ge=0)
     call_connect_timeout_s: int = Field(default=45, gt=0)

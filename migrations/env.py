@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 import accounts.models
 import billing.models
 import calls.models
+import dispatch.booking_models
 import dispatch.models
 import infra.leases
 import interpreters.models
@@ -22,6 +23,7 @@ _MODELS = (
     interpreters.models,
     calls.models,
     dispatch.models,
+    dispatch.booking_models,
     billing.models,
     infra.leases,
     stats.models,

@@ -28,6 +28,8 @@ from calls.lifecycle import count_live_calls
 from calls.models import CallState
 from calls.routes import api as calls_api
 from dispatch.announce import PUBLISHER, NewsPublisher
+from dispatch.booking_routes import api as bookings_api
+from dispatch.booking_sweep import sweep_bookings_due
 from dispatch.listeners import offer_queued_on_presence, sweep_due
 from dispatch.queue import queue_figures
 from dispatch.room_routes import api as rooms_api
@@ -81,6 +83,7 @@ API_ROUTES: tuple[ApiRoutes, ...] = (
     signaling_api,
     dispatch_api,
     rooms_api,
+    bookings_api,
     calls_api,
     billing_api,
     stats_api,
@@ -229,6 +232,7 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     jobs.every(settings.sweep_interval_s, sweep_presence, db, clock, app[PRESENCE_NEWS])
     jobs.every(settings.ws_heartbeat_s, refresh_presence, db, clock, settings, app[INSTANCE_ID])
     jobs.every(settings.sweep_interval_s, sweep_due, db, clock, settings, app[PUBLISHER])
+    jobs.every(settings.sweep_interval_s, sweep_bookings_due, db, clock, settings, app[PUBLISHER])
     jobs.every(retention.INTERVAL_S, retention.purge_in_turn, db, clock, settings, app[INSTANCE_ID])
     if db.dialect == "sqlite":
         # Keeps SQLite's write-ahead log short, outside any request (see Database.checkpoint).

@@ -58,6 +58,13 @@ class RequestState(StrEnum):
     FAILED = "failed"
 
 
+class BookingState(StrEnum):
+    OPEN = "open"
+    CLAIMED = "claimed"
+    STARTED = "started"
+    CANCELLED = "cancelled"
+
+
 class PreferencesView(BaseModel):
     gender: str | None = None
     specialization: str | None = None
@@ -123,3 +130,29 @@ class CallView(BaseModel):
     currency: str | None = None
     room_id: Omittable[str] = None
     """The consultation room this call is an interpreter's segment of."""
+
+
+class BookingView(BaseModel):
+    """An appointment an interpreter is booked for, as its counsellor and interpreters see it."""
+
+    id: str
+    language: str
+    preferences: PreferencesView
+    state: BookingState
+    local_start: str
+    """The wall-clock start, `2026-03-29T10:30`, in `time_zone`."""
+    time_zone: str
+    starts_at: datetime
+    duration_min: int
+    organization: OrganizationView
+    counsellor: PartyView
+    interpreter: PartyView | None
+    """Who claimed it; null while open, and for interpreters other than the one who did."""
+    escalated: bool
+    """Still unclaimed a set time before its start: shown to the admins and widened."""
+    give_back_until: datetime | None
+    """Until when the claiming interpreter may give it back (while claimed)."""
+    request_id: str | None
+    """The request made from it when the appointment started."""
+    created_at: datetime
+    updated_at: datetime

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from accounts.views import UserView
 from wire import message_types
 from wire.objects import (
+    BookingView,
     CallView,
     IceServer,
     LanguageFigures,
@@ -196,6 +197,19 @@ class RoomUpdated(ServerMessage):
     ref: Omittable[str] = None
 
 
+BookingReason = Literal[
+    "created", "claimed", "given_back", "cancelled", "escalated", "reminder", "started"
+]
+
+
+class BookingUpdated(ServerMessage):
+    """A booking changed, was escalated, or its reminder is due."""
+
+    type: Literal["booking.updated"] = "booking.updated"
+    booking: BookingView
+    reason: BookingReason
+
+
 AnyServerMessage = Annotated[
     Hello
     | Pong
@@ -211,7 +225,8 @@ AnyServerMessage = Annotated[
     | PeerPresence
     | RoomJoined
     | RoomParticipant
-    | RoomUpdated,
+    | RoomUpdated
+    | BookingUpdated,
     Field(discriminator="type"),
 ]
 

@@ -77,7 +77,8 @@ async def _cookie(factory: Factory, username: str) -> str:
 
 async def build_world(factory: Factory) -> World:
     """Two organisations, a call between counsellor A and one interpreter, a request of
-    counsellor A offered to another interpreter, and one caller of each kind."""
+    counsellor A offered to another interpreter, a booking of counsellor A in that
+    interpreter's language, and one caller of each kind."""
     org_a = await factory.organization("Org A")
     org_b = await factory.organization("Org B")
     pool = await factory.organization("Pool")
@@ -105,6 +106,13 @@ async def build_world(factory: Factory) -> World:
     request_id = (await resp.json())["request"]["id"]
     async with factory.db.read() as session:
         offer = (await session.exec(select(Offer).where(Offer.request_id == request_id))).one()
+    resp = await factory.client.post(
+        "/api/bookings",
+        json={"language": "uk", "local_start": "2026-11-27T10:00", "duration_min": 60},
+        headers={"Cookie": f"tolk_session={cookie_a}", "Origin": factory.origin},
+    )
+    assert resp.status == 201, await resp.text()
+    booking_id = (await resp.json())["booking"]["id"]
     spare_token_id = await _token_id(factory, bystander.id)
     room_id, invitation_id, guest_cookie = await _room_with_guest(factory, cookie_a)
 
@@ -117,7 +125,7 @@ async def build_world(factory: Factory) -> World:
             "counsellor",
             counsellor_a.id,
             cookie=cookie_a,
-            owns={"request_id", "call_id", "room_id", "invitation_id"},
+            owns={"request_id", "call_id", "room_id", "invitation_id", "booking_id"},
         ),
         Caller(
             "counsellor B",
@@ -137,7 +145,8 @@ async def build_world(factory: Factory) -> World:
             "interpreter",
             free.id,
             cookie=await _cookie(factory, free.username),
-            owns={"offer_id"},
+            # An open booking of its language: it may see and claim it.
+            owns={"offer_id", "booking_id"},
         ),
         Caller(
             "finance A", "finance", finance_a.id, cookie=await _cookie(factory, finance_a.username)
@@ -175,6 +184,7 @@ async def build_world(factory: Factory) -> World:
         "invitation_id": invitation_id,
         "site_id": (await factory.site(org_a)).id,
         "terminal_id": other_terminal.id,
+        "booking_id": booking_id,
     }
     return World(callers, params, call.id, room_id)
 

@@ -70,6 +70,31 @@ CASES = {
     "request: body not JSON": Case(
         C, "POST", "/api/requests", "invalid_input", ("body",), data=b"{language"
     ),
+    # Bookings
+    "booking: a local time the spring change skips": Case(
+        C,
+        "POST",
+        "/api/bookings",
+        "invalid_input",
+        ("local_start",),
+        {"language": "ar", "local_start": "2027-03-28T02:30", "duration_min": 60},
+    ),
+    "booking: a start in the past": Case(
+        C,
+        "POST",
+        "/api/bookings",
+        "invalid_input",
+        ("local_start",),
+        {"language": "ar", "local_start": "2026-01-01T10:00", "duration_min": 60},
+    ),
+    "booking: too short and no language": Case(
+        C,
+        "POST",
+        "/api/bookings",
+        "invalid_input",
+        ("language", "duration_min"),
+        {"local_start": "2027-01-04T10:00", "duration_min": 1},
+    ),
     # The roster
     "status: not a status": Case(
         INT,

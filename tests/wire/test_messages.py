@@ -11,6 +11,8 @@ from accounts.views import OrganizationView, UserView
 from infra import jsonio
 from wire.client import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Signal
 from wire.objects import (
+    BookingState,
+    BookingView,
     CallView,
     LanguageFigures,
     OfferView,
@@ -31,6 +33,7 @@ from wire.rooms import (
 from wire.server import (
     SERVER_MESSAGE,
     SERVER_MESSAGE_TYPES,
+    BookingUpdated,
     CallJoined,
     CallUpdated,
     ErrorMessage,
@@ -238,6 +241,38 @@ WIRE: list[tuple[ServerMessage, bytes]] = [
         b'{"type":"room.updated","room":{"id":"r1","state":"open","counsellor":{"id":"u1",'
         b'"display_name":"Anna"},"participants":[],"request_id":null,"call_id":null,'
         b'"created_at":"2026-03-02T12:00:00.250Z","ended_at":null,"end_reason":null}}',
+    ),
+    (
+        BookingUpdated(
+            booking=BookingView(
+                id="b1",
+                language="ar-SY",
+                preferences=PreferencesView(),
+                state=BookingState.CLAIMED,
+                local_start="2026-03-29T10:30",
+                time_zone="Europe/Berlin",
+                starts_at=NOON,
+                duration_min=60,
+                organization=OrganizationView(id="o1", name="Jobcenter"),
+                counsellor=PartyView(id="u1", display_name="Anna"),
+                interpreter=PartyView(id="u2", display_name="Layla"),
+                escalated=False,
+                give_back_until=NOON,
+                request_id=None,
+                created_at=NOON,
+                updated_at=NOON,
+            ),
+            reason="claimed",
+        ),
+        b'{"type":"booking.updated","booking":{"id":"b1","language":"ar-SY","preferences":'
+        b'{"gender":null,"specialization":null,"audio_only":false,"required":false},'
+        b'"state":"claimed","local_start":"2026-03-29T10:30","time_zone":"Europe/Berlin",'
+        b'"starts_at":"2026-03-02T12:00:00.250Z","duration_min":60,"organization":{"id":"o1",'
+        b'"name":"Jobcenter"},"counsellor":{"id":"u1","display_name":"Anna","agency":null,'
+        b'"number":null},"interpreter":{"id":"u2","display_name":"Layla","agency":null,'
+        b'"number":null},"escalated":false,"give_back_until":"2026-03-02T12:00:00.250Z",'
+        b'"request_id":null,"created_at":"2026-03-02T12:00:00.250Z",'
+        b'"updated_at":"2026-03-02T12:00:00.250Z"},"reason":"claimed"}',
     ),
 ]
 

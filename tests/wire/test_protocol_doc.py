@@ -16,7 +16,7 @@ from pydantic.fields import FieldInfo
 
 from accounts.views import UserView
 from wire.client import AnyClientMessage
-from wire.objects import CallView, OfferView, RequestView
+from wire.objects import BookingView, CallView, OfferView, RequestView
 from wire.rooms import GuestView, ParticipantView, RoomView
 from wire.server import AnyServerMessage
 
@@ -29,6 +29,7 @@ OBJECTS: dict[str, type[BaseModel]] = {
     "room": RoomView,
     "participant": ParticipantView,
     "guest": GuestView,
+    "booking": BookingView,
 }
 
 

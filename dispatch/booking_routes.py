@@ -1,0 +1,228 @@
+"""HTTP handlers of bookings: counsellors book, cancel and start; interpreters see the open
+ones of their languages, claim and give back; admins see the unclaimed ones."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from accounts.models import Role
+from accounts.views import Identity, OrganizationView
+from dispatch import bookings
+from dispatch.announce import PUBLISHER
+from dispatch.booking_models import Booking
+from dispatch.booking_time import booked_time, parse_local
+from dispatch.booking_views import BookingResponse, BookingsResponse, load_views
+from dispatch.news import News
+from dispatch.routes import PreferencesBody
+from dispatch.service import announce_opened
+from infra.appkeys import CLOCK, DATABASE, SETTINGS
+from infra.config import Settings
+from infra.http import json_response
+from infra.openapi import ApiRoutes
+from wire.objects import BookingView, RequestView
+
+api = ApiRoutes(tag="dispatch")
+
+
+class BookingBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: str = Field(min_length=1, max_length=35)
+    local_start: str = Field(min_length=16, max_length=16)
+    """The wall-clock start in the site's (or the centre's) time zone, `2026-03-29T10:30`."""
+    duration_min: int = Field(ge=15, le=480)
+    preferences: PreferencesBody = Field(default_factory=PreferencesBody)
+
+
+class StartedResponse(BaseModel):
+    booking: BookingView
+    request: RequestView
+
+
+def _booking_id(request: web.Request) -> str:
+    return request.match_info["booking_id"]
+
+
+async def _answer(
+    request: web.Request, booking: Booking, *, full: bool = True, status: int = 200
+) -> web.Response:
+    settings = request.app[SETTINGS]
+    async with request.app[DATABASE].read() as session:
+        (view,) = await load_views(
+            session, [booking], settings.booking_give_back_before_s, full=full
+        )
+    return json_response(BookingResponse(booking=view), status=status)
+
+
+@api.post(
+    "/api/bookings",
+    summary="Book an interpreter for an appointment",
+    body=BookingBody,
+    response=BookingResponse,
+    status=201,
+    roles=(Role.COUNSELLOR,),
+)
+async def create_booking(
+    request: web.Request, identity: Identity, body: BookingBody
+) -> web.Response:
+    app = request.app
+    settings = app[SETTINGS]
+    start = booked_time(parse_local(body.local_start), settings.timezone)
+    new = bookings.NewBooking(body.language, start, body.duration_min, body.preferences.wishes())
+    async with app[DATABASE].write() as session:
+        booking, news = await bookings.create_booking(
+            session, identity.user_id, identity.organization_id, new, app[CLOCK].now(), settings
+        )
+    await app[PUBLISHER].publish(news)
+    return await _answer(request, booking, status=201)
+
+
+@api.get(
+    "/api/bookings",
+    summary="Own bookings: a counsellor's, or those an interpreter claimed",
+    response=BookingsResponse,
+    roles=(Role.COUNSELLOR, Role.INTERPRETER),
+)
+async def own_bookings(request: web.Request, identity: Identity) -> web.Response:
+    app = request.app
+    async with app[DATABASE].read() as session:
+        found = await bookings.own_bookings(
+            session, identity.user_id, identity.role, app[CLOCK].now()
+        )
+        views = await load_views(
+            session, found, app[SETTINGS].booking_give_back_before_s, full=True
+        )
+    return json_response(BookingsResponse(bookings=views))
+
+
+@api.get(
+    "/api/bookings/open",
+    summary="Open bookings the interpreter may claim (their languages and variants)",
+    response=BookingsResponse,
+    roles=(Role.INTERPRETER,),
+)
+async def open_bookings(request: web.Request, identity: Identity) -> web.Response:
+    app = request.app
+    async with app[DATABASE].read() as session:
+        found = await bookings.open_bookings_for(session, identity.user_id, app[CLOCK].now())
+        views = await load_views(
+            session, found, app[SETTINGS].booking_give_back_before_s, full=False
+        )
+    return json_response(BookingsResponse(bookings=views))
+
+
+@api.get(
+    "/api/admin/bookings/unclaimed",
+    summary="Bookings still unclaimed when they escalated (Unbesetzte Termine)",
+    response=BookingsResponse,
+    roles=(Role.ADMIN,),
+)
+async def unclaimed_bookings(request: web.Request, identity: Identity) -> web.Response:
+    app = request.app
+    async with app[DATABASE].read() as session:
+        found = await bookings.unclaimed_bookings(session, app[CLOCK].now())
+        views = await load_views(
+            session, found, app[SETTINGS].booking_give_back_before_s, full=True
+        )
+    return json_response(BookingsResponse(bookings=views))
+
+
+@api.get(
+    "/api/bookings/{booking_id}",
+    summary="A booking: its counsellor's, its interpreter's, one an interpreter may claim",
+    response=BookingResponse,
+    roles=(Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN),
+    errors=(404,),
+)
+async def get_booking(request: web.Request, identity: Identity) -> web.Response:
+    async with request.app[DATABASE].read() as session:
+        booking = await bookings.visible_booking(
+            session, _booking_id(request), identity.user_id, identity.role
+        )
+    full = identity.role != Role.INTERPRETER or booking.interpreter_id == identity.user_id
+    return await _answer(request, booking, full=full)
+
+
+Change = Callable[[AsyncSession, str, str, datetime, Settings], Awaitable[tuple[Booking, News]]]
+
+
+async def _change(
+    request: web.Request, identity: Identity, change: Change, *, full: bool = True
+) -> web.Response:
+    """Run one change of a booking by its caller in a transaction, then tell and answer."""
+    app = request.app
+    async with app[DATABASE].write() as session:
+        booking, news = await change(
+            session, _booking_id(request), identity.user_id, app[CLOCK].now(), app[SETTINGS]
+        )
+    await app[PUBLISHER].publish(news)
+    return await _answer(request, booking, full=full)
+
+
+@api.delete(
+    "/api/bookings/{booking_id}",
+    summary="Cancel a booking that has not started",
+    response=BookingResponse,
+    roles=(Role.COUNSELLOR,),
+    errors=(404, 409),
+)
+async def cancel_booking(request: web.Request, identity: Identity) -> web.Response:
+    return await _change(request, identity, bookings.cancel_booking)
+
+
+@api.post(
+    "/api/bookings/{booking_id}/claim",
+    summary="Claim an open booking (the first claim wins)",
+    response=BookingResponse,
+    roles=(Role.INTERPRETER,),
+    errors=(404, 409),
+)
+async def claim_booking(request: web.Request, identity: Identity) -> web.Response:
+    return await _change(request, identity, bookings.claim_booking)
+
+
+@api.post(
+    "/api/bookings/{booking_id}/give-back",
+    summary="Give a claimed booking back before the cut-off",
+    response=BookingResponse,
+    roles=(Role.INTERPRETER,),
+    errors=(404, 409),
+)
+async def give_back_booking(request: web.Request, identity: Identity) -> web.Response:
+    return await _change(request, identity, bookings.give_back_booking, full=False)
+
+
+@api.post(
+    "/api/bookings/{booking_id}/start",
+    summary="Start the appointment: a request, offered first to the booked interpreter",
+    response=StartedResponse,
+    status=201,
+    roles=(Role.COUNSELLOR,),
+    errors=(404, 409),
+)
+async def start_booking(request: web.Request, identity: Identity) -> web.Response:
+    app = request.app
+    db = app[DATABASE]
+    organization = OrganizationView(id=identity.organization_id, name=identity.organization_name)
+    async with db.write() as session:
+        started = await bookings.start_booking(
+            session,
+            _booking_id(request),
+            identity.user_id,
+            organization,
+            app[CLOCK].now(),
+            app[SETTINGS],
+        )
+    view, news = await announce_opened(db, started.opened)
+    news.extend(started.news)
+    await app[PUBLISHER].publish(news)
+    async with db.read() as session:
+        (booking,) = await load_views(
+            session, [started.booking], app[SETTINGS].booking_give_back_before_s, full=True
+        )
+    return json_response(StartedResponse(booking=booking, request=view), status=201)
