@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from accounts.guests import end_guest_sessions, open_guest_session
 from accounts.models import GuestSession, User
 from accounts.service import token_digest
+from accounts.views import Identity
 from calls.announce import announce_ending
 from calls.hooks import CallEndedHook
 from calls.lifecycle import Ending, end_call
@@ -117,12 +118,8 @@ async def open_room(session: AsyncSession, counsellor: User, now: datetime) -> R
     )
     session.add(room)
     session.add(
-        RoomParticipant(
-            room_id=room.id,
-            participant_id=counsellor.id,
-            role=ParticipantRole.COUNSELLOR,
-            display_name=counsellor.display_name,
-            added_at=now,
+        _participant(
+            room.id, counsellor.id, ParticipantRole.COUNSELLOR, counsellor.display_name, now
         )
     )
     try:
@@ -288,13 +285,7 @@ async def invite(
     session: AsyncSession, room: Room, now: datetime, ttl_s: int, secret: str
 ) -> NewInvitation:
     """A new single-use invitation to the room; the previous unused one is revoked."""
-    await session.exec(
-        update(Invitation)
-        .where(col(Invitation.room_id) == room.id)
-        .where(col(Invitation.used_at).is_(None))
-        .where(col(Invitation.revoked_at).is_(None))
-        .values(revoked_at=now)
-    )
+    await _revoke_unused_invitations(session, room.id, now)
     invitation = Invitation(room_id=room.id, token_hash="", created_at=now, expires_at=now)
     token = invitation_token(secret, invitation.id)
     invitation = Invitation(
@@ -307,6 +298,17 @@ async def invite(
     session.add(invitation)
     await session.flush()
     return NewInvitation(invitation, token)
+
+
+async def _revoke_unused_invitations(session: AsyncSession, room_id: str, now: datetime) -> None:
+    """The room's invitation that nobody has used opens nothing any more."""
+    await session.exec(
+        update(Invitation)
+        .where(col(Invitation.room_id) == room_id)
+        .where(col(Invitation.used_at).is_(None))
+        .where(col(Invitation.revoked_at).is_(None))
+        .values(revoked_at=now)
+    )
 
 
 async def admit_guest(
@@ -357,21 +359,26 @@ async def admit_guest(
         now=now,
         expires_at=now + timedelta(seconds=session_s),
     )
-    await _add_guest(session, room.id, guest.guest_id, guest.display_name, language, now)
+    session.add(
+        _participant(
+            room.id,
+            guest.guest_id,
+            ParticipantRole.GUEST,
+            guest.display_name,
+            now,
+            language=language,
+        )
+    )
+    await session.flush()
     return room, guest, cookie
 
 
 async def readmit_guest(
-    session: AsyncSession,
-    room_id: str,
-    *,
-    guest_id: str,
-    display_name: str,
-    language: str | None,
-    now: datetime,
+    session: AsyncSession, room_id: str, guest: Identity, now: datetime
 ) -> RoomParticipant:
     """A guest who left (or was lost) comes back with their cookie while the room is open;
     refused when their session has ended or another guest came in meanwhile."""
+    guest_id = guest.user_id
     await _locked_room(session, room_id)
     live = await session.exec(
         select(GuestSession.guest_id)
@@ -387,7 +394,12 @@ async def readmit_guest(
         if current.participant_id == guest_id:
             return current
         raise RoomHasGuest()
-    return await _add_guest(session, room_id, guest_id, display_name, language, now)
+    row = _participant(
+        room_id, guest_id, ParticipantRole.GUEST, guest.display_name, now, language=guest.language
+    )
+    session.add(row)
+    await session.flush()
+    return row
 
 
 async def current_guest(session: AsyncSession, room_id: str) -> RoomParticipant | None:
@@ -401,25 +413,26 @@ async def current_guest(session: AsyncSession, room_id: str) -> RoomParticipant 
     return rows.first()
 
 
-async def _add_guest(
-    session: AsyncSession,
+def _participant(
     room_id: str,
-    guest_id: str,
-    display_name: str,
-    language: str | None,
+    participant_id: str,
+    role: ParticipantRole,
+    display_name: str | None,
     now: datetime,
+    *,
+    language: str | None = None,
+    call_id: str | None = None,
 ) -> RoomParticipant:
-    row = RoomParticipant(
+    """A new row of someone who belongs in the room from `now`."""
+    return RoomParticipant(
         room_id=room_id,
-        participant_id=guest_id,
-        role=ParticipantRole.GUEST,
+        participant_id=participant_id,
+        role=role,
         display_name=display_name,
         language=language,
+        call_id=call_id,
         added_at=now,
     )
-    session.add(row)
-    await session.flush()
-    return row
 
 
 async def _locked_room(session: AsyncSession, room_id: str) -> Room | None:
@@ -441,15 +454,16 @@ async def add_interpreter(session: AsyncSession, call: Call, now: datetime) -> N
     """An interpreter accepted a request of the room: their segment belongs in the room."""
     assert call.room_id is not None
     user = await session.get(User, call.interpreter_id)
+    name = user.display_name if user else None
     session.add(
-        RoomParticipant(
-            room_id=call.room_id,
-            participant_id=call.interpreter_id,
-            role=ParticipantRole.INTERPRETER,
-            display_name=user.display_name if user else None,
+        _participant(
+            call.room_id,
+            call.interpreter_id,
+            ParticipantRole.INTERPRETER,
+            name,
+            now,
             language=call.language,
             call_id=call.id,
-            added_at=now,
         )
     )
     await session.exec(
@@ -574,13 +588,7 @@ async def end_room(
         )
         if ending is not None:
             endings.append(ending)
-    await session.exec(
-        update(Invitation)
-        .where(col(Invitation.room_id) == room.id)
-        .where(col(Invitation.used_at).is_(None))
-        .where(col(Invitation.revoked_at).is_(None))
-        .values(revoked_at=now)
-    )
+    await _revoke_unused_invitations(session, room.id, now)
     await end_guest_sessions(session, room.id, now)
     await session.exec(
         update(RoomParticipant)

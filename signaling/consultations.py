@@ -13,8 +13,6 @@ hand-over and the room's end are decided in `calls.consultation`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,21 +48,12 @@ from infra.config import Settings
 from infra.db import Database
 from signaling.hub import Connection
 from signaling.ice import ice_servers_for
+from signaling.mirror import STALE_HEARTBEATS, HeldSignals, Tasks, unsubscribe
 from wire.client import RoomJoin, RoomLeave, RoomMedia, Signal
 from wire.server import RoomJoined, RoomUpdated
 from wire.server import RoomParticipant as ParticipantMessage
 
 log = structlog.get_logger(__name__)
-
-MAX_HELD_PER_PEER = 256
-STALE_HEARTBEATS = 3
-
-
-@dataclass(slots=True)
-class _Held:
-    sender: str
-    expires: datetime
-    payload: bytes
 
 
 @dataclass
@@ -78,7 +67,7 @@ class Mirror:
     present: dict[str, set[str]] = field(default_factory=dict)
     """Per participant, its sockets in the room on any instance."""
     gone: set[str] = field(default_factory=set)
-    held: dict[str, deque[_Held]] = field(default_factory=dict)
+    held: HeldSignals = field(default_factory=HeldSignals)
     subscription: Subscription | None = None
     pending: int = 0
     incoming_call: str | None = None
@@ -126,7 +115,7 @@ class Consultations:
         self._lock = asyncio.Lock()
         self._joined: dict[str, set[str]] = {}
         """Per socket id, the rooms it joined here."""
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
 
     @property
     def stale_after(self) -> timedelta:
@@ -164,11 +153,6 @@ class Consultations:
         if sub is not None:
             await sub.cancel()
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def _on_news(self, channel: str, payload: bytes) -> None:
         mirror = self._rooms.get(channel.removeprefix("room:"))
         if mirror is None:
@@ -177,7 +161,7 @@ class Consultations:
         kind = news.get("type")
         if kind == "room.join":
             if news["participant_id"] not in mirror.members:
-                self._spawn(
+                self._tasks.spawn(
                     self._reload(mirror, then_add=(news["participant_id"], news["socket_id"]))
                 )
             else:
@@ -185,7 +169,7 @@ class Consultations:
         elif kind == "room.leave":
             self._remove(mirror, news["participant_id"], news["socket_id"])
         elif kind == "room.changed":
-            self._spawn(self._reload(mirror))
+            self._tasks.spawn(self._reload(mirror))
 
     async def _reload(self, mirror: Mirror, then_add: tuple[str, str] | None = None) -> None:
         """Re-read who belongs in the room: tell local sockets of those who left for good,
@@ -214,7 +198,7 @@ class Consultations:
         mirror.members = members
         for row in gone:
             mirror.present.pop(row.participant_id, None)
-            mirror.held.pop(row.participant_id, None)
+            mirror.held.drop(row.participant_id)
             self._tell_others(mirror, row, present=False, left=True)
             for conn in [c for c in mirror.local.values() if c.user_id == row.participant_id]:
                 # A participant who left for good may no longer signal in the room.
@@ -230,8 +214,8 @@ class Consultations:
         sockets.add(socket_id)
         if len(sockets) == 1:
             self._tell_others(mirror, mirror.members[participant_id], present=True, left=False)
-            if mirror.held.get(participant_id):
-                self._spawn(self._deliver_held(mirror, participant_id))
+            if mirror.held.waiting(participant_id):
+                self._tasks.spawn(self._deliver_held(mirror, participant_id))
 
     def _remove(self, mirror: Mirror, participant_id: str, socket_id: str) -> None:
         mirror.gone.add(socket_id)
@@ -264,7 +248,7 @@ class Consultations:
             self._joined.get(conn.id, set()).discard(mirror.room_id)
         mirror.local.clear()
         mirror.held.clear()
-        self._spawn(self._release(mirror))
+        self._tasks.spawn(self._release(mirror))
 
     # --- the relay -------------------------------------------------------------------
 
@@ -283,25 +267,20 @@ class Consultations:
         payload = orjson.dumps(
             {"type": "signal", "room_id": room_id, "from": conn.user_id, "data": msg.data}
         )
-        held = mirror.held.setdefault(to, deque())
-        if not held and mirror.is_present(to):
+        if not mirror.held.waiting(to) and mirror.is_present(to):
             await self._bus.publish(user_channel(to), payload)
             return
-        now = self._clock.now()
-        while held and held[0].expires <= now:
-            held.popleft()
-        if len(held) >= MAX_HELD_PER_PEER:
-            held.popleft()
-        held.append(_Held(conn.id, now + timedelta(seconds=self._settings.signal_hold_s), payload))
+        hold_s = self._settings.signal_hold_s
+        mirror.held.hold(to, conn.id, payload, now=self._clock.now(), hold_s=hold_s)
         if mirror.is_present(to):
-            self._spawn(self._deliver_held(mirror, to))
+            self._tasks.spawn(self._deliver_held(mirror, to))
 
     async def _deliver_held(self, mirror: Mirror, participant_id: str) -> None:
-        held = mirror.held.get(participant_id)
-        while held and mirror.is_present(participant_id):
-            item = held.popleft()
-            if item.expires > self._clock.now():
-                await self._bus.publish(user_channel(participant_id), item.payload)
+        while mirror.is_present(participant_id):
+            payload = mirror.held.next_for(participant_id, self._clock.now())
+            if payload is None:
+                return
+            await self._bus.publish(user_channel(participant_id), payload)
 
     # --- joining and leaving ---------------------------------------------------------
 
@@ -366,14 +345,7 @@ class Consultations:
         now = self._clock.now()
         came_back = row is None and conn.identity.role == Role.GUEST
         if came_back:
-            row = await consultation.readmit_guest(
-                session,
-                room_id,
-                guest_id=conn.user_id,
-                display_name=conn.identity.display_name,
-                language=conn.identity.language,
-                now=now,
-            )
+            row = await consultation.readmit_guest(session, room_id, conn.identity, now)
         if row is None:
             raise NotInRoom()
         if await session.get(RoomPresence, conn.id) is None:
@@ -435,10 +407,7 @@ class Consultations:
             mirror = self._rooms.get(room_id)
             if mirror is not None:
                 mirror.local.pop(conn.id, None)
-                for held in mirror.held.values():
-                    kept = [h for h in held if h.sender != conn.id]
-                    held.clear()
-                    held.extend(kept)
+                mirror.held.drop_sender(conn.id)
                 self._remove(mirror, conn.user_id, conn.id)
             try:
                 async with self._db.write() as session:
@@ -534,15 +503,8 @@ class Consultations:
 
     async def close(self) -> None:
         """On shutdown: stop background work and leave the bus channels."""
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for mirror in list(self._rooms.values()):
-            if mirror.subscription is not None:
-                with contextlib.suppress(Exception):
-                    await mirror.subscription.cancel()
+        await self._tasks.cancel()
+        await unsubscribe(mirror.subscription for mirror in self._rooms.values())
         self._rooms.clear()
 
     async def on_connect(self, conn: Connection) -> None:

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from aiohttp import web
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calls import lifecycle
 from calls.announce import publish_call
@@ -40,22 +39,11 @@ from infra.outages import Unavailable
 from signaling.consultations import handle_room_signal
 from signaling.hub import Connection
 from signaling.ice import ice_servers_for
+from signaling.mirror import STALE_HEARTBEATS, HeldSignals, Tasks, unsubscribe
 from wire.client import CallHangup, CallJoin, CallMedia, Signal
 from wire.server import CallJoined, CallUpdated, ErrorMessage, PeerPresence, relayed_signal
 
 log = structlog.get_logger(__name__)
-
-MAX_HELD_PER_PEER = 256
-"""A peer that stays away cannot make a sender fill our memory: older signals go first."""
-STALE_HEARTBEATS = 3
-"""A presence row not refreshed for this many heartbeats belongs to a dead instance."""
-
-
-@dataclass(slots=True)
-class _Held:
-    sender: str
-    expires: datetime
-    payload: bytes
 
 
 class Room:
@@ -83,7 +71,7 @@ class Room:
         """Per participant, the sockets (any instance) in the room, with when we learnt it."""
         self.gone: set[str] = set()
         """Sockets whose leave we saw, so that a late snapshot cannot bring them back."""
-        self.held: dict[str, deque[_Held]] = {u: deque() for u in self.users}
+        self.held = HeldSignals()
         self.flushing: set[str] = set()
         self.pending = 0
         self.closed = False
@@ -115,7 +103,7 @@ class Rooms:
         self._instance_id = instance_id
         self._rooms: dict[str, Room] = {}
         self._locks: dict[str, asyncio.Lock] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
         self._leaving: set[asyncio.Task[None]] = set()
         self._closed = False
         self._writes = 0
@@ -162,11 +150,6 @@ class Rooms:
         if room.call_id not in self._rooms:
             self._locks.pop(room.call_id, None)
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[bool]:
         """Count a database write in flight; yields False once the rooms are closed."""
@@ -197,26 +180,11 @@ class Rooms:
                 async with self._db.write() as session:
                     for conn in sockets:
                         for call_id in conn.calls:
-                            room = self._rooms[call_id]
-                            await lifecycle.leave_call(
-                                session,
-                                call_id,
-                                conn.user_id,
-                                socket_id=conn.id,
-                                side=room.side_of(conn.user_id),
-                                now=now,
-                            )
+                            await _record_leave(session, self._rooms[call_id], conn, now)
             except Exception:
                 log.exception("call_leave_on_shutdown_failed")
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        for room in list(self._rooms.values()):
-            if room.subscription is not None:
-                with contextlib.suppress(Exception):
-                    await room.subscription.cancel()
+        await self._tasks.cancel()
+        await unsubscribe(room.subscription for room in self._rooms.values())
         self._rooms.clear()
 
     # --- presence mirror -------------------------------------------------------------
@@ -257,16 +225,15 @@ class Rooms:
         for conn in room.local.values():
             if conn.user_id != user_id:
                 conn.send_raw(event)
-        if present and room.held[user_id]:
+        if present and room.held.waiting(user_id):
             self._flush(room, user_id)
 
     def _ended(self, room: Room) -> None:
         for conn in room.local.values():
             conn.left(room.call_id)
         room.local.clear()
-        for held in room.held.values():
-            held.clear()
-        self._spawn(self._release(room))
+        room.held.clear()
+        self._tasks.spawn(self._release(room))
 
     # --- the relay -------------------------------------------------------------------
 
@@ -278,33 +245,28 @@ class Rooms:
         user_id = conn.user_id
         peer = room.peer_of(user_id)
         payload = relayed_signal(call_id, user_id, data)
-        held = room.held[peer]
-        if not held and room.present[peer]:
+        if not room.held.waiting(peer) and room.present[peer]:
             await self._bus.publish(user_channel(peer), payload)
             return
         # Held signals go out in order; a signal behind them waits its turn.
-        now = self._clock.now()
-        while held and held[0].expires <= now:
-            held.popleft()
-        if len(held) >= MAX_HELD_PER_PEER:
-            held.popleft()
-        held.append(_Held(conn.id, now + timedelta(seconds=self._settings.signal_hold_s), payload))
+        hold_s = self._settings.signal_hold_s
+        room.held.hold(peer, conn.id, payload, now=self._clock.now(), hold_s=hold_s)
         if room.present[peer]:
             self._flush(room, peer)
 
     def _flush(self, room: Room, user_id: str) -> None:
         if user_id not in room.flushing:
             room.flushing.add(user_id)
-            self._spawn(self._deliver_held(room, user_id))
+            self._tasks.spawn(self._deliver_held(room, user_id))
 
     async def _deliver_held(self, room: Room, user_id: str) -> None:
-        held = room.held[user_id]
         channel = user_channel(user_id)
         try:
-            while held and room.present[user_id]:
-                item = held.popleft()
-                if item.expires > self._clock.now():
-                    await self._bus.publish(channel, item.payload)
+            while room.present[user_id]:
+                payload = room.held.next_for(user_id, self._clock.now())
+                if payload is None:
+                    break
+                await self._bus.publish(channel, payload)
         finally:
             room.flushing.discard(user_id)
 
@@ -381,25 +343,14 @@ class Rooms:
             if room is None:
                 continue
             room.local.pop(conn.id, None)
-            for held in room.held.values():
-                # A sender that left takes its signals with it: its peer connection is gone.
-                kept = [h for h in held if h.sender != conn.id]
-                held.clear()
-                held.extend(kept)
+            room.held.drop_sender(conn.id)
             self._remove(room, conn.user_id, conn.id)
             try:
                 async with self._writing() as open_, contextlib.AsyncExitStack() as stack:
                     if not open_:
                         continue  # shutting down: close() has recorded the leave
                     session = await stack.enter_async_context(self._db.write())
-                    await lifecycle.leave_call(
-                        session,
-                        call_id,
-                        conn.user_id,
-                        socket_id=conn.id,
-                        side=room.side_of(conn.user_id),
-                        now=self._clock.now(),
-                    )
+                    await _record_leave(session, room, conn, self._clock.now())
                 await publish_json(
                     self._bus,
                     lifecycle.call_channel(call_id),
@@ -464,7 +415,7 @@ class Rooms:
         """After a gap in the bus: re-read who is in each room here now, since joins and
         leaves announced during the gap may be lost (the heartbeat would, later)."""
         if self._rooms:
-            self._spawn(self._refresh())
+            self._tasks.spawn(self._refresh())
 
     async def _refresh(self) -> None:
         try:
@@ -481,6 +432,14 @@ class Rooms:
             views = [await load_call_view(session, call) for call in live]
         for view in views:
             conn.send(CallUpdated(call=view))
+
+
+async def _record_leave(session: AsyncSession, room: Room, conn: Connection, now: datetime) -> None:
+    """The socket's leave of the call, in the database."""
+    side = room.side_of(conn.user_id)
+    await lifecycle.leave_call(
+        session, room.call_id, conn.user_id, socket_id=conn.id, side=side, now=now
+    )
 
 
 ROOMS = web.AppKey("rooms", Rooms)

@@ -1,0 +1,109 @@
+"""What the call rooms (signaling/rooms.py) and the consultation rooms
+(signaling/consultations.py) share in mirroring a room on this instance: when a presence
+row counts as gone, the signals held for a participant who is away, and the background
+tasks the instance owns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import Coroutine, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from infra.bus import Subscription
+
+MAX_HELD_PER_PEER = 256
+"""A peer that stays away cannot make a sender fill our memory: older signals go first."""
+STALE_HEARTBEATS = 3
+"""A presence row not refreshed for this many heartbeats belongs to a dead instance."""
+
+
+@dataclass(slots=True)
+class _Held:
+    sender: str
+    """The sending socket."""
+    expires: datetime
+    payload: bytes
+
+
+class HeldSignals:
+    """Per recipient, the signals waiting (in order) until they are present, each for at
+    most the hold time."""
+
+    __slots__ = ("_queues",)
+
+    def __init__(self) -> None:
+        self._queues: dict[str, deque[_Held]] = {}
+
+    def waiting(self, recipient: str) -> bool:
+        """Whether signals wait for the recipient (a new one must queue behind them)."""
+        return bool(self._queues.get(recipient))
+
+    def hold(
+        self, recipient: str, sender: str, payload: bytes, *, now: datetime, hold_s: float
+    ) -> None:
+        """Keep a signal for the recipient, dropping expired ones and the oldest when full."""
+        queue = self._queues.setdefault(recipient, deque())
+        while queue and queue[0].expires <= now:
+            queue.popleft()
+        if len(queue) >= MAX_HELD_PER_PEER:
+            queue.popleft()
+        queue.append(_Held(sender, now + timedelta(seconds=hold_s), payload))
+
+    def next_for(self, recipient: str, now: datetime) -> bytes | None:
+        """The recipient's oldest signal that has not expired, taken off the queue."""
+        queue = self._queues.get(recipient)
+        while queue:
+            item = queue.popleft()
+            if item.expires > now:
+                return item.payload
+        return None
+
+    def drop_sender(self, sender: str) -> None:
+        """A sender that left takes its signals with it: its peer connection is gone."""
+        for queue in self._queues.values():
+            kept = [h for h in queue if h.sender != sender]
+            queue.clear()
+            queue.extend(kept)
+
+    def drop(self, recipient: str) -> None:
+        """The recipient left for good."""
+        self._queues.pop(recipient, None)
+
+    def clear(self) -> None:
+        """The room ended."""
+        self._queues.clear()
+
+
+class Tasks:
+    """Background tasks that their owner cancels and awaits on shutdown."""
+
+    __slots__ = ("_tasks",)
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run `coro` in a task of its own, kept until it is done."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def cancel(self) -> None:
+        """Cancel every task and wait for them; their errors are of no interest now."""
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def unsubscribe(subscriptions: Iterable[Subscription | None]) -> None:
+    """On shutdown: leave the rooms' bus channels, whatever each one's failure."""
+    for subscription in list(subscriptions):
+        if subscription is not None:
+            with contextlib.suppress(Exception):
+                await subscription.cancel()
