@@ -1,5 +1,5 @@
 // The admin page: interpreters (with CSV import), users, organisations (with finance grants),
-// tariffs, API tokens and the security event log.
+// sites, tariffs, API tokens and the security event log.
 import { $, fill, h } from "./dom.js";
 import { formatDateTime, formatMoney, formatNumber, has, languageName, locale, onLocaleChange, t } from "./i18n.js";
 import { api } from "./api.js";
@@ -8,6 +8,7 @@ import { errorText, notify, startPage } from "./shell.js";
 const ROLES = ["counsellor", "interpreter", "finance", "admin", "management"];
 const noticeArea = $("#notice");
 let organizations = [];
+let sites = []; // every organisation's sites, by organisation and name
 let users = [];
 let profiles = new Map(); // user id -> interpreter profile
 let tariffs = null; // null: the server has no tariff endpoint yet
@@ -145,9 +146,10 @@ async function act(fn) {
 // ---- Data ---------------------------------------------------------------------------------
 async function loadAll() {
   try {
-    [{ organizations }, { users }] = await Promise.all([
+    [{ organizations }, { users }, { sites }] = await Promise.all([
       api("GET", "/api/admin/organizations"),
       api("GET", "/api/admin/users"),
+      api("GET", "/api/admin/sites"),
     ]);
   } catch (err) {
     notify(noticeArea, () => errorText(err), "bad");
@@ -202,6 +204,7 @@ function render() {
   renderInterpreters();
   renderUsers();
   renderOrganizations();
+  renderSites();
   renderTariffs();
   renderTokens();
   renderAudit();
@@ -584,6 +587,7 @@ function renderUsers() {
       h("td", {}, user.username),
       h("td", {}, t("role." + user.role) + (user.machine ? ` (${t("admin.machine")})` : "")),
       h("td", {}, user.organization?.name ?? ""),
+      h("td", {}, siteChoice(user)),
       h("td", {}, t(user.active ? "admin.active" : "admin.inactive")),
       h("td", {}, h("div", { class: "row" }, passwordLinkButton(user), activeToggle(user))),
     ),
@@ -602,12 +606,20 @@ function renderUsers() {
         ),
       ),
       field("admin.organization", select("organization_id", orgOptions())),
+      field(
+        "admin.site",
+        select("site_id", [
+          ["", t("admin.noSite")],
+          ...sites.filter((s) => s.active).map((s) => [s.id, `${s.name} (${orgName(s.organization_id)})`]),
+        ]),
+      ),
       field("admin.machineField", input("machine", { type: "checkbox" })),
     ],
     (data) => {
       const machine = data.machine === "on";
       delete data.machine;
       if (machine) delete data.password;
+      if (!data.site_id) delete data.site_id;
       return api("POST", "/api/admin/users", { ...data, machine });
     },
   );
@@ -615,9 +627,36 @@ function renderUsers() {
     $("#panel-users"),
     h("h2", {}, t("admin.users")),
     linkShown(),
-    table(["admin.name", "admin.username", "admin.role", "admin.organization", "admin.status", "admin.actions"], rows),
+    table(
+      [
+        "admin.name",
+        "admin.username",
+        "admin.role",
+        "admin.organization",
+        "admin.site",
+        "admin.status",
+        "admin.actions",
+      ],
+      rows,
+    ),
     addForm,
   );
+}
+
+function orgName(id) {
+  return organizations.find((o) => o.id === id)?.name ?? id;
+}
+
+/** Which site a user works at: an active site of their organisation, or none. */
+function siteChoice(user) {
+  const own = sites.filter((s) => s.organization_id === user.organization?.id && (s.active || s.id === user.site_id));
+  const choice = select("site_id", [["", t("admin.noSite")], ...own.map((s) => [s.id, s.name])]);
+  choice.value = user.site_id ?? "";
+  choice.setAttribute("aria-label", `${t("admin.site")}: ${user.display_name}`);
+  choice.addEventListener("change", () =>
+    act(() => api("PATCH", `/api/admin/users/${encodeURIComponent(user.id)}`, { site_id: choice.value || null })),
+  );
+  return choice;
 }
 
 // ---- Organisations ------------------------------------------------------------------------
@@ -634,6 +673,84 @@ function renderOrganizations() {
     table(["admin.name", "admin.costCenter"], rows),
     addForm,
     grantSection(),
+  );
+}
+
+// ---- Sites --------------------------------------------------------------------------------
+// The browser's own list of IANA zones as suggestions; the server decides what it takes.
+const ZONES = typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : ["Europe/Berlin"];
+
+function zoneInput(value) {
+  return input("time_zone", { value, list: "time-zones", required: true, maxlength: 64, spellcheck: "false" });
+}
+
+/** One site as a row: rename it, change its address or zone (saved together), or
+ * (de)activate it. */
+function siteRow(site) {
+  const label = `${site.name} (${orgName(site.organization_id)})`;
+  const save = (e) => {
+    e.preventDefault();
+    const data = formData(e.target);
+    act(() => api("PATCH", `/api/admin/sites/${encodeURIComponent(site.id)}`, data));
+  };
+  const toggle = site.active ? "admin.deactivate" : "admin.activate";
+  return h(
+    "tr",
+    { dataset: { siteId: site.id } },
+    h("td", {}, orgName(site.organization_id)),
+    h(
+      "td",
+      {},
+      h(
+        "form",
+        { class: "row", onsubmit: save, "aria-label": label },
+        field("admin.name", input("name", { value: site.name, required: true, maxlength: 200 })),
+        field("admin.address", input("address", { value: site.address, maxlength: 500 })),
+        field("admin.timeZone", zoneInput(site.time_zone)),
+        h("button", { type: "submit", "aria-label": `${t("admin.save")}: ${label}` }, t("admin.save")),
+      ),
+    ),
+    h("td", {}, t(site.active ? "admin.active" : "admin.inactive")),
+    h(
+      "td",
+      {},
+      h(
+        "button",
+        {
+          type: "button",
+          class: site.active ? "secondary" : "good",
+          "aria-label": `${t(toggle)}: ${label}`,
+          onclick: () =>
+            act(() => api("PATCH", `/api/admin/sites/${encodeURIComponent(site.id)}`, { active: !site.active })),
+        },
+        t(toggle),
+      ),
+    ),
+  );
+}
+
+function renderSites() {
+  const addForm = addCard(
+    "admin.siteAdd",
+    [
+      field("admin.organization", select("organization_id", orgOptions())),
+      field("admin.name", input("name", { required: true, maxlength: 200 })),
+      field("admin.address", input("address", { maxlength: 500 })),
+      field("admin.timeZone", zoneInput("Europe/Berlin")),
+    ],
+    (data) => api("POST", "/api/admin/sites", data),
+  );
+  fill(
+    $("#panel-sites"),
+    h("h2", {}, t("admin.sites")),
+    h("p", { class: "muted" }, t("admin.sitesHelp")),
+    table(["admin.organization", "admin.site", "admin.status", "admin.actions"], sites.map(siteRow)),
+    addForm,
+    h(
+      "datalist",
+      { id: "time-zones" },
+      ZONES.map((zone) => h("option", { value: zone })),
+    ),
   );
 }
 
@@ -901,6 +1018,8 @@ const AUDIT_ACTIONS = [
   "user_deactivated",
   "user_reactivated",
   "organization_created",
+  "site_created",
+  "site_changed",
   "interpreter_changed",
   "interpreters_imported",
   "tariff_created",
