@@ -92,6 +92,7 @@ class Connection:
         "_transport",
         "_turns",
         "_writer",
+        "handling",
         "heard_at",
         "id",
         "identity",
@@ -120,7 +121,10 @@ class Connection:
         self._burst = burst
         self.heard_at = time.monotonic()
         """When the client last sent a frame (of any kind): the heartbeat's clock."""
-        self._pinged_at = 0.0  # 0: no ping awaiting its pong
+        self._pinged_at = 0.0  # 0: no ping awaiting its pong (else: on the hub's clock)
+        self.handling = False
+        """Whether the session is handling a frame: frames behind it, a pong among them,
+        wait unread until it is done."""
         # Made on the first join: most sockets never join a call.
         self._calls: set[str] | None = None
         self.rate_strikes = 0
@@ -169,22 +173,23 @@ class Connection:
         self.heard_at = time.monotonic()
         self._pinged_at = 0.0
 
-    def check_heartbeat(self, now: float, heartbeat_s: float) -> bool:
+    def check_heartbeat(self, now: float, awake: float, heartbeat_s: float) -> bool:
         """Ping a client silent for `heartbeat_s`; drop one that leaves the ping unanswered
-        for `heartbeat_s / 2` (aiohttp's own heartbeat rule, on the hub's clock). True
-        when it sent a ping."""
+        for `heartbeat_s / 2` of the time the server was awake to read it (aiohttp's own
+        heartbeat rule, on the hub's clock `awake`). True when it sent a ping."""
         ws = self.ws
         if ws.closed:
             return False
         if self._pinged_at:
-            if now - self._pinged_at >= heartbeat_s / 2 and self._transport is not None:
+            overdue = awake - self._pinged_at >= heartbeat_s / 2
+            if overdue and not self.handling and self._transport is not None:
                 log.info("socket_pong_overdue", socket_id=self.id, user_id=self.user_id)
                 # As aiohttp does: no close handshake with a peer that no longer answers.
                 self._transport.close()
             return False
         if now - self.heard_at < heartbeat_s or self._queued:
             return False  # (frames are about to go out: ping at the next check)
-        self._pinged_at = now
+        self._pinged_at = awake
         # A client whose transport is paused is not reading: its pong clock runs
         # without a ping queued behind the frames it has not taken yet.
         if self._writer is None:
@@ -355,15 +360,22 @@ class Hub:
         # Pings leave in bursts of a few dozen, a few milliseconds apart: the pongs of a
         # burst come back together and are all read in one turn of the loop, which a
         # request arriving meanwhile has to wait for.
+        # A pong's deadline runs on a clock that stands still while this process was kept
+        # from running (a starved or stalled server): a check that comes late finds the
+        # pongs that arrived meanwhile still unread, and must not hold that against them.
         interval = self._heartbeat_s
+        step = interval / _HEARTBEAT_CHECKS
+        stalled = 0.0
         while True:
-            await asyncio.sleep(interval / _HEARTBEAT_CHECKS)
+            due = time.monotonic() + step
+            await asyncio.sleep(step)
+            stalled += max(0.0, time.monotonic() - due)
             checked = pinged = 0
             for conns in list(self._by_user.values()):
                 now = time.monotonic()
                 for conn in conns:
                     try:
-                        pinged += conn.check_heartbeat(now, interval)
+                        pinged += conn.check_heartbeat(now, now - stalled, interval)
                     except Exception:
                         log.exception("socket_heartbeat_failed", socket_id=conn.id)
                 checked += len(conns)

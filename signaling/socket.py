@@ -210,7 +210,11 @@ async def _session(
             kind = frame.type
             if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
                 conn.heard()
-                await _receive(app, conn, frame.data)
+                conn.handling = True
+                try:
+                    await _receive(app, conn, frame.data)
+                finally:
+                    conn.handling = False
             elif kind is WSMsgType.PING:
                 conn.heard()
                 await ws.pong(frame.data)
