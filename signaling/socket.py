@@ -23,7 +23,7 @@ from infra.metrics import METRICS
 from signaling.consultations import CONSULTATION_HANDLERS
 from signaling.hub import CLOSE_RATE_LIMITED, Connection, Hub
 from signaling.keys import HUB
-from signaling.lean_socket import SessionAtEnd
+from signaling.lean_socket import SessionAtEnd, release_http
 from signaling.presence import handle_presence
 from signaling.relay_fast import REF_MAX, plain_signal
 from signaling.rooms import ROOM_HANDLERS, relay_signal
@@ -168,6 +168,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     session = _session(app, ws, identity, request.transport)
     if settings.fast_paths:
+        release_http(request)
         ws.session = session
     else:
         await session
