@@ -53,8 +53,20 @@ def _sqlite_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
+SEGMENT_EVERY = 10
+"""Of every ten records, two are the interpreter segments of one consultation (a hand-over
+three records later), as rooms write them; the others are ordinary calls."""
+
+
+def _room(n: int) -> str | None:
+    if n % SEGMENT_EVERY in (0, 3):
+        return f"room{n - n % SEGMENT_EVERY:010d}"
+    return None
+
+
 def generate(path: Path, rows: int, seed: int = 42) -> None:
-    """A fresh Tolk database at `path` holding `rows` usage records of one year."""
+    """A fresh Tolk database at `path` holding `rows` usage records of one year, a fifth of
+    them segments of consultations."""
     # Imported here: the `--export-only` child runs this module and must not pay for
     # alembic, which the export does not use.
     from tolk import schema
@@ -90,7 +102,8 @@ def generate(path: Path, rows: int, seed: int = 42) -> None:
                 INTERPRETERS[i],
                 "tariff01",
                 "Standard 2025",
-                rng.choice(REASONS),
+                "handover" if n % SEGMENT_EVERY == 0 else rng.choice(REASONS),
+                _room(n),
             )
 
     conn = sqlite3.connect(path)
@@ -102,12 +115,23 @@ def generate(path: Path, rows: int, seed: int = 42) -> None:
                 "INSERT INTO usage_record (call_id, connected_at, ended_at, duration_s,"
                 " billable_s, amount_cents, currency, language, organization_id, organization,"
                 " cost_center, counsellor_id, interpreter_id, interpreter, tariff_id, tariff,"
-                " end_reason) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " end_reason, room_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 records(),
             )
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
+
+
+def same_records(baseline: bytes, ours: bytes) -> bool:
+    """Whether an older tree's CSV holds our lines, maybe in another order and without the
+    columns added since (a tree before `room_id` lacks the last column)."""
+    old, new = baseline.splitlines(), ours.splitlines()
+    # Headers hold no quoted commas, and the added columns (ids) none either.
+    added = new[0].count(b",") - old[0].count(b",")
+    if added > 0:
+        new = [line.rsplit(b",", added)[0] for line in new]
+    return old[0] == new[0] and sorted(old[1:]) == sorted(new[1:])
 
 
 @dataclass
@@ -186,8 +210,9 @@ def export_only(path: Path, plain: bool) -> None:
 SQLITE_QUERY = (
     "SELECT call_id, connected_at, ended_at, duration_s, billable_s, amount_cents, currency,"
     " language, organization_id, organization, cost_center, counsellor_id, interpreter_id,"
-    " interpreter, tariff, end_reason FROM usage_record ORDER BY connected_at, call_id"
+    " interpreter, tariff, end_reason, room_id FROM usage_record ORDER BY connected_at, call_id"
 )
+"""The same columns, in the plain order of calls: sqlite3 does not group consultations."""
 
 
 def sqlite_argv(path: Path) -> list[str]:
@@ -333,9 +358,11 @@ def main() -> None:
             # Same rows both ways (Tolk adds the `amount` column and RFC 3339 times).
             assert tolk_csv.count(b"\n") == lite_csv.count(b"\n") == size + 1
             for name in results[size]:
-                if name not in ("tolk", "sqlite3"):
+                if name not in ("tolk", "sqlite3", "baseline"):
                     out = workdir / f"{name.replace(' ', '-')}.csv"
                     assert out.read_bytes() == tolk_csv, f"{name} wrote other bytes"
+            if "baseline" in results[size]:
+                assert same_records((workdir / "baseline.csv").read_bytes(), tolk_csv)
             path.unlink()
     text = report(results, args.runs, generate_s)
     print(text)

@@ -1,7 +1,8 @@
 """Usage exports (JSON, machine CSV, German Excel CSV, XLSX), streamed in constant memory.
 
-Rows come from one server-side cursor in batches, ordered by (connected_at, call_id), and
-each batch is written out before the next is fetched. The machine CSV's lines are built
+Rows come from one server-side cursor in batches, in record order (`record_order`: by
+connected_at, the segments of a consultation together), and each batch is written out
+before the next is fetched. The machine CSV's lines are built
 by the database (billing.sqltext, the fast path) or, the same bytes, in Python
 (billing.tables); the tables for people (German CSV, XLSX) are built in Python, where
 local times and language names are at hand.
@@ -17,11 +18,11 @@ from zoneinfo import ZoneInfo
 
 import orjson
 import structlog
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, case, func, literal_column, select
 
 from billing.cells import csv_line
 from billing.models import ExportAudit, UsageRecord
-from billing.rules import call_reference
+from billing.rules import call_reference, consultation_reference
 from billing.sqltext import machine_line_select, rfc3339
 from billing.tables import (
     MACHINE_COLUMNS,
@@ -120,6 +121,30 @@ def check_period(start: datetime | None, end: datetime | None) -> None:
         raise InvalidInput("to: must be after from", field="to", problem_code="not_after_from")
 
 
+def record_order() -> list[ColumnElement[Any]]:
+    """The order of records in every export: by when they connected, except that the
+    segments of a consultation sit together, in time order, where its first segment
+    connected.
+
+    An ordinary call's key is (connected_at, '', connected_at, call_id), the order of
+    calls as it always was; a segment's is (its consultation's first connected_at over
+    all its records, room_id, connected_at, call_id). Taken over all of the room's
+    records, so re-exporting a closed period orders it the same.
+    """
+    segment = UsageRecord.__table__.alias("segment")  # type: ignore[attr-defined]
+    first = (
+        select(func.min(segment.c.connected_at))
+        .where(segment.c.room_id == _T.room_id)
+        .scalar_subquery()
+    )
+    return [
+        case((_T.room_id.is_(None), _T.connected_at), else_=first),
+        func.coalesce(_T.room_id, literal_column("''")),
+        _T.connected_at,
+        _T.call_id,
+    ]
+
+
 def json_select() -> Any:
     """The columns of a JSON record, times already RFC 3339 text."""
     columns = [
@@ -137,15 +162,15 @@ async def usage_batches(
     *,
     scalars: bool = False,
 ) -> AsyncIterator[Sequence[Any]]:
-    """The records of a filter as row batches, in (connected_at, call_id) order; with
-    `scalars`, each row is the value of the one column selected.
+    """The records of a filter as row batches, in `record_order`; with `scalars`, each
+    row is the value of the one column selected.
 
     One server-side cursor (asyncpg cursor, SQLite stepping) fetches `batch_rows` at a
     time, so memory does not grow with the size of the export.
     """
     query = (
         columns.where(*usage.conditions())
-        .order_by(_T.connected_at, _T.call_id)
+        .order_by(*record_order())
         .execution_options(yield_per=batch_rows)
     )
     async with db.engine.connect() as conn:
@@ -167,7 +192,11 @@ async def _write_json(batches: Batches, write: Write) -> None:
     async for batch in batches:
         encoded = orjson.dumps(
             [
-                {**dict(zip(RECORD_COLUMNS, row, strict=True)), "call_ref": call_reference(row[0])}
+                {
+                    **dict(zip(RECORD_COLUMNS, row, strict=True)),
+                    "call_ref": call_reference(row.call_id),
+                    "consultation_ref": consultation_reference(row.room_id),
+                }
                 for row in batch
             ]
         )

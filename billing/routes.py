@@ -212,8 +212,12 @@ class UsageRecordView(BaseModel):
     interpreter: str
     tariff: str
     end_reason: str
+    room_id: str | None
+    """The consultation whose interpreter segment this record bills; null for a call."""
     call_ref: str
     """A short reference for people (`K7F3-A92Q`), as the finance page and the tables show it."""
+    consultation_ref: str
+    """The consultation's short reference for people; empty for an ordinary call."""
 
 
 class UsageRecordList(RootModel[list[UsageRecordView]]):
@@ -386,6 +390,36 @@ class StatementTotal(BaseModel):
     amount_cents: int
 
 
+class StatementSegment(BaseModel):
+    connected_at: datetime
+    ended_at: datetime
+    language: str
+    interpreter: str
+    billable_s: int
+    amount_cents: int
+    currency: str
+    tariff: str
+    """Empty where no tariff applied (billed 0)."""
+    end_reason: str
+    call_ref: str
+
+
+class StatementConsultationTotal(BaseModel):
+    currency: str
+    segments: int
+    billable_s: int
+    amount_cents: int
+
+
+class StatementConsultation(BaseModel):
+    """A consultation of the month: its interpreter segments in time order, its totals."""
+
+    room_id: str
+    consultation_ref: str
+    segments: list[StatementSegment]
+    totals: list[StatementConsultationTotal]
+
+
 class StatementView(BaseModel):
     """One organisation's usage of one month, as the printable statement shows it."""
 
@@ -396,6 +430,8 @@ class StatementView(BaseModel):
     lines: list[StatementLine]
     totals: list[StatementTotal]
     untariffed_calls: int
+    consultations: list[StatementConsultation]
+    """The month's consultations (their segments are among the lines' calls too)."""
 
 
 class StatementResponse(BaseModel):

@@ -143,3 +143,9 @@ def call_reference(call_id: str) -> str:
     number = int.from_bytes(hashlib.blake2b(call_id.encode(), digest_size=5).digest())
     chars = "".join(_CROCKFORD[(number >> shift) & 31] for shift in range(35, -1, -5))
     return f"{chars[:4]}-{chars[4:]}"
+
+
+def consultation_reference(room_id: str | None) -> str:
+    """The short reference of a consultation for people, made as a call's is (`call_reference`)
+    from the room's id; empty for a record of an ordinary two-party call."""
+    return call_reference(room_id) if room_id else ""

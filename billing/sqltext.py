@@ -44,7 +44,7 @@ def _rfc3339(element: rfc3339, compiler: SQLCompiler, **kw: Any) -> str:
     return _rfc3339_sql(compiler.process(element.clauses, **kw), compiler.dialect.name)
 
 
-CsvKind = Literal["id", "text", "time", "int", "amount"]
+CsvKind = Literal["id", "optional_id", "text", "time", "int", "amount"]
 
 
 class csv_line(FunctionElement[bytes]):
@@ -52,7 +52,9 @@ class csv_line(FunctionElement[bytes]):
     database in one expression.
 
     Each column has a kind: `id` (never needs quoting: generated ids, tags, codes),
-    `text` (quoted as billing.cells.csv_field quotes), `time` (RFC 3339 like `rfc3339`),
+    `optional_id` (an `id` that may be null, an empty cell then: on PostgreSQL a null
+    would make the whole concatenated line null), `text` (quoted as
+    billing.cells.csv_field quotes), `time` (RFC 3339 like `rfc3339`),
     `int`, and `amount` (cents with a decimal point). `id` and `text` cells get the
     prefix of billing.cells.spreadsheet_text (a generated id may start with `-`). Rows
     arrive as one ready `bytes` each, never decoded and encoded again.
@@ -89,6 +91,9 @@ def _cell_sql(value: str, kind: CsvKind, dialect: str) -> tuple[str, list[str]]:
             return "%d.%02d", [f"({value}) / 100", f"({value}) % 100"]
         return "%s", [f"(({value}) / 100)::text || '.' || lpad((({value}) % 100)::text, 2, '0')"]
     inert = guard_sql(value, dialect)
+    if kind == "optional_id":
+        # Most records have none: settle them before the guard's tests.
+        return "%s", [f"CASE WHEN {value} IS NULL THEN '' ELSE {inert} END"]
     return "%s", [quoted_sql(value, inert, ",", dialect) if kind == "text" else inert]
 
 
@@ -122,6 +127,7 @@ _KINDS: dict[str, CsvKind] = {
     "cost_center": "text",
     "interpreter": "text",
     "tariff": "text",
+    "room_id": "optional_id",
 }
 """Columns that are not `id`-like; the others are generated ids, tags, codes and reasons."""
 

@@ -13,8 +13,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.errors import UnknownOrganization
 from accounts.models import Organization
-from billing.export import UsageFilter
+from billing.export import UsageFilter, record_order
 from billing.models import UsageRecord
+from billing.rules import call_reference, consultation_reference
 from infra.errors import InvalidInput
 
 GroupBy = Literal["organization", "language", "interpreter", "month"]
@@ -157,11 +158,68 @@ def month_period(month: str, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), after.astimezone(UTC)
 
 
+_SEGMENT_FIELDS = (
+    "connected_at",
+    "ended_at",
+    "language",
+    "interpreter",
+    "billable_s",
+    "amount_cents",
+    "currency",
+    "tariff",
+    "end_reason",
+)
+
+
+def _add_to_totals(totals: dict[str, dict[str, Any]], line: dict[str, Any], count: str) -> None:
+    """Add a line's count (`calls` or 1 segment), billable seconds and amount to the total
+    of its currency."""
+    total = totals.setdefault(
+        line["currency"],
+        {"currency": line["currency"], count: 0, "billable_s": 0, "amount_cents": 0},
+    )
+    total[count] += line.get(count, 1)
+    total["billable_s"] += line["billable_s"]
+    total["amount_cents"] += line["amount_cents"]
+
+
+async def consultations(session: AsyncSession, usage: UsageFilter) -> list[dict[str, Any]]:
+    """The consultations among a filter's records, in export order: each with its
+    interpreter segments in time order and its totals per currency."""
+    columns = [getattr(_T, name) for name in _SEGMENT_FIELDS]
+    query = (
+        select(_T.room_id, _T.call_id, *columns)
+        .where(*usage.conditions(), _T.room_id.is_not(None))
+        .order_by(*record_order())
+    )
+    rows = (await (await session.connection()).execute(query)).all()
+    found: list[dict[str, Any]] = []
+    # The order holds each consultation's segments together.
+    for room_id, segments in itertools.groupby(rows, key=lambda row: row.room_id):
+        totals: dict[str, dict[str, Any]] = {}
+        lines = []
+        for row in segments:
+            line = {name: getattr(row, name) for name in _SEGMENT_FIELDS}
+            line["call_ref"] = call_reference(row.call_id)
+            _add_to_totals(totals, line, "segments")
+            lines.append(line)
+        found.append(
+            {
+                "room_id": room_id,
+                "consultation_ref": consultation_reference(room_id),
+                "segments": lines,
+                "totals": sorted(totals.values(), key=lambda t: t["currency"]),
+            }
+        )
+    return found
+
+
 async def statement(
     session: AsyncSession, organization_id: str, month: str, zone: ZoneInfo
 ) -> dict[str, Any]:
     """The statement of one organisation and local month (`YYYY-MM`): its lines per
-    language and tariff, totals per currency, and the calls without a tariff."""
+    language and tariff, totals per currency, the calls without a tariff, and its
+    consultations with their interpreter segments."""
     start, end = month_period(month, zone)
     usage = UsageFilter(start, end, organization_id=organization_id)
     org = await session.get(Organization, organization_id)
@@ -182,12 +240,7 @@ async def statement(
     ]
     totals: dict[str, dict[str, Any]] = {}
     for line in lines:
-        total = totals.setdefault(
-            line["currency"],
-            {"currency": line["currency"], "calls": 0, "billable_s": 0, "amount_cents": 0},
-        )
-        for field in ("calls", "billable_s", "amount_cents"):
-            total[field] += line[field]
+        _add_to_totals(totals, line, "calls")
     return {
         "organization": {"id": org.id, "name": org.name, "cost_center": org.cost_center},
         "month": month,
@@ -196,4 +249,5 @@ async def statement(
         "lines": lines,
         "totals": sorted(totals.values(), key=lambda t: t["currency"]),
         "untariffed_calls": sum(line["untariffed_calls"] for line in lines),
+        "consultations": await consultations(session, usage),
     }

@@ -5,8 +5,8 @@ Two kinds of table:
   times in RFC 3339, amounts with a decimal point. `machine_line` is its plain Python
   rendering; billing.sqltext builds the same bytes in the database (the fast path).
 - tables for people (`PEOPLE_COLUMNS`: the German Excel CSV and the XLSX): headers in the
-  page's language, local times, language names beside the tags, minutes, short call
-  references, and "no tariff" where no tariff applied.
+  page's language, local times, language names beside the tags, minutes, short call and
+  consultation references, and "no tariff" where no tariff applied.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from sqlalchemy import select
 
 from billing.cells import csv_line, spreadsheet_text
 from billing.models import UsageRecord
-from billing.rules import call_reference
+from billing.rules import call_reference, consultation_reference
 from interpreters.languages import display_name
 
 Lang = Literal["de", "en"]
@@ -46,8 +46,10 @@ RECORD_COLUMNS = (
     "interpreter",
     "tariff",
     "end_reason",
+    "room_id",
 )
-"""The fields of a usage record, in the contract's order."""
+"""The fields of a usage record, in the contract's order (`room_id`: the consultation whose
+interpreter segment it bills, None for an ordinary call)."""
 MACHINE_COLUMNS = (*RECORD_COLUMNS[:6], "amount", *RECORD_COLUMNS[6:])
 """Machine CSV columns: the record plus `amount`, the amount in currency units."""
 _CENT = Decimal("0.01")
@@ -74,7 +76,9 @@ def machine_line(row: Any) -> bytes:
     cells: list[str] = []
     for name in MACHINE_COLUMNS:
         value = row.amount_cents if name == "amount" else getattr(row, name)
-        if name == "amount":
+        if value is None:  # room_id of an ordinary call
+            cells.append("")
+        elif name == "amount":
             cells.append(cents_text(value, "."))
         elif isinstance(value, datetime):
             cells.append(rfc3339(value))
@@ -97,6 +101,7 @@ class Column:
 
 PEOPLE_COLUMNS = (
     Column("ref", "Gespräch", "Call"),
+    Column("consultation", "Beratung", "Consultation"),
     Column("start", "Beginn", "Start", "time"),
     Column("end", "Ende", "End", "time"),
     Column("minutes", "Dauer (Minuten)", "Duration (minutes)", "minutes"),
@@ -114,6 +119,7 @@ PEOPLE_COLUMNS = (
     Column("organization_id", "Organisations-ID", "Organisation ID"),
     Column("counsellor_id", "Berater*in-ID", "Counsellor ID"),
     Column("interpreter_id", "Dolmetscher*in-ID", "Interpreter ID"),
+    Column("room_id", "Beratungs-ID", "Consultation ID"),
 )
 """The columns of the German Excel CSV and of the XLSX calls sheet."""
 
@@ -163,6 +169,7 @@ class PeopleRows:
         reason = END_REASONS.get(row.end_reason)
         return [
             call_reference(row.call_id),
+            consultation_reference(row.room_id),
             local_time(row.connected_at, self.zone),
             local_time(row.ended_at, self.zone),
             minutes(row.duration_s),
@@ -180,6 +187,7 @@ class PeopleRows:
             row.organization_id,
             row.counsellor_id,
             row.interpreter_id,
+            row.room_id or "",
         ]
 
 

@@ -369,6 +369,28 @@ class Factory:
                 end_reason=end_reason if ended_at else None,
             )
 
+    async def segment_between(
+        self,
+        counsellor: User,
+        interpreter: User,
+        room_id: str,
+        connected_at: datetime,
+        ended_at: datetime,
+        end_reason: str = "hangup",
+        language: str = "uk",
+    ) -> Call:
+        """An interpreter's ended segment of a consultation room: a call with the room's id."""
+        call = await self.call_between(
+            counsellor, interpreter, language, connected_at, ended_at, end_reason
+        )
+        async with self.db.write() as session:
+            row = await session.get(Call, call.id)
+            assert row is not None
+            row.room_id = room_id
+            session.add(row)
+        call.room_id = room_id
+        return call
+
 
 # -- roster and dispatch builders (dispatch tests) ---------------------------------------------
 

@@ -265,6 +265,7 @@ export default {
   "col.interpreter": "Dolmetscher*in",
   "col.tariff": "Tarif",
   "col.call": "Gesprächsnummer",
+  "col.consultation": "Beratung",
   "col.endReason": "Ende",
 
   "admin.title": "Verwaltung",
@@ -542,6 +543,13 @@ export default {
   "statement.total": "Summe",
   "statement.print": "Drucken oder als PDF speichern",
   "statement.none": "In diesem Monat gab es keine Gespräche.",
+  "statement.consultations": "Fernberatungen",
+  "statement.consultationsHint":
+    "Eine Fernberatung kann mehrere Dolmetscher*innen nacheinander haben (Übergabe). Jede Dolmetschzeit ist oben als Gespräch mitgezählt; hier stehen sie je Beratung zusammen.",
+  "statement.consultation": "Beratung {ref}",
+  "statement.consultationTotal": "Summe der Beratung",
+  "statement.segments": "{n} Dolmetschzeit(en)",
+  "statement.handedOver": "übergeben",
   "statement.untariffed": "{n} Gespräch(e) ohne Tarif sind mit 0,00 € enthalten.",
   "statement.created":
     "Erstellt am {date} mit Tolk. Zeiten in Ortszeit; abgerechnet wird je angefangener Abrechnungseinheit des Tarifs.",

@@ -256,6 +256,7 @@ export default {
   "col.interpreter": "Interpreter",
   "col.tariff": "Tariff",
   "col.call": "Call reference",
+  "col.consultation": "Consultation",
   "col.endReason": "End",
 
   "admin.title": "Administration",
@@ -529,6 +530,13 @@ export default {
   "statement.total": "Total",
   "statement.print": "Print or save as PDF",
   "statement.none": "There were no calls this month.",
+  "statement.consultations": "Remote consultations",
+  "statement.consultationsHint":
+    "A remote consultation can have several interpreters one after the other (hand-over). Each interpreter's time is counted as a call above; here they are listed per consultation.",
+  "statement.consultation": "Consultation {ref}",
+  "statement.consultationTotal": "Consultation total",
+  "statement.segments": "{n} interpreter segment(s)",
+  "statement.handedOver": "handed over",
   "statement.untariffed": "{n} call(s) without a tariff are included at 0.00.",
   "statement.created": "Made on {date} with Tolk. Times are local; billing is per started unit of the tariff.",
 

@@ -326,11 +326,14 @@ function renderTable() {
     ["col.amount", (r) => formatMoney(r.amount_cents, r.currency), true],
     ["col.tariff", tariffCell],
     ["col.call", callRef],
+    // The API lists a consultation's segments next to each other, in time order.
+    ["col.consultation", (r) => (r.consultation_ref ? h("code", {}, r.consultation_ref) : "")],
   ];
-  fill(
-    $("#usage"),
-    table(cols, records, (r) => ({ dataset: { callId: r.call_id } })),
-  );
+  const attrs = (r) => ({
+    class: r.room_id ? "segment" : null,
+    dataset: r.room_id ? { callId: r.call_id, roomId: r.room_id } : { callId: r.call_id },
+  });
+  fill($("#usage"), table(cols, records, attrs));
 }
 
 form.addEventListener("submit", (event) => {

@@ -1,7 +1,8 @@
 // A monthly statement of one organisation, to print or save as PDF and send as it is:
-// period, cost centre, calls, minutes and amounts per language and tariff, and the totals.
+// period, cost centre, calls, minutes and amounts per language and tariff, the totals, and
+// each consultation with its interpreter segments and its own total.
 import { $, fill, h } from "./dom.js";
-import { formatMoney, formatNumber, languageName, locale, onLocaleChange, t } from "./i18n.js";
+import { formatDateTime, formatMoney, formatNumber, languageName, locale, onLocaleChange, t } from "./i18n.js";
 import { api } from "./api.js";
 import { errorText, notify, startPage } from "./shell.js";
 
@@ -14,6 +15,71 @@ const day = (iso) => new Intl.DateTimeFormat(locale(), { dateStyle: "long" }).fo
 const monthName = (ym) =>
   new Intl.DateTimeFormat(locale(), { month: "long", year: "numeric" }).format(new Date(`${ym}-15T12:00:00`));
 const minutes = (s) => t("finance.minutes", { n: formatNumber(s / 60, { maximumFractionDigits: 1 }) });
+
+const row = (cells, tag = "td") =>
+  h(
+    "tr",
+    {},
+    cells.map(([v, num]) => h(tag, { class: num ? "num" : null }, v)),
+  );
+
+// One tbody per consultation: its reference, its segments in time order, its total.
+function consultationBody(c) {
+  const segments = c.segments.map((s) =>
+    row([
+      [formatDateTime(s.connected_at)],
+      [s.interpreter],
+      [languageName(s.language)],
+      [s.end_reason === "handover" ? t("statement.handedOver") : ""],
+      [minutes(s.billable_s), 1],
+      [formatMoney(s.amount_cents, s.currency), 1],
+    ]),
+  );
+  const totals = c.totals.map((total) =>
+    row(
+      [
+        [t("statement.consultationTotal")],
+        [t("statement.segments", { n: formatNumber(total.segments) })],
+        [""],
+        [""],
+        [minutes(total.billable_s), 1],
+        [formatMoney(total.amount_cents, total.currency), 1],
+      ],
+      "th",
+    ),
+  );
+  const heading = h(
+    "tr",
+    { class: "consultation-ref" },
+    h("th", { colspan: 6 }, t("statement.consultation", { ref: c.consultation_ref })),
+  );
+  return h("tbody", { dataset: { roomId: c.room_id } }, heading, ...segments, ...totals);
+}
+
+function consultationsSection(consultations) {
+  if (!consultations.length) return [];
+  const head = row(
+    [
+      [t("col.start")],
+      [t("col.interpreter")],
+      [t("col.language")],
+      [t("col.endReason")],
+      [t("col.billable"), 1],
+      [t("col.amount"), 1],
+    ],
+    "th",
+  );
+  return [
+    h("h2", {}, t("statement.consultations")),
+    h("p", { class: "muted" }, t("statement.consultationsHint")),
+    h(
+      "table",
+      { id: "statement-consultations", class: "consultations" },
+      h("thead", {}, head),
+      ...consultations.map(consultationBody),
+    ),
+  ];
+}
 
 function render() {
   if (!found) return;
@@ -33,12 +99,6 @@ function render() {
   if (!s.lines.length) {
     fill($("#statement-body"), h("p", {}, t("statement.none")));
   } else {
-    const row = (cells, tag = "td") =>
-      h(
-        "tr",
-        {},
-        cells.map(([v, num]) => h(tag, { class: num ? "num" : null }, v)),
-      );
     fill(
       $("#statement-body"),
       h(
@@ -82,6 +142,7 @@ function render() {
           ),
         ),
       ),
+      ...consultationsSection(s.consultations ?? []),
     );
   }
   const warn = $("#statement-untariffed");

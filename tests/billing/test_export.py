@@ -77,12 +77,13 @@ async def fetch(client: TestClient, **params: str) -> ClientResponse:
 
 
 def in_spreadsheet(record: dict[str, Any]) -> dict[str, Any]:
-    """A JSON record as CSV and XLSX show it: text made inert (a generated id may start
-    with `-`; billing.cells)."""
+    """A JSON record as the machine CSV shows it: text made inert (a generated id may start
+    with `-`; billing.cells), no room an empty cell."""
     return {
-        k: spreadsheet_text(v) if isinstance(v, str) else v
+        k: "" if v is None else spreadsheet_text(v) if isinstance(v, str) else v
         for k, v in record.items()
-        if k != "call_ref"  # for people: JSON and the tables for people carry it
+        # For people: JSON and the tables for people carry them.
+        if k not in ("call_ref", "consultation_ref")
     }
 
 
@@ -118,7 +119,9 @@ class TestFormats:
             "interpreter": "Jürgen Weiß",
             "tariff": "Köln „Sonder“",
             "end_reason": "hangup",
+            "room_id": None,
             "call_ref": call_reference(calls[0].id),
+            "consultation_ref": "",
         }
         second = next(r for r in records if r["call_id"] == calls[1].id)
         assert (second["billable_s"], second["amount_cents"]) == (3600, 8100)
@@ -494,7 +497,7 @@ class TestCsvQuoting:
         served = await (await fetch(client, format="csv")).read()
         expected = io.StringIO()
         writer = csv.writer(expected, lineterminator="\r\n")
-        names = [n for n in records[0] if n != "call_ref"]
+        names = list(in_spreadsheet(records[0]))
         writer.writerow([*names[:6], "amount", *names[6:]])
         for r in records:
             values = list(in_spreadsheet(r).values())

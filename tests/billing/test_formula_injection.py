@@ -22,13 +22,15 @@ PADDED_ORGANISATION = '  "=1+1'
 PADDED_COST_CENTRE = "\t=2+2"
 INTERPRETERS = ("+49 170 1234567", "-2+3", '"@x";=2', "\uff1dSUM(A1)")
 TARIFF = "-Sondertarif"
+ROOM = "-Rm=" + "b" * 18
 NUMERIC = {"duration_s", "billable_s", "amount_cents", "amount"}
 
 
 @pytest.fixture
 async def hostile(factory, db):
     """Usage of an organisation, cost centre, tariff and interpreters with hostile names;
-    the organisation's id starts with `-` as a generated id may."""
+    the organisation's id starts with `-` as a generated id may, and so does the id of
+    the consultation the last call is a segment of."""
     async with db.write() as session:
         org = Organization(
             id="-Xq3" + "a" * 18,
@@ -49,9 +51,11 @@ async def hostile(factory, db):
         counsellor = counsellors[n % 2]
         interpreter = await factory.interpreter(display_name=name)
         moment = start + timedelta(hours=n)
-        call = await factory.call_between(
-            counsellor, interpreter, "uk", moment, moment + timedelta(seconds=95)
-        )
+        end = moment + timedelta(seconds=95)
+        if n == len(INTERPRETERS) - 1:
+            call = await factory.segment_between(counsellor, interpreter, ROOM, moment, end)
+        else:
+            call = await factory.call_between(counsellor, interpreter, "uk", moment, end)
         async with db.write() as session:
             await record_usage(session, call)
     await factory.login(await make_finance_office(factory))
@@ -67,7 +71,7 @@ def expected_table(records: list[dict]) -> list[list[str]]:
     """The JSON records as the spreadsheet formats must show them: text made inert."""
     return [
         [
-            str(r[c]) if c in NUMERIC else spreadsheet_text(r[c])
+            str(r[c]) if c in NUMERIC else spreadsheet_text(r[c] or "")
             for c in MACHINE_COLUMNS
             if c != "amount"
         ]
@@ -106,6 +110,7 @@ class TestFormulaInjection:
             "'" + PADDED_ORGANISATION,
         }
         assert rows[1][MACHINE_COLUMNS.index("organization_id")].startswith("'-Xq3")
+        assert {row[MACHINE_COLUMNS.index("room_id")] for row in rows[1:]} == {"", "'" + ROOM}
 
     async def test_german_csv_cells_are_inert_text(self, client, hostile):
         """The German Excel CSV holds the same names, inert, in its German columns."""
@@ -117,6 +122,7 @@ class TestFormulaInjection:
         assert {r["Dolmetscher*in"] for r in rows} == {spreadsheet_text(n) for n in INTERPRETERS}
         assert {r["Tarif"] for r in rows} == {"'" + TARIFF}
         assert any(r["Organisations-ID"].startswith("'-Xq3") for r in rows)
+        assert {r["Beratungs-ID"] for r in rows} == {"", "'" + ROOM}
 
     async def test_xlsx_holds_text_cells_never_formulas(self, client, hostile):
         """In the XLSX every text is a string cell with the same inert value as the CSV."""

@@ -31,8 +31,10 @@ def _month_start() -> datetime:
 @pytest.fixture(scope="module")
 def usage(server: TolkServer) -> dict[str, Any]:
     """Two calls this month written as the server bills them: a job centre's under its
-    tariff, and a long-named authority's without a tariff. Both organisations are the
-    test's own: the demo's history bills its organisations this month too."""
+    tariff, and a long-named authority's without a tariff; and a counselling service's
+    consultation with a hand-over (two segments) and a call that connected between them.
+    The organisations are the test's own: the demo's history bills its organisations this
+    month too."""
     start = _month_start().astimezone(UTC) + timedelta(days=1, hours=8)
     stamp = lambda m: m.strftime("%Y-%m-%d %H:%M:%S.%f")  # noqa: E731 - UTCDateTime's form
     with sqlite3.connect(server.folder / "tolk.db") as db:
@@ -46,6 +48,7 @@ def usage(server: TolkServer) -> dict[str, Any]:
                     "AB-7",
                     stamp(start),
                 ),
+                (CONSULTING, "Beratungsstelle Hamm", "BH-3", stamp(start)),
             ],
         )
         rows = [
@@ -98,7 +101,38 @@ def usage(server: TolkServer) -> dict[str, Any]:
                     tariff,
                 ),
             )
+        db.executemany(
+            "INSERT INTO usage_record (call_id, connected_at, ended_at, duration_s,"
+            " billable_s, amount_cents, currency, language, organization_id, organization,"
+            " cost_center, counsellor_id, interpreter_id, interpreter, tariff_id, tariff,"
+            " end_reason, room_id) VALUES (?,?,?,600,600,1000,'EUR','ar',?,"
+            " 'Beratungsstelle Hamm','BH-3','c2','i2',?,'tar1','Beratung',?,?)",
+            [
+                (call_id, stamp(at), stamp(at + timedelta(minutes=10)), CONSULTING, who, why, room)
+                for call_id, at, who, why, room in (
+                    ("e2e-seg-1", start + timedelta(hours=3), "Jürgen Weiß", "handover", ROOM),
+                    (
+                        "e2e-between",
+                        start + timedelta(hours=3, minutes=5),
+                        "Olga P.",
+                        "hangup",
+                        None,
+                    ),
+                    (
+                        "e2e-seg-2",
+                        start + timedelta(hours=3, minutes=9),
+                        "Aisha Haddad",
+                        "hangup",
+                        ROOM,
+                    ),
+                )
+            ],
+        )
     return {"jobcenter": "e2e-jobcenter-org", "start": start}
+
+
+CONSULTING = "e2e-consulting-org"
+ROOM = "e2e-room-hamm"
 
 
 def _download(page: Any, name: str) -> tuple[str, bytes]:
@@ -186,6 +220,35 @@ class TestFinance:
         overflow = page.evaluate("document.documentElement.scrollWidth")
         assert overflow <= width
         screenshot(page, f"finance-{size}-{locale}")
+
+    def test_a_consultations_segments_stand_together(self, open_page, usage):
+        """The finance page lists a consultation's two segments next to each other under
+        one reference, before a call that connected between them; the statement groups
+        them with the consultation's total, and passes axe."""
+        page = open_page("finanzen", "/finance")
+        expect(page.locator("#status")).to_contain_text("geladen")
+        ids = page.locator("#usage tr[data-call-id]").evaluate_all(
+            "rows => rows.map(r => r.dataset.callId)"
+        )
+        ours = [i for i in ids if i in ("e2e-seg-1", "e2e-between", "e2e-seg-2")]
+        assert ours == ["e2e-seg-1", "e2e-seg-2", "e2e-between"]
+        segments = page.locator(f'#usage tr[data-room-id="{ROOM}"]')
+        expect(segments).to_have_count(2)
+        refs = segments.locator("td:last-child code").all_inner_texts()
+        assert len(set(refs)) == 1
+        assert re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}", refs[0])
+
+        path = f"/statement?organization={CONSULTING}&month={_month_start():%Y-%m}"
+        statement = open_page("finanzen", path, bypass_csp=True)
+        consultation = statement.locator(f'#statement-consultations tbody[data-room-id="{ROOM}"]')
+        expect(consultation).to_contain_text(f"Beratung {refs[0]}")
+        expect(consultation.locator("tr")).to_have_count(4)  # reference, 2 segments, total
+        expect(consultation).to_contain_text("übergeben")
+        total = consultation.locator("tr").last
+        expect(total).to_contain_text("2 Dolmetschzeit(en)")
+        expect(total).to_contain_text("20,00 €")
+        assert run_axe(statement) == []
+        screenshot(statement, "statement-consultation-de")
 
 
 class TestAdmin:
