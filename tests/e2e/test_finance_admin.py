@@ -226,14 +226,13 @@ class TestFinance:
         one reference, before a call that connected between them; the statement groups
         them with the consultation's total, and passes axe."""
         page = open_page("finanzen", "/finance")
-        expect(page.locator("#status")).to_contain_text("geladen")
+        segments = page.locator(f'#usage tr[data-room-id="{ROOM}"]')
+        expect(segments).to_have_count(2)
         ids = page.locator("#usage tr[data-call-id]").evaluate_all(
             "rows => rows.map(r => r.dataset.callId)"
         )
         ours = [i for i in ids if i in ("e2e-seg-1", "e2e-between", "e2e-seg-2")]
         assert ours == ["e2e-seg-1", "e2e-seg-2", "e2e-between"]
-        segments = page.locator(f'#usage tr[data-room-id="{ROOM}"]')
-        expect(segments).to_have_count(2)
         refs = segments.locator("td:last-child code").all_inner_texts()
         assert len(set(refs)) == 1
         assert re.fullmatch(r"[0-9A-Z]{4}-[0-9A-Z]{4}", refs[0])
