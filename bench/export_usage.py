@@ -270,7 +270,9 @@ def report(
         "Tolk: `tolk export-usage --format csv` (the code path of `GET /api/usage?format=csv`:",
         "one server-side cursor, batches of 5000 rows, each CSV line built by SQLite in one",
         "printf), Python start-up and imports included. sqlite3: `sqlite3 -csv -header` of the",
-        "same columns in the same order. Both write to a file; medians of "
+        "same columns ordered by (connected_at, call_id): it does not put a consultation's",
+        "segments together, which Tolk does (a fifth of the generated records are segments,",
+        "two per consultation). Both write to a file; medians of "
         f"{runs} interleaved runs; CPU is user + system of each child (os.wait4), peak RSS",
         "its own as GNU time reports it. On a shared machine CPU time is the steadier",
         "comparison.",
