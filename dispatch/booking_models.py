@@ -32,6 +32,8 @@ class Booking(SQLModel, table=True):
     counsellor_id: str = Field(foreign_key="user_account.id", max_length=32)
     organization_id: str = Field(foreign_key="organization.id", max_length=32)
     """The counsellor's organisation when booking: who is billed for the call."""
+    site_id: str | None = Field(default=None, max_length=32)
+    """Where the appointment is: a site of the organisation, whose time zone it keeps."""
     language: str = Field(max_length=35)
     gender: str | None = Field(default=None, max_length=20)
     specialization: str | None = Field(default=None, max_length=50)

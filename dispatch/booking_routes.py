@@ -15,7 +15,7 @@ from accounts.views import Identity, OrganizationView
 from dispatch import bookings
 from dispatch.announce import PUBLISHER
 from dispatch.booking_models import Booking
-from dispatch.booking_time import booked_time, parse_local
+from dispatch.booking_time import parse_local
 from dispatch.booking_views import BookingResponse, BookingsResponse, load_views
 from dispatch.news import News
 from dispatch.routes import PreferencesBody
@@ -37,6 +37,8 @@ class BookingBody(BaseModel):
     """The wall-clock start in the site's (or the centre's) time zone, `2026-03-29T10:30`."""
     duration_min: int = Field(ge=15, le=480)
     preferences: PreferencesBody = Field(default_factory=PreferencesBody)
+    site_id: str | None = Field(default=None, min_length=1, max_length=32)
+    """A site of the counsellor's organisation; default: the counsellor's own."""
 
 
 class StartedResponse(BaseModel):
@@ -71,12 +73,21 @@ async def create_booking(
     request: web.Request, identity: Identity, body: BookingBody
 ) -> web.Response:
     app = request.app
-    settings = app[SETTINGS]
-    start = booked_time(parse_local(body.local_start), settings.timezone)
-    new = bookings.NewBooking(body.language, start, body.duration_min, body.preferences.wishes())
+    new = bookings.NewBooking(
+        language=body.language,
+        local_start=parse_local(body.local_start),
+        duration_min=body.duration_min,
+        wishes=body.preferences.wishes(),
+        site_id=body.site_id,
+    )
     async with app[DATABASE].write() as session:
         booking, news = await bookings.create_booking(
-            session, identity.user_id, identity.organization_id, new, app[CLOCK].now(), settings
+            session,
+            identity.user_id,
+            identity.organization_id,
+            new,
+            app[CLOCK].now(),
+            app[SETTINGS],
         )
     await app[PUBLISHER].publish(news)
     return await _answer(request, booking, status=201)

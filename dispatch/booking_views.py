@@ -9,14 +9,14 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts.models import Organization, User
+from accounts.models import Organization, Site, User
 from accounts.views import OrganizationView
 from calls.views import interpreter_party
 from dispatch.booking_models import Booking
 from dispatch.booking_rules import give_back_until
 from interpreters.models import Interpreter, ShownAs
 from interpreters.naming import roster_setting
-from wire.objects import BookingState, BookingView, PartyView, PreferencesView
+from wire.objects import BookingState, BookingView, PartyView, PreferencesView, SitePlace
 
 
 class BookingResponse(BaseModel):
@@ -33,6 +33,7 @@ class Names:
 
     users: dict[str, User]
     organizations: dict[str, Organization]
+    sites: dict[str, Site]
     profiles: dict[str, Interpreter]
     shown_as: ShownAs
 
@@ -52,6 +53,7 @@ def booking_view(
             names.shown_as,
         )
     claimed = booking.state == BookingState.CLAIMED
+    site = names.sites.get(booking.site_id) if booking.site_id else None
     return BookingView(
         id=booking.id,
         language=booking.language,
@@ -67,6 +69,7 @@ def booking_view(
         starts_at=booking.starts_at,
         duration_min=booking.duration_min,
         organization=OrganizationView(id=org.id, name=org.name),
+        site=SitePlace(id=site.id, name=site.name) if site else None,
         counsellor=PartyView(id=counsellor.id, display_name=counsellor.display_name),
         interpreter=interpreter,
         escalated=booking.escalated_at is not None,
@@ -78,13 +81,15 @@ def booking_view(
 
 
 async def load_names(session: AsyncSession, bookings: Sequence[Booking]) -> Names:
-    """Everyone and everything the views of `bookings` name, in three queries."""
+    """Everyone and everything the views of `bookings` name, in four queries."""
     user_ids = {b.counsellor_id for b in bookings} | {
         b.interpreter_id for b in bookings if b.interpreter_id
     }
     org_ids = {b.organization_id for b in bookings}
     users = await session.exec(select(User).where(col(User.id).in_(sorted(user_ids))))
     orgs = await session.exec(select(Organization).where(col(Organization.id).in_(sorted(org_ids))))
+    site_ids = sorted({b.site_id for b in bookings if b.site_id})
+    sites = await session.exec(select(Site).where(col(Site.id).in_(site_ids)))
     profiles = await session.exec(
         select(Interpreter).where(col(Interpreter.user_id).in_(sorted(user_ids)))
     )
@@ -92,6 +97,7 @@ async def load_names(session: AsyncSession, bookings: Sequence[Booking]) -> Name
     return Names(
         users={u.id: u for u in users},
         organizations={o.id: o for o in orgs},
+        sites={x.id: x for x in sites},
         profiles={p.user_id: p for p in profiles},
         shown_as=setting.interpreter_shown_as,
     )

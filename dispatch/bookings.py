@@ -20,12 +20,13 @@ from sqlalchemy import ColumnElement, Connection, and_, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts.models import Role, User
+from accounts.models import Role, Site, User
+from accounts.sites import site_for_user
 from accounts.views import OrganizationView
 from dispatch import booking_rules as rules
 from dispatch import candidates as cands
 from dispatch.booking_models import Booking, BookingState
-from dispatch.booking_time import BookedTime
+from dispatch.booking_time import booked_time
 from dispatch.booking_views import booking_view, load_names
 from dispatch.caps import check_open_requests
 from dispatch.errors import (
@@ -60,12 +61,28 @@ _LIST_LIMIT = 500
 
 @dataclass(frozen=True, slots=True)
 class NewBooking:
-    """What a counsellor books: a language, a time and how long, and their wishes."""
+    """What a counsellor books: a language, a local time at a site, how long, and wishes."""
 
     language: str
-    start: BookedTime
+    local_start: datetime
+    """Naive: the wall-clock start in the site's (or the centre's) time zone."""
     duration_min: int
     wishes: Wishes
+    site_id: str | None = None
+    """The appointment's site; None: the counsellor's own."""
+
+
+async def booking_site(
+    session: AsyncSession, counsellor_id: str, organization_id: str, site_id: str | None
+) -> Site | None:
+    """The site of a new booking: the one named (an active site of the counsellor's
+    organisation, else 422 `unknown_site`), or the counsellor's own (None without one)."""
+    if site_id is not None:
+        return await site_for_user(session, site_id, organization_id)
+    counsellor = await session.get(User, counsellor_id)
+    if counsellor is None or counsellor.site_id is None:
+        return None
+    return await session.get(Site, counsellor.site_id)
 
 
 def wanted(booking: Booking) -> rules.Wanted:
@@ -90,12 +107,15 @@ async def create_booking(
     now: datetime,
     settings: Settings,
 ) -> tuple[Booking, News]:
-    """A counsellor books an interpreter; interpreters who may claim it hear of it."""
-    if new.start.starts_at <= now:
+    """A counsellor books an interpreter for a local time at a site (in the site's time
+    zone, else the centre's); interpreters who may claim it hear of it."""
+    site = await booking_site(session, counsellor_id, organization_id, new.site_id)
+    start = booked_time(new.local_start, site.time_zone if site else settings.timezone)
+    if start.starts_at <= now:
         raise InvalidInput(
             "The appointment starts in the past.", field="local_start", problem_code="in_the_past"
         )
-    if new.start.starts_at > now + timedelta(days=MAX_DAYS_AHEAD):
+    if start.starts_at > now + timedelta(days=MAX_DAYS_AHEAD):
         raise InvalidInput(
             f"Book at most {MAX_DAYS_AHEAD} days ahead.",
             field="local_start",
@@ -109,14 +129,15 @@ async def create_booking(
         id=new_id(),
         counsellor_id=counsellor_id,
         organization_id=organization_id,
+        site_id=site.id if site else None,
         language=tag,
         gender=wishes.gender.lower() if wishes.gender else None,
         specialization=wishes.specialization,
         preferences_required=wishes.required and bool(wishes.gender or wishes.specialization),
         audio_only=wishes.audio_only,
-        local_start=new.start.local_text,
-        time_zone=new.start.zone,
-        starts_at=new.start.starts_at,
+        local_start=start.local_text,
+        time_zone=start.zone,
+        starts_at=start.starts_at,
         duration_min=new.duration_min,
         state=BookingState.OPEN,
         created_at=now,
@@ -441,6 +462,7 @@ def _open_request_of(
         ),
         now=now,
         settings=settings,
+        site_id=booking.site_id,
         first=booking.interpreter_id,
     )
 

@@ -16,6 +16,7 @@ from accounts.passwords import hash_password_sync
 from billing import scope, tariffs
 from infra.db import Database
 from interpreters import service as roster
+from tolk.demo_bookings import seed_bookings
 from tolk.demo_history import DEMAND as HISTORY_DEMAND
 from tolk.demo_history import seed_history
 
@@ -197,6 +198,7 @@ async def seed_demo(db: Database, now: datetime, zone: ZoneInfo = CENTRE_ZONE) -
                 now,
             )
     await seed_history(db, now, zone, COUNSELLORS, _speakers())
+    await seed_bookings(db, now, zone)
     return logins
 
 

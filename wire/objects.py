@@ -132,6 +132,13 @@ class CallView(BaseModel):
     """The consultation room this call is an interpreter's segment of."""
 
 
+class SitePlace(BaseModel):
+    """A site as others than admins see it: which one, by name."""
+
+    id: str
+    name: str
+
+
 class BookingView(BaseModel):
     """An appointment an interpreter is booked for, as its counsellor and interpreters see it."""
 
@@ -145,6 +152,8 @@ class BookingView(BaseModel):
     starts_at: datetime
     duration_min: int
     organization: OrganizationView
+    site: SitePlace | None
+    """Where the appointment is (null for a booking made without a site)."""
     counsellor: PartyView
     interpreter: PartyView | None
     """Who claimed it; null while open, and for interpreters other than the one who did."""

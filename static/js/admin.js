@@ -1,5 +1,6 @@
 // The admin page: interpreters (with CSV import), users, organisations (with finance grants),
-// sites, tariffs, API tokens and the security event log.
+// sites, tariffs, API tokens, the security event log and the bookings nobody claimed.
+import { showUnclaimed } from "./bookings.js";
 import { $, fill, h } from "./dom.js";
 import { formatDateTime, formatMoney, formatNumber, has, languageName, locale, onLocaleChange, t } from "./i18n.js";
 import { api } from "./api.js";
@@ -1131,3 +1132,4 @@ await loadAll();
 function rowProblem(row) {
   return has(`problem.${row.code}`) ? t(`problem.${row.code}`, { value: row.value ?? "" }) : row.problem;
 }
+await showUnclaimed($("#panel-bookings"));

@@ -1,4 +1,5 @@
 // The counsellor's page: pick a language, request an interpreter, talk.
+import { CounsellorBookings } from "./bookings.js";
 import { CallView, isNewerCall } from "./callview.js";
 import { Consultation } from "./consultation.js";
 import { $, fill, h } from "./dom.js";
@@ -34,6 +35,9 @@ const calls = new Map(); // the newest state the server told of each call, by id
 
 const { me, socket } = await startPage();
 const callView = new CallView($("#call"), socket, { role: "counsellor" });
+const bookings = new CounsellorBookings(socket, {
+  onStart: (booking) => requestInterpreter(booking.language, booking.preferences.audio_only, booking.id),
+});
 let pickingForRoom = false; // the language list is open to ask an interpreter into the room
 const consultation = new Consultation(socket, {
   noticeArea,
@@ -72,6 +76,7 @@ async function loadLanguages() {
     const data = await api("GET", `/api/languages?locale=${locale()}`);
     languages = Array.isArray(data) ? data : (data?.languages ?? []);
     renderLanguages();
+    bookings.setLanguages(languages);
   } catch (err) {
     if (!languages.length) notify(noticeArea, () => t("counsellor.languagesFailed") + " " + errorText(err), "bad");
   }
@@ -218,9 +223,11 @@ $("#ask-close").addEventListener("click", () => closeAsk());
 
 // ---- Requests -----------------------------------------------------------------------
 
-async function requestInterpreter(tag, audioOnly = $("#audio-only").checked) {
+/** Request an interpreter; with `bookingId`, the request of that booking's appointment
+ * (offered first to the interpreter who claimed it). */
+async function requestInterpreter(tag, audioOnly = $("#audio-only").checked, bookingId = null) {
   if (request || callView.active || starting) return;
-  if (consultation.active) {
+  if (consultation.active && !bookingId) {
     requestIntoRoom(tag, audioOnly);
     return;
   }
@@ -250,7 +257,9 @@ async function requestInterpreter(tag, audioOnly = $("#audio-only").checked) {
     try {
       const body = { language: tag };
       if (audioOnly) body.preferences = { audio_only: true };
-      const data = await api("POST", "/api/requests", body);
+      const data = bookingId
+        ? await api("POST", `/api/bookings/${encodeURIComponent(bookingId)}/start`)
+        : await api("POST", "/api/requests", body);
       if (attempt.cancelled) {
         // Cancelled while it was on its way: withdraw it now that it has an id.
         finished.add(data.request.id);

@@ -1,4 +1,5 @@
 // The interpreter's page: status switch, incoming offers that ring, the call, wrap-up.
+import { InterpreterBookings } from "./bookings.js";
 import { CallView, isNewerCall } from "./callview.js";
 import { $, fill, h } from "./dom.js";
 import { languageName, onLocaleChange, plural, t } from "./i18n.js";
@@ -29,6 +30,8 @@ const calls = new Map(); // the newest state the server told of each call, by id
 const organizations = new Map(); // request id -> the organisation's name, from its offer
 
 const { me, socket } = await startPage();
+const bookings = new InterpreterBookings(socket);
+bookings.load();
 const callView = new CallView($("#call"), socket, { role: "interpreter" });
 const handoverButton = h("button", { type: "button", class: "secondary", id: "handover-open" });
 const roomView = new RoomView($("#room"), socket, { role: "interpreter", extraControls: [handoverButton] });

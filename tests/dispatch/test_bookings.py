@@ -79,6 +79,35 @@ class TestBooking:
         assert autumn["starts_at"] == "2027-10-31T00:30:00.000Z"
         assert autumn["local_start"] == "2027-10-31T02:30"
 
+    async def test_a_booking_takes_the_time_zone_of_its_site(self, desk):
+        """A counsellor at a site in Lisbon books 10:00 Lisbon time (UTC+0 in winter); a
+        booking for another of the organisation's sites takes that site's zone; a site of
+        another organisation is 422 `unknown_site`."""
+        factory = desk.factory
+        org = await factory.organization()
+        lisbon = await factory.site(org, "Lisboa", time_zone="Europe/Lisbon")
+        helsinki = await factory.site(org, "Helsinki", time_zone="Europe/Helsinki")
+        elsewhere = await factory.site(await factory.organization(), "Fremd")
+        counsellor = await desk._person(
+            await factory.user(Role.COUNSELLOR, organization=org, site=lisbon)
+        )
+        await desk.interpreter(["uk"])
+        here = await book(counsellor)
+        assert (here["time_zone"], here["starts_at"]) == (
+            "Europe/Lisbon",
+            "2026-11-27T10:00:00.000Z",
+        )
+        assert here["site"] == {"id": lisbon.id, "name": "Lisboa"}
+        there = await book(counsellor, site_id=helsinki.id)
+        assert (there["time_zone"], there["starts_at"]) == (
+            "Europe/Helsinki",
+            "2026-11-27T08:00:00.000Z",
+        )
+        sent = {"language": "uk", "local_start": TOMORROW, "duration_min": 60}
+        status, body = await counsellor.post("/api/bookings", {**sent, "site_id": elsewhere.id})
+        assert (status, body["error"]["code"]) == (422, "unknown_site")
+        assert body["error"]["fields"][0]["field"] == "site_id"
+
     @pytest.mark.parametrize(
         ("body", "field", "code"),
         [

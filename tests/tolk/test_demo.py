@@ -9,7 +9,7 @@ from accounts.models import User
 from billing.models import Tariff
 from dispatch.models import InterpretationRequest
 from interpreters import service as roster
-from tolk.demo import INTERPRETERS, STAFF, seed_demo
+from tolk.demo import DEMO_PASSWORD, INTERPRETERS, STAFF, seed_demo
 
 DEMO_LANGUAGES = {
     "uk",
@@ -31,6 +31,21 @@ DEMO_LANGUAGES = {
 
 
 class TestSeedDemo:
+    async def test_the_demo_has_a_claimed_and_an_open_booking(self, client, db, clock):
+        """Layla has claimed the Jobcenter's Arabic appointment of tomorrow; the Sozialamt's
+        Dari appointment is open, and Farid sees it among his open bookings; seeding again
+        adds none."""
+        await seed_demo(db, clock.now())
+        await seed_demo(db, clock.now())
+        await client.post("/api/session", json={"username": "layla", "password": DEMO_PASSWORD})
+        mine = (await (await client.get("/api/bookings")).json())["bookings"]
+        assert [(b["language"], b["state"], b["local_start"][11:]) for b in mine] == [
+            ("ar", "claimed", "10:00")
+        ]
+        await client.post("/api/session", json={"username": "farid", "password": DEMO_PASSWORD})
+        open_ = (await (await client.get("/api/bookings/open")).json())["bookings"]
+        assert [(b["language"], b["state"]) for b in open_] == [("fa-AF", "open")]
+
     async def test_seed_twice_gives_one_roster(self, db, clock):
         """Seeding twice leaves one set of users and covers the demo languages."""
         first = await seed_demo(db, clock.now())

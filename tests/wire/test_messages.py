@@ -21,6 +21,7 @@ from wire.objects import (
     Presence,
     RequestState,
     RequestView,
+    SitePlace,
 )
 from wire.rooms import (
     GuestView,
@@ -254,6 +255,7 @@ WIRE: list[tuple[ServerMessage, bytes]] = [
                 starts_at=NOON,
                 duration_min=60,
                 organization=OrganizationView(id="o1", name="Jobcenter"),
+                site=SitePlace(id="s1", name="Infopoint"),
                 counsellor=PartyView(id="u1", display_name="Anna"),
                 interpreter=PartyView(id="u2", display_name="Layla"),
                 escalated=False,
@@ -268,7 +270,8 @@ WIRE: list[tuple[ServerMessage, bytes]] = [
         b'{"gender":null,"specialization":null,"audio_only":false,"required":false},'
         b'"state":"claimed","local_start":"2026-03-29T10:30","time_zone":"Europe/Berlin",'
         b'"starts_at":"2026-03-02T12:00:00.250Z","duration_min":60,"organization":{"id":"o1",'
-        b'"name":"Jobcenter"},"counsellor":{"id":"u1","display_name":"Anna","agency":null,'
+        b'"name":"Jobcenter"},"site":{"id":"s1","name":"Infopoint"},"counsellor":{"id":"u1",'
+        b'"display_name":"Anna","agency":null,'
         b'"number":null},"interpreter":{"id":"u2","display_name":"Layla","agency":null,'
         b'"number":null},"escalated":false,"give_back_until":"2026-03-02T12:00:00.250Z",'
         b'"request_id":null,"created_at":"2026-03-02T12:00:00.250Z",'
