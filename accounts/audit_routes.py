@@ -13,7 +13,6 @@ from accounts.access import ADMIN
 from accounts.audit import Action
 from accounts.models import AuditEvent
 from infra.appkeys import DATABASE
-from infra.http import json_response
 from infra.openapi import ApiRoutes
 
 api = ApiRoutes(tag="accounts")
@@ -81,14 +80,9 @@ def _view(row: AuditEvent) -> AuditEventView:
     )
 
 
-@api.get(
-    "/api/admin/audit",
-    summary="Read the security event log (newest first)",
-    query=AuditQuery,
-    response=AuditPage,
-    roles=ADMIN,
-)
-async def list_audit_events(request: web.Request, query: AuditQuery) -> web.Response:
+@api.get("/api/admin/audit", roles=ADMIN)
+async def list_audit_events(request: web.Request, query: AuditQuery) -> AuditPage:
+    """Read the security event log (newest first)"""
     wanted = audit.AuditFilter(
         action=query.action.value if query.action else None,
         actor=query.actor,
@@ -100,4 +94,4 @@ async def list_audit_events(request: web.Request, query: AuditQuery) -> web.Resp
     )
     async with request.app[DATABASE].read() as session:
         rows, more = await audit.list_events(session, wanted)
-    return json_response({"events": [_view(r) for r in rows], "more": more})
+    return AuditPage(events=[_view(r) for r in rows], more=more)

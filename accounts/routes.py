@@ -44,15 +44,9 @@ class MeResponse(BaseModel):
     user: UserView
 
 
-@api.post(
-    "/api/session",
-    summary="Log in",
-    body=LoginBody,
-    response=MeResponse,
-    roles=PUBLIC,
-    errors=(401, 429),
-)
+@api.post("/api/session", roles=PUBLIC, errors=(401, 429), response=MeResponse)
 async def login(request: web.Request, body: LoginBody) -> web.Response:
+    """Log in"""
     app = request.app
     settings = app[SETTINGS]
     done = await log_in(
@@ -70,8 +64,9 @@ async def login(request: web.Request, body: LoginBody) -> web.Response:
     return response
 
 
-@api.delete("/api/session", summary="Log out", status=204, roles=ANYONE)
+@api.delete("/api/session", roles=ANYONE, status=204)
 async def logout(request: web.Request, identity: Identity) -> web.Response:
+    """Log out"""
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         async with request.app[DATABASE].write() as session:
@@ -95,9 +90,10 @@ async def logout(request: web.Request, identity: Identity) -> web.Response:
     return response
 
 
-@api.get("/api/me", summary="Who am I", response=MeResponse, roles=ANYONE)
-async def me(request: web.Request, identity: Identity) -> web.Response:
-    return json_response({"user": identity.view()})
+@api.get("/api/me", roles=ANYONE)
+async def me(identity: Identity) -> MeResponse:
+    """Who am I"""
+    return MeResponse(user=identity.view())
 
 
 class OrganizationBody(BaseModel):
@@ -114,32 +110,24 @@ class OrganizationList(BaseModel):
     organizations: list[OrganizationDetail]
 
 
-@api.post(
-    "/api/admin/organizations",
-    summary="Add an organisation",
-    body=OrganizationBody,
-    response=OrganizationResponse,
-    status=201,
-    roles=ADMIN,
-    errors=(409,),
-)
+@api.post("/api/admin/organizations", roles=ADMIN, status=201, errors=(409,))
 async def create_organization(
     request: web.Request, identity: Identity, body: OrganizationBody
-) -> web.Response:
+) -> OrganizationResponse:
+    """Add an organisation"""
     app = request.app
     org = await add_organization(
         app[DATABASE], app[CLOCK], body.name, body.cost_center, actor(request, identity)
     )
-    return json_response({"organization": _org_detail(org)}, status=201)
+    return OrganizationResponse(organization=_org_detail(org))
 
 
-@api.get(
-    "/api/admin/organizations", summary="List organisations", response=OrganizationList, roles=ADMIN
-)
-async def list_organizations(request: web.Request) -> web.Response:
+@api.get("/api/admin/organizations", roles=ADMIN)
+async def list_organizations(request: web.Request) -> OrganizationList:
+    """List organisations"""
     async with request.app[DATABASE].read() as session:
         orgs = await service.list_organizations(session)
-    return json_response({"organizations": [_org_detail(o) for o in orgs]})
+    return OrganizationList(organizations=[_org_detail(o) for o in orgs])
 
 
 def _org_detail(org: object) -> OrganizationDetail:
@@ -192,18 +180,11 @@ class UserListQuery(BaseModel):
     role: Role | None = None
 
 
-@api.post(
-    "/api/admin/users",
-    summary="Add a user",
-    body=CreateUserBody,
-    response=UserResponse,
-    status=201,
-    roles=ADMIN,
-    errors=(409,),
-)
+@api.post("/api/admin/users", roles=ADMIN, status=201, errors=(409,))
 async def create_user(
     request: web.Request, identity: Identity, body: CreateUserBody
-) -> web.Response:
+) -> UserResponse:
+    """Add a user"""
     app = request.app
     user, org = await add_user(
         app[DATABASE],
@@ -212,34 +193,27 @@ async def create_user(
         actor(request, identity),
         app[SETTINGS].password_min_length,
     )
-    return json_response({"user": user_view(user, org)}, status=201)
+    return UserResponse(user=user_view(user, org))
 
 
-@api.get(
-    "/api/admin/users", summary="List users", query=UserListQuery, response=UserList, roles=ADMIN
-)
-async def list_users(request: web.Request, query: UserListQuery) -> web.Response:
+@api.get("/api/admin/users", roles=ADMIN)
+async def list_users(request: web.Request, query: UserListQuery) -> UserList:
+    """List users"""
     async with request.app[DATABASE].read() as session:
         rows = await service.list_users(session, query.role)
-    return json_response({"users": [user_view(u, o) for u, o in rows]})
+    return UserList(users=[user_view(u, o) for u, o in rows])
 
 
-@api.patch(
-    "/api/admin/users/{user_id}",
-    summary="Edit or deactivate a user",
-    body=UpdateUserBody,
-    response=UserResponse,
-    roles=ADMIN,
-    errors=(404,),
-)
+@api.patch("/api/admin/users/{user_id}", roles=ADMIN, errors=(404,))
 async def update_user(
-    request: web.Request, identity: Identity, body: UpdateUserBody
-) -> web.Response:
+    request: web.Request, identity: Identity, user_id: str, body: UpdateUserBody
+) -> UserResponse:
+    """Edit or deactivate a user"""
     app = request.app
     changed = await change_user(
         app[DATABASE],
         app[CLOCK],
-        request.match_info["user_id"],
+        user_id,
         UserChanges(**body.model_dump(), set_site="site_id" in body.model_fields_set),
         actor(request, identity),
         app[SETTINGS].password_min_length,
@@ -248,7 +222,7 @@ async def update_user(
         await publish_control(
             app[BUS], changed.user.id, "close", session=None, reason="deactivated"
         )
-    return json_response({"user": user_view(changed.user, changed.organization)})
+    return UserResponse(user=user_view(changed.user, changed.organization))
 
 
 class TokenBody(BaseModel):
@@ -315,16 +289,9 @@ def _token_view(token: ApiToken, user: User, now: datetime) -> TokenView:
     )
 
 
-@api.post(
-    "/api/admin/tokens",
-    summary="Issue an API token for yourself or a machine account (shown once)",
-    body=TokenBody,
-    response=TokenResponse,
-    status=201,
-    roles=ADMIN,
-    errors=(404,),
-)
-async def issue_token(request: web.Request, identity: Identity, body: TokenBody) -> web.Response:
+@api.post("/api/admin/tokens", roles=ADMIN, status=201, errors=(404,))
+async def issue_token(request: web.Request, identity: Identity, body: TokenBody) -> TokenResponse:
+    """Issue an API token for yourself or a machine account (shown once)"""
     app = request.app
     now = app[CLOCK].now()
     async with app[DATABASE].write() as session:
@@ -339,72 +306,49 @@ async def issue_token(request: web.Request, identity: Identity, body: TokenBody)
             who=actor(request, identity),
             now=now,
         )
-    return json_response(
-        {
-            "token": new.token,
-            "id": new.id,
-            "expires_at": new.row.expires_at,
-            "scopes": new.row.scopes.split(),
-        },
-        status=201,
+    return TokenResponse(
+        token=new.token, id=new.id, expires_at=new.row.expires_at, scopes=new.row.scopes.split()
     )
 
 
-@api.get(
-    "/api/admin/tokens",
-    summary="List API tokens (never their values)",
-    query=TokenListQuery,
-    response=TokenList,
-    roles=ADMIN,
-)
-async def list_tokens(request: web.Request, query: TokenListQuery) -> web.Response:
+@api.get("/api/admin/tokens", roles=ADMIN)
+async def list_tokens(request: web.Request, query: TokenListQuery) -> TokenList:
+    """List API tokens (never their values)"""
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].read() as session:
         rows = await service.list_api_tokens(session, query.user_id, query.include_ended, now)
-    return json_response({"tokens": [_token_view(t, u, now) for t, u in rows]})
+    return TokenList(tokens=[_token_view(t, u, now) for t, u in rows])
 
 
-@api.delete(
-    "/api/admin/tokens/{token_id}",
-    summary="Revoke an API token",
-    status=204,
-    roles=ADMIN,
-    errors=(404,),
-)
-async def revoke_token(request: web.Request, identity: Identity) -> web.Response:
+@api.delete("/api/admin/tokens/{token_id}", roles=ADMIN, status=204, errors=(404,))
+async def revoke_token(request: web.Request, identity: Identity, token_id: str) -> None:
+    """Revoke an API token"""
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
-        await tokens.revoke_token(
-            session, request.match_info["token_id"], identity, actor(request, identity), now
-        )
-    return web.Response(status=204)
+        await tokens.revoke_token(session, token_id, identity, actor(request, identity), now)
 
 
 class PasswordLinkResponse(BaseModel):
     link: PasswordLinkView
 
 
-@api.post(
-    "/api/admin/users/{user_id}/password-link",
-    summary='Make a one-time "set your password" link for a user (shown once)',
-    response=PasswordLinkResponse,
-    status=201,
-    roles=ADMIN,
-    errors=(404,),
-)
-async def create_password_link(request: web.Request, identity: Identity) -> web.Response:
+@api.post("/api/admin/users/{user_id}/password-link", roles=ADMIN, status=201, errors=(404,))
+async def create_password_link(
+    request: web.Request, identity: Identity, user_id: str
+) -> PasswordLinkResponse:
+    """Make a one-time "set your password" link for a user (shown once)"""
     app = request.app
     hours = app[SETTINGS].password_link_hours
     async with app[DATABASE].write() as session:
         link = await password_links.create_link(
             session,
-            request.match_info["user_id"],
+            user_id,
             actor(request, identity),
             app[CLOCK].now(),
             hours * 3600,
         )
     view = PasswordLinkView(url=link.url(own_origin(request)), expires_at=link.expires_at)
-    return json_response({"link": view}, status=201)
+    return PasswordLinkResponse(link=view)
 
 
 class LinkQuery(BaseModel):
@@ -425,30 +369,18 @@ class SetPasswordBody(BaseModel):
     password: str = Field(min_length=1, max_length=256)
 
 
-@api.post(
-    "/api/password-link/user",
-    summary="Whose password a one-time link sets (422 link_not_valid once it is spent)",
-    body=LinkQuery,
-    response=LinkOwnerResponse,
-    roles=PUBLIC,
-)
-async def password_link_user(request: web.Request, body: LinkQuery) -> web.Response:
+@api.post("/api/password-link/user", roles=PUBLIC)
+async def password_link_user(request: web.Request, body: LinkQuery) -> LinkOwnerResponse:
+    """Whose password a one-time link sets (422 link_not_valid once it is spent)"""
     user = await password_links.link_user(
         request.app[DATABASE], body.token, request.app[CLOCK].now()
     )
-    return json_response(
-        {"user": LinkOwner(username=user.username, display_name=user.display_name)}
-    )
+    return LinkOwnerResponse(user=LinkOwner(username=user.username, display_name=user.display_name))
 
 
-@api.post(
-    "/api/password-link",
-    summary="Set one's password with a one-time link (then log in as usual)",
-    body=SetPasswordBody,
-    status=204,
-    roles=PUBLIC,
-)
-async def set_password_by_link(request: web.Request, body: SetPasswordBody) -> web.Response:
+@api.post("/api/password-link", roles=PUBLIC, status=204)
+async def set_password_by_link(request: web.Request, body: SetPasswordBody) -> None:
+    """Set one's password with a one-time link (then log in as usual)"""
     app = request.app
     user = await password_links.set_password_by_link(
         app[DATABASE],
@@ -459,4 +391,3 @@ async def set_password_by_link(request: web.Request, body: SetPasswordBody) -> w
         app[SETTINGS].password_min_length,
     )
     await publish_control(app[BUS], user.id, "close", session=None, reason="password_changed")
-    return web.Response(status=204)

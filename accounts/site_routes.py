@@ -13,7 +13,6 @@ from accounts.models import Site
 from accounts.sites import DEFAULT_TIME_ZONE, NewSite, SiteChanges, add_site, change_site
 from accounts.views import Identity, SiteView
 from infra.appkeys import CLOCK, DATABASE
-from infra.http import json_response
 from infra.openapi import ApiRoutes
 
 api = ApiRoutes(tag="accounts")
@@ -56,53 +55,35 @@ def _view(site: Site) -> SiteView:
     return SiteView.model_validate(site, from_attributes=True)
 
 
-@api.get(
-    "/api/admin/sites",
-    summary="List sites (of one organisation)",
-    query=SiteListQuery,
-    response=SiteList,
-    roles=ADMIN,
-)
-async def list_sites(request: web.Request, query: SiteListQuery) -> web.Response:
+@api.get("/api/admin/sites", roles=ADMIN)
+async def list_sites(request: web.Request, query: SiteListQuery) -> SiteList:
+    """List sites (of one organisation)"""
     async with request.app[DATABASE].read() as session:
         rows = await sites.list_sites(session, query.organization_id)
-    return json_response({"sites": [_view(s) for s in rows]})
+    return SiteList(sites=[_view(s) for s in rows])
 
 
-@api.post(
-    "/api/admin/sites",
-    summary="Add a site to an organisation",
-    body=SiteBody,
-    response=SiteResponse,
-    status=201,
-    roles=ADMIN,
-    errors=(409,),
-)
-async def create_site(request: web.Request, identity: Identity, body: SiteBody) -> web.Response:
+@api.post("/api/admin/sites", roles=ADMIN, status=201, errors=(409,))
+async def create_site(request: web.Request, identity: Identity, body: SiteBody) -> SiteResponse:
+    """Add a site to an organisation"""
     app = request.app
     site = await add_site(
         app[DATABASE], app[CLOCK], NewSite(**body.model_dump()), actor(request, identity)
     )
-    return json_response({"site": _view(site)}, status=201)
+    return SiteResponse(site=_view(site))
 
 
-@api.patch(
-    "/api/admin/sites/{site_id}",
-    summary="Rename, move, set the time zone of, or deactivate a site",
-    body=SiteUpdateBody,
-    response=SiteResponse,
-    roles=ADMIN,
-    errors=(404, 409),
-)
+@api.patch("/api/admin/sites/{site_id}", roles=ADMIN, errors=(404, 409))
 async def update_site(
-    request: web.Request, identity: Identity, body: SiteUpdateBody
-) -> web.Response:
+    request: web.Request, identity: Identity, site_id: str, body: SiteUpdateBody
+) -> SiteResponse:
+    """Rename, move, set the time zone of, or deactivate a site"""
     app = request.app
     site = await change_site(
         app[DATABASE],
         app[CLOCK],
-        request.match_info["site_id"],
+        site_id,
         SiteChanges(**body.model_dump()),
         actor(request, identity),
     )
-    return json_response({"site": _view(site)})
+    return SiteResponse(site=_view(site))

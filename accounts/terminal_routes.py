@@ -101,19 +101,11 @@ def _link_view(request: web.Request, link: NewLink) -> DeviceLinkView:
     )
 
 
-@api.post(
-    "/api/admin/terminals",
-    summary="Add a self-service terminal; its one-time device link is shown once",
-    body=TerminalBody,
-    response=TerminalCreated,
-    status=201,
-    roles=ADMIN,
-    errors=(403,),
-)
+@api.post("/api/admin/terminals", roles=ADMIN, status=201, errors=(403,))
 async def create_terminal(
     request: web.Request, identity: Identity, body: TerminalBody
-) -> web.Response:
-    # A device link is a credential: a leaked API token must not be able to mint one.
+) -> TerminalCreated:
+    """Add a self-service terminal; its one-time device link is shown once"""
     require_login(identity)
     app = request.app
     user, org, link = await terminals.add_terminal(
@@ -125,66 +117,47 @@ async def create_terminal(
         app[SETTINGS].terminal_link_hours * 3600,
     )
     row = terminals.TerminalRow(user, org, None, link.expires_at)
-    return json_response({"terminal": _view(row), "link": _link_view(request, link)}, status=201)
+    return TerminalCreated(terminal=_view(row), link=_link_view(request, link))
 
 
-@api.get(
-    "/api/admin/terminals",
-    summary="List terminals, whether a device is logged in and whether a link waits",
-    response=TerminalList,
-    roles=ADMIN,
-)
-async def list_terminals(request: web.Request) -> web.Response:
+@api.get("/api/admin/terminals", roles=ADMIN)
+async def list_terminals(request: web.Request) -> TerminalList:
+    """List terminals, whether a device is logged in and whether a link waits"""
     async with request.app[DATABASE].read() as session:
         rows = await terminals.list_terminals(session, request.app[CLOCK].now())
-    return json_response({"terminals": [_view(r) for r in rows]})
+    return TerminalList(terminals=[_view(r) for r in rows])
 
 
-@api.post(
-    "/api/admin/terminals/{terminal_id}/link",
-    summary="A new one-time device link (shown once); its use logs the old device out",
-    response=DeviceLinkResponse,
-    status=201,
-    roles=ADMIN,
-    errors=(403, 404),
-)
-async def reissue_link(request: web.Request, identity: Identity) -> web.Response:
+@api.post("/api/admin/terminals/{terminal_id}/link", roles=ADMIN, status=201, errors=(403, 404))
+async def reissue_link(
+    request: web.Request, identity: Identity, terminal_id: str
+) -> DeviceLinkResponse:
+    """A new one-time device link (shown once); its use logs the old device out"""
     require_login(identity)
     app = request.app
     link = await terminals.issue_link(
         app[DATABASE],
         app[CLOCK],
-        request.match_info["terminal_id"],
+        terminal_id,
         actor(request, identity),
         app[SETTINGS].terminal_link_hours * 3600,
     )
-    return json_response({"link": _link_view(request, link)}, status=201)
+    return DeviceLinkResponse(link=_link_view(request, link))
 
 
-@api.delete(
-    "/api/admin/terminals/{terminal_id}",
-    summary="Revoke a terminal: its device is logged out and its links open nothing",
-    status=204,
-    roles=ADMIN,
-    errors=(404,),
-)
-async def revoke_terminal(request: web.Request, identity: Identity) -> web.Response:
+@api.delete("/api/admin/terminals/{terminal_id}", roles=ADMIN, status=204, errors=(404,))
+async def revoke_terminal(request: web.Request, identity: Identity, terminal_id: str) -> None:
+    """Revoke a terminal: its device is logged out and its links open nothing"""
     app = request.app
     user = await terminals.revoke_terminal(
-        app[DATABASE], app[CLOCK], request.match_info["terminal_id"], actor(request, identity)
+        app[DATABASE], app[CLOCK], terminal_id, actor(request, identity)
     )
     await publish_control(app[BUS], user.id, "close", session=None, reason="deactivated")
-    return web.Response(status=204)
 
 
-@api.post(
-    "/api/terminal/session",
-    summary="Log a terminal's device in with its one-time link (422 link_not_valid once spent)",
-    body=DeviceLoginBody,
-    response=TerminalSelfResponse,
-    roles=PUBLIC,
-)
+@api.post("/api/terminal/session", roles=PUBLIC, response=TerminalSelfResponse)
 async def device_login(request: web.Request, body: DeviceLoginBody) -> web.Response:
+    """Log a terminal's device in with its one-time link (422 link_not_valid once spent)"""
     app = request.app
     settings = app[SETTINGS]
     session_s = settings.terminal_session_days * 86400
@@ -202,17 +175,13 @@ async def device_login(request: web.Request, body: DeviceLoginBody) -> web.Respo
     return response
 
 
-@api.get(
-    "/api/terminal/me",
-    summary="The terminal itself, for its page",
-    response=TerminalSelfResponse,
-    roles=TERMINAL,
-)
-async def terminal_me(request: web.Request, identity: Identity) -> web.Response:
+@api.get("/api/terminal/me", roles=TERMINAL)
+async def terminal_me(request: web.Request, identity: Identity) -> TerminalSelfResponse:
+    """The terminal itself, for its page"""
     terminal = TerminalSelf(
         id=identity.user_id,
         name=identity.display_name,
         organization=OrganizationView(id=identity.organization_id, name=identity.organization_name),
         idle_reset_s=request.app[SETTINGS].terminal_idle_reset_s,
     )
-    return json_response({"terminal": terminal})
+    return TerminalSelfResponse(terminal=terminal)

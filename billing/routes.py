@@ -98,28 +98,19 @@ class TariffListQuery(BaseModel):
     organization_id: str | None = Field(default=None, max_length=32)
 
 
-@api.get(
-    "/api/admin/tariffs",
-    summary="List tariffs",
-    query=TariffListQuery,
-    response=TariffList,
-    roles=ADMIN,
-)
-async def list_tariffs(request: web.Request, query: TariffListQuery) -> web.Response:
+@api.get("/api/admin/tariffs", roles=ADMIN)
+async def list_tariffs(request: web.Request, query: TariffListQuery) -> TariffList:
+    """List tariffs"""
     async with request.app[DATABASE].read() as session:
         rows = await tariffs.list_tariffs(session, query.organization_id)
-    return json_response({"tariffs": [tariff_view(t) for t in rows]})
+    return TariffList(tariffs=[tariff_view(t) for t in rows])
 
 
-@api.post(
-    "/api/admin/tariffs",
-    summary="Add a tariff",
-    body=TariffBody,
-    response=TariffResponse,
-    status=201,
-    roles=ADMIN,
-)
-async def create_tariff(request: web.Request, identity: Identity, body: TariffBody) -> web.Response:
+@api.post("/api/admin/tariffs", roles=ADMIN, status=201)
+async def create_tariff(
+    request: web.Request, identity: Identity, body: TariffBody
+) -> TariffResponse:
+    """Add a tariff"""
     values = body.model_dump(exclude={"languages"})
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
@@ -132,25 +123,17 @@ async def create_tariff(request: web.Request, identity: Identity, body: TariffBo
             Target("tariff", tariff.id, tariff.name),
             **body.model_dump(mode="json"),
         )
-    return json_response({"tariff": tariff_view(tariff)}, status=201)
+    return TariffResponse(tariff=tariff_view(tariff))
 
 
-@api.patch(
-    "/api/admin/tariffs/{tariff_id}",
-    summary="Edit a tariff (calls already ended keep what they were billed)",
-    body=TariffPatch,
-    response=TariffResponse,
-    roles=ADMIN,
-    errors=(404,),
-)
+@api.patch("/api/admin/tariffs/{tariff_id}", roles=ADMIN, errors=(404,))
 async def update_tariff(
-    request: web.Request, identity: Identity, body: TariffPatch
-) -> web.Response:
+    request: web.Request, identity: Identity, tariff_id: str, body: TariffPatch
+) -> TariffResponse:
+    """Edit a tariff (calls already ended keep what they were billed)"""
     changes = body.model_dump(exclude_unset=True, exclude={"languages"})
     async with request.app[DATABASE].write() as session:
-        tariff = await tariffs.update_tariff(
-            session, request.match_info["tariff_id"], changes, body.languages
-        )
+        tariff = await tariffs.update_tariff(session, tariff_id, changes, body.languages)
         await audit.record(
             session,
             actor(request, identity),
@@ -159,7 +142,7 @@ async def update_tariff(
             Target("tariff", tariff.id, tariff.name),
             **body.model_dump(mode="json", exclude_unset=True),
         )
-    return json_response({"tariff": tariff_view(tariff)})
+    return TariffResponse(tariff=tariff_view(tariff))
 
 
 class UsageQuery(BaseModel):
@@ -301,15 +284,14 @@ def export_filename(usage: UsageFilter, kind: ExportKind) -> str:
 
 @api.get(
     "/api/usage",
-    summary="Export usage records (streamed JSON, CSV or XLSX)",
-    query=ExportQuery,
-    response=UsageRecordList,
     roles=FINANCE,
+    response=UsageRecordList,
     content_types=(CONTENT_TYPES["json"], "text/csv", CONTENT_TYPES["xlsx"]),
 )
 async def export(
     request: web.Request, identity: Identity, query: ExportQuery
 ) -> web.StreamResponse:
+    """Export usage records (streamed JSON, CSV or XLSX)"""
     usage = await _scoped_filter(request, query, identity)
     zone = ZoneInfo(request.app[SETTINGS].timezone)
     fast = request.app[SETTINGS].fast_paths
@@ -346,14 +328,9 @@ async def export(
     return response
 
 
-@api.get(
-    "/api/usage/summary",
-    summary="Usage totals by organisation, language, interpreter or month",
-    query=SummaryQuery,
-    response=SummaryList,
-    roles=FINANCE,
-)
+@api.get("/api/usage/summary", roles=FINANCE, response=SummaryList)
 async def summary(request: web.Request, identity: Identity, query: SummaryQuery) -> web.Response:
+    """Usage totals by organisation, language, interpreter or month"""
     usage = await _scoped_filter(request, query, identity)
     zone = ZoneInfo(request.app[SETTINGS].timezone)
     async with request.app[DATABASE].read() as session:
@@ -438,17 +415,12 @@ class StatementResponse(BaseModel):
     statement: StatementView
 
 
-@api.get(
-    "/api/usage/statement",
-    summary="The monthly statement of one organisation: calls, minutes and amounts per "
-    "language and tariff",
-    query=StatementQuery,
-    response=StatementResponse,
-    roles=FINANCE,
-)
+@api.get("/api/usage/statement", roles=FINANCE, response=StatementResponse)
 async def monthly_statement(
     request: web.Request, identity: Identity, query: StatementQuery
 ) -> web.Response:
+    """The monthly statement of one organisation: calls, minutes and amounts per language and
+    tariff"""
     zone = ZoneInfo(request.app[SETTINGS].timezone)
     async with request.app[DATABASE].read() as session:
         # 403 before anything is read of an organisation the caller may not see.
@@ -463,16 +435,12 @@ class ScopeResponse(BaseModel):
     scope: ScopeView
 
 
-@api.get(
-    "/api/usage/scope",
-    summary="Whose usage the caller may see: every organisation, or which",
-    response=ScopeResponse,
-    roles=FINANCE,
-)
-async def own_scope(request: web.Request, identity: Identity) -> web.Response:
+@api.get("/api/usage/scope", roles=FINANCE)
+async def own_scope(request: web.Request, identity: Identity) -> ScopeResponse:
+    """Whose usage the caller may see: every organisation, or which"""
     async with request.app[DATABASE].read() as session:
         view = await scope_view(session, await usage_scope(session, identity))
-    return json_response({"scope": view})
+    return ScopeResponse(scope=view)
 
 
 class GrantBody(BaseModel):
@@ -496,30 +464,19 @@ class GrantList(BaseModel):
     grants: list[GrantView]
 
 
-@api.get(
-    "/api/admin/finance-grants",
-    summary="Which finance users may see which further organisations' usage",
-    query=GrantQuery,
-    response=GrantList,
-    roles=ADMIN,
-)
-async def list_finance_grants(request: web.Request, query: GrantQuery) -> web.Response:
+@api.get("/api/admin/finance-grants", roles=ADMIN)
+async def list_finance_grants(request: web.Request, query: GrantQuery) -> GrantList:
+    """Which finance users may see which further organisations' usage"""
     async with request.app[DATABASE].read() as session:
         views = await grant_views(session, await list_grants(session, query.user_id))
-    return json_response({"grants": views})
+    return GrantList(grants=views)
 
 
-@api.post(
-    "/api/admin/finance-grants",
-    summary="Let a finance user see another organisation's usage (or every organisation's)",
-    body=GrantBody,
-    response=GrantResponse,
-    status=201,
-    roles=ADMIN,
-)
+@api.post("/api/admin/finance-grants", roles=ADMIN, status=201, response=GrantResponse)
 async def add_finance_grant(
     request: web.Request, identity: Identity, body: GrantBody
 ) -> web.Response:
+    """Let a finance user see another organisation's usage (or every organisation's)"""
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
         found, new = await grant(session, body.user_id, body.organization_id, identity.user_id, now)
@@ -538,17 +495,12 @@ async def add_finance_grant(
     return json_response({"grant": view}, status=201 if new else 200)
 
 
-@api.delete(
-    "/api/admin/finance-grants/{grant_id}",
-    summary="Withdraw a finance grant",
-    status=204,
-    roles=ADMIN,
-    errors=(404,),
-)
-async def remove_finance_grant(request: web.Request, identity: Identity) -> web.Response:
+@api.delete("/api/admin/finance-grants/{grant_id}", roles=ADMIN, status=204, errors=(404,))
+async def remove_finance_grant(request: web.Request, identity: Identity, grant_id: str) -> None:
+    """Withdraw a finance grant"""
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
-        gone = await revoke(session, request.match_info["grant_id"])
+        gone = await revoke(session, grant_id)
         await audit.record(
             session,
             actor(request, identity),
@@ -558,4 +510,3 @@ async def remove_finance_grant(request: web.Request, identity: Identity) -> web.
             grant_id=gone.id,
             organization_id=gone.organization_id,
         )
-    return web.Response(status=204)

@@ -61,17 +61,11 @@ async def _answer(
     return json_response(BookingResponse(booking=view), status=status)
 
 
-@api.post(
-    "/api/bookings",
-    summary="Book an interpreter for an appointment",
-    body=BookingBody,
-    response=BookingResponse,
-    status=201,
-    roles=(Role.COUNSELLOR,),
-)
+@api.post("/api/bookings", roles=(Role.COUNSELLOR,), status=201, response=BookingResponse)
 async def create_booking(
     request: web.Request, identity: Identity, body: BookingBody
 ) -> web.Response:
+    """Book an interpreter for an appointment"""
     app = request.app
     new = bookings.NewBooking(
         language=body.language,
@@ -93,13 +87,9 @@ async def create_booking(
     return await _answer(request, booking, status=201)
 
 
-@api.get(
-    "/api/bookings",
-    summary="Own bookings: a counsellor's, or those an interpreter claimed",
-    response=BookingsResponse,
-    roles=(Role.COUNSELLOR, Role.INTERPRETER),
-)
-async def own_bookings(request: web.Request, identity: Identity) -> web.Response:
+@api.get("/api/bookings", roles=(Role.COUNSELLOR, Role.INTERPRETER))
+async def own_bookings(request: web.Request, identity: Identity) -> BookingsResponse:
+    """Own bookings: a counsellor's, or those an interpreter claimed"""
     app = request.app
     async with app[DATABASE].read() as session:
         found = await bookings.own_bookings(
@@ -108,49 +98,41 @@ async def own_bookings(request: web.Request, identity: Identity) -> web.Response
         views = await load_views(
             session, found, app[SETTINGS].booking_give_back_before_s, full=True
         )
-    return json_response(BookingsResponse(bookings=views))
+    return BookingsResponse(bookings=views)
 
 
-@api.get(
-    "/api/bookings/open",
-    summary="Open bookings the interpreter may claim (their languages and variants)",
-    response=BookingsResponse,
-    roles=(Role.INTERPRETER,),
-)
-async def open_bookings(request: web.Request, identity: Identity) -> web.Response:
+@api.get("/api/bookings/open", roles=(Role.INTERPRETER,))
+async def open_bookings(request: web.Request, identity: Identity) -> BookingsResponse:
+    """Open bookings the interpreter may claim (their languages and variants)"""
     app = request.app
     async with app[DATABASE].read() as session:
         found = await bookings.open_bookings_for(session, identity.user_id, app[CLOCK].now())
         views = await load_views(
             session, found, app[SETTINGS].booking_give_back_before_s, full=False
         )
-    return json_response(BookingsResponse(bookings=views))
+    return BookingsResponse(bookings=views)
 
 
-@api.get(
-    "/api/admin/bookings/unclaimed",
-    summary="Bookings still unclaimed when they escalated (Unbesetzte Termine)",
-    response=BookingsResponse,
-    roles=(Role.ADMIN,),
-)
-async def unclaimed_bookings(request: web.Request, identity: Identity) -> web.Response:
+@api.get("/api/admin/bookings/unclaimed", roles=(Role.ADMIN,))
+async def unclaimed_bookings(request: web.Request, identity: Identity) -> BookingsResponse:
+    """Bookings still unclaimed when they escalated (Unbesetzte Termine)"""
     app = request.app
     async with app[DATABASE].read() as session:
         found = await bookings.unclaimed_bookings(session, app[CLOCK].now())
         views = await load_views(
             session, found, app[SETTINGS].booking_give_back_before_s, full=True
         )
-    return json_response(BookingsResponse(bookings=views))
+    return BookingsResponse(bookings=views)
 
 
 @api.get(
     "/api/bookings/{booking_id}",
-    summary="A booking: its counsellor's, its interpreter's, one an interpreter may claim",
-    response=BookingResponse,
     roles=(Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN),
     errors=(404,),
+    response=BookingResponse,
 )
 async def get_booking(request: web.Request, identity: Identity) -> web.Response:
+    """A booking: its counsellor's, its interpreter's, one an interpreter may claim"""
     async with request.app[DATABASE].read() as session:
         booking = await bookings.visible_booking(
             session, _booking_id(request), identity.user_id, identity.role
@@ -177,46 +159,42 @@ async def _change(
 
 @api.delete(
     "/api/bookings/{booking_id}",
-    summary="Cancel a booking that has not started",
-    response=BookingResponse,
     roles=(Role.COUNSELLOR,),
     errors=(404, 409),
+    response=BookingResponse,
 )
 async def cancel_booking(request: web.Request, identity: Identity) -> web.Response:
+    """Cancel a booking that has not started"""
     return await _change(request, identity, bookings.cancel_booking)
 
 
 @api.post(
     "/api/bookings/{booking_id}/claim",
-    summary="Claim an open booking (the first claim wins)",
-    response=BookingResponse,
     roles=(Role.INTERPRETER,),
     errors=(404, 409),
+    response=BookingResponse,
 )
 async def claim_booking(request: web.Request, identity: Identity) -> web.Response:
+    """Claim an open booking (the first claim wins)"""
     return await _change(request, identity, bookings.claim_booking)
 
 
 @api.post(
     "/api/bookings/{booking_id}/give-back",
-    summary="Give a claimed booking back before the cut-off",
-    response=BookingResponse,
     roles=(Role.INTERPRETER,),
     errors=(404, 409),
+    response=BookingResponse,
 )
 async def give_back_booking(request: web.Request, identity: Identity) -> web.Response:
+    """Give a claimed booking back before the cut-off"""
     return await _change(request, identity, bookings.give_back_booking, full=False)
 
 
 @api.post(
-    "/api/bookings/{booking_id}/start",
-    summary="Start the appointment: a request, offered first to the booked interpreter",
-    response=StartedResponse,
-    status=201,
-    roles=(Role.COUNSELLOR,),
-    errors=(404, 409),
+    "/api/bookings/{booking_id}/start", roles=(Role.COUNSELLOR,), status=201, errors=(404, 409)
 )
-async def start_booking(request: web.Request, identity: Identity) -> web.Response:
+async def start_booking(request: web.Request, identity: Identity) -> StartedResponse:
+    """Start the appointment: a request, offered first to the booked interpreter"""
     app = request.app
     db = app[DATABASE]
     organization = OrganizationView(id=identity.organization_id, name=identity.organization_name)
@@ -236,4 +214,4 @@ async def start_booking(request: web.Request, identity: Identity) -> web.Respons
         (booking,) = await load_views(
             session, [started.booking], app[SETTINGS].booking_give_back_before_s, full=True
         )
-    return json_response(StartedResponse(booking=booking, request=view), status=201)
+    return StartedResponse(booking=booking, request=view)

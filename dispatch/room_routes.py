@@ -84,15 +84,9 @@ async def _room_response(request: web.Request, room: Room, status: int = 200) ->
     return json_response(RoomResponse(room=view), status=status)
 
 
-@api.post(
-    "/api/rooms",
-    summary="Open a consultation room",
-    response=RoomResponse,
-    status=201,
-    roles=COUNSELLOR,
-    errors=(409,),
-)
+@api.post("/api/rooms", roles=COUNSELLOR, status=201, errors=(409,), response=RoomResponse)
 async def open_room(request: web.Request, identity: Identity) -> web.Response:
+    """Open a consultation room"""
     async with request.app[DATABASE].write() as session:
         user = await session.get(User, identity.user_id)
         assert user is not None
@@ -100,52 +94,36 @@ async def open_room(request: web.Request, identity: Identity) -> web.Response:
     return await _room_response(request, room, status=201)
 
 
-@api.get(
-    "/api/rooms/{room_id}",
-    summary="A consultation room, for its counsellor",
-    response=RoomResponse,
-    roles=(Role.COUNSELLOR.value, Role.ADMIN.value),
-    errors=(404,),
-)
-async def get_room(request: web.Request, identity: Identity) -> web.Response:
+@api.get("/api/rooms/{room_id}", roles=(Role.COUNSELLOR.value, Role.ADMIN.value), errors=(404,))
+async def get_room(request: web.Request, identity: Identity, room_id: str) -> RoomResponse:
+    """A consultation room, for its counsellor"""
     async with request.app[DATABASE].read() as session:
         room = await consultation.owned_room(
             session,
-            request.match_info["room_id"],
+            room_id,
             identity.user_id,
             admin=identity.role == Role.ADMIN,
         )
         view = await consultation.room_view(session, room)
-    return json_response(RoomResponse(room=view))
+    return RoomResponse(room=view)
 
 
-@api.post(
-    "/api/rooms/{room_id}/invitations",
-    summary="A single-use invitation link for the client (revokes the previous unused one)",
-    response=InvitationResponse,
-    status=201,
-    roles=COUNSELLOR,
-    errors=(404, 409),
-)
-async def invite(request: web.Request, identity: Identity) -> web.Response:
+@api.post("/api/rooms/{room_id}/invitations", roles=COUNSELLOR, status=201, errors=(404, 409))
+async def invite(request: web.Request, identity: Identity, room_id: str) -> InvitationResponse:
+    """A single-use invitation link for the client (revokes the previous unused one)"""
     app = request.app
     async with app[DATABASE].write() as session:
-        room = await consultation.open_owned_room(
-            session, request.match_info["room_id"], identity.user_id
-        )
+        room = await consultation.open_owned_room(session, room_id, identity.user_id)
         made = await consultation.invite(
             session, room, app[CLOCK].now(), app[SETTINGS].invitation_ttl_s, _secret(app)
         )
     invitation = made.invitation
-    return json_response(
-        InvitationResponse(
-            id=invitation.id,
-            url=f"{own_origin(request)}/join/{made.token}",
-            token=made.token,
-            expires_at=invitation.expires_at,
-            qr_svg_url=f"/api/rooms/{room.id}/invitations/{invitation.id}/qr.svg",
-        ),
-        status=201,
+    return InvitationResponse(
+        id=invitation.id,
+        url=f"{own_origin(request)}/join/{made.token}",
+        token=made.token,
+        expires_at=invitation.expires_at,
+        qr_svg_url=f"/api/rooms/{room.id}/invitations/{invitation.id}/qr.svg",
     )
 
 
@@ -157,19 +135,19 @@ def _secret(app: web.Application) -> str:
 
 @api.get(
     "/api/rooms/{room_id}/invitations/{invitation_id}/qr.svg",
-    summary="The QR code of an invitation's link, as SVG (while it is unused)",
     roles=COUNSELLOR,
     errors=(404,),
     content_types=("image/svg+xml",),
 )
-async def invitation_qr(request: web.Request, identity: Identity) -> web.Response:
+async def invitation_qr(
+    request: web.Request, identity: Identity, room_id: str, invitation_id: str
+) -> web.Response:
+    """The QR code of an invitation's link, as SVG (while it is unused)"""
     app = request.app
     async with app[DATABASE].read() as session:
-        room = await consultation.owned_room(
-            session, request.match_info["room_id"], identity.user_id
-        )
+        room = await consultation.owned_room(session, room_id, identity.user_id)
         invitation = await consultation.usable_invitation(
-            session, room, request.match_info["invitation_id"], app[CLOCK].now()
+            session, room, invitation_id, app[CLOCK].now()
         )
     token = consultation.invitation_token(_secret(app), invitation.id)
     svg = io.BytesIO()
@@ -182,22 +160,15 @@ async def invitation_qr(request: web.Request, identity: Identity) -> web.Respons
     )
 
 
-@api.post(
-    "/api/rooms/{room_id}/requests",
-    summary="Ask for an interpreter into the room (the usual dispatch)",
-    body=RoomRequestBody,
-    response=RequestResponse,
-    status=201,
-    roles=COUNSELLOR,
-    errors=(404, 409),
-)
+@api.post("/api/rooms/{room_id}/requests", roles=COUNSELLOR, status=201, errors=(404, 409))
 async def request_into_room(
-    request: web.Request, identity: Identity, body: RoomRequestBody
-) -> web.Response:
+    request: web.Request, identity: Identity, room_id: str, body: RoomRequestBody
+) -> RequestResponse:
+    """Ask for an interpreter into the room (the usual dispatch)"""
     app = request.app
     opened = await app[DATABASE].write_sync(
         open_room_request,
-        room_id=request.match_info["room_id"],
+        room_id=room_id,
         counsellor_id=identity.user_id,
         organization=OrganizationView(id=identity.organization_id, name=identity.organization_name),
         language=body.language,
@@ -207,21 +178,16 @@ async def request_into_room(
     )
     view, news = await service.announce_opened(app[DATABASE], opened)
     async with app[DATABASE].read() as session:
-        await service.tell_room(session, request.match_info["room_id"], news)
+        await service.tell_room(session, room_id, news)
     await app[PUBLISHER].publish(news)
-    return json_response({"request": view}, status=201)
+    return RequestResponse(request=view)
 
 
-@api.post(
-    "/api/rooms/{room_id}/hangup",
-    summary="End the consultation for everyone (idempotent)",
-    response=RoomResponse,
-    roles=COUNSELLOR,
-    errors=(404,),
-)
-async def hang_up_room(request: web.Request, identity: Identity) -> web.Response:
-    view = await end_room(request.app, request.match_info["room_id"], identity.user_id)
-    return json_response(RoomResponse(room=view))
+@api.post("/api/rooms/{room_id}/hangup", roles=COUNSELLOR, errors=(404,))
+async def hang_up_room(request: web.Request, identity: Identity, room_id: str) -> RoomResponse:
+    """End the consultation for everyone (idempotent)"""
+    view = await end_room(request.app, room_id, identity.user_id)
+    return RoomResponse(room=view)
 
 
 async def end_room(app: web.Application, room_id: str, counsellor_id: str) -> RoomView:
@@ -266,18 +232,15 @@ class NotYourSegment(Conflict):
 
 
 @api.post(
-    "/api/calls/{call_id}/handover",
-    summary="Hand a consultation over to another interpreter (the request is offered again)",
-    body=HandoverBody,
-    response=RequestResponse,
-    status=202,
-    roles=(Role.INTERPRETER.value,),
-    errors=(404, 409),
+    "/api/calls/{call_id}/handover", roles=(Role.INTERPRETER.value,), status=202, errors=(404, 409)
 )
-async def hand_over(request: web.Request, identity: Identity, body: HandoverBody) -> web.Response:
+async def hand_over(
+    request: web.Request, identity: Identity, call_id: str, body: HandoverBody
+) -> RequestResponse:
+    """Hand a consultation over to another interpreter (the request is offered again)"""
     app = request.app
     async with app[DATABASE].read() as session:
-        call = await participant_call(session, request.match_info["call_id"], identity.user_id)
+        call = await participant_call(session, call_id, identity.user_id)
         if call.room_id is None or call.state == CallState.ENDED:
             raise NotYourSegment()
         room = await session.get(Room, call.room_id)
@@ -297,19 +260,14 @@ async def hand_over(request: web.Request, identity: Identity, body: HandoverBody
     async with app[DATABASE].read() as session:
         await service.tell_room(session, room.id, news)
     await app[PUBLISHER].publish(news)
-    return json_response({"request": view}, status=202)
+    return RequestResponse(request=view)
 
 
 @api.post(
-    "/api/guest/session",
-    summary="A guest joins by invitation: single use; sets the guest cookie for that room",
-    body=GuestBody,
-    response=GuestResponse,
-    status=201,
-    roles=PUBLIC,
-    errors=(404, 409, 410),
+    "/api/guest/session", roles=PUBLIC, status=201, errors=(404, 409, 410), response=GuestResponse
 )
 async def guest_session(request: web.Request, body: GuestBody) -> web.Response:
+    """A guest joins by invitation: single use; sets the guest cookie for that room"""
     app = request.app
     settings = app[SETTINGS]
     async with app[DATABASE].write() as session:
@@ -343,18 +301,17 @@ async def guest_session(request: web.Request, body: GuestBody) -> web.Response:
     return response
 
 
-@api.get("/api/guest/me", summary="Who the guest is", response=GuestResponse, roles=("guest",))
-async def guest_me(request: web.Request, identity: Identity) -> web.Response:
+@api.get("/api/guest/me", roles=("guest",))
+async def guest_me(identity: Identity) -> GuestResponse:
+    """Who the guest is"""
     if identity.room_id is None:
         # Only a guest's cookie carries a room; a login of role guest never does.
         raise Forbidden("Only a guest invited into a room has this.")
-    return json_response(
-        GuestResponse(
-            guest=GuestView(
-                id=identity.user_id,
-                display_name=identity.display_name,
-                room_id=identity.room_id,
-                language=identity.language,
-            )
+    return GuestResponse(
+        guest=GuestView(
+            id=identity.user_id,
+            display_name=identity.display_name,
+            room_id=identity.room_id,
+            language=identity.language,
         )
     )

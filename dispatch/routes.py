@@ -19,7 +19,6 @@ from dispatch.queue import current_view
 from dispatch.views import RequestResponse, TodayResponse, TodayView
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.config import Settings
-from infra.http import json_response
 from infra.openapi import ApiRoutes
 
 api = ApiRoutes(tag="dispatch")
@@ -51,18 +50,11 @@ class RequestBody(BaseModel):
     preferences: PreferencesBody = Field(default_factory=PreferencesBody)
 
 
-@api.post(
-    "/api/requests",
-    summary="Ask for an interpreter",
-    body=RequestBody,
-    response=RequestResponse,
-    status=201,
-    roles=REQUESTERS,
-    errors=(409,),
-)
+@api.post("/api/requests", roles=REQUESTERS, status=201, errors=(409,))
 async def create_request(
     request: web.Request, identity: Identity, body: RequestBody
-) -> web.Response:
+) -> RequestResponse:
+    """Ask for an interpreter"""
     app = request.app
     opened = await app[DATABASE].write_sync(
         _open_within_cap,
@@ -77,7 +69,7 @@ async def create_request(
     )
     view, news = await service.announce_opened(app[DATABASE], opened)
     await app[PUBLISHER].publish(news)
-    return json_response({"request": view}, status=201)
+    return RequestResponse(request=view)
 
 
 def _open_within_cap(
@@ -107,96 +99,73 @@ def _open_within_cap(
     )
 
 
-@api.get(
-    "/api/requests/{request_id}",
-    summary="A request and its state",
-    response=RequestResponse,
-    roles=(*REQUESTERS, Role.ADMIN),
-    errors=(404,),
-)
-async def get_request(request: web.Request, identity: Identity) -> web.Response:
+@api.get("/api/requests/{request_id}", roles=(*REQUESTERS, Role.ADMIN), errors=(404,))
+async def get_request(request: web.Request, identity: Identity, request_id: str) -> RequestResponse:
+    """A request and its state"""
     async with request.app[DATABASE].read() as session:
-        req = await service.get_request(
-            session, request.match_info["request_id"], identity.user_id, identity.role
-        )
+        req = await service.get_request(session, request_id, identity.user_id, identity.role)
         view = await current_view(session, req)
-    return json_response({"request": view})
+    return RequestResponse(request=view)
 
 
-@api.delete(
-    "/api/requests/{request_id}",
-    summary="Cancel a request that is queued or being offered",
-    response=RequestResponse,
-    roles=REQUESTERS,
-    errors=(404, 409),
-)
-async def cancel_request(request: web.Request, identity: Identity) -> web.Response:
+@api.delete("/api/requests/{request_id}", roles=REQUESTERS, errors=(404, 409))
+async def cancel_request(
+    request: web.Request, identity: Identity, request_id: str
+) -> RequestResponse:
+    """Cancel a request that is queued or being offered"""
     app = request.app
     async with app[DATABASE].write() as session:
         req, news = await service.cancel_request(
             session,
-            request.match_info["request_id"],
+            request_id,
             identity.user_id,
             app[CLOCK].now(),
             app[SETTINGS],
         )
         view = await current_view(session, req)
     await app[PUBLISHER].publish(news)
-    return json_response({"request": view})
+    return RequestResponse(request=view)
 
 
-@api.post(
-    "/api/offers/{offer_id}/accept",
-    summary="Take an offered request: the call is created",
-    response=CallResponse,
-    roles=(Role.INTERPRETER,),
-    errors=(404, 409),
-)
-async def accept_offer(request: web.Request, identity: Identity) -> web.Response:
+@api.post("/api/offers/{offer_id}/accept", roles=(Role.INTERPRETER,), errors=(404, 409))
+async def accept_offer(request: web.Request, identity: Identity, offer_id: str) -> CallResponse:
+    """Take an offered request: the call is created"""
     app = request.app
     async with app[DATABASE].write() as session:
         view, news = await service.accept_offer(
             session,
-            request.match_info["offer_id"],
+            offer_id,
             identity.user_id,
             app[CLOCK].now(),
             app[SETTINGS],
         )
     await app[PUBLISHER].publish(news)
-    return json_response({"call": view})
+    return CallResponse(call=view)
 
 
 @api.post(
-    "/api/offers/{offer_id}/decline",
-    summary="Decline an offer",
-    status=204,
-    roles=(Role.INTERPRETER,),
-    errors=(404, 409),
+    "/api/offers/{offer_id}/decline", roles=(Role.INTERPRETER,), status=204, errors=(404, 409)
 )
-async def decline_offer(request: web.Request, identity: Identity) -> web.Response:
+async def decline_offer(request: web.Request, identity: Identity, offer_id: str) -> None:
+    """Decline an offer"""
     app = request.app
     async with app[DATABASE].write() as session:
         news = await service.decline_offer(
             session,
-            request.match_info["offer_id"],
+            offer_id,
             identity.user_id,
             app[CLOCK].now(),
             app[SETTINGS],
         )
     await app[PUBLISHER].publish(news)
-    return web.Response(status=204)
 
 
-@api.get(
-    "/api/interpreters/me/today",
-    summary="Own calls today (since midnight in the configured time zone) and time in them",
-    response=TodayResponse,
-    roles=(Role.INTERPRETER,),
-)
-async def own_today(request: web.Request, identity: Identity) -> web.Response:
+@api.get("/api/interpreters/me/today", roles=(Role.INTERPRETER,))
+async def own_today(request: web.Request, identity: Identity) -> TodayResponse:
+    """Own calls today (since midnight in the configured time zone) and time in them"""
     app = request.app
     async with app[DATABASE].read() as session:
         count, talk_s = await lifecycle.interpreter_today(
             session, identity.user_id, app[CLOCK].now(), app[SETTINGS].timezone
         )
-    return json_response(TodayResponse(today=TodayView(calls=count, talk_s=talk_s)))
+    return TodayResponse(today=TodayView(calls=count, talk_s=talk_s))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import inspect
 import re
+import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,9 +16,9 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from infra.errors import UnsupportedMediaType
-from infra.http import read_json, read_query, refuse_nul_characters
+from infra.http import json_response, read_json, read_query, refuse_nul_characters
 
-Handler = Callable[..., Awaitable[web.StreamResponse]]
+Handler = Callable[..., Awaitable[Any]]
 _PATH_PARAM = re.compile(r"{(\w+)(?::[^}]*)?}")
 
 PUBLIC: tuple[str, ...] = ()
@@ -53,8 +54,7 @@ class RouteSpec:
 @dataclass
 class ApiRoutes:
     """A package's routes. A route's declared roles are what admits its callers: the handler
-    runs only for them, and receives who asks as `identity` along with its validated `body`
-    and `query`."""
+    runs only for them. The handler's signature says what else it needs (see `route`)."""
 
     tag: str
     specs: list[RouteSpec] = field(default_factory=list)
@@ -65,35 +65,42 @@ class ApiRoutes:
         method: str,
         path: str,
         *,
-        summary: str,
         roles: tuple[str, ...],
-        body: type[BaseModel] | None = None,
-        query: type[BaseModel] | None = None,
-        response: type[BaseModel] | None = None,
         status: int = 200,
         errors: tuple[int, ...] = (),
+        response: type[BaseModel] | None = None,
         content_types: tuple[str, ...] = ("application/json",),
         raw_body: str | None = None,
     ) -> Callable[[Handler], Handler]:
-        """Declare an operation and who may call it (PUBLIC, ANYONE or role names); the handler
-        is called as handler(request, [identity=], [body=], [query=])."""
-        spec = RouteSpec(
-            method.lower(),
-            path,
-            summary,
-            self.tag,
-            body,
-            query,
-            response,
-            status,
-            tuple(str(role) for role in roles),
-            errors,
-            content_types,
-            raw_body,
-        )
+        """Declare an operation and who may call it (PUBLIC, ANYONE or role names).
+
+        The handler's docstring is the operation's summary. The handler takes by name what it
+        needs: `request`, `identity`, the path's parameters (as text), `body` and `query`
+        (validated against the models they are annotated with). It returns its answer: a
+        model (sent as JSON with `status`, and documented as the response), None (an empty
+        answer with `status`), or a response it made itself (then `response=` names the
+        model it documents)."""
 
         def register(handler: Handler) -> Handler:
-            wrapper = _admitting(spec, handler)
+            inputs = _Inputs.of(handler, path)
+            answers = inputs.returns if response is None else response
+            spec = RouteSpec(
+                method.lower(),
+                path,
+                _summary(handler, path),
+                self.tag,
+                inputs.body,
+                inputs.query,
+                answers,
+                status,
+                tuple(str(role) for role in roles),
+                errors,
+                content_types,
+                raw_body,
+            )
+            if inputs.identity and not spec.roles:
+                raise TypeError(f"{path}: a public operation has no identity to hand its handler")
+            wrapper = _admitting(spec, inputs, handler)
             self.table.route(method, path)(wrapper)
             self.specs.append(spec)
             return wrapper
@@ -116,9 +123,54 @@ class ApiRoutes:
         return self.route("DELETE", path, **kw)
 
 
-def _admitting(spec: RouteSpec, handler: Handler) -> Handler:
+@dataclass(frozen=True)
+class _Inputs:
+    """What a handler's signature asks for, and the model it returns."""
+
+    request: bool
+    identity: bool
+    path_params: tuple[str, ...]
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    returns: type[BaseModel] | None
+
+    @classmethod
+    def of(cls, handler: Handler, path: str) -> _Inputs:
+        names = set(inspect.signature(handler).parameters)
+        hints = typing.get_type_hints(handler)
+        path_params = tuple(p for p in _PATH_PARAM.findall(path) if p in names)
+        unknown = names - {"request", "identity", "body", "query", *path_params}
+        if unknown:
+            raise TypeError(f"{path}: the handler asks for what no request gives: {unknown}")
+        return cls(
+            "request" in names,
+            "identity" in names,
+            path_params,
+            _model(hints.get("body")) if "body" in names else None,
+            _model(hints.get("query")) if "query" in names else None,
+            _model(hints["return"]) if _is_model(hints.get("return")) else None,
+        )
+
+
+def _summary(handler: Handler, path: str) -> str:
+    """The handler's docstring as one line: the operation's summary."""
+    if not handler.__doc__:
+        raise TypeError(f"{path}: the handler's docstring is the operation's summary")
+    return " ".join(inspect.cleandoc(handler.__doc__).split())
+
+
+def _is_model(annotation: object) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _model(annotation: object) -> type[BaseModel]:
+    if not _is_model(annotation):
+        raise TypeError(f"{annotation!r} is no model to validate with")
+    return typing.cast(type[BaseModel], annotation)
+
+
+def _admitting(spec: RouteSpec, inputs: _Inputs, handler: Handler) -> Handler:
     """The handler behind its route's checks: who asks, then its validated input."""
-    wants_identity = _wants_identity(handler, spec)
 
     @functools.wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
@@ -126,25 +178,28 @@ def _admitting(spec: RouteSpec, handler: Handler) -> Handler:
         # an operation wants (401, not a 422 listing the fields).
         identity = await request.app[AUTHORIZE](request, spec.roles)
         refuse_nul_characters(dict(request.match_info), "")
-        kwargs: dict[str, Any] = {}
-        if wants_identity:
+        kwargs: dict[str, Any] = {name: request.match_info[name] for name in inputs.path_params}
+        if inputs.request:
+            kwargs["request"] = request
+        if inputs.identity:
             kwargs["identity"] = identity
         if spec.body is not None:
             _require_json(request)
             kwargs["body"] = await read_json(request, spec.body)
         if spec.query is not None:
             kwargs["query"] = read_query(request, spec.query)
-        return await handler(request, **kwargs)
+        return _answer(await handler(**kwargs), spec.status)
 
     return wrapper
 
 
-def _wants_identity(handler: Handler, spec: RouteSpec) -> bool:
-    """Whether the handler takes `identity`; a public operation has none to give."""
-    wants = "identity" in inspect.signature(handler).parameters
-    if wants and not spec.roles:
-        raise TypeError(f"{spec.path}: a public operation has no identity to hand its handler")
-    return wants
+def _answer(result: web.StreamResponse | BaseModel | None, status: int) -> web.StreamResponse:
+    """The HTTP response for what a handler returned."""
+    if result is None:
+        return web.Response(status=status)
+    if isinstance(result, BaseModel):
+        return json_response(result, status=status)
+    return result
 
 
 def _require_json(request: web.Request) -> None:

@@ -43,57 +43,44 @@ def _locale(request: web.Request, query: LocaleQuery) -> str:
     return pick_locale(query.locale, request.headers.get("Accept-Language"))
 
 
-@api.get(
-    "/api/languages",
-    summary="Languages of the roster with interpreters online, available, queued, and the wait",
-    query=LocaleQuery,
-    response=LanguageList,
-    roles=(*REQUESTERS, Role.ADMIN),
-)
-async def languages(request: web.Request, query: LocaleQuery) -> web.Response:
+@api.get("/api/languages", roles=(*REQUESTERS, Role.ADMIN))
+async def languages(request: web.Request, query: LocaleQuery) -> LanguageList:
+    """Languages of the roster with interpreters online, available, queued, and the wait"""
     app = request.app
     figures = await language_availability(
         app[DATABASE], app[QUEUE_FIGURES], app[CLOCK], _locale(request, query)
     )
-    return json_response(figures)
+    return LanguageList(figures)
 
 
 class InterpreterResponse(BaseModel):
     interpreter: InterpreterView
 
 
-@api.get(
-    "/api/interpreters/me",
-    summary="Own interpreter profile",
-    query=LocaleQuery,
-    response=InterpreterResponse,
-    roles=(Role.INTERPRETER,),
-    errors=(404,),
-)
-async def own_profile(request: web.Request, identity: Identity, query: LocaleQuery) -> web.Response:
+@api.get("/api/interpreters/me", roles=(Role.INTERPRETER,), errors=(404,))
+async def own_profile(
+    request: web.Request, identity: Identity, query: LocaleQuery
+) -> InterpreterResponse:
+    """Own interpreter profile"""
     async with request.app[DATABASE].read() as session:
         view = await service.own_view(session, identity.user_id, _locale(request, query))
-    return json_response({"interpreter": view})
+    return InterpreterResponse(interpreter=view)
 
 
 class StatusBody(BaseModel):
     status: Literal["available", "away", "offline"]
 
 
-@api.put(
-    "/api/interpreters/me/status",
-    summary="Set own status: available, away or offline",
-    body=StatusBody,
-    response=InterpreterResponse,
-    roles=(Role.INTERPRETER,),
-    errors=(404, 409),
-)
-async def set_status(request: web.Request, identity: Identity, body: StatusBody) -> web.Response:
+@api.put("/api/interpreters/me/status", roles=(Role.INTERPRETER,), errors=(404, 409))
+async def set_status(
+    request: web.Request, identity: Identity, body: StatusBody
+) -> InterpreterResponse:
+    """Set own status: available, away or offline"""
     app = request.app
     view = await change_own_status(
         app[DATABASE], app[CLOCK], app[PRESENCE_NEWS], identity.user_id, Presence(body.status)
     )
-    return json_response({"interpreter": view})
+    return InterpreterResponse(interpreter=view)
 
 
 class ProfileBody(BaseModel):
@@ -177,14 +164,9 @@ async def _change_interpreter(
     return interpreter
 
 
-@api.get(
-    "/api/admin/interpreters",
-    summary="List interpreters (filters: language, status, active)",
-    query=ListQuery,
-    response=DetailList,
-    roles=ADMIN,
-)
-async def list_interpreters(request: web.Request, query: ListQuery) -> web.Response:
+@api.get("/api/admin/interpreters", roles=ADMIN)
+async def list_interpreters(request: web.Request, query: ListQuery) -> DetailList:
+    """List interpreters (filters: language, status, active)"""
     async with request.app[DATABASE].read() as session:
         rows = await service.list_profiles(
             session,
@@ -193,30 +175,20 @@ async def list_interpreters(request: web.Request, query: ListQuery) -> web.Respo
             active=query.active,
             locale=_locale(request, LocaleQuery(locale=query.locale)),
         )
-    return json_response({"interpreters": rows})
+    return DetailList(interpreters=rows)
 
 
-@api.get(
-    "/api/admin/interpreters/{user_id}",
-    summary="One interpreter's profile",
-    response=DetailResponse,
-    roles=ADMIN,
-    errors=(404,),
-)
-async def get_interpreter(request: web.Request) -> web.Response:
-    return json_response({"interpreter": await _detail(request, request.match_info["user_id"])})
+@api.get("/api/admin/interpreters/{user_id}", roles=ADMIN, errors=(404,))
+async def get_interpreter(request: web.Request, user_id: str) -> DetailResponse:
+    """One interpreter's profile"""
+    return DetailResponse(interpreter=await _detail(request, user_id))
 
 
-@api.put(
-    "/api/admin/interpreters/{user_id}",
-    summary="Create or replace the profile of an interpreter user",
-    body=EditBody,
-    response=DetailResponse,
-    roles=ADMIN,
-    errors=(404,),
-)
-async def put_interpreter(request: web.Request, identity: Identity, body: EditBody) -> web.Response:
-    user_id = request.match_info["user_id"]
+@api.put("/api/admin/interpreters/{user_id}", roles=ADMIN, errors=(404,))
+async def put_interpreter(
+    request: web.Request, identity: Identity, user_id: str, body: EditBody
+) -> DetailResponse:
+    """Create or replace the profile of an interpreter user"""
     data = service.ProfileData.of(body.languages, body.gender, body.specializations, body.agency)
 
     async def edit(session: AsyncSession, now: datetime) -> Interpreter:
@@ -227,22 +199,15 @@ async def put_interpreter(request: web.Request, identity: Identity, body: EditBo
 
     await _change_interpreter(request, identity, user_id, edit, body.model_dump(mode="json"))
     request.app[PRESENCE_NEWS].roster_changed()
-    return json_response({"interpreter": await _detail(request, user_id)})
+    return DetailResponse(interpreter=await _detail(request, user_id))
 
 
-@api.post(
-    "/api/admin/interpreters",
-    summary="Add an interpreter: the user and the profile in one step (all or nothing), "
-    'with a one-time "set your password" link',
-    body=NewInterpreterBody,
-    response=NewInterpreterResponse,
-    status=201,
-    roles=ADMIN,
-    errors=(409,),
-)
+@api.post("/api/admin/interpreters", roles=ADMIN, status=201, errors=(409,))
 async def add_interpreter(
     request: web.Request, identity: Identity, body: NewInterpreterBody
-) -> web.Response:
+) -> NewInterpreterResponse:
+    """Add an interpreter: the user and the profile in one step (all or nothing), with a one-time
+    "set your password" link"""
     app = request.app
     # Every field is checked before anything is written (tags here, the rest inside).
     data = service.ProfileData.of(body.languages, body.gender, body.specializations, body.agency)
@@ -262,21 +227,14 @@ async def add_interpreter(
     app[PRESENCE_NEWS].roster_changed()
     view = PasswordLinkView(url=link.url(own_origin(request)), expires_at=link.expires_at)
     detail = await _detail(request, made.user_id)
-    return json_response({"interpreter": detail, "password_link": view}, status=201)
+    return NewInterpreterResponse(interpreter=detail, password_link=view)
 
 
-@api.patch(
-    "/api/admin/interpreters/{user_id}",
-    summary="Activate or deactivate an interpreter",
-    body=ProfileUpdate,
-    response=DetailResponse,
-    roles=ADMIN,
-    errors=(404,),
-)
+@api.patch("/api/admin/interpreters/{user_id}", roles=ADMIN, errors=(404,))
 async def patch_interpreter(
-    request: web.Request, identity: Identity, body: ProfileUpdate
-) -> web.Response:
-    user_id = request.match_info["user_id"]
+    request: web.Request, identity: Identity, user_id: str, body: ProfileUpdate
+) -> DetailResponse:
+    """Activate or deactivate an interpreter"""
 
     async def set_active(session: AsyncSession, now: datetime) -> Interpreter:
         return await service.set_active(session, user_id, body.active, now)
@@ -285,7 +243,7 @@ async def patch_interpreter(
         request, identity, user_id, set_active, {"active": body.active}
     )
     await request.app[PRESENCE_NEWS].changed(user_id, interpreter.status)
-    return json_response({"interpreter": await _detail(request, user_id)})
+    return DetailResponse(interpreter=await _detail(request, user_id))
 
 
 class SpecializationBody(BaseModel):
@@ -296,31 +254,21 @@ class SpecializationList(BaseModel):
     specializations: list[str]
 
 
-@api.get(
-    "/api/admin/specializations",
-    summary="The list of specialisations",
-    response=SpecializationList,
-    roles=ADMIN,
-)
-async def list_specializations(request: web.Request) -> web.Response:
+@api.get("/api/admin/specializations", roles=ADMIN)
+async def list_specializations(request: web.Request) -> SpecializationList:
+    """The list of specialisations"""
     async with request.app[DATABASE].read() as session:
         names = sorted(await service.known_specializations(session))
-    return json_response({"specializations": names})
+    return SpecializationList(specializations=names)
 
 
-@api.post(
-    "/api/admin/specializations",
-    summary="Add a specialisation to the list",
-    body=SpecializationBody,
-    response=SpecializationList,
-    status=201,
-    roles=ADMIN,
-)
-async def add_specialization(request: web.Request, body: SpecializationBody) -> web.Response:
+@api.post("/api/admin/specializations", roles=ADMIN, status=201)
+async def add_specialization(request: web.Request, body: SpecializationBody) -> SpecializationList:
+    """Add a specialisation to the list"""
     async with request.app[DATABASE].write() as session:
         await service.add_specialization(session, body.name)
         names = sorted(await service.known_specializations(session))
-    return json_response({"specializations": names}, status=201)
+    return SpecializationList(specializations=names)
 
 
 class ImportQuery(BaseModel):
@@ -333,18 +281,11 @@ class ImportResponse(BaseModel):
     unchanged: int
 
 
-@api.post(
-    "/api/admin/interpreters/import",
-    summary="Import a roster from CSV (all or nothing)",
-    query=ImportQuery,
-    response=ImportResponse,
-    roles=ADMIN,
-    errors=(422,),
-    raw_body="text/csv",
-)
+@api.post("/api/admin/interpreters/import", roles=ADMIN, errors=(422,), raw_body="text/csv")
 async def import_interpreters(
     request: web.Request, identity: Identity, query: ImportQuery
-) -> web.Response:
+) -> ImportResponse:
+    """Import a roster from CSV (all or nothing)"""
     text = roster_import.decode(await request.read())
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
@@ -362,8 +303,8 @@ async def import_interpreters(
             unchanged=result.unchanged,
         )
     request.app[PRESENCE_NEWS].roster_changed()
-    return json_response(
-        {"created": result.created, "updated": result.updated, "unchanged": result.unchanged}
+    return ImportResponse(
+        created=result.created, updated=result.updated, unchanged=result.unchanged
     )
 
 
@@ -382,32 +323,23 @@ class RosterSettingsResponse(BaseModel):
     settings: RosterSettingsOut
 
 
-@api.get(
-    "/api/admin/settings",
-    summary="The centre's settings: whether counsellors see an interpreter's name or number",
-    response=RosterSettingsResponse,
-    roles=ADMIN,
-)
-async def get_settings(request: web.Request) -> web.Response:
+@api.get("/api/admin/settings", roles=ADMIN)
+async def get_settings(request: web.Request) -> RosterSettingsResponse:
+    """The centre's settings: whether counsellors see an interpreter's name or number"""
     async with request.app[DATABASE].read() as session:
         setting = await naming.roster_setting(session)
         pool = await service.pool_organization(session)
     view = RosterSettingsOut(
         interpreter_shown_as=setting.interpreter_shown_as, interpreter_pool=pool
     )
-    return json_response({"settings": view})
+    return RosterSettingsResponse(settings=view)
 
 
-@api.put(
-    "/api/admin/settings",
-    summary="Change the centre's settings (calls starting or re-sent afterwards follow them)",
-    body=RosterSettingsView,
-    response=RosterSettingsResponse,
-    roles=ADMIN,
-)
+@api.put("/api/admin/settings", roles=ADMIN, response=RosterSettingsResponse)
 async def put_settings(
     request: web.Request, identity: Identity, body: RosterSettingsView
 ) -> web.Response:
+    """Change the centre's settings (calls starting or re-sent afterwards follow them)"""
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].write() as session:
         setting = await naming.set_shown_as(session, body.interpreter_shown_as)
@@ -419,6 +351,7 @@ async def put_settings(
             Target("settings", "roster"),
             interpreter_shown_as=body.interpreter_shown_as.value,
         )
+    # The answer leaves out the pool, which this operation does not read.
     return json_response(
         {"settings": RosterSettingsView(interpreter_shown_as=setting.interpreter_shown_as)}
     )

@@ -26,13 +26,9 @@ class IceServersResponse(BaseModel):
     ttl_s: int
 
 
-@api.get(
-    "/api/ice-servers",
-    summary="STUN and TURN servers, with time-limited TURN credentials",
-    response=IceServersResponse,
-    roles=ANYONE,
-)
+@api.get("/api/ice-servers", roles=ANYONE, response=IceServersResponse)
 async def ice_servers(request: web.Request, identity: Identity) -> web.Response:
+    """STUN and TURN servers, with time-limited TURN credentials"""
     settings = request.app[SETTINGS]
     servers = ice_servers_for(settings, identity.user_id, request.app[CLOCK].now())
     return json_response({"ice_servers": servers, "ttl_s": settings.turn_ttl_s})
@@ -63,18 +59,11 @@ class PrecallReport(BaseModel):
     expires_in_s: int
 
 
-@api.post(
-    "/api/precall",
-    summary="Start a connection test: the server echoes the browser's camera and microphone",
-    body=PrecallOffer,
-    response=PrecallAnswer,
-    status=201,
-    roles=CALLERS,
-    errors=(429,),
-)
+@api.post("/api/precall", roles=CALLERS, status=201, errors=(429,))
 async def start_precall(
     request: web.Request, identity: Identity, body: PrecallOffer
-) -> web.Response:
+) -> PrecallAnswer:
+    """Start a connection test: the server echoes the browser's camera and microphone"""
     settings = request.app[SETTINGS]
     # The echo peer needs no relay of its own (it is on a public address, or on the LAN of
     # its users); STUN lets it learn its public address behind a NAT.
@@ -84,34 +73,22 @@ async def start_precall(
     peer, sdp = await request.app[ECHO_PEERS].open(
         identity.user_id, body.sdp, servers, counsellor=identity.role == Role.COUNSELLOR
     )
-    return json_response(
-        {"id": peer.id, "type": "answer", "sdp": sdp, "expires_in_s": peer.remaining_s},
-        status=201,
-    )
+    return PrecallAnswer(id=peer.id, type="answer", sdp=sdp, expires_in_s=peer.remaining_s)
 
 
-@api.get(
-    "/api/precall/{precall_id}",
-    summary="The path measured by a running connection test",
-    response=PrecallReport,
-    roles=CALLERS,
-    errors=(404,),
-)
-async def precall_report(request: web.Request, identity: Identity) -> web.Response:
-    peer = request.app[ECHO_PEERS].get(request.match_info["precall_id"], identity.user_id)
+@api.get("/api/precall/{precall_id}", roles=CALLERS, errors=(404,))
+async def precall_report(
+    request: web.Request, identity: Identity, precall_id: str
+) -> PrecallReport:
+    """The path measured by a running connection test"""
+    peer = request.app[ECHO_PEERS].get(precall_id, identity.user_id)
     report = await peer.report()
-    return json_response({"id": peer.id, **report.as_dict(), "expires_in_s": peer.remaining_s})
+    return PrecallReport(id=peer.id, **report.as_dict(), expires_in_s=peer.remaining_s)
 
 
-@api.delete(
-    "/api/precall/{precall_id}",
-    summary="End a connection test",
-    status=204,
-    roles=CALLERS,
-    errors=(404,),
-)
-async def stop_precall(request: web.Request, identity: Identity) -> web.Response:
+@api.delete("/api/precall/{precall_id}", roles=CALLERS, status=204, errors=(404,))
+async def stop_precall(request: web.Request, identity: Identity, precall_id: str) -> None:
+    """End a connection test"""
     echoes = request.app[ECHO_PEERS]
-    peer = echoes.get(request.match_info["precall_id"], identity.user_id)
+    peer = echoes.get(precall_id, identity.user_id)
     await echoes.close(peer.id)
-    return web.Response(status=204)

@@ -197,41 +197,38 @@ def _answer(
 
 @api.get(
     "/api/stats/languages",
-    summary="Per language: requests, answered within 30 s / 2 min / 5 min, unanswered, "
-    "and the median and 90th percentile of the time to accept and to connect",
-    query=StatsQuery,
-    response=LanguageFigures,
     roles=READERS,
+    response=LanguageFigures,
     content_types=("application/json", "text/csv"),
 )
 async def languages(request: web.Request, query: StatsQuery) -> web.Response:
+    """Per language: requests, answered within 30 s / 2 min / 5 min, unanswered, and the median and
+    90th percentile of the time to accept and to connect"""
     where, found = await _read(request, query, report.languages)
     return _answer(request, "languages", query, where, report.LANGUAGE_COLUMNS, found)
 
 
 @api.get(
     "/api/stats/heatmap",
-    summary="Requests and unanswered requests per weekday and local hour (when to staff)",
-    query=StatsQuery,
-    response=HeatMapFigures,
     roles=READERS,
+    response=HeatMapFigures,
     content_types=("application/json", "text/csv"),
 )
 async def heat_map(request: web.Request, query: StatsQuery) -> web.Response:
+    """Requests and unanswered requests per weekday and local hour (when to staff)"""
     where, found = await _read(request, query, report.heat_map)
     return _answer(request, "heatmap", query, where, report.HEAT_COLUMNS, found)
 
 
 @api.get(
     "/api/stats/interpreters",
-    summary="Per interpreter or agency: online hours, talk time, utilisation, calls, "
-    "offers declined or let ring out",
-    query=InterpreterQuery,
-    response=InterpreterFigures,
     roles=READERS,
+    response=InterpreterFigures,
     content_types=("application/json", "text/csv"),
 )
 async def interpreters(request: web.Request, query: InterpreterQuery) -> web.Response:
+    """Per interpreter or agency: online hours, talk time, utilisation, calls, offers declined or
+    let ring out"""
     now: datetime = request.app[CLOCK].now()
 
     def read(session: AsyncSession, where: StatsFilter, zone: ZoneInfo) -> Awaitable[report.Report]:
@@ -245,15 +242,10 @@ async def interpreters(request: web.Request, query: InterpreterQuery) -> web.Res
     return _answer(request, "interpreters", query, where, report.INTERPRETER_COLUMNS, found)
 
 
-@api.get(
-    "/api/stats/live",
-    summary="Now: requests waiting per language and the longest wait, calls live, "
-    "interpreters online and available per language",
-    query=LiveQuery,
-    response=LiveFigures,
-    roles=READERS,
-)
+@api.get("/api/stats/live", roles=READERS, response=LiveFigures)
 async def live(request: web.Request, query: LiveQuery) -> web.Response:
+    """Now: requests waiting per language and the longest wait, calls live, interpreters online and
+    available per language"""
     async with request.app[DATABASE].read() as session:
         figures = await report.live(session, request.app[CLOCK].now(), query.organization)
     return json_response(figures)
@@ -263,13 +255,11 @@ class OrganizationChoices(BaseModel):
     organizations: list[OrganizationView]
 
 
-@api.get(
-    "/api/stats/organizations",
-    summary="The organisations the figures may be filtered by (id and name)",
-    response=OrganizationChoices,
-    roles=READERS,
-)
-async def organizations(request: web.Request) -> web.Response:
+@api.get("/api/stats/organizations", roles=READERS)
+async def organizations(request: web.Request) -> OrganizationChoices:
+    """The organisations the figures may be filtered by (id and name)"""
     async with request.app[DATABASE].read() as session:
         found = await accounts.list_organizations(session)
-    return json_response({"organizations": [OrganizationView(id=o.id, name=o.name) for o in found]})
+    return OrganizationChoices(
+        organizations=[OrganizationView(id=o.id, name=o.name) for o in found]
+    )
