@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from accounts import terminals
 from accounts.access import ADMIN, actor, client_address, own_origin, set_session_cookie
-from accounts.models import Role
+from accounts.models import Role, Site
 from accounts.password_links import NewLink
 from accounts.tokens import require_login
 from accounts.views import Identity, OrganizationView, PasswordLinkView
@@ -26,14 +26,20 @@ TERMINAL = (Role.TERMINAL,)
 class TerminalBody(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     """What the admin and the interpreters see, e.g. "Foyer, Terminal 1"."""
-    organization_id: str = Field(min_length=1, max_length=32)
-    """The organisation its calls are billed to."""
+    site_id: str = Field(min_length=1, max_length=32)
+    """Where it stands: an active site; its calls are billed to the site's organisation."""
+
+
+class SiteRef(BaseModel):
+    id: str
+    name: str
 
 
 class TerminalView(BaseModel):
     id: str
     name: str
     organization: OrganizationView
+    site: SiteRef | None
     active: bool
     """False once revoked (until a new device link)."""
     created_at: datetime
@@ -73,6 +79,7 @@ class TerminalSelf(BaseModel):
     id: str
     name: str
     organization: OrganizationView
+    site: SiteRef | None
     idle_reset_s: int
     """The page goes back to its start screen after this long without a touch (no call)."""
 
@@ -81,12 +88,17 @@ class TerminalSelfResponse(BaseModel):
     terminal: TerminalSelf
 
 
+def _site(site: Site | None) -> SiteRef | None:
+    return SiteRef(id=site.id, name=site.name) if site is not None else None
+
+
 def _view(row: terminals.TerminalRow) -> TerminalView:
     user, org = row.user, row.organization
     return TerminalView(
         id=user.id,
         name=user.display_name,
         organization=OrganizationView(id=org.id, name=org.name),
+        site=_site(row.site),
         active=user.active,
         created_at=user.created_at,
         logged_in=row.last_seen_at is not None,
@@ -101,7 +113,7 @@ def _link_view(request: web.Request, link: NewLink) -> DeviceLinkView:
     )
 
 
-@api.post("/api/admin/terminals", roles=ADMIN, status=201, errors=(403,))
+@api.post("/api/admin/terminals", roles=ADMIN, status=201, errors=(403, 422))
 async def create_terminal(
     request: web.Request, identity: Identity, body: TerminalBody
 ) -> TerminalCreated:
@@ -112,11 +124,13 @@ async def create_terminal(
         app[DATABASE],
         app[CLOCK],
         body.name.strip(),
-        body.organization_id,
+        body.site_id,
         actor(request, identity),
         app[SETTINGS].terminal_link_hours * 3600,
     )
-    row = terminals.TerminalRow(user, org, None, link.expires_at)
+    async with app[DATABASE].read() as session:
+        site = await session.get(Site, body.site_id)
+    row = terminals.TerminalRow(user, org, site, None, link.expires_at)
     return TerminalCreated(terminal=_view(row), link=_link_view(request, link))
 
 
@@ -168,6 +182,7 @@ async def device_login(request: web.Request, body: DeviceLoginBody) -> web.Respo
         id=done.user.id,
         name=done.user.display_name,
         organization=OrganizationView(id=done.organization.id, name=done.organization.name),
+        site=_site(done.site),
         idle_reset_s=settings.terminal_idle_reset_s,
     )
     response = json_response({"terminal": terminal})
@@ -178,10 +193,15 @@ async def device_login(request: web.Request, body: DeviceLoginBody) -> web.Respo
 @api.get("/api/terminal/me", roles=TERMINAL)
 async def terminal_me(request: web.Request, identity: Identity) -> TerminalSelfResponse:
     """The terminal itself, for its page"""
+    site = None
+    if identity.site_id is not None:
+        async with request.app[DATABASE].read() as session:
+            site = await session.get(Site, identity.site_id)
     terminal = TerminalSelf(
         id=identity.user_id,
         name=identity.display_name,
         organization=OrganizationView(id=identity.organization_id, name=identity.organization_name),
+        site=_site(site),
         idle_reset_s=request.app[SETTINGS].terminal_idle_reset_s,
     )
     return TerminalSelfResponse(terminal=terminal)

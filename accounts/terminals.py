@@ -20,8 +20,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts import audit, service
 from accounts.audit import Action, Actor, Target
-from accounts.errors import LinkNotValid
-from accounts.models import LoginSession, Organization, PasswordLink, Role, User
+from accounts.errors import LinkNotValid, UnknownSite
+from accounts.models import LoginSession, Organization, PasswordLink, Role, Site, User
 from accounts.password_links import (
     NewLink,
     drop_unused_links,
@@ -54,25 +54,45 @@ async def get_terminal(session: AsyncSession, terminal_id: str) -> User:
     return user
 
 
+async def create_terminal(
+    session: AsyncSession, name: str, site_id: str, now: datetime, username: str | None = None
+) -> User:
+    """A terminal row at an active site, of the site's organisation (UnknownSite else)."""
+    site = await session.get(Site, site_id)
+    if site is None or not site.active:
+        raise UnknownSite(field="site_id")
+    user = await service.create_user(
+        session,
+        username=username or "terminal." + secrets.token_hex(5),
+        password_hash=service.NO_PASSWORD,
+        display_name=name,
+        role=Role.TERMINAL,
+        organization_id=site.organization_id,
+        now=now,
+        machine=True,
+    )
+    user.site_id = site.id
+    session.add(user)
+    return user
+
+
 async def add_terminal(
-    db: Database, clock: Clock, name: str, organization_id: str, who: Actor, link_s: int
+    db: Database, clock: Clock, name: str, site_id: str, who: Actor, link_s: int
 ) -> tuple[User, Organization, NewLink]:
-    """Add a terminal of an organisation and make its first device link."""
+    """Add a terminal at a site (its calls are billed to the site's organisation) and make
+    its first device link."""
     now = clock.now()
     async with db.write() as session:
-        user = await service.create_user(
-            session,
-            username="terminal." + secrets.token_hex(5),
-            password_hash=service.NO_PASSWORD,
-            display_name=name,
-            role=Role.TERMINAL,
-            organization_id=organization_id,
-            now=now,
-            machine=True,
-        )
-        org = await service.get_organization(session, organization_id)
+        user = await create_terminal(session, name, site_id, now)
+        org = await service.get_organization(session, user.organization_id)
         await audit.record(
-            session, who, Action.TERMINAL_CREATED, now, _target(user), organization_id=org.id
+            session,
+            who,
+            Action.TERMINAL_CREATED,
+            now,
+            _target(user),
+            organization_id=org.id,
+            site_id=site_id,
         )
         link = await _new_link(session, user, who, now, link_s)
     return user, org, link
@@ -121,6 +141,7 @@ class DeviceLogin:
 
     user: User
     organization: Organization
+    site: Site | None
     cookie_value: str
 
 
@@ -139,9 +160,10 @@ async def open_device_session(
         await service.end_user_sessions(session, user.id)
         new = await service.start_session(session, user, now, session_s, device=True)
         org = await service.get_organization(session, user.organization_id)
+        site = await session.get(Site, user.site_id) if user.site_id else None
         actor = Actor(user.id, user.username, user.role.value, "link", address)
         await audit.record(session, actor, Action.LOGIN, now, _target(user))
-    return DeviceLogin(user, org, new.cookie_value)
+    return DeviceLogin(user, org, site, new.cookie_value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +172,7 @@ class TerminalRow:
 
     user: User
     organization: Organization
+    site: Site | None
     last_seen_at: datetime | None
     """When its device session was last used (None: not logged in)."""
     link_expires_at: datetime | None
@@ -157,7 +180,8 @@ class TerminalRow:
 
 
 async def list_terminals(session: AsyncSession, now: datetime) -> list[TerminalRow]:
-    """Every terminal with its organisation, device session and waiting link, by name."""
+    """Every terminal with its organisation, site, device session and waiting link, by
+    name."""
     seen = (
         select(LoginSession.user_id, func.max(LoginSession.last_seen_at).label("seen"))
         .where(col(LoginSession.expires_at) > now)
@@ -179,4 +203,7 @@ async def list_terminals(session: AsyncSession, now: datetime) -> list[TerminalR
         .order_by(col(User.display_name), col(User.id))
     )
     rows = (await session.exec(query)).all()
-    return [TerminalRow(u, o, s, w) for u, o, s, w in rows]
+    site_ids = {u.site_id for u, *_ in rows if u.site_id is not None}
+    found = await session.exec(select(Site).where(col(Site.id).in_(site_ids)))
+    places = {site.id: site for site in found}
+    return [TerminalRow(u, o, places.get(u.site_id or ""), s, w) for u, o, s, w in rows]

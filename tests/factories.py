@@ -186,14 +186,14 @@ class Factory:
     async def terminal(
         self, organization: Organization | None = None, name: str = "Foyer"
     ) -> tuple[User, str]:
-        """A terminal of the organisation, logged in with its device link: the terminal and
-        its device session's cookie value."""
+        """A terminal at a new site of the organisation, logged in with its device link: the
+        terminal and its device session's cookie value."""
         from accounts import terminals
         from accounts.audit import SYSTEM
 
-        org = organization or await self.organization()
+        site = await self.site(organization or await self.organization())
         user, _, link = await terminals.add_terminal(
-            self.db, self.clock, name, org.id, SYSTEM, 3600
+            self.db, self.clock, name, site.id, SYSTEM, 3600
         )
         login = await terminals.open_device_session(
             self.db, self.clock, link.secret, "127.0.0.1", 86400

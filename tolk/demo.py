@@ -10,7 +10,8 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts import service, sites
+from accounts import password_links, service, sites, terminals
+from accounts.audit import SYSTEM
 from accounts.models import Role, Site
 from accounts.passwords import hash_password_sync
 from billing import scope, tariffs
@@ -70,6 +71,9 @@ STAFF = (
     DemoUser("admin", "Sabine Wagner", Role.ADMIN, ORGANIZATIONS[0][0]),
     DemoUser("leitung", "Monika Hoffmann", Role.MANAGEMENT, ORGANIZATIONS[0][0]),
 )
+# A self-service terminal in the foyer at Friedensplatz (accounts.terminals).
+DEMO_TERMINAL = ("terminal.friedensplatz", "Terminal Foyer", SITES[0][1])
+DEVICE_LINK_S = 30 * 86400
 CENTRE_FINANCE_OFFICE = "finanzen"
 CENTRE_ZONE = ZoneInfo("Europe/Berlin")
 COUNSELLORS = [u.username for u in STAFF if u.role == Role.COUNSELLOR]
@@ -141,6 +145,17 @@ async def _seed_sites(
     return found
 
 
+async def _seed_terminal(session: AsyncSession, places: dict[str, Site], now: datetime) -> Login:
+    """The demo's terminal; each seeding makes a fresh device link, printed as its login
+    (the one printed before stops working; opening it moves the terminal to that device)."""
+    username, name, site = DEMO_TERMINAL
+    user = await service.find_user(session, username)
+    if user is None:
+        user = await terminals.create_terminal(session, name, places[site].id, now, username)
+    link = await password_links.replace_links(session, user.id, SYSTEM, now, DEVICE_LINK_S)
+    return Login(username, f"{terminals.PAGE}#{link.secret}", Role.TERMINAL.value)
+
+
 async def seed_demo(db: Database, now: datetime, zone: ZoneInfo = CENTRE_ZONE) -> list[Login]:
     """Create what is missing of the demo roster, and four weeks of history for the
     statistics when there is none; running it twice changes nothing."""
@@ -175,6 +190,7 @@ async def seed_demo(db: Database, now: datetime, zone: ZoneInfo = CENTRE_ZONE) -
                 user.site_id = places[person.site].id
                 session.add(user)
             logins.append(Login(person.username, DEMO_PASSWORD, person.role.value))
+        logins.append(await _seed_terminal(session, places, now))
         # The centre's own finance office sees every organisation's usage; the Jobcenter's
         # finance user only the Jobcenter's (billing.scope).
         office = await service.find_user(session, CENTRE_FINANCE_OFFICE)

@@ -47,7 +47,8 @@ function shownLocales() {
 /** `key` in each shown interface language, each marked with its language. */
 function both(key, params = {}) {
   const parts = shownLocales().map((loc) => h("span", { lang: loc }, tIn(loc, key, params)));
-  return parts.flatMap((part, i) => (i ? [h("span", { class: "t-sep", "aria-hidden": "true" }, " · "), part] : [part]));
+  const sep = () => h("span", { class: "t-sep", "aria-hidden": "true" }, "·");
+  return parts.flatMap((part, i) => (i ? [" ", sep(), " ", part] : [part]));
 }
 
 function renderBothTexts(root = document) {
@@ -107,7 +108,7 @@ function renderLanguages() {
 async function loadLanguages() {
   try {
     const data = await api("GET", "/api/languages?locale=de");
-    languages = data.languages ?? [];
+    languages = Array.isArray(data) ? data : (data?.languages ?? []);
     renderLanguages();
   } catch {
     /* the figures come again with the next languages.updated or reset */
@@ -168,7 +169,8 @@ function renderWait() {
   const tag = chosen ?? "";
   const own = $("#wait-own");
   own.lang = tag;
-  own.textContent = tag ? nativeName(tag) : "";
+  const lang = languages.find((l) => l.tag === tag);
+  own.textContent = lang ? ownName(lang) : tag && nativeName(tag);
   const phrase = $("#wait-phrase");
   phrase.lang = tag;
   phrase.textContent = PHRASES[tag] ?? PHRASES[tag.split("-")[0]] ?? "";

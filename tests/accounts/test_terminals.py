@@ -8,18 +8,20 @@ from typing import Any
 
 from sqlmodel import col, select
 
-from accounts.models import AuditEvent, Role
+from accounts.models import AuditEvent, Organization, Role
 from billing.models import UsageRecord
 from tests.calls.conftest import receive_type
 from tests.factories import PASSWORD, Factory, make_interpreter
 from tests.waiting import eventually
 
 
-async def add(factory: Factory, org_id: str, name: str = "Foyer") -> dict[str, Any]:
-    """The admin (logged in on the test's client) adds a terminal: {terminal, link}."""
+async def add(factory: Factory, org: Organization, name: str = "Foyer") -> dict[str, Any]:
+    """The admin (logged in on the test's client) adds a terminal at a new site of the
+    organisation: {terminal, link}."""
+    site = await factory.site(org, "Friedensplatz")
     resp = await factory.client.post(
         "/api/admin/terminals",
-        json={"name": name, "organization_id": org_id},
+        json={"name": name, "site_id": site.id},
         headers=factory.headers(),
     )
     assert resp.status == 201, await resp.text()
@@ -61,9 +63,10 @@ class TestDeviceLink:
         """The link opens a terminal session on the first device; the second use is 422."""
         await admin(factory)
         org = await factory.organization("Jobcenter")
-        added = await add(factory, org.id)
+        added = await add(factory, org)
         terminal = added["terminal"]
         assert terminal["organization"]["name"] == "Jobcenter"
+        assert terminal["site"]["name"] == "Friedensplatz"
         assert (terminal["logged_in"], terminal["link_expires_at"] is not None) == (False, True)
         secret = secret_of(added["link"])
 
@@ -73,6 +76,7 @@ class TestDeviceLink:
         assert body["terminal"]["idle_reset_s"] == settings.terminal_idle_reset_s
         me = await (await first.get("/api/me")).json()
         assert (me["user"]["role"], me["user"]["organization"]["id"]) == ("terminal", org.id)
+        assert me["user"]["site_id"] == terminal["site"]["id"]
 
         second, status, body = await device(factory, secret)
         assert (status, body["error"]["code"]) == (422, "link_not_valid")
@@ -95,7 +99,7 @@ class TestDeviceLink:
         ends after TOLK_TERMINAL_SESSION_DAYS."""
         await admin(factory)
         org = await factory.organization()
-        browser, status, _ = await device(factory, secret_of((await add(factory, org.id))["link"]))
+        browser, status, _ = await device(factory, secret_of((await add(factory, org))["link"]))
         assert status == 200
         clock.advance(settings.session_idle_timeout_s + 3600)
         assert (await browser.get("/api/terminal/me")).status == 200
@@ -106,7 +110,7 @@ class TestDeviceLink:
     async def test_an_expired_link_opens_nothing(self, factory, clock, settings):
         await admin(factory)
         org = await factory.organization()
-        secret = secret_of((await add(factory, org.id))["link"])
+        secret = secret_of((await add(factory, org))["link"])
         clock.advance(settings.terminal_link_hours * 3600 + 1)
         browser, status, body = await device(factory, secret)
         assert (status, body["error"]["code"]) == (422, "link_not_valid")
@@ -123,7 +127,7 @@ class TestDeviceLink:
         browser, status, _ = await device(factory, password_secret)
         assert status == 422
         org = await factory.organization()
-        device_secret = secret_of((await add(factory, org.id))["link"])
+        device_secret = secret_of((await add(factory, org))["link"])
         resp = await browser.post(
             "/api/password-link",
             json={"token": device_secret, "password": "a long new password 1"},
@@ -139,7 +143,7 @@ class TestRevocation:
         void. A re-issued link logs a device in again."""
         await admin(factory)
         org = await factory.organization()
-        added = await add(factory, org.id)
+        added = await add(factory, org)
         terminal_id = added["terminal"]["id"]
         browser, _, _ = await device(factory, secret_of(added["link"]))
         ws = await browser.ws_connect("/ws", headers=factory.headers())
@@ -178,7 +182,7 @@ class TestRevocation:
         """One terminal, one device: the re-issued link moves the terminal to the new one."""
         await admin(factory)
         org = await factory.organization()
-        added = await add(factory, org.id)
+        added = await add(factory, org)
         old, _, _ = await device(factory, secret_of(added["link"]))
         made = await factory.client.post(
             f"/api/admin/terminals/{added['terminal']['id']}/link", headers=factory.headers()
@@ -191,14 +195,32 @@ class TestRevocation:
         await old.close()
         await new.close()
 
+    async def test_a_terminal_stands_at_a_known_active_site(self, factory):
+        """An unknown or deactivated site is 422 `unknown_site`."""
+        await admin(factory)
+        org = await factory.organization()
+        closed = await factory.site(org)
+        resp = await factory.client.patch(
+            f"/api/admin/sites/{closed.id}", json={"active": False}, headers=factory.headers()
+        )
+        assert resp.status == 200, await resp.text()
+        for site_id in (closed.id, "nosuchsite"):
+            resp = await factory.client.post(
+                "/api/admin/terminals",
+                json={"name": "Foyer", "site_id": site_id},
+                headers=factory.headers(),
+            )
+            assert (resp.status, (await resp.json())["error"]["code"]) == (422, "unknown_site")
+
     async def test_an_api_token_cannot_mint_device_links(self, factory):
         """A device link is a credential: only an admin logged in makes one."""
         boss = await factory.user(Role.ADMIN)
         token = await factory.token(boss)
         org = await factory.organization()
+        site = await factory.site(org)
         resp = await factory.client.post(
             "/api/admin/terminals",
-            json={"name": "Foyer", "organization_id": org.id},
+            json={"name": "Foyer", "site_id": site.id},
             headers={"Authorization": f"Bearer {token}"},
         )
         assert (resp.status, (await resp.json())["error"]["code"]) == (403, "login_required")
@@ -281,6 +303,7 @@ class TestWhatATerminalMayDo:
         await eventually(written)
         (record,) = await billed()
         assert (record.organization_id, record.counsellor_id) == (org.id, terminal.id)
+        assert record.site_id == terminal.site_id is not None
         assert record.duration_s == 90
         for ws in (tws, iws):
             await ws.close()

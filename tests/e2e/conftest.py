@@ -78,18 +78,23 @@ class TolkServer:
         stop(self.process)
         self.process = None
 
-    def sim_interpreter(self, username: str) -> subprocess.Popen[bytes]:
-        """`tolk sim-interpreter` logged in as `username` against this server."""
-        return subprocess.Popen(  # noqa: S603 (our own console script)
-            [
-                str(TOLK),
-                "sim-interpreter",
-                *("--url", self.url, "--username", username, "--password", PASSWORD),
-            ],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+    def sim_interpreter(self, username: str, log: Path | None = None) -> subprocess.Popen[bytes]:
+        """`tolk sim-interpreter` logged in as `username` against this server; with `log`,
+        its info events (`sim_call_over` counts the frames it decoded) go to that file."""
+        env = self.env
+        if log is not None:
+            env = {**env, "TOLK_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"}
+        with log.open("ab") if log is not None else open(os.devnull, "wb") as out:
+            return subprocess.Popen(  # noqa: S603 (our own console script)
+                [
+                    str(TOLK),
+                    "sim-interpreter",
+                    *("--url", self.url, "--username", username, "--password", PASSWORD),
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
 
     def restart(self) -> None:
         self.stop()

@@ -54,7 +54,8 @@ class TestSeedDemo:
             users = (await session.exec(select(func.count()).select_from(User))).one()
             counts = await roster.language_counts(session)
             profiles = await roster.list_profiles(session)
-        assert users == len(STAFF) + len(INTERPRETERS) == len(first)
+        # and the terminal in the foyer
+        assert users == len(STAFF) + len(INTERPRETERS) + 1 == len(first)
         assert len(profiles) >= 12
         assert set(counts) >= DEMO_LANGUAGES
 
@@ -69,6 +70,24 @@ class TestSeedDemo:
         me = await (await client.get("/api/me")).json()
         assert me["user"]["organization"]["name"] == "Jobcenter Dortmund"
         assert me["user"]["role"] == "counsellor"
+
+    async def test_the_printed_device_link_logs_the_terminal_in(self, client, db, clock):
+        """The terminal's login is its device link: opened, it logs a device in at the
+        Friedensplatz site; seeding again prints a new one."""
+        logins = await seed_demo(db, clock.now())
+        terminal = next(x for x in logins if x.role == "terminal")
+        assert terminal.password.startswith("/device#")
+        resp = await client.post(
+            "/api/terminal/session", json={"token": terminal.password.split("#", 1)[1]}
+        )
+        assert resp.status == 200, await resp.text()
+        me = (await (await client.get("/api/terminal/me")).json())["terminal"]
+        assert (me["site"]["name"], me["organization"]["name"]) == (
+            "MigraDo Friedensplatz",
+            "Stadt Dortmund – Sozialamt",
+        )
+        again = await seed_demo(db, clock.now())
+        assert next(x for x in again if x.role == "terminal").password != terminal.password
 
     async def test_demo_has_a_default_and_a_jobcenter_tariff(self, db, clock):
         """The finance page of the demo shows real amounts: a default tariff and the
