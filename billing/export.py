@@ -66,6 +66,7 @@ class UsageFilter:
     interpreter_id: str | None = None
     organizations: tuple[str, ...] | None = None
     """The organisations the asker may see (billing.scope); None: every one."""
+    site_id: str | None = None
 
     def conditions(self) -> list[ColumnElement[bool]]:
         """The WHERE conditions of this filter."""
@@ -82,6 +83,8 @@ class UsageFilter:
             found.append(_T.interpreter_id == self.interpreter_id)
         if self.organizations is not None:
             found.append(_T.organization_id.in_(self.organizations))
+        if self.site_id is not None:
+            found.append(_T.site_id == self.site_id)
         return found
 
     def describe(self) -> str:
@@ -253,7 +256,8 @@ async def _write(
 
         async with db.read() as session:
             summary = await usage_summary(session, usage, "organization", kind.zone)
-        await write_xlsx(batches, write, PeopleRows(kind.zone, kind.lang), summary)
+            by_site = await usage_summary(session, usage, "site", kind.zone)
+        await write_xlsx(batches, write, PeopleRows(kind.zone, kind.lang), summary, by_site)
 
 
 def _columns(kind: ExportKind) -> Any:

@@ -158,6 +158,7 @@ class UsageQuery(BaseModel):
     organization: str | None = Field(default=None, max_length=32, description="Organisation id")
     language: str | None = Field(default=None, max_length=35, description="Language tag")
     interpreter: str | None = Field(default=None, max_length=32, description="Interpreter id")
+    site: str | None = Field(default=None, max_length=32, description="Site id")
 
 
 class ExportQuery(UsageQuery):
@@ -201,6 +202,10 @@ class UsageRecordView(BaseModel):
     """A short reference for people (`K7F3-A92Q`), as the finance page and the tables show it."""
     consultation_ref: str
     """The consultation's short reference for people; empty for an ordinary call."""
+    site_id: str | None
+    """Where the counsellor asked; null for no site."""
+    site: str
+    """The site's name when the call was billed; empty for no site."""
 
 
 class UsageRecordList(RootModel[list[UsageRecordView]]):
@@ -241,7 +246,9 @@ def _usage_filter(request: web.Request, query: UsageQuery) -> UsageFilter:
     language = query.language
     if language is not None:
         language = normalize_tag(language, "language")
-    return UsageFilter(start, end, query.organization, language, query.interpreter)
+    return UsageFilter(
+        start, end, query.organization, language, query.interpreter, site_id=query.site
+    )
 
 
 _PERIOD_WORDS = {

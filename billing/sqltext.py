@@ -128,6 +128,8 @@ _KINDS: dict[str, CsvKind] = {
     "interpreter": "text",
     "tariff": "text",
     "room_id": "optional_id",
+    "site_id": "optional_id",
+    "site": "text",
 }
 """Columns that are not `id`-like; the others are generated ids, tags, codes and reasons."""
 

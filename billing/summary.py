@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, case, func, literal_column, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.errors import UnknownOrganization
@@ -18,7 +18,7 @@ from billing.models import UsageRecord
 from billing.rules import call_reference, consultation_reference
 from infra.errors import InvalidInput
 
-GroupBy = Literal["organization", "language", "interpreter", "month"]
+GroupBy = Literal["organization", "site", "language", "interpreter", "month"]
 
 _T = UsageRecord.__table__.c  # type: ignore[attr-defined]
 
@@ -64,6 +64,8 @@ async def _month_key(
 _NAMED = {
     "organization": (_T.organization_id, _T.organization, _T.cost_center),
     "interpreter": (_T.interpreter_id, _T.interpreter, None),
+    # Records of no site are one group, keyed "".
+    "site": (func.coalesce(_T.site_id, literal_column("''")), _T.site, None),
     "language": (_T.language, None, None),
 }
 

@@ -47,9 +47,12 @@ RECORD_COLUMNS = (
     "tariff",
     "end_reason",
     "room_id",
+    "site_id",
+    "site",
 )
 """The fields of a usage record, in the contract's order (`room_id`: the consultation whose
-interpreter segment it bills, None for an ordinary call)."""
+interpreter segment it bills, None for an ordinary call; `site_id` and `site`: where the
+counsellor asked, None and "" for no site)."""
 MACHINE_COLUMNS = (*RECORD_COLUMNS[:6], "amount", *RECORD_COLUMNS[6:])
 """Machine CSV columns: the record plus `amount`, the amount in currency units."""
 _CENT = Decimal("0.01")
@@ -76,7 +79,7 @@ def machine_line(row: Any) -> bytes:
     cells: list[str] = []
     for name in MACHINE_COLUMNS:
         value = row.amount_cents if name == "amount" else getattr(row, name)
-        if value is None:  # room_id of an ordinary call
+        if value is None:  # room_id of an ordinary call, site_id of no site
             cells.append("")
         elif name == "amount":
             cells.append(cents_text(value, "."))
@@ -112,6 +115,7 @@ PEOPLE_COLUMNS = (
     Column("language_tag", "Sprachcode", "Language code"),
     Column("organization", "Organisation", "Organisation"),
     Column("cost_center", "Kostenstelle", "Cost centre"),
+    Column("site", "Standort", "Site"),
     Column("interpreter", "Dolmetscher*in", "Interpreter"),
     Column("tariff", "Tarif", "Tariff"),
     Column("ended_by", "Ende des Gesprächs", "How it ended"),
@@ -120,6 +124,7 @@ PEOPLE_COLUMNS = (
     Column("counsellor_id", "Berater*in-ID", "Counsellor ID"),
     Column("interpreter_id", "Dolmetscher*in-ID", "Interpreter ID"),
     Column("room_id", "Beratungs-ID", "Consultation ID"),
+    Column("site_id", "Standort-ID", "Site ID"),
 )
 """The columns of the German Excel CSV and of the XLSX calls sheet."""
 
@@ -158,6 +163,11 @@ class PeopleRows:
         self.lang: Lang = lang
         self._names: dict[str, str] = {}
 
+    def column_name(self, key: str) -> str:
+        """The header of one of PEOPLE_COLUMNS in the table's language."""
+        column = next(c for c in PEOPLE_COLUMNS if c.key == key)
+        return column.de if self.lang == "de" else column.en
+
     def language_name(self, tag: str) -> str:
         """The language's name in the table's language (cached: one export, few tags)."""
         if tag not in self._names:
@@ -180,6 +190,7 @@ class PeopleRows:
             row.language,
             row.organization,
             row.cost_center,
+            row.site,
             row.interpreter,
             row.tariff if row.tariff_id is not None else NO_TARIFF[self.lang],
             reason[self.lang] if reason else row.end_reason,
@@ -188,6 +199,7 @@ class PeopleRows:
             row.counsellor_id,
             row.interpreter_id,
             row.room_id or "",
+            row.site_id or "",
         ]
 
 

@@ -1,4 +1,5 @@
-"""The XLSX export: a summary sheet per organisation, then the calls, for people.
+"""The XLSX export: a summary sheet per organisation, the calls, and the totals per site,
+for people.
 
 openpyxl in write-only mode: rows go to a temporary file as they come, so a year of
 records needs no more memory than a batch. Times are real date cells in local time,
@@ -24,9 +25,10 @@ Write = Callable[[bytes], Awaitable[None]]
 XLSX_MAX_ROWS = 1_048_576
 """Excel's row limit per sheet; longer exports continue on a further sheet."""
 SHEETS = {
-    "de": ("Zusammenfassung", "Gespräche"),
-    "en": ("Summary", "Calls"),
+    "de": ("Zusammenfassung", "Gespräche", "Standorte"),
+    "en": ("Summary", "Calls", "Sites"),
 }
+NO_SITE = {"de": "ohne Standort", "en": "no site"}
 SUMMARY_HEADERS = {
     "de": (
         "Organisation",
@@ -112,6 +114,22 @@ class _Book:
             ]
             sheet.append([self.cell(sheet, v) for v in values])
 
+    def sites(self, groups: Sequence[dict[str, Any]]) -> None:
+        """The sites sheet: one row per site (the records of none as one) and currency."""
+        header = (self.rows.column_name("site"), *SUMMARY_HEADERS[self.lang][2:])
+        kinds = ("text", "minutes", "minutes", "amount", "text", "minutes")
+        sheet = self.new_sheet(SHEETS[self.lang][2], header, kinds)
+        for g in groups:
+            values: list[Any] = [
+                g.get("name") or NO_SITE[self.lang],
+                g["calls"],
+                minutes(g["billable_s"]),
+                Decimal(g["amount_cents"]) / 100,
+                g["currency"],
+                g["untariffed_calls"],
+            ]
+            sheet.append([self.cell(sheet, v) for v in values])
+
     def calls(self, batch: Sequence[Any]) -> None:
         """Append records to the calls sheet, opening a further one at Excel's limit."""
         kinds = [column.kind for column in PEOPLE_COLUMNS]
@@ -131,8 +149,10 @@ async def write_xlsx(
     write: Write,
     rows: PeopleRows,
     summary: Sequence[dict[str, Any]],
+    by_site: Sequence[dict[str, Any]] = (),
 ) -> None:
-    """Write the workbook of an export: the summary, then every record's row."""
+    """Write the workbook of an export: the summary, every record's row, then the totals
+    per site."""
     book = _Book(rows.lang, rows)
     book.summary(summary)
     async for batch in batches:
@@ -141,6 +161,7 @@ async def write_xlsx(
     if book.sheets == 0:
         kinds = [column.kind for column in PEOPLE_COLUMNS]
         book.new_sheet(SHEETS[rows.lang][1], headers(rows.lang), kinds)
+    book.sites(by_site)
     # Write-only workbooks still need a file to zip into; stream it out afterwards.
     handle, path = tempfile.mkstemp(prefix="tolk-usage-", suffix=".xlsx")
     os.close(handle)

@@ -160,7 +160,9 @@ async def _export_usage(settings: Settings, args: argparse.Namespace) -> None:
     end = parse_bound(args.end, zone, "--to") if args.end else None
     check_period(start, end)
     language = normalize_tag(args.language) if args.language else None
-    usage = UsageFilter(start, end, args.organization, language, args.interpreter)
+    usage = UsageFilter(
+        start, end, args.organization, language, args.interpreter, site_id=args.site
+    )
     out = sys.stdout.buffer
 
     async def write(chunk: bytes) -> None:
@@ -321,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--organization", help="organisation id")
     export.add_argument("--language", help="language tag")
     export.add_argument("--interpreter", help="interpreter user id")
+    export.add_argument("--site", help="site id")
     export.set_defaults(fn=_run(_export_usage))
     return parser
 

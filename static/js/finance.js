@@ -1,4 +1,4 @@
-// The finance page: usage of a month (or of other days), totals per organisation and per
+// The finance page: usage of a month (or of other days), totals per organisation, site and
 // language with amounts, calls without a tariff, charts, the downloads and the statements.
 import { $, fill, h } from "./dom.js";
 import { formatDateTime, formatMoney, formatNumber, languageName, locale, onLocaleChange, t } from "./i18n.js";
@@ -11,9 +11,10 @@ const from = $("#from");
 const to = $("#to");
 const orgSelect = $("#organization");
 const langSelect = $("#language");
+const siteSelect = $("#site");
 let records = [];
-let summaries = { organization: [], language: [] };
-let choices = { organization: [], language: [] }; // the whole period's groups, for the filters
+let summaries = { organization: [], site: [], language: [] };
+let choices = { organization: [], site: [], language: [] }; // the whole period's groups, for the filters
 let scope = null; // whose usage this user may see: {all, organizations: [{id, name}]}
 
 await startPage({ socket: false });
@@ -47,6 +48,7 @@ function query(extra = {}) {
   if (start) params.set("from", start);
   if (end) params.set("to", end);
   if (orgSelect.value) params.set("organization", orgSelect.value);
+  if (siteSelect.value) params.set("site", siteSelect.value);
   if (langSelect.value) params.set("language", langSelect.value);
   for (const [k, v] of Object.entries(extra)) params.set(k, v);
   return params;
@@ -83,6 +85,13 @@ function renderOptions() {
     orgSelect,
     [...orgs].sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
   );
+  // Sites with usage in the period; the records of no site ("") cannot be asked for alone.
+  const sites = new Map(choices.site.filter((g) => g.key).map((g) => [g.key, g.name || g.key]));
+  if (siteSelect.value && !sites.has(siteSelect.value)) sites.set(siteSelect.value, siteSelect.value);
+  fillOptions(
+    siteSelect,
+    [...sites].sort((a, b) => String(a[1]).localeCompare(String(b[1]))),
+  );
   const langs = new Set(choices.language.map((g) => g.key));
   fillOptions(
     langSelect,
@@ -97,16 +106,18 @@ async function load() {
   try {
     // The filters offer what the whole period holds: its summaries, not all its records.
     const whole = new URLSearchParams(period());
-    const [filtered, byOrg, byLang, periodOrgs, periodLangs] = await Promise.all([
+    const [filtered, byOrg, bySite, byLang, periodOrgs, periodSites, periodLangs] = await Promise.all([
       api("GET", `/api/usage?${query({ format: "json" })}`),
       api("GET", `/api/usage/summary?${query({ group_by: "organization" })}`),
+      api("GET", `/api/usage/summary?${query({ group_by: "site" })}`),
       api("GET", `/api/usage/summary?${query({ group_by: "language" })}`),
       api("GET", `/api/usage/summary?${whole}&group_by=organization`),
+      api("GET", `/api/usage/summary?${whole}&group_by=site`),
       api("GET", `/api/usage/summary?${whole}&group_by=language`),
     ]);
     records = filtered ?? [];
-    summaries = { organization: byOrg ?? [], language: byLang ?? [] };
-    choices = { organization: periodOrgs ?? [], language: periodLangs ?? [] };
+    summaries = { organization: byOrg ?? [], site: bySite ?? [], language: byLang ?? [] };
+    choices = { organization: periodOrgs ?? [], site: periodSites ?? [], language: periodLangs ?? [] };
     render();
     $("#status").textContent = t("finance.loaded", { n: records.length });
   } catch (err) {
@@ -182,6 +193,10 @@ function render() {
   fill(
     $("#by-org"),
     groupTable(orgs, "col.organization", (g) => g.name ?? g.key, true),
+  );
+  fill(
+    $("#by-site"),
+    groupTable(perKey(summaries.site), "col.site", (g) => g.name || t("finance.noSite"), false),
   );
   fill(
     $("#by-lang"),
@@ -320,6 +335,7 @@ function renderTable() {
     ["col.language", (r) => languageName(r.language)],
     ["col.organization", (r) => r.organization],
     ["col.costCenter", (r) => r.cost_center],
+    ["col.site", (r) => r.site],
     ["col.interpreter", (r) => r.interpreter],
     ["col.duration", (r) => minutes(r.duration_s), true],
     ["col.billable", (r) => minutes(r.billable_s), true],
@@ -342,10 +358,11 @@ form.addEventListener("submit", (event) => {
 });
 for (const radio of form.elements.period) radio.addEventListener("change", () => (showPeriodFields(), load()));
 month.addEventListener("change", load);
-for (const select of [orgSelect, langSelect]) select.addEventListener("change", load);
+for (const select of [orgSelect, siteSelect, langSelect]) select.addEventListener("change", load);
 onLocaleChange(() => (updateDownloads(), render()));
 showPeriodFields();
 fillOptions(orgSelect, []);
+fillOptions(siteSelect, []);
 fillOptions(langSelect, []);
 try {
   scope = (await api("GET", "/api/usage/scope")).scope;

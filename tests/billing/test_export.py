@@ -41,7 +41,8 @@ async def seed(factory: Factory, db: Database) -> tuple[Any, ...]:
         minimum_s=900,
         price_per_unit_cents=1999,
     )
-    anna = await factory.user(organization=koeln)
+    # Anna asks at a site (its name with the German CSV's separator), Bert at none.
+    anna = await factory.user(organization=koeln, site=await factory.site(koeln, "Mitte; Ost"))
     bert = await factory.user(organization=essen)
     juergen = await factory.interpreter(display_name="Jürgen Weiß")
     olga = await factory.interpreter(display_name="Olga Petrenko")
@@ -120,9 +121,12 @@ class TestFormats:
             "tariff": "Köln „Sonder“",
             "end_reason": "hangup",
             "room_id": None,
+            "site_id": calls[0].site_id,
+            "site": "Mitte; Ost",
             "call_ref": call_reference(calls[0].id),
             "consultation_ref": "",
         }
+        assert calls[0].site_id is not None
         second = next(r for r in records if r["call_id"] == calls[1].id)
         assert (second["billable_s"], second["amount_cents"]) == (3600, 8100)
 
@@ -166,6 +170,8 @@ class TestFormats:
         assert (first["Betrag"], first["Währung"]) == ("19,99", "EUR")
         assert (first["Sprache"], first["Sprachcode"]) == ("Arabisch (Syrien)", "ar-SY")
         assert (first["Organisation"], first["Kostenstelle"]) == ("Jobcenter Köln", "KST-4711")
+        assert (first["Standort"], first["Standort-ID"]) == ("Mitte; Ost", calls[0].site_id)
+        assert '"Mitte; Ost"' in text
         assert (first["Dolmetscher*in"], first["Tarif"]) == ("Jürgen Weiß", "Köln „Sonder“")
         assert first["Ende des Gesprächs"] == "aufgelegt"
 
@@ -178,7 +184,7 @@ class TestFormats:
         assert resp.content_type.endswith("spreadsheetml.sheet")
         assert 'filename="tolk-nutzung-2026-01.xlsx"' in resp.headers["Content-Disposition"]
         workbook = load_workbook(io.BytesIO(await resp.read()))
-        assert workbook.sheetnames == ["Zusammenfassung", "Gespräche"]
+        assert workbook.sheetnames == ["Zusammenfassung", "Gespräche", "Standorte"]
         sheet = workbook["Gespräche"]
         assert sheet.freeze_panes == "A2"
         header, *rows = [list(r) for r in sheet.iter_rows()]
@@ -202,7 +208,7 @@ class TestFormats:
         resp = await fetch(client, format="xlsx", lang="en", **{"from": "2026-01-03"})
         assert 'filename="tolk-usage-from-2026-01-03.xlsx"' in resp.headers["Content-Disposition"]
         workbook = load_workbook(io.BytesIO(await resp.read()))
-        assert workbook.sheetnames == ["Summary", "Calls"]
+        assert workbook.sheetnames == ["Summary", "Calls", "Sites"]
         header = next(workbook["Calls"].iter_rows(values_only=True))
         assert list(header) == [c.en for c in PEOPLE_COLUMNS]
 

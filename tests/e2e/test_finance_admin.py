@@ -165,7 +165,7 @@ class TestFinance:
         name, body = _download(page, "Excel-Datei (XLSX)")
         assert name == f"tolk-nutzung-{month}.xlsx"
         book = load_workbook(io.BytesIO(body))
-        assert book.sheetnames == ["Zusammenfassung", "Gespräche"]
+        assert book.sheetnames == ["Zusammenfassung", "Gespräche", "Standorte"]
         header, *calls = list(book["Gespräche"].iter_rows(values_only=True))
         read = [dict(zip(header, r, strict=True)) for r in calls]
         first = next(r for r in read if r["Gesprächs-ID"] == "e2e-call-jobcenter")
