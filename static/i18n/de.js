@@ -734,6 +734,18 @@ export default {
   "problem.bad_local_time": "bitte Datum und Uhrzeit angeben",
   "field.local_start": "Beginn",
   "field.duration_min": "Dauer",
+  "admin.terminals": "Terminals",
+  "admin.terminalsHelp":
+    "Selbstbedienungs-Terminals an einem Standort: Personen wählen dort selbst ihre Sprache und sprechen mit einer Dolmetscherin oder einem Dolmetscher. Ein Terminal meldet sich einmal mit seinem Geräte-Link an (auf dem Gerät öffnen); die Gespräche zahlt die Organisation des Standorts.",
+  "admin.terminalAdd": "Terminal anlegen",
+  "admin.terminalLink": "Neuer Geräte-Link",
+  "admin.terminalRevoke": "Sperren",
+  "admin.terminalRevoked": "gesperrt",
+  "admin.terminalLoggedIn": "angemeldet, zuletzt {at}",
+  "admin.terminalLinkWaits": "Geräte-Link gültig bis {until}",
+  "admin.terminalNoDevice": "kein Gerät angemeldet",
+  "admin.deviceLinkOnce":
+    "Geräte-Link für {name} (nur jetzt sichtbar, gültig bis {until}). Öffnen Sie ihn einmal im Browser des Terminals:",
 };
 
 // Language names the staff use where the browser's standard name differs.

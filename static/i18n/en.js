@@ -714,6 +714,18 @@ export default {
   "problem.bad_local_time": "please give a date and a time",
   "field.local_start": "Start",
   "field.duration_min": "Duration",
+  "admin.terminals": "Terminals",
+  "admin.terminalsHelp":
+    "Self-service terminals at a site: people pick their language there themselves and talk to an interpreter. A terminal logs in once with its device link (open it on the device); its calls are paid by the site's organisation.",
+  "admin.terminalAdd": "Add terminal",
+  "admin.terminalLink": "New device link",
+  "admin.terminalRevoke": "Revoke",
+  "admin.terminalRevoked": "revoked",
+  "admin.terminalLoggedIn": "logged in, last seen {at}",
+  "admin.terminalLinkWaits": "device link valid until {until}",
+  "admin.terminalNoDevice": "no device logged in",
+  "admin.deviceLinkOnce":
+    "Device link for {name} (shown only now, valid until {until}). Open it once in the terminal's browser:",
 };
 
 export const languageAliases = {

@@ -18,6 +18,8 @@ let grants = []; // which finance users see which further organisations' usage
 let shownAs = null; // what counsellors see of the interpreter in a call: "name" | "number"
 let newToken = null; // the value of a token just issued: shown once, never fetched again
 let newLink = null; // a "set your password" link just made: {name, url, expires_at}, shown once
+let terminals = []; // self-service terminals with their sites, sessions and waiting links
+let newDeviceLink = null; // a terminal's device link just made: {name, url, expires_at}, shown once
 let pool = null; // the interpreter pool: the organisation new interpreters join by default
 let languageChoices = []; // [{tag, name}] the roster's and CLDR's languages, by name
 let editing = null; // the interpreter whose form is open for editing (user id), or null
@@ -134,6 +136,7 @@ function addCard(titleKey, fields, save) {
 async function act(fn) {
   newToken = null; // a token's value is shown once, until the next change
   newLink = null;
+  newDeviceLink = null;
   try {
     const then = await fn();
     notify(noticeArea, () => t("admin.saved"), "ok");
@@ -179,6 +182,11 @@ async function loadAll() {
     notify(noticeArea, () => errorText(err), "bad");
   }
   try {
+    terminals = (await api("GET", "/api/admin/terminals")).terminals;
+  } catch (err) {
+    notify(noticeArea, () => errorText(err), "bad");
+  }
+  try {
     tokens = (await api("GET", "/api/admin/tokens")).tokens;
   } catch (err) {
     notify(noticeArea, () => errorText(err), "bad");
@@ -206,6 +214,7 @@ function render() {
   renderUsers();
   renderOrganizations();
   renderSites();
+  renderTerminals();
   renderTariffs();
   renderTokens();
   renderAudit();
@@ -752,6 +761,93 @@ function renderSites() {
       { id: "time-zones" },
       ZONES.map((zone) => h("option", { value: zone })),
     ),
+  );
+}
+
+// ---- Terminals ----------------------------------------------------------------------------
+/** Make a terminal's device link (a new terminal's, or a new one in place of the old). */
+function showDeviceLink(name, link) {
+  return () => (newDeviceLink = { name, ...link });
+}
+
+function terminalState(term) {
+  if (!term.active) return t("admin.terminalRevoked");
+  const parts = [];
+  if (term.logged_in) parts.push(t("admin.terminalLoggedIn", { at: formatDateTime(term.last_seen_at) }));
+  if (term.link_expires_at) parts.push(t("admin.terminalLinkWaits", { until: formatDateTime(term.link_expires_at) }));
+  return parts.join(" · ") || t("admin.terminalNoDevice");
+}
+
+function terminalRow(term) {
+  const path = `/api/admin/terminals/${encodeURIComponent(term.id)}`;
+  const relink = () => act(async () => showDeviceLink(term.name, (await api("POST", `${path}/link`)).link));
+  return h(
+    "tr",
+    { dataset: { terminalId: term.id } },
+    h("td", {}, term.name),
+    h("td", {}, term.site ? `${term.site.name} (${term.organization.name})` : term.organization.name),
+    h("td", {}, terminalState(term)),
+    h(
+      "td",
+      { class: "row" },
+      h(
+        "button",
+        {
+          type: "button",
+          class: "secondary",
+          "aria-label": `${t("admin.terminalLink")}: ${term.name}`,
+          onclick: relink,
+        },
+        t("admin.terminalLink"),
+      ),
+      term.active
+        ? h(
+            "button",
+            {
+              type: "button",
+              class: "danger",
+              "aria-label": `${t("admin.terminalRevoke")}: ${term.name}`,
+              onclick: () => act(() => api("DELETE", path)),
+            },
+            t("admin.terminalRevoke"),
+          )
+        : null,
+    ),
+  );
+}
+
+function renderTerminals() {
+  const atSites = sites.filter((s) => s.active).map((s) => [s.id, `${s.name} (${orgName(s.organization_id)})`]);
+  const addForm = addCard(
+    "admin.terminalAdd",
+    [
+      field("admin.name", input("name", { required: true, maxlength: 100 })),
+      field("admin.site", select("site_id", atSites)),
+    ],
+    async (data) => {
+      const made = await api("POST", "/api/admin/terminals", data);
+      return showDeviceLink(made.terminal.name, made.link);
+    },
+  );
+  const shown = newDeviceLink
+    ? h(
+        "div",
+        { class: "notice ok", id: "device-link", role: "status" },
+        h(
+          "p",
+          {},
+          t("admin.deviceLinkOnce", { name: newDeviceLink.name, until: formatDateTime(newDeviceLink.expires_at) }),
+        ),
+        h("code", { class: "token-value" }, newDeviceLink.url),
+      )
+    : null;
+  fill(
+    $("#panel-terminals"),
+    h("h2", {}, t("admin.terminals")),
+    h("p", { class: "muted" }, t("admin.terminalsHelp")),
+    shown,
+    table(["admin.name", "admin.site", "admin.status", "admin.actions"], terminals.map(terminalRow)),
+    addForm,
   );
 }
 

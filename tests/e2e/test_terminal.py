@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import ACTION_TIMEOUT_MS, TolkServer, run_axe, screenshot, serving
+from tests.e2e.conftest import (
+    ACTION_TIMEOUT_MS,
+    TolkServer,
+    login_api,
+    run_axe,
+    screenshot,
+    serving,
+)
 from tests.processes import stop
 
 pytestmark = pytest.mark.browser
@@ -244,3 +251,45 @@ class TestAccessibility:
         assert run_axe(page) == []
         page.locator("#wait-cancel").tap()
         expect(page.locator("body")).to_have_attribute("data-screen", "start")
+
+
+class TestAdmin:
+    @pytest.mark.timeout(120)
+    def test_admin_adds_a_terminal_and_revokes_it(self, browser, kiosk_server):
+        """The admin adds a terminal at a site and sees its device link once; opened on the
+        device it is the terminal, listed as logged in; revoked, the device is logged out."""
+        admin = browser.new_context(base_url=kiosk_server.url)
+        device = browser.new_context(base_url=kiosk_server.url)
+        try:
+            login_api(admin, kiosk_server.url, "admin")
+            page = admin.new_page()
+            page.goto("/admin")
+            page.get_by_role("tab", name="Terminals").click()
+            panel = page.locator("#panel-terminals")
+            panel.get_by_label("Name").fill("Eingang Infopoint")
+            panel.get_by_label("Standort").select_option(
+                label="Infopoint (Stadt Dortmund – Sozialamt)"
+            )
+            panel.get_by_role("button", name="Terminal anlegen").click()
+            link = panel.locator("#device-link code")
+            expect(link).to_contain_text("/device#")
+            url = link.inner_text()
+            row = panel.locator("tr", has_text="Eingang Infopoint")
+            expect(row).to_contain_text("Geräte-Link gültig bis")
+            screenshot(page, "terminal-admin")
+
+            kiosk = device.new_page()
+            kiosk.goto(url)
+            expect(kiosk).to_have_url(re.compile(r"/terminal$"))
+            expect(kiosk.locator("#conn")).to_have_attribute("data-state", "open")
+            page.reload()
+            page.get_by_role("tab", name="Terminals").click()
+            expect(row).to_contain_text("angemeldet")
+            expect(panel.locator("#device-link")).to_have_count(0)  # shown once
+
+            row.get_by_role("button", name="Sperren").click()
+            expect(row).to_contain_text("gesperrt")
+            expect(kiosk).to_have_url(re.compile(r"/\?loggedout=1$"), timeout=15_000)
+        finally:
+            admin.close()
+            device.close()
