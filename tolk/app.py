@@ -197,7 +197,9 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     opened, closed = presence_hooks(db, clock, app[INSTANCE_ID], settings.presence_grace_s)
     hub.on_attach.append(opened)
     hub.on_disconnect.append(closed)
-    broadcaster = LanguageBroadcaster(db, bus, lambda: app[QUEUE_FIGURES], clock)
+    broadcaster = LanguageBroadcaster(
+        db, bus, lambda: app[QUEUE_FIGURES], clock, interval_s=settings.languages_interval_s
+    )
     await broadcaster.start()
     presence = app[PRESENCE_NEWS] = PresenceNews(bus, broadcaster)
     publisher = app[PUBLISHER] = NewsPublisher(bus, presence, app[METRICS])
