@@ -9,11 +9,12 @@ from typing import Annotated
 from aiohttp import web
 from pydantic import BaseModel, Field, StringConstraints, field_validator
 
-from accounts import audit, password_links, service, tokens
+from accounts import password_links, service, tokens
 from accounts.access import (
     ADMIN,
     SESSION_COOKIE,
     actor,
+    audited_change,
     client_address,
     own_origin,
     set_session_cookie,
@@ -69,15 +70,9 @@ async def logout(request: web.Request, identity: Identity) -> web.Response:
     """Log out"""
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        async with request.app[DATABASE].write() as session:
-            await service.end_session(session, cookie)
-            await audit.record(
-                session,
-                actor(request, identity),
-                Action.LOGOUT,
-                request.app[CLOCK].now(),
-                Target("user", identity.user_id, identity.username),
-            )
+        async with audited_change(request, identity) as change:
+            await service.end_session(change.session, cookie)
+            await change.record(Action.LOGOUT, Target("user", identity.user_id, identity.username))
         await publish_control(
             request.app[BUS],
             identity.user_id,

@@ -10,8 +10,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, RootModel, field_validator
 
-from accounts import audit
-from accounts.access import ADMIN, actor
+from accounts.access import ADMIN, audited_change
 from accounts.audit import Action, Target
 from accounts.models import Role
 from accounts.views import Identity
@@ -112,14 +111,10 @@ async def create_tariff(
 ) -> TariffResponse:
     """Add a tariff"""
     values = body.model_dump(exclude={"languages"})
-    now = request.app[CLOCK].now()
-    async with request.app[DATABASE].write() as session:
-        tariff = await tariffs.create_tariff(session, values, body.languages, now)
-        await audit.record(
-            session,
-            actor(request, identity),
+    async with audited_change(request, identity) as change:
+        tariff = await tariffs.create_tariff(change.session, values, body.languages, change.now)
+        await change.record(
             Action.TARIFF_CREATED,
-            now,
             Target("tariff", tariff.id, tariff.name),
             **body.model_dump(mode="json"),
         )
@@ -132,13 +127,10 @@ async def update_tariff(
 ) -> TariffResponse:
     """Edit a tariff (calls already ended keep what they were billed)"""
     changes = body.model_dump(exclude_unset=True, exclude={"languages"})
-    async with request.app[DATABASE].write() as session:
-        tariff = await tariffs.update_tariff(session, tariff_id, changes, body.languages)
-        await audit.record(
-            session,
-            actor(request, identity),
+    async with audited_change(request, identity) as change:
+        tariff = await tariffs.update_tariff(change.session, tariff_id, changes, body.languages)
+        await change.record(
             Action.TARIFF_CHANGED,
-            request.app[CLOCK].now(),
             Target("tariff", tariff.id, tariff.name),
             **body.model_dump(mode="json", exclude_unset=True),
         )
@@ -308,13 +300,10 @@ async def export(
         response.headers["Content-Disposition"] = (
             f'attachment; filename="{export_filename(usage, kind)}"'
         )
-    async with request.app[DATABASE].write() as session:
+    async with audited_change(request, identity) as change:
         # Recorded before the first byte leaves: the rows sent go to `export_audit`.
-        await audit.record(
-            session,
-            actor(request, identity),
+        await change.record(
             Action.USAGE_EXPORTED,
-            request.app[CLOCK].now(),
             format=query.format,
             dialect=query.dialect,
             filters=json.loads(usage.describe()),
@@ -484,16 +473,14 @@ async def add_finance_grant(
     request: web.Request, identity: Identity, body: GrantBody
 ) -> web.Response:
     """Let a finance user see another organisation's usage (or every organisation's)"""
-    now = request.app[CLOCK].now()
-    async with request.app[DATABASE].write() as session:
-        found, new = await grant(session, body.user_id, body.organization_id, identity.user_id, now)
-        (view,) = await grant_views(session, [found])
+    async with audited_change(request, identity) as change:
+        found, new = await grant(
+            change.session, body.user_id, body.organization_id, identity.user_id, change.now
+        )
+        (view,) = await grant_views(change.session, [found])
         if new:
-            await audit.record(
-                session,
-                actor(request, identity),
+            await change.record(
                 Action.FINANCE_GRANTED,
-                now,
                 Target("user", found.user_id),
                 grant_id=found.id,
                 organization_id=found.organization_id,
@@ -505,14 +492,10 @@ async def add_finance_grant(
 @api.delete("/api/admin/finance-grants/{grant_id}", roles=ADMIN, status=204, errors=(404,))
 async def remove_finance_grant(request: web.Request, identity: Identity, grant_id: str) -> None:
     """Withdraw a finance grant"""
-    now = request.app[CLOCK].now()
-    async with request.app[DATABASE].write() as session:
-        gone = await revoke(session, grant_id)
-        await audit.record(
-            session,
-            actor(request, identity),
+    async with audited_change(request, identity) as change:
+        gone = await revoke(change.session, grant_id)
+        await change.record(
             Action.FINANCE_GRANT_REVOKED,
-            now,
             Target("user", gone.user_id),
             grant_id=gone.id,
             organization_id=gone.organization_id,

@@ -3,16 +3,12 @@ and status, and the admin API (profiles, specialisations, CSV import)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field, RootModel, field_validator
-from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts import audit
-from accounts.access import ADMIN, actor, own_origin
+from accounts.access import ADMIN, actor, audited_change, own_origin
 from accounts.audit import Action, Target
 from accounts.models import REQUESTERS, Role
 from accounts.views import Identity, PasswordLinkView
@@ -25,7 +21,7 @@ from interpreters.events import change_own_status
 from interpreters.keys import PRESENCE_NEWS, QUEUE_FIGURES
 from interpreters.languages import pick_locale
 from interpreters.live import language_availability
-from interpreters.models import Interpreter, Presence, ShownAs
+from interpreters.models import Presence, ShownAs
 from interpreters.views import InterpreterDetail, InterpreterView, LanguageAvailability
 
 api = ApiRoutes(tag="roster")
@@ -142,28 +138,6 @@ async def _detail(request: web.Request, user_id: str) -> InterpreterDetail:
     return found[0]
 
 
-async def _change_interpreter(
-    request: web.Request,
-    identity: Identity,
-    user_id: str,
-    change: Callable[[AsyncSession, datetime], Awaitable[Interpreter]],
-    details: dict[str, Any],
-) -> Interpreter:
-    """An admin's change to an interpreter's profile, committed with its security event."""
-    now = request.app[CLOCK].now()
-    async with request.app[DATABASE].write() as session:
-        interpreter = await change(session, now)
-        await audit.record(
-            session,
-            actor(request, identity),
-            Action.INTERPRETER_CHANGED,
-            now,
-            Target("user", user_id),
-            **details,
-        )
-    return interpreter
-
-
 @api.get("/api/admin/interpreters", roles=ADMIN)
 async def list_interpreters(request: web.Request, query: ListQuery) -> DetailList:
     """List interpreters (filters: language, status, active)"""
@@ -190,14 +164,12 @@ async def put_interpreter(
 ) -> DetailResponse:
     """Create or replace the profile of an interpreter user"""
     data = service.ProfileData.of(body.languages, body.gender, body.specializations, body.agency)
-
-    async def edit(session: AsyncSession, now: datetime) -> Interpreter:
+    async with audited_change(request, identity) as change:
         # Name, e-mail and profile in one transaction: a refused part leaves all unchanged.
-        await service.edit_interpreter(session, user_id, body.display_name, body.email)
-        interpreter, _ = await service.upsert_profile(session, user_id, data, now)
-        return interpreter
-
-    await _change_interpreter(request, identity, user_id, edit, body.model_dump(mode="json"))
+        await service.edit_interpreter(change.session, user_id, body.display_name, body.email)
+        await service.upsert_profile(change.session, user_id, data, change.now)
+        details = body.model_dump(mode="json")
+        await change.record(Action.INTERPRETER_CHANGED, Target("user", user_id), **details)
     request.app[PRESENCE_NEWS].roster_changed()
     return DetailResponse(interpreter=await _detail(request, user_id))
 
@@ -235,13 +207,9 @@ async def patch_interpreter(
     request: web.Request, identity: Identity, user_id: str, body: ProfileUpdate
 ) -> DetailResponse:
     """Activate or deactivate an interpreter"""
-
-    async def set_active(session: AsyncSession, now: datetime) -> Interpreter:
-        return await service.set_active(session, user_id, body.active, now)
-
-    interpreter = await _change_interpreter(
-        request, identity, user_id, set_active, {"active": body.active}
-    )
+    async with audited_change(request, identity) as change:
+        interpreter = await service.set_active(change.session, user_id, body.active, change.now)
+        await change.record(Action.INTERPRETER_CHANGED, Target("user", user_id), active=body.active)
     await request.app[PRESENCE_NEWS].changed(user_id, interpreter.status)
     return DetailResponse(interpreter=await _detail(request, user_id))
 
@@ -287,16 +255,14 @@ async def import_interpreters(
 ) -> ImportResponse:
     """Import a roster from CSV (all or nothing)"""
     text = roster_import.decode(await request.read())
-    now = request.app[CLOCK].now()
-    async with request.app[DATABASE].write() as session:
-        pool = await service.pool_organization(session)
+    async with audited_change(request, identity) as change:
+        pool = await service.pool_organization(change.session)
         organization_id = query.organization_id or pool or identity.organization_id
-        result = await roster_import.import_roster(session, text, organization_id, now)
-        await audit.record(
-            session,
-            actor(request, identity),
+        result = await roster_import.import_roster(
+            change.session, text, organization_id, change.now
+        )
+        await change.record(
             Action.INTERPRETERS_IMPORTED,
-            now,
             Target("organization", organization_id),
             created=result.created,
             updated=result.updated,
@@ -340,14 +306,10 @@ async def put_settings(
     request: web.Request, identity: Identity, body: RosterSettingsView
 ) -> web.Response:
     """Change the centre's settings (calls starting or re-sent afterwards follow them)"""
-    now = request.app[CLOCK].now()
-    async with request.app[DATABASE].write() as session:
-        setting = await naming.set_shown_as(session, body.interpreter_shown_as)
-        await audit.record(
-            session,
-            actor(request, identity),
+    async with audited_change(request, identity) as change:
+        setting = await naming.set_shown_as(change.session, body.interpreter_shown_as)
+        await change.record(
             Action.SETTINGS_CHANGED,
-            now,
             Target("settings", "roster"),
             interpreter_shown_as=body.interpreter_shown_as.value,
         )
