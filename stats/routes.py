@@ -27,6 +27,8 @@ from stats.tables import csv_table
 
 api = ApiRoutes(tag="stats")
 READERS = (Role.MANAGEMENT, Role.ADMIN)
+JSON_OR_CSV = ("application/json", "text/csv")
+"""What the figures come as: `format=csv` asks for a table."""
 DEFAULT_DAYS = 30
 MAX_DAYS = 400
 """The longest period one request may ask for (a year and some)."""
@@ -195,12 +197,7 @@ def _answer(
     return json_response(body)
 
 
-@api.get(
-    "/api/stats/languages",
-    roles=READERS,
-    response=LanguageFigures,
-    content_types=("application/json", "text/csv"),
-)
+@api.get("/api/stats/languages", roles=READERS, response=LanguageFigures, content_types=JSON_OR_CSV)
 async def languages(request: web.Request, query: StatsQuery) -> web.Response:
     """Per language: requests, answered within 30 s / 2 min / 5 min, unanswered, and the median and
     90th percentile of the time to accept and to connect"""
@@ -208,12 +205,7 @@ async def languages(request: web.Request, query: StatsQuery) -> web.Response:
     return _answer(request, "languages", query, where, report.LANGUAGE_COLUMNS, found)
 
 
-@api.get(
-    "/api/stats/heatmap",
-    roles=READERS,
-    response=HeatMapFigures,
-    content_types=("application/json", "text/csv"),
-)
+@api.get("/api/stats/heatmap", roles=READERS, response=HeatMapFigures, content_types=JSON_OR_CSV)
 async def heat_map(request: web.Request, query: StatsQuery) -> web.Response:
     """Requests and unanswered requests per weekday and local hour (when to staff)"""
     where, found = await _read(request, query, report.heat_map)
@@ -221,10 +213,7 @@ async def heat_map(request: web.Request, query: StatsQuery) -> web.Response:
 
 
 @api.get(
-    "/api/stats/interpreters",
-    roles=READERS,
-    response=InterpreterFigures,
-    content_types=("application/json", "text/csv"),
+    "/api/stats/interpreters", roles=READERS, response=InterpreterFigures, content_types=JSON_OR_CSV
 )
 async def interpreters(request: web.Request, query: InterpreterQuery) -> web.Response:
     """Per interpreter or agency: online hours, talk time, utilisation, calls, offers declined or

@@ -8,8 +8,9 @@ come out of the same integer and float arithmetic on either database.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, ColumnElement, Float, case, literal
@@ -19,13 +20,37 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from infra.db import UTCDateTime
 
-_JULIAN_EPOCH = 2440587.5
-"""julianday('1970-01-01 00:00:00')."""
 _MONDAY_SHIFT_H = 72
 """1970-01-01 was a Thursday: three days added make hour 0 of the week Monday 00:00."""
 HOURS_OF_WEEK = 168
 
+F = TypeVar("F", bound=type[FunctionElement[Any]])
 
+
+def _written_as(*, sqlite: str, postgresql: str) -> Callable[[F], F]:
+    """A SQL function each database writes its own way: `{0}`, `{1}`, ... in the templates
+    stand for the function's compiled arguments."""
+
+    def declare(element: F) -> F:
+        compiles(element, "sqlite")(_filled_in(sqlite))
+        compiles(element, "postgresql")(_filled_in(postgresql))
+        return element
+
+    return declare
+
+
+def _filled_in(template: str) -> Callable[..., str]:
+    def written(found: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+        return template.format(*(compiler.process(c, **kw) for c in found.clauses))
+
+    return written
+
+
+# julianday('1970-01-01 00:00:00') is 2440587.5.
+@_written_as(
+    sqlite="((julianday({0}) - 2440587.5) * 86400.0)",
+    postgresql="CAST(extract(epoch FROM {0}) AS double precision)",
+)
 class epoch_s(FunctionElement[float]):
     """A timestamp column as seconds since 1970 (a float, microseconds kept)."""
 
@@ -34,18 +59,10 @@ class epoch_s(FunctionElement[float]):
     inherit_cache = True
 
 
-@compiles(epoch_s, "sqlite")
-def _epoch_s_sqlite(element: epoch_s, compiler: SQLCompiler, **kw: Any) -> str:
-    value = compiler.process(element.clauses, **kw)
-    return f"((julianday({value}) - {_JULIAN_EPOCH}) * 86400.0)"
-
-
-@compiles(epoch_s, "postgresql")
-def _epoch_s_postgresql(element: epoch_s, compiler: SQLCompiler, **kw: Any) -> str:
-    value = compiler.process(element.clauses, **kw)
-    return f"CAST(extract(epoch FROM {value}) AS double precision)"
-
-
+@_written_as(
+    sqlite="CAST(strftime('%s', {0}) AS INTEGER)",
+    postgresql="CAST(floor(extract(epoch FROM {0})) AS BIGINT)",
+)
 class epoch_whole(FunctionElement[int]):
     """A timestamp column as whole seconds since 1970 (an integer, rounded down)."""
 
@@ -54,18 +71,10 @@ class epoch_whole(FunctionElement[int]):
     inherit_cache = True
 
 
-@compiles(epoch_whole, "sqlite")
-def _epoch_whole_sqlite(element: epoch_whole, compiler: SQLCompiler, **kw: Any) -> str:
-    value = compiler.process(element.clauses, **kw)
-    return f"CAST(strftime('%s', {value}) AS INTEGER)"
-
-
-@compiles(epoch_whole, "postgresql")
-def _epoch_whole_postgresql(element: epoch_whole, compiler: SQLCompiler, **kw: Any) -> str:
-    value = compiler.process(element.clauses, **kw)
-    return f"CAST(floor(extract(epoch FROM {value})) AS BIGINT)"
-
-
+@_written_as(
+    sqlite="CAST(round((julianday({0}) - julianday({1})) * 86400000.0) AS INTEGER)",
+    postgresql="CAST(round(extract(epoch FROM ({0}) - ({1})) * 1000) AS BIGINT)",
+)
 class millis_between(FunctionElement[int]):
     """Whole milliseconds from the second timestamp to the first (rounded): integers
     compare and divide alike on both databases, where float seconds could differ."""
@@ -73,18 +82,6 @@ class millis_between(FunctionElement[int]):
     type = BigInteger()
     name = "millis_between"
     inherit_cache = True
-
-
-@compiles(millis_between, "sqlite")
-def _millis_sqlite(element: millis_between, compiler: SQLCompiler, **kw: Any) -> str:
-    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
-    return f"CAST(round((julianday({later}) - julianday({earlier})) * 86400000.0) AS INTEGER)"
-
-
-@compiles(millis_between, "postgresql")
-def _millis_postgresql(element: millis_between, compiler: SQLCompiler, **kw: Any) -> str:
-    later, earlier = (compiler.process(c, **kw) for c in element.clauses)
-    return f"CAST(round(extract(epoch FROM ({later}) - ({earlier})) * 1000) AS BIGINT)"
 
 
 def whole_seconds(millis: Any) -> Any:
