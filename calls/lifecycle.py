@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import and_, delete, func, or_, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -407,7 +407,6 @@ async def due_calls(
 ) -> list[str]:
     """Ids of live calls a sweep should end: never connected by their deadline, or
     connected with nobody seen within the rejoin grace."""
-    seen_before = now - timedelta(seconds=rejoin_grace_s)
     created_before = now - timedelta(seconds=connect_timeout_s)
     never_connected = and_(
         col(Call.state) == CallState.CONNECTING,
@@ -416,13 +415,18 @@ async def due_calls(
             and_(col(Call.connect_deadline).is_(None), col(Call.created_at) <= created_before),
         ),
     )
-    abandoned = and_(
+    abandoned = _nobody_seen_since(now - timedelta(seconds=rejoin_grace_s))
+    rows = await session.exec(select(Call.id).where(or_(never_connected, abandoned)).limit(500))
+    return list(rows.all())
+
+
+def _nobody_seen_since(seen_before: datetime) -> ColumnElement[bool]:
+    """A connected call in which neither participant has been seen since `seen_before`."""
+    return and_(
         col(Call.state) == CallState.CONNECTED,
         or_(col(Call.counsellor_seen_at).is_(None), col(Call.counsellor_seen_at) <= seen_before),
         or_(col(Call.interpreter_seen_at).is_(None), col(Call.interpreter_seen_at) <= seen_before),
     )
-    rows = await session.exec(select(Call.id).where(or_(never_connected, abandoned)).limit(500))
-    return list(rows.all())
 
 
 async def end_due_call(
@@ -461,12 +465,7 @@ async def end_due_call(
     ended_at = max(last_seen, call.connected_at or last_seen)
     # The guard re-checks the seen-times: a participant who rejoined since we read the row
     # has moved them forward, and the call lives on.
-    seen_before = now - timedelta(seconds=rejoin_grace_s)
-    guard = and_(
-        col(Call.state) == CallState.CONNECTED,
-        or_(col(Call.counsellor_seen_at).is_(None), col(Call.counsellor_seen_at) <= seen_before),
-        or_(col(Call.interpreter_seen_at).is_(None), col(Call.interpreter_seen_at) <= seen_before),
-    )
+    guard = _nobody_seen_since(now - timedelta(seconds=rejoin_grace_s))
     return await end_call(
         session,
         call,
