@@ -27,6 +27,7 @@ from accounts.models import ApiToken, AuditEvent
 from accounts.service import purge_expired_sessions
 from billing.models import ExportAudit, UsageRecord
 from calls.models import Call, CallPresence, CallState
+from dispatch.booking_models import Booking
 from dispatch.models import InterpretationRequest, Offer
 from dispatch.models import RequestState as R
 from infra.clock import Clock
@@ -139,6 +140,10 @@ async def purge(db: Database, settings: Settings, now: datetime) -> dict[str, in
     await summaries.seal_months(db, now, zone)
     done = await _purge_requests(db, cut.operational, zone)
     done["presence_interval"] = await _purge_intervals(db, cut.operational, zone)
+    # A booked appointment is over a day after it started at the latest (480 minutes).
+    done["booking"] = await _delete_batches(
+        db, Booking, col(Booking.id), col(Booking.starts_at) < cut.operational - timedelta(days=1)
+    )
     async with db.write() as session:
         done["login_session"] = await purge_expired_sessions(
             session, now, settings.session_idle_timeout_s

@@ -81,6 +81,24 @@ class TestRetention:
         await retention.purge(db, settings, clock.now())
         assert (await counts(factory, "usage_record"))["usage_record"] == 0
 
+    async def test_bookings_go_after_their_period(self, client, factory, clock, settings):
+        """A booking is kept for TOLK_RETENTION_DAYS after its appointment, then deleted."""
+        counsellor = await factory.user(Role.COUNSELLOR)
+        await factory.interpreter(("uk",))
+        await factory.login(counsellor)
+        resp = await client.post(
+            "/api/bookings",
+            json={"language": "uk", "local_start": "2026-11-27T10:00", "duration_min": 60},
+            headers=factory.headers(),
+        )
+        assert resp.status == 201, await resp.text()
+        clock.advance((settings.retention_days - 1) * DAY)
+        await retention.purge(factory.db, settings, clock.now())
+        assert await counts(factory, "booking") == {"booking": 1}
+        clock.advance(4 * DAY)
+        await retention.purge(factory.db, settings, clock.now())
+        assert await counts(factory, "booking") == {"booking": 0}
+
     async def test_live_data_is_never_touched(self, client, factory, clock, settings):
         """A running call and its request stay however old they are."""
         await factory.call(state="connected")
