@@ -13,6 +13,7 @@ import pytest
 from accounts.models import Role
 from dispatch.announce import PUBLISHER
 from dispatch.booking_sweep import sweep_bookings
+from dispatch.models import InterpretationRequest
 from infra.appkeys import DATABASE, SETTINGS
 from tests.dispatch.conftest import Desk, Person
 
@@ -107,6 +108,14 @@ class TestBooking:
         status, body = await counsellor.post("/api/bookings", {**sent, "site_id": elsewhere.id})
         assert (status, body["error"]["code"]) == (422, "unknown_site")
         assert body["error"]["fields"][0]["field"] == "site_id"
+        # The appointment's request is asked at the booking's site.
+        factory.clock.set(datetime(2026, 11, 27, 8, 0, tzinfo=UTC))
+        status, started = await counsellor.post(f"/api/bookings/{there['id']}/start")
+        assert status == 201, started
+        async with factory.db.read() as session:
+            req = await session.get(InterpretationRequest, started["request"]["id"])
+        assert req is not None
+        assert req.site_id == helsinki.id
 
     @pytest.mark.parametrize(
         ("body", "field", "code"),
