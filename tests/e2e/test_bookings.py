@@ -3,13 +3,15 @@ interpreter whose page is open sees it arrive and claims it, and both see the cl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import run_axe, screenshot
+from tests.e2e.conftest import TolkServer, login_api, run_axe, screenshot, serving
 
 pytestmark = pytest.mark.browser
 
@@ -71,3 +73,50 @@ class TestBookings:
         expect(panel.get_by_role("button", name="Aktualisieren")).to_be_visible()
         expect(panel.locator("#unclaimed-bookings")).to_be_attached()
         assert run_axe(admin) == []
+
+
+@pytest.fixture
+def early_deadlines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TolkServer]:
+    """A server of its own that reminds of bookings and escalates them ten days ahead, so
+    that a booking made for the day after tomorrow is reminded of and escalated at once."""
+    yield from serving(
+        tmp_path_factory.mktemp("tolk-early-deadlines"),
+        TOLK_BOOKING_REMINDERS_S="[864000]",
+        TOLK_BOOKING_ESCALATE_BEFORE_S="864000",
+    )
+
+
+class TestDeadlinesOnThePages:
+    @pytest.mark.timeout(180)
+    def test_reminder_and_escalation_show_on_the_pages(self, browser, early_deadlines):
+        """The counsellor's page shows the reminder as a notice and the booking as still
+        unclaimed; the admin finds it under "Unbesetzte Termine"."""
+        day = (datetime.now(BERLIN) + timedelta(days=2)).date()
+        pages: list[Any] = []
+        for username, path in (("berater.caritas", "/counsellor"), ("admin", "/admin")):
+            context = browser.new_context(base_url=early_deadlines.url)
+            login_api(context, early_deadlines.url, username)
+            pages.append(context.new_page())
+            pages[-1].goto(path)
+        counsellor, admin = pages
+        try:
+            expect(counsellor.locator("#conn")).to_have_attribute("data-state", "open")
+            form = counsellor.locator("#booking-form")
+            expect(form.locator("#booking-language option[value='uk']")).to_have_count(1)
+            form.get_by_label("Sprache", exact=True).select_option("uk")
+            form.get_by_label("Datum").fill(day.isoformat())
+            form.get_by_label("Uhrzeit").fill("09:30")
+            form.get_by_role("button", name="Termin buchen").click()
+            notice = counsellor.locator("#bookings-notice")
+            expect(notice).to_contain_text("Erinnerung", timeout=15_000)
+            mine = counsellor.locator("#booking-list li", has_text="09:30")
+            expect(mine).to_contain_text("Noch unbesetzt")
+
+            admin.get_by_role("tab", name="Unbesetzte Termine").click()
+            admin.get_by_role("button", name="Aktualisieren").click()
+            listed = admin.locator("#unclaimed-bookings li", has_text="09:30")
+            expect(listed).to_contain_text("Caritas Dortmund")
+            expect(listed).to_contain_text("Ukrainisch")
+        finally:
+            for page in pages:
+                page.context.close()
