@@ -47,12 +47,13 @@ Histogram = dict[int, int]
 @dataclass(frozen=True, slots=True)
 class StatsFilter:
     """Which requests the figures cover: made in [start, end), optionally of one
-    organisation and one language. (A site filter belongs here once sites exist.)"""
+    organisation, one language and one site."""
 
     start: datetime
     end: datetime
     organization_id: str | None = None
     language: str | None = None
+    site_id: str | None = None
 
 
 def within(column: Any, ranges: Ranges) -> ColumnElement[bool]:
@@ -66,6 +67,8 @@ def _request_conditions(where: StatsFilter, ranges: Ranges) -> list[ColumnElemen
         found.append(REQ.organization_id == where.organization_id)
     if where.language is not None:
         found.append(REQ.language == where.language)
+    if where.site_id is not None:
+        found.append(REQ.site_id == where.site_id)
     return found
 
 
@@ -85,6 +88,7 @@ def request_facts(*conditions: ColumnElement[bool], ranges: Ranges = ()) -> Any:
         select(
             REQ.language,
             REQ.organization_id,
+            REQ.site_id,
             REQ.state,
             REQ.created_at,
             millis_between(CALL.created_at, REQ.created_at).label("accept_ms"),
@@ -219,6 +223,8 @@ async def call_figures(
         conditions.append(CALL.organization_id == where.organization_id)
     if where.language is not None:
         conditions.append(CALL.language == where.language)
+    if where.site_id is not None:
+        conditions.append(CALL.site_id == where.site_id)
     talk = epoch_s(func.coalesce(CALL.ended_at, at(now))) - epoch_s(CALL.connected_at)
     query = (
         select(CALL.interpreter_id, func.count(), func.sum(talk))
@@ -238,12 +244,14 @@ async def offer_figures(
         return {}
     conditions = [within(OFFER.created_at, ranges)]
     source: Any = OFFERS
-    if where.organization_id is not None or where.language is not None:
+    if where.organization_id is not None or where.language is not None or where.site_id:
         source = OFFERS.join(REQUESTS, REQ.id == OFFER.request_id)
         if where.organization_id is not None:
             conditions.append(REQ.organization_id == where.organization_id)
         if where.language is not None:
             conditions.append(REQ.language == where.language)
+        if where.site_id is not None:
+            conditions.append(REQ.site_id == where.site_id)
     query = (
         select(
             OFFER.interpreter_id,

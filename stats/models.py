@@ -21,6 +21,8 @@ class RequestMonth(SQLModel, table=True):
     """`YYYY-MM` in the centre's time zone (TOLK_TIMEZONE)."""
     language: str = Field(primary_key=True, max_length=35)
     organization_id: str = Field(primary_key=True, max_length=32)
+    site_id: str = Field(default="", primary_key=True, max_length=32)
+    """The requests' site ("" for none, and for what was summed before sites)."""
     requests: int = 0
     answered: int = 0
     within_30s: int = 0
@@ -45,6 +47,8 @@ class InterpreterMonth(SQLModel, table=True):
     month: str = Field(primary_key=True, max_length=7)
     interpreter_id: str = Field(primary_key=True, max_length=32)
     organization_id: str = Field(primary_key=True, max_length=32)
+    site_id: str = Field(default="", primary_key=True, max_length=32)
+    """The calls' and offers' site ("" for none and for online time)."""
     online_s: float = 0.0
     talk_s: float = 0.0
     calls: int = 0

@@ -83,7 +83,7 @@ async def languages(session: AsyncSession, where: StatsFilter, zone: ZoneInfo) -
     part = await plan(session, where, zone)
     rows, waits = await figures.language_figures(session, where, part.ranges)
     for month in await summaries.request_months(
-        session, part.months, where.organization_id, where.language
+        session, part.months, where.organization_id, where.language, where.site_id
     ):
         row = rows.setdefault(month.language, dict.fromkeys((*COUNTS, "waiting"), 0))
         for name in COUNTS:
@@ -107,7 +107,7 @@ async def heat_map(session: AsyncSession, where: StatsFilter, zone: ZoneInfo) ->
     part = await plan(session, where, zone)
     demand, unanswered = await figures.heat_map(session, where, part.ranges, zone)
     for month in await summaries.request_months(
-        session, part.months, where.organization_id, where.language
+        session, part.months, where.organization_id, where.language, where.site_id
     ):
         missed = summaries.by_hour(month, "unanswered")
         for hour, count in enumerate(summaries.by_hour(month, "demand")):
@@ -146,7 +146,9 @@ async def interpreters(
         totals[who]["offers"] += offers
         totals[who]["declined"] += declined
         totals[who]["rang_out"] += rang_out
-    for month in await summaries.interpreter_months(session, part.months, where.organization_id):
+    for month in await summaries.interpreter_months(
+        session, part.months, where.organization_id, where.site_id
+    ):
         t = totals[month.interpreter_id]
         for name in t:
             t[name] += getattr(month, name)

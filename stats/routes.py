@@ -53,6 +53,7 @@ class PeriodQuery(LiveQuery):
     dialect: Dialect = Field(
         default=None, description="`de`: semicolons, decimal comma, UTF-8 BOM (CSV only)"
     )
+    site: str | None = Field(default=None, max_length=32, description="Site id")
 
 
 class StatsQuery(PeriodQuery):
@@ -155,7 +156,7 @@ def _filter(request: web.Request, query: PeriodQuery) -> StatsFilter:
         )
     tag = getattr(query, "language", None)
     language = normalize_tag(tag, "language") if tag else None
-    return StatsFilter(start, end, query.organization, language)
+    return StatsFilter(start, end, query.organization, language, query.site)
 
 
 async def _read(

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlmodel import col
 from sqlmodel import select as model_select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -50,10 +50,12 @@ from stats.sql import (
 
 NO_ORGANIZATION = ""
 """The organisation of online time in InterpreterMonth: it belongs to none."""
+NO_SITE = ""
+"""The site of rows of no site (and of online time) in the summaries."""
 SEAL_AFTER = timedelta(days=1)
 """A month is sealed this long after it ended: by then its requests are all decided."""
 
-Key = tuple[str, str, str]
+Key = tuple[str, str, str, str]
 
 
 def histogram(row: RequestMonth, kind: str) -> Histogram:
@@ -86,14 +88,17 @@ class _Sums:
     async def load(self, month: str) -> None:
         """Read a month's summaries in two queries instead of one per key."""
         for row in await request_months(self.session, [month], None, None):
-            self.requests[(row.month, row.language, row.organization_id)] = row
+            self.requests[(row.month, row.language, row.organization_id, row.site_id)] = row
         for person in await interpreter_months(self.session, [month], None):
-            self.people[(person.month, person.interpreter_id, person.organization_id)] = person
+            key = (person.month, person.interpreter_id, person.organization_id, person.site_id)
+            self.people[key] = person
 
     async def request_month(self, key: Key) -> tuple[RequestMonth, dict[str, Any]]:
         if key not in self.lists:
             row = self.requests.get(key) or await self.session.get(RequestMonth, key)
-            row = row or RequestMonth(month=key[0], language=key[1], organization_id=key[2])
+            row = row or RequestMonth(
+                month=key[0], language=key[1], organization_id=key[2], site_id=key[3]
+            )
             self.requests[key] = row
             self.lists[key] = {
                 "accept_histogram": histogram(row, "accept"),
@@ -107,7 +112,7 @@ class _Sums:
         if key not in self.people:
             row = await self.session.get(InterpreterMonth, key)
             self.people[key] = row or InterpreterMonth(
-                month=key[0], interpreter_id=key[1], organization_id=key[2]
+                month=key[0], interpreter_id=key[1], organization_id=key[2], site_id=key[3]
             )
         return self.people[key]
 
@@ -116,7 +121,8 @@ class _Sums:
             month = month_of(fact.created_at, self.zone)
             if month in self.skip:
                 continue
-            row, lists = await self.request_month((month, fact.language, fact.organization_id))
+            key = (month, fact.language, fact.organization_id, fact.site_id or NO_SITE)
+            row, lists = await self.request_month(key)
             row.requests += 1
             hour = local_hour_of_week(fact.created_at, self.zone)
             lists["demand_by_hour"][hour] += 1
@@ -134,26 +140,30 @@ class _Sums:
                 _count(lists["connect_histogram"], fact.connect_ms)
 
     async def add_offers(self, offers: Iterable[Any]) -> None:
-        for interpreter_id, created_at, state, organization_id in offers:
+        for interpreter_id, created_at, state, organization_id, site_id in offers:
             month = month_of(created_at, self.zone)
             if month not in self.skip:
-                row = await self.person((month, interpreter_id, organization_id))
+                row = await self.person(
+                    (month, interpreter_id, organization_id, site_id or NO_SITE)
+                )
                 row.offers += 1
                 row.declined += state == OfferState.DECLINED.value
                 row.rang_out += state == OfferState.EXPIRED.value
 
     async def add_calls(self, calls: Iterable[Any]) -> None:
-        for interpreter_id, organization_id, connected_at, ended_at in calls:
+        for interpreter_id, organization_id, site_id, connected_at, ended_at in calls:
             month = month_of(connected_at, self.zone)
             if month not in self.skip:
-                row = await self.person((month, interpreter_id, organization_id))
+                row = await self.person(
+                    (month, interpreter_id, organization_id, site_id or NO_SITE)
+                )
                 row.calls += 1
                 row.talk_s += max((ended_at - connected_at).total_seconds(), 0.0)
 
     async def add_online(self, interpreter_id: str, start: datetime, end: datetime) -> None:
         for month, seconds in split_by_month(start, end, self.zone):
             if month not in self.skip:
-                row = await self.person((month, interpreter_id, NO_ORGANIZATION))
+                row = await self.person((month, interpreter_id, NO_ORGANIZATION, NO_SITE))
                 row.online_s += seconds
 
     async def write(self) -> None:
@@ -176,7 +186,9 @@ def _count(counts: Histogram, millis: int) -> None:
 
 def _offers_of(*conditions: Any) -> Any:
     return (
-        select(OFFER.interpreter_id, OFFER.created_at, OFFER.state, REQ.organization_id)
+        select(
+            OFFER.interpreter_id, OFFER.created_at, OFFER.state, REQ.organization_id, REQ.site_id
+        )
         .select_from(OFFERS.join(REQUESTS, REQ.id == OFFER.request_id))
         .where(*conditions)
     )
@@ -184,7 +196,7 @@ def _offers_of(*conditions: Any) -> Any:
 
 def _calls_of(*conditions: Any) -> Any:
     return select(
-        CALL.interpreter_id, CALL.organization_id, CALL.connected_at, CALL.ended_at
+        CALL.interpreter_id, CALL.organization_id, CALL.site_id, CALL.connected_at, CALL.ended_at
     ).where(CALL.connected_at.is_not(None), CALL.ended_at.is_not(None), *conditions)
 
 
@@ -283,7 +295,11 @@ async def seal_months(db: Database, now: datetime, zone: ZoneInfo) -> list[str]:
 
 
 async def request_months(
-    session: AsyncSession, months: Sequence[str], organization_id: str | None, language: str | None
+    session: AsyncSession,
+    months: Sequence[str],
+    organization_id: str | None,
+    language: str | None,
+    site_id: str | None = None,
 ) -> list[RequestMonth]:
     """The request summaries of these months."""
     if not months:
@@ -293,11 +309,16 @@ async def request_months(
         query = query.where(col(RequestMonth.organization_id) == organization_id)
     if language is not None:
         query = query.where(col(RequestMonth.language) == language)
+    if site_id is not None:
+        query = query.where(col(RequestMonth.site_id) == site_id)
     return list((await session.exec(query)).all())
 
 
 async def interpreter_months(
-    session: AsyncSession, months: Sequence[str], organization_id: str | None
+    session: AsyncSession,
+    months: Sequence[str],
+    organization_id: str | None,
+    site_id: str | None = None,
 ) -> list[InterpreterMonth]:
     """The interpreter summaries of these months: online time, and calls and offers of the
     organisation asked for (or of every one)."""
@@ -307,5 +328,13 @@ async def interpreter_months(
     if organization_id is not None:
         query = query.where(
             col(InterpreterMonth.organization_id).in_([organization_id, NO_ORGANIZATION])
+        )
+    if site_id is not None:
+        # Online time belongs to no organisation and no site: it stays in.
+        query = query.where(
+            or_(
+                col(InterpreterMonth.organization_id) == NO_ORGANIZATION,
+                col(InterpreterMonth.site_id) == site_id,
+            )
         )
     return list((await session.exec(query)).all())

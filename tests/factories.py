@@ -524,6 +524,7 @@ class History:
         talk: float | None = 60,
         by: User | None = None,
         organization: Organization | None = None,
+        counsellor: User | None = None,
     ) -> str:
         """A request made at `created_at`; with `accept_after`, accepted that many seconds
         later by `by`, connected `connect` seconds after that and ended after `talk`
@@ -533,7 +534,7 @@ class History:
         from dispatch.models import Offer, OfferState
 
         org = organization or self.org
-        counsellor = self.counsellors[org.id]
+        counsellor = counsellor or self.counsellors[org.id]
         interpreter = by or self.default_interpreter
         seconds = timedelta(seconds=1)
         state = state or ("accepted" if accept_after is not None else "expired")

@@ -46,7 +46,8 @@ class TestMigrations:
 
     async def test_every_organisation_gets_a_site_with_its_counsellors(self, stack, settings):
         """Upgrading a database with organisations gives each one site named after it in
-        Europe/Berlin, with its counsellors on it and everyone else on none."""
+        Europe/Berlin, with its counsellors on it and everyone else on none; a month's
+        summary of before keeps its counts, under no site."""
         url, path = settings.database_url, stack.search_path
         await schema.upgrade(url, path, "0008")
         org = sa.table("organization", *map(sa.column, ("id", "name", "cost_center")), _stamp())
@@ -78,8 +79,20 @@ class TestMigrations:
                         created_at=now,
                     )
                 )
+            await conn.execute(
+                sa.text(
+                    "INSERT INTO stats_request_month (month, language, organization_id, requests,"
+                    " answered, within_30s, within_2min, within_5min, expired, cancelled, failed,"
+                    " accept_histogram, connect_histogram, demand_by_hour, unanswered_by_hour)"
+                    " VALUES ('2025-12', 'uk', 'o1', 7, 5, 3, 4, 5, 1, 1, 0,"
+                    " '{}', '{}', '[]', '[]')"
+                )
+            )
         await schema.upgrade(url, path)
         async with engine.connect() as conn:
+            summed = (
+                await conn.execute(sa.text("SELECT site_id, requests FROM stats_request_month"))
+            ).all()
             sites = {
                 row.organization_id: row
                 for row in await conn.execute(sa.text("SELECT * FROM site"))
@@ -92,6 +105,7 @@ class TestMigrations:
             "o2": ("Jobcenter", "Europe/Berlin", True),
         }
         assert users == {"c1": sites["o1"].id, "c2": sites["o2"].id, "i1": None, "a1": None}
+        assert [tuple(row) for row in summed] == [("", 7)]
 
     async def test_sqlite_is_upgraded_at_start(self, tmp_path):
         """Starting against an empty SQLite file upgrades it by itself."""
