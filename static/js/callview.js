@@ -15,6 +15,15 @@ export function isNewerCall(next, shown) {
   return (CALL_RANK[next.state] ?? 0) >= (CALL_RANK[shown.state] ?? 0);
 }
 
+/** Keep the newest state the server told of a call in `calls` (a Map by call id); false
+ * when `call` is older than what is known (news and HTTP replies arrive in any order). */
+export function rememberCall(calls, call) {
+  const known = calls.get(call.id);
+  if (known && !isNewerCall(call, known)) return false;
+  calls.set(call.id, known ? { ...known, ...call } : call);
+  return true;
+}
+
 /** How long a call may take to connect before the view says so and offers a way out. */
 export const STALLED_AFTER_MS = 10000;
 

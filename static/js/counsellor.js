@@ -1,6 +1,6 @@
 // The counsellor's page: pick a language, request an interpreter, talk.
 import { CounsellorBookings } from "./bookings.js";
-import { CallView, isNewerCall } from "./callview.js";
+import { CallView, rememberCall } from "./callview.js";
 import { Consultation } from "./consultation.js";
 import { $, fill, h } from "./dom.js";
 import { formatClock, formatEta, languageName, locale, nativeName, onLocaleChange, t } from "./i18n.js";
@@ -442,10 +442,7 @@ socket.on("request.updated", (msg) => onRequest(msg.request));
 
 /** Keep the newest state of a call; false when `call` is older than what we know. */
 function remember(call) {
-  const known = calls.get(call.id);
-  if (known && !isNewerCall(call, known)) return false;
-  calls.set(call.id, known ? { ...known, ...call } : call);
-  return true;
+  return rememberCall(calls, call);
 }
 
 async function joinCall(callId) {

@@ -1,6 +1,6 @@
 // The interpreter's page: status switch, incoming offers that ring, the call, wrap-up.
 import { InterpreterBookings } from "./bookings.js";
-import { CallView, isNewerCall } from "./callview.js";
+import { CallView, rememberCall } from "./callview.js";
 import { $, fill, h } from "./dom.js";
 import { languageName, onLocaleChange, plural, t } from "./i18n.js";
 import { api } from "./api.js";
@@ -231,10 +231,7 @@ $("#decline").addEventListener("click", async () => {
 
 /** Keep the newest state of a call; false when `call` is older than what we know. */
 function remember(call) {
-  const known = calls.get(call.id);
-  if (known && !isNewerCall(call, known)) return false;
-  calls.set(call.id, known ? { ...known, ...call } : call);
-  return true;
+  return rememberCall(calls, call);
 }
 
 async function joinCall(callId, stream = null) {

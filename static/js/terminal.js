@@ -2,7 +2,7 @@
 // language, wait, talk to the interpreter, end. It goes back to its start screen after
 // each call and after a while without a touch, and keeps nothing of the person: no
 // storage, no history, the request and the call only in memory until the reset.
-import { CallView, isNewerCall } from "./callview.js";
+import { CallView, rememberCall } from "./callview.js";
 import { $, fill, h } from "./dom.js";
 import { formatClock, languageName, nativeName, onLocaleChange, setLocale, tIn } from "./i18n.js";
 import { api } from "./api.js";
@@ -46,7 +46,8 @@ function shownLocales() {
 
 /** `key` in each shown interface language, each marked with its language. */
 function both(key, params = {}) {
-  const parts = shownLocales().map((loc) => h("span", { lang: loc }, tIn(loc, key, params)));
+  const texts = new Map(shownLocales().map((loc) => [tIn(loc, key, params), loc])); // "Video" once
+  const parts = [...texts].map(([text, loc]) => h("span", { lang: loc }, text));
   const sep = () => h("span", { class: "t-sep", "aria-hidden": "true" }, "·");
   return parts.flatMap((part, i) => (i ? [" ", sep(), " ", part] : [part]));
 }
@@ -213,10 +214,7 @@ $("#wait-cancel").addEventListener("click", cancel);
 // ---- The call ------------------------------------------------------------------------------
 
 function remember(call) {
-  const known = calls.get(call.id);
-  if (known && !isNewerCall(call, known)) return false;
-  calls.set(call.id, known ? { ...known, ...call } : call);
-  return true;
+  return rememberCall(calls, call);
 }
 
 async function joinCall(callId) {

@@ -21,6 +21,7 @@ from tests.e2e.conftest import (
     screenshot,
     serving,
 )
+from tests.e2e.test_call import CONNECT_TIMEOUT_MS, wait_for_video
 from tests.processes import stop
 
 pytestmark = pytest.mark.browser
@@ -29,7 +30,6 @@ IDLE_S = 6
 """TOLK_TERMINAL_IDLE_RESET_S of this module's server: the inactivity reset, driven by the
 setting (the tests wait for the reset as an event, never for a fixed time)."""
 SIZES = {"portrait": (1080, 1920), "landscape": (1920, 1080)}
-CONNECT_TIMEOUT_MS = 30_000
 
 
 @pytest.fixture(scope="module")
@@ -101,19 +101,6 @@ def kept(page: Any) -> list[Any]:
         "() => [localStorage.length, sessionStorage.length, history.length]"
     )
     return result
-
-
-def frames_decoded(page: Any) -> int:
-    return int(page.locator("#call").get_attribute("data-frames-decoded") or 0)
-
-
-def wait_for_video(page: Any, more_than: int = 0) -> int:
-    page.wait_for_function(
-        "n => Number(document.querySelector('#call').dataset.framesDecoded) > n",
-        arg=more_than,
-        timeout=CONNECT_TIMEOUT_MS,
-    )
-    return frames_decoded(page)
 
 
 def sim_frames(log: Path) -> dict[str, int]:
