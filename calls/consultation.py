@@ -311,6 +311,30 @@ async def _revoke_unused_invitations(session: AsyncSession, room_id: str, now: d
     )
 
 
+async def _invitation(session: AsyncSession, token: str) -> Invitation:
+    """The invitation of a link's token, unless revoked (404 `invitation_unknown`)."""
+    invitation = (
+        await session.exec(
+            select(Invitation).where(col(Invitation.token_hash) == token_digest(token))
+        )
+    ).first()
+    if invitation is None or invitation.revoked_at is not None:
+        raise InvitationUnknown()
+    return invitation
+
+
+async def invited_room(session: AsyncSession, token: str, now: datetime) -> Room:
+    """The open room a link leads to, its invitation used or not (the guest who came in by
+    it opens it again); revoked, unknown, expired unused or of an ended room: refused."""
+    invitation = await _invitation(session, token)
+    if invitation.used_at is None and invitation.expires_at <= now:
+        raise InvitationExpired()
+    room = await session.get(Room, invitation.room_id)
+    if room is None or room.state != RoomState.OPEN:
+        raise InvitationUnknown()
+    return room
+
+
 async def admit_guest(
     session: AsyncSession,
     token: str,
@@ -323,13 +347,7 @@ async def admit_guest(
     """Use an invitation: the guest becomes the room's guest and gets a cookie for this room
     only. Used, expired, revoked or unknown: refused; so is a second guest while the room
     has one (409 `room_has_guest`), and the invitation stays unused."""
-    invitation = (
-        await session.exec(
-            select(Invitation).where(col(Invitation.token_hash) == token_digest(token))
-        )
-    ).first()
-    if invitation is None or invitation.revoked_at is not None:
-        raise InvitationUnknown()
+    invitation = await _invitation(session, token)
     if invitation.used_at is not None:
         raise InvitationUsed()
     if invitation.expires_at <= now:

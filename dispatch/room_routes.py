@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
+from typing import Literal
 
 import segno
 from aiohttp import web
@@ -30,6 +31,9 @@ from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.errors import Conflict, Forbidden
 from infra.http import json_response
 from infra.openapi import PUBLIC, ApiRoutes
+from interpreters.languages import pick_locale
+from interpreters.service import language_names
+from interpreters.views import LanguageName
 from wire.rooms import GuestView, RoomView
 
 api = ApiRoutes(tag="rooms")
@@ -76,6 +80,19 @@ class GuestBody(BaseModel):
 
 class GuestResponse(BaseModel):
     guest: GuestView
+
+
+class GuestLanguagesBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=100)
+    """The invitation link's token: the list is for those who hold one."""
+    locale: Literal["de", "en"] | None = None
+    """The page's language, for the names beside the languages' own names."""
+
+
+class GuestLanguagesResponse(BaseModel):
+    languages: list[LanguageName]
 
 
 async def _room_response(request: web.Request, room: Room, status: int = 200) -> web.Response:
@@ -299,6 +316,17 @@ async def guest_session(request: web.Request, body: GuestBody) -> web.Response:
         GUEST_COOKIE, cookie, httponly=True, samesite="Strict", secure=secure, path="/"
     )
     return response
+
+
+@api.post("/api/guest/languages", roles=PUBLIC, errors=(404, 410))
+async def guest_languages(request: web.Request, body: GuestLanguagesBody) -> GuestLanguagesResponse:
+    """The roster's languages by name (no figures), for the client opening a link"""
+    app = request.app
+    locale = pick_locale(body.locale, request.headers.get("Accept-Language"))
+    async with app[DATABASE].read() as session:
+        await consultation.invited_room(session, body.token, app[CLOCK].now())
+        names = await language_names(session, locale)
+    return GuestLanguagesResponse(languages=names)
 
 
 @api.get("/api/guest/me", roles=("guest",))

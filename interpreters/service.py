@@ -20,7 +20,7 @@ from accounts.models import Organization, Role, User
 from accounts.password_links import NewLink
 from infra.errors import InvalidInput, NotFound
 from interpreters import naming, presence
-from interpreters.languages import display_name, normalize_tag, serving_tags
+from interpreters.languages import autonym, display_name, normalize_tag, serving_tags
 from interpreters.models import (
     Interpreter,
     InterpreterLanguage,
@@ -28,7 +28,7 @@ from interpreters.models import (
     Presence,
     Specialization,
 )
-from interpreters.views import InterpreterDetail, InterpreterView, LanguageView
+from interpreters.views import InterpreterDetail, InterpreterView, LanguageName, LanguageView
 
 GENDERS = ("female", "male", "diverse")
 
@@ -355,15 +355,25 @@ class LanguageCounts:
     available: int
 
 
+def _active_languages(query: Any) -> Any:
+    """`query` over interpreters' languages, narrowed to active interpreters with an active
+    login."""
+    # Any: a select of whichever columns the caller names.
+    return (
+        query.join(Interpreter, col(Interpreter.user_id) == col(InterpreterLanguage.interpreter_id))
+        .join(User, col(User.id) == col(Interpreter.user_id))
+        .where(col(Interpreter.active), col(User.active))
+    )
+
+
 async def language_counts(session: AsyncSession) -> dict[str, LanguageCounts]:
     """Per roster language, how many active interpreters who can serve it are online and
     available; an interpreter of `ar-SY` counts for `ar` too (the variant rule)."""
     rows = (
         await session.exec(
-            select(InterpreterLanguage.tag, Interpreter.user_id, Interpreter.status)
-            .join(Interpreter, col(Interpreter.user_id) == col(InterpreterLanguage.interpreter_id))
-            .join(User, col(User.id) == col(Interpreter.user_id))
-            .where(col(Interpreter.active), col(User.active))
+            _active_languages(
+                select(InterpreterLanguage.tag, Interpreter.user_id, Interpreter.status)
+            )
         )
     ).all()
     by_tag: dict[str, dict[str, Presence]] = defaultdict(dict)
@@ -396,3 +406,11 @@ async def roster_speaks(session: AsyncSession, tag: str) -> bool:
         ).all()
     )
     return bool(serving_tags(tag, tags))
+
+
+async def language_names(session: AsyncSession, locale: str) -> list[LanguageName]:
+    """The roster's languages by name and own name only, sorted by own name: what an invited
+    client may see (who is online, and how many, stays with staff)."""
+    tags = (await session.exec(_active_languages(select(InterpreterLanguage.tag)).distinct())).all()
+    names = [LanguageName(tag=t, name=display_name(t, locale), autonym=autonym(t)) for t in tags]
+    return sorted(names, key=lambda n: n.autonym.casefold())

@@ -13,6 +13,13 @@ class LanguageView(BaseModel):
     name: str
 
 
+class LanguageName(LanguageView):
+    """A roster language by name only, as an invited client picks it (no figures)."""
+
+    autonym: str
+    """The language's name in itself, in its own script."""
+
+
 class InterpreterView(BaseModel):
     """An interpreter as they see themselves (`GET /api/interpreters/me`)."""
 

@@ -37,18 +37,28 @@ localeSelect.value = locale();
 localeSelect.addEventListener("change", () => setLocale(localeSelect.value));
 const roomView = new RoomView($("#room"), null, { role: "guest" });
 
+/** The roster's languages, each by its own name (for the holder of the link only), or, if
+ * the server cannot say, the languages the page has phrases in. */
+async function loadLanguages() {
+  try {
+    const { languages } = await api("POST", "/api/guest/languages", { token, locale: locale() });
+    return languages;
+  } catch {
+    return Object.keys(PHRASES).map((tag) => ({ tag, name: languageName(tag), autonym: nativeName(tag) }));
+  }
+}
+
 /** The languages a client may pick, each in its own name (and the page's beside it). */
-function renderLanguages() {
+async function renderLanguages() {
   const select = $("#guest-language");
+  const languages = await loadLanguages();
   const chosen = select.value || guest?.language || "";
-  const tags = Object.keys(PHRASES).sort((a, b) => nativeName(a).localeCompare(nativeName(b)));
+  languages.sort((a, b) => a.autonym.localeCompare(b.autonym));
   fill(
     select,
     h("option", { value: "" }, t("join.languagePick")),
-    tags.map((tag) => {
-      const own = nativeName(tag);
-      const here = languageName(tag);
-      const label = own.toLocaleLowerCase() === here.toLocaleLowerCase() ? own : `${own} – ${here}`;
+    languages.map(({ tag, name, autonym }) => {
+      const label = autonym.toLocaleLowerCase() === name.toLocaleLowerCase() ? autonym : `${autonym} – ${name}`;
       return h("option", { value: tag, lang: tag }, label);
     }),
   );
@@ -195,7 +205,7 @@ $("#rejoin").addEventListener("click", () => {
 joinButton.addEventListener("click", join);
 onLocaleChange(renderLanguages);
 
-renderLanguages();
+await renderLanguages();
 if (localStorage.getItem(ADMITTED_KEY) === token) {
   try {
     guest = (await api("GET", "/api/guest/me")).guest;

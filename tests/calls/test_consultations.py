@@ -173,6 +173,39 @@ class TestInvitations:
         for each in (browser, other, newcomer):
             await each.close()
 
+    async def test_the_client_sees_the_rosters_languages_by_name_only(self, desk, factory):
+        """With the link's token (used or not, while the room is open) the client gets the
+        roster's languages, each in its own name, and no figures; a made-up token, or the
+        link of a room that ended, gets nothing."""
+        await desk.interpreter(["uk", "fa-AF"])
+        counsellor = await desk.counsellor()
+        room = await open_room(counsellor)
+        made = await invitation(counsellor, room["id"])
+        stranger = await factory.new_client()
+
+        async def languages(token: str) -> tuple[int, Any]:
+            resp = await stranger.post(
+                "/api/guest/languages",
+                json={"token": token, "locale": "en"},
+                headers=factory.headers(),
+            )
+            return resp.status, await resp.json()
+
+        status, body = await languages(made["token"])
+        assert status == 200
+        by_tag = {entry["tag"]: entry for entry in body["languages"]}
+        assert by_tag["uk"] == {"tag": "uk", "name": "Ukrainian", "autonym": "українська"}
+        assert set(by_tag["fa-AF"]) == {"tag", "name", "autonym"}
+        browser, _ = await guest_joins(factory, made["token"])
+        assert (await languages(made["token"]))[0] == 200
+        status, body = await languages("no-such-token")
+        assert (status, body["error"]["code"]) == (404, "invitation_unknown")
+        await counsellor.post(f"/api/rooms/{room['id']}/hangup")
+        status, body = await languages(made["token"])
+        assert (status, body["error"]["code"]) == (404, "invitation_unknown")
+        await browser.close()
+        await stranger.close()
+
     async def test_the_qr_code_is_an_svg_of_the_link(self, desk, factory):
         """The counsellor's page can show the link as a QR code, drawn by the server."""
         counsellor = await desk.counsellor()

@@ -110,6 +110,10 @@ class TestConsultation:
 
         guest = open_page(path=path)
         expect(guest.get_by_role("heading", name="Beratung per Video")).to_be_visible()
+        # The roster's languages, each in its own name and the page's.
+        expect(guest.locator('#guest-language option[value="uk"]')).to_have_text(
+            "українська – Ukrainisch"
+        )
         join_as_guest(guest)
         all_decode({"counsellor": counsellor, "guest": guest})
         expect(counsellor.locator("#room-status")).to_have_attribute("data-guest", "present")

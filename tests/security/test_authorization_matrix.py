@@ -27,6 +27,8 @@ PUBLIC = {
     ("post", "/api/password-link/user"),
     # An invitation link is the guest's credential: a guest has no account.
     ("post", "/api/guest/session"),
+    # Language names only (no figures), for whoever holds a link to an open room.
+    ("post", "/api/guest/languages"),
     # A terminal's device link is its credential: a terminal has no password.
     ("post", "/api/terminal/session"),
 }
