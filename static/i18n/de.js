@@ -620,6 +620,7 @@ export default {
     "Die Person ist nicht hier? Öffnen Sie einen Raum und schicken Sie ihr einen Link. Eine Dolmetscherin oder einen Dolmetscher holen Sie danach dazu.",
   "room.open": "Raum für Fernberatung öffnen",
   "room.title": "Fernberatung",
+  "room.status": "Wer ist im Raum",
   "room.link": "Link für die Person (einmal gültig)",
   "room.copy": "Link kopieren",
   "room.copied": "Link kopiert.",

@@ -602,6 +602,7 @@ export default {
   "room.remoteHint": "The person is not here? Open a room and send them a link. Then bring in an interpreter.",
   "room.open": "Open a remote consultation room",
   "room.title": "Remote consultation",
+  "room.status": "Who is in the room",
   "room.link": "Link for the person (single use)",
   "room.copy": "Copy link",
   "room.copied": "Link copied.",

@@ -13,8 +13,9 @@ import { errorText, notify } from "./shell.js";
  * for asking an interpreter into the room; `onEnded()` is told when the room is over.
  */
 export class Consultation {
-  constructor(socket, { noticeArea, onPick, onEnded }) {
+  constructor(socket, { noticeArea, onPick, onEnded, onChange = () => {} }) {
     this.socket = socket;
+    this.onChange = onChange;
     this.noticeArea = noticeArea;
     this.onPick = onPick;
     this.onEnded = onEnded;
@@ -22,7 +23,7 @@ export class Consultation {
     this.invitation = null;
     this.opening = false;
     this.panel = $("#room-panel");
-    this.view = new RoomView($("#room"), socket, { role: "counsellor" });
+    this.view = new RoomView($("#room"), socket, { role: "counsellor", line: false });
     this.view.addEventListener("leave", () => this.hangup());
     this.view.addEventListener("joined", () => this.render());
     this.view.addEventListener("change", () => this.render());
@@ -162,6 +163,11 @@ export class Consultation {
     const open = this.room != null;
     $("#remote").hidden = open;
     this.panel.hidden = !open;
+    // In a room the page is the room: its heading says so, the panel's own goes.
+    const title = $("main h1");
+    title.dataset.i18n = open ? "room.title" : "counsellor.title";
+    title.textContent = t(title.dataset.i18n);
+    this.onChange();
     if (!open) return;
     const guest = [...this.view.participants.values()].find((p) => p.role === "guest");
     // The link is used once a client came in by it: no need to show it any more.
@@ -176,6 +182,8 @@ export class Consultation {
       $("#invite-expires").textContent = t("room.expires", { when: formatDateTime(inv.expires_at) });
     }
     $("#invite").textContent = t(inv ? "room.inviteAgain" : "room.invite");
+    // A room holds one guest: no new link while the client is in it.
+    $("#invite").hidden = Boolean(guest);
     const state = this.interpreterState();
     $("#room-interpreter").hidden = state !== "none";
     const line = $("#room-status");

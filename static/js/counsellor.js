@@ -51,6 +51,7 @@ const consultation = new Consultation(socket, {
     if (request?.room_id) reset();
     showRequesting(false);
   },
+  onChange: () => renderStatus(),
 });
 
 function setStatus(key, params = {}, tone = "") {
@@ -65,6 +66,8 @@ function renderStatus() {
     params.waited = formatClock((socket.serverNow() - Date.parse(request.created_at)) / 1000);
   }
   status.textContent = t(statusView.key, params);
+  // In a room with no request under way the room's status line says all there is.
+  status.hidden = consultation?.active === true && request == null;
   status.dataset.tone = statusView.tone;
   status.dataset.state = statusView.key.split(".")[1];
 }

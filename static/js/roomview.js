@@ -12,7 +12,7 @@ export class RoomView extends EventTarget {
   /** container: an empty <section>; socket: the page's Socket; role: this side's role.
    * Events: "leave" (the way-out button; the page decides what it means), "joined",
    * "change" (who is in the room, or their presence, changed). */
-  constructor(container, socket, { role, extraControls = [] } = {}) {
+  constructor(container, socket, { role, extraControls = [], line = true } = {}) {
     super();
     this.container = container;
     this.socket = socket;
@@ -24,6 +24,8 @@ export class RoomView extends EventTarget {
     this.participants = new Map();
     this.timer = null;
     this.build(extraControls);
+    // The counsellor's page says who is in the room in its own status line.
+    this.line.hidden = !line;
     onLocaleChange(() => this.render());
   }
 
