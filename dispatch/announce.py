@@ -9,10 +9,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from dispatch import service
 from dispatch.news import News
+from infra.appkeys import DATABASE
 from infra.bus import Bus
 from infra.metrics import Metrics
 from interpreters.events import PresenceNews
+from wire.objects import RequestView
 
 
 @dataclass(frozen=True)
@@ -36,3 +39,15 @@ class NewsPublisher:
 
 
 PUBLISHER = web.AppKey("news_publisher", NewsPublisher)
+
+
+async def publish_opened(app: web.Application, opened: service.Opened) -> RequestView:
+    """After the commit: a new request's news sent (a room's request tells the room too);
+    the request as its counsellor sees it."""
+    view, news = await service.announce_opened(app[DATABASE], opened)
+    room_id = opened.request.room_id
+    if room_id is not None:
+        async with app[DATABASE].read() as session:
+            await service.tell_room(session, room_id, news)
+    await app[PUBLISHER].publish(news)
+    return view

@@ -14,11 +14,11 @@ from accounts.models import Role
 from accounts.views import Identity, OrganizationView
 from dispatch import bookings
 from dispatch.announce import PUBLISHER
+from dispatch.bodies import PreferencesBody
 from dispatch.booking_models import Booking
 from dispatch.booking_time import parse_local
 from dispatch.booking_views import BookingResponse, BookingsResponse, load_views
 from dispatch.news import News
-from dispatch.routes import PreferencesBody
 from dispatch.service import announce_opened
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.config import Settings

@@ -13,7 +13,7 @@ from accounts.views import OrganizationView
 from calls.consultation import RoomEnded, RoomNotFound
 from calls.models import Room, RoomState
 from dispatch import service
-from dispatch.caps import check_open_requests
+from dispatch.caps import open_within_cap
 from dispatch.models import InterpretationRequest
 from infra.config import Settings
 from infra.errors import Conflict
@@ -56,15 +56,14 @@ def open_room_request(
     ).first()
     if already is not None:
         raise RoomRequestOpen(request_id=already[0])
-    if not handover:
-        check_open_requests(conn, counsellor_id, settings.open_requests_per_counsellor)
     if not organization.name:
         name = conn.execute(
             select(col(Organization.name)).where(col(Organization.id) == organization.id)
         ).scalar_one()
         organization = OrganizationView(id=organization.id, name=name)
-    opened = service.open_request(
+    opened = open_within_cap(
         conn,
+        limit=None if handover else settings.open_requests_per_counsellor,
         counsellor_id=counsellor_id,
         organization=organization,
         language=language,

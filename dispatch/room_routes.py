@@ -21,11 +21,11 @@ from calls.ending import CALL_ENDING
 from calls.lifecycle import participant_call
 from calls.models import CallState, Room
 from dispatch import service
-from dispatch.announce import PUBLISHER
+from dispatch.announce import PUBLISHER, publish_opened
+from dispatch.bodies import RequestBody
 from dispatch.errors import NotCancellable
 from dispatch.news import News
 from dispatch.room_requests import open_room_request
-from dispatch.routes import PreferencesBody
 from dispatch.views import RequestResponse
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.errors import Conflict, Forbidden
@@ -52,13 +52,6 @@ class InvitationResponse(BaseModel):
     """Shown only in this answer; Tolk keeps only its SHA-256."""
     expires_at: datetime
     qr_svg_url: str
-
-
-class RoomRequestBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    language: str = Field(min_length=1, max_length=35)
-    preferences: PreferencesBody = Field(default_factory=PreferencesBody)
 
 
 class HandoverBody(BaseModel):
@@ -179,7 +172,7 @@ async def invitation_qr(
 
 @api.post("/api/rooms/{room_id}/requests", roles=COUNSELLOR, status=201, errors=(404, 409))
 async def request_into_room(
-    request: web.Request, identity: Identity, room_id: str, body: RoomRequestBody
+    request: web.Request, identity: Identity, room_id: str, body: RequestBody
 ) -> RequestResponse:
     """Ask for an interpreter into the room (the usual dispatch)"""
     app = request.app
@@ -193,11 +186,7 @@ async def request_into_room(
         now=app[CLOCK].now(),
         settings=app[SETTINGS],
     )
-    view, news = await service.announce_opened(app[DATABASE], opened)
-    async with app[DATABASE].read() as session:
-        await service.tell_room(session, room_id, news)
-    await app[PUBLISHER].publish(news)
-    return RequestResponse(request=view)
+    return RequestResponse(request=await publish_opened(app, opened))
 
 
 @api.post("/api/rooms/{room_id}/hangup", roles=COUNSELLOR, errors=(404,))
@@ -273,11 +262,7 @@ async def hand_over(
         settings=app[SETTINGS],
         handover=True,
     )
-    view, news = await service.announce_opened(app[DATABASE], opened)
-    async with app[DATABASE].read() as session:
-        await service.tell_room(session, room.id, news)
-    await app[PUBLISHER].publish(news)
-    return RequestResponse(request=view)
+    return RequestResponse(request=await publish_opened(app, opened))
 
 
 @api.post(

@@ -2,52 +2,22 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Connection
 
 from accounts.models import REQUESTERS, Role
 from accounts.views import Identity, OrganizationView
 from calls import lifecycle
 from calls.views import CallResponse
 from dispatch import service
-from dispatch.announce import PUBLISHER
-from dispatch.caps import check_open_requests
+from dispatch.announce import PUBLISHER, publish_opened
+from dispatch.bodies import RequestBody
+from dispatch.caps import open_within_cap
 from dispatch.queue import current_view
 from dispatch.views import RequestResponse, TodayResponse, TodayView
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
-from infra.config import Settings
 from infra.openapi import ApiRoutes
 
 api = ApiRoutes(tag="dispatch")
-
-
-class PreferencesBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    gender: str | None = Field(default=None, min_length=1, max_length=20)
-    specialization: str | None = Field(default=None, min_length=1, max_length=50)
-    audio_only: bool = False
-    required: bool = False
-    """Make gender and specialization hard requirements instead of wishes that relax."""
-
-    def wishes(self) -> service.Wishes:
-        """The counsellor's wishes, as dispatch takes them."""
-        return service.Wishes(
-            gender=self.gender,
-            specialization=self.specialization,
-            audio_only=self.audio_only,
-            required=self.required,
-        )
-
-
-class RequestBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    language: str = Field(min_length=1, max_length=35)
-    preferences: PreferencesBody = Field(default_factory=PreferencesBody)
 
 
 @api.post("/api/requests", roles=REQUESTERS, status=201, errors=(409,))
@@ -57,7 +27,7 @@ async def create_request(
     """Ask for an interpreter"""
     app = request.app
     opened = await app[DATABASE].write_sync(
-        _open_within_cap,
+        open_within_cap,
         limit=app[SETTINGS].open_requests_per_counsellor,
         counsellor_id=identity.user_id,
         organization=OrganizationView(id=identity.organization_id, name=identity.organization_name),
@@ -67,36 +37,7 @@ async def create_request(
         settings=app[SETTINGS],
         site_id=identity.site_id,
     )
-    view, news = await service.announce_opened(app[DATABASE], opened)
-    await app[PUBLISHER].publish(news)
-    return RequestResponse(request=view)
-
-
-def _open_within_cap(
-    conn: Connection,
-    /,
-    *,
-    limit: int,
-    counsellor_id: str,
-    organization: OrganizationView,
-    language: str,
-    wishes: service.Wishes,
-    now: datetime,
-    settings: Settings,
-    site_id: str | None,
-) -> service.Opened:
-    """One transaction: count the counsellor's open requests, then open the next."""
-    check_open_requests(conn, counsellor_id, limit)
-    return service.open_request(
-        conn,
-        counsellor_id=counsellor_id,
-        organization=organization,
-        language=language,
-        wishes=wishes,
-        now=now,
-        settings=settings,
-        site_id=site_id,
-    )
+    return RequestResponse(request=await publish_opened(app, opened))
 
 
 @api.get("/api/requests/{request_id}", roles=(*REQUESTERS, Role.ADMIN), errors=(404,))
