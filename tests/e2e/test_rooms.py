@@ -35,8 +35,13 @@ def wait_for_video_from(page: Any, role: str, more_than: int = 0) -> int:
     framesDecoded above `more_than`)."""
     try:
         page.wait_for_function(
+            # Above n; or, where the count started again below n (a new connection after
+            # the participant came back), above 5 on the new one.
             """([role, n]) => [...document.querySelectorAll(`#room .tile[data-role="${role}"]`)]
-            .some((t) => t.dataset.self === "false" && Number(t.dataset.framesDecoded) > n)""",
+            .some((t) => {
+              const seen = Number(t.dataset.framesDecoded);
+              return t.dataset.self === "false" && (seen > n || (seen > 5 && seen < n - 5));
+            })""",
             arg=[role, more_than],
             timeout=MEDIA_TIMEOUT_MS,
         )
