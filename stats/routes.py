@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts import service as accounts
+from accounts import sites
 from accounts.models import Role
 from accounts.views import OrganizationView
 from billing.export import Dialect, check_period, parse_bound
@@ -252,4 +253,28 @@ async def organizations(request: web.Request) -> OrganizationChoices:
         found = await accounts.list_organizations(session)
     return OrganizationChoices(
         organizations=[OrganizationView(id=o.id, name=o.name) for o in found]
+    )
+
+
+class SiteChoice(BaseModel):
+    id: str
+    organization_id: str
+    name: str
+    active: bool
+
+
+class SiteChoices(BaseModel):
+    sites: list[SiteChoice]
+
+
+@api.get("/api/stats/sites", roles=READERS)
+async def site_choices(request: web.Request) -> SiteChoices:
+    """The sites the figures may be filtered by (deactivated ones too: they have a past)"""
+    async with request.app[DATABASE].read() as session:
+        found = await sites.list_sites(session)
+    return SiteChoices(
+        sites=[
+            SiteChoice(id=s.id, organization_id=s.organization_id, name=s.name, active=s.active)
+            for s in found
+        ]
     )

@@ -434,6 +434,7 @@ export default {
   "stats.filters": "Auswahl",
   "stats.from": "Von",
   "stats.to": "Bis (ausschließlich)",
+  "stats.site": "Standort",
   "stats.organization": "Organisation / Träger",
   "stats.all": "alle",
   "stats.show": "Anzeigen",

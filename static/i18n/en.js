@@ -422,6 +422,7 @@ export default {
   "stats.filters": "Selection",
   "stats.from": "From",
   "stats.to": "To (exclusive)",
+  "stats.site": "Site",
   "stats.organization": "Organisation",
   "stats.all": "all",
   "stats.show": "Show",

@@ -12,10 +12,12 @@ const form = $("#filters");
 const from = $("#from");
 const to = $("#to");
 const orgSelect = $("#organization");
+const siteSelect = $("#site");
 const LIVE_REFRESH_MS = 10_000; // new requests bring no socket news; presence changes do
 let figures = null; // {languages, heatmap, interpreters, agencies}: the API's answers
 let live = null;
 let organizations = [];
+let sites = []; // [{id, organization_id, name}], for the site filter
 
 function isoDate(d) {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
@@ -29,6 +31,7 @@ to.value = isoDate(new Date(today.getFullYear(), today.getMonth(), today.getDate
 function query(extra = {}) {
   const params = new URLSearchParams({ from: from.value, to: to.value });
   if (orgSelect.value) params.set("organization", orgSelect.value);
+  if (siteSelect.value) params.set("site", siteSelect.value);
   for (const [k, v] of Object.entries(extra)) params.set(k, v);
   return params;
 }
@@ -536,6 +539,23 @@ function renderOrganizations() {
     [...organizations].sort((a, b) => a.name.localeCompare(b.name)).map((o) => h("option", { value: o.id }, o.name)),
   );
   orgSelect.value = organizations.some((o) => o.id === keep) ? keep : "";
+  renderSites();
+}
+
+/** The sites of the chosen organisation (of every one, named with it, when none is chosen). */
+function renderSites() {
+  const keep = siteSelect.value;
+  const orgName = new Map(organizations.map((o) => [o.id, o.name]));
+  const shown = sites
+    .filter((s) => !orgSelect.value || s.organization_id === orgSelect.value)
+    .map((s) => [s.id, orgSelect.value ? s.name : `${s.name} (${orgName.get(s.organization_id) ?? ""})`])
+    .sort((a, b) => a[1].localeCompare(b[1]));
+  fill(
+    siteSelect,
+    h("option", { value: "" }, t("stats.all")),
+    shown.map(([id, name]) => h("option", { value: id }, name)),
+  );
+  siteSelect.value = shown.some(([id]) => id === keep) ? keep : "";
 }
 
 function render() {
@@ -553,15 +573,20 @@ form.addEventListener("submit", (event) => {
   load();
 });
 orgSelect.addEventListener("change", () => {
+  renderSites();
   load();
   loadLive();
 });
+siteSelect.addEventListener("change", () => load());
 onLocaleChange(render);
 socket.on("languages.updated", () => loadLive());
 setInterval(loadLive, LIVE_REFRESH_MS);
 renderOrganizations();
 try {
-  organizations = (await api("GET", "/api/stats/organizations")).organizations;
+  [{ organizations }, { sites }] = await Promise.all([
+    api("GET", "/api/stats/organizations"),
+    api("GET", "/api/stats/sites"),
+  ]);
 } catch {
   /* the figures below say what went wrong */
 }

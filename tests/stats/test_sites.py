@@ -83,3 +83,23 @@ class TestStatsBySite:
         assert await figures(factory, centre.id) == at_centre
         assert await figures(factory, infopoint.id) == at_infopoint
         assert await figures(factory, None) == everything
+
+    async def test_management_sees_the_sites_to_filter_by(self, factory):
+        """Management lists every site with its organisation, deactivated ones too (they
+        have figures); a counsellor may not."""
+        org = await factory.organization()
+        open_site = await factory.site(org, "Friedensplatz")
+        closed = await factory.site(org, "Alte Wache")
+        async with factory.db.write() as session:
+            row = await session.get(type(closed), closed.id)
+            row.active = False
+        await factory.login(await factory.user(Role.MANAGEMENT))
+        resp = await factory.client.get("/api/stats/sites")
+        assert resp.status == 200, await resp.text()
+        found = {
+            s["name"]: (s["organization_id"], s["active"]) for s in (await resp.json())["sites"]
+        }
+        assert found == {"Friedensplatz": (org.id, True), "Alte Wache": (org.id, False)}
+        assert open_site.id in {s["id"] for s in (await resp.json())["sites"]}
+        await factory.login(await factory.user(Role.COUNSELLOR))
+        assert (await factory.client.get("/api/stats/sites")).status == 403
