@@ -3,9 +3,9 @@ and whether a state-changing request came from Tolk's own origin."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -91,6 +91,24 @@ class IdentityCache:
 
 
 IDENTITY_CACHE = web.AppKey("identity_cache", IdentityCache)
+INTERPRETS: web.AppKey[Callable[[str], Awaitable[bool]]] = web.AppKey("interprets")
+"""Whether a user (by id) has an active interpreter profile: staff who interpret for
+their colleagues beside their own role. Set by the app wiring (the roster lies above)."""
+
+
+async def as_interpreter(app: web.Application, identity: Identity) -> Identity | None:
+    """The identity acting as an interpreter: an interpreter as is, another user with an
+    interpreter profile (an in-house colleague) with the interpreter role for this request
+    or socket; None for anyone else. A user keeps one role; this is what they may also do."""
+    if identity.role == Role.INTERPRETER:
+        return identity
+    check = app.get(INTERPRETS)
+    # A guest or a terminal is nobody who could interpret (a terminal is a device).
+    if identity.role in (Role.GUEST, Role.TERMINAL) or check is None:
+        return None
+    return replace(identity, role=Role.INTERPRETER) if await check(identity.user_id) else None
+
+
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -195,6 +213,8 @@ async def authorize(request: web.Request, roles: tuple[str, ...]) -> Identity | 
     Cookie-authenticated requests that change state must come from our own origin (403
     `bad_origin`): SameSite cookies alone do not cover older browsers or same-site hosts.
     A guest's cookie counts only where "guest" is declared; "any" never admits a guest.
+    Where interpreters are admitted, so is a colleague with an interpreter profile, acting
+    as an interpreter (`as_interpreter`).
     """
     if not roles:
         if request.method not in _SAFE_METHODS and not _origin_absent_or_allowed(request):
@@ -212,7 +232,10 @@ async def authorize(request: web.Request, roles: tuple[str, ...]) -> Identity | 
     ):
         raise BadOrigin()
     if "any" not in roles and identity.role not in roles:
-        raise WrongRole()
+        acting = await as_interpreter(request.app, identity) if Role.INTERPRETER in roles else None
+        if acting is None:
+            raise WrongRole()
+        return acting
     return identity
 
 

@@ -14,6 +14,7 @@ from accounts.access import (
     ADMIN,
     SESSION_COOKIE,
     actor,
+    as_interpreter,
     audited_change,
     client_address,
     own_origin,
@@ -43,6 +44,9 @@ class LoginBody(BaseModel):
 
 class MeResponse(BaseModel):
     user: UserView
+    interprets: bool = False
+    """The user also interprets (an interpreter, or a colleague with an in-house profile):
+    their page links to the interpreter's page."""
 
 
 @api.post("/api/session", roles=PUBLIC, errors=(401, 429), response=MeResponse)
@@ -86,9 +90,10 @@ async def logout(request: web.Request, identity: Identity) -> web.Response:
 
 
 @api.get("/api/me", roles=ANYONE)
-async def me(identity: Identity) -> MeResponse:
+async def me(request: web.Request, identity: Identity) -> MeResponse:
     """Who am I"""
-    return MeResponse(user=identity.view())
+    interprets = await as_interpreter(request.app, identity) is not None
+    return MeResponse(user=identity.view(), interprets=interprets)
 
 
 class OrganizationBody(BaseModel):

@@ -29,6 +29,8 @@ class Tariff(SQLModel, table=True):
     currency: str = Field(default="EUR", max_length=3)
     valid_from: date = Field(sa_column=Column(Date(), nullable=False))
     created_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    in_house: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    """Bills the calls interpreted by in-house staff, and only those."""
 
 
 class UsageRecord(SQLModel, table=True):
@@ -61,6 +63,8 @@ class UsageRecord(SQLModel, table=True):
     """The site of the call's request (no foreign key, like the organisation's)."""
     site: str = Field(default="", max_length=200)
     """The site's name when the call was billed ("" for none)."""
+    in_house: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
+    """Interpreted by a colleague of the in-house pool tier (a staff call)."""
 
 
 class ExportAudit(SQLModel, table=True):

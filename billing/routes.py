@@ -66,6 +66,8 @@ class TariffBody(BaseModel):
     price_per_unit_cents: int = Field(ge=0, le=10_000_000)
     currency: str = Field(default="EUR", pattern=_CURRENCY)
     valid_from: date
+    in_house: bool = False
+    """Bills the calls interpreted by in-house staff (no tariff of theirs: they cost 0)."""
 
     _currency = field_validator("currency")(_upper)
 
@@ -81,6 +83,7 @@ class TariffPatch(BaseModel):
     price_per_unit_cents: int | None = Field(default=None, ge=0, le=10_000_000)
     currency: str | None = Field(default=None, pattern=_CURRENCY)
     valid_from: date | None = None
+    in_house: bool | None = None
 
     _currency = field_validator("currency")(_upper)
 

@@ -37,6 +37,8 @@ class TariffTerms:
     currency: str
     valid_from: date
     created_at: datetime | None = None
+    in_house: bool = False
+    """Bills calls interpreted by in-house staff (and only those)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +104,20 @@ def language_group_holds(group: frozenset[str], language: str) -> bool:
 
 
 def choose_tariff(
-    tariffs: Iterable[TariffTerms], organization_id: str, language: str, on: date
+    tariffs: Iterable[TariffTerms],
+    organization_id: str,
+    language: str,
+    on: date,
+    in_house: bool = False,
 ) -> TariffTerms | None:
-    """The tariff that applies to a call of this organisation and language started `on`."""
+    """The tariff that applies to a call of this organisation and language started `on`:
+    a call interpreted by in-house staff only by an in-house tariff, any other call only
+    by a tariff that is not."""
     candidates = [
         t
         for t in tariffs
-        if t.valid_from <= on
+        if t.in_house == in_house
+        and t.valid_from <= on
         and t.organization_id in (None, organization_id)
         and (t.languages is None or language_group_holds(t.languages, language))
     ]

@@ -35,6 +35,8 @@ class TariffView(BaseModel):
     currency: str
     valid_from: date
     created_at: datetime
+    in_house: bool
+    """Bills the calls interpreted by in-house staff, and only those."""
 
     @field_validator("languages", mode="before")
     @classmethod
@@ -45,7 +47,15 @@ class TariffView(BaseModel):
         return value
 
 
-_REQUIRED = ("name", "unit_s", "minimum_s", "price_per_unit_cents", "currency", "valid_from")
+_REQUIRED = (
+    "name",
+    "unit_s",
+    "minimum_s",
+    "price_per_unit_cents",
+    "currency",
+    "valid_from",
+    "in_house",
+)
 """What a tariff cannot be without: a change may not set these to null."""
 
 

@@ -22,6 +22,7 @@ from billing.rules import (
 )
 from calls.models import Call
 from infra.db import conflict_insert, dialect_of
+from interpreters.models import Interpreter, InterpreterPool, PoolTier
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +45,7 @@ def tariff_terms(row: Tariff) -> TariffTerms:
         currency=row.currency,
         valid_from=row.valid_from,
         created_at=row.created_at,
+        in_house=row.in_house,
     )
 
 
@@ -62,9 +64,10 @@ async def record_usage(
     """
     if call.connected_at is None or call.ended_at is None:
         return
-    tariff = await _tariff_for(session, call, local_date(call.connected_at, zone))
+    in_house = await _by_staff(session, call.interpreter_id)
+    tariff = await _tariff_for(session, call, local_date(call.connected_at, zone), in_house)
     duration_s = duration_seconds(call.connected_at, call.ended_at)
-    billable_s, amount, currency = _bill(call, duration_s, tariff, default_currency)
+    billable_s, amount, currency = _bill(call, duration_s, tariff, default_currency, in_house)
     values = await _record_values(session, call, tariff)
     values |= {
         "duration_s": duration_s,
@@ -73,6 +76,7 @@ async def record_usage(
         "currency": currency,
         # One record per interpreter segment of a consultation, each billed once as a call.
         "room_id": call.room_id,
+        "in_house": in_house,
     }
     statement = (
         conflict_insert(UsageRecord, dialect_of(session))
@@ -84,7 +88,20 @@ async def record_usage(
         log.info("usage_recorded", call_id=call.id, billable_s=billable_s, amount_cents=amount)
 
 
-async def _tariff_for(session: AsyncSession, call: Call, started_on: date) -> TariffTerms | None:
+async def _by_staff(session: AsyncSession, interpreter_id: str) -> bool:
+    """Whether the interpreter is in-house staff: in a pool of the in-house tier when the
+    call ends."""
+    tier = await session.exec(
+        select(InterpreterPool.tier)
+        .join(Interpreter, col(Interpreter.pool_id) == col(InterpreterPool.id))
+        .where(col(Interpreter.user_id) == interpreter_id)
+    )
+    return tier.first() == PoolTier.IN_HOUSE
+
+
+async def _tariff_for(
+    session: AsyncSession, call: Call, started_on: date, in_house: bool
+) -> TariffTerms | None:
     """The tariff that bills a call begun on `started_on` (the call's local date)."""
     rows = await session.exec(
         select(Tariff).where(
@@ -96,17 +113,28 @@ async def _tariff_for(session: AsyncSession, call: Call, started_on: date) -> Ta
         )
     )
     return choose_tariff(
-        [tariff_terms(t) for t in rows.all()], call.organization_id, call.language, started_on
+        [tariff_terms(t) for t in rows.all()],
+        call.organization_id,
+        call.language,
+        started_on,
+        in_house,
     )
 
 
 def _bill(
-    call: Call, duration_s: int, tariff: TariffTerms | None, default_currency: str
+    call: Call,
+    duration_s: int,
+    tariff: TariffTerms | None,
+    default_currency: str,
+    in_house: bool,
 ) -> tuple[int, int, str]:
     """Billable seconds, amount in cents and currency; without a tariff the call is billed
-    at 0 and the log says so."""
+    at 0 and the log says so (a staff call without one is free, as intended)."""
     if tariff is None:
-        log.warning("usage_without_tariff", call_id=call.id, organization_id=call.organization_id)
+        if not in_house:
+            log.warning(
+                "usage_without_tariff", call_id=call.id, organization_id=call.organization_id
+            )
         return duration_s, 0, default_currency
     billed = charge(duration_s, tariff)
     return billed.billable_s, billed.amount_cents, tariff.currency

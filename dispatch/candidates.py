@@ -10,6 +10,7 @@ an interpreter who is being made busy by an accept is skipped rather than waited
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import (
@@ -28,12 +29,14 @@ from sqlmodel.sql.expression import Select
 
 from calls.models import Call
 from dispatch.models import PENDING_OFFER, InterpretationRequest, Offer, OfferState
-from dispatch.policy import Candidate
+from dispatch.policy import Candidate, Tier
 from infra.clock import start_of_day
 from interpreters.languages import base_language, serving_tags
 from interpreters.models import (
+    TIER_ORDER,
     Interpreter,
     InterpreterLanguage,
+    InterpreterPool,
     InterpreterSpecialization,
     Presence,
 )
@@ -102,16 +105,44 @@ _HAS_PENDING_OFFER = (
 )
 
 
+def pool_tiers(conn: Connection) -> list[Tier]:
+    """The tiers whose pools have active interpreters, in the order requests reach them,
+    each with the longest escalation time among its pools."""
+    member = exists().where(
+        col(Interpreter.pool_id) == col(InterpreterPool.id), col(Interpreter.active) == true()
+    )
+    rows = conn.execute(
+        select(col(InterpreterPool.tier), func.max(col(InterpreterPool.escalation_s)))
+        .where(member)
+        .group_by(col(InterpreterPool.tier))
+    )
+    found = {str(tier): float(escalation_s) for tier, escalation_s in rows}
+    return [Tier(str(t), found[str(t)]) for t in TIER_ORDER if str(t) in found]
+
+
+_IN_TIER = col(Interpreter.pool_id).in_(
+    select(col(InterpreterPool.id)).where(col(InterpreterPool.tier) == bindparam("tier"))
+)
+
+
 @functools.cache
 def _candidate_query(
-    related: bool, variant: bool, history: str, gender: bool, specialization: bool, limit: bool
+    related: bool,
+    variant: bool,
+    history: str,
+    gender: bool,
+    specialization: bool,
+    limit: bool,
+    tiered: bool = False,
 ) -> Select[str, datetime]:
     """The candidate query of one shape, built once: its values are bound parameters, so
     the hot path neither builds a statement nor computes its cache key.
 
     `related` picks the fallback group (variants of a plain request, or the plain language
     of a variant request) instead of exact speakers; `history` is "fresh" (no offers
-    yet), "new" (never offered this request) or "missed" (let an offer of it run out).
+    yet), "new" (never offered this request) or "missed" (let an offer of it run out);
+    `tiered` keeps to the pools of one tier. The counsellor who asks is never a candidate
+    (staff who interpret are counsellors too).
     """
     tag = col(InterpreterLanguage.tag)
     exact = _speaks(tag == bindparam("requested"))
@@ -122,7 +153,9 @@ def _candidate_query(
     else:
         # _tag_range with bound values.
         speaks = and_(_speaks(and_(tag >= bindparam("low"), tag < bindparam("high"))), ~exact)
-    conditions = [speaks, ~_HAS_PENDING_OFFER]
+    conditions = [speaks, ~_HAS_PENDING_OFFER, col(Interpreter.user_id) != bindparam("asker")]
+    if tiered:
+        conditions.append(_IN_TIER)
     if history == "new":
         conditions.append(~_offered(list(OfferState)))
     elif history == "missed":
@@ -156,13 +189,15 @@ def find_candidates(
     limit: int | None,
     *,
     fresh: bool = False,
+    tiers: Sequence[str] = (),
 ) -> list[Candidate]:
     """Free interpreters who can serve the request, in groups the policy ranks further.
 
-    Groups, in order: not yet offered this request (exact variant, then related), then
-    those who let an offer of it run out before. Nobody who declined it is offered it
-    again. With `limit`, stops once that many are found (each group in idle order). A
-    `fresh` request has no history yet, which saves the history conditions.
+    Groups, in order: not yet offered this request, then those who let an offer of it run
+    out before; within each, tier by tier of `tiers` (all pools when empty), the exact
+    variant, then related. Nobody who declined it is offered it again. With `limit`, stops
+    once that many are found (each group in idle order). A `fresh` request has no history
+    yet, which saves the history conditions.
     """
     requested = req.language
     wishes = preferences_hold(req, now)
@@ -176,19 +211,26 @@ def find_candidates(
         "request_id": req.id,
         "gender": (req.gender or "").lower(),
         "specialization": req.specialization,
+        "asker": req.counsellor_id,
     }
     variant = "-" in requested
     found: list[Candidate] = []
-    for history in ("fresh",) if fresh else ("new", "missed"):
-        for rank in (0, 1):
-            want = None if limit is None else limit - len(found)
-            if want == 0:
-                continue
-            stmt = _candidate_query(
-                rank == 1, variant, history, gender, specialization, want is not None
-            )
-            for user_id, idle_since in conn.execute(stmt, {**params, "limit": want}):
-                found.append(Candidate(user_id, idle_since, rank, history == "missed"))
+    groups = [
+        (history, tier, rank)
+        for history in (("fresh",) if fresh else ("new", "missed"))
+        for tier in range(max(len(tiers), 1))
+        for rank in (0, 1)
+    ]
+    for history, tier, rank in groups:
+        want = None if limit is None else limit - len(found)
+        if want == 0:
+            break
+        stmt = _candidate_query(
+            rank == 1, variant, history, gender, specialization, want is not None, bool(tiers)
+        )
+        bound = {**params, "limit": want, "tier": tiers[tier] if tiers else None}
+        for user_id, idle_since in conn.execute(stmt, bound):
+            found.append(Candidate(user_id, idle_since, rank, history == "missed", tier=tier))
     return found
 
 

@@ -53,6 +53,8 @@ class InterpretationRequest(SQLModel, table=True):
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
     wave_deadline: datetime | None = Field(default=None, sa_column=Column(UTCDateTime()))
     waves: int = 0
+    tier: str | None = Field(default=None, max_length=20)
+    """The farthest pool tier the request was offered to (`in_house`, `external`)."""
     call_id: str | None = Field(default=None, max_length=32)
     end_reason: str | None = Field(default=None, max_length=30)
     room_id: str | None = Field(default=None, max_length=32, index=True)

@@ -41,7 +41,13 @@ from dispatch.errors import (
 )
 from dispatch.models import PENDING_OFFER, InterpretationRequest, Offer, OfferState, RequestState
 from dispatch.news import News
-from dispatch.policy import FEWEST_MINUTES_TODAY, next_wave, prefetch_limit
+from dispatch.policy import (
+    FEWEST_MINUTES_TODAY,
+    next_wave,
+    prefetch_limit,
+    tiers_due,
+    wave_deadline,
+)
 from dispatch.queue import current_view, record_wait, tell_queue
 from dispatch.views import offer_view, request_view
 from infra.config import Settings
@@ -227,24 +233,55 @@ def _tell_offers(
     log.info("wave_sent", request_id=req.id, language=req.language, offers=len(offers))
 
 
+@dataclass(frozen=True, slots=True)
+class _Wave:
+    """Who is offered a request next, until when, and the farthest tier reached."""
+
+    interpreter_ids: list[str]
+    deadline: datetime
+    tier: str | None
+
+
 def _pick_wave(
     conn: Connection,
     req: InterpretationRequest,
     now: datetime,
     settings: Settings,
     fresh: bool,
-) -> list[str]:
-    """Who gets the next wave: candidates from the database, ordered by the policy."""
+) -> _Wave:
+    """Who gets the next wave: candidates of the pool tiers due (`policy.tiers_due`), from
+    the database, ordered by the policy. When nobody in those tiers is free, the next tier
+    is asked at once: waiting for colleagues of whom none is there helps nobody."""
     policy = settings.matching_policy
-    found = cands.find_candidates(
-        conn, req, now, prefetch_limit(policy, settings.offer_wave_size), fresh=fresh
+    tiers = cands.pool_tiers(conn)
+    names = [t.name for t in tiers]
+    reached = tiers_due(
+        tiers,
+        (now - req.created_at).total_seconds(),
+        names.index(req.tier) + 1 if req.tier in names else 1,
     )
+    while True:
+        found = cands.find_candidates(
+            conn,
+            req,
+            now,
+            prefetch_limit(policy, settings.offer_wave_size),
+            fresh=fresh,
+            tiers=names[:reached] if len(tiers) > 1 else (),
+        )
+        if found or reached >= len(tiers):
+            break
+        reached += 1
     if policy == FEWEST_MINUTES_TODAY and found:
         minutes = cands.minutes_today(
             conn, [c.interpreter_id for c in found], now, settings.timezone
         )
         found = [replace(c, minutes_today=minutes[c.interpreter_id]) for c in found]
-    return [c.interpreter_id for c in next_wave(policy, found, settings.offer_wave_size)]
+    return _Wave(
+        [c.interpreter_id for c in next_wave(policy, found, settings.offer_wave_size)],
+        wave_deadline(tiers, reached, req.created_at, now, settings.offer_timeout_s),
+        names[reached - 1] if tiers else req.tier,
+    )
 
 
 def _offer_wave(
@@ -264,21 +301,25 @@ def _offer_wave(
     Another request may take the candidates meanwhile (PostgreSQL): a picked wave is
     picked again, a few times.
     """
-    deadline = now + timedelta(seconds=settings.offer_timeout_s)
     written = not new
     offers: list[tuple[str, str]] = []
+    wave = _Wave([], now + timedelta(seconds=settings.offer_timeout_s), req.tier)
     for _attempt in range(_MAX_OFFER_ATTEMPTS if to is None else 1):
-        wave = to if to is not None else _pick_wave(conn, req, now, settings, not written)
-        if not wave:
+        if to is None:
+            wave = _pick_wave(conn, req, now, settings, not written)
+        else:
+            wave = replace(wave, interpreter_ids=to)
+        if not wave.interpreter_ids:
             break
         if not written:
             # Written straight in the state it ends in: one statement less on the hot path.
             req.state = RequestState.OFFERING
-            req.wave_deadline = deadline
+            req.wave_deadline = wave.deadline
             req.waves = 1
+            req.tier = wave.tier
             _insert_request(conn, req)
             written = True
-        offers = _insert_offers(conn, req, wave, now, deadline)
+        offers = _insert_offers(conn, req, wave.interpreter_ids, now, wave.deadline)
         if offers:
             break
     if offers and not new:
@@ -287,8 +328,9 @@ def _offer_wave(
             req,
             OPEN,
             state=RequestState.OFFERING,
-            wave_deadline=deadline,
+            wave_deadline=wave.deadline,
             waves=req.waves + 1,
+            tier=wave.tier,
             updated_at=now,
         )
     return offers
@@ -786,6 +828,8 @@ async def _queued_for(
         select(InterpretationRequest)
         .where(col(InterpretationRequest.state) == RequestState.QUEUED.value)
         .where(cands.request_languages_served_by(tags))
+        # Staff who interpret are never offered their own request.
+        .where(col(InterpretationRequest.counsellor_id) != interpreter_id)
         .order_by(col(InterpretationRequest.created_at), col(InterpretationRequest.id))
         .limit(50)
         .with_for_update(skip_locked=True)

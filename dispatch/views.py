@@ -57,6 +57,7 @@ def request_view(
         expires_at=req.expires_at if waiting else None,
         waves=req.waves,
         room_id=req.room_id,
+        tier=req.tier,
     )
 
 

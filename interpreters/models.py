@@ -5,12 +5,39 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Column, Index
+from sqlalchemy import Column, Index, text
 from sqlmodel import Field, SQLModel
 
 from infra.db import UTCDateTime, str_enum
 from infra.ids import new_id
 from wire.objects import Presence as Presence  # on the wire as it is in the table
+
+
+class PoolTier(StrEnum):
+    """Who is asked first: the centre's own staff, then external interpreters."""
+
+    IN_HOUSE = "in_house"
+    EXTERNAL = "external"
+
+
+TIER_ORDER: tuple[PoolTier, ...] = (PoolTier.IN_HOUSE, PoolTier.EXTERNAL)
+"""The tiers in the order a request reaches them."""
+EXTERNAL_POOL = "external"
+"""The pool every interpreter joins unless an admin names another (made by a migration)."""
+IN_HOUSE_POOL = "in_house"
+"""The pool of staff who interpret for their colleagues (made by a migration)."""
+
+
+class InterpreterPool(SQLModel, table=True):
+    """A pool of interpreters: its tier decides when it is asked, its escalation time how
+    long a request waits for it before the next tier is asked too."""
+
+    __tablename__ = "interpreter_pool"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=32)
+    name: str = Field(max_length=100, sa_column_kwargs={"unique": True})
+    tier: PoolTier = Field(sa_column=Column(str_enum(PoolTier), nullable=False))
+    escalation_s: int = 20
 
 
 class Interpreter(SQLModel, table=True):
@@ -27,6 +54,13 @@ class Interpreter(SQLModel, table=True):
     gender: str | None = Field(default=None, max_length=20)
     agency: str | None = Field(default=None, max_length=200)
     active: bool = True
+    pool_id: str = Field(
+        default=EXTERNAL_POOL,
+        foreign_key="interpreter_pool.id",
+        max_length=32,
+        index=True,
+        sa_column_kwargs={"server_default": text(f"'{EXTERNAL_POOL}'")},
+    )
     status: Presence = Field(
         default=Presence.OFFLINE, sa_column=Column(str_enum(Presence), nullable=False, index=True)
     )

@@ -16,12 +16,12 @@ from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.errors import NotFound
 from infra.http import json_response
 from infra.openapi import ApiRoutes
-from interpreters import naming, roster_import, service
+from interpreters import naming, pools, roster_import, service
 from interpreters.events import change_own_status
 from interpreters.keys import PRESENCE_NEWS, QUEUE_FIGURES
 from interpreters.languages import pick_locale
 from interpreters.live import language_availability
-from interpreters.models import Presence, ShownAs
+from interpreters.models import PoolTier, Presence, ShownAs
 from interpreters.views import InterpreterDetail, InterpreterView, LanguageAvailability
 
 api = ApiRoutes(tag="roster")
@@ -84,6 +84,9 @@ class ProfileBody(BaseModel):
     gender: Literal["female", "male", "diverse"] | None = None
     specializations: list[str] = Field(default_factory=list, max_length=20)
     agency: str | None = Field(default=None, max_length=200)
+    pool_id: str | None = Field(default=None, min_length=1, max_length=32)
+    """The pool (`GET /api/admin/pools`); by default new interpreters join the external
+    pool and colleagues of other roles the in-house pool, and a profile keeps its pool."""
 
     @field_validator("specializations")
     @classmethod
@@ -158,12 +161,15 @@ async def get_interpreter(request: web.Request, user_id: str) -> DetailResponse:
     return DetailResponse(interpreter=await _detail(request, user_id))
 
 
-@api.put("/api/admin/interpreters/{user_id}", roles=ADMIN, errors=(404,))
+@api.put("/api/admin/interpreters/{user_id}", roles=ADMIN, errors=(404, 422))
 async def put_interpreter(
     request: web.Request, identity: Identity, user_id: str, body: EditBody
 ) -> DetailResponse:
-    """Create or replace the profile of an interpreter user"""
-    data = service.ProfileData.of(body.languages, body.gender, body.specializations, body.agency)
+    """Create or replace the profile of an interpreter user, or give a colleague of another
+    role an in-house profile"""
+    data = service.ProfileData.of(
+        body.languages, body.gender, body.specializations, body.agency, body.pool_id
+    )
     async with audited_change(request, identity) as change:
         # Name, e-mail and profile in one transaction: a refused part leaves all unchanged.
         await service.edit_interpreter(change.session, user_id, body.display_name, body.email)
@@ -182,7 +188,9 @@ async def add_interpreter(
     "set your password" link"""
     app = request.app
     # Every field is checked before anything is written (tags here, the rest inside).
-    data = service.ProfileData.of(body.languages, body.gender, body.specializations, body.agency)
+    data = service.ProfileData.of(
+        body.languages, body.gender, body.specializations, body.agency, body.pool_id
+    )
     new = service.NewInterpreter(
         body.username, body.display_name, body.email, body.organization_id, data
     )
@@ -317,3 +325,65 @@ async def put_settings(
     return json_response(
         {"settings": RosterSettingsView(interpreter_shown_as=setting.interpreter_shown_as)}
     )
+
+
+class PoolBody(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    tier: PoolTier
+    escalation_s: int = Field(default=20, ge=0, le=600)
+    """Seconds a request waits for this tier before the next tier is asked too."""
+
+
+class PoolChange(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    tier: PoolTier | None = None
+    escalation_s: int | None = Field(default=None, ge=0, le=600)
+
+
+class PoolResponse(BaseModel):
+    pool: pools.PoolView
+
+
+class PoolList(BaseModel):
+    pools: list[pools.PoolView]
+
+
+async def _pool(request: web.Request, pool_id: str) -> pools.PoolView:
+    async with request.app[DATABASE].read() as session:
+        found = [p for p in await pools.list_pools(session) if p.id == pool_id]
+    if not found:
+        raise pools.UnknownPool()
+    return found[0]
+
+
+@api.get("/api/admin/pools", roles=ADMIN)
+async def list_pools(request: web.Request) -> PoolList:
+    """Interpreter pools: tier (in-house first), escalation time, active members"""
+    async with request.app[DATABASE].read() as session:
+        return PoolList(pools=await pools.list_pools(session))
+
+
+@api.post("/api/admin/pools", roles=ADMIN, status=201, errors=(409,))
+async def add_pool(request: web.Request, identity: Identity, body: PoolBody) -> PoolResponse:
+    """Add an interpreter pool"""
+    name = body.name.strip()
+    async with audited_change(request, identity) as change:
+        pool_id = await pools.create_pool(change.session, name, body.tier, body.escalation_s)
+        details = body.model_dump(mode="json")
+        await change.record(Action.SETTINGS_CHANGED, Target("pool", pool_id), **details)
+    return PoolResponse(pool=await _pool(request, pool_id))
+
+
+@api.patch("/api/admin/pools/{pool_id}", roles=ADMIN, errors=(404, 409))
+async def change_pool(
+    request: web.Request, identity: Identity, pool_id: str, body: PoolChange
+) -> PoolResponse:
+    """Change a pool's name, tier or escalation time"""
+    changes = body.model_dump(mode="json", exclude_none=True)
+    if "name" in changes:
+        changes["name"] = changes["name"].strip()
+    async with audited_change(request, identity) as change:
+        await pools.update_pool(change.session, pool_id, changes)
+        await change.record(Action.SETTINGS_CHANGED, Target("pool", pool_id), **changes)
+    request.app[PRESENCE_NEWS].roster_changed()
+    return PoolResponse(pool=await _pool(request, pool_id))

@@ -18,13 +18,16 @@ from accounts import service as accounts
 from accounts.audit import Action, Actor, user_target
 from accounts.models import Organization, Role, User
 from accounts.password_links import NewLink
+from infra.db import Database
 from infra.errors import InvalidInput, NotFound
-from interpreters import naming, presence
+from interpreters import naming, pools, presence
 from interpreters.languages import autonym, display_name, normalize_tag, serving_tags
 from interpreters.models import (
+    IN_HOUSE_POOL,
     Interpreter,
     InterpreterLanguage,
     InterpreterSpecialization,
+    PoolTier,
     Presence,
     Specialization,
 )
@@ -36,6 +39,25 @@ GENDERS = ("female", "male", "diverse")
 class NotAnInterpreterUser(InvalidInput):
     code = "not_an_interpreter"
     default_message = "Only users with the interpreter role can have an interpreter profile."
+
+
+class NoProfileForMachines(NotAnInterpreterUser):
+    default_message = "A machine account or a terminal cannot interpret."
+
+
+async def _profile_pool(session: AsyncSession, user: User, pool_id: str | None) -> str | None:
+    """The pool a profile goes into (None: leave it): a colleague who is not an interpreter
+    only into an in-house pool (the in-house pool by default)."""
+    if user.role == Role.INTERPRETER:
+        if pool_id is not None:
+            await pools.pool_tier(session, pool_id)
+        return pool_id
+    if user.machine or user.role == Role.TERMINAL:
+        raise NoProfileForMachines(field="user_id")
+    pool_id = pool_id or IN_HOUSE_POOL
+    if await pools.pool_tier(session, pool_id) != PoolTier.IN_HOUSE:
+        raise pools.PoolNotInHouse(field="pool_id")
+    return pool_id
 
 
 class UnknownSpecialization(InvalidInput):
@@ -51,6 +73,8 @@ class ProfileData:
     gender: str | None = None
     specializations: tuple[str, ...] = ()
     agency: str | None = None
+    pool_id: str | None = None
+    """None: unchanged (new interpreters join the external pool, colleagues the in-house)."""
 
     @classmethod
     def of(
@@ -59,6 +83,7 @@ class ProfileData:
         gender: str | None,
         specializations: Iterable[str],
         agency: str | None,
+        pool_id: str | None = None,
     ) -> ProfileData:
         """A profile as an admin gives it: tags normalised, repeats dropped."""
         return cls(
@@ -66,6 +91,7 @@ class ProfileData:
             gender=gender,
             specializations=tuple(dict.fromkeys(specializations)),
             agency=agency,
+            pool_id=pool_id,
         )
 
 
@@ -94,12 +120,12 @@ async def add_specialization(session: AsyncSession, name: str) -> str:
 async def upsert_profile(
     session: AsyncSession, user_id: str, data: ProfileData, now: datetime
 ) -> tuple[Interpreter, bool]:
-    """Create or replace the profile of an interpreter user; True when anything changed."""
+    """Create or replace the profile of an interpreter user, or the in-house profile of a
+    colleague of another role; True when anything changed."""
     user = await session.get(User, user_id)
     if user is None:
         raise NotFound("No such user.")
-    if user.role != Role.INTERPRETER:
-        raise NotAnInterpreterUser(field="user_id")
+    pool_id = await _profile_pool(session, user, data.pool_id)
     unknown = set(data.specializations) - await known_specializations(session)
     if unknown:
         raise UnknownSpecialization(
@@ -117,6 +143,9 @@ async def upsert_profile(
         changed = True
     if (interpreter.gender, interpreter.agency) != (data.gender, data.agency):
         interpreter.gender, interpreter.agency = data.gender, data.agency
+        changed = True
+    if pool_id is not None and interpreter.pool_id != pool_id:
+        interpreter.pool_id = pool_id
         changed = True
     session.add(interpreter)
     await session.flush()
@@ -344,6 +373,8 @@ def _detail(
         specializations=specs,
         active=interpreter.active,
         user_active=user.active,
+        pool_id=interpreter.pool_id,
+        role=user.role,
     )
 
 
@@ -414,3 +445,14 @@ async def language_names(session: AsyncSession, locale: str) -> list[LanguageNam
     tags = (await session.exec(_active_languages(select(InterpreterLanguage.tag)).distinct())).all()
     names = [LanguageName(tag=t, name=display_name(t, locale), autonym=autonym(t)) for t in tags]
     return sorted(names, key=lambda n: n.autonym.casefold())
+
+
+async def has_active_profile(db: Database, user_id: str) -> bool:
+    """Whether the user has an active interpreter profile (so may act as an interpreter)."""
+    async with db.read() as session:
+        found = await session.exec(
+            select(Interpreter.user_id)
+            .where(col(Interpreter.user_id) == user_id)
+            .where(col(Interpreter.active).is_(True))
+        )
+        return found.first() is not None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from accounts.models import Role
 from interpreters.models import Presence
 from wire.objects import LanguageFigures
 
@@ -41,6 +42,10 @@ class InterpreterDetail(InterpreterView):
     specializations: list[str]
     active: bool
     user_active: bool
+    pool_id: str
+    """The pool: its tier decides whether they are asked first (in-house) or after."""
+    role: Role
+    """The user's role: `interpreter`, or another for a colleague with an in-house profile."""
 
 
 class LanguageAvailability(LanguageFigures):

@@ -12,7 +12,7 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
-from accounts.access import identify, identify_guest, origin_allowed
+from accounts.access import as_interpreter, identify, identify_guest, origin_allowed
 from accounts.models import Role
 from accounts.views import Identity, UserView
 from infra import jsonio
@@ -156,6 +156,13 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     identity = await identify(request, remember=False) or await identify_guest(request)
     if identity is None:
         return json_response(error_body("not_authenticated", "Please log in."), status=401)
+    if request.query.get("as") == Role.INTERPRETER.value:
+        # The interpreter's page of a colleague who also interprets: this socket is theirs
+        # as an interpreter (presence, offers), their other tabs keep their own role.
+        acting = await as_interpreter(app, identity)
+        if acting is None:
+            return json_response(error_body("forbidden", "Not an interpreter."), status=403)
+        identity = acting
 
     # The hub pings every socket from one task (Hub.start): aiohttp's own heartbeat
     # would keep two timers per socket. So pings and pongs come to the session's loop.

@@ -404,8 +404,11 @@ async def make_interpreter(
     status: str = "available",
     idle_since: Any = None,
     display_name: str | None = None,
+    pool_id: str = "external",
+    user: User | None = None,
 ) -> User:
-    """An interpreter user with a profile, languages and skills, written directly as rows."""
+    """An interpreter user with a profile, languages and skills, written directly as rows
+    (with `user`: that user, of any role, gets the profile, as in-house staff do)."""
     from interpreters.models import (
         Interpreter,
         InterpreterLanguage,
@@ -414,7 +417,8 @@ async def make_interpreter(
         Specialization,
     )
 
-    user = await factory.user(Role.INTERPRETER, display_name=display_name)
+    if user is None:
+        user = await factory.user(Role.INTERPRETER, display_name=display_name)
     now = factory.clock.now()
     async with factory.db.write() as session:
         session.add(
@@ -424,6 +428,7 @@ async def make_interpreter(
                 status=Presence(status),
                 status_changed_at=now,
                 idle_since=idle_since or now,
+                pool_id=pool_id,
             )
         )
         for tag in languages:

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from accounts.access import IDENTITY_CACHE, IdentityCache, authorize
+from accounts.access import IDENTITY_CACHE, INTERPRETS, IdentityCache, authorize
 from accounts.audit_routes import api as audit_api
 from accounts.keys import LOGIN_THROTTLE, OPERATIONS
 from accounts.models import Role
@@ -52,6 +52,7 @@ from interpreters.jobs import refresh_presence, sweep_presence
 from interpreters.keys import PRESENCE_NEWS, QUEUE_FIGURES
 from interpreters.live import LanguageBroadcaster
 from interpreters.routes import api as roster_api
+from interpreters.service import has_active_profile
 from signaling.consultations import install_consultations
 from signaling.hub import Hub
 from signaling.keys import HUB
@@ -148,6 +149,7 @@ def _hold_parts(app: web.Application, settings: Settings, clock: Clock) -> None:
     if settings.identity_cache_s > 0:
         app[IDENTITY_CACHE] = IdentityCache(settings.identity_cache_s)
     app[QUEUE_FIGURES] = queue_figures
+    app[INTERPRETS] = lambda user_id: has_active_profile(app[DATABASE], user_id)
     app[CALL_ENDED_HOOKS] = []
     app[CALL_ENDED_HOOKS].append(
         functools.partial(

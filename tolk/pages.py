@@ -9,7 +9,7 @@ from string import Template
 
 from aiohttp import web
 
-from accounts.access import identify, own_origin
+from accounts.access import as_interpreter, identify, own_origin
 from accounts.models import Role
 from infra.appkeys import SETTINGS
 from infra.forwarded import as_forwarded
@@ -135,7 +135,11 @@ def add_pages(app: web.Application) -> None:
         identity = await identify(request)
         if identity is None:
             raise web.HTTPFound("/")
-        if identity.role not in PAGES[request.path].roles:
+        roles = PAGES[request.path].roles
+        if identity.role not in roles and not (
+            # A colleague who also interprets opens the interpreter's page too.
+            Role.INTERPRETER in roles and await as_interpreter(request.app, identity)
+        ):
             raise web.HTTPFound(HOME[identity.role])
         return _html(documents[request.path])
 

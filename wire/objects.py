@@ -91,6 +91,9 @@ class RequestView(BaseModel):
     wave was declined or rang out."""
     room_id: Omittable[str] = None
     """The consultation room the interpreter is asked into."""
+    tier: Omittable[str] = None
+    """The farthest pool tier offered so far: `in_house` while colleagues in the house
+    are asked first, `external` once it went (or escalated) to external interpreters."""
 
 
 class OfferView(BaseModel):

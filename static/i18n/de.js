@@ -127,6 +127,8 @@ export default {
   "counsellor.wait": "voraussichtliche Wartezeit: {eta}",
   "counsellor.languagesFailed": "Die Sprachen konnten nicht geladen werden.",
   "counsellor.idle": "Wählen Sie eine Sprache, um eine Dolmetscher*in anzufordern.",
+  "counsellor.inHouse": "{language}: Kolleg*innen im Haus werden gefragt … (seit {waited})",
+  "counsellor.interpretToo": "Als Dolmetscher*in verfügbar sein",
   "counsellor.searching": "{language}: Dolmetscher*in wird gesucht … (seit {waited})",
   "counsellor.starting": "{language}: Kamera und Mikrofon werden gestartet …",
   "counsellor.notAccepted": "{language}: nicht angenommen – wir fragen weitere Dolmetscher*innen … (seit {waited})",

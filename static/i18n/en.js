@@ -124,6 +124,8 @@ export default {
   "counsellor.wait": "expected wait: {eta}",
   "counsellor.languagesFailed": "The languages could not be loaded.",
   "counsellor.idle": "Choose a language to request an interpreter.",
+  "counsellor.inHouse": "{language}: asking colleagues in the house … (for {waited})",
+  "counsellor.interpretToo": "Be available as an interpreter",
   "counsellor.searching": "{language}: looking for an interpreter … (for {waited})",
   "counsellor.starting": "{language}: starting camera and microphone …",
   "counsellor.notAccepted": "{language}: not accepted – asking other interpreters … (for {waited})",

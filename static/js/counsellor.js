@@ -34,6 +34,8 @@ const finished = new Set(); // request ids that ended here: late news about them
 const calls = new Map(); // the newest state the server told of each call, by id
 
 const { me, socket } = await startPage();
+// A colleague with an in-house interpreter profile may take requests of others too.
+if (me.interprets) $("#interpret-too")?.removeAttribute("hidden");
 const callView = new CallView($("#call"), socket, { role: "counsellor" });
 const bookings = new CounsellorBookings(socket, {
   onStart: (booking) => requestInterpreter(booking.language, booking.preferences.audio_only, booking.id),
@@ -341,9 +343,13 @@ function onRequest(next) {
       setStatus(key, params, "warn");
       break;
     }
-    case "offering":
-      setStatus(notAccepted ? "counsellor.notAccepted" : "counsellor.searching", { language });
+    case "offering": {
+      // Colleagues in the house are asked first; escalation to external is the usual search.
+      let key = notAccepted ? "counsellor.notAccepted" : "counsellor.searching";
+      if (next.tier === "in_house") key = "counsellor.inHouse";
+      setStatus(key, { language });
       break;
+    }
     case "accepted":
       if (next.room_id) {
         // The interpreter comes into the room; the room's tiles show them arrive.

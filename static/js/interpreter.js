@@ -8,6 +8,7 @@ import { mediaErrorKey, openMedia } from "./peer.js";
 import { RoomView } from "./roomview.js";
 import { askNotificationPermission, notifyIfHidden, ring, unlockAudio, watchSound } from "./ring.js";
 import { errorText, notify, startPage } from "./shell.js";
+import { defaultSocketUrl } from "./socket.js";
 
 const status = $("#status");
 const noticeArea = $("#notice");
@@ -29,7 +30,8 @@ let startingCall = null; // the id of the call being joined
 const calls = new Map(); // the newest state the server told of each call, by id
 const organizations = new Map(); // request id -> the organisation's name, from its offer
 
-const { me, socket } = await startPage();
+// As an interpreter: a colleague who also interprets is a counsellor everywhere else.
+const { me, socket } = await startPage({ socketUrl: `${defaultSocketUrl()}?as=interpreter` });
 const bookings = new InterpreterBookings(socket);
 bookings.load();
 const callView = new CallView($("#call"), socket, { role: "interpreter" });

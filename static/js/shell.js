@@ -6,10 +6,11 @@ import { Socket } from "./socket.js";
 
 let pageSocket = null;
 
-/** Set up the header; resolve with the user and (unless socket: false) the started socket.
- * A terminal's page (`kiosk: true`) shows no log-out and no language switch: the person
- * before it picks a language on the page, and the terminal stays logged in. */
-export async function startPage({ socket: wantSocket = true, kiosk = false } = {}) {
+/** Set up the header; resolve with the user (with `interprets`) and (unless socket: false)
+ * the started socket, to `socketUrl` when given. A terminal's page (`kiosk: true`) shows
+ * no log-out and no language switch: the person before it picks a language on the page,
+ * and the terminal stays logged in. */
+export async function startPage({ socket: wantSocket = true, kiosk = false, socketUrl = undefined } = {}) {
   translate();
   if (kiosk) for (const el of [$("#locale"), $('label[for="locale"]')]) el?.remove();
   else setupLocaleSwitch();
@@ -22,7 +23,8 @@ export async function startPage({ socket: wantSocket = true, kiosk = false } = {
   }
   let me;
   try {
-    me = (await api("GET", "/api/me")).user;
+    const answer = await api("GET", "/api/me");
+    me = { ...answer.user, interprets: answer.interprets ?? false };
   } catch (err) {
     if (err.status === 401) location.replace("/");
     throw err;
@@ -34,7 +36,7 @@ export async function startPage({ socket: wantSocket = true, kiosk = false } = {
   let socket = null;
   // Only a page with a socket has a connection to show (else an empty badge would sit there).
   if (wantSocket) {
-    socket = pageSocket = new Socket();
+    socket = pageSocket = new Socket(socketUrl);
     const conn = $("#conn");
     conn?.removeAttribute("hidden");
     const show = (state) => {

@@ -31,7 +31,8 @@ class TestLogin:
                 "active": True,
                 "machine": False,
                 "site_id": site.id,
-            }
+            },
+            "interprets": False,
         }
 
     async def test_wrong_password_and_unknown_user_get_the_same_401(self, client, factory):

@@ -153,3 +153,44 @@ class TestRecordUsage:
         [record] = await records(db)
         assert (record.billable_s, record.amount_cents, record.currency) == (75, 0, "EUR")
         assert (record.tariff_id, record.tariff) == (None, "")
+
+
+class TestStaffCalls:
+    """A call interpreted by a colleague of the in-house pool is a staff call: billed by an
+    in-house tariff of its own (often 0) and marked, so that the savings show."""
+
+    async def test_a_staff_call_is_billed_by_the_in_house_tariff_and_marked(self, factory, db):
+        """The external tariff bills the external call; the in-house tariff the staff call."""
+        from interpreters.models import IN_HOUSE_POOL
+        from tests.factories import make_interpreter
+
+        await add_tariff(db, name="Extern", price_per_unit_cents=150)
+        await add_tariff(db, name="Im Haus", price_per_unit_cents=10, in_house=True)
+        counsellor = await factory.user()
+        colleague = await make_interpreter(
+            factory, ["ar"], user=await factory.user(), pool_id=IN_HOUSE_POOL
+        )
+        external = await factory.interpreter()
+        ninety = START + timedelta(seconds=90)
+        await end(db, await factory.call_between(counsellor, colleague, "ar", START, ninety))
+        await end(db, await factory.call_between(counsellor, external, "ar", START, ninety))
+        billed = {r.interpreter_id: r for r in await records(db)}
+        staff, paid = billed[colleague.id], billed[external.id]
+        assert (staff.in_house, staff.tariff, staff.amount_cents) == (True, "Im Haus", 20)
+        assert (paid.in_house, paid.tariff, paid.amount_cents) == (False, "Extern", 300)
+
+    async def test_a_staff_call_without_an_in_house_tariff_costs_nothing(self, factory, db):
+        """No in-house tariff: the staff call is recorded at 0, never at the external price."""
+        from interpreters.models import IN_HOUSE_POOL
+        from tests.factories import make_interpreter
+
+        await add_tariff(db, name="Extern", price_per_unit_cents=150)
+        colleague = await make_interpreter(
+            factory, ["ar"], user=await factory.user(), pool_id=IN_HOUSE_POOL
+        )
+        call = await factory.call_between(
+            await factory.user(), colleague, "ar", START, START + timedelta(minutes=10)
+        )
+        await end(db, call)
+        [record] = await records(db)
+        assert (record.in_house, record.amount_cents, record.billable_s) == (True, 0, 600)

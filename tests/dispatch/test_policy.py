@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dispatch.policy import Candidate, next_wave, prefetch_limit, rank_candidates
+from dispatch.policy import (
+    Candidate,
+    Tier,
+    next_wave,
+    prefetch_limit,
+    rank_candidates,
+    tiers_due,
+    wave_deadline,
+)
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
@@ -81,3 +89,56 @@ class TestFewestMinutesToday:
             1,
         )
         assert names(wave) == ["b"]
+
+
+class TestTiers:
+    """Staff first: which pool tiers a request may reach, and when a wave of staff ends."""
+
+    STAFF_THEN_EXTERNAL = (Tier("in_house", 20), Tier("external", 20))
+
+    def test_in_house_first_then_external_after_the_escalation_time(self):
+        """For the in-house tier's escalation time only colleagues are asked; then both."""
+        tiers = self.STAFF_THEN_EXTERNAL
+        assert tiers_due(tiers, 0) == 1
+        assert tiers_due(tiers, 19.9) == 1
+        assert tiers_due(tiers, 20) == 2
+        assert tiers_due(tiers, 3600) == 2
+
+    def test_the_escalation_time_is_the_pools_setting(self):
+        """A tier with 7 s escalates after 7 s, not after the default."""
+        tiers = (Tier("in_house", 7), Tier("external", 20))
+        assert tiers_due(tiers, 6.9) == 1
+        assert tiers_due(tiers, 7) == 2
+
+    def test_a_tier_once_reached_stays_reached(self):
+        """A request that went to external interpreters early (no colleague free) does not
+        fall back to colleagues only in its next wave."""
+        assert tiers_due(self.STAFF_THEN_EXTERNAL, 1, reached=2) == 2
+
+    def test_one_tier_or_none(self):
+        """With one tier (no in-house pool has members) that tier is all there is."""
+        assert tiers_due((Tier("external", 20),), 0) == 1
+        assert tiers_due((), 0) == 0
+
+    def test_a_staff_wave_ends_when_the_next_tier_falls_due(self):
+        """A wave to colleagues ends at the escalation time when that comes before the
+        offer timeout, so the sweeper escalates with the wave deadline it already has."""
+        tiers = self.STAFF_THEN_EXTERNAL
+        created = T0
+        at_5 = T0 + timedelta(seconds=5)
+        assert wave_deadline(tiers, 1, created, at_5, 30) == T0 + timedelta(seconds=20)
+        assert wave_deadline(tiers, 1, created, at_5, 10) == T0 + timedelta(seconds=15)
+        assert wave_deadline(tiers, 2, created, at_5, 30) == T0 + timedelta(seconds=35)
+
+    def test_colleagues_rank_before_external_interpreters(self):
+        """Within what is due, a colleague comes before a longer-idle external interpreter;
+        someone who missed the request comes after both."""
+        ranked = rank_candidates(
+            "longest_idle",
+            [
+                cand("external", 90, tier=1),
+                cand("colleague", 1, tier=0),
+                cand("missed", 500, tier=0, missed_before=True),
+            ],
+        )
+        assert names(ranked) == ["colleague", "external", "missed"]

@@ -13,7 +13,7 @@ from dispatch.candidates import _candidate_query
 from infra.db import Database, run_on
 
 QUERY = _candidate_query(False, False, "fresh", False, False, True)
-PARAMS = {"requested": "ar", "limit": 3}
+PARAMS = {"requested": "ar", "limit": 3, "asker": "nobody"}
 
 
 def _positional(dialect: Dialect) -> tuple[str, tuple[object, ...]]:

@@ -47,6 +47,14 @@ class Caller:
     token: str | None = None
     owns: set[str] = field(default_factory=set)  # path parameters naming its resources
     cookie_name: str = "tolk_session"
+    interprets: bool = False  # a colleague with an in-house interpreter profile
+
+    def admitted(self, roles: tuple[str, ...]) -> bool:
+        """Whether operations of `roles` admit this caller: by its role, or as a colleague
+        acting as an interpreter where interpreters are admitted."""
+        if "any" in roles or self.role in roles:
+            return True
+        return self.interprets and "interpreter" in roles
 
     def headers(self, origin: str) -> dict[str, str]:
         if self.token is not None:
@@ -116,6 +124,9 @@ async def build_world(factory: Factory) -> World:
     assert resp.status == 201, await resp.text()
     booking_id = (await resp.json())["booking"]["id"]
     spare_token_id = await _token_id(factory, bystander.id)
+    # After the request, so that it is not offered to them.
+    colleague = await factory.user(Role.COUNSELLOR, organization=org_b)
+    await make_interpreter(factory, ["fa"], user=colleague, pool_id="in_house", status="away")
     room_id, invitation_id, guest_cookie = await _room_with_guest(factory, cookie_a)
 
     callers = [
@@ -161,7 +172,15 @@ async def build_world(factory: Factory) -> World:
             "admin",
             admin.id,
             cookie=await _cookie(factory, admin.username),
-            owns={"user_id", "token_id", "tariff_id", "grant_id", "site_id", "terminal_id"},
+            owns={
+                "user_id",
+                "token_id",
+                "tariff_id",
+                "grant_id",
+                "site_id",
+                "terminal_id",
+                "pool_id",
+            },
         ),
         Caller("terminal of A", "terminal", terminal.id, cookie=terminal_cookie),
         Caller(
@@ -171,6 +190,13 @@ async def build_world(factory: Factory) -> World:
             cookie=await _cookie(factory, management.username),
         ),
         Caller("bearer token", "counsellor", machine.id, token=await factory.token(machine)),
+        Caller(
+            "counsellor who interprets in the house",
+            "counsellor",
+            colleague.id,
+            cookie=await _cookie(factory, colleague.username),
+            interprets=True,
+        ),
     ]
     params = {
         "request_id": request_id,
@@ -187,6 +213,7 @@ async def build_world(factory: Factory) -> World:
         "site_id": (await factory.site(org_a)).id,
         "terminal_id": other_terminal.id,
         "booking_id": booking_id,
+        "pool_id": "external",
     }
     return World(callers, params, call.id, room_id)
 
@@ -251,7 +278,7 @@ class Operation:
             return False
         if caller.role == "guest":
             return "guest" in self.roles  # "any" means any logged-in user: never a guest
-        if "any" not in self.roles and caller.role not in self.roles:
+        if not caller.admitted(self.roles):
             return False
         if caller.role == "admin" and "admin" in self.roles:
             # An admin may see everyone's requests, calls and users, but a connection test
@@ -332,7 +359,7 @@ class TestHttpMatrix:
                     # A guest's cookie is no login: every API but the guest's own answers 401.
                     if status != 401:
                         wrong.append(where + " (expected 401)")
-                elif "any" not in op.roles and caller.role not in op.roles:
+                elif not caller.admitted(op.roles):
                     if status != 403:
                         wrong.append(where + " (expected 403)")
                 elif status not in (403, 404):

@@ -107,13 +107,32 @@ CASES = {
     "languages: unknown locale": Case(
         C, "GET", "/api/languages?locale=fr", "invalid_input", ("locale",)
     ),
-    "profile: not an interpreter": Case(
+    "profile: a colleague in an external pool": Case(
         A,
         "PUT",
         "/api/admin/interpreters/{counsellor}",
-        "not_an_interpreter",
-        ("user_id",),
-        {"languages": ["ar"]},
+        "pool_not_in_house",
+        ("pool_id",),
+        {"languages": ["ar"], "pool_id": "external"},
+    ),
+    "profile: unknown pool": Case(
+        A,
+        "PUT",
+        "/api/admin/interpreters/{interpreter}",
+        "unknown_pool",
+        ("pool_id",),
+        {"languages": ["ar"], "pool_id": "nowhere"},
+    ),
+    "pool: escalation time out of range": Case(
+        A,
+        "POST",
+        "/api/admin/pools",
+        "invalid_input",
+        ("escalation_s",),
+        {"name": "Nachtdienst", "tier": "in_house", "escalation_s": 601},
+    ),
+    "pool: not a tier": Case(
+        A, "POST", "/api/admin/pools", "invalid_input", ("tier",), {"name": "X", "tier": "vip"}
     ),
     "profile: malformed language": Case(
         A,
