@@ -13,6 +13,7 @@ let sites = []; // every organisation's sites, by organisation and name
 let users = [];
 let profiles = new Map(); // user id -> interpreter profile
 let tariffs = null; // null: the server has no tariff endpoint yet
+let pools = []; // interpreter pools: [{id, name, tier, escalation_s, members}], in-house first
 let tokens = [];
 let grants = []; // which finance users see which further organisations' usage
 let shownAs = null; // what counsellors see of the interpreter in a call: "name" | "number"
@@ -172,6 +173,11 @@ async function loadAll() {
     notify(noticeArea, () => errorText(err), "bad");
   }
   try {
+    pools = (await api("GET", "/api/admin/pools")).pools;
+  } catch (err) {
+    notify(noticeArea, () => errorText(err), "bad");
+  }
+  try {
     tariffs = (await api("GET", "/api/admin/tariffs")).tariffs;
   } catch {
     tariffs = null;
@@ -211,6 +217,7 @@ async function loadAudit(before) {
 
 function render() {
   renderInterpreters();
+  renderPools();
   renderUsers();
   renderOrganizations();
   renderSites();
@@ -667,6 +674,109 @@ function siteChoice(user) {
     act(() => api("PATCH", `/api/admin/users/${encodeURIComponent(user.id)}`, { site_id: choice.value || null })),
   );
   return choice;
+}
+
+// ---- Pools and colleagues who interpret ---------------------------------------------------
+// In-house pools are asked first; after a pool's escalation time the request goes on to the
+// external pools by itself. Any user may interpret in the house for the languages they speak.
+function renderPools() {
+  const inHouse = pools.filter((p) => p.tier === "in_house");
+  const rows = pools.map((p) => {
+    const seconds = input("escalation_s", {
+      type: "number",
+      min: "0",
+      max: "600",
+      value: String(p.escalation_s),
+      "aria-label": `${t("admin.escalation")}: ${p.name}`,
+    });
+    const save = () =>
+      act(() => api("PATCH", `/api/admin/pools/${encodeURIComponent(p.id)}`, { escalation_s: Number(seconds.value) }));
+    return h(
+      "tr",
+      { dataset: { poolId: p.id } },
+      h("td", {}, p.name),
+      h("td", {}, t(`admin.tier.${p.tier}`)),
+      h("td", {}, seconds),
+      h("td", {}, formatNumber(p.members)),
+      h(
+        "td",
+        {},
+        h(
+          "button",
+          { type: "button", class: "secondary", onclick: save, "aria-label": `${t("admin.save")}: ${p.name}` },
+          t("admin.save"),
+        ),
+      ),
+    );
+  });
+  const addPool = addCard(
+    "admin.poolAdd",
+    [
+      field("admin.name", input("name", { required: true })),
+      field(
+        "admin.tier",
+        select("tier", [
+          ["in_house", t("admin.tier.in_house")],
+          ["external", t("admin.tier.external")],
+        ]),
+      ),
+      field("admin.escalation", input("escalation_s", { type: "number", min: "0", max: "600", value: "20" })),
+    ],
+    (data) => api("POST", "/api/admin/pools", { ...data, escalation_s: Number(data.escalation_s) }),
+  );
+  const inHouseIds = new Set(inHouse.map((p) => p.id));
+  const byId = new Map(users.map((u) => [u.id, u]));
+  const staff = [...profiles.values()].filter((p) => inHouseIds.has(p.pool_id));
+  const staffRows = staff.map((p) =>
+    h(
+      "tr",
+      { dataset: { userId: p.id } },
+      h("td", {}, p.display_name),
+      h("td", {}, t(`role.${p.role}`)),
+      h("td", {}, p.languages.map((l) => l.name).join(", ")),
+      h("td", {}, profileToggle(byId.get(p.id) ?? p, p)),
+    ),
+  );
+  // Interpreters are in the roster already; a terminal or a machine account never interprets.
+  const colleagues = users.filter(
+    (u) => u.active !== false && !u.machine && !["interpreter", "terminal"].includes(u.role),
+  );
+  const addStaff = addCard(
+    "admin.staffAdd",
+    [
+      field(
+        "admin.staffUser",
+        select(
+          "user_id",
+          colleagues.map((u) => [u.id, `${u.display_name} (${u.username})`]),
+        ),
+      ),
+      field("admin.languages", input("languages", { required: true, placeholder: "ar fa-AF" })),
+      field(
+        "admin.pool",
+        select(
+          "pool_id",
+          inHouse.map((p) => [p.id, p.name]),
+        ),
+      ),
+    ],
+    (data) =>
+      api("PUT", `/api/admin/interpreters/${encodeURIComponent(data.user_id)}`, {
+        languages: parseTags(data.languages),
+        pool_id: data.pool_id,
+      }),
+  );
+  fill(
+    $("#panel-pools"),
+    h("h2", {}, t("admin.pools")),
+    h("p", { class: "muted" }, t("admin.poolsHelp")),
+    table(["admin.name", "admin.tier", "admin.escalation", "admin.members", "admin.actions"], rows),
+    addPool,
+    h("h2", {}, t("admin.staff")),
+    h("p", { class: "muted" }, t("admin.staffHelp")),
+    table(["admin.name", "admin.role", "admin.languages", "admin.actions"], staffRows),
+    addStaff,
+  );
 }
 
 // ---- Organisations ------------------------------------------------------------------------
