@@ -17,6 +17,7 @@ from accounts.passwords import hash_password_sync
 from billing import scope, tariffs
 from infra.db import Database
 from interpreters import service as roster
+from interpreters.models import IN_HOUSE_POOL
 from tolk.demo_bookings import seed_bookings
 from tolk.demo_history import DEMAND as HISTORY_DEMAND
 from tolk.demo_history import seed_history
@@ -62,6 +63,7 @@ STAFF = (
         "berater.sozialamt", "Anna Schulte", Role.COUNSELLOR, ORGANIZATIONS[0][0], SITES[0][1]
     ),
     DemoUser("berater.infopoint", "Kai Neumann", Role.COUNSELLOR, ORGANIZATIONS[0][0], SITES[1][1]),
+    DemoUser("berater.nour", "Nour Khatib", Role.COUNSELLOR, ORGANIZATIONS[0][0], SITES[0][1]),
     DemoUser(
         "berater.jobcenter", "Murat Yilmaz", Role.COUNSELLOR, ORGANIZATIONS[1][0], SITES[2][1]
     ),
@@ -74,6 +76,9 @@ STAFF = (
 # A self-service terminal in the foyer at Friedensplatz (accounts.terminals).
 DEMO_TERMINAL = ("terminal.friedensplatz", "Terminal Foyer", SITES[0][1])
 DEVICE_LINK_S = 30 * 86400
+IN_HOUSE = (("berater.nour", ("ar",)),)
+"""Counsellors who also interpret in the house, with their languages: asked before the
+external interpreters, billed by the in-house tariff."""
 CENTRE_FINANCE_OFFICE = "finanzen"
 CENTRE_ZONE = ZoneInfo("Europe/Berlin")
 COUNSELLORS = [u.username for u in STAFF if u.role == Role.COUNSELLOR]
@@ -100,6 +105,17 @@ INTERPRETERS = (
 DEMO_TARIFFS: tuple[tuple[str | None, dict[str, Any]], ...] = (
     # The default tariff: per started minute.
     (None, {"name": "Standard", "unit_s": 60, "minimum_s": 0, "price_per_unit_cents": 150}),
+    # Colleagues who interpret cost the centre nothing extra; the minutes still show.
+    (
+        None,
+        {
+            "name": "Kolleg*innen im Haus",
+            "unit_s": 60,
+            "minimum_s": 0,
+            "price_per_unit_cents": 0,
+            "in_house": True,
+        },
+    ),
     # The Jobcenter's framework contract: per started quarter hour, at least one.
     (
         ORGANIZATIONS[1][0],
@@ -213,6 +229,13 @@ async def seed_demo(db: Database, now: datetime, zone: ZoneInfo = CENTRE_ZONE) -
                 ),
                 now,
             )
+        for username, languages in IN_HOUSE:
+            user = await service.find_user(session, username)
+            assert user is not None
+            profile = roster.ProfileData(
+                languages=roster.normalize_languages(languages), pool_id=IN_HOUSE_POOL
+            )
+            await roster.upsert_profile(session, user.id, profile, now)
     await seed_history(db, now, zone, COUNSELLORS, _speakers())
     await seed_bookings(db, now, zone)
     return logins

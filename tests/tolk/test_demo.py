@@ -96,11 +96,12 @@ class TestSeedDemo:
         await seed_demo(db, clock.now())
         async with db.read() as session:
             found = (await session.exec(select(Tariff))).all()
-        assert sorted((t.name, t.organization_id is None) for t in found) == [
-            ("Jobcenter Rahmenvertrag", False),
-            ("Standard", True),
+        assert sorted((t.name, t.organization_id is None, t.in_house) for t in found) == [
+            ("Jobcenter Rahmenvertrag", False, False),
+            ("Kolleg*innen im Haus", True, True),
+            ("Standard", True, False),
         ]
-        assert all(t.price_per_unit_cents > 0 for t in found)
+        assert all(t.price_per_unit_cents > 0 for t in found if not t.in_house)
 
     async def test_management_sees_four_weeks_of_history(self, client, db, clock):
         """`leitung` logs in and finds the demo's history in the figures: requests per
@@ -146,3 +147,21 @@ class TestSeedDemo:
             )
         assert set(names) <= asked
         assert None not in asked
+
+
+async def test_an_arabic_speaking_counsellor_is_asked_first(db, clock, client):
+    """The demo's in-house colleague: a counsellor with an Arabic profile in the in-house
+    pool, who may open the interpreter's page."""
+    await seed_demo(db, clock.now())
+    async with db.read() as session:
+        [nour] = [p for p in await roster.list_profiles(session) if p.username == "berater.nour"]
+    assert (nour.role, nour.pool_id, [x.tag for x in nour.languages]) == (
+        "counsellor",
+        "in_house",
+        ["ar"],
+    )
+    resp = await client.post(
+        "/api/session", json={"username": "berater.nour", "password": "demo-tolk-2026"}
+    )
+    assert resp.status == 200
+    assert (await (await client.get("/api/me")).json())["interprets"] is True
