@@ -200,6 +200,8 @@ async def open_bookings_for(
         .where(col(Booking.state) == BookingState.OPEN.value)
         .where(col(Booking.starts_at) > now)
         .where(_same_base_as(seeker.tags))
+        # A colleague who interprets in the house never interprets their own appointment.
+        .where(col(Booking.counsellor_id) != interpreter_id)
         .order_by(col(Booking.starts_at), col(Booking.id))
         .limit(_LIST_LIMIT)
     )
@@ -277,7 +279,8 @@ async def claim_booking(
     # Whether the interpreter could claim it at all, whatever its state: a claim that lost
     # the race is told so (409), a booking of another language stays unknown (404).
     seeker = await seeker_of(session, interpreter_id)
-    if seeker is None or not rules.may_claim(wanted(booking), seeker):
+    mine = booking.counsellor_id == interpreter_id  # an in-house colleague's own booking
+    if seeker is None or mine or not rules.may_claim(wanted(booking), seeker):
         raise BookingNotFound()
     await _check_free_at(session, booking, interpreter_id)
     won = await _guarded(

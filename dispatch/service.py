@@ -465,7 +465,12 @@ def open_request(
     req = _new_request(counsellor_id, organization, tag, wishes, now, settings)
     req.room_id = room_id
     req.site_id = site_id
-    named = [first] if first is not None and _free_for_offer(conn, first) else None
+    # Nobody is offered their own request, a booked colleague in the house neither.
+    named = (
+        [first]
+        if first is not None and first != counsellor_id and _free_for_offer(conn, first)
+        else None
+    )
     offers = _offer_wave(conn, req, now, settings, new=True, to=named)
     if not req.waves:
         # Nobody to offer it to: the request goes into the queue, if anyone in the roster

@@ -132,3 +132,20 @@ async def test_a_colleague_acts_as_interpreter_only_with_a_profile(desk, client)
     await ws.close()
     resp = await client.get("/ws?as=interpreter", headers=plain.auth())
     assert resp.status == 403
+
+
+async def test_a_colleague_never_claims_their_own_booking(desk):
+    """A colleague who interprets sees and may claim others' bookings of their language,
+    never their own appointment."""
+    from tests.dispatch.test_bookings import book
+
+    staff = await colleague(desk, ["ar"])
+    own = await book(staff, "ar")
+    other = await book(await desk.counsellor(), "ar")
+    status, body = await staff.get("/api/bookings/open")
+    assert status == 200, body
+    assert [b["id"] for b in body["bookings"]] == [other["id"]]
+    status, _ = await staff.post(f"/api/bookings/{own['id']}/claim")
+    assert status == 404
+    status, body = await staff.post(f"/api/bookings/{other['id']}/claim")
+    assert status == 200, body

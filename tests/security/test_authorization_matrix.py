@@ -439,18 +439,23 @@ class TestSocketMatrix:
         """Every socket caller outside the call gets `forbidden` for each call message."""
         world = await build_world(factory)
         outsiders = [c for c in world.callers if c.role is not None and "call_id" not in c.owns]
-        assert len(outsiders) == 9
+        assert len(outsiders) == 10
         for caller in outsiders:
-            ws = await factory.client.ws_connect("/ws", headers=caller.headers(factory.origin))
-            assert (await ws.receive_json(timeout=5))["type"] == "hello"
-            for kind, fields in CALL_MESSAGES.items():
-                await ws.send_json({"type": kind, "call_id": world.call_id, "ref": kind, **fields})
-                reply = await _reply(ws, kind)
-                assert (reply["type"], reply.get("code")) == ("error", "forbidden"), (
-                    caller.name,
-                    reply,
-                )
-            await ws.close()
+            # A colleague who interprets has a second kind of socket: the interpreter's page.
+            for url in ("/ws", "/ws?as=interpreter") if caller.interprets else ("/ws",):
+                ws = await factory.client.ws_connect(url, headers=caller.headers(factory.origin))
+                assert (await ws.receive_json(timeout=5))["type"] == "hello"
+                for kind, fields in CALL_MESSAGES.items():
+                    await ws.send_json(
+                        {"type": kind, "call_id": world.call_id, "ref": kind, **fields}
+                    )
+                    reply = await _reply(ws, kind)
+                    assert (reply["type"], reply.get("code")) == ("error", "forbidden"), (
+                        caller.name,
+                        url,
+                        reply,
+                    )
+                await ws.close()
 
     async def test_messages_about_a_room_one_is_not_in_are_forbidden(self, factory):
         """Every socket caller outside the room gets `forbidden` for each room message."""
