@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -55,13 +54,13 @@ async def find_site_by_name(
     session: AsyncSession, organization_id: str, name: str, other_than: str | None = None
 ) -> Site | None:
     """The organisation's site of that name in any case, if any (but `other_than`)."""
-    query = select(Site).where(
-        col(Site.organization_id) == organization_id,
-        func.lower(col(Site.name)) == name.lower(),
-    )
+    # Compared in Python: SQLite's lower() folds only ASCII ("Ämter" and "ämter" would
+    # pass), and an organisation has a handful of sites.
+    query = select(Site).where(col(Site.organization_id) == organization_id)
     if other_than is not None:
         query = query.where(col(Site.id) != other_than)
-    return (await session.exec(query)).first()
+    wanted = name.casefold()
+    return next((s for s in await session.exec(query) if s.name.casefold() == wanted), None)
 
 
 async def create_site(session: AsyncSession, new: NewSite, now: datetime) -> Site:

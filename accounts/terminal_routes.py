@@ -178,6 +178,9 @@ async def device_login(request: web.Request, body: DeviceLoginBody) -> web.Respo
     done = await terminals.open_device_session(
         app[DATABASE], app[CLOCK], body.token, client_address(request), session_s
     )
+    # One terminal, one device: the device this link replaces stops hearing its news.
+    for key in done.replaced:
+        await publish_control(app[BUS], done.user.id, "close", session=key, reason="replaced")
     terminal = TerminalSelf(
         id=done.user.id,
         name=done.user.display_name,

@@ -137,12 +137,14 @@ async def revoke_terminal(db: Database, clock: Clock, terminal_id: str, who: Act
 
 @dataclass(frozen=True, slots=True)
 class DeviceLogin:
-    """A device logged in with its link: the terminal and its new session cookie."""
+    """A device logged in with its link: the terminal, its new session cookie and the
+    keys of the sessions it replaced (whose sockets must close)."""
 
     user: User
     organization: Organization
     site: Site | None
     cookie_value: str
+    replaced: tuple[str, ...]
 
 
 async def open_device_session(
@@ -157,13 +159,17 @@ async def open_device_session(
         if user.role != Role.TERMINAL:
             raise LinkNotValid(field="token")
         await spend_link(session, link, now)
+        hashes = await session.exec(
+            select(LoginSession.token_hash).where(col(LoginSession.user_id) == user.id)
+        )
+        replaced = tuple(service.session_key(h) for h in hashes)
         await service.end_user_sessions(session, user.id)
         new = await service.start_session(session, user, now, session_s, device=True)
         org = await service.get_organization(session, user.organization_id)
         site = await session.get(Site, user.site_id) if user.site_id else None
         actor = Actor(user.id, user.username, user.role.value, "link", address)
         await audit.record(session, actor, Action.LOGIN, now, _target(user))
-    return DeviceLogin(user, org, site, new.cookie_value)
+    return DeviceLogin(user, org, site, new.cookie_value, replaced)
 
 
 @dataclass(frozen=True, slots=True)

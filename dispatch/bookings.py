@@ -41,6 +41,7 @@ from dispatch.errors import (
     TooLateToGiveBack,
     UnknownLanguage,
 )
+from dispatch.models import InterpretationRequest
 from dispatch.news import News
 from dispatch.service import Opened, Wishes, checked_tag, open_request
 from infra.config import Settings
@@ -49,6 +50,7 @@ from infra.errors import InvalidInput
 from infra.ids import new_id
 from interpreters.languages import base_language
 from interpreters.models import Interpreter, InterpreterLanguage, InterpreterSpecialization
+from wire.objects import RequestState
 from wire.server import BookingReason, BookingUpdated
 
 log = structlog.get_logger(__name__)
@@ -424,6 +426,8 @@ async def start_booking(
         raise BookingNotFound()
     if booking.state == BookingState.CANCELLED:
         raise BookingCancelled()
+    if booking.request_id is not None and await _asked_or_answered(session, booking.request_id):
+        raise BookingStarted()  # one appointment, one request (and one interpreter billed)
     if not rules.may_start(
         booking.starts_at, booking.duration_min, now, settings.booking_start_early_s
     ):
@@ -441,6 +445,17 @@ async def start_booking(
     news = News()
     await tell(session, booking, "started", news, settings, seekers=was_open)
     return Started(booking, opened, news)
+
+
+async def _asked_or_answered(session: AsyncSession, request_id: str) -> bool:
+    """Whether a booking's request is still being offered or was accepted; only one that
+    ended without a call (cancelled, expired, failed) lets the appointment start again."""
+    state = (
+        await session.exec(
+            select(InterpretationRequest.state).where(col(InterpretationRequest.id) == request_id)
+        )
+    ).first()
+    return state in (RequestState.QUEUED, RequestState.OFFERING, RequestState.ACCEPTED)
 
 
 def _open_request_of(

@@ -153,7 +153,7 @@ export class CounsellorBookings extends BookingList {
   actions(booking) {
     const id = encodeURIComponent(booking.id);
     const actions = [];
-    if (booking.state !== "cancelled") {
+    if (booking.state !== "cancelled" && booking.state !== "started") {
       actions.push(
         h("button", { type: "button", class: "good", onclick: () => this.onStart(booking) }, t("bookings.start")),
       );

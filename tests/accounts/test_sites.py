@@ -141,6 +141,11 @@ class TestSites:
             "POST", "/api/admin/sites", {"organization_id": org.id, "name": "INFOPOINT "}
         )
         assert refused(status, body, 409, "site_exists", "name"), body
+        await admin.add_site(org.id, "Ämter am Markt")
+        status, body = await admin.send(
+            "POST", "/api/admin/sites", {"organization_id": org.id, "name": "ämter am markt"}
+        )
+        assert refused(status, body, 409, "site_exists", "name"), body
         await admin.add_site(other.id, "Infopoint")
         centre = await admin.add_site(org.id, "Friedensplatz")
         status, body = await admin.send(

@@ -184,6 +184,8 @@ class TestRevocation:
         org = await factory.organization()
         added = await add(factory, org)
         old, _, _ = await device(factory, secret_of(added["link"]))
+        ws = await old.ws_connect("/ws", headers=factory.headers())
+        assert (await ws.receive_json(timeout=5))["type"] == "hello"
         made = await factory.client.post(
             f"/api/admin/terminals/{added['terminal']['id']}/link", headers=factory.headers()
         )
@@ -192,6 +194,8 @@ class TestRevocation:
         assert status == 200
         assert (await old.get("/api/terminal/me")).status == 401
         assert (await new.get("/api/terminal/me")).status == 200
+        while not ws.closed:  # the old device's socket is closed by the server
+            await ws.receive(timeout=5)
         await old.close()
         await new.close()
 

@@ -389,3 +389,20 @@ class TestStarting:
         assert (await counsellor.post(f"/api/bookings/{started['id']}/start"))[0] == 201
         status, body = await counsellor.delete(f"/api/bookings/{started['id']}")
         assert (status, body["error"]["code"]) == (409, "booking_started")
+
+    async def test_an_appointment_starts_once_while_its_request_is_asked(self, desk):
+        """A second start while the first request is being offered is 409 `booking_started`
+        (one appointment, one interpreter); once that request is withdrawn, it starts again."""
+        counsellor = await desk.counsellor()
+        await desk.interpreter(["uk"])
+        booking = await book(counsellor)
+        desk.factory.clock.set(TOMORROW_AT)
+        status, first = await counsellor.post(f"/api/bookings/{booking['id']}/start")
+        assert status == 201, first
+        status, body = await counsellor.post(f"/api/bookings/{booking['id']}/start")
+        assert (status, body["error"]["code"]) == (409, "booking_started")
+        status, body = await counsellor.delete(f"/api/requests/{first['request']['id']}")
+        assert status == 200, body
+        status, again = await counsellor.post(f"/api/bookings/{booking['id']}/start")
+        assert status == 201, again
+        assert again["request"]["id"] != first["request"]["id"]
