@@ -215,6 +215,10 @@ class SummaryGroup(BaseModel):
     currency: str
     untariffed_calls: int
     """Calls of the group no tariff applied to (billed 0): a tariff is missing."""
+    in_house_calls: int = 0
+    """Of the calls, those interpreted by colleagues in the house (staff calls)."""
+    in_house_billable_s: int = 0
+    """Their billable seconds: what the centre did not buy from external interpreters."""
     name: str | None = None
     cost_center: str | None = None
 

@@ -44,7 +44,7 @@ def _rfc3339(element: rfc3339, compiler: SQLCompiler, **kw: Any) -> str:
     return _rfc3339_sql(compiler.process(element.clauses, **kw), compiler.dialect.name)
 
 
-CsvKind = Literal["id", "optional_id", "text", "time", "int", "amount"]
+CsvKind = Literal["id", "optional_id", "text", "time", "int", "amount", "flag"]
 
 
 class csv_line(FunctionElement[bytes]):
@@ -86,6 +86,9 @@ def _cell_sql(value: str, kind: CsvKind, dialect: str) -> tuple[str, list[str]]:
         )
     if kind == "int":
         return ("%d", [value]) if sqlite else ("%s", [f"({value})::text"])
+    if kind == "flag":
+        # As billing.tables.flag_text: SQLite holds 0/1, PostgreSQL a boolean.
+        return "%s", [f"CASE WHEN {value} THEN 'true' ELSE 'false' END"]
     if kind == "amount":
         if sqlite:  # amounts are never negative: integer division is the floor
             return "%d.%02d", [f"({value}) / 100", f"({value}) % 100"]
@@ -130,6 +133,7 @@ _KINDS: dict[str, CsvKind] = {
     "room_id": "optional_id",
     "site_id": "optional_id",
     "site": "text",
+    "in_house": "flag",
 }
 """Columns that are not `id`-like; the others are generated ids, tags, codes and reasons."""
 

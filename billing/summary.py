@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, func, literal_column, select
+from sqlalchemy import ColumnElement, and_, case, func, literal_column, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.errors import UnknownOrganization
@@ -75,12 +75,16 @@ async def grouped_totals(
     conditions: list[ColumnElement[bool]],
     keys: dict[str, Any],
 ) -> list[Any]:
-    """Calls, billable seconds, amounts and calls without a tariff per value of `keys`
+    """Calls, billable seconds, amounts, calls without a tariff and staff calls (with their
+    billable seconds) per value of `keys`
     (label -> expression) and currency, in key order; text keys also get their newest-
     sorting value (`max`), for names that changed."""
     # Group over a subquery: PostgreSQL does not see a CASE with bound parameters in
     # GROUP BY as the same expression as the one in the select list.
-    untariffed = case((_T.tariff_id.is_(None), 1), else_=0)
+    # A staff call without an in-house tariff is free by design, not a missing tariff.
+    untariffed = case((and_(_T.tariff_id.is_(None), _T.in_house.is_(False)), 1), else_=0)
+    staff = case((_T.in_house.is_(True), 1), else_=0)
+    staff_s = case((_T.in_house.is_(True), _T.billable_s), else_=0)
     inner = (
         select(
             *(expr.label(label) for label, expr in keys.items()),
@@ -88,6 +92,8 @@ async def grouped_totals(
             _T.billable_s,
             _T.amount_cents,
             untariffed.label("untariffed"),
+            staff.label("in_house"),
+            staff_s.label("in_house_s"),
         )
         .where(*conditions)
         .subquery()
@@ -103,6 +109,8 @@ async def grouped_totals(
             func.sum(inner.c.billable_s).label("billable_s"),
             func.sum(inner.c.amount_cents).label("amount_cents"),
             func.sum(inner.c.untariffed).label("untariffed_calls"),
+            func.sum(inner.c.in_house).label("in_house_calls"),
+            func.sum(inner.c.in_house_s).label("in_house_billable_s"),
         )
         .group_by(*group, inner.c.currency)
         .order_by(*group, inner.c.currency)
@@ -138,6 +146,8 @@ async def usage_summary(
             "amount_cents": int(row.amount_cents),
             "currency": row.currency,
             "untariffed_calls": int(row.untariffed_calls),
+            "in_house_calls": int(row.in_house_calls),
+            "in_house_billable_s": int(row.in_house_billable_s),
         }
         if name is not None:
             group["name"] = row.max_name

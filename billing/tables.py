@@ -49,10 +49,12 @@ RECORD_COLUMNS = (
     "room_id",
     "site_id",
     "site",
+    "in_house",
 )
 """The fields of a usage record, in the contract's order (`room_id`: the consultation whose
 interpreter segment it bills, None for an ordinary call; `site_id` and `site`: where the
-counsellor asked, None and "" for no site)."""
+counsellor asked, None and "" for no site; `in_house`: a staff call, interpreted by a
+colleague of the in-house pool tier)."""
 MACHINE_COLUMNS = (*RECORD_COLUMNS[:6], "amount", *RECORD_COLUMNS[6:])
 """Machine CSV columns: the record plus `amount`, the amount in currency units."""
 _CENT = Decimal("0.01")
@@ -74,6 +76,11 @@ def cents_text(cents: int, mark: str) -> str:
     return f"{cents // 100}{mark}{cents % 100:02d}"
 
 
+def flag_text(value: bool) -> str:
+    """A yes/no field of the machine CSV: `true` or `false` (as in JSON)."""
+    return "true" if value else "false"
+
+
 def machine_line(row: Any) -> bytes:
     """One machine CSV line of a record (see billing.sqltext for the same in SQL)."""
     cells: list[str] = []
@@ -83,6 +90,8 @@ def machine_line(row: Any) -> bytes:
             cells.append("")
         elif name == "amount":
             cells.append(cents_text(value, "."))
+        elif isinstance(value, bool):  # before int: a bool is an int too
+            cells.append(flag_text(value))
         elif isinstance(value, datetime):
             cells.append(rfc3339(value))
         elif isinstance(value, int):
@@ -118,6 +127,7 @@ PEOPLE_COLUMNS = (
     Column("site", "Standort", "Site"),
     Column("interpreter", "Dolmetscher*in", "Interpreter"),
     Column("tariff", "Tarif", "Tariff"),
+    Column("in_house", "Im Haus", "In-house"),
     Column("ended_by", "Ende des Gesprächs", "How it ended"),
     Column("call_id", "Gesprächs-ID", "Call ID"),
     Column("organization_id", "Organisations-ID", "Organisation ID"),
@@ -130,6 +140,8 @@ PEOPLE_COLUMNS = (
 
 NO_TARIFF = {"de": "ohne Tarif", "en": "no tariff"}
 """What a table for people says where no tariff applied (the call was billed 0)."""
+IN_HOUSE = {"de": "ja", "en": "yes"}
+"""What a table for people says of a staff call (interpreted by a colleague in the house)."""
 END_REASONS = {
     "hangup": {"de": "aufgelegt", "en": "hung up"},
     "lost": {"de": "Verbindung abgebrochen", "en": "connection lost"},
@@ -193,6 +205,7 @@ class PeopleRows:
             row.site,
             row.interpreter,
             row.tariff if row.tariff_id is not None else NO_TARIFF[self.lang],
+            IN_HOUSE[self.lang] if row.in_house else "",
             reason[self.lang] if reason else row.end_reason,
             row.call_id,
             row.organization_id,

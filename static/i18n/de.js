@@ -557,6 +557,7 @@ export default {
   "finance.copied": "Kopiert",
   "finance.copyRef": "Gesprächsnummer {ref} kopieren",
   "col.calls": "Gespräche",
+  "col.inHouse": "davon im Haus",
   "col.untariffed": "Ohne Tarif",
   "col.statement": "Abrechnung",
   "statement.title": "Abrechnung",

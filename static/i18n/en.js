@@ -544,6 +544,7 @@ export default {
   "finance.copied": "Copied",
   "finance.copyRef": "Copy call reference {ref}",
   "col.calls": "Calls",
+  "col.inHouse": "of which in-house",
   "col.untariffed": "Without tariff",
   "col.statement": "Statement",
   "statement.title": "Statement",

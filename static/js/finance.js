@@ -143,10 +143,20 @@ function minutes(seconds) {
 function perKey(groups) {
   const merged = new Map();
   for (const g of groups) {
-    const row = merged.get(g.key) ?? { ...g, billable_s: 0, calls: 0, untariffed_calls: 0, amounts: [] };
+    const row = merged.get(g.key) ?? {
+      ...g,
+      billable_s: 0,
+      calls: 0,
+      untariffed_calls: 0,
+      in_house_calls: 0,
+      in_house_billable_s: 0,
+      amounts: [],
+    };
     row.calls += g.calls;
     row.billable_s += g.billable_s;
     row.untariffed_calls += g.untariffed_calls ?? 0;
+    row.in_house_calls += g.in_house_calls ?? 0;
+    row.in_house_billable_s += g.in_house_billable_s ?? 0;
     row.amounts.push({ currency: g.currency, amount_cents: g.amount_cents });
     merged.set(g.key, row);
   }
@@ -234,6 +244,8 @@ function groupTable(groups, nameKey, name, withStatement) {
     ["col.calls", (g) => formatNumber(g.calls), true],
     ["col.billable", (g) => minutes(g.billable_s), true],
     ["col.amount", (g) => totalAmounts(g.amounts), true],
+    // Staff calls: interpreted by colleagues in the house, the minutes not bought outside.
+    ["col.inHouse", (g) => (g.in_house_calls ? minutes(g.in_house_billable_s) : "–"), true],
     [
       "col.untariffed",
       (g) => (g.untariffed_calls ? h("span", { class: "badge warn" }, formatNumber(g.untariffed_calls)) : "–"),

@@ -106,7 +106,7 @@ class TestConsultationExports:
         rows = rows_of(written[True].decode(), ",")
         assert [r["call_id"] for r in rows] == inert_ids(seeded)
         assert [r["room_id"] for r in rows] == ["", "'" + ROOM, "'" + ROOM, "", ""]
-        assert list(rows[0])[-3:] == ["room_id", "site_id", "site"]
+        assert list(rows[0])[-4:] == ["room_id", "site_id", "site", "in_house"]
 
     async def test_german_csv_shows_the_consultation_beside_the_call(self, client, factory, db):
         """German CSV: `Beratung` holds the consultation's reference on both segments, next

@@ -81,7 +81,13 @@ def in_spreadsheet(record: dict[str, Any]) -> dict[str, Any]:
     """A JSON record as the machine CSV shows it: text made inert (a generated id may start
     with `-`; billing.cells), no room an empty cell."""
     return {
-        k: "" if v is None else spreadsheet_text(v) if isinstance(v, str) else v
+        k: ""
+        if v is None
+        else spreadsheet_text(v)
+        if isinstance(v, str)
+        else ("true" if v else "false")
+        if isinstance(v, bool)
+        else v
         for k, v in record.items()
         # For people: JSON and the tables for people carry them.
         if k not in ("call_ref", "consultation_ref")
@@ -123,6 +129,7 @@ class TestFormats:
             "room_id": None,
             "site_id": calls[0].site_id,
             "site": "Mitte; Ost",
+            "in_house": False,
             "call_ref": call_reference(calls[0].id),
             "consultation_ref": "",
         }
@@ -361,6 +368,8 @@ class TestSummary:
             "amount_cents": 3998,
             "currency": "EUR",
             "untariffed_calls": 0,
+            "in_house_calls": 0,
+            "in_house_billable_s": 0,
             "cost_center": "KST-4711",
         }
         assert groups[essen.id]["calls"] == 2

@@ -71,7 +71,11 @@ def expected_table(records: list[dict]) -> list[list[str]]:
     """The JSON records as the spreadsheet formats must show them: text made inert."""
     return [
         [
-            str(r[c]) if c in NUMERIC else spreadsheet_text(r[c] or "")
+            str(r[c])
+            if c in NUMERIC
+            else ("true" if r[c] else "false")
+            if isinstance(r[c], bool)
+            else spreadsheet_text(r[c] or "")
             for c in MACHINE_COLUMNS
             if c != "amount"
         ]
