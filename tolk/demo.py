@@ -215,30 +215,35 @@ async def seed_demo(db: Database, now: datetime, zone: ZoneInfo = CENTRE_ZONE) -
         for name in SPECIALIZATIONS:
             await roster.add_specialization(session, name)
         await _seed_tariffs(session, {name: org.id for name, org in orgs.items()}, now)
-        for demo in INTERPRETERS:
-            user = await service.find_user(session, demo.username)
-            assert user is not None
-            await roster.upsert_profile(
-                session,
-                user.id,
-                roster.ProfileData(
-                    languages=roster.normalize_languages(demo.languages),
-                    gender=demo.gender,
-                    specializations=demo.specializations,
-                    agency=INTERPRETER_ORGANIZATION,
-                ),
-                now,
-            )
-        for username, languages in IN_HOUSE:
-            user = await service.find_user(session, username)
-            assert user is not None
-            profile = roster.ProfileData(
-                languages=roster.normalize_languages(languages), pool_id=IN_HOUSE_POOL
-            )
-            await roster.upsert_profile(session, user.id, profile, now)
+        await _seed_profiles(session, now)
     await seed_history(db, now, zone, COUNSELLORS, _speakers())
     await seed_bookings(db, now, zone)
     return logins
+
+
+async def _seed_profiles(session: AsyncSession, now: datetime) -> None:
+    """The agency's interpreters' profiles, and the colleagues who interpret in the house."""
+    for demo in INTERPRETERS:
+        user = await service.find_user(session, demo.username)
+        assert user is not None
+        await roster.upsert_profile(
+            session,
+            user.id,
+            roster.ProfileData(
+                languages=roster.normalize_languages(demo.languages),
+                gender=demo.gender,
+                specializations=demo.specializations,
+                agency=INTERPRETER_ORGANIZATION,
+            ),
+            now,
+        )
+    for username, languages in IN_HOUSE:
+        user = await service.find_user(session, username)
+        assert user is not None
+        profile = roster.ProfileData(
+            languages=roster.normalize_languages(languages), pool_id=IN_HOUSE_POOL
+        )
+        await roster.upsert_profile(session, user.id, profile, now)
 
 
 def _speakers() -> dict[str, list[str]]:
