@@ -721,6 +721,7 @@ export default {
   "bookings.openTitle": "Offene Termine in Ihren Sprachen",
   "bookings.openNone": "Gerade keine offenen Termine.",
   "bookings.minutes": "{n} Min.",
+  "bookings.audioOnlyField": "Termin nur mit Ton (ohne Kamera)",
   "bookings.audioOnly": "nur Ton",
   "bookings.nobodyYet": "noch keine Dolmetscher*in",
   "bookings.state.open": "offen",

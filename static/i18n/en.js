@@ -701,6 +701,7 @@ export default {
   "bookings.openTitle": "Open appointments in your languages",
   "bookings.openNone": "No open appointments right now.",
   "bookings.minutes": "{n} min",
+  "bookings.audioOnlyField": "Appointment with audio only (no camera)",
   "bookings.audioOnly": "audio only",
   "bookings.nobodyYet": "no interpreter yet",
   "bookings.state.open": "open",

@@ -3,6 +3,7 @@ simulated interpreter."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,8 @@ class TestSocketCut:
             ws.connect_to_server()  # messages pass through unchanged until we cut it
             sockets.append(ws)
 
-        interpreter.route_web_socket("**/ws", proxy)
+        # The interpreter page asks for its socket as `/ws?as=interpreter`.
+        interpreter.route_web_socket(re.compile(r"/ws(\?|$)"), proxy)
         login_api(interpreter.context, server.url, "omar")
         interpreter.goto("/interpreter")
         become_available(interpreter)
