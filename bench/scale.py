@@ -469,6 +469,9 @@ def main() -> None:
     parser.add_argument("--no-relay", action="store_true", help="skip the relay comparison")
     parser.add_argument("--write", action="store_true", help="record in bench/results/scale.md")
     args = parser.parse_args()
+    if not args.no_relay and not signaling_relay.PEERJS_BIN.exists():
+        # Said before the run, not after its minutes: the relay comparison needs PeerJS.
+        raise SystemExit("PeerJS is missing: (cd bench/peerjs && npm ci), or --no-relay")
     limit = raise_descriptor_limit(2 * (args.interpreters + args.counsellors) + 4096)
     try:
         import uvloop
