@@ -80,6 +80,9 @@ class Metrics:
             ["result"],
             registry=registry,
         )
+        self._socket_message_children: dict[str, Counter] = {}
+        self._relayed = self.relay_messages.labels("relayed")
+        self._refused = self.relay_messages.labels("refused")
 
     def _count_dispatch(self, registry: CollectorRegistry) -> None:
         """Requests, offers and the wait for an interpreter."""
@@ -132,6 +135,18 @@ class Metrics:
                 self.offers.labels(label).inc(value)
             else:
                 self.time_to_accept.labels(label).observe(value)
+
+    def socket_message(self, kind: str) -> None:
+        """Count one client socket message of a known type (or "other")."""
+        # The socket's hot path: a label's child is looked up once, not per message.
+        child = self._socket_message_children.get(kind)
+        if child is None:
+            child = self._socket_message_children[kind] = self.socket_messages.labels(kind)
+        child.inc()
+
+    def signal_relayed(self, relayed: bool) -> None:
+        """Count one signal passed on (or held), or refused for a non-participant."""
+        (self._relayed if relayed else self._refused).inc()
 
     def bus_reconnected(self, total: int) -> None:
         """Catch the counter up with the bus's own count of lost connections."""

@@ -466,14 +466,13 @@ async def relay_signal(
 ) -> None:
     """A validated `signal`'s fields: checked against the rooms this socket joined, then
     relayed (the socket's fast path calls this without building a `Signal`)."""
-    relayed = app[METRICS].relay_messages
     if call_id not in conn.calls:
-        relayed.labels("refused").inc()
+        app[METRICS].signal_relayed(False)
         message = "Only the call's participants may signal, after call.join."
         conn.send(ErrorMessage(code="forbidden", message=message, ref=ref))
         return
     await app[ROOMS].relay(conn, call_id, data)
-    relayed.labels("relayed").inc()
+    app[METRICS].signal_relayed(True)
 
 
 async def handle_media(app: web.Application, conn: Connection, msg: CallMedia) -> None:

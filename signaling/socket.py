@@ -299,8 +299,7 @@ def _parse(
     if not _free_of_nul(conn, raw, data, ref):
         return None
     kind = raw.get("type")
-    known = isinstance(kind, str) and kind in HANDLERS
-    app[METRICS].socket_messages.labels(kind if known else "other").inc()
+    app[METRICS].socket_message(kind if isinstance(kind, str) and kind in HANDLERS else "other")
     if not isinstance(kind, str):
         _refuse(conn, ref, [{"field": "type", "problem": "a message type is a string"}])
         return None
