@@ -70,19 +70,18 @@ class Metrics:
             ["role"],
             registry=registry,
         )
-        self.socket_messages = Counter(
-            "tolk_socket_messages", "Client socket messages by type", ["type"], registry=registry
+        # Counted once per socket message: plain integers, read when /metrics is scraped.
+        self.socket_messages = HotCounter(
+            "tolk_socket_messages", "Client socket messages by type", "type"
         )
-        self.relay_messages = Counter(
+        self.relay_messages = HotCounter(
             "tolk_relay_messages",
             "Signals between call participants by result (relayed: passed on or held for an "
             "absent peer; refused: not a participant)",
-            ["result"],
-            registry=registry,
+            "result",
         )
-        self._socket_message_children: dict[str, Counter] = {}
-        self._relayed = self.relay_messages.labels("relayed")
-        self._refused = self.relay_messages.labels("refused")
+        registry.register(self.socket_messages)
+        registry.register(self.relay_messages)
 
     def _count_dispatch(self, registry: CollectorRegistry) -> None:
         """Requests, offers and the wait for an interpreter."""
@@ -136,18 +135,6 @@ class Metrics:
             else:
                 self.time_to_accept.labels(label).observe(value)
 
-    def socket_message(self, kind: str) -> None:
-        """Count one client socket message of a known type (or "other")."""
-        # The socket's hot path: a label's child is looked up once, not per message.
-        child = self._socket_message_children.get(kind)
-        if child is None:
-            child = self._socket_message_children[kind] = self.socket_messages.labels(kind)
-        child.inc()
-
-    def signal_relayed(self, relayed: bool) -> None:
-        """Count one signal passed on (or held), or refused for a non-participant."""
-        (self._relayed if relayed else self._refused).inc()
-
     def bus_reconnected(self, total: int) -> None:
         """Catch the counter up with the bus's own count of lost connections."""
         if total > self._bus_reconnects_seen:
@@ -158,6 +145,29 @@ class Metrics:
         """Run the scrape-time readers."""
         for read in self.before_scrape:
             await read()
+
+
+class HotCounter:
+    """A counter with one label, bumped on the socket's hot path as a plain integer (a
+    prometheus_client child takes a lock and a label lookup per count) and exported when
+    /metrics is scraped. The event loop is its only writer."""
+
+    def __init__(self, name: str, documentation: str, label: str) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._label = label
+        self._counts: dict[str, int] = {}
+
+    def inc(self, value: str) -> None:
+        """Count one for this label value."""
+        counts = self._counts
+        counts[value] = counts.get(value, 0) + 1
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self._name, self._documentation, labels=[self._label])
+        for value, count in list(self._counts.items()):
+            family.add_metric([value], count)
+        yield family
 
 
 class Readings:

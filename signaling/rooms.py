@@ -467,12 +467,12 @@ async def relay_signal(
     """A validated `signal`'s fields: checked against the rooms this socket joined, then
     relayed (the socket's fast path calls this without building a `Signal`)."""
     if call_id not in conn.calls:
-        app[METRICS].signal_relayed(False)
+        app[METRICS].relay_messages.inc("refused")
         message = "Only the call's participants may signal, after call.join."
         conn.send(ErrorMessage(code="forbidden", message=message, ref=ref))
         return
     await app[ROOMS].relay(conn, call_id, data)
-    app[METRICS].signal_relayed(True)
+    app[METRICS].relay_messages.inc("relayed")
 
 
 async def handle_media(app: web.Application, conn: Connection, msg: CallMedia) -> None:

@@ -299,7 +299,9 @@ def _parse(
     if not _free_of_nul(conn, raw, data, ref):
         return None
     kind = raw.get("type")
-    app[METRICS].socket_message(kind if isinstance(kind, str) and kind in HANDLERS else "other")
+    app[METRICS].socket_messages.inc(
+        kind if isinstance(kind, str) and kind in HANDLERS else "other"
+    )
     if not isinstance(kind, str):
         _refuse(conn, ref, [{"field": "type", "problem": "a message type is a string"}])
         return None
