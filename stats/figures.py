@@ -55,6 +55,12 @@ class StatsFilter:
     language: str | None = None
     site_id: str | None = None
 
+    def matching(self, columns: Any) -> list[ColumnElement[bool]]:
+        """The organisation, language and site asked for, as conditions on the columns of
+        the same names (of a table's columns or a model)."""
+        asked = [(name, getattr(self, name)) for name in ("organization_id", "language", "site_id")]
+        return [getattr(columns, name) == value for name, value in asked if value is not None]
+
 
 def within(column: Any, ranges: Ranges) -> ColumnElement[bool]:
     """`column` lies in one of the [start, end) ranges (each an index range scan)."""
@@ -62,14 +68,7 @@ def within(column: Any, ranges: Ranges) -> ColumnElement[bool]:
 
 
 def _request_conditions(where: StatsFilter, ranges: Ranges) -> list[ColumnElement[bool]]:
-    found = [within(REQ.created_at, ranges)]
-    if where.organization_id is not None:
-        found.append(REQ.organization_id == where.organization_id)
-    if where.language is not None:
-        found.append(REQ.language == where.language)
-    if where.site_id is not None:
-        found.append(REQ.site_id == where.site_id)
-    return found
+    return [within(REQ.created_at, ranges), *where.matching(REQ)]
 
 
 CALL_AFTER_REQUEST = timedelta(days=1)
@@ -218,13 +217,7 @@ async def call_figures(
     live call counts up to now)."""
     if not ranges:
         return {}
-    conditions = [within(CALL.connected_at, ranges)]
-    if where.organization_id is not None:
-        conditions.append(CALL.organization_id == where.organization_id)
-    if where.language is not None:
-        conditions.append(CALL.language == where.language)
-    if where.site_id is not None:
-        conditions.append(CALL.site_id == where.site_id)
+    conditions = [within(CALL.connected_at, ranges), *where.matching(CALL)]
     talk = epoch_s(func.coalesce(CALL.ended_at, at(now))) - epoch_s(CALL.connected_at)
     query = (
         select(CALL.interpreter_id, func.count(), func.sum(talk))
@@ -244,14 +237,10 @@ async def offer_figures(
         return {}
     conditions = [within(OFFER.created_at, ranges)]
     source: Any = OFFERS
-    if where.organization_id is not None or where.language is not None or where.site_id:
+    if asked := where.matching(REQ):
+        # An offer's organisation, language and site are its request's.
         source = OFFERS.join(REQUESTS, REQ.id == OFFER.request_id)
-        if where.organization_id is not None:
-            conditions.append(REQ.organization_id == where.organization_id)
-        if where.language is not None:
-            conditions.append(REQ.language == where.language)
-        if where.site_id is not None:
-            conditions.append(REQ.site_id == where.site_id)
+        conditions += asked
     query = (
         select(
             OFFER.interpreter_id,

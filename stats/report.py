@@ -82,9 +82,7 @@ async def languages(session: AsyncSession, where: StatsFilter, zone: ZoneInfo) -
     and the median and 90th percentile of the time to accept and to connect."""
     part = await plan(session, where, zone)
     rows, waits = await figures.language_figures(session, where, part.ranges)
-    for month in await summaries.request_months(
-        session, part.months, where.organization_id, where.language, where.site_id
-    ):
+    for month in await summaries.request_months(session, part.months, where):
         row = rows.setdefault(month.language, dict.fromkeys((*COUNTS, "waiting"), 0))
         for name in COUNTS:
             row[name] += getattr(month, name)
@@ -106,9 +104,7 @@ async def heat_map(session: AsyncSession, where: StatsFilter, zone: ZoneInfo) ->
     """Requests and unanswered requests per weekday (0 = Monday) and local hour."""
     part = await plan(session, where, zone)
     demand, unanswered = await figures.heat_map(session, where, part.ranges, zone)
-    for month in await summaries.request_months(
-        session, part.months, where.organization_id, where.language, where.site_id
-    ):
+    for month in await summaries.request_months(session, part.months, where):
         missed = summaries.by_hour(month, "unanswered")
         for hour, count in enumerate(summaries.by_hour(month, "demand")):
             demand[hour] += count

@@ -35,6 +35,7 @@ from stats.figures import (
     UNANSWERED,
     WITHIN,
     Histogram,
+    StatsFilter,
     request_facts,
     within,
 )
@@ -87,7 +88,7 @@ class _Sums:
 
     async def load(self, month: str) -> None:
         """Read a month's summaries in two queries instead of one per key."""
-        for row in await request_months(self.session, [month], None, None):
+        for row in await request_months(self.session, [month]):
             self.requests[(row.month, row.language, row.organization_id, row.site_id)] = row
         for person in await interpreter_months(self.session, [month], None):
             key = (person.month, person.interpreter_id, person.organization_id, person.site_id)
@@ -116,6 +117,16 @@ class _Sums:
             )
         return self.people[key]
 
+    async def person_at(
+        self, moment: datetime, interpreter_id: str, organization_id: str, site_id: str | None
+    ) -> InterpreterMonth | None:
+        """The interpreter's summary for an organisation and site in the month of `moment`
+        (None when that month is skipped)."""
+        month = month_of(moment, self.zone)
+        if month in self.skip:
+            return None
+        return await self.person((month, interpreter_id, organization_id, site_id or NO_SITE))
+
     async def add_requests(self, facts: Iterable[Any]) -> None:
         for fact in facts:
             month = month_of(fact.created_at, self.zone)
@@ -141,22 +152,16 @@ class _Sums:
 
     async def add_offers(self, offers: Iterable[Any]) -> None:
         for interpreter_id, created_at, state, organization_id, site_id in offers:
-            month = month_of(created_at, self.zone)
-            if month not in self.skip:
-                row = await self.person(
-                    (month, interpreter_id, organization_id, site_id or NO_SITE)
-                )
+            row = await self.person_at(created_at, interpreter_id, organization_id, site_id)
+            if row is not None:
                 row.offers += 1
                 row.declined += state == OfferState.DECLINED.value
                 row.rang_out += state == OfferState.EXPIRED.value
 
     async def add_calls(self, calls: Iterable[Any]) -> None:
         for interpreter_id, organization_id, site_id, connected_at, ended_at in calls:
-            month = month_of(connected_at, self.zone)
-            if month not in self.skip:
-                row = await self.person(
-                    (month, interpreter_id, organization_id, site_id or NO_SITE)
-                )
+            row = await self.person_at(connected_at, interpreter_id, organization_id, site_id)
+            if row is not None:
                 row.calls += 1
                 row.talk_s += max((ended_at - connected_at).total_seconds(), 0.0)
 
@@ -295,22 +300,15 @@ async def seal_months(db: Database, now: datetime, zone: ZoneInfo) -> list[str]:
 
 
 async def request_months(
-    session: AsyncSession,
-    months: Sequence[str],
-    organization_id: str | None,
-    language: str | None,
-    site_id: str | None = None,
+    session: AsyncSession, months: Sequence[str], where: StatsFilter | None = None
 ) -> list[RequestMonth]:
-    """The request summaries of these months."""
+    """The request summaries of these months (of the organisation, language and site
+    `where` asks for)."""
     if not months:
         return []
     query = model_select(RequestMonth).where(col(RequestMonth.month).in_(months))
-    if organization_id is not None:
-        query = query.where(col(RequestMonth.organization_id) == organization_id)
-    if language is not None:
-        query = query.where(col(RequestMonth.language) == language)
-    if site_id is not None:
-        query = query.where(col(RequestMonth.site_id) == site_id)
+    if where is not None:
+        query = query.where(*where.matching(RequestMonth))
     return list((await session.exec(query)).all())
 
 
