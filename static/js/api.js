@@ -51,6 +51,22 @@ export async function api(method, path, body, { raw = false, contentType } = {})
   return raw ? text : data;
 }
 
+/** What a request for an interpreter of `tag` asks for (POST /api/requests, or a room's). */
+export function requestBody(tag, audioOnly) {
+  return audioOnly ? { language: tag, preferences: { audio_only: true } } : { language: tag };
+}
+
+/** POST a request for an interpreter and return it. One whose `attempt` was cancelled while
+ * it was on its way is withdrawn at once and gives null; its id goes into `finished`, the
+ * page's requests whose late news is ignored. */
+export async function sendRequest(path, body, attempt, finished) {
+  const { request } = await api("POST", path, body);
+  if (!attempt.cancelled) return request;
+  finished.add(request.id);
+  api("DELETE", `/api/requests/${encodeURIComponent(request.id)}`).catch(() => {});
+  return null;
+}
+
 /** The role's landing page (the server redirects `/` the same way). */
 export const HOME = {
   counsellor: "/counsellor",

@@ -4,7 +4,7 @@ import { CallView, rememberCall } from "./callview.js";
 import { Consultation } from "./consultation.js";
 import { $, fill, h } from "./dom.js";
 import { formatClock, formatEta, languageName, locale, nativeName, onLocaleChange, t } from "./i18n.js";
-import { api } from "./api.js";
+import { api, requestBody, sendRequest } from "./api.js";
 import { mediaErrorKey, openMedia } from "./peer.js";
 import PHRASES from "../i18n/phrases.js";
 import { errorText, notify, startPage } from "./shell.js";
@@ -248,10 +248,7 @@ async function requestInterpreter(tag, audioOnly = $("#audio-only").checked, boo
     try {
       media = await openMedia({ audioOnly });
     } catch (err) {
-      if (attempt.cancelled) return;
-      showRequesting(false);
-      setStatus("counsellor.idle");
-      notify(noticeArea, () => t(mediaErrorKey(err)), "bad");
+      if (!attempt.cancelled) notRequested(() => t(mediaErrorKey(err)));
       return;
     }
     if (attempt.cancelled) {
@@ -260,28 +257,14 @@ async function requestInterpreter(tag, audioOnly = $("#audio-only").checked, boo
     }
     stream = media;
     try {
-      const body = { language: tag };
-      if (audioOnly) body.preferences = { audio_only: true };
-      const data = bookingId
-        ? await api("POST", `/api/bookings/${encodeURIComponent(bookingId)}/start`)
-        : await api("POST", "/api/requests", body);
-      if (attempt.cancelled) {
-        // Cancelled while it was on its way: withdraw it now that it has an id.
-        finished.add(data.request.id);
-        api("DELETE", `/api/requests/${encodeURIComponent(data.request.id)}`).catch(() => {});
-        return;
-      }
-      onRequest(data.request);
+      const sent = bookingId
+        ? await sendRequest(`/api/bookings/${encodeURIComponent(bookingId)}/start`, undefined, attempt, finished)
+        : await sendRequest("/api/requests", requestBody(tag, audioOnly), attempt, finished);
+      if (sent) onRequest(sent);
     } catch (err) {
       if (attempt.cancelled) return;
       stopMedia();
-      showRequesting(false);
-      setStatus("counsellor.idle");
-      notify(
-        noticeArea,
-        () => (err.code === "unknown_language" ? t("counsellor.noInterpreter") : errorText(err)),
-        "bad",
-      );
+      notRequested(refusal(err));
     }
   } finally {
     if (starting === attempt) starting = null;
@@ -296,23 +279,26 @@ async function requestIntoRoom(tag, audioOnly) {
   setStatus("counsellor.starting", { language: languageName(tag) });
   showRequesting(true);
   try {
-    const body = { language: tag };
-    if (audioOnly) body.preferences = { audio_only: true };
-    const data = await api("POST", `/api/rooms/${encodeURIComponent(consultation.id)}/requests`, body);
-    if (attempt.cancelled) {
-      finished.add(data.request.id);
-      api("DELETE", `/api/requests/${encodeURIComponent(data.request.id)}`).catch(() => {});
-      return;
-    }
-    onRequest(data.request);
+    const path = `/api/rooms/${encodeURIComponent(consultation.id)}/requests`;
+    const sent = await sendRequest(path, requestBody(tag, audioOnly), attempt, finished);
+    if (sent) onRequest(sent);
   } catch (err) {
-    if (attempt.cancelled) return;
-    showRequesting(false);
-    setStatus("counsellor.idle");
-    notify(noticeArea, () => (err.code === "unknown_language" ? t("counsellor.noInterpreter") : errorText(err)), "bad");
+    if (!attempt.cancelled) notRequested(refusal(err));
   } finally {
     if (starting === attempt) starting = null;
   }
+}
+
+/** Back to the languages after a request could not be made: `text` says why. */
+function notRequested(text) {
+  showRequesting(false);
+  setStatus("counsellor.idle");
+  notify(noticeArea, text, "bad");
+}
+
+/** Why the server refused a request, in words (a language nobody interprets has its own). */
+function refusal(err) {
+  return () => (err.code === "unknown_language" ? t("counsellor.noInterpreter") : errorText(err));
 }
 
 /** True when `next` may replace the request on screen: the same request, and not older

@@ -5,7 +5,7 @@
 import { CallView, rememberCall } from "./callview.js";
 import { $, fill, h } from "./dom.js";
 import { formatClock, languageName, nativeName, onLocaleChange, setLocale, tIn } from "./i18n.js";
-import { api } from "./api.js";
+import { api, requestBody, sendRequest } from "./api.js";
 import { openMedia } from "./peer.js";
 import PHRASES from "../i18n/phrases.js";
 import { startPage } from "./shell.js";
@@ -152,15 +152,8 @@ async function choose(tag) {
   }
   if (mine.cancelled) return stopMedia();
   try {
-    const body = { language: tag };
-    if (audioOnly) body.preferences = { audio_only: true };
-    const data = await api("POST", "/api/requests", body);
-    if (mine.cancelled) {
-      finished.add(data.request.id);
-      api("DELETE", `/api/requests/${encodeURIComponent(data.request.id)}`).catch(() => {});
-      return;
-    }
-    onRequest(data.request);
+    const sent = await sendRequest("/api/requests", requestBody(tag, audioOnly), mine, finished);
+    if (sent) onRequest(sent);
   } catch (err) {
     if (!mine.cancelled) reset(err.code === "unknown_language" ? "terminal.noInterpreter" : "terminal.failed");
   }
