@@ -159,44 +159,18 @@ async function loadAll() {
   } catch (err) {
     notify(noticeArea, () => errorText(err), "bad");
   }
-  try {
-    const list = (await api("GET", "/api/admin/interpreters")).interpreters;
-    profiles = new Map(list.map((p) => [p.id, p]));
-  } catch {
-    profiles = new Map();
-  }
-  try {
-    const { settings } = await api("GET", "/api/admin/settings");
+  const list = (await api("GET", "/api/admin/interpreters").catch(() => null))?.interpreters ?? [];
+  profiles = new Map(list.map((p) => [p.id, p]));
+  const settings = (await fetched("/api/admin/settings"))?.settings;
+  if (settings) {
     shownAs = settings.interpreter_shown_as;
     pool = settings.interpreter_pool ?? null;
-  } catch (err) {
-    notify(noticeArea, () => errorText(err), "bad");
   }
-  try {
-    pools = (await api("GET", "/api/admin/pools")).pools;
-  } catch (err) {
-    notify(noticeArea, () => errorText(err), "bad");
-  }
-  try {
-    tariffs = (await api("GET", "/api/admin/tariffs")).tariffs;
-  } catch {
-    tariffs = null;
-  }
-  try {
-    grants = (await api("GET", "/api/admin/finance-grants")).grants;
-  } catch (err) {
-    notify(noticeArea, () => errorText(err), "bad");
-  }
-  try {
-    terminals = (await api("GET", "/api/admin/terminals")).terminals;
-  } catch (err) {
-    notify(noticeArea, () => errorText(err), "bad");
-  }
-  try {
-    tokens = (await api("GET", "/api/admin/tokens")).tokens;
-  } catch (err) {
-    notify(noticeArea, () => errorText(err), "bad");
-  }
+  pools = (await fetched("/api/admin/pools"))?.pools ?? pools;
+  tariffs = (await api("GET", "/api/admin/tariffs").catch(() => null))?.tariffs ?? null;
+  grants = (await fetched("/api/admin/finance-grants"))?.grants ?? grants;
+  terminals = (await fetched("/api/admin/terminals"))?.terminals ?? terminals;
+  tokens = (await fetched("/api/admin/tokens"))?.tokens ?? tokens;
   await loadAudit();
   await loadLanguageChoices();
   render();
@@ -206,12 +180,20 @@ async function loadAudit(before) {
   const query = new URLSearchParams({ limit: "50" });
   for (const [key, value] of Object.entries(auditFilter)) if (value) query.set(key, value);
   if (before) query.set("before", before);
+  const page = await fetched(`/api/admin/audit?${query}`);
+  if (!page) return;
+  auditEvents = before ? [...auditEvents, ...page.events] : page.events;
+  auditMore = page.more;
+}
+
+/** GET what the page shows; a failure is said on the page and gives undefined (what the
+ * page showed stays). */
+async function fetched(path) {
   try {
-    const page = await api("GET", `/api/admin/audit?${query}`);
-    auditEvents = before ? [...auditEvents, ...page.events] : page.events;
-    auditMore = page.more;
+    return await api("GET", path);
   } catch (err) {
     notify(noticeArea, () => errorText(err), "bad");
+    return undefined;
   }
 }
 
@@ -228,29 +210,23 @@ function render() {
 }
 
 function activeToggle(user) {
-  return h(
-    "button",
-    {
-      type: "button",
-      class: user.active ? "secondary" : "good",
-      "aria-label": `${t(user.active ? "admin.deactivate" : "admin.activate")}: ${user.display_name}`,
-      onclick: () =>
-        act(() => api("PATCH", `/api/admin/users/${encodeURIComponent(user.id)}`, { active: !user.active })),
-    },
-    t(user.active ? "admin.deactivate" : "admin.activate"),
-  );
+  return toggle(user.active, user.display_name, `/api/admin/users/${encodeURIComponent(user.id)}`);
 }
 
 function profileToggle(user, profile) {
-  const key = profile.active ? "admin.deactivate" : "admin.activate";
+  return toggle(profile.active, user.display_name, `/api/admin/interpreters/${encodeURIComponent(user.id)}`);
+}
+
+/** Deactivate (or activate again) what `path` names: a user, an interpreter profile. */
+function toggle(active, name, path) {
+  const key = active ? "admin.deactivate" : "admin.activate";
   return h(
     "button",
     {
       type: "button",
-      class: profile.active ? "secondary" : "good",
-      "aria-label": `${t(key)}: ${user.display_name}`,
-      onclick: () =>
-        act(() => api("PATCH", `/api/admin/interpreters/${encodeURIComponent(user.id)}`, { active: !profile.active })),
+      class: active ? "secondary" : "good",
+      "aria-label": `${t(key)}: ${name}`,
+      onclick: () => act(() => api("PATCH", path, { active: !active })),
     },
     t(key),
   );
