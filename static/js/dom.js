@@ -1,4 +1,5 @@
 // A tiny DOM builder: no innerHTML anywhere, so user data can never become markup.
+import { t } from "./i18n.js";
 
 /** h("button", {class: "x", onclick: fn, "aria-pressed": "false"}, "text", child, ...) */
 export function h(tag, attrs = {}, ...children) {
@@ -27,6 +28,40 @@ export function fill(el, ...children) {
   el.replaceChildren();
   append(el, children);
   return el;
+}
+
+/** A table of `rows`; each column is [i18n key of its heading, value of a row, numeric?].
+ * `caption`: the i18n key of a caption for screen readers; `rowHeads`: the first column
+ * names its row; `rowAttrs(row)`: the attributes of a row. */
+export function table(columns, rows, { caption = null, rowHeads = false, rowAttrs = () => ({}) } = {}) {
+  const numeric = (num) => ({ class: num ? "num" : null });
+  const cell = (value, num, i) =>
+    rowHeads && i === 0 ? h("th", { scope: "row" }, value) : h("td", numeric(num), value);
+  return h(
+    "table",
+    {},
+    caption && h("caption", { class: "visually-hidden" }, t(caption)),
+    h(
+      "thead",
+      {},
+      h(
+        "tr",
+        {},
+        columns.map(([key, , num]) => h("th", { scope: "col", ...numeric(num) }, t(key))),
+      ),
+    ),
+    h(
+      "tbody",
+      {},
+      rows.map((r) =>
+        h(
+          "tr",
+          rowAttrs(r),
+          columns.map(([, get, num], i) => cell(get(r) ?? "", num, i)),
+        ),
+      ),
+    ),
+  );
 }
 
 export const $ = (selector, root = document) => root.querySelector(selector);

@@ -1,6 +1,6 @@
 // The finance page: usage of a month (or of other days), totals per organisation, site and
 // language with amounts, calls without a tariff, charts, the downloads and the statements.
-import { $, fill, h } from "./dom.js";
+import { $, fill, h, table } from "./dom.js";
 import { formatDateTime, formatMoney, formatNumber, languageName, locale, onLocaleChange, t } from "./i18n.js";
 import { api } from "./api.js";
 import { errorText, notify, startPage } from "./shell.js";
@@ -253,34 +253,7 @@ function groupTable(groups, nameKey, name, withStatement) {
     ],
     ...(withStatement ? [["col.statement", statementLink]] : []),
   ];
-  return table(cols, groups, (g) => ({ dataset: { key: g.key } }));
-}
-
-function table(cols, rows, rowAttrs) {
-  return h(
-    "table",
-    {},
-    h(
-      "thead",
-      {},
-      h(
-        "tr",
-        {},
-        cols.map(([key, , num]) => h("th", { scope: "col", class: num ? "num" : null }, t(key))),
-      ),
-    ),
-    h(
-      "tbody",
-      {},
-      rows.map((r) =>
-        h(
-          "tr",
-          rowAttrs(r),
-          cols.map(([, get, num]) => h("td", { class: num ? "num" : null }, get(r) ?? "")),
-        ),
-      ),
-    ),
-  );
+  return table(cols, groups, { rowAttrs: (g) => ({ dataset: { key: g.key } }) });
 }
 
 /** Minutes per label as bars: labels wrap instead of being cut, text keeps the page's size,
@@ -361,7 +334,7 @@ function renderTable() {
     class: r.room_id ? "segment" : null,
     dataset: r.room_id ? { callId: r.call_id, roomId: r.room_id } : { callId: r.call_id },
   });
-  fill($("#usage"), table(cols, records, attrs));
+  fill($("#usage"), table(cols, records, { rowAttrs: attrs }));
 }
 
 form.addEventListener("submit", (event) => {

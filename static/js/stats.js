@@ -2,7 +2,7 @@
 // 2 min / 5 min, demand by weekday and hour, the interpreters' hours, and a live strip.
 // Every chart is SVG with a text alternative and a table beside it; bars and cells carry
 // patterns or printed numbers as well as colour, so that a grey print still tells them apart.
-import { $, fill, h, svg } from "./dom.js";
+import { $, fill, h, svg, table } from "./dom.js";
 import { formatNumber, languageName, locale, onLocaleChange, t } from "./i18n.js";
 import { api } from "./api.js";
 import { errorText, notify, startPage } from "./shell.js";
@@ -106,37 +106,9 @@ function weekdayName(index, style = "long") {
   return new Intl.DateTimeFormat(locale(), { weekday: style, timeZone: "UTC" }).format(Date.UTC(2024, 0, 1 + index));
 }
 
-function table(captionKey, columns, rows) {
-  // columns: [i18n key, value of a row, numeric?]
-  return h(
-    "table",
-    {},
-    h("caption", { class: "visually-hidden" }, t(captionKey)),
-    h(
-      "thead",
-      {},
-      h(
-        "tr",
-        {},
-        columns.map(([key, , num]) => h("th", { scope: "col", class: num ? "num" : null }, t(key))),
-      ),
-    ),
-    h(
-      "tbody",
-      {},
-      rows.map((r) =>
-        h(
-          "tr",
-          {},
-          columns.map(([, get, num], i) =>
-            i === 0
-              ? h("th", { scope: "row" }, String(get(r) ?? ""))
-              : h("td", { class: num ? "num" : null }, String(get(r) ?? "")),
-          ),
-        ),
-      ),
-    ),
-  );
+/** A figures table: its caption for screen readers, the first column naming each row. */
+function figureTable(caption, columns, rows) {
+  return table(columns, rows, { caption, rowHeads: true });
 }
 
 function none() {
@@ -172,14 +144,7 @@ function legend(items, y, prefix) {
     const g = svg(
       "g",
       {},
-      svg("rect", {
-        x,
-        y,
-        width: 14,
-        height: 14,
-        ...fillOf(look, prefix),
-        class: `${fillOf(look, prefix).class ?? ""} outline`,
-      }),
+      swatch(look, prefix, { x, y, width: 14, height: 14 }),
       svg("text", { x: x + 20, y: y + 12 }, label),
     );
     x += 30 + label.length * 7.5;
@@ -187,8 +152,27 @@ function legend(items, y, prefix) {
   });
 }
 
-function fillOf(look, prefix) {
-  return look.startsWith("pattern:") ? { fill: `url(#${prefix}-${look.slice(8)})` } : { class: look };
+/** An outlined rect filled with `look`: a class, or "pattern:NAME" of the chart's patterns. */
+function swatch(look, prefix, attrs) {
+  const fill = look.startsWith("pattern:") ? { fill: `url(#${prefix}-${look.slice(8)})` } : { class: look };
+  return svg("rect", { ...attrs, ...fill, class: `${fill.class ?? ""} outline` });
+}
+
+/** A chart's <svg>, with `label` as its text alternative and title. */
+function chart(className, width, height, label, ...children) {
+  return svg(
+    "svg",
+    { class: className, viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label },
+    svg("title", {}, label),
+    ...children,
+  );
+}
+
+/** Where a chart of `n` bars (or rows of them) puts things: the languages' names in the
+ * first 170 units, the bars `barW` long, `right` for the numbers after them. */
+function layout(n, { barW, rowH, top, right }) {
+  const labelW = 170;
+  return { labelW, barW, rowH, top, width: labelW + barW + right, height: top + n * rowH + 4 };
 }
 
 /** Median (solid) and 90th percentile (hatched) of the time to accept, per language. */
@@ -196,12 +180,7 @@ function waitChart(rows) {
   const shown = rows.filter((r) => r.accept_p50_s !== null);
   if (!shown.length) return none();
   const max = Math.max(1, ...shown.map((r) => r.accept_p90_s ?? r.accept_p50_s ?? 0));
-  const labelW = 170;
-  const barW = 300;
-  const rowH = 40;
-  const top = 28;
-  const width = labelW + barW + 80;
-  const height = top + shown.length * rowH + 4;
+  const { labelW, barW, rowH, top, width, height } = layout(shown.length, { barW: 300, rowH: 40, top: 28, right: 80 });
   const description = shown
     .map((r) =>
       t("stats.wait.alt", {
@@ -212,10 +191,11 @@ function waitChart(rows) {
     )
     .join("; ");
   const label = `${t("stats.wait")}: ${description}`;
-  return svg(
-    "svg",
-    { class: "chart", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label },
-    svg("title", {}, label),
+  return chart(
+    "chart",
+    width,
+    height,
+    label,
     patterns("wait"),
     legend(
       [
@@ -230,14 +210,7 @@ function waitChart(rows) {
       const bar = (value, dy, look) => {
         const w = Math.max(2, Math.round(((value ?? 0) / max) * barW));
         return [
-          svg("rect", {
-            x: labelW,
-            y: y + dy,
-            width: w,
-            height: 14,
-            ...fillOf(look, "wait"),
-            class: `${fillOf(look, "wait").class ?? ""} outline`,
-          }),
+          swatch(look, "wait", { x: labelW, y: y + dy, width: w, height: 14 }),
           svg("text", { x: labelW + w + 6, y: y + dy + 12 }, seconds(value)),
         ];
       };
@@ -256,12 +229,7 @@ function waitChart(rows) {
 function answeredChart(rows) {
   const shown = rows.filter((r) => r.requests > 0);
   if (!shown.length) return none();
-  const labelW = 170;
-  const barW = 360;
-  const rowH = 26;
-  const top = 52;
-  const width = labelW + barW + 60;
-  const height = top + shown.length * rowH + 4;
+  const { labelW, barW, rowH, top, width, height } = layout(shown.length, { barW: 360, rowH: 26, top: 52, right: 60 });
   const parts = (r) => [
     ["stats.seg.30s", r.within_30s, "fill-dark"],
     ["stats.seg.2min", r.within_2min - r.within_30s, "fill-mid"],
@@ -279,10 +247,11 @@ function answeredChart(rows) {
     .join("; ");
   const label = `${t("stats.answered")}: ${description}`;
   const keys = parts(shown[0]).map(([key, , look]) => [t(key), look]);
-  return svg(
-    "svg",
-    { class: "chart", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label },
-    svg("title", {}, label),
+  return chart(
+    "chart",
+    width,
+    height,
+    label,
     patterns("answered"),
     legend(keys.slice(0, 3), 4, "answered"),
     legend(keys.slice(3), 26, "answered"),
@@ -291,14 +260,7 @@ function answeredChart(rows) {
       let x = labelW;
       const segments = parts(r).map(([, n, look]) => {
         const w = (Math.max(0, n) / r.requests) * barW;
-        const rect = svg("rect", {
-          x,
-          y,
-          width: w,
-          height: rowH - 8,
-          ...fillOf(look, "answered"),
-          class: `${fillOf(look, "answered").class ?? ""} outline`,
-        });
+        const rect = swatch(look, "answered", { x, y, width: w, height: rowH - 8 });
         x += w;
         return rect;
       });
@@ -328,10 +290,11 @@ function heatChart(cells, field, titleKey) {
     .map((c) => `${weekdayName(c.weekday)} ${c.hour}–${c.hour + 1} ${t("stats.oclock")}: ${formatNumber(c[field])}`);
   const total = cells.reduce((acc, c) => acc + c[field], 0);
   const label = `${t(titleKey)}: ${t("stats.heat.alt", { total: formatNumber(total), busiest: busiest.join("; ") || "–" })}`;
-  return svg(
-    "svg",
-    { class: "chart heat", viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": label },
-    svg("title", {}, label),
+  return chart(
+    "chart heat",
+    width,
+    height,
+    label,
     Array.from({ length: 24 }, (_, hour) =>
       hour % 3 === 0
         ? svg(
@@ -403,7 +366,7 @@ function renderLanguages() {
     ["stats.col.connectMedian", (r) => seconds(r.connect_p50_s), true],
     ["stats.col.connectP90", (r) => seconds(r.connect_p90_s), true],
   ];
-  fill($("#languages"), table("stats.languagesTable", columns, rows));
+  fill($("#languages"), figureTable("stats.languagesTable", columns, rows));
 }
 
 function renderHeat() {
@@ -475,7 +438,7 @@ function renderPeople() {
   fill(
     $("#interpreters"),
     people.length
-      ? table(
+      ? figureTable(
           "stats.interpreters",
           [
             ["stats.col.interpreter", (r) => r.name],
@@ -491,7 +454,7 @@ function renderPeople() {
   fill(
     $("#agencies"),
     agencies.length
-      ? table(
+      ? figureTable(
           "stats.agencies",
           [
             ["stats.col.agency", (r) => r.agency || t("stats.noAgency")],
@@ -521,7 +484,7 @@ function renderLive() {
   ];
   fill(
     $("#live"),
-    table(
+    figureTable(
       "stats.live",
       columns,
       [...rows].sort(
