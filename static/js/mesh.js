@@ -54,7 +54,8 @@ export class RoomMesh extends EventTarget {
   }
 
   async join() {
-    const joined = await this.requestJoin();
+    const msg = { type: "room.join", room_id: this.roomId };
+    const joined = await joinAgainWhileUnavailable(this.socket, msg, () => this.closed);
     this.selfId = joined.self_id;
     this.iceServers = joined.ice_servers ?? [];
     this.politeTo = new Set(joined.polite_to ?? []);
@@ -63,10 +64,6 @@ export class RoomMesh extends EventTarget {
     for (const p of this.participants.values()) if (p.present && p.id !== this.selfId) this.link(p.id);
     this.dispatchEvent(new CustomEvent("joined", { detail: joined }));
     return joined;
-  }
-
-  requestJoin() {
-    return joinAgainWhileUnavailable(this.socket, { type: "room.join", room_id: this.roomId }, () => this.closed);
   }
 
   /** After the socket reconnects: re-attach to the room and renew every ICE path. */

@@ -209,17 +209,14 @@ export class CallPeer extends NegotiatedPeer {
   }
 
   async join() {
-    const joined = await this.requestJoin();
+    const msg = { type: "call.join", call_id: this.callId };
+    const joined = await joinAgainWhileUnavailable(this.socket, msg, () => this.closed);
     this.polite = Boolean(joined.polite);
     this.iceServers = joined.ice_servers ?? [];
     if (!this.pc) this.createPeerConnection();
     this.joinedOnce();
     this.dispatchEvent(new CustomEvent("peer", { detail: Boolean(joined.peer_present) }));
     return joined;
-  }
-
-  requestJoin() {
-    return joinAgainWhileUnavailable(this.socket, { type: "call.join", call_id: this.callId }, () => this.closed);
   }
 
   /** After the socket reconnects: re-attach to the call and renew the ICE path. */
