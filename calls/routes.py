@@ -21,10 +21,7 @@ async def get_call(request: web.Request, identity: Identity, call_id: str) -> Ca
     """A call, for its participants"""
     async with request.app[DATABASE].read() as session:
         call = await lifecycle.participant_call(
-            session,
-            call_id,
-            identity.user_id,
-            admin=identity.role == Role.ADMIN,
+            session, call_id, identity.user_id, admin=identity.role == Role.ADMIN
         )
         view = await load_call_view(session, call)
     return CallResponse(call=view)

@@ -11,8 +11,8 @@ from aiohttp import web
 
 from dispatch import service
 from dispatch.news import News
-from infra.appkeys import DATABASE
 from infra.bus import Bus
+from infra.db import Database
 from infra.metrics import Metrics
 from interpreters.events import PresenceNews
 from wire.objects import RequestView
@@ -37,17 +37,20 @@ class NewsPublisher:
         # (bench/results/dispatch_latency.md).
         await asyncio.sleep(0)
 
+    async def publish_opened(
+        self, db: Database, opened: service.Opened, also: News | None = None
+    ) -> RequestView:
+        """After the commit: a new request's news sent (a room's request tells the room too,
+        and `also` goes with it); the request as its counsellor sees it."""
+        view, news = await service.announce_opened(db, opened)
+        room_id = opened.request.room_id
+        if room_id is not None:
+            async with db.read() as session:
+                await service.tell_room(session, room_id, news)
+        if also is not None:
+            news.extend(also)
+        await self.publish(news)
+        return view
+
 
 PUBLISHER = web.AppKey("news_publisher", NewsPublisher)
-
-
-async def publish_opened(app: web.Application, opened: service.Opened) -> RequestView:
-    """After the commit: a new request's news sent (a room's request tells the room too);
-    the request as its counsellor sees it."""
-    view, news = await service.announce_opened(app[DATABASE], opened)
-    room_id = opened.request.room_id
-    if room_id is not None:
-        async with app[DATABASE].read() as session:
-            await service.tell_room(session, room_id, news)
-    await app[PUBLISHER].publish(news)
-    return view

@@ -19,10 +19,8 @@ from dispatch.booking_models import Booking
 from dispatch.booking_time import parse_local
 from dispatch.booking_views import BookingResponse, BookingsResponse, load_views
 from dispatch.news import News
-from dispatch.service import announce_opened
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.config import Settings
-from infra.http import json_response
 from infra.openapi import ApiRoutes
 from wire.objects import BookingView, RequestView
 
@@ -46,25 +44,19 @@ class StartedResponse(BaseModel):
     request: RequestView
 
 
-def _booking_id(request: web.Request) -> str:
-    return request.match_info["booking_id"]
-
-
-async def _answer(
-    request: web.Request, booking: Booking, *, full: bool = True, status: int = 200
-) -> web.Response:
-    settings = request.app[SETTINGS]
-    async with request.app[DATABASE].read() as session:
+async def _answer(app: web.Application, booking: Booking, *, full: bool = True) -> BookingResponse:
+    """The booking as its caller sees it (`full`: with its interpreter and give-back time)."""
+    async with app[DATABASE].read() as session:
         (view,) = await load_views(
-            session, [booking], settings.booking_give_back_before_s, full=full
+            session, [booking], app[SETTINGS].booking_give_back_before_s, full=full
         )
-    return json_response(BookingResponse(booking=view), status=status)
+    return BookingResponse(booking=view)
 
 
-@api.post("/api/bookings", roles=(Role.COUNSELLOR,), status=201, response=BookingResponse)
+@api.post("/api/bookings", roles=(Role.COUNSELLOR,), status=201)
 async def create_booking(
     request: web.Request, identity: Identity, body: BookingBody
-) -> web.Response:
+) -> BookingResponse:
     """Book an interpreter for an appointment"""
     app = request.app
     new = bookings.NewBooking(
@@ -76,15 +68,10 @@ async def create_booking(
     )
     async with app[DATABASE].write() as session:
         booking, news = await bookings.create_booking(
-            session,
-            identity.user_id,
-            identity.organization_id,
-            new,
-            app[CLOCK].now(),
-            app[SETTINGS],
+            session, identity.user_id, identity.organization_id, new, app[CLOCK].now(), app[SETTINGS]
         )
     await app[PUBLISHER].publish(news)
-    return await _answer(request, booking, status=201)
+    return await _answer(app, booking)
 
 
 @api.get("/api/bookings", roles=(Role.COUNSELLOR, Role.INTERPRETER))
@@ -126,92 +113,67 @@ async def unclaimed_bookings(request: web.Request, identity: Identity) -> Bookin
 
 
 @api.get(
-    "/api/bookings/{booking_id}",
-    roles=(Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN),
-    errors=(404,),
-    response=BookingResponse,
+    "/api/bookings/{booking_id}", roles=(Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN), errors=(404,)
 )
-async def get_booking(request: web.Request, identity: Identity) -> web.Response:
+async def get_booking(request: web.Request, identity: Identity, booking_id: str) -> BookingResponse:
     """A booking: its counsellor's, its interpreter's, one an interpreter may claim"""
     async with request.app[DATABASE].read() as session:
         booking = await bookings.visible_booking(
-            session, _booking_id(request), identity.user_id, identity.role
+            session, booking_id, identity.user_id, identity.role
         )
     full = identity.role != Role.INTERPRETER or booking.interpreter_id == identity.user_id
-    return await _answer(request, booking, full=full)
+    return await _answer(request.app, booking, full=full)
 
 
 Change = Callable[[AsyncSession, str, str, datetime, Settings], Awaitable[tuple[Booking, News]]]
 
 
 async def _change(
-    request: web.Request, identity: Identity, change: Change, *, full: bool = True
-) -> web.Response:
+    app: web.Application, change: Change, booking_id: str, identity: Identity, *, full: bool = True
+) -> BookingResponse:
     """Run one change of a booking by its caller in a transaction, then tell and answer."""
-    app = request.app
     async with app[DATABASE].write() as session:
         booking, news = await change(
-            session, _booking_id(request), identity.user_id, app[CLOCK].now(), app[SETTINGS]
+            session, booking_id, identity.user_id, app[CLOCK].now(), app[SETTINGS]
         )
     await app[PUBLISHER].publish(news)
-    return await _answer(request, booking, full=full)
+    return await _answer(app, booking, full=full)
 
 
-@api.delete(
-    "/api/bookings/{booking_id}",
-    roles=(Role.COUNSELLOR,),
-    errors=(404, 409),
-    response=BookingResponse,
-)
-async def cancel_booking(request: web.Request, identity: Identity) -> web.Response:
+@api.delete("/api/bookings/{booking_id}", roles=(Role.COUNSELLOR,), errors=(404, 409))
+async def cancel_booking(request: web.Request, identity: Identity, booking_id: str) -> BookingResponse:
     """Cancel a booking that has not started"""
-    return await _change(request, identity, bookings.cancel_booking)
+    return await _change(request.app, bookings.cancel_booking, booking_id, identity)
 
 
-@api.post(
-    "/api/bookings/{booking_id}/claim",
-    roles=(Role.INTERPRETER,),
-    errors=(404, 409),
-    response=BookingResponse,
-)
-async def claim_booking(request: web.Request, identity: Identity) -> web.Response:
+@api.post("/api/bookings/{booking_id}/claim", roles=(Role.INTERPRETER,), errors=(404, 409))
+async def claim_booking(request: web.Request, identity: Identity, booking_id: str) -> BookingResponse:
     """Claim an open booking (the first claim wins)"""
-    return await _change(request, identity, bookings.claim_booking)
+    return await _change(request.app, bookings.claim_booking, booking_id, identity)
 
 
-@api.post(
-    "/api/bookings/{booking_id}/give-back",
-    roles=(Role.INTERPRETER,),
-    errors=(404, 409),
-    response=BookingResponse,
-)
-async def give_back_booking(request: web.Request, identity: Identity) -> web.Response:
+@api.post("/api/bookings/{booking_id}/give-back", roles=(Role.INTERPRETER,), errors=(404, 409))
+async def give_back_booking(
+    request: web.Request, identity: Identity, booking_id: str
+) -> BookingResponse:
     """Give a claimed booking back before the cut-off"""
-    return await _change(request, identity, bookings.give_back_booking, full=False)
+    return await _change(request.app, bookings.give_back_booking, booking_id, identity, full=False)
 
 
 @api.post(
     "/api/bookings/{booking_id}/start", roles=(Role.COUNSELLOR,), status=201, errors=(404, 409)
 )
-async def start_booking(request: web.Request, identity: Identity) -> StartedResponse:
+async def start_booking(
+    request: web.Request, identity: Identity, booking_id: str
+) -> StartedResponse:
     """Start the appointment: a request, offered first to the booked interpreter"""
     app = request.app
     db = app[DATABASE]
     organization = OrganizationView(id=identity.organization_id, name=identity.organization_name)
     async with db.write() as session:
         started = await bookings.start_booking(
-            session,
-            _booking_id(request),
-            identity.user_id,
-            organization,
-            app[CLOCK].now(),
-            app[SETTINGS],
+            session, booking_id, identity.user_id, organization, app[CLOCK].now(), app[SETTINGS]
         )
-    view, news = await announce_opened(db, started.opened)
-    news.extend(started.news)
-    await app[PUBLISHER].publish(news)
-    async with db.read() as session:
-        (booking,) = await load_views(
-            session, [started.booking], app[SETTINGS].booking_give_back_before_s, full=True
-        )
-    return StartedResponse(booking=booking, request=view)
+    view = await app[PUBLISHER].publish_opened(db, started.opened, also=started.news)
+    answer = await _answer(app, started.booking)
+    return StartedResponse(booking=answer.booking, request=view)

@@ -21,7 +21,7 @@ from calls.ending import CALL_ENDING
 from calls.lifecycle import participant_call
 from calls.models import CallState, Room
 from dispatch import service
-from dispatch.announce import PUBLISHER, publish_opened
+from dispatch.announce import PUBLISHER
 from dispatch.bodies import RequestBody
 from dispatch.errors import NotCancellable
 from dispatch.news import News
@@ -109,10 +109,7 @@ async def get_room(request: web.Request, identity: Identity, room_id: str) -> Ro
     """A consultation room, for its counsellor"""
     async with request.app[DATABASE].read() as session:
         room = await consultation.owned_room(
-            session,
-            room_id,
-            identity.user_id,
-            admin=identity.role == Role.ADMIN,
+            session, room_id, identity.user_id, admin=identity.role == Role.ADMIN
         )
         view = await consultation.room_view(session, room)
     return RoomResponse(room=view)
@@ -186,7 +183,7 @@ async def request_into_room(
         now=app[CLOCK].now(),
         settings=app[SETTINGS],
     )
-    return RequestResponse(request=await publish_opened(app, opened))
+    return RequestResponse(request=await app[PUBLISHER].publish_opened(app[DATABASE], opened))
 
 
 @api.post("/api/rooms/{room_id}/hangup", roles=COUNSELLOR, errors=(404,))
@@ -262,7 +259,7 @@ async def hand_over(
         settings=app[SETTINGS],
         handover=True,
     )
-    return RequestResponse(request=await publish_opened(app, opened))
+    return RequestResponse(request=await app[PUBLISHER].publish_opened(app[DATABASE], opened))
 
 
 @api.post(

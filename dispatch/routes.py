@@ -9,7 +9,7 @@ from accounts.views import Identity, OrganizationView
 from calls import lifecycle
 from calls.views import CallResponse
 from dispatch import service
-from dispatch.announce import PUBLISHER, publish_opened
+from dispatch.announce import PUBLISHER
 from dispatch.bodies import RequestBody
 from dispatch.caps import open_within_cap
 from dispatch.queue import current_view
@@ -37,7 +37,7 @@ async def create_request(
         settings=app[SETTINGS],
         site_id=identity.site_id,
     )
-    return RequestResponse(request=await publish_opened(app, opened))
+    return RequestResponse(request=await app[PUBLISHER].publish_opened(app[DATABASE], opened))
 
 
 @api.get("/api/requests/{request_id}", roles=(*REQUESTERS, Role.ADMIN), errors=(404,))
@@ -57,11 +57,7 @@ async def cancel_request(
     app = request.app
     async with app[DATABASE].write() as session:
         req, news = await service.cancel_request(
-            session,
-            request_id,
-            identity.user_id,
-            app[CLOCK].now(),
-            app[SETTINGS],
+            session, request_id, identity.user_id, app[CLOCK].now(), app[SETTINGS]
         )
         view = await current_view(session, req)
     await app[PUBLISHER].publish(news)
@@ -74,11 +70,7 @@ async def accept_offer(request: web.Request, identity: Identity, offer_id: str) 
     app = request.app
     async with app[DATABASE].write() as session:
         view, news = await service.accept_offer(
-            session,
-            offer_id,
-            identity.user_id,
-            app[CLOCK].now(),
-            app[SETTINGS],
+            session, offer_id, identity.user_id, app[CLOCK].now(), app[SETTINGS]
         )
     await app[PUBLISHER].publish(news)
     return CallResponse(call=view)
@@ -92,11 +84,7 @@ async def decline_offer(request: web.Request, identity: Identity, offer_id: str)
     app = request.app
     async with app[DATABASE].write() as session:
         news = await service.decline_offer(
-            session,
-            offer_id,
-            identity.user_id,
-            app[CLOCK].now(),
-            app[SETTINGS],
+            session, offer_id, identity.user_id, app[CLOCK].now(), app[SETTINGS]
         )
     await app[PUBLISHER].publish(news)
 
