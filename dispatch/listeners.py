@@ -50,14 +50,7 @@ async def sweep_due(
 ) -> None:
     """The scheduler's job: apply the deadlines due now."""
     try:
-        await sweep(
-            db,
-            publisher.bus,
-            settings,
-            clock.now(),
-            announce=publisher.presence.changed,
-            metrics=publisher.metrics,
-        )
+        await sweep(db, publisher, settings, clock.now())
     except Unavailable:
         raise  # the job backs off (see infra.jobs)
     except Exception:

@@ -14,7 +14,7 @@ import structlog
 from infra.bus import Bus, publish_json, user_channel
 from infra.metrics import Figure, FigureKind, Metrics
 from interpreters.models import Presence
-from wire.server import PresenceUpdated, ServerMessage
+from wire.server import ServerMessage
 
 log = structlog.get_logger(__name__)
 
@@ -54,30 +54,19 @@ class News:
         self.items.extend(other.items)
         self.figures.extend(other.figures)
 
-    async def publish(
-        self,
-        bus: Bus,
-        announce: PresenceAnnouncer | None = None,
-        metrics: Metrics | None = None,
-    ) -> None:
-        """Send everything. The bus holds what it cannot send yet and re-syncs sockets after
-        a gap in it, so nothing here waits on an outage or fails because of one.
-
-        Presence changes go to `announce` when given (the roster's announcement, which
-        also refreshes the languages list), else straight to the interpreter's sockets.
-        """
+    async def publish(self, bus: Bus, announce: PresenceAnnouncer, metrics: Metrics) -> None:
+        """Send everything: messages to users' sockets, presence changes to `announce` (the
+        roster's announcement, which also refreshes the languages list), the figures to the
+        metrics. The bus holds what it cannot send yet and re-syncs sockets after a gap in
+        it, so nothing here waits on an outage or fails because of one."""
         for user_id, message in self.items:
             try:
-                if not isinstance(message, _PresenceChange):
-                    await publish_json(bus, user_channel(user_id), message)
-                elif announce is not None:
+                if isinstance(message, _PresenceChange):
                     await announce(user_id, message.status, message.reason)
                 else:
-                    news = PresenceUpdated(status=message.status, reason=message.reason)
-                    await publish_json(bus, user_channel(user_id), news)
+                    await publish_json(bus, user_channel(user_id), message)
             except Exception:
                 log.exception("publish_failed", user_id=user_id)
         self.items.clear()
-        if metrics is not None:
-            metrics.record(self.figures)
+        metrics.record(self.figures)
         self.figures.clear()

@@ -22,7 +22,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
 from dispatch.models import InterpretationRequest, OfferState, RequestState
-from dispatch.news import News, PresenceAnnouncer
+from dispatch.announce import NewsPublisher
+from dispatch.news import News
 from dispatch.service import (
     OPEN,
     claim_request,
@@ -33,10 +34,8 @@ from dispatch.service import (
     offer_queued_to_each,
     send_next_wave,
 )
-from infra.bus import Bus
 from infra.config import Settings
 from infra.db import Database
-from infra.metrics import Metrics
 from infra.outages import Unavailable
 from interpreters.models import Interpreter, Presence
 from interpreters.presence import transition
@@ -202,35 +201,18 @@ async def _due_work(db: Database, now: datetime) -> list[tuple[Step, list[str]]]
         return [(step, list(await session.exec(stmt))) for step, stmt in queries]
 
 
-async def sweep(
-    db: Database,
-    bus: Bus,
-    settings: Settings,
-    now: datetime,
-    announce: PresenceAnnouncer | None = None,
-    metrics: Metrics | None = None,
-) -> int:
-    """Apply every deadline due at `now`; returns how many rows were looked at.
-
-    `announce` is told of the presence changes made (auto-away, end of wrap-up) after
-    their commit; without it the interpreter's sockets get `presence.updated`.
-    """
+async def sweep(db: Database, publisher: NewsPublisher, settings: Settings, now: datetime) -> int:
+    """Apply every deadline due at `now`; returns how many rows were looked at. What each
+    row's transaction decided is published after its commit."""
     handled = 0
     for step, ids in await _due_work(db, now):
         for row_id in ids:
-            handled += await _apply(db, bus, metrics, step, row_id, now, settings, announce)
+            handled += await _apply(db, publisher, step, row_id, now, settings)
     return handled
 
 
 async def _apply(
-    db: Database,
-    bus: Bus,
-    metrics: Metrics | None,
-    step: Step,
-    row_id: str,
-    now: datetime,
-    settings: Settings,
-    announce: PresenceAnnouncer | None,
+    db: Database, publisher: NewsPublisher, step: Step, row_id: str, now: datetime, settings: Settings
 ) -> int:
     """One due row in its own transaction; a failure is logged and retried next sweep."""
     try:
@@ -241,5 +223,5 @@ async def _apply(
     except Exception:
         log.exception("sweep_step_failed", step=step.__name__, row_id=row_id)
         return 0
-    await news.publish(bus, announce, metrics)
+    await publisher.publish(news)
     return 1

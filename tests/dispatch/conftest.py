@@ -12,8 +12,9 @@ from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient
 
 from accounts.models import Role, User
+from dispatch.announce import PUBLISHER
 from dispatch.sweeper import sweep
-from infra.appkeys import BUS, DATABASE, SETTINGS
+from infra.appkeys import DATABASE, SETTINGS
 from infra.config import Settings
 from infra.db import Database
 from interpreters.models import Interpreter
@@ -105,7 +106,7 @@ class Desk:
     async def sweep(self, advance_s: float = 0.0) -> None:
         app = self.factory.client.app
         now = self.factory.clock.advance(advance_s)
-        await sweep(app[DATABASE], app[BUS], app[SETTINGS], now)
+        await sweep(app[DATABASE], app[PUBLISHER], app[SETTINGS], now)
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 
+from dispatch.announce import PUBLISHER
 from dispatch.sweeper import sweep
-from infra.appkeys import BUS, SETTINGS
+from infra.appkeys import SETTINGS
 from infra.db import Database, make_engine
 from tests.conftest import Stack
 from tests.dispatch.conftest import Desk
@@ -41,7 +42,7 @@ async def test_an_idle_sweep_is_one_read(desk: Desk, own_db: tuple[Database, lis
     await make_interpreter(desk.factory, ["fa"], status="offline")
     counsellor = await desk.counsellor()
     await desk.ask(counsellor, "fa")  # queued, far from any deadline
-    assert await sweep(db, app[BUS], app[SETTINGS], desk.factory.clock.now()) == 0
+    assert await sweep(db, app[PUBLISHER], app[SETTINGS], desk.factory.clock.now()) == 0
     assert len(begun) == 1
 
 
@@ -55,7 +56,7 @@ async def test_a_sweep_with_work_reads_once_then_writes_per_row(
     counsellor = await desk.counsellor()
     req = await desk.ask(counsellor, "fa")
     later = desk.factory.clock.advance(app[SETTINGS].request_max_wait_s + 1)
-    assert await sweep(db, app[BUS], app[SETTINGS], later) == 1
+    assert await sweep(db, app[PUBLISHER], app[SETTINGS], later) == 1
     assert len(begun) == 2
     status, body = await counsellor.get(f"/api/requests/{req['id']}")
     assert status == 200
