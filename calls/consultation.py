@@ -456,13 +456,7 @@ def _participant(
 async def _locked_room(session: AsyncSession, room_id: str) -> Room | None:
     """The room, its row locked until the commit (PostgreSQL; SQLite writes one at a time),
     so that two guests coming in at once cannot both find it without one."""
-    rows = await session.exec(
-        select(Room)
-        .where(col(Room.id) == room_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return rows.first()
+    return await session.get(Room, room_id, with_for_update=True, populate_existing=True)
 
 
 # --- segments -----------------------------------------------------------------------------
@@ -502,7 +496,7 @@ async def end_segment(
     """End an interpreter's segment once: billed by the hooks, the interpreter leaves the
     room. None when it had ended already."""
     ending = await end_call(
-        session, call, reason=reason, ended_at=now, now=now, wrap_up_s=wrap_up_s, hooks=hooks
+        session, call, reason=reason, now=now, wrap_up_s=wrap_up_s, hooks=hooks
     )
     await session.exec(
         update(RoomParticipant)

@@ -334,17 +334,19 @@ async def end_call(
     call: Call,
     *,
     reason: EndReason,
-    ended_at: datetime,
     now: datetime,
     wrap_up_s: int,
     hooks: Sequence[CallEndedHook],
+    ended_at: datetime | None = None,
     guard: Any = None,
 ) -> Ending | None:
-    """End a call exactly once; None when it had already ended (or `guard` no longer holds).
+    """End a call exactly once, as at `ended_at` (default `now`); None when it had already
+    ended (or `guard` no longer holds).
 
     The winner deletes the room's presence, moves the interpreter from busy to wrap-up and
     runs the call-ended hooks, all in this transaction.
     """
+    ended_at = ended_at or now
     statement = (
         update(Call)
         .where(col(Call.id) == call.id)
@@ -386,13 +388,7 @@ async def hang_up(
     if call.state == CallState.ENDED:
         return call, None
     ending = await end_call(
-        session,
-        call,
-        reason=EndReason.HANGUP,
-        ended_at=now,
-        now=now,
-        wrap_up_s=wrap_up_s,
-        hooks=hooks,
+        session, call, reason=EndReason.HANGUP, now=now, wrap_up_s=wrap_up_s, hooks=hooks
     )
     if ending is None:
         await session.refresh(call)
@@ -443,39 +439,49 @@ async def end_due_call(
     call = await session.get(Call, call_id)
     if call is None or call.state == CallState.ENDED:
         return None
+    due = _due_end(call, now, rejoin_grace_s, connect_timeout_s)
+    if due is None:
+        return None
+    return await end_call(
+        session,
+        call,
+        reason=due.reason,
+        ended_at=due.ended_at,
+        now=now,
+        wrap_up_s=wrap_up_s,
+        hooks=hooks,
+        guard=due.guard,
+    )
+
+
+@dataclass(frozen=True)
+class _DueEnd:
+    """How a call the sweep found ends: why, when, and what its UPDATE checks again."""
+
+    reason: EndReason
+    ended_at: datetime
+    guard: ColumnElement[bool]
+
+
+def _due_end(
+    call: Call, now: datetime, rejoin_grace_s: int, connect_timeout_s: int
+) -> _DueEnd | None:
+    """How a live call ends now: failed when it never connected by its deadline, lost when
+    nobody was seen within the rejoin grace; None while it is not due."""
     if call.state == CallState.CONNECTING:
         deadline = call.connect_deadline or call.created_at + timedelta(seconds=connect_timeout_s)
         if deadline > now:
             return None
         # Not billable: connected_at stays null.
-        return await end_call(
-            session,
-            call,
-            reason=EndReason.FAILED,
-            ended_at=now,
-            now=now,
-            wrap_up_s=wrap_up_s,
-            hooks=hooks,
-            guard=col(Call.state) == CallState.CONNECTING,
-        )
+        return _DueEnd(EndReason.FAILED, now, col(Call.state) == CallState.CONNECTING)
     seen = [t for t in (call.counsellor_seen_at, call.interpreter_seen_at) if t is not None]
     last_seen = max(seen) if seen else call.connected_at or call.created_at
     if last_seen > now - timedelta(seconds=rejoin_grace_s):
         return None
-    ended_at = max(last_seen, call.connected_at or last_seen)
     # The guard re-checks the seen-times: a participant who rejoined since we read the row
     # has moved them forward, and the call lives on.
     guard = _nobody_seen_since(now - timedelta(seconds=rejoin_grace_s))
-    return await end_call(
-        session,
-        call,
-        reason=EndReason.LOST,
-        ended_at=ended_at,
-        now=now,
-        wrap_up_s=wrap_up_s,
-        hooks=hooks,
-        guard=guard,
-    )
+    return _DueEnd(EndReason.LOST, max(last_seen, call.connected_at or last_seen), guard)
 
 
 async def stale_presence_exists(session: AsyncSession, stale_before: datetime) -> bool:
