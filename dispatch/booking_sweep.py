@@ -13,13 +13,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 import structlog
-from sqlalchemy import update
 from sqlmodel import col, select
 
 from dispatch.announce import NewsPublisher
 from dispatch.booking_models import Booking, BookingState
 from dispatch.booking_rules import reminders_due
-from dispatch.bookings import LIVE, tell
+from dispatch.bookings import LIVE, guarded, tell
 from dispatch.news import News
 from infra.clock import Clock
 from infra.config import Settings
@@ -59,25 +58,16 @@ async def _due_escalations(db: Database, settings: Settings, now: datetime) -> l
 async def _escalate(db: Database, booking_id: str, now: datetime, settings: Settings) -> News:
     """Mark the booking escalated (once) and tell its counsellor, the admins and everyone
     who may claim it now that it is widened."""
-    news = News()
     async with db.write() as session:
         booking = await session.get(Booking, booking_id)
         if booking is None:
-            return news
-        result = await session.exec(
-            update(Booking)
-            .where(col(Booking.id) == booking_id)
-            .where(col(Booking.state) == BookingState.OPEN.value)
-            .where(col(Booking.escalated_at).is_(None))
-            .values(escalated_at=now, updated_at=now)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:
-            return news
-        await session.refresh(booking)
+            return News()
+        still_open = col(Booking.state) == BookingState.OPEN.value
+        once = col(Booking.escalated_at).is_(None)
+        if not await guarded(session, booking, still_open, once, escalated_at=now, updated_at=now):
+            return News()
         log.info("booking_escalated", booking_id=booking_id, language=booking.language)
-        await tell(session, booking, "escalated", news, settings, seekers=True)
-    return news
+        return await tell(session, booking, "escalated", settings, seekers=True)
 
 
 async def _due_reminders(db: Database, settings: Settings, now: datetime) -> list[tuple[str, int]]:
@@ -106,24 +96,16 @@ async def _remind(
     db: Database, booking_id: str, sent: int, now: datetime, settings: Settings
 ) -> News:
     """Count the reminder as sent (once) and remind the counsellor and the interpreter."""
-    news = News()
     async with db.write() as session:
         booking = await session.get(Booking, booking_id)
         if booking is None:
-            return news
+            return News()
         due = reminders_due(booking.starts_at, sent, settings.booking_reminders_s, now)
-        result = await session.exec(
-            update(Booking)
-            .where(col(Booking.id) == booking_id)
-            .where(col(Booking.reminders_sent) == sent)
-            .values(reminders_sent=due)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount != 1:
-            return news
-        await session.refresh(booking)
-        await tell(session, booking, "reminder", news, settings)
-    return news
+        if not await guarded(
+            session, booking, col(Booking.reminders_sent) == sent, reminders_sent=due
+        ):
+            return News()
+        return await tell(session, booking, "reminder", settings)
 
 
 async def sweep_bookings_due(

@@ -126,17 +126,13 @@ async def create_booking(
     tag = await run_on(session, checked_tag, new.language, new.wishes)
     if not await run_on(session, cands.serving_ranks, tag):
         raise UnknownLanguage(f"No interpreter in the roster speaks {tag!r}.")
-    wishes = new.wishes
     booking = Booking(
         id=new_id(),
         counsellor_id=counsellor_id,
         organization_id=organization_id,
         site_id=site.id if site else None,
         language=tag,
-        gender=wishes.gender.lower() if wishes.gender else None,
-        specialization=wishes.specialization,
-        preferences_required=wishes.required and bool(wishes.gender or wishes.specialization),
-        audio_only=wishes.audio_only,
+        **new.wishes.columns(),
         local_start=start.local_text,
         time_zone=start.zone,
         starts_at=start.starts_at,
@@ -148,9 +144,7 @@ async def create_booking(
     session.add(booking)
     await session.flush()
     log.info("booking_created", booking_id=booking.id, language=tag)
-    news = News()
-    await tell(session, booking, "created", news, settings, seekers=True)
-    return booking, news
+    return booking, await tell(session, booking, "created", settings, seekers=True)
 
 
 async def visible_booking(
@@ -254,7 +248,7 @@ async def seeker_of(session: AsyncSession, interpreter_id: str) -> rules.Seeker 
 # -- claiming, giving back, cancelling --------------------------------------------------------
 
 
-async def _guarded(
+async def guarded(
     session: AsyncSession, booking: Booking, *conditions: ColumnElement[bool], **values: Any
 ) -> bool:
     """UPDATE the booking only if `conditions` hold; True if it moved (then read fresh)."""
@@ -285,7 +279,7 @@ async def claim_booking(
     if seeker is None or mine or not rules.may_claim(wanted(booking), seeker):
         raise BookingNotFound()
     await _check_free_at(session, booking, interpreter_id)
-    won = await _guarded(
+    won = await guarded(
         session,
         booking,
         col(Booking.state) == BookingState.OPEN.value,
@@ -300,9 +294,7 @@ async def claim_booking(
             return booking, News()
         raise _not_open_error(booking, now)
     log.info("booking_claimed", booking_id=booking.id, interpreter_id=interpreter_id)
-    news = News()
-    await tell(session, booking, "claimed", news, settings, seekers=True)
-    return booking, news
+    return booking, await tell(session, booking, "claimed", settings, seekers=True)
 
 
 def _not_open_error(booking: Booking, now: datetime) -> Exception:
@@ -340,7 +332,7 @@ async def give_back_booking(
     if booking is None or booking.interpreter_id != interpreter_id:
         raise BookingNotFound()
     cut_off = now + timedelta(seconds=settings.booking_give_back_before_s)
-    moved = await _guarded(
+    moved = await guarded(
         session,
         booking,
         col(Booking.state) == BookingState.CLAIMED.value,
@@ -362,9 +354,7 @@ async def give_back_booking(
             ).isoformat()
         )
     log.info("booking_given_back", booking_id=booking.id, interpreter_id=interpreter_id)
-    news = News()
-    await tell(session, booking, "given_back", news, settings, seekers=True, also=[interpreter_id])
-    return booking, news
+    return booking, await tell(session, booking, "given_back", settings, seekers=True, also=[interpreter_id])
 
 
 async def cancel_booking(
@@ -375,7 +365,7 @@ async def cancel_booking(
     if booking is None or booking.counsellor_id != counsellor_id:
         raise BookingNotFound()
     was_open = booking.state == BookingState.OPEN
-    moved = await _guarded(
+    moved = await guarded(
         session,
         booking,
         col(Booking.state).in_([s.value for s in LIVE]),
@@ -387,9 +377,7 @@ async def cancel_booking(
             return booking, News()
         raise BookingStarted()
     log.info("booking_cancelled", booking_id=booking.id)
-    news = News()
-    await tell(session, booking, "cancelled", news, settings, seekers=was_open)
-    return booking, news
+    return booking, await tell(session, booking, "cancelled", settings, seekers=was_open)
 
 
 # -- the appointment ---------------------------------------------------------------------------
@@ -414,14 +402,7 @@ async def start_booking(
 ) -> Started:
     """The counsellor starts the appointment: a request is made from the booking, offered
     first to the interpreter who claimed it (alone, if free), then to the usual waves."""
-    booking = (
-        await session.exec(
-            select(Booking)
-            .where(col(Booking.id) == booking_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).first()
+    booking = await session.get(Booking, booking_id, with_for_update=True, populate_existing=True)
     if booking is None or booking.counsellor_id != counsellor_id:
         raise BookingNotFound()
     if booking.state == BookingState.CANCELLED:
@@ -434,7 +415,7 @@ async def start_booking(
         raise BookingNotDue(starts_at=booking.starts_at.isoformat())
     was_open = booking.state == BookingState.OPEN
     opened = await run_on(session, _open_request_of, booking, organization, now, settings)
-    await _guarded(
+    await guarded(
         session,
         booking,
         state=BookingState.STARTED.value,
@@ -442,8 +423,7 @@ async def start_booking(
         updated_at=now,
     )
     log.info("booking_started", booking_id=booking.id, request_id=opened.request.id)
-    news = News()
-    await tell(session, booking, "started", news, settings, seekers=was_open)
+    news = await tell(session, booking, "started", settings, seekers=was_open)
     return Started(booking, opened, news)
 
 
@@ -492,15 +472,15 @@ async def tell(
     session: AsyncSession,
     booking: Booking,
     reason: BookingReason,
-    news: News,
     settings: Settings,
     *,
     seekers: bool = False,
     also: list[str] | None = None,
-) -> None:
-    """`booking.updated` to its counsellor, its interpreter (and `also`), the admins once
-    it is escalated, and with `seekers` to every interpreter who may claim it (or could
-    before this change), who are not told who claimed it."""
+) -> News:
+    """The news of a change: `booking.updated` to its counsellor, its interpreter (and
+    `also`), the admins once it is escalated, and with `seekers` to every interpreter who
+    may claim it (or could before this change), who are not told who claimed it."""
+    news = News()
     names = await load_names(session, [booking])
     before_s = settings.booking_give_back_before_s
     full = BookingUpdated(booking=booking_view(booking, names, before_s), reason=reason)
@@ -520,6 +500,7 @@ async def tell(
         for interpreter_id in await _seekers(session, booking):
             if interpreter_id not in told:
                 news.tell(interpreter_id, partial)
+    return news
 
 
 async def _admins(session: AsyncSession) -> list[str]:

@@ -84,6 +84,15 @@ class Wishes:
     audio_only: bool = False
     required: bool = False
 
+    def columns(self) -> dict[str, Any]:
+        """The wishes as a request's or a booking's columns (a requirement needs a wish)."""
+        return {
+            "gender": self.gender.lower() if self.gender else None,
+            "specialization": self.specialization,
+            "preferences_required": self.required and bool(self.gender or self.specialization),
+            "audio_only": self.audio_only,
+        }
+
 
 # -- guarded transitions ------------------------------------------------------------------
 
@@ -139,13 +148,9 @@ async def close_pending_offers(
 
 async def lock_request(session: AsyncSession, request_id: str) -> InterpretationRequest | None:
     """Read a request fresh, locking its row (PostgreSQL) for the rest of the transaction."""
-    result = await session.exec(
-        select(InterpretationRequest)
-        .where(col(InterpretationRequest.id) == request_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    return await session.get(
+        InterpretationRequest, request_id, with_for_update=True, populate_existing=True
     )
-    return result.first()
 
 
 async def claim_request(
@@ -423,10 +428,7 @@ def _new_request(
         counsellor_id=counsellor_id,
         organization_id=organization.id,
         language=tag,
-        gender=wishes.gender.lower() if wishes.gender else None,
-        specialization=wishes.specialization,
-        preferences_required=wishes.required and bool(wishes.gender or wishes.specialization),
-        audio_only=wishes.audio_only,
+        **wishes.columns(),
         state=RequestState.QUEUED,
         created_at=now,
         updated_at=now,
