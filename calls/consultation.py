@@ -495,9 +495,7 @@ async def end_segment(
 ) -> Ending | None:
     """End an interpreter's segment once: billed by the hooks, the interpreter leaves the
     room. None when it had ended already."""
-    ending = await end_call(
-        session, call, reason=reason, now=now, wrap_up_s=wrap_up_s, hooks=hooks
-    )
+    ending = await end_call(session, call, reason=reason, now=now, wrap_up_s=wrap_up_s, hooks=hooks)
     await session.exec(
         update(RoomParticipant)
         .where(col(RoomParticipant.call_id) == call.id)

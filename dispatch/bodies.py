@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from accounts.views import Identity, OrganizationView
 from dispatch import service
 
 
@@ -31,3 +32,15 @@ class RequestBody(BaseModel):
 
     language: str = Field(min_length=1, max_length=35)
     preferences: PreferencesBody = Field(default_factory=PreferencesBody)
+
+    def ask(self, identity: Identity) -> service.Ask:
+        """The request as the caller asks it, billed to their organisation, from their site."""
+        return service.Ask(
+            counsellor_id=identity.user_id,
+            organization=OrganizationView(
+                id=identity.organization_id, name=identity.organization_name
+            ),
+            language=self.language,
+            wishes=self.preferences.wishes(),
+            site_id=identity.site_id,
+        )

@@ -68,7 +68,12 @@ async def create_booking(
     )
     async with app[DATABASE].write() as session:
         booking, news = await bookings.create_booking(
-            session, identity.user_id, identity.organization_id, new, app[CLOCK].now(), app[SETTINGS]
+            session,
+            identity.user_id,
+            identity.organization_id,
+            new,
+            app[CLOCK].now(),
+            app[SETTINGS],
         )
     await app[PUBLISHER].publish(news)
     return await _answer(app, booking)
@@ -113,7 +118,9 @@ async def unclaimed_bookings(request: web.Request, identity: Identity) -> Bookin
 
 
 @api.get(
-    "/api/bookings/{booking_id}", roles=(Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN), errors=(404,)
+    "/api/bookings/{booking_id}",
+    roles=(Role.COUNSELLOR, Role.INTERPRETER, Role.ADMIN),
+    errors=(404,),
 )
 async def get_booking(request: web.Request, identity: Identity, booking_id: str) -> BookingResponse:
     """A booking: its counsellor's, its interpreter's, one an interpreter may claim"""
@@ -141,13 +148,17 @@ async def _change(
 
 
 @api.delete("/api/bookings/{booking_id}", roles=(Role.COUNSELLOR,), errors=(404, 409))
-async def cancel_booking(request: web.Request, identity: Identity, booking_id: str) -> BookingResponse:
+async def cancel_booking(
+    request: web.Request, identity: Identity, booking_id: str
+) -> BookingResponse:
     """Cancel a booking that has not started"""
     return await _change(request.app, bookings.cancel_booking, booking_id, identity)
 
 
 @api.post("/api/bookings/{booking_id}/claim", roles=(Role.INTERPRETER,), errors=(404, 409))
-async def claim_booking(request: web.Request, identity: Identity, booking_id: str) -> BookingResponse:
+async def claim_booking(
+    request: web.Request, identity: Identity, booking_id: str
+) -> BookingResponse:
     """Claim an open booking (the first claim wins)"""
     return await _change(request.app, bookings.claim_booking, booking_id, identity)
 

@@ -43,7 +43,7 @@ from dispatch.errors import (
 )
 from dispatch.models import InterpretationRequest
 from dispatch.news import News
-from dispatch.service import Opened, Wishes, checked_tag, open_request
+from dispatch.service import Ask, Opened, Wishes, checked_tag, open_request
 from infra.config import Settings
 from infra.db import run_on
 from infra.errors import InvalidInput
@@ -354,7 +354,9 @@ async def give_back_booking(
             ).isoformat()
         )
     log.info("booking_given_back", booking_id=booking.id, interpreter_id=interpreter_id)
-    return booking, await tell(session, booking, "given_back", settings, seekers=True, also=[interpreter_id])
+    return booking, await tell(
+        session, booking, "given_back", settings, seekers=True, also=[interpreter_id]
+    )
 
 
 async def cancel_booking(
@@ -365,14 +367,10 @@ async def cancel_booking(
     if booking is None or booking.counsellor_id != counsellor_id:
         raise BookingNotFound()
     was_open = booking.state == BookingState.OPEN
-    moved = await guarded(
-        session,
-        booking,
-        col(Booking.state).in_([s.value for s in LIVE]),
-        state=BookingState.CANCELLED.value,
-        updated_at=now,
-    )
-    if not moved:
+    live = col(Booking.state).in_([s.value for s in LIVE])
+    if not await guarded(
+        session, booking, live, state=BookingState.CANCELLED.value, updated_at=now
+    ):
         if booking.state == BookingState.CANCELLED:
             return booking, News()
         raise BookingStarted()
@@ -447,22 +445,14 @@ def _open_request_of(
 ) -> Opened:
     """The request of a booking's appointment, within the counsellor's open requests."""
     check_open_requests(conn, booking.counsellor_id, settings.open_requests_per_counsellor)
-    return open_request(
-        conn,
-        counsellor_id=booking.counsellor_id,
-        organization=organization,
-        language=booking.language,
-        wishes=Wishes(
-            gender=booking.gender,
-            specialization=booking.specialization,
-            audio_only=booking.audio_only,
-            required=booking.preferences_required,
-        ),
-        now=now,
-        settings=settings,
-        site_id=booking.site_id,
-        first=booking.interpreter_id,
+    wishes = Wishes(
+        gender=booking.gender,
+        specialization=booking.specialization,
+        audio_only=booking.audio_only,
+        required=booking.preferences_required,
     )
+    ask = Ask(booking.counsellor_id, organization, booking.language, wishes, booking.site_id)
+    return open_request(conn, ask, now, settings, first=booking.interpreter_id)
 
 
 # -- news -------------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ from sqlalchemy import Connection, func
 from sqlmodel import col, select
 
 from accounts.models import User
-from accounts.views import OrganizationView
 from dispatch import service
 from dispatch.models import InterpretationRequest, RequestState
 from infra.config import Settings
@@ -44,31 +43,10 @@ def check_open_requests(conn: Connection, counsellor_id: str, limit: int) -> Non
 
 
 def open_within_cap(
-    conn: Connection,
-    /,
-    *,
-    limit: int | None,
-    counsellor_id: str,
-    organization: OrganizationView,
-    language: str,
-    wishes: service.Wishes,
-    now: datetime,
-    settings: Settings,
-    site_id: str | None,
-    room_id: str | None = None,
+    conn: Connection, ask: service.Ask, /, *, limit: int | None, now: datetime, settings: Settings
 ) -> service.Opened:
     """In the caller's transaction: count the counsellor's open requests (not when `limit`
     is None), then open the next."""
     if limit is not None:
-        check_open_requests(conn, counsellor_id, limit)
-    return service.open_request(
-        conn,
-        counsellor_id=counsellor_id,
-        organization=organization,
-        language=language,
-        wishes=wishes,
-        now=now,
-        settings=settings,
-        site_id=site_id,
-        room_id=room_id,
-    )
+        check_open_requests(conn, ask.counsellor_id, limit)
+    return service.open_request(conn, ask, now, settings)

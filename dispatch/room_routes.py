@@ -174,14 +174,7 @@ async def request_into_room(
     """Ask for an interpreter into the room (the usual dispatch)"""
     app = request.app
     opened = await app[DATABASE].write_sync(
-        open_room_request,
-        room_id=room_id,
-        counsellor_id=identity.user_id,
-        organization=OrganizationView(id=identity.organization_id, name=identity.organization_name),
-        language=body.language,
-        wishes=body.preferences.wishes(),
-        now=app[CLOCK].now(),
-        settings=app[SETTINGS],
+        open_room_request, room_id, body.ask(identity), now=app[CLOCK].now(), settings=app[SETTINGS]
     )
     return RequestResponse(request=await app[PUBLISHER].publish_opened(app[DATABASE], opened))
 
@@ -248,16 +241,14 @@ async def hand_over(
             raise NotYourSegment()
         room = await session.get(Room, call.room_id)
         assert room is not None
-    opened = await app[DATABASE].write_sync(
-        open_room_request,
-        room_id=room.id,
+    ask = service.Ask(
         counsellor_id=room.counsellor_id,
         organization=OrganizationView(id=room.organization_id, name=""),
         language=body.language or call.language,
         wishes=service.Wishes(gender=body.gender, specialization=body.specialization),
-        now=app[CLOCK].now(),
-        settings=app[SETTINGS],
-        handover=True,
+    )
+    opened = await app[DATABASE].write_sync(
+        open_room_request, room.id, ask, now=app[CLOCK].now(), settings=app[SETTINGS], handover=True
     )
     return RequestResponse(request=await app[PUBLISHER].publish_opened(app[DATABASE], opened))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from accounts.models import REQUESTERS, Role
-from accounts.views import Identity, OrganizationView
+from accounts.views import Identity
 from calls import lifecycle
 from calls.views import CallResponse
 from dispatch import service
@@ -28,14 +28,10 @@ async def create_request(
     app = request.app
     opened = await app[DATABASE].write_sync(
         open_within_cap,
+        body.ask(identity),
         limit=app[SETTINGS].open_requests_per_counsellor,
-        counsellor_id=identity.user_id,
-        organization=OrganizationView(id=identity.organization_id, name=identity.organization_name),
-        language=body.language,
-        wishes=body.preferences.wishes(),
         now=app[CLOCK].now(),
         settings=app[SETTINGS],
-        site_id=identity.site_id,
     )
     return RequestResponse(request=await app[PUBLISHER].publish_opened(app[DATABASE], opened))
 

@@ -94,6 +94,19 @@ class Wishes:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Ask:
+    """A counsellor's request as asked: by whom (billed to their organisation), for which
+    language and wishes, from which site or into which consultation room."""
+
+    counsellor_id: str
+    organization: OrganizationView
+    language: str
+    wishes: Wishes
+    site_id: str | None = None
+    room_id: str | None = None
+
+
 # -- guarded transitions ------------------------------------------------------------------
 
 
@@ -414,19 +427,13 @@ def checked_tag(conn: Connection, language: str, wishes: Wishes) -> str:
     return tag
 
 
-def _new_request(
-    counsellor_id: str,
-    organization: OrganizationView,
-    tag: str,
-    wishes: Wishes,
-    now: datetime,
-    settings: Settings,
-) -> InterpretationRequest:
+def _new_request(ask: Ask, tag: str, now: datetime, settings: Settings) -> InterpretationRequest:
+    wishes = ask.wishes
     soft = bool(wishes.gender or wishes.specialization) and not wishes.required
     return InterpretationRequest(
         id=new_id(),
-        counsellor_id=counsellor_id,
-        organization_id=organization.id,
+        counsellor_id=ask.counsellor_id,
+        organization_id=ask.organization.id,
         language=tag,
         **wishes.columns(),
         state=RequestState.QUEUED,
@@ -440,37 +447,27 @@ def _new_request(
         waves=0,
         call_id=None,
         end_reason=None,
+        room_id=ask.room_id,
+        site_id=ask.site_id,
     )
 
 
 def open_request(
-    conn: Connection,
-    *,
-    counsellor_id: str,
-    organization: OrganizationView,
-    language: str,
-    wishes: Wishes,
-    now: datetime,
-    settings: Settings,
-    room_id: str | None = None,
-    site_id: str | None = None,
-    first: str | None = None,
+    conn: Connection, ask: Ask, now: datetime, settings: Settings, first: str | None = None
 ) -> Opened:
-    """A counsellor asks for an interpreter (into a consultation room when `room_id` is
-    given) at a site: the request is written with its first wave of offers, or queued when
+    """A counsellor asks for an interpreter (into a consultation room when the ask names
+    one) at a site: the request is written with its first wave of offers, or queued when
     nobody is free; 422 when nobody in the roster serves the language. With `first` (a
     booking's interpreter), the first wave is that interpreter alone when free, and the
     waves after it are the policy's. The hot path: run whole by `Database.write_sync`;
     `announce_opened` tells.
     """
-    tag = checked_tag(conn, language, wishes)
-    req = _new_request(counsellor_id, organization, tag, wishes, now, settings)
-    req.room_id = room_id
-    req.site_id = site_id
+    tag = checked_tag(conn, ask.language, ask.wishes)
+    req = _new_request(ask, tag, now, settings)
     # Nobody is offered their own request, a booked colleague in the house neither.
     named = (
         [first]
-        if first is not None and first != counsellor_id and _free_for_offer(conn, first)
+        if first is not None and first != ask.counsellor_id and _free_for_offer(conn, first)
         else None
     )
     offers = _offer_wave(conn, req, now, settings, new=True, to=named)
@@ -484,7 +481,7 @@ def open_request(
         # Every candidate was taken by another request meanwhile (PostgreSQL).
         _move(conn, req, OPEN, state=RequestState.QUEUED, wave_deadline=None, updated_at=now)
     log.info("request_created", request_id=req.id, language=tag, state=str(req.state))
-    return Opened(req, offers, organization)
+    return Opened(req, offers, ask.organization)
 
 
 def _free_for_offer(conn: Connection, interpreter_id: str) -> bool:

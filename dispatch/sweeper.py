@@ -21,8 +21,8 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 from sqlmodel.sql.expression import SelectOfScalar
 
-from dispatch.models import InterpretationRequest, OfferState, RequestState
 from dispatch.announce import NewsPublisher
+from dispatch.models import InterpretationRequest, OfferState, RequestState
 from dispatch.news import News
 from dispatch.service import (
     OPEN,
@@ -212,7 +212,12 @@ async def sweep(db: Database, publisher: NewsPublisher, settings: Settings, now:
 
 
 async def _apply(
-    db: Database, publisher: NewsPublisher, step: Step, row_id: str, now: datetime, settings: Settings
+    db: Database,
+    publisher: NewsPublisher,
+    step: Step,
+    row_id: str,
+    now: datetime,
+    settings: Settings,
 ) -> int:
     """One due row in its own transaction; a failure is logged and retried next sweep."""
     try:
