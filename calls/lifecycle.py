@@ -334,10 +334,10 @@ async def end_call(
     call: Call,
     *,
     reason: EndReason,
+    ended_at: datetime | None = None,
     now: datetime,
     wrap_up_s: int,
     hooks: Sequence[CallEndedHook],
-    ended_at: datetime | None = None,
     guard: Any = None,
 ) -> Ending | None:
     """End a call exactly once, as at `ended_at` (default `now`); None when it had already

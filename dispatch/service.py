@@ -96,15 +96,17 @@ class Wishes:
 
 @dataclass(frozen=True, slots=True)
 class Ask:
-    """A counsellor's request as asked: by whom (billed to their organisation), for which
-    language and wishes, from which site or into which consultation room."""
+    """A counsellor's request for an interpreter, as asked."""
 
     counsellor_id: str
     organization: OrganizationView
+    """The counsellor's organisation when asking: who is billed."""
     language: str
     wishes: Wishes
     site_id: str | None = None
+    """Where the counsellor asks from (into a room: the room's site)."""
     room_id: str | None = None
+    """The consultation room the interpreter is asked into, if any."""
 
 
 # -- guarded transitions ------------------------------------------------------------------
