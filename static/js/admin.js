@@ -112,6 +112,13 @@ function table(headKeys, rows) {
 function formData(form) {
   return Object.fromEntries(new FormData(form).entries());
 }
+/** A form's submit handler: the page stays, and `handle` gets the form's data. */
+function submitted(handle) {
+  return (e) => {
+    e.preventDefault();
+    return handle(formData(e.target));
+  };
+}
 function parseTags(text) {
   return text
     .split(/[,;\s]+/)
@@ -121,14 +128,9 @@ function parseTags(text) {
 /** A card that adds something: a heading, a row of fields, and a button that saves the
  * form's data through `act` (saved notice, or the error, and the tabs reloaded). */
 function addCard(titleKey, fields, save) {
-  const onsubmit = (e) => {
-    e.preventDefault();
-    const data = formData(e.target);
-    act(() => save(data));
-  };
   return h(
     "form",
-    { class: "card", onsubmit },
+    { class: "card", onsubmit: submitted((data) => act(() => save(data))) },
     h("h3", {}, t(titleKey)),
     h("div", { class: "row" }, fields),
     h("button", { type: "submit" }, t(titleKey)),
@@ -209,16 +211,16 @@ function render() {
   renderAudit();
 }
 
-function activeToggle(user) {
-  return toggle(user.active, user.display_name, `/api/admin/users/${encodeURIComponent(user.id)}`);
+function userToggle(user) {
+  return activeToggle(user.active, user.display_name, `/api/admin/users/${encodeURIComponent(user.id)}`);
 }
 
 function profileToggle(user, profile) {
-  return toggle(profile.active, user.display_name, `/api/admin/interpreters/${encodeURIComponent(user.id)}`);
+  return activeToggle(profile.active, user.display_name, `/api/admin/interpreters/${encodeURIComponent(user.id)}`);
 }
 
-/** Deactivate (or activate again) what `path` names: a user, an interpreter profile. */
-function toggle(active, name, path) {
+/** Deactivate (or activate again) what `path` names: a user, an interpreter profile, a site. */
+function activeToggle(active, name, path) {
   const key = active ? "admin.deactivate" : "admin.activate";
   return h(
     "button",
@@ -368,9 +370,7 @@ function interpreterForm(user, profile) {
   orgSelect.value = pool ?? organizations[0]?.id ?? "";
   const gender = select("gender", genders);
   gender.value = profile?.gender ?? "";
-  const onsubmit = (e) => {
-    e.preventDefault();
-    const data = formData(e.target);
+  const onsubmit = submitted((data) => {
     const body = {
       display_name: data.display_name,
       email: data.email || null,
@@ -394,7 +394,7 @@ function interpreterForm(user, profile) {
         return () => (newLink = { name: made.interpreter.display_name, ...made.password_link });
       });
     }
-  };
+  });
   return h(
     "form",
     { class: "card", id: editingUser ? "edit-interpreter" : "add-interpreter", onsubmit },
@@ -459,7 +459,7 @@ function renderInterpreters() {
             t("admin.edit"),
           ),
           passwordLinkButton(user),
-          profile ? profileToggle(user, profile) : activeToggle(user),
+          profile ? profileToggle(user, profile) : userToggle(user),
         ),
       ),
     );
@@ -553,11 +553,9 @@ function shownAsForm() {
     {
       class: "card",
       id: "shown-as",
-      onsubmit: (e) => {
-        e.preventDefault();
-        const value = formData(e.target).interpreter_shown_as;
+      onsubmit: submitted(({ interpreter_shown_as: value }) => {
         if (value) act(() => api("PUT", "/api/admin/settings", { interpreter_shown_as: value }));
-      },
+      }),
     },
     h(
       "fieldset",
@@ -582,7 +580,7 @@ function renderUsers() {
       h("td", {}, user.organization?.name ?? ""),
       h("td", {}, siteChoice(user)),
       h("td", {}, t(user.active ? "admin.active" : "admin.inactive")),
-      h("td", {}, h("div", { class: "row" }, passwordLinkButton(user), activeToggle(user))),
+      h("td", {}, h("div", { class: "row" }, passwordLinkButton(user), userToggle(user))),
     ),
   );
   const addForm = addCard(
@@ -784,12 +782,8 @@ function zoneInput(value) {
  * (de)activate it. */
 function siteRow(site) {
   const label = `${site.name} (${orgName(site.organization_id)})`;
-  const save = (e) => {
-    e.preventDefault();
-    const data = formData(e.target);
-    act(() => api("PATCH", `/api/admin/sites/${encodeURIComponent(site.id)}`, data));
-  };
-  const toggle = site.active ? "admin.deactivate" : "admin.activate";
+  const path = `/api/admin/sites/${encodeURIComponent(site.id)}`;
+  const save = submitted((data) => act(() => api("PATCH", path, data)));
   return h(
     "tr",
     { dataset: { siteId: site.id } },
@@ -807,21 +801,7 @@ function siteRow(site) {
       ),
     ),
     h("td", {}, t(site.active ? "admin.active" : "admin.inactive")),
-    h(
-      "td",
-      {},
-      h(
-        "button",
-        {
-          type: "button",
-          class: site.active ? "secondary" : "good",
-          "aria-label": `${t(toggle)}: ${label}`,
-          onclick: () =>
-            act(() => api("PATCH", `/api/admin/sites/${encodeURIComponent(site.id)}`, { active: !site.active })),
-        },
-        t(toggle),
-      ),
-    ),
+    h("td", {}, activeToggle(site.active, label, path)),
   );
 }
 
@@ -1121,9 +1101,7 @@ function renderTokens() {
     "form",
     {
       class: "card",
-      onsubmit: async (e) => {
-        e.preventDefault();
-        const data = formData(e.target);
+      onsubmit: submitted(async (data) => {
         try {
           const issued = await api("POST", "/api/admin/tokens", {
             user_id: data.user_id,
@@ -1137,7 +1115,7 @@ function renderTokens() {
         } catch (err) {
           notify(noticeArea, () => errorText(err), "bad");
         }
-      },
+      }),
     },
     h("h3", {}, t("admin.tokenIssue")),
     h("p", { class: "muted" }, t("admin.tokenHelp")),
@@ -1247,14 +1225,12 @@ function renderAudit() {
     "form",
     {
       class: "card",
-      onsubmit: async (e) => {
-        e.preventDefault();
-        const data = formData(e.target);
+      onsubmit: submitted(async (data) => {
         const day = (value) => (value ? new Date(value + "T00:00:00").toISOString() : "");
         auditFilter = { action: data.action, actor: data.actor.trim(), from: day(data.from), to: day(data.to) };
         await loadAudit();
         renderAudit();
-      },
+      }),
     },
     h(
       "div",
