@@ -114,9 +114,9 @@ _ALIVE = "bus:alive"
 so that it is in subscribed mode and answers the reader's pings from the start."""
 
 
-def role_channel(role: str) -> str:
-    """The channel on which news for every socket of users with one role is published."""
-    return f"role:{role}"
+LANGUAGES_CHANNEL = "languages"
+"""The channel of the live language figures (`languages.updated`): published once for all
+instances, each hands them to those of its sockets that watch them."""
 
 
 class _HandlerRegistry:

@@ -98,8 +98,8 @@ class Settings(BaseSettings):
     presence_grace_s: int = Field(default=30, ge=0)
     languages_interval_s: float = Field(default=1.0, gt=0, le=60)
     """All instances together send `languages.updated` at most once this often. Each goes
-    to every counsellor's, admin's and management's socket: with thousands of counsellors
-    online, a longer interval is what keeps that fan-out affordable."""
+    to every socket that watches the figures (the pages that show them now): with many
+    thousands of those, a longer interval is what keeps that fan-out affordable."""
 
     # dispatch
     matching_policy: MatchingPolicyName = "longest_idle"

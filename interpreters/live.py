@@ -1,7 +1,9 @@
-"""Live language figures: after presence changes, counsellors' pages get the new counts.
+"""Live language figures: after presence changes, the pages that show them get the new counts.
 
 Bursts of changes (a shift starting, a sweep) are coalesced into one message per short
-delay, so the figures are computed once per burst instead of once per change.
+delay, so the figures are computed once per burst instead of once per change. They are
+published once on the bus; each instance hands them to those of its sockets that watch
+them (signaling/figures.py).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import structlog
 
 from accounts.models import Role
 from infra import jsonio
-from infra.bus import Bus, Subscription, role_channel
+from infra.bus import LANGUAGES_CHANNEL, Bus, Subscription
 from infra.clock import Clock
 from infra.db import Database
 from infra.outages import Unavailable
@@ -52,17 +54,28 @@ async def language_availability(
     return sorted(figures, key=lambda f: f.name)
 
 
+async def figures_message(db: Database, queue_figures: QueueFigures, clock: Clock) -> bytes:
+    """The `languages.updated` message of the figures now, encoded."""
+    figures = await language_availability(db, queue_figures, clock)
+    # Sent as `LanguageFigures`, without the names: the page has them from
+    # `GET /api/languages`.
+    return jsonio.dumps(LanguagesUpdated(languages=list(figures)))
+
+
+WATCHERS = frozenset({Role.COUNSELLOR, Role.TERMINAL, Role.ADMIN, Role.MANAGEMENT})
+"""The roles whose sockets may watch the figures (and do, until they say otherwise)."""
+
 TURN = "languages-updated"
 """The bus turn an instance takes before it publishes figures."""
 _PREFIX = b'{"type":"languages.updated"'
 
 
 class LanguageBroadcaster:
-    """Publishes `languages.updated` to every counsellor, admin and management socket,
-    coalesced: one message per burst of changes on an instance, and at most one per
-    `interval_s` across all instances, since every such socket gets each instance's
-    message. With thousands of counsellors online that fan-out, not the figures, costs;
-    so figures equal to the last ones published (by any instance) are not sent again."""
+    """Publishes `languages.updated` for every watching socket, coalesced: one message per
+    burst of changes on an instance, and at most one per `interval_s` across all
+    instances, since every watching socket gets each instance's message. With thousands
+    of counsellors online that fan-out, not the figures, costs; so figures equal to the
+    last ones published (by any instance) are not sent again."""
 
     def __init__(
         self,
@@ -87,9 +100,7 @@ class LanguageBroadcaster:
 
     async def start(self) -> None:
         """Listen to what every instance publishes, to tell unchanged figures apart."""
-        self._subscription = await self._bus.subscribe(
-            role_channel(Role.COUNSELLOR.value), self._heard
-        )
+        self._subscription = await self._bus.subscribe(LANGUAGES_CHANNEL, self._heard)
 
     def _heard(self, _channel: str, payload: bytes) -> None:
         if payload.startswith(_PREFIX):
@@ -114,14 +125,10 @@ class LanguageBroadcaster:
             await asyncio.sleep(self._delay_s)
             if not await self._take_turn():
                 return
-            figures = await language_availability(self._db, self._queue_figures(), self._clock)
-            # Sent as `LanguageFigures`, without the names: the page has them from
-            # `GET /api/languages`.
-            payload = jsonio.dumps(LanguagesUpdated(languages=list(figures)))
+            payload = await figures_message(self._db, self._queue_figures(), self._clock)
             if payload == self._last:
-                return  # every such socket has these figures already
-            for role in (Role.COUNSELLOR, Role.TERMINAL, Role.ADMIN, Role.MANAGEMENT):
-                await self._bus.publish(role_channel(role.value), payload)
+                return  # every watching socket has these figures already
+            await self._bus.publish(LANGUAGES_CHANNEL, payload)
         except Unavailable:
             self._pending = None  # the database logged its outage; the next change retries
         except Exception:

@@ -23,7 +23,7 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from accounts.views import Identity
 from infra import jsonio
-from infra.bus import CONTROL_PREFIX, Bus, Subscription, role_channel, user_channel
+from infra.bus import CONTROL_PREFIX, Bus, Subscription, user_channel
 from infra.ids import new_id
 from infra.outages import Unavailable
 from signaling import turns
@@ -323,7 +323,6 @@ class Hub:
         self._by_user: dict[str, tuple[Connection, ...]] = {}
         self._by_role: dict[str, set[Connection]] = {}
         self._subscriptions: dict[str, Subscription] = {}
-        self._role_subscriptions: dict[str, Subscription] = {}
         self._locks: dict[str, _KeyLock] = {}
         self._cleanups: set[asyncio.Task[None]] = set()
         self.on_attach: list[ConnectionHook] = []
@@ -406,16 +405,9 @@ class Hub:
         return {role: len(conns) for role, conns in self._by_role.items()}
 
     async def attach(self, conn: Connection) -> None:
-        """Start delivering the user's (and the user's role's) bus news to this socket."""
+        """Start delivering the user's bus news to this socket."""
         user_id = conn.user_id
-        role = conn.identity.role.value
-        self._by_role.setdefault(role, set()).add(conn)
-        if role not in self._role_subscriptions:
-            async with self._exclusive(f"role:{role}"):
-                if role not in self._role_subscriptions:
-                    self._role_subscriptions[role] = await self._bus.subscribe(
-                        role_channel(role), self._fan_out_role
-                    )
+        self._by_role.setdefault(conn.identity.role.value, set()).add(conn)
         async with self._exclusive(user_id):
             self._by_user[user_id] = (*self._by_user.get(user_id, ()), conn)
             if user_id not in self._subscriptions:
@@ -449,10 +441,6 @@ class Hub:
             self._control(user_id, payload)
             return
         for conn in self._by_user.get(user_id, ()):
-            conn.send_raw(payload)
-
-    def _fan_out_role(self, channel: str, payload: bytes) -> None:
-        for conn in tuple(self._by_role.get(channel.removeprefix("role:"), ())):
             conn.send_raw(payload)
 
     def resync(self, since: datetime, user_id: str | None = None) -> None:

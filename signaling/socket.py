@@ -21,6 +21,7 @@ from infra.errors import TolkError
 from infra.http import error_body, json_response, nul_character_at, validation_problems
 from infra.metrics import METRICS
 from signaling.consultations import CONSULTATION_HANDLERS
+from signaling.figures import handle_watch
 from signaling.hub import CLOSE_RATE_LIMITED, Connection, Hub
 from signaling.keys import HUB
 from signaling.lean_socket import SessionAtEnd, release_http
@@ -46,9 +47,11 @@ async def _ping(app: web.Application, conn: Connection, msg: Ping) -> None:
 
 GUEST_MESSAGES = frozenset({"ping", "room.join", "signal", "room.media", "room.leave"})
 """All a guest's socket may send; anything else is `forbidden`."""
-TERMINAL_MESSAGES = frozenset({"ping", "call.join", "signal", "call.media", "call.hangup"})
+TERMINAL_MESSAGES = frozenset(
+    {"ping", "call.join", "signal", "call.media", "call.hangup", "languages.watch"}
+)
 """All a terminal's socket may send: its own calls (`signal` reaches only a call's other
-side, whose membership the call's room checks)."""
+side, whose membership the call's room checks), and whether it wants the figures."""
 LIMITED: dict[Role, tuple[frozenset[str], str]] = {
     Role.GUEST: (GUEST_MESSAGES, "A guest may only take part in their consultation room."),
     Role.TERMINAL: (TERMINAL_MESSAGES, "A terminal may only take part in its own calls."),
@@ -58,6 +61,7 @@ LIMITED: dict[Role, tuple[frozenset[str], str]] = {
 HANDLERS: dict[str, MessageHandler] = {
     "ping": _ping,
     "presence": handle_presence,
+    "languages.watch": handle_watch,
     **ROOM_HANDLERS,
     **CONSULTATION_HANDLERS,
 }

@@ -50,10 +50,11 @@ from infra.outages import Unavailable
 from interpreters.events import PresenceNews
 from interpreters.jobs import refresh_presence, sweep_presence
 from interpreters.keys import PRESENCE_NEWS, QUEUE_FIGURES
-from interpreters.live import LanguageBroadcaster
+from interpreters.live import LanguageBroadcaster, figures_message
 from interpreters.routes import api as roster_api
 from interpreters.service import has_active_profile
 from signaling.consultations import install_consultations
+from signaling.figures import FIGURE_WATCHERS, FigureWatchers
 from signaling.hub import Hub
 from signaling.keys import HUB
 from signaling.precall import ECHO_PEERS, EchoPeers
@@ -203,6 +204,7 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
         db, bus, lambda: app[QUEUE_FIGURES], clock, interval_s=settings.languages_interval_s
     )
     await broadcaster.start()
+    watchers = await _start_figure_watchers(app, hub, bus)
     presence = app[PRESENCE_NEWS] = PresenceNews(bus, broadcaster)
     publisher = app[PUBLISHER] = NewsPublisher(bus, presence, app[METRICS])
     presence.listeners.append(
@@ -222,8 +224,26 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     _watch_outages(app[METRICS], db, bus, hub)
     yield
     await broadcaster.close()
+    await watchers.close()
     await close_all_sockets(app)
     await bus.close()
+
+
+async def _start_figure_watchers(app: web.Application, hub: Hub, bus: Bus) -> FigureWatchers:
+    """Which sockets here get the live language figures (signaling/figures.py)."""
+    db, clock = app[DATABASE], app[CLOCK]
+    watchers = app[FIGURE_WATCHERS] = FigureWatchers(
+        bus, lambda: figures_message(db, app[QUEUE_FIGURES], clock)
+    )
+    await watchers.start()
+    hub.on_attach.append(watchers.attached)
+    hub.on_disconnect.append(watchers.detached)
+    app[METRICS].readings.gauge(
+        "tolk_sockets_watching_languages",
+        "Sockets on this instance that get the live language figures",
+        lambda: watchers.count,
+    )
+    return watchers
 
 
 async def _pause_jobs(app: web.Application) -> None:

@@ -140,9 +140,17 @@ class PresenceMessage(ClientMessage):
     status: Literal["available", "away", "offline"]
 
 
+class LanguagesWatch(ClientMessage):
+    """Whether this socket wants the live language figures (`languages.updated`)."""
+
+    type: Literal["languages.watch"]
+    watch: bool
+
+
 AnyClientMessage = Annotated[
     Ping
     | PresenceMessage
+    | LanguagesWatch
     | CallJoin
     | Signal
     | CallMedia

@@ -95,10 +95,18 @@ class PresenceUpdated(ServerMessage):
 
 
 class LanguagesUpdated(ServerMessage):
-    """Live figures of every roster language, for counsellors and admins."""
+    """Live figures of every roster language, for the sockets that watch them."""
 
     type: Literal["languages.updated"] = "languages.updated"
     languages: list[LanguageFigures]
+
+
+class LanguagesWatching(ServerMessage):
+    """The answer to `languages.watch`: whether the socket now gets the live figures."""
+
+    type: Literal["languages.watching"] = "languages.watching"
+    watch: bool
+    ref: Omittable[str] = None
 
 
 class OfferRevocation(ServerMessage):
@@ -216,6 +224,7 @@ AnyServerMessage = Annotated[
     | ErrorMessage
     | PresenceUpdated
     | LanguagesUpdated
+    | LanguagesWatching
     | RequestUpdated
     | OfferMade
     | OfferRevocation

@@ -159,7 +159,8 @@ search.addEventListener("keydown", (event) => {
   }
 });
 
-// Live figures: the server may push `languages.updated`; we also poll while idle.
+// Live figures: the server pushes `languages.updated` while the page watches (in front,
+// with its list shown); while the socket is down the page reads them itself.
 socket.on("languages.updated", (msg) => {
   // The figures come without names (they depend on the page's language): keep ours.
   if (!Array.isArray(msg.languages)) return;
@@ -177,8 +178,14 @@ socket.on("languages.updated", (msg) => {
   if (!askView.hidden) renderAsk();
 });
 setInterval(() => {
-  if (!request && !document.hidden) loadLanguages();
+  if (!request && !document.hidden && socket.state !== "open") loadLanguages();
 }, POLL_MS);
+
+/** Watch the figures only while they are shown: in front, with no request or call open. */
+function watchFigures() {
+  socket.watchLanguages(!document.hidden && !chooser.hidden && !request && !callView.active);
+}
+document.addEventListener("visibilitychange", watchFigures);
 
 // ---- "Welche Sprache?": the client points at their language ---------------------------
 
@@ -391,6 +398,7 @@ function showRequesting(on) {
   actions.hidden = !on;
   // In a room the list shows only while the counsellor picks the interpreter's language.
   chooser.hidden = on || (consultation.active && !pickingForRoom);
+  watchFigures();
   if (on) $("#cancel").focus();
   else if (!callView.active && !chooser.hidden) search.focus();
 }
@@ -444,6 +452,7 @@ async function joinCall(callId) {
   if (callView.active || startingCall === callId || calls.get(callId)?.state === "ended") return;
   startingCall = callId;
   actions.hidden = true;
+  watchFigures();
   const language = languageName(request?.language ?? calls.get(callId)?.language ?? "");
   setStatus("counsellor.connecting", { language });
   try {
@@ -565,5 +574,6 @@ setInterval(() => {
 }, 1000);
 
 renderStatus();
+watchFigures();
 await loadLanguages();
 search.focus();

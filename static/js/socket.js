@@ -26,6 +26,7 @@ export class Socket extends EventTarget {
     this.retryTimer = null;
     this.pingTimer = null;
     this.lastSeen = 0;
+    this.watchingLanguages = null; // what the page said of the live figures: null, true, false
   }
 
   start() {
@@ -108,6 +109,9 @@ export class Socket extends EventTarget {
       this.attempt = 0;
       this.startHeartbeat();
       this.setState("open");
+      // A new socket watches the figures: a page that does not want them says so again, and
+      // one that does asks for them at once (it may have missed changes while away).
+      if (this.watchingLanguages !== null) this.send({ type: "languages.watch", watch: this.watchingLanguages });
       this.dispatchEvent(new CustomEvent("hello", { detail: msg }));
       return;
     }
@@ -140,6 +144,14 @@ export class Socket extends EventTarget {
     if (this.ws?.readyState !== WebSocket.OPEN || this.state !== "open") return false;
     this.ws.send(JSON.stringify(msg));
     return true;
+  }
+
+  /** Whether the page shows the live language figures now: only then does the server send
+   * `languages.updated` (and, on a change to true, the current figures at once). */
+  watchLanguages(wanted) {
+    if (wanted === this.watchingLanguages) return;
+    this.watchingLanguages = wanted;
+    this.send({ type: "languages.watch", watch: wanted });
   }
 
   /** Send with a fresh `ref`; resolves with the reply, rejects with ApiError on error. */

@@ -543,7 +543,13 @@ orgSelect.addEventListener("change", () => {
 siteSelect.addEventListener("change", () => load());
 onLocaleChange(render);
 socket.on("languages.updated", () => loadLive());
-setInterval(loadLive, LIVE_REFRESH_MS);
+// In the background the page neither asks nor hears; in front again it hears at once.
+setInterval(() => {
+  if (!document.hidden) loadLive();
+}, LIVE_REFRESH_MS);
+const watchFigures = () => socket.watchLanguages(!document.hidden);
+document.addEventListener("visibilitychange", watchFigures);
+watchFigures();
 renderOrganizations();
 try {
   [{ organizations }, { sites }] = await Promise.all([

@@ -67,6 +67,8 @@ function show(name) {
   screens.start.hidden = name !== "start";
   screens.wait.hidden = name !== "wait";
   document.body.dataset.screen = name;
+  // Only the start screen shows the live figures.
+  socket.watchLanguages(name === "start");
 }
 
 // ---- Start screen -------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from infra.appkeys import BUS, CLOCK, DATABASE
-from infra.bus import role_channel
+from infra.bus import LANGUAGES_CHANNEL
 from infra.jsonio import loads
 from interpreters.keys import QUEUE_FIGURES
 from interpreters.live import LanguageBroadcaster
@@ -18,10 +18,10 @@ from tests.waiting import until
 
 @pytest.fixture
 async def heard(client: TestClient) -> AsyncIterator[list[bytes]]:
-    """What a counsellor's socket would get: every message on the counsellors' channel."""
+    """What a watching socket would get: every message on the figures channel."""
     payloads: list[bytes] = []
     sub = await client.app[BUS].subscribe(
-        role_channel("counsellor"), lambda _channel, payload: payloads.append(payload)
+        LANGUAGES_CHANNEL, lambda _channel, payload: payloads.append(payload)
     )
     yield payloads
     await sub.cancel()
@@ -51,7 +51,7 @@ async def published(
     # A marker published after it arrives after whatever the poke published (one channel,
     # in order), and after the broadcaster heard that too.
     marker = b'{"type":"test.marker"}'
-    await client.app[BUS].publish(role_channel("counsellor"), marker)
+    await client.app[BUS].publish(LANGUAGES_CHANNEL, marker)
     await until(lambda: marker in heard)
     heard.remove(marker)
     assert len(heard) == count

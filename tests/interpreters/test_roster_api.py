@@ -10,7 +10,7 @@ from accounts.models import Role, User
 from infra.ids import new_id
 from interpreters import presence
 from interpreters.models import Interpreter, Presence
-from tests.factories import refresh_presence_of, sweep_presence_of
+from tests.factories import make_interpreter, refresh_presence_of, sweep_presence_of
 from tests.interpreters.roster import admin_headers, import_roster
 from tests.waiting import next_message
 
@@ -29,6 +29,34 @@ async def set_status(client, token, status):
         json={"status": status},
         headers={"Authorization": f"Bearer {token}"},
     )
+
+
+def available(update, tag):
+    """The available count of one language in a `languages.updated`."""
+    return next(f["available"] for f in update["languages"] if f["tag"] == tag)
+
+
+async def available_becomes(ws, tag, count):
+    """Skip figures until those in which `tag` has `count` available (a presence change
+    may come in two publications: the socket, then the status)."""
+    while available(await next_message(ws, "languages.updated"), tag) != count:
+        pass
+
+
+async def messages_until(ws, ref):
+    """What a test socket receives up to and including the answer carrying `ref`."""
+    received: list[dict] = []
+    while not received or received[-1].get("ref") != ref:
+        received.append(await ws.receive_json(timeout=5))
+    return received
+
+
+async def watch(ws, on):
+    """Send `languages.watch`; what came before its answer (which says `on`)."""
+    await ws.send_json({"type": "languages.watch", "watch": on, "ref": "w"})
+    *before, answer = await messages_until(ws, "w")
+    assert answer == {"type": "languages.watching", "watch": on, "ref": "w"}
+    return before
 
 
 class TestLanguages:
@@ -93,6 +121,43 @@ class TestLanguages:
         assert (await next_message(own, "presence.updated"))["status"] == "available"
         await watcher.close()
         await own.close()
+
+    async def test_a_socket_that_stops_watching_gets_no_figures_and_catches_up(
+        self, client, factory
+    ):
+        """A page in the background says it does not watch: the figures pass it by; when
+        it watches again it gets the current ones at once, and every change after."""
+        counsellor = await factory.token(await factory.user(Role.COUNSELLOR))
+        interpreter = await factory.interpreter(("ti",))
+        interpreter_token = await factory.token(interpreter)
+        shown = await factory.socket(counsellor)  # says nothing: watches, as always
+        hidden = await factory.socket(counsellor)
+        await watch(hidden, False)
+        own = await factory.socket(interpreter_token)
+        await set_status(client, interpreter_token, "available")
+        await available_becomes(shown, "ti", 1)
+        # The figures went to every watching socket at once: a pong comes before any.
+        await hidden.send_json({"type": "ping", "ref": "p"})
+        assert await messages_until(hidden, "p") == [{"type": "pong", "ref": "p"}]
+
+        caught_up = await watch(hidden, True)
+        assert [m["type"] for m in caught_up] == ["languages.updated"]
+        assert available(caught_up[0], "ti") == 1
+        await set_status(client, interpreter_token, "away")
+        await available_becomes(hidden, "ti", 0)
+        for ws in (shown, hidden, own):
+            await ws.close()
+
+    async def test_watching_starts_with_the_figures_before_any_were_published(
+        self, client, factory
+    ):
+        """On a fresh instance (nothing published yet) the figures are read for it."""
+        await make_interpreter(factory, ["ti"], status="available")
+        ws = await factory.socket(await factory.token(await factory.user(Role.MANAGEMENT)))
+        figures = await watch(ws, True)
+        assert [m["type"] for m in figures] == ["languages.updated"]
+        assert available(figures[0], "ti") == 1
+        await ws.close()
 
     async def test_only_counsellors_and_admins_see_languages(self, client, factory):
         """Interpreters and finance get 403."""

@@ -427,7 +427,9 @@ ROOM_MESSAGES: dict[str, dict[str, Any]] = {
     "room.leave": {},
 }
 # Messages that name nothing of anyone else's.
-OWN_MESSAGES = {"ping", "presence"}
+OWN_MESSAGES = {"ping", "presence", "languages.watch"}
+# The roles whose pages show the live language figures: they may watch them.
+FIGURE_ROLES = {"counsellor", "terminal", "admin", "management"}
 
 
 class TestSocketMatrix:
@@ -472,6 +474,21 @@ class TestSocketMatrix:
                     reply,
                 )
             await ws.close()
+
+    async def test_only_the_pages_that_show_the_figures_may_watch_them(self, factory):
+        """`languages.watch` is answered for counsellors, terminals, admins and management;
+        interpreters (a colleague's interpreter socket too), finance and guests get
+        `forbidden`."""
+        world = await build_world(factory)
+        for caller in [c for c in world.callers if c.role is not None]:
+            for url in ("/ws", "/ws?as=interpreter") if caller.interprets else ("/ws",):
+                ws = await factory.client.ws_connect(url, headers=caller.headers(factory.origin))
+                await ws.send_json({"type": "languages.watch", "watch": False, "ref": "w"})
+                reply = await _reply(ws, "w")
+                watches = caller.role in FIGURE_ROLES and url == "/ws"
+                expected = ("languages.watching", None) if watches else ("error", "forbidden")
+                assert (reply["type"], reply.get("code")) == expected, (caller.name, url, reply)
+                await ws.close()
 
     async def test_the_counsellor_and_the_guest_may_join_their_room(self, factory):
         """The room's counsellor and its guest are answered `room.joined`."""

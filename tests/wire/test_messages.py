@@ -40,6 +40,7 @@ from wire.server import (
     ErrorMessage,
     Hello,
     LanguagesUpdated,
+    LanguagesWatching,
     OfferMade,
     OfferRevocation,
     PeerPresence,
@@ -152,6 +153,10 @@ WIRE: list[tuple[ServerMessage, bytes]] = [
         ),
         b'{"type":"languages.updated","languages":[{"tag":"ti","online":2,"available":1,'
         b'"queued":0,"eta_s":null}]}',
+    ),
+    (
+        LanguagesWatching(watch=False, ref="r4"),
+        b'{"type":"languages.watching","watch":false,"ref":"r4"}',
     ),
     (
         RequestUpdated(request=REQUEST),
@@ -306,11 +311,13 @@ class TestClientMessages:
         """The types the socket accepts are exactly the union's members' types."""
         for kind in CLIENT_MESSAGE_TYPES:
             where = {"room_id": "r", "peer": "p"} if kind.startswith("room.") else {"call_id": "c"}
-            fields = {"status": "away", "state": "failed", "data": {"candidate": None}}
+            fields = {"status": "away", "state": "failed", "watch": True}
+            fields["data"] = {"candidate": None}
             assert CLIENT_MESSAGE.validate_python({"type": kind, **where, **fields}).type == kind
         assert {
             "ping",
             "presence",
+            "languages.watch",
             "call.join",
             "signal",
             "call.media",
