@@ -2,15 +2,19 @@
 deploy/, with thousands of interpreters and counsellors connected and calls at a rate.
 
     python -m bench.scale [--interpreters 5000] [--counsellors 10000] [--rates 2,6]
-        [--seconds 120] [--write] [--no-relay]
+        [--seconds 120] [--watching 0.1] [--languages-interval 1] [--write] [--no-relay]
 
 One command, bounded in time: a fresh PostgreSQL database (dropped after), a Redis server
 of its own, the deployment's nginx (TLS) in front of two instances, and the people of
 `bench.scale_load` in one more process. Each phase sends requests at its rate; each request
 is offered, accepted after a human-like delay (or declined, let ring out, cancelled), and
 the call exchanges ~50 signals, is held and hung up; presence changes and reconnects run
-beside it. Recorded per phase: request -> offer, accept -> `call.updated`, the relay of
-signals between instances and within one, RSS and CPU per instance, PostgreSQL
+beside it. Counsellors watch the live language figures as their pages do: a share of them
+(`--watching`: pages in front and idle) and each one while choosing a language for a
+request, with the instances sending them at most once per `--languages-interval`
+(`TOLK_LANGUAGES_INTERVAL_S`, as docs/operations.md recommends at this size). Recorded
+per phase: request -> offer, accept -> `call.updated`, the relay of signals between
+instances and within one, RSS and CPU per instance, PostgreSQL
 transactions/s, Redis commands and publishes/s, errors and lost signals. Then, in the same
 run, `bench.signaling_relay`'s single-instance relay beside PeerJS. With --write the
 results go to bench/results/scale.md, above earlier recordings.
@@ -78,9 +82,10 @@ def raise_descriptor_limit(wanted: int) -> int:
 class Stack:
     """The database, Redis, two instances and nginx of one run."""
 
-    def __init__(self, tmp: Path, sockets: int) -> None:
+    def __init__(self, tmp: Path, sockets: int, languages_interval_s: float) -> None:
         self.tmp = tmp
         self.sockets = sockets
+        self.languages_interval_s = languages_interval_s
         self.database = "tolk_scale_" + secrets.token_hex(4)
         base = ADMIN_DSN.rsplit("/", 1)[0]
         self.dsn = f"{base}/{self.database}"
@@ -103,6 +108,7 @@ class Stack:
             "TOLK_REDIS_NAMESPACE": "scale-" + secrets.token_hex(3),
             "TOLK_TRUSTED_PROXIES": '["127.0.0.1"]',
             "TOLK_LOG_LEVEL": "warning",
+            "TOLK_LANGUAGES_INTERVAL_S": str(self.languages_interval_s),
         }
         for name in ("a", "b"):
             folder = self.tmp / name
@@ -144,16 +150,14 @@ class Stack:
         await self.drop_database()
 
 
-async def sockets_open(http: aiohttp.ClientSession, port: int) -> int:
-    """The instance's open sockets, from its own /metrics."""
+async def sockets_open(
+    http: aiohttp.ClientSession, port: int, metric: str = "tolk_sockets_open{"
+) -> int:
+    """The instance's open sockets (or those of another metric), from its own /metrics."""
     async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
         text = await resp.text()
     return int(
-        sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in text.splitlines()
-            if line.startswith("tolk_sockets_open{")
-        )
+        sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(metric))
     )
 
 
@@ -228,6 +232,10 @@ async def drive(stack: Stack, setup_file: Path) -> dict[str, Any]:
                 out["connect_s"] = float(rest[0].split()[1])
                 out["rss_connected_mb"] = [rss_bytes(pid) / 2**20 for pid in stack.pids()]
                 out["sockets"] = [await sockets_open(http, s.port) for s in stack.instances]
+                out["watching"] = [
+                    await sockets_open(http, s.port, "tolk_sockets_watching_languages ")
+                    for s in stack.instances
+                ]
             elif word == "PHASE":
                 marks[rest[0]] = await snapshot(stack, db, red, proc.pid)
             elif word == "RESULT":
@@ -368,16 +376,19 @@ def report(
         f"## {now:%Y-%m-%d %H:%M} UTC: {people}",
         "",
         f"`python -m bench.scale --interpreters {args.interpreters}"
-        f" --counsellors {args.counsellors} --rates {rates} --seconds {args.seconds:g}`"
-        f" on {os.cpu_count()} cores; load average {load_before} before the run;"
-        f" open-file limit {limit}.",
+        f" --counsellors {args.counsellors} --rates {rates} --seconds {args.seconds:g}"
+        f" --watching {args.watching:g} --languages-interval {args.languages_interval:g}`"
+        f" on {os.cpu_count()} cores (TOLK_LANGUAGES_INTERVAL_S={args.languages_interval:g});"
+        f" load average {load_before} before the run; open-file limit {limit}.",
         "",
         f"Sockets per instance {' / '.join(str(n) for n in sockets)}, opened through nginx in"
         f" {scale['connect_s']:.0f} s. RSS per instance after start"
         f" {_per_instance(scale['rss_started_mb'], '{:.0f}')} MB, with the sockets open"
         f" {_per_instance(scale['rss_connected_mb'], '{:.0f}')} MB:"
         f" {_per_instance(per_socket, '{:.1f}')} KB per idle socket; the second half of the"
-        f" counsellors' sockets added {_per_instance(later, '{:.1f}')} KB each.",
+        f" counsellors' sockets added {_per_instance(later, '{:.1f}')} KB each. Sockets"
+        f" watching the language figures once all were open:"
+        f" {' / '.join(str(n) for n in scale.get('watching', []))}.",
         "",
         *phase_rows(scale["phases"]),
         "",
@@ -389,7 +400,7 @@ def report(
 
 async def run_scale(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Seed, start the stack, run the people through every phase, stop the stack."""
-    stack = Stack(tmp, args.interpreters + args.counsellors)
+    stack = Stack(tmp, args.interpreters + args.counsellors, args.languages_interval)
     await stack.create_database()
     try:
         started = time.perf_counter()
@@ -423,6 +434,7 @@ async def run_scale(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             "presence_rate": args.presence_rate,
             "reconnect_rate": args.reconnect_rate,
             "connect_at_once": args.connect_at_once,
+            "watching": args.watching,
         }
         setup_file = tmp / "setup.json"
         setup_file.write_text(json.dumps(setup))
@@ -463,6 +475,12 @@ def main() -> None:
     parser.add_argument("--presence-rate", type=float, default=3.0, help="changes per second")
     parser.add_argument("--reconnect-rate", type=float, default=1.0, help="per second")
     parser.add_argument("--connect-at-once", type=int, default=100)
+    parser.add_argument(
+        "--watching", type=float, default=0.1, help="share of counsellors' pages in front, idle"
+    )
+    parser.add_argument(
+        "--languages-interval", type=float, default=1.0, help="TOLK_LANGUAGES_INTERVAL_S"
+    )
     parser.add_argument("--relay-pairs", type=int, default=100)
     parser.add_argument("--relay-seconds", type=float, default=10)
     parser.add_argument("--relay-idle", type=int, default=5000)

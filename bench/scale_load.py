@@ -37,6 +37,8 @@ SDP_BODY = (
     "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\n" + "a=x-bench:padding\r\n" * 160
 )[:3000]
 """An offer or answer of a camera call with audio and video: ~3 KB."""
+CHOOSING_S = (1.0, 3.0)
+"""How long a counsellor's page shows the languages before one is asked for."""
 EXPECTED_CONFLICTS = frozenset(
     {"offer_taken", "offer_revoked", "offer_expired", "offer_declined", "not_cancellable"}
 )
@@ -94,6 +96,10 @@ class User:
     closing: bool = False
     reconnecting: bool = False
     greeted: asyncio.Future[None] | None = None
+    in_front: bool = False
+    """A counsellor whose page is in front: it watches the language figures while idle."""
+    watching: bool | None = None
+    """What the socket last said in `languages.watch` (None: nothing since it opened)."""
 
 
 @dataclass(eq=False)
@@ -137,6 +143,8 @@ class Crowd:
         self.tls = ssl.create_default_context(cafile=setup["cafile"])
         self.interpreters = [User("interpreter", t) for t in setup["interpreters"]]
         self.counsellors = [User("counsellor", t) for t in setup["counsellors"]]
+        for user in self.counsellors:
+            user.in_front = self.rng.random() < setup["watching"]
         self.by_id: dict[str, User] = {}
         self.requests: dict[str, RequestRun] = {}
         self.early_offers: dict[str, float] = {}
@@ -158,6 +166,10 @@ class Crowd:
         ws.on_close = self.on_close(user, ws)
         user.ws = ws
         await asyncio.wait_for(user.greeted, 60)
+        if user.role == "counsellor":
+            # As the page does after every `hello`: says whether it shows the figures.
+            user.watching = None
+            self.watch(user, user.in_front and not user.engaged)
 
     async def connect_all(self, users: list[User], at_once: int) -> None:
         gate = asyncio.Semaphore(at_once)
@@ -178,6 +190,12 @@ class Crowd:
                 user.ws = None
 
         return closed
+
+    def watch(self, user: User, on: bool) -> None:
+        """The counsellor's page starts or stops showing the language figures."""
+        if user.watching is not on:
+            user.watching = on
+            self.send(user, {"type": "languages.watch", "watch": on})
 
     def send(self, user: User, message: dict[str, Any]) -> None:
         if user.ws is None:
@@ -411,8 +429,12 @@ class Crowd:
         return None
 
     async def ask(self, counsellor: User, language: str) -> None:
-        run = RequestRun(counsellor, self.phase, time.perf_counter())
         counsellor.engaged = True
+        # The page comes to the front and shows the languages, then the request hides them.
+        self.watch(counsellor, True)
+        await asyncio.sleep(self.rng.uniform(*CHOOSING_S))
+        self.watch(counsellor, False)
+        run = RequestRun(counsellor, self.phase, time.perf_counter())
         reply = await self.call_api(counsellor, "POST", "/api/requests", {"language": language})
         if reply is None:
             self.finish(run)
@@ -481,6 +503,8 @@ class Crowd:
 
     def finish(self, run: RequestRun) -> None:
         run.counsellor.engaged = False
+        if run.counsellor.ws is not None:
+            self.watch(run.counsellor, run.counsellor.in_front)
         run.done.set()
 
     async def toggle_presence(self) -> None:
