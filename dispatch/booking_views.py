@@ -14,9 +14,10 @@ from accounts.views import OrganizationView
 from calls.views import interpreter_party
 from dispatch.booking_models import Booking
 from dispatch.booking_rules import give_back_until
+from dispatch.views import preferences_view
 from interpreters.models import Interpreter, ShownAs
 from interpreters.naming import roster_setting
-from wire.objects import BookingState, BookingView, PartyView, PreferencesView, SitePlace
+from wire.objects import BookingState, BookingView, PartyView, SitePlace
 
 
 class BookingResponse(BaseModel):
@@ -57,12 +58,7 @@ def booking_view(
     return BookingView(
         id=booking.id,
         language=booking.language,
-        preferences=PreferencesView(
-            gender=booking.gender,
-            specialization=booking.specialization,
-            audio_only=booking.audio_only,
-            required=booking.preferences_required,
-        ),
+        preferences=preferences_view(booking),
         state=booking.state,
         local_start=booking.local_start,
         time_zone=booking.time_zone,

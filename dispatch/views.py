@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from accounts.views import OrganizationView
+from dispatch.booking_models import Booking
 from dispatch.models import InterpretationRequest, RequestState
 from wire.objects import OfferView, PreferencesView, RequestView
 
@@ -27,8 +28,8 @@ class TodayResponse(BaseModel):
     today: TodayView
 
 
-def preferences_view(req: InterpretationRequest) -> PreferencesView:
-    """The preferences as the counsellor gave them."""
+def preferences_view(req: InterpretationRequest | Booking) -> PreferencesView:
+    """The preferences as the counsellor gave them, for a request or a booking."""
     return PreferencesView(
         gender=req.gender,
         specialization=req.specialization,
