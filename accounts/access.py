@@ -91,22 +91,24 @@ class IdentityCache:
 
 
 IDENTITY_CACHE = web.AppKey("identity_cache", IdentityCache)
-INTERPRETS: web.AppKey[Callable[[str], Awaitable[bool]]] = web.AppKey("interprets")
+Interprets = Callable[[str], Awaitable[bool]]
 """Whether a user (by id) has an active interpreter profile: staff who interpret for
-their colleagues beside their own role. Set by the app wiring (the roster lies above)."""
+their colleagues beside their own role."""
+INTERPRETS: web.AppKey[Interprets] = web.AppKey("interprets")
+"""Set by the app wiring (the roster lies above)."""
 
 
-async def as_interpreter(app: web.Application, identity: Identity) -> Identity | None:
+async def as_interpreter(identity: Identity, interprets: Interprets | None) -> Identity | None:
     """The identity acting as an interpreter: an interpreter as is, another user with an
     interpreter profile (an in-house colleague) with the interpreter role for this request
-    or socket; None for anyone else. A user keeps one role; this is what they may also do."""
+    or socket; None for anyone else (and for everyone but interpreters without
+    `interprets`). A user keeps one role; this is what they may also do."""
     if identity.role == Role.INTERPRETER:
         return identity
-    check = app.get(INTERPRETS)
     # A guest or a terminal is nobody who could interpret (a terminal is a device).
-    if identity.role in (Role.GUEST, Role.TERMINAL) or check is None:
+    if identity.role in (Role.GUEST, Role.TERMINAL) or interprets is None:
         return None
-    return replace(identity, role=Role.INTERPRETER) if await check(identity.user_id) else None
+    return replace(identity, role=Role.INTERPRETER) if await interprets(identity.user_id) else None
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -232,7 +234,9 @@ async def authorize(request: web.Request, roles: tuple[str, ...]) -> Identity | 
     ):
         raise BadOrigin()
     if "any" not in roles and identity.role not in roles:
-        acting = await as_interpreter(request.app, identity) if Role.INTERPRETER in roles else None
+        acting = None
+        if Role.INTERPRETER in roles:
+            acting = await as_interpreter(identity, request.app.get(INTERPRETS))
         if acting is None:
             raise WrongRole()
         return acting

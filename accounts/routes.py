@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator
 from accounts import password_links, service, tokens
 from accounts.access import (
     ADMIN,
+    INTERPRETS,
     SESSION_COOKIE,
     actor,
     as_interpreter,
@@ -92,7 +93,7 @@ async def logout(request: web.Request, identity: Identity) -> web.Response:
 @api.get("/api/me", roles=ANYONE)
 async def me(request: web.Request, identity: Identity) -> MeResponse:
     """Who am I"""
-    interprets = await as_interpreter(request.app, identity) is not None
+    interprets = await as_interpreter(identity, request.app.get(INTERPRETS)) is not None
     return MeResponse(user=identity.view(), interprets=interprets)
 
 

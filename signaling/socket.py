@@ -12,7 +12,7 @@ import structlog
 from aiohttp import WSCloseCode, WSMsgType, web
 from pydantic import ValidationError
 
-from accounts.access import as_interpreter, identify, identify_guest, origin_allowed
+from accounts.access import INTERPRETS, as_interpreter, identify, identify_guest, origin_allowed
 from accounts.models import Role
 from accounts.views import Identity, UserView
 from infra import jsonio
@@ -163,7 +163,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     if request.query.get("as") == Role.INTERPRETER.value:
         # The interpreter's page of a colleague who also interprets: this socket is theirs
         # as an interpreter (presence, offers), their other tabs keep their own role.
-        acting = await as_interpreter(app, identity)
+        acting = await as_interpreter(identity, app.get(INTERPRETS))
         if acting is None:
             return json_response(error_body("forbidden", "Not an interpreter."), status=403)
         identity = acting

@@ -9,7 +9,7 @@ from string import Template
 
 from aiohttp import web
 
-from accounts.access import as_interpreter, identify, own_origin
+from accounts.access import INTERPRETS, as_interpreter, identify, own_origin
 from accounts.models import Role
 from infra.appkeys import SETTINGS
 from infra.forwarded import as_forwarded
@@ -138,7 +138,8 @@ def add_pages(app: web.Application) -> None:
         roles = PAGES[request.path].roles
         if identity.role not in roles and not (
             # A colleague who also interprets opens the interpreter's page too.
-            Role.INTERPRETER in roles and await as_interpreter(request.app, identity)
+            Role.INTERPRETER in roles
+            and await as_interpreter(identity, request.app.get(INTERPRETS))
         ):
             raise web.HTTPFound(HOME[identity.role])
         return _html(documents[request.path])
