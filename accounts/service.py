@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, event, false, func, or_, true, update
+from sqlalchemy import Select, and_, bindparam, delete, event, false, func, or_, true, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
@@ -215,31 +215,32 @@ _IDENTITY_COLUMNS = (
     col(Organization.name),
     col(User.site_id),
 )
-_TOKEN_HOLDER = (
-    select_columns(
-        col(ApiToken.id),
-        col(ApiToken.scopes),
-        col(ApiToken.expires_at),
-        col(ApiToken.last_used_at),
-        *_IDENTITY_COLUMNS,
+
+
+def _holder(credential: type[ApiToken | LoginSession], *columns: Any) -> Select[Any]:
+    """Who holds a token or session of `credential`'s table by its digest: `columns` of
+    the credential, then the identity's."""
+    return (
+        select_columns(*columns, *_IDENTITY_COLUMNS)
+        .join(Organization, col(Organization.id) == col(User.organization_id))
+        .join(credential, col(credential.user_id) == col(User.id))
+        .where(col(credential.token_hash) == bindparam("digest"))
+        .where(col(User.active) == true())
     )
-    .join(Organization, col(Organization.id) == col(User.organization_id))
-    .join(ApiToken, col(ApiToken.user_id) == col(User.id))
-    .where(col(ApiToken.token_hash) == bindparam("digest"))
-    .where(col(ApiToken.revoked_at).is_(None))
-    .where(col(User.active) == true())
-)
-_SESSION_HOLDER = (
-    select_columns(
-        col(LoginSession.expires_at),
-        col(LoginSession.last_seen_at),
-        col(LoginSession.device),
-        *_IDENTITY_COLUMNS,
-    )
-    .join(Organization, col(Organization.id) == col(User.organization_id))
-    .join(LoginSession, col(LoginSession.user_id) == col(User.id))
-    .where(col(LoginSession.token_hash) == bindparam("digest"))
-    .where(col(User.active) == true())
+
+
+_TOKEN_HOLDER = _holder(
+    ApiToken,
+    col(ApiToken.id),
+    col(ApiToken.scopes),
+    col(ApiToken.expires_at),
+    col(ApiToken.last_used_at),
+).where(col(ApiToken.revoked_at).is_(None))
+_SESSION_HOLDER = _holder(
+    LoginSession,
+    col(LoginSession.expires_at),
+    col(LoginSession.last_seen_at),
+    col(LoginSession.device),
 )
 
 
