@@ -54,6 +54,20 @@ SUMMARY_HEADERS = {
 TIME_FORMAT = {"de": "dd.mm.yyyy hh:mm:ss", "en": "yyyy-mm-dd hh:mm:ss"}
 NUMBER_FORMAT = "#,##0.00"
 WIDTHS = {"text": 22, "time": 20, "minutes": 14, "amount": 14}
+_FIGURE_KINDS = ("minutes", "minutes", "amount", "text", "minutes")
+"""The kinds of the columns of `_figures`."""
+
+
+def _figures(group: dict[str, Any]) -> tuple[Any, ...]:
+    """A group's calls, billed minutes, amount, currency and calls without a tariff: how
+    the summary and the sites sheets end each row."""
+    return (
+        group["calls"],
+        minutes(group["billable_s"]),
+        Decimal(group["amount_cents"]) / 100,
+        group["currency"],
+        group["untariffed_calls"],
+    )
 
 
 class _Book:
@@ -98,37 +112,25 @@ class _Book:
             cell.number_format = NUMBER_FORMAT
         return cell
 
+    def totals(self, title: str, header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+        """A sheet of totals: per row its names (text), then a group's `_figures`."""
+        kinds = ("text",) * (len(header) - len(_FIGURE_KINDS)) + _FIGURE_KINDS
+        sheet = self.new_sheet(title, header, kinds)
+        for values in rows:
+            sheet.append([self.cell(sheet, v) for v in values])
+
     def summary(self, groups: Sequence[dict[str, Any]]) -> None:
         """The summary sheet: one row per organisation and currency."""
-        kinds = ("text", "text", "minutes", "minutes", "amount", "text", "minutes")
-        sheet = self.new_sheet(SHEETS[self.lang][0], SUMMARY_HEADERS[self.lang], kinds)
-        for g in groups:
-            values: list[Any] = [
-                g.get("name") or g["key"],
-                g.get("cost_center") or "",
-                g["calls"],
-                minutes(g["billable_s"]),
-                Decimal(g["amount_cents"]) / 100,
-                g["currency"],
-                g["untariffed_calls"],
-            ]
-            sheet.append([self.cell(sheet, v) for v in values])
+        rows = [
+            (g.get("name") or g["key"], g.get("cost_center") or "", *_figures(g)) for g in groups
+        ]
+        self.totals(SHEETS[self.lang][0], SUMMARY_HEADERS[self.lang], rows)
 
     def sites(self, groups: Sequence[dict[str, Any]]) -> None:
         """The sites sheet: one row per site (the records of none as one) and currency."""
         header = (self.rows.column_name("site"), *SUMMARY_HEADERS[self.lang][2:])
-        kinds = ("text", "minutes", "minutes", "amount", "text", "minutes")
-        sheet = self.new_sheet(SHEETS[self.lang][2], header, kinds)
-        for g in groups:
-            values: list[Any] = [
-                g.get("name") or NO_SITE[self.lang],
-                g["calls"],
-                minutes(g["billable_s"]),
-                Decimal(g["amount_cents"]) / 100,
-                g["currency"],
-                g["untariffed_calls"],
-            ]
-            sheet.append([self.cell(sheet, v) for v in values])
+        rows = [(g.get("name") or NO_SITE[self.lang], *_figures(g)) for g in groups]
+        self.totals(SHEETS[self.lang][2], header, rows)
 
     def calls(self, batch: Sequence[Any]) -> None:
         """Append records to the calls sheet, opening a further one at Excel's limit."""
