@@ -3,17 +3,15 @@ and whether a state-changing request came from Tolk's own origin."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from aiohttp import web
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts import audit, service
-from accounts.audit import Action, Actor, Target
+from accounts.audit import Actor, AuditedChange
 from accounts.errors import BadOrigin, OutOfScope, WrongRole
 from accounts.guests import GUEST_COOKIE, resolve_guest
 from accounts.keys import OPERATIONS
@@ -290,25 +288,8 @@ def actor(request: web.Request, identity: Identity | None) -> Actor:
     return Actor.of(identity, client_address(request))
 
 
-@dataclass(frozen=True, slots=True)
-class AuditedChange:
-    """A write transaction of a caller's request, and the security events it records: all
-    at one moment, by who asks, committed together."""
-
-    session: AsyncSession
-    now: datetime
-    who: Actor
-
-    async def record(self, action: Action, target: Target | None = None, **details: Any) -> None:
-        """Add a security event to the transaction."""
-        await audit.record(self.session, self.who, action, self.now, target, **details)
-
-
-@asynccontextmanager
-async def audited_change(
+def audited_change(
     request: web.Request, identity: Identity | None
-) -> AsyncIterator[AuditedChange]:
+) -> AbstractAsyncContextManager[AuditedChange]:
     """A write transaction for the caller's change, with its security events."""
-    now = request.app[CLOCK].now()
-    async with request.app[DATABASE].write() as session:
-        yield AuditedChange(session, now, actor(request, identity))
+    return audit.audited(request.app[DATABASE], request.app[CLOCK], actor(request, identity))

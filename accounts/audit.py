@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import getpass
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,6 +20,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.models import AuditEvent, User
 from accounts.views import Identity
+from infra.clock import Clock
+from infra.db import Database
 
 # Keys that must never reach the log or the table, whatever a caller passes.
 _SECRET_KEYS = frozenset({"password", "password_hash", "token", "token_hash", "cookie", "secret"})
@@ -143,6 +147,28 @@ async def record(
         **details,
     )
     return row
+
+
+@dataclass(frozen=True, slots=True)
+class AuditedChange:
+    """A write transaction and the security events it records: all at one moment, by one
+    actor, committed together."""
+
+    session: AsyncSession
+    now: datetime
+    who: Actor
+
+    async def record(self, action: Action, target: Target | None = None, **details: Any) -> None:
+        """Add a security event to the transaction."""
+        await record(self.session, self.who, action, self.now, target, **details)
+
+
+@asynccontextmanager
+async def audited(db: Database, clock: Clock, who: Actor) -> AsyncIterator[AuditedChange]:
+    """A write transaction for a change by `who`, with its security events."""
+    now = clock.now()
+    async with db.write() as session:
+        yield AuditedChange(session, now, who)
 
 
 @dataclass(frozen=True, slots=True)

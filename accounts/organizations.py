@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
-from accounts import audit, service
-from accounts.audit import Action, Actor, Target
+from accounts import service
+from accounts.audit import Action, Actor, Target, audited
 from accounts.errors import OrganizationExists
 from accounts.models import Organization
 from infra.clock import Clock
@@ -16,17 +16,13 @@ async def add_organization(
     db: Database, clock: Clock, name: str, cost_center: str, who: Actor
 ) -> Organization:
     """Add an organisation whose name no other has (409 otherwise)."""
-    now = clock.now()
     try:
-        async with db.write() as session:
-            if await service.find_organization_by_name(session, name) is not None:
+        async with audited(db, clock, who) as change:
+            if await service.find_organization_by_name(change.session, name) is not None:
                 raise OrganizationExists(field="name")
-            org = await service.create_organization(session, name, cost_center, now)
-            await audit.record(
-                session,
-                who,
+            org = await service.create_organization(change.session, name, cost_center, change.now)
+            await change.record(
                 Action.ORGANIZATION_CREATED,
-                now,
                 Target("organization", org.id, org.name),
                 cost_center=org.cost_center,
             )

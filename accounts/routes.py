@@ -294,18 +294,15 @@ def _token_view(token: ApiToken, user: User, now: datetime) -> TokenView:
 async def issue_token(request: web.Request, identity: Identity, body: TokenBody) -> TokenResponse:
     """Issue an API token for yourself or a machine account (shown once)"""
     app = request.app
-    now = app[CLOCK].now()
-    async with app[DATABASE].write() as session:
+    async with audited_change(request, identity) as change:
         new = await tokens.issue_token(
-            session,
+            change,
             app[OPERATIONS],
             owner_id=body.user_id,
             name=body.name,
             scopes=body.scopes,
             days=body.valid_days or app[SETTINGS].api_token_days,
             issued_by=identity,
-            who=actor(request, identity),
-            now=now,
         )
     return TokenResponse(
         token=new.token, id=new.id, expires_at=new.row.expires_at, scopes=new.row.scopes.split()
@@ -324,9 +321,8 @@ async def list_tokens(request: web.Request, query: TokenListQuery) -> TokenList:
 @api.delete("/api/admin/tokens/{token_id}", roles=ADMIN, status=204, errors=(404,))
 async def revoke_token(request: web.Request, identity: Identity, token_id: str) -> None:
     """Revoke an API token"""
-    now = request.app[CLOCK].now()
-    async with request.app[DATABASE].write() as session:
-        await tokens.revoke_token(session, token_id, identity, actor(request, identity), now)
+    async with audited_change(request, identity) as change:
+        await tokens.revoke_token(change, token_id, identity)
 
 
 class PasswordLinkResponse(BaseModel):
@@ -338,15 +334,10 @@ async def create_password_link(
     request: web.Request, identity: Identity, user_id: str
 ) -> PasswordLinkResponse:
     """Make a one-time "set your password" link for a user (shown once)"""
-    app = request.app
-    hours = app[SETTINGS].password_link_hours
-    async with app[DATABASE].write() as session:
+    valid_s = request.app[SETTINGS].password_link_hours * 3600
+    async with audited_change(request, identity) as change:
         link = await password_links.create_link(
-            session,
-            user_id,
-            actor(request, identity),
-            app[CLOCK].now(),
-            hours * 3600,
+            change.session, user_id, change.who, change.now, valid_s
         )
     view = PasswordLinkView(url=link.url(own_origin(request)), expires_at=link.expires_at)
     return PasswordLinkResponse(link=view)

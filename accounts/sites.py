@@ -12,8 +12,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from accounts import audit, service
-from accounts.audit import Action, Actor, Target
+from accounts import service
+from accounts.audit import Action, Actor, Target, audited
 from accounts.errors import SiteExists, UnknownSite, UnknownTimeZone
 from accounts.models import Site
 from infra.clock import Clock, is_time_zone
@@ -106,18 +106,14 @@ async def add_site(db: Database, clock: Clock, new: NewSite, who: Actor) -> Site
     """Add a site to an organisation: a known zone (422) and a name the organisation has
     not used (409)."""
     check_time_zone(new.time_zone)
-    now = clock.now()
     try:
-        async with db.write() as session:
-            await service.get_organization(session, new.organization_id)
-            if await find_site_by_name(session, new.organization_id, new.name.strip()):
+        async with audited(db, clock, who) as change:
+            await service.get_organization(change.session, new.organization_id)
+            if await find_site_by_name(change.session, new.organization_id, new.name.strip()):
                 raise SiteExists(field="name")
-            site = await create_site(session, new, now)
-            await audit.record(
-                session,
-                who,
+            site = await create_site(change.session, new, change.now)
+            await change.record(
                 Action.SITE_CREATED,
-                now,
                 _target(site),
                 organization_id=site.organization_id,
                 time_zone=site.time_zone,
@@ -133,9 +129,9 @@ async def change_site(
     """Rename, move, set the zone of, deactivate or reactivate a site."""
     if changes.time_zone is not None:
         check_time_zone(changes.time_zone)
-    now = clock.now()
     try:
-        async with db.write() as session:
+        async with audited(db, clock, who) as change:
+            session = change.session
             site = await get_site(session, site_id)
             name = changes.name.strip() if changes.name is not None else None
             if name and await find_site_by_name(session, site.organization_id, name, site.id):
@@ -144,7 +140,7 @@ async def change_site(
             if changed:
                 session.add(site)
                 await session.flush()
-                await audit.record(session, who, Action.SITE_CHANGED, now, _target(site), **changed)
+                await change.record(Action.SITE_CHANGED, _target(site), **changed)
     except IntegrityError:
         raise SiteExists(field="name") from None
     return site

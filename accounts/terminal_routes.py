@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from accounts import terminals
-from accounts.access import ADMIN, actor, client_address, own_origin, set_session_cookie
+from accounts.access import ADMIN, audited_change, client_address, own_origin, set_session_cookie
 from accounts.models import Role, Site
 from accounts.password_links import NewLink
 from accounts.tokens import require_login
@@ -107,6 +107,10 @@ def _view(row: terminals.TerminalRow) -> TerminalView:
     )
 
 
+def _link_s(request: web.Request) -> int:
+    return request.app[SETTINGS].terminal_link_hours * 3600
+
+
 def _link_view(request: web.Request, link: NewLink) -> DeviceLinkView:
     return DeviceLinkView(
         url=terminals.device_url(own_origin(request), link), expires_at=link.expires_at
@@ -119,17 +123,11 @@ async def create_terminal(
 ) -> TerminalCreated:
     """Add a self-service terminal; its one-time device link is shown once"""
     require_login(identity)
-    app = request.app
-    user, org, link = await terminals.add_terminal(
-        app[DATABASE],
-        app[CLOCK],
-        body.name.strip(),
-        body.site_id,
-        actor(request, identity),
-        app[SETTINGS].terminal_link_hours * 3600,
-    )
-    async with app[DATABASE].read() as session:
-        site = await session.get(Site, body.site_id)
+    async with audited_change(request, identity) as change:
+        user, org, link = await terminals.add_terminal(
+            change, body.name.strip(), body.site_id, _link_s(request)
+        )
+        site = await change.session.get(Site, body.site_id)
     row = terminals.TerminalRow(user, org, site, None, link.expires_at)
     return TerminalCreated(terminal=_view(row), link=_link_view(request, link))
 
@@ -148,25 +146,17 @@ async def reissue_link(
 ) -> DeviceLinkResponse:
     """A new one-time device link (shown once); its use logs the old device out"""
     require_login(identity)
-    app = request.app
-    link = await terminals.issue_link(
-        app[DATABASE],
-        app[CLOCK],
-        terminal_id,
-        actor(request, identity),
-        app[SETTINGS].terminal_link_hours * 3600,
-    )
+    async with audited_change(request, identity) as change:
+        link = await terminals.issue_link(change, terminal_id, _link_s(request))
     return DeviceLinkResponse(link=_link_view(request, link))
 
 
 @api.delete("/api/admin/terminals/{terminal_id}", roles=ADMIN, status=204, errors=(404,))
 async def revoke_terminal(request: web.Request, identity: Identity, terminal_id: str) -> None:
     """Revoke a terminal: its device is logged out and its links open nothing"""
-    app = request.app
-    user = await terminals.revoke_terminal(
-        app[DATABASE], app[CLOCK], terminal_id, actor(request, identity)
-    )
-    await publish_control(app[BUS], user.id, "close", session=None, reason="deactivated")
+    async with audited_change(request, identity) as change:
+        user = await terminals.revoke_terminal(change, terminal_id)
+    await publish_control(request.app[BUS], user.id, "close", session=None, reason="deactivated")
 
 
 @api.post("/api/terminal/session", roles=PUBLIC, response=TerminalSelfResponse)

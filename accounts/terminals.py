@@ -19,7 +19,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts import audit, service
-from accounts.audit import Action, Actor, Target
+from accounts.audit import Action, Actor, AuditedChange, Target
 from accounts.errors import LinkNotValid, UnknownSite
 from accounts.models import LoginSession, Organization, PasswordLink, Role, Site, User
 from accounts.password_links import (
@@ -77,61 +77,42 @@ async def create_terminal(
 
 
 async def add_terminal(
-    db: Database, clock: Clock, name: str, site_id: str, who: Actor, link_s: int
+    change: AuditedChange, name: str, site_id: str, link_s: int
 ) -> tuple[User, Organization, NewLink]:
     """Add a terminal at a site (its calls are billed to the site's organisation) and make
     its first device link."""
-    now = clock.now()
-    async with db.write() as session:
-        user = await create_terminal(session, name, site_id, now)
-        org = await service.get_organization(session, user.organization_id)
-        await audit.record(
-            session,
-            who,
-            Action.TERMINAL_CREATED,
-            now,
-            _target(user),
-            organization_id=org.id,
-            site_id=site_id,
-        )
-        link = await _new_link(session, user, who, now, link_s)
-    return user, org, link
+    user = await create_terminal(change.session, name, site_id, change.now)
+    org = await service.get_organization(change.session, user.organization_id)
+    await change.record(
+        Action.TERMINAL_CREATED, _target(user), organization_id=org.id, site_id=site_id
+    )
+    return user, org, await _new_link(change, user, link_s)
 
 
-async def issue_link(
-    db: Database, clock: Clock, terminal_id: str, who: Actor, link_s: int
-) -> NewLink:
+async def issue_link(change: AuditedChange, terminal_id: str, link_s: int) -> NewLink:
     """A new device link for a terminal (a revoked one becomes active again); it replaces
     the terminal's unused links, and its use will end the terminal's current session."""
-    now = clock.now()
-    async with db.write() as session:
-        user = await get_terminal(session, terminal_id)
-        if not user.active:
-            user.active = True
-            session.add(user)
-        return await _new_link(session, user, who, now, link_s)
+    user = await get_terminal(change.session, terminal_id)
+    if not user.active:
+        user.active = True
+        change.session.add(user)
+    return await _new_link(change, user, link_s)
 
 
-async def _new_link(
-    session: AsyncSession, user: User, who: Actor, now: datetime, link_s: int
-) -> NewLink:
-    link = await replace_links(session, user.id, who, now, link_s)
-    await audit.record(
-        session, who, Action.TERMINAL_LINK_CREATED, now, _target(user), expires_at=link.expires_at
-    )
+async def _new_link(change: AuditedChange, user: User, link_s: int) -> NewLink:
+    link = await replace_links(change.session, user.id, change.who, change.now, link_s)
+    await change.record(Action.TERMINAL_LINK_CREATED, _target(user), expires_at=link.expires_at)
     return link
 
 
-async def revoke_terminal(db: Database, clock: Clock, terminal_id: str, who: Actor) -> User:
+async def revoke_terminal(change: AuditedChange, terminal_id: str) -> User:
     """Log a terminal out everywhere and make its links useless, at once."""
-    now = clock.now()
-    async with db.write() as session:
-        user = await get_terminal(session, terminal_id)
-        user.active = False
-        session.add(user)
-        await service.end_user_credentials(session, user.id, now)
-        await drop_unused_links(session, user.id)
-        await audit.record(session, who, Action.TERMINAL_REVOKED, now, _target(user))
+    user = await get_terminal(change.session, terminal_id)
+    user.active = False
+    change.session.add(user)
+    await service.end_user_credentials(change.session, user.id, change.now)
+    await drop_unused_links(change.session, user.id)
+    await change.record(Action.TERMINAL_REVOKED, _target(user))
     return user
 
 

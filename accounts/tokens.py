@@ -3,12 +3,10 @@ and the security events they leave."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from accounts import audit, service
-from accounts.audit import Action, Actor, Target
+from accounts import service
+from accounts.audit import Action, AuditedChange, Target
 from accounts.errors import NotAMachineAccount, TerminalAccount, TokenNeedsLogin
 from accounts.models import Role
 from accounts.scopes import Operations
@@ -24,7 +22,7 @@ def require_login(identity: Identity) -> None:
 
 
 async def issue_token(
-    session: AsyncSession,
+    change: AuditedChange,
     operations: Operations,
     *,
     owner_id: str,
@@ -32,13 +30,11 @@ async def issue_token(
     scopes: list[str],
     days: int,
     issued_by: Identity,
-    who: Actor,
-    now: datetime,
 ) -> service.NewToken:
     """A token for the issuer themselves or a machine account, valid for `days`, with scopes
     that reach something the owner's role may do."""
     require_login(issued_by)
-    owner = await service.get_user(session, owner_id)
+    owner = await service.get_user(change.session, owner_id)
     if owner.id != issued_by.user_id and not owner.machine:
         raise NotAMachineAccount(field="user_id")
     if owner.role == Role.TERMINAL:
@@ -48,19 +44,16 @@ async def issue_token(
         raise NotFound("No such active user.")
     checked = operations.check_scopes(scopes, owner.role)
     new = await service.issue_api_token(
-        session,
+        change.session,
         owner.id,
         name,
-        now,
-        expires_at=now + timedelta(days=days),
+        change.now,
+        expires_at=change.now + timedelta(days=days),
         scopes=checked,
         created_by=issued_by.user_id,
     )
-    await audit.record(
-        session,
-        who,
+    await change.record(
         Action.TOKEN_ISSUED,
-        now,
         Target("token", new.id, new.row.name),
         user_id=owner.id,
         username=owner.username,
@@ -70,17 +63,10 @@ async def issue_token(
     return new
 
 
-async def revoke_token(
-    session: AsyncSession, token_id: str, revoked_by: Identity, who: Actor, now: datetime
-) -> None:
+async def revoke_token(change: AuditedChange, token_id: str, revoked_by: Identity) -> None:
     """Revoke a token at once, by a person logged in."""
     require_login(revoked_by)
-    token = await service.revoke_api_token(session, token_id, now)
-    await audit.record(
-        session,
-        who,
-        Action.TOKEN_REVOKED,
-        now,
-        Target("token", token.id, token.name),
-        user_id=token.user_id,
+    token = await service.revoke_api_token(change.session, token_id, change.now)
+    await change.record(
+        Action.TOKEN_REVOKED, Target("token", token.id, token.name), user_id=token.user_id
     )

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from accounts import audit, service, sites
-from accounts.audit import Action, Actor, user_target
+from accounts import service, sites
+from accounts.audit import Action, Actor, audited, user_target
 from accounts.errors import WeakPassword
 from accounts.models import Organization, Role, User
 from accounts.passwords import hash_password, password_problem
@@ -65,7 +65,8 @@ async def add_user(
             )
         check_password(new.password, new.username, min_password_length)
         password_hash = await hash_password(new.password)
-    async with db.write() as session:
+    async with audited(db, clock, who) as change:
+        session = change.session
         user = await service.create_user(
             session,
             username=new.username,
@@ -74,7 +75,7 @@ async def add_user(
             role=new.role,
             organization_id=new.organization_id,
             email=new.email,
-            now=clock.now(),
+            now=change.now,
             machine=new.machine,
         )
         if new.site_id is not None:
@@ -83,11 +84,8 @@ async def add_user(
             ).id
             session.add(user)
         org = await service.get_organization(session, user.organization_id)
-        await audit.record(
-            session,
-            who,
+        await change.record(
             Action.USER_CREATED,
-            user.created_at,
             user_target(user),
             role=user.role.value,
             organization_id=org.id,
@@ -115,8 +113,8 @@ async def change_user(
             raise WeakPassword("a machine account has no password", field="password")
         check_password(changes.password, user.username, min_password_length)
         password_hash = await hash_password(changes.password)
-    now = clock.now()
-    async with db.write() as session:
+    async with audited(db, clock, who) as change:
+        session = change.session
         user = await service.get_user(session, user_id)
         if changes.set_site and changes.site_id is not None:
             await sites.site_for_user(session, changes.site_id, user.organization_id)
@@ -125,11 +123,11 @@ async def change_user(
         session.add(user)
         ended = changes.active is False or password_hash is not None
         if ended:
-            revoked = await service.end_user_credentials(session, user.id, now)
+            revoked = await service.end_user_credentials(session, user.id, change.now)
             if revoked:
                 events.append((Action.TOKEN_REVOKED, {"tokens": revoked, "reason": "credentials"}))
         for action, details in events:
-            await audit.record(session, who, action, now, target, **details)
+            await change.record(action, target, **details)
         org = await service.get_organization(session, user.organization_id)
     return ChangedUser(user, org, ended)
 

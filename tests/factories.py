@@ -189,12 +189,11 @@ class Factory:
         """A terminal at a new site of the organisation, logged in with its device link: the
         terminal and its device session's cookie value."""
         from accounts import terminals
-        from accounts.audit import SYSTEM
+        from accounts.audit import SYSTEM, audited
 
         site = await self.site(organization or await self.organization())
-        user, _, link = await terminals.add_terminal(
-            self.db, self.clock, name, site.id, SYSTEM, 3600
-        )
+        async with audited(self.db, self.clock, SYSTEM) as change:
+            user, _, link = await terminals.add_terminal(change, name, site.id, 3600)
         login = await terminals.open_device_session(
             self.db, self.clock, link.secret, "127.0.0.1", 86400
         )
