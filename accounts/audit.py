@@ -175,7 +175,7 @@ async def audited(db: Database, clock: Clock, who: Actor) -> AsyncIterator[Audit
 class AuditFilter:
     """Which events to read, newest first."""
 
-    action: str | None = None
+    action: Action | None = None
     actor: str | None = None
     """A user id or a username."""
     target: str | None = None

@@ -24,8 +24,8 @@ class AuditQuery(BaseModel):
     action: Action | None = None
     actor: str | None = Field(default=None, max_length=100, description="User id or username")
     target: str | None = Field(default=None, max_length=64, description="Target id")
-    from_: AwareDatetime | None = Field(default=None, alias="from")
-    to: AwareDatetime | None = Field(default=None, description="End, exclusive")
+    start: AwareDatetime | None = Field(default=None, alias="from")
+    end: AwareDatetime | None = Field(default=None, alias="to", description="End, exclusive")
     before: str | None = Field(
         default=None, max_length=32, description="The last event id of the previous page"
     )
@@ -83,15 +83,6 @@ def _view(row: AuditEvent) -> AuditEventView:
 @api.get("/api/admin/audit", roles=ADMIN)
 async def list_audit_events(request: web.Request, query: AuditQuery) -> AuditPage:
     """Read the security event log (newest first)"""
-    wanted = audit.AuditFilter(
-        action=query.action.value if query.action else None,
-        actor=query.actor,
-        target=query.target,
-        start=query.from_,
-        end=query.to,
-        before=query.before,
-        limit=query.limit,
-    )
     async with request.app[DATABASE].read() as session:
-        rows, more = await audit.list_events(session, wanted)
+        rows, more = await audit.list_events(session, audit.AuditFilter(**query.model_dump()))
     return AuditPage(events=[_view(r) for r in rows], more=more)
