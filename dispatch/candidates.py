@@ -105,17 +105,22 @@ _HAS_PENDING_OFFER = (
 )
 
 
+_POOL_TIERS = (
+    select(col(InterpreterPool.tier), func.max(col(InterpreterPool.escalation_s)))
+    .where(
+        exists().where(
+            col(Interpreter.pool_id) == col(InterpreterPool.id), col(Interpreter.active) == true()
+        )
+    )
+    .group_by(col(InterpreterPool.tier))
+)
+"""Built once: every wave asks, and building the statement costs more than running it."""
+
+
 def pool_tiers(conn: Connection) -> list[Tier]:
     """The tiers whose pools have active interpreters, in the order requests reach them,
     each with the longest escalation time among its pools."""
-    member = exists().where(
-        col(Interpreter.pool_id) == col(InterpreterPool.id), col(Interpreter.active) == true()
-    )
-    rows = conn.execute(
-        select(col(InterpreterPool.tier), func.max(col(InterpreterPool.escalation_s)))
-        .where(member)
-        .group_by(col(InterpreterPool.tier))
-    )
+    rows = conn.execute(_POOL_TIERS)
     found = {str(tier): float(escalation_s) for tier, escalation_s in rows}
     return [Tier(str(t), found[str(t)]) for t in TIER_ORDER if str(t) in found]
 

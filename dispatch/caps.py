@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, func
+from sqlalchemy import Connection, bindparam, func
 from sqlmodel import col, select
 
 from accounts.models import User
@@ -15,6 +15,18 @@ from infra.config import Settings
 from infra.errors import Conflict
 
 _OPEN = (RequestState.QUEUED, RequestState.OFFERING)
+
+# Built once, with the counsellor as a bound value: building and keying a statement costs
+# more than SQLite takes to run it, on the hot path of every new request.
+_LOCK_COUNSELLOR = (
+    select(col(User.id)).where(col(User.id) == bindparam("counsellor_id")).with_for_update()
+)
+_COUNT_OPEN = (
+    select(func.count())
+    .select_from(InterpretationRequest)
+    .where(col(InterpretationRequest.counsellor_id) == bindparam("counsellor_id"))
+    .where(col(InterpretationRequest.state).in_([s.value for s in _OPEN]))
+)
 
 
 class TooManyOpenRequests(Conflict):
@@ -28,13 +40,8 @@ def check_open_requests(conn: Connection, counsellor_id: str, limit: int) -> Non
         # Two requests of one counsellor at the same moment would both count the same
         # number; the lock on the counsellor's row makes the second count after the first
         # has written. (SQLite runs one write transaction at a time anyway.)
-        conn.execute(select(col(User.id)).where(col(User.id) == counsellor_id).with_for_update())
-    open_now = conn.execute(
-        select(func.count())
-        .select_from(InterpretationRequest)
-        .where(col(InterpretationRequest.counsellor_id) == counsellor_id)
-        .where(col(InterpretationRequest.state).in_(_OPEN))
-    ).scalar_one()
+        conn.execute(_LOCK_COUNSELLOR, {"counsellor_id": counsellor_id})
+    open_now = conn.execute(_COUNT_OPEN, {"counsellor_id": counsellor_id}).scalar_one()
     if open_now >= limit:
         raise TooManyOpenRequests(
             f"You have {open_now} open requests (at most {limit}); cancel one or wait for one.",
