@@ -3,10 +3,11 @@ against a baseline commit, run in alternating rounds so that the machine's load 
 both alike.
 
     python -m bench.compare [--base main] [--rounds 5] [--arm plain=TOLK_FAST_PATHS=false]
-                            [--write]
+                            [--also COMMIT] [--write]
 
 The baseline is checked out into a temporary git worktree; each side's server runs from
-its own tree (PYTHONPATH) on this virtual environment. A round runs every arm once, in an
+its own tree (PYTHONPATH) on this virtual environment; `--also` adds further commits as arms
+of their own (say main beside an older baseline). A round runs every arm once, in an
 order that rotates from round to round. Per arm: dispatch p50 (SQLite, 1,000 interpreters
 online, `bench.dispatch_latency`'s load) and relayed messages/s (`bench.signaling_relay`'s
 pairs, Tolk only). Prints medians and each arm's ratio to the baseline; with --write adds
@@ -216,13 +217,21 @@ def main() -> None:
         default=[],
         help="NAME=VAR=VALUE[,VAR=VALUE]: this tree again with these server settings",
     )
+    parser.add_argument(
+        "--also", action="append", default=[], help="another commit to run as an arm of its own"
+    )
     parser.add_argument("--write", action="store_true", help="add the table to results/")
     args = parser.parse_args()
     # Stopped from outside, it still removes the baseline's worktree.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     loads = [load_average()]
-    with baseline_tree(args.base) as (base_path, base_hash):
-        arms = [Arm(f"baseline {base_hash[:7]}", base_path), Arm("this tree", ROOT)]
+    with contextlib.ExitStack() as trees:
+        base_path, base_hash = trees.enter_context(baseline_tree(args.base))
+        arms = [Arm(f"baseline {base_hash[:7]}", base_path)]
+        for commit in args.also:
+            path, full = trees.enter_context(baseline_tree(commit))
+            arms.append(Arm(f"{commit} ({full[:7]})", path))
+        arms.append(Arm("this tree", ROOT))
         for spec in args.arm:
             name, _, assignments = spec.partition("=")
             env = dict(a.split("=", 1) for a in assignments.split(","))
