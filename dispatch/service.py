@@ -54,6 +54,7 @@ from infra.config import Settings
 from infra.db import Database, conflict_insert, run_on
 from infra.errors import Conflict
 from infra.ids import new_id
+from infra.rows_fast import new_row
 from interpreters.languages import UnregisteredLanguageTag, base_language, normalize_tag
 from interpreters.models import (
     Interpreter,
@@ -432,26 +433,28 @@ def checked_tag(conn: Connection, language: str, wishes: Wishes) -> str:
 def _new_request(ask: Ask, tag: str, now: datetime, settings: Settings) -> InterpretationRequest:
     wishes = ask.wishes
     soft = bool(wishes.gender or wishes.specialization) and not wishes.required
-    return InterpretationRequest(
-        id=new_id(),
-        counsellor_id=ask.counsellor_id,
-        organization_id=ask.organization.id,
-        language=tag,
+    row = {
+        "id": new_id(),
+        "counsellor_id": ask.counsellor_id,
+        "organization_id": ask.organization.id,
+        "language": tag,
         **wishes.columns(),
-        state=RequestState.QUEUED,
-        created_at=now,
-        updated_at=now,
-        relax_at=now + timedelta(seconds=settings.preference_relax_s)
+        "state": RequestState.QUEUED,
+        "created_at": now,
+        "updated_at": now,
+        "relax_at": now + timedelta(seconds=settings.preference_relax_s)
         if soft and settings.preference_relax_s > 0
         else None,
-        expires_at=now + timedelta(seconds=settings.request_max_wait_s),
-        wave_deadline=None,
-        waves=0,
-        call_id=None,
-        end_reason=None,
-        room_id=ask.room_id,
-        site_id=ask.site_id,
-    )
+        "expires_at": now + timedelta(seconds=settings.request_max_wait_s),
+        "wave_deadline": None,
+        "waves": 0,
+        "tier": None,
+        "call_id": None,
+        "end_reason": None,
+        "room_id": ask.room_id,
+        "site_id": ask.site_id,
+    }
+    return new_row(InterpretationRequest, row, fast=settings.fast_paths)
 
 
 def open_request(

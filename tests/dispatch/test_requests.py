@@ -70,6 +70,34 @@ class TestHappyPath:
         _, body = await interpreter.post(f"/api/offers/{offer['id']}/accept")
         assert body["call"]["audio_only"] is True
 
+    @pytest.mark.parametrize(
+        "path",
+        ["fast", pytest.param("plain", marks=pytest.mark.dispatch_settings(fast_paths=False))],
+    )
+    async def test_a_request_is_written_alike_on_the_fast_and_the_plain_path(
+        self, desk, factory, db, path
+    ):
+        """What a new request stores and offers does not depend on `TOLK_FAST_PATHS`."""
+        counsellor = await desk.counsellor()
+        interpreter = await desk.interpreter(["uk"], gender="female")
+        req = await desk.ask(counsellor, "uk", gender="Female", audio_only=True)
+        offer = (await interpreter.next_event("offer"))["offer"]
+        assert offer["request_id"] == req["id"]
+        assert offer["preferences"] == {
+            "gender": "female",
+            "specialization": None,
+            "audio_only": True,
+            "required": False,
+        }
+        async with db.read() as session:
+            row = await session.get(InterpretationRequest, req["id"])
+        assert row is not None
+        assert (row.state, row.waves, row.language, row.gender) == ("offering", 1, "uk", "female")
+        assert (row.counsellor_id, row.room_id, row.end_reason) == (counsellor.id, None, None)
+        assert row.created_at == factory.clock.now()
+        assert row.relax_at is not None
+        assert row.relax_at > row.created_at
+
     async def test_a_second_request_of_the_same_counsellor_is_allowed(self, desk):
         """Two consultations at once are rare but real: both requests are taken."""
         counsellor = await desk.counsellor()
