@@ -9,9 +9,9 @@ The baseline is checked out into a temporary git worktree; each side's server ru
 its own tree (PYTHONPATH) on this virtual environment; `--also` adds further commits as arms
 of their own (say main beside an older baseline). A round runs every arm once, in an
 order that rotates from round to round. Per arm: dispatch p50 (SQLite, 1,000 interpreters
-online, `bench.dispatch_latency`'s load) and relayed messages/s (`bench.signaling_relay`'s
-pairs, Tolk only). Prints medians and each arm's ratio to the baseline; with --write adds
-the table to bench/results/compare.md.
+online, `bench.dispatch_latency`'s load) with the server's CPU per request, and relayed
+messages/s (`bench.signaling_relay`'s pairs, Tolk only). Prints medians and each arm's
+ratio to the baseline; with --write adds the table to bench/results/compare.md.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from bench import signaling_relay
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "compare.md"
-_P50 = re.compile(r"run \d+: p50 ([0-9.]+) ms")
+_P50 = re.compile(r"run \d+: p50 ([0-9.]+) ms.*server CPU ([0-9.]+) ms per request")
 
 
 @dataclass
@@ -48,6 +48,8 @@ class Arm:
     tree: Path
     env: dict[str, str] = field(default_factory=dict)
     p50_ms: list[float] = field(default_factory=list)
+    cpu_ms: list[float] = field(default_factory=list)
+    """The server's CPU per request of each dispatch run: steadier than latency under load."""
     rate: list[float] = field(default_factory=list)
     relay_cpu_us: list[float] = field(default_factory=list)
     relay_db: str = ""
@@ -77,9 +79,10 @@ def baseline_tree(commit: str) -> Iterator[tuple[Path, str]]:
             )
 
 
-def dispatch_p50(arm: Arm, requests: int, bench_dir: Path) -> float:
+def dispatch_p50(arm: Arm, requests: int, bench_dir: Path) -> tuple[float, float]:
     """One run of this tree's bench.dispatch_latency (copied alone into `bench_dir`) with
-    everything else, the server included, from the arm's tree: its p50 in milliseconds."""
+    everything else, the server included, from the arm's tree: its p50 and the server's
+    CPU per request, in milliseconds."""
     env = {**os.environ, **arm.env, "PYTHONPATH": str(arm.tree)}
     argv = ["-m", "bench.dispatch_latency", "--stacks", "sqlite", "--sizes", "1000", "--runs", "1"]
     out = subprocess.run(
@@ -95,7 +98,7 @@ def dispatch_p50(arm: Arm, requests: int, bench_dir: Path) -> float:
     found = _P50.findall(out.stderr)
     if not found:
         raise RuntimeError(f"no p50 from {arm.name}: {out.stderr[-2000:]}")
-    return float(found[-1])
+    return float(found[-1][0]), float(found[-1][1])
 
 
 _SEED = (
@@ -152,17 +155,19 @@ async def run(arms: list[Arm], args: argparse.Namespace) -> None:
         for n in range(args.rounds):
             shift = n % len(arms)
             for arm in arms[shift:] + arms[:shift]:
-                p50 = (
+                p50, cpu = (
                     await asyncio.to_thread(dispatch_p50, arm, args.requests, bench_dir)
                     if args.requests
-                    else float("nan")
+                    else (float("nan"), float("nan"))
                 )
                 relay = await relay_run(arm, tmp, relay_args)
                 arm.p50_ms.append(p50)
+                arm.cpu_ms.append(cpu)
                 arm.rate.append(relay["rate"])
                 arm.relay_cpu_us.append(relay["cpu_us_per_msg"])
                 print(
-                    f"round {n + 1} {arm.name}: dispatch p50 {p50:.2f} ms, relay "
+                    f"round {n + 1} {arm.name}: dispatch p50 {p50:.2f} ms ({cpu:.2f} ms CPU "
+                    f"per request), relay "
                     f"{relay['rate']:,.0f} msg/s ({relay['cpu_us_per_msg']:.1f} µs CPU/msg)",
                     flush=True,
                 )
@@ -188,14 +193,18 @@ def table(arms: list[Arm], base_hash: str, args: argparse.Namespace, loads: list
         "each round (order rotating); medians of the rounds, ratio = arm / baseline.",
         "",
         "| arm | dispatch p50 per round (ms) | median | ratio "
+        "| dispatch server CPU ms/request (median) | ratio "
         "| relay msg/s per round | median | ratio | relay CPU µs/msg (median) |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
+    bcpu = statistics.median(base.cpu_ms)
     for arm in arms:
         p50, rate = statistics.median(arm.p50_ms), statistics.median(arm.rate)
+        cpu = statistics.median(arm.cpu_ms)
         lines.append(
             f"| {arm.name} | {', '.join(f'{v:.2f}' for v in arm.p50_ms)} | {p50:.2f} "
-            f"| {p50 / bp50:.2f}x | {', '.join(f'{v:,.0f}' for v in arm.rate)} "
+            f"| {p50 / bp50:.2f}x | {cpu:.2f} | {cpu / bcpu:.2f}x "
+            f"| {', '.join(f'{v:,.0f}' for v in arm.rate)} "
             f"| {rate:,.0f} | {rate / brate:.2f}x | {statistics.median(arm.relay_cpu_us):.1f} |"
         )
     return "\n".join(lines) + "\n"
