@@ -12,7 +12,6 @@ hand-over and the room's end are decided in `calls.consultation`.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,7 +39,6 @@ from calls.models import (
     RoomState,
 )
 from calls.views import load_call_view
-from infra import jsonio
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
 from infra.bus import Bus, Subscription, publish_json, user_channel
 from infra.clock import Clock
@@ -48,7 +46,7 @@ from infra.config import Settings
 from infra.db import Database
 from signaling.hub import Connection
 from signaling.ice import ice_servers_for
-from signaling.mirror import STALE_HEARTBEATS, HeldSignals, Tasks, unsubscribe
+from signaling.mirror import STALE_HEARTBEATS, HeldSignals, Mirrors, unsubscribe
 from wire.client import RoomJoin, RoomLeave, RoomMedia, Signal
 from wire.server import RoomJoined, RoomUpdated
 from wire.server import RoomParticipant as ParticipantMessage
@@ -73,6 +71,7 @@ class Mirror:
     incoming_call: str | None = None
     """The room's current segment (`room.call_id`): its interpreter is the polite one of a
     hand-over."""
+    closed: bool = False
 
     def is_present(self, participant_id: str) -> bool:
         return bool(self.present.get(participant_id))
@@ -92,7 +91,7 @@ class _Entry:
     """A guest who had left came back: the room's members changed."""
 
 
-class Consultations:
+class Consultations(Mirrors[Mirror]):
     """This instance's consultation rooms."""
 
     def __init__(
@@ -105,17 +104,10 @@ class Consultations:
         instance_id: str,
         ending: CallEnding,
     ) -> None:
+        super().__init__(bus=bus, db=db, clock=clock, settings=settings, instance_id=instance_id)
         self._ending = ending
-        self._bus = bus
-        self._db = db
-        self._clock = clock
-        self._settings = settings
-        self._instance_id = instance_id
-        self._rooms: dict[str, Mirror] = {}
-        self._lock = asyncio.Lock()
         self._joined: dict[str, set[str]] = {}
         """Per socket id, the rooms it joined here."""
-        self._tasks = Tasks()
 
     @property
     def stale_after(self) -> timedelta:
@@ -128,36 +120,7 @@ class Consultations:
 
     # --- the mirror ------------------------------------------------------------------
 
-    async def _open(self, room_id: str) -> Mirror:
-        async with self._lock:
-            mirror = self._rooms.get(room_id)
-            if mirror is None:
-                mirror = Mirror(room_id)
-                # Subscribe before reading who is present, as the call rooms do.
-                mirror.subscription = await self._bus.subscribe(
-                    room_channel(room_id), self._on_news
-                )
-                self._rooms[room_id] = mirror
-            mirror.pending += 1
-            return mirror
-
-    async def _release(self, mirror: Mirror, *, pending: bool = False) -> None:
-        async with self._lock:
-            if pending:
-                mirror.pending -= 1
-            if mirror.local or mirror.pending:
-                return
-            if self._rooms.get(mirror.room_id) is mirror:
-                del self._rooms[mirror.room_id]
-            sub, mirror.subscription = mirror.subscription, None
-        if sub is not None:
-            await sub.cancel()
-
-    def _on_news(self, channel: str, payload: bytes) -> None:
-        mirror = self._rooms.get(channel.removeprefix("room:"))
-        if mirror is None:
-            return
-        news = jsonio.loads(payload)
+    def _hear(self, mirror: Mirror, news: dict[str, Any]) -> None:
         kind = news.get("type")
         if kind == "room.join":
             if news["participant_id"] not in mirror.members:
@@ -248,7 +211,7 @@ class Consultations:
             self._joined.get(conn.id, set()).discard(mirror.room_id)
         mirror.local.clear()
         mirror.held.clear()
-        self._tasks.spawn(self._release(mirror))
+        self._tasks.spawn(self._release(mirror.room_id, mirror))
 
     # --- the relay -------------------------------------------------------------------
 
@@ -292,7 +255,7 @@ class Consultations:
         identity = conn.identity
         if identity.role == Role.GUEST and identity.room_id != room_id:
             raise NotInRoom()
-        mirror = await self._open(room_id)
+        mirror = await self._open(room_id, room_channel(room_id), lambda: Mirror(room_id))
         try:
             async with self._db.write() as session:
                 entry = await self._record_join(session, conn, room_id)
@@ -303,7 +266,7 @@ class Consultations:
             for participant_id, socket_id in entry.present:
                 self._add(mirror, participant_id, socket_id)
         finally:
-            await self._release(mirror, pending=True)
+            await self._release(room_id, mirror, pending=True)
         me = mirror.members[conn.user_id]
         participants = [
             consultation.participant_view(r, mirror.is_present(r.participant_id) or r is me)
@@ -430,7 +393,7 @@ class Consultations:
                 log.exception("room_leave_failed", room_id=room_id)
             finally:
                 if mirror is not None:
-                    await self._release(mirror)
+                    await self._release(room_id, mirror)
 
     # --- heartbeat ---------------------------------------------------------------------
 

@@ -1,19 +1,23 @@
 """What the call rooms (signaling/rooms.py) and the consultation rooms
-(signaling/consultations.py) share in mirroring a room on this instance: when a presence
-row counts as gone, the signals held for a participant who is away, and the background
-tasks the instance owns."""
+(signaling/consultations.py) share in mirroring a room on this instance: the mirrors
+themselves and their bus channels, when a presence row counts as gone, the signals held
+for a participant who is away, and the background tasks the instance owns."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
-from infra.bus import Subscription
+from infra import jsonio
+from infra.bus import Bus, Subscription
+from infra.clock import Clock
+from infra.config import Settings
+from infra.db import Database
 
 MAX_HELD_PER_PEER = 256
 """A peer that stays away cannot make a sender fill our memory: older signals go first."""
@@ -107,3 +111,74 @@ async def unsubscribe(subscriptions: Iterable[Subscription | None]) -> None:
         if subscription is not None:
             with contextlib.suppress(Exception):
                 await subscription.cancel()
+
+
+class Mirrored(Protocol):
+    """A room as this instance mirrors it."""
+
+    local: dict[str, Any]
+    """The sockets here in the room, by socket id."""
+    pending: int
+    """Joins on their way in."""
+    closed: bool
+    subscription: Subscription | None
+
+
+R = TypeVar("R", bound=Mirrored)
+
+
+class Mirrors(Generic[R]):
+    """This instance's rooms of one kind, by id: a room is mirrored, and its bus channel
+    heard, from the first join on its way in until the last socket here left it."""
+
+    def __init__(
+        self, *, bus: Bus, db: Database, clock: Clock, settings: Settings, instance_id: str
+    ) -> None:
+        self._bus = bus
+        self._db = db
+        self._clock = clock
+        self._settings = settings
+        self._instance_id = instance_id
+        self._rooms: dict[str, R] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._tasks = Tasks()
+
+    def _on_news(self, channel: str, payload: bytes) -> None:
+        room = self._rooms.get(channel.partition(":")[2])
+        if room is not None:
+            self._hear(room, jsonio.loads(payload))
+
+    def _hear(self, room: R, news: dict[str, Any]) -> None:
+        """What the room's bus channel told: joins, leaves, changes."""
+        raise NotImplementedError
+
+    async def _open(self, room_id: str, channel: str, new: Callable[[], R]) -> R:
+        """The room's mirror (`new()` and heard on `channel` if there is none yet), with
+        one more join on its way in: release it with `pending` once the join is through."""
+        async with self._locks.setdefault(room_id, asyncio.Lock()):
+            room = self._rooms.get(room_id)
+            if room is None:
+                room = new()
+                # Subscribe before reading who is present: a join committed after our
+                # read is then announced to us, and one committed before is in the read.
+                room.subscription = await self._bus.subscribe(channel, self._on_news)
+                self._rooms[room_id] = room
+            room.pending += 1
+            return room
+
+    async def _release(self, room_id: str, room: R, *, pending: bool = False) -> None:
+        """A join is through (`pending`) or a socket here left: with no socket here and no
+        join on its way, the mirror is closed and its channel no longer heard."""
+        async with self._locks.setdefault(room_id, asyncio.Lock()):
+            if pending:
+                room.pending -= 1
+            if room.local or room.pending:
+                return
+            if self._rooms.get(room_id) is room:
+                del self._rooms[room_id]
+            room.closed = True
+            sub, room.subscription = room.subscription, None
+            if sub is not None:
+                await sub.cancel()
+        if room_id not in self._rooms:
+            self._locks.pop(room_id, None)

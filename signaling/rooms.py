@@ -39,7 +39,7 @@ from infra.outages import Unavailable
 from signaling.consultations import handle_room_signal
 from signaling.hub import Connection
 from signaling.ice import ice_servers_for
-from signaling.mirror import STALE_HEARTBEATS, HeldSignals, Tasks, unsubscribe
+from signaling.mirror import STALE_HEARTBEATS, HeldSignals, Mirrors, unsubscribe
 from wire.client import CallHangup, CallJoin, CallMedia, Signal
 from wire.server import CallJoined, CallUpdated, ErrorMessage, PeerPresence, relayed_signal
 
@@ -90,20 +90,13 @@ class Room:
         return bool(self.present.get(user_id))
 
 
-class Rooms:
+class Rooms(Mirrors[Room]):
     """This instance's call rooms."""
 
     def __init__(
         self, *, bus: Bus, db: Database, clock: Clock, settings: Settings, instance_id: str
     ) -> None:
-        self._bus = bus
-        self._db = db
-        self._clock = clock
-        self._settings = settings
-        self._instance_id = instance_id
-        self._rooms: dict[str, Room] = {}
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._tasks = Tasks()
+        super().__init__(bus=bus, db=db, clock=clock, settings=settings, instance_id=instance_id)
         self._leaving: set[asyncio.Task[None]] = set()
         self._closed = False
         self._writes = 0
@@ -120,35 +113,6 @@ class Rooms:
         return self._rooms.get(call_id)
 
     # --- lifetime of a room on this instance -----------------------------------------
-
-    async def _open(self, call: Call) -> Room:
-        async with self._locks.setdefault(call.id, asyncio.Lock()):
-            room = self._rooms.get(call.id)
-            if room is None:
-                room = Room(call)
-                # Subscribe before reading who is present: a join committed after our
-                # read is then announced to us, and one committed before is in the read.
-                room.subscription = await self._bus.subscribe(
-                    lifecycle.call_channel(call.id), self._on_news
-                )
-                self._rooms[call.id] = room
-            room.pending += 1
-            return room
-
-    async def _release(self, room: Room, pending: bool = False) -> None:
-        async with self._locks.setdefault(room.call_id, asyncio.Lock()):
-            if pending:
-                room.pending -= 1
-            if room.local or room.pending:
-                return
-            if self._rooms.get(room.call_id) is room:
-                del self._rooms[room.call_id]
-            room.closed = True
-            sub, room.subscription = room.subscription, None
-            if sub is not None:
-                await sub.cancel()
-        if room.call_id not in self._rooms:
-            self._locks.pop(room.call_id, None)
 
     @contextlib.asynccontextmanager
     async def _writing(self) -> AsyncIterator[bool]:
@@ -189,11 +153,7 @@ class Rooms:
 
     # --- presence mirror -------------------------------------------------------------
 
-    def _on_news(self, channel: str, payload: bytes) -> None:
-        room = self._rooms.get(channel.removeprefix("call:"))
-        if room is None:
-            return
-        news = jsonio.loads(payload)
+    def _hear(self, room: Room, news: dict[str, Any]) -> None:
         kind = news.get("type")
         if kind == "room.join":
             self._add(room, news["user_id"], news["socket_id"])
@@ -233,7 +193,7 @@ class Rooms:
             conn.left(room.call_id)
         room.local.clear()
         room.held.clear()
-        self._tasks.spawn(self._release(room))
+        self._tasks.spawn(self._release(room.call_id, room))
 
     # --- the relay -------------------------------------------------------------------
 
@@ -281,7 +241,7 @@ class Rooms:
             return
         async with self._db.read() as session:
             call = await lifecycle.joinable_call(session, call_id, conn.user_id)
-        room = await self._open(call)
+        room = await self._open(call_id, lifecycle.call_channel(call_id), lambda: Room(call))
         try:
             now = self._clock.now()
             async with self._db.write() as session:
@@ -300,7 +260,7 @@ class Rooms:
             conn.joined(call_id)
             self._merge(room, rows)
         finally:
-            await self._release(room, pending=True)
+            await self._release(call_id, room, pending=True)
         log.info("call_joined", call_id=call_id)
         self._send_joined(conn, room, msg.ref)
         await publish_json(
@@ -362,7 +322,7 @@ class Rooms:
             except Exception:
                 log.exception("call_leave_failed", call_id=call_id)
             finally:
-                await self._release(room)
+                await self._release(call_id, room)
             log.info("call_left", call_id=call_id)
 
     # --- heartbeat ---------------------------------------------------------------------
