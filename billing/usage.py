@@ -22,6 +22,7 @@ from billing.rules import (
 )
 from calls.models import Call
 from infra.db import conflict_insert, dialect_of
+from infra.fields import made_from
 from interpreters.models import Interpreter, InterpreterPool, PoolTier
 
 log = structlog.get_logger(__name__)
@@ -34,19 +35,7 @@ NO_TARIFF = ""
 
 def tariff_terms(row: Tariff) -> TariffTerms:
     """The rules' view of a tariff row."""
-    return TariffTerms(
-        id=row.id,
-        name=row.name,
-        organization_id=row.organization_id,
-        languages=split_languages(row.languages),
-        unit_s=row.unit_s,
-        minimum_s=row.minimum_s,
-        price_per_unit_cents=row.price_per_unit_cents,
-        currency=row.currency,
-        valid_from=row.valid_from,
-        created_at=row.created_at,
-        in_house=row.in_house,
-    )
+    return made_from(TariffTerms, row, languages=split_languages(row.languages))
 
 
 async def record_usage(

@@ -42,6 +42,7 @@ from calls.models import (
 from calls.views import load_call_view
 from infra.bus import Bus, publish_json, user_channel
 from infra.errors import Conflict, Forbidden, NotFound, TolkError
+from infra.fields import made_from
 from interpreters.events import PresenceNews
 from interpreters.models import Interpreter, ShownAs
 from interpreters.naming import roster_setting
@@ -202,18 +203,13 @@ async def room_view(
         present = frozenset(found.all())
     counsellor = next((p for p in rows if p.role == ParticipantRole.COUNSELLOR), None)
     numbers = await _numbers(session, [p for p in rows if p.role == ParticipantRole.INTERPRETER])
-    return RoomView(
-        id=room.id,
-        state=RoomState(room.state),
+    return made_from(
+        RoomView,
+        room,
         counsellor=RoomCounsellorView(
             id=room.counsellor_id, display_name=counsellor.display_name or "" if counsellor else ""
         ),
         participants=[participant_view(p, p.participant_id in present, numbers) for p in rows],
-        request_id=room.request_id,
-        call_id=room.call_id,
-        created_at=room.created_at,
-        ended_at=room.ended_at,
-        end_reason=room.end_reason,
     )
 
 

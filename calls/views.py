@@ -10,6 +10,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts.models import User
 from calls.models import Call
+from infra.fields import made_from
 from interpreters.models import Interpreter, ShownAs
 from interpreters.naming import roster_setting
 from wire.objects import CallView, PartyView
@@ -33,20 +34,12 @@ def call_view(
     duration = None
     if call.connected_at is not None and call.ended_at is not None:
         duration = max(0, int((call.ended_at - call.connected_at).total_seconds()))
-    return CallView(
-        id=call.id,
-        request_id=call.request_id,
-        language=call.language,
+    return made_from(
+        CallView,
+        call,
         counsellor=PartyView(id=counsellor.id, display_name=counsellor.display_name),
         interpreter=interpreter_party(interpreter, profile, shown_as),
-        state=call.state,
-        created_at=call.created_at,
-        audio_only=call.audio_only,
-        connected_at=call.connected_at,
-        ended_at=call.ended_at,
-        end_reason=call.end_reason,
         duration_s=duration,
-        room_id=call.room_id,
         **billing,
     )
 

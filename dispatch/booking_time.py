@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from infra.errors import InvalidInput
@@ -48,10 +49,13 @@ class BookedTime:
     ambiguous: bool = False
     """The local time came twice (autumn change); `starts_at` is the earlier one."""
 
-    @property
-    def local_text(self) -> str:
-        """The local time as the wire and the table hold it."""
-        return self.local.strftime(LOCAL_FORMAT)
+    def columns(self) -> dict[str, Any]:
+        """The start as a booking's columns, the local time as the wire and the table hold it."""
+        return {
+            "local_start": self.local.strftime(LOCAL_FORMAT),
+            "time_zone": self.zone,
+            "starts_at": self.starts_at,
+        }
 
 
 def parse_local(text: str) -> datetime:

@@ -20,6 +20,7 @@ from accounts.models import Organization, Role, User
 from accounts.password_links import NewLink
 from infra.db import Database
 from infra.errors import InvalidInput, NotFound
+from infra.fields import made_from
 from interpreters import naming, pools, presence
 from interpreters.languages import autonym, display_name, normalize_tag, serving_tags
 from interpreters.models import (
@@ -360,21 +361,19 @@ async def list_profiles(
 def _detail(
     interpreter: Interpreter, user: User, tags: list[str], specs: list[str], locale: str
 ) -> InterpreterDetail:
-    return InterpreterDetail(
+    # The profile's fields go by the view's names; the user's are given, `active` as
+    # `user_active` since the profile's own `active` is the one shown as such.
+    return made_from(
+        InterpreterDetail,
+        interpreter,
         id=user.id,
         display_name=user.display_name,
-        languages=[LanguageView(tag=t, name=display_name(t, locale)) for t in tags],
-        status=interpreter.status,
         username=user.username,
-        number=interpreter.number,
         email=user.email,
-        gender=interpreter.gender,
-        agency=interpreter.agency,
-        specializations=specs,
-        active=interpreter.active,
-        user_active=user.active,
-        pool_id=interpreter.pool_id,
         role=user.role,
+        user_active=user.active,
+        languages=[LanguageView(tag=t, name=display_name(t, locale)) for t in tags],
+        specializations=specs,
     )
 
 
