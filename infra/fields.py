@@ -1,4 +1,4 @@
-"""Building one object from another whose fields go by the same names (a view of a row)."""
+"""Building one object from others whose fields go by the same names (a view of rows)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,14 @@ def field_names(kind: type) -> set[str]:
     raise TypeError(f"{kind.__name__} declares no fields")
 
 
-def made_from(target: type[T], source: object, **given: Any) -> T:
-    """A `target` with every field `source` has by the same name, and `given` for the rest.
+def made_from(target: type[T], *sources: object, **given: Any) -> T:
+    """A `target` with every field the sources have by the same name (a later source's over
+    an earlier's, as in a dict merge), and `given` over them and for the rest.
 
     Fields are read one by one with getattr: an expired column of a row then fails loudly,
     where `model_dump` would leave it out and the view would show its default."""
-    names = (field_names(type(source)) & field_names(target)) - given.keys()
-    return target(**{name: getattr(source, name) for name in names}, **given)
+    wanted = field_names(target) - given.keys()
+    values: dict[str, Any] = {}
+    for source in sources:
+        values |= {name: getattr(source, name) for name in wanted & field_names(type(source))}
+    return target(**values, **given)

@@ -361,16 +361,11 @@ async def list_profiles(
 def _detail(
     interpreter: Interpreter, user: User, tags: list[str], specs: list[str], locale: str
 ) -> InterpreterDetail:
-    # The profile's fields go by the view's names; the user's are given, `active` as
-    # `user_active` since the profile's own `active` is the one shown as such.
+    # Both have `active`: the profile's is shown as such, the user's as `user_active`.
     return made_from(
         InterpreterDetail,
+        user,
         interpreter,
-        id=user.id,
-        display_name=user.display_name,
-        username=user.username,
-        email=user.email,
-        role=user.role,
         user_active=user.active,
         languages=[LanguageView(tag=t, name=display_name(t, locale)) for t in tags],
         specializations=specs,
