@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from infra.clock import ManualClock
 from infra.config import Settings
 from infra.db import Database
-from tests import backends
+from tests import at_head, backends
 from tests.factories import Factory
 from tolk.app import create_app
 from tolk.logging import configure_logging
@@ -32,14 +32,26 @@ class Stack:
     search_path: str | None
 
 
+@pytest.fixture(scope="session")
+def kept_schemas() -> Iterator[None]:
+    """The PostgreSQL schemas at head kept between tests are dropped at the end of the run."""
+    yield
+    at_head.drop_kept()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
-async def stack(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stack]:
-    """SQLite with the in-process bus, then PostgreSQL with the Redis bus."""
+async def stack(
+    request: pytest.FixtureRequest, tmp_path: Path, kept_schemas: None
+) -> AsyncIterator[Stack]:
+    """SQLite with the in-process bus, then PostgreSQL with the Redis bus. A test that runs
+    the app gets a PostgreSQL schema at head (SQLite: `client` copies the migrated file);
+    any other an empty schema."""
     if request.param == "sqlite":
         yield Stack("sqlite", f"sqlite+aiosqlite:///{tmp_path}/tolk.db", None, None)
         return
     backends.need(backends.REDIS_URL, 6379, "Redis")
-    async with backends.postgres_schema() as schema:
+    runs_app = "client" in request.fixturenames
+    async with (at_head.postgres_at_head if runs_app else backends.postgres_schema)() as schema:
         yield Stack("postgres", backends.POSTGRES_URL, backends.REDIS_URL, schema)
 
 
@@ -68,14 +80,16 @@ def settings(stack: Stack) -> Settings:
 
 @pytest.fixture
 async def client(
-    stack: Stack, settings: Settings, clock: ManualClock, aiohttp_client: object
+    stack: Stack,
+    settings: Settings,
+    clock: ManualClock,
+    aiohttp_client: object,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> TestClient:
     # `stack` comes first so that it is torn down last: the app (and its background
-    # jobs) must be closed before its PostgreSQL schema is dropped.
-    if stack.search_path:
-        from tolk import schema
-
-        await schema.upgrade(settings.database_url, stack.search_path)
+    # jobs) must be closed before its PostgreSQL schema is emptied for the next test.
+    if stack.name == "sqlite":
+        await at_head.sqlite_at_head(settings.database_url, tmp_path_factory.getbasetemp())
     app = create_app(settings, clock=clock, search_path=stack.search_path)
     return await aiohttp_client(app)  # type: ignore[operator]
 
