@@ -190,8 +190,9 @@ def open_page(
 
 
 def login_api(context: Any, base_url: str, username: str) -> None:
-    """Log a browser context in through the API (the login form has its own test)."""
-    response = context.request.post(
+    """Log a browser context (or an API request context) in through the API (the login form
+    has its own test)."""
+    response = getattr(context, "request", context).post(
         "/api/session",
         data={"username": username, "password": PASSWORD},
         headers={"Origin": base_url},

@@ -48,11 +48,31 @@ def device_link(server: TolkServer) -> str:
     return found.group(1)
 
 
+@pytest.fixture(scope="module")
+def admin_api(playwright: Any, kiosk_server: TolkServer) -> Iterator[Any]:
+    """The admin's session on the API, for the device links the kiosks open."""
+    api = playwright.request.new_context(base_url=kiosk_server.url)
+    login_api(api, kiosk_server.url, "admin")
+    yield api
+    api.dispose()
+
+
+def new_device_link(admin_api: Any, origin: str) -> str:
+    """A new device link for the demo terminal, as the admin's "Neuer Geräte-Link" makes it
+    (the link before stops working; opening it logs the device before out)."""
+    listed = admin_api.get("/api/admin/terminals").json()["terminals"]
+    (foyer,) = [t["id"] for t in listed if t["name"] == "Terminal Foyer"]
+    made = admin_api.post(f"/api/admin/terminals/{foyer}/link", headers={"Origin": origin})
+    assert made.status == 201, made.text()
+    url: str = made.json()["link"]["url"]
+    return url[url.index("/device#") :]
+
+
 Kiosk = Callable[..., Any]
 
 
 @pytest.fixture
-def kiosk(browser: Any, kiosk_server: TolkServer) -> Iterator[Kiosk]:
+def kiosk(browser: Any, kiosk_server: TolkServer, admin_api: Any) -> Iterator[Kiosk]:
     """kiosk(size) -> the terminal's page in a fresh touch-screen context, logged in by
     opening a new device link, on its start screen."""
     contexts: list[Any] = []
@@ -68,7 +88,7 @@ def kiosk(browser: Any, kiosk_server: TolkServer) -> Iterator[Kiosk]:
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         contexts.append(context)
         page = context.new_page()
-        page.goto(device_link(kiosk_server))
+        page.goto(new_device_link(admin_api, kiosk_server.url))
         expect(page).to_have_url(re.compile(r"/terminal$"))
         expect(page.locator("body")).to_have_attribute("data-screen", "start")
         expect(page.locator("#conn")).to_have_attribute("data-state", "open")
@@ -103,66 +123,74 @@ def kept(page: Any) -> list[Any]:
     return result
 
 
-def sim_frames(log: Path) -> dict[str, int]:
-    """What the simulated interpreter decoded in its last call (its `sim_call_over`)."""
-    for line in reversed(log.read_text().splitlines()):
-        if '"sim_call_over"' in line:
-            frames: dict[str, int] = json.loads(line)["frames_received"]
-            return frames
-    raise AssertionError("the simulated interpreter logged no finished call")
+def sim_calls(log: Path) -> list[dict[str, int]]:
+    """What the simulated interpreter decoded in each call it finished (its `sim_call_over`
+    lines), oldest first."""
+    return [
+        json.loads(line)["frames_received"]
+        for line in log.read_text().splitlines()
+        if '"sim_call_over"' in line
+    ]
 
 
 def resets(page: Any) -> int:
     return int(page.locator("body").get_attribute("data-resets") or 0)
 
 
+@pytest.fixture(scope="module")
+def layla(kiosk_server: TolkServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The simulated Arabic interpreter, started once for the calls of both sizes; the
+    path of its log."""
+    log = tmp_path_factory.mktemp("sim") / "sim.log"
+    sim = kiosk_server.sim_interpreter("layla", log=log)
+    yield log
+    stop(sim)
+
+
 class TestTerminalCall:
     @pytest.mark.timeout(240)
     @pytest.mark.parametrize("size", SIZES)
-    def test_tap_a_language_talk_and_end(self, kiosk, kiosk_server, tmp_path, size):
+    def test_tap_a_language_talk_and_end(self, kiosk, layla, size):
         """Arabic by its own name, the wait, a video call with the simulated interpreter in
         which both sides decode video, "Beenden", back to the start with nothing kept."""
-        log = tmp_path / "sim.log"
-        sim = kiosk_server.sim_interpreter("layla", log=log)
-        try:
-            page = kiosk(size)
-            screens: list[str] = []
-            page.expose_function("seen", lambda screen: screens.append(screen))
-            page.evaluate(
-                """() => new MutationObserver(() => window.seen(document.body.dataset.screen))
-                    .observe(document.body, {attributes: true, attributeFilter: ['data-screen']})"""
-            )
-            arabic = page.locator('#t-languages button[data-tag="ar"]')
-            expect(arabic.locator(".own")).to_have_text("العربية")
-            expect(arabic).to_contain_text("أحتاج إلى مترجم")
-            expect(arabic.locator(".avail")).to_be_visible(timeout=20_000)
-            assert small_targets(page) == []
-            screenshot(page, f"terminal-start-{size}")
-            before = resets(page)
+        page = kiosk(size)
+        screens: list[str] = []
+        page.expose_function("seen", lambda screen: screens.append(screen))
+        page.evaluate(
+            """() => new MutationObserver(() => window.seen(document.body.dataset.screen))
+                .observe(document.body, {attributes: true, attributeFilter: ['data-screen']})"""
+        )
+        arabic = page.locator('#t-languages button[data-tag="ar"]')
+        expect(arabic.locator(".own")).to_have_text("العربية")
+        expect(arabic).to_contain_text("أحتاج إلى مترجم")
+        expect(arabic.locator(".avail")).to_be_visible(timeout=20_000)
+        assert small_targets(page) == []
+        screenshot(page, f"terminal-start-{size}")
+        before, calls = resets(page), len(sim_calls(layla))
 
-            arabic.tap()
-            call = page.locator("#call")
-            expect(call).to_be_visible(timeout=15_000)
-            expect(call).to_have_attribute("data-media", "connected", timeout=CONNECT_TIMEOUT_MS)
-            wait_for_video(page, wait_for_video(page) + 10)
-            assert screens[:2] == ["wait", "call"], screens
-            hangup = call.locator("button.hangup")
-            expect(hangup).to_have_text("End")  # English: Tolk has no Arabic words for it
-            assert small_targets(page) == []
-            screenshot(page, f"terminal-call-{size}")
+        arabic.tap()
+        call = page.locator("#call")
+        expect(call).to_be_visible(timeout=15_000)
+        expect(call).to_have_attribute("data-media", "connected", timeout=CONNECT_TIMEOUT_MS)
+        wait_for_video(page, wait_for_video(page) + 10)
+        assert screens[:2] == ["wait", "call"], screens
+        hangup = call.locator("button.hangup")
+        expect(hangup).to_have_text("End")  # English: Tolk has no Arabic words for it
+        assert small_targets(page) == []
+        screenshot(page, f"terminal-call-{size}")
 
-            hangup.tap()
-            expect(call).to_be_hidden(timeout=15_000)
-            expect(page.locator("body")).to_have_attribute("data-screen", "start")
-            assert resets(page) == before + 1
-            expect(page.locator("#t-notice")).to_contain_text("Das Gespräch ist beendet")
-            expect(page.locator("html")).to_have_attribute("lang", "de")
-            # The simulated interpreter is available again once it has logged its call.
-            expect(arabic.locator(".avail")).to_be_visible(timeout=20_000)
-            assert sim_frames(log)["video"] > 0
-            assert kept(page) == [0, 0, 2]
-        finally:
-            stop(sim)
+        hangup.tap()
+        expect(call).to_be_hidden(timeout=15_000)
+        expect(page.locator("body")).to_have_attribute("data-screen", "start")
+        assert resets(page) == before + 1
+        expect(page.locator("#t-notice")).to_contain_text("Das Gespräch ist beendet")
+        expect(page.locator("html")).to_have_attribute("lang", "de")
+        # The simulated interpreter is available again once it has logged its call.
+        expect(arabic.locator(".avail")).to_be_visible(timeout=20_000)
+        finished = sim_calls(layla)
+        assert len(finished) == calls + 1
+        assert finished[-1]["video"] > 0
+        assert kept(page) == [0, 0, 2]
 
 
 class TestReset:
