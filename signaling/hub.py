@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from collections.abc import Set as AbstractSet
+from contextvars import Context
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -503,9 +504,11 @@ class Hub:
             except Exception:
                 log.exception("socket_hook_failed", hook=getattr(hook, "__name__", repr(hook)))
 
-    def track(self, cleanup: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        """Run a socket's clean-up as a task that shutdown waits for."""
-        task = asyncio.get_running_loop().create_task(cleanup)
+    def track(
+        self, cleanup: Coroutine[Any, Any, None], context: Context | None = None
+    ) -> asyncio.Task[None]:
+        """Run a socket's clean-up as a task that shutdown waits for (in `context`, if given)."""
+        task = asyncio.get_running_loop().create_task(cleanup, context=context)
         self._cleanups.add(task)
         task.add_done_callback(self._cleanups.discard)
         return task

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from contextvars import Context
 from typing import Any
 
 import structlog
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSCloseCode, WSMessage, WSMsgType, web
 from pydantic import ValidationError
 
 from accounts.access import INTERPRETS, as_interpreter, identify, identify_guest, origin_allowed
@@ -24,7 +25,7 @@ from signaling.consultations import CONSULTATION_HANDLERS
 from signaling.figures import handle_watch
 from signaling.hub import CLOSE_RATE_LIMITED, Connection, Hub
 from signaling.keys import HUB
-from signaling.lean_socket import SessionAtEnd, release_http
+from signaling.lean_socket import DATA_FRAMES, LeanResponse, release_http
 from signaling.presence import handle_presence
 from signaling.relay_fast import REF_MAX, plain_signal
 from signaling.rooms import ROOM_HANDLERS, relay_signal
@@ -67,8 +68,9 @@ HANDLERS: dict[str, MessageHandler] = {
 }
 
 
-class _Socket(SessionAtEnd):
-    """The /ws response: its session may run as its end (signaling/lean_socket.py)."""
+class _Socket(LeanResponse):
+    """The /ws response: on the fast path it leaves aiohttp's request handling once open
+    (signaling/lean_socket.py)."""
 
     _refusing: asyncio.BaseTransport | None = None
 
@@ -85,7 +87,7 @@ class _Socket(SessionAtEnd):
         """
         if code != WSCloseCode.MESSAGE_TOO_BIG:
             return await super().close(code=code, message=message, drain=drain)
-        self._refusing = self._req.transport if self._req is not None else None
+        self._refusing = self._transport
         try:
             closed = await super().close(code=code, message=message, drain=drain)
         finally:
@@ -171,19 +173,56 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     # The hub pings every socket from one task (Hub.start): aiohttp's own heartbeat
     # would keep two timers per socket. So pings and pongs come to the session's loop.
     ws = _Socket(
+        lean=settings.fast_paths,
         autoping=False,
         compress=False,
         max_msg_size=settings.ws_max_frame_bytes,
         decode_text=False,
     )
     await ws.prepare(request)
-    session = _session(app, ws, identity, request.transport)
     if settings.fast_paths:
         release_http(request)
-        ws.session = session
+        ws.session = _opening(app, ws, identity, request.transport)
     else:
-        await session
+        await _session(app, ws, identity, request.transport)
     return ws
+
+
+def _connect(
+    app: web.Application,
+    ws: _Socket,
+    identity: Identity,
+    transport: asyncio.BaseTransport | None,
+) -> Connection:
+    """The socket's connection in the hub, with its log context bound."""
+    settings = app[SETTINGS]
+    conn = Connection(
+        identity,
+        ws,
+        transport,
+        settings.ws_messages_per_second,
+        settings.ws_burst,
+        settings.ws_send_queue,
+        app[HUB].turns,
+    )
+    structlog.contextvars.bind_contextvars(socket_id=conn.id, user_id=identity.user_id)
+    log.info("socket_opened", role=identity.role)
+    return conn
+
+
+async def _greet(app: web.Application, conn: Connection) -> None:
+    """Attach to the hub and say hello, then send the client its current state."""
+    hub = app[HUB]
+    await hub.attach(conn)
+    await hub.run_hooks(hub.on_attach, conn)
+    conn.greet(
+        Hello(
+            user=_greeted(conn.identity),
+            heartbeat_s=int(app[SETTINGS].ws_heartbeat_s),
+            server_time=app[CLOCK].now(),
+        )
+    )
+    await hub.run_hooks(hub.on_connect, conn)
 
 
 async def _session(
@@ -192,57 +231,96 @@ async def _session(
     identity: Identity,
     transport: asyncio.BaseTransport | None,
 ) -> None:
-    """A socket's life: attach to the hub, greet, read frames until it closes, clean up."""
-    settings = app[SETTINGS]
+    """A socket's life on the plain path: greet, read frames until it closes, clean up."""
+    conn = _connect(app, ws, identity, transport)
     hub = app[HUB]
-    conn = Connection(
-        identity,
-        ws,
-        transport,
-        settings.ws_messages_per_second,
-        settings.ws_burst,
-        settings.ws_send_queue,
-        hub.turns,
-    )
-    structlog.contextvars.bind_contextvars(socket_id=conn.id, user_id=identity.user_id)
-    log.info("socket_opened", role=identity.role)
     try:
-        await hub.attach(conn)
-        await hub.run_hooks(hub.on_attach, conn)
-        conn.greet(
-            Hello(
-                user=_greeted(identity),
-                heartbeat_s=int(settings.ws_heartbeat_s),
-                server_time=app[CLOCK].now(),
-            )
-        )
-        await hub.run_hooks(hub.on_connect, conn)
-        while True:
-            frame = await ws.receive()
-            kind = frame.type
-            if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-                conn.heard()
-                conn.handling = True
-                try:
-                    await _receive(app, conn, frame.data)
-                finally:
-                    conn.handling = False
-            elif kind is WSMsgType.PING:
-                conn.heard()
-                await ws.pong(frame.data)
-            elif kind is WSMsgType.PONG:
-                conn.heard()
-            else:  # closing, closed or failed
-                break
+        await _greet(app, conn)
+        await _read(app, conn)
     except Exception:
-        # The response is already a socket: an error body can no longer be sent.
-        log.exception("socket_failed")
-        await ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
+        await _failed(conn)
     finally:
         # aiohttp may cancel the request's task when the peer's connection drops; the
         # clean-up (presence, call rooms) must still run to the end, so it is shielded.
         await asyncio.shield(hub.track(_cleanup(hub, conn)))
         await ws.close()
+
+
+async def _opening(
+    app: web.Application,
+    ws: _Socket,
+    identity: Identity,
+    transport: asyncio.BaseTransport | None,
+) -> None:
+    """A socket's start on the fast path, run as the response's end: greet, then hand the
+    frames to callbacks (signaling/lean_socket.py) and let aiohttp's request end."""
+    conn = _connect(app, ws, identity, transport)
+    try:
+        await _greet(app, conn)
+    except Exception:
+        await _failed(conn)
+    finally:
+        # Also when cancelled (aiohttp's shutdown): the end then runs the clean-up.
+        ws.listen(_Session(app, conn))
+
+
+class _Session:
+    """A socket's session on the fast path: where its frames go (signaling/lean_socket.py)."""
+
+    __slots__ = ("app", "conn")
+
+    def __init__(self, app: web.Application, conn: Connection) -> None:
+        self.app = app
+        self.conn = conn
+
+    def frame(self, frame: WSMessage) -> Coroutine[Any, Any, None] | None:
+        """Handle a data frame as the plain path does."""
+        return _on_frame(self.app, self.conn, frame)
+
+    def ended(self, busy: asyncio.Task[None] | None, context: Context) -> None:
+        """The rest of the session (a close, the clean-up) runs as a task."""
+        self.app[HUB].track(_rest(self.app, self.conn, busy), context=context)
+
+
+async def _rest(app: web.Application, conn: Connection, busy: asyncio.Task[None] | None) -> None:
+    """The end of a session on the fast path: the frame still being handled, what is left
+    to read (a close, an error) read as the plain path reads it, then the clean-up."""
+    try:
+        if busy is not None:
+            await asyncio.wait([busy])
+        await _read(app, conn)
+    except Exception:
+        await _failed(conn)
+    finally:
+        await _cleanup(app[HUB], conn)
+        await conn.ws.close()
+
+
+async def _read(app: web.Application, conn: Connection) -> None:
+    """Read and handle frames until the socket closes."""
+    ws = conn.ws
+    while (frame := await ws.receive()).type in DATA_FRAMES:
+        if (step := _on_frame(app, conn, frame)) is not None:
+            await step
+
+
+def _on_frame(
+    app: web.Application, conn: Connection, frame: WSMessage
+) -> Coroutine[Any, Any, None] | None:
+    """Handle a data frame (a message, a ping or a pong); what is left to await, if any."""
+    conn.heard()  # the client is alive, whatever it sent
+    kind = frame.type
+    if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+        return _receive(app, conn, frame.data)
+    if kind is WSMsgType.PING:
+        return conn.ws.pong(frame.data)
+    return None
+
+
+async def _failed(conn: Connection) -> None:
+    # The response is already a socket: an error body can no longer be sent.
+    log.exception("socket_failed")
+    await conn.ws.close(code=WSCloseCode.INTERNAL_ERROR, message=b"internal error")
 
 
 def _greeted(identity: Identity) -> UserView | GuestView:
@@ -274,6 +352,7 @@ async def _receive(app: web.Application, conn: Connection, data: bytes | str) ->
         return
     ref: str | None = None
     kind: object = None
+    conn.handling = True
     try:
         parsed = _parse(app, conn, data)
         if parsed is None:
@@ -287,6 +366,8 @@ async def _receive(app: web.Application, conn: Connection, data: bytes | str) ->
         log.exception("socket_handler_failed", type=kind if isinstance(kind, str) else None)
         message = "Something went wrong on our side."
         conn.send(ErrorMessage(code="internal_error", message=message, ref=ref))
+    finally:
+        conn.handling = False
 
 
 def _parse(

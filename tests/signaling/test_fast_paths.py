@@ -45,6 +45,25 @@ class TestSameConversation:
         await ws.close()
         await factory.eventually_connections(user, 0)
 
+    async def test_frames_behind_a_slow_one_are_answered_in_order(self, factory):
+        """Frames that arrive while an earlier one is still being handled (it waits for the
+        database) are answered after it and in the order sent, also when so many wait that
+        the server stops reading for a while."""
+        call = await factory.call()
+        ws = await factory.socket(await factory.token_for(call.counsellor_id))
+        await ws.send_json({"type": "call.join", "call_id": call.id, "ref": "j"})
+        for n in range(60):
+            await ws.send_json({"type": "ping", "ref": f"p{n}"})
+        await ws.ping(b"alive")
+        answered: list[str] = []
+        while len(answered) < 61:
+            msg = await ws.receive_json(timeout=10)
+            if msg["type"] in ("call.joined", "pong"):
+                answered.append(msg["ref"])
+        assert answered == ["j", *(f"p{n}" for n in range(60))]
+        await ws.close()
+        assert ws.close_code == 1000
+
     async def test_signals_are_relayed_or_refused_alike(self, factory):
         """Plain signals are relayed as they are; malformed ones are answered with the
         field at fault and the ref; a call not joined is refused."""
