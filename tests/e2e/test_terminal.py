@@ -211,7 +211,8 @@ class TestReset:
         expect(page.locator("#wait")).to_be_visible()
         expect(page.locator("#wait-own")).to_have_text("ትግርኛ")
         expect(page.locator("#wait-phrase")).to_have_text("ንዚ ቋንቋ እዚ ተርጓሚ የድልየኒ")
-        expect(page.locator("#wait-status")).to_contain_text("being called")
+        # "being called" shows only until the request's answer says it is queued.
+        expect(page.locator("#wait-status")).to_contain_text("number 1 in the queue")
         expect(page.locator("#wait-clock")).to_be_visible()
         with page.expect_request(
             lambda r: r.method == "DELETE" and "/api/requests/" in r.url,
@@ -228,7 +229,7 @@ class TestReset:
         page = kiosk("landscape")
         page.locator('#t-languages button[data-tag="ti"]').tap()
         expect(page.locator("#wait")).to_be_visible()
-        expect(page.locator("#wait-status")).to_contain_text("Eine Dolmetscherin")
+        expect(page.locator("#wait-status")).to_contain_text("Platz 1 in der Warteschlange")
         page.locator("#wait-cancel").tap()
         expect(page.locator("body")).to_have_attribute("data-screen", "start")
         expect(page.locator("#t-notice")).to_be_empty()
