@@ -9,27 +9,41 @@ nothing watches, as every socket of these roles did before the message existed.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
 from infra.bus import LANGUAGES_CHANNEL, Bus, Subscription
+from infra.clock import Clock
 from interpreters.live import WATCHERS
 from signaling.hub import Connection
 from wire.client import LanguagesWatch
 from wire.server import ErrorMessage, LanguagesWatching
+
+FRESH = timedelta(seconds=5)
+"""How long the last figures are handed as they are to a socket that starts watching."""
+_NEVER = datetime.min.replace(tzinfo=UTC)
 
 
 class FigureWatchers:
     """The sockets here that get `languages.updated`. A set of its own, so that a
     publication costs one send per watching socket, however many others do not watch."""
 
-    def __init__(self, bus: Bus, read: Callable[[], Awaitable[bytes]]) -> None:
+    def __init__(self, bus: Bus, read: Callable[[], Awaitable[bytes]], clock: Clock) -> None:
         self._bus = bus
         self._read = read
+        self._clock = clock
         self._watching: set[Connection] = set()
         self._last: bytes | None = None
-        """The last figures delivered here: what a socket that starts watching gets."""
+        """The last figures delivered here: what a socket that starts watching gets while
+        they are fresh."""
+        self._last_at = _NEVER
+        self._publications = 0
+        """Publications delivered so far: what tells a read apart from a newer publication."""
+        self._reading: asyncio.Task[bytes] | None = None
+        """The one read of the figures under way, shared by every socket that waits for it."""
         self._subscription: Subscription | None = None
 
     @property
@@ -47,7 +61,8 @@ class FigureWatchers:
             await self._subscription.cancel()
 
     def _deliver(self, _channel: str, payload: bytes) -> None:
-        self._last = payload
+        self._keep(payload)
+        self._publications += 1
         for conn in self._watching:  # send_raw never changes the set (detach does, later)
             conn.send_raw(payload)
 
@@ -67,13 +82,32 @@ class FigureWatchers:
             return
         # Added before the figures are read: a publication meanwhile reaches it too.
         self._watching.add(conn)
-        last = self._last
-        if last is None:  # nothing published since this instance started
+        if self._last is not None and self._clock.now() - self._last_at < FRESH:
+            conn.send_raw(self._last)
+            return
+        # Publications come with presence changes only, so the last one may be old (a
+        # queue's wait moves without them); after a restart every page asks at once.
+        asked = self._publications
+        if self._reading is None:
+            self._reading = asyncio.get_running_loop().create_task(self._read_once())
+        payload = await asyncio.shield(self._reading)
+        if self._publications > asked:
+            return  # a publication reached it while the figures were read
+        conn.send_raw(payload)
+
+    async def _read_once(self) -> bytes:
+        started = self._publications
+        try:
             payload = await self._read()
-            if self._last is not None:
-                return  # a publication reached it while the figures were read
-            self._last = last = payload
-        conn.send_raw(last)
+            if self._publications == started:  # else a publication has newer figures
+                self._keep(payload)
+            return payload
+        finally:
+            self._reading = None
+
+    def _keep(self, payload: bytes) -> None:
+        self._last = payload
+        self._last_at = self._clock.now()
 
 
 FIGURE_WATCHERS = web.AppKey("figure_watchers", FigureWatchers)

@@ -233,7 +233,7 @@ async def _start_figure_watchers(app: web.Application, hub: Hub, bus: Bus) -> Fi
     """Which sockets here get the live language figures (signaling/figures.py)."""
     db, clock = app[DATABASE], app[CLOCK]
     watchers = app[FIGURE_WATCHERS] = FigureWatchers(
-        bus, lambda: figures_message(db, app[QUEUE_FIGURES], clock)
+        bus, lambda: figures_message(db, app[QUEUE_FIGURES], clock), clock
     )
     await watchers.start()
     hub.on_attach.append(watchers.attached)

@@ -160,7 +160,8 @@ search.addEventListener("keydown", (event) => {
 });
 
 // Live figures: the server pushes `languages.updated` while the page watches (in front,
-// with its list shown); while the socket is down the page reads them itself.
+// with its list shown) after presence changes; the page also re-reads them while it shows
+// them, since a queue's wait moves without a presence change.
 socket.on("languages.updated", (msg) => {
   // The figures come without names (they depend on the page's language): keep ours.
   if (!Array.isArray(msg.languages)) return;
@@ -178,7 +179,7 @@ socket.on("languages.updated", (msg) => {
   if (!askView.hidden) renderAsk();
 });
 setInterval(() => {
-  if (!request && !document.hidden && socket.state !== "open") loadLanguages();
+  if (!request && !document.hidden) loadLanguages();
 }, POLL_MS);
 
 /** Watch the figures only while they are shown: in front, with no request or call open. */

@@ -148,6 +148,25 @@ class TestLanguages:
         for ws in (shown, hidden, own):
             await ws.close()
 
+    async def test_watching_again_later_reads_the_figures_anew(self, client, factory, clock):
+        """The last figures published are handed on only while fresh: what changed
+        without a publication (a queue's wait, rows written directly) is read anew."""
+        counsellor = await factory.token(await factory.user(Role.COUNSELLOR))
+        interpreter_token = await factory.token(await factory.interpreter(("ti",)))
+        ws = await factory.socket(counsellor)
+        own = await factory.socket(interpreter_token)
+        await set_status(client, interpreter_token, "available")
+        await available_becomes(ws, "ti", 1)
+        await make_interpreter(factory, ["ti"], status="available")  # no publication
+
+        at_once = await watch(ws, True)
+        assert [available(m, "ti") for m in at_once] == [1]  # as published a moment ago
+        clock.advance(6)
+        later = await watch(ws, True)
+        assert [available(m, "ti") for m in later] == [2]
+        for socket in (ws, own):
+            await socket.close()
+
     async def test_watching_starts_with_the_figures_before_any_were_published(
         self, client, factory
     ):
