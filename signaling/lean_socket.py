@@ -8,10 +8,12 @@ then the connection's bytes go to an `Inbox` of the socket's own, which parses t
 aiohttp's WebSocket reader and hands each frame to the session's callback as it arrives;
 aiohttp's request then ends (its access log written once, for the upgrade) without closing
 the connection, and lets go of the request. An idle socket holds no task and no frame: a
-task is made when a frame arrives, and handles it and those that came meanwhile. A close frame, an
-error, the end of the connection, or a close by the server ends the callbacks: what is left
-is read by the plain path's loop, as aiohttp reads it (the close handshake, the close
-codes). bench/results/scale.md has what this saves.
+task is made when a frame arrives, and handles it and those that came meanwhile (past
+`_HOLD_MAX` waiting, also while it is being greeted, the connection is read no more until
+they are handled). A close frame, an error, the end of the connection, a close by the
+server, or a frame whose handling fails ends the callbacks: what is left is read by the
+plain path's loop, as aiohttp reads it (the close handshake, the close codes), and a
+failure is reported there as the plain path reports it. bench/results/scale.md has what this saves.
 
 The plain path beside it (setting `TOLK_FAST_PATHS=false`) is the handler awaiting the
 session, which reads every frame with `receive()`; tests/signaling/test_fast_paths.py holds
@@ -25,7 +27,6 @@ frames): the HTTP parser and the queue of parsed requests.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 from collections import deque
 from collections.abc import Coroutine
@@ -115,16 +116,15 @@ class Inbox(WebSocketDataQueue, asyncio.Protocol):
 
     def feed_data(self, data: Any, size: int) -> None:
         held = self._held
-        if self._session is None:
-            if held is None:
-                super().feed_data(data, size)
-            else:
-                held.append(data)
-        elif self._running is not None or held:
+        if self._session is None and held is None:
+            super().feed_data(data, size)
+        elif self._session is None or self._running is not None or held:
             if held is None:
                 held = self._held = []
             held.append(data)
-            if len(held) == _HOLD_MAX:
+            # Also while being greeted (the database hooks may be slow): a flood is held
+            # no further than a read or so beyond the limit.
+            if len(held) >= _HOLD_MAX and not self._protocol._reading_paused:
                 self._protocol.pause_reading()
         else:
             self._take(data)
@@ -153,19 +153,22 @@ class Inbox(WebSocketDataQueue, asyncio.Protocol):
         try:
             while (session := self._session) is not None:
                 if (step := session.frame(frame)) is not None:
-                    # As a write's: a connection broken meanwhile is the socket going.
-                    with contextlib.suppress(ConnectionError, RuntimeError):
-                        await step
+                    await step
                 held = self._held
                 if not held or self._session is None:
                     break
                 frame = held.pop(0)
-                if len(held) == _HOLD_MAX // 2 and self._protocol._reading_paused:
+                if len(held) <= _HOLD_MAX // 2 and self._protocol._reading_paused:
                     self._protocol.resume_reading()
                 if frame.type not in DATA_FRAMES:
                     self._held = [frame, *held]
                     self.stop()
                     break
+        except BaseException:
+            # The rest of the session takes over, as the plain path's loop would: it reports
+            # what went wrong (this task is its `busy`), and reads what is held and comes.
+            self.stop()
+            raise
         finally:
             self._running = None
             if not self._held:
@@ -198,6 +201,7 @@ class LeanResponse(web.WebSocketResponse):
 
     session: Coroutine[Any, Any, None] | None = None
     _inbox: Inbox | None = None
+    _sent_code: int | None = None
     _transport: asyncio.BaseTransport | None = None
 
     def __init__(self, *, lean: bool, **kwargs: Any) -> None:
@@ -224,6 +228,12 @@ class LeanResponse(web.WebSocketResponse):
         if tail:
             parser.feed_data(tail)
 
+    @property
+    def close_code(self) -> int | None:
+        """The code sent when the server closed first (aiohttp's would be the client's
+        answer, or 1000 once a `receive()` waiting meanwhile returns), else the one read."""
+        return self._sent_code if self._sent_code is not None else self._close_code
+
     def listen(self, session: Session) -> None:
         """Hand the socket's frames to `session` from now on (see `Inbox.listen`), and let
         go of the upgrade request."""
@@ -242,6 +252,8 @@ class LeanResponse(web.WebSocketResponse):
         self, *, code: int = WSCloseCode.OK, message: bytes = b"", drain: bool = True
     ) -> bool:
         """Close (aiohttp's close handshake); a lean socket's callbacks end first."""
+        if self._close_code is None and not self.closed:
+            self._sent_code = code
         if self._inbox is not None:
             self._inbox.stop()
         return await super().close(code=code, message=message, drain=drain)

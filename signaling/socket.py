@@ -288,6 +288,9 @@ async def _rest(app: web.Application, conn: Connection, busy: asyncio.Task[None]
     try:
         if busy is not None:
             await asyncio.wait([busy])
+            # What broke the frame's handling, as `_read` would have raised it.
+            if not busy.cancelled() and (exc := busy.exception()) is not None:
+                raise exc
         await _read(app, conn)
     except Exception:
         await _failed(conn)

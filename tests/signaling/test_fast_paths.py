@@ -4,14 +4,21 @@ test here runs on both and expects the same frames."""
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from typing import Any
 
 import pytest
+import structlog
 from aiohttp import ClientWebSocketResponse, WSMsgType
+from structlog.testing import LogCapture
 
 from accounts.models import Role
-from infra.appkeys import BUS
+from infra.appkeys import BUS, SETTINGS
 from infra.bus import publish_json, user_channel
+from signaling.hub import CLOSE_TOO_SLOW, Connection
+from signaling.keys import HUB
+from tests.waiting import until
 
 OFFER = {"description": {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}}
 CANDIDATE = {"candidate": {"candidate": "candidate:1 1 udp 1 192.0.2.1 5 typ host", "sdpMid": "0"}}
@@ -106,6 +113,96 @@ class TestSameConversation:
         ]
         for ws in (counsellor, interpreter):
             await ws.close()
+
+
+@pytest.fixture
+def logged(monkeypatch: pytest.MonkeyPatch) -> LogCapture:
+    """What the socket module logs from now on (its logger is cached once used)."""
+    capture = LogCapture()
+    logger = structlog.wrap_logger(
+        None, processors=[capture], wrapper_class=structlog.make_filtering_bound_logger(0)
+    )
+    monkeypatch.setattr("signaling.socket.log", logger)
+    return capture
+
+
+class TestSameBackPressure:
+    @pytest.fixture
+    def settings(self, settings: Any) -> Any:
+        return settings.model_copy(update={"ws_burst": 10_000})
+
+    async def test_a_flood_during_a_slow_greeting_is_held_back_and_answered_in_order(
+        self, client, factory
+    ):
+        """Frames sent while the socket is still being greeted (its hooks may wait for the
+        database) are answered once it is, in the order sent; on the fast path the server
+        stops reading meanwhile rather than hold them all."""
+        gate = asyncio.Event()
+        greeting: list[Connection] = []
+
+        async def slow(conn: Connection) -> None:
+            greeting.append(conn)
+            await gate.wait()
+
+        client.app[HUB].on_connect.append(slow)
+        ws = await factory.socket(await factory.token(await factory.user()))
+        await until(lambda: bool(greeting))
+        served: Any = greeting[0].ws
+        transport = served._transport
+
+        async def flood() -> None:
+            for n in range(400):  # padded with what does not compress
+                pad = secrets.token_urlsafe(750)
+                await ws.send_json({"type": "ping", "ref": f"p{n}", "pad": pad})
+
+        sending = asyncio.create_task(flood())
+        if client.app[SETTINGS].fast_paths:  # aiohttp's queue (the plain path) holds them all
+            await until(lambda: not transport.is_reading())
+        gate.set()
+        answered: list[str] = []
+        while len(answered) < 400:
+            msg = await ws.receive_json(timeout=10)
+            if msg["type"] == "pong":
+                answered.append(msg["ref"])
+        await sending
+        assert answered == [f"p{n}" for n in range(400)]
+        await ws.close()
+
+
+class TestSameClose:
+    async def test_a_close_by_the_server_is_logged_with_the_code_sent(
+        self, client, factory, logged
+    ):
+        """A socket the server closes (here: a client too slow to keep up) is logged as
+        closed with the code it was sent."""
+        user = await factory.user()
+        ws = await factory.socket(await factory.token(user))
+        (conn,) = client.app[HUB].connections_of(user.id)
+        closing = asyncio.create_task(conn.close(CLOSE_TOO_SLOW, "too slow"))
+        msg = await ws.receive(timeout=5)
+        await closing
+        await until(lambda: any(e["event"] == "socket_closed" for e in logged.entries))
+        assert (msg.type, msg.data) == (WSMsgType.CLOSE, CLOSE_TOO_SLOW)
+        codes = [e["code"] for e in logged.entries if e["event"] == "socket_closed"]
+        assert codes == [CLOSE_TOO_SLOW]
+
+    async def test_a_frame_whose_handling_breaks_closes_the_socket_with_1011(
+        self, factory, logged, monkeypatch
+    ):
+        """A frame whose handling fails unexpectedly (here: answering a ping) is logged as
+        the socket failing, and the socket is closed with 1011."""
+
+        async def broken(*_: Any, **__: Any) -> None:
+            raise RuntimeError("broken")
+
+        monkeypatch.setattr("signaling.socket._Socket.pong", broken)
+        ws = await factory.socket(await factory.token(await factory.user()))
+        await ws.ping(b"alive")
+        msg = await ws.receive(timeout=5)
+        assert (msg.type, msg.data) == (WSMsgType.CLOSE, 1011)
+        await until(lambda: any(e["event"] == "socket_closed" for e in logged.entries))
+        events = [(e["event"], e.get("code")) for e in logged.entries]
+        assert events[-2:] == [("socket_failed", None), ("socket_closed", 1011)]
 
 
 class TestSameHeartbeat:
