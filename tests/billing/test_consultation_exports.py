@@ -11,11 +11,11 @@ from typing import Any
 from openpyxl import load_workbook
 
 from billing.cells import spreadsheet_text
-from billing.export import ExportKind, UsageFilter, export_usage
+from billing.export import UsageFilter
 from billing.rules import call_reference, consultation_reference
 from billing.usage import record_usage
 from infra.db import Database
-from tests.billing.test_export import fetch, finance
+from tests.billing.test_export import csv_both_ways, fetch, finance
 from tests.factories import Factory
 
 ROOM = "-Rm7" + "q" * 18
@@ -89,19 +89,8 @@ class TestConsultationExports:
         bytes whether the database or Python builds the lines."""
         seeded = await seed_consultation(factory, db)
         await finance(factory)
-        written: dict[bool, bytes] = {}
-        for fast in (True, False):
-            chunks: list[bytes] = []
-
-            async def keep(chunk: bytes, into: list[bytes] = chunks) -> None:
-                into.append(chunk)
-
-            kind = ExportKind("csv", fast_csv=fast)
-            # Batches of two: a consultation's segments fall into different batches.
-            await export_usage(
-                db, UsageFilter(), kind, keep, user_id=None, now=factory.clock.now(), batch_rows=2
-            )
-            written[fast] = b"".join(chunks)
+        # Batches of two: a consultation's segments fall into different batches.
+        written = await csv_both_ways(db, UsageFilter(), factory.clock.now(), batch_rows=2)
         assert written[True] == written[False]
         rows = rows_of(written[True].decode(), ",")
         assert [r["call_id"] for r in rows] == inert_ids(seeded)

@@ -71,6 +71,24 @@ async def finance(factory: Factory) -> TestClient:
     return await factory.login(await make_finance_office(factory))
 
 
+async def csv_both_ways(
+    db: Database, usage: UsageFilter, now: datetime, batch_rows: int | None = None
+) -> dict[bool, bytes]:
+    """The machine CSV as the database builds it (True) and as Python builds it (False)."""
+    written: dict[bool, bytes] = {}
+    for fast in (True, False):
+        chunks: list[bytes] = []
+
+        async def keep(chunk: bytes, into: list[bytes] = chunks) -> None:
+            into.append(chunk)
+
+        kind = ExportKind("csv", fast_csv=fast)
+        batches = {} if batch_rows is None else {"batch_rows": batch_rows}
+        await export_usage(db, usage, kind, keep, user_id=None, now=now, **batches)
+        written[fast] = b"".join(chunks)
+    return written
+
+
 async def fetch(client: TestClient, **params: str) -> ClientResponse:
     resp = await client.get("/api/usage", params=params)
     assert resp.status == 200, await resp.text()

@@ -12,9 +12,10 @@ from openpyxl import load_workbook
 
 from accounts.models import Role
 from billing.cells import spreadsheet_text
-from billing.export import ExportKind, UsageFilter, export_usage
+from billing.export import UsageFilter
 from billing.usage import record_usage
 from infra.db import Database
+from tests.billing.test_export import csv_both_ways
 from tests.factories import Factory, make_finance_office
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
@@ -91,18 +92,7 @@ class TestSiteFilter:
         without one, for everything and for one site."""
         seeded = await seed(factory, db)
         for usage in (UsageFilter(), UsageFilter(site_id=seeded["centre"].id)):
-            written: dict[bool, bytes] = {}
-            for fast in (True, False):
-                chunks: list[bytes] = []
-
-                async def keep(chunk: bytes, into: list[bytes] = chunks) -> None:
-                    into.append(chunk)
-
-                kind = ExportKind("csv", fast_csv=fast)
-                await export_usage(
-                    db, usage, kind, keep, user_id=None, now=factory.clock.now(), batch_rows=2
-                )
-                written[fast] = b"".join(chunks)
+            written = await csv_both_ways(db, usage, factory.clock.now(), batch_rows=2)
             assert written[True] == written[False]
         rows = list(csv.reader(io.StringIO(written[True].decode())))
         assert len(rows) == 3  # the header and Friedensplatz's two calls

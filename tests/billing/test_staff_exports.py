@@ -8,11 +8,11 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from billing.export import ExportKind, UsageFilter, export_usage
+from billing.export import UsageFilter
 from billing.usage import record_usage
 from infra.db import Database
 from interpreters.models import IN_HOUSE_POOL
-from tests.billing.test_export import fetch, finance
+from tests.billing.test_export import csv_both_ways, fetch, finance
 from tests.factories import Factory, make_interpreter
 
 NINE = datetime(2026, 2, 3, 8, 0, tzinfo=UTC)
@@ -47,16 +47,7 @@ async def test_json_and_machine_csv_mark_the_staff_call(client, factory, db):
         (seeded["staff"], True, 0),
         (seeded["external"], False, 750),
     ]
-    written: dict[bool, bytes] = {}
-    for fast in (True, False):
-        chunks: list[bytes] = []
-
-        async def keep(chunk: bytes, into: list[bytes] = chunks) -> None:
-            into.append(chunk)
-
-        kind = ExportKind("csv", fast_csv=fast)
-        await export_usage(db, UsageFilter(), kind, keep, user_id=None, now=factory.clock.now())
-        written[fast] = b"".join(chunks)
+    written = await csv_both_ways(db, UsageFilter(), factory.clock.now())
     assert written[True] == written[False]
     rows = list(csv.DictReader(io.StringIO(written[True].decode(), newline="")))
     assert list(rows[0])[-1] == "in_house"
