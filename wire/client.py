@@ -37,10 +37,23 @@ _CANDIDATE_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
+_SESSION_TAGS = ("session", "to_session")
+"""Optional tags naming the sender's peer connection and the recipient's it answers, so that
+a reloaded page can tell signals meant for its predecessor (docs/protocol.md `signal`)."""
+MAX_SESSION_CHARS = 64
+
+
 def check_signal_data(data: dict[str, Any]) -> dict[str, Any]:
-    """Accept `{"description": {type, sdp}}` or `{"candidate": {...} | null}`, bounded in
-    size; the dict itself is relayed unchanged."""
-    if len(data) != 1:
+    """Accept `{"description": {type, sdp}}` or `{"candidate": {...} | null}`, each with
+    optional session tags, bounded in size; the dict itself is relayed unchanged."""
+    tags = 0
+    for tag in _SESSION_TAGS:
+        if tag in data:
+            value = data[tag]
+            if not isinstance(value, str) or not 0 < len(value) <= MAX_SESSION_CHARS:
+                raise ValueError(f"{tag} is a string of 1 to {MAX_SESSION_CHARS} characters")
+            tags += 1
+    if len(data) - tags != 1:
         raise ValueError("data holds exactly one of description or candidate")
     if "description" in data:
         description = data["description"]

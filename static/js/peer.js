@@ -39,12 +39,19 @@ export async function joinAgainWhileUnavailable(socket, msg, gaveUp) {
   }
 }
 
+/** A short random name for one RTCPeerConnection, carried in the signals it sends. */
+function newSession() {
+  return Math.random().toString(36).slice(2, 14) || "0";
+}
+
 /** How long a media path may stay "disconnected" before this side restarts ICE. */
 const ICE_RESTART_AFTER_MS = 3000;
 
 /**
  * One RTCPeerConnection with W3C perfect negotiation: signals are handled in order, the
  * impolite side wins collisions, ICE restarts when the path fails or stays "disconnected".
+ * Signals carry `session` (this connection) and `to_session` (the other side's, once known):
+ * a page that was reloaded gets the signals held for its predecessor, and drops them.
  * Subclasses say where signals go (`sendSignal`) and where media states are told
  * (`reportMedia`). Events: "remote" {detail: MediaStream}, "media" {detail: connectionState}.
  */
@@ -60,6 +67,8 @@ export class NegotiatedPeer extends EventTarget {
     this.closed = false;
     this.iceServers = iceServers;
     this.lastReported = null;
+    this.session = null; // our RTCPeerConnection's name in the signals
+    this.remoteSession = null; // the other side's, from its last description we took
     // Signals are handled one at a time, in the order they came: a candidate must not
     // overtake the description it belongs to, and a description must not change
     // ignoreOffer under a candidate still being added.
@@ -68,7 +77,9 @@ export class NegotiatedPeer extends EventTarget {
 
   createPeerConnection() {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const session = newSession();
     this.pc = pc;
+    this.session = session;
     for (const track of this.localStream?.getTracks() ?? []) pc.addTrack(track, this.localStream);
     pc.ontrack = ({ track, streams }) => {
       const stream = streams[0] ?? new MediaStream([track]);
@@ -83,14 +94,15 @@ export class NegotiatedPeer extends EventTarget {
       try {
         this.makingOffer = true;
         await pc.setLocalDescription();
-        this.sendSignal({ description: pc.localDescription.toJSON() });
+        this.sendSignal(this.tagged({ description: pc.localDescription.toJSON() }, session));
       } catch (err) {
         console.warn("negotiation failed", err);
       } finally {
         this.makingOffer = false;
       }
     };
-    pc.onicecandidate = ({ candidate }) => this.sendSignal({ candidate: candidate ? candidate.toJSON() : null });
+    pc.onicecandidate = ({ candidate }) =>
+      this.sendSignal(this.tagged({ candidate: candidate ? candidate.toJSON() : null }, session));
     pc.oniceconnectionstatechange = () => {
       clearTimeout(this.restartTimer);
       if (pc.iceConnectionState === "failed") pc.restartIce();
@@ -109,6 +121,20 @@ export class NegotiatedPeer extends EventTarget {
     };
   }
 
+  /** `data` with the session tags of our connection `session`. */
+  tagged(data, session) {
+    return this.remoteSession ? { ...data, session, to_session: this.remoteSession } : { ...data, session };
+  }
+
+  /** Whether a signal was meant for a connection this side no longer has (it came to a
+   * reloaded page, or to a connection started afresh). An offer is always taken: it
+   * starts a negotiation of its own, and what follows it belongs to the same session. */
+  isStale(data) {
+    if (!data.to_session || data.to_session === this.session) return false;
+    if (data.description?.type === "offer") return false;
+    return !data.session || data.session !== this.remoteSession;
+  }
+
   queueSignal(data) {
     this.signals = this.signals.then(() => this.onSignal(data));
   }
@@ -116,15 +142,21 @@ export class NegotiatedPeer extends EventTarget {
   async onSignal(data) {
     if (this.closed) return;
     if (!this.pc) this.createPeerConnection();
+    if (this.isStale(data)) return;
     try {
-      if (data.description) await this.onDescription(data.description);
+      if (data.description) await this.onDescription(data.description, data.session ?? null);
       else if ("candidate" in data) await this.onCandidate(data.candidate);
     } catch (err) {
       console.warn("signal failed", err);
     }
   }
 
-  async onDescription(description) {
+  async onDescription(description, session) {
+    // An offer from a connection other than the one we took the last description from: the
+    // other side started afresh (a reloaded page), so we do too, whatever our own state.
+    if (description.type === "offer" && session && this.remoteSession && session !== this.remoteSession) {
+      this.rebuild();
+    }
     const pc = this.pc;
     // Perfect negotiation: an offer that collides with our own is dropped by the impolite
     // side and wins on the polite side (which rolls back its own offer implicitly).
@@ -144,9 +176,10 @@ export class NegotiatedPeer extends EventTarget {
     } finally {
       this.settingAnswer = false;
     }
+    if (session) this.remoteSession = session;
     if (description.type === "offer") {
       await this.pc.setLocalDescription();
-      this.sendSignal({ description: this.pc.localDescription.toJSON() });
+      this.sendSignal(this.tagged({ description: this.pc.localDescription.toJSON() }, this.session));
     }
   }
 

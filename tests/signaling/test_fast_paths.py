@@ -22,6 +22,7 @@ from tests.waiting import until
 
 OFFER = {"description": {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}}
 CANDIDATE = {"candidate": {"candidate": "candidate:1 1 udp 1 192.0.2.1 5 typ host", "sdpMid": "0"}}
+TAGGED = {**OFFER, "session": "k3x9", "to_session": "p0q2"}
 
 
 @pytest.fixture(params=[True, False], ids=["fast", "plain"])
@@ -89,6 +90,7 @@ class TestSameConversation:
             {"call_id": "z" * 22, "data": OFFER, "ref": "f"},
             {"call_id": call.id, "data": {"hello": 1}},
             {"call_id": call.id, "data": {"candidate": None}},
+            {"call_id": call.id, "data": TAGGED},
         ):
             await counsellor.send_json({"type": "signal", **message})
         await counsellor.send_json({"type": "ping", "ref": "end"})
@@ -103,13 +105,13 @@ class TestSameConversation:
             ("invalid_message", "signal.data", None),
         ]
         relayed: list[dict[str, Any]] = []
-        while len(relayed) < 3:
+        while len(relayed) < 4:
             msg = await interpreter.receive_json(timeout=10)
             if msg["type"] == "signal":
                 relayed.append(msg)
         assert relayed == [
             {"type": "signal", "call_id": call.id, "from": call.counsellor_id, "data": data}
-            for data in (OFFER, CANDIDATE, {"candidate": None})
+            for data in (OFFER, CANDIDATE, {"candidate": None}, TAGGED)
         ]
         for ws in (counsellor, interpreter):
             await ws.close()

@@ -343,6 +343,23 @@ class TestClientMessages:
             with pytest.raises(ValueError, match="signal"):
                 CLIENT_MESSAGE.validate_python({"type": "signal", **wrong})
 
+    def test_signal_data_may_name_its_sessions(self):
+        """`data` may carry the sender's `session` and the `to_session` it answers, relayed
+        as they are; anything else beside the description or candidate is refused."""
+        tagged = {"candidate": None, "session": "k3x9", "to_session": "p0q2"}
+        ok = CLIENT_MESSAGE.validate_python({"type": "signal", "call_id": "c", "data": tagged})
+        assert isinstance(ok, Signal)
+        assert ok.data == tagged
+        for wrong in (
+            {"candidate": None, "session": ""},
+            {"candidate": None, "to_session": "x" * 65},
+            {"candidate": None, "session": 7},
+            {"session": "k3x9"},
+            {"candidate": None, "peer": "p"},
+        ):
+            with pytest.raises(ValueError, match=r"session|exactly one"):
+                CLIENT_MESSAGE.validate_python({"type": "signal", "call_id": "c", "data": wrong})
+
     def test_a_guest_says_hello_as_a_guest(self):
         """A guest's `hello.user` is the guest object, and reads back as one."""
         hello = Hello(
