@@ -3,6 +3,7 @@ simulated interpreter."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -161,6 +162,69 @@ class TestSocketCut:
         expect(interpreter.locator("#status")).to_have_attribute("data-presence", "available")
         interpreter.get_by_label("Nicht im Dienst").check()
         expect(interpreter.locator("#status")).to_have_attribute("data-presence", "offline")
+
+
+def is_signal(frame: str | bytes, kind: str) -> bool:
+    """Whether a socket frame is a `signal` holding a description of `kind`."""
+    msg = json.loads(frame)
+    return msg.get("type") == "signal" and msg["data"].get("description", {}).get("type") == kind
+
+
+class TestReloadedPage:
+    @pytest.mark.timeout(180)
+    def test_reloaded_page_drops_the_answer_meant_for_the_page_before(
+        self, open_page, server: TolkServer
+    ):
+        """The counsellor reloads mid-call and the answer held for the page before reaches
+        the new one just as it offers: it is not taken for the answer to the new offer, and
+        the call's media comes back."""
+        interpreter = open_page("olena", "/interpreter")
+        become_available(interpreter)
+        counsellor = open_page(path="/")
+        answers: list[str | bytes] = []  # the answers the counsellor's page was given
+        stale: list[str | bytes] = []  # given to the page just before its next offer leaves
+
+        def proxy(ws: Any) -> None:
+            server_side = ws.connect_to_server()
+
+            def to_page(frame: str | bytes) -> None:
+                if is_signal(frame, "answer"):
+                    answers.append(frame)
+                ws.send(frame)
+
+            def to_server(frame: str | bytes) -> None:
+                if stale and is_signal(frame, "offer"):
+                    ws.send(stale.pop())
+                server_side.send(frame)
+
+            server_side.on_message(to_page)
+            ws.on_message(to_server)
+
+        counsellor.route_web_socket(re.compile(r"/ws(\?|$)"), proxy)
+        login_api(counsellor.context, server.url, "berater.jobcenter")
+        counsellor.goto("/counsellor")
+        expect(counsellor.locator("#conn")).to_have_attribute("data-state", "open")
+        request_ukrainian(counsellor)
+        expect(interpreter.locator("#offer")).to_be_visible(timeout=15_000)
+        interpreter.get_by_role("button", name="Annehmen").click()
+        for page in (counsellor, interpreter):
+            expect(page.locator("#call")).to_have_attribute(
+                "data-media", "connected", timeout=CONNECT_TIMEOUT_MS
+            )
+        seen_by_interpreter = wait_for_video(interpreter)
+        assert answers
+
+        stale.append(answers[-1])
+        counsellor.reload()
+        expect(counsellor.locator("#call")).to_be_visible(timeout=15_000)
+        expect(counsellor.locator("#call")).to_have_attribute(
+            "data-media", "connected", timeout=CONNECT_TIMEOUT_MS
+        )
+        assert not stale  # the old answer did reach the new page
+        wait_for_video(counsellor, wait_for_video(counsellor) + 10)
+        wait_for_video(interpreter, seen_by_interpreter + 10)
+        counsellor.get_by_role("button", name="Auflegen").click()
+        expect(interpreter.locator("#call")).to_be_hidden(timeout=15_000)
 
 
 class TestSimulatedInterpreter:
