@@ -53,6 +53,19 @@ async def _answer(app: web.Application, booking: Booking, *, full: bool = True) 
     return BookingResponse(booking=view)
 
 
+Finder = Callable[[AsyncSession, datetime], Awaitable[list[Booking]]]
+
+
+async def _listed(app: web.Application, find: Finder, *, full: bool) -> BookingsResponse:
+    """The bookings `find` reads now, as their caller sees them (`full` as in `_answer`)."""
+    async with app[DATABASE].read() as session:
+        found = await find(session, app[CLOCK].now())
+        views = await load_views(
+            session, found, app[SETTINGS].booking_give_back_before_s, full=full
+        )
+    return BookingsResponse(bookings=views)
+
+
 @api.post("/api/bookings", roles=(Role.COUNSELLOR,), status=201)
 async def create_booking(
     request: web.Request, identity: Identity, body: BookingBody
@@ -82,39 +95,27 @@ async def create_booking(
 @api.get("/api/bookings", roles=(Role.COUNSELLOR, Role.INTERPRETER))
 async def own_bookings(request: web.Request, identity: Identity) -> BookingsResponse:
     """Own bookings: a counsellor's, or those an interpreter claimed"""
-    app = request.app
-    async with app[DATABASE].read() as session:
-        found = await bookings.own_bookings(
-            session, identity.user_id, identity.role, app[CLOCK].now()
-        )
-        views = await load_views(
-            session, found, app[SETTINGS].booking_give_back_before_s, full=True
-        )
-    return BookingsResponse(bookings=views)
+    return await _listed(
+        request.app,
+        lambda session, now: bookings.own_bookings(session, identity.user_id, identity.role, now),
+        full=True,
+    )
 
 
 @api.get("/api/bookings/open", roles=(Role.INTERPRETER,))
 async def open_bookings(request: web.Request, identity: Identity) -> BookingsResponse:
     """Open bookings the interpreter may claim (their languages and variants)"""
-    app = request.app
-    async with app[DATABASE].read() as session:
-        found = await bookings.open_bookings_for(session, identity.user_id, app[CLOCK].now())
-        views = await load_views(
-            session, found, app[SETTINGS].booking_give_back_before_s, full=False
-        )
-    return BookingsResponse(bookings=views)
+    return await _listed(
+        request.app,
+        lambda session, now: bookings.open_bookings_for(session, identity.user_id, now),
+        full=False,
+    )
 
 
 @api.get("/api/admin/bookings/unclaimed", roles=(Role.ADMIN,))
 async def unclaimed_bookings(request: web.Request, identity: Identity) -> BookingsResponse:
     """Bookings still unclaimed when they escalated (Unbesetzte Termine)"""
-    app = request.app
-    async with app[DATABASE].read() as session:
-        found = await bookings.unclaimed_bookings(session, app[CLOCK].now())
-        views = await load_views(
-            session, found, app[SETTINGS].booking_give_back_before_s, full=True
-        )
-    return BookingsResponse(bookings=views)
+    return await _listed(request.app, bookings.unclaimed_bookings, full=True)
 
 
 @api.get(

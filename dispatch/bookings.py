@@ -357,13 +357,22 @@ async def give_back_booking(
     )
 
 
+async def _counsellors_booking(
+    session: AsyncSession, booking_id: str, counsellor_id: str, *, lock: bool = False
+) -> Booking:
+    """The counsellor's own booking (`lock`: read afresh and locked until the transaction
+    ends); another's is BookingNotFound, as if it did not exist."""
+    booking = await session.get(Booking, booking_id, with_for_update=lock, populate_existing=lock)
+    if booking is None or booking.counsellor_id != counsellor_id:
+        raise BookingNotFound()
+    return booking
+
+
 async def cancel_booking(
     session: AsyncSession, booking_id: str, counsellor_id: str, now: datetime, settings: Settings
 ) -> tuple[Booking, News]:
     """The counsellor cancels a booking that has not started; cancelling twice is no error."""
-    booking = await session.get(Booking, booking_id)
-    if booking is None or booking.counsellor_id != counsellor_id:
-        raise BookingNotFound()
+    booking = await _counsellors_booking(session, booking_id, counsellor_id)
     was_open = booking.state == BookingState.OPEN
     live = col(Booking.state).in_([s.value for s in LIVE])
     if not await guarded(
@@ -398,9 +407,7 @@ async def start_booking(
 ) -> Started:
     """The counsellor starts the appointment: a request is made from the booking, offered
     first to the interpreter who claimed it (alone, if free), then to the usual waves."""
-    booking = await session.get(Booking, booking_id, with_for_update=True, populate_existing=True)
-    if booking is None or booking.counsellor_id != counsellor_id:
-        raise BookingNotFound()
+    booking = await _counsellors_booking(session, booking_id, counsellor_id, lock=True)
     if booking.state == BookingState.CANCELLED:
         raise BookingCancelled()
     if booking.request_id is not None and await _asked_or_answered(session, booking.request_id):
