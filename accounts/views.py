@@ -8,6 +8,7 @@ from datetime import datetime
 from pydantic import BaseModel
 
 from accounts.models import Organization, Role, User
+from infra.fields import made_from
 
 
 class OrganizationView(BaseModel):
@@ -69,28 +70,13 @@ class Identity:
 
     def view(self) -> UserView:
         """The user as the contract shows it."""
-        return UserView(
-            id=self.user_id,
-            username=self.username,
-            display_name=self.display_name,
-            role=self.role,
-            organization=OrganizationView(id=self.organization_id, name=self.organization_name),
-            site_id=self.site_id,
-        )
+        organization = OrganizationView(id=self.organization_id, name=self.organization_name)
+        return made_from(UserView, self, id=self.user_id, organization=organization)
 
 
 def user_view(user: User, organization: Organization) -> UserView:
     """A user row and its organisation as the contract shows them."""
-    return UserView(
-        id=user.id,
-        username=user.username,
-        display_name=user.display_name,
-        role=user.role,
-        organization=OrganizationView(id=organization.id, name=organization.name),
-        active=user.active,
-        machine=user.machine,
-        site_id=user.site_id,
-    )
+    return made_from(UserView, user, organization=made_from(OrganizationView, organization))
 
 
 class PasswordLinkView(BaseModel):

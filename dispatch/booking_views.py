@@ -15,6 +15,7 @@ from calls.views import interpreter_party
 from dispatch.booking_models import Booking
 from dispatch.booking_rules import give_back_until
 from dispatch.views import preferences_view
+from infra.fields import made_from
 from interpreters.models import Interpreter, ShownAs
 from interpreters.naming import roster_setting
 from wire.objects import BookingState, BookingView, PartyView, SitePlace
@@ -55,24 +56,16 @@ def booking_view(
         )
     claimed = booking.state == BookingState.CLAIMED
     site = names.sites.get(booking.site_id) if booking.site_id else None
-    return BookingView(
-        id=booking.id,
-        language=booking.language,
+    return made_from(
+        BookingView,
+        booking,
         preferences=preferences_view(booking),
-        state=booking.state,
-        local_start=booking.local_start,
-        time_zone=booking.time_zone,
-        starts_at=booking.starts_at,
-        duration_min=booking.duration_min,
-        organization=OrganizationView(id=org.id, name=org.name),
-        site=SitePlace(id=site.id, name=site.name) if site else None,
-        counsellor=PartyView(id=counsellor.id, display_name=counsellor.display_name),
+        organization=made_from(OrganizationView, org),
+        site=made_from(SitePlace, site) if site else None,
+        counsellor=made_from(PartyView, counsellor),
         interpreter=interpreter,
         escalated=booking.escalated_at is not None,
         give_back_until=give_back_until(booking.starts_at, give_back_before_s) if claimed else None,
-        request_id=booking.request_id,
-        created_at=booking.created_at,
-        updated_at=booking.updated_at,
     )
 
 
