@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import BigInteger, ColumnElement, Float, case, literal
@@ -24,19 +24,25 @@ _MONDAY_SHIFT_H = 72
 """1970-01-01 was a Thursday: three days added make hour 0 of the week Monday 00:00."""
 HOURS_OF_WEEK = 168
 
-F = TypeVar("F", bound=type[FunctionElement[Any]])
+T = TypeVar("T")
 
 
-def _written_as(*, sqlite: str, postgresql: str) -> Callable[[F], F]:
-    """A SQL function each database writes its own way: `{0}`, `{1}`, ... in the templates
-    stand for the function's compiled arguments."""
+class _WrittenTwoWays(FunctionElement[T]):
+    """A SQL function each database writes its own way: `{0}`, `{1}`, ... in a subclass's
+    `sqlite` and `postgresql` templates stand for the function's compiled arguments."""
 
-    def declare(element: F) -> F:
-        compiles(element, "sqlite")(_filled_in(sqlite))
-        compiles(element, "postgresql")(_filled_in(postgresql))
-        return element
+    name: ClassVar[str]
+    sqlite: ClassVar[str]
+    postgresql: ClassVar[str]
 
-    return declare
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        cls.name = cls.__name__
+        # SQLAlchemy caches a statement's compiled form only for classes that say so
+        # themselves: an inherited flag does not count.
+        cls.inherit_cache = True
+        compiles(cls, "sqlite")(_filled_in(cls.sqlite))
+        compiles(cls, "postgresql")(_filled_in(cls.postgresql))
 
 
 def _filled_in(template: str) -> Callable[..., str]:
@@ -46,42 +52,30 @@ def _filled_in(template: str) -> Callable[..., str]:
     return written
 
 
-# julianday('1970-01-01 00:00:00') is 2440587.5.
-@_written_as(
-    sqlite="((julianday({0}) - 2440587.5) * 86400.0)",
-    postgresql="CAST(extract(epoch FROM {0}) AS double precision)",
-)
-class epoch_s(FunctionElement[float]):
+class epoch_s(_WrittenTwoWays[float]):
     """A timestamp column as seconds since 1970 (a float, microseconds kept)."""
 
     type = Float()
-    name = "epoch_s"
-    inherit_cache = True
+    # julianday('1970-01-01 00:00:00') is 2440587.5.
+    sqlite = "((julianday({0}) - 2440587.5) * 86400.0)"
+    postgresql = "CAST(extract(epoch FROM {0}) AS double precision)"
 
 
-@_written_as(
-    sqlite="CAST(strftime('%s', {0}) AS INTEGER)",
-    postgresql="CAST(floor(extract(epoch FROM {0})) AS BIGINT)",
-)
-class epoch_whole(FunctionElement[int]):
+class epoch_whole(_WrittenTwoWays[int]):
     """A timestamp column as whole seconds since 1970 (an integer, rounded down)."""
 
     type = BigInteger()
-    name = "epoch_whole"
-    inherit_cache = True
+    sqlite = "CAST(strftime('%s', {0}) AS INTEGER)"
+    postgresql = "CAST(floor(extract(epoch FROM {0})) AS BIGINT)"
 
 
-@_written_as(
-    sqlite="CAST(round((julianday({0}) - julianday({1})) * 86400000.0) AS INTEGER)",
-    postgresql="CAST(round(extract(epoch FROM ({0}) - ({1})) * 1000) AS BIGINT)",
-)
-class millis_between(FunctionElement[int]):
+class millis_between(_WrittenTwoWays[int]):
     """Whole milliseconds from the second timestamp to the first (rounded): integers
     compare and divide alike on both databases, where float seconds could differ."""
 
     type = BigInteger()
-    name = "millis_between"
-    inherit_cache = True
+    sqlite = "CAST(round((julianday({0}) - julianday({1})) * 86400000.0) AS INTEGER)"
+    postgresql = "CAST(round(extract(epoch FROM ({0}) - ({1})) * 1000) AS BIGINT)"
 
 
 def whole_seconds(millis: Any) -> Any:
