@@ -19,6 +19,7 @@ from accounts.views import OrganizationView
 from billing.export import Dialect, check_period, parse_bound
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.errors import InvalidInput
+from infra.fields import made_from
 from infra.http import json_response
 from infra.openapi import ApiRoutes
 from interpreters.languages import normalize_tag
@@ -251,9 +252,7 @@ async def organizations(request: web.Request) -> OrganizationChoices:
     """The organisations the figures may be filtered by (id and name)"""
     async with request.app[DATABASE].read() as session:
         found = await accounts.list_organizations(session)
-    return OrganizationChoices(
-        organizations=[OrganizationView(id=o.id, name=o.name) for o in found]
-    )
+    return OrganizationChoices(organizations=[made_from(OrganizationView, o) for o in found])
 
 
 class SiteChoice(BaseModel):
@@ -272,9 +271,4 @@ async def site_choices(request: web.Request) -> SiteChoices:
     """The sites the figures may be filtered by (deactivated ones too: they have a past)"""
     async with request.app[DATABASE].read() as session:
         found = await sites.list_sites(session)
-    return SiteChoices(
-        sites=[
-            SiteChoice(id=s.id, organization_id=s.organization_id, name=s.name, active=s.active)
-            for s in found
-        ]
-    )
+    return SiteChoices(sites=[made_from(SiteChoice, s) for s in found])
