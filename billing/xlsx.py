@@ -10,17 +10,19 @@ formula: billing.cells), and the header row stays put while scrolling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from billing.cells import spreadsheet_text
 from billing.tables import PEOPLE_COLUMNS, Lang, PeopleRows, headers, minutes
 
 Write = Callable[[bytes], Awaitable[None]]
+T = TypeVar("T")
 
 XLSX_MAX_ROWS = 1_048_576
 """Excel's row limit per sheet; longer exports continue on a further sheet."""
@@ -145,6 +147,38 @@ class _Book:
             self.sheet.append([self.cell(self.sheet, v) for v in values])
             self.in_sheet += 1
 
+    def discard(self) -> None:
+        """Close and remove the sheets' temporary files; nothing to do once saved."""
+        # openpyxl removes a write-only sheet's file only on save (or at exit), and holds
+        # it open in two generators: the sheet's rows, inside its writer's stream, so the
+        # rows are closed first. A save has closed both and removed the file already.
+        for sheet in self.workbook.worksheets:
+            writer = sheet._writer
+            if writer is None:
+                continue
+            # A sheet an error broke off may fail to end its XML: it goes all the same.
+            with contextlib.suppress(Exception):
+                if sheet._rows is not None:
+                    sheet._rows.close()
+            with contextlib.suppress(Exception):
+                writer.close()
+            if os.path.exists(writer.out):
+                writer.cleanup()
+
+
+async def _in_thread(work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)` in a worker thread, which a cancelled caller waits out before it
+    gives up: the thread cannot be stopped, and must not find its workbook or file closed
+    under it."""
+    running = asyncio.ensure_future(asyncio.to_thread(work, *args))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        while not running.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({running})
+        raise
+
 
 async def write_xlsx(
     batches: AsyncIterator[Sequence[Any]],
@@ -156,21 +190,26 @@ async def write_xlsx(
     """Write the workbook of an export: the summary, every record's row, then the totals
     per site."""
     book = _Book(rows.lang, rows)
-    book.summary(summary)
-    async for batch in batches:
-        # openpyxl is synchronous and CPU-bound: keep it off the event loop.
-        await asyncio.to_thread(book.calls, batch)
-    if book.sheets == 0:
-        kinds = [column.kind for column in PEOPLE_COLUMNS]
-        book.new_sheet(SHEETS[rows.lang][1], headers(rows.lang), kinds)
-    book.sites(by_site)
-    # Write-only workbooks still need a file to zip into; stream it out afterwards.
-    handle, path = tempfile.mkstemp(prefix="tolk-usage-", suffix=".xlsx")
-    os.close(handle)
     try:
-        await asyncio.to_thread(book.workbook.save, path)
-        with open(path, "rb") as file:  # noqa: ASYNC230 - chunks are read off the loop
-            while chunk := await asyncio.to_thread(file.read, 256 * 1024):
-                await write(chunk)
+        book.summary(summary)
+        async for batch in batches:
+            # openpyxl is synchronous and CPU-bound: keep it off the event loop.
+            await _in_thread(book.calls, batch)
+        if book.sheets == 0:
+            kinds = [column.kind for column in PEOPLE_COLUMNS]
+            book.new_sheet(SHEETS[rows.lang][1], headers(rows.lang), kinds)
+        book.sites(by_site)
+        # Write-only workbooks still need a file to zip into; stream it out afterwards.
+        handle, path = tempfile.mkstemp(prefix="tolk-usage-", suffix=".xlsx")
+        os.close(handle)
+        try:
+            await _in_thread(book.workbook.save, path)
+            with open(path, "rb") as file:  # noqa: ASYNC230 - chunks are read off the loop
+                while chunk := await _in_thread(file.read, 256 * 1024):
+                    await write(chunk)
+        finally:
+            os.unlink(path)
     finally:
-        os.unlink(path)
+        # An export that broke off (an error, a cancelled request) never saves: without
+        # this its sheets' files would stay in the temporary directory until a restart.
+        book.discard()

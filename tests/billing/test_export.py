@@ -7,6 +7,7 @@ import csv
 import io
 import os
 import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,12 +20,14 @@ from sqlmodel import select
 from accounts.models import AuditEvent, Role
 from billing.cells import spreadsheet_text
 from billing.export import ExportKind, UsageFilter, export_usage
-from billing.models import ExportAudit
+from billing.models import ExportAudit, UsageRecord
 from billing.rules import call_reference
 from billing.tables import PEOPLE_COLUMNS
 from billing.usage import record_usage
+from infra.config import Settings
 from infra.db import Database
 from tests.factories import Factory, make_finance_office
+from tests.waiting import eventually, until
 
 INT_COLUMNS = {"duration_s", "billable_s", "amount_cents"}
 
@@ -472,6 +475,67 @@ class TestAccessAndAudit:
         assert audits[1].at == factory.clock.now()
         assert koeln.id in audits[1].filters
         assert "2025-12-31T23:00:00" in audits[1].filters
+
+
+async def many_records(factory: Factory, db: Database, count: int) -> None:
+    """`count` billed one-minute calls of one organisation, written as usage records."""
+    org = await factory.organization("Jobcenter Köln", cost_center="KST-4711")
+    start = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    async with db.write() as session:
+        session.add_all(
+            UsageRecord(
+                call_id=f"call-{n:05d}",
+                connected_at=start + timedelta(minutes=n),
+                ended_at=start + timedelta(minutes=n + 1),
+                duration_s=60,
+                billable_s=60,
+                amount_cents=135,
+                currency="EUR",
+                language="uk",
+                organization_id=org.id,
+                organization=org.name,
+                cost_center=org.cost_center,
+                counsellor_id="counsellor",
+                interpreter_id="interpreter",
+                interpreter="Olga Petrenko",
+                tariff="Standard",
+                end_reason="hangup",
+            )
+            for n in range(count)
+        )
+
+
+class TestBrokenOffExports:
+    @pytest.fixture
+    def settings(self, settings: Settings) -> Settings:
+        # Small batches: the workbook is built in many steps, so there is time to leave.
+        return settings.model_copy(update={"usage_export_batch_rows": 100})
+
+    async def test_leaving_an_xlsx_export_leaves_no_temporary_file(
+        self, client, factory, db, tmp_path, monkeypatch
+    ):
+        """A finance user who goes away while the XLSX file is being built leaves nothing
+        in the server's temporary directory, and the export is audited as broken off."""
+        temporary = tmp_path / "temporary"
+        temporary.mkdir()
+        monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+        total = 2000
+        await many_records(factory, db, total)
+        await finance(factory)
+        resp = await fetch(client, format="xlsx")
+        # The summary's and the calls' sheets are on disk: the workbook is under way.
+        await until(lambda: len(list(temporary.glob("openpyxl.*"))) >= 2)
+        resp.close()
+
+        async def audited() -> bool:
+            async with db.read() as session:
+                return (await session.exec(select(ExportAudit))).first() is not None
+
+        await eventually(audited)
+        async with db.read() as session:
+            audit = (await session.exec(select(ExportAudit))).one()
+        assert audit.rows < total
+        assert list(temporary.iterdir()) == []
 
 
 class TestCommandLine:
