@@ -99,12 +99,14 @@ class _Book:
 
     def cell(self, sheet: Any, value: Any) -> Any:
         """A typed cell: text as a string cell (openpyxl would type `=...` as a formula),
-        times and numbers with their formats."""
+        with the control characters XLSX cannot hold shown as spaces; times and numbers
+        with their formats."""
         from openpyxl.cell import WriteOnlyCell
-        from openpyxl.cell.cell import TYPE_STRING
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, TYPE_STRING
 
         if isinstance(value, str):
-            cell = WriteOnlyCell(sheet, spreadsheet_text(value))
+            shown = ILLEGAL_CHARACTERS_RE.sub(" ", spreadsheet_text(value))
+            cell = WriteOnlyCell(sheet, shown)
             cell.data_type = TYPE_STRING
             return cell
         cell = WriteOnlyCell(sheet, value)

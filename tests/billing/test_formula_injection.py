@@ -141,3 +141,22 @@ class TestFormulaInjection:
         assert {row[column] for row in calls[1:]} == {"'" + ORGANISATION, "'" + PADDED_ORGANISATION}
         summary = list(book["Zusammenfassung"].iter_rows(values_only=True))
         assert {row[0] for row in summary[1:]} == {"'" + ORGANISATION, "'" + PADDED_ORGANISATION}
+
+
+class TestControlCharacters:
+    async def test_xlsx_export_shows_names_with_control_characters(self, client, factory, db):
+        """A name holding control characters (as text pasted from another program may) is
+        exported, each such character shown as a space; the export does not break off."""
+        counsellor = await factory.user()
+        interpreter = await factory.interpreter(display_name="Olena\x0bKovalenko\x1b")
+        start = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        call = await factory.call_between(
+            counsellor, interpreter, "uk", start, start + timedelta(seconds=95)
+        )
+        async with db.write() as session:
+            await record_usage(session, call)
+        await factory.login(await make_finance_office(factory))
+        book = load_workbook(io.BytesIO(await export(client, format="xlsx")))
+        calls = list(book["Gespräche"].iter_rows(values_only=True))
+        column = [c.de for c in PEOPLE_COLUMNS].index("Dolmetscher*in")
+        assert [row[column] for row in calls[1:]] == ["Olena Kovalenko "]
