@@ -86,6 +86,7 @@ class Connection:
         "_dropped",
         "_greeted",
         "_limit",
+        "_news_held",
         "_outbox",
         "_pinged_at",
         "_queued",
@@ -135,6 +136,9 @@ class Connection:
         self._dropped = False
         # News that reaches the socket while it is being attached waits behind `hello`.
         self._greeted = False
+        # ... and behind the state read on connect: news newer than that read must not be
+        # overtaken by it (an offer revoked meanwhile would ring again).
+        self._news_held: list[bytes] | None = None
         self._queued = False
         self._writer: asyncio.Task[None] | None = None
         self._turns = batch
@@ -209,6 +213,29 @@ class Connection:
         self.send(hello)
         if held and self._outbox is not None:
             self._outbox.extend(held)
+
+    def hold_news(self) -> None:
+        """Keep the user's news back until `release_news`: the socket's state is being read."""
+        if self._news_held is None:
+            self._news_held = []
+
+    def release_news(self) -> None:
+        """Send the news kept back, in order, after whatever was sent meanwhile."""
+        held, self._news_held = self._news_held, None
+        for payload in held or ():
+            self.send_raw(payload)
+
+    def deliver(self, payload: bytes) -> None:
+        """Send a piece of the user's news (from the bus), or keep it back for now."""
+        held = self._news_held
+        if held is None:
+            self.send_raw(payload)
+        elif len(held) < self._limit:
+            held.append(payload)
+        else:
+            # As many as the outbox holds: a client this far behind is let go as usual.
+            self.release_news()
+            self.send_raw(payload)
 
     def send_raw(self, payload: bytes) -> None:
         """Queue an encoded JSON text frame; drop the client if it has fallen too far behind."""
@@ -406,8 +433,10 @@ class Hub:
         return {role: len(conns) for role, conns in self._by_role.items()}
 
     async def attach(self, conn: Connection) -> None:
-        """Start delivering the user's bus news to this socket."""
+        """Start delivering the user's bus news to this socket, kept back until its state
+        has been sent (`bring_up_to_date`)."""
         user_id = conn.user_id
+        conn.hold_news()
         self._by_role.setdefault(conn.identity.role.value, set()).add(conn)
         async with self._exclusive(user_id):
             self._by_user[user_id] = (*self._by_user.get(user_id, ()), conn)
@@ -442,7 +471,7 @@ class Hub:
             self._control(user_id, payload)
             return
         for conn in self._by_user.get(user_id, ()):
-            conn.send_raw(payload)
+            conn.deliver(payload)
 
     def resync(self, since: datetime, user_id: str | None = None) -> None:
         """Bring open sockets (all, or one user's) up to date from the database, as on a
@@ -464,7 +493,7 @@ class Hub:
                 conn = conns.popleft()
                 if conn.ws.closed:
                     continue
-                await self.run_hooks(self.on_connect, conn)
+                await self.bring_up_to_date(conn)
                 for hook in self.on_resync:
                     try:
                         await hook(conn, since)
@@ -493,6 +522,15 @@ class Hub:
                 asyncio.get_running_loop().create_task(
                     conn.close(CLOSE_UNAUTHORIZED, str(order.get("reason", "closed")))
                 )
+
+    async def bring_up_to_date(self, conn: Connection) -> None:
+        """Send the socket its current state (the on_connect hooks), then the news that came
+        while it was read: news is never overtaken by an older state."""
+        conn.hold_news()
+        try:
+            await self.run_hooks(self.on_connect, conn)
+        finally:
+            conn.release_news()
 
     async def run_hooks(self, hooks: list[ConnectionHook], conn: Connection) -> None:
         """Run connection hooks in order; one failing does not stop the rest."""

@@ -222,7 +222,7 @@ async def _greet(app: web.Application, conn: Connection) -> None:
             server_time=app[CLOCK].now(),
         )
     )
-    await hub.run_hooks(hub.on_connect, conn)
+    await hub.bring_up_to_date(conn)
 
 
 async def _session(

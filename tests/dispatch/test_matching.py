@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import update
 
 from calls.models import Call, CallState
+from infra import jsonio
+from infra.appkeys import BUS
+from infra.bus import user_channel
 from interpreters.models import Interpreter, Presence
+from signaling.hub import Connection
+from signaling.keys import HUB
 from tests.dispatch.conftest import minutes_ago, status_of
 from tests.factories import make_interpreter, refresh_presence_of, set_presence, sweep_presence_of
+from wire.server import OfferRevocation
 
 
 async def until_state(person, state: str) -> dict:
@@ -338,6 +345,39 @@ class TestReconnect:
         revoked = await interpreter.next_event("offer.revoked")
         assert (revoked["offer_id"], revoked["reason"]) == (offer["id"], "cancelled")
         assert (await interpreter.next_event("presence.updated"))["status"] == "available"
+
+    async def test_news_published_while_the_state_is_read_comes_after_it(self, desk, factory):
+        """A new socket's state (its pending offer) is not sent after news published while
+        it was read (the offer's revocation): the page ends without the offer."""
+        counsellor = await desk.counsellor()
+        interpreter = await desk.interpreter(["ar"])
+        await desk.ask(counsellor, "ar")
+        offer = (await interpreter.next_event("offer"))["offer"]
+        app = factory.client.app
+        bus = app[BUS]
+        heard = asyncio.Event()
+        listening = await bus.subscribe(user_channel(interpreter.id), lambda *_: heard.set())
+
+        async def revoked_meanwhile(conn: Connection) -> None:
+            # As if the counsellor withdrew the request just after the state was read.
+            if conn.user_id == interpreter.id and not heard.is_set():
+                revocation = OfferRevocation(offer_id=offer["id"], reason="cancelled")
+                await bus.publish(user_channel(interpreter.id), jsonio.dumps(revocation))
+                await heard.wait()
+
+        app[HUB].on_connect.insert(0, revoked_meanwhile)
+        try:
+            ws = await factory.socket(interpreter.token)
+            seen: list[str] = []
+            while "offer.revoked" not in seen:
+                msg = await ws.receive_json(timeout=5)
+                seen.append(msg["type"])
+        finally:
+            app[HUB].on_connect.remove(revoked_meanwhile)
+            await listening.cancel()
+        about_the_offer = [kind for kind in seen if kind.startswith("offer")]
+        assert about_the_offer == ["offer", "offer.revoked"]
+        await ws.close()
 
     async def test_new_sockets_get_the_current_requests_and_offers(self, desk, factory):
         """A reconnecting counsellor gets their open requests, an interpreter their offers."""
