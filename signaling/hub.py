@@ -230,10 +230,11 @@ class Connection:
         held = self._news_held
         if held is None:
             self.send_raw(payload)
-        elif len(held) < self._limit:
+        elif len(held) < self._limit // 2:
             held.append(payload)
         else:
-            # As many as the outbox holds: a client this far behind is let go as usual.
+            # So much news during one read: send it on as it comes, the outbox's limit
+            # (which counts what is not yet written) still lets a client that is behind go.
             self.release_news()
             self.send_raw(payload)
 
