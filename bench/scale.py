@@ -299,6 +299,7 @@ PHASE_ROWS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
     ("signal across instances p50 / p99 (ms)", lambda p: _quantiles(p, "signal_cross")),
     ("signal within one instance p50 / p99 (ms)", lambda p: _quantiles(p, "signal_same")),
     ("cross p99 / same p99", _ratio),
+    ("load generator's own loop lag p50 / p99 (ms)", lambda p: _quantiles(p, "lag")),
     (
         "CPU per instance (% of a core)",
         lambda p: _per_instance(p["stack"]["cpu_percent"], "{:.0f}"),

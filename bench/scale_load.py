@@ -65,11 +65,18 @@ class Phase:
     )
     counts: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    lag_ms: list[float] = field(default_factory=list)
+    """How late this process's own loop woke for its 10 ms ticks: time it adds to every
+    latency it measures, which the instances did not spend."""
 
     def summary(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rate": self.rate, "counts": dict(self.counts)}
         out["errors"] = dict(self.errors)
-        for name, values in (("offer", self.offer_ms), ("accept", self.accept_ms)):
+        for name, values in (
+            ("offer", self.offer_ms),
+            ("accept", self.accept_ms),
+            ("lag", self.lag_ms),
+        ):
             out[f"{name}_p50"], out[f"{name}_p99"] = (
                 percentile(values, 0.5),
                 percentile(values, 0.99),
@@ -130,6 +137,9 @@ class RequestRun:
     accept_sent: dict[str, float] = field(default_factory=dict)
     """When each interpreter who accepted sent the accept, by user id."""
     done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+TICK_S = 0.01
 
 
 class Crowd:
@@ -581,7 +591,9 @@ class Crowd:
                         self.later(0, self.toggle_presence())
                     else:
                         self.later(0, self.reconnect())
-            await asyncio.sleep(0.01)
+            tick = time.perf_counter()
+            await asyncio.sleep(TICK_S)
+            phase.lag_ms.append((time.perf_counter() - tick - TICK_S) * 1000)
         await mark()  # the steady part ends: what follows is what was under way ending
         open_runs = [r for r in self.requests.values() if r.phase is phase]
         try:
