@@ -161,8 +161,43 @@ async def sockets_open(
     )
 
 
+REQUEST_SECONDS = 'tolk_http_request_seconds_bucket{le="'
+REQUEST_ROUTE = 'route="/api/requests"'
+
+
+async def request_buckets(http: aiohttp.ClientSession, port: int) -> dict[float, float]:
+    """How many requests to /api/requests the instance answered within each of its
+    histogram's bounds (seconds): the time it spent itself, without the balancer's."""
+    async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
+        text = await resp.text()
+    buckets: dict[float, float] = {}
+    for line in text.splitlines():
+        if line.startswith(REQUEST_SECONDS[: -len('{le="')]) and REQUEST_ROUTE in line:
+            bound = line.split('le="', 1)[1].split('"', 1)[0]
+            buckets[float(bound)] = float(line.rsplit(" ", 1)[1])
+    return buckets
+
+
+def within(start: list[dict[float, float]], end: list[dict[float, float]], share: float) -> float:
+    """The smallest histogram bound (ms) within which `share` of the requests between two
+    readings were answered, over all instances."""
+    counts: dict[float, float] = {}
+    for before, after in zip(start, end, strict=True):
+        for bound, count in after.items():
+            counts[bound] = counts.get(bound, 0.0) + count - before.get(bound, 0.0)
+    total = counts.get(float("inf"), 0.0)
+    for bound in sorted(counts):
+        if total and counts[bound] >= share * total:
+            return bound * 1000
+    return float("nan")
+
+
 async def snapshot(
-    stack: Stack, db: asyncpg.Connection, red: aioredis.Redis, load_pid: int
+    stack: Stack,
+    db: asyncpg.Connection,
+    red: aioredis.Redis,
+    load_pid: int,
+    http: aiohttp.ClientSession,
 ) -> dict[str, Any]:
     """The counters a phase is measured by, read now."""
     xacts = await db.fetchval(
@@ -181,6 +216,7 @@ async def snapshot(
         "redis_commands": int(stats["total_commands_processed"]),
         "redis_publishes": int(commands.get("cmdstat_publish", {}).get("calls", 0)),
         "load": load_average(),
+        "requests": [await request_buckets(http, s.port) for s in stack.instances],
     }
 
 
@@ -201,6 +237,8 @@ def phase_figures(start: dict[str, Any], end: dict[str, Any], own_reads: int) ->
         "redis_commands_per_s": (end["redis_commands"] - start["redis_commands"]) / seconds,
         "redis_publishes_per_s": (end["redis_publishes"] - start["redis_publishes"]) / seconds,
         "load": end["load"],
+        "request_p50_within_ms": within(start["requests"], end["requests"], 0.5),
+        "request_p99_within_ms": within(start["requests"], end["requests"], 0.99),
     }
 
 
@@ -237,7 +275,7 @@ async def drive(stack: Stack, setup_file: Path) -> dict[str, Any]:
                     for s in stack.instances
                 ]
             elif word == "PHASE":
-                marks[rest[0]] = await snapshot(stack, db, red, proc.pid)
+                marks[rest[0]] = await snapshot(stack, db, red, proc.pid, http)
             elif word == "RESULT":
                 out["load"] = json.loads(rest[0])
                 break
@@ -300,6 +338,12 @@ PHASE_ROWS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
     ("signal within one instance p50 / p99 (ms)", lambda p: _quantiles(p, "signal_same")),
     ("cross p99 / same p99", _ratio),
     ("load generator's own loop lag p50 / p99 (ms)", lambda p: _quantiles(p, "lag")),
+    (
+        "POST /api/requests in the instances, p50 / p99 within (ms)",
+        lambda p: (
+            f"{p['stack']['request_p50_within_ms']:g} / {p['stack']['request_p99_within_ms']:g}"
+        ),
+    ),
     (
         "CPU per instance (% of a core)",
         lambda p: _per_instance(p["stack"]["cpu_percent"], "{:.0f}"),
