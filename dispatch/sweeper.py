@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import structlog
-from sqlalchemy import ColumnElement, update
+from sqlalchemy import ColumnElement
 from sqlalchemy.orm import Mapped
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -35,6 +35,7 @@ from dispatch.service import (
     send_next_wave,
 )
 from infra.config import Settings
+from infra.counters import add_one
 from infra.db import Database
 from infra.outages import Unavailable
 from interpreters.models import Interpreter, Presence
@@ -109,15 +110,10 @@ async def _count_miss(
     session: AsyncSession, interpreter_id: str, now: datetime, settings: Settings, news: News
 ) -> None:
     """One more offer missed in a row; after K of them the interpreter is set away."""
-    result = await session.exec(
-        update(Interpreter)
-        .where(col(Interpreter.user_id) == interpreter_id)
-        .values(missed_offers=col(Interpreter.missed_offers) + 1)
-        .returning(col(Interpreter.missed_offers))
-        .execution_options(synchronize_session=False)
+    count = await add_one(
+        session, col(Interpreter.missed_offers), col(Interpreter.user_id) == interpreter_id
     )
-    count = result.scalar_one()
-    if count < settings.missed_offers_before_away:
+    if count is None or count < settings.missed_offers_before_away:
         return
     if await transition(
         session,

@@ -3,10 +3,10 @@ made, and the centre's choice of name or number (`RosterSetting`)."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from infra.counters import add_one
 from interpreters.models import RosterSetting, ShownAs
 
 SETTING_ID = 1
@@ -19,21 +19,18 @@ async def roster_setting(session: AsyncSession) -> RosterSetting:
 
 async def next_interpreter_number(session: AsyncSession) -> int:
     """The number for a new profile: one more than the last one given, never given twice."""
-    # One guarded UPDATE ... RETURNING: two profiles made at once (two admins, two instances)
-    # queue on the row's lock and get different numbers; a deleted profile's is not reused.
-    result = await session.exec(
-        update(RosterSetting)
-        .where(col(RosterSetting.id) == SETTING_ID)
-        .values(last_interpreter_number=col(RosterSetting.last_interpreter_number) + 1)
-        .returning(col(RosterSetting.last_interpreter_number))
-        .execution_options(synchronize_session=False)
+    # Raised in the row: two profiles made at once (two admins, two instances) get different
+    # numbers; a deleted profile's is not reused.
+    number = await add_one(
+        session,
+        col(RosterSetting.last_interpreter_number),
+        col(RosterSetting.id) == SETTING_ID,
     )
-    number = result.scalar_one_or_none()
     if number is None:  # the row is made by the migration; a hand-made schema may lack it
         session.add(RosterSetting(id=SETTING_ID, last_interpreter_number=1))
         await session.flush()
         return 1
-    return int(number)
+    return number
 
 
 async def set_shown_as(session: AsyncSession, shown_as: ShownAs) -> RosterSetting:
