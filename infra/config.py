@@ -151,7 +151,9 @@ class Settings(BaseSettings):
     usage_export_batch_rows: int = Field(default=5000, ge=100, le=100_000)
     """Rows fetched per round trip when streaming a usage export."""
 
-    @field_validator("secret_key", "metrics_token", "turn_secret", mode="before")
+    @field_validator(
+        "secret_key", "metrics_token", "turn_secret", "redis_url", "public_origin", mode="before"
+    )
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         # `TOLK_METRICS_TOKEN=` left empty in an environment file means "not set": as an
@@ -177,19 +179,15 @@ class Settings(BaseSettings):
     @field_validator("redis_url")
     @classmethod
     def _redis_scheme(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        if not value.startswith(("redis://", "rediss://", "unix://")):
+        if value is not None and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("use redis://host:port/db")
         return value
 
     @field_validator("public_origin")
     @classmethod
     def _an_origin(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        origin = value.rstrip("/")
-        if not _ORIGIN.fullmatch(origin):
+        origin = None if value is None else value.rstrip("/")
+        if origin is not None and not _ORIGIN.fullmatch(origin):
             raise ValueError("use an origin such as https://tolk.example.org (no path)")
         return origin
 
