@@ -7,15 +7,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
 from typing import Any
 
 import structlog
-from aiortc import MediaStreamTrack
 
 from signaling.peers.client import SocketError, TolkClient
 from signaling.peers.media import FrameSink
-from signaling.peers.negotiation import Negotiator
+from signaling.peers.negotiation import Negotiator, Tracks
+from signaling.peers.participant import Participant
 
 log = structlog.get_logger(__name__)
 
@@ -24,7 +23,7 @@ RETRYABLE = "unavailable"
 """The error code of a message the server could not serve for now: ask again."""
 
 
-class CallPeer:
+class CallPeer(Participant):
     """One side of a call, driven by a `TolkClient` whose socket is already open.
 
     The impolite side (the counsellor) offers as soon as it joins; the polite side (the
@@ -38,32 +37,26 @@ class CallPeer:
         self,
         client: TolkClient,
         call_id: str,
-        tracks: Callable[[], list[MediaStreamTrack]],
+        tracks: Tracks,
         *,
         relay_only: bool = False,
         polite_offer_after_s: float = 2.0,
         reconnect_after_s: float = 10.0,
     ) -> None:
-        self.client = client
+        super().__init__(client, tracks, relay_only=relay_only, log=log.bind(call_id=call_id))
         self.call_id = call_id
         self.sink = FrameSink()
-        self.ended = asyncio.Event()
         self.connected = asyncio.Event()
         self.connected_at: float | None = None
         """time.perf_counter() when media first connected."""
         self.peer_present = False
         self.negotiator: Negotiator | None = None
-        self._tracks = tracks
-        self._relay_only = relay_only
         self._polite_offer_after_s = polite_offer_after_s
         self._reconnect_after_s = reconnect_after_s
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._started_at = time.monotonic()
         self._last_offer_seen = 0.0
-        self._log = log.bind(call_id=call_id, username=client.username)
-        client.listeners.append(self._on_message)
-        client.on_connected.append(self.join)
 
     async def join(self) -> None:
         """Send call.join (also after a reconnect); start or resume negotiation."""
@@ -132,10 +125,7 @@ class CallPeer:
     async def close(self) -> None:
         """Stop media and forget the call."""
         self.ended.set()
-        with contextlib.suppress(ValueError):
-            self.client.listeners.remove(self._on_message)
-        with contextlib.suppress(ValueError):
-            self.client.on_connected.remove(self.join)
+        self._detach()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -27,6 +27,8 @@ log = structlog.get_logger(__name__)
 SendSignal = Callable[[dict[str, Any]], Awaitable[None]]
 StateListener = Callable[[str], None]
 TrackListener = Callable[[MediaStreamTrack], None]
+Tracks = Callable[[], list[MediaStreamTrack]]
+"""Makes the local tracks afresh, for each new peer connection."""
 
 
 class Negotiator:
@@ -38,7 +40,7 @@ class Negotiator:
         polite: bool,
         ice_servers: list[dict[str, Any]],
         send: SendSignal,
-        tracks: Callable[[], list[MediaStreamTrack]],
+        tracks: Tracks,
         relay_only: bool = False,
         on_state: StateListener | None = None,
         on_track: TrackListener | None = None,

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from typing import Any
 
 import structlog
-from aiortc import MediaStreamTrack
 
 from signaling.peers.client import TolkClient
 from signaling.peers.media import FrameSink
-from signaling.peers.negotiation import Negotiator
+from signaling.peers.negotiation import Negotiator, Tracks
+from signaling.peers.participant import Participant
 
 log = structlog.get_logger(__name__)
 
@@ -35,32 +34,26 @@ class PairLink:
         self.pump: asyncio.Task[None] | None = None
 
 
-class RoomPeer:
+class RoomPeer(Participant):
     """One participant of a room, driven by a `TolkClient` whose socket is open."""
 
     def __init__(
         self,
         client: TolkClient,
         room_id: str,
-        tracks: Callable[[], list[MediaStreamTrack]],
+        tracks: Tracks,
         *,
         relay_only: bool = False,
     ) -> None:
-        self.client = client
+        super().__init__(client, tracks, relay_only=relay_only, log=log.bind(room_id=room_id))
         self.room_id = room_id
         self.self_id = ""
         self.links: dict[str, PairLink] = {}
-        self.ended = asyncio.Event()
-        self._tracks = tracks
-        self._relay_only = relay_only
         self._ice: list[dict[str, Any]] = []
         self._polite: dict[str, bool] = {}
         """Whether this side is polite towards each participant, as the server said."""
         self._heard: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._log = log.bind(room_id=room_id, username=client.username)
-        client.listeners.append(self._on_message)
-        client.on_connected.append(self.join)
 
     async def join(self) -> None:
         """`room.join` (also after a reconnect); a link to everyone present."""
@@ -180,10 +173,7 @@ class RoomPeer:
 
     async def close(self) -> None:
         """Stop media and forget the room."""
-        with contextlib.suppress(ValueError):
-            self.client.listeners.remove(self._on_message)
-        with contextlib.suppress(ValueError):
-            self.client.on_connected.remove(self.join)
+        self._detach()
         for task in list(self._tasks):
             task.cancel()
         links, self.links = list(self.links.values()), {}

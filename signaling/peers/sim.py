@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +20,7 @@ from aiortc import MediaStreamTrack
 from signaling.peers.call import RETRYABLE, CallPeer
 from signaling.peers.client import ApiError, TolkClient
 from signaling.peers.media import PatternVideoTrack, TestPattern, ToneAudioTrack
+from signaling.peers.negotiation import Tracks
 from signaling.peers.room import RoomPeer
 
 log = structlog.get_logger(__name__)
@@ -201,9 +201,7 @@ class SimInterpreter:
         # Wrap-up ends by itself on the server; a simulated interpreter is ready at once.
         await self._go_available()
 
-    async def _take_segment(
-        self, call_id: str, room_id: str, tracks: Callable[[], list[MediaStreamTrack]]
-    ) -> None:
+    async def _take_segment(self, call_id: str, room_id: str, tracks: Tracks) -> None:
         """A segment of a consultation room: join the room and keep a link to each other
         participant until the segment ends (hang-up, hand-over, the room's end)."""
         over = asyncio.Event()
