@@ -2,8 +2,9 @@
 // window, a small self view, and over them who is on the call, the timer, the connection
 // quality, microphone and camera toggles and "Auflegen".
 import { fill, h } from "./dom.js";
-import { formatClock, languageName, onLocaleChange, t, translate } from "./i18n.js";
+import { formatClock, languageName, t, translate } from "./i18n.js";
 import { api } from "./api.js";
+import { MediaView } from "./mediaview.js";
 import { CallPeer, readStats } from "./peer.js";
 
 /** A call's states in the only order they can happen: a view never moves backwards. */
@@ -27,24 +28,19 @@ export function rememberCall(calls, call) {
 /** How long a call may take to connect before the view says so and offers a way out. */
 export const STALLED_AFTER_MS = 10000;
 
-export class CallView extends EventTarget {
+export class CallView extends MediaView {
   /** container: an empty <section>; socket: the page's Socket; hangupKey: the i18n key of
    * the hang-up button ("Beenden" on a terminal).
    * Events: "ended" {detail: call}, "stalled" (not connected in time), "firstframe". */
   constructor(container, socket, { role = "counsellor", hangupKey = "call.hangup" } = {}) {
-    super();
-    this.container = container;
-    this.socket = socket;
-    this.role = role;
+    super(container, socket, role);
     this.hangupKey = hangupKey;
     this.peer = null;
-    this.stream = null;
     this.call = null;
     this.connectedAtMs = null;
     this.timers = [];
     this.stats = null;
     this.build();
-    onLocaleChange(() => this.render());
   }
 
   build() {
@@ -288,13 +284,6 @@ export class CallView extends EventTarget {
     this.renderQuality();
   }
 
-  toggle(kind) {
-    if (kind === "audio") this.muted = !this.muted;
-    else this.cameraOff = !this.cameraOff;
-    this.peer?.setTrackEnabled(kind, kind === "audio" ? !this.muted : !this.cameraOff);
-    this.render();
-  }
-
   async hangup() {
     if (!this.call) return;
     const id = this.call.id;
@@ -317,8 +306,7 @@ export class CallView extends EventTarget {
     this.timers = [];
     this.peer?.close();
     this.peer = null;
-    for (const track of this.stream?.getTracks() ?? []) track.stop();
-    this.stream = null;
+    this.stopStream();
     this.remote.srcObject = null;
     this.self.srcObject = null;
     this.container.hidden = true;

@@ -131,10 +131,6 @@ export class RoomMesh extends EventTarget {
     this.dispatchEvent(new CustomEvent(type, { detail }));
   }
 
-  setTrackEnabled(kind, enabled) {
-    for (const track of this.localStream?.getTracks() ?? []) if (track.kind === kind) track.enabled = enabled;
-  }
-
   /** Per participant id: decoded video frames, audio, the path, and whether they speak
    * (audio level from getStats()); under this side's own id its microphone's level. */
   async figures() {

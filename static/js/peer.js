@@ -198,10 +198,6 @@ export class NegotiatedPeer extends EventTarget {
     this.createPeerConnection();
   }
 
-  setTrackEnabled(kind, enabled) {
-    for (const track of this.localStream?.getTracks() ?? []) if (track.kind === kind) track.enabled = enabled;
-  }
-
   /** Renew the ICE path (after the socket or the other side came back). */
   restartIce() {
     if (!this.pc || this.closed) return;

@@ -2,23 +2,20 @@
 // per participant (video, name, role, who is speaking), microphone and camera toggles, and
 // the way out (hang up for the counsellor, leave for the others).
 import { fill, h } from "./dom.js";
-import { languageName, onLocaleChange, t, translate } from "./i18n.js";
+import { languageName, t, translate } from "./i18n.js";
+import { MediaView } from "./mediaview.js";
 import { RoomMesh } from "./mesh.js";
 
 const STATS_EVERY_MS = 500;
 const ROLE_ORDER = { counsellor: 0, guest: 1, interpreter: 2 };
 
-export class RoomView extends EventTarget {
+export class RoomView extends MediaView {
   /** container: an empty <section>; socket: the page's Socket; role: this side's role.
    * Events: "leave" (the way-out button; the page decides what it means), "joined",
    * "change" (who is in the room, or their presence, changed). */
   constructor(container, socket, { role, extraControls = [], line = true } = {}) {
-    super();
-    this.container = container;
-    this.socket = socket;
-    this.role = role;
+    super(container, socket, role);
     this.mesh = null;
-    this.stream = null;
     this.roomId = null;
     this.tiles = new Map(); // participant id -> {box, video, name, state}
     this.participants = new Map();
@@ -26,7 +23,6 @@ export class RoomView extends EventTarget {
     this.build(extraControls);
     // The counsellor's page says who is in the room in its own status line.
     this.line.hidden = !line;
-    onLocaleChange(() => this.render());
   }
 
   build(extraControls) {
@@ -194,20 +190,12 @@ export class RoomView extends EventTarget {
     }
   }
 
-  toggle(kind) {
-    if (kind === "audio") this.muted = !this.muted;
-    else this.cameraOff = !this.cameraOff;
-    this.mesh?.setTrackEnabled(kind, kind === "audio" ? !this.muted : !this.cameraOff);
-    this.render();
-  }
-
   /** Tear down media and hide the room. */
   finish() {
     clearInterval(this.timer);
     this.mesh?.close();
     this.mesh = null;
-    for (const track of this.stream?.getTracks() ?? []) track.stop();
-    this.stream = null;
+    this.stopStream();
     for (const tile of this.tiles.values()) tile.video.srcObject = null;
     this.tiles.clear();
     this.participants.clear();
