@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,7 +41,14 @@ from signaling.hub import Connection
 from signaling.ice import ice_servers_for
 from signaling.mirror import STALE_HEARTBEATS, HeldSignals, Mirrors, unsubscribe
 from wire.client import CallHangup, CallJoin, CallMedia, Signal
-from wire.server import CallJoined, CallUpdated, ErrorMessage, PeerPresence, relayed_signal
+from wire.server import (
+    CallJoined,
+    CallUpdated,
+    ErrorMessage,
+    PeerPresence,
+    relayed_signal,
+    spliced_signal,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -199,20 +206,44 @@ class Rooms(Mirrors[Room]):
 
     async def relay(self, conn: Connection, call_id: str, data: dict[str, Any]) -> None:
         """Pass a signal to the other participant, or hold it while they are away."""
+        room, peer = self._addressed(conn, call_id)
+        payload = relayed_signal(call_id, conn.user_id, data)
+        if self._held_for(conn, room, peer, payload):
+            return
+        await self._bus.publish(user_channel(peer), payload)
+
+    def relay_now(
+        self, conn: Connection, call_id: str, data: dict[str, Any], data_json: bytes | None
+    ) -> Awaitable[None] | None:
+        """`relay` on the socket's fast path: the data goes out as sent (`data_json`, when
+        given); what is left to await, if anything."""
+        room, peer = self._addressed(conn, call_id)
+        user_id = conn.user_id
+        if data_json is None:
+            payload = relayed_signal(call_id, user_id, data)
+        else:
+            payload = spliced_signal(call_id, user_id, data_json)
+        if self._held_for(conn, room, peer, payload):
+            return None
+        return self._bus.publish(user_channel(peer), payload)
+
+    def _addressed(self, conn: Connection, call_id: str) -> tuple[Room, str]:
+        """The room a signal goes through, and who it is for."""
         room = self._rooms.get(call_id)
         if room is None:  # the call ended between the membership check and here
             raise CallEnded()
-        user_id = conn.user_id
-        peer = room.peer_of(user_id)
-        payload = relayed_signal(call_id, user_id, data)
+        return room, room.peer_of(conn.user_id)
+
+    def _held_for(self, conn: Connection, room: Room, peer: str, payload: bytes) -> bool:
+        """Hold a signal while its recipient is away or signals wait for them already (it
+        waits its turn behind those); False when it may go now."""
         if not room.held.waiting(peer) and room.present[peer]:
-            await self._bus.publish(user_channel(peer), payload)
-            return
-        # Held signals go out in order; a signal behind them waits its turn.
+            return False
         hold_s = self._settings.signal_hold_s
         room.held.hold(peer, conn.id, payload, now=self._clock.now(), hold_s=hold_s)
         if room.present[peer]:
             self._flush(room, peer)
+        return True
 
     def _flush(self, room: Room, user_id: str) -> None:
         if user_id not in room.flushing:
@@ -433,6 +464,26 @@ async def relay_signal(
         return
     await app[ROOMS].relay(conn, call_id, data)
     app[METRICS].relay_messages.inc("relayed")
+
+
+def relay_signal_now(
+    app: web.Application,
+    conn: Connection,
+    call_id: str,
+    data: dict[str, Any],
+    ref: str | None,
+    data_json: bytes | None,
+) -> Awaitable[None] | None:
+    """`relay_signal` on the socket's fast path (`Rooms.relay_now`): None when done, else
+    what is left to await."""
+    if call_id not in conn.calls:
+        app[METRICS].relay_messages.inc("refused")
+        message = "Only the call's participants may signal, after call.join."
+        conn.send(ErrorMessage(code="forbidden", message=message, ref=ref))
+        return None
+    step = app[ROOMS].relay_now(conn, call_id, data, data_json)
+    app[METRICS].relay_messages.inc("relayed")
+    return step
 
 
 async def handle_media(app: web.Application, conn: Connection, msg: CallMedia) -> None:

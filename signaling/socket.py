@@ -27,8 +27,8 @@ from signaling.hub import CLOSE_RATE_LIMITED, Connection, Hub
 from signaling.keys import HUB
 from signaling.lean_socket import DATA_FRAMES, LeanResponse, release_http
 from signaling.presence import handle_presence
-from signaling.relay_fast import REF_MAX, plain_signal
-from signaling.rooms import ROOM_HANDLERS, relay_signal
+from signaling.relay_fast import REF_MAX, plain_signal, spliced_data
+from signaling.rooms import ROOM_HANDLERS, relay_signal_now
 from wire.client import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Ping
 from wire.rooms import GuestView
 from wire.server import ErrorMessage, Hello, Pong
@@ -361,7 +361,8 @@ async def _receive(app: web.Application, conn: Connection, data: bytes | str) ->
         if parsed is None:
             return
         call, kind, ref = parsed
-        await call
+        if call is not None:
+            await call
     except TolkError as exc:
         conn.send(ErrorMessage(ref=ref, **exc.to_wire()))
     except Exception:
@@ -375,9 +376,9 @@ async def _receive(app: web.Application, conn: Connection, data: bytes | str) ->
 
 def _parse(
     app: web.Application, conn: Connection, data: bytes | str
-) -> tuple[Awaitable[None], str, str | None] | None:
-    """The handler call for a frame, with its type and ref; None when the frame was
-    answered with an error already."""
+) -> tuple[Awaitable[None] | None, str, str | None] | None:
+    """The handler call for a frame (None when it was handled already), with its type and
+    ref; None when the frame was answered with an error already."""
     raw = _decode(conn, data)
     if raw is None:
         return None
@@ -398,7 +399,10 @@ def _parse(
         conn.send(ErrorMessage(code="forbidden", message=limited[1], ref=ref))
         return None
     if kind == "signal" and app[SETTINGS].fast_paths and (signal := plain_signal(raw)):
-        return relay_signal(app, conn, signal[0], signal[1], ref), kind, ref
+        call_id, signal_data = signal
+        spliced = spliced_data(data, raw) if isinstance(data, bytes) else None
+        step = relay_signal_now(app, conn, call_id, signal_data, ref, spliced)
+        return step, kind, ref
     if kind not in CLIENT_MESSAGE_TYPES:
         message = f"Unknown message type {kind[:64]!r}."
         conn.send(ErrorMessage(code="unknown_type", message=message, ref=ref))

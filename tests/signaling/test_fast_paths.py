@@ -5,6 +5,7 @@ test here runs on both and expects the same frames."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from typing import Any
 
@@ -19,6 +20,7 @@ from infra.bus import publish_json, user_channel
 from signaling.hub import CLOSE_TOO_SLOW, Connection
 from signaling.keys import HUB
 from tests.waiting import until
+from wire.server import relayed_signal
 
 OFFER = {"description": {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}}
 CANDIDATE = {"candidate": {"candidate": "candidate:1 1 udp 1 192.0.2.1 5 typ host", "sdpMid": "0"}}
@@ -112,6 +114,60 @@ class TestSameConversation:
         assert relayed == [
             {"type": "signal", "call_id": call.id, "from": call.counsellor_id, "data": data}
             for data in (OFFER, CANDIDATE, {"candidate": None}, TAGGED)
+        ]
+        for ws in (counsellor, interpreter):
+            await ws.close()
+
+    async def test_signals_go_out_as_sent_whatever_their_spelling(self, factory):
+        """A signal reaches the peer as the same frame on both paths, byte for byte when it
+        was sent compact; spelt otherwise (keys in another order, spaces, escapes, the
+        word data in other places, fields repeated) it reaches the peer as the message the
+        server read, and a NUL in its SDP is refused alike."""
+        call = await factory.call()
+        counsellor = await factory.socket(await factory.token_for(call.counsellor_id))
+        interpreter = await factory.socket(await factory.token_for(call.interpreter_id))
+        for ws in (counsellor, interpreter):
+            await ws.send_json({"type": "call.join", "call_id": call.id, "ref": "j"})
+            await _until(ws, "call.joined", "j")
+        head = f'{{"type":"signal","call_id":"{call.id}"'
+        answer = {"description": {"type": "answer", "sdp": 'a="data":1'}}
+        offer, tagged, quoted = (
+            json.dumps(d, separators=(",", ":")) for d in (OFFER, TAGGED, answer)
+        )
+        frames = [
+            f'{head},"data":{offer}}}',
+            f'{head},"data":{tagged}}}',
+            f'{head},"data":{json.dumps(CANDIDATE, separators=(",", ":"))}}}',
+            f'{head},"data":{{"candidate":null}}}}',
+            f'{head},"ref":"say \\"data\\"","data":{offer}}}',
+            f'{{"data":{offer},"call_id":"{call.id}","type":"signal"}}',
+            f'{head}, "data" : {json.dumps(TAGGED)} }}',
+            f'{head},"data":{offer},"call_id":"{call.id}"}}',
+            f'{head},"data":{{"candidate":null}},"d\\u0061ta":{offer}}}',
+            f'{head},"x":{{"data":{{}}}},"data":{offer}}}',
+            f'{head},"data":{quoted}}}',
+        ]
+        for frame in frames:
+            await counsellor.send_str(frame)
+        nul = {"description": {"type": "offer", "sdp": "v=0\u0000"}}
+        await counsellor.send_json({"type": "signal", "call_id": call.id, "data": nul, "ref": "n"})
+        await counsellor.send_json({"type": "ping", "ref": "end"})
+        answers = [m for m in await _until(counsellor, "pong", "end") if m["type"] == "error"]
+        assert [(m["code"], m["fields"][0]["field"], m["ref"]) for m in answers] == [
+            ("invalid_message", "data.description.sdp", "n")
+        ]
+        relayed: list[str] = []
+        while len(relayed) < len(frames):
+            msg = await interpreter.receive_str(timeout=10)
+            if msg.startswith('{"type":"signal"'):
+                relayed.append(msg)
+        sent = [json.loads(frame)["data"] for frame in frames]
+        assert [json.loads(m) for m in relayed] == [
+            {"type": "signal", "call_id": call.id, "from": call.counsellor_id, "data": data}
+            for data in sent
+        ]
+        assert relayed[:4] == [
+            relayed_signal(call.id, call.counsellor_id, data).decode() for data in sent[:4]
         ]
         for ws in (counsellor, interpreter):
             await ws.close()
