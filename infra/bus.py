@@ -164,6 +164,10 @@ class LocalBus(_HandlerRegistry):
     async def publish(self, channel: str, payload: bytes) -> None:
         self._deliver(channel, payload)
 
+    def publish_now(self, channel: str, payload: bytes) -> None:
+        """`publish` without a coroutine: the handlers run before this returns."""
+        self._deliver(channel, payload)
+
     async def subscribe(self, channel: str, handler: Handler) -> Subscription:
         sub, _ = await self._add(channel, handler)
         return sub

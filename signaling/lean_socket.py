@@ -8,9 +8,10 @@ then the connection's bytes go to an `Inbox` of the socket's own, which parses t
 aiohttp's WebSocket reader and hands each frame to the session's callback as it arrives;
 aiohttp's request then ends (its access log written once, for the upgrade) without closing
 the connection, and lets go of the request. An idle socket holds no task and no frame: a
-task is made when a frame arrives, and handles it and those that came meanwhile (past
-`_HOLD_MAX` waiting, also while it is being greeted, the connection is read no more until
-they are handled). A close frame, an error, the end of the connection, a close by the
+frame is handled as it arrives (a relayed signal is done at once), and a task is made only
+when a handling waits, which then handles the frames that came meanwhile (past `_HOLD_MAX`
+waiting, also while it is being greeted, the connection is read no more until they are
+handled). A close frame, an error, the end of the connection, a close by the
 server, or a frame whose handling fails ends the callbacks: what is left is read by the
 plain path's loop, as aiohttp reads it (the close handshake, the close codes), and a
 failure is reported there as the plain path reports it. bench/results/scale.md has what this saves.
@@ -29,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Coroutine
 from typing import Any, Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -53,6 +54,11 @@ class Session(Protocol):
     def ended(self, busy: asyncio.Task[None] | None, context: contextvars.Context) -> None:
         """No frame comes here any more: `busy` is the handling still running (if any),
         `context` the socket's."""
+
+
+async def _failing(exc: Exception) -> None:
+    """A handling that failed before it could wait, as a task's failure."""
+    raise exc
 
 
 _NO_REQUESTS: deque[Any] = deque(maxlen=0)
@@ -138,32 +144,55 @@ class Inbox(WebSocketDataQueue, asyncio.Protocol):
         super().set_exception(exc, exc_cause)
 
     def _take(self, frame: Any) -> None:
-        """Handle a frame (and then those held behind it) in a task of the socket's context."""
-        if frame.type not in DATA_FRAMES:
-            self._held = [frame, *(self._held or ())]
-            self.stop()
-            return
-        # The task is made per frame, not kept: an idle socket holds none. Handlers need
-        # one (timeouts, locks and the database's driver ask for the current task).
-        self._running = asyncio.get_running_loop().create_task(
-            self._work(frame), context=self._context
-        )
-
-    async def _work(self, frame: Any) -> None:
+        """Handle a frame (and then those held behind it) at once, in the socket's context;
+        from the first whose handling waits on, in a task."""
+        context = self._context
+        assert context is not None
         try:
-            while (session := self._session) is not None:
-                if (step := session.frame(frame)) is not None:
-                    await step
-                held = self._held
-                if not held or self._session is None:
-                    break
-                frame = held.pop(0)
-                if len(held) <= _HOLD_MAX // 2 and self._protocol._reading_paused:
-                    self._protocol.resume_reading()
-                if frame.type not in DATA_FRAMES:
-                    self._held = [frame, *held]
-                    self.stop()
-                    break
+            step = context.run(self._handle, frame)
+        except Exception as exc:  # reported as a failing handling is, by the session's end
+            step = _failing(exc)
+        if step is not None:
+            # Handlers that wait need a task (timeouts, locks and the database's driver ask
+            # for the current task); one is made then, not kept: an idle socket holds none.
+            self._running = asyncio.get_running_loop().create_task(
+                self._work(step), context=context
+            )
+        elif not self._held:
+            self._held = None
+
+    def _handle(self, frame: Any) -> Awaitable[None] | None:
+        """Handle a frame, then those held behind it, while each is done at once; the
+        handling of the first that is not, to await before the rest."""
+        while frame is not None:
+            if frame.type not in DATA_FRAMES:
+                self._held = [frame, *(self._held or ())]
+                self.stop()
+                return None
+            session = self._session
+            if session is None:
+                return None
+            if (step := session.frame(frame)) is not None:
+                return step
+            frame = self._next_held()
+        return None
+
+    def _next_held(self) -> Any:
+        """The next frame held behind those handled, if the session still takes frames."""
+        held = self._held
+        if not held or self._session is None:
+            return None
+        frame = held.pop(0)
+        if len(held) <= _HOLD_MAX // 2 and self._protocol._reading_paused:
+            self._protocol.resume_reading()
+        return frame
+
+    async def _work(self, step: Awaitable[None]) -> None:
+        pending: Awaitable[None] | None = step
+        try:
+            while pending is not None:
+                await pending
+                pending = self._handle(self._next_held())
         except BaseException:
             # The rest of the session takes over, as the plain path's loop would: it reports
             # what went wrong (this task is its `busy`), and reads what is held and comes.

@@ -30,7 +30,7 @@ from calls.models import Call, CallPresence, CallState
 from calls.views import load_call_view
 from infra import jsonio
 from infra.appkeys import BUS, CLOCK, DATABASE
-from infra.bus import Bus, Subscription, publish_json, user_channel
+from infra.bus import Bus, LocalBus, Subscription, publish_json, user_channel
 from infra.clock import Clock
 from infra.config import Settings
 from infra.db import Database
@@ -216,7 +216,7 @@ class Rooms(Mirrors[Room]):
         self, conn: Connection, call_id: str, data: dict[str, Any], data_json: bytes | None
     ) -> Awaitable[None] | None:
         """`relay` on the socket's fast path: the data goes out as sent (`data_json`, when
-        given); what is left to await, if anything."""
+        given), and on the in-process bus at once; else what is left to await."""
         room, peer = self._addressed(conn, call_id)
         user_id = conn.user_id
         if data_json is None:
@@ -225,7 +225,13 @@ class Rooms(Mirrors[Room]):
             payload = spliced_signal(call_id, user_id, data_json)
         if self._held_for(conn, room, peer, payload):
             return None
-        return self._bus.publish(user_channel(peer), payload)
+        bus = self._bus
+        if isinstance(bus, LocalBus):
+            # The peer's sockets on this instance have it queued before this returns: in
+            # order, as `publish` would, without a coroutine and the task to run it.
+            bus.publish_now(user_channel(peer), payload)
+            return None
+        return bus.publish(user_channel(peer), payload)
 
     def _addressed(self, conn: Connection, call_id: str) -> tuple[Room, str]:
         """The room a signal goes through, and who it is for."""

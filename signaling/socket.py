@@ -345,33 +345,47 @@ async def _cleanup(hub: Hub, conn: Connection) -> None:
     log.info("socket_closed", code=conn.ws.close_code)
 
 
-async def _receive(app: web.Application, conn: Connection, data: bytes | str) -> None:
+def _receive(
+    app: web.Application, conn: Connection, data: bytes | str
+) -> Coroutine[Any, Any, None] | None:
+    """Handle a message as far as it goes without waiting; what is left to await, if any."""
     if not conn.take_token():
         conn.rate_strikes += 1
         if conn.rate_strikes >= _RATE_STRIKES_BEFORE_CLOSE:
-            await conn.close(CLOSE_RATE_LIMITED, "rate limit")
-        else:
-            conn.send(ErrorMessage(code="rate_limited", message="Too many messages; slow down."))
-        return
-    ref: str | None = None
-    kind: object = None
+            return conn.close(CLOSE_RATE_LIMITED, "rate limit")
+        conn.send(ErrorMessage(code="rate_limited", message="Too many messages; slow down."))
+        return None
     conn.handling = True
     try:
         parsed = _parse(app, conn, data)
-        if parsed is None:
-            return
-        call, kind, ref = parsed
-        if call is not None:
-            await call
-    except TolkError as exc:
-        conn.send(ErrorMessage(ref=ref, **exc.to_wire()))
-    except Exception:
-        # Every frame is answered, and one that breaks a handler never ends the socket.
-        log.exception("socket_handler_failed", type=kind if isinstance(kind, str) else None)
-        message = "Something went wrong on our side."
-        conn.send(ErrorMessage(code="internal_error", message=message, ref=ref))
+    except Exception as exc:
+        _answer_failure(conn, exc, None, None)
+        parsed = None
+    if parsed is None or (call := parsed[0]) is None:
+        conn.handling = False
+        return None
+    return _handling(conn, call, parsed[1], parsed[2])
+
+
+async def _handling(conn: Connection, call: Awaitable[None], kind: str, ref: str | None) -> None:
+    """Await a message's handler, answering what goes wrong."""
+    try:
+        await call
+    except Exception as exc:
+        _answer_failure(conn, exc, kind, ref)
     finally:
         conn.handling = False
+
+
+def _answer_failure(conn: Connection, exc: Exception, kind: str | None, ref: str | None) -> None:
+    """Answer a message whose handling failed (called while handling `exc`)."""
+    if isinstance(exc, TolkError):
+        conn.send(ErrorMessage(ref=ref, **exc.to_wire()))
+        return
+    # Every frame is answered, and one that breaks a handler never ends the socket.
+    log.exception("socket_handler_failed", type=kind)
+    message = "Something went wrong on our side."
+    conn.send(ErrorMessage(code="internal_error", message=message, ref=ref))
 
 
 def _parse(
@@ -401,7 +415,11 @@ def _parse(
     if kind == "signal" and app[SETTINGS].fast_paths and (signal := plain_signal(raw)):
         call_id, signal_data = signal
         spliced = spliced_data(data, raw) if isinstance(data, bytes) else None
-        step = relay_signal_now(app, conn, call_id, signal_data, ref, spliced)
+        try:
+            step = relay_signal_now(app, conn, call_id, signal_data, ref, spliced)
+        except Exception as exc:
+            _answer_failure(conn, exc, kind, ref)
+            return None
         return step, kind, ref
     if kind not in CLIENT_MESSAGE_TYPES:
         message = f"Unknown message type {kind[:64]!r}."

@@ -118,6 +118,33 @@ class TestSameConversation:
         for ws in (counsellor, interpreter):
             await ws.close()
 
+    async def test_signals_sent_right_behind_a_join_are_relayed_in_order(self, factory):
+        """Signals sent without waiting for `call.joined` wait behind the join (which reads
+        and writes the database), so they are relayed, not refused, and in the order sent,
+        as are candidates sent between pings."""
+        call = await factory.call()
+        counsellor = await factory.socket(await factory.token_for(call.counsellor_id))
+        interpreter = await factory.socket(await factory.token_for(call.interpreter_id))
+        await interpreter.send_json({"type": "call.join", "call_id": call.id, "ref": "j"})
+        await _until(interpreter, "call.joined", "j")
+        await counsellor.send_json({"type": "call.join", "call_id": call.id, "ref": "j"})
+        for n in range(20):
+            candidate = {"candidate": {**CANDIDATE["candidate"], "sdpMLineIndex": n}}
+            await counsellor.send_json({"type": "signal", "call_id": call.id, "data": candidate})
+            await counsellor.send_json({"type": "ping", "ref": f"p{n}"})
+        answers = await _until(counsellor, "pong", "p19")
+        assert [m["type"] for m in answers if m["type"] in ("error", "call.joined")] == [
+            "call.joined"
+        ]
+        relayed: list[int] = []
+        while len(relayed) < 20:
+            msg = await interpreter.receive_json(timeout=10)
+            if msg["type"] == "signal":
+                relayed.append(msg["data"]["candidate"]["sdpMLineIndex"])
+        assert relayed == list(range(20))
+        for ws in (counsellor, interpreter):
+            await ws.close()
+
     async def test_signals_go_out_as_sent_whatever_their_spelling(self, factory):
         """A signal reaches the peer as the same frame on both paths, byte for byte when it
         was sent compact; spelt otherwise (keys in another order, spaces, escapes, the
