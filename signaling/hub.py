@@ -288,8 +288,9 @@ class Connection:
         for i, frame in enumerate(frames):
             if ws.closed:
                 return
-            if not self._start_write(ws.send_frame(frame, WSMsgType.TEXT)):
+            if (rest := turns.write_text(ws, frame)) is not None:
                 # The writer task starts on a later turn, with these behind the frame.
+                self._writer = asyncio.get_running_loop().create_task(self._drain(rest))
                 self._outbox = frames[i + 1 :]
                 return
 

@@ -1,8 +1,9 @@
 """The hub's fast path for sending: one callback per turn of the loop writes every socket's
 queued frames, and a write runs by hand until it would wait, so that a frame costs no
-task. The plain path beside it (`Hub(fast_writes=False)`, setting `TOLK_FAST_PATHS=false`)
-gives a socket with frames to send a writer task that awaits each frame;
-tests/signaling/test_fast_paths.py holds the two to the same frames in the same order.
+task; a text frame is made and handed to the transport here (`write_text`), without
+aiohttp's coroutines. The plain path beside it (`Hub(fast_writes=False)`, setting
+`TOLK_FAST_PATHS=false`) gives a socket with frames to send a writer task that awaits each
+frame; tests/signaling/test_fast_paths.py holds the two to the same frames in the same order.
 
 Uncompressed frames go to the transport at once, so a write only suspends to wait for a
 paused transport to drain; only then does a task take over, resuming the write where it
@@ -13,12 +14,20 @@ stopped. What this saves per relayed message is measured by `python -m bench.com
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any, Protocol
 
 import structlog
+from aiohttp import WSMsgType, web
 
 log = structlog.get_logger(__name__)
+
+_TEXT_FIN = 0x81
+_SHORT = struct.Struct("!BB").pack
+_MEDIUM = struct.Struct("!BBH").pack
+_MEDIUM_MAX = 2**14
+"""Longer frames go through aiohttp's writer, which writes their header and body apart."""
 
 
 class Writable(Protocol):
@@ -93,3 +102,32 @@ def step(write: Coroutine[Any, Any, None]) -> Awaitable[None] | None:
     except (ConnectionError, RuntimeError):
         return None
     return _Resume(write, yielded)
+
+
+def write_text(ws: web.WebSocketResponse, payload: bytes) -> Awaitable[None] | None:
+    """`step(ws.send_frame(payload, TEXT))` for an uncompressed server frame, with the
+    frame made and handed to the transport here, as aiohttp's writer would (its flow
+    control included), without the two coroutines it runs per frame."""
+    writer = ws._writer
+    size = len(payload)
+    if (
+        writer is None
+        or writer.compress
+        or writer.use_mask
+        or writer._closing
+        or size >= _MEDIUM_MAX
+        or writer.transport.is_closing()
+    ):
+        return step(ws.send_frame(payload, WSMsgType.TEXT))
+    if size < 126:
+        writer.transport.write(_SHORT(_TEXT_FIN, size) + payload)
+        written = writer._output_size + 2 + size
+    else:
+        writer.transport.write(_MEDIUM(_TEXT_FIN, 126, size) + payload)
+        written = writer._output_size + 4 + size
+    if written <= writer._limit:
+        writer._output_size = written
+        return None
+    writer._output_size = 0
+    protocol = writer.protocol
+    return protocol._drain_helper() if protocol._paused else None

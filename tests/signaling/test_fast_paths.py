@@ -41,17 +41,19 @@ async def _until(ws: ClientWebSocketResponse, kind: str, ref: str) -> list[dict[
 
 
 class TestSameConversation:
-    async def test_a_burst_of_news_arrives_whole_and_in_order(self, client, factory):
+    @pytest.mark.parametrize(("count", "size"), [(400, 32_000), (900, 8_000)])
+    async def test_a_burst_of_news_arrives_whole_and_in_order(self, client, factory, count, size):
         """News far beyond what the socket buffers hold at once (so that the transport
-        pauses) reaches the client whole and in order, followed by the answer to a ping."""
+        pauses) reaches the client whole and in order, followed by the answer to a ping,
+        in long frames and in shorter ones."""
         user = await factory.user()
         ws = await factory.socket(await factory.token(user))
-        pad = "x" * 32_000
-        for n in range(400):
+        pad = "x" * size
+        for n in range(count):
             await publish_json(client.app[BUS], user_channel(user.id), {"n": n, "pad": pad})
         await ws.send_json({"type": "ping", "ref": "after"})
         got = await _until(ws, "pong", "after")
-        assert [m["n"] for m in got] == list(range(400))
+        assert [m["n"] for m in got] == list(range(count))
         await ws.close()
         await factory.eventually_connections(user, 0)
 
