@@ -188,8 +188,8 @@ _REQUEST_STEPS: tuple[tuple[Step, _Deadline], ...] = (
 
 async def _due_work(db: Database, now: datetime) -> list[tuple[Step, list[str]]]:
     """Every kind of due row, looked up in one read transaction: an idle instance sweeps
-    every second, and each transaction is a round trip to the database (on PostgreSQL, a
-    pool checkout with its ping too)."""
+    every second, and each transaction costs round trips to the database (on PostgreSQL,
+    BEGIN and ROLLBACK besides the statements)."""
     queries = [(step, _due_requests(deadline, now)) for step, deadline in _REQUEST_STEPS]
     # Wrap-up ends after the request work, so a freed interpreter takes the oldest request.
     queries.append((_end_wrap_up, _due_wrap_ups(now)))

@@ -22,6 +22,7 @@ from sqlalchemy import Connection, DateTime, event, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
@@ -95,13 +96,24 @@ def make_engine(
     connect_args: dict[str, Any] = {"timeout": CONNECT_TIMEOUT_S}
     if search_path:
         connect_args["server_settings"] = {"search_path": search_path}
-    return create_async_engine(
+    # No pool_pre_ping: on asyncpg it is BEGIN, `;` and ROLLBACK, three round trips at every
+    # checkout. A connection the server ended is dropped at checkout instead (`_drop_closed`),
+    # and one that dies unnoticed costs a retry where that is safe (`Database`).
+    engine = create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
         connect_args=connect_args,
     )
+    event.listen(engine.sync_engine, "checkout", _drop_closed)
+    return engine
+
+
+def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    # asyncpg notices the server's goodbye (a terminated backend, a restart) as soon as the
+    # loop reads it; the pool then takes the next connection or opens a fresh one.
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("connection closed by the server")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -184,15 +196,25 @@ class Database:
         For short transactions on a hot path: the session machinery is skipped. On SQLite's
         fast path (infra/sqlite_fast.py) it runs on the event loop's thread, waiting on a
         thread of its own only while another process holds the write lock; otherwise it
-        runs on the async driver like any other transaction.
+        runs on the async driver like any other transaction. On a pooled connection that
+        turns out dead before the COMMIT, `fn` runs once more on a fresh one: it must
+        change nothing but the database.
         """
         if self._writer is None:
-            try:
-                turn = self._write_turn or contextlib.nullcontext()
-                async with turn, self._write_engine.begin() as conn:
-                    result = await conn.run_sync(fn, *args, **kwargs)
-            except Exception as exc:
-                self._reraise(exc)
+            for retry in (True, False):
+                committing = False
+                try:
+                    turn = self._write_turn or contextlib.nullcontext()
+                    async with turn, self._write_engine.begin() as conn:
+                        result = await conn.run_sync(fn, *args, **kwargs)
+                        committing = True
+                except Exception as exc:
+                    # Nothing was committed: the work runs again on a fresh connection.
+                    if retry and not committing and _connection_lost(exc):
+                        log.info("database_connection_lost_retrying")
+                        continue
+                    self._reraise(exc)
+                break
             self.outages.up()
             return result
         assert self._write_turn is not None
@@ -239,6 +261,12 @@ class Database:
         await self.engine.dispose()
         if self._writer is not None:
             self._writer.close()
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether a statement failed because its pooled connection was dead (SQLAlchemy then
+    invalidates it, and the pool's older connections with it)."""
+    return getattr(exc, "connection_invalidated", False) is True
 
 
 async def run_on(

@@ -7,14 +7,17 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import asyncpg
 import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.exc import IntegrityError
 
 from infra.db import Database, make_engine
 from infra.outages import Unavailable
+from tests import backends
 from tests.conftest import Stack
 from tests.processes import free_port
+from tests.waiting import eventually
 
 
 async def _with_table(db: Database, id_type: str) -> Database:
@@ -182,3 +185,82 @@ class TestOutage:
             await client_goes_away()
         assert sqlite_db.outages.is_up
         assert sqlite_db.outages.count == 0
+
+
+@pytest.fixture
+async def pg_db():
+    async with backends.postgres_schema() as schema:
+        engine = make_engine(backends.POSTGRES_URL, search_path=schema)
+        db = await _with_table(Database(engine), "SERIAL")
+        yield db
+        await db.close()
+
+
+async def _backend_pid(db: Database) -> int:
+    async with db.read() as s:
+        conn = await s.connection()
+        return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def _end_backend(pid: int) -> None:
+    """End a connection from the server's side, as a restart or an administrator would,
+    and wait until the server has let it go."""
+    admin = await asyncpg.connect(backends.POSTGRES_DSN)
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+
+        async def gone() -> bool:
+            sql = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1"
+            return await admin.fetchval(sql, pid) == 0
+
+        await eventually(gone)
+    finally:
+        await admin.close()
+
+
+class TestConnectionsTheServerEnded:
+    async def test_every_kind_of_transaction_goes_through_on_a_fresh_connection(
+        self, pg_db: Database
+    ) -> None:
+        """PostgreSQL ended the pool's connection (restarted, or an administrator ended
+        it): the next read, write or blocking transaction goes through on a fresh one, and
+        no outage is noted."""
+        await _end_backend(await _backend_pid(pg_db))
+        assert await _names(pg_db) == []
+        await _end_backend(await _backend_pid(pg_db))
+        async with pg_db.write() as s:
+            await (await s.connection()).execute(text("INSERT INTO t (name) VALUES ('w')"))
+        await _end_backend(await _backend_pid(pg_db))
+        assert await pg_db.write_sync(_insert, "s") == 1
+        assert await _names(pg_db) == ["w", "s"]
+        assert pg_db.outages.is_up
+        assert pg_db.outages.count == 0
+
+    async def test_a_transaction_whose_connection_dies_before_its_commit_runs_once_more(
+        self, pg_db: Database
+    ) -> None:
+        """The connection dies in the middle of a blocking transaction: what it had done is
+        gone with it, and the transaction runs again on a fresh connection, once."""
+        runs: list[int] = []
+
+        def insert_on_a_dying_connection(conn: Connection) -> int:
+            runs.append(len(runs))
+            _insert(conn, "once")
+            if len(runs) == 1:
+                conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+            return len(runs)
+
+        assert await pg_db.write_sync(insert_on_a_dying_connection) == 2
+        assert await _names(pg_db) == ["once"]
+        assert pg_db.outages.is_up
+
+    async def test_a_connection_that_dies_again_is_an_outage(self, pg_db: Database) -> None:
+        """Dying on the fresh connection too, the transaction is not tried a third time:
+        the caller gets Unavailable (503)."""
+
+        def end_own_connection(conn: Connection) -> None:
+            conn.execute(text("SELECT pg_terminate_backend(pg_backend_pid())"))
+
+        with pytest.raises(Unavailable):
+            await pg_db.write_sync(end_own_connection)
+        assert await _names(pg_db) == []
