@@ -160,14 +160,12 @@ async def identify(request: web.Request, *, remember: bool = True) -> Identity |
         key = "token:" + service.token_digest(token)
         identity = cache.get(key, now) if cache is not None else None
         if identity is None:
-            async with db.read() as session:
-                held = await service.resolve_api_token(session, token, now)
+            held = await service.resolve_api_token(db, token, now)
             if held is not None:
                 identity = held.identity
                 if held.due:
                     # Cached lookups skip this too: last_used_at is precise to the minute.
-                    async with db.write() as session:
-                        await service.touch_api_token(session, held.identity.token_id or "", now)
+                    await service.touch_api_token(db, held.identity.token_id or "", now)
                 if cache is not None:
                     cache.put(key, identity, now, epoch, held.expires_at)
     elif cookie:
@@ -175,14 +173,12 @@ async def identify(request: web.Request, *, remember: bool = True) -> Identity |
         identity = cache.get(key, now) if cache is not None else None
         if identity is None:
             idle = app[SETTINGS].session_idle_timeout_s
-            async with db.read() as session:
-                found = await service.resolve_session(session, cookie, now, idle)
+            found = await service.resolve_session(db, cookie, now, idle)
             identity = found.identity
             if identity is not None and found.due:
                 # Cached lookups skip this; a miss comes at least every ttl, well within
                 # the minute between refreshes.
-                async with db.write() as session:
-                    await service.touch_session(session, cookie, now)
+                await service.touch_session(db, cookie, now)
             if identity is not None and cache is not None and found.valid_until is not None:
                 cache.put(key, identity, now, epoch, found.valid_until)
     if identity is not None and identity.scopes is not None:

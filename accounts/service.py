@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from accounts.errors import UnknownOrganization, UsernameTaken
 from accounts.models import ApiToken, LoginSession, Organization, Role, User
 from accounts.views import Identity
+from infra.db import Database, UTCDateTime
 from infra.errors import NotFound
 
 # Writing last_seen_at on every request would make every read a write; a minute is
@@ -276,12 +277,12 @@ class ResolvedSession:
 
 
 async def resolve_session(
-    session: AsyncSession, cookie_value: str, now: datetime, idle_timeout_s: int
+    db: Database, cookie_value: str, now: datetime, idle_timeout_s: int
 ) -> ResolvedSession:
     """Who holds this cookie, and whether its last-seen time is due for a refresh."""
     digest = token_digest(cookie_value)
-    conn = await session.connection()
-    row = (await conn.execute(_SESSION_HOLDER, {"digest": digest})).first()
+    rows = await db.statement(_SESSION_HOLDER, {"digest": digest})
+    row = rows[0] if rows else None
     if row is None or row[0] <= now:
         return ResolvedSession(None, False, None)
     expires_at, last_seen_at, device = row[0], row[1], row[2]
@@ -296,13 +297,16 @@ async def resolve_session(
     )
 
 
-async def touch_session(session: AsyncSession, cookie_value: str, now: datetime) -> None:
-    """Record that a session was used now (for the idle timeout)."""
-    await session.exec(
-        update(LoginSession)
-        .where(LoginSession.token_hash == token_digest(cookie_value))  # type: ignore[arg-type]
-        .values(last_seen_at=now)
-    )
+_TOUCH_SESSION = (
+    update(LoginSession)
+    .where(col(LoginSession.token_hash) == bindparam("digest"))
+    .values(last_seen_at=bindparam("now", type_=UTCDateTime()))
+)
+
+
+async def touch_session(db: Database, cookie_value: str, now: datetime) -> None:
+    """Record that a session was used now (for the idle timeout): one statement of its own."""
+    await db.statement(_TOUCH_SESSION, {"digest": token_digest(cookie_value), "now": now})
 
 
 async def end_session(session: AsyncSession, cookie_value: str) -> str | None:
@@ -391,13 +395,11 @@ class ResolvedToken:
     due: bool
 
 
-async def resolve_api_token(
-    session: AsyncSession, token: str, now: datetime
-) -> ResolvedToken | None:
+async def resolve_api_token(db: Database, token: str, now: datetime) -> ResolvedToken | None:
     """Who holds this bearer token (None when unknown, expired, revoked or the user is
     inactive)."""
-    conn = await session.connection()
-    row = (await conn.execute(_TOKEN_HOLDER, {"digest": token_digest(token)})).first()
+    rows = await db.statement(_TOKEN_HOLDER, {"digest": token_digest(token)})
+    row = rows[0] if rows else None
     if row is None or row[2] <= now:
         return None
     token_id, scopes, expires_at, last_used_at = row[0], row[1], row[2], row[3]
@@ -406,11 +408,16 @@ async def resolve_api_token(
     return ResolvedToken(identity, expires_at, due)
 
 
-async def touch_api_token(session: AsyncSession, token_id: str, now: datetime) -> None:
-    """Record that a token was used now."""
-    await session.exec(
-        update(ApiToken).where(col(ApiToken.id) == token_id).values(last_used_at=now)
-    )
+_TOUCH_TOKEN = (
+    update(ApiToken)
+    .where(col(ApiToken.id) == bindparam("token_id"))
+    .values(last_used_at=bindparam("now", type_=UTCDateTime()))
+)
+
+
+async def touch_api_token(db: Database, token_id: str, now: datetime) -> None:
+    """Record that a token was used now: one statement of its own."""
+    await db.statement(_TOUCH_TOKEN, {"token_id": token_id, "now": now})
 
 
 async def get_api_token(session: AsyncSession, token_id: str) -> ApiToken:

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import contextvars
 import functools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,9 +21,10 @@ import structlog
 from sqlalchemy import Connection, DateTime, event, text
 from sqlalchemy import Enum as SAEnum
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import CursorResult, Dialect
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -158,6 +159,7 @@ class Database:
             if sqlite_fast.in_use(engine)
             else None
         )
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.outages = Outages("database")
         """Whether the database answers, as the last transaction found it."""
 
@@ -247,6 +249,33 @@ class Database:
             self._reraise(exc)
         self.outages.up()
 
+    async def statement(self, statement: Executable, params: dict[str, Any]) -> list[Sequence[Any]]:
+        """Run one statement on its own and return its rows (none for a statement without).
+
+        On PostgreSQL it runs outside a transaction (autocommit: no BEGIN and no COMMIT or
+        ROLLBACK, one round trip), once more on a fresh connection if the pooled one turns
+        out dead; it must be safe to run twice (a read, or an idempotent write). On SQLite
+        it is a transaction of its own.
+        """
+        if self.dialect == "sqlite":
+            if getattr(statement, "is_select", False):
+                async with self.read() as session:
+                    conn = await session.connection()
+                    return _rows(await conn.execute(statement, params))
+            return await self.write_sync(lambda conn: _rows(conn.execute(statement, params)))
+        for retry in (True, False):
+            try:
+                async with self._autocommit.connect() as conn:
+                    rows = _rows(await conn.execute(statement, params))
+            except Exception as exc:
+                if retry and _connection_lost(exc):
+                    log.info("database_connection_lost_retrying")
+                    continue
+                self._reraise(exc)
+            break
+        self.outages.up()
+        return rows
+
     async def ping(self) -> None:
         """Raise unless the database answers."""
         try:
@@ -261,6 +290,10 @@ class Database:
         await self.engine.dispose()
         if self._writer is not None:
             self._writer.close()
+
+
+def _rows(result: CursorResult[Any]) -> list[Sequence[Any]]:
+    return list(result.all()) if result.returns_rows else []
 
 
 def _connection_lost(exc: BaseException) -> bool:

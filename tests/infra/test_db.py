@@ -141,6 +141,18 @@ class TestWriteSync:
         assert in_file() == ["logged"]
 
 
+class TestStatement:
+    async def test_one_statement_reads_and_writes_on_its_own(self, stack_db: Database) -> None:
+        """A single statement answers its rows, and a write through it is there at once
+        for every later transaction (no transaction left open to commit)."""
+        await stack_db.write_sync(_insert, "a", "b")
+        rename = text("UPDATE t SET name = :new WHERE name = :old")
+        assert await stack_db.statement(rename, {"new": "c", "old": "a"}) == []
+        rows = await stack_db.statement(text("SELECT name FROM t WHERE name <> :n"), {"n": "x"})
+        assert sorted(name for (name,) in rows) == ["b", "c"]
+        assert await _names(stack_db) == ["c", "b"]
+
+
 class TestOutage:
     async def test_a_database_nobody_answers_for_is_unavailable_and_counted_once(self) -> None:
         """No server behind the URL: every kind of transaction raises Unavailable (503),
@@ -156,6 +168,8 @@ class TestOutage:
                     await (await s.connection()).execute(text("SELECT 1"))
             with pytest.raises(Unavailable):
                 await db.write_sync(lambda conn: conn.execute(text("SELECT 1")))
+            with pytest.raises(Unavailable):
+                await db.statement(text("SELECT 1"), {})
             with pytest.raises(Unavailable):
                 await db.ping()
             assert not db.outages.is_up
@@ -223,8 +237,8 @@ class TestConnectionsTheServerEnded:
         self, pg_db: Database
     ) -> None:
         """PostgreSQL ended the pool's connection (restarted, or an administrator ended
-        it): the next read, write or blocking transaction goes through on a fresh one, and
-        no outage is noted."""
+        it): the next read, write, blocking transaction or single statement goes through
+        on a fresh one, and no outage is noted."""
         await _end_backend(await _backend_pid(pg_db))
         assert await _names(pg_db) == []
         await _end_backend(await _backend_pid(pg_db))
@@ -232,7 +246,9 @@ class TestConnectionsTheServerEnded:
             await (await s.connection()).execute(text("INSERT INTO t (name) VALUES ('w')"))
         await _end_backend(await _backend_pid(pg_db))
         assert await pg_db.write_sync(_insert, "s") == 1
-        assert await _names(pg_db) == ["w", "s"]
+        await _end_backend(await _backend_pid(pg_db))
+        rows = await pg_db.statement(text("SELECT name FROM t ORDER BY id"), {})
+        assert [name for (name,) in rows] == ["w", "s"]
         assert pg_db.outages.is_up
         assert pg_db.outages.count == 0
 
