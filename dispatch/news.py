@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from infra.bus import Bus, publish_json, user_channel
+from infra import jsonio
+from infra.bus import Bus, user_channel
 from infra.metrics import Figure, FigureKind, Metrics
 from interpreters.models import Presence
 from wire.server import ServerMessage
@@ -58,15 +59,28 @@ class News:
         """Send everything: messages to users' sockets, presence changes to `announce` (the
         roster's announcement, which also refreshes the languages list), the figures to the
         metrics. The bus holds what it cannot send yet and re-syncs sockets after a gap in
-        it, so nothing here waits on an outage or fails because of one."""
+        it, so nothing here waits on an outage or fails because of one. Messages between
+        presence changes go to the bus together (one round trip to Redis), in order."""
+        batch: list[tuple[str, bytes]] = []
         for user_id, message in self.items:
             try:
                 if isinstance(message, _PresenceChange):
+                    await _send(bus, batch)
                     await announce(user_id, message.status, message.reason)
                 else:
-                    await publish_json(bus, user_channel(user_id), message)
+                    batch.append((user_channel(user_id), jsonio.dumps(message)))
             except Exception:
                 log.exception("publish_failed", user_id=user_id)
+        await _send(bus, batch)
         self.items.clear()
         metrics.record(self.figures)
         self.figures.clear()
+
+
+async def _send(bus: Bus, batch: list[tuple[str, bytes]]) -> None:
+    if batch:
+        try:
+            await bus.publish_many(batch)
+        except Exception:
+            log.exception("publish_failed", messages=len(batch))
+        batch.clear()

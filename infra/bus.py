@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -72,6 +72,10 @@ class Bus(Protocol):
     def on_reconnect(self, listener: GapListener) -> None: ...
 
     async def publish(self, channel: str, payload: bytes) -> None: ...
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Publish (channel, payload) pairs in order, as `publish` would one by one."""
+        ...
 
     async def subscribe(self, channel: str, handler: Handler) -> Subscription: ...
 
@@ -167,6 +171,10 @@ class LocalBus(_HandlerRegistry):
     def publish_now(self, channel: str, payload: bytes) -> None:
         """`publish` without a coroutine: the handlers run before this returns."""
         self._deliver(channel, payload)
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        for channel, payload in messages:
+            self._deliver(channel, payload)
 
     async def subscribe(self, channel: str, handler: Handler) -> Subscription:
         sub, _ = await self._add(channel, handler)
@@ -400,6 +408,32 @@ class RedisBus(_HandlerRegistry):
             except (redis.exceptions.RedisError, OSError):
                 self._broken = True  # the reader checks its own connection too
         self._hold(channel, payload)
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Publish in order, in one round trip (a pipeline) while Redis is plainly there;
+        one at a time, as `publish`, while the outbox holds news or the other instances may
+        still be subscribing again (a message nobody heard then waits, and the ones after
+        it must wait behind it)."""
+        import redis.exceptions
+
+        if len(messages) < 2 or not self._plainly_up():
+            for channel, payload in messages:
+                await self.publish(channel, payload)
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for channel, payload in messages:
+                    pipe.publish(self._prefix + channel, payload)
+                await pipe.execute()
+        except (redis.exceptions.RedisError, OSError):
+            # Where the pipeline broke off is unknown: all of it waits, as a publish that
+            # timed out would (a resend may repeat one; the re-sync after it settles that).
+            self._broken = True
+            for channel, payload in messages:
+                self._hold(channel, payload)
+
+    def _plainly_up(self) -> bool:
+        return self.stats.connected and not self._outbox and time.monotonic() >= self._settle_until
 
     def _hold(self, channel: str, payload: bytes) -> None:
         if len(self._outbox) >= self._outbox_limit:

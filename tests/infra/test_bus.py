@@ -100,6 +100,17 @@ class TestBus:
 
         await eventually(second_gets_it)
 
+    async def test_several_messages_at_once_arrive_in_order(self, bus_pair):
+        """A batch published together reaches each channel's handlers in the order given."""
+        publisher, subscriber = bus_pair
+        got, _arrived, handler = collector()
+        await subscriber.subscribe("user:10", handler)
+        await subscriber.subscribe("user:11", handler)
+        batch = [("user:10", b"1"), ("user:11", b"2"), ("user:12", b"nobody"), ("user:10", b"3")]
+        await publisher.publish_many(batch)
+        await until(lambda: len(got) >= 3)
+        assert got == [("user:10", b"1"), ("user:11", b"2"), ("user:10", b"3")]
+
     async def test_ping(self, bus_pair):
         """A bus that is up answers ping."""
         for bus in bus_pair:
@@ -141,6 +152,23 @@ class TestRedisOutage:
         assert gaps[0] > 0
         assert a.stats.publish_retries == 3
         assert b.stats.reconnects == 1
+
+    async def test_a_batch_published_while_news_waits_goes_out_behind_it(self, blinking):
+        """Redis stopped, then back: a batch published while the outbox still holds news
+        from the outage arrives after that news, in order, and the batch published while
+        Redis is down waits like any message."""
+        server, a, b = blinking
+        got, _arrived, handler = collector()
+        await b.subscribe("user:9", handler)
+        server.stop()
+        await asyncio.wait_for(a.publish("user:9", b"0"), 3)
+        await asyncio.wait_for(a.publish_many([("user:9", b"1"), ("user:9", b"2")]), 3)
+        await until(lambda: not b.stats.connected)
+        server.start()
+        await until(lambda: a.stats.connected)
+        await asyncio.wait_for(a.publish_many([("user:9", b"3"), ("user:9", b"4")]), 3)
+        await until(lambda: len(got) >= 5, timeout=10)
+        assert [payload for _, payload in got[:5]] == [b"0", b"1", b"2", b"3", b"4"]
 
     async def test_a_paused_redis_is_noticed_and_nothing_waits_on_it(self, blinking):
         """Redis paused (connections open, no answers): the gap is noticed, a publish gives
