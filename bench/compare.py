@@ -3,15 +3,18 @@ against a baseline commit, run in alternating rounds so that the machine's load 
 both alike.
 
     python -m bench.compare [--base main] [--rounds 5] [--arm plain=TOLK_FAST_PATHS=false]
-                            [--also COMMIT] [--write]
+                            [--also COMMIT] [--stack sqlite|postgres] [--rate 20]
+                            [--requests 300] [--seconds 0] [--write]
 
 The baseline is checked out into a temporary git worktree; each side's server runs from
 its own tree (PYTHONPATH) on this virtual environment; `--also` adds further commits as arms
 of their own (say main beside an older baseline). A round runs every arm once, in an
-order that rotates from round to round. Per arm: dispatch p50 (SQLite, 1,000 interpreters
+order that rotates from round to round. Per arm: dispatch p50 and p99 (SQLite, or with
+`--stack postgres` PostgreSQL and Redis, in a database of the run's own; 1,000 interpreters
 online, `bench.dispatch_latency`'s load) with the server's CPU per request, and relayed
-messages/s (`bench.signaling_relay`'s pairs, Tolk only). Prints medians and each arm's
-ratio to the baseline; with --write adds the table to bench/results/compare.md.
+messages/s (`bench.signaling_relay`'s pairs, Tolk only; `--seconds 0` leaves it out).
+Prints medians and each arm's ratio to the baseline; with --write adds the table to
+bench/results/compare.md.
 """
 
 from __future__ import annotations
@@ -37,7 +40,9 @@ from bench import signaling_relay
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "compare.md"
-_P50 = re.compile(r"run \d+: p50 ([0-9.]+) ms.*server CPU ([0-9.]+) ms per request")
+_P50 = re.compile(
+    r"run \d+: p50 ([0-9.]+) ms\s+p99 ([0-9.]+) ms.*server CPU ([0-9.]+) ms per request"
+)
 
 
 @dataclass
@@ -48,6 +53,7 @@ class Arm:
     tree: Path
     env: dict[str, str] = field(default_factory=dict)
     p50_ms: list[float] = field(default_factory=list)
+    p99_ms: list[float] = field(default_factory=list)
     cpu_ms: list[float] = field(default_factory=list)
     """The server's CPU per request of each dispatch run: steadier than latency under load."""
     rate: list[float] = field(default_factory=list)
@@ -79,12 +85,24 @@ def baseline_tree(commit: str) -> Iterator[tuple[Path, str]]:
             )
 
 
-def dispatch_p50(arm: Arm, requests: int, bench_dir: Path) -> tuple[float, float]:
+def _own_database() -> str:
+    """A PostgreSQL database of the run's own: another benchmark may be using the default."""
+    default = "postgresql+asyncpg://postgres@127.0.0.1:5432/tolk_bench"
+    url = os.environ.get("TOLK_BENCH_POSTGRES_URL", default)
+    return url.rsplit("/", 1)[0] + f"/tolk_compare_{os.getpid()}"
+
+
+def dispatch_p50(
+    arm: Arm, requests: int, bench_dir: Path, args: argparse.Namespace
+) -> tuple[float, float, float]:
     """One run of this tree's bench.dispatch_latency (copied alone into `bench_dir`) with
-    everything else, the server included, from the arm's tree: its p50 and the server's
-    CPU per request, in milliseconds."""
+    everything else, the server included, from the arm's tree: its p50, its p99 and the
+    server's CPU per request, in milliseconds."""
     env = {**os.environ, **arm.env, "PYTHONPATH": str(arm.tree)}
-    argv = ["-m", "bench.dispatch_latency", "--stacks", "sqlite", "--sizes", "1000", "--runs", "1"]
+    if args.stack == "postgres":
+        env["TOLK_BENCH_POSTGRES_URL"] = _own_database()
+    argv = ["-m", "bench.dispatch_latency", "--stacks", args.stack, "--sizes", "1000"]
+    argv += ["--runs", "1", "--rate", str(args.rate)]
     out = subprocess.run(
         [sys.executable, *argv, "--requests", str(requests)],
         cwd=bench_dir,
@@ -98,7 +116,7 @@ def dispatch_p50(arm: Arm, requests: int, bench_dir: Path) -> tuple[float, float
     found = _P50.findall(out.stderr)
     if not found:
         raise RuntimeError(f"no p50 from {arm.name}: {out.stderr[-2000:]}")
-    return float(found[-1][0]), float(found[-1][1])
+    return float(found[-1][0]), float(found[-1][1]), float(found[-1][2])
 
 
 _SEED = (
@@ -150,27 +168,44 @@ async def run(arms: list[Arm], args: argparse.Namespace) -> None:
         shutil.copytree(
             ROOT / "bench", bench_dir / "bench", ignore=shutil.ignore_patterns("peerjs", "results")
         )
-        for arm in arms:
+        for arm in arms if args.seconds else ():
             await asyncio.to_thread(relay_seed, arm, tmp, args)
         for n in range(args.rounds):
             shift = n % len(arms)
             for arm in arms[shift:] + arms[:shift]:
-                p50, cpu = (
-                    await asyncio.to_thread(dispatch_p50, arm, args.requests, bench_dir)
+                p50, p99, cpu = (
+                    await asyncio.to_thread(dispatch_p50, arm, args.requests, bench_dir, args)
                     if args.requests
-                    else (float("nan"), float("nan"))
+                    else (float("nan"), float("nan"), float("nan"))
                 )
-                relay = await relay_run(arm, tmp, relay_args)
+                relay = (
+                    await relay_run(arm, tmp, relay_args)
+                    if args.seconds
+                    else {"rate": float("nan"), "cpu_us_per_msg": float("nan")}
+                )
                 arm.p50_ms.append(p50)
+                arm.p99_ms.append(p99)
                 arm.cpu_ms.append(cpu)
                 arm.rate.append(relay["rate"])
                 arm.relay_cpu_us.append(relay["cpu_us_per_msg"])
                 print(
-                    f"round {n + 1} {arm.name}: dispatch p50 {p50:.2f} ms ({cpu:.2f} ms CPU "
+                    f"round {n + 1} {arm.name}: dispatch p50 {p50:.2f} ms, p99 {p99:.2f} ms "
+                    f"({cpu:.2f} ms CPU "
                     f"per request), relay "
                     f"{relay['rate']:,.0f} msg/s ({relay['cpu_us_per_msg']:.1f} µs CPU/msg)",
                     flush=True,
                 )
+
+
+async def _drop_own_database() -> None:
+    import asyncpg
+
+    dsn = _own_database().replace("+asyncpg", "")
+    admin = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{dsn.rsplit("/", 1)[1]}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 def load_average() -> str:
@@ -181,29 +216,36 @@ def table(arms: list[Arm], base_hash: str, args: argparse.Namespace, loads: list
     """The medians and ratios as Markdown."""
     base = arms[0]
     bp50, brate = statistics.median(base.p50_ms), statistics.median(base.rate)
+    bp99 = statistics.median(base.p99_ms)
+    stack = "SQLite" if args.stack == "sqlite" else "PostgreSQL with Redis"
+    env = " ".join(f"{k}={v}" for k, v in os.environ.items() if k.startswith("TOLK_"))
     lines = [
         f"## {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
-        f"`python -m bench.compare --base {args.base} --rounds {args.rounds}` "
+        f"`{env + ' ' if env else ''}python -m bench.compare --base {args.base} "
+        f"--rounds {args.rounds} --stack {args.stack} --rate {args.rate:g} "
+        f"--requests {args.requests} --seconds {args.seconds:g}` "
         f"(baseline {base_hash[:7]}) on {os.cpu_count()} cores shared with other work; "
         f"load average before / after: {loads[0]} / {loads[1]}.",
         "",
-        f"Dispatch: SQLite, 1,000 interpreters online, {args.requests} requests at 20/s per "
+        f"Dispatch: {stack}, 1,000 interpreters online, {args.requests} requests at "
+        f"{args.rate:g}/s per "
         f"run. Relay: {args.pairs} pairs, {args.seconds:g} s per run. Arms alternate within "
         "each round (order rotating); medians of the rounds, ratio = arm / baseline.",
         "",
-        "| arm | dispatch p50 per round (ms) | median | ratio "
-        "| dispatch server CPU ms/request (median) | ratio "
+        "| arm | dispatch p50 per round (ms) | median | ratio | p99 per round (ms) | median "
+        "| ratio | dispatch server CPU ms/request (median) | ratio "
         "| relay msg/s per round | median | ratio | relay CPU µs/msg (median) |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     bcpu = statistics.median(base.cpu_ms)
     for arm in arms:
         p50, rate = statistics.median(arm.p50_ms), statistics.median(arm.rate)
-        cpu = statistics.median(arm.cpu_ms)
+        p99, cpu = statistics.median(arm.p99_ms), statistics.median(arm.cpu_ms)
         lines.append(
             f"| {arm.name} | {', '.join(f'{v:.2f}' for v in arm.p50_ms)} | {p50:.2f} "
-            f"| {p50 / bp50:.2f}x | {cpu:.2f} | {cpu / bcpu:.2f}x "
+            f"| {p50 / bp50:.2f}x | {', '.join(f'{v:.2f}' for v in arm.p99_ms)} | {p99:.2f} "
+            f"| {p99 / bp99:.2f}x | {cpu:.2f} | {cpu / bcpu:.2f}x "
             f"| {', '.join(f'{v:,.0f}' for v in arm.rate)} "
             f"| {rate:,.0f} | {rate / brate:.2f}x | {statistics.median(arm.relay_cpu_us):.1f} |"
         )
@@ -218,7 +260,9 @@ def main() -> None:
         "--requests", type=int, default=300, help="per dispatch run (0: relay only)"
     )
     parser.add_argument("--pairs", type=int, default=100)
-    parser.add_argument("--seconds", type=float, default=8.0)
+    parser.add_argument("--seconds", type=float, default=8.0, help="per relay run (0: none)")
+    parser.add_argument("--stack", choices=("sqlite", "postgres"), default="sqlite")
+    parser.add_argument("--rate", type=float, default=20.0, help="dispatch requests per second")
     parser.add_argument("--idle", type=int, default=200)
     parser.add_argument(
         "--arm",
@@ -245,7 +289,11 @@ def main() -> None:
             name, _, assignments = spec.partition("=")
             env = dict(a.split("=", 1) for a in assignments.split(","))
             arms.append(Arm(name, ROOT, env))
-        asyncio.run(run(arms, args))
+        try:
+            asyncio.run(run(arms, args))
+        finally:
+            if args.stack == "postgres":
+                asyncio.run(_drop_own_database())
     loads.append(load_average())
     text = table(arms, base_hash, args, loads)
     print(text)
