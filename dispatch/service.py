@@ -28,6 +28,7 @@ from calls import consultation, lifecycle
 from calls.models import Call, Room
 from calls.views import load_call_view
 from dispatch import candidates as cands
+from dispatch import wave_fast
 from dispatch.errors import (
     NotAvailable,
     NotCancellable,
@@ -214,15 +215,16 @@ def _insert_offers(
     interpreter_ids: list[str],
     now: datetime,
     expires_at: datetime,
+    settings: Settings,
+    *,
+    with_request: bool = False,
 ) -> list[tuple[str, str]]:
-    """Insert pending offers; returns (offer id, interpreter id) of those made. An
-    interpreter who got another offer meanwhile is skipped.
+    """Insert pending offers (`with_request`: the new request first); returns (offer id,
+    interpreter id) of those made. An interpreter who got another offer meanwhile is skipped.
 
     The partial unique index "one pending offer per interpreter" decides such a race;
     ON CONFLICT DO NOTHING makes losing it a skip instead of an aborted transaction.
     """
-    if not interpreter_ids:
-        return []
     rows: list[dict[str, Any]] = [
         {
             "id": new_id(),
@@ -234,8 +236,14 @@ def _insert_offers(
         }
         for interpreter_id in interpreter_ids
     ]
-    result = conn.execute(_offer_insert(conn.dialect.name), rows)
-    made = {offer_id for (offer_id,) in result}
+    if with_request and rows and settings.fast_paths and conn.dialect.name == "postgresql":
+        made = wave_fast.insert_with_offers(conn, req, rows)
+    else:
+        if with_request:
+            _insert_request(conn, req)
+        if not rows:
+            return []
+        made = {offer_id for (offer_id,) in conn.execute(_offer_insert(conn.dialect.name), rows)}
     return [(r["id"], r["interpreter_id"]) for r in rows if r["id"] in made]
 
 
@@ -338,9 +346,10 @@ def _offer_wave(
             req.wave_deadline = wave.deadline
             req.waves = 1
             req.tier = wave.tier
-            _insert_request(conn, req)
-            written = True
-        offers = _insert_offers(conn, req, wave.interpreter_ids, now, wave.deadline)
+        offers = _insert_offers(
+            conn, req, wave.interpreter_ids, now, wave.deadline, settings, with_request=not written
+        )
+        written = True
         if offers:
             break
     if offers and not new:
