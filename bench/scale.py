@@ -67,6 +67,17 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def machine_pace() -> float:
+    """Seconds a fixed pure-Python loop takes here (median of three): a shared machine's
+    speed changes from hour to hour, and figures of runs are comparable only beside it."""
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        sum(range(10**7))
+        times.append(time.perf_counter() - started)
+    return sorted(times)[1]
+
+
 def raise_descriptor_limit(wanted: int) -> int:
     """Raise this process's (and its children's) open-file limit; the limit now in force."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -399,6 +410,7 @@ def report(
     relay: dict[str, dict[str, float]],
     load_before: str,
     limit: int,
+    pace: float,
 ) -> str:
     """The run as a Markdown section."""
     sockets = scale["sockets"]
@@ -424,7 +436,8 @@ def report(
         f" --counsellors {args.counsellors} --rates {rates} --seconds {args.seconds:g}"
         f" --watching {args.watching:g} --languages-interval {args.languages_interval:g}`"
         f" on {os.cpu_count()} cores (TOLK_LANGUAGES_INTERVAL_S={args.languages_interval:g});"
-        f" load average {load_before} before the run; open-file limit {limit}.",
+        f" load average {load_before} before the run; open-file limit {limit}; the"
+        f" machine's pace (`sum(range(10**7))`, see `machine_pace`) {pace:.2f} s.",
         "",
         f"Sockets per instance {' / '.join(str(n) for n in sockets)}, opened through nginx in"
         f" {scale['connect_s']:.0f} s. RSS per instance after start"
@@ -543,12 +556,13 @@ def main() -> None:
     except ImportError:
         pass
     load_before = load_average()
+    pace = machine_pace()
     with tempfile.TemporaryDirectory(prefix="tolk-scale-") as tmp:
         scale = asyncio.run(run_scale(args, Path(tmp)))
     # Kept at once, beside the run's log: the relay comparison after it takes minutes more.
     print("SCALE " + json.dumps(scale), flush=True)
     relay = {} if args.no_relay else asyncio.run(run_relay(args))
-    text = report(args, scale, relay, load_before, limit)
+    text = report(args, scale, relay, load_before, limit, pace)
     print(text)
     if args.write:
         title = "# Regional scale: two instances on PostgreSQL and Redis behind nginx"
