@@ -233,22 +233,30 @@ def table(arms: list[Arm], base_hash: str, args: argparse.Namespace, loads: list
         f"run. Relay: {args.pairs} pairs, {args.seconds:g} s per run. Arms alternate within "
         "each round (order rotating); medians of the rounds, ratio = arm / baseline.",
         "",
-        "| arm | dispatch p50 per round (ms) | median | ratio | p99 per round (ms) | median "
-        "| ratio | dispatch server CPU ms/request (median) | ratio "
-        "| relay msg/s per round | median | ratio | relay CPU µs/msg (median) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    bcpu = statistics.median(base.cpu_ms)
+    dispatch, relay = args.requests > 0, args.seconds > 0
+    # A part that did not run (--requests 0, --seconds 0) gets no columns.
+    head = ["arm"]
+    if dispatch:
+        head += ["dispatch p50 per round (ms)", "median", "ratio", "p99 per round (ms)"]
+        head += ["median", "ratio", "dispatch server CPU ms/request (median)", "ratio"]
+    if relay:
+        head += ["relay msg/s per round", "median", "ratio", "relay CPU µs/msg (median)"]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    bcpu = statistics.median(base.cpu_ms) if dispatch else 0.0
     for arm in arms:
-        p50, rate = statistics.median(arm.p50_ms), statistics.median(arm.rate)
-        p99, cpu = statistics.median(arm.p99_ms), statistics.median(arm.cpu_ms)
-        lines.append(
-            f"| {arm.name} | {', '.join(f'{v:.2f}' for v in arm.p50_ms)} | {p50:.2f} "
-            f"| {p50 / bp50:.2f}x | {', '.join(f'{v:.2f}' for v in arm.p99_ms)} | {p99:.2f} "
-            f"| {p99 / bp99:.2f}x | {cpu:.2f} | {cpu / bcpu:.2f}x "
-            f"| {', '.join(f'{v:,.0f}' for v in arm.rate)} "
-            f"| {rate:,.0f} | {rate / brate:.2f}x | {statistics.median(arm.relay_cpu_us):.1f} |"
-        )
+        cells = [arm.name]
+        if dispatch:
+            p50, p99 = statistics.median(arm.p50_ms), statistics.median(arm.p99_ms)
+            cpu = statistics.median(arm.cpu_ms)
+            cells += [", ".join(f"{v:.2f}" for v in arm.p50_ms), f"{p50:.2f}", f"{p50 / bp50:.2f}x"]
+            cells += [", ".join(f"{v:.2f}" for v in arm.p99_ms), f"{p99:.2f}", f"{p99 / bp99:.2f}x"]
+            cells += [f"{cpu:.2f}", f"{cpu / bcpu:.2f}x"]
+        if relay:
+            rate = statistics.median(arm.rate)
+            cells += [", ".join(f"{v:,.0f}" for v in arm.rate), f"{rate:,.0f}"]
+            cells += [f"{rate / brate:.2f}x", f"{statistics.median(arm.relay_cpu_us):.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
