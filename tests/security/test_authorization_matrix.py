@@ -446,7 +446,7 @@ class TestSocketMatrix:
             # A colleague who interprets has a second kind of socket: the interpreter's page.
             for url in ("/ws", "/ws?as=interpreter") if caller.interprets else ("/ws",):
                 ws = await factory.client.ws_connect(url, headers=caller.headers(factory.origin))
-                assert (await ws.receive_json(timeout=5))["type"] == "hello"
+                assert (await ws.receive_json(timeout=REPLY_WAIT_S))["type"] == "hello"
                 for kind, fields in CALL_MESSAGES.items():
                     await ws.send_json(
                         {"type": kind, "call_id": world.call_id, "ref": kind, **fields}
@@ -465,7 +465,7 @@ class TestSocketMatrix:
         outsiders = [c for c in world.callers if c.role not in (None, "guest")]
         for caller in [c for c in outsiders if "room_id" not in c.owns]:
             ws = await factory.client.ws_connect("/ws", headers=caller.headers(factory.origin))
-            assert (await ws.receive_json(timeout=5))["type"] == "hello"
+            assert (await ws.receive_json(timeout=REPLY_WAIT_S))["type"] == "hello"
             for kind, fields in ROOM_MESSAGES.items():
                 await ws.send_json({"type": kind, "room_id": world.room_id, "ref": kind, **fields})
                 reply = await _reply(ws, kind)
@@ -513,10 +513,15 @@ class TestSocketMatrix:
             await ws.close()
 
 
+# An answer comes in milliseconds; the bound only ends a test whose answer never comes. It is
+# generous because a shared CI machine can stall every process for seconds at a time.
+REPLY_WAIT_S = 30
+
+
 async def _reply(ws: Any, ref: str) -> dict[str, Any]:
     """The answer carrying `ref`, skipping news."""
     while True:
-        message: dict[str, Any] = await ws.receive_json(timeout=5)
+        message: dict[str, Any] = await ws.receive_json(timeout=REPLY_WAIT_S)
         if message.get("ref") == ref:
             return message
 
