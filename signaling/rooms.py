@@ -463,10 +463,7 @@ async def relay_signal(
 ) -> None:
     """A validated `signal`'s fields: checked against the rooms this socket joined, then
     relayed (the socket's fast path calls this without building a `Signal`)."""
-    if call_id not in conn.calls:
-        app[METRICS].relay_messages.inc("refused")
-        message = "Only the call's participants may signal, after call.join."
-        conn.send(ErrorMessage(code="forbidden", message=message, ref=ref))
+    if not _may_signal(app, conn, call_id, ref):
         return
     await app[ROOMS].relay(conn, call_id, data)
     app[METRICS].relay_messages.inc("relayed")
@@ -482,14 +479,21 @@ def relay_signal_now(
 ) -> Awaitable[None] | None:
     """`relay_signal` on the socket's fast path (`Rooms.relay_now`): None when done, else
     what is left to await."""
-    if call_id not in conn.calls:
-        app[METRICS].relay_messages.inc("refused")
-        message = "Only the call's participants may signal, after call.join."
-        conn.send(ErrorMessage(code="forbidden", message=message, ref=ref))
+    if not _may_signal(app, conn, call_id, ref):
         return None
     step = app[ROOMS].relay_now(conn, call_id, data, data_json)
     app[METRICS].relay_messages.inc("relayed")
     return step
+
+
+def _may_signal(app: web.Application, conn: Connection, call_id: str, ref: str | None) -> bool:
+    """Whether this socket joined the call; if not, the signal is answered `forbidden`."""
+    if call_id in conn.calls:
+        return True
+    app[METRICS].relay_messages.inc("refused")
+    message = "Only the call's participants may signal, after call.join."
+    conn.send(ErrorMessage(code="forbidden", message=message, ref=ref))
+    return False
 
 
 async def handle_media(app: web.Application, conn: Connection, msg: CallMedia) -> None:
