@@ -40,6 +40,19 @@ async def _until(ws: ClientWebSocketResponse, kind: str, ref: str) -> list[dict[
     return got
 
 
+async def _joined_call(
+    factory: Any,
+) -> tuple[Any, ClientWebSocketResponse, ClientWebSocketResponse]:
+    """A call, and its counsellor's and interpreter's sockets, both joined to it."""
+    call = await factory.call()
+    counsellor = await factory.socket(await factory.token_for(call.counsellor_id))
+    interpreter = await factory.socket(await factory.token_for(call.interpreter_id))
+    for ws in (counsellor, interpreter):
+        await ws.send_json({"type": "call.join", "call_id": call.id, "ref": "j"})
+        await _until(ws, "call.joined", "j")
+    return call, counsellor, interpreter
+
+
 class TestSameConversation:
     @pytest.mark.parametrize(("count", "size"), [(400, 32_000), (900, 8_000)])
     async def test_a_burst_of_news_arrives_whole_and_in_order(self, client, factory, count, size):
@@ -79,12 +92,7 @@ class TestSameConversation:
     async def test_signals_are_relayed_or_refused_alike(self, factory):
         """Plain signals are relayed as they are; malformed ones are answered with the
         field at fault and the ref; a call not joined is refused."""
-        call = await factory.call()
-        counsellor = await factory.socket(await factory.token_for(call.counsellor_id))
-        interpreter = await factory.socket(await factory.token_for(call.interpreter_id))
-        for ws in (counsellor, interpreter):
-            await ws.send_json({"type": "call.join", "call_id": call.id, "ref": "j"})
-            await _until(ws, "call.joined", "j")
+        call, counsellor, interpreter = await _joined_call(factory)
         for message in (
             {"call_id": call.id, "data": OFFER, "ref": "a"},
             {"call_id": "", "data": OFFER, "ref": "r"},
@@ -152,12 +160,7 @@ class TestSameConversation:
         was sent compact; spelt otherwise (keys in another order, spaces, escapes, the
         word data in other places, fields repeated) it reaches the peer as the message the
         server read, and a NUL in its SDP is refused alike."""
-        call = await factory.call()
-        counsellor = await factory.socket(await factory.token_for(call.counsellor_id))
-        interpreter = await factory.socket(await factory.token_for(call.interpreter_id))
-        for ws in (counsellor, interpreter):
-            await ws.send_json({"type": "call.join", "call_id": call.id, "ref": "j"})
-            await _until(ws, "call.joined", "j")
+        call, counsellor, interpreter = await _joined_call(factory)
         head = f'{{"type":"signal","call_id":"{call.id}"'
         answer = {"description": {"type": "answer", "sdp": 'a="data":1'}}
         offer, tagged, quoted = (
