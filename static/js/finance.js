@@ -16,17 +16,19 @@ let records = [];
 let summaries = { organization: [], site: [], language: [] };
 let choices = { organization: [], site: [], language: [] }; // the whole period's groups, for the filters
 let scope = null; // whose usage this user may see: {all, organizations: [{id, name}]}
-
-await startPage({ socket: false });
+let loads = 0; // a load's answers are shown only when no later load has started
 
 const pad = (n) => String(n).padStart(2, "0");
 const isoDate = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 
-// Default period: this month; the free range starts as the same month's days.
+// Default period: this month; the free range starts as the same month's days. Set before
+// the page waits for anything, so that it never overwrites what someone has typed meanwhile.
 const now = new Date();
 month.value = `${now.getFullYear()}-${pad(now.getMonth() + 1)}`;
 from.value = isoDate(new Date(now.getFullYear(), now.getMonth(), 1));
 to.value = isoDate(new Date(now.getFullYear(), now.getMonth() + 1, 0));
+
+await startPage({ socket: false });
 
 const byMonth = () => form.elements.period.value === "month";
 
@@ -100,6 +102,7 @@ function renderOptions() {
 }
 
 async function load() {
+  const mine = ++loads;
   updateDownloads();
   $("#status").textContent = t("loading");
   notify($("#notice"), "");
@@ -115,12 +118,14 @@ async function load() {
       api("GET", `/api/usage/summary?${whole}&group_by=site`),
       api("GET", `/api/usage/summary?${whole}&group_by=language`),
     ]);
+    if (mine !== loads) return;
     records = filtered ?? [];
     summaries = { organization: byOrg ?? [], site: bySite ?? [], language: byLang ?? [] };
     choices = { organization: periodOrgs ?? [], site: periodSites ?? [], language: periodLangs ?? [] };
     render();
     $("#status").textContent = t("finance.loaded", { n: records.length });
   } catch (err) {
+    if (mine !== loads) return;
     $("#status").textContent = "";
     notify($("#notice"), () => errorText(err), "bad");
   }

@@ -7,7 +7,6 @@ import { formatNumber, languageName, locale, onLocaleChange, t } from "./i18n.js
 import { api } from "./api.js";
 import { errorText, notify, startPage } from "./shell.js";
 
-const { socket } = await startPage();
 const form = $("#filters");
 const from = $("#from");
 const to = $("#to");
@@ -18,15 +17,19 @@ let figures = null; // {languages, heatmap, interpreters, agencies}: the API's a
 let live = null;
 let organizations = [];
 let sites = []; // [{id, organization_id, name}], for the site filter
+let loads = 0; // a load's answers are shown only when no later load has started
 
 function isoDate(d) {
   return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
 }
 
-// Default period: the last 30 days, today included ([today - 29 days, tomorrow)).
+// Default period: the last 30 days, today included ([today - 29 days, tomorrow)). Set before the
+// page waits for anything, so that it never overwrites what someone has typed meanwhile.
 const today = new Date();
 from.value = isoDate(new Date(today.getFullYear(), today.getMonth(), today.getDate() - 29));
 to.value = isoDate(new Date(today.getFullYear(), today.getMonth(), today.getDate() + 1));
+
+const { socket } = await startPage();
 
 function query(extra = {}) {
   const params = new URLSearchParams({ from: from.value, to: to.value });
@@ -46,6 +49,7 @@ function updateDownloads() {
 }
 
 async function load() {
+  const mine = ++loads;
   updateDownloads();
   $("#status").textContent = t("loading");
   notify($("#notice"), "");
@@ -56,10 +60,12 @@ async function load() {
       api("GET", `/api/stats/interpreters?${query()}`),
       api("GET", `/api/stats/interpreters?${query({ group_by: "agency" })}`),
     ]);
+    if (mine !== loads) return;
     figures = { languages, heatmap, interpreters, agencies };
     render();
     $("#status").textContent = t("stats.loaded");
   } catch (err) {
+    if (mine !== loads) return;
     $("#status").textContent = "";
     notify($("#notice"), () => errorText(err), "bad");
   }

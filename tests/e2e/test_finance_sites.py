@@ -104,6 +104,20 @@ class TestFinanceBySite:
         ]
         screenshot(page, "finance-by-site-de")
 
+    def test_a_month_typed_while_the_page_starts_is_kept(self, open_page, by_site):
+        """Someone who types a month before the page has heard who they are sees that
+        month, not the page's default written over it."""
+        page = open_page("finanzen", "/finance")
+        held: list[Any] = []
+        page.route("**/api/me", lambda route: held.append(route))
+        page.reload()
+        page.locator("#month").fill(by_site)
+        page.locator("#month").dispatch_event("change")
+        assert len(held) == 1, "the page asks who is signed in before it shows anything"
+        held[0].continue_()
+        expect(page.locator(f'#by-site tr[data-key="{CENTRE}"]')).to_contain_text("30,00 €")
+        expect(page.locator("#month")).to_have_value(by_site)
+
     def test_the_page_with_sites_passes_axe(self, open_page, by_site):
         """With the site filter and the table per site: nothing serious or critical."""
         page = open_page("finanzen", "/finance", bypass_csp=True)

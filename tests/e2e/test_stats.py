@@ -77,3 +77,18 @@ class TestStatsPage:
         answer = page.context.request.get(href)
         assert answer.ok
         assert answer.body().startswith(b"\xef\xbb\xbflanguage;requests;")
+
+    def test_a_period_typed_while_the_page_starts_is_kept(self, open_page):
+        """Someone who types a start day before the page has heard who they are gets the
+        figures of that period, not the page's default written over it."""
+        page = open_page("leitung", "/stats")
+        held: list[object] = []
+        page.route("**/api/me", lambda route: held.append(route))
+        page.reload()
+        page.locator("#from").fill("2026-01-05")
+        assert len(held) == 1, "the page asks who is signed in before it shows anything"
+        held[0].continue_()  # type: ignore[attr-defined]
+        expect(page.locator("#status")).to_have_text("Zahlen geladen.")
+        expect(page.locator("#from")).to_have_value("2026-01-05")
+        href = page.locator("#dl-languages").get_attribute("href") or ""
+        assert "from=2026-01-05" in href
