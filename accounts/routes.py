@@ -22,6 +22,7 @@ from accounts.access import (
     set_session_cookie,
 )
 from accounts.audit import Action, Target
+from accounts.hooks import user_deactivated
 from accounts.keys import LOGIN_THROTTLE, OPERATIONS
 from accounts.login import log_in
 from accounts.models import ApiToken, Role, User
@@ -223,6 +224,8 @@ async def update_user(
         await publish_control(
             app[BUS], changed.user.id, "close", session=None, reason="deactivated"
         )
+    if changed.deactivated:
+        await user_deactivated(app, changed.user.id)
     return UserResponse(user=user_view(changed.user, changed.organization))
 
 

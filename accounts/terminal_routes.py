@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from accounts import terminals
 from accounts.access import ADMIN, audited_change, client_address, own_origin, set_session_cookie
+from accounts.hooks import user_deactivated
 from accounts.models import Role, Site
 from accounts.password_links import NewLink
 from accounts.tokens import require_login
@@ -157,6 +158,7 @@ async def revoke_terminal(request: web.Request, identity: Identity, terminal_id:
     async with audited_change(request, identity) as change:
         user = await terminals.revoke_terminal(change, terminal_id)
     await publish_control(request.app[BUS], user.id, "close", session=None, reason="deactivated")
+    await user_deactivated(request.app, user.id)
 
 
 @api.post("/api/terminal/session", roles=PUBLIC, response=TerminalSelfResponse)

@@ -43,11 +43,13 @@ class UserChanges:
 
 @dataclass(frozen=True, slots=True)
 class ChangedUser:
-    """A user after a change, and whether their sessions and tokens were ended by it."""
+    """A user after a change, whether their sessions and tokens were ended by it, and
+    whether the change deactivated them (also when they were inactive already)."""
 
     user: User
     organization: Organization
     credentials_ended: bool
+    deactivated: bool = False
 
 
 async def add_user(
@@ -129,7 +131,7 @@ async def change_user(
         for action, details in events:
             await change.record(action, target, **details)
         org = await service.get_organization(session, user.organization_id)
-    return ChangedUser(user, org, ended)
+    return ChangedUser(user, org, ended, deactivated=changes.active is False)
 
 
 def _apply(

@@ -1,5 +1,6 @@
-"""Dispatch's reactions: a presence change offers queued work and moves ETAs, and the
-scheduler's sweep applies due deadlines."""
+"""Dispatch's reactions: a presence change offers queued work and moves ETAs, a user who
+may no longer ask loses their waiting requests, and the scheduler's sweep applies due
+deadlines."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import structlog
 
 from dispatch.announce import NewsPublisher
 from dispatch.news import News
-from dispatch.service import offer_queued_to, tell_queues_of
+from dispatch.service import offer_queued_to, tell_queues_of, withdraw_requests_of
 from dispatch.sweeper import sweep
 from infra.clock import Clock
 from infra.config import Settings
@@ -42,6 +43,20 @@ async def offer_queued_on_presence(
             for interpreter_id in interpreter_ids:
                 news.extend(await offer_queued_to(session, interpreter_id, now, settings))
         await tell_queues_of(session, interpreter_ids, news)
+    await publisher.publish(news)
+
+
+async def withdraw_on_deactivation(
+    db: Database,
+    clock: Clock,
+    settings: Settings,
+    publisher: NewsPublisher,
+    user_id: str,
+) -> None:
+    """A deactivation listener: the user's requests still waiting end at once, so that no
+    interpreter is offered (or accepts) a call nobody will join."""
+    async with db.write() as session:
+        news = await withdraw_requests_of(session, user_id, clock.now(), settings)
     await publisher.publish(news)
 
 

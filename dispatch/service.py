@@ -596,6 +596,40 @@ async def cancel_request(
     return req, news
 
 
+DEACTIVATED = "deactivated"
+"""The end reason of a request withdrawn because its counsellor (or terminal) may no longer
+ask: an admin deactivated them or revoked the terminal."""
+
+
+async def withdraw_requests_of(
+    session: AsyncSession, counsellor_id: str, now: datetime, settings: Settings
+) -> News:
+    """End every request of a user that is still queued or being offered (their own, a
+    booking's, a room's) as a cancel does, with end reason `deactivated`: accepted ones
+    and their calls are left as they are."""
+    news = News()
+    waiting = await session.exec(
+        select(InterpretationRequest)
+        .where(col(InterpretationRequest.counsellor_id) == counsellor_id)
+        .where(col(InterpretationRequest.state).in_([s.value for s in OPEN]))
+        # Locked together, in one order, as any request is locked before its offers.
+        .order_by(col(InterpretationRequest.id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    # Queued ones first: an interpreter freed from an offer of the others is then not
+    # offered one of them just before it ends too.
+    for req in sorted(waiting, key=lambda r: r.state != RequestState.QUEUED):
+        # Offers end as a cancel's do: their interpreters hear the request was cancelled.
+        closed = await close_request(
+            session, req, RequestState.CANCELLED, DEACTIVATED, "cancelled", now, settings
+        )
+        if closed is not None:
+            log.info("request_withdrawn", request_id=req.id, reason=DEACTIVATED)
+            news.extend(closed)
+    return news
+
+
 # -- accepting and declining ------------------------------------------------------------------
 
 

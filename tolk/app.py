@@ -13,6 +13,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from accounts.access import IDENTITY_CACHE, INTERPRETS, IdentityCache, authorize
 from accounts.audit_routes import api as audit_api
+from accounts.hooks import USER_DEACTIVATED_HOOKS
 from accounts.keys import LOGIN_THROTTLE, OPERATIONS
 from accounts.models import Role
 from accounts.routes import api as accounts_api
@@ -30,7 +31,7 @@ from calls.routes import api as calls_api
 from dispatch.announce import PUBLISHER, NewsPublisher
 from dispatch.booking_routes import api as bookings_api
 from dispatch.booking_sweep import sweep_bookings_due
-from dispatch.listeners import offer_queued_on_presence, sweep_due
+from dispatch.listeners import offer_queued_on_presence, sweep_due, withdraw_on_deactivation
 from dispatch.queue import queue_figures
 from dispatch.room_routes import api as rooms_api
 from dispatch.routes import api as dispatch_api
@@ -151,6 +152,7 @@ def _hold_parts(app: web.Application, settings: Settings, clock: Clock) -> None:
         app[IDENTITY_CACHE] = IdentityCache(settings.identity_cache_s)
     app[QUEUE_FIGURES] = queue_figures
     app[INTERPRETS] = lambda user_id: has_active_profile(app[DATABASE], user_id)
+    app[USER_DEACTIVATED_HOOKS] = []
     app[CALL_ENDED_HOOKS] = []
     app[CALL_ENDED_HOOKS].append(
         functools.partial(
@@ -209,6 +211,10 @@ async def _bus_ctx(app: web.Application) -> AsyncIterator[None]:
     publisher = app[PUBLISHER] = NewsPublisher(bus, presence, app[METRICS])
     presence.listeners.append(
         functools.partial(offer_queued_on_presence, db, clock, settings, publisher)
+    )
+    # Requests still waiting of a user deactivated (or a terminal revoked) end at once.
+    app[USER_DEACTIVATED_HOOKS].append(
+        functools.partial(withdraw_on_deactivation, db, clock, settings, publisher)
     )
     hooks = app[CALL_ENDED_HOOKS]
     app[CALL_ENDING] = CallEnding(db, clock, settings, bus, presence, hooks)

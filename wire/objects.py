@@ -84,6 +84,9 @@ class RequestView(BaseModel):
     eta_s: int | None = None
     call_id: str | None = None
     end_reason: str | None = None
+    """Why it ended without a call: `cancelled` (by its counsellor), `max_wait` (state
+    `expired`) or `deactivated` (state `cancelled`: an admin deactivated its counsellor or
+    revoked its terminal)."""
     expires_at: datetime | None = None
     """When a request still waiting gives up (state `expired`)."""
     waves: int = 0
