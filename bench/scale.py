@@ -172,21 +172,35 @@ async def sockets_open(
     )
 
 
-REQUEST_SECONDS = 'tolk_http_request_seconds_bucket{le="'
-REQUEST_ROUTE = 'route="/api/requests"'
+REQUEST_SECONDS = ("tolk_http_request_seconds", 'route="/api/requests"')
+LOOP_LAG = ("tolk_event_loop_lag_seconds", "")
+FULL_GC = ("tolk_gc_pause_seconds", 'generation="2"')
 
 
-async def request_buckets(http: aiohttp.ClientSession, port: int) -> dict[float, float]:
-    """How many requests to /api/requests the instance answered within each of its
-    histogram's bounds (seconds): the time it spent itself, without the balancer's."""
+async def histogram_buckets(
+    http: aiohttp.ClientSession, port: int, histogram: tuple[str, str]
+) -> dict[float, float]:
+    """How many observations of one of the instance's histograms (name, label) fell within
+    each of its bounds (seconds): for POST /api/requests, the time the instance spent
+    itself, without the balancer's."""
     async with http.get(f"http://127.0.0.1:{port}/metrics") as resp:
         text = await resp.text()
+    name, label = histogram
     buckets: dict[float, float] = {}
     for line in text.splitlines():
-        if line.startswith(REQUEST_SECONDS[: -len('{le="')]) and REQUEST_ROUTE in line:
+        if line.startswith(name + "_bucket{") and label in line:
             bound = line.split('le="', 1)[1].split('"', 1)[0]
             buckets[float(bound)] = float(line.rsplit(" ", 1)[1])
     return buckets
+
+
+def count_over(start: list[dict[float, float]], end: list[dict[float, float]], bound: float) -> int:
+    """How many observations between two readings, over all instances, exceeded `bound`."""
+    over = 0.0
+    for before, after in zip(start, end, strict=True):
+        total = after.get(float("inf"), 0.0) - before.get(float("inf"), 0.0)
+        over += total - (after.get(bound, 0.0) - before.get(bound, 0.0))
+    return int(over)
 
 
 def within(start: list[dict[float, float]], end: list[dict[float, float]], share: float) -> float:
@@ -227,7 +241,14 @@ async def snapshot(
         "redis_commands": int(stats["total_commands_processed"]),
         "redis_publishes": int(commands.get("cmdstat_publish", {}).get("calls", 0)),
         "load": load_average(),
-        "requests": [await request_buckets(http, s.port) for s in stack.instances],
+        **{
+            key: [await histogram_buckets(http, s.port, histogram) for s in stack.instances]
+            for key, histogram in (
+                ("requests", REQUEST_SECONDS),
+                ("loop_lag", LOOP_LAG),
+                ("full_gc", FULL_GC),
+            )
+        },
     }
 
 
@@ -250,6 +271,10 @@ def phase_figures(start: dict[str, Any], end: dict[str, Any], own_reads: int) ->
         "load": end["load"],
         "request_p50_within_ms": within(start["requests"], end["requests"], 0.5),
         "request_p99_within_ms": within(start["requests"], end["requests"], 0.99),
+        "loop_lag_p99_within_ms": within(start["loop_lag"], end["loop_lag"], 0.99),
+        "loop_lags_over_25ms": count_over(start["loop_lag"], end["loop_lag"], 0.025),
+        "full_gcs": count_over(start["full_gc"], end["full_gc"], 0.0),
+        "full_gcs_over_25ms": count_over(start["full_gc"], end["full_gc"], 0.025),
     }
 
 
@@ -354,6 +379,14 @@ PHASE_ROWS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
         lambda p: (
             f"{p['stack']['request_p50_within_ms']:g} / {p['stack']['request_p99_within_ms']:g}"
         ),
+    ),
+    (
+        "the instances' event loop: lag p99 within (ms) / lags over 25 ms",
+        lambda p: f"{p['stack']['loop_lag_p99_within_ms']:g} / {p['stack']['loop_lags_over_25ms']}",
+    ),
+    (
+        "full garbage collections / of them over 25 ms",
+        lambda p: f"{p['stack']['full_gcs']} / {p['stack']['full_gcs_over_25ms']}",
     ),
     (
         "CPU per instance (% of a core)",

@@ -45,6 +45,7 @@ from infra.headers import install_answer_headers
 from infra.http import error_middleware, request_context_middleware
 from infra.ids import new_id
 from infra.jobs import Jobs
+from infra.loop_watch import LoopWatch
 from infra.metrics import METRICS, Metrics, metrics_middleware
 from infra.openapi import AUTHORIZE, ApiRoutes, SocketSpec, build_openapi
 from infra.outages import Unavailable
@@ -104,6 +105,7 @@ def create_app(
     _hold_parts(app, settings, clock or SystemClock())
     app.cleanup_ctx.extend(
         [
+            _loop_watch_ctx,
             _login_throttle_ctx,
             functools.partial(_database_ctx, search_path=search_path),
             _bus_ctx,
@@ -270,6 +272,11 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     jobs.scheduler.start()
     yield
     await jobs.stop()
+
+
+async def _loop_watch_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with LoopWatch(app[METRICS].registry).watching():
+        yield
 
 
 async def _login_throttle_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import time
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -137,6 +139,27 @@ class TestMetrics:
         assert value(samples, "process_resident_memory_bytes") > 10_000_000
         assert value(samples, "process_open_fds") > 0
         assert any(name == "python_gc_objects_collected_total" for name, _ in samples)
+
+    async def test_a_held_event_loop_and_a_full_collection_are_timed(self, client):
+        """A loop held for 400 ms shows as a lag over a quarter of a second; a full
+        garbage collection is counted with its pause."""
+        before = await scrape(client)
+        time.sleep(0.4)  # noqa: ASYNC251 - the fault: nothing runs on the loop meanwhile
+        gc.collect()
+        # The sampler's wake-up is due before the scrape's first read is: it runs first.
+        after = await scrape(client)
+        assert _lags_over(after, "0.25") >= _lags_over(before, "0.25") + 1
+        full = {"generation": "2"}
+        assert value(after, "tolk_gc_pause_seconds_count", **full) > value(
+            before, "tolk_gc_pause_seconds_count", **full
+        )
+        assert value(after, "tolk_gc_pause_seconds_sum", **full) > 0
+
+
+def _lags_over(samples: dict, bound: str) -> float:
+    """How many samples of the loop's lag were later than `bound` seconds."""
+    count = value(samples, "tolk_event_loop_lag_seconds_count")
+    return count - value(samples, "tolk_event_loop_lag_seconds_bucket", le=bound)
 
 
 class TestDashboard:
