@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time
+from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -35,7 +35,6 @@ from billing.tables import (
     raw_select,
 )
 from infra.db import Database
-from infra.errors import InvalidInput
 
 log = structlog.get_logger(__name__)
 
@@ -90,38 +89,6 @@ class UsageFilter:
     def describe(self) -> str:
         """The filter as JSON text, for the audit log."""
         return orjson.dumps(asdict(self), option=orjson.OPT_SORT_KEYS).decode()
-
-
-def parse_bound(text: str, zone: ZoneInfo, field: str) -> datetime:
-    """A period bound: a date (the start of that day in `zone`) or an RFC 3339 timestamp."""
-    value = text.strip()
-    try:
-        if len(value) == 10:
-            return datetime.combine(date.fromisoformat(value), time(), zone).astimezone(UTC)
-        moment = datetime.fromisoformat(value)
-        if moment.tzinfo is None:
-            raise InvalidInput(
-                f"{field}: the timestamp needs a Z or an offset",
-                field=field,
-                problem_code="needs_offset",
-            )
-        return moment.astimezone(UTC)
-    except ValueError:
-        raise InvalidInput(
-            f"{field}: give a date (2026-01-01) or an RFC 3339 timestamp",
-            field=field,
-            problem_code="bad_date",
-        ) from None
-    except OverflowError:  # in UTC it would fall before year 1 or after 9999
-        raise InvalidInput(
-            f"{field}: outside the years 1 to 9999", field=field, problem_code="bad_date"
-        ) from None
-
-
-def check_period(start: datetime | None, end: datetime | None) -> None:
-    """Refuse a period that ends before it starts."""
-    if start is not None and end is not None and end <= start:
-        raise InvalidInput("to: must be after from", field="to", problem_code="not_after_from")
 
 
 def record_order() -> list[ColumnElement[Any]]:

@@ -21,9 +21,7 @@ from billing.export import (
     ExportFormat,
     ExportKind,
     UsageFilter,
-    check_period,
     export_usage,
-    parse_bound,
 )
 from billing.scope import (
     GrantView,
@@ -41,6 +39,7 @@ from billing.tariffs import TariffView, tariff_view
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.http import json_response
 from infra.openapi import ApiRoutes
+from infra.period import PeriodParams, check_period, parse_bounds
 from interpreters.languages import normalize_tag
 
 api = ApiRoutes(tag="billing")
@@ -140,16 +139,9 @@ async def update_tariff(
     return TariffResponse(tariff=tariff_view(tariff))
 
 
-class UsageQuery(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
+class UsageQuery(PeriodParams):
+    """Without `from` the usage starts with the first call; without `to`, ends with the last."""
 
-    from_: str | None = Field(
-        default=None,
-        alias="from",
-        max_length=40,
-        description="A date (start of that day in the server's time zone) or RFC 3339",
-    )
-    to: str | None = Field(default=None, max_length=40, description="End, exclusive")
     organization: str | None = Field(default=None, max_length=32, description="Organisation id")
     language: str | None = Field(default=None, max_length=35, description="Language tag")
     interpreter: str | None = Field(default=None, max_length=32, description="Interpreter id")
@@ -239,8 +231,7 @@ async def _scoped_filter(
 
 def _usage_filter(request: web.Request, query: UsageQuery) -> UsageFilter:
     zone = ZoneInfo(request.app[SETTINGS].timezone)
-    start = parse_bound(query.from_, zone, "from") if query.from_ else None
-    end = parse_bound(query.to, zone, "to") if query.to else None
+    start, end = parse_bounds(query.from_, query.to, zone)
     check_period(start, end)
     language = query.language
     if language is not None:

@@ -9,19 +9,20 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts import service as accounts
 from accounts import sites
 from accounts.models import Role
 from accounts.views import OrganizationView
-from billing.export import Dialect, check_period, parse_bound
+from billing.export import Dialect
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
 from infra.errors import InvalidInput
 from infra.fields import made_from
 from infra.http import json_response
 from infra.openapi import ApiRoutes
+from infra.period import PeriodParams, check_period, parse_bounds
 from interpreters.languages import normalize_tag
 from stats import report
 from stats.figures import StatsFilter
@@ -40,17 +41,9 @@ class LiveQuery(BaseModel):
     organization: str | None = Field(default=None, max_length=32, description="Organisation id")
 
 
-class PeriodQuery(LiveQuery):
-    model_config = ConfigDict(populate_by_name=True)
+class PeriodQuery(PeriodParams, LiveQuery):
+    """Without `to` the period ends now; without `from`, it starts 30 days before `to`."""
 
-    from_: str | None = Field(
-        default=None,
-        alias="from",
-        max_length=40,
-        description="A date (start of that day in the server's time zone) or RFC 3339; "
-        "default: 30 days before `to`",
-    )
-    to: str | None = Field(default=None, max_length=40, description="End, exclusive; default: now")
     format: Literal["json", "csv"] = "json"
     dialect: Dialect = Field(
         default=None, description="`de`: semicolons, decimal comma, UTF-8 BOM (CSV only)"
@@ -143,12 +136,9 @@ class LiveFigures(BaseModel):
 def _filter(request: web.Request, query: PeriodQuery) -> StatsFilter:
     zone = ZoneInfo(request.app[SETTINGS].timezone)
     now = request.app[CLOCK].now()
-    end = parse_bound(query.to, zone, "to") if query.to else now
-    start = (
-        parse_bound(query.from_, zone, "from")
-        if query.from_
-        else end - timedelta(days=DEFAULT_DAYS)
-    )
+    start, end = parse_bounds(query.from_, query.to, zone)
+    end = end or now
+    start = start or end - timedelta(days=DEFAULT_DAYS)
     check_period(start, end)
     if end - start > timedelta(days=MAX_DAYS):
         raise InvalidInput(

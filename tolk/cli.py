@@ -152,12 +152,12 @@ async def _export_usage(settings: Settings, args: argparse.Namespace) -> None:
     from zoneinfo import ZoneInfo
 
     from accounts import audit
-    from billing.export import ExportKind, UsageFilter, check_period, export_usage, parse_bound
+    from billing.export import ExportKind, UsageFilter, export_usage
+    from infra.period import check_period, parse_bounds
     from interpreters.languages import normalize_tag
 
     zone = ZoneInfo(settings.timezone)
-    start = parse_bound(args.start, zone, "--from") if args.start else None
-    end = parse_bound(args.end, zone, "--to") if args.end else None
+    start, end = parse_bounds(args.start, args.end, zone, ("--from", "--to"))
     check_period(start, end)
     language = normalize_tag(args.language) if args.language else None
     usage = UsageFilter(
