@@ -64,6 +64,12 @@ export function table(columns, rows, { caption = null, rowHeads = false, rowAttr
   );
 }
 
+/** A local day as a date input holds it: `2026-01-31`. */
+export function isoDate(d) {
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
+}
+
 export const $ = (selector, root = document) => root.querySelector(selector);
 
 const SVG_NS = "http://www.w3.org/2000/svg";

@@ -1,9 +1,9 @@
 // The finance page: usage of a month (or of other days), totals per organisation, site and
 // language with amounts, calls without a tariff, charts, the downloads and the statements.
-import { $, fill, h, table } from "./dom.js";
+import { $, fill, h, isoDate, table } from "./dom.js";
 import { formatDateTime, formatMoney, formatNumber, languageName, locale, onLocaleChange, t } from "./i18n.js";
 import { api } from "./api.js";
-import { errorText, notify, startPage } from "./shell.js";
+import { newestLoad, startPage } from "./shell.js";
 
 const form = $("#filters");
 const month = $("#month");
@@ -16,15 +16,11 @@ let records = [];
 let summaries = { organization: [], site: [], language: [] };
 let choices = { organization: [], site: [], language: [] }; // the whole period's groups, for the filters
 let scope = null; // whose usage this user may see: {all, organizations: [{id, name}]}
-let loads = 0; // a load's answers are shown only when no later load has started
-
-const pad = (n) => String(n).padStart(2, "0");
-const isoDate = (d) => `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 
 // Default period: this month; the free range starts as the same month's days. Set before
 // the page waits for anything, so that it never overwrites what someone has typed meanwhile.
 const now = new Date();
-month.value = `${now.getFullYear()}-${pad(now.getMonth() + 1)}`;
+month.value = isoDate(now).slice(0, 7);
 from.value = isoDate(new Date(now.getFullYear(), now.getMonth(), 1));
 to.value = isoDate(new Date(now.getFullYear(), now.getMonth() + 1, 0));
 
@@ -101,15 +97,12 @@ function renderOptions() {
   );
 }
 
-async function load() {
-  const mine = ++loads;
-  updateDownloads();
-  $("#status").textContent = t("loading");
-  notify($("#notice"), "");
-  try {
+const load = newestLoad(
+  () => {
+    updateDownloads();
     // The filters offer what the whole period holds: its summaries, not all its records.
     const whole = new URLSearchParams(period());
-    const [filtered, byOrg, bySite, byLang, periodOrgs, periodSites, periodLangs] = await Promise.all([
+    return Promise.all([
       api("GET", `/api/usage?${query({ format: "json" })}`),
       api("GET", `/api/usage/summary?${query({ group_by: "organization" })}`),
       api("GET", `/api/usage/summary?${query({ group_by: "site" })}`),
@@ -118,18 +111,15 @@ async function load() {
       api("GET", `/api/usage/summary?${whole}&group_by=site`),
       api("GET", `/api/usage/summary?${whole}&group_by=language`),
     ]);
-    if (mine !== loads) return;
+  },
+  ([filtered, byOrg, bySite, byLang, periodOrgs, periodSites, periodLangs]) => {
     records = filtered ?? [];
     summaries = { organization: byOrg ?? [], site: bySite ?? [], language: byLang ?? [] };
     choices = { organization: periodOrgs ?? [], site: periodSites ?? [], language: periodLangs ?? [] };
     render();
     $("#status").textContent = t("finance.loaded", { n: records.length });
-  } catch (err) {
-    if (mine !== loads) return;
-    $("#status").textContent = "";
-    notify($("#notice"), () => errorText(err), "bad");
-  }
-}
+  },
+);
 
 /** "12,50 € + 3,00 CHF": amounts are never added across currencies. */
 function totalAmounts(rows) {

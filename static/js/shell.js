@@ -90,6 +90,26 @@ onLocaleChange(() => {
   for (const [area, { render, tone }] of notices) fill(area, h("p", { class: `notice ${tone}` }, render()));
 });
 
+/** A page's load whose answers are shown only when no later load has started (the filters
+ * changed meanwhile): `ask()` fetches, `show(answers)` renders. While it asks, #status says
+ * so; a failure is shown in #notice. */
+export function newestLoad(ask, show) {
+  let loads = 0;
+  return async () => {
+    const mine = ++loads;
+    $("#status").textContent = t("loading");
+    notify($("#notice"), "");
+    try {
+      const answers = await ask();
+      if (mine === loads) show(answers);
+    } catch (err) {
+      if (mine !== loads) return;
+      $("#status").textContent = "";
+      notify($("#notice"), () => errorText(err), "bad");
+    }
+  };
+}
+
 /** A user-facing text for an API or socket error, from the catalogue by its code (the
  * server's English message is never shown: the page speaks its own language). */
 export function errorText(err) {

@@ -2,10 +2,10 @@
 // 2 min / 5 min, demand by weekday and hour, the interpreters' hours, and a live strip.
 // Every chart is SVG with a text alternative and a table beside it; bars and cells carry
 // patterns or printed numbers as well as colour, so that a grey print still tells them apart.
-import { $, fill, h, svg, table } from "./dom.js";
+import { $, fill, h, isoDate, svg, table } from "./dom.js";
 import { formatNumber, languageName, locale, onLocaleChange, t } from "./i18n.js";
 import { api } from "./api.js";
-import { errorText, notify, startPage } from "./shell.js";
+import { newestLoad, startPage } from "./shell.js";
 
 const form = $("#filters");
 const from = $("#from");
@@ -17,11 +17,6 @@ let figures = null; // {languages, heatmap, interpreters, agencies}: the API's a
 let live = null;
 let organizations = [];
 let sites = []; // [{id, organization_id, name}], for the site filter
-let loads = 0; // a load's answers are shown only when no later load has started
-
-function isoDate(d) {
-  return `${d.getFullYear()}-${String(d.getMonth() + 1).padStart(2, "0")}-${String(d.getDate()).padStart(2, "0")}`;
-}
 
 // Default period: the last 30 days, today included ([today - 29 days, tomorrow)). Set before the
 // page waits for anything, so that it never overwrites what someone has typed meanwhile.
@@ -48,28 +43,22 @@ function updateDownloads() {
   $("#dl-agencies").href = `/api/stats/interpreters?${query({ ...csv, group_by: "agency" })}`;
 }
 
-async function load() {
-  const mine = ++loads;
-  updateDownloads();
-  $("#status").textContent = t("loading");
-  notify($("#notice"), "");
-  try {
-    const [languages, heatmap, interpreters, agencies] = await Promise.all([
+const load = newestLoad(
+  () => {
+    updateDownloads();
+    return Promise.all([
       api("GET", `/api/stats/languages?${query()}`),
       api("GET", `/api/stats/heatmap?${query()}`),
       api("GET", `/api/stats/interpreters?${query()}`),
       api("GET", `/api/stats/interpreters?${query({ group_by: "agency" })}`),
     ]);
-    if (mine !== loads) return;
+  },
+  ([languages, heatmap, interpreters, agencies]) => {
     figures = { languages, heatmap, interpreters, agencies };
     render();
     $("#status").textContent = t("stats.loaded");
-  } catch (err) {
-    if (mine !== loads) return;
-    $("#status").textContent = "";
-    notify($("#notice"), () => errorText(err), "bad");
-  }
-}
+  },
+);
 
 let liveLoading = null;
 async function loadLive() {
