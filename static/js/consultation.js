@@ -4,7 +4,7 @@
 import { $, fill, h } from "./dom.js";
 import { formatDateTime, onLocaleChange, t } from "./i18n.js";
 import { api } from "./api.js";
-import { mediaErrorKey, openMedia } from "./peer.js";
+import { joinErrorText, openMedia } from "./peer.js";
 import { RoomView } from "./roomview.js";
 import { errorText, notify } from "./shell.js";
 
@@ -62,7 +62,7 @@ export class Consultation {
       await this.enter(room, since);
       if (!room.participants.some((p) => p.role === "guest")) await this.invite();
     } catch (err) {
-      notify(this.noticeArea, () => (err instanceof DOMException ? t(mediaErrorKey(err)) : errorText(err)), "bad");
+      notify(this.noticeArea, () => joinErrorText(err), "bad");
     } finally {
       this.opening = false;
     }

@@ -5,7 +5,7 @@ import { Consultation } from "./consultation.js";
 import { $, fill, h } from "./dom.js";
 import { formatClock, formatEta, languageName, locale, nativeName, onLocaleChange, t } from "./i18n.js";
 import { api, requestBody, sendRequest } from "./api.js";
-import { mediaErrorKey, openMedia } from "./peer.js";
+import { joinErrorText, mediaErrorKey, openMedia } from "./peer.js";
 import PHRASES from "../i18n/phrases.js";
 import { errorText, notify, startPage } from "./shell.js";
 
@@ -472,7 +472,7 @@ async function joinCall(callId) {
   } catch (err) {
     // A call that ended while it was being joined has been reported by its "ended" event.
     if (calls.get(callId)?.state !== "ended") {
-      notify(noticeArea, () => (err instanceof DOMException ? t(mediaErrorKey(err)) : errorText(err)), "bad");
+      notify(noticeArea, () => joinErrorText(err), "bad");
     }
   } finally {
     if (startingCall === callId) startingCall = null;

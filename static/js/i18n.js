@@ -95,6 +95,14 @@ export function setLocale(loc, { remember = true } = {}) {
   for (const fn of listeners) fn(loc);
 }
 
+/** Let a page's language switch (its `<select id="locale">`) show the interface language and
+ * change it. */
+export function bindLocaleSwitch(select) {
+  if (!select) return;
+  select.value = current;
+  select.addEventListener("change", () => setLocale(select.value));
+}
+
 export function onLocaleChange(fn) {
   listeners.add(fn);
 }

@@ -4,7 +4,7 @@ import { CallView, rememberCall } from "./callview.js";
 import { $, fill, h } from "./dom.js";
 import { languageName, onLocaleChange, plural, t } from "./i18n.js";
 import { api } from "./api.js";
-import { mediaErrorKey, openMedia } from "./peer.js";
+import { joinErrorText, mediaErrorKey, openMedia } from "./peer.js";
 import { RoomView } from "./roomview.js";
 import { askNotificationPermission, notifyIfHidden, ring, unlockAudio, watchSound } from "./ring.js";
 import { errorText, notify, startPage } from "./shell.js";
@@ -264,7 +264,7 @@ async function joinCall(callId, stream = null) {
     await view;
   } catch (err) {
     if (calls.get(callId)?.state !== "ended") {
-      notify(noticeArea, () => (err instanceof DOMException ? t(mediaErrorKey(err)) : errorText(err)), "bad");
+      notify(noticeArea, () => joinErrorText(err), "bad");
     }
   } finally {
     if (startingCall === callId) startingCall = null;

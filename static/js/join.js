@@ -1,7 +1,7 @@
 // The guest's page, opened from an invitation link (/join/<token>); no account needed: the
 // client picks their language, checks camera and microphone, and joins the consultation.
 import { $, fill, h } from "./dom.js";
-import { languageName, locale, nativeName, onLocaleChange, setLocale, t, translate } from "./i18n.js";
+import { bindLocaleSwitch, languageName, locale, nativeName, onLocaleChange, t, translate } from "./i18n.js";
 import { api } from "./api.js";
 import { mediaErrorKey, openMedia } from "./peer.js";
 import { listenToMicrophone } from "./precall.js";
@@ -32,9 +32,7 @@ let socket = null;
 let since = null;
 
 translate();
-const localeSelect = $("#locale");
-localeSelect.value = locale();
-localeSelect.addEventListener("change", () => setLocale(localeSelect.value));
+bindLocaleSwitch($("#locale"));
 const roomView = new RoomView($("#room"), null, { role: "guest" });
 
 /** The roster's languages, each by its own name (for the holder of the link only), or, if

@@ -1,12 +1,10 @@
 // The login page: after logging in, each role lands on its own page.
 import { $ } from "./dom.js";
-import { locale, setLocale, t, translate } from "./i18n.js";
+import { bindLocaleSwitch, t, translate } from "./i18n.js";
 import { api, HOME } from "./api.js";
 
 translate();
-const select = $("#locale");
-select.value = locale();
-select.addEventListener("change", () => setLocale(select.value));
+bindLocaleSwitch($("#locale"));
 
 const message = $("#login-error");
 if (new URLSearchParams(location.search).has("loggedout")) message.textContent = t("error.session");

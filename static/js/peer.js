@@ -1,5 +1,7 @@
 // A call's media for the pages: camera and microphone, the RTCPeerConnection with perfect
 // negotiation over the socket (docs/calls.md), and the connection's figures.
+import { t } from "./i18n.js";
+import { errorText } from "./shell.js";
 
 /** Why getUserMedia failed, as a message key. */
 export function mediaErrorKey(err) {
@@ -16,6 +18,12 @@ export function mediaErrorKey(err) {
     default:
       return "media.failed";
   }
+}
+
+/** What to say when joining a call or room failed: why the camera or microphone did not
+ * open, or else what the server answered. */
+export function joinErrorText(err) {
+  return err instanceof DOMException ? t(mediaErrorKey(err)) : errorText(err);
 }
 
 /** Camera and microphone (or microphone only). */

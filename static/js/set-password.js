@@ -1,14 +1,12 @@
 // The page a one-time "set your password" link opens: the secret is after "#", so it never
 // reaches a server log or a Referer; it is sent once, in the body of a POST.
 import { $ } from "./dom.js";
-import { locale, setLocale, t, translate } from "./i18n.js";
+import { bindLocaleSwitch, t, translate } from "./i18n.js";
 import { api } from "./api.js";
 import { errorText } from "./shell.js";
 
 translate();
-const select = $("#locale");
-select.value = locale();
-select.addEventListener("change", () => setLocale(select.value));
+bindLocaleSwitch($("#locale"));
 
 const secret = location.hash.slice(1);
 const form = $("#set-password-form");

@@ -1,6 +1,6 @@
 // What every signed-in page shares: the header (who, connection, language, log out).
 import { $, fill, h } from "./dom.js";
-import { has, onLocaleChange, setLocale, locale, t, translate } from "./i18n.js";
+import { bindLocaleSwitch, has, onLocaleChange, t, translate } from "./i18n.js";
 import { api } from "./api.js";
 import { Socket } from "./socket.js";
 
@@ -13,7 +13,7 @@ let pageSocket = null;
 export async function startPage({ socket: wantSocket = true, kiosk = false, socketUrl = undefined } = {}) {
   translate();
   if (kiosk) for (const el of [$("#locale"), $('label[for="locale"]')]) el?.remove();
-  else setupLocaleSwitch();
+  else bindLocaleSwitch($("#locale"));
   // The shell's header hides what only a signed-in page shows (the login page has the same header).
   const logoutButton = $("#logout");
   if (kiosk) logoutButton?.remove();
@@ -51,13 +51,6 @@ export async function startPage({ socket: wantSocket = true, kiosk = false, sock
     show(socket.state);
   }
   return { me, socket };
-}
-
-function setupLocaleSwitch() {
-  const select = $("#locale");
-  if (!select) return;
-  select.value = locale();
-  select.addEventListener("change", () => setLocale(select.value));
 }
 
 async function logout() {
