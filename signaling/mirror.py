@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, Protocol, TypeVar
@@ -18,6 +18,7 @@ from infra.bus import Bus, Subscription
 from infra.clock import Clock
 from infra.config import Settings
 from infra.db import Database
+from infra.tasks import Tasks
 
 MAX_HELD_PER_PEER = 256
 """A peer that stays away cannot make a sender fill our memory: older signals go first."""
@@ -80,29 +81,6 @@ class HeldSignals:
     def clear(self) -> None:
         """The room ended."""
         self._queues.clear()
-
-
-class Tasks:
-    """Background tasks that their owner cancels and awaits on shutdown."""
-
-    __slots__ = ("_tasks",)
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        """Run `coro` in a task of its own, kept until it is done."""
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def cancel(self) -> None:
-        """Cancel every task and wait for them; their errors are of no interest now."""
-        for task in list(self._tasks):
-            task.cancel()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
 
 
 async def unsubscribe(subscriptions: Iterable[Subscription | None]) -> None:

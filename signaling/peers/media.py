@@ -19,6 +19,8 @@ import av
 from aiortc import AudioStreamTrack, MediaStreamTrack, VideoStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
+from infra.tasks import Tasks
+
 # A 5x7 bitmap font for the characters a label and a clock need.
 _GLYPHS: dict[str, tuple[str, ...]] = {
     "0": ("01110", "10001", "10011", "10101", "11001", "10001", "01110"),
@@ -239,13 +241,11 @@ class FrameSink:
         """time.perf_counter() of the first decoded frame, by kind."""
         self.last_video: av.VideoFrame | None = None
         self._events = {"audio": asyncio.Event(), "video": asyncio.Event()}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = Tasks()
 
     def add(self, track: MediaStreamTrack) -> None:
         """Start reading a track."""
-        task = asyncio.get_running_loop().create_task(self._read(track))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._read(track))
 
     async def _read(self, track: MediaStreamTrack) -> None:
         kind = track.kind
@@ -272,6 +272,4 @@ class FrameSink:
 
     async def close(self) -> None:
         """Stop reading."""
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()

@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 
+from infra.tasks import Tasks
 from signaling.peers.client import TolkClient
 from signaling.peers.media import FrameSink
 from signaling.peers.negotiation import Negotiator, Tracks
@@ -53,7 +54,7 @@ class RoomPeer(Participant):
         self._polite: dict[str, bool] = {}
         """Whether this side is polite towards each participant, as the server said."""
         self._heard: dict[str, asyncio.Event] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = Tasks()
 
     async def join(self) -> None:
         """`room.join` (also after a reconnect); a link to everyone present."""
@@ -116,21 +117,16 @@ class RoomPeer(Participant):
             link = self.links.get(sender)
             if link is None:
                 # Its first offer came before the news of its arrival.
-                self._spawn(self._link_then(sender, message.get("data") or {}))
+                self._tasks.spawn(self._link_then(sender, message.get("data") or {}))
             else:
                 link.inbox.put_nowait(message.get("data") or {})
         elif kind == "room.participant":
             peer_id = message["participant"]["id"]
             self._learn(peer_id, bool(message.get("polite")))
             if message.get("left"):
-                self._spawn(self._drop(peer_id))
+                self._tasks.spawn(self._drop(peer_id))
             elif message["participant"]["present"] and peer_id not in self.links:
-                self._spawn(self._link(peer_id, bool(message.get("polite"))))
-
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+                self._tasks.spawn(self._link(peer_id, bool(message.get("polite"))))
 
     def _learn(self, peer_id: str, polite: bool) -> None:
         self._polite[peer_id] = polite
@@ -157,7 +153,7 @@ class RoomPeer(Participant):
         if link is not None and state == "connected":
             link.connected.set()
         if state in REPORTED_STATES:
-            self._spawn(self._report(peer_id, state))
+            self._tasks.spawn(self._report(peer_id, state))
 
     async def _report(self, peer_id: str, state: str) -> None:
         with contextlib.suppress(Exception):
@@ -174,8 +170,7 @@ class RoomPeer(Participant):
     async def close(self) -> None:
         """Stop media and forget the room."""
         self._detach()
-        for task in list(self._tasks):
-            task.cancel()
+        await self._tasks.cancel()
         links, self.links = list(self.links.values()), {}
         for link in links:
             await _close_link(link)

@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from aiortc import MediaStreamTrack
 
+from infra.tasks import Tasks
 from signaling.peers.call import RETRYABLE, CallPeer
 from signaling.peers.client import ApiError, TolkClient
 from signaling.peers.media import PatternVideoTrack, TestPattern, ToneAudioTrack
@@ -55,7 +56,7 @@ class SimInterpreter:
     """Segments of consultation rooms this interpreter is in, by call id."""
     accepted: int = 0
     _seen_offers: set[str] = field(default_factory=set)
-    _tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+    _tasks: Tasks = field(default_factory=Tasks)
 
     def __post_init__(self) -> None:
         o = self.options
@@ -79,9 +80,7 @@ class SimInterpreter:
             try:
                 for peer in list(self.calls.values()):
                     await peer.close()
-                for task in list(self._tasks):
-                    task.cancel()
-                await asyncio.gather(*self._tasks, return_exceptions=True)
+                await self._tasks.cancel()
             finally:  # even when a second stop interrupts the calls' closing
                 await self.client.close()
 
@@ -110,11 +109,6 @@ class SimInterpreter:
         except ApiError as exc:
             self._log.info("sim_not_available", code=exc.code)
 
-    def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
     def _on_message(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == "offer":
@@ -122,7 +116,7 @@ class SimInterpreter:
             offer_id = str(offer.get("id"))
             if offer_id not in self._seen_offers and not self.calls and not self.rooms:
                 self._seen_offers.add(offer_id)
-                self._spawn(self._accept(offer))
+                self._tasks.spawn(self._accept(offer))
         elif kind == "call.updated":
             call = message.get("call") or {}
             # After our own restart, the server tells us about a call we are still in.
@@ -134,7 +128,7 @@ class SimInterpreter:
                 and call.get("id") not in self.calls
                 and call.get("id") not in self.rooms
             ):
-                self._spawn(self._take_call(call))
+                self._tasks.spawn(self._take_call(call))
 
     async def _accept(self, offer: dict[str, Any]) -> None:
         if self.options.accept_delay_s:
