@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import case, delete, distinct, func, literal, union_all
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -394,26 +394,35 @@ def _active_languages(query: Any) -> Any:
 async def language_counts(session: AsyncSession) -> dict[str, LanguageCounts]:
     """Per roster language, how many active interpreters who can serve it are online and
     available; an interpreter of `ar-SY` counts for `ar` too (the variant rule)."""
-    rows = (
-        await session.exec(
-            _active_languages(
-                select(InterpreterLanguage.tag, Interpreter.user_id, Interpreter.status)
-            )
-        )
+    # The rule pairs the roster's few tags here; the database counts the interpreters, so
+    # that thousands of them online do not pass through Python every few seconds.
+    roster = (
+        await session.exec(_active_languages(select(InterpreterLanguage.tag).distinct()))
     ).all()
-    by_tag: dict[str, dict[str, Presence]] = defaultdict(dict)
-    for tag, user_id, status in rows:
-        by_tag[tag][user_id] = Presence(status)
-    counts = {}
-    for tag in by_tag:
-        serving: dict[str, Presence] = {}
-        for other in serving_tags(tag, set(by_tag)):
-            serving.update(by_tag[other])
-        counts[tag] = LanguageCounts(
-            online=sum(1 for s in serving.values() if s != Presence.OFFLINE),
-            available=sum(1 for s in serving.values() if s == Presence.AVAILABLE),
+    tags = set(roster)
+    if not tags:
+        return {}
+    served = union_all(
+        *(
+            select(literal(tag).label("tag"), literal(other).label("serving"))
+            for tag in sorted(tags)
+            for other in serving_tags(tag, tags)
         )
-    return counts
+    ).subquery("served")
+    user_id, status = col(Interpreter.user_id), col(Interpreter.status)
+    query = _active_languages(
+        select(
+            served.c.tag,
+            func.count(distinct(case((status != Presence.OFFLINE, user_id)))),
+            func.count(distinct(case((status == Presence.AVAILABLE, user_id)))),
+        )
+        .select_from(served)
+        .join(InterpreterLanguage, col(InterpreterLanguage.tag) == served.c.serving)
+    ).group_by(served.c.tag)
+    rows = (await session.exec(query)).all()
+    return {
+        tag: LanguageCounts(online=online, available=available) for tag, online, available in rows
+    }
 
 
 async def roster_speaks(session: AsyncSession, tag: str) -> bool:

@@ -107,6 +107,32 @@ class TestLanguages:
         assert rows["ar-SY"]["name"] == "Arabic (Syria)"
         await ws.close()
 
+    async def test_an_interpreter_of_a_language_and_its_variant_counts_once(
+        self, client, factory
+    ):
+        """Nadia lists ar and ar-EG: one more interpreter available for ar, not two; one
+        who is offline or whose login is ended counts for nothing."""
+        counsellor = await factory.token(await factory.user(Role.COUNSELLOR))
+        nadia = await factory.interpreter(("ar", "ar-EG"))
+        await factory.interpreter(("ar-EG",))  # offline
+        ended = await factory.interpreter(("ar",))
+        ws = await factory.socket(await factory.token(nadia))
+        await set_status(client, await factory.token(nadia), "available")
+        ended_ws = await factory.socket(await factory.token(ended))
+        await set_status(client, await factory.token(ended), "available")
+        admin = await factory.token(await factory.user(Role.ADMIN))
+        resp = await client.patch(
+            f"/api/admin/users/{ended.id}",
+            json={"active": False},
+            headers={"Authorization": f"Bearer {admin}"},
+        )
+        assert resp.status == 200, await resp.text()
+        rows = await figures(client, counsellor)
+        assert (rows["ar"]["online"], rows["ar"]["available"]) == (1, 1)
+        assert (rows["ar-EG"]["online"], rows["ar-EG"]["available"]) == (1, 1)
+        await ws.close()
+        await ended_ws.close()
+
     async def test_counsellor_socket_gets_languages_updated(self, client, factory):
         """A counsellor's open socket hears about a change in availability."""
         counsellor = await factory.token(await factory.user(Role.COUNSELLOR))
