@@ -107,9 +107,7 @@ class TestLanguages:
         assert rows["ar-SY"]["name"] == "Arabic (Syria)"
         await ws.close()
 
-    async def test_an_interpreter_of_a_language_and_its_variant_counts_once(
-        self, client, factory
-    ):
+    async def test_an_interpreter_of_a_language_and_its_variant_counts_once(self, client, factory):
         """Nadia lists ar and ar-EG: one more interpreter available for ar, not two; one
         who is offline or whose login is ended counts for nothing."""
         counsellor = await factory.token(await factory.user(Role.COUNSELLOR))
