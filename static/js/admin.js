@@ -1,7 +1,7 @@
 // The admin page: interpreters (with CSV import), users, organisations (with finance grants),
 // sites, tariffs, API tokens, the security event log and the bookings nobody claimed.
 import { showUnclaimed } from "./bookings.js";
-import { $, fill, h } from "./dom.js";
+import { $, fill, h, isoDate } from "./dom.js";
 import { formatDateTime, formatMoney, formatNumber, has, languageName, locale, onLocaleChange, t } from "./i18n.js";
 import { api } from "./api.js";
 import { errorText, notify, startPage } from "./shell.js";
@@ -1034,7 +1034,7 @@ function renderTariffs() {
       field("admin.currency", input("currency", { value: "EUR", maxlength: 3, minlength: 3, required: true })),
       field(
         "admin.validFrom",
-        input("valid_from", { type: "date", required: true, value: new Date().toISOString().slice(0, 10) }),
+        input("valid_from", { type: "date", required: true, value: isoDate(new Date()) }),
       ),
     ],
     (data) =>

@@ -157,8 +157,9 @@ OpenPage = Callable[..., Any]
 def open_page(
     browser: Any, server: TolkServer, request: pytest.FixtureRequest
 ) -> Iterator[OpenPage]:
-    """open_page(username=None, path=None, *, locale=None, bypass_csp=False) -> a Page in a
-    fresh browser context (its own cookies: one person), logged in when a username is given."""
+    """open_page(username=None, path=None, *, locale=None, bypass_csp=False, timezone_id=None)
+    -> a Page in a fresh browser context (its own cookies: one person), logged in when a
+    username is given."""
     contexts: list[Any] = []
 
     def open_(
@@ -168,9 +169,12 @@ def open_page(
         locale: str | None = None,
         bypass_csp: bool = False,
         deny_media: bool = False,
+        timezone_id: str | None = None,
     ) -> Any:
         chromium = request.getfixturevalue("browser_asking_for_media") if deny_media else browser
-        context = chromium.new_context(base_url=server.url, bypass_csp=bypass_csp)
+        context = chromium.new_context(
+            base_url=server.url, bypass_csp=bypass_csp, timezone_id=timezone_id
+        )
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         contexts.append(context)
         if locale:

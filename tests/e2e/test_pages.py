@@ -4,12 +4,13 @@ headers and weight, the language switch, accessibility, and the socket coming ba
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e.conftest import PASSWORD, TolkServer, run_axe, screenshot
+from tests.e2e.conftest import PASSWORD, TolkServer, login_api, run_axe, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -348,6 +349,16 @@ class TestAdmin:
         expect(row).to_contain_text("1,25")
         expect(row).to_contain_text("je angefangene Minute")
         expect(row).to_contain_text("Standardtarif")
+
+    def test_a_new_tariff_starts_today_in_the_offices_time_zone(self, open_page, server):
+        """Half an hour after midnight in Dortmund, still yesterday in UTC, the form
+        offers the new day."""
+        page = open_page(timezone_id="Europe/Berlin")
+        login_api(page.context, server.url, "admin")
+        page.clock.set_fixed_time(datetime(2026, 12, 31, 23, 30, tzinfo=UTC))
+        page.goto("/admin")
+        page.get_by_role("tab", name="Tarife").click()
+        expect(page.locator("#panel-tariffs").get_by_label("Gültig ab")).to_have_value("2027-01-01")
 
     def test_machine_account_token_is_shown_once_and_revoked(self, open_page):
         """A machine account is added, gets a read-only billing token shown once, which is
