@@ -1032,10 +1032,7 @@ function renderTariffs() {
       ),
       field("admin.tariffMinimum", input("minimum_min", { type: "number", min: 0, max: 1440, step: 1, value: "0" })),
       field("admin.currency", input("currency", { value: "EUR", maxlength: 3, minlength: 3, required: true })),
-      field(
-        "admin.validFrom",
-        input("valid_from", { type: "date", required: true, value: isoDate(new Date()) }),
-      ),
+      field("admin.validFrom", input("valid_from", { type: "date", required: true, value: isoDate(new Date()) })),
     ],
     (data) =>
       api("POST", "/api/admin/tariffs", {
