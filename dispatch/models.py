@@ -58,9 +58,9 @@ class InterpretationRequest(SQLModel, table=True):
     call_id: str | None = Field(default=None, max_length=32)
     end_reason: str | None = Field(default=None, max_length=30)
     room_id: str | None = Field(default=None, max_length=32, index=True)
+    """The consultation room the interpreter is asked into, if any."""
     site_id: str | None = Field(default=None, max_length=32, index=True)
     """The counsellor's site when they asked (a room's request: the room's)."""
-    """The consultation room the interpreter is asked into, if any."""
 
 
 class Offer(SQLModel, table=True):
