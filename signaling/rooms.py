@@ -47,7 +47,6 @@ from wire.server import (
     ErrorMessage,
     PeerPresence,
     relayed_signal,
-    spliced_signal,
 )
 
 log = structlog.get_logger(__name__)
@@ -213,16 +212,12 @@ class Rooms(Mirrors[Room]):
         await self._bus.publish(user_channel(peer), payload)
 
     def relay_now(
-        self, conn: Connection, call_id: str, data: dict[str, Any], data_json: bytes | None
+        self, conn: Connection, call_id: str, data: dict[str, Any]
     ) -> Awaitable[None] | None:
-        """`relay` on the socket's fast path: the data goes out as sent (`data_json`, when
-        given), and on the in-process bus at once; else what is left to await."""
+        """`relay` on the socket's fast path: on the in-process bus at once; else what is
+        left to await."""
         room, peer = self._addressed(conn, call_id)
-        user_id = conn.user_id
-        if data_json is None:
-            payload = relayed_signal(call_id, user_id, data)
-        else:
-            payload = spliced_signal(call_id, user_id, data_json)
+        payload = relayed_signal(call_id, conn.user_id, data)
         if self._held_for(conn, room, peer, payload):
             return None
         bus = self._bus
@@ -475,13 +470,12 @@ def relay_signal_now(
     call_id: str,
     data: dict[str, Any],
     ref: str | None,
-    data_json: bytes | None,
 ) -> Awaitable[None] | None:
     """`relay_signal` on the socket's fast path (`Rooms.relay_now`): None when done, else
     what is left to await."""
     if not _may_signal(app, conn, call_id, ref):
         return None
-    step = app[ROOMS].relay_now(conn, call_id, data, data_json)
+    step = app[ROOMS].relay_now(conn, call_id, data)
     app[METRICS].relay_messages.inc("relayed")
     return step
 

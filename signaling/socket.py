@@ -27,7 +27,7 @@ from signaling.hub import CLOSE_RATE_LIMITED, Connection, Hub
 from signaling.keys import HUB
 from signaling.lean_socket import DATA_FRAMES, LeanResponse, release_http
 from signaling.presence import handle_presence
-from signaling.relay_fast import REF_MAX, plain_signal, spliced_data
+from signaling.relay_fast import REF_MAX, plain_signal
 from signaling.rooms import ROOM_HANDLERS, relay_signal_now
 from wire.client import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Ping
 from wire.rooms import GuestView
@@ -58,6 +58,10 @@ LIMITED: dict[Role, tuple[frozenset[str], str]] = {
     Role.TERMINAL: (TERMINAL_MESSAGES, "A terminal may only take part in its own calls."),
 }
 """Roles whose sockets may send only some message types, and what the others are told."""
+_MAY_NOT_SIGNAL = frozenset(
+    role for role, (allowed, _) in LIMITED.items() if "signal" not in allowed
+)
+"""Roles the relay's fast path leaves to the checks below it (none today)."""
 
 HANDLERS: dict[str, MessageHandler] = {
     "ping": _ping,
@@ -399,9 +403,24 @@ def _parse(
     ref = raw.get("ref")
     if not isinstance(ref, str) or len(ref) > REF_MAX:
         ref = None
+    kind = raw.get("type")
+    if (
+        kind == "signal"
+        and app[SETTINGS].fast_paths
+        and not (_MAY_NOT_SIGNAL and conn.identity.role in _MAY_NOT_SIGNAL)
+        and (signal := plain_signal(raw))
+    ):
+        # Answered as the checks below would answer it; its frame needs no scan for NULs
+        # (plain_signal looked at its texts: signaling/relay_fast.py).
+        app[METRICS].socket_messages.inc("signal")
+        try:
+            step = relay_signal_now(app, conn, signal[0], signal[1], ref)
+        except Exception as exc:
+            _answer_failure(conn, exc, kind, ref)
+            return None
+        return step, kind, ref
     if not _free_of_nul(conn, raw, data, ref):
         return None
-    kind = raw.get("type")
     app[METRICS].socket_messages.inc(
         kind if isinstance(kind, str) and kind in HANDLERS else "other"
     )
@@ -412,15 +431,6 @@ def _parse(
     if limited is not None and kind not in limited[0]:
         conn.send(ErrorMessage(code="forbidden", message=limited[1], ref=ref))
         return None
-    if kind == "signal" and app[SETTINGS].fast_paths and (signal := plain_signal(raw)):
-        call_id, signal_data = signal
-        spliced = spliced_data(data, raw) if isinstance(data, bytes) else None
-        try:
-            step = relay_signal_now(app, conn, call_id, signal_data, ref, spliced)
-        except Exception as exc:
-            _answer_failure(conn, exc, kind, ref)
-            return None
-        return step, kind, ref
     if kind not in CLIENT_MESSAGE_TYPES:
         message = f"Unknown message type {kind[:64]!r}."
         conn.send(ErrorMessage(code="unknown_type", message=message, ref=ref))

@@ -167,14 +167,6 @@ def relayed_signal(call_id: str, sender: str, data: dict[str, Any]) -> bytes:
     return orjson.dumps({"type": "signal", "call_id": call_id, "from": sender, "data": data})
 
 
-def spliced_signal(call_id: str, sender: str, data_json: bytes) -> bytes:
-    """`relayed_signal` with its data as the JSON bytes the sender sent: the SDP in them is
-    neither decoded nor encoded again (signaling/relay_fast.py checked them)."""
-    return orjson.dumps(
-        {"type": "signal", "call_id": call_id, "from": sender, "data": orjson.Fragment(data_json)}
-    )
-
-
 class PeerPresence(ServerMessage):
     """The other participant entered the call's room or left it."""
 

@@ -91,7 +91,8 @@ class TestSameConversation:
 
     async def test_signals_are_relayed_or_refused_alike(self, factory):
         """Plain signals are relayed as they are; malformed ones are answered with the
-        field at fault and the ref; a call not joined is refused."""
+        field at fault and the ref (also one naming both a call and a room, and one with a
+        NUL in its ref); a call not joined is refused."""
         call, counsellor, interpreter = await _joined_call(factory)
         for message in (
             {"call_id": call.id, "data": OFFER, "ref": "a"},
@@ -103,6 +104,8 @@ class TestSameConversation:
             {"call_id": call.id, "data": {"hello": 1}},
             {"call_id": call.id, "data": {"candidate": None}},
             {"call_id": call.id, "data": TAGGED},
+            {"call_id": call.id, "room_id": "r1", "data": OFFER, "ref": "both"},
+            {"call_id": call.id, "data": OFFER, "ref": "nul\u0000"},
         ):
             await counsellor.send_json({"type": "signal", **message})
         await counsellor.send_json({"type": "ping", "ref": "end"})
@@ -115,6 +118,8 @@ class TestSameConversation:
             ("invalid_message", "signal.data", "r"),
             ("forbidden", None, "f"),
             ("invalid_message", "signal.data", None),
+            ("invalid_message", "signal", "both"),
+            ("invalid_message", "ref", "nul\u0000"),
         ]
         relayed: list[dict[str, Any]] = []
         while len(relayed) < 4:

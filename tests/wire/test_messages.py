@@ -53,7 +53,6 @@ from wire.server import (
     RoomUpdated,
     ServerMessage,
     relayed_signal,
-    spliced_signal,
 )
 
 NOON = datetime(2026, 3, 2, 12, 0, 0, 250_000, tzinfo=UTC)
@@ -305,11 +304,6 @@ class TestServerMessages:
         """The relay's own encoding of `signal` is byte for byte the model's."""
         model = RelayedSignal(call_id="c1", sender="u1", data=DESCRIPTION)
         assert relayed_signal("c1", "u1", DESCRIPTION) == jsonio.dumps(model)
-
-    def test_a_spliced_signal_is_the_relayed_one(self):
-        """A signal relayed with its data as sent (compact) is byte for byte the one encoded."""
-        sent = jsonio.dumps(DESCRIPTION)
-        assert spliced_signal("c1", "u1", sent) == relayed_signal("c1", "u1", DESCRIPTION)
 
 
 class TestClientMessages:
