@@ -28,7 +28,7 @@ from signaling.keys import HUB
 from signaling.lean_socket import DATA_FRAMES, LeanResponse, release_http
 from signaling.presence import handle_presence
 from signaling.relay_fast import REF_MAX, plain_signal
-from signaling.rooms import ROOM_HANDLERS, relay_signal_now
+from signaling.rooms import FAST_RELAY, ROOM_HANDLERS, FastRelay
 from wire.client import CLIENT_MESSAGE, CLIENT_MESSAGE_TYPES, Ping
 from wire.rooms import GuestView
 from wire.server import ErrorMessage, Hello, Pong
@@ -271,15 +271,16 @@ async def _opening(
 class _Session:
     """A socket's session on the fast path: where its frames go (signaling/lean_socket.py)."""
 
-    __slots__ = ("app", "conn")
+    __slots__ = ("app", "conn", "relay")
 
     def __init__(self, app: web.Application, conn: Connection) -> None:
         self.app = app
         self.conn = conn
+        self.relay = app.get(FAST_RELAY)
 
     def frame(self, frame: WSMessage) -> Coroutine[Any, Any, None] | None:
-        """Handle a data frame as the plain path does."""
-        return _on_frame(self.app, self.conn, frame)
+        """Handle a data frame as the plain path does (plain signals relayed at once)."""
+        return _on_frame(self.app, self.conn, frame, self.relay)
 
     def ended(self, busy: asyncio.Task[None] | None, context: Context) -> None:
         """The rest of the session (a close, the clean-up) runs as a task."""
@@ -312,13 +313,14 @@ async def _read(app: web.Application, conn: Connection) -> None:
 
 
 def _on_frame(
-    app: web.Application, conn: Connection, frame: WSMessage
+    app: web.Application, conn: Connection, frame: WSMessage, relay: FastRelay | None = None
 ) -> Coroutine[Any, Any, None] | None:
-    """Handle a data frame (a message, a ping or a pong); what is left to await, if any."""
+    """Handle a data frame (a message, a ping or a pong); what is left to await, if any.
+    With `relay` (the fast path), a plain `signal` is relayed by it at once."""
     conn.heard()  # the client is alive, whatever it sent
     kind = frame.type
     if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
-        return _receive(app, conn, frame.data)
+        return _receive(app, conn, frame.data, relay)
     if kind is WSMsgType.PING:
         return conn.ws.pong(frame.data)
     return None
@@ -350,7 +352,7 @@ async def _cleanup(hub: Hub, conn: Connection) -> None:
 
 
 def _receive(
-    app: web.Application, conn: Connection, data: bytes | str
+    app: web.Application, conn: Connection, data: bytes | str, relay: FastRelay | None
 ) -> Coroutine[Any, Any, None] | None:
     """Handle a message as far as it goes without waiting; what is left to await, if any."""
     if not conn.take_token():
@@ -361,7 +363,7 @@ def _receive(
         return None
     conn.handling = True
     try:
-        parsed = _parse(app, conn, data)
+        parsed = _parse(app, conn, data, relay)
     except Exception as exc:
         _answer_failure(conn, exc, None, None)
         parsed = None
@@ -393,7 +395,7 @@ def _answer_failure(conn: Connection, exc: Exception, kind: str | None, ref: str
 
 
 def _parse(
-    app: web.Application, conn: Connection, data: bytes | str
+    app: web.Application, conn: Connection, data: bytes | str, relay: FastRelay | None
 ) -> tuple[Awaitable[None] | None, str, str | None] | None:
     """The handler call for a frame (None when it was handled already), with its type and
     ref; None when the frame was answered with an error already."""
@@ -405,16 +407,15 @@ def _parse(
         ref = None
     kind = raw.get("type")
     if (
-        kind == "signal"
-        and app[SETTINGS].fast_paths
+        relay is not None
+        and kind == "signal"
         and not (_MAY_NOT_SIGNAL and conn.identity.role in _MAY_NOT_SIGNAL)
         and (signal := plain_signal(raw))
     ):
         # Answered as the checks below would answer it; its frame needs no scan for NULs
         # (plain_signal looked at its texts: signaling/relay_fast.py).
-        app[METRICS].socket_messages.inc("signal")
         try:
-            step = relay_signal_now(app, conn, signal[0], signal[1], ref)
+            step = relay.signal(conn, signal[0], signal[1], ref)
         except Exception as exc:
             _answer_failure(conn, exc, kind, ref)
             return None

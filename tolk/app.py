@@ -61,7 +61,7 @@ from signaling.hub import Hub
 from signaling.keys import HUB
 from signaling.precall import ECHO_PEERS, EchoPeers
 from signaling.presence import presence_hooks
-from signaling.rooms import ROOMS, Rooms
+from signaling.rooms import FAST_RELAY, ROOMS, FastRelay, Rooms
 from signaling.routes import api as signaling_api
 from signaling.socket import close_all_sockets, websocket
 from signaling.state import resync_after_gap, send_changes, send_current_state
@@ -302,6 +302,8 @@ async def _calls_ctx(app: web.Application) -> AsyncIterator[None]:
         settings=settings,
         instance_id=app[INSTANCE_ID],
     )
+    if settings.fast_paths:
+        app[FAST_RELAY] = FastRelay(rooms, app[METRICS])
     hub.on_connect.append(rooms.on_connect)
     hub.on_disconnect.append(rooms.leave_all)
     # News of who is in a call may be lost in a gap of the bus: the rooms re-read it.
