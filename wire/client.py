@@ -29,6 +29,7 @@ ParticipantId = Annotated[str, Field(min_length=1, max_length=64)]
 MAX_SDP_CHARS = 48 * 1024
 """An SDP of a call with audio, video and many candidates stays far below this."""
 _DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
+_DESCRIPTION_FIELDS = frozenset({"type", "sdp"})
 _CANDIDATE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "candidate": str,
     "sdpMid": (str, type(None)),
@@ -57,7 +58,7 @@ def check_signal_data(data: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("data holds exactly one of description or candidate")
     if "description" in data:
         description = data["description"]
-        if not isinstance(description, dict) or set(description) - {"type", "sdp"}:
+        if not isinstance(description, dict) or not description.keys() <= _DESCRIPTION_FIELDS:
             raise ValueError("description is {type, sdp}")
         if description.get("type") not in _DESCRIPTION_TYPES:
             raise ValueError("description.type is offer, answer, pranswer or rollback")
@@ -69,7 +70,7 @@ def check_signal_data(data: dict[str, Any]) -> dict[str, Any]:
         candidate = data["candidate"]
         if candidate is None:
             return data  # end of candidates
-        if not isinstance(candidate, dict) or set(candidate) - _CANDIDATE_FIELDS.keys():
+        if not isinstance(candidate, dict) or not candidate.keys() <= _CANDIDATE_FIELDS.keys():
             raise ValueError("candidate is {candidate, sdpMid, sdpMLineIndex, usernameFragment}")
         for name, value in candidate.items():
             if not isinstance(value, _CANDIDATE_FIELDS[name]) or isinstance(value, bool):
