@@ -174,7 +174,7 @@ class Inbox(WebSocketDataQueue, asyncio.Protocol):
                 return None
             if (step := session.frame(frame)) is not None:
                 return step
-            frame = self._next_held()
+            frame = self._next_held() if self._held else None
         return None
 
     def _next_held(self) -> Any:

@@ -480,7 +480,7 @@ class FastRelay:
         """Count a plain `signal` and relay it: None when done, else what is left to await."""
         metrics = self._metrics
         metrics.socket_messages.inc("signal")
-        if not _may_signal(metrics, conn, call_id, ref):
+        if call_id not in conn.calls and not _may_signal(metrics, conn, call_id, ref):
             return None
         step = self._rooms.relay_now(conn, call_id, data)
         metrics.relay_messages.inc("relayed")
