@@ -12,30 +12,19 @@ import gc
 import time
 from collections.abc import AsyncIterator
 
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import Histogram
 
 SAMPLE_S = 0.05
 """How often the sampler asks to run."""
-_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+"""Seconds, for the lag and the pauses alike."""
 
 
 class LoopWatch:
-    """The event loop's lag and the collector's pauses, as histograms."""
+    """Feeds the loop's lag and the collector's pauses (by generation) into histograms."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
-        self.lag = Histogram(
-            "tolk_event_loop_lag_seconds",
-            f"How late the event loop ran a task due every {SAMPLE_S * 1000:.0f} ms",
-            buckets=_BUCKETS,
-            registry=registry,
-        )
-        pause = Histogram(
-            "tolk_gc_pause_seconds",
-            "How long each garbage collection held the process, by generation",
-            ["generation"],
-            buckets=_BUCKETS,
-            registry=registry,
-        )
+    def __init__(self, lag: Histogram, pause: Histogram) -> None:
+        self.lag = lag
         self._pauses = [pause.labels(str(generation)) for generation in range(3)]
         self._gc_started = 0.0
 

@@ -24,6 +24,8 @@ from prometheus_client import (
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from infra.http import Handler
+from infra.loop_watch import BUCKETS as LOOP_BUCKETS
+from infra.loop_watch import SAMPLE_S
 
 FigureKind = Literal["request", "offer", "accept_wait"]
 Figure = tuple[FigureKind, str, float]
@@ -48,6 +50,7 @@ class Metrics:
         self._count_traffic(registry)
         self._count_dispatch(registry)
         self._count_calls(registry)
+        self._count_process(registry)
         self._bus_reconnects_seen = 0
         self.readings = Readings()
         """Figures read at scrape time from the parts that keep them (bus, database, hub)."""
@@ -122,6 +125,22 @@ class Metrics:
         self.bus_reconnects = Counter(
             "tolk_bus_reconnects",
             "Times this instance lost its Redis connection and started reconnecting",
+            registry=registry,
+        )
+
+    def _count_process(self, registry: CollectorRegistry) -> None:
+        """How late the event loop runs and how long the collector holds it (loop_watch)."""
+        self.loop_lag = Histogram(
+            "tolk_event_loop_lag_seconds",
+            f"How late the event loop ran a task due every {SAMPLE_S * 1000:.0f} ms",
+            buckets=LOOP_BUCKETS,
+            registry=registry,
+        )
+        self.gc_pause = Histogram(
+            "tolk_gc_pause_seconds",
+            "How long each garbage collection held the process, by generation",
+            ["generation"],
+            buckets=LOOP_BUCKETS,
             registry=registry,
         )
 

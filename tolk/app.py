@@ -275,7 +275,8 @@ async def _scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _loop_watch_ctx(app: web.Application) -> AsyncIterator[None]:
-    async with LoopWatch(app[METRICS].registry).watching():
+    metrics = app[METRICS]
+    async with LoopWatch(metrics.loop_lag, metrics.gc_pause).watching():
         yield
 
 
