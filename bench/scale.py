@@ -342,6 +342,11 @@ def _per_instance(values: list[float], fmt: str) -> str:
 
 def _quantiles(p: dict[str, Any], name: str) -> str:
     text = f"{_ms(p[name + '_p50'])} / {_ms(p[name + '_p99'])}"
+    if name + "_p99_interval" in p:
+        low, high = p[name + "_p99_interval"]
+        low_text = _ms(low) if low is not None else "-"
+        high_text = _ms(high) if high is not None else "- (too few)"
+        text += f" [{low_text}, {high_text}]"
     return text + (f" (n={p[name + '_n']})" if name.startswith("signal") else "")
 
 
@@ -368,8 +373,14 @@ PHASE_ROWS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
     ("requests / calls completed", lambda p: _counts(p, "requests", "calls")),
     ("declines / ring-outs / cancels", lambda p: _counts(p, "declines", "rang_out", "cancels")),
     ("presence changes / reconnects", lambda p: _counts(p, "presence_changes", "reconnects")),
-    ("request -> offer p50 / p99 (ms)", lambda p: _quantiles(p, "offer")),
-    ("accept -> call.updated p50 / p99 (ms)", lambda p: _quantiles(p, "accept")),
+    (
+        "request -> offer p50 / p99 [90 % interval of the p99] (ms)",
+        lambda p: _quantiles(p, "offer"),
+    ),
+    (
+        "accept -> call.updated p50 / p99 [90 % interval of the p99] (ms)",
+        lambda p: _quantiles(p, "accept"),
+    ),
     ("signal across instances p50 / p99 (ms)", lambda p: _quantiles(p, "signal_cross")),
     ("signal within one instance p50 / p99 (ms)", lambda p: _quantiles(p, "signal_same")),
     ("cross p99 / same p99", _ratio),
