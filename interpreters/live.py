@@ -20,6 +20,7 @@ from infra.bus import LANGUAGES_CHANNEL, Bus, Subscription
 from infra.clock import Clock
 from infra.db import Database
 from infra.outages import Unavailable
+from infra.tasks import Tasks
 from interpreters import service
 from interpreters.languages import autonym, display_name, search_names
 from interpreters.views import LanguageAvailability
@@ -93,7 +94,7 @@ class LanguageBroadcaster:
         self._delay_s = delay_s
         self._interval_s = interval_s
         self._pending: asyncio.Task[None] | None = None
-        self._running: set[asyncio.Task[None]] = set()
+        self._running = Tasks()
         self._last: bytes | None = None
         """The last figures published by any instance, as heard on the bus."""
         self._subscription: Subscription | None = None
@@ -109,10 +110,7 @@ class LanguageBroadcaster:
     def poke(self) -> None:
         """Something changed: publish fresh figures soon (once for a burst of pokes)."""
         if self._pending is None:
-            task = asyncio.get_running_loop().create_task(self._publish_soon())
-            self._pending = task
-            self._running.add(task)
-            task.add_done_callback(self._running.discard)
+            self._pending = self._running.spawn(self._publish_soon())
 
     def resend(self) -> None:
         """Publish the figures soon even if they are unchanged: sockets may have missed the
@@ -151,13 +149,10 @@ class LanguageBroadcaster:
 
     async def settled(self) -> None:
         """Wait until the publications under way are done (or skipped)."""
-        while self._running:
-            await asyncio.gather(*self._running, return_exceptions=True)
+        await self._running.settled()
 
     async def close(self) -> None:
         """Cancel pending publications and stop listening (on shutdown)."""
-        for task in list(self._running):
-            task.cancel()
-        await self.settled()
+        await self._running.cancel()
         if self._subscription is not None:
             await self._subscription.cancel()

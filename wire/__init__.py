@@ -4,9 +4,14 @@ models. Packages build these from their rows; docs/protocol.md is checked agains
 
 from __future__ import annotations
 
-from typing import Any, get_args
+from typing import Annotated, Any, TypeVar, get_args
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+
+M = TypeVar("M")
+
+ByType = Annotated[M, Field(discriminator="type")]
+"""A union of message models told apart by their `type` (the socket's messages, each way)."""
 
 
 def message_models(union: Any) -> dict[str, type[BaseModel]]:

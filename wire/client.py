@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
-from wire import message_types
+from wire import ByType, message_types
 
 
 class ClientMessage(BaseModel):
@@ -161,7 +161,7 @@ class LanguagesWatch(ClientMessage):
     watch: bool
 
 
-AnyClientMessage = Annotated[
+AnyClientMessage = ByType[
     Ping
     | PresenceMessage
     | LanguagesWatch
@@ -171,8 +171,7 @@ AnyClientMessage = Annotated[
     | CallHangup
     | RoomJoin
     | RoomMedia
-    | RoomLeave,
-    Field(discriminator="type"),
+    | RoomLeave
 ]
 
 CLIENT_MESSAGE: TypeAdapter[AnyClientMessage] = TypeAdapter(AnyClientMessage)

@@ -8,13 +8,13 @@ field is always sent (null where its type allows).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from accounts.views import UserView
-from wire import message_types
+from wire import ByType, message_types
 from wire.objects import (
     BookingView,
     CallView,
@@ -218,7 +218,7 @@ class BookingUpdated(ServerMessage):
     reason: BookingReason
 
 
-AnyServerMessage = Annotated[
+AnyServerMessage = ByType[
     Hello
     | Pong
     | ErrorMessage
@@ -235,8 +235,7 @@ AnyServerMessage = Annotated[
     | RoomJoined
     | RoomParticipant
     | RoomUpdated
-    | BookingUpdated,
-    Field(discriminator="type"),
+    | BookingUpdated
 ]
 
 SERVER_MESSAGE: TypeAdapter[AnyServerMessage] = TypeAdapter(AnyServerMessage)

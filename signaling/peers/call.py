@@ -11,6 +11,7 @@ from typing import Any
 
 import structlog
 
+from infra.tasks import Tasks
 from signaling.peers.client import SocketError, TolkClient
 from signaling.peers.media import FrameSink
 from signaling.peers.negotiation import Negotiator, Tracks
@@ -54,7 +55,7 @@ class CallPeer(Participant):
         self._polite_offer_after_s = polite_offer_after_s
         self._reconnect_after_s = reconnect_after_s
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._tasks = Tasks()
         self._started_at = time.monotonic()
         self._last_offer_seen = 0.0
 
@@ -82,9 +83,8 @@ class CallPeer(Participant):
                 on_track=self.sink.add,
                 name=self.client.username,
             )
-            loop = asyncio.get_running_loop()
-            self._tasks.append(loop.create_task(self._pump()))
-            self._tasks.append(loop.create_task(self._watch()))
+            self._tasks.spawn(self._pump())
+            self._tasks.spawn(self._watch())
             await self._start()
             return
         # A rejoin after the socket or the server came back: media may have kept flowing
@@ -126,9 +126,7 @@ class CallPeer(Participant):
         """Stop media and forget the call."""
         self.ended.set()
         self._detach()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.cancel()
         if self.negotiator is not None:
             await self.negotiator.close()
         await self.sink.close()

@@ -20,6 +20,7 @@ import structlog
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
+from infra.tasks import Tasks
 from signaling.peers.rtc import rtc_configuration
 
 log = structlog.get_logger(__name__)
@@ -54,7 +55,7 @@ class Negotiator:
         self._on_state = on_state
         self._on_track = on_track
         self._lock = asyncio.Lock()
-        self._closing: set[asyncio.Task[None]] = set()
+        self._closing = Tasks()
         self.pc: RTCPeerConnection | None = None
         self.generation = 0
         """How many peer connections this side has made (1 + restarts)."""
@@ -90,8 +91,7 @@ class Negotiator:
             if self.pc is not None:
                 pc, self.pc = self.pc, None
                 await pc.close()
-        if self._closing:
-            await asyncio.gather(*self._closing, return_exceptions=True)
+        await self._closing.settled()
 
     async def _on_description(self, kind: str, sdp: str) -> None:
         if kind == "offer":
@@ -154,9 +154,7 @@ class Negotiator:
         self.generation += 1
         if old is not None:
             # Closed in the background: closing waits for transports that may be dead.
-            task = asyncio.get_running_loop().create_task(old.close())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            self._closing.spawn(old.close())
 
         @pc.on("connectionstatechange")
         def _state_changed() -> None:
