@@ -8,13 +8,14 @@ import re
 import types
 from enum import Enum
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Literal, Union, get_args, get_origin
 
 import pytest
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from accounts.views import UserView
+from wire import message_models
 from wire.client import AnyClientMessage
 from wire.objects import BookingView, CallView, OfferView, RequestView
 from wire.rooms import GuestView, ParticipantView, RoomView
@@ -50,11 +51,6 @@ def _sections(text: str) -> dict[str, dict[str, dict[str, str]]]:
 
 
 SECTIONS = _sections(DOC.read_text(encoding="utf-8"))
-
-
-def _members(union: Any) -> dict[str, type[BaseModel]]:
-    models = get_args(get_args(union)[0])
-    return {get_args(m.model_fields["type"].annotation)[0]: m for m in models}
 
 
 def _choices(field: FieldInfo) -> set[str] | None:
@@ -94,9 +90,11 @@ def _written(rows: dict[str, str]) -> dict[str, tuple[bool, set[str] | None]]:
     return written
 
 
+CLIENT = message_models(AnyClientMessage)
+SERVER = message_models(AnyServerMessage)
 CASES = [
-    *(("Messages from the client", t, m, False) for t, m in _members(AnyClientMessage).items()),
-    *(("Messages from the server", t, m, True) for t, m in _members(AnyServerMessage).items()),
+    *(("Messages from the client", t, m, False) for t, m in CLIENT.items()),
+    *(("Messages from the server", t, m, True) for t, m in SERVER.items()),
     *(("Objects", name, m, True) for name, m in OBJECTS.items()),
 ]
 
@@ -117,8 +115,8 @@ class TestProtocolDoc:
     @pytest.mark.parametrize(
         ("part", "members"),
         [
-            ("Messages from the client", _members(AnyClientMessage)),
-            ("Messages from the server", _members(AnyServerMessage)),
+            ("Messages from the client", CLIENT),
+            ("Messages from the server", SERVER),
             ("Objects", OBJECTS),
         ],
     )
