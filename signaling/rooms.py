@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -108,6 +108,10 @@ class Rooms(Mirrors[Room]):
         self._writes = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self.hand_over: Callable[[str, bytes], None] | None = None
+        """On the in-process bus, what hands a signal relayed on the fast path
+        (`relay_now`) to its recipient's sockets here (`Hub.hand_over`): what the bus's
+        fan-out to the user's channel would do, without its lookups and calls per signal."""
 
     @property
     def stale_after_s(self) -> float:
@@ -219,6 +223,9 @@ class Rooms(Mirrors[Room]):
         room, peer = self._addressed(conn, call_id)
         payload = relayed_signal(call_id, conn.user_id, data)
         if self._held_for(conn, room, peer, payload):
+            return None
+        if (hand_over := self.hand_over) is not None:
+            hand_over(peer, payload)
             return None
         bus = self._bus
         if isinstance(bus, LocalBus):
@@ -468,22 +475,36 @@ class FastRelay:
     """`relay_signal` on the socket's fast path (`Rooms.relay_now`), with the instance's
     rooms and metrics looked up once rather than per signal (signaling/socket.py)."""
 
-    __slots__ = ("_metrics", "_rooms")
+    __slots__ = ("_metrics", "_rooms", "relayed")
 
     def __init__(self, rooms: Rooms, metrics: Metrics) -> None:
         self._rooms = rooms
         self._metrics = metrics
+        self.relayed = 0
+        """Signals relayed here: each is one `signal` socket message and one relayed
+        signal, added to those counters when /metrics is scraped (one integer per signal
+        rather than two counts)."""
+        metrics.socket_messages.add_reading("signal", self._relayed)
+        metrics.relay_messages.add_reading("relayed", self._relayed)
+
+    def _relayed(self) -> int:
+        return self.relayed
 
     def signal(
         self, conn: Connection, call_id: str, data: dict[str, Any], ref: str | None
     ) -> Awaitable[None] | None:
         """Count a plain `signal` and relay it: None when done, else what is left to await."""
-        metrics = self._metrics
-        metrics.socket_messages.inc("signal")
-        if call_id not in conn.calls and not _may_signal(metrics, conn, call_id, ref):
+        if call_id not in conn.calls:
+            metrics = self._metrics
+            metrics.socket_messages.inc("signal")
+            _may_signal(metrics, conn, call_id, ref)  # refused: not a participant
             return None
-        step = self._rooms.relay_now(conn, call_id, data)
-        metrics.relay_messages.inc("relayed")
+        try:
+            step = self._rooms.relay_now(conn, call_id, data)
+        except BaseException:
+            self._metrics.socket_messages.inc("signal")  # a message, though not relayed
+            raise
+        self.relayed += 1
         return step
 
 

@@ -36,7 +36,7 @@ from dispatch.queue import queue_figures
 from dispatch.room_routes import api as rooms_api
 from dispatch.routes import api as dispatch_api
 from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
-from infra.bus import Bus, open_bus
+from infra.bus import Bus, LocalBus, open_bus
 from infra.clock import Clock, SystemClock
 from infra.config import Settings
 from infra.db import Database, make_engine
@@ -305,6 +305,9 @@ async def _calls_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     if settings.fast_paths:
         app[FAST_RELAY] = FastRelay(rooms, app[METRICS])
+        if isinstance(app[BUS], LocalBus):
+            # One instance: the hub holds every socket a signal can be for.
+            rooms.hand_over = hub.hand_over
     hub.on_connect.append(rooms.on_connect)
     hub.on_disconnect.append(rooms.leave_all)
     # News of who is in a call may be lost in a gap of the bus: the rooms re-read it.

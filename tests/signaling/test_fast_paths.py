@@ -20,6 +20,7 @@ from infra.bus import publish_json, user_channel
 from signaling.hub import CLOSE_TOO_SLOW, Connection
 from signaling.keys import HUB
 from tests.waiting import until
+from tolk.app import create_app
 from wire.server import relayed_signal
 
 OFFER = {"description": {"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n"}}
@@ -207,6 +208,107 @@ class TestSameConversation:
             relayed_signal(call.id, call.counsellor_id, data).decode() for data in sent[:4]
         ]
         for ws in (counsellor, interpreter):
+            await ws.close()
+
+
+def _signal(call_id: str, n: int) -> dict[str, Any]:
+    """A `signal` with candidate number `n`."""
+    data = {"candidate": {**CANDIDATE["candidate"], "sdpMLineIndex": n}}
+    return {"type": "signal", "call_id": call_id, "data": data}
+
+
+async def _signals(ws: ClientWebSocketResponse, count: int) -> list[int]:
+    """The numbers of the next `count` candidates relayed to a socket."""
+    got: list[int] = []
+    while len(got) < count:
+        msg = await ws.receive_json(timeout=10)
+        if msg["type"] == "signal":
+            got.append(msg["data"]["candidate"]["sdpMLineIndex"])
+    return got
+
+
+async def _socket_at(client: Any, token: str) -> ClientWebSocketResponse:
+    """A socket on the instance `client` serves, past its hello."""
+    ws = await client.ws_connect("/ws", headers={"Authorization": f"Bearer {token}"})
+    assert (await ws.receive_json(timeout=5))["type"] == "hello"
+    return ws
+
+
+async def _join(ws: ClientWebSocketResponse, call_id: str) -> None:
+    await ws.send_json({"type": "call.join", "call_id": call_id, "ref": "j"})
+    await _until(ws, "call.joined", "j")
+
+
+_RELAY = ("signal", "error")
+"""What a socket gets from the relay (besides news of the call, which a new tab gets)."""
+
+
+class TestSameRelay:
+    async def test_every_tab_of_the_peer_gets_the_signals_in_order(self, client, factory):
+        """A peer with two tabs (one of them not in the call) gets every signal in each,
+        in the order sent; the sender's own other tab gets none; /metrics counts them
+        once each, and a refused one as refused."""
+        call, counsellor, interpreter = await _joined_call(factory)
+        other_tab = await factory.socket(await factory.token_for(call.interpreter_id))
+        sender_tab = await factory.socket(await factory.token_for(call.counsellor_id))
+        for n in range(30):
+            await counsellor.send_json(_signal(call.id, n))
+        await sender_tab.send_json(_signal(call.id, 0))
+        assert await _signals(interpreter, 30) == list(range(30))
+        assert await _signals(other_tab, 30) == list(range(30))
+        await sender_tab.send_json({"type": "ping", "ref": "end"})
+        answers = await _until(sender_tab, "pong", "end")
+        assert [m.get("code", m["type"]) for m in answers if m["type"] in _RELAY] == ["forbidden"]
+        text = await (await client.get("/metrics")).text()
+        assert 'tolk_socket_messages_total{type="signal"} 31.0' in text
+        assert 'tolk_relay_messages_total{result="relayed"} 30.0' in text
+        assert 'tolk_relay_messages_total{result="refused"} 1.0' in text
+        for ws in (counsellor, interpreter, other_tab, sender_tab):
+            await ws.close()
+
+    async def test_signals_for_an_absent_peer_are_held_and_then_come_in_order(self, factory):
+        """Signals sent before the peer joined wait for them, and reach them ahead of
+        those sent after, all in the order sent."""
+        call = await factory.call()
+        counsellor = await factory.socket(await factory.token_for(call.counsellor_id))
+        await _join(counsellor, call.id)
+        for n in range(10):
+            await counsellor.send_json(_signal(call.id, n))
+        await counsellor.send_json({"type": "ping", "ref": "held"})
+        assert [m for m in await _until(counsellor, "pong", "held") if m["type"] in _RELAY] == []
+        interpreter = await factory.socket(await factory.token_for(call.interpreter_id))
+        await interpreter.send_json({"type": "call.join", "call_id": call.id, "ref": "j"})
+        # Held ones are still being handed over while these arrive: they queue behind.
+        for n in range(10, 20):
+            await counsellor.send_json(_signal(call.id, n))
+        assert await _signals(interpreter, 20) == list(range(20))
+        for ws in (counsellor, interpreter):
+            await ws.close()
+
+    # Only the Redis stack: instances share news through it.
+    @pytest.mark.parametrize("stack", ["postgres"], indirect=True)
+    async def test_a_peer_on_another_instance_gets_the_signals_through_the_bus(
+        self, stack, settings, clock, factory, aiohttp_client
+    ):
+        """A peer whose tabs are on this instance and on another one gets every signal in
+        each, in order, and signals from the other instance come back alike."""
+        second = await aiohttp_client(
+            create_app(settings, clock=clock, search_path=stack.search_path)
+        )
+        call = await factory.call()
+        counsellor = await factory.socket(await factory.token_for(call.counsellor_id))
+        away = await _socket_at(second, await factory.token_for(call.interpreter_id))
+        here = await factory.socket(await factory.token_for(call.interpreter_id))
+        for ws in (counsellor, away):
+            await _join(ws, call.id)
+        for n in range(30):
+            await counsellor.send_json(_signal(call.id, n))
+        assert await _signals(away, 30) == list(range(30))
+        assert await _signals(here, 30) == list(range(30))
+        for n in range(30):
+            await away.send_json(_signal(call.id, n))
+        assert await _signals(counsellor, 30) == list(range(30))
+        for ws in (counsellor, away, here):
             await ws.close()
 
 
