@@ -56,6 +56,9 @@ class CallPeer(Participant):
         self._reconnect_after_s = reconnect_after_s
         self._inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._tasks = Tasks()
+        # Held apart from the call's own tasks, which close() cancels: the close itself and
+        # the media reports, each kept until done (a task nobody holds may be collected).
+        self._after = Tasks()
         self._started_at = time.monotonic()
         self._last_offer_seen = 0.0
 
@@ -69,7 +72,7 @@ class CallPeer(Participant):
             # The call ended while we were away, or it is not ours: nothing to rejoin.
             self._log.info("call_join_refused", code=exc.code)
             self.ended.set()
-            asyncio.get_running_loop().create_task(self.close())
+            self._after.spawn(self.close())
             return
         self.peer_present = bool(joined.get("peer_present"))
         if self.negotiator is None:
@@ -144,7 +147,7 @@ class CallPeer(Participant):
             self.peer_present = bool(message.get("present"))
         elif kind == "call.updated" and (message.get("call") or {}).get("state") == "ended":
             self.ended.set()
-            asyncio.get_running_loop().create_task(self.close())
+            self._after.spawn(self.close())
 
     async def _pump(self) -> None:
         # One consumer keeps the peer's signals in order.
@@ -195,7 +198,7 @@ class CallPeer(Participant):
                 self.connected_at = time.perf_counter()
             self.connected.set()
         if state in REPORTED_STATES:
-            asyncio.get_running_loop().create_task(self._report(state))
+            self._after.spawn(self._report(state))
 
     async def _report(self, state: str) -> None:
         with contextlib.suppress(Exception):
