@@ -54,7 +54,7 @@ async def test_news_to_many_sockets_arrives_whole_and_in_order_on_each(client, f
     for n in range(3):
         await publish_json(client.app[BUS], user_channel(user.id), {"type": "pong", "ref": f"n{n}"})
     for ws in tabs:
-        refs = []
+        refs: list[str] = []
         while len(refs) < 3:
             msg = await ws.receive_json(timeout=10)
             if msg["type"] == "pong":
