@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -17,7 +18,7 @@ from infra.outages import Unavailable
 from tests import backends
 from tests.conftest import Stack
 from tests.processes import free_port
-from tests.waiting import eventually
+from tests.waiting import eventually, until
 
 
 async def _with_table(db: Database, id_type: str) -> Database:
@@ -210,15 +211,22 @@ async def pg_db():
         await db.close()
 
 
-async def _backend_pid(db: Database) -> int:
+async def _pooled_backend(db: Database) -> tuple[int, Any]:
+    """The server's process id of the connection the pool hands out next, and that
+    connection's client side (asyncpg's)."""
     async with db.read() as s:
         conn = await s.connection()
-        return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+        pid = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+        return pid, (await conn.get_raw_connection()).driver_connection
 
 
-async def _end_backend(pid: int) -> None:
+async def _end_backend(backend: tuple[int, Any]) -> None:
     """End a connection from the server's side, as a restart or an administrator would,
-    and wait until the server has let it go."""
+    and wait until the server has let it go and the client has read its goodbye: the
+    server's last message and the connection's end may arrive apart, and a connection
+    taken from the pool between them meets the failure `Database` answers with 503 once
+    (the trade-off docs/operations.md names), not the ended connection tested here."""
+    pid, client = backend
     admin = await asyncpg.connect(backends.POSTGRES_DSN)
     try:
         await admin.execute("SELECT pg_terminate_backend($1)", pid)
@@ -230,6 +238,7 @@ async def _end_backend(pid: int) -> None:
         await eventually(gone)
     finally:
         await admin.close()
+    await until(client.is_closed)
 
 
 class TestConnectionsTheServerEnded:
@@ -239,14 +248,14 @@ class TestConnectionsTheServerEnded:
         """PostgreSQL ended the pool's connection (restarted, or an administrator ended
         it): the next read, write, blocking transaction or single statement goes through
         on a fresh one, and no outage is noted."""
-        await _end_backend(await _backend_pid(pg_db))
+        await _end_backend(await _pooled_backend(pg_db))
         assert await _names(pg_db) == []
-        await _end_backend(await _backend_pid(pg_db))
+        await _end_backend(await _pooled_backend(pg_db))
         async with pg_db.write() as s:
             await (await s.connection()).execute(text("INSERT INTO t (name) VALUES ('w')"))
-        await _end_backend(await _backend_pid(pg_db))
+        await _end_backend(await _pooled_backend(pg_db))
         assert await pg_db.write_sync(_insert, "s") == 1
-        await _end_backend(await _backend_pid(pg_db))
+        await _end_backend(await _pooled_backend(pg_db))
         rows = await pg_db.statement(text("SELECT name FROM t ORDER BY id"), {})
         assert [name for (name,) in rows] == ["w", "s"]
         assert pg_db.outages.is_up
