@@ -168,10 +168,6 @@ class LocalBus(_HandlerRegistry):
     async def publish(self, channel: str, payload: bytes) -> None:
         self._deliver(channel, payload)
 
-    def publish_now(self, channel: str, payload: bytes) -> None:
-        """`publish` without a coroutine: the handlers run before this returns."""
-        self._deliver(channel, payload)
-
     async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
         for channel, payload in messages:
             self._deliver(channel, payload)

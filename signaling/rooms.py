@@ -30,7 +30,7 @@ from calls.models import Call, CallPresence, CallState
 from calls.views import load_call_view
 from infra import jsonio
 from infra.appkeys import BUS, CLOCK, DATABASE
-from infra.bus import Bus, LocalBus, Subscription, publish_json, user_channel
+from infra.bus import Bus, Subscription, publish_json, user_channel
 from infra.clock import Clock
 from infra.config import Settings
 from infra.db import Database
@@ -218,8 +218,8 @@ class Rooms(Mirrors[Room]):
     def relay_now(
         self, conn: Connection, call_id: str, data: dict[str, Any]
     ) -> Awaitable[None] | None:
-        """`relay` on the socket's fast path: on the in-process bus at once; else what is
-        left to await."""
+        """`relay` on the socket's fast path: handed to the peer's sockets at once on one
+        instance (`hand_over`); else what is left to await."""
         room, peer = self._addressed(conn, call_id)
         payload = relayed_signal(call_id, conn.user_id, data)
         if self._held_for(conn, room, peer, payload):
@@ -227,13 +227,7 @@ class Rooms(Mirrors[Room]):
         if (hand_over := self.hand_over) is not None:
             hand_over(peer, payload)
             return None
-        bus = self._bus
-        if isinstance(bus, LocalBus):
-            # The peer's sockets on this instance have it queued before this returns: in
-            # order, as `publish` would, without a coroutine and the task to run it.
-            bus.publish_now(user_channel(peer), payload)
-            return None
-        return bus.publish(user_channel(peer), payload)
+        return self._bus.publish(user_channel(peer), payload)
 
     def _addressed(self, conn: Connection, call_id: str) -> tuple[Room, str]:
         """The room a signal goes through, and who it is for."""
