@@ -1,16 +1,19 @@
-"""The candidate search, on the hot path of every request, is planned once and finds out
+"""The candidate search, on the hot path of every request, is planned once, finds out
 whether an interpreter has a pending offer through the partial index of pending offers,
-not by reading every offer the interpreter was ever made."""
+not by reading every offer the interpreter was ever made, and walks the available
+interpreters in idle order, stopping at the first few, not reading and sorting them all."""
 
 from __future__ import annotations
 
 import sqlite3
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, update
 from sqlalchemy.engine import Dialect
 
 from dispatch.candidates import _candidate_query
 from infra.db import Database, run_on
+from interpreters.models import Interpreter, Presence
+from tests.factories import Factory, make_interpreter
 
 QUERY = _candidate_query(False, False, "fresh", False, False, True)
 PARAMS = {"requested": "ar", "limit": 3, "asker": "nobody"}
@@ -45,11 +48,12 @@ def _sqlite_preparations(db: Database) -> int:
     return compiled
 
 
-def _postgres_generic_plan(conn: Connection) -> str:
-    """The plan a prepared statement settles on after its first runs (values unknown)."""
+def _postgres_plan(conn: Connection, mode: str = "force_generic_plan") -> str:
+    """The plan of a prepared statement: by default the one it settles on after its first
+    runs (values unknown); `force_custom_plan`, the one of its first runs."""
     sql, values = _positional(conn.dialect)
     conn.exec_driver_sql(f"PREPARE candidates AS {sql}")
-    conn.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+    conn.exec_driver_sql(f"SET LOCAL plan_cache_mode = {mode}")
     # Tables this small would be read whole whatever the indexes.
     conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
     arguments = ", ".join(
@@ -69,5 +73,33 @@ async def test_the_candidate_search_uses_the_index_of_pending_offers(db: Databas
         assert _sqlite_preparations(db) == 0
         return
     async with db.write() as session:
-        plan = await run_on(session, _postgres_generic_plan)
+        plan = await run_on(session, _postgres_plan)
     assert "uq_offer_pending_interpreter" in plan, plan
+
+
+def _sqlite_plan(conn: Connection) -> str:
+    sql, values = _positional(conn.dialect)
+    rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", values)
+    return "\n".join(str(row[-1]) for row in rows)
+
+
+async def test_the_candidate_search_walks_the_free_in_idle_order_on_stale_statistics(
+    factory: Factory, db: Database
+) -> None:
+    """Statistics taken while everyone was offline (last night) still lead the morning's
+    first requests along the index in idle order."""
+    for _ in range(40):
+        await make_interpreter(factory, ["ar"], status="offline")
+    async with db.write() as session:
+        await run_on(session, lambda conn: conn.exec_driver_sql("ANALYZE"))
+    async with db.write() as session:
+        await session.exec(update(Interpreter).values(status=Presence.AVAILABLE.value))
+        plan = await run_on(
+            session,
+            _sqlite_plan
+            if db.dialect == "sqlite"
+            else lambda conn: _postgres_plan(conn, "force_custom_plan"),
+        )
+    assert "ix_interpreter_status_idle" in plan, plan
+    assert "Sort" not in plan, plan
+    assert "ORDER BY" not in plan, plan
