@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+import structlog
 from aiohttp import web
 
 from accounts import audit, service
@@ -19,7 +20,12 @@ from accounts.models import Role
 from accounts.scopes import allows
 from accounts.views import Identity
 from infra.appkeys import CLOCK, DATABASE, SETTINGS
+from infra.db import Database
 from infra.errors import NotAuthenticated
+from infra.outages import Unavailable
+from infra.tasks import Tasks
+
+log = structlog.get_logger(__name__)
 
 SESSION_COOKIE = "tolk_session"
 ADMIN = (Role.ADMIN,)
@@ -89,6 +95,9 @@ class IdentityCache:
 
 
 IDENTITY_CACHE = web.AppKey("identity_cache", IdentityCache)
+TOKEN_USES = web.AppKey("token_uses", Tasks)
+"""The writes of tokens' last use under way: no request waits for one; the token list
+and shutdown do."""
 Interprets = Callable[[str], Awaitable[bool]]
 """Whether a user (by id) has an active interpreter profile: staff who interpret for
 their colleagues beside their own role."""
@@ -164,8 +173,10 @@ async def identify(request: web.Request, *, remember: bool = True) -> Identity |
             if held is not None:
                 identity = held.identity
                 if held.due:
-                    # Cached lookups skip this too: last_used_at is precise to the minute.
-                    await service.touch_api_token(db, held.identity.token_id or "", now)
+                    # Cached lookups skip this too: last_used_at is precise to the minute,
+                    # and only shown, so the request does not wait for it.
+                    uses = app[TOKEN_USES]
+                    uses.spawn(_record_use(db, held.identity.token_id or "", now))
                 if cache is not None:
                     cache.put(key, identity, now, epoch, held.expires_at)
     elif cookie:
@@ -186,6 +197,15 @@ async def identify(request: web.Request, *, remember: bool = True) -> Identity |
     if remember:
         request[_IDENTITY] = _Lookup(identity)
     return identity
+
+
+async def _record_use(db: Database, token_id: str, now: datetime) -> None:
+    try:
+        await service.touch_api_token(db, token_id, now)
+    except Unavailable:
+        pass  # the database logged its outage; the token's next use is written
+    except Exception:
+        log.exception("token_use_not_recorded", token_id=token_id)
 
 
 def _check_scope(request: web.Request, scopes: frozenset[str]) -> None:

@@ -14,6 +14,7 @@ from accounts.access import (
     ADMIN,
     INTERPRETS,
     SESSION_COOKIE,
+    TOKEN_USES,
     actor,
     as_interpreter,
     audited_change,
@@ -315,6 +316,7 @@ async def issue_token(request: web.Request, identity: Identity, body: TokenBody)
 @api.get("/api/admin/tokens", roles=ADMIN)
 async def list_tokens(request: web.Request, query: TokenListQuery) -> TokenList:
     """List API tokens (never their values)"""
+    await request.app[TOKEN_USES].settled()  # the uses this instance has heard of
     now = request.app[CLOCK].now()
     async with request.app[DATABASE].read() as session:
         rows = await service.list_api_tokens(session, query.user_id, query.include_ended, now)

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from accounts.access import IDENTITY_CACHE, INTERPRETS, IdentityCache, authorize
+from accounts.access import IDENTITY_CACHE, INTERPRETS, TOKEN_USES, IdentityCache, authorize
 from accounts.audit_routes import api as audit_api
 from accounts.hooks import USER_DEACTIVATED_HOOKS
 from accounts.keys import LOGIN_THROTTLE, OPERATIONS
@@ -49,6 +49,7 @@ from infra.loop_watch import LoopWatch
 from infra.metrics import METRICS, Metrics, metrics_middleware
 from infra.openapi import AUTHORIZE, ApiRoutes, SocketSpec, build_openapi
 from infra.outages import Unavailable
+from infra.tasks import Tasks
 from interpreters.events import PresenceNews
 from interpreters.jobs import refresh_presence, sweep_presence
 from interpreters.keys import PRESENCE_NEWS, QUEUE_FIGURES
@@ -152,6 +153,7 @@ def _hold_parts(app: web.Application, settings: Settings, clock: Clock) -> None:
     )
     if settings.identity_cache_s > 0:
         app[IDENTITY_CACHE] = IdentityCache(settings.identity_cache_s)
+    app[TOKEN_USES] = Tasks()
     app[QUEUE_FIGURES] = queue_figures
     app[INTERPRETS] = lambda user_id: has_active_profile(app[DATABASE], user_id)
     app[USER_DEACTIVATED_HOOKS] = []
@@ -181,6 +183,7 @@ async def _database_ctx(app: web.Application, search_path: str | None) -> AsyncI
     db = Database(engine)
     app[DATABASE] = db
     yield
+    await app[TOKEN_USES].settled()
     await db.close()
 
 
