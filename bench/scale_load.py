@@ -124,6 +124,9 @@ class User:
     status: str = "offline"
     engaged: bool = False
     """In a request, an offer or a call: left alone by presence changes and reconnects."""
+    offer_id: str | None = None
+    """An interpreter's latest offer: what is done with an older one (a ring-out's end, a
+    refused accept) no longer frees them, who may be in the next call by then."""
     closing: bool = False
     reconnecting: bool = False
     greeted: asyncio.Future[None] | None = None
@@ -281,10 +284,11 @@ class Crowd:
             run.offered_at = now
             run.phase.offer_ms.append((now - run.started) * 1000)
         user.engaged = True
+        user.offer_id = offer["id"]
         roll = self.rng.random()
         if roll < self.setup["ring_out"]:
             self.phase.counts["rang_out"] += 1
-            self.later(25, self.release(user))
+            self.later(25, self.release(user, offer["id"]))
         elif roll < self.setup["ring_out"] + self.setup["decline"]:
             self.later(self.rng.uniform(1, 3), self.decline(user, offer["id"]))
         else:
@@ -490,13 +494,13 @@ class Crowd:
 
     async def accept(self, user: User, run: RequestRun, offer: dict[str, Any]) -> None:
         if run.done.is_set():
-            await self.release(user)
+            await self.release(user, offer["id"])
             return
         # The counsellor may hear of the call before this reply arrives.
         run.accept_sent[user.user_id] = time.perf_counter()
         reply = await self.call_api(user, "POST", f"/api/offers/{offer['id']}/accept")
         if reply is None:
-            await self.release(user)
+            await self.release(user, offer["id"])
             return
         self.phase.counts["accepts"] += 1
         self.send(user, {"type": "call.join", "call_id": reply["call"]["id"]})
@@ -504,10 +508,11 @@ class Crowd:
     async def decline(self, user: User, offer_id: str) -> None:
         self.phase.counts["declines"] += 1
         await self.call_api(user, "POST", f"/api/offers/{offer_id}/decline")
-        await self.release(user)
+        await self.release(user, offer_id)
 
-    async def release(self, user: User) -> None:
-        user.engaged = False
+    async def release(self, user: User, offer_id: str) -> None:
+        if user.offer_id == offer_id:
+            user.engaged = False
 
     async def come_back(self, user: User) -> None:
         if user.ws is not None and user.status == "away":
