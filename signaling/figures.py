@@ -22,6 +22,10 @@ from signaling.hub import Connection
 from wire.client import LanguagesWatch
 from wire.server import ErrorMessage, LanguagesWatching
 
+GROUP = 64
+"""Watching sockets handed a publication at once."""
+SPREAD_S = 0.25
+"""The longest time a publication's groups are spread over."""
 FRESH = timedelta(seconds=5)
 """How long the last figures are handed as they are to a socket that starts watching."""
 _NEVER = datetime.min.replace(tzinfo=UTC)
@@ -29,12 +33,29 @@ _NEVER = datetime.min.replace(tzinfo=UTC)
 
 class FigureWatchers:
     """The sockets here that get `languages.updated`. A set of its own, so that a
-    publication costs one send per watching socket, however many others do not watch."""
+    publication costs one send per watching socket, however many others do not watch.
 
-    def __init__(self, bus: Bus, read: Callable[[], Awaitable[bytes]], clock: Clock) -> None:
+    A publication goes to `GROUP` sockets at a time, the groups spread evenly over
+    `spread_s`: handed to hundreds of sockets at once, it held this instance, the proxy and
+    the clients' machines for tens of milliseconds each second, and every request and
+    signal due meanwhile waited (bench/results/scale.md). Every watching socket still gets
+    every publication, in order: the spread is shorter than the time between two.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        read: Callable[[], Awaitable[bytes]],
+        clock: Clock,
+        *,
+        spread_s: float = SPREAD_S,
+        group: int = GROUP,
+    ) -> None:
         self._bus = bus
         self._read = read
         self._clock = clock
+        self._spread_s = spread_s
+        self._group = group
         self._watching: set[Connection] = set()
         self._last: bytes | None = None
         """The last figures delivered here: what a socket that starts watching gets while
@@ -63,8 +84,21 @@ class FigureWatchers:
     def _deliver(self, _channel: str, payload: bytes) -> None:
         self._keep(payload)
         self._publications += 1
-        for conn in self._watching:  # send_raw never changes the set (detach does, later)
-            conn.send_raw(payload)
+        watching = list(self._watching)
+        steps = -(-len(watching) // self._group)
+        self._send_group(payload, watching, 0, self._spread_s / max(steps - 1, 1))
+
+    def _send_group(
+        self, payload: bytes, conns: list[Connection], start: int, step_s: float
+    ) -> None:
+        end = start + self._group
+        for conn in conns[start:end]:
+            if conn in self._watching:  # (not if it stopped watching meanwhile)
+                conn.send_raw(payload)
+        if end < len(conns):
+            asyncio.get_running_loop().call_later(
+                step_s, self._send_group, payload, conns, end, step_s
+            )
 
     async def attached(self, conn: Connection) -> None:
         """A hub on_attach hook: a socket of a role that may watch starts watching."""
