@@ -22,7 +22,7 @@ from signaling.hub import Connection
 from wire.client import LanguagesWatch
 from wire.server import ErrorMessage, LanguagesWatching
 
-GROUP = 64
+GROUP = 16
 """Watching sockets handed a publication at once."""
 SPREAD_S = 0.25
 """The longest time a publication's groups are spread over."""
