@@ -175,8 +175,7 @@ async def identify(request: web.Request, *, remember: bool = True) -> Identity |
                 if held.due:
                     # Cached lookups skip this too: last_used_at is precise to the minute,
                     # and only shown, so the request does not wait for it.
-                    uses = app[TOKEN_USES]
-                    uses.spawn(_record_use(db, held.identity.token_id or "", now))
+                    app[TOKEN_USES].spawn(_record_use(db, held.identity.token_id or "", now))
                 if cache is not None:
                     cache.put(key, identity, now, epoch, held.expires_at)
     elif cookie:
