@@ -449,7 +449,12 @@ def _open_request_of(
     settings: Settings,
 ) -> Opened:
     """The request of a booking's appointment, within the counsellor's open requests."""
-    check_open_requests(conn, booking.counsellor_id, settings.open_requests_per_counsellor)
+    check_open_requests(
+        conn,
+        booking.counsellor_id,
+        settings.open_requests_per_counsellor,
+        fast=settings.fast_paths,
+    )
     wishes = Wishes(
         gender=booking.gender,
         specialization=booking.specialization,
