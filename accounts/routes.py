@@ -118,10 +118,8 @@ async def create_organization(
     request: web.Request, identity: Identity, body: OrganizationBody
 ) -> OrganizationResponse:
     """Add an organisation"""
-    app = request.app
-    org = await add_organization(
-        app[DATABASE], app[CLOCK], body.name, body.cost_center, actor(request, identity)
-    )
+    async with audited_change(request, identity) as change:
+        org = await add_organization(change, body.name, body.cost_center)
     return OrganizationResponse(organization=_org_detail(org))
 
 

@@ -8,11 +8,11 @@ from aiohttp import web
 from pydantic import BaseModel, Field, StringConstraints
 
 from accounts import sites
-from accounts.access import ADMIN, actor
+from accounts.access import ADMIN, audited_change
 from accounts.models import Site
 from accounts.sites import DEFAULT_TIME_ZONE, NewSite, SiteChanges, add_site, change_site
 from accounts.views import Identity, SiteView
-from infra.appkeys import CLOCK, DATABASE
+from infra.appkeys import DATABASE
 from infra.openapi import ApiRoutes
 
 api = ApiRoutes(tag="accounts")
@@ -66,10 +66,8 @@ async def list_sites(request: web.Request, query: SiteListQuery) -> SiteList:
 @api.post("/api/admin/sites", roles=ADMIN, status=201, errors=(409,))
 async def create_site(request: web.Request, identity: Identity, body: SiteBody) -> SiteResponse:
     """Add a site to an organisation"""
-    app = request.app
-    site = await add_site(
-        app[DATABASE], app[CLOCK], NewSite(**body.model_dump()), actor(request, identity)
-    )
+    async with audited_change(request, identity) as change:
+        site = await add_site(change, NewSite(**body.model_dump()))
     return SiteResponse(site=_view(site))
 
 
@@ -78,12 +76,6 @@ async def update_site(
     request: web.Request, identity: Identity, site_id: str, body: SiteUpdateBody
 ) -> SiteResponse:
     """Rename, move, set the time zone of, or deactivate a site"""
-    app = request.app
-    site = await change_site(
-        app[DATABASE],
-        app[CLOCK],
-        site_id,
-        SiteChanges(**body.model_dump()),
-        actor(request, identity),
-    )
+    async with audited_change(request, identity) as change:
+        site = await change_site(change, site_id, SiteChanges(**body.model_dump()))
     return SiteResponse(site=_view(site))

@@ -4,6 +4,8 @@ active site of their own organisation."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -13,11 +15,10 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from accounts import service
-from accounts.audit import Action, Actor, Target, audited
+from accounts.audit import Action, AuditedChange, Target
 from accounts.errors import SiteExists, UnknownSite, UnknownTimeZone
 from accounts.models import Site
-from infra.clock import Clock, is_time_zone
-from infra.db import Database
+from infra.clock import is_time_zone
 from infra.errors import NotFound
 
 DEFAULT_TIME_ZONE = "Europe/Berlin"
@@ -102,48 +103,51 @@ async def site_for_user(session: AsyncSession, site_id: str, organization_id: st
     return site
 
 
-async def add_site(db: Database, clock: Clock, new: NewSite, who: Actor) -> Site:
+async def add_site(change: AuditedChange, new: NewSite) -> Site:
     """Add a site to an organisation: a known zone (422) and a name the organisation has
     not used (409)."""
     check_time_zone(new.time_zone)
-    try:
-        async with audited(db, clock, who) as change:
-            await service.get_organization(change.session, new.organization_id)
-            if await find_site_by_name(change.session, new.organization_id, new.name.strip()):
-                raise SiteExists(field="name")
-            site = await create_site(change.session, new, change.now)
-            await change.record(
-                Action.SITE_CREATED,
-                _target(site),
-                organization_id=site.organization_id,
-                time_zone=site.time_zone,
-            )
-    except IntegrityError:  # the same name added at the same moment by another request
-        raise SiteExists(field="name") from None
+    session = change.session
+    await service.get_organization(session, new.organization_id)
+    if await find_site_by_name(session, new.organization_id, new.name.strip()):
+        raise SiteExists(field="name")
+    with _name_unique():
+        site = await create_site(session, new, change.now)
+    await change.record(
+        Action.SITE_CREATED,
+        _target(site),
+        organization_id=site.organization_id,
+        time_zone=site.time_zone,
+    )
     return site
 
 
-async def change_site(
-    db: Database, clock: Clock, site_id: str, changes: SiteChanges, who: Actor
-) -> Site:
+async def change_site(change: AuditedChange, site_id: str, changes: SiteChanges) -> Site:
     """Rename, move, set the zone of, deactivate or reactivate a site."""
     if changes.time_zone is not None:
         check_time_zone(changes.time_zone)
+    session = change.session
+    site = await get_site(session, site_id)
+    name = changes.name.strip() if changes.name is not None else None
+    if name and await find_site_by_name(session, site.organization_id, name, site.id):
+        raise SiteExists(field="name")
+    changed = _apply(site, changes, name)
+    if changed:
+        session.add(site)
+        with _name_unique():
+            await session.flush()
+        await change.record(Action.SITE_CHANGED, _target(site), **changed)
+    return site
+
+
+@contextmanager
+def _name_unique() -> Iterator[None]:
+    """SiteExists when the flush breaks the one-name-per-organisation constraint: the same
+    name written at the same moment by another request, after the check found none."""
     try:
-        async with audited(db, clock, who) as change:
-            session = change.session
-            site = await get_site(session, site_id)
-            name = changes.name.strip() if changes.name is not None else None
-            if name and await find_site_by_name(session, site.organization_id, name, site.id):
-                raise SiteExists(field="name")
-            changed = _apply(site, changes, name)
-            if changed:
-                session.add(site)
-                await session.flush()
-                await change.record(Action.SITE_CHANGED, _target(site), **changed)
+        yield
     except IntegrityError:
         raise SiteExists(field="name") from None
-    return site
 
 
 def _apply(site: Site, changes: SiteChanges, name: str | None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
@@ -31,13 +32,27 @@ FRESH = timedelta(seconds=5)
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class Pacing:
+    """How a publication goes out: `group` sockets at a time, the groups spread evenly over
+    `spread_s` at the most."""
+
+    group: int = GROUP
+    spread_s: float = SPREAD_S
+
+    def step_s(self, sockets: int) -> float:
+        """The time between two groups when `sockets` watch."""
+        groups = -(-sockets // self.group)
+        return self.spread_s / max(groups - 1, 1)
+
+
 class FigureWatchers:
     """The sockets here that get `languages.updated`. A set of its own, so that a
     publication costs one send per watching socket, however many others do not watch.
 
-    A publication goes to `GROUP` sockets at a time, the groups spread evenly over
-    `spread_s`: handed to hundreds of sockets at once, it held this instance, the proxy and
-    the clients' machines for tens of milliseconds each second, and every request and
+    A publication goes out a group of sockets at a time, the groups spread over a short
+    time (`Pacing`): handed to hundreds of sockets at once, it held this instance, the proxy
+    and the clients' machines for tens of milliseconds each second, and every request and
     signal due meanwhile waited (bench/results/scale.md). Every watching socket still gets
     every publication, in order: the spread is shorter than the time between two.
     """
@@ -48,14 +63,12 @@ class FigureWatchers:
         read: Callable[[], Awaitable[bytes]],
         clock: Clock,
         *,
-        spread_s: float = SPREAD_S,
-        group: int = GROUP,
+        pacing: Pacing = Pacing(),
     ) -> None:
         self._bus = bus
         self._read = read
         self._clock = clock
-        self._spread_s = spread_s
-        self._group = group
+        self._pacing = pacing
         self._watching: set[Connection] = set()
         self._last: bytes | None = None
         """The last figures delivered here: what a socket that starts watching gets while
@@ -85,13 +98,12 @@ class FigureWatchers:
         self._keep(payload)
         self._publications += 1
         watching = list(self._watching)
-        steps = -(-len(watching) // self._group)
-        self._send_group(payload, watching, 0, self._spread_s / max(steps - 1, 1))
+        self._send_group(payload, watching, 0, self._pacing.step_s(len(watching)))
 
     def _send_group(
         self, payload: bytes, conns: list[Connection], start: int, step_s: float
     ) -> None:
-        end = start + self._group
+        end = start + self._pacing.group
         for conn in conns[start:end]:
             if conn in self._watching:  # (not if it stopped watching meanwhile)
                 conn.send_raw(payload)

@@ -57,7 +57,7 @@ from interpreters.live import LanguageBroadcaster, figures_message
 from interpreters.routes import api as roster_api
 from interpreters.service import has_active_profile
 from signaling.consultations import install_consultations
-from signaling.figures import FIGURE_WATCHERS, SPREAD_S, FigureWatchers
+from signaling.figures import FIGURE_WATCHERS, SPREAD_S, FigureWatchers, Pacing
 from signaling.hub import Hub
 from signaling.keys import HUB
 from signaling.precall import ECHO_PEERS, EchoPeers
@@ -248,7 +248,7 @@ async def _start_figure_watchers(app: web.Application, hub: Hub, bus: Bus) -> Fi
         lambda: figures_message(db, app[QUEUE_FIGURES], clock),
         clock,
         # Spread well within the time between two publications.
-        spread_s=min(SPREAD_S, app[SETTINGS].languages_interval_s / 4),
+        pacing=Pacing(spread_s=min(SPREAD_S, app[SETTINGS].languages_interval_s / 4)),
     )
     await watchers.start()
     hub.on_attach.append(watchers.attached)

@@ -11,7 +11,7 @@ from accounts.models import Role
 from infra.appkeys import BUS
 from infra.bus import LANGUAGES_CHANNEL, LocalBus
 from infra.clock import SystemClock
-from signaling.figures import GROUP, FigureWatchers
+from signaling.figures import GROUP, FigureWatchers, Pacing
 from signaling.hub import Connection
 from tests.waiting import next_message, until
 
@@ -38,7 +38,9 @@ async def _never_read() -> bytes:
 
 async def test_a_publication_goes_out_a_group_at_a_time_and_reaches_every_watcher():
     bus = LocalBus()
-    watchers = FigureWatchers(bus, _never_read, SystemClock(), spread_s=0.05, group=3)
+    watchers = FigureWatchers(
+        bus, _never_read, SystemClock(), pacing=Pacing(group=3, spread_s=0.05)
+    )
     await watchers.start()
     pages = [_Page() for _ in range(8)]
     for page in pages:
