@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, delete, event, false, func, or_, true, update
+from sqlalchemy import Select, and_, bindparam, delete, false, func, or_, true, update
 from sqlalchemy import select as select_columns
 from sqlalchemy.orm import Session
 from sqlmodel import col, select
@@ -22,6 +22,7 @@ from accounts.errors import UnknownOrganization, UsernameTaken
 from accounts.models import ApiToken, LoginSession, Organization, Role, User
 from accounts.views import Identity
 from infra.db import Database, UTCDateTime
+from infra.epochs import Epoch
 from infra.errors import NotFound
 
 # Writing last_seen_at on every request would make every read a write; a minute is
@@ -33,45 +34,21 @@ NO_PASSWORD = "!"  # noqa: S105 - not a password: a hash nothing verifies agains
 
 # -- identity changes, for caches of resolved identities (accounts.access) ---------------------
 
-_identity_epoch = 0
-_CHANGED = "tolk_identities_changed"
 _IDENTITY_ROWS = (User, Organization, LoginSession, ApiToken)
+
+
+def _identities_touched(session: Session) -> bool:
+    # Edits of users, organisations, sessions and tokens through the ORM (deactivation,
+    # renaming, logout, revocation); new rows are nobody's identity yet.
+    return any(isinstance(o, _IDENTITY_ROWS) for o in (*session.dirty, *session.deleted))
+
+
+_IDENTITIES = Epoch("identities", _identities_touched)
 
 
 def identity_epoch() -> int:
     """A number that grows whenever a user, session or token of this process may change."""
-    return _identity_epoch
-
-
-def _bump() -> None:
-    global _identity_epoch
-    _identity_epoch += 1
-
-
-def _identities_change(session: Session) -> None:
-    # Bumped now (so that no lookup from here on is cached for long) and again after the
-    # commit: a lookup that read the old rows in between must not count as current.
-    _bump()
-    session.info[_CHANGED] = True
-
-
-@event.listens_for(Session, "before_flush")
-def _on_flush(session: Session, _context: object, _instances: object) -> None:
-    # Edits of users, organisations, sessions and tokens through the ORM (deactivation,
-    # renaming, logout, revocation); bulk statements call _identities_change themselves.
-    if any(isinstance(o, _IDENTITY_ROWS) for o in (*session.dirty, *session.deleted)):
-        _identities_change(session)
-
-
-@event.listens_for(Session, "after_commit")
-def _on_commit(session: Session) -> None:
-    if session.info.pop(_CHANGED, False):
-        _bump()
-
-
-@event.listens_for(Session, "after_rollback")
-def _on_rollback(session: Session) -> None:
-    session.info.pop(_CHANGED, None)
+    return _IDENTITIES.value
 
 
 def token_digest(token: str) -> str:
@@ -332,7 +309,7 @@ async def end_user_credentials(session: AsyncSession, user_id: str, now: datetim
 
 async def end_user_sessions(session: AsyncSession, user_id: str) -> None:
     """Invalidate every login session of a user."""
-    _identities_change(session.sync_session)
+    _IDENTITIES.changed(session.sync_session)
     await session.exec(
         delete(LoginSession).where(LoginSession.user_id == user_id)  # type: ignore[arg-type]
     )

@@ -33,6 +33,7 @@ import os
 import random
 import resource
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -429,12 +430,13 @@ def phase_rows(phases: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def relay_rows(relay: dict[str, dict[str, float]]) -> list[str]:
-    """Tolk's single-instance relay beside PeerJS, from the same run."""
+def relay_rows(relay: dict[str, dict[str, float]], runs: int) -> list[str]:
+    """Tolk's single-instance relay beside PeerJS, from the same run (medians of `runs`)."""
     if not relay:
         return []
     t, p = relay["tolk"], relay["peerjs"]
-    lines = ["| relay, one instance | Tolk | PeerJS | ratio |", "|---|---|---|---|"]
+    head = f"| relay, one instance (medians of {runs} runs each) | Tolk | PeerJS | ratio |"
+    lines = [head, "|---|---|---|---|"]
     for label, key, fmt in (
         ("relayed messages/s", "rate", "{:,.0f}"),
         ("round trip p50 (ms)", "p50_ms", "{:.2f}"),
@@ -494,7 +496,7 @@ def report(
         "",
         *phase_rows(scale["phases"]),
         "",
-        *relay_rows(relay),
+        *relay_rows(relay, args.relay_runs),
         "",
     ]
     return "\n".join(lines)
@@ -546,10 +548,11 @@ async def run_scale(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 
 async def run_relay(args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    """`bench.signaling_relay` in this run: one instance's relay beside PeerJS's (medians)."""
+    """`bench.signaling_relay` in this run: one instance's relay beside PeerJS's, the two
+    servers in turn, `--relay-runs` times (medians: one run swings by 10-20 %)."""
     relay_args = argparse.Namespace(
         pairs=args.relay_pairs,
-        runs=1,
+        runs=args.relay_runs,
         seconds=args.relay_seconds,
         warmup=2.0,
         idle=args.relay_idle,
@@ -557,7 +560,10 @@ async def run_relay(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         mode="pairs",
     )
     results = await signaling_relay.measure(relay_args)
-    return {kind: runs[0] for kind, runs in results.items()}
+    return {
+        kind: {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        for kind, runs in results.items()
+    }
 
 
 def main() -> None:
@@ -586,6 +592,9 @@ def main() -> None:
     parser.add_argument("--relay-pairs", type=int, default=100)
     parser.add_argument("--relay-seconds", type=float, default=10)
     parser.add_argument("--relay-idle", type=int, default=5000)
+    parser.add_argument(
+        "--relay-runs", type=int, default=3, help="of each relay, reported as medians"
+    )
     parser.add_argument("--no-relay", action="store_true", help="skip the relay comparison")
     parser.add_argument("--write", action="store_true", help="record in bench/results/scale.md")
     args = parser.parse_args()

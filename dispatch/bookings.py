@@ -28,7 +28,7 @@ from dispatch import candidates as cands
 from dispatch.booking_models import Booking, BookingState
 from dispatch.booking_time import booked_time
 from dispatch.booking_views import booking_view, load_names
-from dispatch.caps import check_open_requests
+from dispatch.caps import open_within_cap
 from dispatch.errors import (
     BookingCancelled,
     BookingNotClaimed,
@@ -43,7 +43,7 @@ from dispatch.errors import (
 )
 from dispatch.models import InterpretationRequest
 from dispatch.news import News
-from dispatch.service import Ask, Opened, Wishes, checked_tag, open_request
+from dispatch.service import Ask, Opened, Wishes, checked_tag
 from infra.config import Settings
 from infra.db import run_on
 from infra.errors import InvalidInput
@@ -449,12 +449,6 @@ def _open_request_of(
     settings: Settings,
 ) -> Opened:
     """The request of a booking's appointment, within the counsellor's open requests."""
-    check_open_requests(
-        conn,
-        booking.counsellor_id,
-        settings.open_requests_per_counsellor,
-        fast=settings.fast_paths,
-    )
     wishes = Wishes(
         gender=booking.gender,
         specialization=booking.specialization,
@@ -462,7 +456,14 @@ def _open_request_of(
         required=booking.preferences_required,
     )
     ask = Ask(booking.counsellor_id, organization, booking.language, wishes, booking.site_id)
-    return open_request(conn, ask, now, settings, first=booking.interpreter_id)
+    return open_within_cap(
+        conn,
+        ask,
+        limit=settings.open_requests_per_counsellor,
+        now=now,
+        settings=settings,
+        first=booking.interpreter_id,
+    )
 
 
 # -- news -------------------------------------------------------------------------------------

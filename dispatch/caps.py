@@ -58,10 +58,17 @@ def _count_open(conn: Connection, counsellor_id: str) -> int:
 
 
 def open_within_cap(
-    conn: Connection, ask: service.Ask, /, *, limit: int | None, now: datetime, settings: Settings
+    conn: Connection,
+    ask: service.Ask,
+    /,
+    *,
+    limit: int | None,
+    now: datetime,
+    settings: Settings,
+    first: str | None = None,
 ) -> service.Opened:
     """In the caller's transaction: count the counsellor's open requests (not when `limit`
-    is None), then open the next."""
+    is None), then open the next (`first`: offered first, see `service.open_request`)."""
     if limit is not None:
         check_open_requests(conn, ask.counsellor_id, limit, fast=settings.fast_paths)
-    return service.open_request(conn, ask, now, settings)
+    return service.open_request(conn, ask, now, settings, first)

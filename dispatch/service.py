@@ -28,7 +28,7 @@ from calls import consultation, lifecycle
 from calls.models import Call, Room
 from calls.views import load_call_view
 from dispatch import candidates as cands
-from dispatch import wave_fast
+from dispatch import tiers_fast, wave_fast
 from dispatch.errors import (
     NotAvailable,
     NotCancellable,
@@ -282,7 +282,7 @@ def _pick_wave(
     the database, ordered by the policy. When nobody in those tiers is free, the next tier
     is asked at once: waiting for colleagues of whom none is there helps nobody."""
     policy = settings.matching_policy
-    tiers = cands.pool_tiers(conn)
+    tiers = tiers_fast.pool_tiers(conn) if settings.fast_paths else cands.pool_tiers(conn)
     names = [t.name for t in tiers]
     reached = tiers_due(
         tiers,
