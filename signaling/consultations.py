@@ -39,14 +39,11 @@ from calls.models import (
     RoomState,
 )
 from calls.views import load_call_view
-from infra.appkeys import BUS, CLOCK, DATABASE, INSTANCE_ID, SETTINGS
-from infra.bus import Bus, Subscription, publish_json, user_channel
-from infra.clock import Clock
-from infra.config import Settings
-from infra.db import Database
+from infra.appkeys import BUS, CLOCK, DATABASE, SETTINGS
+from infra.bus import Subscription, publish_json, user_channel
 from signaling.hub import Connection
 from signaling.ice import ice_servers_for
-from signaling.mirror import STALE_HEARTBEATS, HeldSignals, Mirrors, unsubscribe
+from signaling.mirror import STALE_HEARTBEATS, HeldSignals, Mirrors, RoomServices, unsubscribe
 from wire.client import RoomJoin, RoomLeave, RoomMedia, Signal
 from wire.server import RoomJoined, RoomUpdated
 from wire.server import RoomParticipant as ParticipantMessage
@@ -94,17 +91,8 @@ class _Entry:
 class Consultations(Mirrors[Mirror]):
     """This instance's consultation rooms."""
 
-    def __init__(
-        self,
-        *,
-        bus: Bus,
-        db: Database,
-        clock: Clock,
-        settings: Settings,
-        instance_id: str,
-        ending: CallEnding,
-    ) -> None:
-        super().__init__(bus=bus, db=db, clock=clock, settings=settings, instance_id=instance_id)
+    def __init__(self, services: RoomServices, *, ending: CallEnding) -> None:
+        super().__init__(services)
         self._ending = ending
         self._joined: dict[str, set[str]] = {}
         """Per socket id, the rooms it joined here."""
@@ -653,15 +641,8 @@ CONSULTATION_HANDLERS: dict[str, Any] = {
 }
 
 
-def install_consultations(app: web.Application) -> Consultations:
+def install_consultations(app: web.Application, services: RoomServices) -> Consultations:
     """Make this instance's consultation rooms and hook them to the hub."""
-    rooms = Consultations(
-        bus=app[BUS],
-        db=app[DATABASE],
-        clock=app[CLOCK],
-        settings=app[SETTINGS],
-        instance_id=app[INSTANCE_ID],
-        ending=app[CALL_ENDING],
-    )
+    rooms = Consultations(services, ending=app[CALL_ENDING])
     app[CONSULTATIONS] = rooms
     return rooms

@@ -91,6 +91,18 @@ async def unsubscribe(subscriptions: Iterable[Subscription | None]) -> None:
                 await subscription.cancel()
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomServices:
+    """What this instance's rooms work with, built once where the app is wired."""
+
+    bus: Bus
+    db: Database
+    clock: Clock
+    settings: Settings
+    instance_id: str
+    """Names this instance on the presence rows its sockets hold."""
+
+
 class Mirrored(Protocol):
     """A room as this instance mirrors it."""
 
@@ -109,14 +121,13 @@ class Mirrors(Generic[R]):
     """This instance's rooms of one kind, by id: a room is mirrored, and its bus channel
     heard, from the first join on its way in until the last socket here left it."""
 
-    def __init__(
-        self, *, bus: Bus, db: Database, clock: Clock, settings: Settings, instance_id: str
-    ) -> None:
-        self._bus = bus
-        self._db = db
-        self._clock = clock
-        self._settings = settings
-        self._instance_id = instance_id
+    def __init__(self, services: RoomServices) -> None:
+        # Kept apart so that the rooms' code reads `self._db`, not `self._services.db`.
+        self._bus = services.bus
+        self._db = services.db
+        self._clock = services.clock
+        self._settings = services.settings
+        self._instance_id = services.instance_id
         self._rooms: dict[str, R] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._tasks = Tasks()

@@ -30,16 +30,13 @@ from calls.models import Call, CallPresence, CallState
 from calls.views import load_call_view
 from infra import jsonio
 from infra.appkeys import BUS, CLOCK, DATABASE
-from infra.bus import Bus, Subscription, publish_json, user_channel
-from infra.clock import Clock
-from infra.config import Settings
-from infra.db import Database
+from infra.bus import Subscription, publish_json, user_channel
 from infra.metrics import METRICS, Metrics
 from infra.outages import Unavailable
 from signaling.consultations import handle_room_signal
 from signaling.hub import Connection
 from signaling.ice import ice_servers_for
-from signaling.mirror import STALE_HEARTBEATS, HeldSignals, Mirrors, unsubscribe
+from signaling.mirror import STALE_HEARTBEATS, HeldSignals, Mirrors, RoomServices, unsubscribe
 from wire.client import CallHangup, CallJoin, CallMedia, Signal
 from wire.server import (
     CallJoined,
@@ -99,10 +96,8 @@ class Room:
 class Rooms(Mirrors[Room]):
     """This instance's call rooms."""
 
-    def __init__(
-        self, *, bus: Bus, db: Database, clock: Clock, settings: Settings, instance_id: str
-    ) -> None:
-        super().__init__(bus=bus, db=db, clock=clock, settings=settings, instance_id=instance_id)
+    def __init__(self, services: RoomServices) -> None:
+        super().__init__(services)
         self._leaving: set[asyncio.Task[None]] = set()
         self._closed = False
         self._writes = 0

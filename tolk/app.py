@@ -60,6 +60,7 @@ from signaling.consultations import install_consultations
 from signaling.figures import FIGURE_WATCHERS, SPREAD_S, FigureWatchers, Pacing
 from signaling.hub import Hub
 from signaling.keys import HUB
+from signaling.mirror import RoomServices
 from signaling.precall import ECHO_PEERS, EchoPeers
 from signaling.presence import presence_hooks
 from signaling.rooms import FAST_RELAY, ROOMS, FastRelay, Rooms
@@ -303,13 +304,14 @@ async def _echo_peers_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _calls_ctx(app: web.Application) -> AsyncIterator[None]:
     settings, hub = app[SETTINGS], app[HUB]
-    rooms = app[ROOMS] = Rooms(
+    services = RoomServices(
         bus=app[BUS],
         db=app[DATABASE],
         clock=app[CLOCK],
         settings=settings,
         instance_id=app[INSTANCE_ID],
     )
+    rooms = app[ROOMS] = Rooms(services)
     if settings.fast_paths:
         app[FAST_RELAY] = FastRelay(rooms, app[METRICS])
         if isinstance(app[BUS], LocalBus):
@@ -319,7 +321,7 @@ async def _calls_ctx(app: web.Application) -> AsyncIterator[None]:
     hub.on_disconnect.append(rooms.leave_all)
     # News of who is in a call may be lost in a gap of the bus: the rooms re-read it.
     app[BUS].on_reconnect(lambda _down_s: rooms.refresh_soon())
-    consultations = install_consultations(app)
+    consultations = install_consultations(app, services)
     hub.on_connect.append(consultations.on_connect)
     hub.on_disconnect.append(consultations.leave_all)
     jobs = app[JOBS]
