@@ -25,7 +25,8 @@ PATHS = pytest.mark.parametrize("fast", [True, False], ids=["fast", "plain"])
 async def test_only_queued_and_offered_requests_of_the_counsellor_count(
     factory: Factory, db: Database, fast: bool
 ) -> None:
-    """Ended requests and a colleague's open ones leave room; a third open one does not."""
+    """Two open: a limit of three leaves room, a limit of two does not; an ended request
+    and a colleague's open ones do not count."""
     counsellor, colleague = await factory.user(), await factory.user()
     now = factory.clock.now()
     later = now + timedelta(days=1)
