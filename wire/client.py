@@ -28,9 +28,9 @@ RoomId = Annotated[str, Field(min_length=1, max_length=64)]
 ParticipantId = Annotated[str, Field(min_length=1, max_length=64)]
 MAX_SDP_CHARS = 48 * 1024
 """An SDP of a call with audio, video and many candidates stays far below this."""
-_DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
-_DESCRIPTION_FIELDS = frozenset({"type", "sdp"})
-_CANDIDATE_FIELDS: dict[str, type | tuple[type, ...]] = {
+DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
+DESCRIPTION_FIELDS = frozenset({"type", "sdp"})
+CANDIDATE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "candidate": str,
     "sdpMid": (str, type(None)),
     "sdpMLineIndex": (int, type(None)),
@@ -38,17 +38,19 @@ _CANDIDATE_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
-_SESSION_TAGS = ("session", "to_session")
+SESSION_TAGS = ("session", "to_session")
 """Optional tags naming the sender's peer connection and the recipient's it answers, so that
 a reloaded page can tell signals meant for its predecessor (docs/protocol.md `signal`)."""
 MAX_SESSION_CHARS = 64
+MAX_CANDIDATE_CHARS = 1024
+"""The longest text a candidate's field may hold."""
 
 
 def check_signal_data(data: dict[str, Any]) -> dict[str, Any]:
     """Accept `{"description": {type, sdp}}` or `{"candidate": {...} | null}`, each with
     optional session tags, bounded in size; the dict itself is relayed unchanged."""
     tags = 0
-    for tag in _SESSION_TAGS:
+    for tag in SESSION_TAGS:
         if tag in data:
             value = data[tag]
             if not isinstance(value, str) or not 0 < len(value) <= MAX_SESSION_CHARS:
@@ -58,9 +60,10 @@ def check_signal_data(data: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("data holds exactly one of description or candidate")
     if "description" in data:
         description = data["description"]
-        if not isinstance(description, dict) or not description.keys() <= _DESCRIPTION_FIELDS:
+        if not isinstance(description, dict) or not description.keys() <= DESCRIPTION_FIELDS:
             raise ValueError("description is {type, sdp}")
-        if description.get("type") not in _DESCRIPTION_TYPES:
+        kind = description.get("type")
+        if not isinstance(kind, str) or kind not in DESCRIPTION_TYPES:
             raise ValueError("description.type is offer, answer, pranswer or rollback")
         sdp = description.get("sdp", "")
         if not isinstance(sdp, str) or len(sdp) > MAX_SDP_CHARS:
@@ -70,12 +73,12 @@ def check_signal_data(data: dict[str, Any]) -> dict[str, Any]:
         candidate = data["candidate"]
         if candidate is None:
             return data  # end of candidates
-        if not isinstance(candidate, dict) or not candidate.keys() <= _CANDIDATE_FIELDS.keys():
+        if not isinstance(candidate, dict) or not candidate.keys() <= CANDIDATE_FIELDS.keys():
             raise ValueError("candidate is {candidate, sdpMid, sdpMLineIndex, usernameFragment}")
         for name, value in candidate.items():
-            if not isinstance(value, _CANDIDATE_FIELDS[name]) or isinstance(value, bool):
+            if not isinstance(value, CANDIDATE_FIELDS[name]) or isinstance(value, bool):
                 raise ValueError(f"candidate.{name} has the wrong type")
-            if isinstance(value, str) and len(value) > 1024:
+            if isinstance(value, str) and len(value) > MAX_CANDIDATE_CHARS:
                 raise ValueError(f"candidate.{name} is too long")
         return data
     raise ValueError("data holds a description or a candidate")
