@@ -176,6 +176,13 @@ async def sockets_open(
 REQUEST_SECONDS = ("tolk_http_request_seconds", 'route="/api/requests"')
 LOOP_LAG = ("tolk_event_loop_lag_seconds", "")
 FULL_GC = ("tolk_gc_pause_seconds", 'generation="2"')
+YOUNG_GCS = (
+    ("tolk_gc_pause_seconds", 'generation="0"'),
+    ("tolk_gc_pause_seconds", 'generation="1"'),
+)
+"""The collections of the two young generations: each walks every object made since the one
+before it, and held an instance's loop for 30-120 ms at a time before their thresholds
+were lowered (bench/results/scale.md, 2026-12-06)."""
 
 
 async def histogram_buckets(
@@ -248,6 +255,8 @@ async def snapshot(
                 ("requests", REQUEST_SECONDS),
                 ("loop_lag", LOOP_LAG),
                 ("full_gc", FULL_GC),
+                ("young_gc_0", YOUNG_GCS[0]),
+                ("young_gc_1", YOUNG_GCS[1]),
             )
         },
     }
@@ -276,6 +285,13 @@ def phase_figures(start: dict[str, Any], end: dict[str, Any], own_reads: int) ->
         "loop_lags_over_25ms": count_over(start["loop_lag"], end["loop_lag"], 0.025),
         "full_gcs": count_over(start["full_gc"], end["full_gc"], 0.0),
         "full_gcs_over_25ms": count_over(start["full_gc"], end["full_gc"], 0.025),
+        **{
+            f"young_gcs_{generation}{over}": count_over(
+                start[f"young_gc_{generation}"], end[f"young_gc_{generation}"], bound
+            )
+            for generation in (0, 1)
+            for over, bound in (("", 0.0), ("_over_25ms", 0.025))
+        },
     }
 
 
@@ -395,6 +411,13 @@ PHASE_ROWS: list[tuple[str, Callable[[dict[str, Any]], str]]] = [
     (
         "the instances' event loop: lag p99 within (ms) / lags over 25 ms",
         lambda p: f"{p['stack']['loop_lag_p99_within_ms']:g} / {p['stack']['loop_lags_over_25ms']}",
+    ),
+    (
+        "young garbage collections (generation 0, 1) / of them over 25 ms",
+        lambda p: (
+            f"{p['stack']['young_gcs_0']}, {p['stack']['young_gcs_1']} / "
+            f"{p['stack']['young_gcs_0_over_25ms']}, {p['stack']['young_gcs_1_over_25ms']}"
+        ),
     ),
     (
         "full garbage collections / of them over 25 ms",

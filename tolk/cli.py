@@ -45,18 +45,23 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> None:
 
 
 # A server holding 10,000 sockets has well over a million GC-tracked objects, and a full
-# collection walks all of them: a 0.6-0.9 s stall on this machine, every ~10-20 s under
-# 20 requests/s (bench/results/dispatch_latency.md). A full pass runs once the objects
-# promoted to the oldest generation since the last one exceed a quarter of it; promotions
-# are the young objects that happen to be alive when a younger generation is collected,
-# i.e. mostly the in-flight requests' objects. Collecting the young generation every
-# 50,000 allocations instead of every 700 promotes far fewer of them, so full passes
-# become rare (each still costs the same). Garbage cycles are still collected, later.
+# collection walks all of them: a 0.6-0.9 s stall on this machine. A full pass runs once
+# the objects promoted to the oldest generation since the last one exceed a quarter of
+# it; promotions are the young objects that happen to be alive when a younger generation
+# is collected, i.e. mostly the in-flight requests' objects. With Python's default of a
+# young collection every 700 allocations, full passes came every ~10-20 s under 20
+# requests/s (bench/results/dispatch_latency.md). Every 5,000 promotes few enough that no
+# full pass came in any phase of the national-size run or at 20 requests/s with 10,000
+# sockets. Not more: a young collection walks every object made since the last one,
+# scattered over a heap of hundreds of MB, and its pause grows faster than their number:
+# every 50,000 allocations, each held the loop for 30-120 ms (every ~45 s per instance at
+# national size), the top of the requests' p99; every 5,000, 2-6 ms (bench/results/scale.md,
+# 2026-12-06). Garbage cycles are still collected, later.
 # Everything alive once the app has started (modules, the ORM's mappers, compiled
 # caches) lives as long as the process: `gc.freeze()` takes it out of every pass. It is
 # called once only: freezing later would also freeze sockets' objects, whose cycles
 # would then never be collected after the sockets close.
-_GC_THRESHOLDS = (50_000, 20, 10)
+_GC_THRESHOLDS = (5_000, 20, 10)
 
 
 # glibc maps a block of 128 KiB or more on its own and unmaps it when freed, but after
