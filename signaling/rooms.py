@@ -210,9 +210,11 @@ class Rooms(Mirrors[Room]):
             return
         await self._bus.publish(user_channel(peer), payload)
 
-    def relay_now(self, conn: Connection, call_id: str, data: bytes) -> Awaitable[None] | None:
-        """`relay` on the socket's fast path, with `data` as sent: handed to the peer's
-        sockets at once on one instance (`hand_over`); else what is left to await."""
+    def relay_now(
+        self, conn: Connection, call_id: str, data: dict[str, Any]
+    ) -> Awaitable[None] | None:
+        """`relay` on the socket's fast path: handed to the peer's sockets at once on one
+        instance (`hand_over`); else what is left to await."""
         room, peer = self._addressed(conn, call_id)
         payload = relayed_signal(call_id, conn.user_id, data)
         if self._held_for(conn, room, peer, payload):
@@ -478,10 +480,9 @@ class FastRelay:
         return self.relayed
 
     def signal(
-        self, conn: Connection, call_id: str, data: bytes, ref: str | None
+        self, conn: Connection, call_id: str, data: dict[str, Any], ref: str | None
     ) -> Awaitable[None] | None:
-        """Count a plain `signal` (its `data` as sent) and relay it: None when done, else
-        what is left to await."""
+        """Count a plain `signal` and relay it: None when done, else what is left to await."""
         if call_id not in conn.calls:
             metrics = self._metrics
             metrics.socket_messages.inc("signal")

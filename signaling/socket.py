@@ -399,19 +399,6 @@ def _parse(
 ) -> tuple[Awaitable[None] | None, str, str | None] | None:
     """The handler call for a frame (None when it was handled already), with its type and
     ref; None when the frame was answered with an error already."""
-    if (
-        relay is not None
-        and not (_MAY_NOT_SIGNAL and conn.identity.role in _MAY_NOT_SIGNAL)
-        and (signal := plain_signal(data)) is not None
-    ):
-        # Answered as the checks below would answer it (signaling/relay_fast.py).
-        call_id, signal_data, ref = signal
-        try:
-            step = relay.signal(conn, call_id, signal_data, ref)
-        except Exception as exc:
-            _answer_failure(conn, exc, "signal", ref)
-            return None
-        return step, "signal", ref
     raw = _decode(conn, data)
     if raw is None:
         return None
@@ -419,6 +406,20 @@ def _parse(
     if not isinstance(ref, str) or len(ref) > REF_MAX:
         ref = None
     kind = raw.get("type")
+    if (
+        relay is not None
+        and kind == "signal"
+        and not (_MAY_NOT_SIGNAL and conn.identity.role in _MAY_NOT_SIGNAL)
+        and (signal := plain_signal(raw))
+    ):
+        # Answered as the checks below would answer it; its frame needs no scan for NULs
+        # (plain_signal looked at its texts: signaling/relay_fast.py).
+        try:
+            step = relay.signal(conn, signal[0], signal[1], ref)
+        except Exception as exc:
+            _answer_failure(conn, exc, kind, ref)
+            return None
+        return step, kind, ref
     if not _free_of_nul(conn, raw, data, ref):
         return None
     app[METRICS].socket_messages.inc(
