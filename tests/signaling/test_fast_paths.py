@@ -92,8 +92,8 @@ class TestSameConversation:
 
     async def test_signals_are_relayed_or_refused_alike(self, factory):
         """Plain signals are relayed as they are; malformed ones are answered with the
-        field at fault and the ref (also one naming both a call and a room, and one with a
-        NUL in its ref); a call not joined is refused."""
+        field at fault and the ref (also one naming both a call and a room, one with a NUL
+        in its ref, and data of a wrong type or length); a call not joined is refused."""
         call, counsellor, interpreter = await _joined_call(factory)
         for message in (
             {"call_id": call.id, "data": OFFER, "ref": "a"},
@@ -107,6 +107,10 @@ class TestSameConversation:
             {"call_id": call.id, "data": TAGGED},
             {"call_id": call.id, "room_id": "r1", "data": OFFER, "ref": "both"},
             {"call_id": call.id, "data": OFFER, "ref": "nul\u0000"},
+            {"call_id": call.id, "data": {"description": {"type": []}}, "ref": "t"},
+            {"call_id": call.id, "data": {"candidate": {"sdpMLineIndex": 1.0}}, "ref": "i"},
+            {"call_id": call.id, "data": {"candidate": {"sdpMLineIndex": 2**64 - 1}}},
+            {"call_id": call.id, "data": {**OFFER, "session": ""}, "ref": "s"},
         ):
             await counsellor.send_json({"type": "signal", **message})
         await counsellor.send_json({"type": "ping", "ref": "end"})
@@ -121,15 +125,24 @@ class TestSameConversation:
             ("invalid_message", "signal.data", None),
             ("invalid_message", "signal", "both"),
             ("invalid_message", "ref", "nul\u0000"),
+            ("invalid_message", "signal.data", "t"),
+            ("invalid_message", "signal.data", "i"),
+            ("invalid_message", "signal.data", "s"),
         ]
         relayed: list[dict[str, Any]] = []
-        while len(relayed) < 4:
+        while len(relayed) < 5:
             msg = await interpreter.receive_json(timeout=10)
             if msg["type"] == "signal":
                 relayed.append(msg)
         assert relayed == [
             {"type": "signal", "call_id": call.id, "from": call.counsellor_id, "data": data}
-            for data in (OFFER, CANDIDATE, {"candidate": None}, TAGGED)
+            for data in (
+                OFFER,
+                CANDIDATE,
+                {"candidate": None},
+                TAGGED,
+                {"candidate": {"sdpMLineIndex": 2**64 - 1}},  # on the model's path
+            )
         ]
         for ws in (counsellor, interpreter):
             await ws.close()
