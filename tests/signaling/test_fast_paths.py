@@ -141,7 +141,7 @@ class TestSameConversation:
                 CANDIDATE,
                 {"candidate": None},
                 TAGGED,
-                {"candidate": {"sdpMLineIndex": 2**64 - 1}},  # on the model's path
+                {"candidate": {"sdpMLineIndex": 2**64 - 1}},
             )
         ]
         for ws in (counsellor, interpreter):
