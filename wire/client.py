@@ -28,9 +28,9 @@ RoomId = Annotated[str, Field(min_length=1, max_length=64)]
 ParticipantId = Annotated[str, Field(min_length=1, max_length=64)]
 MAX_SDP_CHARS = 48 * 1024
 """An SDP of a call with audio, video and many candidates stays far below this."""
-DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
-DESCRIPTION_FIELDS = frozenset({"type", "sdp"})
-CANDIDATE_FIELDS: dict[str, type | tuple[type, ...]] = {
+_DESCRIPTION_TYPES = frozenset({"offer", "answer", "pranswer", "rollback"})
+_DESCRIPTION_FIELDS = frozenset({"type", "sdp"})
+_CANDIDATE_FIELDS: dict[str, type | tuple[type, ...]] = {
     "candidate": str,
     "sdpMid": (str, type(None)),
     "sdpMLineIndex": (int, type(None)),
@@ -38,7 +38,7 @@ CANDIDATE_FIELDS: dict[str, type | tuple[type, ...]] = {
 }
 
 
-SESSION_TAGS = ("session", "to_session")
+_SESSION_TAGS = ("session", "to_session")
 """Optional tags naming the sender's peer connection and the recipient's it answers, so that
 a reloaded page can tell signals meant for its predecessor (docs/protocol.md `signal`)."""
 MAX_SESSION_CHARS = 64
@@ -50,7 +50,7 @@ def check_signal_data(data: dict[str, Any]) -> dict[str, Any]:
     """Accept `{"description": {type, sdp}}` or `{"candidate": {...} | null}`, each with
     optional session tags, bounded in size; the dict itself is relayed unchanged."""
     tags = 0
-    for tag in SESSION_TAGS:
+    for tag in _SESSION_TAGS:
         if tag in data:
             value = data[tag]
             if not isinstance(value, str) or not 0 < len(value) <= MAX_SESSION_CHARS:
@@ -60,10 +60,10 @@ def check_signal_data(data: dict[str, Any]) -> dict[str, Any]:
         raise ValueError("data holds exactly one of description or candidate")
     if "description" in data:
         description = data["description"]
-        if not isinstance(description, dict) or not description.keys() <= DESCRIPTION_FIELDS:
+        if not isinstance(description, dict) or not description.keys() <= _DESCRIPTION_FIELDS:
             raise ValueError("description is {type, sdp}")
         kind = description.get("type")
-        if not isinstance(kind, str) or kind not in DESCRIPTION_TYPES:
+        if not isinstance(kind, str) or kind not in _DESCRIPTION_TYPES:
             raise ValueError("description.type is offer, answer, pranswer or rollback")
         sdp = description.get("sdp", "")
         if not isinstance(sdp, str) or len(sdp) > MAX_SDP_CHARS:
@@ -73,10 +73,10 @@ def check_signal_data(data: dict[str, Any]) -> dict[str, Any]:
         candidate = data["candidate"]
         if candidate is None:
             return data  # end of candidates
-        if not isinstance(candidate, dict) or not candidate.keys() <= CANDIDATE_FIELDS.keys():
+        if not isinstance(candidate, dict) or not candidate.keys() <= _CANDIDATE_FIELDS.keys():
             raise ValueError("candidate is {candidate, sdpMid, sdpMLineIndex, usernameFragment}")
         for name, value in candidate.items():
-            if not isinstance(value, CANDIDATE_FIELDS[name]) or isinstance(value, bool):
+            if not isinstance(value, _CANDIDATE_FIELDS[name]) or isinstance(value, bool):
                 raise ValueError(f"candidate.{name} has the wrong type")
             if isinstance(value, str) and len(value) > MAX_CANDIDATE_CHARS:
                 raise ValueError(f"candidate.{name} is too long")
