@@ -93,10 +93,7 @@ def _model_takes(raw: dict[str, Any]) -> tuple[str, str | None, Any] | None:
 def _fast_takes(raw: dict[str, Any]) -> tuple[str, str | None, Any] | None:
     """(call_id, ref, data) of the signal the socket's fast path would relay, else None."""
     signal = plain_signal(raw) if raw.get("type") == "signal" else None
-    if signal is None:
-        return None
-    ref = raw.get("ref")  # as the socket reads it for its answers
-    return signal[0], ref if isinstance(ref, str) and len(ref) <= REF_MAX else None, signal[1]
+    return None if signal is None else (signal[0], raw.get("ref"), signal[1])
 
 
 @PROPERTY
@@ -143,3 +140,10 @@ def test_anything_else_takes_the_models_path(data):
     """A value of another type or past its bound, another field, a NUL, both kinds at
     once: the model's path answers it."""
     assert plain_signal({"type": "signal", "call_id": "c" * 22, "data": data}) is None
+
+
+@pytest.mark.parametrize("ref", ["r" * (REF_MAX + 1), "r\x00", 7])
+def test_a_ref_past_its_bound_or_of_another_type_takes_the_models_path(ref):
+    """The model's path answers it."""
+    raw = {"type": "signal", "call_id": "c" * 22, "data": {"candidate": None}, "ref": ref}
+    assert plain_signal(raw) is None
