@@ -3,7 +3,8 @@
 N pairs of sockets in N calls ping-pong ~1.5 KB `signal` messages (PeerJS: OFFER
 messages between two peer ids): one message in flight per pair, the receiver answering at
 once. Measured per server: relayed messages/s, round-trip p50/p99, server CPU per relayed
-message, and the RSS each idle socket costs with 5,000 sockets open. Each server runs in
+message, and the RSS each idle socket costs with 5,000 sockets open (they stay open while
+the pairs relay, as a server's idle sockets do while it relays). Each server runs in
 its own process, the load generator in another; medians of the runs go to
 bench/results/signaling_relay.md.
 
@@ -34,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -402,8 +404,16 @@ async def start_server(
 
 
 async def run_loadgen(
-    kind: str, port: int, setup_file: Path, mode: str, args: argparse.Namespace, pid: int
+    kind: str,
+    port: int,
+    setup_file: Path,
+    mode: str,
+    args: argparse.Namespace,
+    pid: int,
+    while_open: Callable[[], Awaitable[None]] | None = None,
 ) -> dict[str, Any]:
+    """Run a load generator to its end; in `idle` mode, `while_open` runs once all the idle
+    sockets are open and measured, before they close."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -440,6 +450,8 @@ async def run_loadgen(
                 await asyncio.sleep(3)  # let the server settle before reading its RSS
                 out[rss_key] = rss_bytes(pid)
                 out[count_key] = int(line.split()[1])
+                if line.startswith("READY") and while_open is not None:
+                    await while_open()
                 proc.stdin.write(b"go\n")
                 await proc.stdin.drain()
             elif line == "DONE":
@@ -454,6 +466,37 @@ async def run_loadgen(
     return out
 
 
+async def run_relay(
+    protocol: str, port: int, setup_file: Path, args: argparse.Namespace, pid: int
+) -> dict[str, Any]:
+    """The pairs' relay run, sampled by py-spy when BENCH_PYSPY names a file (Tolk only)."""
+    profile = os.environ.get("BENCH_PYSPY") if protocol == "tolk" else None
+    spy = None
+    if profile:
+        spy = subprocess.Popen(  # noqa: ASYNC220 (returns at once)
+            [
+                str(Path(sys.executable).with_name("py-spy")),
+                "record",
+                "-p",
+                str(pid),
+                "-f",
+                "raw",
+                "-o",
+                profile,
+                "-d",
+                str(int(args.seconds + args.warmup + 5)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    try:
+        return await run_loadgen(protocol, port, setup_file, "pairs", args, pid)
+    finally:
+        if spy is not None:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT, not SIGTERM
+            spy.wait(timeout=60)
+
+
 async def one_run(
     kind: str, tmp: Path, db_url: str, setup_file: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -461,38 +504,22 @@ async def one_run(
     protocol = "peerjs" if kind == "peerjs" else "tolk"
     try:
         pid = server.proc.pid
+        relay: dict[str, Any] = {}
+
+        async def relay_run() -> None:
+            relay.update(await run_relay(protocol, server.port, setup_file, args, pid))
+
         await asyncio.sleep(1)
         rss_before = rss_bytes(pid)
-        idle = await run_loadgen(protocol, server.port, setup_file, "idle", args, pid)
+        # The relay runs with the idle sockets still open, as a server's are while it
+        # relays (and none of their clean-up falls into it).
+        while_open = None if args.mode == "idle" else relay_run
+        idle = await run_loadgen(protocol, server.port, setup_file, "idle", args, pid, while_open)
         idle_rss = (idle["rss_after"] - rss_before) / idle["sockets"] / 1024
         second_half = idle["sockets"] - idle["half"]
         idle_rss_more = (idle["rss_after"] - idle["rss_half"]) / second_half / 1024
         if args.mode == "idle":
             return {"rss_kb_per_idle_socket": idle_rss, "rss_kb_per_more_socket": idle_rss_more}
-        await asyncio.sleep(2)
-        profile = os.environ.get("BENCH_PYSPY") if kind == "tolk" else None
-        spy = None
-        if profile:  # BENCH_PYSPY=out.txt: sample the Tolk server during the relay run
-            spy = subprocess.Popen(  # noqa: ASYNC220 (returns at once)
-                [
-                    str(Path(sys.executable).with_name("py-spy")),
-                    "record",
-                    "-p",
-                    str(pid),
-                    "-f",
-                    "raw",
-                    "-o",
-                    profile,
-                    "-d",
-                    str(int(args.seconds + args.warmup + 5)),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
-            )
-        relay = await run_loadgen(protocol, server.port, setup_file, "pairs", args, pid)
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)  # py-spy writes its profile on SIGINT, not SIGTERM
-            spy.wait(timeout=60)
     finally:
         server.stop()
     user = relay["cpu_end"][0] - relay["cpu_start"][0]
