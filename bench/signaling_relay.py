@@ -437,40 +437,51 @@ async def run_loadgen(
     assert proc.stdout is not None
     assert proc.stdin is not None
     out: dict[str, Any] = {}
-    async with asyncio.timeout(600):
-        while True:
-            line = (await proc.stdout.readline()).decode().strip()
-            if not line:
-                raise RuntimeError(f"load generator for {kind} stopped")
-            if line.startswith(("HALF", "READY")):
-                # HALF: half of the idle sockets are open; READY: all of them.
-                rss_key, count_key = (
-                    ("rss_half", "half") if line.startswith("HALF") else ("rss_after", "sockets")
-                )
-                await asyncio.sleep(3)  # let the server settle before reading its RSS
-                out[rss_key] = rss_bytes(pid)
-                out[count_key] = int(line.split()[1])
-                if line.startswith("READY") and while_open is not None:
-                    await while_open()
-                proc.stdin.write(b"go\n")
-                await proc.stdin.drain()
-            elif line == "DONE":
-                break
-            elif line == "START":
-                out["cpu_start"] = cpu_seconds(pid)
-            elif line.startswith("RESULT"):
-                out["cpu_end"] = cpu_seconds(pid)
-                out.update(json.loads(line.split(" ", 1)[1]))
-                break
-        await proc.wait()
+    try:
+        async with asyncio.timeout(600):
+            while True:
+                line = (await proc.stdout.readline()).decode().strip()
+                if not line:
+                    raise RuntimeError(f"load generator for {kind} stopped")
+                if line.startswith(("HALF", "READY")):
+                    # HALF: half of the idle sockets are open; READY: all of them.
+                    rss_key, count_key = (
+                        ("rss_half", "half")
+                        if line.startswith("HALF")
+                        else ("rss_after", "sockets")
+                    )
+                    await asyncio.sleep(3)  # let the server settle before reading its RSS
+                    out[rss_key] = rss_bytes(pid)
+                    out[count_key] = int(line.split()[1])
+                    if line.startswith("READY") and while_open is not None:
+                        await while_open()
+                    proc.stdin.write(b"go\n")
+                    await proc.stdin.drain()
+                elif line == "DONE":
+                    break
+                elif line == "START":
+                    out["cpu_start"] = cpu_seconds(pid)
+                elif line.startswith("RESULT"):
+                    out["cpu_end"] = cpu_seconds(pid)
+                    out.update(json.loads(line.split(" ", 1)[1]))
+                    break
+            await proc.wait()
+    finally:
+        if proc.returncode is None:  # a failed run (its relay, say) leaves no sockets open
+            proc.kill()
+            await proc.wait()
     return out
 
 
 async def run_relay(
-    protocol: str, port: int, setup_file: Path, args: argparse.Namespace, pid: int
+    protocol: str,
+    port: int,
+    setup_file: Path,
+    args: argparse.Namespace,
+    pid: int,
+    profile: str | None,
 ) -> dict[str, Any]:
-    """The pairs' relay run, sampled by py-spy when BENCH_PYSPY names a file (Tolk only)."""
-    profile = os.environ.get("BENCH_PYSPY") if protocol == "tolk" else None
+    """The pairs' relay run, sampled by py-spy into the file `profile` if given."""
     spy = None
     if profile:
         spy = subprocess.Popen(  # noqa: ASYNC220 (returns at once)
@@ -506,8 +517,11 @@ async def one_run(
         pid = server.proc.pid
         relay: dict[str, Any] = {}
 
+        # BENCH_PYSPY=out.txt: sample the Tolk server (this tree's) during the relay run.
+        profile = os.environ.get("BENCH_PYSPY") if kind == "tolk" else None
+
         async def relay_run() -> None:
-            relay.update(await run_relay(protocol, server.port, setup_file, args, pid))
+            relay.update(await run_relay(protocol, server.port, setup_file, args, pid, profile))
 
         await asyncio.sleep(1)
         rss_before = rss_bytes(pid)
