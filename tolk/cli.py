@@ -55,8 +55,9 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> None:
 # sockets. Not more: a young collection walks every object made since the last one,
 # scattered over a heap of hundreds of MB, and its pause grows faster than their number:
 # every 50,000 allocations, each held the loop for 30-120 ms (every ~45 s per instance at
-# national size), the top of the requests' p99; every 5,000, 2-6 ms (bench/results/scale.md,
-# 2026-12-06). Garbage cycles are still collected, later.
+# national size), the top of the requests' p99; every 5,000, 2-6 ms, and the generation-1
+# pass every 20 of those 13-53 ms (bench/results/scale.md, 2026-12-06). Garbage cycles
+# are still collected, later.
 # Everything alive once the app has started (modules, the ORM's mappers, compiled
 # caches) lives as long as the process: `gc.freeze()` takes it out of every pass. It is
 # called once only: freezing later would also freeze sockets' objects, whose cycles
