@@ -159,13 +159,28 @@ export class RoomMesh extends EventTarget {
   }
 }
 
+/** Per connection, each audio stat's energy and duration as last read (see audioLevel). */
+const energyRead = new WeakMap();
+
 /** The loudest audio level of a connection's stats of `type` (inbound-rtp: what we hear
- * from the other side; media-source: our own microphone). */
+ * from the other side; media-source: our own microphone). Where the stats count audio
+ * energy, the level over the whole time since the last reading counts too: the momentary
+ * level alone, read twice a second, misses a short word (or a test's short beep) between
+ * two readings. */
 async function audioLevel(pc, type) {
   let level = 0;
+  const read = energyRead.get(pc) ?? new Map();
+  energyRead.set(pc, read);
   try {
     (await pc.getStats()).forEach((s) => {
-      if (s.type === type && s.kind === "audio" && s.audioLevel != null) level = Math.max(level, s.audioLevel);
+      if (s.type !== type || s.kind !== "audio") return;
+      level = Math.max(level, s.audioLevel ?? 0);
+      if (s.totalAudioEnergy == null || s.totalSamplesDuration == null) return;
+      const before = read.get(s.id);
+      read.set(s.id, { energy: s.totalAudioEnergy, duration: s.totalSamplesDuration });
+      const span = before ? s.totalSamplesDuration - before.duration : 0;
+      // The energy is the sum of level² × seconds: its root mean over the span is a level.
+      if (span > 0) level = Math.max(level, Math.sqrt(Math.max(0, s.totalAudioEnergy - before.energy) / span));
     });
   } catch {
     /* a closed connection has no stats */
