@@ -55,9 +55,8 @@ class TokenBucket:
         self._tokens = float(burst)
         self._stamp = time.monotonic()
 
-    def take(self) -> bool:
-        """Spend one token; False when the bucket is empty."""
-        now = time.monotonic()
+    def take(self, now: float) -> bool:
+        """Spend one token at `now` (time.monotonic()); False when the bucket is empty."""
         self._tokens = min(self._burst, self._tokens + (now - self._stamp) * self._rate)
         self._stamp = now
         if self._tokens < 1.0:
@@ -166,17 +165,20 @@ class Connection:
             if not self._calls:
                 self._calls = None
 
-    def take_token(self) -> bool:
-        """Spend one of the socket's message tokens; False when it sends too fast."""
-        bucket = self._bucket
-        if bucket is None:
-            bucket = self._bucket = TokenBucket(self._rate, self._burst)
-        return bucket.take()
-
     def heard(self) -> None:
         """The client sent a frame: it is alive, whatever it sent (a pong or anything else)."""
         self.heard_at = time.monotonic()
         self._pinged_at = 0.0
+
+    def heard_message(self) -> bool:
+        """The client sent a message (`heard`), which spends one of its message tokens:
+        False when it sends too fast. One clock read for both: a relayed signal does this."""
+        self.heard_at = now = time.monotonic()
+        self._pinged_at = 0.0
+        bucket = self._bucket
+        if bucket is None:
+            bucket = self._bucket = TokenBucket(self._rate, self._burst)
+        return bucket.take(now)
 
     def check_heartbeat(self, now: float, awake: float, heartbeat_s: float) -> bool:
         """Ping a client silent for `heartbeat_s`; drop one that leaves the ping unanswered

@@ -317,10 +317,12 @@ def _on_frame(
 ) -> Coroutine[Any, Any, None] | None:
     """Handle a data frame (a message, a ping or a pong); what is left to await, if any.
     With `relay` (the fast path), a plain `signal` is relayed by it at once."""
-    conn.heard()  # the client is alive, whatever it sent
     kind = frame.type
     if kind is WSMsgType.TEXT or kind is WSMsgType.BINARY:
+        if not conn.heard_message():
+            return _too_fast(conn)
         return _receive(app, conn, frame.data, relay)
+    conn.heard()  # the client is alive, whatever it sent
     if kind is WSMsgType.PING:
         return conn.ws.pong(frame.data)
     return None
@@ -351,26 +353,54 @@ async def _cleanup(hub: Hub, conn: Connection) -> None:
     log.info("socket_closed", code=conn.ws.close_code)
 
 
+def _too_fast(conn: Connection) -> Coroutine[Any, Any, None] | None:
+    """Answer a message beyond the socket's rate limit; close it after many such."""
+    conn.rate_strikes += 1
+    if conn.rate_strikes >= _RATE_STRIKES_BEFORE_CLOSE:
+        return conn.close(CLOSE_RATE_LIMITED, "rate limit")
+    conn.send(ErrorMessage(code="rate_limited", message="Too many messages; slow down."))
+    return None
+
+
 def _receive(
     app: web.Application, conn: Connection, data: bytes | str, relay: FastRelay | None
 ) -> Coroutine[Any, Any, None] | None:
     """Handle a message as far as it goes without waiting; what is left to await, if any."""
-    if not conn.take_token():
-        conn.rate_strikes += 1
-        if conn.rate_strikes >= _RATE_STRIKES_BEFORE_CLOSE:
-            return conn.close(CLOSE_RATE_LIMITED, "rate limit")
-        conn.send(ErrorMessage(code="rate_limited", message="Too many messages; slow down."))
+    try:
+        raw = jsonio.loads(data)
+    except ValueError:
+        conn.send(ErrorMessage(code="invalid_json", message="The frame is not JSON."))
         return None
+    if (
+        relay is not None
+        and type(raw) is dict
+        and raw.get("type") == "signal"
+        and not (_MAY_NOT_SIGNAL and conn.identity.role in _MAY_NOT_SIGNAL)
+        and (signal := plain_signal(raw))
+    ):
+        # Answered as the checks of `_parse` would answer it; its frame needs no scan for
+        # NULs (plain_signal looked at its texts: signaling/relay_fast.py), and most are
+        # done here at once, without the general path's calls.
+        ref = raw.get("ref")
+        try:
+            step = relay.signal(conn, signal[0], signal[1], ref)
+        except Exception as exc:
+            _answer_failure(conn, exc, "signal", ref)
+            return None
+        if step is None:
+            return None
+        conn.handling = True
+        return _handling(conn, step, "signal", ref)
     conn.handling = True
     try:
-        parsed = _parse(app, conn, data, relay)
+        parsed = _parse(app, conn, raw, data)
     except Exception as exc:
         _answer_failure(conn, exc, None, None)
         parsed = None
-    if parsed is None or (call := parsed[0]) is None:
+    if parsed is None:
         conn.handling = False
         return None
-    return _handling(conn, call, parsed[1], parsed[2])
+    return _handling(conn, *parsed)
 
 
 async def _handling(conn: Connection, call: Awaitable[None], kind: str, ref: str | None) -> None:
@@ -395,33 +425,20 @@ def _answer_failure(conn: Connection, exc: Exception, kind: str | None, ref: str
 
 
 def _parse(
-    app: web.Application, conn: Connection, data: bytes | str, relay: FastRelay | None
-) -> tuple[Awaitable[None] | None, str, str | None] | None:
-    """The handler call for a frame (None when it was handled already), with its type and
-    ref; None when the frame was answered with an error already."""
-    raw = _decode(conn, data)
-    if raw is None:
+    app: web.Application, conn: Connection, raw: Any, data: bytes | str
+) -> tuple[Awaitable[None], str, str | None] | None:
+    """The handler call for a decoded frame, with its type and ref; None when the frame
+    was answered with an error already."""
+    if not isinstance(raw, dict):
+        message = "A message is a JSON object with a type."
+        conn.send(ErrorMessage(code="invalid_message", message=message))
         return None
     ref = raw.get("ref")
     if not isinstance(ref, str) or len(ref) > REF_MAX:
         ref = None
-    kind = raw.get("type")
-    if (
-        relay is not None
-        and kind == "signal"
-        and not (_MAY_NOT_SIGNAL and conn.identity.role in _MAY_NOT_SIGNAL)
-        and (signal := plain_signal(raw))
-    ):
-        # Answered as the checks below would answer it; its frame needs no scan for NULs
-        # (plain_signal looked at its texts: signaling/relay_fast.py).
-        try:
-            step = relay.signal(conn, signal[0], signal[1], ref)
-        except Exception as exc:
-            _answer_failure(conn, exc, kind, ref)
-            return None
-        return step, kind, ref
     if not _free_of_nul(conn, raw, data, ref):
         return None
+    kind = raw.get("type")
     app[METRICS].socket_messages.inc(
         kind if isinstance(kind, str) and kind in HANDLERS else "other"
     )
@@ -442,20 +459,6 @@ def _parse(
         _refuse(conn, ref, validation_problems(exc))
         return None
     return HANDLERS[msg.type](app, conn, msg), kind, ref
-
-
-def _decode(conn: Connection, data: bytes | str) -> dict[str, Any] | None:
-    """The frame's JSON object; None when the frame was answered with an error."""
-    try:
-        raw = jsonio.loads(data)
-    except ValueError:
-        conn.send(ErrorMessage(code="invalid_json", message="The frame is not JSON."))
-        return None
-    if not isinstance(raw, dict):
-        message = "A message is a JSON object with a type."
-        conn.send(ErrorMessage(code="invalid_message", message=message))
-        return None
-    return raw
 
 
 def _free_of_nul(conn: Connection, raw: dict[str, Any], data: bytes | str, ref: str | None) -> bool:
