@@ -488,20 +488,8 @@ class FastRelay:
             metrics.socket_messages.inc("signal")
             _may_signal(metrics, conn, call_id, ref)  # refused: not a participant
             return None
-        rooms = self._rooms
-        # Most signals go to a peer with a socket here, present and with nothing held for
-        # them: handed over as `relay_now` would, without its calls (one instance only).
-        room = rooms.room(call_id)
-        if room is not None and (hand_over := rooms.hand_over) is not None:
-            sender = conn.identity.user_id
-            users = room.users
-            peer = users[1] if sender == users[0] else users[0]
-            if room.present[peer] and not room.held.waiting(peer):
-                hand_over(peer, relayed_signal(call_id, sender, data))
-                self.relayed += 1
-                return None
         try:
-            step = rooms.relay_now(conn, call_id, data)
+            step = self._rooms.relay_now(conn, call_id, data)
         except BaseException:
             self._metrics.socket_messages.inc("signal")  # a message, though not relayed
             raise
