@@ -16,7 +16,8 @@ request, with the instances sending them at most once per `--languages-interval`
 per phase: request -> offer, accept -> `call.updated`, the relay of signals between
 instances and within one, RSS and CPU per instance, PostgreSQL
 transactions/s, Redis commands and publishes/s, errors and lost signals. Then, in the same
-run, `bench.signaling_relay`'s single-instance relay beside PeerJS. With --write the
+run, `bench.signaling_relay`'s single-instance relay beside PeerJS (medians per server, and
+the CPU per message paired run by run). With --write the
 results go to bench/results/scale.md, above earlier recordings.
 
 Descriptors: every socket holds one in the load generator, one in an instance and two in
@@ -470,6 +471,12 @@ def relay_rows(relay: dict[str, dict[str, float]], runs: int) -> list[str]:
         lines.append(
             f"| {label} | {fmt.format(t[key])} | {fmt.format(p[key])} | {t[key] / p[key]:.2f}x |"
         )
+    if paired := relay.get("paired"):
+        lines += [
+            "",
+            f"Server CPU per message paired run by run (Tolk / the PeerJS run before it):"
+            f" median {paired['median']:.2f}x, runs {paired['low']:.2f}x-{paired['high']:.2f}x.",
+        ]
     return lines
 
 
@@ -583,10 +590,13 @@ async def run_relay(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         mode="pairs",
     )
     results = await signaling_relay.measure(relay_args)
-    return {
+    relay = {
         kind: {key: statistics.median(run[key] for run in runs) for key in runs[0]}
         for kind, runs in results.items()
     }
+    paired = signaling_relay.paired_ratios(results, "cpu_us_per_msg")
+    relay["paired"] = {"median": statistics.median(paired), "low": paired[0], "high": paired[-1]}
+    return relay
 
 
 def main() -> None:

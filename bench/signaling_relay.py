@@ -582,6 +582,12 @@ async def measure(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
     return results
 
 
+def paired_ratios(results: dict[str, list[dict[str, Any]]], key: str) -> list[float]:
+    """Tolk / PeerJS run by run: each Tolk run against the PeerJS run just before it, so that
+    the machine's slower swings (its neighbours' load) weigh on both sides of a ratio."""
+    return sorted(t[key] / p[key] for t, p in zip(results["tolk"], results["peerjs"], strict=True))
+
+
 def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
     def med(kind: str, key: str) -> float:
         return statistics.median(r[key] for r in results[kind])
@@ -643,6 +649,13 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
             b = med("before", key)
             line += f" {fmt.format(b)} | {b / p:.2f}x |"
         lines.append(line)
+    if not idle_only:
+        paired = paired_ratios(results, "cpu_us_per_msg")
+        lines += [
+            "",
+            f"Server CPU per message paired run by run (Tolk / the PeerJS run before it):"
+            f" median {statistics.median(paired):.2f}x, runs {paired[0]:.2f}x-{paired[-1]:.2f}x.",
+        ]
     lines += ["", "Every run:", "", "```"]
     for kind in results:
         for r in results[kind]:
