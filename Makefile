@@ -31,7 +31,7 @@ format:
 	.venv/bin/ruff format .
 
 pytest:
-	.venv/bin/pytest -q -p no:cacheprovider
+	.venv/bin/pytest -q -p no:cacheprovider --durations=15
 
 bench: setup-test
 	cd bench/peerjs && npm ci --silent --no-audit --no-fund

@@ -472,11 +472,7 @@ def relay_rows(relay: dict[str, dict[str, float]], runs: int) -> list[str]:
             f"| {label} | {fmt.format(t[key])} | {fmt.format(p[key])} | {t[key] / p[key]:.2f}x |"
         )
     if paired := relay.get("paired"):
-        lines += [
-            "",
-            f"Server CPU per message paired run by run (Tolk / the PeerJS run before it):"
-            f" median {paired['median']:.2f}x, runs {paired['low']:.2f}x-{paired['high']:.2f}x.",
-        ]
+        lines += ["", signaling_relay.paired_cpu_line(paired)]
     return lines
 
 
@@ -594,8 +590,7 @@ async def run_relay(args: argparse.Namespace) -> dict[str, dict[str, float]]:
         kind: {key: statistics.median(run[key] for run in runs) for key in runs[0]}
         for kind, runs in results.items()
     }
-    paired = signaling_relay.paired_ratios(results, "cpu_us_per_msg")
-    relay["paired"] = {"median": statistics.median(paired), "low": paired[0], "high": paired[-1]}
+    relay["paired"] = signaling_relay.paired_cpu(results)
     return relay
 
 

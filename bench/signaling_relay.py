@@ -582,10 +582,22 @@ async def measure(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
     return results
 
 
-def paired_ratios(results: dict[str, list[dict[str, Any]]], key: str) -> list[float]:
-    """Tolk / PeerJS run by run: each Tolk run against the PeerJS run just before it, so that
-    the machine's slower swings (its neighbours' load) weigh on both sides of a ratio."""
-    return sorted(t[key] / p[key] for t, p in zip(results["tolk"], results["peerjs"], strict=True))
+def paired_cpu(results: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
+    """CPU per message Tolk / PeerJS run by run (each Tolk run against the PeerJS run just
+    before it, so that the machine's slower swings weigh on both sides): median and range."""
+    ratios = sorted(
+        t["cpu_us_per_msg"] / p["cpu_us_per_msg"]
+        for t, p in zip(results["tolk"], results["peerjs"], strict=True)
+    )
+    return {"median": statistics.median(ratios), "low": ratios[0], "high": ratios[-1]}
+
+
+def paired_cpu_line(paired: dict[str, float]) -> str:
+    """`paired_cpu` as a sentence of the results."""
+    return (
+        "Server CPU per message paired run by run (Tolk / the PeerJS run before it):"
+        f" median {paired['median']:.2f}x, runs {paired['low']:.2f}x-{paired['high']:.2f}x."
+    )
 
 
 def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
@@ -650,12 +662,7 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
             line += f" {fmt.format(b)} | {b / p:.2f}x |"
         lines.append(line)
     if not idle_only:
-        paired = paired_ratios(results, "cpu_us_per_msg")
-        lines += [
-            "",
-            f"Server CPU per message paired run by run (Tolk / the PeerJS run before it):"
-            f" median {statistics.median(paired):.2f}x, runs {paired[0]:.2f}x-{paired[-1]:.2f}x.",
-        ]
+        lines += ["", paired_cpu_line(paired_cpu(results))]
     lines += ["", "Every run:", "", "```"]
     for kind in results:
         for r in results[kind]:
