@@ -113,10 +113,6 @@ class Rooms(Mirrors[Room]):
         """How old a presence row may be before it counts as gone."""
         return STALE_HEARTBEATS * self._settings.ws_heartbeat_s
 
-    def room(self, call_id: str) -> Room | None:
-        """The room of a call, if a socket here has joined it."""
-        return self._rooms.get(call_id)
-
     # --- lifetime of a room on this instance -----------------------------------------
 
     @contextlib.asynccontextmanager
