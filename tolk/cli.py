@@ -72,12 +72,22 @@ _GC_THRESHOLDS = (5_000, 20, 10)
 # in every worker thread's heap: 10 logins at once took an instance from 142 to 269 MB.
 # A fixed threshold of 1 MiB keeps such blocks mapped on their own: 164 MB after the same
 # logins (bench/results/scale.md, "Memory").
+# Fixing it also fixes the trim threshold at its 128 KiB start (glibc would have raised it
+# with the other, to twice the block): the heap's free top, which glibc trims back to
+# 128 KiB, then hovers at that line, and a relayed signal's few KiB, freed at the top and
+# asked for again, were handed back to the system and faulted in anew: ~one page fault per
+# relayed message, 10 % of the relay's CPU. Trimming only past 2 MiB (glibc's own rule for
+# a 1 MiB block) lets the top breathe (bench/results/signaling_relay.md, 2026-12-06 14:00).
 _MMAP_THRESHOLD = 1 << 20
-_M_MMAP_THRESHOLD = -3  # mallopt's parameter number, from glibc's malloc.h
+_TRIM_THRESHOLD = 2 << 20
+# mallopt's parameter numbers, from glibc's malloc.h
+_M_MMAP_THRESHOLD = -3
+_M_TRIM_THRESHOLD = -1
 
 
 def _return_large_blocks() -> None:
-    """Have glibc hand blocks of 1 MiB and more back to the system when they are freed."""
+    """Have glibc hand blocks of 1 MiB and more back to the system when they are freed, and
+    the heap's free top once it passes 2 MiB."""
     import ctypes
     import ctypes.util
 
@@ -88,6 +98,7 @@ def _return_large_blocks() -> None:
     mallopt = getattr(libc, "mallopt", None)  # glibc only (musl has none)
     if mallopt is not None:
         mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD)
+        mallopt(_M_TRIM_THRESHOLD, _TRIM_THRESHOLD)
 
 
 async def _tune_gc(_app: Any) -> None:
