@@ -76,8 +76,8 @@ _GC_THRESHOLDS = (5_000, 20, 10)
 # with the other, to twice the block): the heap's free top, which glibc trims back to
 # 128 KiB, then hovers at that line, and a relayed signal's few KiB, freed at the top and
 # asked for again, were handed back to the system and faulted in anew: ~one page fault per
-# relayed message, 10 % of the relay's CPU. Trimming only past 2 MiB (glibc's own rule for
-# a 1 MiB block) lets the top breathe (bench/results/signaling_relay.md, 2026-12-06 14:00).
+# relayed message, 8 % of the relay's CPU. Trimming only past 2 MiB (glibc's own rule for
+# a 1 MiB block) lets the top breathe (bench/results/signaling_relay.md, 2026-12-06 13:40).
 _MMAP_THRESHOLD = 1 << 20
 _TRIM_THRESHOLD = 2 << 20
 # mallopt's parameter numbers, from glibc's malloc.h
