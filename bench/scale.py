@@ -454,12 +454,12 @@ def phase_rows(phases: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def relay_rows(relay: dict[str, dict[str, float]], runs: int) -> list[str]:
-    """Tolk's single-instance relay beside PeerJS, from the same run (medians of `runs`)."""
+def relay_rows(relay: dict[str, dict[str, float]], windows: int) -> list[str]:
+    """Tolk's single-instance relay beside PeerJS, from the same run (medians of `windows`)."""
     if not relay:
         return []
     t, p = relay["tolk"], relay["peerjs"]
-    head = f"| relay, one instance (medians of {runs} runs each) | Tolk | PeerJS | ratio |"
+    head = f"| relay, one instance (medians of {windows} windows each) | Tolk | PeerJS | ratio |"
     lines = [head, "|---|---|---|---|"]
     for label, key, fmt in (
         ("relayed messages/s", "rate", "{:,.0f}"),
@@ -522,7 +522,7 @@ def report(
         "",
         *phase_rows(scale["phases"]),
         "",
-        *relay_rows(relay, args.relay_runs),
+        *relay_rows(relay, args.relay_runs * args.relay_rounds),
         "",
     ]
     return "\n".join(lines)
@@ -575,10 +575,12 @@ async def run_scale(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
 
 async def run_relay(args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """`bench.signaling_relay` in this run: one instance's relay beside PeerJS's, the two
-    servers in turn, `--relay-runs` times (medians: one run swings by 10-20 %)."""
+    servers up at once, `--relay-runs` times with `--relay-rounds` windows each (medians:
+    one window swings by 10-40 %)."""
     relay_args = argparse.Namespace(
         pairs=args.relay_pairs,
         runs=args.relay_runs,
+        rounds=args.relay_rounds,
         seconds=args.relay_seconds,
         warmup=2.0,
         idle=args.relay_idle,
@@ -623,6 +625,7 @@ def main() -> None:
     parser.add_argument(
         "--relay-runs", type=int, default=3, help="of each relay, reported as medians"
     )
+    parser.add_argument("--relay-rounds", type=int, default=1, help="relay windows per run")
     parser.add_argument("--no-relay", action="store_true", help="skip the relay comparison")
     parser.add_argument("--write", action="store_true", help="record in bench/results/scale.md")
     args = parser.parse_args()

@@ -5,11 +5,18 @@ messages between two peer ids): one message in flight per pair, the receiver ans
 once. Measured per server: relayed messages/s, round-trip p50/p99, server CPU per relayed
 message, and the RSS each idle socket costs with 5,000 sockets open (they stay open while
 the pairs relay, as a server's idle sockets do while it relays). Each server runs in
-its own process, the load generator in another; medians of the runs go to
+its own process, the load generator in another; medians of the relay windows go to
 bench/results/signaling_relay.md.
 
-    python -m bench.signaling_relay [--pairs 100] [--runs 3] [--seconds 10] [--idle 5000]
-        [--before DIR] [--mode idle]
+    python -m bench.signaling_relay [--pairs 100] [--runs 3] [--rounds 1] [--seconds 10]
+        [--idle 5000] [--before DIR] [--mode idle]
+
+A run starts every server at once and opens each one's idle sockets; then, in each of
+`--rounds` rounds, the pairs relay through each server in turn for a window of `--seconds`
+(the order rotates from round to round). A Tolk window is paired with the PeerJS window of
+its round, seconds apart: on a shared machine one window of a server can take 20-40 % more
+CPU per message than the next, and many short pairs place the ratio more closely than a
+few long ones (its median is given with a 90 % interval).
 
 `--mode idle` measures only the idle sockets' RSS (no relay load, so it can run beside
 CPU-sensitive work) and adds its table as a new section at the top of the results.
@@ -26,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import shutil
 import signal
@@ -44,6 +52,7 @@ from typing import Any
 import orjson
 
 from bench.procstat import cpu_seconds, rss_bytes
+from bench.scale_load import quantile_interval
 from bench.wsclient import WsClient, open_client
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -511,31 +520,90 @@ async def run_relay(
 async def one_run(
     kind: str, tmp: Path, db_url: str, setup_file: Path, args: argparse.Namespace
 ) -> dict[str, Any]:
-    server = await start_server(kind, tmp, db_url, args.idle, args.before)
-    protocol = "peerjs" if kind == "peerjs" else "tolk"
-    try:
-        pid = server.proc.pid
-        relay: dict[str, Any] = {}
+    """One server of one kind: its idle sockets, then one relay window (bench.compare)."""
+    return (await run_together([kind], tmp, {kind: db_url}, {kind: setup_file}, args, 1))[kind][0]
 
-        # BENCH_PYSPY=out.txt: sample the Tolk server (this tree's) during the relay run.
-        profile = os.environ.get("BENCH_PYSPY") if kind == "tolk" else None
 
-        async def relay_run() -> None:
-            relay.update(await run_relay(protocol, server.port, setup_file, args, pid, profile))
+async def run_together(
+    kinds: list[str],
+    tmp: Path,
+    db_urls: dict[str, str],
+    setup_files: dict[str, Path],
+    args: argparse.Namespace,
+    rounds: int,
+) -> dict[str, list[dict[str, Any]]]:
+    """The servers of all `kinds` up at once, each with its idle sockets open (and measured);
+    then `rounds` rounds of relay windows, one per server, in an order that rotates from
+    round to round, so that a window of each server falls within seconds of the others'.
+    Each window's figures carry its server's idle-socket RSS."""
+    servers: dict[str, Process] = {}
+    idle: dict[str, dict[str, float]] = {}
+    windows: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    # BENCH_PYSPY=out.txt: sample the Tolk server (this tree's) during its relay windows.
+    profile = os.environ.get("BENCH_PYSPY")
 
+    async def relay_rounds() -> None:
+        if args.mode == "idle":
+            return
+        for n in range(rounds):
+            shift = n % len(kinds)
+            for kind in kinds[shift:] + kinds[:shift]:
+                pid = servers[kind].proc.pid
+                relay = await run_relay(
+                    _protocol(kind),
+                    servers[kind].port,
+                    setup_files[kind],
+                    args,
+                    pid,
+                    profile if kind == "tolk" else None,
+                )
+                windows[kind].append(_relay_figures(relay))
+
+    async def open_idle(at: int) -> None:
+        """Open the idle sockets of kinds[at], and, while they are open, those of the next
+        kinds, then the relay rounds."""
+        if at == len(kinds):
+            await relay_rounds()
+            return
+        kind = kinds[at]
+        pid = servers[kind].proc.pid
         await asyncio.sleep(1)
         rss_before = rss_bytes(pid)
-        # The relay runs with the idle sockets still open, as a server's are while it
-        # relays (and none of their clean-up falls into it).
-        while_open = None if args.mode == "idle" else relay_run
-        idle = await run_loadgen(protocol, server.port, setup_file, "idle", args, pid, while_open)
-        idle_rss = (idle["rss_after"] - rss_before) / idle["sockets"] / 1024
-        second_half = idle["sockets"] - idle["half"]
-        idle_rss_more = (idle["rss_after"] - idle["rss_half"]) / second_half / 1024
-        if args.mode == "idle":
-            return {"rss_kb_per_idle_socket": idle_rss, "rss_kb_per_more_socket": idle_rss_more}
+        opened = await run_loadgen(
+            _protocol(kind),
+            servers[kind].port,
+            setup_files[kind],
+            "idle",
+            args,
+            pid,
+            lambda: open_idle(at + 1),
+        )
+        second_half = opened["sockets"] - opened["half"]
+        idle[kind] = {
+            "rss_kb_per_idle_socket": (opened["rss_after"] - rss_before) / opened["sockets"] / 1024,
+            "rss_kb_per_more_socket": (opened["rss_after"] - opened["rss_half"])
+            / second_half
+            / 1024,
+        }
+
+    try:
+        for kind in kinds:
+            servers[kind] = await start_server(kind, tmp, db_urls[kind], args.idle, args.before)
+        await open_idle(0)
     finally:
-        server.stop()
+        for server in servers.values():
+            server.stop()
+    if args.mode == "idle":
+        return {kind: [idle[kind]] for kind in kinds}
+    return {kind: [{**window, **idle[kind]} for window in windows[kind]] for kind in kinds}
+
+
+def _protocol(kind: str) -> str:
+    return "peerjs" if kind == "peerjs" else "tolk"
+
+
+def _relay_figures(relay: dict[str, Any]) -> dict[str, Any]:
+    """A relay window's rate, round trips and the server's CPU per relayed message."""
     user = relay["cpu_end"][0] - relay["cpu_start"][0]
     system = relay["cpu_end"][1] - relay["cpu_start"][1]
     return {
@@ -543,8 +611,6 @@ async def one_run(
         "p50_ms": relay["p50_ms"],
         "p99_ms": relay["p99_ms"],
         "cpu_us_per_msg": (user + system) / relay["messages"] * 1e6,
-        "rss_kb_per_idle_socket": idle_rss,
-        "rss_kb_per_more_socket": idle_rss_more,
         "cpu_user_us_per_msg": user / relay["messages"] * 1e6,
         "cpu_sys_us_per_msg": system / relay["messages"] * 1e6,
     }
@@ -570,33 +636,57 @@ async def measure(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
         files["tolk"].write_text(json.dumps(tolk_setup))
         files["peerjs"].write_text(json.dumps(peer_setup))
         files["before"] = files["tolk"]
-        kinds = ("peerjs", "before", "tolk") if args.before else ("peerjs", "tolk")
+        kinds = ["peerjs", "before", "tolk"] if args.before else ["peerjs", "tolk"]
+        # Each Tolk server its own copy of the seeded database, as they run at once.
+        db_urls = {"peerjs": "", "tolk": db_url}
+        if args.before:
+            shutil.copy(tmp / "bench.db", tmp / "before.db")
+            db_urls["before"] = f"sqlite+aiosqlite:///{tmp}/before.db"
         results: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
         for run in range(args.runs):
+            windows = await run_together(kinds, tmp, db_urls, files, args, args.rounds)
             for kind in kinds:
-                r = await one_run(kind, tmp, db_url, files[kind], args)
-                results[kind].append(r)
-                print(
-                    f"run {run + 1} {kind}: " + json.dumps({k: round(v, 2) for k, v in r.items()})
-                )
+                results[kind] += windows[kind]
+                for r in windows[kind]:
+                    print(
+                        f"run {run + 1} {kind}: "
+                        + json.dumps({k: round(v, 2) for k, v in r.items()}),
+                        flush=True,
+                    )
     return results
 
 
 def paired_cpu(results: dict[str, list[dict[str, Any]]]) -> dict[str, float]:
-    """CPU per message Tolk / PeerJS run by run (each Tolk run against the PeerJS run just
-    before it, so that the machine's slower swings weigh on both sides): median and range."""
+    """CPU per message Tolk / PeerJS window by window (each Tolk window against the PeerJS
+    window of its round, seconds apart, so that the machine's swings weigh on both sides):
+    median, the 90 % interval of the median, and range."""
     ratios = sorted(
         t["cpu_us_per_msg"] / p["cpu_us_per_msg"]
         for t, p in zip(results["tolk"], results["peerjs"], strict=True)
     )
-    return {"median": statistics.median(ratios), "low": ratios[0], "high": ratios[-1]}
+    low, high = quantile_interval(ratios, 0.5)
+    return {
+        "median": statistics.median(ratios),
+        "interval_low": math.nan if low is None else low,
+        "interval_high": math.nan if high is None else high,
+        "low": ratios[0],
+        "high": ratios[-1],
+        "pairs": len(ratios),
+    }
 
 
 def paired_cpu_line(paired: dict[str, float]) -> str:
     """`paired_cpu` as a sentence of the results."""
+    low, high = paired["interval_low"], paired["interval_high"]
+    interval = (
+        "too few pairs for a 90 % interval"
+        if math.isnan(low) or math.isnan(high)
+        else f"90 % interval {low:.2f}x-{high:.2f}x"
+    )
     return (
-        "Server CPU per message paired run by run (Tolk / the PeerJS run before it):"
-        f" median {paired['median']:.2f}x, runs {paired['low']:.2f}x-{paired['high']:.2f}x."
+        "Server CPU per message paired window by window (Tolk / the PeerJS window of the same"
+        f" round), {paired['pairs']:.0f} pairs: median {paired['median']:.2f}x ({interval}),"
+        f" windows {paired['low']:.2f}x-{paired['high']:.2f}x."
     )
 
 
@@ -622,16 +712,18 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
     command = (
         f"--runs {args.runs} --idle {args.idle} --mode idle"
         if idle_only
-        else f"--pairs {args.pairs} --runs {args.runs} --seconds {args.seconds} --idle {args.idle}"
+        else f"--pairs {args.pairs} --runs {args.runs} --rounds {args.rounds}"
+        f" --seconds {args.seconds} --idle {args.idle}"
     )
     load = (
         f"RSS per socket with {args.idle} authenticated idle sockets open (no relay load),"
         " and what the second half of them added per socket (the first half also pays the"
         " one-off growth: pools, caches, allocator arenas)."
         if idle_only
-        else f"{args.pairs} pairs ping-pong ~1.5 KB signals (one in flight per pair) for "
-        f"{args.seconds} s after a {args.warmup} s warm-up; idle RSS with {args.idle} sockets "
-        "open."
+        else f"{args.pairs} pairs ping-pong ~1.5 KB signals (one in flight per pair) in windows"
+        f" of {args.seconds} s, each after a {args.warmup} s warm-up, {args.rounds} per server"
+        " per run (all servers up at once, their order rotating from round to round); idle"
+        f" RSS with {args.idle} sockets open."
     )
     kind_of_run = "Idle sockets" if idle_only else "Relay and idle sockets"
     lines = [
@@ -644,7 +736,7 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
         f" on {os.cpu_count()} cores (shared with other work).",
         "",
         load
-        + " Medians of the runs; ratio = Tolk / PeerJS"
+        + " Medians of the windows; ratio = Tolk / PeerJS"
         + (
             f"; Tolk before = the server from `{args.before}` (--before), in the same runs."
             if before
@@ -663,7 +755,7 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
         lines.append(line)
     if not idle_only:
         lines += ["", paired_cpu_line(paired_cpu(results))]
-    lines += ["", "Every run:", "", "```"]
+    lines += ["", "Every window:", "", "```"]
     for kind in results:
         for r in results[kind]:
             lines.append(f"{kind:7} " + " ".join(f"{k}={v:.2f}" for k, v in r.items()))
@@ -683,6 +775,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--pairs", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1, help="relay windows per server per run")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--warmup", type=float, default=2)
     parser.add_argument("--idle", type=int, default=5000)
