@@ -49,6 +49,7 @@ import redis.asyncio as aioredis
 
 from bench import signaling_relay
 from bench.dispatch_latency import LANGUAGES, seed
+from bench.pace import kernel_pace, machine_pace
 from bench.procstat import cpu_seconds, rss_bytes
 from interpreters.models import Presence
 from tests.backends import postgres_execute
@@ -67,17 +68,6 @@ ADMIN_DSN = os.environ.get(
 def load_average() -> str:
     """The machine's load averages over 1, 5 and 15 minutes."""
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def machine_pace() -> float:
-    """Seconds a fixed pure-Python loop takes here (median of three): a shared machine's
-    speed changes from hour to hour, and figures of runs are comparable only beside it."""
-    times = []
-    for _ in range(3):
-        started = time.perf_counter()
-        sum(range(10**7))
-        times.append(time.perf_counter() - started)
-    return sorted(times)[1]
 
 
 def raise_descriptor_limit(wanted: int) -> int:
@@ -482,7 +472,7 @@ def report(
     relay: dict[str, dict[str, float]],
     load_before: str,
     limit: int,
-    pace: float,
+    pace: tuple[float, float],
 ) -> str:
     """The run as a Markdown section."""
     sockets = scale["sockets"]
@@ -506,10 +496,17 @@ def report(
         "",
         f"`python -m bench.scale --interpreters {args.interpreters}"
         f" --counsellors {args.counsellors} --rates {rates} --seconds {args.seconds:g}"
-        f" --watching {args.watching:g} --languages-interval {args.languages_interval:g}`"
+        f" --watching {args.watching:g} --languages-interval {args.languages_interval:g}"
+        + (
+            " --no-relay"
+            if args.no_relay
+            else f" --relay-runs {args.relay_runs} --relay-rounds {args.relay_rounds}"
+        )
+        + "`"
         f" on {os.cpu_count()} cores (TOLK_LANGUAGES_INTERVAL_S={args.languages_interval:g});"
         f" load average {load_before} before the run; open-file limit {limit}; the"
-        f" machine's pace (`sum(range(10**7))`, see `machine_pace`) {pace:.2f} s.",
+        f" machine's pace (bench/pace.py) {pace[0]:.2f} s for a Python loop, {pace[1]:.1f} µs"
+        " for a loopback round trip.",
         "",
         f"Sockets per instance {' / '.join(str(n) for n in sockets)}, opened through nginx in"
         f" {scale['connect_s']:.0f} s. RSS per instance after start"
@@ -640,7 +637,7 @@ def main() -> None:
     except ImportError:
         pass
     load_before = load_average()
-    pace = machine_pace()
+    pace = (machine_pace(), kernel_pace())
     with tempfile.TemporaryDirectory(prefix="tolk-scale-") as tmp:
         scale = asyncio.run(run_scale(args, Path(tmp)))
     # Kept at once, beside the run's log: the relay comparison after it takes minutes more.

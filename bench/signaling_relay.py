@@ -51,6 +51,7 @@ from typing import Any
 
 import orjson
 
+from bench.pace import kernel_pace, machine_pace
 from bench.procstat import cpu_seconds, rss_bytes
 from bench.scale_load import quantile_interval
 from bench.wsclient import WsClient, open_client
@@ -617,7 +618,8 @@ def _relay_figures(relay: dict[str, Any]) -> dict[str, Any]:
 
 
 async def orchestrate(args: argparse.Namespace) -> None:
-    write_results(await measure(args), args)
+    pace = (machine_pace(), kernel_pace())
+    write_results(await measure(args), args, pace)
 
 
 async def measure(args: argparse.Namespace) -> dict[str, list[dict[str, Any]]]:
@@ -690,7 +692,11 @@ def paired_cpu_line(paired: dict[str, float]) -> str:
     )
 
 
-def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Namespace) -> None:
+def write_results(
+    results: dict[str, list[dict[str, Any]]],
+    args: argparse.Namespace,
+    pace: tuple[float, float],
+) -> None:
     def med(kind: str, key: str) -> float:
         return statistics.median(r[key] for r in results[kind])
 
@@ -733,7 +739,9 @@ def write_results(results: dict[str, list[dict[str, Any]]], args: argparse.Names
         + command
         + (" --before DIR" if before else "")
         + "`"
-        f" on {os.cpu_count()} cores (shared with other work).",
+        f" on {os.cpu_count()} cores (shared with other work); the machine's pace"
+        f" (bench/pace.py) {pace[0]:.2f} s for a Python loop, {pace[1]:.1f} µs for a loopback"
+        " round trip, before the run.",
         "",
         load
         + " Medians of the windows; ratio = Tolk / PeerJS"
