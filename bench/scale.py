@@ -2,7 +2,8 @@
 deploy/, with thousands of interpreters and counsellors connected and calls at a rate.
 
     python -m bench.scale [--interpreters 5000] [--counsellors 10000] [--rates 2,6]
-        [--seconds 120] [--watching 0.1] [--languages-interval 1] [--write] [--no-relay]
+        [--seconds 120] [--watching 0.1] [--languages-interval 1] [--relay-rounds 1]
+        [--write] [--no-relay]
 
 One command, bounded in time: a fresh PostgreSQL database (dropped after), a Redis server
 of its own, the deployment's nginx (TLS) in front of two instances, and the people of
@@ -17,7 +18,8 @@ per phase: request -> offer, accept -> `call.updated`, the relay of signals betw
 instances and within one, RSS and CPU per instance, PostgreSQL
 transactions/s, Redis commands and publishes/s, errors and lost signals. Then, in the same
 run, `bench.signaling_relay`'s single-instance relay beside PeerJS (medians per server, and
-the CPU per message paired run by run). With --write the
+the CPU per message paired window by window: `--relay-rounds` interleaves the two servers'
+windows in rounds, so that a pair is measured seconds apart). With --write the
 results go to bench/results/scale.md, above earlier recordings.
 
 Descriptors: every socket holds one in the load generator, one in an instance and two in
