@@ -742,6 +742,7 @@ export default {
   "bookings.news.counsellor.escalated":
     "Ihr Termin am {time} ({language}) ist noch unbesetzt; die Verwaltung ist informiert.",
   "bookings.news.counsellor.reminder": "Erinnerung: Termin am {time} ({language}) mit {who}.",
+  "bookings.news.counsellor.reminderOpen": "Erinnerung: Termin am {time} ({language}), noch ohne Dolmetscher*in.",
   "bookings.news.interpreter.cancelled": "Der Termin am {time} ({language}) wurde abgesagt.",
   "bookings.news.interpreter.reminder": "Erinnerung: Ihr Termin am {time} ({language}).",
   "error.booking_taken": "Den Termin hat schon eine andere Dolmetscher*in übernommen.",

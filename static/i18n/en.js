@@ -722,6 +722,8 @@ export default {
   "bookings.news.counsellor.escalated":
     "Your appointment on {time} ({language}) is still unclaimed; the administration knows.",
   "bookings.news.counsellor.reminder": "Reminder: appointment on {time} ({language}) with {who}.",
+  "bookings.news.counsellor.reminderOpen":
+    "Reminder: appointment on {time} ({language}), still without an interpreter.",
   "bookings.news.interpreter.cancelled": "The appointment on {time} ({language}) was cancelled.",
   "bookings.news.interpreter.reminder": "Reminder: your appointment on {time} ({language}).",
   "error.booking_taken": "Another interpreter has taken this appointment.",

@@ -7,6 +7,8 @@ import { languageName, locale, onLocaleChange, t } from "./i18n.js";
 import { api } from "./api.js";
 import { errorText, notify } from "./shell.js";
 
+const NEWS_KEPT = 3; // a reminder and an escalation may arrive in the same second
+
 /** The booked start in the booking's own time zone, as it was booked. */
 export function bookingTime(booking) {
   const when = new Intl.DateTimeFormat(locale(), {
@@ -64,6 +66,9 @@ function newsText(msg, role) {
     interpreter: { cancelled: "cancelled", reminder: "reminder" },
   }[role][msg.reason];
   if (!key) return null;
+  if (key === "reminder" && role === "counsellor" && !msg.booking.interpreter) {
+    return t("bookings.news.counsellor.reminderOpen", params);
+  }
   params.who = interpreterName(msg.booking.interpreter);
   return t(`bookings.news.${role}.${key}`, params);
 }
@@ -75,18 +80,23 @@ class BookingList {
     this.mine = [];
     socket.on("booking.updated", (msg) => {
       const text = newsText(msg, role);
-      if (text) notify(this.notice, () => newsText(msg, role), msg.reason === "reminder" ? "warn" : "ok");
+      if (text) this.say(() => newsText(msg, role), msg.reason === "reminder" ? "warn" : "ok");
       this.load();
     });
     socket.on("hello", () => this.load());
     onLocaleChange(() => this.render());
   }
 
+  /** Add a message to the bookings' notices (the latest few stay: news often come together). */
+  say(text, tone) {
+    notify(this.notice, text, tone, { keep: NEWS_KEPT });
+  }
+
   async act(promise) {
     try {
       await promise;
     } catch (err) {
-      notify(this.notice, () => errorText(err), "bad");
+      this.say(() => errorText(err), "bad");
     }
     await this.load();
   }
@@ -128,9 +138,9 @@ export class CounsellorBookings extends BookingList {
     if (gender || audioOnly) body.preferences = { ...(gender ? { gender } : {}), audio_only: audioOnly };
     try {
       const { booking } = await api("POST", "/api/bookings", body);
-      notify(this.notice, () => t("bookings.booked", { time: bookingTime(booking) }), "ok");
+      this.say(() => t("bookings.booked", { time: bookingTime(booking) }), "ok");
     } catch (err) {
-      notify(this.notice, () => errorText(err), "bad");
+      this.say(() => errorText(err), "bad");
     }
     await this.load();
   }

@@ -63,11 +63,17 @@ async function logout() {
   }
 }
 
-const notices = new Map(); // notice area -> {render, tone}: re-rendered when the language changes
+const notices = new Map(); // notice area -> [{render, tone}], newest first: re-rendered when the language changes
+
+function showNotices(area) {
+  fill(area, ...notices.get(area).map(({ render, tone }) => h("p", { class: `notice ${tone}` }, render())));
+}
 
 /** Show a message in a notice area (an aria-live region); tone: "" | "ok" | "bad". `text`
- * may be a function that makes the text: it is called again when the language switches. */
-export function notify(area, text, tone = "") {
+ * may be a function that makes the text: it is called again when the language switches.
+ * With `keep` above 1 the area keeps that many of the latest messages, newest first, so
+ * that news arriving together (a reminder and an escalation) are all read. */
+export function notify(area, text, tone = "", { keep = 1 } = {}) {
   if (!area) return;
   if (!text) {
     notices.delete(area);
@@ -75,12 +81,12 @@ export function notify(area, text, tone = "") {
     return;
   }
   const render = typeof text === "function" ? text : () => text;
-  notices.set(area, { render, tone });
-  fill(area, h("p", { class: `notice ${tone}` }, render()));
+  notices.set(area, [{ render, tone }, ...(notices.get(area) ?? [])].slice(0, keep));
+  showNotices(area);
 }
 
 onLocaleChange(() => {
-  for (const [area, { render, tone }] of notices) fill(area, h("p", { class: `notice ${tone}` }, render()));
+  for (const area of notices.keys()) showNotices(area);
 });
 
 /** A page's load whose answers are shown only when no later load has started (the filters

@@ -89,8 +89,9 @@ def early_deadlines(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TolkSe
 class TestDeadlinesOnThePages:
     @pytest.mark.timeout(180)
     def test_reminder_and_escalation_show_on_the_pages(self, browser, early_deadlines):
-        """The counsellor's page shows the reminder as a notice and the booking as still
-        unclaimed; the admin finds it under "Unbesetzte Termine"."""
+        """The counsellor's page shows the reminder and the escalation as notices (they come
+        in the same second or two, in either order, and neither hides the other) and the
+        booking as still unclaimed; the admin finds it under "Unbesetzte Termine"."""
         day = (datetime.now(BERLIN) + timedelta(days=2)).date()
         pages: list[Any] = []
         for username, path in (("berater.caritas", "/counsellor"), ("admin", "/admin")):
@@ -108,7 +109,8 @@ class TestDeadlinesOnThePages:
             form.get_by_label("Uhrzeit").fill("09:30")
             form.get_by_role("button", name="Termin buchen").click()
             notice = counsellor.locator("#bookings-notice")
-            expect(notice).to_contain_text("Erinnerung", timeout=15_000)
+            expect(notice).to_contain_text("noch ohne Dolmetscher*in", timeout=15_000)
+            expect(notice).to_contain_text("die Verwaltung ist informiert")
             mine = counsellor.locator("#booking-list li", has_text="09:30")
             expect(mine).to_contain_text("Noch unbesetzt")
 
